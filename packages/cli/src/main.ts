@@ -1,0 +1,170 @@
+import { Command, Option } from 'commander'
+import {
+  AdminError, createApp, createGrant, createTenant, createUser, loadConfig, revokeGrant, rotateSecret, rotateSigningKeys,
+  type App, type Config, type Grant, type SigningKeyRecord, type Tenant,
+} from '@fieldgate/core'
+import { createLogger, openRuntime, serve, type Runtime } from '@fieldgate/server'
+
+/**
+ * `fieldgate`: runs the server and manages the store it serves. Every command accepts --json for
+ * scripts; the store is the one the server uses (FIELDGATE_DATA_DIR or DATABASE_URL).
+ */
+const program = new Command('fieldgate')
+  .description('Fieldgate OAuth 2.0 authorization server')
+  .option('--json', 'print machine-readable JSON')
+  .showHelpAfterError()
+
+type Output = Record<string, unknown>
+
+/** Opens the store, runs `action`, prints its result, closes. Errors for people go to stderr, exit 1. */
+function command(action: (rt: Runtime, config: Config, args: Record<string, string | undefined>, positional: string[]) => Promise<{ json: unknown; text: string }>) {
+  return async (...argv: unknown[]) => {
+    const cmd = argv[argv.length - 1] as Command
+    const args = cmd.opts() as Record<string, string | undefined>
+    const json = program.opts().json === true
+    const config = loadConfig()
+    const logger = createLogger(json ? 'error' : 'warn')
+    const rt = await openRuntime(config, logger, { prepare: true, follow: false })
+    try {
+      const result = await action(rt, config, args, argv.slice(0, -2).filter((a): a is string => typeof a === 'string'))
+      process.stdout.write(json ? JSON.stringify(result.json, null, 2) + '\n' : result.text + '\n')
+    } finally {
+      await rt.close()
+    }
+  }
+}
+
+const tenantJson = (t: Tenant): Output => ({ id: t.id, name: t.name, environment: t.environment, marketplace_id: t.marketplaceId, created_at: new Date(t.createdAt).toISOString() })
+const appJson = (a: App): Output => ({
+  client_id: a.clientId, name: a.name, kind: a.kind, environment: a.environment, tenant_id: a.tenantId, scopes: a.scopes.join(' '),
+  token_ttl: a.tokenTtl, install_url: a.installUrl, redirect_uris: a.redirectUris, contact_email: a.contactEmail, data_api_url: a.dataApiUrl,
+})
+const grantJson = (g: Grant): Output => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })
+const keyLine = (k: SigningKeyRecord): string => `${k.kid}  ${k.alg}  ${k.state}`
+const keyJson = (k: SigningKeyRecord): Output => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: new Date(k.createdAt).toISOString(), retire_at: k.retireAt ? new Date(k.retireAt).toISOString() : null })
+
+program.command('serve')
+  .description('start the HTTP server')
+  .option('--port <port>', 'port to listen on (default 4400, FIELDGATE_PORT)')
+  .option('--host <host>', 'address to listen on (default 127.0.0.1, FIELDGATE_HOST)')
+  .option('--workers <n>', 'processes to run, one per core is best', '1')
+  .action(async (opts: { port?: string; host?: string; workers: string }) => {
+    const env = { ...process.env, ...(opts.port ? { FIELDGATE_PORT: opts.port } : {}), ...(opts.host ? { FIELDGATE_HOST: opts.host } : {}) }
+    const config = loadConfig(env)
+    const workers = Number(opts.workers)
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new AdminError('--workers must be a whole number from 1 to 64')
+    await serve(config, createLogger(config.logLevel), { workers })
+  })
+
+program.command('migrate')
+  .description('create or upgrade the store schema and the first signing keys')
+  .action(command(async (rt) => ({ json: { migrated: true, store: rt.storage.engine }, text: `store (${rt.storage.engine}) is up to date` })))
+
+const tenants = program.command('tenants').description('customer organisations')
+tenants.command('create')
+  .requiredOption('--name <name>')
+  .addOption(new Option('--environment <env>').choices(['sandbox', 'live']).default('sandbox'))
+  .action(command(async (rt, _c, a) => {
+    const t = await createTenant(rt.storage, { name: a.name!, environment: a.environment! })
+    return { json: tenantJson(t), text: `tenant ${t.id} (${t.environment})\nmarketplace_id ${t.marketplaceId}` }
+  }))
+tenants.command('list').action(command(async (rt) => {
+  const list = await rt.storage.listTenants()
+  return { json: list.map(tenantJson), text: list.map((t) => `${t.id}  ${t.environment.padEnd(7)}  ${t.name}`).join('\n') || 'no tenants' }
+}))
+
+program.command('users').description('people who sign in').command('create')
+  .requiredOption('--email <email>')
+  .option('--password <password>', 'at least 10 characters (or FIELDGATE_PASSWORD)')
+  .option('--tenant <id>', 'tenant to make them a member of')
+  .addOption(new Option('--role <role>').choices(['owner', 'admin', 'member']).default('member'))
+  .action(command(async (rt, _c, a) => {
+    const password = a.password ?? process.env.FIELDGATE_PASSWORD
+    if (!password) throw new AdminError('give --password or set FIELDGATE_PASSWORD')
+    const u = await createUser(rt.storage, { email: a.email!, password, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
+    return { json: { id: u.id, email: u.email }, text: `user ${u.id} <${u.email}>` }
+  }))
+
+const apps = program.command('apps').description('OAuth clients')
+apps.command('create')
+  .requiredOption('--name <name>')
+  .addOption(new Option('--kind <kind>').choices(['private', 'public']).makeOptionMandatory())
+  .option('--tenant <id>', 'the tenant a private app belongs to')
+  .addOption(new Option('--environment <env>').choices(['sandbox', 'live']))
+  .option('--scopes <scopes>', 'space-separated scopes the app may ask for (default "api")')
+  .option('--token-ttl <seconds>', 'access-token lifetime (default 28000 public, 3600 private)')
+  .option('--install-url <url>')
+  .option('--redirect-uri <uri...>', 'redirect URIs, exact match')
+  .option('--contact-email <email>')
+  .option('--data-api-url <url>')
+  .action(command(async (rt, _c, a) => {
+    const opts = a as unknown as Record<string, string | string[] | undefined>
+    const created = await createApp(rt.storage, {
+      name: a.name!, kind: a.kind!,
+      ...(a.tenant ? { tenantId: a.tenant } : {}),
+      ...(a.environment ? { environment: a.environment } : {}),
+      ...(a.scopes !== undefined ? { scopes: a.scopes } : {}),
+      ...(a.tokenTtl ? { tokenTtl: Number(a.tokenTtl) } : {}),
+      ...(a.installUrl ? { installUrl: a.installUrl } : {}),
+      ...(opts.redirectUri ? { redirectUris: opts.redirectUri as string[] } : {}),
+      ...(a.contactEmail ? { contactEmail: a.contactEmail } : {}),
+      ...(a.dataApiUrl ? { dataApiUrl: a.dataApiUrl } : {}),
+    })
+    const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
+    return {
+      json: { ...appJson(created.app), client_secret: created.clientSecret, ...sandbox },
+      text: [`app ${created.app.name} (${created.app.kind}, ${created.app.environment})`, `client_id     ${created.app.clientId}`,
+        `client_secret ${created.clientSecret}`, ...(created.sandboxTenant ? [`sandbox target_id ${created.sandboxTenant.id}`] : []),
+        'The client secret is shown only this once: store it now.'].join('\n'),
+    }
+  }))
+apps.command('list').action(command(async (rt) => {
+  const list = await rt.storage.listApps()
+  return { json: list.map(appJson), text: list.map((a) => `${a.clientId}  ${a.kind.padEnd(7)}  ${a.environment.padEnd(7)}  ${a.name}`).join('\n') || 'no apps' }
+}))
+apps.command('rotate-secret')
+  .argument('<client_id>')
+  .option('--grace <seconds>', 'how long the old secret keeps working', '86400')
+  .action(command(async (rt, _c, a, [clientId]) => {
+    const r = await rotateSecret(rt.storage, clientId!, Number(a.grace))
+    const until = new Date(r.oldSecretsExpireAt).toISOString()
+    return {
+      json: { client_id: r.app.clientId, client_secret: r.clientSecret, old_secret_expires_at: until },
+      text: `client_secret ${r.clientSecret}\nThe old secret works until ${until}. The new one is shown only this once.`,
+    }
+  }))
+
+const grants = program.command('grants').description('app ↔ tenant connections')
+grants.command('create')
+  .requiredOption('--app <client_id>')
+  .requiredOption('--tenant <id>')
+  .option('--scopes <scopes>', "default: all the app's scopes")
+  .action(command(async (rt, _c, a) => {
+    const g = await createGrant(rt.storage, { clientId: a.app!, tenantId: a.tenant!, ...(a.scopes !== undefined ? { scopes: a.scopes } : {}) })
+    return { json: grantJson(g), text: `grant ${g.id} (${g.scopes.join(' ')})` }
+  }))
+grants.command('revoke').argument('<id>').action(command(async (rt, _c, _a, [id]) => {
+  const g = await revokeGrant(rt.storage, id!)
+  return { json: grantJson(g), text: `grant ${g.id} revoked: its tokens stop working now` }
+}))
+grants.command('list').option('--tenant <id>').action(command(async (rt, _c, a) => {
+  const list = await rt.storage.listGrants(a.tenant ? { tenantId: a.tenant } : {})
+  return { json: list.map(grantJson), text: list.map((g) => `${g.id}  ${g.status.padEnd(7)}  tenant ${g.tenantId}  ${g.scopes.join(' ')}`).join('\n') || 'no grants' }
+}))
+
+const keys = program.command('keys').description('token signing keys')
+keys.command('rotate').description('the published next key starts signing; the old one verifies until its tokens expire')
+  .action(command(async (rt, config) => {
+    const list = await rotateSigningKeys(rt.storage, config.signingAlg, rt.masterKey, Math.max(config.tokenTtl.public, config.tokenTtl.private))
+    return { json: list.map(keyJson), text: list.map(keyLine).join('\n') }
+  }))
+keys.command('list').action(command(async (rt) => {
+  const list = await rt.storage.listSigningKeys()
+  return { json: list.map(keyJson), text: list.map(keyLine).join('\n') }
+}))
+
+// Errors are for people: one line on stderr, no stack trace, exit code 1.
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`fieldgate: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exitCode = 1
+})

@@ -1,0 +1,29 @@
+import type { CoreContext, Params } from '../context.js'
+import type { App } from '../model.js'
+
+/** What a grant hands back; each dialect shapes it into its own response body. */
+export interface TokenResult {
+  accessToken: string
+  tokenType: 'Bearer'
+  /** Seconds; absent for tokens that do not expire (fieldmargin connection tokens). */
+  expiresIn?: number
+  scope: string
+  tenantId: string
+}
+
+export interface GrantType {
+  grantType: string
+  /** Only these parameters reach the handler; anything else the client sent is dropped. */
+  parameters: readonly string[]
+  handler(ctx: CoreContext, app: App, params: Params): Promise<TokenResult>
+}
+
+const grantTypes = new Map<string, GrantType>()
+
+export function registerGrantType(grantType: GrantType): void {
+  grantTypes.set(grantType.grantType, grantType)
+}
+
+export const findGrantType = (name: string): GrantType | undefined => grantTypes.get(name)
+
+export const supportedGrantTypes = (): string[] => [...grantTypes.keys()]

@@ -1,0 +1,19 @@
+import { InvalidScope } from './errors.js'
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
+const scopeToken = /^[\x21\x23-\x5B\x5D-\x7E]+$/
+
+/** Parses a space-delimited scope string into unique scope tokens, in order. */
+export function parseScope(value: string | undefined): string[] {
+  if (value === undefined) return []
+  const scopes = value.split(' ').filter((s) => s !== '')
+  for (const s of scopes) if (!scopeToken.test(s)) throw new InvalidScope('scope contains an invalid character')
+  return [...new Set(scopes)]
+}
+
+export const formatScope = (scopes: readonly string[]): string => scopes.join(' ')
+
+export const missingFrom = (wanted: readonly string[], allowed: readonly string[]): string[] =>
+  wanted.filter((s) => !allowed.includes(s))
+
+export const unionScopes = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])]

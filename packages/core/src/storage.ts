@@ -1,0 +1,57 @@
+import type {
+  App, AppSecret, AuthorizationCode, Change, Grant, Membership, Role, SigningKeyRecord, Tenant, User, WorkOrder,
+} from './model.js'
+
+/**
+ * Everything the core needs from a store. Adapters (SQLite, PostgreSQL) live in @fieldgate/storage and
+ * pass one contract suite. Every method that changes several rows is atomic; every change that other
+ * processes must see at once also appends to the change feed in the same transaction.
+ */
+export interface Storage {
+  readonly engine: 'sqlite' | 'postgres'
+  migrate(): Promise<void>
+  close(): Promise<void>
+
+  createTenant(tenant: Tenant): Promise<Tenant>
+  getTenant(id: string): Promise<Tenant | undefined>
+  listTenants(): Promise<Tenant[]>
+
+  createUser(user: User, memberships: Omit<Membership, 'userId'>[]): Promise<User>
+  getUserByEmail(email: string): Promise<User | undefined>
+  listMemberships(userId: string): Promise<Membership[]>
+  addMembership(membership: Membership): Promise<void>
+
+  /** Stores an app with its first secret and, for a private app, its grant on its own tenant. */
+  createApp(app: App, secret: AppSecret, grant?: Grant): Promise<App>
+  getApp(id: string): Promise<App | undefined>
+  getAppByClientId(clientId: string): Promise<App | undefined>
+  listApps(): Promise<App[]>
+  /** Secrets that still authenticate at `now`: the current one and those in a rotation grace period. */
+  listLiveSecrets(appId: string, now: number): Promise<AppSecret[]>
+  /** Adds `secret` as current; every older current secret expires at `graceEndsAt`. */
+  rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number): Promise<void>
+
+  createGrant(grant: Grant): Promise<Grant>
+  getGrant(id: string): Promise<Grant | undefined>
+  findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined>
+  listGrants(filter?: { appId?: string; tenantId?: string }): Promise<Grant[]>
+  /** Widens an active grant's scopes (incremental consent). */
+  updateGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined>
+  /** Returns false when the grant was not active. Appends a `grant` change. */
+  revokeGrant(id: string, now: number): Promise<boolean>
+
+  listSigningKeys(): Promise<SigningKeyRecord[]>
+  /** Inserts new keys and moves existing ones between states in one transaction; appends a `keys` change. */
+  saveSigningKeys(insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[]): Promise<void>
+
+  saveCode(code: AuthorizationCode): Promise<void>
+  /** Atomic single use: marks the code consumed and returns it, or undefined if it was used or expired. */
+  consumeCode(codeHash: string, now: number): Promise<AuthorizationCode | undefined>
+
+  createWorkOrder(order: WorkOrder): Promise<WorkOrder>
+  /** Newest first; `before` is the cursor (an id returned earlier). */
+  listWorkOrders(tenantId: string, opts: { limit: number; before?: { createdAt: number; id: string } }): Promise<WorkOrder[]>
+
+  changesSince(seq: number, limit?: number): Promise<Change[]>
+  latestChangeSeq(): Promise<number>
+}

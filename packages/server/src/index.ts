@@ -1,0 +1,5 @@
+export { buildApp } from './app.js'
+export { createLogger, redactUrl } from './logger.js'
+export { openRuntime, loadMasterKey, type Runtime, type RuntimeOptions } from './runtime.js'
+export { serve, type ServeOptions } from './serve.js'
+export { bearerToken, requireBearer } from './plugins/bearer.js'

@@ -1,0 +1,40 @@
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import { AdminError, OAuthError, ServerError } from '@fieldgate/core'
+
+/**
+ * The one place errors become responses. OAuth errors keep their code, status and challenge headers;
+ * framework errors (bad JSON, oversized or unsupported bodies, schema failures) become invalid_request;
+ * anything unexpected is logged and answered as server_error without internals.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | OAuthError, request, reply) => {
+    if (err instanceof OAuthError) return sendOAuthError(reply, err)
+    if (err instanceof AdminError) return reply.code(400).send({ error: 'invalid_request', error_description: err.message })
+    const status = (err as FastifyError).statusCode ?? 500
+    if ((err as FastifyError).validation) {
+      return reply.code(400).send({ error: 'invalid_request', error_description: `request ${err.message}` })
+    }
+    if (status >= 400 && status < 500) {
+      return reply.code(status).send({ error: 'invalid_request', error_description: describeClientError(err as FastifyError) })
+    }
+    request.log.error({ err }, 'unexpected error')
+    return sendOAuthError(reply, new ServerError())
+  })
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: 'not_found', error_description: `no route for ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` })
+  })
+}
+
+export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {
+  return reply.code(err.status).headers({ ...err.headers, 'cache-control': 'no-store' }).send(err.toJSON())
+}
+
+function describeClientError(err: FastifyError): string {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return 'the request body is too large'
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return 'send application/x-www-form-urlencoded or application/json'
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return 'the body is not valid JSON'
+    default: return 'the request is malformed'
+  }
+}

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { InvalidRequest, requireScope, type CoreContext, type WorkOrder } from '@fieldgate/core'
+import { requireBearer } from '../plugins/bearer.js'
+
+const cursorOf = (w: WorkOrder) => Buffer.from(`${w.createdAt}.${w.id}`).toString('base64url')
+
+function parseCursor(cursor: string): { createdAt: number; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('.')
+  const createdAt = Number(at)
+  if (!id || !/^[0-9a-f-]{36}$/.test(id) || !Number.isSafeInteger(createdAt)) throw new InvalidRequest('cursor is not one this API returned')
+  return { createdAt, id }
+}
+
+/** The protected API: a tenant's own work orders (Field Nation's `/api/rest/v2/workorders`), scope `api`. */
+export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
+  app.addHook('preHandler', requireBearer(ctx))
+
+  app.get('/api/rest/v2/workorders', {
+    schema: {
+      querystring: {
+        type: 'object',
+        properties: {
+          limit: { type: 'integer', minimum: 1, maximum: 100, default: 25 },
+          cursor: { type: 'string', maxLength: 200 },
+          access_token: { type: 'string' },
+        },
+      },
+    },
+  }, async (request) => {
+    requireScope(request.principal, 'api')
+    const { limit, cursor } = request.query as { limit: number; cursor?: string }
+    const orders = await ctx.storage.listWorkOrders(request.principal.tenantId, { limit, ...(cursor ? { before: parseCursor(cursor) } : {}) })
+    const last = orders.length === limit ? orders[orders.length - 1] : undefined
+    return { results: orders.map(publicWorkOrder), next_cursor: last ? cursorOf(last) : null }
+  })
+
+  app.post('/api/rest/v2/workorders', {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['title'],
+        additionalProperties: false,
+        properties: {
+          // PostgreSQL text cannot hold NUL; both engines refuse it alike.
+          title: { type: 'string', minLength: 1, maxLength: 500, pattern: '^[^\\u0000]*$' },
+          status: { type: 'string', enum: ['draft', 'published', 'assigned', 'work_done', 'approved'] },
+        },
+      },
+    },
+  }, async (request, reply) => {
+    requireScope(request.principal, 'api')
+    const body = request.body as { title: string; status?: string }
+    const order = await ctx.storage.createWorkOrder({
+      id: randomUUID(),
+      tenantId: request.principal.tenantId,
+      title: body.title,
+      status: body.status ?? 'draft',
+      createdByClientId: request.principal.clientId,
+      createdAt: ctx.now(),
+    })
+    return reply.code(201).send(publicWorkOrder(order))
+  })
+}
+
+const publicWorkOrder = (w: WorkOrder) => ({
+  id: w.id, title: w.title, status: w.status, created_by: w.createdByClientId, created_at: new Date(w.createdAt).toISOString(),
+})

@@ -1,0 +1,38 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { introspectionEndpoint, tokenEndpoint, type CoreContext, type Params, type TokenResult } from '@fieldgate/core'
+import { readParams } from '../plugins/body.js'
+
+/** RFC 6749 §5.1: token responses are never cached. */
+export const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' }
+
+export const tokenRequest = (request: FastifyRequest) => ({
+  params: readParams(request.body),
+  authorization: request.headers.authorization,
+})
+
+/**
+ * The standard surface: RFC 6749 token endpoint (also FieldEdge's `POST /oauth/token`) and RFC 7662
+ * introspection. A FieldEdge-shaped request (JSON with `target_id`, no `scope`) gets the exact
+ * three-field body its document shows; every other request gets the RFC body with `scope`.
+ */
+export async function oauthRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
+  app.post('/oauth/token', async (request, reply) => {
+    const req = tokenRequest(request)
+    const result = await tokenEndpoint(ctx, req)
+    return sendToken(reply, isFieldEdgeShape(request, req.params) ? fieldEdgeBody(result) : rfcBody(result))
+  })
+
+  app.post('/oauth/introspect', async (request, reply) => {
+    return reply.headers(noStore).send(await introspectionEndpoint(ctx, tokenRequest(request)))
+  })
+}
+
+export const sendToken = (reply: FastifyReply, body: Record<string, unknown>) => reply.headers(noStore).send(body)
+
+export const fieldEdgeBody = (r: TokenResult) => ({ access_token: r.accessToken, token_type: r.tokenType, expires_in: r.expiresIn })
+
+export const rfcBody = (r: TokenResult) => ({ ...fieldEdgeBody(r), scope: r.scope })
+
+function isFieldEdgeShape(request: FastifyRequest, params: Params): boolean {
+  return request.headers['content-type']?.startsWith('application/json') === true && params.target_id !== undefined && params.scope === undefined
+}

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  ChangeFeed, KeyRing, StoreCache, ensureSigningKeys, parseMasterKey, type Config, type CoreContext, type Storage,
+} from '@fieldgate/core'
+import { openStorage } from '@fieldgate/storage'
+import type { Logger } from 'pino'
+
+/** One process's view of a deployment: its store, keys, caches and the change feed that keeps them fresh. */
+export interface Runtime {
+  readonly ctx: CoreContext
+  readonly storage: Storage
+  readonly masterKey: Buffer
+  close(): Promise<void>
+}
+
+export interface RuntimeOptions {
+  /** Run migrations and create missing signing keys (the primary process, or the CLI). */
+  prepare: boolean
+  /** Follow the change feed (serving processes); one-shot CLI commands do not. */
+  follow: boolean
+  /** PostgreSQL schema to use (tests isolate themselves with one). */
+  schema?: string
+}
+
+export async function openRuntime(config: Config, logger: Logger, opts: RuntimeOptions): Promise<Runtime> {
+  const storage = openStorage({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, ...(opts.schema ? { schema: opts.schema } : {}) })
+  try {
+    if (opts.prepare) await storage.migrate()
+    const masterKey = loadMasterKey(config, logger)
+    // The feed's starting point comes first, so keys another process adds while this one loads are not missed.
+    const cursor = await storage.latestChangeSeq()
+    const records = opts.prepare ? await ensureSigningKeys(storage, config.signingAlg, masterKey) : await storage.listSigningKeys()
+    const cache = new StoreCache(storage)
+    const ctx: CoreContext = { config, storage, keys: KeyRing.load(records, masterKey), cache, now: Date.now }
+    // A key reload that fails keeps the current ring and retries, without holding up the invalidations behind it.
+    const reloadKeys = async (): Promise<void> => {
+      try {
+        ctx.keys = KeyRing.load(await storage.listSigningKeys(), masterKey)
+      } catch (err) {
+        logger.error({ err }, 'reloading signing keys failed; keeping the current ones and retrying in 1 s')
+        setTimeout(() => void reloadKeys(), 1000).unref()
+      }
+    }
+    const feed = new ChangeFeed(storage, config.changePollMs, async (change) => {
+      cache.apply(change)
+      if (change.kind === 'keys') await reloadKeys()
+    }, (err) => logger.warn({ err }, 'reading the change feed failed; retrying'))
+    if (opts.follow) feed.start(cursor)
+    return {
+      ctx,
+      storage,
+      masterKey,
+      async close() {
+        feed.stop()
+        await storage.close()
+      },
+    }
+  } catch (err) {
+    await storage.close().catch(() => {})
+    throw err
+  }
+}
+
+/**
+ * The master key encrypts private signing keys. From FIELDGATE_MASTER_KEY in production; otherwise
+ * generated once into the data directory (mode 0600), which only suits a single machine.
+ */
+export function loadMasterKey(config: Config, logger: Logger): Buffer {
+  if (config.masterKey) return parseMasterKey(config.masterKey)
+  const file = join(config.dataDir, 'master.key')
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+    try {
+      writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
+      logger.warn({ file }, 'FIELDGATE_MASTER_KEY is not set: generated a master key in the data directory. Set FIELDGATE_MASTER_KEY for production and keep it out of the data directory.')
+    } catch (err) {
+      // Another process created it first; read theirs.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+  }
+  return parseMasterKey(readFileSync(file, 'utf8').trim())
+}

@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { basicAuth, postForm, request, runCli, startServer, tempDir, type CliResult } from './helpers.js'
+
+/** The `fieldgate` CLI as a subprocess against a temp SQLite data dir, with --json output. */
+describe('fieldgate CLI', () => {
+  const dataDir = tempDir('fg-cli-')
+  const env = { FIELDGATE_DATA_DIR: dataDir }
+  const cli = (...args: string[]) => runCli(args, env)
+  const ok = async (...args: string[]): Promise<any> => {
+    const r = await cli(...args)
+    assert.equal(r.code, 0, `fieldgate ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
+    assert.notEqual(r.json, undefined, `fieldgate ${args.join(' ')} printed no JSON: ${r.stdout}`)
+    return r.json
+  }
+  /** A failure for a person: exit code 1, one message on stderr, no stack trace, nothing on stdout. */
+  const fails = (r: CliResult, message: RegExp) => {
+    assert.equal(r.code, 1, `expected exit 1, got ${r.code}: ${r.stdout} ${r.stderr}`)
+    assert.match(r.stderr, message)
+    assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace')
+    assert.doesNotMatch(r.stderr, /node:internal|\.js:\d+/, 'no internals')
+    assert.equal(r.stdout.trim(), '')
+  }
+
+  let sandbox: any
+  let live: any
+  let priv: any
+  let pub: any
+
+  before(async () => {
+    const migrated = await ok('migrate', '--json')
+    assert.deepEqual(migrated, { migrated: true, store: 'sqlite' })
+    ;[sandbox, live] = await Promise.all([
+      ok('tenants', 'create', '--name', 'Acme Field Services', '--environment', 'sandbox', '--json'),
+      ok('tenants', 'create', '--name', 'Acme Live', '--environment', 'live', '--json'),
+    ])
+  })
+  after(() => rmSync(dataDir, { recursive: true, force: true }))
+
+  it('creates and lists tenants', async () => {
+    assert.match(sandbox.id, /^[0-9a-f-]{36}$/)
+    assert.equal(sandbox.name, 'Acme Field Services')
+    assert.equal(sandbox.environment, 'sandbox')
+    assert.match(sandbox.marketplace_id, /^[0-9a-f-]{36}$/)
+    assert.equal(live.environment, 'live')
+    const list = await ok('tenants', 'list', '--json')
+    assert.ok(Array.isArray(list))
+    const byId = new Map(list.map((t: { id: string }) => [t.id, t]))
+    assert.deepEqual(byId.get(sandbox.id), sandbox)
+    assert.deepEqual(byId.get(live.id), live)
+    // --json before the command works as well, and plain text names the tenant.
+    assert.ok((await ok('--json', 'tenants', 'list')).some((t: { id: string }) => t.id === live.id))
+    const text = await cli('tenants', 'list')
+    assert.equal(text.code, 0)
+    assert.match(text.stdout, new RegExp(sandbox.id))
+  })
+
+  it('creates users, members of a tenant', async () => {
+    const user = await ok('users', 'create', '--email', 'Dispatch@Acme.example', '--password', 'correct horse battery', '--tenant', sandbox.id, '--role', 'admin', '--json')
+    assert.equal(user.email, 'dispatch@acme.example')
+    assert.match(user.id, /^[0-9a-f-]{36}$/)
+    const [dup, short, noPassword] = await Promise.all([
+      cli('users', 'create', '--email', 'dispatch@acme.example', '--password', 'correct horse battery', '--json'),
+      cli('users', 'create', '--email', 'other@acme.example', '--password', 'short', '--json'),
+      cli('users', 'create', '--email', 'third@acme.example', '--json'),
+    ])
+    fails(dup, /exists/)
+    fails(short, /at least 10/)
+    fails(noPassword, /password/i)
+  })
+
+  it('creates a private app with an fgs_sandbox_ / fgs_live_ secret', async () => {
+    priv = await ok('apps', 'create', '--name', 'Acme dispatch', '--kind', 'private', '--tenant', sandbox.id, '--json')
+    assert.match(priv.client_id, /^[0-9a-f]{32}$/)
+    assert.match(priv.client_secret, /^fgs_sandbox_[A-Za-z0-9_-]{40,}$/)
+    assert.equal(priv.kind, 'private')
+    assert.equal(priv.environment, 'sandbox')
+    assert.equal(priv.tenant_id, sandbox.id)
+    assert.equal(priv.scopes, 'api')
+    assert.equal(priv.sandbox_target_id, undefined)
+    const liveApp = await ok('apps', 'create', '--name', 'Acme live dispatch', '--kind', 'private', '--tenant', live.id, '--token-ttl', '600', '--json')
+    assert.match(liveApp.client_secret, /^fgs_live_/)
+    assert.equal(liveApp.environment, 'live')
+    assert.equal(liveApp.token_ttl, 600)
+  })
+
+  it('creates a public sandbox app with its sandbox target_id', async () => {
+    pub = await ok('apps', 'create', '--name', 'Route planner', '--kind', 'public', '--install-url', 'https://partner.example/install',
+      '--contact-email', 'dev@partner.example', '--scopes', 'api maps:write', '--json')
+    assert.equal(pub.kind, 'public')
+    assert.equal(pub.environment, 'sandbox')
+    assert.match(pub.client_secret, /^fgs_sandbox_/)
+    assert.match(pub.sandbox_target_id, /^[0-9a-f-]{36}$/)
+    assert.equal(pub.install_url, 'https://partner.example/install')
+    const tenants = await ok('tenants', 'list', '--json')
+    const sb = tenants.find((t: { id: string }) => t.id === pub.sandbox_target_id)
+    assert.equal(sb?.environment, 'sandbox')
+    const grants = await ok('grants', 'list', '--tenant', pub.sandbox_target_id, '--json')
+    assert.equal(grants.length, 1)
+    assert.equal(grants[0].status, 'active')
+    assert.equal(grants[0].scopes, 'api maps:write')
+  })
+
+  it('grants, lists and revokes', async () => {
+    const grant = await ok('grants', 'create', '--app', pub.client_id, '--tenant', sandbox.id, '--scopes', 'api', '--json')
+    assert.equal(grant.tenant_id, sandbox.id)
+    assert.equal(grant.status, 'active')
+    assert.equal(grant.scopes, 'api')
+    const again = await ok('grants', 'create', '--app', pub.client_id, '--tenant', sandbox.id, '--json')
+    assert.equal(again.id, grant.id, 'installing twice keeps one grant')
+    const listed = await ok('grants', 'list', '--tenant', sandbox.id, '--json')
+    assert.ok(listed.some((g: { id: string; status: string }) => g.id === grant.id && g.status === 'active'))
+    const revoked = await ok('grants', 'revoke', grant.id, '--json')
+    assert.equal(revoked.id, grant.id)
+    assert.equal(revoked.status, 'revoked')
+    const after = await ok('grants', 'list', '--json')
+    assert.equal(after.find((g: { id: string }) => g.id === grant.id)?.status, 'revoked')
+    const [beyond, crossEnv, privateOther] = await Promise.all([
+      cli('grants', 'create', '--app', pub.client_id, '--tenant', sandbox.id, '--scopes', 'fields:read:all', '--json'),
+      cli('grants', 'create', '--app', pub.client_id, '--tenant', live.id, '--json'),
+      cli('grants', 'create', '--app', priv.client_id, '--tenant', pub.sandbox_target_id, '--json'),
+    ])
+    fails(beyond, /may not ask for: fields:read:all/)
+    fails(crossEnv, /sandbox app cannot be granted a live tenant/)
+    fails(privateOther, /own tenant/)
+  })
+
+  it('lists and rotates signing keys', async () => {
+    const keys = await ok('keys', 'list', '--json')
+    assert.deepEqual(keys.map((k: { state: string }) => k.state).sort(), ['active', 'next'])
+    const next = keys.find((k: { state: string }) => k.state === 'next')
+    const active = keys.find((k: { state: string }) => k.state === 'active')
+    const rotated = await ok('keys', 'rotate', '--json')
+    const states = new Map(rotated.map((k: { kid: string; state: string }) => [k.kid, k.state]))
+    assert.equal(rotated.length, 3)
+    assert.equal(states.get(next.kid), 'active')
+    assert.equal(states.get(active.kid), 'retiring')
+    assert.ok(rotated.some((k: { state: string; retire_at: string | null }) => k.state === 'retiring' && k.retire_at !== null))
+    assert.deepEqual(await ok('keys', 'list', '--json'), rotated)
+  })
+
+  it('exits 1 with a message and no stack trace on errors', async () => {
+    const results = await Promise.all([
+      cli('apps', 'create', '--name', 'No tenant', '--kind', 'private', '--json'),
+      cli('apps', 'create', '--name', 'Live market', '--kind', 'public', '--environment', 'live', '--json'),
+      cli('apps', 'create', '--name', 'Bad ttl', '--kind', 'private', '--tenant', sandbox.id, '--token-ttl', '5', '--json'),
+      cli('apps', 'create', '--name', 'Wrong env', '--kind', 'private', '--tenant', live.id, '--environment', 'sandbox', '--json'),
+      cli('apps', 'create', '--name', 'Bad URL', '--kind', 'public', '--install-url', 'javascript:alert(1)', '--json'),
+      cli('grants', 'revoke', '00000000-0000-0000-0000-000000000000', '--json'),
+      cli('apps', 'rotate-secret', 'no-such-client', '--json'),
+      cli('apps', 'rotate-secret', priv.client_id, '--grace', '-5', '--json'),
+      cli('users', 'create', '--email', 'not-an-email', '--password', 'correct horse battery', '--json'),
+    ])
+    const expected = [
+      /a private app needs --tenant/, /install URL/, /token TTL/, /sandbox app cannot belong to a live tenant/, /http\(s\) URL/,
+      /no grant 00000000-0000-0000-0000-000000000000/, /no app with client_id no-such-client/, /grace period/, /not an email/,
+    ]
+    results.forEach((r, i) => fails(r, expected[i]!))
+    // Usage errors from the argument parser also exit 1 without a trace.
+    const usage = await cli('apps', 'create', '--name', 'x', '--json')
+    assert.equal(usage.code, 1)
+    assert.match(usage.stderr, /--kind/)
+    assert.doesNotMatch(usage.stderr, /^\s+at /m)
+    const badEnv = await runCli(['tenants', 'list', '--json'], { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_SIGNING_ALG: 'HS256' })
+    fails(badEnv, /FIELDGATE_SIGNING_ALG/)
+  })
+
+  it('rotates a client secret with a grace period, and both secrets get tokens', async () => {
+    const rotated = await ok('apps', 'rotate-secret', priv.client_id, '--grace', '600', '--json')
+    assert.equal(rotated.client_id, priv.client_id)
+    assert.match(rotated.client_secret, /^fgs_sandbox_/)
+    assert.notEqual(rotated.client_secret, priv.client_secret)
+    const expiresIn = Date.parse(rotated.old_secret_expires_at) - Date.now()
+    assert.ok(expiresIn > 590_000 && expiresIn <= 600_000, `old secret expires in ${expiresIn} ms`)
+
+    // What the CLI made works on a server over the same store.
+    const server = await startServer({ dataDir })
+    try {
+      for (const secret of [priv.client_secret, rotated.client_secret]) {
+        const res = await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basicAuth(priv.client_id, secret) })
+        assert.equal(res.status, 200, res.text)
+      }
+      const fe = await request(server.url('/oauth/token'), {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ client_id: pub.client_id, client_secret: pub.client_secret, target_id: pub.sandbox_target_id, grant_type: 'client_credentials' }),
+      })
+      assert.equal(fe.status, 200, fe.text)
+      assert.equal(fe.json.expires_in, 28000)
+    } finally {
+      await server.close()
+    }
+    priv.rotated_secret = rotated.client_secret
+  })
+
+  it('never shows or stores a client secret after creation', async () => {
+    const secrets = [priv.client_secret, pub.client_secret, priv.rotated_secret].filter((s): s is string => typeof s === 'string')
+    assert.ok(secrets.length >= 2)
+    const list = await cli('apps', 'list', '--json')
+    assert.equal(list.code, 0)
+    assert.ok(Array.isArray(list.json) && list.json.length >= 3)
+    assert.ok(list.json.every((a: Record<string, unknown>) => !('client_secret' in a)))
+    const files = readdirSync(dataDir).filter((f) => f.startsWith('fieldgate.db'))
+    assert.ok(files.includes('fieldgate.db'))
+    const bytes = Buffer.concat(files.map((f) => readFileSync(join(dataDir, f))))
+    for (const secret of secrets) {
+      assert.equal(list.stdout.includes(secret), false, 'apps list prints no secret')
+      const body = secret.replace(/^fgs_[a-z]+_/, '')
+      assert.equal(bytes.includes(secret), false, 'the secret is not in the database file')
+      assert.equal(bytes.includes(body), false, 'nor its random part')
+      // What is stored is its SHA-256: proof that these are the bytes the store uses.
+      assert.ok(bytes.includes(createHash('sha256').update(secret).digest('base64url')), 'the secret hash is in the database file')
+    }
+  })
+})

@@ -1,0 +1,23 @@
+import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
+import { initialSchema, type Dialect } from './tables.js'
+
+const dialects: Record<'sqlite' | 'postgres', Dialect> = {
+  sqlite: { ms: 'INTEGER', serial: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
+  postgres: { ms: 'BIGINT', serial: 'BIGSERIAL PRIMARY KEY' },
+}
+
+const statements = (list: string[]): Migration => ({
+  async up(db: Kysely<unknown>) {
+    for (const statement of list) await sql.raw(statement).execute(db)
+  },
+})
+
+/** Migrations by name, in order; one set per engine, derived from the same table definitions. */
+export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider {
+  const d = dialects[engine]
+  return {
+    getMigrations: async () => ({
+      '0001_initial': statements(initialSchema(d)),
+    }),
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The schema, written once with the two places where the engines differ named: the type of epoch-ms
+ * columns and the change feed's auto-increment key. Each engine gets its own migration list from it.
+ */
+export interface Dialect {
+  /** epoch milliseconds */
+  ms: string
+  serial: string
+}
+
+export const initialSchema = ({ ms, serial }: Dialect): string[] => [
+  `CREATE TABLE tenants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    environment TEXT NOT NULL CHECK (environment IN ('sandbox', 'live')),
+    marketplace_id TEXT NOT NULL UNIQUE,
+    created_at ${ms} NOT NULL)`,
+  `CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    created_at ${ms} NOT NULL)`,
+  `CREATE TABLE memberships (
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('owner', 'admin', 'member')),
+    PRIMARY KEY (user_id, tenant_id))`,
+  `CREATE TABLE apps (
+    id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('private', 'public')),
+    environment TEXT NOT NULL CHECK (environment IN ('sandbox', 'live')),
+    tenant_id TEXT REFERENCES tenants (id),
+    owner_user_id TEXT REFERENCES users (id),
+    install_url TEXT,
+    redirect_uris TEXT NOT NULL,
+    contact_email TEXT,
+    data_api_url TEXT,
+    scopes TEXT NOT NULL,
+    token_ttl INTEGER,
+    created_at ${ms} NOT NULL)`,
+  `CREATE TABLE app_secrets (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    secret_hash TEXT NOT NULL,
+    hint TEXT NOT NULL,
+    created_at ${ms} NOT NULL,
+    expires_at ${ms})`,
+  `CREATE INDEX app_secrets_app ON app_secrets (app_id)`,
+  `CREATE TABLE grants (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    scopes TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+    created_at ${ms} NOT NULL,
+    updated_at ${ms} NOT NULL)`,
+  // One active grant per (app, tenant): installing twice never makes two.
+  `CREATE UNIQUE INDEX grants_one_active ON grants (app_id, tenant_id) WHERE status = 'active'`,
+  `CREATE INDEX grants_tenant ON grants (tenant_id)`,
+  `CREATE TABLE signing_keys (
+    kid TEXT PRIMARY KEY,
+    alg TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('next', 'active', 'retiring', 'retired')),
+    public_jwk TEXT NOT NULL,
+    private_jwk_enc TEXT NOT NULL,
+    created_at ${ms} NOT NULL,
+    retire_at ${ms})`,
+  `CREATE TABLE authorization_codes (
+    code_hash TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    grant_id TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    redirect_uri TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    code_challenge TEXT,
+    expires_at ${ms} NOT NULL,
+    consumed_at ${ms},
+    created_at ${ms} NOT NULL)`,
+  `CREATE TABLE work_orders (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    title TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_by_client_id TEXT,
+    created_at ${ms} NOT NULL)`,
+  `CREATE INDEX work_orders_page ON work_orders (tenant_id, created_at DESC, id DESC)`,
+  `CREATE TABLE changes (
+    seq ${serial},
+    kind TEXT NOT NULL,
+    ref TEXT NOT NULL,
+    created_at ${ms} NOT NULL)`,
+]

@@ -1,0 +1,44 @@
+import type { Generated } from 'kysely'
+
+/** Table shapes as Kysely sees them (CamelCasePlugin maps them to snake_case in SQL). Times: epoch ms. */
+export interface Database {
+  tenants: { id: string; name: string; environment: string; marketplaceId: string; createdAt: number }
+  users: { id: string; email: string; passwordHash: string; createdAt: number }
+  memberships: { userId: string; tenantId: string; role: string }
+  apps: {
+    id: string
+    clientId: string
+    name: string
+    kind: string
+    environment: string
+    tenantId: string | null
+    ownerUserId: string | null
+    installUrl: string | null
+    /** JSON array */
+    redirectUris: string
+    contactEmail: string | null
+    dataApiUrl: string | null
+    /** space-separated */
+    scopes: string
+    tokenTtl: number | null
+    createdAt: number
+  }
+  appSecrets: { id: string; appId: string; secretHash: string; hint: string; createdAt: number; expiresAt: number | null }
+  grants: { id: string; appId: string; tenantId: string; scopes: string; status: string; createdAt: number; updatedAt: number }
+  signingKeys: { kid: string; alg: string; state: string; publicJwk: string; privateJwkEnc: string; createdAt: number; retireAt: number | null }
+  authorizationCodes: {
+    codeHash: string
+    appId: string
+    tenantId: string
+    userId: string
+    grantId: string
+    redirectUri: string
+    scopes: string
+    codeChallenge: string | null
+    expiresAt: number
+    consumedAt: number | null
+    createdAt: number
+  }
+  workOrders: { id: string; tenantId: string; title: string; status: string; createdByClientId: string | null; createdAt: number }
+  changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }
+}

@@ -1,0 +1,276 @@
+import type {
+  App, AppSecret, AuthorizationCode, Change, Grant, Membership, SigningKeyRecord, Storage, Tenant, User, WorkOrder,
+} from '@fieldgate/core'
+import { Migrator, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
+import { migrationsFor } from './migrations/index.js'
+import type { Database } from './schema.js'
+
+type Row<T extends keyof Database> = Selectable<Database[T]>
+type Db = Kysely<Database> | Transaction<Database>
+
+/**
+ * The Storage interface over Kysely. SQLite and PostgreSQL share every query; they differ only in how
+ * they connect (sqlite.ts, postgres.ts) and in column types (migrations/).
+ */
+export class SqlStorage implements Storage {
+  constructor(
+    readonly engine: 'sqlite' | 'postgres',
+    private readonly db: Kysely<Database>,
+    /** PostgreSQL schema this store lives in; its migration bookkeeping lives there too. */
+    private readonly schema?: string,
+    /** Runs before migrations, e.g. to create the PostgreSQL schema they go into. */
+    private readonly prepare?: () => Promise<void>,
+  ) {}
+
+  async migrate(): Promise<void> {
+    await this.prepare?.()
+    const { error } = await new Migrator({
+      db: this.db,
+      provider: migrationsFor(this.engine),
+      ...(this.schema ? { migrationTableSchema: this.schema } : {}),
+    }).migrateToLatest()
+    if (error) throw error
+  }
+
+  close(): Promise<void> {
+    return this.db.destroy()
+  }
+
+  // tenants
+
+  async createTenant(tenant: Tenant): Promise<Tenant> {
+    await this.db.insertInto('tenants').values(tenant).execute()
+    return tenant
+  }
+
+  async getTenant(id: string): Promise<Tenant | undefined> {
+    return toTenant(await this.db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst())
+  }
+
+  async listTenants(): Promise<Tenant[]> {
+    const rows = await this.db.selectFrom('tenants').selectAll().orderBy('createdAt').orderBy('id').execute()
+    return rows.map((r) => toTenant(r)!)
+  }
+
+  // users
+
+  async createUser(user: User, memberships: Omit<Membership, 'userId'>[]): Promise<User> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('users').values(user).execute()
+      for (const m of memberships) await tx.insertInto('memberships').values({ ...m, userId: user.id }).execute()
+    })
+    return user
+  }
+
+  async getUserByEmail(email: string): Promise<User | undefined> {
+    return this.db.selectFrom('users').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst()
+  }
+
+  async listMemberships(userId: string): Promise<Membership[]> {
+    const rows = await this.db.selectFrom('memberships').selectAll().where('userId', '=', userId).execute()
+    return rows.map((r) => ({ ...r, role: r.role as Membership['role'] }))
+  }
+
+  async addMembership(m: Membership): Promise<void> {
+    await this.db.insertInto('memberships').values(m)
+      .onConflict((oc) => oc.columns(['userId', 'tenantId']).doUpdateSet({ role: m.role })).execute()
+  }
+
+  // apps and secrets
+
+  async createApp(app: App, secret: AppSecret, grant?: Grant): Promise<App> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('apps').values(fromApp(app)).execute()
+      await tx.insertInto('appSecrets').values(secret).execute()
+      if (grant) await tx.insertInto('grants').values(fromGrant(grant)).execute()
+    })
+    return app
+  }
+
+  async getApp(id: string): Promise<App | undefined> {
+    return toApp(await this.db.selectFrom('apps').selectAll().where('id', '=', id).executeTakeFirst())
+  }
+
+  async getAppByClientId(clientId: string): Promise<App | undefined> {
+    return toApp(await this.db.selectFrom('apps').selectAll().where('clientId', '=', clientId).executeTakeFirst())
+  }
+
+  async listApps(): Promise<App[]> {
+    const rows = await this.db.selectFrom('apps').selectAll().orderBy('createdAt').orderBy('id').execute()
+    return rows.map((r) => toApp(r)!)
+  }
+
+  async listLiveSecrets(appId: string, now: number): Promise<AppSecret[]> {
+    return this.db.selectFrom('appSecrets').selectAll().where('appId', '=', appId)
+      .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
+      .execute()
+  }
+
+  async rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt })
+        .where('appId', '=', appId).where('expiresAt', 'is', null).execute()
+      // Secrets already in a grace period never get a longer one from a later rotation.
+      await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt })
+        .where('appId', '=', appId).where('expiresAt', '>', graceEndsAt).execute()
+      await tx.insertInto('appSecrets').values(secret).execute()
+      await appendChange(tx, 'app', appId, secret.createdAt)
+    })
+  }
+
+  // grants
+
+  async createGrant(grant: Grant): Promise<Grant> {
+    await this.db.insertInto('grants').values(fromGrant(grant)).execute()
+    return grant
+  }
+
+  async getGrant(id: string): Promise<Grant | undefined> {
+    return toGrant(await this.db.selectFrom('grants').selectAll().where('id', '=', id).executeTakeFirst())
+  }
+
+  async findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined> {
+    return toGrant(await this.db.selectFrom('grants').selectAll()
+      .where('appId', '=', appId).where('tenantId', '=', tenantId).where('status', '=', 'active').executeTakeFirst())
+  }
+
+  async listGrants(filter: { appId?: string; tenantId?: string } = {}): Promise<Grant[]> {
+    let q = this.db.selectFrom('grants').selectAll()
+    if (filter.appId) q = q.where('appId', '=', filter.appId)
+    if (filter.tenantId) q = q.where('tenantId', '=', filter.tenantId)
+    const rows = await q.orderBy('createdAt').orderBy('id').execute()
+    return rows.map((r) => toGrant(r)!)
+  }
+
+  async updateGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const row = await tx.updateTable('grants').set({ scopes: scopes.join(' '), updatedAt: now })
+        .where('id', '=', id).where('status', '=', 'active').returningAll().executeTakeFirst()
+      if (row) await appendChange(tx, 'grant', id, now)
+      return toGrant(row)
+    })
+  }
+
+  async revokeGrant(id: string, now: number): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const result = await tx.updateTable('grants').set({ status: 'revoked', updatedAt: now })
+        .where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
+      const revoked = Number(result.numUpdatedRows) === 1
+      if (revoked) await appendChange(tx, 'grant', id, now)
+      return revoked
+    })
+  }
+
+  // signing keys
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    const rows = await this.db.selectFrom('signingKeys').selectAll().orderBy('createdAt').orderBy('kid').execute()
+    return rows.map((r) => ({ ...r, state: r.state as SigningKeyRecord['state'] }))
+  }
+
+  async saveSigningKeys(insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[]): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      for (const key of insert) await tx.insertInto('signingKeys').values(key).execute()
+      for (const u of update) await tx.updateTable('signingKeys').set({ state: u.state, retireAt: u.retireAt }).where('kid', '=', u.kid).execute()
+      await appendChange(tx, 'keys', insert[0]?.kid ?? update[0]?.kid ?? '', Date.now())
+    })
+  }
+
+  // authorization codes
+
+  async saveCode(code: AuthorizationCode): Promise<void> {
+    await this.db.insertInto('authorizationCodes').values({ ...code, scopes: code.scopes.join(' ') }).execute()
+  }
+
+  async consumeCode(codeHash: string, now: number): Promise<AuthorizationCode | undefined> {
+    // One conditional update: its row count decides the single winner among concurrent redemptions.
+    const row = await this.db.updateTable('authorizationCodes').set({ consumedAt: now })
+      .where('codeHash', '=', codeHash).where('consumedAt', 'is', null).where('expiresAt', '>', now)
+      .returningAll().executeTakeFirst()
+    return row && { ...row, scopes: splitScopes(row.scopes) }
+  }
+
+  // work orders
+
+  async createWorkOrder(order: WorkOrder): Promise<WorkOrder> {
+    await this.db.insertInto('workOrders').values(order).execute()
+    return order
+  }
+
+  async listWorkOrders(tenantId: string, opts: { limit: number; before?: { createdAt: number; id: string } }): Promise<WorkOrder[]> {
+    const { limit, before } = opts
+    const page = (b?: { createdAt: number; id: string }) => {
+      let q = this.db.selectFrom('workOrders').selectAll().where('tenantId', '=', tenantId)
+      if (b) {
+        q = q.where((eb) => eb.or([
+          eb('createdAt', '<', b.createdAt),
+          eb.and([eb('createdAt', '=', b.createdAt), eb('id', '<', b.id)]),
+        ]))
+      }
+      return q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(limit)
+    }
+    // The API's hottest read: compiled once per shape, parameters in the order they appear in the SQL.
+    return before
+      ? this.precompiled('workOrdersBefore', () => page(before), [tenantId, before.createdAt, before.createdAt, before.id, limit])
+      : this.precompiled('workOrders', () => page(), [tenantId, limit])
+  }
+
+  private readonly compiled = new Map<string, CompiledQuery>()
+
+  /** Runs a query built once by `build` with new parameters; Kysely would rebuild it on every call. */
+  private async precompiled<R>(shape: string, build: () => Compilable<R>, parameters: unknown[]): Promise<R[]> {
+    let query = this.compiled.get(shape)
+    if (!query) {
+      query = build().compile()
+      // The first build proves the parameter order: the compiled values must be the ones given.
+      if (query.parameters.length !== parameters.length || query.parameters.some((p, i) => p !== parameters[i])) {
+        throw new Error(`precompiled query ${shape}: parameters do not line up with its SQL`)
+      }
+      this.compiled.set(shape, query)
+    }
+    return (await this.db.executeQuery<R>({ ...query, parameters })).rows
+  }
+
+  // change feed
+
+  async changesSince(seq: number, limit = 500): Promise<Change[]> {
+    const rows = await this.db.selectFrom('changes').selectAll().where('seq', '>', seq).orderBy('seq').limit(limit).execute()
+    return rows.map((r) => ({ ...r, kind: r.kind as Change['kind'] }))
+  }
+
+  async latestChangeSeq(): Promise<number> {
+    const row = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst()
+    return Number(row?.seq ?? 0)
+  }
+}
+
+const appendChange = (db: Db, kind: Change['kind'], ref: string, now: number) =>
+  db.insertInto('changes').values({ kind, ref, createdAt: now }).execute()
+
+const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '))
+
+function toTenant(row: Row<'tenants'> | undefined): Tenant | undefined {
+  return row && { ...row, environment: row.environment as Tenant['environment'] }
+}
+
+function toApp(row: Row<'apps'> | undefined): App | undefined {
+  return row && {
+    ...row,
+    kind: row.kind as App['kind'],
+    environment: row.environment as App['environment'],
+    redirectUris: JSON.parse(row.redirectUris) as string[],
+    scopes: splitScopes(row.scopes),
+  }
+}
+
+function fromApp(app: App): Database['apps'] {
+  return { ...app, redirectUris: JSON.stringify(app.redirectUris), scopes: app.scopes.join(' ') }
+}
+
+function toGrant(row: Row<'grants'> | undefined): Grant | undefined {
+  return row && { ...row, status: row.status as Grant['status'], scopes: splitScopes(row.scopes) }
+}
+
+function fromGrant(grant: Grant): Database['grants'] {
+  return { ...grant, scopes: grant.scopes.join(' ') }
+}

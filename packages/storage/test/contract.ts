@@ -1,0 +1,525 @@
+import assert from 'node:assert/strict'
+import { randomBytes, randomUUID } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import {
+  createApp as adminCreateApp, createTenant as adminCreateTenant, createUser as adminCreateUser,
+  type App, type AppSecret, type AuthorizationCode, type Grant, type SigningKeyRecord, type Storage, type Tenant,
+  type User, type WorkOrder,
+} from '@fieldgate/core'
+
+/**
+ * The contract every Storage adapter must pass. Each area runs on its own fresh, migrated store, so
+ * counts and the change feed start from empty. Rows are built here with explicit values (times are
+ * fixed epoch ms around T) so every expectation comes from what the store gives back.
+ */
+export function storageContract(name: string, open: () => Promise<Storage>): void {
+  describe(`${name} storage contract`, () => {
+    describe('tenants', () => {
+      const db = freshStore(open)
+
+      it('migrate() can run again on a migrated store', async () => {
+        await db().migrate()
+      })
+
+      it('round-trips every field through create, get and list', async () => {
+        const s = db()
+        const live = tenant({ name: 'Acme Plumbing', environment: 'live', createdAt: T + 1 })
+        assert.deepEqual(await s.createTenant(live), live)
+        const sandbox = await adminCreateTenant(s, { name: 'Acme sandbox', environment: 'sandbox' }, T + 2)
+        assert.deepEqual(await s.getTenant(live.id), live)
+        assert.deepEqual(await s.getTenant(sandbox.id), sandbox)
+        assert.deepEqual(sortById(await s.listTenants()), sortById([live, sandbox]))
+      })
+
+      it('returns undefined for an unknown id', async () => {
+        assert.equal(await db().getTenant(randomUUID()), undefined)
+      })
+
+      it('rejects a duplicate marketplaceId', async () => {
+        const s = db()
+        const first = await s.createTenant(tenant())
+        const dup = tenant({ marketplaceId: first.marketplaceId })
+        await assert.rejects(s.createTenant(dup))
+        assert.equal(await s.getTenant(dup.id), undefined)
+      })
+    })
+
+    describe('users and memberships', () => {
+      const db = freshStore(open)
+      let t1: Tenant, t2: Tenant
+      before(async () => {
+        t1 = await db().createTenant(tenant())
+        t2 = await db().createTenant(tenant())
+      })
+
+      it('creates a user with memberships and finds it by email in any case', async () => {
+        const s = db()
+        const user = await adminCreateUser(s, { email: 'Alice@Example.COM', password: 'correct horse battery', tenantId: t1.id, role: 'admin' }, T)
+        assert.equal(user.email, 'alice@example.com')
+        assert.deepEqual(await s.getUserByEmail('alice@example.com'), user)
+        assert.deepEqual(await s.getUserByEmail('ALICE@example.Com'), user)
+        assert.deepEqual(await s.listMemberships(user.id), [{ userId: user.id, tenantId: t1.id, role: 'admin' }])
+        assert.equal(await s.getUserByEmail('nobody@example.com'), undefined)
+      })
+
+      it('stores several memberships given at creation', async () => {
+        const s = db()
+        const u = await s.createUser(user(), [{ tenantId: t1.id, role: 'owner' }, { tenantId: t2.id, role: 'member' }])
+        assert.deepEqual(sortBy(await s.listMemberships(u.id), 'tenantId'), sortBy([
+          { userId: u.id, tenantId: t1.id, role: 'owner' }, { userId: u.id, tenantId: t2.id, role: 'member' },
+        ], 'tenantId'))
+      })
+
+      it('addMembership adds, then upserts the role', async () => {
+        const s = db()
+        const u = await s.createUser(user(), [{ tenantId: t1.id, role: 'member' }])
+        await s.addMembership({ userId: u.id, tenantId: t2.id, role: 'member' })
+        await s.addMembership({ userId: u.id, tenantId: t1.id, role: 'owner' })
+        assert.deepEqual(sortBy(await s.listMemberships(u.id), 'tenantId'), sortBy([
+          { userId: u.id, tenantId: t1.id, role: 'owner' }, { userId: u.id, tenantId: t2.id, role: 'member' },
+        ], 'tenantId'))
+      })
+
+      it('rejects a duplicate email', async () => {
+        const s = db()
+        const first = await s.createUser(user(), [])
+        const dup = user({ email: first.email })
+        await assert.rejects(s.createUser(dup, []))
+        assert.deepEqual(await s.getUserByEmail(first.email), first)
+      })
+
+      it('createUser is atomic: a bad membership leaves no user behind', async () => {
+        const s = db()
+        const u = user()
+        await assert.rejects(s.createUser(u, [{ tenantId: t1.id, role: 'member' }, { tenantId: randomUUID(), role: 'member' }]))
+        assert.equal(await s.getUserByEmail(u.email), undefined)
+        assert.deepEqual(await s.listMemberships(u.id), [])
+      })
+    })
+
+    describe('apps', () => {
+      const db = freshStore(open)
+      let t: Tenant, owner: User
+      before(async () => {
+        t = await db().createTenant(tenant())
+        owner = await db().createUser(user(), [])
+      })
+
+      it('round-trips arrays, nullable fields and tokenTtl', async () => {
+        const s = db()
+        const full = app({
+          tenantId: t.id, ownerUserId: owner.id, installUrl: 'https://partner.example/install',
+          redirectUris: ['https://partner.example/cb', 'http://localhost:8080/cb?x=1'], contactEmail: 'dev@partner.example',
+          dataApiUrl: 'https://partner.example/data', scopes: ['api', 'work_orders:read', 'work_orders:write'], tokenTtl: 3600,
+        })
+        const bare = app({ redirectUris: [], scopes: [], tokenTtl: null, createdAt: T + 1 })
+        const fullGrant = grant(full.id, t.id, { scopes: ['api'] })
+        assert.deepEqual(await s.createApp(full, secret(full.id), fullGrant), full)
+        await s.createApp(bare, secret(bare.id))
+        for (const a of [full, bare]) {
+          assert.deepEqual(await s.getApp(a.id), a)
+          assert.deepEqual(await s.getAppByClientId(a.clientId), a)
+        }
+        assert.deepEqual(sortById(await s.listApps()), sortById([full, bare]))
+        assert.deepEqual(await s.getGrant(fullGrant.id), fullGrant)
+        assert.equal(await s.getApp(randomUUID()), undefined)
+        assert.equal(await s.getAppByClientId('fg_nope'), undefined)
+      })
+
+      it('stores the first secret with the app', async () => {
+        const s = db()
+        const a = app()
+        const first = secret(a.id)
+        await s.createApp(a, first)
+        assert.deepEqual(await s.listLiveSecrets(a.id, T), [first])
+      })
+
+      it('createApp is atomic: when the grant fails, nothing of the app is stored', async () => {
+        const s = db()
+        const a = app({ tenantId: t.id })
+        const first = secret(a.id)
+        await assert.rejects(s.createApp(a, first, grant(a.id, randomUUID())))
+        assert.equal(await s.getApp(a.id), undefined)
+        assert.equal(await s.getAppByClientId(a.clientId), undefined)
+        assert.deepEqual(await s.listLiveSecrets(a.id, T), [])
+        // No half-written rows: the very same app and secret can be stored afterwards.
+        await s.createApp(a, first)
+        assert.deepEqual(await s.getApp(a.id), a)
+      })
+
+      it('works with the admin helper: a marketplace sandbox app gets a tenant and a grant', async () => {
+        const s = db()
+        const created = await adminCreateApp(s, {
+          name: 'Route planner', kind: 'public', scopes: 'api work_orders:read', redirectUris: ['https://planner.example/cb'],
+        }, T)
+        assert.ok(created.sandboxTenant)
+        assert.deepEqual(await s.getApp(created.app.id), created.app)
+        assert.deepEqual(await s.getTenant(created.sandboxTenant.id), created.sandboxTenant)
+        const g = await s.findActiveGrant(created.app.id, created.sandboxTenant.id)
+        assert.deepEqual(g?.scopes, ['api', 'work_orders:read'])
+        assert.equal((await s.listLiveSecrets(created.app.id, T)).length, 1)
+      })
+    })
+
+    describe('app secrets', () => {
+      const db = freshStore(open)
+
+      it('keeps the old secret live until graceEndsAt and not after', async () => {
+        const s = db()
+        const a = app()
+        const s1 = secret(a.id)
+        await s.createApp(a, s1)
+        const s2 = secret(a.id, { createdAt: T + 10 })
+        await s.rotateSecret(a.id, s2, T + 1000)
+        assert.deepEqual(sortById(await s.listLiveSecrets(a.id, T + 999)), sortById([{ ...s1, expiresAt: T + 1000 }, s2]))
+        // Like codes, a secret is dead at its expiry instant.
+        assert.deepEqual(await s.listLiveSecrets(a.id, T + 1000), [s2])
+        assert.deepEqual(await s.listLiveSecrets(a.id, T + 999_999), [s2])
+      })
+
+      it('a later rotation shortens but never lengthens an earlier grace period', async () => {
+        const s = db()
+        const a = app()
+        const s1 = secret(a.id)
+        await s.createApp(a, s1)
+        const s2 = secret(a.id, { createdAt: T + 1 })
+        await s.rotateSecret(a.id, s2, T + 10_000)
+        const s3 = secret(a.id, { createdAt: T + 2 })
+        await s.rotateSecret(a.id, s3, T + 500) // shortens s1 from T+10000 to T+500
+        assert.deepEqual(sortById(await s.listLiveSecrets(a.id, T + 3)),
+          sortById([{ ...s1, expiresAt: T + 500 }, { ...s2, expiresAt: T + 500 }, s3]))
+        const s4 = secret(a.id, { createdAt: T + 4 })
+        await s.rotateSecret(a.id, s4, T + 20_000) // must not lengthen s1 or s2
+        assert.deepEqual(sortById(await s.listLiveSecrets(a.id, T + 5)),
+          sortById([{ ...s1, expiresAt: T + 500 }, { ...s2, expiresAt: T + 500 }, { ...s3, expiresAt: T + 20_000 }, s4]))
+        assert.deepEqual(sortById(await s.listLiveSecrets(a.id, T + 500)), sortById([{ ...s3, expiresAt: T + 20_000 }, s4]))
+      })
+
+      it('rotateSecret appends one app change', async () => {
+        const s = db()
+        const a = app()
+        await s.createApp(a, secret(a.id))
+        const seq = await s.latestChangeSeq()
+        await s.rotateSecret(a.id, secret(a.id), T + 1000)
+        assert.deepEqual(await changesAfter(s, seq), [{ kind: 'app', ref: a.id }])
+      })
+
+      it('rotateSecret is atomic: a failed insert leaves the current secret current and no change', async () => {
+        const s = db()
+        const a = app()
+        const s1 = secret(a.id)
+        await s.createApp(a, s1)
+        const seq = await s.latestChangeSeq()
+        await assert.rejects(s.rotateSecret(a.id, { ...secret(a.id), id: s1.id }, T + 1000))
+        assert.deepEqual(await s.listLiveSecrets(a.id, T + 999_999), [s1])
+        assert.equal(await s.latestChangeSeq(), seq)
+      })
+    })
+
+    describe('grants', () => {
+      const db = freshStore(open)
+      let tA: Tenant, tB: Tenant, a1: App, a2: App
+      before(async () => {
+        const s = db()
+        tA = await s.createTenant(tenant())
+        tB = await s.createTenant(tenant())
+        a1 = app()
+        a2 = app()
+        for (const a of [a1, a2]) await s.createApp(a, secret(a.id))
+      })
+
+      it('creates, gets, finds the active grant and lists with filters', async () => {
+        const s = db()
+        const g1 = grant(a1.id, tA.id, { scopes: ['api', 'work_orders:read'] })
+        const g2 = grant(a1.id, tB.id, { createdAt: T + 1, updatedAt: T + 1 })
+        const g3 = grant(a2.id, tA.id, { scopes: [], createdAt: T + 2, updatedAt: T + 2 })
+        for (const g of [g1, g2, g3]) assert.deepEqual(await s.createGrant(g), g)
+        assert.deepEqual(await s.getGrant(g1.id), g1)
+        assert.deepEqual(await s.getGrant(g3.id), g3)
+        assert.equal(await s.getGrant(randomUUID()), undefined)
+        assert.deepEqual(await s.findActiveGrant(a1.id, tA.id), g1)
+        assert.deepEqual(await s.findActiveGrant(a2.id, tA.id), g3)
+        assert.equal(await s.findActiveGrant(a2.id, tB.id), undefined)
+        assert.deepEqual(sortById(await s.listGrants()), sortById([g1, g2, g3]))
+        assert.deepEqual(sortById(await s.listGrants({ appId: a1.id })), sortById([g1, g2]))
+        assert.deepEqual(sortById(await s.listGrants({ tenantId: tA.id })), sortById([g1, g3]))
+        assert.deepEqual(await s.listGrants({ appId: a2.id, tenantId: tA.id }), [g3])
+        assert.deepEqual(await s.listGrants({ appId: randomUUID() }), [])
+      })
+
+      it('allows one active grant per app and tenant, and a new one after revoking', async () => {
+        const s = db()
+        const first = (await s.findActiveGrant(a1.id, tA.id))!
+        await assert.rejects(s.createGrant(grant(a1.id, tA.id)))
+        assert.equal(await s.revokeGrant(first.id, T + 100), true)
+        assert.equal(await s.revokeGrant(first.id, T + 200), false)
+        assert.deepEqual(await s.getGrant(first.id), { ...first, status: 'revoked', updatedAt: T + 100 })
+        assert.equal(await s.findActiveGrant(a1.id, tA.id), undefined)
+        const next = grant(a1.id, tA.id, { createdAt: T + 300, updatedAt: T + 300 })
+        await s.createGrant(next)
+        assert.deepEqual(await s.findActiveGrant(a1.id, tA.id), next)
+        assert.equal(await s.revokeGrant(randomUUID(), T), false)
+      })
+
+      it('revokeGrant appends a grant change only when it revoked something', async () => {
+        const s = db()
+        const g = (await s.findActiveGrant(a1.id, tB.id))!
+        const seq = await s.latestChangeSeq()
+        assert.equal(await s.revokeGrant(g.id, T + 400), true)
+        assert.equal(await s.revokeGrant(g.id, T + 500), false)
+        assert.deepEqual(await changesAfter(s, seq), [{ kind: 'grant', ref: g.id }])
+      })
+
+      it('updateGrantScopes changes an active grant, appends a change, and ignores revoked grants', async () => {
+        const s = db()
+        const active = (await s.findActiveGrant(a2.id, tA.id))!
+        const seq = await s.latestChangeSeq()
+        const widened = { ...active, scopes: ['api', 'work_orders:write'], updatedAt: T + 600 }
+        assert.deepEqual(await s.updateGrantScopes(active.id, widened.scopes, T + 600), widened)
+        assert.deepEqual(await s.getGrant(active.id), widened)
+        assert.deepEqual(await changesAfter(s, seq), [{ kind: 'grant', ref: active.id }])
+
+        const revoked = (await s.listGrants({ appId: a1.id, tenantId: tB.id }))[0]!
+        assert.equal(revoked.status, 'revoked')
+        const seq2 = await s.latestChangeSeq()
+        assert.equal(await s.updateGrantScopes(revoked.id, ['api', 'extra'], T + 700), undefined)
+        assert.deepEqual(await s.getGrant(revoked.id), revoked)
+        assert.equal(await s.latestChangeSeq(), seq2)
+      })
+    })
+
+    describe('signing keys', () => {
+      const db = freshStore(open)
+      const k1 = signingKey({ kid: 'k1', state: 'active' })
+      const k2 = signingKey({ kid: 'k2', state: 'next', createdAt: T + 1 })
+      const k3 = signingKey({ kid: 'k3', state: 'next', createdAt: T + 2 })
+
+      it('inserts keys, round-trips them and appends a keys change', async () => {
+        const s = db()
+        assert.deepEqual(await s.listSigningKeys(), [])
+        const seq = await s.latestChangeSeq()
+        await s.saveSigningKeys([k1, k2], [])
+        assert.deepEqual(sortBy(await s.listSigningKeys(), 'kid'), [k1, k2])
+        assert.deepEqual((await changesAfter(s, seq)).map((c) => c.kind), ['keys'])
+      })
+
+      it('inserts and moves keys between states in one call', async () => {
+        const s = db()
+        const seq = await s.latestChangeSeq()
+        await s.saveSigningKeys([k3], [
+          { kid: 'k1', state: 'retiring', retireAt: T + 86_400_000 }, { kid: 'k2', state: 'active', retireAt: null },
+        ])
+        assert.deepEqual(sortBy(await s.listSigningKeys(), 'kid'), [
+          { ...k1, state: 'retiring', retireAt: T + 86_400_000 }, { ...k2, state: 'active' }, k3,
+        ])
+        assert.deepEqual((await changesAfter(s, seq)).map((c) => c.kind), ['keys'])
+      })
+
+      it('is atomic: a failing insert applies none of the batch', async () => {
+        const s = db()
+        const stored = await s.listSigningKeys()
+        const seq = await s.latestChangeSeq()
+        const k4 = signingKey({ kid: 'k4', state: 'next' })
+        await assert.rejects(s.saveSigningKeys([k4, { ...k1, state: 'next' }], [{ kid: 'k3', state: 'active', retireAt: null }]))
+        assert.deepEqual(await s.listSigningKeys(), stored)
+        assert.equal(await s.latestChangeSeq(), seq)
+      })
+    })
+
+    describe('change feed', () => {
+      const db = freshStore(open)
+
+      it('starts empty at seq 0', async () => {
+        assert.equal(await db().latestChangeSeq(), 0)
+        assert.deepEqual(await db().changesSince(0), [])
+      })
+
+      it('returns strictly newer changes in order and honours limit', async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const a = app()
+        const g = grant(a.id, t.id)
+        await s.createApp(a, secret(a.id), g)
+        const seqs: number[] = []
+        const step = async (write: () => Promise<unknown>) => {
+          await write()
+          seqs.push(await s.latestChangeSeq())
+        }
+        await step(() => s.rotateSecret(a.id, secret(a.id), T + 1))
+        await step(() => s.saveSigningKeys([signingKey({ kid: 'feed' })], []))
+        await step(() => s.updateGrantScopes(g.id, ['api', 'more'], T + 2))
+        await step(() => s.revokeGrant(g.id, T + 3))
+        await step(() => s.rotateSecret(a.id, secret(a.id), T + 4))
+        for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, `seq ${seqs[i]} after ${seqs[i - 1]}`)
+        assert.ok(seqs[0]! > 0)
+
+        const all = await s.changesSince(0)
+        assert.deepEqual(all.map((c) => c.seq), seqs)
+        assert.deepEqual(all.map((c) => c.kind), ['app', 'keys', 'grant', 'grant', 'app'])
+        assert.deepEqual(all.map((c) => c.ref), [a.id, 'feed', g.id, g.id, a.id])
+        for (const c of all) assert.equal(typeof c.createdAt, 'number')
+
+        assert.deepEqual((await s.changesSince(seqs[1]!)).map((c) => c.seq), seqs.slice(2))
+        assert.deepEqual((await s.changesSince(0, 2)).map((c) => c.seq), seqs.slice(0, 2))
+        assert.deepEqual((await s.changesSince(seqs[1]!, 2)).map((c) => c.seq), seqs.slice(2, 4))
+        assert.deepEqual(await s.changesSince(seqs[4]!), [])
+      })
+    })
+
+    describe('authorization codes', () => {
+      const db = freshStore(open)
+      let base: Omit<AuthorizationCode, 'codeHash'>
+      before(async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const u = await s.createUser(user(), [{ tenantId: t.id, role: 'member' }])
+        const a = app({ tenantId: t.id, redirectUris: ['https://app.example/cb'] })
+        const g = grant(a.id, t.id)
+        await s.createApp(a, secret(a.id), g)
+        base = {
+          appId: a.id, tenantId: t.id, userId: u.id, grantId: g.id, redirectUri: 'https://app.example/cb',
+          scopes: ['api', 'work_orders:read'], codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          expiresAt: T + 60_000, consumedAt: null, createdAt: T,
+        }
+      })
+      const code = (over: Partial<AuthorizationCode> = {}): AuthorizationCode => ({ ...base, codeHash: hex(), ...over })
+
+      it('consumes a saved code once, returning it with scopes and consumedAt', async () => {
+        const s = db()
+        const c = code()
+        await s.saveCode(c)
+        assert.deepEqual(await s.consumeCode(c.codeHash, T + 5), { ...c, consumedAt: T + 5 })
+        assert.equal(await s.consumeCode(c.codeHash, T + 6), undefined)
+        const bare = code({ scopes: [], codeChallenge: null })
+        await s.saveCode(bare)
+        assert.deepEqual(await s.consumeCode(bare.codeHash, T + 7), { ...bare, consumedAt: T + 7 })
+        assert.equal(await s.consumeCode(hex(), T), undefined)
+      })
+
+      it('refuses an expired code (expiresAt <= now)', async () => {
+        const s = db()
+        const atExpiry = code({ expiresAt: T + 1000 })
+        const late = code({ expiresAt: T + 1000 })
+        const inTime = code({ expiresAt: T + 1000 })
+        for (const c of [atExpiry, late, inTime]) await s.saveCode(c)
+        assert.equal(await s.consumeCode(atExpiry.codeHash, T + 1000), undefined)
+        assert.equal(await s.consumeCode(late.codeHash, T + 5000), undefined)
+        assert.deepEqual(await s.consumeCode(inTime.codeHash, T + 999), { ...inTime, consumedAt: T + 999 })
+      })
+
+      it('has exactly one winner among 50 concurrent redemptions', async () => {
+        const s = db()
+        const c = code()
+        await s.saveCode(c)
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => s.consumeCode(c.codeHash, T + 10 + i)))
+        const winners = results.filter((r) => r !== undefined)
+        assert.equal(winners.length, 1)
+        assert.equal(winners[0]!.codeHash, c.codeHash)
+        assert.equal(await s.consumeCode(c.codeHash, T + 100), undefined)
+      })
+    })
+
+    describe('work orders', () => {
+      const db = freshStore(open)
+      let tA: Tenant, tB: Tenant
+      const ordersA: WorkOrder[] = []
+      before(async () => {
+        const s = db()
+        tA = await s.createTenant(tenant())
+        tB = await s.createTenant(tenant())
+        // Five share one createdAt so pages must break ties by id.
+        for (const at of [T + 1, T + 2, T + 2, T + 2, T + 2, T + 2, T + 3, T + 4]) {
+          ordersA.push(await s.createWorkOrder(workOrder(tA.id, { createdAt: at, createdByClientId: at === T + 3 ? null : 'fg_client' })))
+        }
+        await s.createWorkOrder(workOrder(tB.id, { createdAt: T + 2 }))
+      })
+
+      it('lists a tenant\'s orders newest first, and only that tenant\'s', async () => {
+        const s = db()
+        const list = await s.listWorkOrders(tA.id, { limit: 100 })
+        assert.deepEqual(sortById(list), sortById(ordersA))
+        for (let i = 1; i < list.length; i++) assert.ok(list[i - 1]!.createdAt >= list[i]!.createdAt, 'newest first')
+        assert.deepEqual((await s.listWorkOrders(tB.id, { limit: 100 })).map((o) => o.tenantId), [tB.id])
+        assert.deepEqual(await s.listWorkOrders(randomUUID(), { limit: 100 }), [])
+        assert.equal((await s.listWorkOrders(tA.id, { limit: 3 })).length, 3)
+      })
+
+      it('pages with a (createdAt, id) cursor across ties with no duplicates or gaps', async () => {
+        const s = db()
+        const full = await s.listWorkOrders(tA.id, { limit: 100 })
+        for (const limit of [1, 2, 3, 4]) {
+          const seen: WorkOrder[] = []
+          let cursor: { createdAt: number; id: string } | undefined
+          for (let page = 0; page < 20; page++) {
+            const rows = await s.listWorkOrders(tA.id, cursor ? { limit, before: cursor } : { limit })
+            assert.ok(rows.length <= limit)
+            seen.push(...rows)
+            if (rows.length < limit) break
+            const last = rows[rows.length - 1]!
+            cursor = { createdAt: last.createdAt, id: last.id }
+          }
+          assert.deepEqual(seen.map((o) => o.id), full.map((o) => o.id), `pages of ${limit}`)
+        }
+      })
+    })
+  })
+}
+
+/** Opens a fresh store for the enclosing describe, migrates it, and closes it afterwards. */
+function freshStore(open: () => Promise<Storage>): () => Storage {
+  let store: Storage | undefined
+  before(async () => {
+    store = await open()
+    await store.migrate()
+  })
+  after(async () => {
+    await store?.close()
+  })
+  return () => {
+    assert.ok(store, 'store is not open')
+    return store
+  }
+}
+
+const T = 1_700_000_000_000
+const hex = () => randomBytes(16).toString('hex')
+
+const tenant = (over: Partial<Tenant> = {}): Tenant => ({
+  id: randomUUID(), name: 'Tenant', environment: 'sandbox', marketplaceId: randomUUID(), createdAt: T, ...over,
+})
+
+const user = (over: Partial<User> = {}): User => ({
+  id: randomUUID(), email: `${hex()}@example.com`, passwordHash: '$argon2id$fake', createdAt: T, ...over,
+})
+
+const app = (over: Partial<App> = {}): App => ({
+  id: randomUUID(), clientId: `fg_${hex()}`, name: 'App', kind: 'private', environment: 'sandbox', tenantId: null,
+  ownerUserId: null, installUrl: null, redirectUris: ['https://app.example/cb'], contactEmail: null, dataApiUrl: null,
+  scopes: ['api'], tokenTtl: null, createdAt: T, ...over,
+})
+
+const secret = (appId: string, over: Partial<AppSecret> = {}): AppSecret => ({
+  id: randomUUID(), appId, secretHash: hex(), hint: 'abcd', createdAt: T, expiresAt: null, ...over,
+})
+
+const grant = (appId: string, tenantId: string, over: Partial<Grant> = {}): Grant => ({
+  id: randomUUID(), appId, tenantId, scopes: ['api'], status: 'active', createdAt: T, updatedAt: T, ...over,
+})
+
+const signingKey = (over: Partial<SigningKeyRecord> & Pick<SigningKeyRecord, 'kid'>): SigningKeyRecord => ({
+  alg: 'ES256', state: 'next', publicJwk: `{"kid":"${over.kid}"}`, privateJwkEnc: hex(), createdAt: T, retireAt: null, ...over,
+})
+
+const workOrder = (tenantId: string, over: Partial<WorkOrder> = {}): WorkOrder => ({
+  id: randomUUID(), tenantId, title: 'Fix the boiler', status: 'open', createdByClientId: null, createdAt: T, ...over,
+})
+
+async function changesAfter(s: Storage, seq: number): Promise<{ kind: string; ref: string }[]> {
+  return (await s.changesSince(seq)).map(({ kind, ref }) => ({ kind, ref }))
+}
+
+function sortBy<R, K extends keyof R>(rows: R[], key: K): R[] {
+  return [...rows].sort((a, b) => (a[key] < b[key] ? -1 : a[key] > b[key] ? 1 : 0))
+}
+
+const sortById = <R extends { id: string }>(rows: R[]): R[] => sortBy(rows, 'id')
