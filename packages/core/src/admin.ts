@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { hash as argon2Hash } from '@node-rs/argon2'
 import type { SigningAlg } from './config.js'
-import { planBootstrap, planRotation } from './keys.js'
+import { planBootstrap, planRotation, type KeyPlan } from './keys.js'
 import type { App, AppKind, AppSecret, Environment, Grant, Role, SigningKeyRecord, Tenant, User } from './model.js'
 import { missingFrom, parseScope } from './scopes.js'
 import { hashSecret, newClientId, newClientSecret, secretHint } from './secrets.js'
@@ -129,11 +129,12 @@ export async function revokeGrant(storage: Storage, grantId: string, now = Date.
   return { ...grant, status: 'revoked' }
 }
 
-/** First start: creates the signing keys the server needs, if they are not there yet. */
+/**
+ * First start: creates the signing keys the server needs, if they are not there yet. Processes that
+ * start together on an empty store race here; exactly one set of keys wins and every process uses it.
+ */
 export async function ensureSigningKeys(storage: Storage, alg: SigningAlg, masterKey: Buffer, now = Date.now()): Promise<SigningKeyRecord[]> {
-  const plan = await planBootstrap(await storage.listSigningKeys(), alg, masterKey, now)
-  if (plan.insert.length) await storage.saveSigningKeys(plan.insert, plan.update)
-  return storage.listSigningKeys()
+  return applyKeyPlan(storage, (records) => planBootstrap(records, alg, masterKey, now))
 }
 
 export async function rotateSigningKeys(
@@ -141,9 +142,18 @@ export async function rotateSigningKeys(
 ): Promise<SigningKeyRecord[]> {
   const apps = await storage.listApps()
   const maxTokenTtl = Math.max(defaultMaxTtl, ...apps.map((a) => a.tokenTtl ?? 0))
-  const plan = await planRotation(await storage.listSigningKeys(), alg, masterKey, now, maxTokenTtl)
-  await storage.saveSigningKeys(plan.insert, plan.update)
-  return storage.listSigningKeys()
+  return applyKeyPlan(storage, (records) => planRotation(records, alg, masterKey, now, maxTokenTtl))
+}
+
+/** Plans a change from the stored keys and saves it only if they are still those keys; else plans again. */
+async function applyKeyPlan(storage: Storage, plan: (records: SigningKeyRecord[]) => Promise<KeyPlan>): Promise<SigningKeyRecord[]> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const records = await storage.listSigningKeys()
+    const { insert, update } = await plan(records)
+    if (insert.length === 0 && update.length === 0) return records
+    if (await storage.saveSigningKeys(insert, update, records)) return storage.listSigningKeys()
+  }
+  throw new AdminError('the signing keys kept changing under this command: run it again')
 }
 
 function newGrant(app: App, tenantId: string, scopes: string[], now: number): Grant {

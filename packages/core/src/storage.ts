@@ -41,8 +41,14 @@ export interface Storage {
   revokeGrant(id: string, now: number): Promise<boolean>
 
   listSigningKeys(): Promise<SigningKeyRecord[]>
-  /** Inserts new keys and moves existing ones between states in one transaction; appends a `keys` change. */
-  saveSigningKeys(insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[]): Promise<void>
+  /**
+   * Inserts new keys and moves existing ones between states in one transaction; appends a `keys` change.
+   * With `basedOn` (the kid and state of every key the change was planned from) it is a compare-and-set:
+   * nothing is written and it returns false when another process changed the keys in between.
+   */
+  saveSigningKeys(
+    insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[], basedOn?: Pick<SigningKeyRecord, 'kid' | 'state'>[],
+  ): Promise<boolean>
 
   saveCode(code: AuthorizationCode): Promise<void>
   /** Atomic single use: marks the code consumed and returns it, or undefined if it was used or expired. */

@@ -1,7 +1,7 @@
 import type {
   App, AppSecret, AuthorizationCode, Change, Grant, Membership, SigningKeyRecord, Storage, Tenant, User, WorkOrder,
 } from '@fieldgate/core'
-import { Migrator, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
+import { Migrator, sql, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
 import { migrationsFor } from './migrations/index.js'
 import type { Database } from './schema.js'
 
@@ -168,11 +168,21 @@ export class SqlStorage implements Storage {
     return rows.map((r) => ({ ...r, state: r.state as SigningKeyRecord['state'] }))
   }
 
-  async saveSigningKeys(insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[]): Promise<void> {
-    await this.db.transaction().execute(async (tx) => {
+  async saveSigningKeys(
+    insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[], basedOn?: Pick<SigningKeyRecord, 'kid' | 'state'>[],
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      if (basedOn) {
+        // SQLite's BEGIN IMMEDIATE already serialises writers; PostgreSQL needs the table locked, since
+        // two processes bootstrapping an empty table have no row to lock.
+        if (this.engine === 'postgres') await sql`lock table signing_keys in share row exclusive mode`.execute(tx)
+        const current = await tx.selectFrom('signingKeys').select(['kid', 'state']).execute()
+        if (keyStates(current) !== keyStates(basedOn)) return false
+      }
       for (const key of insert) await tx.insertInto('signingKeys').values(key).execute()
       for (const u of update) await tx.updateTable('signingKeys').set({ state: u.state, retireAt: u.retireAt }).where('kid', '=', u.kid).execute()
       await appendChange(tx, 'keys', insert[0]?.kid ?? update[0]?.kid ?? '', Date.now())
+      return true
     })
   }
 
@@ -246,6 +256,9 @@ export class SqlStorage implements Storage {
 
 const appendChange = (db: Db, kind: Change['kind'], ref: string, now: number) =>
   db.insertInto('changes').values({ kind, ref, createdAt: now }).execute()
+
+const keyStates = (keys: { kid: string; state: string }[]): string =>
+  keys.map((k) => `${k.kid}=${k.state}`).sort().join(' ')
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '))
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
-  createApp as adminCreateApp, createTenant as adminCreateTenant, createUser as adminCreateUser,
+  createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
   type App, type AppSecret, type AuthorizationCode, type Grant, type SigningKeyRecord, type Storage, type Tenant,
   type User, type WorkOrder,
 } from '@fieldgate/core'
@@ -323,6 +323,35 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         await assert.rejects(s.saveSigningKeys([k4, { ...k1, state: 'next' }], [{ kid: 'k3', state: 'active', retireAt: null }]))
         assert.deepEqual(await s.listSigningKeys(), stored)
         assert.equal(await s.latestChangeSeq(), seq)
+      })
+    })
+
+    describe('signing keys: compare-and-set', () => {
+      const db = freshStore(open)
+
+      it('writes nothing and returns false when the keys changed since the plan was read', async () => {
+        const s = db()
+        const k1 = signingKey({ kid: 'c1', state: 'active' })
+        assert.equal(await s.saveSigningKeys([k1], [], []), true)
+        const seq = await s.latestChangeSeq()
+        // Planned from an empty table, but c1 is there now.
+        assert.equal(await s.saveSigningKeys([signingKey({ kid: 'c2', state: 'active' })], [], []), false)
+        // Planned from c1 as next, but it is active.
+        assert.equal(await s.saveSigningKeys([], [{ kid: 'c1', state: 'retiring', retireAt: T }], [{ kid: 'c1', state: 'next' }]), false)
+        assert.deepEqual(await s.listSigningKeys(), [k1])
+        assert.equal(await s.latestChangeSeq(), seq)
+        assert.equal(await s.saveSigningKeys([], [{ kid: 'c1', state: 'retiring', retireAt: T }], [{ kid: 'c1', state: 'active' }]), true)
+        assert.equal((await s.listSigningKeys())[0]!.state, 'retiring')
+      })
+
+      it('lets exactly one of several concurrent first starts create keys', async () => {
+        const s = db()
+        await s.saveSigningKeys([], [{ kid: 'c1', state: 'retired', retireAt: T }])
+        const masterKey = randomBytes(32)
+        const results = await Promise.all([1, 2, 3].map(() => ensureSigningKeys(s, 'ES256', masterKey)))
+        const live = (await s.listSigningKeys()).filter((k) => k.state !== 'retired')
+        assert.deepEqual(live.map((k) => k.state).sort(), ['active', 'next'])
+        for (const r of results) assert.deepEqual(r.map((k) => k.kid).sort(), (await s.listSigningKeys()).map((k) => k.kid).sort())
       })
     })
 
