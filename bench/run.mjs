@@ -316,6 +316,23 @@ async function benchOidcProvider() {
   }
 }
 
+/** The practical ceiling: node:http plus one RS256 signature per request, nothing else (peers/bare-signer.mjs). */
+async function benchBareSigner() {
+  const port = await freePort()
+  const info = startChild(`bare node:http signer (${WORKERS} workers)`, [path.join(benchDir, 'peers/bare-signer.mjs')], { PORT: String(port), BENCH_WORKERS: String(WORKERS) })
+  try {
+    await waitReady(info, async () => (info.output.includes('READY ') ? true : undefined))
+    const url = `http://${HOST}:${port}/oauth/token`
+    const body = 'grant_type=client_credentials&client_id=x&client_secret=y&scope=api'
+    assertRs256Jwt((await postToken(url, body)).access_token, 'bare signer')
+    return await load(`bare node:http signer (${WORKERS} workers)`, {
+      url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body,
+    }, info)
+  } finally {
+    await stopChild(info)
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // 2: in-process signing ceiling, worker_threads, nothing else running
 
@@ -385,7 +402,7 @@ async function environment() {
 }
 
 function report(env, r) {
-  const { fg, op, val, ceil, ceil1, raw, raw1 } = r
+  const { fg, op, bare, val, ceil, ceil1, raw, raw1 } = r
   // The ceiling is the fastest way this machine signs RS256 in process: node:crypto on both cores.
   const ceiling = Math.max(raw.rate, ceil.rate)
   const toCeiling = fg.rps / ceiling
@@ -403,6 +420,7 @@ function report(env, r) {
   L.push('|---|---:|---:|---:|')
   L.push(`| Fieldgate, \`fieldgate serve --workers ${WORKERS}\` | ${fmtInt(fg.rps)} | ${fmtMs(fg.p50)} ms | ${fmtMs(fg.p99)} ms |`)
   L.push(`| oidc-provider ${env.versions.oidcProvider}, node:cluster ${WORKERS} workers | ${fmtInt(op.rps)} | ${fmtMs(op.p50)} ms | ${fmtMs(op.p99)} ms |`)
+  L.push(`| Reference: bare node:http that only signs, node:cluster ${WORKERS} workers (\`bench/peers/bare-signer.mjs\`) | ${fmtInt(bare.rps)} | ${fmtMs(bare.p50)} ms | ${fmtMs(bare.p99)} ms |`)
   L.push('')
   L.push('## RS256 signing ceiling (in process, nothing else running)', '')
   L.push('| Signer | signatures/s |')
@@ -426,6 +444,8 @@ function report(env, r) {
   L.push(`| Fieldgate token endpoint p99 | ${fmtMs(fg.p99)} ms | < ${TARGETS.p99Ms} ms | ${verdict(fg.p99 < TARGETS.p99Ms)} |`)
   L.push(`| Validation, one process | ${fmtInt(val.rps)} req/s | ≥ ${fmtInt(TARGETS.validationRps)} req/s | ${verdict(val.rps >= TARGETS.validationRps)} |`)
   L.push(`| Fieldgate / jose-on-WebCrypto signing rate (reference, no target) | ${fmtRatio(fg.rps / ceil.rate)} | | |`)
+  L.push(`| Bare node:http signer / signing ceiling (what any Node.js server can reach here, no target) | ${fmtRatio(bare.rps / ceiling)} | | |`)
+  L.push(`| Fieldgate / bare node:http signer (no target) | ${fmtRatio(fg.rps / bare.rps)} | | |`)
   L.push('')
   L.push('## Notes', '')
   L.push(`- The load generator (autocannon) runs on the same ${env.cores} cores as the server under test, so the servers get less than the ${WORKERS} cores the signing ceiling uses; the ceiling ratio is therefore pessimistic for Fieldgate and the same handicap applies to oidc-provider.`)
@@ -465,6 +485,7 @@ async function main() {
   // Then each server on its own.
   r.fg = await benchFieldgateTokens()
   r.op = await benchOidcProvider()
+  r.bare = await benchBareSigner()
   r.val = await benchFieldgateValidation()
   const md = report(env, r)
   const out = path.join(benchDir, 'results')

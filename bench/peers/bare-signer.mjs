@@ -1,0 +1,51 @@
+// Reference for bench/run.mjs: the least any Node.js token endpoint can do. node:http on node:cluster with
+// BENCH_WORKERS processes (default 2) on 127.0.0.1:PORT; each request's body is read and dropped, and the
+// answer is an RS256 at+jwt signed with node:crypto, with claims shaped like Fieldgate's. No client
+// authentication, no store, no framework: what is left is HTTP on loopback plus one RSA signature, so its
+// rate is the practical ceiling of a token endpoint while the load generator shares the cores.
+//
+//   PORT=4501 node bench/peers/bare-signer.mjs      # prints `READY <port>` once every worker listens
+import cluster from 'node:cluster'
+import { generateKeyPairSync, randomUUID, sign } from 'node:crypto'
+import http from 'node:http'
+
+const port = Number(process.env.PORT)
+const workers = Number(process.env.BENCH_WORKERS ?? 2)
+if (!Number.isInteger(port) || port <= 0) {
+  console.error('bare-signer: set PORT')
+  process.exit(2)
+}
+
+if (cluster.isPrimary) {
+  let listening = 0
+  cluster.on('message', (_w, msg) => {
+    if (msg === 'listening' && ++listening === workers) process.stdout.write(`READY ${port}\n`)
+  })
+  cluster.on('exit', () => process.exit(1))
+  for (let i = 0; i < workers; i++) cluster.fork()
+  const stop = () => {
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM')
+    process.exit(0)
+  }
+  process.once('SIGTERM', stop)
+  process.once('SIGINT', stop)
+} else {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const header = encode({ alg: 'RS256', kid: 'bare', typ: 'at+jwt' })
+  http.createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      const iat = Math.floor(Date.now() / 1000)
+      const input = `${header}.${encode({
+        iss: `http://127.0.0.1:${port}`, sub: 'client', aud: `http://127.0.0.1:${port}/api`, iat, exp: iat + 3600,
+        jti: randomUUID(), client_id: 'client', scope: 'api', tenant_id: randomUUID(), grant_id: randomUUID(),
+      })}`
+      const body = JSON.stringify({
+        access_token: `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`,
+        token_type: 'Bearer', expires_in: 3600, scope: 'api',
+      })
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(body)
+    })
+  }).listen(port, '127.0.0.1', () => process.send?.('listening'))
+}
