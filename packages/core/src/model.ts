@@ -84,12 +84,44 @@ export interface AuthorizationCode {
   tenantId: string
   userId: string
   grantId: string
-  redirectUri: string
+  /** The authorization request's redirect_uri, if it had one: the token request must then repeat it (RFC 6749 §4.1.3). */
+  redirectUri: string | null
   scopes: string[]
   codeChallenge: string | null
   expiresAt: number
   consumedAt: number | null
   createdAt: number
+}
+
+/**
+ * An opaque access token from a code exchange (fieldmargin's connection token). It never expires and
+ * stands on its grant: its scopes are the grant's, so incremental consent widens it at once.
+ */
+export interface OpaqueToken {
+  tokenHash: string
+  grantId: string
+  appId: string
+  tenantId: string
+  userId: string | null
+  /** The code it was issued from: a replayed code revokes it (RFC 6749 §4.1.2). */
+  codeHash: string | null
+  createdAt: number
+  revokedAt: number | null
+}
+
+/** What a bearer of an opaque token is: the token, its grant as it is now, and its app's client_id. */
+export interface OpaqueTokenRecord {
+  token: OpaqueToken
+  grant: Grant
+  clientId: string
+}
+
+/** A signed-in browser. The cookie holds a random id; only its hash is stored. */
+export interface Session {
+  idHash: string
+  userId: string
+  createdAt: number
+  expiresAt: number
 }
 
 export interface WorkOrder {

@@ -1,5 +1,6 @@
 import type {
-  App, AppSecret, AuthorizationCode, Change, Grant, Membership, Role, SigningKeyRecord, Tenant, User, WorkOrder,
+  App, AppSecret, AuthorizationCode, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  Tenant, User, WorkOrder,
 } from './model.js'
 
 /**
@@ -17,6 +18,7 @@ export interface Storage {
   listTenants(): Promise<Tenant[]>
 
   createUser(user: User, memberships: Omit<Membership, 'userId'>[]): Promise<User>
+  getUser(id: string): Promise<User | undefined>
   getUserByEmail(email: string): Promise<User | undefined>
   listMemberships(userId: string): Promise<Membership[]>
   addMembership(membership: Membership): Promise<void>
@@ -37,7 +39,7 @@ export interface Storage {
   listGrants(filter?: { appId?: string; tenantId?: string }): Promise<Grant[]>
   /** Widens an active grant's scopes (incremental consent). */
   updateGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined>
-  /** Returns false when the grant was not active. Appends a `grant` change. */
+  /** Returns false when the grant was not active. Revokes its opaque tokens too; appends a `grant` change. */
   revokeGrant(id: string, now: number): Promise<boolean>
 
   listSigningKeys(): Promise<SigningKeyRecord[]>
@@ -51,8 +53,25 @@ export interface Storage {
   ): Promise<boolean>
 
   saveCode(code: AuthorizationCode): Promise<void>
-  /** Atomic single use: marks the code consumed and returns it, or undefined if it was used or expired. */
-  consumeCode(codeHash: string, now: number): Promise<AuthorizationCode | undefined>
+  getCode(codeHash: string): Promise<AuthorizationCode | undefined>
+  /**
+   * Atomic single use: marks the code consumed and stores the token issued from it, in one transaction.
+   * Returns false, storing nothing, when the code was already used or has expired. Among concurrent
+   * redemptions exactly one wins (a conditional update whose row count decides).
+   */
+  redeemCode(codeHash: string, now: number, token: OpaqueToken): Promise<boolean>
+  /** Revokes every token issued from a code; returns how many were still active. */
+  revokeTokensFromCode(codeHash: string, now: number): Promise<number>
+
+  /** The token with its grant as it is now, revoked or not; undefined for an unknown hash. */
+  findOpaqueToken(tokenHash: string): Promise<OpaqueTokenRecord | undefined>
+  /** Returns the token if this call revoked it, undefined if it was unknown or already revoked. */
+  revokeOpaqueToken(tokenHash: string, now: number): Promise<OpaqueToken | undefined>
+
+  createSession(session: Session): Promise<void>
+  /** The session if it exists and has not expired at `now`. */
+  getSession(idHash: string, now: number): Promise<Session | undefined>
+  deleteSession(idHash: string): Promise<void>
 
   createWorkOrder(order: WorkOrder): Promise<WorkOrder>
   /** Newest first; `before` is the cursor (an id returned earlier). */

@@ -32,13 +32,24 @@ export interface Database {
     tenantId: string
     userId: string
     grantId: string
-    redirectUri: string
+    redirectUri: string | null
     scopes: string
     codeChallenge: string | null
     expiresAt: number
     consumedAt: number | null
     createdAt: number
   }
+  opaqueTokens: {
+    tokenHash: string
+    grantId: string
+    appId: string
+    tenantId: string
+    userId: string | null
+    codeHash: string | null
+    createdAt: number
+    revokedAt: number | null
+  }
+  sessions: { idHash: string; userId: string; createdAt: number; expiresAt: number }
   workOrders: { id: string; tenantId: string; title: string; status: string; createdByClientId: string | null; createdAt: number }
   changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }
 }

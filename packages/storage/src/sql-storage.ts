@@ -1,5 +1,6 @@
 import type {
-  App, AppSecret, AuthorizationCode, Change, Grant, Membership, SigningKeyRecord, Storage, Tenant, User, WorkOrder,
+  App, AppSecret, AuthorizationCode, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  Storage, Tenant, User, WorkOrder,
 } from '@fieldgate/core'
 import { Migrator, sql, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
 import { migrationsFor } from './migrations/index.js'
@@ -60,6 +61,10 @@ export class SqlStorage implements Storage {
       for (const m of memberships) await tx.insertInto('memberships').values({ ...m, userId: user.id }).execute()
     })
     return user
+  }
+
+  async getUser(id: string): Promise<User | undefined> {
+    return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
   }
 
   async getUserByEmail(email: string): Promise<User | undefined> {
@@ -156,7 +161,10 @@ export class SqlStorage implements Storage {
       const result = await tx.updateTable('grants').set({ status: 'revoked', updatedAt: now })
         .where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
       const revoked = Number(result.numUpdatedRows) === 1
-      if (revoked) await appendChange(tx, 'grant', id, now)
+      if (revoked) {
+        await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('grantId', '=', id).where('revokedAt', 'is', null).execute()
+        await appendChange(tx, 'grant', id, now)
+      }
       return revoked
     })
   }
@@ -192,12 +200,66 @@ export class SqlStorage implements Storage {
     await this.db.insertInto('authorizationCodes').values({ ...code, scopes: code.scopes.join(' ') }).execute()
   }
 
-  async consumeCode(codeHash: string, now: number): Promise<AuthorizationCode | undefined> {
-    // One conditional update: its row count decides the single winner among concurrent redemptions.
-    const row = await this.db.updateTable('authorizationCodes').set({ consumedAt: now })
-      .where('codeHash', '=', codeHash).where('consumedAt', 'is', null).where('expiresAt', '>', now)
-      .returningAll().executeTakeFirst()
+  async getCode(codeHash: string): Promise<AuthorizationCode | undefined> {
+    const row = await this.db.selectFrom('authorizationCodes').selectAll().where('codeHash', '=', codeHash).executeTakeFirst()
     return row && { ...row, scopes: splitScopes(row.scopes) }
+  }
+
+  async redeemCode(codeHash: string, now: number, token: OpaqueToken): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      // One conditional update: its row count decides the single winner among concurrent redemptions.
+      // A loser's update waits for the winner's commit, so it then finds the token it must revoke.
+      const result = await tx.updateTable('authorizationCodes').set({ consumedAt: now })
+        .where('codeHash', '=', codeHash).where('consumedAt', 'is', null).where('expiresAt', '>', now)
+        .executeTakeFirst()
+      if (Number(result.numUpdatedRows) !== 1) return false
+      await tx.insertInto('opaqueTokens').values(token).execute()
+      return true
+    })
+  }
+
+  async revokeTokensFromCode(codeHash: string, now: number): Promise<number> {
+    const result = await this.db.updateTable('opaqueTokens').set({ revokedAt: now })
+      .where('codeHash', '=', codeHash).where('revokedAt', 'is', null).executeTakeFirst()
+    return Number(result.numUpdatedRows)
+  }
+
+  // opaque tokens
+
+  async findOpaqueToken(tokenHash: string): Promise<OpaqueTokenRecord | undefined> {
+    const row = await this.db.selectFrom('opaqueTokens as t')
+      .innerJoin('grants as g', 'g.id', 't.grantId')
+      .innerJoin('apps as a', 'a.id', 't.appId')
+      .selectAll('t')
+      .select(['g.scopes as grantScopes', 'g.status as grantStatus', 'g.createdAt as grantCreatedAt', 'g.updatedAt as grantUpdatedAt', 'a.clientId'])
+      .where('t.tokenHash', '=', tokenHash)
+      .executeTakeFirst()
+    if (!row) return undefined
+    const { grantScopes, grantStatus, grantCreatedAt, grantUpdatedAt, clientId, ...token } = row
+    return {
+      token,
+      grant: toGrant({ id: token.grantId, appId: token.appId, tenantId: token.tenantId, scopes: grantScopes, status: grantStatus, createdAt: grantCreatedAt, updatedAt: grantUpdatedAt })!,
+      clientId,
+    }
+  }
+
+  async revokeOpaqueToken(tokenHash: string, now: number): Promise<OpaqueToken | undefined> {
+    return this.db.updateTable('opaqueTokens').set({ revokedAt: now })
+      .where('tokenHash', '=', tokenHash).where('revokedAt', 'is', null).returningAll().executeTakeFirst()
+  }
+
+  // sessions
+
+  async createSession(session: Session): Promise<void> {
+    await this.db.insertInto('sessions').values(session).execute()
+  }
+
+  async getSession(idHash: string, now: number): Promise<Session | undefined> {
+    return this.db.selectFrom('sessions').selectAll().where('idHash', '=', idHash).where('expiresAt', '>', now).executeTakeFirst()
+  }
+
+  async deleteSession(idHash: string): Promise<void> {
+    await this.db.deleteFrom('sessions').where('idHash', '=', idHash).execute()
   }
 
   // work orders

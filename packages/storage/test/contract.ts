@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
   createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
-  type App, type AppSecret, type AuthorizationCode, type Grant, type SigningKeyRecord, type Storage, type Tenant,
+  type App, type AppSecret, type AuthorizationCode, type Grant, type OpaqueToken, type Session, type SigningKeyRecord, type Storage, type Tenant,
   type User, type WorkOrder,
 } from '@fieldgate/core'
 
@@ -398,11 +398,13 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
     describe('authorization codes', () => {
       const db = freshStore(open)
       let base: Omit<AuthorizationCode, 'codeHash'>
+      let clientId: string
       before(async () => {
         const s = db()
         const t = await s.createTenant(tenant())
         const u = await s.createUser(user(), [{ tenantId: t.id, role: 'member' }])
         const a = app({ tenantId: t.id, redirectUris: ['https://app.example/cb'] })
+        clientId = a.clientId
         const g = grant(a.id, t.id)
         await s.createApp(a, secret(a.id), g)
         base = {
@@ -413,16 +415,37 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
       })
       const code = (over: Partial<AuthorizationCode> = {}): AuthorizationCode => ({ ...base, codeHash: hex(), ...over })
 
-      it('consumes a saved code once, returning it with scopes and consumedAt', async () => {
+      const opaque = (c: AuthorizationCode, over: Partial<OpaqueToken> = {}): OpaqueToken => ({
+        tokenHash: hex(), grantId: c.grantId, appId: c.appId, tenantId: c.tenantId, userId: c.userId, codeHash: c.codeHash,
+        createdAt: T + 5, revokedAt: null, ...over,
+      })
+
+      it('round-trips a code, with and without redirect_uri and challenge', async () => {
+        const s = db()
+        const c = code()
+        const bare = code({ scopes: [], codeChallenge: null, redirectUri: null })
+        await s.saveCode(c)
+        await s.saveCode(bare)
+        assert.deepEqual(await s.getCode(c.codeHash), c)
+        assert.deepEqual(await s.getCode(bare.codeHash), bare)
+        assert.equal(await s.getCode(hex()), undefined)
+      })
+
+      it('redeems a code once, storing its token in the same step', async () => {
         const s = db()
         const c = code()
         await s.saveCode(c)
-        assert.deepEqual(await s.consumeCode(c.codeHash, T + 5), { ...c, consumedAt: T + 5 })
-        assert.equal(await s.consumeCode(c.codeHash, T + 6), undefined)
-        const bare = code({ scopes: [], codeChallenge: null })
-        await s.saveCode(bare)
-        assert.deepEqual(await s.consumeCode(bare.codeHash, T + 7), { ...bare, consumedAt: T + 7 })
-        assert.equal(await s.consumeCode(hex(), T), undefined)
+        const token = opaque(c)
+        assert.equal(await s.redeemCode(c.codeHash, T + 5, token), true)
+        assert.deepEqual(await s.getCode(c.codeHash), { ...c, consumedAt: T + 5 })
+        const found = await s.findOpaqueToken(token.tokenHash)
+        assert.deepEqual(found?.token, token)
+        assert.equal(found?.clientId, clientId)
+        assert.deepEqual(found?.grant.scopes, ['api'])
+        const second = opaque(c)
+        assert.equal(await s.redeemCode(c.codeHash, T + 6, second), false)
+        assert.equal(await s.findOpaqueToken(second.tokenHash), undefined, 'a losing redemption stores no token')
+        assert.equal(await s.redeemCode(hex(), T, opaque(c)), false)
       })
 
       it('refuses an expired code (expiresAt <= now)', async () => {
@@ -431,20 +454,63 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const late = code({ expiresAt: T + 1000 })
         const inTime = code({ expiresAt: T + 1000 })
         for (const c of [atExpiry, late, inTime]) await s.saveCode(c)
-        assert.equal(await s.consumeCode(atExpiry.codeHash, T + 1000), undefined)
-        assert.equal(await s.consumeCode(late.codeHash, T + 5000), undefined)
-        assert.deepEqual(await s.consumeCode(inTime.codeHash, T + 999), { ...inTime, consumedAt: T + 999 })
+        assert.equal(await s.redeemCode(atExpiry.codeHash, T + 1000, opaque(atExpiry)), false)
+        assert.equal(await s.redeemCode(late.codeHash, T + 5000, opaque(late)), false)
+        assert.equal(await s.redeemCode(inTime.codeHash, T + 999, opaque(inTime)), true)
+        assert.equal((await s.getCode(atExpiry.codeHash))?.consumedAt, null)
       })
 
-      it('has exactly one winner among 50 concurrent redemptions', async () => {
+      it('has exactly one winner among 50 concurrent redemptions, and the replays find its token to revoke', async () => {
         const s = db()
         const c = code()
         await s.saveCode(c)
-        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => s.consumeCode(c.codeHash, T + 10 + i)))
-        const winners = results.filter((r) => r !== undefined)
-        assert.equal(winners.length, 1)
-        assert.equal(winners[0]!.codeHash, c.codeHash)
-        assert.equal(await s.consumeCode(c.codeHash, T + 100), undefined)
+        const tokens = Array.from({ length: 50 }, () => opaque(c))
+        const results = await Promise.all(tokens.map((t, i) => s.redeemCode(c.codeHash, T + 10 + i, t)))
+        assert.equal(results.filter(Boolean).length, 1)
+        const stored = (await Promise.all(tokens.map((t) => s.findOpaqueToken(t.tokenHash)))).filter((r) => r !== undefined)
+        assert.equal(stored.length, 1)
+        assert.equal(await s.revokeTokensFromCode(c.codeHash, T + 100), 1)
+        assert.equal((await s.findOpaqueToken(stored[0]!.token.tokenHash))?.token.revokedAt, T + 100)
+        assert.equal(await s.revokeTokensFromCode(c.codeHash, T + 101), 0)
+      })
+
+      it('revokes an opaque token once; revoking its grant revokes the rest', async () => {
+        const s = db()
+        const c = code()
+        await s.saveCode(c)
+        const a = opaque(c)
+        await s.redeemCode(c.codeHash, T + 5, a)
+        const revoked = await s.revokeOpaqueToken(a.tokenHash, T + 7)
+        assert.deepEqual(revoked, { ...a, revokedAt: T + 7 })
+        assert.equal(await s.revokeOpaqueToken(a.tokenHash, T + 8), undefined)
+        assert.equal(await s.revokeOpaqueToken(hex(), T + 8), undefined)
+
+        const c2 = code()
+        await s.saveCode(c2)
+        const b = opaque(c2)
+        await s.redeemCode(c2.codeHash, T + 5, b)
+        assert.equal(await s.revokeGrant(c2.grantId, T + 9), true)
+        const found = await s.findOpaqueToken(b.tokenHash)
+        assert.equal(found?.token.revokedAt, T + 9)
+        assert.equal(found?.grant.status, 'revoked')
+      })
+    })
+
+    describe('sessions', () => {
+      const db = freshStore(open)
+
+      it('finds a session until it expires, and never after it is deleted', async () => {
+        const s = db()
+        const u = await s.createUser(user(), [])
+        assert.deepEqual(await s.getUser(u.id), u)
+        assert.equal(await s.getUser(randomUUID()), undefined)
+        const session: Session = { idHash: hex(), userId: u.id, createdAt: T, expiresAt: T + 1000 }
+        await s.createSession(session)
+        assert.deepEqual(await s.getSession(session.idHash, T + 999), session)
+        assert.equal(await s.getSession(session.idHash, T + 1000), undefined)
+        await s.deleteSession(session.idHash)
+        assert.equal(await s.getSession(session.idHash, T), undefined)
+        assert.equal(await s.getSession(hex(), T), undefined)
       })
     })
 

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
-import { initialSchema, type Dialect } from './tables.js'
+import { codesTokensSessions, initialSchema, type Dialect } from './tables.js'
 
 const dialects: Record<'sqlite' | 'postgres', Dialect> = {
   sqlite: { ms: 'INTEGER', serial: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
@@ -18,6 +18,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
   return {
     getMigrations: async () => ({
       '0001_initial': statements(initialSchema(d)),
+      '0002_codes_tokens_sessions': statements(codesTokensSessions(d)),
     }),
   }
 }

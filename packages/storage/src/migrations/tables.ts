@@ -93,3 +93,40 @@ export const initialSchema = ({ ms, serial }: Dialect): string[] => [
     ref TEXT NOT NULL,
     created_at ${ms} NOT NULL)`,
 ]
+
+/**
+ * Sign-in and the authorization-code grant. Nothing wrote authorization codes before this, so the table
+ * is made anew with a nullable redirect_uri (the request's, when it had one: RFC 6749 §4.1.3).
+ */
+export const codesTokensSessions = ({ ms }: Dialect): string[] => [
+  `DROP TABLE authorization_codes`,
+  `CREATE TABLE authorization_codes (
+    code_hash TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    grant_id TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    redirect_uri TEXT,
+    scopes TEXT NOT NULL,
+    code_challenge TEXT,
+    expires_at ${ms} NOT NULL,
+    consumed_at ${ms},
+    created_at ${ms} NOT NULL)`,
+  `CREATE TABLE opaque_tokens (
+    token_hash TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id TEXT REFERENCES users (id) ON DELETE SET NULL,
+    code_hash TEXT,
+    created_at ${ms} NOT NULL,
+    revoked_at ${ms})`,
+  `CREATE INDEX opaque_tokens_grant ON opaque_tokens (grant_id)`,
+  `CREATE INDEX opaque_tokens_code ON opaque_tokens (code_hash)`,
+  `CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at ${ms} NOT NULL,
+    expires_at ${ms} NOT NULL)`,
+  `CREATE INDEX sessions_user ON sessions (user_id)`,
+]
