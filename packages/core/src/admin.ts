@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { hash as argon2Hash } from '@node-rs/argon2'
 import type { SigningAlg } from './config.js'
 import { planBootstrap, planRotation, type KeyPlan } from './keys.js'
 import type { App, AppKind, AppSecret, Environment, Grant, Role, SigningKeyRecord, Tenant, User } from './model.js'
 import { missingFrom, parseScope } from './scopes.js'
 import { hashSecret, newClientId, newClientSecret, secretHint } from './secrets.js'
+import { hashPassword } from './sign-in.js'
 import type { Storage } from './storage.js'
 
 /**
@@ -34,7 +34,7 @@ export async function createUser(
     await requireTenant(storage, input.tenantId)
     memberships.push({ tenantId: input.tenantId, role: oneOf(input.role ?? 'member', roles, 'role') })
   }
-  const passwordHash = await argon2Hash(input.password, { algorithm: 2 })
+  const passwordHash = await hashPassword(input.password)
   return storage.createUser({ id: randomUUID(), email, passwordHash, createdAt: now }, memberships)
 }
 

@@ -22,6 +22,15 @@ export interface Config {
   readonly signingAlg: SigningAlg
   /** Token lifetimes when an app sets none: FieldEdge marketplace apps get 28000 s, private API clients 1 h. */
   readonly tokenTtl: { readonly public: number; readonly private: number }
+  /** Authorization codes live this long (seconds). RFC 9700 §4.2.1 wants them short; the seeds' flow is one redirect. */
+  readonly codeTtl: number
+  /** A sign-in lasts this long (seconds), then the person signs in again. */
+  readonly sessionTtl: number
+  /**
+   * Sign-in attempts allowed per window, counted per process: failures per account (guessing one
+   * password) and attempts per client address (guessing across accounts).
+   */
+  readonly signInLimits: { readonly windowSeconds: number; readonly perAccount: number; readonly perAddress: number }
   /** Largest request body accepted, in bytes; OAuth requests are small. */
   readonly bodyLimit: number
   /** How often each process reads the change feed (revocations, key rotation). Bounds cross-process delay. */
@@ -36,6 +45,9 @@ export const defaults = {
   dataDir: './data',
   signingAlg: 'RS256',
   tokenTtl: { public: 28000, private: 3600 },
+  codeTtl: 60,
+  sessionTtl: 12 * 3600,
+  signInLimits: { windowSeconds: 15 * 60, perAccount: 10, perAddress: 50 },
   bodyLimit: 16 * 1024,
   changePollMs: 250,
   logLevel: 'info',
@@ -62,6 +74,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     masterKey: overrides.masterKey ?? (env.FIELDGATE_MASTER_KEY || undefined),
     signingAlg,
     tokenTtl: Object.freeze({ ...defaults.tokenTtl, ...overrides.tokenTtl }),
+    codeTtl: overrides.codeTtl ?? defaults.codeTtl,
+    sessionTtl: overrides.sessionTtl ?? defaults.sessionTtl,
+    signInLimits: Object.freeze({ ...defaults.signInLimits, ...overrides.signInLimits }),
     bodyLimit: overrides.bodyLimit ?? defaults.bodyLimit,
     changePollMs: overrides.changePollMs ?? defaults.changePollMs,
     logLevel: overrides.logLevel ?? env.FIELDGATE_LOG_LEVEL ?? defaults.logLevel,

@@ -56,6 +56,16 @@ export class UnsupportedGrantType extends OAuthError {
   }
 }
 
+/** RFC 6749 §4.1.2.1: sent back to the redirect URI, never shown as a page. */
+export class UnsupportedResponseType extends OAuthError {
+  constructor() { super('unsupported_response_type', 'response_type must be code', 400) }
+}
+
+/** RFC 7009 §2.2.1: a token this server cannot revoke on its own (a self-contained JWT). */
+export class UnsupportedTokenType extends OAuthError {
+  constructor(description: string) { super('unsupported_token_type', description, 400) }
+}
+
 /** RFC 6750 §3.1: 401 with a Bearer challenge. */
 export class InvalidToken extends OAuthError {
   constructor(description = 'The access token is invalid') {

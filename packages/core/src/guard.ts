@@ -1,7 +1,8 @@
 import type { CoreContext } from './context.js'
 import { InsufficientScope, InvalidToken } from './errors.js'
-import { parseScope } from './scopes.js'
-import { verifyAccessToken, type AccessTokenClaims } from './tokens/jwt.js'
+import { formatScope, parseScope } from './scopes.js'
+import { verifyAccessToken } from './tokens/jwt.js'
+import { isOpaqueToken, verifyOpaqueToken } from './tokens/opaque.js'
 
 /** Who is calling the protected API, as far as the token says. */
 export interface Principal {
@@ -9,15 +10,38 @@ export interface Principal {
   tenantId: string
   grantId: string
   scopes: string[]
-  claims: AccessTokenClaims
+  /** What RFC 7662 introspection tells the token's own client. */
+  introspection: Record<string, unknown>
 }
 
-/** Resource-server check of a bearer token: signature, typ, issuer, audience, expiry, and its grant still active. */
+/**
+ * Resource-server check of a bearer token. A JWT (client credentials): signature, typ, issuer, audience,
+ * expiry, and its grant still active. An opaque connection token (code exchange): looked up in the store,
+ * not revoked, its grant active, and the grant's scopes as they are now (incremental consent).
+ */
 export async function authenticateAccessToken(ctx: CoreContext, token: string): Promise<Principal> {
   if (token.length > 8192) throw new InvalidToken()
+  return isOpaqueToken(token) ? opaquePrincipal(ctx, token) : jwtPrincipal(ctx, token)
+}
+
+async function jwtPrincipal(ctx: CoreContext, token: string): Promise<Principal> {
   const claims = verifyAccessToken(ctx.keys, token, { issuer: ctx.config.issuer, audience: ctx.config.audience, now: ctx.now() })
   if (!(await ctx.cache.isGrantActive(claims.grant_id))) throw new InvalidToken('The access token was revoked')
-  return { clientId: claims.client_id, tenantId: claims.tenant_id, grantId: claims.grant_id, scopes: parseScope(claims.scope), claims }
+  return {
+    clientId: claims.client_id, tenantId: claims.tenant_id, grantId: claims.grant_id, scopes: parseScope(claims.scope),
+    introspection: { token_type: 'Bearer', ...claims },
+  }
+}
+
+async function opaquePrincipal(ctx: CoreContext, token: string): Promise<Principal> {
+  const { token: t, grant, clientId } = await verifyOpaqueToken(ctx, token)
+  return {
+    clientId, tenantId: t.tenantId, grantId: grant.id, scopes: grant.scopes,
+    introspection: {
+      token_type: 'Bearer', iss: ctx.config.issuer, sub: t.userId ?? clientId, client_id: clientId, scope: formatScope(grant.scopes),
+      iat: Math.floor(t.createdAt / 1000), tenant_id: t.tenantId, grant_id: grant.id,
+    },
+  }
 }
 
 export function requireScope(principal: Principal, scope: string): void {

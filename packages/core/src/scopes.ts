@@ -17,3 +17,15 @@ export const missingFrom = (wanted: readonly string[], allowed: readonly string[
   wanted.filter((s) => !allowed.includes(s))
 
 export const unionScopes = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])]
+
+/** What each scope lets an app do, in the words a person sees on the consent page (seed 003's table). */
+export const scopeDescriptions: Readonly<Record<string, string>> = {
+  api: 'Read and create work orders and other records of your organisation',
+  'fields:read:all': 'Access all of the fields and boundaries',
+  'maps:write': 'Create farm maps and field maps',
+  'vehicles:write': 'Provide location of farm vehicles',
+  'sensors:write': 'Provide sensor readings',
+  'alerts:write': 'Create alerts for issues on the farm',
+}
+
+export const describeScope = (scope: string): string => scopeDescriptions[scope] ?? 'A permission this app is registered for'

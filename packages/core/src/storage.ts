@@ -37,8 +37,11 @@ export interface Storage {
   getGrant(id: string): Promise<Grant | undefined>
   findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined>
   listGrants(filter?: { appId?: string; tenantId?: string }): Promise<Grant[]>
-  /** Widens an active grant's scopes (incremental consent). */
-  updateGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined>
+  /**
+   * Incremental consent: adds `scopes` to an active grant's, atomically (concurrent consents never lose
+   * each other's scopes). Appends a `grant` change when the scopes grew; undefined if not active.
+   */
+  widenGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined>
   /** Returns false when the grant was not active. Revokes its opaque tokens too; appends a `grant` change. */
   revokeGrant(id: string, now: number): Promise<boolean>
 

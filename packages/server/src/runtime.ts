@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { hkdfSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
@@ -12,6 +12,8 @@ export interface Runtime {
   readonly ctx: CoreContext
   readonly storage: Storage
   readonly masterKey: Buffer
+  /** Derived from the master key, so every process of a deployment accepts the others' form tokens. */
+  readonly csrfKey: Buffer
   close(): Promise<void>
 }
 
@@ -52,6 +54,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       ctx,
       storage,
       masterKey,
+      csrfKey: Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'fieldgate csrf v1', 32)),
       async close() {
         feed.stop()
         await storage.close()

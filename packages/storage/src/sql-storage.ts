@@ -147,12 +147,18 @@ export class SqlStorage implements Storage {
     return rows.map((r) => toGrant(r)!)
   }
 
-  async updateGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined> {
+  async widenGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined> {
     return this.db.transaction().execute(async (tx) => {
-      const row = await tx.updateTable('grants').set({ scopes: scopes.join(' '), updatedAt: now })
-        .where('id', '=', id).where('status', '=', 'active').returningAll().executeTakeFirst()
-      if (row) await appendChange(tx, 'grant', id, now)
-      return toGrant(row)
+      // SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL locks the row.
+      let read = tx.selectFrom('grants').selectAll().where('id', '=', id).where('status', '=', 'active')
+      if (this.engine === 'postgres') read = read.forUpdate()
+      const grant = toGrant(await read.executeTakeFirst())
+      if (!grant) return undefined
+      const wider = [...new Set([...grant.scopes, ...scopes])]
+      if (wider.length === grant.scopes.length) return grant
+      await tx.updateTable('grants').set({ scopes: wider.join(' '), updatedAt: now }).where('id', '=', id).execute()
+      await appendChange(tx, 'grant', id, now)
+      return { ...grant, scopes: wider, updatedAt: now }
     })
   }
 

@@ -270,19 +270,25 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         assert.deepEqual(await changesAfter(s, seq), [{ kind: 'grant', ref: g.id }])
       })
 
-      it('updateGrantScopes changes an active grant, appends a change, and ignores revoked grants', async () => {
+      it('widenGrantScopes adds to an active grant, appends a change, and ignores revoked grants', async () => {
         const s = db()
         const active = (await s.findActiveGrant(a2.id, tA.id))!
         const seq = await s.latestChangeSeq()
-        const widened = { ...active, scopes: ['api', 'work_orders:write'], updatedAt: T + 600 }
-        assert.deepEqual(await s.updateGrantScopes(active.id, widened.scopes, T + 600), widened)
+        const widened = { ...active, scopes: [...active.scopes, 'work_orders:write'], updatedAt: T + 600 }
+        assert.deepEqual(await s.widenGrantScopes(active.id, ['work_orders:write'], T + 600), widened)
         assert.deepEqual(await s.getGrant(active.id), widened)
         assert.deepEqual(await changesAfter(s, seq), [{ kind: 'grant', ref: active.id }])
+        // Nothing new: unchanged, no change appended.
+        assert.deepEqual(await s.widenGrantScopes(active.id, ['work_orders:write'], T + 650), widened)
+        assert.deepEqual(await changesAfter(s, seq), [{ kind: 'grant', ref: active.id }])
+        // Concurrent consents each adding a scope: none is lost.
+        await Promise.all(['a:1', 'a:2', 'a:3', 'a:4'].map((scope, i) => s.widenGrantScopes(active.id, [scope], T + 660 + i)))
+        assert.deepEqual((await s.getGrant(active.id))!.scopes.slice(widened.scopes.length).sort(), ['a:1', 'a:2', 'a:3', 'a:4'])
 
         const revoked = (await s.listGrants({ appId: a1.id, tenantId: tB.id }))[0]!
         assert.equal(revoked.status, 'revoked')
         const seq2 = await s.latestChangeSeq()
-        assert.equal(await s.updateGrantScopes(revoked.id, ['api', 'extra'], T + 700), undefined)
+        assert.equal(await s.widenGrantScopes(revoked.id, ['extra'], T + 700), undefined)
         assert.deepEqual(await s.getGrant(revoked.id), revoked)
         assert.equal(await s.latestChangeSeq(), seq2)
       })
@@ -376,7 +382,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         }
         await step(() => s.rotateSecret(a.id, secret(a.id), T + 1))
         await step(() => s.saveSigningKeys([signingKey({ kid: 'feed' })], []))
-        await step(() => s.updateGrantScopes(g.id, ['api', 'more'], T + 2))
+        await step(() => s.widenGrantScopes(g.id, ['more'], T + 2))
         await step(() => s.revokeGrant(g.id, T + 3))
         await step(() => s.rotateSecret(a.id, secret(a.id), T + 4))
         for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! > seqs[i - 1]!, `seq ${seqs[i]} after ${seqs[i - 1]}`)

@@ -16,9 +16,9 @@ export async function introspectionEndpoint(
   const token = req.params.token
   if (!token) throw new InvalidRequest('token is required')
   try {
-    const { claims } = await authenticateAccessToken(ctx, token)
-    if (claims.client_id !== app.clientId) return { active: false }
-    return { active: true, token_type: 'Bearer', ...claims }
+    const principal = await authenticateAccessToken(ctx, token)
+    if (principal.clientId !== app.clientId) return { active: false }
+    return { active: true, ...principal.introspection }
   } catch {
     return { active: false }
   }

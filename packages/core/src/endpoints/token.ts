@@ -2,6 +2,7 @@ import { authenticateClient, readClientCredentials } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, UnsupportedGrantType } from '../errors.js'
 import { findGrantType, type TokenResult } from '../grants/registry.js'
+import '../grants/authorization-code.js'
 import '../grants/client-credentials.js'
 
 export interface TokenRequest {

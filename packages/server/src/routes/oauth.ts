@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { introspectionEndpoint, tokenEndpoint, type CoreContext, type Params, type TokenResult } from '@fieldgate/core'
+import { introspectionEndpoint, revocationEndpoint, tokenEndpoint, type CoreContext, type Params, type TokenResult } from '@fieldgate/core'
 import { readParams } from '../plugins/body.js'
 
 /** RFC 6749 §5.1: token responses are never cached. */
@@ -11,8 +11,8 @@ export const tokenRequest = (request: FastifyRequest) => ({
 })
 
 /**
- * The standard surface: RFC 6749 token endpoint (also FieldEdge's `POST /oauth/token`) and RFC 7662
- * introspection. A FieldEdge-shaped request (JSON with `target_id`, no `scope`) gets the exact
+ * The standard surface: RFC 6749 token endpoint (also FieldEdge's `POST /oauth/token`), RFC 7662
+ * introspection and RFC 7009 revocation. A FieldEdge-shaped request (JSON with `target_id`, no `scope`) gets the exact
  * three-field body its document shows; every other request gets the RFC body with `scope`.
  */
 export async function oauthRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
@@ -24,6 +24,12 @@ export async function oauthRoutes(app: FastifyInstance, { ctx }: { ctx: CoreCont
 
   app.post('/oauth/introspect', async (request, reply) => {
     return reply.headers(noStore).send(await introspectionEndpoint(ctx, tokenRequest(request)))
+  })
+
+  // RFC 7009 §2.2: 200 whether or not there was anything to revoke.
+  app.post('/oauth/revoke', async (request, reply) => {
+    await revocationEndpoint(ctx, tokenRequest(request))
+    return reply.headers(noStore).send()
   })
 }
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { supportedGrantTypes, type CoreContext } from '@fieldgate/core'
+import { scopeDescriptions, supportedGrantTypes, type CoreContext } from '@fieldgate/core'
 
 /** RFC 8414 metadata and the JWKS that resource servers verify access tokens with. */
 export async function wellKnownRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
@@ -7,14 +7,20 @@ export async function wellKnownRoutes(app: FastifyInstance, { ctx }: { ctx: Core
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) => {
     return reply.header('cache-control', 'public, max-age=300').send({
       issuer,
+      authorization_endpoint: `${issuer}/oauth/authorize`,
       token_endpoint: `${issuer}/oauth/token`,
       introspection_endpoint: `${issuer}/oauth/introspect`,
+      revocation_endpoint: `${issuer}/oauth/revoke`,
       jwks_uri: `${issuer}/.well-known/jwks.json`,
       grant_types_supported: supportedGrantTypes(),
-      response_types_supported: [],
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      code_challenge_methods_supported: ['S256'],
+      authorization_response_iss_parameter_supported: true,
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      scopes_supported: ['api', 'fields:read:all', 'maps:write', 'vehicles:write', 'sensors:write', 'alerts:write'],
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      scopes_supported: Object.keys(scopeDescriptions),
     })
   })
   app.get('/.well-known/jwks.json', async (_request, reply) => {

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto'
+import { isLookupKey } from '../client-auth.js'
+import type { CoreContext, Params } from '../context.js'
+import { InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType } from '../errors.js'
+import type { App, Grant, Tenant } from '../model.js'
+import { missingFrom, parseScope } from '../scopes.js'
+import { hashSecret, randomValue } from '../secrets.js'
+
+/** A checked authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3), ready for the person's decision. */
+export interface AuthorizationRequest {
+  app: App
+  /** Where the answer goes: the registered URI the request named, or the app's only one. */
+  redirectUri: string
+  /** The request's own redirect_uri parameter, if it had one (the code remembers it, §4.1.3). */
+  requestedRedirectUri: string | null
+  scopes: string[]
+  state: string | undefined
+  codeChallenge: string | null
+}
+
+/**
+ * A request that cannot be answered at the redirect URI (unknown client, unregistered redirect URI):
+ * RFC 6749 §4.1.2.1 says tell the person, never redirect, or Fieldgate becomes an open redirector.
+ */
+export class AuthorizationPageError extends Error {
+  constructor(message: string, readonly status = 400) {
+    super(message)
+  }
+}
+
+/** An error for the client, delivered to its redirect URI with `state` (§4.1.2.1). */
+export class AuthorizationRedirectError extends Error {
+  constructor(readonly location: string, readonly error: OAuthError) {
+    super(error.description)
+  }
+}
+
+/** The parameters a consent form carries back unchanged, so the decision re-checks the same request. */
+export const authorizationParameters = [
+  'response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method',
+] as const
+
+// RFC 7636 §4.2: the S256 challenge is BASE64URL(SHA256(verifier)), 43 characters.
+const s256Challenge = /^[A-Za-z0-9_-]{43}$/
+const maxState = 2048
+
+/**
+ * RFC 6749 §4.1.1 and §3.1.2.3: the client and its redirect URI first (errors shown to the person),
+ * then everything else (errors sent to the client).
+ */
+export async function validateAuthorizationRequest(ctx: CoreContext, params: Params): Promise<AuthorizationRequest> {
+  const app = await requireClient(ctx, params.client_id)
+  const redirectUri = requireRedirectUri(app, params.redirect_uri)
+  if (params.state !== undefined && params.state.length > maxState) throw new AuthorizationPageError(`state is longer than ${maxState} characters`)
+  const partial = { app, redirectUri, state: params.state }
+  const fail = (error: OAuthError): never => {
+    throw new AuthorizationRedirectError(authorizationResponse(ctx, partial, error.toJSON()), error)
+  }
+  // RFC 6749 §3.1.1: response_type is required; the seeds leave it out, and `code` is the only one there is.
+  if ((params.response_type ?? 'code') !== 'code') fail(new UnsupportedResponseType())
+  const scopes = requestedScopes(app, params.scope, fail)
+  return { ...partial, requestedRedirectUri: params.redirect_uri ?? null, scopes, codeChallenge: pkceChallenge(params, fail) }
+}
+
+async function requireClient(ctx: CoreContext, clientId: string | undefined): Promise<App> {
+  if (!clientId) throw new AuthorizationPageError('The link that brought you here has no client_id: the app that sent you is misconfigured.')
+  const app = isLookupKey(clientId) ? (await ctx.cache.client(clientId, ctx.now()))?.app : undefined
+  if (!app) throw new AuthorizationPageError('The app that sent you here is not known to this server.')
+  return app
+}
+
+/** RFC 9700 §4.1.3: exact string comparison against the registered URIs; no patterns, no normalisation. */
+function requireRedirectUri(app: App, requested: string | undefined): string {
+  if (requested !== undefined) {
+    if (app.redirectUris.includes(requested)) return requested
+    throw new AuthorizationPageError(`The app asked to send you to an address it has not registered: ${requested.slice(0, 200)}`)
+  }
+  if (app.redirectUris.length === 1) return app.redirectUris[0]!
+  throw new AuthorizationPageError(app.redirectUris.length === 0
+    ? 'The app that sent you here has no redirect URI registered.'
+    : 'The app that sent you here must say which of its redirect URIs to use.')
+}
+
+/** No scope asks for every scope the app is registered for (RFC 6749 §3.3 lets the server pick a default). */
+function requestedScopes(app: App, scope: string | undefined, fail: (e: OAuthError) => never): string[] {
+  let scopes: string[]
+  try {
+    scopes = parseScope(scope)
+  } catch (err) {
+    return fail(err as OAuthError)
+  }
+  if (scopes.length === 0) return app.scopes
+  const unknown = missingFrom(scopes, app.scopes)
+  if (unknown.length) fail(new InvalidScope(`the app is not registered for: ${unknown.join(' ')}`))
+  return scopes
+}
+
+/** RFC 7636 with RFC 9700 §2.1.1: S256 only; `plain` (also the default method) is refused. */
+function pkceChallenge(params: Params, fail: (e: OAuthError) => never): string | null {
+  const challenge = params.code_challenge
+  if (challenge === undefined) {
+    if (params.code_challenge_method !== undefined) fail(new InvalidRequest('code_challenge_method without code_challenge'))
+    return null
+  }
+  if (params.code_challenge_method !== 'S256') fail(new InvalidRequest('code_challenge_method must be S256'))
+  if (!s256Challenge.test(challenge)) fail(new InvalidRequest('code_challenge must be 43 base64url characters'))
+  return challenge
+}
+
+/** The redirect URI with the response parameters, `state` as sent, and `iss` (RFC 9207) added to its query. */
+export function authorizationResponse(
+  ctx: CoreContext, req: Pick<AuthorizationRequest, 'redirectUri' | 'state'>, response: Record<string, string>,
+): string {
+  const url = new URL(req.redirectUri)
+  for (const [name, value] of Object.entries(response)) url.searchParams.append(name, value)
+  if (req.state !== undefined) url.searchParams.append('state', req.state)
+  url.searchParams.append('iss', ctx.config.issuer)
+  return url.href
+}
+
+/**
+ * The tenants a person may connect this app to: those where they are owner or admin, of the app's
+ * environment, and for a private app only its own tenant.
+ */
+export async function consentableTenants(ctx: CoreContext, userId: string, app: App): Promise<Tenant[]> {
+  const memberships = await ctx.storage.listMemberships(userId)
+  const tenants: Tenant[] = []
+  for (const m of memberships) {
+    if (m.role === 'member') continue
+    if (app.kind === 'private' && m.tenantId !== app.tenantId) continue
+    const tenant = await ctx.cache.tenant(m.tenantId)
+    if (tenant && tenant.environment === app.environment) tenants.push(tenant)
+  }
+  return tenants.sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/**
+ * Allow: the connection (Grant) is made or widened, and a single-use code bound to everything the
+ * token request must match goes back to the client.
+ */
+export async function approveAuthorization(ctx: CoreContext, req: AuthorizationRequest, userId: string, tenantId: string): Promise<string> {
+  const tenant = (await consentableTenants(ctx, userId, req.app)).find((t) => t.id === tenantId)
+  if (!tenant) throw new AuthorizationPageError('You cannot connect apps to that farm.', 403)
+  const grant = await connect(ctx, req.app, tenant.id, req.scopes)
+  const code = randomValue(32)
+  const now = ctx.now()
+  await ctx.storage.saveCode({
+    codeHash: hashSecret(code),
+    appId: req.app.id,
+    tenantId: tenant.id,
+    userId,
+    grantId: grant.id,
+    redirectUri: req.requestedRedirectUri,
+    scopes: req.scopes,
+    codeChallenge: req.codeChallenge,
+    expiresAt: now + ctx.config.codeTtl * 1000,
+    consumedAt: null,
+    createdAt: now,
+  })
+  return authorizationResponse(ctx, req, { code })
+}
+
+/** Deny: RFC 6749 §4.1.2.1 access_denied, and nothing is stored. */
+export function denyAuthorization(ctx: CoreContext, req: AuthorizationRequest): string {
+  return authorizationResponse(ctx, req, { error: 'access_denied', error_description: 'The user denied the request' })
+}
+
+/** One active grant per (app, tenant): widen it, or create it; a consent racing this one may create it first. */
+async function connect(ctx: CoreContext, app: App, tenantId: string, scopes: string[]): Promise<Grant> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const now = ctx.now()
+    const existing = await ctx.storage.findActiveGrant(app.id, tenantId)
+    if (existing) {
+      const widened = await ctx.storage.widenGrantScopes(existing.id, scopes, now)
+      if (!widened) continue
+      ctx.cache.apply({ kind: 'grant', ref: widened.id })
+      return widened
+    }
+    try {
+      return await ctx.storage.createGrant({ id: randomUUID(), appId: app.id, tenantId, scopes, status: 'active', createdAt: now, updatedAt: now })
+    } catch {
+      // The unique index on active grants refused a second one: another consent won; widen theirs.
+    }
+  }
+  throw new Error('could not create or widen the grant')
+}

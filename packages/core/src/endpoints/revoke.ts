@@ -1,0 +1,37 @@
+import { authenticateClient, readClientCredentials } from '../client-auth.js'
+import type { CoreContext, Params } from '../context.js'
+import { InvalidRequest, UnsupportedTokenType } from '../errors.js'
+import { hashSecret } from '../secrets.js'
+import { isOpaqueToken } from '../tokens/opaque.js'
+
+/**
+ * RFC 7009: a client revokes one of its own opaque tokens. Unknown, foreign or already revoked tokens
+ * get the same 200 (§2.2), so the endpoint tells nothing. A JWT cannot be revoked by itself: it stands
+ * on its grant, which the tenant revokes.
+ */
+export async function revocationEndpoint(ctx: CoreContext, req: { params: Params; authorization: string | undefined }): Promise<void> {
+  const app = await authenticateClient(ctx, readClientCredentials(req.authorization, req.params))
+  const token = req.params.token
+  if (!token) throw new InvalidRequest('token is required')
+  if (!isOpaqueToken(token)) {
+    if (token.split('.').length === 3) throw new UnsupportedTokenType('JWT access tokens end with their grant or their expiry')
+    return
+  }
+  const record = await ctx.storage.findOpaqueToken(hashSecret(token))
+  if (record && record.token.appId === app.id) await ctx.storage.revokeOpaqueToken(record.token.tokenHash, ctx.now())
+}
+
+/**
+ * fieldmargin `token.revoke`: no client authentication, as documented; whoever holds the token may end
+ * it, and with it the connection between the integration and the farm. `revoked` is true only for the
+ * call that did it.
+ */
+export async function disconnectByToken(ctx: CoreContext, token: string | undefined): Promise<boolean> {
+  if (!token) throw new InvalidRequest('access_token is required')
+  if (!isOpaqueToken(token)) return false
+  const now = ctx.now()
+  const revoked = await ctx.storage.revokeOpaqueToken(hashSecret(token), now)
+  if (!revoked) return false
+  if (await ctx.storage.revokeGrant(revoked.grantId, now)) ctx.cache.apply({ kind: 'grant', ref: revoked.grantId })
+  return true
+}

@@ -1,0 +1,27 @@
+import { randomBytes } from 'node:crypto'
+import type { CoreContext } from '../context.js'
+import { InvalidToken } from '../errors.js'
+import type { OpaqueToken, OpaqueTokenRecord } from '../model.js'
+import { hashSecret } from '../secrets.js'
+
+/**
+ * Opaque connection tokens: 256 random bits as 64 hex characters (fieldmargin's tokens are hex too).
+ * Only the SHA-256 is stored; the value is handed out once.
+ */
+export function newOpaqueToken(fields: Omit<OpaqueToken, 'tokenHash' | 'revokedAt'>): { value: string; token: OpaqueToken } {
+  const value = randomBytes(32).toString('hex')
+  return { value, token: { ...fields, tokenHash: hashSecret(value), revokedAt: null } }
+}
+
+/** A JWT has three dot-separated parts; an opaque token has none. */
+export const isOpaqueToken = (token: string): boolean => /^[0-9a-f]{64}$/.test(token)
+
+/**
+ * An opaque token is checked against the store on every use, never cached: revoking it, or its grant,
+ * takes effect at once in every process.
+ */
+export async function verifyOpaqueToken(ctx: CoreContext, value: string): Promise<OpaqueTokenRecord> {
+  const record = await ctx.storage.findOpaqueToken(hashSecret(value))
+  if (!record || record.token.revokedAt !== null || record.grant.status !== 'active') throw new InvalidToken('The access token was revoked')
+  return record
+}

@@ -1,0 +1,63 @@
+import { html, type SafeHtml } from './html.js'
+
+export interface PageFrame {
+  title: string
+  /** The signed-in person, for the header and its Sign out button. */
+  user?: { email: string } | undefined
+  /** The CSRF token every form on the page carries. */
+  csrf: string
+  body: SafeHtml
+}
+
+/** Every page: one stylesheet from this origin, no script, a header with who is signed in. */
+export function layout(page: PageFrame): string {
+  return html`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${page.title} · Fieldgate</title>
+<link rel="stylesheet" href="/assets/fieldgate.css">
+</head>
+<body>
+<header class="bar">
+  <span class="brand">Fieldgate</span>
+  ${page.user ? html`<form method="post" action="/logout" class="signout">
+    <input type="hidden" name="csrf" value="${page.csrf}">
+    <span>${page.user.email}</span> <button type="submit" class="link">Sign out</button>
+  </form>` : ''}
+</header>
+<main>
+${page.body}
+</main>
+</body>
+</html>
+`.value
+}
+
+export const stylesheet = `
+:root { color-scheme: light; --ink: #1d2a21; --muted: #56645a; --line: #d5ddd6; --accent: #2f6b3a; --accent-ink: #fff; --bad: #a32020; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: #f4f6f2; }
+.bar { display: flex; justify-content: space-between; align-items: center; padding: .75rem 1.5rem; background: #fff; border-bottom: 1px solid var(--line); }
+.brand { font-weight: 700; letter-spacing: .02em; }
+.signout { display: flex; gap: .5rem; align-items: center; margin: 0; color: var(--muted); }
+main { max-width: 34rem; margin: 2.5rem auto; padding: 2rem; background: #fff; border: 1px solid var(--line); border-radius: .75rem; }
+h1 { font-size: 1.5rem; margin: 0 0 1rem; }
+h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
+p { margin: .5rem 0; }
+label { display: block; font-weight: 600; margin: 1rem 0 .25rem; }
+input[type=email], input[type=password], select { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid #9aa89d; border-radius: .4rem; }
+input:focus, select:focus, button:focus { outline: 3px solid #8fc39a; outline-offset: 1px; }
+button { font: inherit; padding: .6rem 1.2rem; border-radius: .4rem; border: 1px solid var(--accent); background: #fff; color: var(--accent); cursor: pointer; }
+button.primary { background: var(--accent); color: var(--accent-ink); }
+button.link { border: 0; padding: 0; text-decoration: underline; background: none; }
+.actions { display: flex; gap: .75rem; margin-top: 1.5rem; }
+.error { color: var(--bad); font-weight: 600; }
+.muted { color: var(--muted); }
+ul.scopes { padding: 0; list-style: none; }
+ul.scopes li { padding: .6rem 0; border-top: 1px solid var(--line); }
+ul.scopes code, .connection code { font-weight: 700; }
+.connection { padding: .75rem 0; border-top: 1px solid var(--line); }
+.connection form { margin: .5rem 0 0; }
+`

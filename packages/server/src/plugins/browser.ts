@@ -1,0 +1,66 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { sessionUser, type CoreContext, type User } from '@fieldgate/core'
+
+/**
+ * What pages need from a browser: a per-browser id that CSRF tokens are bound to, the signed-in
+ * person, and cookies that are HttpOnly, SameSite=Lax, and Secure when the issuer is https.
+ */
+export const browserCookie = 'fg_browser'
+export const sessionCookie = 'fg_session'
+
+export class Browser {
+  constructor(private readonly ctx: CoreContext, private readonly csrfKey: Buffer) {}
+
+  private get secure(): boolean {
+    return this.ctx.config.issuer.startsWith('https:')
+  }
+
+  cookieOptions(maxAge?: number) {
+    return { path: '/', httpOnly: true, sameSite: 'lax' as const, secure: this.secure, ...(maxAge ? { maxAge } : {}) }
+  }
+
+  /** The browser's id, set as a cookie on first sight; every form's CSRF token is derived from it. */
+  id(request: FastifyRequest, reply: FastifyReply): string {
+    const existing = request.cookies[browserCookie]
+    if (existing && /^[A-Za-z0-9_-]{32}$/.test(existing)) return existing
+    const id = randomBytes(24).toString('base64url')
+    request.cookies[browserCookie] = id
+    reply.setCookie(browserCookie, id, this.cookieOptions())
+    return id
+  }
+
+  /** The synchronizer token for this browser: an HMAC of its id, so nothing needs storing. */
+  csrf(request: FastifyRequest, reply: FastifyReply): string {
+    return createHmac('sha256', this.csrfKey).update(this.id(request, reply)).digest('base64url')
+  }
+
+  /** A form post is genuine only with this browser's token (compared in constant time). */
+  checkCsrf(request: FastifyRequest, sent: string | undefined): boolean {
+    const id = request.cookies[browserCookie]
+    if (!id || !sent) return false
+    const expected = Buffer.from(createHmac('sha256', this.csrfKey).update(id).digest('base64url'))
+    const given = Buffer.from(sent)
+    return given.length === expected.length && timingSafeEqual(given, expected)
+  }
+
+  user(request: FastifyRequest): Promise<User | undefined> {
+    return sessionUser(this.ctx, request.cookies[sessionCookie])
+  }
+}
+
+/**
+ * Pages never render in frames, load nothing from elsewhere, run no script, and leak no URL (which
+ * may carry a state or code) in the Referer. `formTargets` adds origins a form may end up at: Chrome
+ * applies form-action to the redirect that follows a consent decision.
+ */
+export function pageHeaders(reply: FastifyReply, formTargets: string[] = []): FastifyReply {
+  return reply.headers({
+    'content-type': 'text/html; charset=utf-8',
+    'content-security-policy': `default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'${formTargets.map((t) => ` ${t}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
+    'x-frame-options': 'DENY',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': 'no-store',
+  })
+}
