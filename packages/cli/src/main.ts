@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander'
 import {
   AdminError, createApp, createGrant, createTenant, createUser, loadConfig, revokeGrant, rotateSecret, rotateSigningKeys,
-  type App, type Config, type Grant, type SigningKeyRecord, type Tenant,
+  type App, type AuditEntry, type Config, type Grant, type SigningKeyRecord, type Tenant,
 } from '@fieldgate/core'
 import { createLogger, openRuntime, serve, type Runtime } from '@fieldgate/server'
 
@@ -40,6 +40,10 @@ const appJson = (a: App): Output => ({
   token_ttl: a.tokenTtl, install_url: a.installUrl, redirect_uris: a.redirectUris, contact_email: a.contactEmail, data_api_url: a.dataApiUrl,
 })
 const grantJson = (g: Grant): Output => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })
+const auditJson = (e: AuditEntry): Output => ({
+  id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, actor_user_id: e.actorUserId, action: e.action, app_id: e.appId,
+  tenant_id: e.tenantId, object_id: e.objectId, address: e.address, details: e.details,
+})
 const keyLine = (k: SigningKeyRecord): string => `${k.kid}  ${k.alg}  ${k.state}`
 const keyJson = (k: SigningKeyRecord): Output => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: new Date(k.createdAt).toISOString(), retire_at: k.retireAt ? new Date(k.retireAt).toISOString() : null })
 
@@ -109,7 +113,7 @@ apps.command('create')
       ...(opts.redirectUri ? { redirectUris: opts.redirectUri as string[] } : {}),
       ...(a.contactEmail ? { contactEmail: a.contactEmail } : {}),
       ...(a.dataApiUrl ? { dataApiUrl: a.dataApiUrl } : {}),
-    })
+    }, { masterKey: rt.masterKey })
     const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
     return {
       json: { ...appJson(created.app), client_secret: created.clientSecret, ...sandbox },
@@ -126,7 +130,7 @@ apps.command('rotate-secret')
   .argument('<client_id>')
   .option('--grace <seconds>', 'how long the old secret keeps working', '86400')
   .action(command(async (rt, _c, a, [clientId]) => {
-    const r = await rotateSecret(rt.storage, clientId!, Number(a.grace))
+    const r = await rotateSecret(rt.storage, clientId!, Number(a.grace), { masterKey: rt.masterKey })
     const until = new Date(r.oldSecretsExpireAt).toISOString()
     return {
       json: { client_id: r.app.clientId, client_secret: r.clientSecret, old_secret_expires_at: until },
@@ -162,6 +166,22 @@ keys.command('list').action(command(async (rt) => {
   const list = await rt.storage.listSigningKeys()
   return { json: list.map(keyJson), text: list.map(keyLine).join('\n') }
 }))
+
+program.command('audit').description('who did what, when').command('list')
+  .option('--app <client_id>', 'only entries about this app')
+  .option('--tenant <id>', 'only entries about this tenant')
+  .option('--limit <n>', 'newest entries to show', '100')
+  .action(command(async (rt, _c, a) => {
+    const limit = Number(a.limit)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new AdminError('--limit must be a whole number from 1 to 10000')
+    const app = a.app ? await rt.storage.getAppByClientId(a.app) : undefined
+    if (a.app && !app) throw new AdminError(`no app with client_id ${a.app}`)
+    const list = await rt.storage.listAudit({ ...(app ? { appIds: [app.id] } : {}), ...(a.tenant ? { tenantIds: [a.tenant] } : {}), limit })
+    return {
+      json: list.map(auditJson),
+      text: list.map((e) => `${new Date(e.at).toISOString()}  ${e.actor.padEnd(20)}  ${e.action.padEnd(18)}  ${e.objectId}`).join('\n') || 'no entries',
+    }
+  }))
 
 // Errors are for people: one line on stderr, no stack trace, exit code 1.
 program.parseAsync().catch((err: unknown) => {

@@ -3,7 +3,8 @@ import type { SigningAlg } from './config.js'
 import { planBootstrap, planRotation, type KeyPlan } from './keys.js'
 import type { App, AppKind, AppSecret, Environment, Grant, Role, SigningKeyRecord, Tenant, User } from './model.js'
 import { missingFrom, parseScope } from './scopes.js'
-import { hashSecret, newClientId, newClientSecret, secretHint } from './secrets.js'
+import { recordAudit, type AdminOptions } from './audit.js'
+import { hashSecret, newClientId, newClientSecret, seal, secretHint } from './secrets.js'
 import { hashPassword } from './sign-in.js'
 import type { Storage } from './storage.js'
 
@@ -35,21 +36,32 @@ export async function createUser(
     memberships.push({ tenantId: input.tenantId, role: oneOf(input.role ?? 'member', roles, 'role') })
   }
   const passwordHash = await hashPassword(input.password)
-  return storage.createUser({ id: randomUUID(), email, passwordHash, createdAt: now }, memberships)
+  return storage.createUser({ id: randomUUID(), email, passwordHash, createdAt: now, sandboxTenantId: null }, memberships)
 }
 
-export interface NewAppInput {
+export interface AppFields {
+  name?: string
+  description?: string
+  scopes?: string
+  tokenTtl?: number | null
+  installUrl?: string | null
+  redirectUris?: string[]
+  contactEmail?: string | null
+  dataApiUrl?: string | null
+  listed?: boolean
+}
+
+export interface NewAppInput extends AppFields {
   name: string
   kind: string
   tenantId?: string
   environment?: string
-  scopes?: string
-  tokenTtl?: number
-  installUrl?: string
-  redirectUris?: string[]
-  contactEmail?: string
-  dataApiUrl?: string
   ownerUserId?: string
+  /**
+   * A public sandbox app is installed on its sandbox tenant (`tenantId`, or one made for it) from the
+   * start, as the CLI does; the developer portal installs with a click instead.
+   */
+  installOnSandbox?: boolean
 }
 
 export interface CreatedApp {
@@ -60,56 +72,88 @@ export interface CreatedApp {
   sandboxTenant?: Tenant
 }
 
-export async function createApp(storage: Storage, input: NewAppInput, now = Date.now()): Promise<CreatedApp> {
+export async function createApp(storage: Storage, input: NewAppInput, opts: AdminOptions = {}): Promise<CreatedApp> {
+  const now = opts.now ?? Date.now()
   const kind = oneOf(input.kind, kinds, 'kind')
   const tenant = input.tenantId ? await requireTenant(storage, input.tenantId) : undefined
   if (kind === 'private' && !tenant) throw new AdminError('a private app needs --tenant: the tenant it belongs to')
   const environment = oneOf(input.environment ?? tenant?.environment ?? 'sandbox', environments, 'environment')
   if (tenant && tenant.environment !== environment) throw new AdminError(`a ${environment} app cannot belong to a ${tenant.environment} tenant`)
-  if (kind === 'public' && environment === 'live' && !input.installUrl) throw new AdminError('a live marketplace app needs an install URL')
-  const tokenTtl = input.tokenTtl ?? null
-  if (tokenTtl !== null && (!Number.isInteger(tokenTtl) || tokenTtl < 60 || tokenTtl > 86400 * 30)) {
-    throw new AdminError('token TTL must be a whole number of seconds from 60 to 2592000')
-  }
-  const app: App = {
-    id: randomUUID(),
-    clientId: newClientId(),
-    name: requireText(input.name, 'name'),
-    kind,
-    environment,
-    tenantId: tenant?.id ?? null,
-    ownerUserId: input.ownerUserId ?? null,
-    installUrl: optionalUrl(input.installUrl, 'install URL'),
-    redirectUris: (input.redirectUris ?? []).map((u) => requireRedirectUri(u)),
-    contactEmail: input.contactEmail ?? null,
-    dataApiUrl: optionalUrl(input.dataApiUrl, 'Data API URL'),
-    scopes: input.scopes === undefined ? ['api'] : safeScopes(input.scopes),
-    tokenTtl,
-    createdAt: now,
-  }
+  const app = withFields({
+    id: randomUUID(), clientId: newClientId(), name: '', kind, environment, tenantId: tenant?.id ?? null, ownerUserId: input.ownerUserId ?? null,
+    installUrl: null, redirectUris: [], contactEmail: null, dataApiUrl: null, scopes: ['api'], tokenTtl: null, createdAt: now,
+    description: '', listed: false,
+  }, input)
   const clientSecret = newClientSecret(environment)
-  // A marketplace app gets a sandbox tenant to test against, installed there from the start.
+  // A marketplace app gets a sandbox tenant to test against.
   const sandboxTenant = kind === 'public' && environment === 'sandbox'
     ? (tenant ?? await createTenant(storage, { name: `${app.name} sandbox`, environment: 'sandbox' }, now))
     : undefined
   if (sandboxTenant) app.tenantId = sandboxTenant.id
-  const grantTenant = kind === 'private' ? tenant : sandboxTenant
+  const grantTenant = kind === 'private' ? tenant : input.installOnSandbox === false ? undefined : sandboxTenant
   const grant = grantTenant ? newGrant(app, grantTenant.id, app.scopes, now) : undefined
-  await storage.createApp(app, newSecret(app.id, clientSecret, now), grant)
+  await storage.createApp(app, newSecret(app.id, clientSecret, now, opts.masterKey), grant)
+  await recordAudit(storage, { ...opts, now }, 'app.created', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, kind, environment })
   return sandboxTenant ? { app, clientSecret, sandboxTenant } : { app, clientSecret }
 }
 
+/** Changes what a person may change of an app: never its id, client_id, kind, environment or tenant. */
+export async function updateApp(storage: Storage, clientId: string, changes: AppFields, opts: AdminOptions = {}): Promise<App> {
+  const app = await requireApp(storage, clientId)
+  const updated = withFields({ ...app }, changes)
+  await storage.updateApp(updated)
+  const changed = (Object.keys(changes) as (keyof AppFields)[]).filter((k) => JSON.stringify(app[k]) !== JSON.stringify(updated[k]))
+  await recordAudit(storage, opts, 'app.updated', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { changed })
+  return updated
+}
+
+/** Deletes an app; its grants, and so every token it holds, end at once. */
+export async function deleteApp(storage: Storage, clientId: string, opts: AdminOptions = {}): Promise<App> {
+  const app = await requireApp(storage, clientId)
+  await storage.deleteApp(app.id, opts.now ?? Date.now())
+  await recordAudit(storage, opts, 'app.deleted', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId })
+  return app
+}
+
+/** Validates `fields` and applies them to `app`; the rules every way of creating or editing an app shares. */
+function withFields(app: App, fields: AppFields): App {
+  if (fields.name !== undefined) app.name = requireText(fields.name, 'name')
+  if (!app.name) throw new AdminError('name is required (at most 200 characters)')
+  if (fields.description !== undefined) {
+    if (fields.description.length > 2000) throw new AdminError('description is at most 2000 characters')
+    app.description = fields.description.trim()
+  }
+  if (fields.scopes !== undefined) app.scopes = safeScopes(fields.scopes)
+  if (fields.tokenTtl !== undefined) {
+    const ttl = fields.tokenTtl
+    if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400 * 30)) throw new AdminError('token TTL must be a whole number of seconds from 60 to 2592000')
+    app.tokenTtl = ttl
+  }
+  if (fields.installUrl !== undefined) app.installUrl = optionalUrl(fields.installUrl ?? undefined, 'install URL')
+  if (fields.redirectUris !== undefined) app.redirectUris = [...new Set(fields.redirectUris.map((u) => requireRedirectUri(u)))]
+  if (fields.contactEmail !== undefined) app.contactEmail = optionalEmail(fields.contactEmail ?? undefined)
+  if (fields.dataApiUrl !== undefined) app.dataApiUrl = optionalUrl(fields.dataApiUrl ?? undefined, 'Data API URL')
+  if (fields.listed !== undefined) app.listed = fields.listed
+  if (app.kind === 'public' && app.environment === 'live' && !app.installUrl) throw new AdminError('a live marketplace app needs an install URL')
+  if (app.listed && (app.kind !== 'public' || !app.installUrl)) throw new AdminError('only a public app with an install URL can be listed in the marketplace')
+  return app
+}
+
 /** A new secret now; the old ones keep working for `graceSeconds`, so deployments can roll over. */
-export async function rotateSecret(storage: Storage, clientId: string, graceSeconds: number, now = Date.now()): Promise<{ app: App; clientSecret: string; oldSecretsExpireAt: number }> {
+export async function rotateSecret(
+  storage: Storage, clientId: string, graceSeconds: number, opts: AdminOptions = {},
+): Promise<{ app: App; clientSecret: string; oldSecretsExpireAt: number }> {
+  const now = opts.now ?? Date.now()
   const app = await requireApp(storage, clientId)
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86400) throw new AdminError('grace period must be 0 to 2592000 seconds')
   const clientSecret = newClientSecret(app.environment)
   const oldSecretsExpireAt = now + graceSeconds * 1000
-  await storage.rotateSecret(app.id, newSecret(app.id, clientSecret, now), oldSecretsExpireAt)
+  await storage.rotateSecret(app.id, newSecret(app.id, clientSecret, now, opts.masterKey), oldSecretsExpireAt)
+  await recordAudit(storage, { ...opts, now }, 'secret.rotated', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { grace_seconds: graceSeconds })
   return { app, clientSecret, oldSecretsExpireAt }
 }
 
-export async function createGrant(storage: Storage, input: { clientId: string; tenantId: string; scopes?: string }, now = Date.now()): Promise<Grant> {
+export async function createGrant(storage: Storage, input: { clientId: string; tenantId: string; scopes?: string }, opts: AdminOptions = {}): Promise<Grant> {
   const app = await requireApp(storage, input.clientId)
   const tenant = await requireTenant(storage, input.tenantId)
   if (app.kind === 'private' && app.tenantId !== tenant.id) throw new AdminError('a private app acts only on its own tenant')
@@ -119,14 +163,40 @@ export async function createGrant(storage: Storage, input: { clientId: string; t
   if (beyond.length) throw new AdminError(`the app may not ask for: ${beyond.join(' ')}`)
   const existing = await storage.findActiveGrant(app.id, tenant.id)
   if (existing) return existing
-  return storage.createGrant(newGrant(app, tenant.id, scopes, now))
+  const grant = await storage.createGrant(newGrant(app, tenant.id, scopes, opts.now ?? Date.now()))
+  await recordAudit(storage, opts, 'grant.created', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes })
+  return grant
 }
 
-export async function revokeGrant(storage: Storage, grantId: string, now = Date.now()): Promise<Grant> {
+/** Ends a grant and every token standing on it; `action` names it in the log (an uninstall, a disconnect). */
+export async function revokeGrant(storage: Storage, grantId: string, opts: AdminOptions = {}, action = 'grant.revoked'): Promise<Grant> {
   const grant = await storage.getGrant(grantId)
   if (!grant) throw new AdminError(`no grant ${grantId}`)
-  await storage.revokeGrant(grantId, now)
+  if (await storage.revokeGrant(grantId, opts.now ?? Date.now())) {
+    await recordAudit(storage, opts, action, { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId })
+  }
   return { ...grant, status: 'revoked' }
+}
+
+/**
+ * One active grant per (app, tenant): widens it with `scopes`, or creates it; a consent or install
+ * racing this one may create it first, and then that one is widened.
+ */
+export async function connectApp(storage: Storage, app: App, tenantId: string, scopes: string[], now: number): Promise<{ grant: Grant; created: boolean }> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const existing = await storage.findActiveGrant(app.id, tenantId)
+    if (existing) {
+      const widened = await storage.widenGrantScopes(existing.id, scopes, now)
+      if (widened) return { grant: widened, created: false }
+      continue
+    }
+    try {
+      return { grant: await storage.createGrant(newGrant(app, tenantId, scopes, now)), created: true }
+    } catch {
+      // The unique index on active grants refused a second one: another request won; widen theirs.
+    }
+  }
+  throw new Error('could not create or widen the grant')
 }
 
 /**
@@ -160,8 +230,12 @@ function newGrant(app: App, tenantId: string, scopes: string[], now: number): Gr
   return { id: randomUUID(), appId: app.id, tenantId, scopes, status: 'active', createdAt: now, updatedAt: now }
 }
 
-function newSecret(appId: string, secret: string, now: number): AppSecret {
-  return { id: randomUUID(), appId, secretHash: hashSecret(secret), hint: secretHint(secret), createdAt: now, expiresAt: null }
+function newSecret(appId: string, secret: string, now: number, masterKey: Buffer | undefined): AppSecret {
+  const id = randomUUID()
+  return {
+    id, appId, secretHash: hashSecret(secret), hint: secretHint(secret), createdAt: now, expiresAt: null,
+    secretEnc: masterKey ? seal(secret, id, masterKey) : null,
+  }
 }
 
 async function requireTenant(storage: Storage, id: string): Promise<Tenant> {
@@ -193,6 +267,12 @@ function safeScopes(value: string): string[] {
   } catch {
     throw new AdminError('scopes must be space-separated scope names')
   }
+}
+
+function optionalEmail(value: string | undefined): string | null {
+  if (value === undefined || value.trim() === '') return null
+  if (!/^[^@\s]+@[^@\s]+$/.test(value.trim()) || value.length > 320) throw new AdminError('contact email is not an email address')
+  return value.trim()
 }
 
 function optionalUrl(value: string | undefined, name: string): string | null {

@@ -1,27 +1,18 @@
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose'
 import type { SigningAlg } from './config.js'
 import type { KeyState, SigningKeyRecord } from './model.js'
+import { seal, unseal } from './secrets.js'
 import type { AccessTokenClaims } from './tokens/jwt.js'
 
 type Key = KeyObject
 
-/** Private keys are stored as AES-256-GCM ciphertext bound to their kid: `v1.<iv>.<ciphertext>.<tag>`. */
-export function encryptPrivateJwk(jwk: JWK, kid: string, masterKey: Buffer): string {
-  const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', masterKey, iv).setAAD(Buffer.from(kid))
-  const body = Buffer.concat([cipher.update(JSON.stringify(jwk)), cipher.final()])
-  return ['v1', iv, body, cipher.getAuthTag()].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.')
-}
+/** Private keys are stored sealed under the master key, bound to their kid (see `seal`). */
+export const encryptPrivateJwk = (jwk: JWK, kid: string, masterKey: Buffer): string => seal(JSON.stringify(jwk), kid, masterKey)
 
 export function decryptPrivateJwk(sealed: string, kid: string, masterKey: Buffer): JWK {
-  const [version, iv, body, tag] = sealed.split('.')
-  if (version !== 'v1' || !iv || !body || !tag) throw new Error(`signing key ${kid} has an unknown encryption format`)
-  const decipher = createDecipheriv('aes-256-gcm', masterKey, Buffer.from(iv, 'base64url'))
-    .setAAD(Buffer.from(kid))
-    .setAuthTag(Buffer.from(tag, 'base64url'))
   try {
-    return JSON.parse(Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString()) as JWK
+    return JSON.parse(unseal(sealed, kid, masterKey)) as JWK
   } catch {
     throw new Error(`signing key ${kid} cannot be decrypted: is FIELDGATE_MASTER_KEY the one it was created with?`)
   }

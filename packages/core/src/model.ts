@@ -18,6 +18,8 @@ export interface User {
   email: string
   passwordHash: string
   createdAt: number
+  /** A partner's sandbox tenant, made with their first visit to the developer portal. */
+  sandboxTenantId: string | null
 }
 
 export interface Membership {
@@ -44,6 +46,10 @@ export interface App {
   /** Access-token lifetime in seconds; null means the default for the app's kind. */
   tokenTtl: number | null
   createdAt: number
+  /** What the app does, shown in the marketplace. */
+  description: string
+  /** Shown in the marketplace of tenants of its environment (public apps). */
+  listed: boolean
 }
 
 export interface AppSecret {
@@ -54,6 +60,8 @@ export interface AppSecret {
   createdAt: number
   /** null while the secret is current; set when a rotation starts its grace period. */
   expiresAt: number | null
+  /** The secret sealed under the master key, to sign install redirects; null where it was not kept. */
+  secretEnc: string | null
 }
 
 export interface Grant {
@@ -64,6 +72,32 @@ export interface Grant {
   status: GrantStatus
   createdAt: number
   updatedAt: number
+}
+
+/** A marketplace install of a public app on a tenant: its grant, who installed it, and how setup went. */
+export interface Install {
+  grantId: string
+  installedBy: string | null
+  /** pending until the partner sends the person back to the marketplace with success or an error. */
+  state: 'pending' | 'complete' | 'failed'
+  error: string | null
+  createdAt: number
+  updatedAt: number
+}
+
+/** Who did what to which object, when, from where. */
+export interface AuditEntry {
+  id: string
+  at: number
+  /** A person's email, `cli`, or `admin-api`. */
+  actor: string
+  actorUserId: string | null
+  action: string
+  appId: string | null
+  tenantId: string | null
+  objectId: string
+  address: string | null
+  details: Record<string, unknown>
 }
 
 export interface SigningKeyRecord {

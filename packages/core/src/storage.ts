@@ -1,5 +1,5 @@
 import type {
-  App, AppSecret, AuthorizationCode, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  App, AppSecret, AuditEntry, AuthorizationCode, Install, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
   Tenant, User, WorkOrder,
 } from './model.js'
 
@@ -20,6 +20,7 @@ export interface Storage {
   createUser(user: User, memberships: Omit<Membership, 'userId'>[]): Promise<User>
   getUser(id: string): Promise<User | undefined>
   getUserByEmail(email: string): Promise<User | undefined>
+  setSandboxTenant(userId: string, tenantId: string): Promise<void>
   listMemberships(userId: string): Promise<Membership[]>
   addMembership(membership: Membership): Promise<void>
 
@@ -27,7 +28,14 @@ export interface Storage {
   createApp(app: App, secret: AppSecret, grant?: Grant): Promise<App>
   getApp(id: string): Promise<App | undefined>
   getAppByClientId(clientId: string): Promise<App | undefined>
-  listApps(): Promise<App[]>
+  listApps(filter?: { ownerUserId?: string }): Promise<App[]>
+  /** Saves an app's editable fields; appends an `app` change. */
+  updateApp(app: App): Promise<void>
+  /**
+   * Deletes an app with its secrets, grants, codes and tokens, in one transaction; appends a `grant`
+   * change for each grant and an `app` change, so every process drops what it cached.
+   */
+  deleteApp(id: string, now: number): Promise<boolean>
   /** Secrets that still authenticate at `now`: the current one and those in a rotation grace period. */
   listLiveSecrets(appId: string, now: number): Promise<AppSecret[]>
   /** Adds `secret` as current; every older current secret expires at `graceEndsAt`. */
@@ -44,6 +52,13 @@ export interface Storage {
   widenGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined>
   /** Returns false when the grant was not active. Revokes its opaque tokens too; appends a `grant` change. */
   revokeGrant(id: string, now: number): Promise<boolean>
+
+  saveInstall(install: Install): Promise<void>
+  getInstall(grantId: string): Promise<Install | undefined>
+
+  recordAudit(entry: AuditEntry): Promise<void>
+  /** Newest first. */
+  listAudit(filter: { appIds?: string[]; tenantIds?: string[]; limit: number }): Promise<AuditEntry[]>
 
   listSigningKeys(): Promise<SigningKeyRecord[]>
   /**

@@ -30,7 +30,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   await app.register(oauthRoutes, { ctx })
   await app.register(fieldNationRoutes, { ctx })
   await app.register(fieldmarginRoutes, { ctx })
-  await app.register(pageRoutes, { ctx, csrfKey: runtime.csrfKey })
+  await app.register(pageRoutes, { ctx, csrfKey: runtime.csrfKey, masterKey: runtime.masterKey })
   await app.register(apiRoutes, { ctx })
   return app
 }

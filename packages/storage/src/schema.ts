@@ -3,7 +3,7 @@ import type { Generated } from 'kysely'
 /** Table shapes as Kysely sees them (CamelCasePlugin maps them to snake_case in SQL). Times: epoch ms. */
 export interface Database {
   tenants: { id: string; name: string; environment: string; marketplaceId: string; createdAt: number }
-  users: { id: string; email: string; passwordHash: string; createdAt: number }
+  users: { id: string; email: string; passwordHash: string; createdAt: number; sandboxTenantId: string | null }
   memberships: { userId: string; tenantId: string; role: string }
   apps: {
     id: string
@@ -22,8 +22,11 @@ export interface Database {
     scopes: string
     tokenTtl: number | null
     createdAt: number
+    description: string
+    /** 0 or 1 */
+    listed: number
   }
-  appSecrets: { id: string; appId: string; secretHash: string; hint: string; createdAt: number; expiresAt: number | null }
+  appSecrets: { id: string; appId: string; secretHash: string; hint: string; createdAt: number; expiresAt: number | null; secretEnc: string | null }
   grants: { id: string; appId: string; tenantId: string; scopes: string; status: string; createdAt: number; updatedAt: number }
   signingKeys: { kid: string; alg: string; state: string; publicJwk: string; privateJwkEnc: string; createdAt: number; retireAt: number | null }
   authorizationCodes: {
@@ -48,6 +51,20 @@ export interface Database {
     codeHash: string | null
     createdAt: number
     revokedAt: number | null
+  }
+  installs: { grantId: string; installedBy: string | null; state: string; error: string | null; createdAt: number; updatedAt: number }
+  auditEntries: {
+    id: string
+    at: number
+    actor: string
+    actorUserId: string | null
+    action: string
+    appId: string | null
+    tenantId: string | null
+    objectId: string
+    address: string | null
+    /** JSON object */
+    details: string
   }
   sessions: { idHash: string; userId: string; createdAt: number; expiresAt: number }
   workOrders: { id: string; tenantId: string; title: string; status: string; createdByClientId: string | null; createdAt: number }

@@ -1,5 +1,5 @@
 import type {
-  App, AppSecret, AuthorizationCode, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  App, AppSecret, AuditEntry, AuthorizationCode, Install, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
   Storage, Tenant, User, WorkOrder,
 } from '@fieldgate/core'
 import { Migrator, sql, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
@@ -67,6 +67,10 @@ export class SqlStorage implements Storage {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
   }
 
+  async setSandboxTenant(userId: string, tenantId: string): Promise<void> {
+    await this.db.updateTable('users').set({ sandboxTenantId: tenantId }).where('id', '=', userId).execute()
+  }
+
   async getUserByEmail(email: string): Promise<User | undefined> {
     return this.db.selectFrom('users').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst()
   }
@@ -100,9 +104,29 @@ export class SqlStorage implements Storage {
     return toApp(await this.db.selectFrom('apps').selectAll().where('clientId', '=', clientId).executeTakeFirst())
   }
 
-  async listApps(): Promise<App[]> {
-    const rows = await this.db.selectFrom('apps').selectAll().orderBy('createdAt').orderBy('id').execute()
+  async listApps(filter: { ownerUserId?: string } = {}): Promise<App[]> {
+    let q = this.db.selectFrom('apps').selectAll()
+    if (filter.ownerUserId) q = q.where('ownerUserId', '=', filter.ownerUserId)
+    const rows = await q.orderBy('createdAt').orderBy('id').execute()
     return rows.map((r) => toApp(r)!)
+  }
+
+  async updateApp(app: App): Promise<void> {
+    const { id, clientId: _c, createdAt: _t, ...fields } = fromApp(app)
+    await this.db.transaction().execute(async (tx) => {
+      await tx.updateTable('apps').set(fields).where('id', '=', id).execute()
+      await appendChange(tx, 'app', id, Date.now())
+    })
+  }
+
+  async deleteApp(id: string, now: number): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const grants = await tx.selectFrom('grants').select('id').where('appId', '=', id).where('status', '=', 'active').execute()
+      for (const g of grants) await appendChange(tx, 'grant', g.id, now)
+      await appendChange(tx, 'app', id, now)
+      const result = await tx.deleteFrom('apps').where('id', '=', id).executeTakeFirst()
+      return Number(result.numDeletedRows) === 1
+    })
   }
 
   async listLiveSecrets(appId: string, now: number): Promise<AppSecret[]> {
@@ -173,6 +197,38 @@ export class SqlStorage implements Storage {
       }
       return revoked
     })
+  }
+
+  // installs and the audit log
+
+  async saveInstall(install: Install): Promise<void> {
+    const { grantId: _g, createdAt: _c, ...update } = install
+    await this.db.insertInto('installs').values(install)
+      .onConflict((oc) => oc.column('grantId').doUpdateSet(update)).execute()
+  }
+
+  async getInstall(grantId: string): Promise<Install | undefined> {
+    const row = await this.db.selectFrom('installs').selectAll().where('grantId', '=', grantId).executeTakeFirst()
+    return row && { ...row, state: row.state as Install['state'] }
+  }
+
+  async recordAudit(entry: AuditEntry): Promise<void> {
+    await this.db.insertInto('auditEntries').values({ ...entry, details: JSON.stringify(entry.details) }).execute()
+  }
+
+  async listAudit(filter: { appIds?: string[]; tenantIds?: string[]; limit: number }): Promise<AuditEntry[]> {
+    let q = this.db.selectFrom('auditEntries').selectAll()
+    const { appIds, tenantIds } = filter
+    if (appIds || tenantIds) {
+      // Owners see entries about their apps or their tenants; owning neither, nothing.
+      if (!appIds?.length && !tenantIds?.length) return []
+      q = q.where((eb) => eb.or([
+        ...(appIds?.length ? [eb('appId', 'in', appIds)] : []),
+        ...(tenantIds?.length ? [eb('tenantId', 'in', tenantIds)] : []),
+      ]))
+    }
+    const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()
+    return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }))
   }
 
   // signing keys
@@ -337,6 +393,7 @@ function toTenant(row: Row<'tenants'> | undefined): Tenant | undefined {
 function toApp(row: Row<'apps'> | undefined): App | undefined {
   return row && {
     ...row,
+    listed: row.listed === 1,
     kind: row.kind as App['kind'],
     environment: row.environment as App['environment'],
     redirectUris: JSON.parse(row.redirectUris) as string[],
@@ -345,7 +402,7 @@ function toApp(row: Row<'apps'> | undefined): App | undefined {
 }
 
 function fromApp(app: App): Database['apps'] {
-  return { ...app, redirectUris: JSON.stringify(app.redirectUris), scopes: app.scopes.join(' ') }
+  return { ...app, redirectUris: JSON.stringify(app.redirectUris), scopes: app.scopes.join(' '), listed: app.listed ? 1 : 0 }
 }
 
 function toGrant(row: Row<'grants'> | undefined): Grant | undefined {

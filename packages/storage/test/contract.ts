@@ -151,7 +151,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const s = db()
         const created = await adminCreateApp(s, {
           name: 'Route planner', kind: 'public', scopes: 'api work_orders:read', redirectUris: ['https://planner.example/cb'],
-        }, T)
+        }, { now: T })
         assert.ok(created.sandboxTenant)
         assert.deepEqual(await s.getApp(created.app.id), created.app)
         assert.deepEqual(await s.getTenant(created.sandboxTenant.id), created.sandboxTenant)
@@ -590,17 +590,17 @@ const tenant = (over: Partial<Tenant> = {}): Tenant => ({
 })
 
 const user = (over: Partial<User> = {}): User => ({
-  id: randomUUID(), email: `${hex()}@example.com`, passwordHash: '$argon2id$fake', createdAt: T, ...over,
+  id: randomUUID(), email: `${hex()}@example.com`, passwordHash: '$argon2id$fake', createdAt: T, sandboxTenantId: null, ...over,
 })
 
 const app = (over: Partial<App> = {}): App => ({
   id: randomUUID(), clientId: `fg_${hex()}`, name: 'App', kind: 'private', environment: 'sandbox', tenantId: null,
   ownerUserId: null, installUrl: null, redirectUris: ['https://app.example/cb'], contactEmail: null, dataApiUrl: null,
-  scopes: ['api'], tokenTtl: null, createdAt: T, ...over,
+  scopes: ['api'], tokenTtl: null, createdAt: T, description: '', listed: false, ...over,
 })
 
 const secret = (appId: string, over: Partial<AppSecret> = {}): AppSecret => ({
-  id: randomUUID(), appId, secretHash: hex(), hint: 'abcd', createdAt: T, expiresAt: null, ...over,
+  id: randomUUID(), appId, secretHash: hex(), hint: 'abcd', createdAt: T, expiresAt: null, secretEnc: null, ...over,
 })
 
 const grant = (appId: string, tenantId: string, over: Partial<Grant> = {}): Grant => ({

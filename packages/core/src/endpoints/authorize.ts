@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
+import { connectApp } from '../admin.js'
 import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType } from '../errors.js'
-import type { App, Grant, Tenant } from '../model.js'
+import type { App, Tenant } from '../model.js'
 import { missingFrom, parseScope } from '../scopes.js'
 import { hashSecret, randomValue } from '../secrets.js'
 
@@ -141,9 +141,10 @@ export async function consentableTenants(ctx: CoreContext, userId: string, app: 
 export async function approveAuthorization(ctx: CoreContext, req: AuthorizationRequest, userId: string, tenantId: string): Promise<string> {
   const tenant = (await consentableTenants(ctx, userId, req.app)).find((t) => t.id === tenantId)
   if (!tenant) throw new AuthorizationPageError('You cannot connect apps to that farm.', 403)
-  const grant = await connect(ctx, req.app, tenant.id, req.scopes)
-  const code = randomValue(32)
   const now = ctx.now()
+  const { grant, created } = await connectApp(ctx.storage, req.app, tenant.id, req.scopes, now)
+  if (!created) ctx.cache.apply({ kind: 'grant', ref: grant.id })
+  const code = randomValue(32)
   await ctx.storage.saveCode({
     codeHash: hashSecret(code),
     appId: req.app.id,
@@ -163,24 +164,4 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
 /** Deny: RFC 6749 §4.1.2.1 access_denied, and nothing is stored. */
 export function denyAuthorization(ctx: CoreContext, req: AuthorizationRequest): string {
   return authorizationResponse(ctx, req, { error: 'access_denied', error_description: 'The user denied the request' })
-}
-
-/** One active grant per (app, tenant): widen it, or create it; a consent racing this one may create it first. */
-async function connect(ctx: CoreContext, app: App, tenantId: string, scopes: string[]): Promise<Grant> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const now = ctx.now()
-    const existing = await ctx.storage.findActiveGrant(app.id, tenantId)
-    if (existing) {
-      const widened = await ctx.storage.widenGrantScopes(existing.id, scopes, now)
-      if (!widened) continue
-      ctx.cache.apply({ kind: 'grant', ref: widened.id })
-      return widened
-    }
-    try {
-      return await ctx.storage.createGrant({ id: randomUUID(), appId: app.id, tenantId, scopes, status: 'active', createdAt: now, updatedAt: now })
-    } catch {
-      // The unique index on active grants refused a second one: another consent won; widen theirs.
-    }
-  }
-  throw new Error('could not create or widen the grant')
 }

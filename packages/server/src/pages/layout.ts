@@ -7,6 +7,8 @@ export interface PageFrame {
   /** The CSRF token every form on the page carries. */
   csrf: string
   body: SafeHtml
+  /** A script from /assets, for a page that is better with one (a copy button); the page works without it. */
+  script?: string
 }
 
 /** Every page: one stylesheet from this origin, no script, a header with who is signed in. */
@@ -18,10 +20,12 @@ export function layout(page: PageFrame): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${page.title} · Fieldgate</title>
 <link rel="stylesheet" href="/assets/fieldgate.css">
+${page.script ? html`<script src="${page.script}" defer></script>` : ''}
 </head>
 <body>
 <header class="bar">
-  <span class="brand">Fieldgate</span>
+  <nav aria-label="Fieldgate"><span class="brand">Fieldgate</span>
+  ${page.user ? html`<a href="/connected-apps">Connected apps</a> <a href="/marketplace">Marketplace</a> <a href="/developer">Developer portal</a>` : ''}</nav>
   ${page.user ? html`<form method="post" action="/logout" class="signout">
     <input type="hidden" name="csrf" value="${page.csrf}">
     <span>${page.user.email}</span> <button type="submit" class="link">Sign out</button>
@@ -42,7 +46,7 @@ body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, s
 .bar { display: flex; justify-content: space-between; align-items: center; padding: .75rem 1.5rem; background: #fff; border-bottom: 1px solid var(--line); }
 .brand { font-weight: 700; letter-spacing: .02em; }
 .signout { display: flex; gap: .5rem; align-items: center; margin: 0; color: var(--muted); }
-main { max-width: 34rem; margin: 2.5rem auto; padding: 2rem; background: #fff; border: 1px solid var(--line); border-radius: .75rem; }
+main { max-width: 40rem; margin: 2.5rem auto; padding: 2rem; background: #fff; border: 1px solid var(--line); border-radius: .75rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 p { margin: .5rem 0; }
@@ -57,7 +61,33 @@ button.link { border: 0; padding: 0; text-decoration: underline; background: non
 .muted { color: var(--muted); }
 ul.scopes { padding: 0; list-style: none; }
 ul.scopes li { padding: .6rem 0; border-top: 1px solid var(--line); }
+nav { display: flex; gap: 1rem; align-items: center; }
+nav a { color: var(--accent); }
+textarea { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid #9aa89d; border-radius: .4rem; }
+input[type=text], input[type=url] { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid #9aa89d; border-radius: .4rem; }
+fieldset { margin: 1rem 0 0; border: 1px solid var(--line); border-radius: .4rem; }
+label.check { font-weight: 400; display: block; margin: .4rem 0; }
+.hint { margin: 0 0 .25rem; font-size: .9rem; }
+.warning { background: #fff6dc; border: 1px solid #e2c25c; padding: .75rem; border-radius: .4rem; }
+.copy { display: flex; gap: .5rem; }
+button.danger { border-color: var(--bad); color: var(--bad); }
+a.button { display: inline-block; padding: .6rem 1.2rem; border-radius: .4rem; background: var(--accent); color: var(--accent-ink); text-decoration: none; }
+dl.facts dt { font-weight: 600; margin-top: .5rem; }
+dl.facts dd { margin: 0; }
+table.audit { width: 100%; border-collapse: collapse; font-size: .9rem; }
+table.audit th, table.audit td { text-align: left; padding: .3rem .4rem; border-top: 1px solid var(--line); }
+.app-card { padding: .75rem 0; border-top: 1px solid var(--line); }
 ul.scopes code, .connection code { font-weight: 700; }
 .connection { padding: .75rem 0; border-top: 1px solid var(--line); }
 .connection form { margin: .5rem 0 0; }
+`
+
+/** The copy button of the page that shows a secret once; without script the field is still selectable. */
+export const copyScript = `document.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-copy]')
+  if (!button) return
+  const field = document.getElementById(button.dataset.copy)
+  field.select()
+  navigator.clipboard.writeText(field.value).then(() => { button.textContent = 'Copied' }, () => {})
+})
 `

@@ -92,3 +92,9 @@ export function readParams(source: unknown): Params {
   }
   return Object.fromEntries(params)
 }
+
+/** The query string with repeated parameters refused (RFC 6749 §3.1), as single strings. */
+export function queryOf(request: { url: string }): Params {
+  const at = request.url.indexOf('?')
+  return at === -1 ? {} : readParams(parseForm(request.url.slice(at + 1)))
+}

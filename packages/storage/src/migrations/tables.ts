@@ -130,3 +130,35 @@ export const codesTokensSessions = ({ ms }: Dialect): string[] => [
     expires_at ${ms} NOT NULL)`,
   `CREATE INDEX sessions_user ON sessions (user_id)`,
 ]
+
+/** The marketplace and developer portal: app listing, partner sandboxes, installs, the audit log. */
+export const marketplace = ({ ms }: Dialect): string[] => [
+  `ALTER TABLE apps ADD COLUMN description TEXT NOT NULL DEFAULT ''`,
+  `ALTER TABLE apps ADD COLUMN listed INTEGER NOT NULL DEFAULT 0`,
+  `CREATE INDEX apps_owner ON apps (owner_user_id)`,
+  // The secret sealed under the master key, only to sign install redirects with it (HMAC needs the key itself).
+  `ALTER TABLE app_secrets ADD COLUMN secret_enc TEXT`,
+  `ALTER TABLE users ADD COLUMN sandbox_tenant_id TEXT REFERENCES tenants (id)`,
+  `CREATE TABLE installs (
+    grant_id TEXT PRIMARY KEY REFERENCES grants (id) ON DELETE CASCADE,
+    installed_by TEXT REFERENCES users (id) ON DELETE SET NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'complete', 'failed')),
+    error TEXT,
+    created_at ${ms} NOT NULL,
+    updated_at ${ms} NOT NULL)`,
+  // No foreign keys: the log outlives what it speaks of.
+  `CREATE TABLE audit_entries (
+    id TEXT PRIMARY KEY,
+    at ${ms} NOT NULL,
+    actor TEXT NOT NULL,
+    actor_user_id TEXT,
+    action TEXT NOT NULL,
+    app_id TEXT,
+    tenant_id TEXT,
+    object_id TEXT NOT NULL,
+    address TEXT,
+    details TEXT NOT NULL)`,
+  `CREATE INDEX audit_entries_app ON audit_entries (app_id, at)`,
+  `CREATE INDEX audit_entries_tenant ON audit_entries (tenant_id, at)`,
+  `CREATE INDEX audit_entries_actor ON audit_entries (actor_user_id, at)`,
+]

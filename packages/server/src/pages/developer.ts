@@ -1,0 +1,147 @@
+import { describeScope, scopeDescriptions, type App, type AuditEntry, type Tenant } from '@fieldgate/core'
+import { auditTable } from './audit.js'
+import { html, type SafeHtml } from './html.js'
+import { layout } from './layout.js'
+
+interface Frame {
+  csrf: string
+  user: { email: string }
+}
+
+export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[] }): string => layout({
+  title: 'Developer portal',
+  ...p,
+  body: html`<h1>Developer portal</h1>
+<section aria-label="Sandbox">
+  <h2>Your sandbox</h2>
+  <p>Test your apps on this sandbox tenant before any customer installs them.</p>
+  <p>Sandbox <code>target_id</code>: <code id="sandbox-target-id">${p.sandbox.id}</code></p>
+</section>
+<h2>Your apps</h2>
+${p.apps.length === 0 ? html`<p class="muted">No apps yet.</p>` : html`<ul class="apps">${p.apps.map((a) => html`<li>
+  <a href="/developer/apps/${a.clientId}">${a.name}</a> <span class="muted">${a.kind}, ${a.environment}</span></li>`)}</ul>`}
+<p><a class="button" href="/developer/apps/new">Create an app</a></p>`,
+})
+
+export interface AppFormValues {
+  name?: string
+  kind?: string
+  environment?: string
+  description?: string
+  installUrl?: string
+  redirectUris?: string
+  contactEmail?: string
+  dataApiUrl?: string
+  scopes?: string[]
+  listed?: boolean
+  tenantId?: string
+}
+
+const field = (id: string, label: string, value: string | undefined, type = 'text', hint?: string) => html`
+  <label for="${id}">${label}</label>
+  ${hint ? html`<p class="muted hint" id="${id}-hint">${hint}</p>` : ''}
+  <input id="${id}" name="${id}" type="${type}" value="${value ?? ''}"${hint ? html` aria-describedby="${id}-hint"` : ''}>`
+
+/** The fields a partner edits, shared by Create and Edit. */
+const appFields = (v: AppFormValues): SafeHtml => html`
+  ${field('name', 'App name', v.name)}
+  <label for="description">What it does</label>
+  <textarea id="description" name="description" rows="3">${v.description ?? ''}</textarea>
+  ${field('install_url', 'Install URL', v.installUrl, 'url', 'Required for marketplace apps: customers are sent here with ?target=…&target_id=… after installing.')}
+  <label for="redirect_uris">Redirect URIs</label>
+  <p class="muted hint" id="redirect_uris-hint">One per line, matched exactly, for the authorization-code flow.</p>
+  <textarea id="redirect_uris" name="redirect_uris" rows="2" aria-describedby="redirect_uris-hint">${v.redirectUris ?? ''}</textarea>
+  ${field('contact_email', 'Contact email', v.contactEmail, 'email')}
+  ${field('data_api_url', 'Data API URL', v.dataApiUrl, 'url', 'Where events about your installs are delivered.')}
+  <fieldset><legend>Scopes it may ask for</legend>
+  ${Object.keys(scopeDescriptions).map((s) => html`<label class="check"><input type="checkbox" name="scope:${s}"${(v.scopes ?? ['api']).includes(s) ? html` checked` : ''}>
+    <code>${s}</code> <span class="muted">${describeScope(s)}</span></label>`)}
+  </fieldset>
+  <label class="check"><input type="checkbox" name="listed"${v.listed ? html` checked` : ''}> List it in the marketplace</label>`
+
+export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: string }): string => layout({
+  title: 'Create an app',
+  ...p,
+  body: html`<h1>Create an app</h1>
+${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+<form method="post" action="/developer/apps">
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  <label for="kind">Type</label>
+  <select id="kind" name="kind">
+    <option value="public"${p.values.kind !== 'private' ? html` selected` : ''}>Public: installed by customers from the marketplace</option>
+    <option value="private"${p.values.kind === 'private' ? html` selected` : ''}>Private: acts only on one tenant of yours</option>
+  </select>
+  <label for="environment">Environment</label>
+  <select id="environment" name="environment">
+    <option value="sandbox"${p.values.environment !== 'live' ? html` selected` : ''}>Sandbox</option>
+    <option value="live"${p.values.environment === 'live' ? html` selected` : ''}>Live</option>
+  </select>
+  <label for="tenant_id">Tenant (private apps)</label>
+  <select id="tenant_id" name="tenant_id">${p.tenants.map((t) => html`<option value="${t.id}"${p.values.tenantId === t.id ? html` selected` : ''}>${t.name} (${t.environment})</option>`)}</select>
+  ${appFields(p.values)}
+  <div class="actions"><button type="submit" class="primary">Create app</button></div>
+</form>`,
+})
+
+/** The one time a secret is shown: after creation or rotation. */
+export const secretPage = (p: Frame & { app: App; clientSecret: string; heading: string; note?: string }): string => layout({
+  title: p.heading,
+  ...p,
+  script: '/assets/copy.js',
+  body: html`<h1>${p.heading}</h1>
+<p class="warning" role="alert"><strong>Copy the client secret now.</strong> It is shown only this once and cannot be shown again; if you lose it, rotate it.</p>
+<label for="client_id">Client ID</label>
+<input id="client_id" type="text" readonly value="${p.app.clientId}">
+<label for="client_secret">Client secret</label>
+<div class="copy"><input id="client_secret" type="text" readonly value="${p.clientSecret}"> <button type="button" data-copy="client_secret">Copy</button></div>
+${p.note ? html`<p>${p.note}</p>` : ''}
+<p><a href="/developer/apps/${p.app.clientId}">Continue to ${p.app.name}</a></p>`,
+})
+
+export const appPage = (p: Frame & {
+  app: App; secretHints: { hint: string; expiresAt: number | null }[]; sandbox: Tenant; audit: AuditEntry[]; notice?: string; error?: string
+}): string => layout({
+  title: p.app.name,
+  ...p,
+  body: html`<h1>${p.app.name}</h1>
+${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
+${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+<dl class="facts">
+  <dt>Client ID</dt><dd><code>${p.app.clientId}</code></dd>
+  <dt>Type</dt><dd>${p.app.kind}, ${p.app.environment}</dd>
+  <dt>Client secrets</dt><dd>${p.secretHints.map((s) => html`<code>${s.hint}</code>${s.expiresAt ? html` (works until ${new Date(s.expiresAt).toISOString()})` : ' (current)'}<br>`)}</dd>
+</dl>
+${p.app.kind === 'public' && p.app.environment === 'sandbox' ? html`<form method="post" action="/developer/apps/${p.app.clientId}/install-sandbox">
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  <p>Sandbox <code>target_id</code> <code>${p.sandbox.id}</code></p>
+  <button type="submit" class="primary">Install on my sandbox</button>
+</form>` : ''}
+<h2>Edit</h2>
+<form method="post" action="/developer/apps/${p.app.clientId}">
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  ${appFields({
+    name: p.app.name, description: p.app.description, installUrl: p.app.installUrl ?? '', redirectUris: p.app.redirectUris.join('\n'),
+    contactEmail: p.app.contactEmail ?? '', dataApiUrl: p.app.dataApiUrl ?? '', scopes: p.app.scopes, listed: p.app.listed,
+  })}
+  <div class="actions"><button type="submit" class="primary">Save changes</button></div>
+</form>
+<h2>Rotate the client secret</h2>
+<form method="post" action="/developer/apps/${p.app.clientId}/rotate-secret">
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  <label for="grace">The old secret keeps working for</label>
+  <select id="grace" name="grace">
+    <option value="0">no time: stop it now</option>
+    <option value="3600">1 hour</option>
+    <option value="86400" selected>1 day</option>
+    <option value="604800">7 days</option>
+  </select>
+  <div class="actions"><button type="submit">Rotate secret</button></div>
+</form>
+<h2>Delete</h2>
+<form method="post" action="/developer/apps/${p.app.clientId}/delete">
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  <label class="check"><input type="checkbox" name="confirm" required> Delete ${p.app.name}, uninstall it everywhere and stop all its tokens</label>
+  <div class="actions"><button type="submit" class="danger">Delete app</button></div>
+</form>
+${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}`,
+})

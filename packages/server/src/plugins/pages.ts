@@ -1,0 +1,79 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  AdminError, AuthorizationPageError, AuthorizationRedirectError, OAuthError, type Actor, type CoreContext, type Params, type User,
+} from '@fieldgate/core'
+import { errorPage } from '../pages/error.js'
+import { readParams } from './body.js'
+import { Browser, pageHeaders } from './browser.js'
+
+/** What every page route needs: the browser (cookies, CSRF, who is signed in) and how to answer. */
+export class PageKit {
+  readonly browser: Browser
+
+  constructor(readonly ctx: CoreContext, csrfKey: Buffer, readonly masterKey: Buffer) {
+    this.browser = new Browser(ctx, csrfKey)
+  }
+
+  render(reply: FastifyReply, status: number, body: string, formTargets?: string[]): FastifyReply {
+    return pageHeaders(reply, formTargets).code(status).send(body)
+  }
+
+  async error(request: FastifyRequest, reply: FastifyReply, status: number, title: string, message: string): Promise<FastifyReply> {
+    const user = await this.browser.user(request).catch(() => undefined)
+    return this.render(reply, status, errorPage({ csrf: this.browser.csrf(request, reply), title, message, user }))
+  }
+
+  /** A form post from one of our pages: the CSRF token must be this browser's. */
+  form(request: FastifyRequest): Params {
+    const form = readParams(request.body)
+    if (!this.browser.checkCsrf(request, form.csrf)) throw new CsrfError()
+    return form
+  }
+
+  /** The signed-in person, or a redirect to sign in that comes back to `returnTo` (undefined then). */
+  async user(request: FastifyRequest, reply: FastifyReply, returnTo?: string): Promise<User | undefined> {
+    const user = await this.browser.user(request)
+    const back = returnTo ?? (request.method === 'GET' ? request.url : '/')
+    if (!user) void reply.redirect(`/login?${new URLSearchParams({ return_to: back })}`, 303)
+    return user
+  }
+
+  actor(request: FastifyRequest, user: User): Actor {
+    return { name: user.email, userId: user.id, address: request.ip }
+  }
+
+  csrf(request: FastifyRequest, reply: FastifyReply): string {
+    return this.browser.csrf(request, reply)
+  }
+}
+
+export class CsrfError extends AuthorizationPageError {
+  constructor() {
+    super('This form has expired or did not come from Fieldgate. Go back, reload the page and try again.', 403)
+  }
+}
+
+/** Errors on pages are pages: a person never sees JSON or a stack trace. */
+export function registerPageErrors(app: FastifyInstance, kit: PageKit): void {
+  app.setErrorHandler(async (err, request, reply) => {
+    if (err instanceof AuthorizationRedirectError) return reply.redirect(err.location, 303)
+    if (err instanceof AuthorizationPageError) return kit.error(request, reply, err.status, 'This cannot be done', err.message)
+    if (err instanceof AdminError) return kit.error(request, reply, 400, 'Please check the form', err.message)
+    if (err instanceof OAuthError) return kit.error(request, reply, 400, 'Bad request', err.description)
+    const status = (err as { statusCode?: number }).statusCode
+    if (status !== undefined && status >= 400 && status < 500) return kit.error(request, reply, status, 'Bad request', 'The form could not be read.')
+    request.log.error({ err }, 'page failed')
+    return kit.error(request, reply, 500, 'Something went wrong', 'Fieldgate could not complete this page. Please try again.')
+  })
+}
+
+/** The tenants where a person is owner or admin: where they may install, connect and disconnect apps. */
+export async function adminTenants(ctx: CoreContext, user: User) {
+  const list = []
+  for (const m of await ctx.storage.listMemberships(user.id)) {
+    if (m.role === 'member') continue
+    const tenant = await ctx.storage.getTenant(m.tenantId)
+    if (tenant) list.push(tenant)
+  }
+  return list.sort((a, b) => a.name.localeCompare(b.name))
+}

@@ -1,0 +1,96 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { AdminError, AttemptLimiter, checkPassword, createUser, endSession, startSession, type Params } from '@fieldgate/core'
+import { queryOf } from '../plugins/body.js'
+import { sessionCookie } from '../plugins/browser.js'
+import { CsrfError, type PageKit } from '../plugins/pages.js'
+import { signInPage, signUpPage } from '../pages/sign-in.js'
+
+const home = '/connected-apps'
+
+/** Sign in, sign up (partners and farm users alike), sign out. Attempts are limited per account and address. */
+export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
+  const { ctx, browser } = kit
+  const { windowSeconds, perAccount, perAddress } = ctx.config.signInLimits
+  const accountLimiter = new AttemptLimiter(perAccount, windowSeconds * 1000)
+  const addressLimiter = new AttemptLimiter(perAddress, windowSeconds * 1000)
+
+  /** The form, or undefined when its CSRF token is stale: then the form is shown again with a fresh one. */
+  const freshForm = (request: FastifyRequest): Params | undefined => {
+    try {
+      return kit.form(request)
+    } catch (err) {
+      if (err instanceof CsrfError) return undefined
+      throw err
+    }
+  }
+
+  app.get('/login', async (request, reply) => {
+    const returnTo = safeReturnTo(queryOf(request).return_to)
+    if (await browser.user(request)) return reply.redirect(returnTo, 303)
+    return kit.render(reply, 200, signInPage({ csrf: kit.csrf(request, reply), returnTo }))
+  })
+
+  app.post('/login', async (request, reply) => {
+    const form = freshForm(request)
+    if (!form) return kit.render(reply, 403, signInPage({ csrf: kit.csrf(request, reply), returnTo: home, error: 'The form expired. Please sign in again.' }))
+    const returnTo = safeReturnTo(form.return_to)
+    const email = (form.email ?? '').trim().toLowerCase()
+    const now = ctx.now()
+    const account = `account ${email}`
+    const address = `address ${request.ip}`
+    const again = (status: number, error: string) => kit.render(reply, status, signInPage({ csrf: kit.csrf(request, reply), returnTo, email, error }))
+    if (accountLimiter.blocked(account, now) || addressLimiter.blocked(address, now)) {
+      const wait = Math.max(accountLimiter.retryAfter(account, now), addressLimiter.retryAfter(address, now))
+      reply.header('retry-after', String(wait))
+      return again(429, `Too many sign-in attempts. Try again in ${Math.ceil(wait / 60)} minutes.`)
+    }
+    addressLimiter.record(address, now)
+    const user = await checkPassword(ctx, email, form.password ?? '')
+    if (!user) {
+      accountLimiter.record(account, now)
+      return again(401, 'That email and password do not match an account.')
+    }
+    accountLimiter.reset(account)
+    reply.setCookie(sessionCookie, await startSession(ctx, user.id), browser.cookieOptions(ctx.config.sessionTtl))
+    return reply.redirect(returnTo, 303)
+  })
+
+  app.get('/signup', async (request, reply) => {
+    const returnTo = safeReturnTo(queryOf(request).return_to ?? '/developer')
+    return kit.render(reply, 200, signUpPage({ csrf: kit.csrf(request, reply), returnTo }))
+  })
+
+  app.post('/signup', async (request, reply) => {
+    const form = freshForm(request)
+    const returnTo = safeReturnTo(form?.return_to ?? '/developer')
+    const email = (form?.email ?? '').trim()
+    const again = (status: number, error: string) => kit.render(reply, status, signUpPage({ csrf: kit.csrf(request, reply), returnTo, email, error }))
+    if (!form) return again(403, 'The form expired. Please try again.')
+    const now = ctx.now()
+    const address = `address ${request.ip}`
+    if (addressLimiter.blocked(address, now)) return again(429, 'Too many attempts from your address. Try again later.')
+    addressLimiter.record(address, now)
+    let userId: string
+    try {
+      userId = (await createUser(ctx.storage, { email, password: form.password ?? '' })).id
+    } catch (err) {
+      if (err instanceof AdminError) return again(400, err.message.replace(/^a user with email .* exists$/, 'An account with that email exists: sign in instead.'))
+      throw err
+    }
+    reply.setCookie(sessionCookie, await startSession(ctx, userId), browser.cookieOptions(ctx.config.sessionTtl))
+    return reply.redirect(returnTo, 303)
+  })
+
+  app.post('/logout', async (request, reply) => {
+    kit.form(request)
+    await endSession(ctx, request.cookies[sessionCookie])
+    reply.clearCookie(sessionCookie, browser.cookieOptions())
+    return reply.redirect('/login', 303)
+  })
+}
+
+/** Only a path on this server: no scheme, no `//host`, no backslash tricks. Anything else goes home. */
+export function safeReturnTo(value: string | undefined): string {
+  if (!value || !value.startsWith('/') || value.startsWith('//') || /[\\\u0000-\u001f]/.test(value) || value.length > 4096) return home
+  return value
+}
