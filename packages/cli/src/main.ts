@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander'
 import {
   AdminError, createApp, createGrant, createTenant, createUser, loadConfig, revokeGrant, rotateSecret, rotateSigningKeys,
-  type App, type AuditEntry, type Config, type Grant, type SigningKeyRecord, type Tenant,
+  type Config, type SigningKeyRecord,
 } from '@fieldgate/core'
-import { createLogger, openRuntime, serve, type Runtime } from '@fieldgate/server'
+import { appJson, auditJson, createLogger, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
 
 /**
  * `fieldgate`: runs the server and manages the store it serves. Every command accepts --json for
@@ -14,7 +14,6 @@ const program = new Command('fieldgate')
   .option('--json', 'print machine-readable JSON')
   .showHelpAfterError()
 
-type Output = Record<string, unknown>
 
 /** Opens the store, runs `action`, prints its result, closes. Errors for people go to stderr, exit 1. */
 function command(action: (rt: Runtime, config: Config, args: Record<string, string | undefined>, positional: string[]) => Promise<{ json: unknown; text: string }>) {
@@ -34,18 +33,7 @@ function command(action: (rt: Runtime, config: Config, args: Record<string, stri
   }
 }
 
-const tenantJson = (t: Tenant): Output => ({ id: t.id, name: t.name, environment: t.environment, marketplace_id: t.marketplaceId, created_at: new Date(t.createdAt).toISOString() })
-const appJson = (a: App): Output => ({
-  client_id: a.clientId, name: a.name, kind: a.kind, environment: a.environment, tenant_id: a.tenantId, scopes: a.scopes.join(' '),
-  token_ttl: a.tokenTtl, install_url: a.installUrl, redirect_uris: a.redirectUris, contact_email: a.contactEmail, data_api_url: a.dataApiUrl,
-})
-const grantJson = (g: Grant): Output => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })
-const auditJson = (e: AuditEntry): Output => ({
-  id: e.id, at: new Date(e.at).toISOString(), actor: e.actor, actor_user_id: e.actorUserId, action: e.action, app_id: e.appId,
-  tenant_id: e.tenantId, object_id: e.objectId, address: e.address, details: e.details,
-})
 const keyLine = (k: SigningKeyRecord): string => `${k.kid}  ${k.alg}  ${k.state}`
-const keyJson = (k: SigningKeyRecord): Output => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: new Date(k.createdAt).toISOString(), retire_at: k.retireAt ? new Date(k.retireAt).toISOString() : null })
 
 program.command('serve')
   .description('start the HTTP server')

@@ -107,12 +107,13 @@ export async function updateApp(storage: Storage, clientId: string, changes: App
   return updated
 }
 
-/** Deletes an app; its grants, and so every token it holds, end at once. */
-export async function deleteApp(storage: Storage, clientId: string, opts: AdminOptions = {}): Promise<App> {
+/** Deletes an app; its grants, and so every token it holds, end at once. Returns the grants it ended. */
+export async function deleteApp(storage: Storage, clientId: string, opts: AdminOptions = {}): Promise<{ app: App; grantIds: string[] }> {
   const app = await requireApp(storage, clientId)
+  const grantIds = (await storage.listGrants({ appId: app.id })).map((g) => g.id)
   await storage.deleteApp(app.id, opts.now ?? Date.now())
   await recordAudit(storage, opts, 'app.deleted', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId })
-  return app
+  return { app, grantIds }
 }
 
 /** Validates `fields` and applies them to `app`; the rules every way of creating or editing an app shares. */

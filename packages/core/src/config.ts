@@ -37,6 +37,11 @@ export interface Config {
   readonly changePollMs: number
   /** pino level. FIELDGATE_LOG_LEVEL. */
   readonly logLevel: string
+  /**
+   * Bearer token of the HTTP admin API (`/admin/v1`), at least 32 characters. Unset, the admin API is
+   * off: the CLI on the same store is the way in. FIELDGATE_ADMIN_TOKEN.
+   */
+  readonly adminToken: string | undefined
 }
 
 export const defaults = {
@@ -80,7 +85,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bodyLimit: overrides.bodyLimit ?? defaults.bodyLimit,
     changePollMs: overrides.changePollMs ?? defaults.changePollMs,
     logLevel: overrides.logLevel ?? env.FIELDGATE_LOG_LEVEL ?? defaults.logLevel,
+    adminToken: adminToken(overrides.adminToken ?? (env.FIELDGATE_ADMIN_TOKEN || undefined)),
   })
+}
+
+function adminToken(value: string | undefined): string | undefined {
+  if (value !== undefined && value.length < 32) throw new ConfigError('FIELDGATE_ADMIN_TOKEN must be at least 32 characters')
+  return value
 }
 
 function integer(value: string | undefined, fallback: number, name: string): number {

@@ -1,8 +1,10 @@
 import fastifyCookie from '@fastify/cookie'
+import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { registerBodyParsers } from './plugins/body.js'
 import { registerErrorHandling } from './plugins/errors.js'
+import { adminApiRoutes } from './routes/admin-api.js'
 import { apiRoutes } from './routes/api.js'
 import { fieldNationRoutes } from './routes/fieldnation.js'
 import { fieldmarginRoutes } from './routes/fieldmargin.js'
@@ -26,11 +28,23 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   registerBodyParsers(app)
   registerErrorHandling(app)
   await app.register(fastifyCookie)
+  // Documents the routes tagged `admin` (the admin API) at /openapi.json, from the schemas that validate them.
+  await app.register(fastifySwagger, {
+    hideUntagged: true,
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Fieldgate admin API', version: '1', description: 'The fieldgate CLI over HTTP. Authenticate with `Authorization: Bearer <FIELDGATE_ADMIN_TOKEN>`.' },
+      servers: [{ url: ctx.config.issuer }],
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
+    },
+  })
   await app.register(wellKnownRoutes, { ctx })
   await app.register(oauthRoutes, { ctx })
   await app.register(fieldNationRoutes, { ctx })
   await app.register(fieldmarginRoutes, { ctx })
   await app.register(pageRoutes, { ctx, csrfKey: runtime.csrfKey, masterKey: runtime.masterKey })
   await app.register(apiRoutes, { ctx })
+  await app.register(adminApiRoutes, { ctx, masterKey: runtime.masterKey })
+  app.get('/openapi.json', async () => app.swagger())
   return app
 }

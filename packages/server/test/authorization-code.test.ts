@@ -3,70 +3,10 @@ import { createHash, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
 import { createApp, createTenant, createUser, hashSecret, type Tenant } from '@fieldgate/core'
-import {
-  basicAuth, bearer, eachEngine, postForm, postJson, request, sleep, startServer, type Engine, type Res, type TestServer,
-} from './helpers.js'
+import { basicAuth, bearer, eachEngine, postForm, postJson, request, sleep, startServer, type Engine, type TestServer } from './helpers.js'
+import { Person, csrfOf, hiddenFields } from './person.js'
 
 const CALLBACK = 'https://partner.example/callback'
-const PASSWORD = 'correct horse battery staple'
-
-/**
- * A person's browser without the browser: follows nothing by itself, keeps cookies, reads the CSRF
- * token out of each form. The real-browser journey is in authorize-browser.test.ts.
- */
-class Person {
-  private readonly cookies = new Map<string, string>()
-  constructor(private readonly server: TestServer, readonly email: string) {}
-
-  async get(path: string): Promise<Res> {
-    return this.keep(await request(this.server.url(path), { redirect: 'manual', headers: { cookie: this.cookieHeader() } }))
-  }
-
-  async post(path: string, form: Record<string, string>): Promise<Res> {
-    return this.keep(await request(this.server.url(path), {
-      method: 'POST', redirect: 'manual', body: new URLSearchParams(form).toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: this.cookieHeader() },
-    }))
-  }
-
-  async signIn(password = PASSWORD): Promise<Res> {
-    const page = await this.get('/login')
-    return this.post('/login', { csrf: csrfOf(page), email: this.email, password, return_to: '/connected-apps' })
-  }
-
-  /** GET the authorization URL and answer the consent form; returns the redirect it ends in. */
-  async decide(query: Record<string, string>, decision: 'allow' | 'deny', tenantId?: string): Promise<URL> {
-    const consent = await this.get(`/oauth/authorize?${new URLSearchParams(query)}`)
-    assert.equal(consent.status, 200, consent.text)
-    const res = await this.post('/consent', { ...hiddenFields(consent.text), decision, ...(tenantId ? { tenant_id: tenantId } : {}) })
-    assert.equal(res.status, 303, res.text)
-    return new URL(res.headers.get('location')!)
-  }
-
-  private cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
-  }
-
-  private keep(res: Res): Res {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';')
-      const [name, value] = pair!.split('=') as [string, string]
-      if (value === '' || /max-age=0|expires=thu, 01 jan 1970/i.test(line)) this.cookies.delete(name)
-      else this.cookies.set(name, value)
-    }
-    return res
-  }
-}
-
-const csrfOf = (res: Res): string => /name="csrf" value="([^"]+)"/.exec(res.text)?.[1] ?? assert.fail(`no csrf field in ${res.status} ${res.text.slice(0, 300)}`)
-
-const decodeEntities = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
-
-function hiddenFields(page: string): Record<string, string> {
-  const fields: Record<string, string> = {}
-  for (const m of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = decodeEntities(m[2]!)
-  return fields
-}
 
 const pkce = () => {
   const verifier = randomBytes(32).toString('base64url')
@@ -85,7 +25,7 @@ interface Farm {
 async function farm(server: TestServer, appInput: { redirectUris?: string[]; scopes?: string } = {}): Promise<Farm> {
   const tenant = await createTenant(server.storage, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
   const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-  await createUser(server.storage, { email, password: PASSWORD, tenantId: tenant.id, role: 'owner' })
+  await createUser(server.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
   const created = await createApp(server.storage, {
     name: 'Field Mapper', kind: 'public', environment: 'sandbox', scopes: appInput.scopes ?? 'fields:read:all maps:write vehicles:write',
     redirectUris: appInput.redirectUris ?? [CALLBACK], contactEmail: 'dev@partner.example',
@@ -413,7 +353,7 @@ describe('sign-in and pages', () => {
     for (const evil of ['https://evil.example/', '//evil.example/', '/\\evil.example']) {
       const p = new Person(server, f.person.email)
       const login = await p.get(`/login?${new URLSearchParams({ return_to: evil })}`)
-      const res = await p.post('/login', { csrf: csrfOf(login), email: f.person.email, password: PASSWORD, return_to: evil })
+      const res = await p.post('/login', { csrf: csrfOf(login), email: f.person.email, password: Person.password, return_to: evil })
       assert.equal(res.headers.get('location'), '/connected-apps', evil)
     }
   })
@@ -428,7 +368,7 @@ describe('sign-in and pages', () => {
     assert.equal(login.pathname, '/login')
     assert.equal(login.searchParams.get('return_to'), path)
     const page = await p.get(login.pathname + login.search)
-    const signed = await p.post('/login', { ...hiddenFields(page.text), email: f.person.email, password: PASSWORD })
+    const signed = await p.post('/login', { ...hiddenFields(page.text), email: f.person.email, password: Person.password })
     assert.equal(signed.headers.get('location'), path)
   })
 
@@ -436,7 +376,7 @@ describe('sign-in and pages', () => {
     const f = await farm(server)
     const p = new Person(server, f.person.email)
     await p.get('/login')
-    const res = await p.post('/login', { email: f.person.email, password: PASSWORD })
+    const res = await p.post('/login', { email: f.person.email, password: Person.password })
     assert.equal(res.status, 403)
     assert.equal(res.headers.getSetCookie().some((c) => c.startsWith('fg_session=')), false)
   })
@@ -464,7 +404,7 @@ describe('sign-in and pages', () => {
   it('tells a member who may not consent, and lets an admin choose among farms', async () => {
     const f = await farm(server)
     const member = `member-${randomBytes(3).toString('hex')}@farm.example`
-    await createUser(server.storage, { email: member, password: PASSWORD, tenantId: f.tenant.id, role: 'member' })
+    await createUser(server.storage, { email: member, password: Person.password, tenantId: f.tenant.id, role: 'member' })
     const m = new Person(server, member)
     await m.signIn()
     const refused = await m.get(`/authorize?${new URLSearchParams({ client_id: f.clientId })}`)

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   AdminError, createApp, deleteApp, ensurePartnerSandbox, installApp, installRedirect, rotateSecret, scopeDescriptions,
-  updateApp, type App, type AppFields, type Params, type User,
+  updateApp, type App, type AppFields, type CoreContext, type Params, type User,
 } from '@fieldgate/core'
 import { adminTenants, type PageKit } from '../plugins/pages.js'
 import { appPage, developerHome, newAppPage, secretPage, type AppFormValues } from '../pages/developer.js'
@@ -119,8 +119,8 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     const found = await ownedApp(request, reply, user)
     if (!found) return reply
     if (form.confirm !== 'on') return showApp(request, reply, user, found, 400, { error: 'Tick the box to confirm the deletion.' })
-    await deleteApp(ctx.storage, found.clientId, { actor: kit.actor(request, user), now: ctx.now() })
-    ctx.cache.apply({ kind: 'app', ref: found.id })
+    const { grantIds } = await deleteApp(ctx.storage, found.clientId, { actor: kit.actor(request, user), now: ctx.now() })
+    forgetApp(ctx, found.id, grantIds)
     return reply.redirect('/developer', 303)
   })
 
@@ -143,6 +143,12 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     if (!tenant) throw new AdminError('choose a tenant you own or administer for a private app')
     return tenant.id
   }
+}
+
+/** This process stops honouring a deleted app at once; the others do on their next change-feed read. */
+export function forgetApp(ctx: CoreContext, appId: string, grantIds: string[]): void {
+  ctx.cache.apply({ kind: 'app', ref: appId })
+  for (const id of grantIds) ctx.cache.apply({ kind: 'grant', ref: id })
 }
 
 /** The editable fields of the app form, as the core validates them. */

@@ -1,0 +1,340 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { createTenant, createUser, installHmac, verifyInstallRequest, type Tenant } from '@fieldgate/core'
+import { bearer, postJson, request, runCli, startServer, tempDir, type Res, type TestServer } from './helpers.js'
+import { Person, csrfOf, hiddenFields } from './person.js'
+
+const INSTALL = 'https://partner.example/install'
+
+/** A partner signed up through the portal, as a browser would. */
+async function partner(server: TestServer): Promise<Person> {
+  const p = new Person(server, `partner-${randomBytes(4).toString('hex')}@partner.example`)
+  const page = await p.get('/signup')
+  const res = await p.post('/signup', { csrf: csrfOf(page), email: p.email, password: Person.password })
+  assert.equal(res.status, 303, res.text)
+  assert.equal(res.headers.get('location'), '/developer')
+  return p
+}
+
+interface CreatedApp {
+  clientId: string
+  clientSecret: string
+  page: Res
+}
+
+async function createAppThroughPortal(p: Person, fields: Record<string, string>): Promise<CreatedApp> {
+  const form = await p.get('/developer/apps/new')
+  assert.equal(form.status, 200, form.text)
+  const page = await p.post('/developer/apps', {
+    csrf: csrfOf(form), kind: 'public', environment: 'sandbox', name: 'Route planner', description: 'Plans routes',
+    install_url: INSTALL, contact_email: 'dev@partner.example', 'scope:api': 'on', ...fields,
+  })
+  assert.equal(page.status, 201, page.text)
+  const value = (id: string) => new RegExp(`id="${id}" type="text" readonly value="([^"]+)"`).exec(page.text)?.[1] ?? assert.fail(`no ${id}`)
+  return { clientId: value('client_id'), clientSecret: value('client_secret'), page }
+}
+
+/** A tenant and its owner, signed in. */
+async function tenantOwner(server: TestServer, environment: 'sandbox' | 'live'): Promise<{ tenant: Tenant; person: Person }> {
+  const tenant = await createTenant(server.storage, { name: `Acme ${randomBytes(3).toString('hex')}`, environment })
+  const email = `owner-${randomBytes(4).toString('hex')}@acme.example`
+  await createUser(server.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+  const person = new Person(server, email)
+  assert.equal((await person.signIn()).status, 303)
+  return { tenant, person }
+}
+
+async function install(person: Person, clientId: string, tenantId: string): Promise<Res> {
+  const page = await person.get(`/marketplace/apps/${clientId}?tenant=${tenantId}`)
+  assert.equal(page.status, 200, page.text)
+  return person.post(`/marketplace/apps/${clientId}/install`, hiddenFields(page.text))
+}
+
+const tokenFor = (server: TestServer, app: CreatedApp, targetId: string) =>
+  postJson(server.url('/oauth/token'), { client_id: app.clientId, client_secret: app.clientSecret, target_id: targetId, grant_type: 'client_credentials' })
+
+describe('developer portal and marketplace over HTTP', () => {
+  let server: TestServer
+  before(async () => { server = await startServer() })
+  after(() => server.close())
+
+  it('creates an app, shows its secret once, and never again on any page', async () => {
+    const p = await partner(server)
+    const home = await p.get('/developer')
+    const sandboxId = /id="sandbox-target-id">([^<]+)</.exec(home.text)?.[1]
+    assert.ok(sandboxId)
+    const app = await createAppThroughPortal(p, {})
+    assert.match(app.clientSecret, /^fgs_sandbox_/)
+    assert.match(app.page.text, /shown only this once/)
+    assert.equal(app.page.headers.get('cache-control'), 'no-store')
+    for (const path of ['/developer', `/developer/apps/${app.clientId}`, '/marketplace/installed', '/connected-apps']) {
+      const page = await p.get(path)
+      assert.equal(page.text.includes(app.clientSecret), false, path)
+    }
+    // The secret works, and is stored only hashed (and sealed for signing installs).
+    const stored = await server.storage.getAppByClientId(app.clientId)
+    const secrets = await server.storage.listLiveSecrets(stored!.id, Date.now())
+    assert.equal(JSON.stringify(secrets).includes(app.clientSecret), false)
+    const audit = await server.storage.listAudit({ appIds: [stored!.id], limit: 10 })
+    assert.deepEqual(audit.map((e) => [e.action, e.actor]), [['app.created', p.email]])
+  })
+
+  it('installs on the sandbox with a signed redirect the partner can verify, and a token for target_id', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, {})
+    const appPage = await p.get(`/developer/apps/${app.clientId}`)
+    const res = await p.post(`/developer/apps/${app.clientId}/install-sandbox`, { csrf: csrfOf(appPage) })
+    assert.equal(res.status, 303)
+    const location = new URL(res.headers.get('location')!)
+    assert.equal(location.origin + location.pathname, INSTALL)
+    const q = location.searchParams
+    const sandbox = (await server.storage.getUserByEmail(p.email))!.sandboxTenantId!
+    assert.equal(q.get('target_id'), sandbox)
+    assert.equal(q.get('target'), (await server.storage.getTenant(sandbox))!.marketplaceId)
+    const now = Math.floor(Date.now() / 1000)
+    assert.ok(Math.abs(Number(q.get('timestamp')) - now) < 5)
+    assert.equal(verifyInstallRequest(q, app.clientSecret, now), true)
+    assert.equal(q.get('hmac'), installHmac({ target: q.get('target')!, target_id: q.get('target_id')!, timestamp: q.get('timestamp')! }, app.clientSecret))
+    for (const [name, value] of [['target_id', randomBytes(8).toString('hex')], ['timestamp', String(now - 1)], ['hmac', '0'.repeat(64)], ['target', 'x']]) {
+      const tampered = new URLSearchParams(q)
+      tampered.set(name!, value!)
+      assert.equal(verifyInstallRequest(tampered, app.clientSecret, now), false, name)
+    }
+    assert.equal(verifyInstallRequest(q, `${app.clientSecret}x`, now), false, 'another secret')
+    assert.equal(verifyInstallRequest(q, app.clientSecret, now + 3600), false, 'too old')
+    const token = await tokenFor(server, app, sandbox)
+    assert.equal(token.status, 200, token.text)
+    assert.equal(token.json.expires_in, 28000)
+    assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token.json.access_token) })).status, 200)
+  })
+
+  it('a tenant admin installs a live app once, completes setup, and uninstalling stops its tokens at once', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name: 'Live planner' })
+    assert.match(app.clientSecret, /^fgs_live_/)
+    const { tenant, person } = await tenantOwner(server, 'live')
+    const market = await person.get(`/marketplace?tenant=${tenant.id}`)
+    assert.match(market.text, /Live planner/)
+    const first = await install(person, app.clientId, tenant.id)
+    assert.equal(first.status, 303)
+    const q = new URL(first.headers.get('location')!).searchParams
+    assert.equal(q.get('target'), tenant.marketplaceId)
+    assert.equal(q.get('target_id'), tenant.id)
+    assert.equal(verifyInstallRequest(q, app.clientSecret, Math.floor(Date.now() / 1000)), true)
+    const token = (await tokenFor(server, app, tenant.id)).json.access_token as string
+    assert.ok(token)
+    await install(person, app.clientId, tenant.id)
+    const grants = (await server.storage.listGrants({ tenantId: tenant.id })).filter((g) => g.status === 'active')
+    assert.equal(grants.length, 1, 'installing twice makes one grant')
+
+    const done = await person.get(`/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'success' })}`)
+    assert.equal(done.status, 200, done.text)
+    assert.match(done.text, /is installed/)
+    assert.equal((await server.storage.getInstall(grants[0]!.id))?.state, 'complete')
+
+    const installed = await person.get('/marketplace/installed')
+    assert.match(installed.text, /Live planner/)
+    assert.match(installed.text, new RegExp(`by ${person.email.replace('.', '\\.')}`))
+    const fields = [...installed.text.matchAll(/<form method="post" action="\/connected-apps\/disconnect">([\s\S]*?)<\/form>/g)]
+    assert.equal(fields.length, 1)
+    const res = await person.post('/connected-apps/disconnect', hiddenFields(fields[0]![1]!))
+    assert.equal(res.headers.get('location'), '/marketplace/installed')
+    const api = await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })
+    assert.equal(api.status, 401)
+    const actions = (await server.storage.listAudit({ tenantIds: [tenant.id], limit: 20 })).map((e) => e.action)
+    assert.deepEqual(actions.sort(), ['app.installed', 'app.installed', 'app.uninstalled', 'install.completed'])
+  })
+
+  it('shows a setup error with retry and removal', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    await install(person, app.clientId, tenant.id)
+    const page = await person.get(`/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'error', error_description: 'No <b>licence</b>' })}`)
+    assert.equal(page.status, 502)
+    assert.match(page.text, /No &lt;b&gt;licence&lt;\/b&gt;/, 'the partner message is shown escaped')
+    assert.match(page.text, /Try again/)
+    assert.match(page.text, /Remove the install/)
+  })
+
+  it('refuses a sandbox app on a live tenant, and a live app on a sandbox tenant', async () => {
+    const p = await partner(server)
+    const sandboxApp = await createAppThroughPortal(p, { listed: 'on' })
+    const liveApp = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const live = await tenantOwner(server, 'live')
+    const res = await install(live.person, sandboxApp.clientId, live.tenant.id)
+    assert.equal(res.status, 400)
+    assert.match(res.text, /cannot be installed on a live tenant/)
+    const sandbox = await tenantOwner(server, 'sandbox')
+    assert.equal((await install(sandbox.person, liveApp.clientId, sandbox.tenant.id)).status, 400)
+    assert.deepEqual(await server.storage.listGrants({ tenantId: live.tenant.id }), [])
+    // Nor does the marketplace list it there.
+    assert.doesNotMatch((await live.person.get('/marketplace')).text, new RegExp(sandboxApp.clientId))
+    // And the token endpoint agrees.
+    assert.equal((await tokenFor(server, sandboxApp, live.tenant.id)).json.error, 'invalid_grant')
+  })
+
+  it("never lets a partner see or change another partner's app", async () => {
+    const owner = await partner(server)
+    const app = await createAppThroughPortal(owner, { name: 'Mine' })
+    const other = await partner(server)
+    const page = await other.get(`/developer/apps/${app.clientId}`)
+    assert.equal(page.status, 404)
+    const csrf = csrfOf(await other.get('/developer'))
+    for (const path of ['', '/rotate-secret', '/delete', '/install-sandbox']) {
+      const res = await other.post(`/developer/apps/${app.clientId}${path}`, { csrf, name: 'Stolen', confirm: 'on', grace: '0' })
+      assert.equal(res.status, 404, path)
+    }
+    const stored = await server.storage.getAppByClientId(app.clientId)
+    assert.equal(stored?.name, 'Mine')
+    assert.equal((await server.storage.listLiveSecrets(stored!.id, Date.now())).length, 1)
+  })
+
+  it('refuses every form without its CSRF token', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    await install(person, app.clientId, tenant.id)
+    const grant = (await server.storage.listGrants({ tenantId: tenant.id }))[0]!
+    const posts: [Person, string, Record<string, string>][] = [
+      [p, '/developer/apps', { name: 'X', kind: 'public', install_url: INSTALL }],
+      [p, `/developer/apps/${app.clientId}`, { name: 'Renamed' }],
+      [p, `/developer/apps/${app.clientId}/rotate-secret`, { grace: '0' }],
+      [p, `/developer/apps/${app.clientId}/delete`, { confirm: 'on' }],
+      [p, `/developer/apps/${app.clientId}/install-sandbox`, {}],
+      [person, `/marketplace/apps/${app.clientId}/install`, { tenant_id: tenant.id }],
+      [person, '/connected-apps/disconnect', { grant_id: grant.id }],
+      [person, '/logout', {}],
+    ]
+    for (const [who, path, form] of posts) {
+      for (const csrf of [undefined, 'forged']) {
+        const res = await who.post(path, { ...form, ...(csrf ? { csrf } : {}) })
+        assert.equal(res.status, 403, `${path} ${csrf}`)
+      }
+    }
+    const stored = await server.storage.getAppByClientId(app.clientId)
+    assert.equal(stored?.name, 'Route planner')
+    assert.equal((await server.storage.getGrant(grant.id))?.status, 'active')
+    assert.equal((await person.get('/connected-apps')).status, 200, 'still signed in')
+  })
+
+  it('rotates with a grace period, signs installs with the new secret, and deleting ends every token', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    await install(person, app.clientId, tenant.id)
+    const token = (await tokenFor(server, app, tenant.id)).json.access_token as string
+    const appPage = await p.get(`/developer/apps/${app.clientId}`)
+    const rotated = await p.post(`/developer/apps/${app.clientId}/rotate-secret`, { csrf: csrfOf(appPage), grace: '3600' })
+    const newSecret = /id="client_secret" type="text" readonly value="([^"]+)"/.exec(rotated.text)![1]!
+    assert.notEqual(newSecret, app.clientSecret)
+    assert.equal((await tokenFor(server, app, tenant.id)).status, 200, 'the old secret works in its grace period')
+    assert.equal((await tokenFor(server, { ...app, clientSecret: newSecret }, tenant.id)).status, 200)
+    const again = await install(person, app.clientId, tenant.id)
+    const q = new URL(again.headers.get('location')!).searchParams
+    assert.equal(verifyInstallRequest(q, newSecret, Math.floor(Date.now() / 1000)), true)
+
+    // Used just before, so this process has the grant cached as active when the app is deleted.
+    assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })).status, 200)
+    const del = await p.post(`/developer/apps/${app.clientId}/delete`, { csrf: csrfOf(appPage), confirm: 'on' })
+    assert.equal(del.status, 303)
+    assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })).status, 401)
+    assert.equal((await tokenFor(server, { ...app, clientSecret: newSecret }, tenant.id)).status, 401)
+    assert.equal(await server.storage.getAppByClientId(app.clientId), undefined)
+  })
+})
+
+describe('admin API', () => {
+  const adminToken = randomBytes(32).toString('base64url')
+  let server: TestServer
+  before(async () => { server = await startServer({ overrides: { adminToken } }) })
+  after(() => server.close())
+  const admin = (path: string, init: RequestInit = {}) =>
+    request(server.url(path), { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json', ...init.headers } })
+  const post = (path: string, body: unknown) => admin(path, { method: 'POST', body: JSON.stringify(body) })
+
+  it('is off without FIELDGATE_ADMIN_TOKEN', async () => {
+    const off = await startServer()
+    try {
+      assert.equal((await request(off.url('/admin/v1/tenants'), { headers: { authorization: `Bearer ${adminToken}` } })).status, 404)
+    } finally {
+      await off.close()
+    }
+  })
+
+  it('refuses a missing or wrong token with a Bearer challenge', async () => {
+    const none = await request(server.url('/admin/v1/tenants'))
+    assert.equal(none.status, 401)
+    assert.match(none.headers.get('www-authenticate')!, /^Bearer/)
+    const wrong = await request(server.url('/admin/v1/tenants'), { headers: { authorization: `Bearer ${adminToken}x` } })
+    assert.equal(wrong.status, 401)
+    assert.equal(wrong.json.error, 'invalid_token')
+  })
+
+  it('does what the CLI does: tenants, users, apps, secrets, grants, keys, audit', async () => {
+    const tenant = await post('/admin/v1/tenants', { name: 'Acme', environment: 'sandbox' })
+    assert.equal(tenant.status, 201, tenant.text)
+    assert.ok((await admin('/admin/v1/tenants')).json.some((t: { id: string }) => t.id === tenant.json.id))
+    const user = await post('/admin/v1/users', { email: 'admin-api@acme.example', password: Person.password, tenant_id: tenant.json.id, role: 'owner' })
+    assert.equal(user.status, 201, user.text)
+    const app = await post('/admin/v1/apps', { name: 'API app', kind: 'private', tenant_id: tenant.json.id, scopes: 'api' })
+    assert.equal(app.status, 201, app.text)
+    assert.match(app.json.client_secret, /^fgs_sandbox_/)
+    const token = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: app.json.client_id, client_secret: app.json.client_secret })
+    assert.equal(token.status, 200)
+    const rotated = await post(`/admin/v1/apps/${app.json.client_id}/rotate-secret`, { grace: 0 })
+    assert.equal(rotated.status, 200, rotated.text)
+    assert.notEqual(rotated.json.client_secret, app.json.client_secret)
+    const grants = await admin(`/admin/v1/grants?tenant_id=${tenant.json.id}`)
+    assert.equal(grants.json.length, 1)
+    const revoked = await post(`/admin/v1/grants/${grants.json[0].id}/revoke`, {})
+    assert.equal(revoked.json.status, 'revoked')
+    assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token.json.access_token) })).status, 401)
+    const keys = await post('/admin/v1/keys/rotate', {})
+    assert.equal(keys.status, 200, keys.text)
+    assert.deepEqual(keys.json.map((k: { state: string }) => k.state).sort(), ['active', 'next', 'retiring'])
+    const audit = await admin(`/admin/v1/audit?client_id=${app.json.client_id}`)
+    assert.deepEqual(audit.json.map((e: { action: string }) => e.action), ['grant.revoked', 'secret.rotated', 'app.created'])
+    assert.ok(audit.json.every((e: { actor: string }) => e.actor === 'admin-api'))
+    assert.equal((await admin(`/admin/v1/apps/${app.json.client_id}`, { method: 'DELETE' })).status, 204)
+  })
+
+  it('answers bad input with 400 JSON errors', async () => {
+    const bad = await post('/admin/v1/tenants', { name: 'Acme', environment: 'moon' })
+    assert.equal(bad.status, 400)
+    assert.equal(bad.json.error, 'invalid_request')
+    const extra = await post('/admin/v1/apps', { name: 'X', kind: 'private', surprise: true })
+    assert.equal(extra.status, 400)
+    const unknown = await post('/admin/v1/apps/nope/rotate-secret', {})
+    assert.equal(unknown.status, 400)
+    assert.match(unknown.json.error_description, /no app/)
+  })
+
+  it('is documented in OpenAPI at /openapi.json', async () => {
+    const doc = await request(server.url('/openapi.json'))
+    assert.equal(doc.status, 200)
+    assert.equal(doc.json.openapi, '3.1.0')
+    const paths = Object.keys(doc.json.paths)
+    for (const p of ['/admin/v1/tenants', '/admin/v1/users', '/admin/v1/apps', '/admin/v1/apps/{client_id}/rotate-secret', '/admin/v1/grants', '/admin/v1/keys/rotate', '/admin/v1/audit']) {
+      assert.ok(paths.includes(p), p)
+    }
+    assert.ok(paths.every((p) => p.startsWith('/admin/v1/')), 'only the admin API')
+    assert.deepEqual(doc.json.paths['/admin/v1/tenants'].post.security, [{ adminToken: [] }])
+    assert.deepEqual(doc.json.components.securitySchemes.adminToken, { type: 'http', scheme: 'bearer' })
+  })
+})
+
+describe('fieldgate audit list', () => {
+  it('lists what the CLI did, as JSON', async () => {
+    const dataDir = tempDir('fg-audit-')
+    const tenant = await runCli(['tenants', 'create', '--name', 'Audit Co', '--environment', 'sandbox', '--json'], { FIELDGATE_DATA_DIR: dataDir })
+    const app = await runCli(['apps', 'create', '--name', 'Audited', '--kind', 'private', '--tenant', tenant.json.id, '--json'], { FIELDGATE_DATA_DIR: dataDir })
+    await runCli(['apps', 'rotate-secret', app.json.client_id, '--grace', '0', '--json'], { FIELDGATE_DATA_DIR: dataDir })
+    const list = await runCli(['audit', 'list', '--json'], { FIELDGATE_DATA_DIR: dataDir })
+    assert.equal(list.code, 0, list.stderr)
+    assert.deepEqual(list.json.map((e: { action: string; actor: string }) => [e.action, e.actor]), [['secret.rotated', 'cli'], ['app.created', 'cli']])
+    const filtered = await runCli(['audit', 'list', '--app', 'nope', '--json'], { FIELDGATE_DATA_DIR: dataDir })
+    assert.equal(filtered.code, 1)
+  })
+})

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict'
+import { request, type Res, type TestServer } from './helpers.js'
+
+/**
+ * A person's browser without the browser: follows nothing by itself, keeps cookies, reads the CSRF
+ * token out of each form. The real-browser journey is in authorize-browser.test.ts.
+ */
+export class Person {
+  static readonly password = 'correct horse battery staple'
+
+  private readonly cookies = new Map<string, string>()
+  constructor(private readonly server: TestServer, readonly email: string) {}
+
+  async get(path: string): Promise<Res> {
+    return this.keep(await request(this.server.url(path), { redirect: 'manual', headers: { cookie: this.cookieHeader() } }))
+  }
+
+  async post(path: string, form: Record<string, string>): Promise<Res> {
+    return this.keep(await request(this.server.url(path), {
+      method: 'POST', redirect: 'manual', body: new URLSearchParams(form).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: this.cookieHeader() },
+    }))
+  }
+
+  async signIn(password = Person.password): Promise<Res> {
+    const page = await this.get('/login')
+    return this.post('/login', { csrf: csrfOf(page), email: this.email, password, return_to: '/connected-apps' })
+  }
+
+  /** GET the authorization URL and answer the consent form; returns the redirect it ends in. */
+  async decide(query: Record<string, string>, decision: 'allow' | 'deny', tenantId?: string): Promise<URL> {
+    const consent = await this.get(`/oauth/authorize?${new URLSearchParams(query)}`)
+    assert.equal(consent.status, 200, consent.text)
+    const res = await this.post('/consent', { ...hiddenFields(consent.text), decision, ...(tenantId ? { tenant_id: tenantId } : {}) })
+    assert.equal(res.status, 303, res.text)
+    return new URL(res.headers.get('location')!)
+  }
+
+  private cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
+  }
+
+  private keep(res: Res): Res {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';')
+      const [name, value] = pair!.split('=') as [string, string]
+      if (value === '' || /max-age=0|expires=thu, 01 jan 1970/i.test(line)) this.cookies.delete(name)
+      else this.cookies.set(name, value)
+    }
+    return res
+  }
+}
+
+export const csrfOf = (res: Res): string => /name="csrf" value="([^"]+)"/.exec(res.text)?.[1] ?? assert.fail(`no csrf field in ${res.status} ${res.text.slice(0, 300)}`)
+
+const decodeEntities = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
+
+export function hiddenFields(page: string): Record<string, string> {
+  const fields: Record<string, string> = {}
+  for (const m of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = decodeEntities(m[2]!)
+  return fields
+}
+
