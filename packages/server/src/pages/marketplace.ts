@@ -38,12 +38,14 @@ export const marketplaceAppPage = (p: Frame & { app: App; tenant: Tenant; grant:
 <h2>It will be able to</h2>
 <ul class="scopes">${p.app.scopes.map((s) => html`<li><code>${s}</code><br><span>${describeScope(s)}</span></li>`)}</ul>
 ${p.grant ? html`<p><strong>Installed on ${p.tenant.name}.</strong></p>` : ''}
-<form method="post" action="/marketplace/apps/${p.app.clientId}/install">
+${p.app.environment !== p.tenant.environment
+    ? html`<p class="error" role="alert">This is a ${p.app.environment} app: it cannot be installed on ${p.tenant.name}, a ${p.tenant.environment} tenant.</p>`
+    : html`<form method="post" action="/marketplace/apps/${p.app.clientId}/install">
   <input type="hidden" name="csrf" value="${p.csrf}">
   <input type="hidden" name="tenant_id" value="${p.tenant.id}">
   <p>On <strong>${p.tenant.name}</strong>. After installing you go to ${p.app.name} to finish setting it up.</p>
   <div class="actions"><button type="submit" class="primary">${p.grant ? 'Install again' : 'Install'}</button></div>
-</form>`,
+</form>`}`,
 })
 
 /** Where the partner sends the person back: the outcome, and on error a retry or a removal. */

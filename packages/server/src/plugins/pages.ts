@@ -38,6 +38,11 @@ export class PageKit {
     return user
   }
 
+  /** The origin an install form ends at (its install URL): Chrome applies form-action to the redirect. */
+  installTarget(app: { installUrl: string | null }): string[] {
+    return app.installUrl ? [new URL(app.installUrl).origin] : []
+  }
+
   actor(request: FastifyRequest, user: User): Actor {
     return { name: user.email, userId: user.id, address: request.ip }
   }

@@ -73,7 +73,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     const sandbox = await ensurePartnerSandbox(ctx.storage, user)
     const secretHints = (await ctx.storage.listLiveSecrets(found.id, ctx.now())).sort((a, b) => b.createdAt - a.createdAt)
     const audit = await ctx.storage.listAudit({ appIds: [found.id], limit: 50 })
-    return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, ...extra }))
+    return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, ...extra }), kit.installTarget(found))
   }
 
   app.get('/developer/apps/:clientId', async (request, reply) => {

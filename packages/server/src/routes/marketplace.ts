@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { finishInstall, installApp, installRedirect, type App, type Tenant, type User } from '@fieldgate/core'
+import { finishInstall, installApp, installRedirect, type App, type User } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
 import { adminTenants, type PageKit } from '../plugins/pages.js'
 import { installOutcomePage, marketplaceAppPage, marketplacePage } from '../pages/marketplace.js'
@@ -45,7 +45,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     const found = await installable((request.params as { clientId: string }).clientId, c.user)
     if (!found) return kit.error(request, reply, 404, 'No such app', 'This app is not in the marketplace.')
     const grant = await ctx.storage.findActiveGrant(found.id, c.tenant.id)
-    return kit.render(reply, 200, marketplaceAppPage({ csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant }))
+    return kit.render(reply, 200, marketplaceAppPage({ csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant }), kit.installTarget(found))
   })
 
   app.post('/marketplace/apps/:clientId/install', async (request, reply) => {
@@ -71,6 +71,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     if (q.status !== 'success' && q.status !== 'error') return kit.error(request, reply, 400, 'Bad request', 'status must be success or error.')
     const ok = q.status === 'success'
     const install = await finishInstall(ctx.storage, grant, { ok, ...(q.error_description ? { error: q.error_description } : {}) }, { actor: kit.actor(request, c.user), now: ctx.now() })
-    return kit.render(reply, ok ? 200 : 502, installOutcomePage({ csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant as Tenant, grant, ok, error: install.error }))
+    const page = installOutcomePage({ csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant, ok, error: install.error })
+    return kit.render(reply, ok ? 200 : 502, page, kit.installTarget(found))
   })
 }
