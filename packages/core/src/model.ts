@@ -167,6 +167,17 @@ export interface WorkOrder {
   createdAt: number
 }
 
+/** A record of the protected API (a lead, a field, a sensor reading…), noting who created it. */
+export interface ApiRecord {
+  id: string
+  tenantId: string
+  kind: string
+  data: Record<string, unknown>
+  createdByClientId: string | null
+  createdByUserId: string | null
+  createdAt: number
+}
+
 /** One row of the change feed each process polls to drop cached state (RFC 7009 "at once" across processes). */
 export interface Change {
   seq: number

@@ -1,5 +1,5 @@
 import type {
-  App, AppSecret, AuditEntry, AuthorizationCode, Install, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, Install, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
   Tenant, User, WorkOrder,
 } from './model.js'
 
@@ -94,6 +94,11 @@ export interface Storage {
   createWorkOrder(order: WorkOrder): Promise<WorkOrder>
   /** Newest first; `before` is the cursor (an id returned earlier). */
   listWorkOrders(tenantId: string, opts: { limit: number; before?: { createdAt: number; id: string } }): Promise<WorkOrder[]>
+
+  createRecord(record: ApiRecord): Promise<ApiRecord>
+  getRecord(tenantId: string, kind: string, id: string): Promise<ApiRecord | undefined>
+  /** Newest first; only those `createdByClientId` made when it is given; `before` is the cursor. */
+  listRecords(tenantId: string, kind: string, opts: { limit: number; createdByClientId?: string; before?: { createdAt: number; id: string } }): Promise<ApiRecord[]>
 
   changesSince(seq: number, limit?: number): Promise<Change[]>
   latestChangeSeq(): Promise<number>

@@ -66,6 +66,16 @@ export interface Database {
     /** JSON object */
     details: string
   }
+  records: {
+    id: string
+    tenantId: string
+    kind: string
+    /** JSON object */
+    data: string
+    createdByClientId: string | null
+    createdByUserId: string | null
+    createdAt: number
+  }
   sessions: { idHash: string; userId: string; createdAt: number; expiresAt: number }
   workOrders: { id: string; tenantId: string; title: string; status: string; createdByClientId: string | null; createdAt: number }
   changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }

@@ -1,5 +1,5 @@
 import type {
-  App, AppSecret, AuditEntry, AuthorizationCode, Install, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, Install, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
   Storage, Tenant, User, WorkOrder,
 } from '@fieldgate/core'
 import { Migrator, sql, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
@@ -349,6 +349,29 @@ export class SqlStorage implements Storage {
       : this.precompiled('workOrders', () => page(), [tenantId, limit])
   }
 
+  // records
+
+  async createRecord(record: ApiRecord): Promise<ApiRecord> {
+    await this.db.insertInto('records').values({ ...record, data: JSON.stringify(record.data) }).execute()
+    return record
+  }
+
+  async getRecord(tenantId: string, kind: string, id: string): Promise<ApiRecord | undefined> {
+    const row = await this.db.selectFrom('records').selectAll().where('tenantId', '=', tenantId).where('kind', '=', kind).where('id', '=', id).executeTakeFirst()
+    return row && toRecord(row)
+  }
+
+  async listRecords(
+    tenantId: string, kind: string, opts: { limit: number; createdByClientId?: string; before?: { createdAt: number; id: string } },
+  ): Promise<ApiRecord[]> {
+    let q = this.db.selectFrom('records').selectAll().where('tenantId', '=', tenantId).where('kind', '=', kind)
+    if (opts.createdByClientId !== undefined) q = q.where('createdByClientId', '=', opts.createdByClientId)
+    const b = opts.before
+    if (b) q = q.where((eb) => eb.or([eb('createdAt', '<', b.createdAt), eb.and([eb('createdAt', '=', b.createdAt), eb('id', '<', b.id)])]))
+    const rows = await q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(opts.limit).execute()
+    return rows.map(toRecord)
+  }
+
   private readonly compiled = new Map<string, CompiledQuery>()
 
   /** Runs a query built once by `build` with new parameters; Kysely would rebuild it on every call. */
@@ -383,6 +406,8 @@ const appendChange = (db: Db, kind: Change['kind'], ref: string, now: number) =>
 
 const keyStates = (keys: { kid: string; state: string }[]): string =>
   keys.map((k) => `${k.kid}=${k.state}`).sort().join(' ')
+
+const toRecord = (row: Row<'records'>): ApiRecord => ({ ...row, data: JSON.parse(row.data) as Record<string, unknown> })
 
 const splitScopes = (s: string): string[] => (s === '' ? [] : s.split(' '))
 

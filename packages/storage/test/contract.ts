@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
   createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
-  type App, type AppSecret, type AuthorizationCode, type Grant, type OpaqueToken, type Session, type SigningKeyRecord, type Storage, type Tenant,
+  type ApiRecord, type App, type AppSecret, type AuthorizationCode, type Grant, type OpaqueToken, type Session, type SigningKeyRecord, type Storage, type Tenant,
   type User, type WorkOrder,
 } from '@fieldgate/core'
 
@@ -517,6 +517,37 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         await s.deleteSession(session.idHash)
         assert.equal(await s.getSession(session.idHash, T), undefined)
         assert.equal(await s.getSession(hex(), T), undefined)
+      })
+    })
+
+    describe('records', () => {
+      const db = freshStore(open)
+
+      it('round-trips records, lists a kind newest first, by creator, and pages by cursor', async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const other = await s.createTenant(tenant())
+        const rec = (over: Partial<ApiRecord>): ApiRecord => ({
+          id: randomUUID(), tenantId: t.id, kind: 'field', data: { name: 'North', area_ha: 12.5, tags: ['a'] },
+          createdByClientId: 'app-a', createdByUserId: null, createdAt: T, ...over,
+        })
+        const made = [
+          rec({ createdAt: T + 1 }), rec({ createdAt: T + 2, createdByClientId: 'app-b' }), rec({ createdAt: T + 2 }),
+          rec({ createdAt: T + 3, createdByClientId: null, createdByUserId: randomUUID() }), rec({ kind: 'alert', createdAt: T + 4 }),
+        ]
+        for (const r of made) assert.deepEqual(await s.createRecord(r), r)
+        await s.createRecord(rec({ tenantId: other.id }))
+        assert.deepEqual(await s.getRecord(t.id, 'field', made[0]!.id), made[0])
+        assert.equal(await s.getRecord(t.id, 'alert', made[0]!.id), undefined, 'kind is part of the key')
+        assert.equal(await s.getRecord(other.id, 'field', made[0]!.id), undefined, 'so is the tenant')
+        const fields = await s.listRecords(t.id, 'field', { limit: 10 })
+        assert.equal(fields.length, 4)
+        for (let i = 1; i < fields.length; i++) assert.ok(fields[i - 1]!.createdAt >= fields[i]!.createdAt)
+        const own = await s.listRecords(t.id, 'field', { limit: 10, createdByClientId: 'app-a' })
+        assert.deepEqual(sortById(own), sortById([made[0]!, made[2]!]))
+        const first = await s.listRecords(t.id, 'field', { limit: 2 })
+        const rest = await s.listRecords(t.id, 'field', { limit: 10, before: { createdAt: first[1]!.createdAt, id: first[1]!.id } })
+        assert.deepEqual([...first, ...rest].map((r) => r.id), fields.map((r) => r.id))
       })
     })
 

@@ -162,3 +162,17 @@ export const marketplace = ({ ms }: Dialect): string[] => [
   `CREATE INDEX audit_entries_tenant ON audit_entries (tenant_id, at)`,
   `CREATE INDEX audit_entries_actor ON audit_entries (actor_user_id, at)`,
 ]
+
+/** The protected API's records besides work orders: leads, customers, fields, maps, vehicles, sensors, alerts. */
+export const records = ({ ms }: Dialect): string[] => [
+  `CREATE TABLE records (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_by_client_id TEXT,
+    created_by_user_id TEXT,
+    created_at ${ms} NOT NULL)`,
+  `CREATE INDEX records_page ON records (tenant_id, kind, created_at DESC, id DESC)`,
+  `CREATE INDEX records_own_page ON records (tenant_id, kind, created_by_client_id, created_at DESC, id DESC)`,
+]
