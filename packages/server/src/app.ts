@@ -10,6 +10,7 @@ import { fieldNationRoutes } from './routes/fieldnation.js'
 import { fieldmarginRoutes } from './routes/fieldmargin.js'
 import { oauthRoutes } from './routes/oauth.js'
 import { pageRoutes } from './routes/pages.js'
+import { resourceApiRoutes } from './routes/resources.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import type { Runtime } from './runtime.js'
 
@@ -28,14 +29,17 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   registerBodyParsers(app)
   registerErrorHandling(app)
   await app.register(fastifyCookie)
-  // Documents the routes tagged `admin` (the admin API) at /openapi.json, from the schemas that validate them.
+  // Documents the tagged routes (the resource and admin APIs) at /openapi.json, from the schemas that validate them.
   await app.register(fastifySwagger, {
     hideUntagged: true,
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Fieldgate admin API', version: '1', description: 'The fieldgate CLI over HTTP. Authenticate with `Authorization: Bearer <FIELDGATE_ADMIN_TOKEN>`.' },
+      info: {
+        title: 'Fieldgate API', version: '1',
+        description: 'The resource API (Bearer access tokens from Fieldgate) and the admin API, the fieldgate CLI over HTTP (Bearer FIELDGATE_ADMIN_TOKEN).',
+      },
       servers: [{ url: ctx.config.issuer }],
-      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' } } },
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' }, accessToken: { type: 'http', scheme: 'bearer' } } },
     },
   })
   await app.register(wellKnownRoutes, { ctx })
@@ -44,6 +48,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   await app.register(fieldmarginRoutes, { ctx })
   await app.register(pageRoutes, { ctx, csrfKey: runtime.csrfKey, masterKey: runtime.masterKey })
   await app.register(apiRoutes, { ctx })
+  await app.register(resourceApiRoutes, { ctx })
   await app.register(adminApiRoutes, { ctx, masterKey: runtime.masterKey })
   app.get('/openapi.json', async () => app.swagger())
   return app

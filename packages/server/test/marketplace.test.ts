@@ -319,7 +319,8 @@ describe('admin API', () => {
     for (const p of ['/admin/v1/tenants', '/admin/v1/users', '/admin/v1/apps', '/admin/v1/apps/{client_id}/rotate-secret', '/admin/v1/grants', '/admin/v1/keys/rotate', '/admin/v1/audit']) {
       assert.ok(paths.includes(p), p)
     }
-    assert.ok(paths.every((p) => p.startsWith('/admin/v1/')), 'only the admin API')
+    assert.ok(paths.every((p) => p.startsWith('/admin/v1/') || p.startsWith('/api/') || p.startsWith('/v1/')), 'the admin and resource APIs only')
+    assert.equal(doc.json.paths['/oauth/token'], undefined)
     assert.deepEqual(doc.json.paths['/admin/v1/tenants'].post.security, [{ adminToken: [] }])
     assert.deepEqual(doc.json.components.securitySchemes.adminToken, { type: 'http', scheme: 'bearer' })
   })
