@@ -3,7 +3,7 @@ import {
   AdminError, createApp, createGrant, createTenant, createUser, loadConfig, revokeGrant, rotateSecret, rotateSigningKeys,
   type Config, type SigningKeyRecord,
 } from '@fieldgate/core'
-import { appJson, auditJson, createLogger, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
+import { appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
 
 /**
  * `fieldgate`: runs the server and manages the store it serves. Every command accepts --json for
@@ -169,6 +169,32 @@ program.command('audit').description('who did what, when').command('list')
       json: list.map(auditJson),
       text: list.map((e) => `${new Date(e.at).toISOString()}  ${e.actor.padEnd(20)}  ${e.action.padEnd(18)}  ${e.objectId}`).join('\n') || 'no entries',
     }
+  }))
+
+const events = program.command('events').description('Data API deliveries')
+events.command('list')
+  .option('--app <client_id>', 'only this app\'s events')
+  .addOption(new Option('--state <state>').choices(['pending', 'delivered', 'failed']))
+  .option('--limit <n>', 'newest events to show', '50')
+  .action(command(async (rt, _c, a) => {
+    const limit = Number(a.limit)
+    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new AdminError('--limit must be a whole number from 1 to 10000')
+    const app = a.app ? await rt.storage.getAppByClientId(a.app) : undefined
+    if (a.app && !app) throw new AdminError(`no app with client_id ${a.app}`)
+    const list = await rt.storage.listEvents({ ...(app ? { appId: app.id } : {}), ...(a.state ? { state: a.state as 'pending' } : {}), limit })
+    const withAttempts = await Promise.all(list.map(async (e) => ({ e, attempts: await rt.storage.listAttempts(e.id) })))
+    return {
+      json: withAttempts.map(({ e, attempts }) => eventJson(e, attempts)),
+      text: list.map((e) => `${e.id}  ${e.type.padEnd(20)}  ${e.state.padEnd(9)}  ${e.attempts} attempts${e.lastError ? `  ${e.lastError}` : ''}`).join('\n') || 'no events',
+    }
+  }))
+events.command('redeliver').argument('<id>').description('send a delivered or failed event again, same id and body')
+  .action(command(async (rt, _c, _a, [id]) => {
+    const event = await rt.storage.getEvent(id!)
+    if (!event) throw new AdminError(`no event ${id}`)
+    if (!(await rt.storage.redeliver(event.id, Date.now()))) throw new AdminError(`event ${id} is already waiting to be delivered`)
+    const again = (await rt.storage.getEvent(event.id))!
+    return { json: eventJson(again), text: `event ${event.id} will be delivered again` }
   }))
 
 // Errors are for people: one line on stderr, no stack trace, exit code 1.

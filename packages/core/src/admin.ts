@@ -4,6 +4,7 @@ import { planBootstrap, planRotation, type KeyPlan } from './keys.js'
 import type { App, AppKind, AppSecret, Environment, Grant, Role, SigningKeyRecord, Tenant, User } from './model.js'
 import { missingFrom, parseScope } from './scopes.js'
 import { recordAudit, type AdminOptions } from './audit.js'
+import { newEvent } from './events.js'
 import { hashSecret, newClientId, newClientSecret, seal, secretHint } from './secrets.js'
 import { hashPassword } from './sign-in.js'
 import type { Storage } from './storage.js'
@@ -164,7 +165,9 @@ export async function createGrant(storage: Storage, input: { clientId: string; t
   if (beyond.length) throw new AdminError(`the app may not ask for: ${beyond.join(' ')}`)
   const existing = await storage.findActiveGrant(app.id, tenant.id)
   if (existing) return existing
-  const grant = await storage.createGrant(newGrant(app, tenant.id, scopes, opts.now ?? Date.now()))
+  const now = opts.now ?? Date.now()
+  const fresh = newGrant(app, tenant.id, scopes, now)
+  const grant = await storage.createGrant(fresh, newEvent(app, tenant.id, 'grant.created', { grant_id: fresh.id, scopes }, now))
   await recordAudit(storage, opts, 'grant.created', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes })
   return grant
 }
@@ -173,7 +176,10 @@ export async function createGrant(storage: Storage, input: { clientId: string; t
 export async function revokeGrant(storage: Storage, grantId: string, opts: AdminOptions = {}, action = 'grant.revoked'): Promise<Grant> {
   const grant = await storage.getGrant(grantId)
   if (!grant) throw new AdminError(`no grant ${grantId}`)
-  if (await storage.revokeGrant(grantId, opts.now ?? Date.now())) {
+  const now = opts.now ?? Date.now()
+  const app = await storage.getApp(grant.appId)
+  const events = app ? newEvent(app, grant.tenantId, action === 'app.uninstalled' ? 'app.uninstalled' : 'grant.revoked', { grant_id: grant.id }, now) : []
+  if (await storage.revokeGrant(grantId, now, events)) {
     await recordAudit(storage, opts, action, { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId })
   }
   return { ...grant, status: 'revoked' }
@@ -187,12 +193,14 @@ export async function connectApp(storage: Storage, app: App, tenantId: string, s
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = await storage.findActiveGrant(app.id, tenantId)
     if (existing) {
-      const widened = await storage.widenGrantScopes(existing.id, scopes, now)
+      const announce = (w: Grant) => newEvent(app, tenantId, 'grant.scopes_changed', { grant_id: w.id, scopes: w.scopes }, now)
+      const widened = await storage.widenGrantScopes(existing.id, scopes, now, announce)
       if (widened) return { grant: widened, created: false }
       continue
     }
     try {
-      return { grant: await storage.createGrant(newGrant(app, tenantId, scopes, now)), created: true }
+      const grant = newGrant(app, tenantId, scopes, now)
+      return { grant: await storage.createGrant(grant, newEvent(app, tenantId, 'grant.created', { grant_id: grant.id, scopes }, now)), created: true }
     } catch {
       // The unique index on active grants refused a second one: another request won; widen theirs.
     }

@@ -42,6 +42,60 @@ export interface Config {
    * off: the CLI on the same store is the way in. FIELDGATE_ADMIN_TOKEN.
    */
   readonly adminToken: string | undefined
+  /**
+   * Requests allowed per window of `windowSeconds`, counted across every process of a deployment when
+   * `redisUrl` is set (per process otherwise). 0 turns one limit off.
+   * - `perToken`, `perClient`: calls to the protected API (routes behind a bearer token) per access token
+   *   and per client; only calls whose token was accepted are counted.
+   * - `tokenPerClient`: token requests per client, counted only once the client has authenticated, so
+   *   nobody can spend another client's budget by claiming its client_id.
+   * - `tokenPerAddress`: token requests per client address (IPv6 per /64), authenticated or not: it bounds
+   *   secret guessing. Fieldgate does not trust proxy headers, so behind a load balancer every request has
+   *   the balancer's address: raise it or set it to 0 there.
+   * Defaults, as averages over a minute: 10 API calls a second per token and 20 per client, far above what
+   * an integration syncing records needs; 5 token requests a second per client (a token lasts 1 h to
+   * 28000 s, so more means a client that does not reuse its tokens) and 10 per address (several clients
+   * behind one NAT, while guessing a 256-bit secret at that rate is hopeless). FIELDGATE_RATE_LIMIT_WINDOW,
+   * FIELDGATE_RATE_LIMIT_PER_TOKEN, FIELDGATE_RATE_LIMIT_PER_CLIENT, FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT,
+   * FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS.
+   */
+  readonly rateLimits: {
+    readonly windowSeconds: number
+    readonly perToken: number
+    readonly perClient: number
+    readonly tokenPerClient: number
+    readonly tokenPerAddress: number
+  }
+  /**
+   * Redis holding the rate-limit counters, so several processes and instances share one budget
+   * (`redis://` or `rediss://`). Unset, each process counts in memory. If Redis is unreachable, requests
+   * are served without the limits and a warning is logged. REDIS_URL.
+   */
+  readonly redisUrl: string | undefined
+  /**
+   * Prefix of every rate-limit key in Redis, so deployments (or test runs) sharing one Redis do not share
+   * counters. Every process of a deployment must use the same. FIELDGATE_RATE_LIMIT_PREFIX; defaults to
+   * `fieldgate:<issuer>:`, the one thing every process of a deployment already agrees on.
+   */
+  readonly rateLimitPrefix: string
+  /**
+   * Data API delivery (the outbox dispatcher in every serving process). A failed attempt is retried
+   * after `baseDelayMs`, then twice as long each time up to `maxDelayMs`, with jitter, until the event
+   * is `maxAgeSeconds` old (a day, as receivers may be down that long), then parked as failed.
+   * `leaseMs` must exceed `timeoutMs`: it is how long an attempt is this process's alone, and how long an
+   * attempt cut off by a crash waits before another process makes it again. FIELDGATE_WEBHOOK_POLL_MS,
+   * FIELDGATE_WEBHOOK_TIMEOUT_MS, FIELDGATE_WEBHOOK_LEASE_MS, FIELDGATE_WEBHOOK_BASE_DELAY_MS,
+   * FIELDGATE_WEBHOOK_MAX_DELAY_MS, FIELDGATE_WEBHOOK_MAX_AGE_SECONDS.
+   */
+  readonly webhooks: {
+    readonly pollMs: number
+    readonly timeoutMs: number
+    readonly leaseMs: number
+    readonly baseDelayMs: number
+    readonly maxDelayMs: number
+    readonly maxAgeSeconds: number
+    readonly batch: number
+  }
 }
 
 export const defaults = {
@@ -56,6 +110,8 @@ export const defaults = {
   bodyLimit: 16 * 1024,
   changePollMs: 250,
   logLevel: 'info',
+  rateLimits: { windowSeconds: 60, perToken: 600, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 600 },
+  webhooks: { pollMs: 500, timeoutMs: 10_000, leaseMs: 60_000, baseDelayMs: 10_000, maxDelayMs: 3_600_000, maxAgeSeconds: 86_400, batch: 20 },
 } as const
 
 const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256']
@@ -86,7 +142,57 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     changePollMs: overrides.changePollMs ?? defaults.changePollMs,
     logLevel: overrides.logLevel ?? env.FIELDGATE_LOG_LEVEL ?? defaults.logLevel,
     adminToken: adminToken(overrides.adminToken ?? (env.FIELDGATE_ADMIN_TOKEN || undefined)),
+    rateLimits: rateLimits(env, overrides.rateLimits),
+    redisUrl: redisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined)),
+    rateLimitPrefix: overrides.rateLimitPrefix ?? (env.FIELDGATE_RATE_LIMIT_PREFIX || `fieldgate:${issuer}:`),
+    webhooks: webhooks(env, overrides.webhooks),
   })
+}
+
+function rateLimits(env: NodeJS.ProcessEnv, override: Partial<Config['rateLimits']> | undefined): Config['rateLimits'] {
+  const d = defaults.rateLimits
+  const limits = {
+    windowSeconds: count(env.FIELDGATE_RATE_LIMIT_WINDOW, d.windowSeconds, 'FIELDGATE_RATE_LIMIT_WINDOW'),
+    perToken: count(env.FIELDGATE_RATE_LIMIT_PER_TOKEN, d.perToken, 'FIELDGATE_RATE_LIMIT_PER_TOKEN'),
+    perClient: count(env.FIELDGATE_RATE_LIMIT_PER_CLIENT, d.perClient, 'FIELDGATE_RATE_LIMIT_PER_CLIENT'),
+    tokenPerClient: count(env.FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT, d.tokenPerClient, 'FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT'),
+    tokenPerAddress: count(env.FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS, d.tokenPerAddress, 'FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS'),
+    ...override,
+  }
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`rate limit ${name} must be a whole number, 0 or more`)
+  }
+  if (limits.windowSeconds < 1 || limits.windowSeconds > 86400) throw new ConfigError('FIELDGATE_RATE_LIMIT_WINDOW must be 1 to 86400 seconds')
+  return Object.freeze(limits)
+}
+
+function webhooks(env: NodeJS.ProcessEnv, override: Partial<Config['webhooks']> | undefined): Config['webhooks'] {
+  const d = defaults.webhooks
+  const w = {
+    pollMs: count(env.FIELDGATE_WEBHOOK_POLL_MS, d.pollMs, 'FIELDGATE_WEBHOOK_POLL_MS'),
+    timeoutMs: count(env.FIELDGATE_WEBHOOK_TIMEOUT_MS, d.timeoutMs, 'FIELDGATE_WEBHOOK_TIMEOUT_MS'),
+    leaseMs: count(env.FIELDGATE_WEBHOOK_LEASE_MS, d.leaseMs, 'FIELDGATE_WEBHOOK_LEASE_MS'),
+    baseDelayMs: count(env.FIELDGATE_WEBHOOK_BASE_DELAY_MS, d.baseDelayMs, 'FIELDGATE_WEBHOOK_BASE_DELAY_MS'),
+    maxDelayMs: count(env.FIELDGATE_WEBHOOK_MAX_DELAY_MS, d.maxDelayMs, 'FIELDGATE_WEBHOOK_MAX_DELAY_MS'),
+    maxAgeSeconds: count(env.FIELDGATE_WEBHOOK_MAX_AGE_SECONDS, d.maxAgeSeconds, 'FIELDGATE_WEBHOOK_MAX_AGE_SECONDS'),
+    batch: d.batch,
+    ...override,
+  }
+  if (w.leaseMs <= w.timeoutMs) throw new ConfigError('FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS')
+  if (w.pollMs < 10 || w.baseDelayMs < 1 || w.maxDelayMs < w.baseDelayMs || w.batch < 1) throw new ConfigError('webhook timings are out of range')
+  return Object.freeze(w)
+}
+
+function count(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined || value === '') return fallback
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new ConfigError(`${name} must be a whole number, 0 or more`)
+  return n
+}
+
+function redisUrl(value: string | undefined): string | undefined {
+  if (value !== undefined && !/^rediss?:\/\/./.test(value)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL')
+  return value
 }
 
 function adminToken(value: string | undefined): string | undefined {

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto'
 import { connectApp, createTenant, AdminError } from './admin.js'
 import { recordAudit, type AdminOptions } from './audit.js'
+import { newEvent } from './events.js'
 import type { App, Grant, Install, Tenant, User } from './model.js'
 import { sameHash, unseal } from './secrets.js'
 import type { Storage } from './storage.js'
@@ -42,7 +43,7 @@ export async function installApp(
     grantId: grant.id, installedBy: previous?.installedBy ?? user.id, state: app.installUrl ? 'pending' : 'complete', error: null,
     createdAt: previous?.createdAt ?? now, updatedAt: now,
   }
-  await storage.saveInstall(install)
+  await storage.saveInstall(install, newEvent(app, tenant.id, 'app.installed', { grant_id: grant.id, scopes: grant.scopes, target: tenant.marketplaceId }, now))
   await recordAudit(storage, { ...opts, now }, 'app.installed', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes: grant.scopes })
   return { grant, install }
 }

@@ -178,6 +178,37 @@ export interface ApiRecord {
   createdAt: number
 }
 
+/**
+ * A Data API event in the outbox: written in the transaction of the change it announces, delivered
+ * to the app's Data API URL until it succeeds or a day has passed. `body` is fixed at creation, so
+ * every attempt sends the same bytes with the same id.
+ */
+export interface OutboxEvent {
+  id: string
+  appId: string
+  tenantId: string | null
+  type: string
+  body: string
+  state: 'pending' | 'delivered' | 'failed'
+  attempts: number
+  nextAttemptAt: number
+  /** A dispatcher's lease: no other process attempts the event before it runs out. */
+  lockedUntil: number | null
+  createdAt: number
+  deliveredAt: number | null
+  lastError: string | null
+}
+
+export interface DeliveryAttempt {
+  id: string
+  eventId: string
+  at: number
+  /** The receiver's HTTP status; null when no answer came (refused, timed out). */
+  status: number | null
+  error: string | null
+  durationMs: number
+}
+
 /** One row of the change feed each process polls to drop cached state (RFC 7009 "at once" across processes). */
 export interface Change {
   seq: number

@@ -1,6 +1,8 @@
 import { InsufficientScope } from './errors.js'
 import type { Principal } from './guard.js'
-import type { ApiRecord } from './model.js'
+import { newEvent } from './events.js'
+import type { ApiRecord, OutboxEvent } from './model.js'
+import type { Storage } from './storage.js'
 
 /**
  * The protected API's kinds of record and who may do what with them (seed 003: "an integration has
@@ -51,4 +53,22 @@ export function readable(principal: Principal, resource: ResourceKind, record: A
   if (filter.createdByClientId === undefined || record.createdByClientId === filter.createdByClientId) return record
   if (resource.readAllScope) throw new InsufficientScope(resource.readAllScope)
   return undefined
+}
+
+/**
+ * The Data API's `record.created`: every app connected to the tenant that may read the record hears
+ * of it (its creator, holders of the read scope, or of the read-all scope), each with its own event.
+ */
+export async function recordCreatedEvents(storage: Storage, resource: ResourceKind, record: ApiRecord, shown: Record<string, unknown>, now: number): Promise<OutboxEvent[]> {
+  const events: OutboxEvent[] = []
+  for (const grant of await storage.listGrants({ tenantId: record.tenantId })) {
+    if (grant.status !== 'active') continue
+    const app = await storage.getApp(grant.appId)
+    if (!app?.dataApiUrl) continue
+    const reads = app.clientId === record.createdByClientId
+      || (resource.visibility === 'tenant' && resource.readScope !== undefined && grant.scopes.includes(resource.readScope))
+      || (resource.readAllScope !== undefined && grant.scopes.includes(resource.readAllScope))
+    if (reads) events.push(...newEvent(app, record.tenantId, 'record.created', { kind: resource.kind, record: shown }, now))
+  }
+  return events
 }

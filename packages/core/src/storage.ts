@@ -1,5 +1,5 @@
 import type {
-  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, Install, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, DeliveryAttempt, Install, OutboxEvent, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
   Tenant, User, WorkOrder,
 } from './model.js'
 
@@ -41,7 +41,8 @@ export interface Storage {
   /** Adds `secret` as current; every older current secret expires at `graceEndsAt`. */
   rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number): Promise<void>
 
-  createGrant(grant: Grant): Promise<Grant>
+  /** With `events`, they enter the outbox in the same transaction. */
+  createGrant(grant: Grant, events?: OutboxEvent[]): Promise<Grant>
   getGrant(id: string): Promise<Grant | undefined>
   findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined>
   listGrants(filter?: { appId?: string; tenantId?: string }): Promise<Grant[]>
@@ -49,11 +50,11 @@ export interface Storage {
    * Incremental consent: adds `scopes` to an active grant's, atomically (concurrent consents never lose
    * each other's scopes). Appends a `grant` change when the scopes grew; undefined if not active.
    */
-  widenGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined>
+  widenGrantScopes(id: string, scopes: string[], now: number, announce?: (widened: Grant) => OutboxEvent[]): Promise<Grant | undefined>
   /** Returns false when the grant was not active. Revokes its opaque tokens too; appends a `grant` change. */
-  revokeGrant(id: string, now: number): Promise<boolean>
+  revokeGrant(id: string, now: number, events?: OutboxEvent[]): Promise<boolean>
 
-  saveInstall(install: Install): Promise<void>
+  saveInstall(install: Install, events?: OutboxEvent[]): Promise<void>
   getInstall(grantId: string): Promise<Install | undefined>
 
   recordAudit(entry: AuditEntry): Promise<void>
@@ -95,10 +96,25 @@ export interface Storage {
   /** Newest first; `before` is the cursor (an id returned earlier). */
   listWorkOrders(tenantId: string, opts: { limit: number; before?: { createdAt: number; id: string } }): Promise<WorkOrder[]>
 
-  createRecord(record: ApiRecord): Promise<ApiRecord>
+  createRecord(record: ApiRecord, events?: OutboxEvent[]): Promise<ApiRecord>
   getRecord(tenantId: string, kind: string, id: string): Promise<ApiRecord | undefined>
   /** Newest first; only those `createdByClientId` made when it is given; `before` is the cursor. */
   listRecords(tenantId: string, kind: string, opts: { limit: number; createdByClientId?: string; before?: { createdAt: number; id: string } }): Promise<ApiRecord[]>
+
+  /**
+   * Leases up to `limit` pending events due at `now` until `leaseUntil`; an event leased by another
+   * process is skipped (FOR UPDATE SKIP LOCKED on PostgreSQL, one writer at a time on SQLite), so no
+   * attempt is made twice.
+   */
+  claimEvents(now: number, leaseUntil: number, limit: number): Promise<OutboxEvent[]>
+  /** Records an attempt and the event's new state, only while `leasedUntil` is still this caller's lease. */
+  finishAttempt(event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>, leasedUntil: number, attempt: DeliveryAttempt): Promise<boolean>
+  getEvent(id: string): Promise<OutboxEvent | undefined>
+  /** Newest first. */
+  listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number }): Promise<OutboxEvent[]>
+  listAttempts(eventId: string): Promise<DeliveryAttempt[]>
+  /** Sends a delivered or failed event again, same id and body; false if it is unknown or pending. */
+  redeliver(id: string, now: number): Promise<boolean>
 
   changesSince(seq: number, limit?: number): Promise<Change[]>
   latestChangeSeq(): Promise<number>

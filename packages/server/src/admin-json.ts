@@ -1,4 +1,4 @@
-import type { App, AuditEntry, Grant, SigningKeyRecord, Tenant } from '@fieldgate/core'
+import type { App, AuditEntry, DeliveryAttempt, Grant, OutboxEvent, SigningKeyRecord, Tenant } from '@fieldgate/core'
 
 /** How the CLI's --json and the admin API show the store's objects: snake_case, ISO times, no secrets. */
 type Json = Record<string, unknown>
@@ -20,4 +20,11 @@ export const keyJson = (k: SigningKeyRecord): Json => ({ kid: k.kid, alg: k.alg,
 export const auditJson = (e: AuditEntry): Json => ({
   id: e.id, at: iso(e.at), actor: e.actor, actor_user_id: e.actorUserId, action: e.action, app_id: e.appId,
   tenant_id: e.tenantId, object_id: e.objectId, address: e.address, details: e.details,
+})
+
+export const eventJson = (e: OutboxEvent, attempts: DeliveryAttempt[] = []): Json => ({
+  id: e.id, type: e.type, app_id: e.appId, tenant_id: e.tenantId, state: e.state, attempts: e.attempts, created_at: iso(e.createdAt),
+  next_attempt_at: e.state === 'pending' ? iso(e.nextAttemptAt) : null, delivered_at: iso(e.deliveredAt), last_error: e.lastError,
+  body: JSON.parse(e.body) as unknown,
+  history: attempts.map((a) => ({ at: iso(a.at), status: a.status, error: a.error, duration_ms: a.durationMs })),
 })

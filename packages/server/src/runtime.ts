@@ -6,12 +6,15 @@ import {
 } from '@fieldgate/core'
 import { openStorage } from '@fieldgate/storage'
 import type { Logger } from 'pino'
+import { Dispatcher } from './webhooks/dispatcher.js'
 
 /** One process's view of a deployment: its store, keys, caches and the change feed that keeps them fresh. */
 export interface Runtime {
   readonly ctx: CoreContext
   readonly storage: Storage
   readonly masterKey: Buffer
+  /** Delivers the Data API outbox (started in serving processes). */
+  readonly dispatcher: Dispatcher
   /** Derived from the master key, so every process of a deployment accepts the others' form tokens. */
   readonly csrfKey: Buffer
   close(): Promise<void>
@@ -50,13 +53,19 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       if (change.kind === 'keys') await reloadKeys()
     }, (err) => logger.warn({ err }, 'reading the change feed failed; retrying'))
     if (opts.follow) feed.start(cursor)
+    // Serving processes deliver the Data API outbox; several share it without attempting an event twice.
+    const { maxAgeSeconds, ...timing } = config.webhooks
+    const dispatcher = new Dispatcher(ctx, masterKey, logger, { ...timing, maxAgeMs: maxAgeSeconds * 1000 })
+    if (opts.follow) dispatcher.start()
     return {
       ctx,
       storage,
       masterKey,
       csrfKey: Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'fieldgate csrf v1', 32)),
+      dispatcher,
       async close() {
         feed.stop()
+        await dispatcher.stop()
         await storage.close()
       },
     }

@@ -76,6 +76,21 @@ export interface Database {
     createdByUserId: string | null
     createdAt: number
   }
+  events: {
+    id: string
+    appId: string
+    tenantId: string | null
+    type: string
+    body: string
+    state: string
+    attempts: number
+    nextAttemptAt: number
+    lockedUntil: number | null
+    createdAt: number
+    deliveredAt: number | null
+    lastError: string | null
+  }
+  eventAttempts: { id: string; eventId: string; at: number; status: number | null; error: string | null; durationMs: number }
   sessions: { idHash: string; userId: string; createdAt: number; expiresAt: number }
   workOrders: { id: string; tenantId: string; title: string; status: string; createdByClientId: string | null; createdAt: number }
   changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }

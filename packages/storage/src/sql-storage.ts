@@ -1,5 +1,5 @@
 import type {
-  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, Install, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, DeliveryAttempt, Install, OutboxEvent, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
   Storage, Tenant, User, WorkOrder,
 } from '@fieldgate/core'
 import { Migrator, sql, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
@@ -149,8 +149,11 @@ export class SqlStorage implements Storage {
 
   // grants
 
-  async createGrant(grant: Grant): Promise<Grant> {
-    await this.db.insertInto('grants').values(fromGrant(grant)).execute()
+  async createGrant(grant: Grant, events: OutboxEvent[] = []): Promise<Grant> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('grants').values(fromGrant(grant)).execute()
+      await enqueue(tx, events)
+    })
     return grant
   }
 
@@ -171,7 +174,7 @@ export class SqlStorage implements Storage {
     return rows.map((r) => toGrant(r)!)
   }
 
-  async widenGrantScopes(id: string, scopes: string[], now: number): Promise<Grant | undefined> {
+  async widenGrantScopes(id: string, scopes: string[], now: number, announce?: (widened: Grant) => OutboxEvent[]): Promise<Grant | undefined> {
     return this.db.transaction().execute(async (tx) => {
       // SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL locks the row.
       let read = tx.selectFrom('grants').selectAll().where('id', '=', id).where('status', '=', 'active')
@@ -182,11 +185,13 @@ export class SqlStorage implements Storage {
       if (wider.length === grant.scopes.length) return grant
       await tx.updateTable('grants').set({ scopes: wider.join(' '), updatedAt: now }).where('id', '=', id).execute()
       await appendChange(tx, 'grant', id, now)
-      return { ...grant, scopes: wider, updatedAt: now }
+      const widened = { ...grant, scopes: wider, updatedAt: now }
+      await enqueue(tx, announce?.(widened) ?? [])
+      return widened
     })
   }
 
-  async revokeGrant(id: string, now: number): Promise<boolean> {
+  async revokeGrant(id: string, now: number, events: OutboxEvent[] = []): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       const result = await tx.updateTable('grants').set({ status: 'revoked', updatedAt: now })
         .where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
@@ -194,6 +199,7 @@ export class SqlStorage implements Storage {
       if (revoked) {
         await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('grantId', '=', id).where('revokedAt', 'is', null).execute()
         await appendChange(tx, 'grant', id, now)
+        await enqueue(tx, events)
       }
       return revoked
     })
@@ -201,10 +207,12 @@ export class SqlStorage implements Storage {
 
   // installs and the audit log
 
-  async saveInstall(install: Install): Promise<void> {
+  async saveInstall(install: Install, events: OutboxEvent[] = []): Promise<void> {
     const { grantId: _g, createdAt: _c, ...update } = install
-    await this.db.insertInto('installs').values(install)
-      .onConflict((oc) => oc.column('grantId').doUpdateSet(update)).execute()
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('installs').values(install).onConflict((oc) => oc.column('grantId').doUpdateSet(update)).execute()
+      await enqueue(tx, events)
+    })
   }
 
   async getInstall(grantId: string): Promise<Install | undefined> {
@@ -351,8 +359,11 @@ export class SqlStorage implements Storage {
 
   // records
 
-  async createRecord(record: ApiRecord): Promise<ApiRecord> {
-    await this.db.insertInto('records').values({ ...record, data: JSON.stringify(record.data) }).execute()
+  async createRecord(record: ApiRecord, events: OutboxEvent[] = []): Promise<ApiRecord> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('records').values({ ...record, data: JSON.stringify(record.data) }).execute()
+      await enqueue(tx, events)
+    })
     return record
   }
 
@@ -388,6 +399,58 @@ export class SqlStorage implements Storage {
     return (await this.db.executeQuery<R>({ ...query, parameters })).rows
   }
 
+  // the Data API outbox
+
+  async claimEvents(now: number, leaseUntil: number, limit: number): Promise<OutboxEvent[]> {
+    return this.db.transaction().execute(async (tx) => {
+      let due = tx.selectFrom('events').select('id')
+        .where('state', '=', 'pending').where('nextAttemptAt', '<=', now)
+        .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+        .orderBy('nextAttemptAt').limit(limit)
+      // SQLite's BEGIN IMMEDIATE lets one process at a time in; PostgreSQL skips rows others hold.
+      if (this.engine === 'postgres') due = due.forUpdate().skipLocked()
+      const ids = (await due.execute()).map((r) => r.id)
+      if (ids.length === 0) return []
+      const rows = await tx.updateTable('events').set({ lockedUntil: leaseUntil }).where('id', 'in', ids).returningAll().execute()
+      return rows.map(toEvent).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt)
+    })
+  }
+
+  async finishAttempt(
+    event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>, leasedUntil: number, attempt: DeliveryAttempt,
+  ): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const { id, ...fields } = event
+      const result = await tx.updateTable('events').set({ ...fields, lockedUntil: null })
+        .where('id', '=', id).where('lockedUntil', '=', leasedUntil).executeTakeFirst()
+      if (Number(result.numUpdatedRows) !== 1) return false
+      await tx.insertInto('eventAttempts').values(attempt).execute()
+      return true
+    })
+  }
+
+  async getEvent(id: string): Promise<OutboxEvent | undefined> {
+    const row = await this.db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()
+    return row && toEvent(row)
+  }
+
+  async listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number }): Promise<OutboxEvent[]> {
+    let q = this.db.selectFrom('events').selectAll()
+    if (filter.appId) q = q.where('appId', '=', filter.appId)
+    if (filter.state) q = q.where('state', '=', filter.state)
+    return (await q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()).map(toEvent)
+  }
+
+  async listAttempts(eventId: string): Promise<DeliveryAttempt[]> {
+    return this.db.selectFrom('eventAttempts').selectAll().where('eventId', '=', eventId).orderBy('at').orderBy('id').execute()
+  }
+
+  async redeliver(id: string, now: number): Promise<boolean> {
+    const result = await this.db.updateTable('events').set({ state: 'pending', nextAttemptAt: now, lockedUntil: null })
+      .where('id', '=', id).where('state', '!=', 'pending').executeTakeFirst()
+    return Number(result.numUpdatedRows) === 1
+  }
+
   // change feed
 
   async changesSince(seq: number, limit = 500): Promise<Change[]> {
@@ -406,6 +469,12 @@ const appendChange = (db: Db, kind: Change['kind'], ref: string, now: number) =>
 
 const keyStates = (keys: { kid: string; state: string }[]): string =>
   keys.map((k) => `${k.kid}=${k.state}`).sort().join(' ')
+
+const enqueue = async (db: Db, events: OutboxEvent[]) => {
+  if (events.length) await db.insertInto('events').values(events).execute()
+}
+
+const toEvent = (row: Row<'events'>): OutboxEvent => ({ ...row, state: row.state as OutboxEvent['state'] })
 
 const toRecord = (row: Row<'records'>): ApiRecord => ({ ...row, data: JSON.parse(row.data) as Record<string, unknown> })
 

@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
   createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
-  type ApiRecord, type App, type AppSecret, type AuthorizationCode, type Grant, type OpaqueToken, type Session, type SigningKeyRecord, type Storage, type Tenant,
+  type ApiRecord, type App, type AppSecret, type AuthorizationCode, type Grant, type OpaqueToken, type OutboxEvent, type Session, type SigningKeyRecord, type Storage, type Tenant,
   type User, type WorkOrder,
 } from '@fieldgate/core'
 
@@ -548,6 +548,61 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const first = await s.listRecords(t.id, 'field', { limit: 2 })
         const rest = await s.listRecords(t.id, 'field', { limit: 10, before: { createdAt: first[1]!.createdAt, id: first[1]!.id } })
         assert.deepEqual([...first, ...rest].map((r) => r.id), fields.map((r) => r.id))
+      })
+    })
+
+    describe('Data API outbox', () => {
+      const db = freshStore(open)
+      const event = (appId: string, over: Partial<OutboxEvent> = {}): OutboxEvent => ({
+        id: `evt_${hex()}`, appId, tenantId: null, type: 'record.created', body: '{"a":1}', state: 'pending', attempts: 0,
+        nextAttemptAt: T, lockedUntil: null, createdAt: T, deliveredAt: null, lastError: null, ...over,
+      })
+
+      it('writes events with the change, leases each to one claimer, and records attempts under the lease only', async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const a = app()
+        await s.createApp(a, secret(a.id))
+        const rec: ApiRecord = { id: randomUUID(), tenantId: t.id, kind: 'alert', data: {}, createdByClientId: a.clientId, createdByUserId: null, createdAt: T }
+        const events = Array.from({ length: 30 }, () => event(a.id))
+        await s.createRecord(rec, events.slice(0, 10))
+        const g = grant(a.id, t.id)
+        await s.createGrant(g, events.slice(10, 20))
+        await s.revokeGrant(g.id, T, events.slice(20, 30))
+        // Five claimers at once: every event goes to exactly one.
+        const claims = await Promise.all([1, 2, 3, 4, 5].map(() => s.claimEvents(T + 1, T + 60_000, 8)))
+        const claimed = claims.flat().map((e) => e.id)
+        assert.equal(claimed.length, 30)
+        assert.equal(new Set(claimed).size, 30)
+        assert.deepEqual(await s.claimEvents(T + 2, T + 60_000, 50), [], 'leased events are not handed out again')
+        assert.equal((await s.claimEvents(T + 60_001, T + 120_000, 50)).length, 30, 'an expired lease frees them')
+
+        const first = events[0]!
+        const attempt = { id: randomUUID(), eventId: first.id, at: T + 60_002, status: 500, error: 'the receiver answered 500', durationMs: 12 }
+        const retry = { id: first.id, state: 'pending' as const, attempts: 1, nextAttemptAt: T + 70_000, deliveredAt: null, lastError: attempt.error }
+        assert.equal(await s.finishAttempt(retry, T + 60_000, attempt), false, 'not under a lease this caller holds')
+        assert.equal(await s.finishAttempt(retry, T + 120_000, attempt), true)
+        assert.deepEqual(await s.listAttempts(first.id), [attempt])
+        assert.deepEqual(await s.getEvent(first.id), { ...first, ...retry, lockedUntil: null })
+        const done = { id: first.id, state: 'delivered' as const, attempts: 2, nextAttemptAt: T + 70_000, deliveredAt: T + 70_001, lastError: null }
+        const [again] = await s.claimEvents(T + 70_000, T + 80_000, 1)
+        assert.equal(again?.id, first.id)
+        assert.equal(await s.finishAttempt(done, T + 80_000, { ...attempt, id: randomUUID(), status: 204, error: null }), true)
+        assert.equal((await s.listEvents({ appId: a.id, state: 'delivered', limit: 10 })).length, 1)
+        assert.equal(await s.redeliver(first.id, T + 90_000), true)
+        assert.equal(await s.redeliver(first.id, T + 90_000), false, 'already pending')
+        const redelivered = await s.getEvent(first.id)
+        assert.equal(redelivered?.state, 'pending')
+        assert.equal(redelivered?.body, first.body, 'same body, same id')
+      })
+
+      it('writes no events when the change fails', async () => {
+        const s = db()
+        const a = app()
+        await s.createApp(a, secret(a.id))
+        const e = event(a.id)
+        await assert.rejects(s.createGrant(grant(a.id, randomUUID()), [e]))
+        assert.equal(await s.getEvent(e.id), undefined)
       })
     })
 

@@ -1,6 +1,7 @@
 import { authenticateClient, readClientCredentials } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, UnsupportedTokenType } from '../errors.js'
+import { newEvent } from '../events.js'
 import { hashSecret } from '../secrets.js'
 import { isOpaqueToken } from '../tokens/opaque.js'
 
@@ -32,6 +33,8 @@ export async function disconnectByToken(ctx: CoreContext, token: string | undefi
   const now = ctx.now()
   const revoked = await ctx.storage.revokeOpaqueToken(hashSecret(token), now)
   if (!revoked) return false
-  if (await ctx.storage.revokeGrant(revoked.grantId, now)) ctx.cache.apply({ kind: 'grant', ref: revoked.grantId })
+  const app = await ctx.storage.getApp(revoked.appId)
+  const events = app ? newEvent(app, revoked.tenantId, 'grant.revoked', { grant_id: revoked.grantId }, now) : []
+  if (await ctx.storage.revokeGrant(revoked.grantId, now, events)) ctx.cache.apply({ kind: 'grant', ref: revoked.grantId })
   return true
 }

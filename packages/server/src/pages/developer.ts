@@ -1,4 +1,4 @@
-import { describeScope, scopeDescriptions, type App, type AuditEntry, type Tenant } from '@fieldgate/core'
+import { describeScope, scopeDescriptions, type App, type AuditEntry, type DeliveryAttempt, type OutboxEvent, type Tenant } from '@fieldgate/core'
 import { auditTable } from './audit.js'
 import { html, type SafeHtml } from './html.js'
 import { layout } from './layout.js'
@@ -98,8 +98,26 @@ ${p.note ? html`<p>${p.note}</p>` : ''}
 <p><a href="/developer/apps/${p.app.clientId}">Continue to ${p.app.name}</a></p>`,
 })
 
+export interface Delivery {
+  event: OutboxEvent
+  attempts: DeliveryAttempt[]
+}
+
+const deliveries = (csrf: string, app: App, list: Delivery[]): SafeHtml => html`<h2>Data API deliveries</h2>
+${app.dataApiUrl ? html`<p class="muted">Events go to <code>${app.dataApiUrl}</code>, signed in <code>fieldgate-signature</code>.</p>` : html`<p class="muted">Set a Data API URL to receive events.</p>`}
+${list.length === 0 ? html`<p class="muted">No events yet.</p>` : html`<table class="audit">
+  <thead><tr><th scope="col">Event</th><th scope="col">State</th><th scope="col">Attempts</th><th scope="col"></th></tr></thead>
+  <tbody>${list.map(({ event, attempts }) => html`<tr>
+    <td><code>${event.type}</code><br><span class="muted">${event.id}</span></td>
+    <td>${event.state}${event.lastError ? html`<br><span class="muted">${event.lastError}</span>` : ''}</td>
+    <td>${attempts.map((a) => html`${new Date(a.at).toISOString().slice(11, 19)} ${a.status ?? 'no answer'}<br>`)}</td>
+    <td>${event.state === 'pending' ? '' : html`<form method="post" action="/developer/apps/${app.clientId}/events/${event.id}/redeliver">
+      <input type="hidden" name="csrf" value="${csrf}"><button type="submit">Redeliver</button></form>`}</td>
+  </tr>`)}</tbody>
+</table>`}`
+
 export const appPage = (p: Frame & {
-  app: App; secretHints: { hint: string; expiresAt: number | null }[]; sandbox: Tenant; audit: AuditEntry[]; notice?: string; error?: string
+  app: App; secretHints: { hint: string; expiresAt: number | null }[]; sandbox: Tenant; audit: AuditEntry[]; deliveries: Delivery[]; notice?: string; error?: string
 }): string => layout({
   title: p.app.name,
   ...p,
@@ -143,5 +161,6 @@ ${p.app.kind === 'public' && p.app.environment === 'sandbox' ? html`<form method
   <label class="check"><input type="checkbox" name="confirm" required> Delete ${p.app.name}, uninstall it everywhere and stop all its tokens</label>
   <div class="actions"><button type="submit" class="danger">Delete app</button></div>
 </form>
+${deliveries(p.csrf, p.app, p.deliveries)}
 ${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}`,
 })

@@ -73,7 +73,9 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     const sandbox = await ensurePartnerSandbox(ctx.storage, user)
     const secretHints = (await ctx.storage.listLiveSecrets(found.id, ctx.now())).sort((a, b) => b.createdAt - a.createdAt)
     const audit = await ctx.storage.listAudit({ appIds: [found.id], limit: 50 })
-    return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, ...extra }), kit.installTarget(found))
+    const events = await ctx.storage.listEvents({ appId: found.id, limit: 20 })
+    const deliveries = await Promise.all(events.map(async (event) => ({ event, attempts: await ctx.storage.listAttempts(event.id) })))
+    return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, deliveries, ...extra }), kit.installTarget(found))
   }
 
   app.get('/developer/apps/:clientId', async (request, reply) => {
@@ -135,6 +137,19 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     ctx.cache.apply({ kind: 'grant', ref: grant.id })
     if (!found.installUrl) return showApp(request, reply, user, found, 200, { notice: `Installed on your sandbox (target_id ${sandbox.id}).` })
     return reply.redirect(await installRedirect(ctx.storage, found, sandbox, kit.masterKey, ctx.now()), 303)
+  })
+
+  app.post('/developer/apps/:clientId/events/:eventId/redeliver', async (request, reply) => {
+    kit.form(request)
+    const user = await kit.user(request, reply)
+    if (!user) return reply
+    const found = await ownedApp(request, reply, user)
+    if (!found) return reply
+    const { eventId } = request.params as { eventId: string }
+    const event = eventId.length <= 100 ? await ctx.storage.getEvent(eventId) : undefined
+    if (event?.appId !== found.id) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
+    const queued = await ctx.storage.redeliver(event.id, ctx.now())
+    return showApp(request, reply, user, found, 200, { notice: queued ? `Event ${event.id} will be delivered again.` : `Event ${event.id} is already waiting to be delivered.` })
   })
 
   /** A private app belongs to a tenant its creator administers. */

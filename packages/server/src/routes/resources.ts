@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import {
-  InvalidRequest, listFilter, readable, requireWrite, resourceKinds, type ApiRecord, type CoreContext, type ResourceKind,
+  InvalidRequest, listFilter, readable, recordCreatedEvents, requireWrite, resourceKinds, type ApiRecord, type CoreContext, type ResourceKind,
 } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
 
@@ -56,11 +56,7 @@ const errorBody = { type: 'object', properties: { error: { type: 'string' }, err
  * The resource API: for each route, list (newest first, cursor pages), read one, create. Reading and
  * writing follow core/resources.ts: what a token may see, and missing_scope when it lacks a scope.
  */
-export async function resourceApiRoutes(app: FastifyInstance, { ctx, onCreated }: {
-  ctx: CoreContext
-  /** Called with each new record, to announce it (the Data API). */
-  onCreated?: (record: ApiRecord) => Promise<void>
-}): Promise<void> {
+export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   // At onRequest, so the write-scope check before body validation already knows the caller.
   app.addHook('onRequest', requireBearer(ctx))
 
@@ -111,11 +107,13 @@ export async function resourceApiRoutes(app: FastifyInstance, { ctx, onCreated }
       preValidation: async (request) => requireWrite(request.principal, resource),
     }, async (request, reply) => {
       const { principal } = request
-      const record = await ctx.storage.createRecord({
+      const now = ctx.now()
+      const record: ApiRecord = {
         id: randomUUID(), tenantId: principal.tenantId, kind: resource.kind, data: request.body as Record<string, unknown>,
-        createdByClientId: principal.clientId, createdByUserId: null, createdAt: ctx.now(),
-      })
-      await onCreated?.(record)
+        createdByClientId: principal.clientId, createdByUserId: null, createdAt: now,
+      }
+      // The Data API hears of it, from the same transaction.
+      await ctx.storage.createRecord(record, await recordCreatedEvents(ctx.storage, resource, record, publicRecord(record), now))
       return reply.code(201).send(publicRecord(record))
     })
   }

@@ -176,3 +176,30 @@ export const records = ({ ms }: Dialect): string[] => [
   `CREATE INDEX records_page ON records (tenant_id, kind, created_at DESC, id DESC)`,
   `CREATE INDEX records_own_page ON records (tenant_id, kind, created_by_client_id, created_at DESC, id DESC)`,
 ]
+
+/** The Data API outbox: events written with the change they announce, and each delivery attempt. */
+export const outbox = ({ ms }: Dialect): string[] => [
+  `CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    tenant_id TEXT,
+    type TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL,
+    next_attempt_at ${ms} NOT NULL,
+    locked_until ${ms},
+    created_at ${ms} NOT NULL,
+    delivered_at ${ms},
+    last_error TEXT)`,
+  `CREATE INDEX events_due ON events (state, next_attempt_at)`,
+  `CREATE INDEX events_app ON events (app_id, created_at)`,
+  `CREATE TABLE event_attempts (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    at ${ms} NOT NULL,
+    status INTEGER,
+    error TEXT,
+    duration_ms INTEGER NOT NULL)`,
+  `CREATE INDEX event_attempts_event ON event_attempts (event_id, at)`,
+]

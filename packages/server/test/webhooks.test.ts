@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { connectApp, createApp, createTenant, eventIdHeader, revokeGrant, signatureHeader, verifyEventSignature, type Tenant } from '@fieldgate/core'
+import {
+  bearer, freePort, getToken, postJson, runCli, spawnServe, startServer, tempDir, waitUntil, type ServerProcess, type TestServer,
+} from './helpers.js'
+
+interface Delivery {
+  id: string
+  signature: string
+  body: string
+  json: { id: string; type: string; farm_id: string | null; client_id: string; data: Record<string, unknown> }
+}
+
+/** A Data API receiver on loopback: records what arrives, answers `status()` (200 unless told otherwise). */
+class Receiver {
+  readonly deliveries: Delivery[] = []
+  status = 200
+  private server: Server | undefined
+
+  async listen(port = 0): Promise<string> {
+    this.server = createServer((req, res) => {
+      let body = ''
+      req.setEncoding('utf8').on('data', (c: string) => { body += c })
+      req.on('end', () => {
+        this.deliveries.push({ id: String(req.headers[eventIdHeader]), signature: String(req.headers[signatureHeader]), body, json: JSON.parse(body) as Delivery['json'] })
+        res.writeHead(this.status).end()
+      })
+    })
+    await new Promise<void>((ok) => this.server!.listen(port, '127.0.0.1', ok))
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/data-api`
+  }
+
+  close(): Promise<void> {
+    return new Promise((ok) => {
+      this.server?.closeAllConnections()
+      this.server ? this.server.close(() => ok()) : ok()
+    })
+  }
+
+  ofType(type: string): Delivery[] {
+    return this.deliveries.filter((d) => d.json.type === type)
+  }
+}
+
+const fast = { pollMs: 50, timeoutMs: 1000, leaseMs: 3000, baseDelayMs: 100, maxDelayMs: 400, maxAgeSeconds: 86400, batch: 20 }
+
+describe('Data API delivery', () => {
+  let server: TestServer
+  let receiver: Receiver
+  let url: string
+  let tenant: Tenant
+  before(async () => {
+    server = await startServer({ overrides: { webhooks: fast } })
+    receiver = new Receiver()
+    url = await receiver.listen()
+    tenant = await createTenant(server.storage, { name: 'Hooked farm', environment: 'sandbox' })
+  })
+  after(async () => {
+    await server.close()
+    await receiver.close()
+  })
+
+  const app = (name: string) => createApp(server.storage, {
+    name, kind: 'private', tenantId: tenant.id, scopes: 'api alerts:write fields:read:all maps:write', dataApiUrl: url,
+  }, { masterKey: server.runtime.masterKey })
+
+  it('delivers record.created, signed with the client secret, with a stable id; retries until the receiver answers 2xx', async () => {
+    const a = await app('Alerts app')
+    const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
+    receiver.status = 500
+    const created = await postJson(server.url('/v1/alerts'), { title: 'Frost tonight', severity: 'warning' }, bearer(token))
+    assert.equal(created.status, 201)
+    await waitUntil(async () => receiver.deliveries.filter((d) => d.json.data.record && (d.json.data.record as { id: string }).id === created.json.id).length >= 3, 10_000)
+    receiver.status = 204
+    const mine = () => receiver.deliveries.filter((d) => (d.json.data.record as { id?: string } | undefined)?.id === created.json.id)
+    const event = mine()[0]!.id
+    await waitUntil(async () => (await server.storage.getEvent(event))?.state === 'delivered', 10_000)
+    const all = mine()
+    assert.ok(all.length >= 4)
+    assert.equal(new Set(all.map((d) => d.id)).size, 1, 'every attempt carries the same event id')
+    assert.equal(new Set(all.map((d) => d.body)).size, 1, 'and the same body')
+    const d = all[0]!
+    assert.equal(d.json.id, d.id)
+    assert.equal(d.json.type, 'record.created')
+    assert.equal(d.json.farm_id, tenant.id)
+    assert.equal(d.json.client_id, a.app.clientId)
+    assert.deepEqual((d.json.data.record as { title: string }).title, 'Frost tonight')
+    const now = Math.floor(Date.now() / 1000)
+    for (const x of all) assert.equal(verifyEventSignature(x.signature, x.body, a.clientSecret, now), true)
+    assert.equal(verifyEventSignature(d.signature, d.body.replace('Frost', 'Sun'), a.clientSecret, now), false, 'tampered body')
+    assert.equal(verifyEventSignature(d.signature, d.body, `${a.clientSecret}x`, now), false, 'another secret')
+    assert.equal(verifyEventSignature(d.signature, d.body, a.clientSecret, now + 3600), false, 'stale')
+    const attempts = await server.storage.listAttempts(event)
+    assert.deepEqual(attempts.slice(0, 3).map((x) => x.status), [500, 500, 500])
+    assert.equal(attempts.at(-1)!.status, 204)
+  })
+
+  it('announces a record to connected apps that may read it, not to others', async () => {
+    const writer = await app('Field writer')
+    const reader = await app('All-fields reader')
+    const token = await getToken(server, { clientId: writer.app.clientId, clientSecret: writer.clientSecret }, { scope: 'maps:write' })
+    await getToken(server, { clientId: reader.app.clientId, clientSecret: reader.clientSecret }, { scope: 'fields:read:all' })
+    const alertsOnly = await createApp(server.storage, { name: 'No fields', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: url }, { masterKey: server.runtime.masterKey })
+    const field = await postJson(server.url('/v1/fields'), { name: 'Top field' }, bearer(token))
+    await waitUntil(async () => receiver.deliveries.filter((d) => (d.json.data.record as { id?: string } | undefined)?.id === field.json.id).length >= 2, 5000)
+    await new Promise((r) => setTimeout(r, 300))
+    const to = receiver.deliveries.filter((d) => (d.json.data.record as { id?: string } | undefined)?.id === field.json.id).map((d) => d.json.client_id)
+    assert.ok(to.includes(writer.app.clientId), 'its creator')
+    assert.ok(to.includes(reader.app.clientId), 'a holder of fields:read:all')
+    assert.ok(!to.includes(alertsOnly.app.clientId), 'not an app that cannot read fields')
+  })
+
+  it('announces grant.created, grant.scopes_changed, grant.revoked and app.uninstalled', async () => {
+    const partnerApp = await createApp(server.storage, { name: 'Integration', kind: 'public', environment: 'sandbox', scopes: 'api maps:write', dataApiUrl: url }, { masterKey: server.runtime.masterKey })
+    const farm = await createTenant(server.storage, { name: 'Connected farm', environment: 'sandbox' })
+    const { grant } = await connectApp(server.storage, partnerApp.app, farm.id, ['api'], Date.now())
+    await connectApp(server.storage, partnerApp.app, farm.id, ['maps:write'], Date.now())
+    await revokeGrant(server.storage, grant.id, {}, 'app.uninstalled')
+    const second = await connectApp(server.storage, partnerApp.app, farm.id, ['api'], Date.now())
+    await revokeGrant(server.storage, second.grant.id)
+    const types = () => receiver.deliveries.filter((d) => d.json.farm_id === farm.id).map((d) => d.json.type)
+    await waitUntil(async () => types().length >= 5, 5000)
+    assert.deepEqual(types().sort(), ['app.uninstalled', 'grant.created', 'grant.created', 'grant.revoked', 'grant.scopes_changed'])
+    const widened = receiver.deliveries.find((d) => d.json.farm_id === farm.id && d.json.type === 'grant.scopes_changed')!
+    assert.deepEqual(widened.json.data.scopes, ['api', 'maps:write'])
+  })
+})
+
+describe('Data API delivery across a crash', () => {
+  const children: ServerProcess[] = []
+  const receiver = new Receiver()
+  after(async () => {
+    for (const c of children) await c.stop()
+    await receiver.close()
+  })
+
+  it('delivers every event exactly by id after the receiver was down and the server was killed with SIGKILL', { timeout: 60_000 }, async () => {
+    const dataDir = tempDir('fg-hooks-')
+    const receiverPort = await freePort()
+    const env = {
+      FIELDGATE_DATA_DIR: dataDir, FIELDGATE_WEBHOOK_POLL_MS: '50', FIELDGATE_WEBHOOK_TIMEOUT_MS: '500', FIELDGATE_WEBHOOK_LEASE_MS: '1500',
+      FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '500',
+    }
+    const tenant = await runCli(['tenants', 'create', '--name', 'Crash farm', '--environment', 'sandbox', '--json'], env)
+    const app = await runCli(['apps', 'create', '--name', 'Crash app', '--kind', 'private', '--tenant', tenant.json.id, '--scopes', 'alerts:write',
+      '--data-api-url', `http://127.0.0.1:${receiverPort}/data-api`, '--json'], env)
+    assert.equal(app.code, 0, app.stderr)
+    const port = await freePort()
+    const first = await spawnServe(port, env)
+    children.push(first)
+    const server = { url: (p: string) => first.origin + p }
+    const token = await getToken(server, { clientId: app.json.client_id, clientSecret: app.json.client_secret })
+    const ids: string[] = []
+    for (let i = 0; i < 12; i++) ids.push((await postJson(server.url('/v1/alerts'), { title: `Alert ${i}` }, bearer(token))).json.id)
+    // The receiver is down: attempts fail and are retried; then the server dies mid-flight.
+    await new Promise((r) => setTimeout(r, 600))
+    process.kill(-first.child.pid!, 'SIGKILL')
+    await first.stop()
+    await receiver.listen(receiverPort)
+    const second = await spawnServe(port, env)
+    children.push(second)
+    const recordIds = () => new Set(receiver.deliveries.map((d) => (d.json.data.record as { id: string }).id))
+    await waitUntil(async () => ids.every((id) => recordIds().has(id)), 20_000)
+    await new Promise((r) => setTimeout(r, 500))
+    // Nothing lost; a record announced twice (an attempt cut off by the kill) has one event id.
+    const byRecord = new Map<string, Set<string>>()
+    for (const d of receiver.deliveries) {
+      const rid = (d.json.data.record as { id: string }).id
+      byRecord.set(rid, (byRecord.get(rid) ?? new Set()).add(d.id))
+      assert.equal(verifyEventSignature(d.signature, d.body, app.json.client_secret, Math.floor(Date.now() / 1000)), true)
+    }
+    assert.deepEqual([...byRecord.keys()].sort(), [...ids].sort())
+    for (const [rid, eventIds] of byRecord) assert.equal(eventIds.size, 1, `record ${rid} announced under one event id`)
+    const listed = await runCli(['events', 'list', '--json'], env)
+    assert.equal(listed.code, 0, listed.stderr)
+    assert.equal(listed.json.length, 12)
+    assert.ok(listed.json.every((e: { state: string; attempts: number }) => e.state === 'delivered' && e.attempts >= 2), JSON.stringify(listed.json.map((e: { state: string }) => e.state)))
+    const redeliver = await runCli(['events', 'redeliver', listed.json[0].id, '--json'], env)
+    assert.equal(redeliver.code, 0, redeliver.stderr)
+    assert.equal(redeliver.json.state, 'pending')
+    await waitUntil(async () => receiver.deliveries.filter((d) => d.id === listed.json[0].id).length >= 2, 5000)
+  })
+})
