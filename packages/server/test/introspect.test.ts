@@ -32,6 +32,14 @@ describe('introspection (RFC 7662) on POST /oauth/introspect', () => {
     assert.deepEqual(res.json, { active: false })
   }
 
+  it('lets a resource server (scope fieldgate:introspect) introspect every app\'s tokens', async () => {
+    const rs = await privateApp(server.storage, { scopes: 'fieldgate:introspect', tenantId: a.tenant.id })
+    const res = await introspect(tokenB, rs)
+    assert.equal(res.json.active, true)
+    assert.equal(res.json.client_id, b.clientId)
+    assertInactive(await introspect(tokenB, a))
+  })
+
   it('requires client authentication', async () => {
     const none = await postForm(server.url('/oauth/introspect'), { token: tokenA })
     assert.equal(none.status, 401)

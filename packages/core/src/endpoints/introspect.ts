@@ -3,11 +3,18 @@ import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest } from '../errors.js'
 import { authenticateAccessToken } from '../guard.js'
 
+/**
+ * The scope that makes an app a resource server: it may introspect every token, not just its own. The
+ * operator grants it (CLI or admin API) to the services that put @fieldgate/guard in front of an API.
+ */
+export const introspectAllScope = 'fieldgate:introspect'
+
 export type IntrospectionResponse = { active: false } | ({ active: true } & Record<string, unknown>)
 
 /**
- * RFC 7662. A client may introspect only its own tokens; anything else (foreign, unknown, expired,
- * revoked, malformed) is `{"active": false}` and nothing more, so introspection reveals nothing.
+ * RFC 7662. A client may introspect only its own tokens, a resource server (`fieldgate:introspect`)
+ * any; anything else (foreign, unknown, expired, revoked, malformed) is `{"active": false}` and
+ * nothing more, so introspection reveals nothing.
  */
 export async function introspectionEndpoint(
   ctx: CoreContext, req: { params: Params; authorization: string | undefined },
@@ -17,7 +24,7 @@ export async function introspectionEndpoint(
   if (!token) throw new InvalidRequest('token is required')
   try {
     const principal = await authenticateAccessToken(ctx, token)
-    if (principal.clientId !== app.clientId) return { active: false }
+    if (principal.clientId !== app.clientId && !app.scopes.includes(introspectAllScope)) return { active: false }
     return { active: true, ...principal.introspection }
   } catch {
     return { active: false }
