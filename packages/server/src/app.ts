@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino'
 import { registerBodyParsers } from './plugins/body.js'
 import { registerErrorHandling } from './plugins/errors.js'
+import { registerRateLimits } from './plugins/rate-limit.js'
 import { adminApiRoutes } from './routes/admin-api.js'
 import { apiRoutes } from './routes/api.js'
 import { fieldNationRoutes } from './routes/fieldnation.js'
@@ -29,6 +30,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   registerBodyParsers(app)
   registerErrorHandling(app)
   await app.register(fastifyCookie)
+  await registerRateLimits(app, ctx.config)
   // Documents the tagged routes (the resource and admin APIs) at /openapi.json, from the schemas that validate them.
   await app.register(fastifySwagger, {
     hideUntagged: true,

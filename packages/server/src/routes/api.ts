@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { InvalidRequest, requireScope, type CoreContext, type WorkOrder } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
+import { principalLimits } from '../plugins/rate-limit.js'
 
 const cursorOf = (w: WorkOrder) => Buffer.from(`${w.createdAt}.${w.id}`).toString('base64url')
 
@@ -15,6 +16,8 @@ function parseCursor(cursor: string): { createdAt: number; id: string } {
 /** The protected API: a tenant's own work orders (Field Nation's `/api/rest/v2/workorders`), scope `api`. */
 export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   app.addHook('preHandler', requireBearer(ctx))
+  // Per token and per client, after the token is accepted: every route below is counted.
+  app.addHook('preHandler', principalLimits(app))
 
   app.get('/api/rest/v2/workorders', {
     schema: {

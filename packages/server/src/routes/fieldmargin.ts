@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { InvalidRequest, UnsupportedGrantType, disconnectByToken, echo, tokenEndpoint, type CoreContext, type Params } from '@fieldgate/core'
 import { parseForm, readParams } from '../plugins/body.js'
 import { requireBearer } from '../plugins/bearer.js'
+import { principalLimits, tokenLimits } from '../plugins/rate-limit.js'
 import { noStore } from './oauth.js'
 
 /**
@@ -10,7 +11,8 @@ import { noStore } from './oauth.js'
  */
 export async function fieldmarginRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   // "a application/x-www-form-urlencoded query string or POST body": either, and a parameter in both is refused.
-  app.post('/v1/token.exchange', async (request, reply) => {
+  const exchangeRequest = (request: FastifyRequest) => ({ params: queryAndBody(request), authorization: request.headers.authorization })
+  app.post('/v1/token.exchange', { ...tokenLimits(app, ctx, exchangeRequest) }, async (request, reply) => {
     const params = queryAndBody(request)
     if (params.grant_type !== undefined && params.grant_type !== 'authorization_code') throw new UnsupportedGrantType(params.grant_type)
     const result = await tokenEndpoint(ctx, { params: { ...params, grant_type: 'authorization_code' }, authorization: request.headers.authorization })
@@ -23,7 +25,7 @@ export async function fieldmarginRoutes(app: FastifyInstance, { ctx }: { ctx: Co
     return reply.headers(noStore).send({ revoked })
   })
 
-  app.get('/v1/permissions', { preHandler: requireBearer(ctx) }, async (request, reply) => {
+  app.get('/v1/permissions', { preHandler: [requireBearer(ctx), principalLimits(app)] }, async (request, reply) => {
     return reply.headers(noStore).send({ scopes: request.principal.scopes })
   })
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { introspectionEndpoint, revocationEndpoint, tokenEndpoint, type CoreContext, type Params, type TokenResult } from '@fieldgate/core'
 import { readParams } from '../plugins/body.js'
+import { tokenLimits } from '../plugins/rate-limit.js'
 
 /** RFC 6749 §5.1: token responses are never cached. */
 export const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' }
@@ -16,7 +17,7 @@ export const tokenRequest = (request: FastifyRequest) => ({
  * three-field body its document shows; every other request gets the RFC body with `scope`.
  */
 export async function oauthRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
-  app.post('/oauth/token', async (request, reply) => {
+  app.post('/oauth/token', { ...tokenLimits(app, ctx, tokenRequest) }, async (request, reply) => {
     const req = tokenRequest(request)
     const result = await tokenEndpoint(ctx, req)
     return sendToken(reply, isFieldEdgeShape(request, req.params) ? fieldEdgeBody(result) : rfcBody(result))

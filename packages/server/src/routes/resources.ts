@@ -4,6 +4,7 @@ import {
   InvalidRequest, listFilter, readable, recordCreatedEvents, requireWrite, resourceKinds, type ApiRecord, type CoreContext, type ResourceKind,
 } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
+import { principalLimits } from '../plugins/rate-limit.js'
 
 type Schema = Record<string, unknown>
 
@@ -59,6 +60,7 @@ const errorBody = { type: 'object', properties: { error: { type: 'string' }, err
 export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   // At onRequest, so the write-scope check before body validation already knows the caller.
   app.addHook('onRequest', requireBearer(ctx))
+  app.addHook('onRequest', principalLimits(app))
 
   for (const route of resourceRoutes) {
     const { resource } = route
