@@ -16,6 +16,7 @@ import autocannon from 'autocannon'
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -44,6 +45,11 @@ const CONNECTIONS = 100
 const PIPELINING = 1
 const MAX_FAILURE_RATE = 0.001 // non-2xx + errors + timeouts, of all responses and errors
 const TARGETS = { ceilingRatio: 0.75, peerRatio: 1.5, p99Ms: 40, validationRps: 12_000 }
+// These runs measure the protocol path; rate limits (issue 5) would refuse a load generator.
+const NO_RATE_LIMITS = {
+  FIELDGATE_RATE_LIMIT_PER_TOKEN: '0', FIELDGATE_RATE_LIMIT_PER_CLIENT: '0', FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0', FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
+}
+const WEBHOOK_EVENTS = 3000
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -238,20 +244,20 @@ async function fieldgateCli(env, ...args) {
 }
 
 /** A fresh store with one sandbox tenant and one private app, and `fieldgate serve` on it. */
-async function startFieldgate(workers) {
+async function startFieldgate(workers, extraEnv = {}, appArgs = [], scope = 'api') {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'fieldgate-bench-'))
   tempDirs.add(dataDir)
-  const env = { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_LOG_LEVEL: 'warn', FIELDGATE_SIGNING_ALG: 'RS256' }
-  for (const k of ['DATABASE_URL', 'FIELDGATE_ISSUER', 'FIELDGATE_AUDIENCE', 'FIELDGATE_HOST', 'FIELDGATE_PORT', 'FIELDGATE_MASTER_KEY']) env[k] = undefined
+  const env = { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_LOG_LEVEL: 'warn', FIELDGATE_SIGNING_ALG: 'RS256', ...NO_RATE_LIMITS, ...extraEnv }
+  for (const k of ['DATABASE_URL', 'REDIS_URL', 'FIELDGATE_ISSUER', 'FIELDGATE_AUDIENCE', 'FIELDGATE_HOST', 'FIELDGATE_PORT', 'FIELDGATE_MASTER_KEY']) env[k] = undefined
   const tenant = await fieldgateCli(env, 'tenants', 'create', '--name', 'Bench Field Services', '--environment', 'sandbox')
-  const app = await fieldgateCli(env, 'apps', 'create', '--name', 'bench client', '--kind', 'private', '--tenant', tenant.id)
+  const app = await fieldgateCli(env, 'apps', 'create', '--name', 'bench client', '--kind', 'private', '--tenant', tenant.id, ...appArgs)
   if (!app.client_id || !app.client_secret) throw new Error(`fieldgate apps create gave no credentials: ${JSON.stringify(app)}`)
   const port = await freePort()
   const info = startChild(`fieldgate serve --workers ${workers}`, [cli, 'serve', '--workers', String(workers), '--port', String(port), '--host', HOST], env)
   const url = `http://${HOST}:${port}`
-  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret, scope: 'api' }).toString()
+  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret, scope }).toString()
   const token = await waitReady(info, () => postToken(`${url}/oauth/token`, body))
-  return { info, url, body, token }
+  return { info, url, body, token, env, tenant, app }
 }
 
 async function benchFieldgateTokens() {
@@ -286,6 +292,106 @@ async function benchFieldgateValidation() {
     return { ...m, responseBytes: text.length, baseline }
   } finally {
     await stopChild(fg.info)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Issue 5: the resource API with JWT and opaque tokens, and Data API dispatch
+
+/** A cookie jar over fetch, for the sign-in and consent pages. */
+function browserSession(url) {
+  const jar = new Map()
+  const send = async (p, init = {}) => {
+    const res = await fetch(url + p, { ...init, redirect: 'manual', headers: { ...init.headers, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') }, signal: AbortSignal.timeout(10_000) })
+    for (const c of res.headers.getSetCookie()) { const [pair] = c.split(';'); const i = pair.indexOf('='); jar.set(pair.slice(0, i), pair.slice(i + 1)) }
+    return { res, text: await res.text() }
+  }
+  const form = (p, fields) => send(p, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() })
+  return { send, form }
+}
+
+const hidden = (html) => Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2].replace(/&amp;/g, '&').replace(/&quot;/g, '"')]))
+
+/** A farm owner connects a public app through the consent page; returns the opaque connection token. */
+async function connectThroughConsent(fg) {
+  const email = 'owner@bench.example'
+  const password = 'bench password 0123'
+  await fieldgateCli(fg.env, 'users', 'create', '--email', email, '--password', password, '--tenant', fg.tenant.id, '--role', 'owner')
+  const app = await fieldgateCli(fg.env, 'apps', 'create', '--name', 'bench integration', '--kind', 'public', '--environment', 'sandbox', '--tenant', fg.tenant.id,
+    '--scopes', 'alerts:write', '--redirect-uri', 'https://bench.example/cb')
+  const b = browserSession(fg.url)
+  const login = await b.send('/login')
+  await b.form('/login', { ...hidden(login.text), email, password })
+  const consent = await b.send(`/authorize?client_id=${app.client_id}&scope=alerts:write&state=bench`)
+  const decided = await b.form('/consent', { ...hidden(consent.text), decision: 'allow' })
+  const code = new URL(decided.res.headers.get('location')).searchParams.get('code')
+  if (!code) throw new Error(`the consent flow gave no code: ${decided.res.status} ${decided.text.slice(0, 200)}`)
+  const res = await fetch(`${fg.url}/v1/token.exchange`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ code, client_id: app.client_id, client_secret: app.client_secret }) })
+  const token = (await res.json()).access_token
+  if (!/^[0-9a-f]{64}$/.test(token ?? '')) throw new Error(`token.exchange gave no opaque token (${res.status})`)
+  return token
+}
+
+async function seedAlerts(url, token, n) {
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${url}/v1/alerts`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: `Alert ${i}` }) })
+    if (res.status !== 201) throw new Error(`POST /v1/alerts answered ${res.status}`)
+  }
+}
+
+async function benchResourceApi() {
+  const fg = await startFieldgate(1, {}, ['--scopes', 'api alerts:write'], 'alerts:write')
+  try {
+    const jwt = fg.token.access_token
+    const opaque = await connectThroughConsent(fg)
+    await seedAlerts(fg.url, jwt, 5)
+    await seedAlerts(fg.url, opaque, 5)
+    const page = async (token) => (await (await fetch(`${fg.url}/v1/alerts`, { headers: { authorization: `Bearer ${token}` } })).json()).results.length
+    if ((await page(jwt)) !== 5 || (await page(opaque)) !== 5) throw new Error('each token should list its own 5 alerts')
+    const withJwt = await load('GET /v1/alerts with a JWT (1 worker)', { url: `${fg.url}/v1/alerts`, method: 'GET', headers: { authorization: `Bearer ${jwt}` } }, fg.info)
+    const withOpaque = await load('GET /v1/alerts with an opaque token (1 worker)', { url: `${fg.url}/v1/alerts`, method: 'GET', headers: { authorization: `Bearer ${opaque}` } }, fg.info)
+    return { withJwt, withOpaque }
+  } finally {
+    await stopChild(fg.info)
+  }
+}
+
+/**
+ * Data API dispatch from a backlog: WEBHOOK_EVENTS records are created through the API while the
+ * receiver is down (attempts fail and are retried after 100-200 ms), then the receiver starts and
+ * the rate is first to last delivery. Measured this way, it is the dispatcher's rate, not the API's.
+ */
+async function benchWebhooks() {
+  let received = 0
+  let last = 0
+  const receiver = http.createServer((req, res) => {
+    req.resume()
+    req.on('end', () => {
+      received++
+      last = performance.now()
+      res.writeHead(204).end()
+    })
+  })
+  receiver.keepAliveTimeout = 60_000
+  const port = await freePort()
+  const hook = `http://${HOST}:${port}/data-api`
+  const retryFast = { FIELDGATE_WEBHOOK_POLL_MS: '50', FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '200' }
+  const fg = await startFieldgate(1, retryFast, ['--scopes', 'alerts:write', '--data-api-url', hook], 'alerts:write')
+  try {
+    const r = await cannon({ url: `${fg.url}/v1/alerts`, method: 'POST', headers: { authorization: `Bearer ${fg.token.access_token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Bench alert' }), amount: WEBHOOK_EVENTS, connections: 10 })
+    if (r['2xx'] !== WEBHOOK_EVENTS) throw new Error(`only ${r['2xx']} of ${WEBHOOK_EVENTS} records were created`)
+    await new Promise((ok) => receiver.listen(port, HOST, ok))
+    const opened = performance.now()
+    const deadline = Date.now() + 120_000
+    while (received < WEBHOOK_EVENTS && Date.now() < deadline) await sleep(20)
+    if (received < WEBHOOK_EVENTS) throw new Error(`only ${received} of ${WEBHOOK_EVENTS} events arrived in 2 minutes`)
+    const seconds = (last - opened) / 1000
+    log(`Data API: ${WEBHOOK_EVENTS} events delivered in ${seconds.toFixed(2)} s after the receiver came up`)
+    return { events: WEBHOOK_EVENTS, perSecond: WEBHOOK_EVENTS / seconds, seconds, writesPerSecond: r['2xx'] / r.duration }
+  } finally {
+    await stopChild(fg.info)
+    receiver.closeAllConnections()
+    receiver.close()
   }
 }
 
@@ -402,7 +508,7 @@ async function environment() {
 }
 
 function report(env, r) {
-  const { fg, op, bare, val, ceil, ceil1, raw, raw1 } = r
+  const { fg, op, bare, val, ceil, ceil1, raw, raw1, res, hooks } = r
   // The ceiling is the fastest way this machine signs RS256 in process: node:crypto on both cores.
   const ceiling = Math.max(raw.rate, ceil.rate)
   const toCeiling = fg.rps / ceiling
@@ -435,6 +541,16 @@ function report(env, r) {
   L.push('|---|---:|---:|---:|')
   L.push(`| Fieldgate, \`fieldgate serve --workers 1\`, \`GET /api/rest/v2/workorders\` with a Bearer token | ${fmtInt(val.rps)} | ${fmtMs(val.p50)} ms | ${fmtMs(val.p99)} ms |`)
   L.push(`| Same process, \`GET /.well-known/oauth-authorization-server\` without a token (reference: HTTP stack alone) | ${fmtInt(val.baseline.rps)} | ${fmtMs(val.baseline.p50)} ms | ${fmtMs(val.baseline.p99)} ms |`)
+  L.push('')
+  L.push('## Resource API and Data API (issue 5), one process', '')
+  L.push('| Measurement | rate | p50 | p99 |')
+  L.push('|---|---:|---:|---:|')
+  L.push(`| \`GET /v1/alerts\` (5 records) with a client-credentials JWT | ${fmtInt(res.withJwt.rps)} req/s | ${fmtMs(res.withJwt.p50)} ms | ${fmtMs(res.withJwt.p99)} ms |`)
+  L.push(`| \`GET /v1/alerts\` (5 records) with an opaque connection token | ${fmtInt(res.withOpaque.rps)} req/s | ${fmtMs(res.withOpaque.p50)} ms | ${fmtMs(res.withOpaque.p99)} ms |`)
+  L.push(`| Data API dispatch: a backlog of ${fmtInt(hooks.events)} signed events to a local receiver | ${fmtInt(hooks.perSecond)} events/s | | |`)
+  L.push(`| \`POST /v1/alerts\` that wrote that backlog (record and event in one transaction, 10 connections) | ${fmtInt(hooks.writesPerSecond)} req/s | | |`)
+  L.push('')
+  L.push(`The backlog was written while the receiver was down; once it listened, the outbox drained in ${hooks.seconds.toFixed(2)} s. Rate limits are off in every run here.`)
   L.push('')
   L.push('## Targets', '')
   L.push('| Check | Value | Target | |')
@@ -487,6 +603,8 @@ async function main() {
   r.op = await benchOidcProvider()
   r.bare = await benchBareSigner()
   r.val = await benchFieldgateValidation()
+  r.res = await benchResourceApi()
+  r.hooks = await benchWebhooks()
   const md = report(env, r)
   const out = path.join(benchDir, 'results')
   await mkdir(out, { recursive: true })
