@@ -20,6 +20,7 @@ export interface ResourceKind {
 }
 
 export const resourceKinds = {
+  workOrder: { kind: 'work_order', writeScope: 'api', visibility: 'tenant', readScope: 'api' },
   lead: { kind: 'lead', writeScope: 'api', visibility: 'tenant', readScope: 'api' },
   customer: { kind: 'customer', writeScope: 'api', visibility: 'tenant', readScope: 'api' },
   field: { kind: 'field', writeScope: 'maps:write', visibility: 'own', readAllScope: 'fields:read:all' },
@@ -59,7 +60,9 @@ export function readable(principal: Principal, resource: ResourceKind, record: A
  * The Data API's `record.created`: every app connected to the tenant that may read the record hears
  * of it (its creator, holders of the read scope, or of the read-all scope), each with its own event.
  */
-export async function recordCreatedEvents(storage: Storage, resource: ResourceKind, record: ApiRecord, shown: Record<string, unknown>, now: number): Promise<OutboxEvent[]> {
+export async function recordCreatedEvents(
+  storage: Storage, resource: ResourceKind, record: Pick<ApiRecord, 'tenantId' | 'createdByClientId'>, shown: Record<string, unknown>, now: number,
+): Promise<OutboxEvent[]> {
   const events: OutboxEvent[] = []
   for (const grant of await storage.listGrants({ tenantId: record.tenantId })) {
     if (grant.status !== 'active') continue

@@ -92,7 +92,7 @@ export interface Storage {
   getSession(idHash: string, now: number): Promise<Session | undefined>
   deleteSession(idHash: string): Promise<void>
 
-  createWorkOrder(order: WorkOrder): Promise<WorkOrder>
+  createWorkOrder(order: WorkOrder, events?: OutboxEvent[]): Promise<WorkOrder>
   /** Newest first; `before` is the cursor (an id returned earlier). */
   listWorkOrders(tenantId: string, opts: { limit: number; before?: { createdAt: number; id: string } }): Promise<WorkOrder[]>
 

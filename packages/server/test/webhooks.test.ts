@@ -113,6 +113,18 @@ describe('Data API delivery', () => {
     assert.ok(!to.includes(alertsOnly.app.clientId), 'not an app that cannot read fields')
   })
 
+  it('announces work orders too, to the apps of the tenant holding api', async () => {
+    const a = await app('Dispatch board')
+    const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'api' })
+    const order = await postJson(server.url('/api/rest/v2/workorders'), { title: 'Fix the pump' }, bearer(token))
+    assert.equal(order.status, 201)
+    await waitUntil(async () => receiver.deliveries.some((d) => d.json.client_id === a.app.clientId && (d.json.data.record as { id?: string } | undefined)?.id === order.json.id), 5000)
+    const d = receiver.deliveries.find((x) => x.json.client_id === a.app.clientId && (x.json.data.record as { id?: string } | undefined)?.id === order.json.id)!
+    assert.equal(d.json.type, 'record.created')
+    assert.equal(d.json.data.kind, 'work_order')
+    assert.equal((d.json.data.record as { title: string }).title, 'Fix the pump')
+  })
+
   it('announces grant.created, grant.scopes_changed, grant.revoked and app.uninstalled', async () => {
     const partnerApp = await createApp(server.storage, { name: 'Integration', kind: 'public', environment: 'sandbox', scopes: 'api maps:write', dataApiUrl: url }, { masterKey: server.runtime.masterKey })
     const farm = await createTenant(server.storage, { name: 'Connected farm', environment: 'sandbox' })

@@ -334,8 +334,11 @@ export class SqlStorage implements Storage {
 
   // work orders
 
-  async createWorkOrder(order: WorkOrder): Promise<WorkOrder> {
-    await this.db.insertInto('workOrders').values(order).execute()
+  async createWorkOrder(order: WorkOrder, events: OutboxEvent[] = []): Promise<WorkOrder> {
+    await this.db.transaction().execute(async (tx) => {
+      await tx.insertInto('workOrders').values(order).execute()
+      await enqueue(tx, events)
+    })
     return order
   }
 

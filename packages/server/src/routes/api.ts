@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { InvalidRequest, requireScope, type CoreContext, type WorkOrder } from '@fieldgate/core'
+import { InvalidRequest, recordCreatedEvents, requireScope, resourceKinds, type CoreContext, type WorkOrder } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
 import { principalLimits } from '../plugins/rate-limit.js'
 
@@ -54,14 +54,17 @@ export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContex
   }, async (request, reply) => {
     requireScope(request.principal, 'api')
     const body = request.body as { title: string; status?: string }
-    const order = await ctx.storage.createWorkOrder({
+    const now = ctx.now()
+    const order: WorkOrder = {
       id: randomUUID(),
       tenantId: request.principal.tenantId,
       title: body.title,
       status: body.status ?? 'draft',
       createdByClientId: request.principal.clientId,
-      createdAt: ctx.now(),
-    })
+      createdAt: now,
+    }
+    // The Data API hears of it, from the same transaction.
+    await ctx.storage.createWorkOrder(order, await recordCreatedEvents(ctx.storage, resourceKinds.workOrder, order, publicWorkOrder(order), now))
     return reply.code(201).send(publicWorkOrder(order))
   })
 }
