@@ -61,5 +61,7 @@ async function printFirstStartHelp(storage: { listTenants(): Promise<unknown[]> 
     curl -s -X POST ${config.issuer}/oauth/token -H 'content-type: application/json' \\
       -d '{"grant_type":"client_credentials","client_id":"<client_id>","client_secret":"<client_secret>","scope":"api"}'
 
+  Partners: sign up at ${config.issuer}/signup for the developer portal and a sandbox tenant.
+
 `)
 }
