@@ -155,15 +155,27 @@ keys.command('list').action(command(async (rt) => {
   return { json: list.map(keyJson), text: list.map(keyLine).join('\n') }
 }))
 
+function limitOption(value: string | undefined): number {
+  const limit = Number(value)
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new AdminError('--limit must be a whole number from 1 to 10000')
+  return limit
+}
+
+/** The app an `--app <client_id>` filter names, if given; an unknown one is an error, not an empty list. */
+async function optionalApp(rt: Runtime, clientId: string | undefined) {
+  if (!clientId) return undefined
+  const app = await rt.storage.getAppByClientId(clientId)
+  if (!app) throw new AdminError(`no app with client_id ${clientId}`)
+  return app
+}
+
 program.command('audit').description('who did what, when').command('list')
   .option('--app <client_id>', 'only entries about this app')
   .option('--tenant <id>', 'only entries about this tenant')
   .option('--limit <n>', 'newest entries to show', '100')
   .action(command(async (rt, _c, a) => {
-    const limit = Number(a.limit)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new AdminError('--limit must be a whole number from 1 to 10000')
-    const app = a.app ? await rt.storage.getAppByClientId(a.app) : undefined
-    if (a.app && !app) throw new AdminError(`no app with client_id ${a.app}`)
+    const limit = limitOption(a.limit)
+    const app = await optionalApp(rt, a.app)
     const list = await rt.storage.listAudit({ ...(app ? { appIds: [app.id] } : {}), ...(a.tenant ? { tenantIds: [a.tenant] } : {}), limit })
     return {
       json: list.map(auditJson),
@@ -177,10 +189,8 @@ events.command('list')
   .addOption(new Option('--state <state>').choices(['pending', 'delivered', 'failed']))
   .option('--limit <n>', 'newest events to show', '50')
   .action(command(async (rt, _c, a) => {
-    const limit = Number(a.limit)
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new AdminError('--limit must be a whole number from 1 to 10000')
-    const app = a.app ? await rt.storage.getAppByClientId(a.app) : undefined
-    if (a.app && !app) throw new AdminError(`no app with client_id ${a.app}`)
+    const limit = limitOption(a.limit)
+    const app = await optionalApp(rt, a.app)
     const list = await rt.storage.listEvents({ ...(app ? { appId: app.id } : {}), ...(a.state ? { state: a.state as 'pending' } : {}), limit })
     const withAttempts = await Promise.all(list.map(async (e) => ({ e, attempts: await rt.storage.listAttempts(e.id) })))
     return {

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync } from 'node:fs'
-import { createServer as createHttpServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createApp, createTenant, createUser, type App, type Tenant } from '@fieldgate/core'
 import { bearer, postForm, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
-import { browserSkip, launchBrowser } from './browser.js'
+import { browserSkip, launchBrowser, startPartner, type Partner } from './browser.js'
 
 /**
  * The journey a farm user does, in a real browser (Debian's chromium) against a real server: sign in,
@@ -22,48 +20,6 @@ const PASSWORD = 'correct horse battery staple'
 const APP_NAME = 'Field Mapper'
 const CONTACT = 'dev@partner.example'
 const FIRST_SCOPES = ['fields:read:all', 'maps:write']
-
-interface Hit {
-  /** The raw query string, as it arrived. */
-  query: string
-  params: URLSearchParams
-}
-
-interface Partner {
-  origin: string
-  callbackUrl: string
-  hits: Hit[]
-  close(): Promise<void>
-}
-
-/** The partner's website: records every request to /callback and answers a tiny page. */
-async function startPartner(): Promise<Partner> {
-  const hits: Hit[] = []
-  const srv = createHttpServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
-    if (req.method !== 'GET' || url.pathname !== '/callback') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
-      return
-    }
-    hits.push({ query: url.search.slice(1), params: url.searchParams })
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      .end('<!doctype html><html lang="en"><title>Field Mapper</title><h1>Field Mapper got your answer</h1></html>')
-  })
-  await new Promise<void>((ok, fail) => {
-    srv.once('error', fail)
-    srv.listen(0, '127.0.0.1', () => ok())
-  })
-  const origin = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`
-  return {
-    origin,
-    callbackUrl: `${origin}/callback`,
-    hits,
-    close: () => new Promise<void>((ok) => {
-      srv.closeAllConnections()
-      srv.close(() => ok())
-    }),
-  }
-}
 
 interface FarmUser {
   userId: string
@@ -88,11 +44,11 @@ describe('authorization in a browser: the fieldmargin journey', () => {
   const contexts: BrowserContext[] = []
 
   before(async () => {
-    partner = await startPartner()
+    partner = await startPartner('/callback', 'Field Mapper', 'Field Mapper got your answer')
     server = await startServer()
     const created = await createApp(server.storage, {
       name: APP_NAME, kind: 'public', environment: 'sandbox', scopes: 'fields:read:all maps:write vehicles:write',
-      redirectUris: [partner.callbackUrl], contactEmail: CONTACT,
+      redirectUris: [partner.url], contactEmail: CONTACT,
     })
     app = created.app
     clientSecret = created.clientSecret
@@ -240,7 +196,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     assert.equal(res?.status(), 200)
     assert.equal(JSON.parse(await res!.text()).issuer, server.issuer)
     const seen = partner.hits.length
-    await page.goto(`${partner.callbackUrl}?probe=1`)
+    await page.goto(`${partner.url}?probe=1`)
     await page.getByRole('heading', { name: /Field Mapper/ }).waitFor()
     assert.equal(partner.hits.length, seen + 1)
     partner.hits.splice(seen)
@@ -486,7 +442,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     const ok = await post(fields)
     assert.equal(ok.status(), 303, await ok.text())
     const location = new URL(ok.headers()['location'] ?? '')
-    assert.equal(`${location.origin}${location.pathname}`, partner.callbackUrl)
+    assert.equal(`${location.origin}${location.pathname}`, partner.url)
     assert.ok(location.searchParams.get('code'))
     assert.equal(location.searchParams.get('state'), STATE)
   })

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict'
 import { createHmac, randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync } from 'node:fs'
-import { createServer as createHttpServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createTenant, createUser, verifyInstallRequest, type Tenant } from '@fieldgate/core'
 import { bearer, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
-import { browserSkip, launchBrowser } from './browser.js'
+import { browserSkip, launchBrowser, startPartner, type Hit, type Partner } from './browser.js'
 
 /**
  * FieldEdge's partner journey (seed 000) in a real browser (Debian's chromium) against a real server:
@@ -22,48 +20,6 @@ const PASSWORD = 'correct horse battery staple'
 const SANDBOX_APP = 'Route Planner Sandbox'
 const SANDBOX_DESCRIPTION = 'Plans technician routes from your open work orders.'
 const CONTACT = 'dev@routeplanner.example'
-
-interface Hit {
-  /** The raw query string, as it arrived. */
-  query: string
-  params: URLSearchParams
-}
-
-interface Partner {
-  origin: string
-  installUrl: string
-  hits: Hit[]
-  close(): Promise<void>
-}
-
-/** The partner's website: records every request to /install and answers a tiny page. */
-async function startPartner(): Promise<Partner> {
-  const hits: Hit[] = []
-  const srv = createHttpServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1')
-    if (req.method !== 'GET' || url.pathname !== '/install') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found')
-      return
-    }
-    hits.push({ query: url.search.slice(1), params: url.searchParams })
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      .end('<!doctype html><html lang="en"><title>Route Planner</title><h1>Route Planner is setting up your account</h1></html>')
-  })
-  await new Promise<void>((ok, fail) => {
-    srv.once('error', fail)
-    srv.listen(0, '127.0.0.1', () => ok())
-  })
-  const origin = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`
-  return {
-    origin,
-    installUrl: `${origin}/install`,
-    hits,
-    close: () => new Promise<void>((ok) => {
-      srv.closeAllConnections()
-      srv.close(() => ok())
-    }),
-  }
-}
 
 /**
  * The partner's own check, written from the documentation and not from the server's code:
@@ -101,7 +57,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
   const consoleErrors = new WeakMap<Page, string[]>()
 
   before(async () => {
-    partner = await startPartner()
+    partner = await startPartner('/install', 'Route Planner', 'Route Planner is setting up your account')
     server = await startServer()
     if (!browserSkip) browser = await launchBrowser()
   }, { timeout: 30_000 })
@@ -176,7 +132,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     await page.waitForURL((u) => u.pathname === '/developer/apps/new')
     await page.getByLabel('App name').fill(input.name)
     await page.getByLabel('What it does').fill(input.description)
-    await page.getByLabel('Install URL').fill(partner.installUrl)
+    await page.getByLabel('Install URL').fill(partner.url)
     await page.getByLabel('Contact email').fill(input.contact)
     const type = page.getByLabel('Type', { exact: true })
     assert.equal(await type.inputValue(), 'public', 'Type is Public by default')
@@ -311,7 +267,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.equal(stored.name, SANDBOX_APP)
     assert.equal(stored.kind, 'public')
     assert.equal(stored.environment, 'sandbox')
-    assert.equal(stored.installUrl, partner.installUrl)
+    assert.equal(stored.installUrl, partner.url)
     assert.equal(stored.contactEmail, CONTACT)
     assert.deepEqual(stored.scopes, ['api'])
     assert.equal(stored.listed, false)

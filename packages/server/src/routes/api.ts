@@ -1,17 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { InvalidRequest, recordCreatedEvents, requireScope, resourceKinds, type CoreContext, type WorkOrder } from '@fieldgate/core'
+import { recordCreatedEvents, requireScope, resourceKinds, type CoreContext, type WorkOrder } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
+import { cursorOf, parseCursor } from '../plugins/cursor.js'
 import { principalLimits } from '../plugins/rate-limit.js'
-
-const cursorOf = (w: WorkOrder) => Buffer.from(`${w.createdAt}.${w.id}`).toString('base64url')
-
-function parseCursor(cursor: string): { createdAt: number; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('.')
-  const createdAt = Number(at)
-  if (!id || !/^[0-9a-f-]{36}$/.test(id) || !Number.isSafeInteger(createdAt)) throw new InvalidRequest('cursor is not one this API returned')
-  return { createdAt, id }
-}
 
 /** The protected API: a tenant's own work orders (Field Nation's `/api/rest/v2/workorders`), scope `api`. */
 export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {

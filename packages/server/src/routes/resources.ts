@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import {
-  InvalidRequest, listFilter, readable, recordCreatedEvents, requireWrite, resourceKinds, type ApiRecord, type CoreContext, type ResourceKind,
+  listFilter, readable, recordCreatedEvents, requireWrite, resourceKinds, type ApiRecord, type CoreContext, type ResourceKind,
 } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
+import { cursorOf, parseCursor } from '../plugins/cursor.js'
 import { principalLimits } from '../plugins/rate-limit.js'
 
 type Schema = Record<string, unknown>
@@ -33,15 +34,6 @@ export const resourceRoutes: ResourceRoute[] = [
   { path: '/v1/sensor-readings', resource: resourceKinds.sensorReading, name: 'sensor reading', body: { properties: { sensor_id: text(100), value: number, unit: text(20), recorded_at: time }, required: ['sensor_id', 'value'] } },
   { path: '/v1/alerts', resource: resourceKinds.alert, name: 'alert', body: { properties: { title: text(200), severity: { type: 'string', enum: ['info', 'warning', 'critical'] }, field_id: text(64), message: text(2000) }, required: ['title'] } },
 ]
-
-const cursorOf = (r: ApiRecord) => Buffer.from(`${r.createdAt}.${r.id}`).toString('base64url')
-
-function parseCursor(cursor: string): { createdAt: number; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('.')
-  const createdAt = Number(at)
-  if (!id || !/^[0-9a-f-]{36}$/.test(id) || !Number.isSafeInteger(createdAt)) throw new InvalidRequest('cursor is not one this API returned')
-  return { createdAt, id }
-}
 
 /** What a caller sees of a record: its fields, who made it, when. */
 export const publicRecord = (r: ApiRecord) => ({
