@@ -69,6 +69,16 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     return undefined
   }
 
+  /** A form posted about one of the signed-in partner's own apps: CSRF first, then the person, then the app. */
+  const onOwnApp = (handler: (c: { request: FastifyRequest; reply: FastifyReply; user: User; app: App; form: Params }) => Promise<FastifyReply>) =>
+    async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      const form = kit.form(request)
+      const user = await kit.user(request, reply)
+      if (!user) return reply
+      const found = await ownedApp(request, reply, user)
+      return found ? handler({ request, reply, user, app: found, form }) : reply
+    }
+
   const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, status = 200, extra: { notice?: string; error?: string } = {}) => {
     const sandbox = await ensurePartnerSandbox(ctx.storage, user)
     const secretHints = (await ctx.storage.listLiveSecrets(found.id, ctx.now())).sort((a, b) => b.createdAt - a.createdAt)
@@ -85,12 +95,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     return found ? showApp(request, reply, user, found) : reply
   })
 
-  app.post('/developer/apps/:clientId', async (request, reply) => {
-    const form = kit.form(request)
-    const user = await kit.user(request, reply)
-    if (!user) return reply
-    const found = await ownedApp(request, reply, user)
-    if (!found) return reply
+  app.post('/developer/apps/:clientId', onOwnApp(async ({ request, reply, user, app: found, form }) => {
     try {
       const updated = await updateApp(ctx.storage, found.clientId, appFields(form), { actor: kit.actor(request, user), now: ctx.now() })
       ctx.cache.apply({ kind: 'app', ref: updated.id })
@@ -99,58 +104,38 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
       if (err instanceof AdminError) return showApp(request, reply, user, found, 400, { error: err.message })
       throw err
     }
-  })
+  }))
 
-  app.post('/developer/apps/:clientId/rotate-secret', async (request, reply) => {
-    const form = kit.form(request)
-    const user = await kit.user(request, reply)
-    if (!user) return reply
-    const found = await ownedApp(request, reply, user)
-    if (!found) return reply
+  app.post('/developer/apps/:clientId/rotate-secret', onOwnApp(async ({ request, reply, user, app: found, form }) => {
     const grace = Number(form.grace ?? '86400')
     const r = await rotateSecret(ctx.storage, found.clientId, grace, { actor: kit.actor(request, user), masterKey: kit.masterKey, now: ctx.now() })
     ctx.cache.apply({ kind: 'app', ref: found.id })
     const until = grace === 0 ? 'The old secret stopped working now.' : `The old secret keeps working until ${new Date(r.oldSecretsExpireAt).toISOString()}.`
     return kit.render(reply, 200, secretPage({ csrf: kit.csrf(request, reply), user, app: found, clientSecret: r.clientSecret, heading: 'New client secret', note: until }))
-  })
+  }))
 
-  app.post('/developer/apps/:clientId/delete', async (request, reply) => {
-    const form = kit.form(request)
-    const user = await kit.user(request, reply)
-    if (!user) return reply
-    const found = await ownedApp(request, reply, user)
-    if (!found) return reply
+  app.post('/developer/apps/:clientId/delete', onOwnApp(async ({ request, reply, user, app: found, form }) => {
     if (form.confirm !== 'on') return showApp(request, reply, user, found, 400, { error: 'Tick the box to confirm the deletion.' })
     const { grantIds } = await deleteApp(ctx.storage, found.clientId, { actor: kit.actor(request, user), now: ctx.now() })
     forgetApp(ctx, found.id, grantIds)
     return reply.redirect('/developer', 303)
-  })
+  }))
 
-  app.post('/developer/apps/:clientId/install-sandbox', async (request, reply) => {
-    kit.form(request)
-    const user = await kit.user(request, reply)
-    if (!user) return reply
-    const found = await ownedApp(request, reply, user)
-    if (!found) return reply
+  app.post('/developer/apps/:clientId/install-sandbox', onOwnApp(async ({ request, reply, user, app: found }) => {
     const sandbox = await ensurePartnerSandbox(ctx.storage, user)
     const { grant } = await installApp(ctx.storage, { app: found, tenant: sandbox, user }, { actor: kit.actor(request, user), now: ctx.now() })
     ctx.cache.apply({ kind: 'grant', ref: grant.id })
     if (!found.installUrl) return showApp(request, reply, user, found, 200, { notice: `Installed on your sandbox (target_id ${sandbox.id}).` })
     return reply.redirect(await installRedirect(ctx.storage, found, sandbox, kit.masterKey, ctx.now()), 303)
-  })
+  }))
 
-  app.post('/developer/apps/:clientId/events/:eventId/redeliver', async (request, reply) => {
-    kit.form(request)
-    const user = await kit.user(request, reply)
-    if (!user) return reply
-    const found = await ownedApp(request, reply, user)
-    if (!found) return reply
+  app.post('/developer/apps/:clientId/events/:eventId/redeliver', onOwnApp(async ({ request, reply, user, app: found }) => {
     const { eventId } = request.params as { eventId: string }
     const event = eventId.length <= 100 ? await ctx.storage.getEvent(eventId) : undefined
     if (event?.appId !== found.id) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
     const queued = await ctx.storage.redeliver(event.id, ctx.now())
     return showApp(request, reply, user, found, 200, { notice: queued ? `Event ${event.id} will be delivered again.` : `Event ${event.id} is already waiting to be delivered.` })
-  })
+  }))
 
   /** A private app belongs to a tenant its creator administers. */
   const ownTenant = async (user: User, tenantId: string | undefined): Promise<string> => {
