@@ -103,6 +103,14 @@ export class InsufficientScope extends OAuthError {
   }
 }
 
+/** The store could not be reached: the client did nothing wrong and should try again (RFC 6749 §4.1.2.1). */
+export class TemporarilyUnavailable extends OAuthError {
+  constructor(retryAfterSeconds = 1) {
+    super('temporarily_unavailable', 'The service is temporarily unavailable; try again shortly', 503)
+    this.headers['retry-after'] = String(retryAfterSeconds)
+  }
+}
+
 export class ServerError extends OAuthError {
   constructor() { super('server_error', 'The server could not complete the request', 500) }
 }

@@ -110,6 +110,8 @@ export interface Storage {
   /** Records an attempt and the event's new state, only while `leasedUntil` is still this caller's lease. */
   finishAttempt(event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>, leasedUntil: number, attempt: DeliveryAttempt): Promise<boolean>
   getEvent(id: string): Promise<OutboxEvent | undefined>
+  /** Events waiting to be delivered, for the backlog metric. */
+  countPendingEvents(): Promise<number>
   /** Newest first. */
   listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number }): Promise<OutboxEvent[]>
   listAttempts(eventId: string): Promise<DeliveryAttempt[]>

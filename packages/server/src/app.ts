@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Logger } from 'pino'
 import { registerBodyParsers } from './plugins/body.js'
 import { registerErrorHandling } from './plugins/errors.js'
+import { registerOperations, requestId } from './plugins/operations.js'
 import { registerRateLimits } from './plugins/rate-limit.js'
 import { adminApiRoutes } from './routes/admin-api.js'
 import { apiRoutes } from './routes/api.js'
@@ -25,10 +26,14 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     bodyLimit: ctx.config.bodyLimit,
     trustProxy: false,
     return503OnClosing: true,
+    // Every response and log line carries the request id; a caller's own X-Request-Id is kept if plain.
+    requestIdHeader: false,
+    genReqId: (req) => requestId(req.headers['x-request-id']),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
   })
   registerBodyParsers(app)
   registerErrorHandling(app)
+  registerOperations(app, ctx)
   await app.register(fastifyCookie)
   await registerRateLimits(app, ctx.config)
   // Documents the tagged routes (the resource and admin APIs) at /openapi.json, from the schemas that validate them.

@@ -11,3 +11,4 @@ import { openSqlite } from './sqlite.js'
 export function openStorage(opts: { databaseUrl?: string | undefined; dataDir: string; schema?: string }): Storage {
   return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.schema ? { schema: opts.schema } : {}) : openSqlite(opts.dataDir)
 }
+export { isStoreUnavailable } from './unavailable.js'

@@ -18,8 +18,10 @@ export function openPostgres(connectionString: string, opts: { schema?: string; 
   })
   const schema = opts.schema
   if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('schema must be a plain lower-case identifier')
-  // A pool error on an idle client must not crash the process; the next query reconnects.
+  // A connection that drops must not crash the process: an idle client's error reaches the pool, a
+  // checked-out one's the client itself (its query fails on its own). The next query reconnects.
   pool.on('error', () => {})
+  pool.on('connect', (client) => client.on('error', () => {}))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] })
   const createSchema = schema ? async () => { await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`) } : undefined
   return new SqlStorage('postgres', db, schema, createSchema)

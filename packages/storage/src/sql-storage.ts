@@ -437,6 +437,11 @@ export class SqlStorage implements Storage {
     return row && toEvent(row)
   }
 
+  async countPendingEvents(): Promise<number> {
+    const row = await this.db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirst()
+    return Number(row?.n ?? 0)
+  }
+
   async listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number }): Promise<OutboxEvent[]> {
     let q = this.db.selectFrom('events').selectAll()
     if (filter.appId) q = q.where('appId', '=', filter.appId)

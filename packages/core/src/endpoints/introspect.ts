@@ -1,6 +1,6 @@
 import { authenticateClient, readClientCredentials } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
-import { InvalidRequest } from '../errors.js'
+import { InvalidRequest, OAuthError } from '../errors.js'
 import { authenticateAccessToken } from '../guard.js'
 
 /**
@@ -26,7 +26,9 @@ export async function introspectionEndpoint(
     const principal = await authenticateAccessToken(ctx, token)
     if (principal.clientId !== app.clientId && !app.scopes.includes(introspectAllScope)) return { active: false }
     return { active: true, ...principal.introspection }
-  } catch {
-    return { active: false }
+  } catch (err) {
+    // A token that does not check out is inactive; a store that cannot answer is not a verdict.
+    if (err instanceof OAuthError) return { active: false }
+    throw err
   }
 }

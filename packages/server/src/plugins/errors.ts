@@ -1,10 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
-import { AdminError, OAuthError, ServerError } from '@fieldgate/core'
+import { AdminError, OAuthError, ServerError, TemporarilyUnavailable } from '@fieldgate/core'
+import { isStoreUnavailable } from '@fieldgate/storage'
 
 /**
  * The one place errors become responses. OAuth errors keep their code, status and challenge headers;
  * framework errors (bad JSON, oversized or unsupported bodies, schema failures) become invalid_request;
- * anything unexpected is logged and answered as server_error without internals.
+ * a store that cannot be reached is 503 temporarily_unavailable with Retry-After (never a 4xx that
+ * blames the client); anything else unexpected is logged and answered as server_error without internals.
  */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | OAuthError, request, reply) => {
@@ -16,6 +18,10 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     if (status >= 400 && status < 500) {
       return reply.code(status).send({ error: 'invalid_request', error_description: describeClientError(err as FastifyError) })
+    }
+    if (isStoreUnavailable(err)) {
+      request.log.warn({ err }, 'the store is unavailable')
+      return sendOAuthError(reply, new TemporarilyUnavailable())
     }
     request.log.error({ err }, 'unexpected error')
     return sendOAuthError(reply, new ServerError())

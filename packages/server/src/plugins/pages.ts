@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   AdminError, AuthorizationPageError, AuthorizationRedirectError, OAuthError, type Actor, type CoreContext, type Params, type User,
 } from '@fieldgate/core'
+import { isStoreUnavailable } from '@fieldgate/storage'
 import { errorPage } from '../pages/error.js'
 import { readParams } from './body.js'
 import { Browser, pageHeaders } from './browser.js'
@@ -67,6 +68,10 @@ export function registerPageErrors(app: FastifyInstance, kit: PageKit): void {
     if (err instanceof OAuthError) return kit.error(request, reply, 400, 'Bad request', err.description)
     const status = (err as { statusCode?: number }).statusCode
     if (status !== undefined && status >= 400 && status < 500) return kit.error(request, reply, status, 'Bad request', 'The form could not be read.')
+    if (isStoreUnavailable(err)) {
+      reply.header('retry-after', '1')
+      return kit.error(request, reply, 503, 'Temporarily unavailable', 'Fieldgate cannot reach its store right now. Please try again in a moment.')
+    }
     request.log.error({ err }, 'page failed')
     return kit.error(request, reply, 500, 'Something went wrong', 'Fieldgate could not complete this page. Please try again.')
   })

@@ -16,6 +16,7 @@ export async function fieldmarginRoutes(app: FastifyInstance, { ctx }: { ctx: Co
     const params = queryAndBody(request)
     if (params.grant_type !== undefined && params.grant_type !== 'authorization_code') throw new UnsupportedGrantType(params.grant_type)
     const result = await tokenEndpoint(ctx, { params: { ...params, grant_type: 'authorization_code' }, authorization: request.headers.authorization })
+    app.metrics.tokenIssued('authorization_code', 'fieldmargin')
     return reply.headers(noStore).send({ access_token: result.accessToken, farm_id: result.tenantId })
   })
 

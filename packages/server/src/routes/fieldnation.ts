@@ -6,6 +6,9 @@ import { fieldEdgeBody, sendToken, tokenRequest } from './oauth.js'
 /** Field Nation REST API v2: its token path, answering exactly `{access_token, token_type, expires_in}`. */
 export async function fieldNationRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   app.post('/authentication/api/oauth/token', { ...tokenLimits(app, ctx, tokenRequest) }, async (request, reply) => {
-    return sendToken(reply, fieldEdgeBody(await tokenEndpoint(ctx, tokenRequest(request))))
+    const req = tokenRequest(request)
+    const result = await tokenEndpoint(ctx, req)
+    app.metrics.tokenIssued(req.params.grant_type!, 'fieldnation')
+    return sendToken(reply, fieldEdgeBody(result))
   })
 }

@@ -20,7 +20,9 @@ export async function oauthRoutes(app: FastifyInstance, { ctx }: { ctx: CoreCont
   app.post('/oauth/token', { ...tokenLimits(app, ctx, tokenRequest) }, async (request, reply) => {
     const req = tokenRequest(request)
     const result = await tokenEndpoint(ctx, req)
-    return sendToken(reply, isFieldEdgeShape(request, req.params) ? fieldEdgeBody(result) : rfcBody(result))
+    const fieldEdge = isFieldEdgeShape(request, req.params)
+    app.metrics.tokenIssued(req.params.grant_type!, fieldEdge ? 'fieldedge' : 'oauth')
+    return sendToken(reply, fieldEdge ? fieldEdgeBody(result) : rfcBody(result))
   })
 
   app.post('/oauth/introspect', async (request, reply) => {

@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { CoreContext } from '@fieldgate/core'
+
+/**
+ * What an operations team needs from each process: liveness and readiness probes, Prometheus metrics,
+ * and the request id on every response (it is on every log line already, as `reqId`).
+ */
+export interface Metrics {
+  readonly registry: Registry
+  /** Counts an issued token by grant type and the dialect whose route issued it. */
+  tokenIssued(grantType: string, dialect: string): void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+}
+
+/** Request ids a client may set (X-Request-Id) if they are short and plain; others get a fresh one. */
+export const requestId = (header: string | string[] | undefined): string =>
+  typeof header === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(header) ? header : randomUUID()
+
+export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'fieldgate_' })
+  const requests = new Counter({
+    name: 'fieldgate_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry],
+  })
+  const latency = new Histogram({
+    name: 'fieldgate_http_request_duration_seconds', help: 'HTTP request latency by route', labelNames: ['method', 'route'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+  })
+  const tokens = new Counter({
+    name: 'fieldgate_tokens_issued_total', help: 'Access tokens issued by grant type and dialect', labelNames: ['grant_type', 'dialect'], registers: [registry],
+  })
+  new Gauge({
+    name: 'fieldgate_webhook_backlog', help: 'Data API events waiting to be delivered (pending)', registers: [registry],
+    // Read at scrape time from the store, so every process reports the deployment's backlog.
+    async collect() {
+      this.set(await ctx.storage.countPendingEvents())
+    },
+  })
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    // The route pattern, never the raw URL: bounded label values, and no token from a query string.
+    const route = request.routeOptions.url ?? 'unmatched'
+    requests.inc({ method: request.method, route, status: String(reply.statusCode) })
+    latency.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+  })
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+
+  // Ready when the store answers and a signing key is loaded; a load balancer sends traffic elsewhere otherwise.
+  app.get('/readyz', async (_request, reply) => {
+    const checks = { store: false, keys: ctx.keys.jwks().keys.length > 0 }
+    try {
+      await ctx.storage.latestChangeSeq()
+      checks.store = true
+    } catch {
+      checks.store = false
+    }
+    const ready = checks.store && checks.keys
+    return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'unavailable', checks })
+  })
+
+  app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()))
+
+  const metrics: Metrics = { registry, tokenIssued: (grantType, dialect) => tokens.inc({ grant_type: grantType, dialect }) }
+  app.decorate('metrics', metrics)
+  return metrics
+}

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict'
+import { Socket, createServer, type Server } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import { revokeGrant } from '@fieldgate/core'
+import {
+  bearer, databaseUrl, freePort, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
+} from './helpers.js'
+
+describe('probes, request ids and metrics', () => {
+  let server: TestServer
+  let f: PrivateFixture
+  before(async () => {
+    server = await startServer()
+    f = await privateApp(server.storage)
+  })
+  after(() => server.close())
+
+  it('answers /healthz and /readyz', async () => {
+    const health = await request(server.url('/healthz'))
+    assert.deepEqual(health.json, { status: 'ok' })
+    const ready = await request(server.url('/readyz'))
+    assert.equal(ready.status, 200)
+    assert.deepEqual(ready.json, { status: 'ready', checks: { store: true, keys: true } })
+  })
+
+  it('puts a request id on every response, keeping a plain one the caller sent', async () => {
+    const a = await request(server.url('/healthz'))
+    const b = await request(server.url('/nope'))
+    assert.match(a.headers.get('x-request-id')!, /^[0-9a-f-]{36}$/)
+    assert.notEqual(a.headers.get('x-request-id'), b.headers.get('x-request-id'))
+    assert.equal(b.status, 404)
+    const mine = await request(server.url('/healthz'), { headers: { 'x-request-id': 'lb-1234.abc_9' } })
+    assert.equal(mine.headers.get('x-request-id'), 'lb-1234.abc_9')
+    const injected = await request(server.url('/healthz'), { headers: { 'x-request-id': 'a b\tc<script>' } })
+    assert.match(injected.headers.get('x-request-id')!, /^[0-9a-f-]{36}$/)
+  })
+
+  it('exports Prometheus metrics by route, status, grant and dialect, without tokens', async () => {
+    const token = await getToken(server, f)
+    await postJson(server.url('/authentication/api/oauth/token'), { grant_type: 'client_credentials', client_id: f.clientId, client_secret: f.clientSecret, scope: 'api' })
+    await request(server.url(`/api/rest/v2/workorders?access_token=${token}`))
+    await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: f.clientId, client_secret: 'wrong' })
+    const res = await request(server.url('/metrics'))
+    assert.equal(res.status, 200)
+    assert.match(res.headers.get('content-type')!, /^text\/plain/)
+    const m = res.text
+    assert.match(m, /fieldgate_tokens_issued_total\{grant_type="client_credentials",dialect="oauth"\} 1/)
+    assert.match(m, /fieldgate_tokens_issued_total\{grant_type="client_credentials",dialect="fieldnation"\} 1/)
+    assert.match(m, /fieldgate_http_requests_total\{method="POST",route="\/oauth\/token",status="401"\} 1/)
+    assert.match(m, /fieldgate_http_requests_total\{method="GET",route="\/api\/rest\/v2\/workorders",status="200"\} 1/)
+    assert.match(m, /fieldgate_http_request_duration_seconds_bucket\{le="0.05",method="POST",route="\/oauth\/token"\}/)
+    assert.match(m, /fieldgate_webhook_backlog 0/)
+    assert.match(m, /fieldgate_process_cpu_seconds_total/)
+    assert.equal(m.includes(token), false)
+    assert.equal(m.includes(f.clientSecret), false)
+  })
+})
+
+/** A TCP hop to PostgreSQL that the test can cut and restore: a store outage without stopping the database. */
+class Cable {
+  private server: Server | undefined
+  private readonly sockets = new Set<Socket>()
+  constructor(readonly port: number, private readonly target: { host: string; port: number }) {}
+
+  async plug(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = new Socket()
+      upstream.connect(this.target.port, this.target.host)
+      for (const s of [client, upstream]) {
+        this.sockets.add(s)
+        s.on('close', () => this.sockets.delete(s))
+        s.on('error', () => s.destroy())
+      }
+      client.pipe(upstream).pipe(client)
+    })
+    await new Promise<void>((ok) => this.server!.listen(this.port, '127.0.0.1', ok))
+  }
+
+  async cut(): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()))
+    this.server = undefined
+  }
+}
+
+describe('a store outage', { skip: databaseUrl ? false : 'DATABASE_URL is not set' }, () => {
+  it('answers 503 temporarily_unavailable with Retry-After, stores no revocation, and recovers without a restart', { timeout: 60_000 }, async () => {
+    const target = new URL(databaseUrl!)
+    const cable = new Cable(await freePort(), { host: target.hostname, port: Number(target.port || 5432) })
+    await cable.plug()
+    const viaCable = new URL(databaseUrl!)
+    viaCable.host = `127.0.0.1:${cable.port}`
+    const server = await startServer({ engine: 'postgres', overrides: { databaseUrl: viaCable.href } })
+    try {
+      const f = await privateApp(server.storage)
+      const token = await getToken(server, f)
+      assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })).status, 200)
+
+      await cable.cut()
+      const created = await postJson(server.url('/api/rest/v2/workorders'), { title: 'during the outage' }, bearer(token))
+      assert.equal(created.status, 503, created.text)
+      assert.equal(created.json.error, 'temporarily_unavailable')
+      assert.equal(created.headers.get('retry-after'), '1')
+      const ready = await request(server.url('/readyz'))
+      assert.equal(ready.status, 503)
+      assert.equal(ready.json.checks.store, false)
+      await assert.rejects(revokeGrant(server.storage, f.grant.id), 'a revocation that cannot be stored is an error, not a success')
+      const fresh = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: f.clientId, client_secret: `${f.clientSecret}` })
+      assert.ok(fresh.status === 200 || fresh.status === 503, `cached clients may still get tokens; never a 4xx: ${fresh.status}`)
+
+      await cable.plug()
+      await waitUntil(async () => (await request(server.url('/readyz'))).status === 200, 10_000, 100)
+      const after = await postJson(server.url('/api/rest/v2/workorders'), { title: 'after the outage' }, bearer(token))
+      assert.equal(after.status, 201, after.text)
+      assert.equal((await server.storage.getGrant(f.grant.id))?.status, 'active', 'the failed revocation stored nothing')
+    } finally {
+      await server.close()
+      await cable.cut()
+    }
+  })
+})
