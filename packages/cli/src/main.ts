@@ -3,6 +3,7 @@ import {
   AdminError, createApp, createGrant, createTenant, createUser, loadConfig, revokeGrant, rotateSecret, rotateSigningKeys,
   type Config, type SigningKeyRecord,
 } from '@fieldgate/core'
+import { backupSqlite, restoreSqlite } from '@fieldgate/storage'
 import { appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
 
 /**
@@ -206,6 +207,26 @@ events.command('redeliver').argument('<id>').description('send a delivered or fa
     const again = (await rt.storage.getEvent(event.id))!
     return { json: eventJson(again), text: `event ${event.id} will be delivered again` }
   }))
+
+program.command('backup').argument('<file>', 'where to write the copy (a new file)')
+  .description('a consistent copy of the embedded SQLite store, taken while the server runs')
+  .action(async (file: string) => {
+    const config = loadConfig()
+    if (config.databaseUrl) throw new AdminError('the store is PostgreSQL: back it up with pg_dump (see docs/deployment.md)')
+    const { pages } = await backupSqlite(config.dataDir, file)
+    const json = program.opts().json === true
+    process.stdout.write(json ? JSON.stringify({ backup: file, pages }) + '\n' : `backed up ${pages} pages to ${file}\n`)
+  })
+
+program.command('restore').argument('<file>', 'a file made by fieldgate backup')
+  .description('replace the embedded SQLite store with a backup; stop the server first')
+  .action(async (file: string) => {
+    const config = loadConfig()
+    if (config.databaseUrl) throw new AdminError('the store is PostgreSQL: restore it with pg_restore (see docs/deployment.md)')
+    restoreSqlite(config.dataDir, file)
+    const json = program.opts().json === true
+    process.stdout.write(json ? JSON.stringify({ restored: file }) + '\n' : `restored ${file}; start the server again\n`)
+  })
 
 // Errors are for people: one line on stderr, no stack trace, exit code 1.
 program.parseAsync().catch((err: unknown) => {

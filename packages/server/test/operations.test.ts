@@ -2,8 +2,10 @@ import assert from 'node:assert/strict'
 import { Socket, createServer, type Server } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { revokeGrant } from '@fieldgate/core'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import {
-  bearer, databaseUrl, freePort, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
+  bearer, databaseUrl, freePort, runCli, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
 } from './helpers.js'
 
 describe('probes, request ids and metrics', () => {
@@ -117,5 +119,33 @@ describe('a store outage', { skip: databaseUrl ? false : 'DATABASE_URL is not se
       await server.close()
       await cable.cut()
     }
+  })
+})
+
+describe('fieldgate backup and restore (SQLite)', () => {
+  it('backs up a live store and restores it, refusing files that are not a Fieldgate store', { timeout: 60_000 }, async () => {
+    const dataDir = tempDir('fg-backup-')
+    const env = { FIELDGATE_DATA_DIR: dataDir }
+    const kept = await runCli(['tenants', 'create', '--name', 'Kept', '--environment', 'sandbox', '--json'], env)
+    const file = join(tempDir('fg-backup-out-'), 'fieldgate-backup.db')
+    const backup = await runCli(['backup', file, '--json'], env)
+    assert.equal(backup.code, 0, backup.stderr)
+    assert.ok(backup.json.pages > 0)
+    assert.ok(existsSync(file))
+    assert.equal((await runCli(['backup', file], env)).code, 1, 'never overwrites')
+    await runCli(['tenants', 'create', '--name', 'Later', '--environment', 'sandbox', '--json'], env)
+
+    const restored = await runCli(['restore', file, '--json'], env)
+    assert.equal(restored.code, 0, restored.stderr)
+    const names = (await runCli(['tenants', 'list', '--json'], env)).json.map((t: { name: string }) => t.name)
+    assert.deepEqual(names, ['Kept'])
+    assert.equal((await runCli(['tenants', 'list', '--json'], env)).json[0].id, kept.json.id)
+
+    const junk = join(dataDir, 'junk.db')
+    writeFileSync(junk, 'not a database')
+    const refused = await runCli(['restore', junk], env)
+    assert.equal(refused.code, 1)
+    assert.match(refused.stderr, /cannot restore/)
+    assert.deepEqual((await runCli(['tenants', 'list', '--json'], env)).json.map((t: { name: string }) => t.name), ['Kept'], 'the store is untouched')
   })
 })

@@ -12,3 +12,4 @@ export function openStorage(opts: { databaseUrl?: string | undefined; dataDir: s
   return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts.schema ? { schema: opts.schema } : {}) : openSqlite(opts.dataDir)
 }
 export { isStoreUnavailable } from './unavailable.js'
+export { backupSqlite, restoreSqlite } from './backup.js'
