@@ -350,7 +350,7 @@ describe('sign-in and pages', () => {
 
   it('keeps return_to on this server', async () => {
     const f = await farm(server)
-    for (const evil of ['https://evil.example/', '//evil.example/', '/\\evil.example']) {
+    for (const evil of ['https://evil.example/', '//evil.example/', '/\\evil.example', '/\u20ac', '/a b', '/\x7f']) {
       const p = new Person(server, f.person.email)
       const login = await p.get(`/login?${new URLSearchParams({ return_to: evil })}`)
       const res = await p.post('/login', { csrf: csrfOf(login), email: f.person.email, password: Person.password, return_to: evil })

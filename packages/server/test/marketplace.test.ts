@@ -133,6 +133,9 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.match(done.text, /is installed/)
     assert.equal((await server.storage.getInstall(grants[0]!.id))?.state, 'complete')
 
+    const partnerView = await p.get(`/developer/apps/${app.clientId}`)
+    assert.match(partnerView.text, /app\.installed/)
+    assert.equal(partnerView.text.includes(person.email), false, "a partner does not learn the customer's people")
     const installed = await person.get('/marketplace/installed')
     assert.match(installed.text, /Live planner/)
     assert.match(installed.text, new RegExp(`by ${person.email.replace('.', '\\.')}`))
@@ -306,6 +309,8 @@ describe('admin API', () => {
     assert.equal(bad.json.error, 'invalid_request')
     const extra = await post('/admin/v1/apps', { name: 'X', kind: 'private', surprise: true })
     assert.equal(extra.status, 400)
+    for (const nul of ['/admin/v1/grants/%00/revoke', '/admin/v1/apps/a%00b/rotate-secret']) assert.equal((await post(nul, {})).status, 400, nul)
+    assert.equal((await admin('/admin/v1/grants?tenant_id=%00')).status, 400)
     const unknown = await post('/admin/v1/apps/nope/rotate-secret', {})
     assert.equal(unknown.status, 400)
     assert.match(unknown.json.error_description, /no app/)

@@ -121,6 +121,8 @@ export class SqlStorage implements Storage {
 
   async deleteApp(id: string, now: number): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
+      // Grants created meanwhile wait for this lock (their insert references the app), so none escapes the change feed.
+      await this.lockApp(tx, id)
       const grants = await tx.selectFrom('grants').select('id').where('appId', '=', id).where('status', '=', 'active').execute()
       for (const g of grants) await appendChange(tx, 'grant', g.id, now)
       await appendChange(tx, 'app', id, now)
@@ -137,6 +139,7 @@ export class SqlStorage implements Storage {
 
   async rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
+      await this.lockApp(tx, appId)
       await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt })
         .where('appId', '=', appId).where('expiresAt', 'is', null).execute()
       // Secrets already in a grace period never get a longer one from a later rotation.
@@ -145,6 +148,14 @@ export class SqlStorage implements Storage {
       await tx.insertInto('appSecrets').values(secret).execute()
       await appendChange(tx, 'app', appId, secret.createdAt)
     })
+  }
+
+  /**
+   * PostgreSQL: serialises changes to one app (READ COMMITTED would let two rotations each see only
+   * the old secret). SQLite's BEGIN IMMEDIATE already lets one writer in at a time.
+   */
+  private async lockApp(tx: Transaction<Database>, appId: string): Promise<void> {
+    if (this.engine === 'postgres') await tx.selectFrom('apps').select('id').where('id', '=', appId).forUpdate().execute()
   }
 
   // grants
@@ -405,6 +416,12 @@ export class SqlStorage implements Storage {
   // the Data API outbox
 
   async claimEvents(now: number, leaseUntil: number, limit: number): Promise<OutboxEvent[]> {
+    // Most polls find nothing due: a plain read first, so they take no write lock.
+    const due = await this.db.selectFrom('events').select('id')
+      .where('state', '=', 'pending').where('nextAttemptAt', '<=', now)
+      .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+      .limit(1).executeTakeFirst()
+    if (!due) return []
     return this.db.transaction().execute(async (tx) => {
       let due = tx.selectFrom('events').select('id')
         .where('state', '=', 'pending').where('nextAttemptAt', '<=', now)

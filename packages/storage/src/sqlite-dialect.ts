@@ -53,7 +53,10 @@ class SqliteDriver implements Driver {
   // failing with SQLITE_BUSY when a deferred read lock cannot be upgraded.
   async beginTransaction(c: DatabaseConnection): Promise<void> { await c.executeQuery(CompiledQuery.raw('begin immediate')) }
   async commitTransaction(c: DatabaseConnection): Promise<void> { await c.executeQuery(CompiledQuery.raw('commit')) }
-  async rollbackTransaction(c: DatabaseConnection): Promise<void> { await c.executeQuery(CompiledQuery.raw('rollback')) }
+  // A BEGIN that failed (SQLITE_BUSY) left no transaction: rolling back would hide the real error.
+  async rollbackTransaction(c: DatabaseConnection): Promise<void> {
+    if (this.db.inTransaction) await c.executeQuery(CompiledQuery.raw('rollback'))
+  }
   async destroy(): Promise<void> { this.db.close() }
 }
 

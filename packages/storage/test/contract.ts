@@ -294,6 +294,20 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
       })
     })
 
+    describe('concurrent secret rotations', () => {
+      const db = freshStore(open)
+
+      it('leave exactly one current secret', async () => {
+        const s = db()
+        const a = app()
+        await s.createApp(a, secret(a.id))
+        await Promise.all([1, 2, 3, 4].map((i) => s.rotateSecret(a.id, secret(a.id, { createdAt: T + i }), T + 1000)))
+        const live = await s.listLiveSecrets(a.id, T)
+        assert.equal(live.length, 5)
+        assert.equal(live.filter((x) => x.expiresAt === null).length, 1)
+      })
+    })
+
     describe('signing keys', () => {
       const db = freshStore(open)
       const k1 = signingKey({ kid: 'k1', state: 'active' })

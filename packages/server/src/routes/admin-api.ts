@@ -142,7 +142,8 @@ const sha256 = (value: string): Buffer => createHash('sha256').update(value).dig
 // ---- schemas: input validation and the OpenAPI document ----
 
 type Schema = Record<string, unknown>
-const str = { type: 'string', maxLength: 2000 } as const
+// PostgreSQL text cannot hold NUL: refused at the edge on both engines alike.
+const str = { type: 'string', maxLength: 2000, pattern: '^[^\\u0000]*$' } as const
 const nullableStr = { type: ['string', 'null'] } as const
 const doc = (summary: string) => ({ tags: ['admin'], summary, security: [{ adminToken: [] }] })
 const object = (properties: Record<string, Schema>, required: string[] = []) => ({ type: 'object', additionalProperties: false, properties, required })

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  AdminError, createApp, deleteApp, ensurePartnerSandbox, installApp, installRedirect, rotateSecret, scopeDescriptions,
+  AdminError, createApp, isLookupKey, deleteApp, ensurePartnerSandbox, installApp, installRedirect, rotateSecret, scopeDescriptions,
   updateApp, type App, type AppFields, type CoreContext, type Params, type User,
 } from '@fieldgate/core'
 import { adminTenants, type PageKit } from '../plugins/pages.js'
@@ -63,7 +63,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
   /** The app, if the signed-in person owns it; another partner's app is as good as absent. */
   const ownedApp = async (request: FastifyRequest, reply: FastifyReply, user: User): Promise<App | undefined> => {
     const clientId = (request.params as { clientId: string }).clientId
-    const found = clientId.length <= 256 ? await ctx.storage.getAppByClientId(clientId) : undefined
+    const found = isLookupKey(clientId) ? await ctx.storage.getAppByClientId(clientId) : undefined
     if (found && found.ownerUserId === user.id) return found
     await kit.error(request, reply, 404, 'No such app', 'You have no app with that client ID.')
     return undefined
@@ -82,7 +82,9 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
   const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, status = 200, extra: { notice?: string; error?: string } = {}) => {
     const sandbox = await ensurePartnerSandbox(ctx.storage, user)
     const secretHints = (await ctx.storage.listLiveSecrets(found.id, ctx.now())).sort((a, b) => b.createdAt - a.createdAt)
-    const audit = await ctx.storage.listAudit({ appIds: [found.id], limit: 50 })
+    // A partner sees what customers did to its app, not who they are.
+    const audit = (await ctx.storage.listAudit({ appIds: [found.id], limit: 50 }))
+      .map((e) => (e.actorUserId && e.actorUserId !== user.id ? { ...e, actor: 'a tenant admin' } : e))
     const events = await ctx.storage.listEvents({ appId: found.id, limit: 20 })
     const deliveries = await Promise.all(events.map(async (event) => ({ event, attempts: await ctx.storage.listAttempts(event.id) })))
     return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, deliveries, ...extra }), kit.installTarget(found))
@@ -131,7 +133,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
 
   app.post('/developer/apps/:clientId/events/:eventId/redeliver', onOwnApp(async ({ request, reply, user, app: found }) => {
     const { eventId } = request.params as { eventId: string }
-    const event = eventId.length <= 100 ? await ctx.storage.getEvent(eventId) : undefined
+    const event = isLookupKey(eventId) ? await ctx.storage.getEvent(eventId) : undefined
     if (event?.appId !== found.id) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
     const queued = await ctx.storage.redeliver(event.id, ctx.now())
     return showApp(request, reply, user, found, 200, { notice: queued ? `Event ${event.id} will be delivered again.` : `Event ${event.id} is already waiting to be delivered.` })

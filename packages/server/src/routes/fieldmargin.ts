@@ -21,7 +21,8 @@ export async function fieldmarginRoutes(app: FastifyInstance, { ctx }: { ctx: Co
   })
 
   // "This request does not require authentication": holding the token is enough to end the connection.
-  app.post('/v1/token.revoke', async (request, reply) => {
+  // No client to count by: limited per address, like every unauthenticated attempt at the token endpoints.
+  app.post('/v1/token.revoke', { onRequest: tokenLimits(app, ctx, exchangeRequest).onRequest }, async (request, reply) => {
     const revoked = await disconnectByToken(ctx, readParams(request.body).access_token)
     return reply.headers(noStore).send({ revoked })
   })

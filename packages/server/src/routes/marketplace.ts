@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { finishInstall, installApp, installRedirect, type App, type User } from '@fieldgate/core'
+import { finishInstall, installApp, installRedirect, isLookupKey, type App, type User } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
 import { adminTenants, type PageKit } from '../plugins/pages.js'
 import { installOutcomePage, marketplaceAppPage, marketplacePage } from '../pages/marketplace.js'
@@ -27,7 +27,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
 
   /** An app a tenant may install: public, and listed in the marketplace unless it is the person's own. */
   const installable = async (clientId: string, user: User): Promise<App | undefined> => {
-    const found = clientId.length <= 256 ? await ctx.storage.getAppByClientId(clientId) : undefined
+    const found = isLookupKey(clientId) ? await ctx.storage.getAppByClientId(clientId) : undefined
     return found && found.kind === 'public' && (found.listed || found.ownerUserId === user.id) ? found : undefined
   }
 
@@ -65,7 +65,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     const q = queryOf(request)
     const c = await adminContext(request, reply, q.target_id ?? '')
     if (!c) return reply
-    const found = q.client_id && q.client_id.length <= 256 ? await ctx.storage.getAppByClientId(q.client_id) : undefined
+    const found = q.client_id && isLookupKey(q.client_id) ? await ctx.storage.getAppByClientId(q.client_id) : undefined
     const grant = found && await ctx.storage.findActiveGrant(found.id, c.tenant.id)
     if (!found || !grant) return kit.error(request, reply, 404, 'No such install', 'This app is not installed on that tenant.')
     if (q.status !== 'success' && q.status !== 'error') return kit.error(request, reply, 400, 'Bad request', 'status must be success or error.')

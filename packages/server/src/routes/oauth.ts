@@ -25,12 +25,13 @@ export async function oauthRoutes(app: FastifyInstance, { ctx }: { ctx: CoreCont
     return sendToken(reply, fieldEdge ? fieldEdgeBody(result) : rfcBody(result))
   })
 
-  app.post('/oauth/introspect', async (request, reply) => {
+  // Client-authenticated like the token endpoint, so limited like it: per address, and per client once known.
+  app.post('/oauth/introspect', { ...tokenLimits(app, ctx, tokenRequest) }, async (request, reply) => {
     return reply.headers(noStore).send(await introspectionEndpoint(ctx, tokenRequest(request)))
   })
 
   // RFC 7009 §2.2: 200 whether or not there was anything to revoke.
-  app.post('/oauth/revoke', async (request, reply) => {
+  app.post('/oauth/revoke', { ...tokenLimits(app, ctx, tokenRequest) }, async (request, reply) => {
     await revocationEndpoint(ctx, tokenRequest(request))
     return reply.headers(noStore).send()
   })

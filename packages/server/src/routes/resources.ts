@@ -81,7 +81,7 @@ export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: Co
     app.get(`${route.path}/:id`, {
       schema: {
         tags, security, summary: `Read one ${route.name}. ${scopeNote}`,
-        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
+        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64, pattern: '^[^\\u0000]*$' } }, required: ['id'] },
         response: { 403: errorBody, 404: errorBody },
       },
     }, async (request, reply) => {

@@ -91,6 +91,7 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
 
 /** Only a path on this server: no scheme, no `//host`, no backslash tricks. Anything else goes home. */
 export function safeReturnTo(value: string | undefined): string {
-  if (!value || !value.startsWith('/') || value.startsWith('//') || /[\\\u0000-\u001f]/.test(value) || value.length > 4096) return home
+  // Printable ASCII only: it goes into a Location header, where anything else is refused by node.
+  if (!value || !/^\/(?!\/)[\x21-\x5b\x5d-\x7e]*$/.test(value) || value.length > 4096) return home
   return value
 }

@@ -64,10 +64,13 @@ export class Dispatcher {
       if (!app?.dataApiUrl) throw new Error('the app has no Data API URL')
       const secrets = await this.secrets(app, started)
       if (secrets.length === 0) throw new Error('the app has no secret to sign with: rotate its secret')
+      // The attempt must end inside the lease, or another process could make it too.
+      const left = leaseUntil - this.ctx.now() - 1000
+      if (left <= 0) return
       const res = await fetch(app.dataApiUrl, {
         method: 'POST',
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.opts.timeoutMs),
+        signal: AbortSignal.timeout(Math.min(this.opts.timeoutMs, left)),
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Fieldgate-DataAPI/1',
@@ -77,7 +80,8 @@ export class Dispatcher {
         body: event.body,
       })
       status = res.status
-      await res.arrayBuffer().catch(() => undefined)
+      // Only the status matters; a receiver streaming an endless body must not fill this process's memory.
+      await res.body?.cancel().catch(() => undefined)
       if (status < 200 || status >= 300) error = `the receiver answered ${status}`
     } catch (err) {
       error = (err as Error).name === 'TimeoutError' ? `no answer within ${this.opts.timeoutMs} ms` : String((err as Error).message ?? err).slice(0, 300)
