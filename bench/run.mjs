@@ -375,7 +375,7 @@ async function benchWebhooks() {
   receiver.keepAliveTimeout = 60_000
   const port = await freePort()
   const hook = `http://${HOST}:${port}/data-api`
-  const retryFast = { FIELDGATE_WEBHOOK_POLL_MS: '50', FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '200' }
+  const retryFast = { FIELDGATE_WEBHOOK_POLL_MS: '50', FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '200', FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1' }
   const fg = await startFieldgate(1, retryFast, ['--scopes', 'alerts:write', '--data-api-url', hook], 'alerts:write')
   try {
     const r = await cannon({ url: `${fg.url}/v1/alerts`, method: 'POST', headers: { authorization: `Bearer ${fg.token.access_token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Bench alert' }), amount: WEBHOOK_EVENTS, connections: 10 })

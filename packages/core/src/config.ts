@@ -86,8 +86,12 @@ export interface Config {
    * attempt cut off by a crash waits before another process makes it again. FIELDGATE_WEBHOOK_POLL_MS,
    * FIELDGATE_WEBHOOK_TIMEOUT_MS, FIELDGATE_WEBHOOK_LEASE_MS, FIELDGATE_WEBHOOK_BASE_DELAY_MS,
    * FIELDGATE_WEBHOOK_MAX_DELAY_MS, FIELDGATE_WEBHOOK_MAX_AGE_SECONDS.
+   * `allowPrivateTargets` lets Data API URLs reach loopback, private and link-local addresses; off, a
+   * partner cannot use the dispatcher to probe the network Fieldgate runs in. Turn it on only where every
+   * receiver is yours (development, tests). FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS=1.
    */
   readonly webhooks: {
+    readonly allowPrivateTargets: boolean
     readonly pollMs: number
     readonly timeoutMs: number
     readonly leaseMs: number
@@ -111,7 +115,7 @@ export const defaults = {
   changePollMs: 250,
   logLevel: 'info',
   rateLimits: { windowSeconds: 60, perToken: 600, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 600 },
-  webhooks: { pollMs: 500, timeoutMs: 10_000, leaseMs: 60_000, baseDelayMs: 10_000, maxDelayMs: 3_600_000, maxAgeSeconds: 86_400, batch: 20 },
+  webhooks: { allowPrivateTargets: false, pollMs: 500, timeoutMs: 10_000, leaseMs: 60_000, baseDelayMs: 10_000, maxDelayMs: 3_600_000, maxAgeSeconds: 86_400, batch: 20 },
 } as const
 
 const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256']
@@ -176,6 +180,7 @@ function webhooks(env: NodeJS.ProcessEnv, override: Partial<Config['webhooks']> 
     maxDelayMs: count(env.FIELDGATE_WEBHOOK_MAX_DELAY_MS, d.maxDelayMs, 'FIELDGATE_WEBHOOK_MAX_DELAY_MS'),
     maxAgeSeconds: count(env.FIELDGATE_WEBHOOK_MAX_AGE_SECONDS, d.maxAgeSeconds, 'FIELDGATE_WEBHOOK_MAX_AGE_SECONDS'),
     batch: d.batch,
+    allowPrivateTargets: env.FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS === '1' || d.allowPrivateTargets,
     ...override,
   }
   if (w.leaseMs <= w.timeoutMs) throw new ConfigError('FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS')

@@ -159,7 +159,7 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 type OptionsWithoutBase = DistributiveOmit<FieldgateClientOptions, 'baseUrl'> & { baseUrl?: string }
 
 const noLimits = { windowSeconds: 60, perToken: 0, perClient: 0, tokenPerClient: 0, tokenPerAddress: 0 }
-const fastWebhooks = { pollMs: 50, timeoutMs: 1000, leaseMs: 3000, baseDelayMs: 100, maxDelayMs: 400, maxAgeSeconds: 86400, batch: 20 }
+const fastWebhooks = { allowPrivateTargets: true, pollMs: 50, timeoutMs: 1000, leaseMs: 3000, baseDelayMs: 100, maxDelayMs: 400, maxAgeSeconds: 86400, batch: 20 }
 
 describe('@fieldgate/client against a real server', () => {
   let server: TestServer

@@ -45,7 +45,7 @@ class Receiver {
   }
 }
 
-const fast = { pollMs: 50, timeoutMs: 1000, leaseMs: 3000, baseDelayMs: 100, maxDelayMs: 400, maxAgeSeconds: 86400, batch: 20 }
+const fast = { allowPrivateTargets: true, pollMs: 50, timeoutMs: 1000, leaseMs: 3000, baseDelayMs: 100, maxDelayMs: 400, maxAgeSeconds: 86400, batch: 20 }
 
 describe('Data API delivery', () => {
   let server: TestServer
@@ -141,6 +141,32 @@ describe('Data API delivery', () => {
   })
 })
 
+describe('Data API targets', () => {
+  it('by default never delivers to loopback, private or link-local addresses', async () => {
+    const receiver = new Receiver()
+    const url = await receiver.listen()
+    const server = await startServer({ overrides: { webhooks: { ...fast, allowPrivateTargets: false } } })
+    try {
+      const tenant = await createTenant(server.storage, { name: 'Probe farm', environment: 'sandbox' })
+      const hosts = [url, 'http://10.1.2.3/x', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:9/x', 'http://[::ffff:127.0.0.1]:9/x', 'http://localhost:9/x']
+      for (const dataApiUrl of hosts) {
+        const a = await createApp(server.storage, { name: 'Prober', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl }, { masterKey: server.runtime.masterKey })
+        const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
+        await postJson(server.url('/v1/alerts'), { title: 'probe' }, bearer(token))
+        const [event] = await server.storage.listEvents({ appId: a.app.id, limit: 1 })
+        await waitUntil(async () => (await server.storage.listAttempts(event!.id)).length > 0, 5000)
+        const [attempt] = await server.storage.listAttempts(event!.id)
+        assert.equal(attempt!.status, null, dataApiUrl)
+        assert.match(attempt!.error!, /private or reserved address/, dataApiUrl)
+      }
+      assert.equal(receiver.deliveries.length, 0)
+    } finally {
+      await server.close()
+      await receiver.close()
+    }
+  })
+})
+
 describe('Data API delivery across a crash', () => {
   const children: ServerProcess[] = []
   const receiver = new Receiver()
@@ -154,7 +180,7 @@ describe('Data API delivery across a crash', () => {
     const receiverPort = await freePort()
     const env = {
       FIELDGATE_DATA_DIR: dataDir, FIELDGATE_WEBHOOK_POLL_MS: '50', FIELDGATE_WEBHOOK_TIMEOUT_MS: '500', FIELDGATE_WEBHOOK_LEASE_MS: '1500',
-      FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '500',
+      FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '500', FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1',
     }
     const tenant = await runCli(['tenants', 'create', '--name', 'Crash farm', '--environment', 'sandbox', '--json'], env)
     const app = await runCli(['apps', 'create', '--name', 'Crash app', '--kind', 'private', '--tenant', tenant.json.id, '--scopes', 'alerts:write',

@@ -3,8 +3,11 @@ import {
   eventIdHeader, nextAttemptAt, signEvent, signatureHeader, unseal, type App, type CoreContext, type OutboxEvent, type RetryPolicy,
 } from '@fieldgate/core'
 import type { Logger } from 'pino'
+import { assertPublicTarget } from './targets.js'
 
 export interface DispatcherOptions extends RetryPolicy {
+  /** Let deliveries reach loopback and private addresses (development and tests only). */
+  allowPrivateTargets: boolean
   /** How often the outbox is read when it was empty last time. */
   pollMs: number
   /** A receiver that has not answered by then has failed this attempt. */
@@ -62,6 +65,7 @@ export class Dispatcher {
     let error: string | null = null
     try {
       if (!app?.dataApiUrl) throw new Error('the app has no Data API URL')
+      if (!this.opts.allowPrivateTargets) await assertPublicTarget(app.dataApiUrl)
       const secrets = await this.secrets(app, started)
       if (secrets.length === 0) throw new Error('the app has no secret to sign with: rotate its secret')
       // The attempt must end inside the lease, or another process could make it too.
