@@ -119,5 +119,7 @@ export interface Storage {
   redeliver(id: string, now: number): Promise<boolean>
 
   changesSince(seq: number, limit?: number): Promise<Change[]>
+  /** The changes with these sequence numbers that exist now (gaps the feed is waiting on). */
+  changesIn(seqs: number[]): Promise<Change[]>
   latestChangeSeq(): Promise<number>
 }

@@ -483,6 +483,12 @@ export class SqlStorage implements Storage {
     return rows.map((r) => ({ ...r, kind: r.kind as Change['kind'] }))
   }
 
+  async changesIn(seqs: number[]): Promise<Change[]> {
+    if (seqs.length === 0) return []
+    const rows = await this.db.selectFrom('changes').selectAll().where('seq', 'in', seqs).orderBy('seq').execute()
+    return rows.map((r) => ({ ...r, kind: r.kind as Change['kind'] }))
+  }
+
   async latestChangeSeq(): Promise<number> {
     const row = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst()
     return Number(row?.seq ?? 0)

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, it } from 'node:test'
 import pg from 'pg'
+import { ChangeFeed, type Change } from '@fieldgate/core'
 import { openPostgres } from '../src/index.js'
 import { storageContract } from './contract.js'
 
@@ -53,6 +54,38 @@ if (!url) {
     } finally {
       await Promise.all([first.close(), second.close()])
       await dropSchemas(one, two)
+    }
+  })
+
+  it('the change feed sees a change that commits after more than 500 later ones', async () => {
+    const schema = newSchema()
+    const store = openPostgres(url, { schema })
+    const late = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` })
+    try {
+      await store.migrate()
+      const seen: Change[] = []
+      const feed = new ChangeFeed(store, 1_000_000, (c) => { seen.push(c) }, (err) => { throw err })
+      feed.start(await store.latestChangeSeq())
+      await late.connect()
+      await late.query('BEGIN')
+      await late.query(`INSERT INTO changes (kind, ref, created_at) VALUES ('grant', 'late', 1)`)
+      const app = { id: randomUUID(), clientId: randomUUID(), name: 'A', kind: 'private' as const, environment: 'sandbox' as const, tenantId: null,
+        ownerUserId: null, installUrl: null, redirectUris: [], contactEmail: null, dataApiUrl: null, scopes: [], tokenTtl: null, createdAt: 1, description: '', listed: false }
+      await store.createApp(app, { id: randomUUID(), appId: app.id, secretHash: 'h', hint: 'h', createdAt: 1, expiresAt: null, secretEnc: null })
+      for (let i = 0; i < 520; i++) await store.updateApp({ ...app, name: `A${i}` })
+      await feed.poll()
+      assert.equal(seen.length, 520)
+      assert.equal(seen.some((c) => c.ref === 'late'), false)
+      await late.query('COMMIT')
+      await feed.poll()
+      assert.deepEqual(seen.filter((c) => c.ref === 'late').map((c) => c.kind), ['grant'], 'seen once, after it committed')
+      await feed.poll()
+      assert.equal(seen.length, 521, 'nothing twice')
+      feed.stop()
+    } finally {
+      await late.end().catch(() => {})
+      await store.close()
+      await dropSchemas(schema)
     }
   })
 }
