@@ -330,7 +330,11 @@ describe('sign-in and pages', () => {
     assert.match(page.headers.get('content-security-policy')!, /default-src 'none'/)
     assert.equal(page.headers.get('x-frame-options'), 'DENY')
     const fresh = new Person(server, f.person.email)
+    const before = (await request(server.url('/login'))).headers.getSetCookie().find((c) => c.startsWith('fg_browser='))
+    assert.ok(before)
     const signIn = await fresh.signIn()
+    const renewed = signIn.headers.getSetCookie().find((c) => c.startsWith('fg_browser='))
+    assert.ok(renewed, 'signing in issues a new browser id, so one planted before forges nothing')
     const cookie = signIn.headers.getSetCookie().find((c) => c.startsWith('fg_session='))!
     assert.match(cookie, /HttpOnly/i)
     assert.match(cookie, /SameSite=Lax/i)

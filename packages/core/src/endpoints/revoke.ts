@@ -30,11 +30,13 @@ export async function revocationEndpoint(ctx: CoreContext, req: { params: Params
 export async function disconnectByToken(ctx: CoreContext, token: string | undefined): Promise<boolean> {
   if (!token) throw new InvalidRequest('access_token is required')
   if (!isOpaqueToken(token)) return false
+  const record = await ctx.storage.findOpaqueToken(hashSecret(token))
+  if (!record || record.token.revokedAt !== null) return false
   const now = ctx.now()
-  const revoked = await ctx.storage.revokeOpaqueToken(hashSecret(token), now)
-  if (!revoked) return false
-  const app = await ctx.storage.getApp(revoked.appId)
-  const events = app ? newEvent(app, revoked.tenantId, 'grant.revoked', { grant_id: revoked.grantId }, now) : []
-  if (await ctx.storage.revokeGrant(revoked.grantId, now, events)) ctx.cache.apply({ kind: 'grant', ref: revoked.grantId })
-  return true
+  const app = await ctx.storage.getApp(record.token.appId)
+  const events = app ? newEvent(app, record.token.tenantId, 'grant.revoked', { grant_id: record.grant.id }, now) : []
+  // One transaction ends the grant and every token on it, this one included: never half a disconnect.
+  const revoked = await ctx.storage.revokeGrant(record.grant.id, now, events)
+  if (revoked) ctx.cache.apply({ kind: 'grant', ref: record.grant.id })
+  return revoked
 }

@@ -30,6 +30,11 @@ export class Browser {
     return id
   }
 
+  /** A new browser id at sign-in: an id planted before (a sibling subdomain, plain http) forges nothing after. */
+  renew(reply: FastifyReply): void {
+    reply.setCookie(browserCookie, randomBytes(24).toString('base64url'), this.cookieOptions())
+  }
+
   /** The synchronizer token for this browser: an HMAC of its id, so nothing needs storing. */
   csrf(request: FastifyRequest, reply: FastifyReply): string {
     return createHmac('sha256', this.csrfKey).update(this.id(request, reply)).digest('base64url')

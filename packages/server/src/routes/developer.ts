@@ -109,7 +109,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
   }))
 
   app.post('/developer/apps/:clientId/rotate-secret', onOwnApp(async ({ request, reply, user, app: found, form }) => {
-    const grace = Number(form.grace ?? '86400')
+    const grace = Number(form.grace || '86400')
     const r = await rotateSecret(ctx.storage, found.clientId, grace, { actor: kit.actor(request, user), masterKey: kit.masterKey, now: ctx.now() })
     ctx.cache.apply({ kind: 'app', ref: found.id })
     const until = grace === 0 ? 'The old secret stopped working now.' : `The old secret keeps working until ${new Date(r.oldSecretsExpireAt).toISOString()}.`

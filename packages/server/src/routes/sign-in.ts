@@ -51,6 +51,7 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
       return again(401, 'That email and password do not match an account.')
     }
     accountLimiter.reset(account)
+    browser.renew(reply)
     reply.setCookie(sessionCookie, await startSession(ctx, user.id), browser.cookieOptions(ctx.config.sessionTtl))
     return reply.redirect(returnTo, 303)
   })
