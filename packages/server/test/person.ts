@@ -9,7 +9,11 @@ export class Person {
   static readonly password = 'correct horse battery staple'
 
   private readonly cookies = new Map<string, string>()
-  constructor(private readonly server: TestServer, readonly email: string) {}
+  constructor(private readonly server: Pick<TestServer, 'url'>, readonly email: string) {}
+
+  cookie(name: string): string | undefined {
+    return this.cookies.get(name)
+  }
 
   async get(path: string): Promise<Res> {
     return this.keep(await request(this.server.url(path), { redirect: 'manual', headers: { cookie: this.cookieHeader() } }))
