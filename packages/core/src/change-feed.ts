@@ -11,6 +11,9 @@ export class ChangeFeed {
   private timer: NodeJS.Timeout | undefined
   private cursor = 0
   private stopped = false
+  /** A poll is running; a wake during it asks for another right after. */
+  private polling = false
+  private wokenWhilePolling = false
   /** Missing sequence numbers below the cursor, with when they were first missed. */
   private readonly gaps = new Map<number, number>()
   private primed = false
@@ -56,16 +59,41 @@ export class ChangeFeed {
     }
   }
 
+  /**
+   * Polls now instead of at the next tick: the store signalled a commit (Storage.watchChanges). Wakes
+   * during a poll coalesce into one more poll, so a burst of changes costs at most two reads.
+   */
+  wake(): void {
+    if (this.stopped) return
+    if (this.polling) {
+      this.wokenWhilePolling = true
+      return
+    }
+    clearTimeout(this.timer)
+    this.tick()
+  }
+
   stop(): void {
     this.stopped = true
     clearTimeout(this.timer)
   }
 
+  private tick(): void {
+    this.polling = true
+    this.poll().catch(this.onError).finally(() => {
+      this.polling = false
+      if (this.wokenWhilePolling && !this.stopped) {
+        this.wokenWhilePolling = false
+        this.tick()
+      } else {
+        this.schedule()
+      }
+    })
+  }
+
   private schedule(): void {
     if (this.stopped) return
-    this.timer = setTimeout(() => {
-      this.poll().catch(this.onError).finally(() => this.schedule())
-    }, this.intervalMs)
+    this.timer = setTimeout(() => this.tick(), this.intervalMs)
     this.timer.unref()
   }
 }

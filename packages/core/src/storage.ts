@@ -122,4 +122,10 @@ export interface Storage {
   /** The changes with these sequence numbers that exist now (gaps the feed is waiting on). */
   changesIn(seqs: number[]): Promise<Change[]>
   latestChangeSeq(): Promise<number>
+  /**
+   * Calls `wake` soon after any process commits a change, where the engine can signal it (PostgreSQL
+   * LISTEN/NOTIFY; SQLite never calls it). Returns the function that stops watching. Followers poll
+   * all the same, so a signal lost to a dropped connection costs one poll interval, nothing more.
+   */
+  watchChanges(wake: () => void, onError: (err: unknown) => void): () => Promise<void>
 }

@@ -52,7 +52,12 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       cache.apply(change)
       if (change.kind === 'keys') await reloadKeys()
     }, (err) => logger.warn({ err }, 'reading the change feed failed; retrying'))
-    if (opts.follow) feed.start(cursor)
+    // On PostgreSQL a commit anywhere wakes the feed at once (LISTEN/NOTIFY); the poll is the fallback.
+    let stopWatching = async (): Promise<void> => {}
+    if (opts.follow) {
+      feed.start(cursor)
+      stopWatching = storage.watchChanges(() => feed.wake(), (err) => logger.warn({ err }, 'listening for changes failed; polling meanwhile, listening again in 1 s'))
+    }
     // Serving processes deliver the Data API outbox; several share it without attempting an event twice.
     const { maxAgeSeconds, ...timing } = config.webhooks
     const dispatcher = new Dispatcher(ctx, masterKey, logger, { ...timing, maxAgeMs: maxAgeSeconds * 1000 })
@@ -64,6 +69,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       csrfKey: Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'fieldgate csrf v1', 32)),
       dispatcher,
       async close() {
+        await stopWatching()
         feed.stop()
         await dispatcher.stop()
         await storage.close()

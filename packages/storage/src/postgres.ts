@@ -1,7 +1,7 @@
 import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.js'
-import { SqlStorage } from './sql-storage.js'
+import { SqlStorage, type ChangeWatcher } from './sql-storage.js'
 
 const INT8 = 20
 
@@ -24,5 +24,44 @@ export function openPostgres(connectionString: string, opts: { schema?: string; 
   pool.on('connect', (client) => client.on('error', () => {}))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] })
   const createSchema = schema ? async () => { await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`) } : undefined
-  return new SqlStorage('postgres', db, schema, createSchema)
+  return new SqlStorage('postgres', db, schema, createSchema, listenForChanges(connectionString, schema ?? 'public'))
+}
+
+/** How long the listener waits before reconnecting after its connection dropped. */
+const RELISTEN_MS = 1000
+
+/**
+ * LISTENs on a session connection of its own (the pool's connections come and go) for the NOTIFY that
+ * migration 0006 sends when a change commits in `schema`. A dropped connection is reopened after
+ * RELISTEN_MS, and every (re)connection wakes the feed once, for whatever was committed while deaf.
+ */
+function listenForChanges(connectionString: string, schema: string): ChangeWatcher {
+  return (wake, onError) => {
+    let stopped = false
+    let client: pg.Client | undefined
+    let retry: NodeJS.Timeout | undefined
+    const listen = (): void => {
+      // Named, so pg_stat_activity tells an operator what the long-lived idle connection is.
+      const c = new pg.Client({ connectionString, application_name: `fieldgate listener ${schema}`.slice(0, 63) })
+      client = c
+      let lost = false
+      const drop = (err?: unknown): void => {
+        if (lost) return
+        lost = true
+        if (err !== undefined && !stopped) onError(err)
+        void c.end().catch(() => {})
+        if (!stopped) retry = setTimeout(listen, RELISTEN_MS)
+      }
+      c.on('error', drop)
+      c.on('end', () => drop())
+      c.on('notification', (n) => { if (n.payload === schema) wake() })
+      c.connect().then(() => c.query('LISTEN fieldgate_changes')).then(() => wake(), drop)
+    }
+    listen()
+    return async () => {
+      stopped = true
+      clearTimeout(retry)
+      await client?.end().catch(() => {})
+    }
+  }
 }

@@ -9,6 +9,9 @@ import type { Database } from './schema.js'
 type Row<T extends keyof Database> = Selectable<Database[T]>
 type Db = Kysely<Database> | Transaction<Database>
 
+/** How an engine signals committed changes (see Storage.watchChanges). */
+export type ChangeWatcher = (wake: () => void, onError: (err: unknown) => void) => () => Promise<void>
+
 /**
  * The Storage interface over Kysely. SQLite and PostgreSQL share every query; they differ only in how
  * they connect (sqlite.ts, postgres.ts) and in column types (migrations/).
@@ -21,6 +24,7 @@ export class SqlStorage implements Storage {
     private readonly schema?: string,
     /** Runs before migrations, e.g. to create the PostgreSQL schema they go into. */
     private readonly prepare?: () => Promise<void>,
+    private readonly watcher?: ChangeWatcher,
   ) {}
 
   async migrate(): Promise<void> {
@@ -492,6 +496,10 @@ export class SqlStorage implements Storage {
   async latestChangeSeq(): Promise<number> {
     const row = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst()
     return Number(row?.seq ?? 0)
+  }
+
+  watchChanges(wake: () => void, onError: (err: unknown) => void): () => Promise<void> {
+    return this.watcher ? this.watcher(wake, onError) : async () => {}
   }
 }
 

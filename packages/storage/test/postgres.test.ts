@@ -88,4 +88,50 @@ if (!url) {
       await dropSchemas(schema)
     }
   })
+
+  it('wakes a watcher when a change commits in its schema, not in another, and listens again after its connection drops', { timeout: 30_000 }, async () => {
+    const [mine, other] = [newSchema(), newSchema()]
+    const watched = openPostgres(url, { schema: mine })
+    const writer = openPostgres(url, { schema: mine })
+    const elsewhere = openPostgres(url, { schema: other })
+    const admin = new pg.Client({ connectionString: url })
+    let wakes = 0
+    const errors: unknown[] = []
+    const stop = watched.watchChanges(() => { wakes++ }, (err) => errors.push(err))
+    const until = async (check: () => boolean, what: string) => {
+      for (const started = Date.now(); !check(); await new Promise((r) => setTimeout(r, 10))) {
+        if (Date.now() - started > 5000) assert.fail(`timed out waiting for ${what}`)
+      }
+    }
+    try {
+      await Promise.all([watched.migrate(), elsewhere.migrate()])
+      await until(() => wakes === 1, 'the wake that follows LISTEN')
+      const app = { id: randomUUID(), clientId: randomUUID(), name: 'A', kind: 'private' as const, environment: 'sandbox' as const, tenantId: null,
+        ownerUserId: null, installUrl: null, redirectUris: [], contactEmail: null, dataApiUrl: null, scopes: [], tokenTtl: null, createdAt: 1, description: '', listed: false }
+      const secret = { id: randomUUID(), appId: app.id, secretHash: 'h', hint: 'h', createdAt: 1, expiresAt: null, secretEnc: null }
+      await elsewhere.createApp(app, secret)
+      await elsewhere.updateApp({ ...app, name: 'elsewhere' })
+      await writer.createApp(app, secret)
+      const started = Date.now()
+      await writer.updateApp({ ...app, name: 'B' })
+      await until(() => wakes === 2, 'a wake for the commit')
+      const latency = Date.now() - started
+      assert.ok(latency < 1000, `woken ${latency} ms after the commit`)
+      assert.equal(wakes, 2, "the other schema's commit woke nobody")
+
+      // Cut the listener's connection from the server side: it reconnects and wakes once for what it missed.
+      await admin.connect()
+      const cut = await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [`fieldgate listener ${mine}`])
+      assert.equal(cut.rowCount, 1)
+      await until(() => wakes === 3, 'the wake after listening again')
+      assert.ok(errors.length >= 1, 'the drop was reported')
+      await writer.updateApp({ ...app, name: 'C' })
+      await until(() => wakes === 4, 'a wake after reconnecting')
+    } finally {
+      await stop()
+      await admin.end().catch(() => {})
+      await Promise.all([watched.close(), writer.close(), elsewhere.close()])
+      await dropSchemas(mine, other)
+    }
+  })
 }

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
-import { codesTokensSessions, initialSchema, marketplace, outbox, records, type Dialect } from './tables.js'
+import { changeNotify, codesTokensSessions, initialSchema, marketplace, outbox, records, type Dialect } from './tables.js'
 
 const dialects: Record<'sqlite' | 'postgres', Dialect> = {
   sqlite: { ms: 'INTEGER', serial: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
@@ -22,6 +22,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0003_marketplace': statements(marketplace(d)),
       '0004_records': statements(records(d)),
       '0005_outbox': statements(outbox(d)),
+      '0006_change_notify': statements(changeNotify(engine)),
     }),
   }
 }

@@ -203,3 +203,17 @@ export const outbox = ({ ms }: Dialect): string[] => [
     duration_ms INTEGER NOT NULL)`,
   `CREATE INDEX event_attempts_event ON event_attempts (event_id, at)`,
 ]
+
+/**
+ * PostgreSQL: every commit that appends to the change feed NOTIFYs `fieldgate_changes` with the schema's
+ * name, so other instances read it at once instead of at their next poll (NOTIFY is sent at commit, and
+ * one per transaction however many rows it appends). SQLite has no such signal; its processes poll.
+ */
+export const changeNotify = (engine: 'sqlite' | 'postgres'): string[] => engine === 'sqlite' ? [] : [
+  `CREATE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM pg_notify('fieldgate_changes', TG_TABLE_SCHEMA);
+    RETURN NULL;
+  END $$`,
+  `CREATE TRIGGER changes_notify AFTER INSERT ON changes FOR EACH STATEMENT EXECUTE FUNCTION notify_change()`,
+]

@@ -1,0 +1,141 @@
+/**
+ * Several stateless instances on one PostgreSQL behave as one: revocation, uninstall and key rotation
+ * reach every instance within a second, a code is single-use across instances, and the Data API outbox
+ * is shared without a double send. Each instance polls its change feed only once a minute here, so
+ * anything seen sooner came through LISTEN/NOTIFY.
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, before, describe, it } from 'node:test'
+import {
+  createApp, createTenant, createUser, eventIdHeader, installApp, revokeGrant, rotateSigningKeys,
+} from '@fieldgate/core'
+import {
+  bearer, databaseUrl, decodeJwt, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type TestServer,
+} from './helpers.js'
+import { Person } from './person.js'
+
+const WORKORDERS = '/api/rest/v2/workorders'
+const slowPoll = { changePollMs: 60_000 }
+const webhooks = { allowPrivateTargets: true, pollMs: 50, timeoutMs: 1000, leaseMs: 3000, baseDelayMs: 100, maxDelayMs: 400, maxAgeSeconds: 86400, batch: 20 }
+
+/** Two instances on one schema, with one master key and one issuer, as a deployment has. */
+async function twoInstances(): Promise<[TestServer, TestServer]> {
+  const masterKey = randomBytes(32).toString('hex')
+  const a = await startServer({ engine: 'postgres', overrides: { masterKey, ...slowPoll, webhooks } })
+  const b = await startServer({ engine: 'postgres', schema: a.schema!, overrides: { masterKey, issuer: a.issuer, ...slowPoll, webhooks } })
+  return [a, b]
+}
+
+const status = async (server: TestServer, token: string) => (await request(server.url(WORKORDERS), { headers: bearer(token) })).status
+
+describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATABASE_URL is not set: several instances need PostgreSQL' }, () => {
+  let a: TestServer
+  let b: TestServer
+  before(async () => { [a, b] = await twoInstances() })
+  after(async () => {
+    await b?.close()
+    await a?.close()
+  })
+
+  it('a grant revoked through one instance stops its JWT at the other within 1 s', { timeout: 30_000 }, async (t) => {
+    const seen: number[] = []
+    for (let round = 0; round < 5; round++) {
+      const f = await privateApp(a.storage)
+      const token = await getToken(a, f)
+      assert.equal(await status(b, token), 200, 'the peer accepts it and now caches the grant')
+      await revokeGrant(a.storage, f.grant.id)
+      const ms = await waitUntil(async () => (await status(b, token)) === 401, 1000, 5)
+      assert.ok(ms < 1000, `refused after ${ms} ms`)
+      seen.push(Math.round(ms))
+    }
+    t.diagnostic(`revocation seen by the other instance after ${seen.join(', ')} ms`)
+  })
+
+  it('an uninstall through one instance ends the installed app\'s tokens on the other within 1 s', { timeout: 30_000 }, async () => {
+    const tenant = await createTenant(a.storage, { name: 'Installed', environment: 'sandbox' })
+    const user = await createUser(a.storage, { email: `owner-${randomBytes(4).toString('hex')}@example.com`, password: Person.password, tenantId: tenant.id, role: 'owner' })
+    const created = await createApp(a.storage, { name: 'Planner', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/install', scopes: 'api' })
+    const { grant } = await installApp(a.storage, { app: created.app, tenant, user })
+    const token = await getToken(b, { clientId: created.app.clientId, clientSecret: created.clientSecret }, { target_id: tenant.id })
+    assert.equal(await status(a, token), 200)
+    await revokeGrant(b.storage, grant.id, {}, 'app.uninstalled')
+    const ms = await waitUntil(async () => (await status(a, token)) === 401, 1000, 5)
+    assert.ok(ms < 1000, `refused after ${ms} ms`)
+  })
+
+  it('a key rotation through one instance is published and used by the other within 1 s', { timeout: 30_000 }, async () => {
+    const f = await privateApp(a.storage)
+    const before = decodeJwt(await getToken(b, f)).header.kid
+    const keys = await rotateSigningKeys(a.storage, a.config.signingAlg, a.runtime.masterKey, 28_000)
+    const active = keys.find((k) => k.state === 'active')!.kid
+    assert.notEqual(active, before)
+    const ms = await waitUntil(async () => decodeJwt(await getToken(b, f)).header.kid === active, 1000, 5)
+    assert.ok(ms < 1000, `signing with the new key after ${ms} ms`)
+    const jwks = (await request(b.url('/.well-known/jwks.json'))).json as { keys: { kid: string }[] }
+    assert.ok(jwks.keys.some((k) => k.kid === before), 'the old key still verifies its tokens')
+    assert.equal(await status(a, await getToken(b, f)), 200, 'a token from the new key is accepted by the instance that rotated')
+  })
+
+  it('a code redeemed at both instances at once gives exactly one token', { timeout: 30_000 }, async () => {
+    const tenant = await createTenant(a.storage, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+    const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
+    await createUser(a.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+    const app = await createApp(a.storage, {
+      name: 'Field Mapper', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all', redirectUris: ['https://partner.example/callback'],
+    })
+    const person = new Person(a, email)
+    assert.equal((await person.signIn()).status, 303)
+    for (let round = 0; round < 3; round++) {
+      const location = await person.decide({ client_id: app.app.clientId, scope: 'fields:read:all', state: 's' }, 'allow')
+      const code = location.searchParams.get('code')!
+      const form = { code, client_id: app.app.clientId, client_secret: app.clientSecret }
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => postForm((i % 2 ? a : b).url('/v1/token.exchange'), form)))
+      const statuses = results.map((r) => r.status)
+      assert.equal(statuses.filter((s) => s === 200).length, 1, statuses.join(' '))
+      for (const r of results) if (r.status !== 200) assert.equal(r.json.error, 'invalid_grant')
+    }
+  })
+
+  it('both dispatchers share the Data API outbox: every event arrives, none twice', { timeout: 60_000 }, async () => {
+    const receiver = await listenReceiver()
+    try {
+      const tenant = await createTenant(a.storage, { name: 'Hooked', environment: 'sandbox' })
+      const created = await createApp(a.storage, {
+        name: 'Hooked', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: receiver.url,
+      }, { masterKey: a.runtime.masterKey })
+      const token = await getToken(a, { clientId: created.app.clientId, clientSecret: created.clientSecret })
+      const writes = await Promise.all(Array.from({ length: 200 }, (_, i) =>
+        postJson((i % 2 ? a : b).url('/v1/alerts'), { title: `alert ${i}`, severity: 'info' }, bearer(token))))
+      assert.deepEqual([...new Set(writes.map((w) => w.status))], [201])
+      await waitUntil(async () => receiver.ids.length >= 200, 30_000, 50)
+      await new Promise((r) => setTimeout(r, 500))
+      assert.equal(new Set(receiver.ids).size, 200, 'every record.created event arrived')
+      assert.equal(receiver.ids.length, 200, 'and none arrived twice')
+    } finally {
+      await receiver.close()
+    }
+  })
+})
+
+/** A Data API receiver on loopback that counts event ids. */
+async function listenReceiver(): Promise<{ url: string; ids: string[]; close(): Promise<void> }> {
+  const ids: string[] = []
+  const server: Server = createServer((req, res) => {
+    req.resume().on('end', () => {
+      ids.push(String(req.headers[eventIdHeader]))
+      res.writeHead(200).end()
+    })
+  })
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/data-api`,
+    ids,
+    close: () => new Promise((ok) => {
+      server.closeAllConnections()
+      server.close(() => ok())
+    }),
+  }
+}
