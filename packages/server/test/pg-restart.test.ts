@@ -43,6 +43,7 @@ function skipReason(): string | false {
   if (process.getuid?.() !== 0) return 'needs root (initdb runs as the postgres user through runuser)'
   if (!pgBinDir()) return 'no PostgreSQL binaries (initdb, pg_ctl) found'
   if (spawnSync('id', ['-u', 'postgres']).status !== 0) return 'no postgres system user'
+  if (spawnSync('runuser', ['--help'], { stdio: 'ignore' }).error) return 'no runuser to run initdb as postgres'
   return false
 }
 
@@ -125,12 +126,13 @@ describe('PostgreSQL restarted under load', { skip: skipReason() }, () => {
   let cluster: Cluster
   let server: ServerProcess
   let store: Runtime
-  const dataDir = tempDir('fg-pgrestart-data-')
+  let dataDir: string
   // Stop the cluster even if the test process dies before its after hook.
   const onExit = () => cluster?.stopNow()
 
   before(async () => {
     process.once('exit', onExit)
+    dataDir = tempDir('fg-pgrestart-data-')
     cluster = new Cluster(pgBinDir()!, await freePort())
     await cluster.init()
   })
@@ -139,7 +141,7 @@ describe('PostgreSQL restarted under load', { skip: skipReason() }, () => {
     await store?.close().catch(() => {})
     cluster?.stopNow()
     process.removeListener('exit', onExit)
-    rmSync(dataDir, { recursive: true, force: true })
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true })
   })
 
   it('answers only successes or 503 with Retry-After, keeps every acknowledged write and revocation, and recovers by itself', { timeout: 180_000 }, async (t) => {
