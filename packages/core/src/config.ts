@@ -38,6 +38,12 @@ export interface Config {
   /** pino level. FIELDGATE_LOG_LEVEL. */
   readonly logLevel: string
   /**
+   * On SIGTERM or SIGINT a serving process drains in-flight requests for at most this long (ms), then
+   * cuts the connections still open, so a stuck client cannot hold a shutdown. 10 s is ample for OAuth
+   * requests and leaves room under Kubernetes' default 30 s grace. FIELDGATE_SHUTDOWN_TIMEOUT_MS.
+   */
+  readonly shutdownTimeoutMs: number
+  /**
    * Bearer token of the HTTP admin API (`/admin/v1`), at least 32 characters. Unset, the admin API is
    * off: the CLI on the same store is the way in. FIELDGATE_ADMIN_TOKEN.
    */
@@ -114,6 +120,7 @@ export const defaults = {
   bodyLimit: 16 * 1024,
   changePollMs: 250,
   logLevel: 'info',
+  shutdownTimeoutMs: 10_000,
   rateLimits: { windowSeconds: 60, perToken: 600, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 600 },
   webhooks: { allowPrivateTargets: false, pollMs: 500, timeoutMs: 10_000, leaseMs: 60_000, baseDelayMs: 10_000, maxDelayMs: 3_600_000, maxAgeSeconds: 86_400, batch: 20 },
 } as const
@@ -145,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     bodyLimit: overrides.bodyLimit ?? defaults.bodyLimit,
     changePollMs: overrides.changePollMs ?? defaults.changePollMs,
     logLevel: overrides.logLevel ?? env.FIELDGATE_LOG_LEVEL ?? defaults.logLevel,
+    shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? count(env.FIELDGATE_SHUTDOWN_TIMEOUT_MS, defaults.shutdownTimeoutMs, 'FIELDGATE_SHUTDOWN_TIMEOUT_MS'),
     adminToken: adminToken(overrides.adminToken ?? (env.FIELDGATE_ADMIN_TOKEN || undefined)),
     rateLimits: rateLimits(env, overrides.rateLimits),
     redisUrl: redisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined)),
