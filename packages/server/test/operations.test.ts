@@ -58,14 +58,22 @@ describe('probes, request ids and metrics', () => {
   })
 })
 
-/** A TCP hop to PostgreSQL that the test can cut and restore: a store outage without stopping the database. */
+/**
+ * A TCP hop to PostgreSQL that the test can cut and restore: a store outage without stopping the
+ * database. Muted, it accepts connections and never answers, as a black-holed route does.
+ */
 class Cable {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
+  private muted = false
   constructor(readonly port: number, private readonly target: { host: string; port: number }) {}
 
   async plug(): Promise<void> {
     this.server = createServer((client) => {
+      if (this.muted) {
+        this.sockets.add(client.on('error', () => client.destroy()).on('close', () => this.sockets.delete(client)))
+        return
+      }
       const upstream = new Socket()
       upstream.connect(this.target.port, this.target.host)
       for (const s of [client, upstream]) {
@@ -76,6 +84,12 @@ class Cable {
       client.pipe(upstream).pipe(client)
     })
     await new Promise<void>((ok) => this.server!.listen(this.port, '127.0.0.1', ok))
+  }
+
+  /** Drops every open connection; new ones are accepted and left unanswered. */
+  mute(): void {
+    this.muted = true
+    for (const s of this.sockets) s.destroy()
   }
 
   async cut(): Promise<void> {
@@ -118,6 +132,31 @@ describe('a store outage', { skip: databaseUrl ? false : 'DATABASE_URL is not se
     } finally {
       await server.close()
       await cable.cut()
+    }
+  })
+})
+
+describe('a store that accepts connections and never answers', { skip: databaseUrl ? false : 'DATABASE_URL is not set' }, () => {
+  it('answers 503 within the connect timeout instead of holding the request', { timeout: 60_000 }, async () => {
+    const target = new URL(databaseUrl!)
+    const cable = new Cable(await freePort(), { host: target.hostname, port: Number(target.port || 5432) })
+    await cable.plug()
+    const viaCable = new URL(databaseUrl!)
+    viaCable.host = `127.0.0.1:${cable.port}`
+    const server = await startServer({ engine: 'postgres', overrides: { databaseUrl: viaCable.href } })
+    try {
+      const f = await privateApp(server.storage)
+      const token = await getToken(server, f)
+      cable.mute()
+      const started = performance.now()
+      const created = await postJson(server.url('/api/rest/v2/workorders'), { title: 'into the void' }, bearer(token))
+      const ms = performance.now() - started
+      assert.equal(created.status, 503, created.text)
+      assert.equal(created.json.error, 'temporarily_unavailable')
+      assert.ok(ms < 8000, `answered after ${Math.round(ms)} ms`)
+    } finally {
+      await cable.cut()
+      await server.close()
     }
   })
 })

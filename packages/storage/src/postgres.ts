@@ -13,6 +13,10 @@ export function openPostgres(connectionString: string, opts: { schema?: string; 
   const pool = new pg.Pool({
     connectionString,
     max: opts.max ?? 10,
+    // A database that does not answer a connect (a dropped route, a full backlog) fails the request with
+    // 503 after 5 s instead of holding it until the OS gives up; TCP keep-alive notices dead peers.
+    connectionTimeoutMillis: 5000,
+    keepAlive: true,
     ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8 ? Number : pg.types.getTypeParser(oid, format))) as typeof pg.types.getTypeParser },
   })
@@ -42,7 +46,7 @@ function listenForChanges(connectionString: string, schema: string): ChangeWatch
     let retry: NodeJS.Timeout | undefined
     const listen = (): void => {
       // Named, so pg_stat_activity tells an operator what the long-lived idle connection is.
-      const c = new pg.Client({ connectionString, application_name: `fieldgate listener ${schema}`.slice(0, 63) })
+      const c = new pg.Client({ connectionString, application_name: `fieldgate listener ${schema}`.slice(0, 63), connectionTimeoutMillis: 5000, keepAlive: true })
       client = c
       let lost = false
       const drop = (err?: unknown): void => {
