@@ -95,7 +95,7 @@ async function openStoreFor(engine: Engine): Promise<Store> {
     FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1',
     FIELDGATE_WEBHOOK_POLL_MS: '50',
     FIELDGATE_WEBHOOK_TIMEOUT_MS: '800',
-    FIELDGATE_WEBHOOK_LEASE_MS: '1000',
+    FIELDGATE_WEBHOOK_LEASE_MS: '2500',
     FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100',
     FIELDGATE_WEBHOOK_MAX_DELAY_MS: '400',
     FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
@@ -260,7 +260,10 @@ async function checkWhole(sql: SqlReader): Promise<void> {
 
 /** The restarted server delivers what the killed one left pending: nothing pending, every event received. */
 async function allDelivered(store: Store, receiver: Receiver): Promise<void> {
-  await waitUntil(async () => (await store.runtime.storage.countPendingEvents()) === 0, 20_000, 100)
+  await waitUntil(async () => (await store.runtime.storage.countPendingEvents()) === 0, 20_000, 100).catch(async (err: Error) => {
+    const stuck = await store.sql.all("SELECT type, attempts, last_error FROM events WHERE state = 'pending' LIMIT 5")
+    throw new Error(`${err.message}: events still pending, e.g. ${JSON.stringify(stuck)}`)
+  })
   const ids = (await store.sql.all("SELECT id FROM events WHERE state = 'delivered'")).map((r) => String(r.id))
   assert.deepEqual(ids.filter((id) => !receiver.ids.has(id)), [], 'every delivered event reached the receiver')
   const failed = await store.sql.all("SELECT id FROM events WHERE state <> 'delivered'")
