@@ -11,9 +11,12 @@
  * - torn: the same plus a random subset of what was not yet durable, some writes cut to a random
  *   number of 512-byte sectors, and some pending creates and unlinks.
  *
- * Then PRAGMA integrity_check must be ok, every acknowledged write must be there, and a server must
- * start on the rebuilt store and serve. First, as a check of the journal itself, replaying all of it
- * must give back exactly the files the killed server left.
+ * The cut falls where the SIGKILL fell, and, since a kill rarely lands between a write and its sync,
+ * also right after random writes earlier in the journal: each record carries its CLOCK_MONOTONIC time,
+ * as does each acknowledgement (process.hrtime), so the writes acknowledged before a cut are known.
+ * Then PRAGMA integrity_check must be ok, every write acknowledged before the cut must be there, and
+ * (at the SIGKILL's cut) a server must start on the rebuilt store and serve. First, as a check of the
+ * journal itself, replaying all of it must give back exactly the files the killed server left.
  *
  * Not covered: the -shm file (shared memory, never synced; SQLite rebuilds it from the WAL, so it is
  * dropped), a disk that lies about fsync or reorders across it, writes torn inside a sector (SQLite's
@@ -38,6 +41,8 @@ const adminToken = `power-cut-admin-${randomBytes(24).toString('hex')}`
 /** How long writes run before the cut, at most; the journal stays a few MB. */
 const RUN_MS = 2500
 const IN_FLIGHT = 6
+/** Cuts right after a random write, each rebuilt durable-only and torn. */
+const EARLIER_CUTS = 6
 
 const noCompiler = spawnSync('cc', ['--version']).error ? 'no C compiler (cc) on this machine to build the LD_PRELOAD shim' : undefined
 const notLinux = process.platform !== 'linux' ? 'LD_PRELOAD interposition of glibc calls needs Linux' : undefined
@@ -55,15 +60,22 @@ describe('SQLite power cut, simulated by journalling writes and syncs under LD_P
       const figures = journalFigures(ops)
       assert.ok(acked.orders.length > 0, 'some writes were acknowledged before the cut')
       assert.deepEqual(filesOf(rebuild(run.startDir, ops, 'all')), filesOf(readDir(run.dataDir)), 'replaying the whole journal gives back the files the server left')
-      const variants: [string, Mode][] = [['durable', 'durable'], ['torn 1', 'torn'], ['torn 2', 'torn']]
-      for (const [label, mode] of variants) {
-        const dir = join(work, label.replace(' ', '-'))
-        writeDir(dir, rebuild(run.startDir, ops, mode))
-        checkStore(dir, acked, label)
-        await servesAgain(dir, run.client, label)
+      assert.ok(ops[0]!.at > run.spawnedAt && ops.at(-1)!.at < process.hrtime.bigint(), 'the shim and process.hrtime read one clock')
+      let pendingAtCuts = 0
+      for (const [i, cut] of cutPoints(ops).entries()) {
+        const prefix = ops.slice(0, cut)
+        pendingAtCuts += journalFigures(prefix).pending
+        for (const mode of ['durable', 'torn'] as const) {
+          const label = `${mode} cut at record ${cut} of ${ops.length}`
+          const dir = join(work, `cut-${i}-${mode}`)
+          writeDir(dir, rebuild(run.startDir, prefix, mode))
+          checkStore(dir, ackedBefore(acked, prefix.at(-1)!.at), label)
+          if (cut === ops.length) await servesAgain(dir, run.client, label)
+          rmSync(dir, { recursive: true, force: true })
+        }
       }
       console.log(`# power cut: ${acked.orders.length} work orders and ${acked.apps.length} apps acknowledged, ${figures.writes} writes ` +
-        `(${figures.bytes} bytes) and ${figures.syncs} syncs journalled, ${figures.pending} writes not durable at the cut, ` +
+        `(${figures.bytes} bytes) and ${figures.syncs} syncs journalled; ${EARLIER_CUTS + 1} cuts, ${pendingAtCuts} writes not durable at them; ` +
         `${Math.round(performance.now() - started)} ms`)
     } finally {
       rmSync(work, { recursive: true, force: true })
@@ -79,6 +91,8 @@ function compileShim(work: string): string {
 }
 
 interface Run {
+  /** process.hrtime before the server was spawned. */
+  spawnedAt: bigint
   dataDir: string
   /** A copy of the data dir as the server found it. */
   startDir: string
@@ -92,16 +106,29 @@ async function prepareStore(dataDir: string, startDir: string): Promise<Run> {
   await rt.close()
   assert.equal(existsSync(join(dataDir, 'fieldgate.db-wal')), false, 'a clean close checkpoints and removes the WAL')
   cpSync(dataDir, startDir, { recursive: true })
-  return { dataDir, startDir, client: { clientId: fixture.clientId, clientSecret: fixture.clientSecret } }
+  return { spawnedAt: 0n, dataDir, startDir, client: { clientId: fixture.clientId, clientSecret: fixture.clientSecret } }
 }
 
+/** What was acknowledged, each with the process.hrtime its answer arrived at. */
 interface Acked {
-  orders: string[]
-  apps: string[]
+  orders: [string, bigint][]
+  apps: [string, bigint][]
+}
+
+const ackedBefore = (acked: Acked, at: bigint): Acked => ({
+  orders: acked.orders.filter(([, t]) => t < at), apps: acked.apps.filter(([, t]) => t < at),
+})
+
+/** The SIGKILL's cut (the whole journal), and right after EARLIER_CUTS random writes. */
+function cutPoints(ops: Op[]): number[] {
+  const writes = ops.flatMap((op, i) => (op.type === 'W' ? [i + 1] : []))
+  const earlier = Array.from({ length: EARLIER_CUTS }, () => writes[randomInt(0, writes.length - 1)]!)
+  return [ops.length, ...earlier]
 }
 
 /** Writes from IN_FLIGHT loops under the shim, SIGKILLed at a random moment; returns what was acknowledged. */
 async function writeUntilCut(run: Run, shim: string, journal: string): Promise<Acked> {
+  run.spawnedAt = process.hrtime.bigint()
   const server = await spawnServe(await freePort(), {
     FIELDGATE_DATA_DIR: run.dataDir, FIELDGATE_ADMIN_TOKEN: adminToken, FIELDGATE_RATE_LIMIT_PER_TOKEN: '0', FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
     LD_PRELOAD: shim, FG_SHIM_DIR: run.dataDir, FG_SHIM_JOURNAL: journal,
@@ -124,10 +151,10 @@ async function writeLoop(server: ServerProcess, token: string, loop: number, ack
     try {
       if (loop === 0 && i % 4 === 0) {
         const res = await postJson(`${server.origin}/admin/v1/apps`, { name: `Cut app ${i}`, kind: 'public', environment: 'sandbox' }, { authorization: `Bearer ${adminToken}` })
-        if (res.status === 201) acked.apps.push(res.json.client_id as string)
+        if (res.status === 201) acked.apps.push([res.json.client_id as string, process.hrtime.bigint()])
       } else {
         const res = await postJson(`${server.origin}/api/rest/v2/workorders`, { title: `Order ${loop}.${i}` }, bearer(token))
-        if (res.status === 201) acked.orders.push(res.json.id as string)
+        if (res.status === 201) acked.orders.push([res.json.id as string, process.hrtime.bigint()])
       }
     } catch {
       return // the server is gone
@@ -144,6 +171,8 @@ interface Op {
   /** O: 1 if it created the file; W: where; T: the new size. */
   offset: number
   length: number
+  /** CLOCK_MONOTONIC ns when it was journalled. */
+  at: bigint
   data: Buffer | undefined
 }
 
@@ -154,13 +183,14 @@ function parseJournal(buf: Buffer): Op[] {
     const nameLength = buf.readUInt32LE(at + 1)
     const offset = Number(buf.readBigUInt64LE(at + 5))
     const length = Number(buf.readBigUInt64LE(at + 13))
-    at += 21
+    const time = buf.readBigUInt64LE(at + 21)
+    at += 29
     const name = buf.toString('utf8', at, at + nameLength)
     at += nameLength
     const data = type === 'W' ? buf.subarray(at, at + length) : undefined
     if (data) at += length
     assert.ok('OWSDTU'.includes(type) && at <= buf.length, `journal record at ${at} is whole`)
-    ops.push({ type, name, offset, length, data })
+    ops.push({ type, name, offset, length, at: time, data })
   }
   return ops
 }
@@ -304,9 +334,9 @@ function checkStore(dir: string, acked: Acked, label: string): void {
   try {
     assert.deepEqual(db.pragma('integrity_check'), [{ integrity_check: 'ok' }], `${label}: integrity_check`)
     const orders = new Set((db.prepare('SELECT id FROM work_orders').all() as { id: string }[]).map((r) => r.id))
-    assert.deepEqual(acked.orders.filter((id) => !orders.has(id)), [], `${label}: every acknowledged work order is stored`)
+    assert.deepEqual(acked.orders.filter(([id]) => !orders.has(id)), [], `${label}: every acknowledged work order is stored`)
     const apps = new Set((db.prepare('SELECT client_id FROM apps').all() as { client_id: string }[]).map((r) => r.client_id))
-    assert.deepEqual(acked.apps.filter((id) => !apps.has(id)), [], `${label}: every acknowledged app is stored`)
+    assert.deepEqual(acked.apps.filter(([id]) => !apps.has(id)), [], `${label}: every acknowledged app is stored`)
   } finally {
     db.close()
   }
