@@ -3,11 +3,11 @@ import type { SigningAlg } from './config.js'
 import { planBootstrap, planRotation, type KeyPlan } from './keys.js'
 import type { App, AppKind, AppSecret, Environment, Grant, Role, SigningKeyRecord, Tenant, User } from './model.js'
 import { missingFrom, parseScope } from './scopes.js'
-import { recordAudit, type AdminOptions } from './audit.js'
+import { auditEntry, type AdminOptions } from './audit.js'
 import { newEvent } from './events.js'
 import { hashSecret, newClientId, newClientSecret, seal, secretHint } from './secrets.js'
 import { hashPassword } from './sign-in.js'
-import type { Storage } from './storage.js'
+import type { Alongside, Storage } from './storage.js'
 
 /**
  * Operations people run on the store (CLI today; admin API and portal later). They validate their own
@@ -20,8 +20,12 @@ const kinds: readonly AppKind[] = ['private', 'public']
 const roles: readonly Role[] = ['owner', 'admin', 'member']
 
 export async function createTenant(storage: Storage, input: { name: string; environment: string }, now = Date.now()): Promise<Tenant> {
+  return storage.createTenant(newTenant(input, now))
+}
+
+function newTenant(input: { name: string; environment: string }, now: number): Tenant {
   const name = requireText(input.name, 'name')
-  return storage.createTenant({ id: randomUUID(), name, environment: oneOf(input.environment, environments, 'environment'), marketplaceId: randomUUID(), createdAt: now })
+  return { id: randomUUID(), name, environment: oneOf(input.environment, environments, 'environment'), marketplaceId: randomUUID(), createdAt: now }
 }
 
 export async function createUser(
@@ -86,15 +90,18 @@ export async function createApp(storage: Storage, input: NewAppInput, opts: Admi
     description: '', listed: false,
   }, input)
   const clientSecret = newClientSecret(environment)
-  // A marketplace app gets a sandbox tenant to test against.
-  const sandboxTenant = kind === 'public' && environment === 'sandbox'
-    ? (tenant ?? await createTenant(storage, { name: `${app.name} sandbox`, environment: 'sandbox' }, now))
-    : undefined
+  // A marketplace app gets a sandbox tenant to test against, stored with the app.
+  const madeTenant = kind === 'public' && environment === 'sandbox' && !tenant ? newTenant({ name: `${app.name} sandbox`, environment: 'sandbox' }, now) : undefined
+  const sandboxTenant = kind === 'public' && environment === 'sandbox' ? (tenant ?? madeTenant) : undefined
   if (sandboxTenant) app.tenantId = sandboxTenant.id
   const grantTenant = kind === 'private' ? tenant : input.installOnSandbox === false ? undefined : sandboxTenant
   const grant = grantTenant ? newGrant(app, grantTenant.id, app.scopes, now) : undefined
-  await storage.createApp(app, newSecret(app.id, clientSecret, now, opts.masterKey), grant)
-  await recordAudit(storage, { ...opts, now }, 'app.created', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, kind, environment })
+  // Everything commits at once: the app, its secret, tenant, grant, the grant's event and the audit entry.
+  await storage.createApp(app, newSecret(app.id, clientSecret, now, opts.masterKey), grant, {
+    ...(madeTenant ? { tenant: madeTenant } : {}),
+    events: grant ? newEvent(app, grant.tenantId, 'grant.created', { grant_id: grant.id, scopes: grant.scopes }, now) : [],
+    audit: [auditEntry({ ...opts, now }, 'app.created', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, kind, environment })],
+  })
   return sandboxTenant ? { app, clientSecret, sandboxTenant } : { app, clientSecret }
 }
 
@@ -102,9 +109,8 @@ export async function createApp(storage: Storage, input: NewAppInput, opts: Admi
 export async function updateApp(storage: Storage, clientId: string, changes: AppFields, opts: AdminOptions = {}): Promise<App> {
   const app = await requireApp(storage, clientId)
   const updated = withFields({ ...app }, changes)
-  await storage.updateApp(updated)
   const changed = (Object.keys(changes) as (keyof AppFields)[]).filter((k) => JSON.stringify(app[k]) !== JSON.stringify(updated[k]))
-  await recordAudit(storage, opts, 'app.updated', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { changed })
+  await storage.updateApp(updated, { audit: [auditEntry(opts, 'app.updated', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { changed })] })
   return updated
 }
 
@@ -112,8 +118,8 @@ export async function updateApp(storage: Storage, clientId: string, changes: App
 export async function deleteApp(storage: Storage, clientId: string, opts: AdminOptions = {}): Promise<{ app: App; grantIds: string[] }> {
   const app = await requireApp(storage, clientId)
   const grantIds = (await storage.listGrants({ appId: app.id })).map((g) => g.id)
-  await storage.deleteApp(app.id, opts.now ?? Date.now())
-  await recordAudit(storage, opts, 'app.deleted', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId })
+  const audit = [auditEntry(opts, 'app.deleted', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId })]
+  await storage.deleteApp(app.id, opts.now ?? Date.now(), { audit })
   return { app, grantIds }
 }
 
@@ -150,8 +156,8 @@ export async function rotateSecret(
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86400) throw new AdminError('grace period must be 0 to 2592000 seconds')
   const clientSecret = newClientSecret(app.environment)
   const oldSecretsExpireAt = now + graceSeconds * 1000
-  await storage.rotateSecret(app.id, newSecret(app.id, clientSecret, now, opts.masterKey), oldSecretsExpireAt)
-  await recordAudit(storage, { ...opts, now }, 'secret.rotated', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { grace_seconds: graceSeconds })
+  const audit = [auditEntry({ ...opts, now }, 'secret.rotated', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { grace_seconds: graceSeconds })]
+  await storage.rotateSecret(app.id, newSecret(app.id, clientSecret, now, opts.masterKey), oldSecretsExpireAt, { audit })
   return { app, clientSecret, oldSecretsExpireAt }
 }
 
@@ -167,9 +173,8 @@ export async function createGrant(storage: Storage, input: { clientId: string; t
   if (existing) return existing
   const now = opts.now ?? Date.now()
   const fresh = newGrant(app, tenant.id, scopes, now)
-  const grant = await storage.createGrant(fresh, newEvent(app, tenant.id, 'grant.created', { grant_id: fresh.id, scopes }, now))
-  await recordAudit(storage, opts, 'grant.created', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes })
-  return grant
+  const audit = [auditEntry(opts, 'grant.created', { objectId: fresh.id, appId: app.id, tenantId: tenant.id }, { scopes })]
+  return storage.createGrant(fresh, newEvent(app, tenant.id, 'grant.created', { grant_id: fresh.id, scopes }, now), { audit })
 }
 
 /** Ends a grant and every token standing on it; `action` names it in the log (an uninstall, a disconnect). */
@@ -179,28 +184,30 @@ export async function revokeGrant(storage: Storage, grantId: string, opts: Admin
   const now = opts.now ?? Date.now()
   const app = await storage.getApp(grant.appId)
   const events = app ? newEvent(app, grant.tenantId, action === 'app.uninstalled' ? 'app.uninstalled' : 'grant.revoked', { grant_id: grant.id }, now) : []
-  if (await storage.revokeGrant(grantId, now, events)) {
-    await recordAudit(storage, opts, action, { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId })
-  }
+  await storage.revokeGrant(grantId, now, events, { audit: [auditEntry(opts, action, { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId })] })
   return { ...grant, status: 'revoked' }
 }
 
 /**
  * One active grant per (app, tenant): widens it with `scopes`, or creates it; a consent or install
- * racing this one may create it first, and then that one is widened.
+ * racing this one may create it first, and then that one is widened. `also` names rows (an install,
+ * its events and audit entry) that commit with the grant as it ends up.
  */
-export async function connectApp(storage: Storage, app: App, tenantId: string, scopes: string[], now: number): Promise<{ grant: Grant; created: boolean }> {
+export async function connectApp(
+  storage: Storage, app: App, tenantId: string, scopes: string[], now: number, also?: (grant: Grant) => Alongside,
+): Promise<{ grant: Grant; created: boolean }> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = await storage.findActiveGrant(app.id, tenantId)
     if (existing) {
       const announce = (w: Grant) => newEvent(app, tenantId, 'grant.scopes_changed', { grant_id: w.id, scopes: w.scopes }, now)
-      const widened = await storage.widenGrantScopes(existing.id, scopes, now, announce)
+      const widened = await storage.widenGrantScopes(existing.id, scopes, now, announce, also)
       if (widened) return { grant: widened, created: false }
       continue
     }
     try {
       const grant = newGrant(app, tenantId, scopes, now)
-      return { grant: await storage.createGrant(grant, newEvent(app, tenantId, 'grant.created', { grant_id: grant.id, scopes }, now)), created: true }
+      const events = newEvent(app, tenantId, 'grant.created', { grant_id: grant.id, scopes }, now)
+      return { grant: await storage.createGrant(grant, events, also?.(grant) ?? {}), created: true }
     } catch {
       // The unique index on active grants refused a second one: another request won; widen theirs.
     }

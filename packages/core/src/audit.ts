@@ -19,12 +19,16 @@ export interface AdminOptions {
   masterKey?: Buffer
 }
 
-export async function recordAudit(
-  storage: Storage, opts: AdminOptions, action: string,
-  about: { objectId: string; appId?: string | null; tenantId?: string | null }, details: Record<string, unknown> = {},
-): Promise<void> {
+export interface AuditAbout {
+  objectId: string
+  appId?: string | null
+  tenantId?: string | null
+}
+
+/** An audit entry is written in the transaction of the change it records (Storage `Alongside`), never after it. */
+export function auditEntry(opts: AdminOptions, action: string, about: AuditAbout, details: Record<string, unknown> = {}): AuditEntry {
   const actor = opts.actor ?? cliActor
-  const entry: AuditEntry = {
+  return {
     id: randomUUID(),
     at: opts.now ?? Date.now(),
     actor: actor.name,
@@ -36,5 +40,11 @@ export async function recordAudit(
     address: actor.address ?? null,
     details,
   }
-  await storage.recordAudit(entry)
+}
+
+/** For what has no change to ride with. */
+export async function recordAudit(
+  storage: Storage, opts: AdminOptions, action: string, about: AuditAbout, details: Record<string, unknown> = {},
+): Promise<void> {
+  await storage.recordAudit(auditEntry(opts, action, about, details))
 }

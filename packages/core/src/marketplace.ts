@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto'
 import { connectApp, createTenant, AdminError } from './admin.js'
-import { recordAudit, type AdminOptions } from './audit.js'
+import { auditEntry, type AdminOptions } from './audit.js'
 import { newEvent } from './events.js'
 import type { App, Grant, Install, Tenant, User } from './model.js'
 import { sameHash, unseal } from './secrets.js'
-import type { Storage } from './storage.js'
+import type { Alongside, Storage } from './storage.js'
 
 /**
  * FieldEdge's marketplace (seed 000): a tenant admin installs a partner's public app, the app's
@@ -37,15 +37,24 @@ export async function installApp(
   const now = opts.now ?? Date.now()
   if (app.kind !== 'public') throw new AdminError('only marketplace (public) apps are installed')
   if (app.environment !== tenant.environment) throw new AdminError(`a ${app.environment} app cannot be installed on a ${tenant.environment} tenant`)
-  const { grant } = await connectApp(storage, app, tenant.id, app.scopes, now)
-  const previous = await storage.getInstall(grant.id)
-  const install: Install = {
-    grantId: grant.id, installedBy: previous?.installedBy ?? user.id, state: app.installUrl ? 'pending' : 'complete', error: null,
-    createdAt: previous?.createdAt ?? now, updatedAt: now,
+  const existing = await storage.findActiveGrant(app.id, tenant.id)
+  const previous = existing && await storage.getInstall(existing.id)
+  let install: Install | undefined
+  // The install, its event and audit entry commit with the grant: a crash leaves all of them or none.
+  const along = (grant: Grant): Alongside => {
+    const kept = previous?.grantId === grant.id ? previous : undefined
+    install = {
+      grantId: grant.id, installedBy: kept?.installedBy ?? user.id, state: app.installUrl ? 'pending' : 'complete', error: null,
+      createdAt: kept?.createdAt ?? now, updatedAt: now,
+    }
+    return {
+      install,
+      events: newEvent(app, tenant.id, 'app.installed', { grant_id: grant.id, scopes: grant.scopes, target: tenant.marketplaceId }, now),
+      audit: [auditEntry({ ...opts, now }, 'app.installed', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes: grant.scopes })],
+    }
   }
-  await storage.saveInstall(install, newEvent(app, tenant.id, 'app.installed', { grant_id: grant.id, scopes: grant.scopes, target: tenant.marketplaceId }, now))
-  await recordAudit(storage, { ...opts, now }, 'app.installed', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes: grant.scopes })
-  return { grant, install }
+  const { grant } = await connectApp(storage, app, tenant.id, app.scopes, now, along)
+  return { grant, install: install! }
 }
 
 /** The partner's answer, brought back by the person: setup finished, or failed with a message. */
@@ -58,8 +67,8 @@ export async function finishInstall(
     grantId: grant.id, installedBy: previous?.installedBy ?? opts.actor?.userId ?? null, state: outcome.ok ? 'complete' : 'failed',
     error: outcome.ok ? null : (outcome.error ?? 'The app reported an error').slice(0, 500), createdAt: previous?.createdAt ?? now, updatedAt: now,
   }
-  await storage.saveInstall(install)
-  await recordAudit(storage, { ...opts, now }, outcome.ok ? 'install.completed' : 'install.failed', { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId }, outcome.ok ? {} : { error: install.error })
+  const audit = [auditEntry({ ...opts, now }, outcome.ok ? 'install.completed' : 'install.failed', { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId }, outcome.ok ? {} : { error: install.error })]
+  await storage.saveInstall(install, [], { audit })
   return install
 }
 

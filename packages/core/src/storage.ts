@@ -4,6 +4,18 @@ import type {
 } from './model.js'
 
 /**
+ * Rows that belong to a change and commit in its transaction, so a crash keeps all of them or none:
+ * its audit entries, its outbox events, and for createApp the sandbox tenant made for the app, for a
+ * grant the install it is made for.
+ */
+export interface Alongside {
+  audit?: AuditEntry[]
+  events?: OutboxEvent[]
+  tenant?: Tenant
+  install?: Install
+}
+
+/**
  * Everything the core needs from a store. Adapters (SQLite, PostgreSQL) live in @fieldgate/storage and
  * pass one contract suite. Every method that changes several rows is atomic; every change that other
  * processes must see at once also appends to the change feed in the same transaction.
@@ -24,37 +36,40 @@ export interface Storage {
   listMemberships(userId: string): Promise<Membership[]>
   addMembership(membership: Membership): Promise<void>
 
-  /** Stores an app with its first secret and, for a private app, its grant on its own tenant. */
-  createApp(app: App, secret: AppSecret, grant?: Grant): Promise<App>
+  /** Stores an app with its first secret and, for a private app, its grant on its own tenant; `also.tenant` first. */
+  createApp(app: App, secret: AppSecret, grant?: Grant, also?: Alongside): Promise<App>
   getApp(id: string): Promise<App | undefined>
   getAppByClientId(clientId: string): Promise<App | undefined>
   listApps(filter?: { ownerUserId?: string }): Promise<App[]>
   /** Saves an app's editable fields; appends an `app` change. */
-  updateApp(app: App): Promise<void>
+  updateApp(app: App, also?: Alongside): Promise<void>
   /**
    * Deletes an app with its secrets, grants, codes and tokens, in one transaction; appends a `grant`
    * change for each grant and an `app` change, so every process drops what it cached.
    */
-  deleteApp(id: string, now: number): Promise<boolean>
+  deleteApp(id: string, now: number, also?: Alongside): Promise<boolean>
   /** Secrets that still authenticate at `now`: the current one and those in a rotation grace period. */
   listLiveSecrets(appId: string, now: number): Promise<AppSecret[]>
   /** Adds `secret` as current; every older current secret expires at `graceEndsAt`. */
-  rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number): Promise<void>
+  rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number, also?: Alongside): Promise<void>
 
   /** With `events`, they enter the outbox in the same transaction. */
-  createGrant(grant: Grant, events?: OutboxEvent[]): Promise<Grant>
+  createGrant(grant: Grant, events?: OutboxEvent[], also?: Alongside): Promise<Grant>
   getGrant(id: string): Promise<Grant | undefined>
   findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined>
   listGrants(filter?: { appId?: string; tenantId?: string }): Promise<Grant[]>
   /**
    * Incremental consent: adds `scopes` to an active grant's, atomically (concurrent consents never lose
    * each other's scopes). Appends a `grant` change when the scopes grew; undefined if not active.
+   * `also`, given the grant as it ends up, grown or not, names rows that commit with it.
    */
-  widenGrantScopes(id: string, scopes: string[], now: number, announce?: (widened: Grant) => OutboxEvent[]): Promise<Grant | undefined>
+  widenGrantScopes(
+    id: string, scopes: string[], now: number, announce?: (widened: Grant) => OutboxEvent[], also?: (grant: Grant) => Alongside,
+  ): Promise<Grant | undefined>
   /** Returns false when the grant was not active. Revokes its opaque tokens too; appends a `grant` change. */
-  revokeGrant(id: string, now: number, events?: OutboxEvent[]): Promise<boolean>
+  revokeGrant(id: string, now: number, events?: OutboxEvent[], also?: Alongside): Promise<boolean>
 
-  saveInstall(install: Install, events?: OutboxEvent[]): Promise<void>
+  saveInstall(install: Install, events?: OutboxEvent[], also?: Alongside): Promise<void>
   getInstall(grantId: string): Promise<Install | undefined>
 
   recordAudit(entry: AuditEntry): Promise<void>

@@ -1,5 +1,5 @@
 import type {
-  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, DeliveryAttempt, Install, OutboxEvent, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  Alongside, ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, DeliveryAttempt, Install, OutboxEvent, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
   Storage, Tenant, User, WorkOrder,
 } from '@fieldgate/core'
 import { Migrator, sql, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
@@ -91,11 +91,15 @@ export class SqlStorage implements Storage {
 
   // apps and secrets
 
-  async createApp(app: App, secret: AppSecret, grant?: Grant): Promise<App> {
+  async createApp(app: App, secret: AppSecret, grant?: Grant, also: Alongside = {}): Promise<App> {
+    const { tenant, ...rest } = also
     await this.db.transaction().execute(async (tx) => {
+      // The app's sandbox tenant goes first: the app row references it.
+      if (tenant) await tx.insertInto('tenants').values(tenant).execute()
       await tx.insertInto('apps').values(fromApp(app)).execute()
       await tx.insertInto('appSecrets').values(secret).execute()
       if (grant) await tx.insertInto('grants').values(fromGrant(grant)).execute()
+      await writeAlongside(tx, rest)
     })
     return app
   }
@@ -115,15 +119,16 @@ export class SqlStorage implements Storage {
     return rows.map((r) => toApp(r)!)
   }
 
-  async updateApp(app: App): Promise<void> {
+  async updateApp(app: App, also: Alongside = {}): Promise<void> {
     const { id, clientId: _c, createdAt: _t, ...fields } = fromApp(app)
     await this.db.transaction().execute(async (tx) => {
       await tx.updateTable('apps').set(fields).where('id', '=', id).execute()
       await appendChange(tx, 'app', id, Date.now())
+      await writeAlongside(tx, also)
     })
   }
 
-  async deleteApp(id: string, now: number): Promise<boolean> {
+  async deleteApp(id: string, now: number, also: Alongside = {}): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       // Grants created meanwhile wait for this lock (their insert references the app), so none escapes the change feed.
       await this.lockApp(tx, id)
@@ -131,7 +136,9 @@ export class SqlStorage implements Storage {
       for (const g of grants) await appendChange(tx, 'grant', g.id, now)
       await appendChange(tx, 'app', id, now)
       const result = await tx.deleteFrom('apps').where('id', '=', id).executeTakeFirst()
-      return Number(result.numDeletedRows) === 1
+      const deleted = Number(result.numDeletedRows) === 1
+      if (deleted) await writeAlongside(tx, also)
+      return deleted
     })
   }
 
@@ -141,7 +148,7 @@ export class SqlStorage implements Storage {
       .execute()
   }
 
-  async rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number): Promise<void> {
+  async rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number, also: Alongside = {}): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       await this.lockApp(tx, appId)
       await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt })
@@ -151,6 +158,7 @@ export class SqlStorage implements Storage {
         .where('appId', '=', appId).where('expiresAt', '>', graceEndsAt).execute()
       await tx.insertInto('appSecrets').values(secret).execute()
       await appendChange(tx, 'app', appId, secret.createdAt)
+      await writeAlongside(tx, also)
     })
   }
 
@@ -164,10 +172,11 @@ export class SqlStorage implements Storage {
 
   // grants
 
-  async createGrant(grant: Grant, events: OutboxEvent[] = []): Promise<Grant> {
+  async createGrant(grant: Grant, events: OutboxEvent[] = [], also: Alongside = {}): Promise<Grant> {
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('grants').values(fromGrant(grant)).execute()
       await enqueue(tx, events)
+      await writeAlongside(tx, also)
     })
     return grant
   }
@@ -189,7 +198,9 @@ export class SqlStorage implements Storage {
     return rows.map((r) => toGrant(r)!)
   }
 
-  async widenGrantScopes(id: string, scopes: string[], now: number, announce?: (widened: Grant) => OutboxEvent[]): Promise<Grant | undefined> {
+  async widenGrantScopes(
+    id: string, scopes: string[], now: number, announce?: (widened: Grant) => OutboxEvent[], also?: (grant: Grant) => Alongside,
+  ): Promise<Grant | undefined> {
     return this.db.transaction().execute(async (tx) => {
       // SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL locks the row.
       let read = tx.selectFrom('grants').selectAll().where('id', '=', id).where('status', '=', 'active')
@@ -197,16 +208,20 @@ export class SqlStorage implements Storage {
       const grant = toGrant(await read.executeTakeFirst())
       if (!grant) return undefined
       const wider = [...new Set([...grant.scopes, ...scopes])]
-      if (wider.length === grant.scopes.length) return grant
+      if (wider.length === grant.scopes.length) {
+        if (also) await writeAlongside(tx, also(grant))
+        return grant
+      }
       await tx.updateTable('grants').set({ scopes: wider.join(' '), updatedAt: now }).where('id', '=', id).execute()
       await appendChange(tx, 'grant', id, now)
       const widened = { ...grant, scopes: wider, updatedAt: now }
       await enqueue(tx, announce?.(widened) ?? [])
+      if (also) await writeAlongside(tx, also(widened))
       return widened
     })
   }
 
-  async revokeGrant(id: string, now: number, events: OutboxEvent[] = []): Promise<boolean> {
+  async revokeGrant(id: string, now: number, events: OutboxEvent[] = [], also: Alongside = {}): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       const result = await tx.updateTable('grants').set({ status: 'revoked', updatedAt: now })
         .where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
@@ -215,6 +230,7 @@ export class SqlStorage implements Storage {
         await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('grantId', '=', id).where('revokedAt', 'is', null).execute()
         await appendChange(tx, 'grant', id, now)
         await enqueue(tx, events)
+        await writeAlongside(tx, also)
       }
       return revoked
     })
@@ -222,11 +238,11 @@ export class SqlStorage implements Storage {
 
   // installs and the audit log
 
-  async saveInstall(install: Install, events: OutboxEvent[] = []): Promise<void> {
-    const { grantId: _g, createdAt: _c, ...update } = install
+  async saveInstall(install: Install, events: OutboxEvent[] = [], also: Alongside = {}): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
-      await tx.insertInto('installs').values(install).onConflict((oc) => oc.column('grantId').doUpdateSet(update)).execute()
+      await upsertInstall(tx, install)
       await enqueue(tx, events)
+      await writeAlongside(tx, also)
     })
   }
 
@@ -236,7 +252,7 @@ export class SqlStorage implements Storage {
   }
 
   async recordAudit(entry: AuditEntry): Promise<void> {
-    await this.db.insertInto('auditEntries').values({ ...entry, details: JSON.stringify(entry.details) }).execute()
+    await insertAudit(this.db, [entry])
   }
 
   async listAudit(filter: { appIds?: string[]; tenantIds?: string[]; limit: number }): Promise<AuditEntry[]> {
@@ -511,6 +527,23 @@ const keyStates = (keys: { kid: string; state: string }[]): string =>
 
 const enqueue = async (db: Db, events: OutboxEvent[]) => {
   if (events.length) await db.insertInto('events').values(events).execute()
+}
+
+const insertAudit = async (db: Db, entries: AuditEntry[]) => {
+  if (entries.length) await db.insertInto('auditEntries').values(entries.map((e) => ({ ...e, details: JSON.stringify(e.details) }))).execute()
+}
+
+const upsertInstall = async (db: Db, install: Install) => {
+  const { grantId: _g, createdAt: _c, ...update } = install
+  await db.insertInto('installs').values(install).onConflict((oc) => oc.column('grantId').doUpdateSet(update)).execute()
+}
+
+/** What a change carries along (storage.ts `Alongside`), written inside the change's transaction. */
+async function writeAlongside(db: Db, also: Alongside): Promise<void> {
+  if (also.tenant) await db.insertInto('tenants').values(also.tenant).execute()
+  if (also.install) await upsertInstall(db, also.install)
+  await enqueue(db, also.events ?? [])
+  await insertAudit(db, also.audit ?? [])
 }
 
 const toEvent = (row: Row<'events'>): OutboxEvent => ({ ...row, state: row.state as OutboxEvent['state'] })

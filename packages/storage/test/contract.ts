@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
   createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
-  type ApiRecord, type App, type AppSecret, type AuthorizationCode, type Grant, type OpaqueToken, type OutboxEvent, type Session, type SigningKeyRecord, type Storage, type Tenant,
+  type ApiRecord, type App, type AppSecret, type AuditEntry, type AuthorizationCode, type Install, type Grant, type OpaqueToken, type OutboxEvent, type Session, type SigningKeyRecord, type Storage, type Tenant,
   type User, type WorkOrder,
 } from '@fieldgate/core'
 
@@ -617,6 +617,40 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const e = event(a.id)
         await assert.rejects(s.createGrant(grant(a.id, randomUUID()), [e]))
         assert.equal(await s.getEvent(e.id), undefined)
+      })
+
+      it('commits what goes alongside a change (audit, events, tenant, install) with it, and none of it when the change fails', async () => {
+        const s = db()
+        const made = tenant()
+        const a = app({ tenantId: made.id })
+        const entry = (objectId: string): AuditEntry => ({
+          id: randomUUID(), at: T, actor: 'cli', actorUserId: null, action: 'test', appId: a.id, tenantId: made.id, objectId, address: null, details: { n: 1 },
+        })
+        const onApp = entry(a.id)
+        await s.createApp(a, secret(a.id), undefined, { tenant: made, audit: [onApp] })
+        assert.deepEqual(await s.getTenant(made.id), made)
+        const g = grant(a.id, made.id)
+        const install: Install = { grantId: g.id, installedBy: null, state: 'pending', error: null, createdAt: T, updatedAt: T }
+        const [onGrant, onWiden] = [entry(g.id), entry(g.id)]
+        const e = event(a.id)
+        await s.createGrant(g, [], { install, events: [e], audit: [onGrant] })
+        assert.deepEqual(await s.getInstall(g.id), install)
+        assert.equal((await s.getEvent(e.id))?.id, e.id)
+        // Called with the grant as it ends up, even when the scopes did not grow.
+        await s.widenGrantScopes(g.id, ['api'], T + 1, undefined, (as) => ({ audit: [{ ...onWiden, details: { scopes: as.scopes } }] }))
+        const audited = () => s.listAudit({ appIds: [a.id], limit: 10 }).then((l) => l.map((x) => x.id).sort())
+        assert.deepEqual(await audited(), [onApp.id, onGrant.id, onWiden.id].sort())
+
+        const other = tenant()
+        const lost = [entry(a.id), entry(a.id)]
+        const lostEvent = event(a.id)
+        await assert.rejects(s.createApp({ ...a, clientId: `fg_${hex()}` }, secret(a.id), undefined, { tenant: other, audit: [lost[0]!] }), 'the app id is taken')
+        assert.equal(await s.getTenant(other.id), undefined)
+        const refused = grant(a.id, randomUUID())
+        await assert.rejects(s.createGrant(refused, [], { install: { ...install, grantId: refused.id }, events: [lostEvent], audit: [lost[1]!] }))
+        assert.equal(await s.getInstall(refused.id), undefined)
+        assert.equal(await s.getEvent(lostEvent.id), undefined)
+        assert.deepEqual(await audited(), [onApp.id, onGrant.id, onWiden.id].sort())
       })
     })
 
