@@ -41,6 +41,7 @@ const CAPACITY_CONNECTIONS = Math.round(number('SOAK_CAPACITY_CONNECTIONS', 50, 
 const OVERLOAD_FACTOR = 5
 const RSS_EVERY_MS = 5000
 const REVOKED_AFTER_MS = 1500 // revocations reach every instance through the change feed within 1 s
+const JWT_REVOKE_EVERY_MS = 10_000
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 const NO_RATE_LIMITS = {
@@ -315,6 +316,43 @@ class Customer {
   close() { for (const a of this.agents) a.destroy() }
 }
 
+/**
+ * JWTs end with their grant: every JWT_REVOKE_EVERY_MS an operator makes a tenant and a private app with
+ * the admin API, has a JWT issued, sees it accepted on both instances, revokes the grant, and 1.5 s later
+ * must see the JWT refused on both (the instance that did not revoke learns it from the change feed).
+ */
+async function revokeJwtGrants(world, tally, deadline) {
+  const agents = [new http.Agent({ keepAlive: true, maxSockets: 1 }), new http.Agent({ keepAlive: true, maxSockets: 1 })]
+  const admin = { authorization: `Bearer ${world.adminToken}`, 'content-type': 'application/json' }
+  const on = (i, method, target, opts) => send(agents[i], world.port, method, target, opts)
+  const json = (i, method, target, body) => on(i, method, target, { headers: admin, ...(body ? { body: JSON.stringify(body) } : {}) })
+  const both = async (name, jwt, expected) => {
+    for (const i of [0, 1]) tally.record(name, await on(i, 'GET', '/v1/alerts', { headers: { authorization: `Bearer ${jwt}` } }), expected, expected === 401)
+  }
+  // Opened one after the other, so the proxy puts them on different instances.
+  for (const i of [0, 1]) await on(i, 'GET', '/healthz')
+  for (let n = 0; performance.now() + JWT_REVOKE_EVERY_MS < deadline; n++) {
+    const next = performance.now() + JWT_REVOKE_EVERY_MS
+    const t = await json(n % 2, 'POST', '/admin/v1/tenants', { name: `Soak revoked ${n}`, environment: 'sandbox' })
+    if (!tally.record('admin: create a tenant', t, 201)) break
+    const a = await json(n % 2, 'POST', '/admin/v1/apps', { name: `soak doomed ${n}`, kind: 'private', tenant_id: JSON.parse(t.text).id, scopes: SCOPE })
+    if (!tally.record('admin: create a private app', a, 201)) break
+    const app = JSON.parse(a.text)
+    const tok = await on(n % 2, 'POST', '/oauth/token', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret, scope: SCOPE }) })
+    if (!tally.record('token: client_credentials', tok, 200)) break
+    const jwt = JSON.parse(tok.text).access_token
+    await both('API with a JWT (GET /v1/alerts)', jwt, 200)
+    const grants = await json(n % 2, 'GET', `/admin/v1/grants?tenant_id=${JSON.parse(t.text).id}`)
+    if (!tally.record('admin: list grants', grants, 200)) break
+    const revoked = await json(n % 2, 'POST', `/admin/v1/grants/${JSON.parse(grants.text)[0].id}/revoke`)
+    if (!tally.record('revoke a JWT\'s grant (POST /admin/v1/grants/:id/revoke)', revoked, 200)) break
+    await sleep(REVOKED_AFTER_MS)
+    await both('API with a JWT whose grant is revoked (must be 401)', jwt, 401)
+    await sleep(Math.max(0, next - performance.now()))
+  }
+  for (const a of agents) a.destroy()
+}
+
 // Operations and their weights; a consent is 3 requests, so revocations are about 10 % of requests.
 const MIX = [
   ['clientCredentials', 15], ['apiWithJwt', 30], ['apiWithOpaque', 25], ['consent', 8], ['revoke', 10], ['useRevoked', 5],
@@ -326,11 +364,14 @@ function pick() {
   return MIX[0][0]
 }
 
-async function soak(customers, seconds) {
+async function soak(world, customers, tally, seconds) {
   const deadline = performance.now() + seconds * 1000
-  await Promise.all(customers.map(async (c) => {
-    while (performance.now() < deadline) await c[pick()]()
-  }))
+  await Promise.all([
+    ...customers.map(async (c) => {
+      while (performance.now() < deadline) await c[pick()]()
+    }),
+    revokeJwtGrants(world, tally, deadline),
+  ])
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -457,9 +498,10 @@ async function setUp() {
   try { await store.migrate() } finally { await store.close() }
   const [port1, port2, proxyPort] = [await freePort(), await freePort(), await freePort()]
   const issuer = `http://${HOST}:${proxyPort}`
+  const adminToken = randomBytes(24).toString('hex')
   const env = {
     DATABASE_URL: schemaUrl(schema), REDIS_URL, FIELDGATE_MASTER_KEY: randomBytes(32).toString('hex'), FIELDGATE_ISSUER: issuer,
-    FIELDGATE_RATE_LIMIT_PREFIX: `fieldgate-soak-${id}:`, FIELDGATE_LOG_LEVEL: 'warn', ...NO_RATE_LIMITS,
+    FIELDGATE_ADMIN_TOKEN: adminToken, FIELDGATE_RATE_LIMIT_PREFIX: `fieldgate-soak-${id}:`, FIELDGATE_LOG_LEVEL: 'warn', ...NO_RATE_LIMITS,
     FIELDGATE_HOST: undefined, FIELDGATE_PORT: undefined, FIELDGATE_AUDIENCE: undefined, FIELDGATE_DATA_DIR: undefined,
   }
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k]
@@ -491,7 +533,7 @@ async function setUp() {
     const res = await send(undefined, proxyPort, 'POST', '/v1/alerts', { headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: `Soak alert ${i}` }) })
     if (res.status !== 201) throw new Error(`POST /v1/alerts answered ${res.status}: ${res.text.slice(0, 200)}`)
   }
-  return { schema, port: proxyPort, issuer, instances, proxy, ccBody, jwt, publicApp, people }
+  return { schema, port: proxyPort, issuer, instances, proxy, ccBody, jwt, publicApp, people, adminToken }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -559,7 +601,7 @@ function report(env, r) {
   for (const k of s.kinds) L.push(`| ${k.name} | ${fmtInt(k.requests)} | ${fmtInt(k.ok)} | ${k.refused ? fmtInt(k.refused) : ''} | ${k.unexpected}${k.shed ? ` (${k.shed} shed)` : ''} | ${k.network} | ${fmtMs(k.p50)} ms | ${fmtMs(k.p99)} ms |`)
   L.push('')
   const revocations = s.kinds.filter((k) => /revoke/.test(k.name)).reduce((a, k) => a + k.requests, 0)
-  L.push(`Revocations are ${pct(revocations / s.requests)} of the requests. A revoked token is used again only after ${REVOKED_AFTER_MS} ms (the change feed carries revocations to the other instance); its 401 is counted as refused as expected, a 200 would be unexpected.`)
+  L.push(`Revocations are ${pct(revocations / s.requests)} of the requests: opaque tokens and their grants by the customers, and every ${JWT_REVOKE_EVERY_MS / 1000} s a private app's grant through the admin API, after its JWT was accepted by both instances. A revoked token is used again only after ${REVOKED_AFTER_MS} ms (the change feed carries revocations to the other instance); its 401 is counted as refused as expected, a 200 would be unexpected.`)
   if (s.samples.length) L.push('', 'First unexpected answers:', '', ...s.samples.map((x) => `- \`${x.replace(/`/g, "'")}\``))
   L.push('')
   L.push(`## Memory (RSS of each instance, sampled every ${RSS_EVERY_MS / 1000} s)`, '')
@@ -605,7 +647,7 @@ async function main() {
   log(`mixed traffic for ${SOAK_SECONDS} s`)
   const started = performance.now()
   const progress = setInterval(() => log(`${Math.round((performance.now() - started) / 1000)} s: ${fmtInt([...tally.kinds.values()].reduce((a, k) => a + k.ms.length, 0))} requests`), 30_000)
-  await soak(customers, SOAK_SECONDS)
+  await soak(world, customers, tally, SOAK_SECONDS)
   clearInterval(progress)
   const soakSeconds = (performance.now() - started) / 1000
   await rss.stop()
