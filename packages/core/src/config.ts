@@ -85,6 +85,19 @@ export interface Config {
    */
   readonly rateLimitPrefix: string
   /**
+   * Load shedding (plugins/load-shedding.ts): while the mean event-loop delay over the last `sampleMs`
+   * exceeds `maxEventLoopDelayMs`, the process answers new requests with 503 temporarily_unavailable and
+   * `Retry-After: retryAfterSeconds` before reading their body, and /readyz says unavailable so a balancer
+   * routes elsewhere; /healthz and /metrics are always served. The delay is how long ready work waits for the CPU, so it grows with the queue, unlike
+   * utilization, which is near 1 already at capacity. Measured on the token endpoint, one process on two
+   * busy cores: 13-17 ms at 50 connections (throughput already flat), 30-50 ms at 100 (what bench/run.mjs
+   * drives, which must not shed), 70-120 ms at 250 and 130-370 ms at 500; 75 ms sits between. Samples of
+   * 500 ms react within a second yet hold 50 readings of the 10 ms timer. Retry-After 1 s: a shed moment
+   * passes within a sample or two. FIELDGATE_OVERLOAD_MAX_DELAY_MS (0 turns shedding off),
+   * FIELDGATE_OVERLOAD_SAMPLE_MS, FIELDGATE_OVERLOAD_RETRY_AFTER.
+   */
+  readonly overload: { readonly maxEventLoopDelayMs: number; readonly sampleMs: number; readonly retryAfterSeconds: number }
+  /**
    * Data API delivery (the outbox dispatcher in every serving process). A failed attempt is retried
    * after `baseDelayMs`, then twice as long each time up to `maxDelayMs`, with jitter, until the event
    * is `maxAgeSeconds` old (a day, as receivers may be down that long), then parked as failed.
@@ -122,6 +135,7 @@ export const defaults = {
   logLevel: 'info',
   shutdownTimeoutMs: 10_000,
   rateLimits: { windowSeconds: 60, perToken: 600, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 600 },
+  overload: { maxEventLoopDelayMs: 75, sampleMs: 500, retryAfterSeconds: 1 },
   webhooks: { allowPrivateTargets: false, pollMs: 500, timeoutMs: 10_000, leaseMs: 60_000, baseDelayMs: 10_000, maxDelayMs: 3_600_000, maxAgeSeconds: 86_400, batch: 20 },
 } as const
 
@@ -157,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     rateLimits: rateLimits(env, overrides.rateLimits),
     redisUrl: redisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined)),
     rateLimitPrefix: overrides.rateLimitPrefix ?? (env.FIELDGATE_RATE_LIMIT_PREFIX || `fieldgate:${issuer}:`),
+    overload: overload(env, overrides.overload),
     webhooks: webhooks(env, overrides.webhooks),
   })
 }
@@ -176,6 +191,20 @@ function rateLimits(env: NodeJS.ProcessEnv, override: Partial<Config['rateLimits
   }
   if (limits.windowSeconds < 1 || limits.windowSeconds > 86400) throw new ConfigError('FIELDGATE_RATE_LIMIT_WINDOW must be 1 to 86400 seconds')
   return Object.freeze(limits)
+}
+
+function overload(env: NodeJS.ProcessEnv, override: Partial<Config['overload']> | undefined): Config['overload'] {
+  const d = defaults.overload
+  const o = {
+    maxEventLoopDelayMs: count(env.FIELDGATE_OVERLOAD_MAX_DELAY_MS, d.maxEventLoopDelayMs, 'FIELDGATE_OVERLOAD_MAX_DELAY_MS'),
+    sampleMs: count(env.FIELDGATE_OVERLOAD_SAMPLE_MS, d.sampleMs, 'FIELDGATE_OVERLOAD_SAMPLE_MS'),
+    retryAfterSeconds: count(env.FIELDGATE_OVERLOAD_RETRY_AFTER, d.retryAfterSeconds, 'FIELDGATE_OVERLOAD_RETRY_AFTER'),
+    ...override,
+  }
+  // The delay is sampled by a 10 ms timer, so shorter samples hold too few readings to mean anything.
+  if (o.sampleMs < 50 || o.sampleMs > 10_000) throw new ConfigError('FIELDGATE_OVERLOAD_SAMPLE_MS must be 50 to 10000')
+  if (o.retryAfterSeconds < 1 || o.retryAfterSeconds > 3600) throw new ConfigError('FIELDGATE_OVERLOAD_RETRY_AFTER must be 1 to 3600 seconds')
+  return Object.freeze(o)
 }
 
 function webhooks(env: NodeJS.ProcessEnv, override: Partial<Config['webhooks']> | undefined): Config['webhooks'] {

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { CoreContext } from '@fieldgate/core'
+import { neverShed, registerLoadShedding } from './load-shedding.js'
 
 /**
  * What an operations team needs from each process: liveness and readiness probes, Prometheus metrics,
- * and the request id on every response (it is on every log line already, as `reqId`).
+ * the request id on every response (it is on every log line already, as `reqId`), and load shedding.
  */
 export interface Metrics {
   readonly registry: Registry
@@ -44,6 +45,18 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
     },
   })
 
+  const shed = new Counter({
+    name: 'fieldgate_requests_shed_total', help: 'Requests answered 503 by load shedding, before any work', registers: [registry],
+  })
+  // Registered before the probes below, so its hook is in place for every route.
+  const shedding = registerLoadShedding(app, ctx.config.overload, () => shed.inc())
+  new Gauge({
+    name: 'fieldgate_event_loop_delay_seconds', help: 'Mean event-loop delay of the last load-shedding sample (0 with shedding off)', registers: [registry],
+    collect() {
+      this.set(shedding.delayMs() / 1000)
+    },
+  })
+
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
   })
@@ -54,10 +67,15 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
     latency.observe({ method: request.method, route }, reply.elapsedTime / 1000)
   })
 
-  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/healthz', { config: neverShed }, async () => ({ status: 'ok' }))
 
-  // Ready when the store answers and a signing key is loaded; a load balancer sends traffic elsewhere otherwise.
-  app.get('/readyz', async (_request, reply) => {
+  // Ready when the store answers and a signing key is loaded, and not shedding load; a load balancer sends
+  // traffic elsewhere otherwise. While shedding it answers at once, without a store query.
+  app.get('/readyz', { config: neverShed }, async (_request, reply) => {
+    if (shedding.shedding()) {
+      return reply.code(503).header('cache-control', 'no-store').header('retry-after', String(ctx.config.overload.retryAfterSeconds))
+        .send({ status: 'unavailable', overloaded: true })
+    }
     const checks = { store: false, keys: ctx.keys.jwks().keys.length > 0 }
     try {
       await ctx.storage.latestChangeSeq()
@@ -69,7 +87,7 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
     return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'unavailable', checks })
   })
 
-  app.get('/metrics', async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()))
+  app.get('/metrics', { config: neverShed }, async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()))
 
   const metrics: Metrics = { registry, tokenIssued: (grantType, dialect) => tokens.inc({ grant_type: grantType, dialect }) }
   app.decorate('metrics', metrics)
