@@ -29,10 +29,13 @@ export class SqlStorage implements Storage {
 
   async migrate(): Promise<void> {
     await this.prepare?.()
+    // Kysely, told no schema, takes migration tables in any schema of the database for its own; name
+    // the one this connection writes to (search_path may be set in DATABASE_URL's options).
+    const schema = this.schema ?? (this.engine === 'postgres' ? (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(this.db)).rows[0]?.schema : undefined)
     const { error } = await new Migrator({
       db: this.db,
       provider: migrationsFor(this.engine),
-      ...(this.schema ? { migrationTableSchema: this.schema } : {}),
+      ...(schema ? { migrationTableSchema: schema } : {}),
     }).migrateToLatest()
     if (error) throw error
   }

@@ -57,6 +57,28 @@ if (!url) {
     }
   })
 
+  it('migrates a store whose schema comes from search_path in the URL, beside schemas migrated before', async () => {
+    const [earlier, mine] = [newSchema(), newSchema()]
+    const first = openPostgres(url, { schema: earlier })
+    const admin = new pg.Client({ connectionString: url })
+    const viaUrl = new URL(url)
+    viaUrl.searchParams.set('options', `-c search_path=${mine}`)
+    const store = openPostgres(viaUrl.href)
+    try {
+      await first.migrate()
+      await admin.connect()
+      await admin.query(`CREATE SCHEMA ${mine}`)
+      await store.migrate()
+      const tables = await admin.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'kysely_%' ORDER BY 1`, [mine])
+      assert.deepEqual(tables.rows.map((r: { table_name: string }) => r.table_name), ['kysely_migration', 'kysely_migration_lock'])
+      assert.deepEqual(await store.listTenants(), [])
+    } finally {
+      await admin.end().catch(() => {})
+      await Promise.all([first.close(), store.close()])
+      await dropSchemas(earlier, mine)
+    }
+  })
+
   it('the change feed sees a change that commits after more than 500 later ones', async () => {
     const schema = newSchema()
     const store = openPostgres(url, { schema })
