@@ -3,6 +3,7 @@ import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { registerBodyParsers } from './plugins/body.js'
+import { clientErrorHandler } from './plugins/client-errors.js'
 import { registerErrorHandling } from './plugins/errors.js'
 import { registerOperations, requestId } from './plugins/operations.js'
 import { registerRateLimits } from './plugins/rate-limit.js'
@@ -30,6 +31,8 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     requestIdHeader: false,
     genReqId: (req) => requestId(req.headers['x-request-id']),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
+    // What Node refuses before routing (headers over 16 KiB, bad syntax): OAuth-shaped, none to HEAD.
+    clientErrorHandler,
   })
   registerBodyParsers(app)
   registerErrorHandling(app)
