@@ -19,8 +19,8 @@
  *
  * Every registered route has a property (checked against Fastify's route table). Two tests keep the
  * server bugs this fuzzing found fixed: an unbounded return_to in the sign-in redirect and a HEAD
- * response with content. The PostgreSQL variant runs when DATABASE_URL is set. FUZZ_RUNS (default 45
- * per property: about 30 s on SQLite and 60-80 s on PostgreSQL on two busy cores) and FUZZ_SEED /
+ * response with content. The PostgreSQL variant runs when DATABASE_URL is set. FUZZ_RUNS (default 40
+ * per property: the whole file in 1.5-2.5 minutes on two shared cores, both engines) and FUZZ_SEED /
  * FUZZ_PATH (from a failure report) tune and replay runs.
  */
 import assert from 'node:assert/strict'
@@ -980,7 +980,7 @@ function registeredRoutes(server: TestServer): Set<string> {
 // ---------------------------------------------------------------------------------------------------
 
 /** Runs per property; FUZZ_RUNS overrides, FUZZ_SEED replays a reported failure (with its `path` in FUZZ_PATH). */
-const DEFAULT_RUNS = Number(process.env.FUZZ_RUNS) || 45
+const DEFAULT_RUNS = Number(process.env.FUZZ_RUNS) || 40
 const replay = process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED), ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}) } : {}
 
 function fuzzSuite(engine: Engine): void {
