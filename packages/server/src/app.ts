@@ -1,8 +1,9 @@
 import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import { registerBodyParsers } from './plugins/body.js'
+import { clientErrorHandler } from './plugins/client-errors.js'
 import { registerErrorHandling } from './plugins/errors.js'
 import { registerOperations, requestId } from './plugins/operations.js'
 import { registerRateLimits } from './plugins/rate-limit.js'
@@ -30,6 +31,14 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     requestIdHeader: false,
     genReqId: (req) => requestId(req.headers['x-request-id']),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false } },
+    // What Node refuses before routing (headers over 16 KiB, bad syntax): OAuth-shaped, none to HEAD.
+    clientErrorHandler,
+    // A path that cannot be routed (bad percent-encoding, a parameter over 100 characters): OAuth-shaped
+    // and with its request id (no hook runs), not Fastify's default that echoes the whole path back.
+    frameworkErrors: (err, request, reply) => {
+      void (reply as FastifyReply).code(err.statusCode ?? 400).header('x-request-id', request.id)
+        .send({ error: 'invalid_request', error_description: 'the request path is malformed' })
+    },
   })
   registerBodyParsers(app)
   registerErrorHandling(app)

@@ -34,8 +34,7 @@ export class PageKit {
   /** The signed-in person, or a redirect to sign in that comes back to `returnTo` (undefined then). */
   async user(request: FastifyRequest, reply: FastifyReply, returnTo?: string): Promise<User | undefined> {
     const user = await this.browser.user(request)
-    const back = returnTo ?? (request.method === 'GET' ? request.url : '/')
-    if (!user) void reply.redirect(`/login?${new URLSearchParams({ return_to: back })}`, 303)
+    if (!user) void reply.redirect(signInLocation(returnTo ?? (request.method === 'GET' ? request.url : '/')), 303)
     return user
   }
 
@@ -51,6 +50,22 @@ export class PageKit {
   csrf(request: FastifyRequest, reply: FastifyReply): string {
     return this.browser.csrf(request, reply)
   }
+}
+
+/**
+ * Where a page may send a person back to after sign-in: a path on this server (no scheme, no `//host`,
+ * no backslash), printable ASCII (it goes into a Location header), and not too long to carry.
+ */
+export const isReturnPath = (value: string | undefined): value is string =>
+  value !== undefined && value.length <= 4096 && /^\/(?!\/)[\x21-\x5b\x5d-\x7e]*$/.test(value)
+
+/**
+ * The sign-in page, coming back to `back`. A URL sign-in would not return to (a query too long to carry
+ * twice in a header, odd characters) comes back to its page without the query, or to the default.
+ */
+export function signInLocation(back: string): string {
+  const returnTo = [back, back.split('?')[0]].find(isReturnPath)
+  return returnTo ? `/login?${new URLSearchParams({ return_to: returnTo })}` : '/login'
 }
 
 export class CsrfError extends AuthorizationPageError {
