@@ -26,7 +26,8 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.bodyLimit,
     trustProxy: false,
-    return503OnClosing: true,
+    // plugins/operations.ts answers requests that arrive during a drain, in the protocol's own shape.
+    return503OnClosing: false,
     // Every response and log line carries the request id; a caller's own X-Request-Id is kept if plain.
     requestIdHeader: false,
     genReqId: (req) => requestId(req.headers['x-request-id']),

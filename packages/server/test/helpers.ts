@@ -19,6 +19,13 @@ import { buildApp, createLogger, openRuntime, type Runtime } from '@fieldgate/se
 
 export type Engine = 'sqlite' | 'postgres'
 
+/**
+ * Overload shedding is off for the servers of the suite (in process and children, see childEnv): two
+ * CI cores shared with a browser and the test clients are busy, not overloaded, and a 503 there would
+ * fail a test about something else. overload.test.ts turns it on.
+ */
+const noShedding = { maxEventLoopDelayMs: 0, sampleMs: 500, retryAfterSeconds: 1 }
+
 /** Set in the environment to run the PostgreSQL variants. */
 export const databaseUrl = process.env.DATABASE_URL || undefined
 
@@ -100,6 +107,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     issuer: origin,
     dataDir,
     logLevel: 'silent',
+    overload: { ...noShedding },
     ...(engine === 'postgres' ? { databaseUrl } : {}),
     ...opts.overrides,
   })
@@ -264,7 +272,7 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     if (k.startsWith('FIELDGATE_') || k === 'DATABASE_URL' || k.startsWith('NODE_TEST') || k === 'NODE_OPTIONS') continue
     env[k] = v
   }
-  return { ...env, FIELDGATE_LOG_LEVEL: 'silent', ...extra }
+  return { ...env, FIELDGATE_LOG_LEVEL: 'silent', FIELDGATE_OVERLOAD_MAX_DELAY_MS: '0', ...extra }
 }
 
 export interface CliResult {

@@ -5,7 +5,7 @@ import { revokeGrant } from '@fieldgate/core'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  bearer, databaseUrl, freePort, runCli, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
+  RawConnection, bearer, databaseUrl, freePort, runCli, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
 } from './helpers.js'
 
 describe('probes, request ids and metrics', () => {
@@ -55,6 +55,29 @@ describe('probes, request ids and metrics', () => {
     assert.match(m, /fieldgate_process_cpu_seconds_total/)
     assert.equal(m.includes(token), false)
     assert.equal(m.includes(f.clientSecret), false)
+  })
+})
+
+describe('a request arriving while the process drains', () => {
+  it('gets 503 temporarily_unavailable with Retry-After, a request id and Connection: close', async () => {
+    const server = await startServer()
+    const connection = await RawConnection.open(Number(new URL(server.origin).port))
+    try {
+      const closing = server.app.close()
+      // A connection opened before the close, its request sent after: one a balancer had already picked.
+      await connection.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+      const res = await connection.response()
+      assert.equal(res.status, 503)
+      assert.deepEqual(Object.keys(res.json as object).sort(), ['error', 'error_description'])
+      assert.equal((res.json as { error: string }).error, 'temporarily_unavailable')
+      assert.equal(res.headers['retry-after'], '1')
+      assert.equal(res.headers.connection, 'close')
+      assert.match(res.headers['x-request-id']!, /^[0-9a-f-]{36}$/)
+      await closing
+    } finally {
+      connection.destroy()
+      await server.close()
+    }
   })
 })
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import type { CoreContext } from '@fieldgate/core'
+import { TemporarilyUnavailable, type CoreContext } from '@fieldgate/core'
+import { sendOAuthError } from './errors.js'
 import { neverShed, registerLoadShedding } from './load-shedding.js'
 
 /**
@@ -59,6 +60,13 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)
+  })
+  // A request that arrives on a connection still open while the process drains (a pipelined one) is
+  // told to go elsewhere in the shape of every other 503, in place of Fastify's return503OnClosing body.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onRequest', async (_request, reply) => {
+    if (closing) return sendOAuthError(reply.header('connection', 'close'), new TemporarilyUnavailable())
   })
   app.addHook('onResponse', async (request, reply) => {
     // The route pattern, never the raw URL: bounded label values, and no token from a query string.
