@@ -36,27 +36,30 @@ export async function endSession(ctx: CoreContext, cookie: string | undefined): 
 }
 
 /**
- * Counts events per key in fixed windows, in this process's memory. Sign-in uses it per account and
- * per client address; it bounds guessing without a shared store (several instances each count their own).
+ * Sign-in attempts counted per key (an account, a client address) in fixed windows. In memory by
+ * default; shared by every process and instance through Redis where it is configured (server
+ * plugins/attempts.ts), so guessing gets no more tries from a deployment of several.
  */
-export class AttemptLimiter {
+export interface AttemptCounter {
+  /** Seconds until `key` may try again at `now`; 0 while it has attempts left. */
+  wait(key: string, now: number): Promise<number>
+  record(key: string, now: number): Promise<void>
+  reset(key: string): Promise<void>
+}
+
+/** An AttemptCounter in this process's memory, bounded to `maxKeys` keys. */
+export class AttemptLimiter implements AttemptCounter {
   private readonly windows = new Map<string, { start: number; count: number }>()
 
   constructor(private readonly limit: number, private readonly windowMs: number, private readonly maxKeys = 100_000) {}
 
-  /** Whether `key` has used up its attempts at `now`. */
-  blocked(key: string, now: number): boolean {
+  async wait(key: string, now: number): Promise<number> {
     const w = this.windows.get(key)
-    return w !== undefined && now - w.start < this.windowMs && w.count >= this.limit
+    if (w === undefined || now - w.start >= this.windowMs || w.count < this.limit) return 0
+    return Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000))
   }
 
-  /** Seconds until `key` may try again. */
-  retryAfter(key: string, now: number): number {
-    const w = this.windows.get(key)
-    return w ? Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000)) : 0
-  }
-
-  record(key: string, now: number): void {
+  async record(key: string, now: number): Promise<void> {
     const w = this.windows.get(key)
     if (w && now - w.start < this.windowMs) {
       w.count++
@@ -66,7 +69,7 @@ export class AttemptLimiter {
     this.windows.set(key, { start: now, count: 1 })
   }
 
-  reset(key: string): void {
+  async reset(key: string): Promise<void> {
     this.windows.delete(key)
   }
 

@@ -3,11 +3,12 @@ import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { after, describe, it } from 'node:test'
-import { ConfigError, loadConfig, type Config } from '@fieldgate/core'
+import { ConfigError, createUser, loadConfig, type Config } from '@fieldgate/core'
 import {
   basicAuth, bearer, freePort, getToken, openStore, postForm, postJson, privateApp, request, spawnServe, startServer, tempDir,
   type PrivateFixture, type Res, type ServerProcess, type TestServer,
 } from './helpers.js'
+import { Person } from './person.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
 const TOKEN_PATHS = ['/oauth/token', '/authentication/api/oauth/token'] as const
@@ -255,5 +256,53 @@ describe('rate limits shared across two server processes on Redis', () => {
     }
     for (let i = 0; i < 2; i++) assertLimited(await request(at(i).url(WORKORDERS), { headers: bearer(tokens[0]!) }), 6, /per access token/)
     for (let i = 0; i < 2; i++) assert.equal((await request(at(i).url('/v1/permissions'), { headers: bearer(tokens[1]!) })).status, 200)
+  })
+})
+
+describe('sign-in attempts shared across two servers on Redis', () => {
+  const redisUrl = process.env.REDIS_URL || undefined
+  const servers: TestServer[] = []
+  after(async () => {
+    for (const s of servers.reverse()) await s.close()
+  })
+
+  /** Two servers on one store (one data dir, so one master key) and one issuer, as a deployment has. */
+  async function pair(overrides: Partial<Config>): Promise<[TestServer, TestServer]> {
+    const signInLimits = { windowSeconds: 60, perAccount: 4, perAddress: 1000 }
+    const a = await startServer({ overrides: { signInLimits, ...overrides } })
+    servers.push(a)
+    const b = await startServer({ dataDir: a.dataDir, overrides: { signInLimits, issuer: a.issuer, ...overrides } })
+    servers.push(b)
+    return [a, b]
+  }
+
+  async function guessAlternately(a: TestServer, b: TestServer): Promise<[Res, Res]> {
+    const email = `farmer-${randomBytes(4).toString('hex')}@example.com`
+    await createUser(a.storage, { email, password: Person.password })
+    const at = [new Person(a, email), new Person(b, email)]
+    for (let i = 0; i < 4; i++) assert.equal((await at[i % 2]!.signIn('not the password')).status, 401, `guess ${i + 1}`)
+    return [await at[0]!.signIn(), await at[1]!.signIn()]
+  }
+
+  it('failed sign-ins at either server count against one budget per account', {
+    skip: redisUrl ? false : 'REDIS_URL is not set (CI sets REDIS_URL=redis://127.0.0.1:6379)',
+  }, async () => {
+    const [a, b] = await pair({ redisUrl: redisUrl!, rateLimitPrefix: `fieldgate-test:${randomBytes(8).toString('hex')}:` })
+    for (const res of await guessAlternately(a, b)) {
+      assert.equal(res.status, 429, 'the right password, after the account used its guesses across both servers')
+      assert.ok(Number(res.headers.get('retry-after')) > 0)
+    }
+  })
+
+  it('while Redis is unreachable each server still counts on its own, and sign-in stays up', async () => {
+    const [a, b] = await pair({ redisUrl: `redis://127.0.0.1:${await freePort()}` })
+    const [first, second] = await guessAlternately(a, b)
+    assert.equal(first.status, 303, 'two guesses here are under the limit of 4: the right password signs in')
+    assert.equal(second.status, 303)
+    const email = `farmer-${randomBytes(4).toString('hex')}@example.com`
+    await createUser(a.storage, { email, password: Person.password })
+    const person = new Person(a, email)
+    for (let i = 0; i < 4; i++) assert.equal((await person.signIn('wrong')).status, 401)
+    assert.equal((await person.signIn()).status, 429, 'four guesses at one server are counted in its memory')
   })
 })

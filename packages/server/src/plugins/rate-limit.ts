@@ -51,6 +51,8 @@ interface Limits {
 declare module 'fastify' {
   interface FastifyInstance {
     fieldgateRateLimits: Limits
+    /** This process's Redis client when REDIS_URL is set: rate limits and sign-in attempts count there. */
+    fieldgateRedis: Redis | undefined
   }
 }
 
@@ -67,6 +69,7 @@ const MEMORY_KEYS = 10_000
 export async function registerRateLimits(app: FastifyInstance, config: Config): Promise<void> {
   const { windowSeconds } = config.rateLimits
   const redis = config.redisUrl ? await openRedis(app, config.redisUrl) : undefined
+  app.decorate('fieldgateRedis', redis)
   let lastWarning = 0
   const storeFailed = () => {
     if (Date.now() - lastWarning < 60_000) return

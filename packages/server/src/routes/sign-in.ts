@@ -1,18 +1,22 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { AdminError, AttemptLimiter, checkPassword, createUser, endSession, startSession, type Params } from '@fieldgate/core'
+import { AdminError, checkPassword, createUser, endSession, startSession, type Params } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
+import { attemptCounter } from '../plugins/attempts.js'
 import { sessionCookie } from '../plugins/browser.js'
 import { CsrfError, isReturnPath, type PageKit } from '../plugins/pages.js'
 import { signInPage, signUpPage } from '../pages/sign-in.js'
 
 const home = '/connected-apps'
 
-/** Sign in, sign up (partners and farm users alike), sign out. Attempts are limited per account and address. */
+/**
+ * Sign in, sign up (partners and farm users alike), sign out. Attempts are limited per account and
+ * address, counted in Redis across the deployment when it has one.
+ */
 export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
   const { ctx, browser } = kit
   const { windowSeconds, perAccount, perAddress } = ctx.config.signInLimits
-  const accountLimiter = new AttemptLimiter(perAccount, windowSeconds * 1000)
-  const addressLimiter = new AttemptLimiter(perAddress, windowSeconds * 1000)
+  const accountLimiter = attemptCounter(app, ctx.config.rateLimitPrefix, 'account', perAccount, windowSeconds * 1000)
+  const addressLimiter = attemptCounter(app, ctx.config.rateLimitPrefix, 'address', perAddress, windowSeconds * 1000)
 
   /** The form, or undefined when its CSRF token is stale: then the form is shown again with a fresh one. */
   const freshForm = (request: FastifyRequest): Params | undefined => {
@@ -39,18 +43,18 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     const account = `account ${email}`
     const address = `address ${request.ip}`
     const again = (status: number, error: string) => kit.render(reply, status, signInPage({ csrf: kit.csrf(request, reply), returnTo, email, error }))
-    if (accountLimiter.blocked(account, now) || addressLimiter.blocked(address, now)) {
-      const wait = Math.max(accountLimiter.retryAfter(account, now), addressLimiter.retryAfter(address, now))
+    const wait = Math.max(...await Promise.all([accountLimiter.wait(account, now), addressLimiter.wait(address, now)]))
+    if (wait > 0) {
       reply.header('retry-after', String(wait))
       return again(429, `Too many sign-in attempts. Try again in ${Math.ceil(wait / 60)} minutes.`)
     }
-    addressLimiter.record(address, now)
+    await addressLimiter.record(address, now)
     const user = await checkPassword(ctx, email, form.password ?? '')
     if (!user) {
-      accountLimiter.record(account, now)
+      await accountLimiter.record(account, now)
       return again(401, 'That email and password do not match an account.')
     }
-    accountLimiter.reset(account)
+    await accountLimiter.reset(account)
     browser.renew(reply)
     reply.setCookie(sessionCookie, await startSession(ctx, user.id), browser.cookieOptions(ctx.config.sessionTtl))
     return reply.redirect(returnTo, 303)
@@ -69,8 +73,8 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     if (!form) return again(403, 'The form expired. Please try again.')
     const now = ctx.now()
     const address = `address ${request.ip}`
-    if (addressLimiter.blocked(address, now)) return again(429, 'Too many attempts from your address. Try again later.')
-    addressLimiter.record(address, now)
+    if (await addressLimiter.wait(address, now) > 0) return again(429, 'Too many attempts from your address. Try again later.')
+    await addressLimiter.record(address, now)
     let userId: string
     try {
       userId = (await createUser(ctx.storage, { email, password: form.password ?? '' })).id
