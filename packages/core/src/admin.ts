@@ -7,7 +7,7 @@ import { auditEntry, type AdminOptions } from './audit.js'
 import { newEvent } from './events.js'
 import { hashSecret, newClientId, newClientSecret, seal, secretHint } from './secrets.js'
 import { hashPassword } from './sign-in.js'
-import type { Alongside, Storage } from './storage.js'
+import { withEvents, type Alongside, type Storage } from './storage.js'
 
 /**
  * Operations people run on the store (CLI today; admin API and portal later). They validate their own
@@ -174,7 +174,7 @@ export async function createGrant(storage: Storage, input: { clientId: string; t
   const now = opts.now ?? Date.now()
   const fresh = newGrant(app, tenant.id, scopes, now)
   const audit = [auditEntry(opts, 'grant.created', { objectId: fresh.id, appId: app.id, tenantId: tenant.id }, { scopes })]
-  return storage.createGrant(fresh, newEvent(app, tenant.id, 'grant.created', { grant_id: fresh.id, scopes }, now), { audit })
+  return storage.createGrant(fresh, { events: newEvent(app, tenant.id, 'grant.created', { grant_id: fresh.id, scopes }, now), audit })
 }
 
 /** Ends a grant and every token standing on it; `action` names it in the log (an uninstall, a disconnect). */
@@ -184,7 +184,7 @@ export async function revokeGrant(storage: Storage, grantId: string, opts: Admin
   const now = opts.now ?? Date.now()
   const app = await storage.getApp(grant.appId)
   const events = app ? newEvent(app, grant.tenantId, action === 'app.uninstalled' ? 'app.uninstalled' : 'grant.revoked', { grant_id: grant.id }, now) : []
-  await storage.revokeGrant(grantId, now, events, { audit: [auditEntry(opts, action, { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId })] })
+  await storage.revokeGrant(grantId, now, { events, audit: [auditEntry(opts, action, { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId })] })
   return { ...grant, status: 'revoked' }
 }
 
@@ -199,15 +199,15 @@ export async function connectApp(
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = await storage.findActiveGrant(app.id, tenantId)
     if (existing) {
-      const announce = (w: Grant) => newEvent(app, tenantId, 'grant.scopes_changed', { grant_id: w.id, scopes: w.scopes }, now)
-      const widened = await storage.widenGrantScopes(existing.id, scopes, now, announce, also)
+      const widened = await storage.widenGrantScopes(existing.id, scopes, now, (w, grew) =>
+        withEvents(grew ? newEvent(app, tenantId, 'grant.scopes_changed', { grant_id: w.id, scopes: w.scopes }, now) : [], also?.(w)))
       if (widened) return { grant: widened, created: false }
       continue
     }
     try {
       const grant = newGrant(app, tenantId, scopes, now)
       const events = newEvent(app, tenantId, 'grant.created', { grant_id: grant.id, scopes }, now)
-      return { grant: await storage.createGrant(grant, events, also?.(grant) ?? {}), created: true }
+      return { grant: await storage.createGrant(grant, withEvents(events, also?.(grant))), created: true }
     } catch {
       // The unique index on active grants refused a second one: another request won; widen theirs.
     }

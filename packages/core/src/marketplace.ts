@@ -68,7 +68,7 @@ export async function finishInstall(
     error: outcome.ok ? null : (outcome.error ?? 'The app reported an error').slice(0, 500), createdAt: previous?.createdAt ?? now, updatedAt: now,
   }
   const audit = [auditEntry({ ...opts, now }, outcome.ok ? 'install.completed' : 'install.failed', { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId }, outcome.ok ? {} : { error: install.error })]
-  await storage.saveInstall(install, [], { audit })
+  await storage.saveInstall(install, { audit })
   return install
 }
 

@@ -15,6 +15,9 @@ export interface Alongside {
   install?: Install
 }
 
+/** `also` with `events` ahead of its own. */
+export const withEvents = (events: OutboxEvent[], also: Alongside = {}): Alongside => ({ ...also, events: [...events, ...(also.events ?? [])] })
+
 /**
  * Everything the core needs from a store. Adapters (SQLite, PostgreSQL) live in @fieldgate/storage and
  * pass one contract suite. Every method that changes several rows is atomic; every change that other
@@ -53,23 +56,20 @@ export interface Storage {
   /** Adds `secret` as current; every older current secret expires at `graceEndsAt`. */
   rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number, also?: Alongside): Promise<void>
 
-  /** With `events`, they enter the outbox in the same transaction. */
-  createGrant(grant: Grant, events?: OutboxEvent[], also?: Alongside): Promise<Grant>
+  createGrant(grant: Grant, also?: Alongside): Promise<Grant>
   getGrant(id: string): Promise<Grant | undefined>
   findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined>
   listGrants(filter?: { appId?: string; tenantId?: string }): Promise<Grant[]>
   /**
    * Incremental consent: adds `scopes` to an active grant's, atomically (concurrent consents never lose
    * each other's scopes). Appends a `grant` change when the scopes grew; undefined if not active.
-   * `also`, given the grant as it ends up, grown or not, names rows that commit with it.
+   * `also`, given the grant as it ends up and whether it grew, names rows that commit with it.
    */
-  widenGrantScopes(
-    id: string, scopes: string[], now: number, announce?: (widened: Grant) => OutboxEvent[], also?: (grant: Grant) => Alongside,
-  ): Promise<Grant | undefined>
+  widenGrantScopes(id: string, scopes: string[], now: number, also?: (grant: Grant, grew: boolean) => Alongside): Promise<Grant | undefined>
   /** Returns false when the grant was not active. Revokes its opaque tokens too; appends a `grant` change. */
-  revokeGrant(id: string, now: number, events?: OutboxEvent[], also?: Alongside): Promise<boolean>
+  revokeGrant(id: string, now: number, also?: Alongside): Promise<boolean>
 
-  saveInstall(install: Install, events?: OutboxEvent[], also?: Alongside): Promise<void>
+  saveInstall(install: Install, also?: Alongside): Promise<void>
   getInstall(grantId: string): Promise<Install | undefined>
 
   recordAudit(entry: AuditEntry): Promise<void>
@@ -107,11 +107,11 @@ export interface Storage {
   getSession(idHash: string, now: number): Promise<Session | undefined>
   deleteSession(idHash: string): Promise<void>
 
-  createWorkOrder(order: WorkOrder, events?: OutboxEvent[]): Promise<WorkOrder>
+  createWorkOrder(order: WorkOrder, also?: Alongside): Promise<WorkOrder>
   /** Newest first; `before` is the cursor (an id returned earlier). */
   listWorkOrders(tenantId: string, opts: { limit: number; before?: { createdAt: number; id: string } }): Promise<WorkOrder[]>
 
-  createRecord(record: ApiRecord, events?: OutboxEvent[]): Promise<ApiRecord>
+  createRecord(record: ApiRecord, also?: Alongside): Promise<ApiRecord>
   getRecord(tenantId: string, kind: string, id: string): Promise<ApiRecord | undefined>
   /** Newest first; only those `createdByClientId` made when it is given; `before` is the cursor. */
   listRecords(tenantId: string, kind: string, opts: { limit: number; createdByClientId?: string; before?: { createdAt: number; id: string } }): Promise<ApiRecord[]>

@@ -122,14 +122,19 @@ class Cable {
   }
 }
 
+/** A server on PostgreSQL through a Cable, plugged in. */
+async function behindCable(): Promise<{ cable: Cable; server: TestServer }> {
+  const target = new URL(databaseUrl!)
+  const cable = new Cable(await freePort(), { host: target.hostname, port: Number(target.port || 5432) })
+  await cable.plug()
+  const viaCable = new URL(databaseUrl!)
+  viaCable.host = `127.0.0.1:${cable.port}`
+  return { cable, server: await startServer({ engine: 'postgres', overrides: { databaseUrl: viaCable.href } }) }
+}
+
 describe('a store outage', { skip: databaseUrl ? false : 'DATABASE_URL is not set' }, () => {
   it('answers 503 temporarily_unavailable with Retry-After, stores no revocation, and recovers without a restart', { timeout: 60_000 }, async () => {
-    const target = new URL(databaseUrl!)
-    const cable = new Cable(await freePort(), { host: target.hostname, port: Number(target.port || 5432) })
-    await cable.plug()
-    const viaCable = new URL(databaseUrl!)
-    viaCable.host = `127.0.0.1:${cable.port}`
-    const server = await startServer({ engine: 'postgres', overrides: { databaseUrl: viaCable.href } })
+    const { cable, server } = await behindCable()
     try {
       const f = await privateApp(server.storage)
       const token = await getToken(server, f)
@@ -161,12 +166,7 @@ describe('a store outage', { skip: databaseUrl ? false : 'DATABASE_URL is not se
 
 describe('a store that accepts connections and never answers', { skip: databaseUrl ? false : 'DATABASE_URL is not set' }, () => {
   it('answers 503 within the connect timeout instead of holding the request', { timeout: 60_000 }, async () => {
-    const target = new URL(databaseUrl!)
-    const cable = new Cable(await freePort(), { host: target.hostname, port: Number(target.port || 5432) })
-    await cable.plug()
-    const viaCable = new URL(databaseUrl!)
-    viaCable.host = `127.0.0.1:${cable.port}`
-    const server = await startServer({ engine: 'postgres', overrides: { databaseUrl: viaCable.href } })
+    const { cable, server } = await behindCable()
     try {
       const f = await privateApp(server.storage)
       const token = await getToken(server, f)

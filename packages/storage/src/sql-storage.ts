@@ -175,10 +175,9 @@ export class SqlStorage implements Storage {
 
   // grants
 
-  async createGrant(grant: Grant, events: OutboxEvent[] = [], also: Alongside = {}): Promise<Grant> {
+  async createGrant(grant: Grant, also: Alongside = {}): Promise<Grant> {
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('grants').values(fromGrant(grant)).execute()
-      await enqueue(tx, events)
       await writeAlongside(tx, also)
     })
     return grant
@@ -201,9 +200,7 @@ export class SqlStorage implements Storage {
     return rows.map((r) => toGrant(r)!)
   }
 
-  async widenGrantScopes(
-    id: string, scopes: string[], now: number, announce?: (widened: Grant) => OutboxEvent[], also?: (grant: Grant) => Alongside,
-  ): Promise<Grant | undefined> {
+  async widenGrantScopes(id: string, scopes: string[], now: number, also?: (grant: Grant, grew: boolean) => Alongside): Promise<Grant | undefined> {
     return this.db.transaction().execute(async (tx) => {
       // SQLite's BEGIN IMMEDIATE already holds the write lock; PostgreSQL locks the row.
       let read = tx.selectFrom('grants').selectAll().where('id', '=', id).where('status', '=', 'active')
@@ -212,19 +209,18 @@ export class SqlStorage implements Storage {
       if (!grant) return undefined
       const wider = [...new Set([...grant.scopes, ...scopes])]
       if (wider.length === grant.scopes.length) {
-        if (also) await writeAlongside(tx, also(grant))
+        if (also) await writeAlongside(tx, also(grant, false))
         return grant
       }
       await tx.updateTable('grants').set({ scopes: wider.join(' '), updatedAt: now }).where('id', '=', id).execute()
       await appendChange(tx, 'grant', id, now)
       const widened = { ...grant, scopes: wider, updatedAt: now }
-      await enqueue(tx, announce?.(widened) ?? [])
-      if (also) await writeAlongside(tx, also(widened))
+      if (also) await writeAlongside(tx, also(widened, true))
       return widened
     })
   }
 
-  async revokeGrant(id: string, now: number, events: OutboxEvent[] = [], also: Alongside = {}): Promise<boolean> {
+  async revokeGrant(id: string, now: number, also: Alongside = {}): Promise<boolean> {
     return this.db.transaction().execute(async (tx) => {
       const result = await tx.updateTable('grants').set({ status: 'revoked', updatedAt: now })
         .where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
@@ -232,7 +228,6 @@ export class SqlStorage implements Storage {
       if (revoked) {
         await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('grantId', '=', id).where('revokedAt', 'is', null).execute()
         await appendChange(tx, 'grant', id, now)
-        await enqueue(tx, events)
         await writeAlongside(tx, also)
       }
       return revoked
@@ -241,10 +236,9 @@ export class SqlStorage implements Storage {
 
   // installs and the audit log
 
-  async saveInstall(install: Install, events: OutboxEvent[] = [], also: Alongside = {}): Promise<void> {
+  async saveInstall(install: Install, also: Alongside = {}): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       await upsertInstall(tx, install)
-      await enqueue(tx, events)
       await writeAlongside(tx, also)
     })
   }
@@ -368,10 +362,10 @@ export class SqlStorage implements Storage {
 
   // work orders
 
-  async createWorkOrder(order: WorkOrder, events: OutboxEvent[] = []): Promise<WorkOrder> {
+  async createWorkOrder(order: WorkOrder, also: Alongside = {}): Promise<WorkOrder> {
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('workOrders').values(order).execute()
-      await enqueue(tx, events)
+      await writeAlongside(tx, also)
     })
     return order
   }
@@ -396,10 +390,10 @@ export class SqlStorage implements Storage {
 
   // records
 
-  async createRecord(record: ApiRecord, events: OutboxEvent[] = []): Promise<ApiRecord> {
+  async createRecord(record: ApiRecord, also: Alongside = {}): Promise<ApiRecord> {
     await this.db.transaction().execute(async (tx) => {
       await tx.insertInto('records').values({ ...record, data: JSON.stringify(record.data) }).execute()
-      await enqueue(tx, events)
+      await writeAlongside(tx, also)
     })
     return record
   }

@@ -579,10 +579,10 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         await s.createApp(a, secret(a.id))
         const rec: ApiRecord = { id: randomUUID(), tenantId: t.id, kind: 'alert', data: {}, createdByClientId: a.clientId, createdByUserId: null, createdAt: T }
         const events = Array.from({ length: 30 }, () => event(a.id))
-        await s.createRecord(rec, events.slice(0, 10))
+        await s.createRecord(rec, { events: events.slice(0, 10) })
         const g = grant(a.id, t.id)
-        await s.createGrant(g, events.slice(10, 20))
-        await s.revokeGrant(g.id, T, events.slice(20, 30))
+        await s.createGrant(g, { events: events.slice(10, 20) })
+        await s.revokeGrant(g.id, T, { events: events.slice(20, 30) })
         // Five claimers at once: every event goes to exactly one.
         const claims = await Promise.all([1, 2, 3, 4, 5].map(() => s.claimEvents(T + 1, T + 60_000, 8)))
         const claimed = claims.flat().map((e) => e.id)
@@ -615,7 +615,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const a = app()
         await s.createApp(a, secret(a.id))
         const e = event(a.id)
-        await assert.rejects(s.createGrant(grant(a.id, randomUUID()), [e]))
+        await assert.rejects(s.createGrant(grant(a.id, randomUUID()), { events: [e] }))
         assert.equal(await s.getEvent(e.id), undefined)
       })
 
@@ -633,11 +633,11 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const install: Install = { grantId: g.id, installedBy: null, state: 'pending', error: null, createdAt: T, updatedAt: T }
         const [onGrant, onWiden] = [entry(g.id), entry(g.id)]
         const e = event(a.id)
-        await s.createGrant(g, [], { install, events: [e], audit: [onGrant] })
+        await s.createGrant(g, { install, events: [e], audit: [onGrant] })
         assert.deepEqual(await s.getInstall(g.id), install)
         assert.equal((await s.getEvent(e.id))?.id, e.id)
         // Called with the grant as it ends up, even when the scopes did not grow.
-        await s.widenGrantScopes(g.id, ['api'], T + 1, undefined, (as) => ({ audit: [{ ...onWiden, details: { scopes: as.scopes } }] }))
+        await s.widenGrantScopes(g.id, ['api'], T + 1, (as) => ({ audit: [{ ...onWiden, details: { scopes: as.scopes } }] }))
         const audited = () => s.listAudit({ appIds: [a.id], limit: 10 }).then((l) => l.map((x) => x.id).sort())
         assert.deepEqual(await audited(), [onApp.id, onGrant.id, onWiden.id].sort())
 
@@ -647,7 +647,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         await assert.rejects(s.createApp({ ...a, clientId: `fg_${hex()}` }, secret(a.id), undefined, { tenant: other, audit: [lost[0]!] }), 'the app id is taken')
         assert.equal(await s.getTenant(other.id), undefined)
         const refused = grant(a.id, randomUUID())
-        await assert.rejects(s.createGrant(refused, [], { install: { ...install, grantId: refused.id }, events: [lostEvent], audit: [lost[1]!] }))
+        await assert.rejects(s.createGrant(refused, { install: { ...install, grantId: refused.id }, events: [lostEvent], audit: [lost[1]!] }))
         assert.equal(await s.getInstall(refused.id), undefined)
         assert.equal(await s.getEvent(lostEvent.id), undefined)
         assert.deepEqual(await audited(), [onApp.id, onGrant.id, onWiden.id].sort())

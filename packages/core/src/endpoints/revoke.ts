@@ -36,7 +36,7 @@ export async function disconnectByToken(ctx: CoreContext, token: string | undefi
   const app = await ctx.storage.getApp(record.token.appId)
   const events = app ? newEvent(app, record.token.tenantId, 'grant.revoked', { grant_id: record.grant.id }, now) : []
   // One transaction ends the grant and every token on it, this one included: never half a disconnect.
-  const revoked = await ctx.storage.revokeGrant(record.grant.id, now, events)
+  const revoked = await ctx.storage.revokeGrant(record.grant.id, now, { events })
   if (revoked) ctx.cache.apply({ kind: 'grant', ref: record.grant.id })
   return revoked
 }

@@ -56,7 +56,7 @@ export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContex
       createdAt: now,
     }
     // The Data API hears of it, from the same transaction.
-    await ctx.storage.createWorkOrder(order, await recordCreatedEvents(ctx.storage, resourceKinds.workOrder, order, publicWorkOrder(order), now))
+    await ctx.storage.createWorkOrder(order, { events: await recordCreatedEvents(ctx.storage, resourceKinds.workOrder, order, publicWorkOrder(order), now) })
     return reply.code(201).send(publicWorkOrder(order))
   })
 }

@@ -107,7 +107,7 @@ export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: Co
         createdByClientId: principal.clientId, createdByUserId: null, createdAt: now,
       }
       // The Data API hears of it, from the same transaction.
-      await ctx.storage.createRecord(record, await recordCreatedEvents(ctx.storage, resource, record, publicRecord(record), now))
+      await ctx.storage.createRecord(record, { events: await recordCreatedEvents(ctx.storage, resource, record, publicRecord(record), now) })
       return reply.code(201).send(publicRecord(record))
     })
   }
