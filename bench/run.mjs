@@ -11,24 +11,22 @@
 //
 // Everything listens on 127.0.0.1; one thing runs at a time (the signing ceiling, then each server on
 // its own), every load loop is bounded by autocannon's `duration`, and every child process is started
-// in its own process group and killed at the end, on error and on SIGINT/SIGTERM.
+// in its own process group and killed at the end, on error and on SIGINT/SIGTERM (lib/children.mjs).
 import autocannon from 'autocannon'
-import { execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
+import { execFile } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
+import {
+  HOST, cli, fieldgateCli, freePort, onInterrupt, root, sleep, startChild, stopChild, stopChildren, tail, waitReady,
+} from './lib/children.mjs'
 
 const execFileP = promisify(execFile)
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
-const root = path.resolve(benchDir, '..')
-const cli = path.join(root, 'packages/cli/bin/fieldgate.js')
-const HOST = '127.0.0.1'
 
 const seconds = (name, fallback) => {
   const raw = process.env[name]
@@ -53,113 +51,22 @@ const NO_RATE_LIMITS = {
 const WEBHOOK_EVENTS = 3000
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 // ---------------------------------------------------------------------------------------------------
-// Child processes: each in its own process group, tracked until it has exited.
+// Child processes (bench/lib/children.mjs) and the temporary stores, removed at the end.
 
-const children = new Set()
 const tempDirs = new Set()
 
-function startChild(label, args, env) {
-  const child = spawn(process.execPath, args, {
-    cwd: root,
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true, // own process group: cluster workers die with it (kill(-pgid))
-  })
-  const info = { label, child, output: '', exited: false, code: null, signal: null }
-  const keep = (chunk) => {
-    info.output += chunk
-    if (info.output.length > 256 * 1024) info.output = info.output.slice(-128 * 1024)
-  }
-  child.stdout.setEncoding('utf8').on('data', keep)
-  child.stderr.setEncoding('utf8').on('data', keep)
-  info.exit = new Promise((resolve) => child.once('exit', (code, signal) => {
-    Object.assign(info, { exited: true, code, signal })
-    resolve()
-  }))
-  child.once('error', (err) => { info.output += `\nspawn error: ${err.message}\n` })
-  children.add(info)
-  return info
-}
-
-/** process.env with `extra` applied; an undefined value removes the variable. */
-function childEnv(extra) {
-  const env = { ...process.env }
-  for (const [k, v] of Object.entries(extra)) {
-    if (v === undefined) delete env[k]
-    else env[k] = v
-  }
-  return env
-}
-
-const groupAlive = (pid) => {
-  try { process.kill(-pid, 0); return true } catch { return false }
-}
-
-async function stopChild(info) {
-  const { pid } = info.child
-  if (pid === undefined) { children.delete(info); return }
-  if (!info.exited) {
-    try { process.kill(pid, 'SIGTERM') } catch {}
-    await Promise.race([info.exit, sleep(5000)])
-  }
-  // Whatever is left of the group (the leader ignoring SIGTERM, orphaned cluster workers) is killed.
-  for (let i = 0; i < 20 && groupAlive(pid); i++) {
-    try { process.kill(-pid, i < 10 ? 'SIGTERM' : 'SIGKILL') } catch {}
-    await sleep(100)
-  }
-  if (groupAlive(pid)) { try { process.kill(-pid, 'SIGKILL') } catch {} }
-  children.delete(info)
-}
-
 async function cleanup() {
-  await Promise.all([...children].map(stopChild))
+  await stopChildren()
   await Promise.all([...tempDirs].map((d) => rm(d, { recursive: true, force: true }).catch(() => {})))
   tempDirs.clear()
 }
 
-// Last resort on abrupt exit: synchronous SIGKILL of every group still tracked.
-process.on('exit', () => {
-  for (const { child } of children) { try { process.kill(-child.pid, 'SIGKILL') } catch {} }
+onInterrupt(log, async () => {
+  stopSigners()
+  await cleanup()
 })
-let interrupted = false
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    if (interrupted) process.exit(130)
-    interrupted = true
-    log(`${sig}: stopping the servers and exiting`)
-    stopSigners()
-    cleanup().finally(() => process.exit(130))
-  })
-}
-
-const tail = (text, lines = 30) => text.trimEnd().split('\n').slice(-lines).join('\n')
-
-async function freePort() {
-  const srv = net.createServer()
-  srv.listen(0, HOST)
-  await once(srv, 'listening')
-  const { port } = srv.address()
-  await new Promise((r) => srv.close(r))
-  return port
-}
-
-/** Polls `probe` until it returns a value, the child dies, or the time is up. */
-async function waitReady(info, probe, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs
-  let last
-  while (Date.now() < deadline) {
-    if (info.exited) throw new Error(`${info.label} exited during start-up (code ${info.code}, signal ${info.signal}):\n${tail(info.output)}`)
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch (err) { last = err }
-    await sleep(200)
-  }
-  throw new Error(`${info.label} was not ready after ${timeoutMs / 1000} s${last ? ` (${last.message})` : ''}:\n${tail(info.output)}`)
-}
 
 // ---------------------------------------------------------------------------------------------------
 // HTTP helpers and token checks
@@ -234,15 +141,6 @@ async function load(label, opts, info) {
 
 // ---------------------------------------------------------------------------------------------------
 // 1 and 4: Fieldgate
-
-async function fieldgateCli(env, ...args) {
-  try {
-    const { stdout } = await execFileP(process.execPath, [cli, '--json', ...args], { cwd: root, env: childEnv(env), timeout: 60_000 })
-    return JSON.parse(stdout)
-  } catch (err) {
-    throw new Error(`fieldgate ${args.join(' ')} failed: ${err.stderr || err.message}`)
-  }
-}
 
 /** A fresh store with one sandbox tenant and one private app, and `fieldgate serve` on it. */
 async function startFieldgate(workers, extraEnv = {}, appArgs = [], scope = 'api') {

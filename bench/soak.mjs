@@ -9,9 +9,8 @@
 //
 // Everything listens on 127.0.0.1; every loop stops at its deadline; every child runs in its own
 // process group and is killed at the end, on error and on SIGINT/SIGTERM. The process-group, port and
-// CLI helpers are those of bench/run.mjs (which runs on import, so they are repeated here).
-import { execFile, spawn } from 'node:child_process'
-import { once } from 'node:events'
+// CLI helpers are bench/lib/children.mjs, shared with bench/run.mjs.
+import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
@@ -20,12 +19,11 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { HOST, cli, fieldgateCli, freePort, onInterrupt, root, sleep, startChild, stopChildren, tail, waitReady } from './lib/children.mjs'
 
 const execFileP = promisify(execFile)
+
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
-const root = path.resolve(benchDir, '..')
-const cli = path.join(root, 'packages/cli/bin/fieldgate.js')
-const HOST = '127.0.0.1'
 
 const number = (name, fallback, min, max) => {
   const raw = process.env[name]
@@ -50,92 +48,21 @@ const NO_RATE_LIMITS = {
 const SCOPE = 'alerts:write'
 
 const log = (msg) => process.stderr.write(`[soak] ${msg}\n`)
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 // ---------------------------------------------------------------------------------------------------
-// Child processes (as in bench/run.mjs): own process group each, tracked until they have exited.
+// Child processes (bench/lib/children.mjs); the schema is dropped with them.
 
-const children = new Set()
 let schemaToDrop
 
-function startChild(label, args, env) {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-  const info = { label, child, output: '', exited: false }
-  const keep = (chunk) => {
-    info.output += chunk
-    if (info.output.length > 256 * 1024) info.output = info.output.slice(-128 * 1024)
-  }
-  child.stdout.setEncoding('utf8').on('data', keep)
-  child.stderr.setEncoding('utf8').on('data', keep)
-  info.exit = new Promise((resolve) => child.once('exit', (code, signal) => { Object.assign(info, { exited: true, code, signal }); resolve() }))
-  children.add(info)
-  return info
-}
-
-const groupAlive = (pid) => { try { process.kill(-pid, 0); return true } catch { return false } }
-
-async function stopChild(info) {
-  const { pid } = info.child
-  if (pid !== undefined && !info.exited) {
-    try { process.kill(pid, 'SIGTERM') } catch {}
-    await Promise.race([info.exit, sleep(5000)])
-  }
-  for (let i = 0; pid !== undefined && i < 20 && groupAlive(pid); i++) {
-    try { process.kill(-pid, i < 10 ? 'SIGTERM' : 'SIGKILL') } catch {}
-    await sleep(100)
-  }
-  children.delete(info)
-}
-
 async function cleanup() {
-  await Promise.all([...children].map(stopChild))
+  await stopChildren()
   if (schemaToDrop) {
     await dropSchema(schemaToDrop).catch((err) => log(`could not drop schema ${schemaToDrop}: ${err.message}`))
     schemaToDrop = undefined
   }
 }
 
-process.on('exit', () => {
-  for (const { child } of children) { try { process.kill(-child.pid, 'SIGKILL') } catch {} }
-})
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    log(`${sig}: stopping the servers, dropping the schema`)
-    cleanup().finally(() => process.exit(130))
-  })
-}
-
-const tail = (text, lines = 30) => text.trimEnd().split('\n').slice(-lines).join('\n')
-
-async function freePort() {
-  const srv = net.createServer().listen(0, HOST)
-  await once(srv, 'listening')
-  const { port } = srv.address()
-  await new Promise((r) => srv.close(r))
-  return port
-}
-
-async function waitFor(info, probe, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (info.exited) throw new Error(`${info.label} exited during start-up:\n${tail(info.output)}`)
-    try {
-      const value = await probe()
-      if (value !== undefined) return value
-    } catch {}
-    await sleep(200)
-  }
-  throw new Error(`${info.label} was not ready after ${timeoutMs / 1000} s:\n${tail(info.output)}`)
-}
-
-async function fieldgateCli(env, ...args) {
-  try {
-    const { stdout } = await execFileP(process.execPath, [cli, '--json', ...args], { cwd: root, env: { ...process.env, ...env }, timeout: 60_000 })
-    return JSON.parse(stdout)
-  } catch (err) {
-    throw new Error(`fieldgate ${args.join(' ')} failed: ${err.stderr || err.message}`)
-  }
-}
+onInterrupt(log, cleanup)
 
 // ---------------------------------------------------------------------------------------------------
 // PostgreSQL: a fresh schema per run, through DATABASE_URL's `options` (search_path).
@@ -522,9 +449,9 @@ async function setUp() {
     const info = startChild(`fieldgate serve on ${port}`, [cli, 'serve', '--workers', '1', '--port', String(port), '--host', HOST], env)
     instances.push({ info, port })
   }
-  for (const i of instances) await waitFor(i.info, async () => ((await send(undefined, i.port, 'GET', '/readyz')).status === 200 ? true : undefined))
+  for (const i of instances) await waitReady(i.info, async () => ((await send(undefined, i.port, 'GET', '/readyz')).status === 200 ? true : undefined))
   const proxy = startChild('round-robin proxy', [fileURLToPath(import.meta.url), '--proxy', String(proxyPort), String(port1), String(port2)], {})
-  await waitFor(proxy, async () => (proxy.output.includes('READY') ? true : undefined))
+  await waitReady(proxy, async () => (proxy.output.includes('READY') ? true : undefined))
   const ccBody = form({ grant_type: 'client_credentials', client_id: privateApp.client_id, client_secret: privateApp.client_secret, scope: SCOPE })
   const first = await send(undefined, proxyPort, 'POST', '/oauth/token', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: ccBody })
   if (first.status !== 200) throw new Error(`the first token request answered ${first.status}: ${first.text.slice(0, 200)}`)
