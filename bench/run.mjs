@@ -13,19 +13,16 @@
 // its own), every load loop is bounded by autocannon's `duration`, and every child process is started
 // in its own process group and killed at the end, on error and on SIGINT/SIGTERM (lib/children.mjs).
 import autocannon from 'autocannon'
-import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import {
-  HOST, cli, fieldgateCli, freePort, onInterrupt, root, sleep, startChild, stopChild, stopChildren, tail, waitReady,
+  HOST, cli, fieldgateCli, freePort, onInterrupt, packageVersion, root, runFacts, sleep, startChild, stopChild, stopChildren, tail, waitReady,
 } from './lib/children.mjs'
 
-const execFileP = promisify(execFile)
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 
 const seconds = (name, fallback) => {
@@ -381,27 +378,14 @@ const fmtRatio = (n) => n.toFixed(2)
 const verdict = (ok) => (ok ? 'met' : '**not met**')
 
 async function environment() {
-  const pkg = (p) => readFile(path.join(root, p), 'utf8').then(JSON.parse).then((j) => j.version).catch(() => 'unknown')
-  const git = async (...args) => (await execFileP('git', args, { cwd: root, timeout: 10_000 }).catch(() => ({ stdout: '' }))).stdout.trim()
-  const cpus = os.cpus()
-  const envPrefix = ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_SIGN_INFLIGHT'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).join(' ')
   const base = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : ['node', path.relative(process.cwd(), process.argv[1]) || process.argv[1], ...process.argv.slice(2)].join(' ')
-  const dirty = await git('status', '--porcelain', '--untracked-files=no')
   return {
-    date: new Date().toISOString(),
-    command: `${envPrefix ? envPrefix + ' ' : ''}${base}`,
-    node: process.version,
-    cpu: `${cpus[0]?.model?.trim() ?? 'unknown'} × ${cpus.length}`,
-    cores: cpus.length,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    loadAtStart: os.loadavg().map((l) => l.toFixed(2)).join(' '),
-    commit: `${(await git('rev-parse', '--short', 'HEAD')) || 'unknown'}${dirty ? ' (with uncommitted changes)' : ''}`,
+    ...await runFacts(base, ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_SIGN_INFLIGHT']),
     versions: {
-      fieldgate: await pkg('package.json'),
-      oidcProvider: await pkg('node_modules/oidc-provider/package.json'),
-      autocannon: await pkg('node_modules/autocannon/package.json'),
-      jose: await pkg('node_modules/jose/package.json'),
+      fieldgate: await packageVersion('package.json'),
+      oidcProvider: await packageVersion('node_modules/oidc-provider/package.json'),
+      autocannon: await packageVersion('node_modules/autocannon/package.json'),
+      jose: await packageVersion('node_modules/jose/package.json'),
     },
   }
 }

@@ -12,14 +12,14 @@
 // CLI helpers are bench/lib/children.mjs, shared with bench/run.mjs.
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { HOST, cli, fieldgateCli, freePort, onInterrupt, root, sleep, startChild, stopChildren, tail, waitReady } from './lib/children.mjs'
+import { HOST, cli, fieldgateCli, freePort, onInterrupt, packageVersion, root, runFacts, sleep, startChild, stopChildren, tail, waitReady } from './lib/children.mjs'
 
 const execFileP = promisify(execFile)
 
@@ -471,22 +471,9 @@ const fmtMs = (n) => (Number.isNaN(n) ? '–' : n < 10 ? n.toFixed(1) : fmtInt(n
 const pct = (n) => `${(n * 100).toFixed(n < 0.01 ? 3 : 1)} %`
 
 async function environment() {
-  const git = async (...args) => (await execFileP('git', args, { cwd: root, timeout: 10_000 }).catch(() => ({ stdout: '' }))).stdout.trim()
-  const cpus = os.cpus()
-  const envPrefix = ['SOAK_SECONDS', 'SOAK_USERS', 'SOAK_OVERLOAD_SECONDS', 'SOAK_CAPACITY_CONNECTIONS'].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).join(' ')
-  const dirty = await git('status', '--porcelain', '--untracked-files=no')
-  const pg = await readFile(path.join(root, 'node_modules/pg/package.json'), 'utf8').then((t) => JSON.parse(t).version).catch(() => '?')
   return {
-    date: new Date().toISOString(),
-    command: `${envPrefix ? envPrefix + ' ' : ''}node bench/soak.mjs`,
-    node: process.version,
-    cpu: `${cpus[0]?.model?.trim() ?? 'unknown'} × ${cpus.length}`,
-    cores: cpus.length,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    loadAtStart: os.loadavg().map((l) => l.toFixed(2)).join(' '),
-    commit: `${(await git('rev-parse', '--short', 'HEAD')) || 'unknown'}${dirty ? ' (with uncommitted changes)' : ''}`,
-    pg,
+    ...await runFacts('node bench/soak.mjs', ['SOAK_SECONDS', 'SOAK_USERS', 'SOAK_OVERLOAD_SECONDS', 'SOAK_CAPACITY_CONNECTIONS']),
+    pg: await packageVersion('node_modules/pg/package.json'),
   }
 }
 

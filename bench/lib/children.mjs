@@ -3,7 +3,9 @@
 // on a signal. Also the few helpers both harnesses use around them.
 import { execFile, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import net from 'node:net'
+import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
@@ -118,5 +120,30 @@ export async function fieldgateCli(env, ...args) {
     return JSON.parse(stdout)
   } catch (err) {
     throw new Error(`fieldgate ${args.join(' ')} failed: ${err.stderr || err.message}`)
+  }
+}
+
+/** A package's version from its package.json under the repository, or 'unknown'. */
+export const packageVersion = (file) => readFile(path.join(root, file), 'utf8').then((t) => JSON.parse(t).version).catch(() => 'unknown')
+
+/**
+ * What a report says about the run: when, the command (with the variables in `envNames` that were set),
+ * Node, the machine, its load at the start and the commit (marked when the tree had changes).
+ */
+export async function runFacts(command, envNames) {
+  const git = async (...args) => (await execFileP('git', args, { cwd: root, timeout: 10_000 }).catch(() => ({ stdout: '' }))).stdout.trim()
+  const cpus = os.cpus()
+  const envPrefix = envNames.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).join(' ')
+  const dirty = await git('status', '--porcelain', '--untracked-files=no')
+  return {
+    date: new Date().toISOString(),
+    command: `${envPrefix ? envPrefix + ' ' : ''}${command}`,
+    node: process.version,
+    cpu: `${cpus[0]?.model?.trim() ?? 'unknown'} × ${cpus.length}`,
+    cores: cpus.length,
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
+    loadAtStart: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    commit: `${(await git('rev-parse', '--short', 'HEAD')) || 'unknown'}${dirty ? ' (with uncommitted changes)' : ''}`,
   }
 }
