@@ -28,7 +28,11 @@ export function openPostgres(connectionString: string, opts: { schema?: string; 
   pool.on('connect', (client) => client.on('error', () => {}))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] })
   const createSchema = schema ? async () => { await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`) } : undefined
-  return new SqlStorage('postgres', db, schema, createSchema, listenForChanges(connectionString, schema ?? 'public'))
+  // The schema named, or the one search_path (perhaps set in the URL's options) makes the connections write to.
+  let found: string | undefined = schema
+  const schemaName = async (): Promise<string> =>
+    (found ??= (await pool.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0]!.schema)
+  return new SqlStorage('postgres', db, schemaName, createSchema, listenForChanges(connectionString, schemaName))
 }
 
 /** How long the listener waits before reconnecting after its connection dropped. */
@@ -36,15 +40,22 @@ const RELISTEN_MS = 1000
 
 /**
  * LISTENs on a session connection of its own (the pool's connections come and go) for the NOTIFY that
- * migration 0006 sends when a change commits in `schema`. A dropped connection is reopened after
- * RELISTEN_MS, and every (re)connection wakes the feed once, for whatever was committed while deaf.
+ * migration 0006 sends when a change commits in the store's schema. A dropped connection is reopened
+ * after RELISTEN_MS, and every (re)connection wakes the feed once, for whatever was committed while deaf.
  */
-function listenForChanges(connectionString: string, schema: string): ChangeWatcher {
+function listenForChanges(connectionString: string, schemaName: () => Promise<string>): ChangeWatcher {
   return (wake, onError) => {
     let stopped = false
     let client: pg.Client | undefined
     let retry: NodeJS.Timeout | undefined
     const listen = (): void => {
+      schemaName().then((schema) => { if (!stopped) listenIn(schema) }, (err: unknown) => {
+        if (stopped) return
+        onError(err)
+        retry = setTimeout(listen, RELISTEN_MS)
+      })
+    }
+    const listenIn = (schema: string): void => {
       // Named, so pg_stat_activity tells an operator what the long-lived idle connection is.
       const c = new pg.Client({ connectionString, application_name: `fieldgate listener ${schema}`.slice(0, 63), connectionTimeoutMillis: 5000, keepAlive: true })
       client = c

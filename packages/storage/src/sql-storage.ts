@@ -20,8 +20,8 @@ export class SqlStorage implements Storage {
   constructor(
     readonly engine: 'sqlite' | 'postgres',
     private readonly db: Kysely<Database>,
-    /** PostgreSQL schema this store lives in; its migration bookkeeping lives there too. */
-    private readonly schema?: string,
+    /** PostgreSQL: the schema this store lives in; its migration bookkeeping lives there too. */
+    private readonly schemaName?: () => Promise<string>,
     /** Runs before migrations, e.g. to create the PostgreSQL schema they go into. */
     private readonly prepare?: () => Promise<void>,
     private readonly watcher?: ChangeWatcher,
@@ -29,9 +29,8 @@ export class SqlStorage implements Storage {
 
   async migrate(): Promise<void> {
     await this.prepare?.()
-    // Kysely, told no schema, takes migration tables in any schema of the database for its own; name
-    // the one this connection writes to (search_path may be set in DATABASE_URL's options).
-    const schema = this.schema ?? (this.engine === 'postgres' ? (await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(this.db)).rows[0]?.schema : undefined)
+    // Kysely, told no schema, takes migration tables in any schema of the database for its own.
+    const schema = await this.schemaName?.()
     const { error } = await new Migrator({
       db: this.db,
       provider: migrationsFor(this.engine),

@@ -57,13 +57,14 @@ if (!url) {
     }
   })
 
-  it('migrates a store whose schema comes from search_path in the URL, beside schemas migrated before', async () => {
+  it('migrates and watches a store whose schema comes from search_path in the URL, beside schemas migrated before', async () => {
     const [earlier, mine] = [newSchema(), newSchema()]
     const first = openPostgres(url, { schema: earlier })
     const admin = new pg.Client({ connectionString: url })
     const viaUrl = new URL(url)
     viaUrl.searchParams.set('options', `-c search_path=${mine}`)
     const store = openPostgres(viaUrl.href)
+    let stop = async (): Promise<void> => {}
     try {
       await first.migrate()
       await admin.connect()
@@ -72,7 +73,19 @@ if (!url) {
       const tables = await admin.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'kysely_%' ORDER BY 1`, [mine])
       assert.deepEqual(tables.rows.map((r: { table_name: string }) => r.table_name), ['kysely_migration', 'kysely_migration_lock'])
       assert.deepEqual(await store.listTenants(), [])
+
+      // Its listener knows the schema too: a change committed there wakes it.
+      let wakes = 0
+      stop = store.watchChanges(() => { wakes++ }, () => {})
+      for (const started = Date.now(); wakes === 0; await new Promise((r) => setTimeout(r, 10))) {
+        if (Date.now() - started > 5000) assert.fail('no wake after LISTEN')
+      }
+      await admin.query(`INSERT INTO ${mine}.changes (kind, ref, created_at) VALUES ('grant', 'x', 1)`)
+      for (const started = Date.now(); wakes === 1; await new Promise((r) => setTimeout(r, 10))) {
+        if (Date.now() - started > 5000) assert.fail('a change in the search_path schema woke nobody')
+      }
     } finally {
+      await stop()
       await admin.end().catch(() => {})
       await Promise.all([first.close(), store.close()])
       await dropSchemas(earlier, mine)
