@@ -91,8 +91,9 @@ export async function createApp(storage: Storage, input: NewAppInput, opts: Admi
   }, input)
   const clientSecret = newClientSecret(environment)
   // A marketplace app gets a sandbox tenant to test against, stored with the app.
-  const madeTenant = kind === 'public' && environment === 'sandbox' && !tenant ? newTenant({ name: `${app.name} sandbox`, environment: 'sandbox' }, now) : undefined
-  const sandboxTenant = kind === 'public' && environment === 'sandbox' ? (tenant ?? madeTenant) : undefined
+  const testsOnSandbox = kind === 'public' && environment === 'sandbox'
+  const madeTenant = testsOnSandbox && !tenant ? newTenant({ name: `${app.name} sandbox`, environment: 'sandbox' }, now) : undefined
+  const sandboxTenant = testsOnSandbox ? (tenant ?? madeTenant) : undefined
   if (sandboxTenant) app.tenantId = sandboxTenant.id
   const grantTenant = kind === 'private' ? tenant : input.installOnSandbox === false ? undefined : sandboxTenant
   const grant = grantTenant ? newGrant(app, grantTenant.id, app.scopes, now) : undefined
