@@ -4,7 +4,8 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createTenant, createUser, verifyInstallRequest, type Tenant } from '@fieldgate/core'
+import { createTenant, createUser, type Tenant } from '@fieldgate/core'
+import { verifyInstallRequest } from '@fieldgate/client'
 import { bearer, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Hit, type Partner } from './browser.js'
 
@@ -36,8 +37,9 @@ function independentlyVerified(query: string, clientSecret: string): boolean {
   return expected === sent
 }
 
-const coreVerified = (query: string, clientSecret: string) =>
-  verifyInstallRequest(new URLSearchParams(query), clientSecret, Math.floor(Date.now() / 1000))
+/** The partner's check with the SDK they use. */
+const sdkVerified = (query: string, clientSecret: string, now = Date.now()) =>
+  verifyInstallRequest(query, clientSecret, { now: () => now })
 
 /** The same query with one parameter's value replaced, everything else byte for byte. */
 function withParam(query: string, name: string, value: string): string {
@@ -181,14 +183,14 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
   }
 
   /** The install redirect is exactly target, target_id, timestamp and hmac, fresh and signed with `clientSecret`. */
-  function expectSignedInstall(hit: Hit, tenant: Tenant, clientSecret: string): void {
+  async function expectSignedInstall(hit: Hit, tenant: Tenant, clientSecret: string): Promise<void> {
     assert.deepEqual([...hit.params.keys()].sort(), ['hmac', 'target', 'target_id', 'timestamp'], hit.query)
     assert.equal(hit.params.get('target'), tenant.marketplaceId)
     assert.equal(hit.params.get('target_id'), tenant.id)
     const timestamp = Number(hit.params.get('timestamp'))
     assert.ok(Number.isSafeInteger(timestamp) && Math.abs(timestamp - Date.now() / 1000) < 60, `a current timestamp in seconds: ${hit.params.get('timestamp')}`)
     assert.match(hit.params.get('hmac') ?? '', /^[0-9a-f]{64}$/)
-    assert.equal(coreVerified(hit.query, clientSecret), true, 'verifyInstallRequest accepts it')
+    assert.equal(await sdkVerified(hit.query, clientSecret), true, 'verifyInstallRequest accepts it')
     assert.equal(independentlyVerified(hit.query, clientSecret), true, 'the hmac recomputed from the documentation matches')
   }
 
@@ -292,7 +294,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
 
     // One click: the person is sent to the partner's install URL with the documented metadata, signed.
     const hit = await toPartner(page, 'Install on my sandbox')
-    expectSignedInstall(hit, sandbox, clientSecret)
+    await expectSignedInstall(hit, sandbox, clientSecret)
     assert.equal(hit.params.get('target_id'), sandboxId)
     const grants = await activeGrants(sandboxId, stored.id)
     assert.equal(grants.length, 1, 'the install made a grant on the sandbox')
@@ -309,13 +311,12 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     }
     for (const [what, query] of Object.entries(tampered)) {
       assert.notEqual(query, hit.query)
-      assert.equal(coreVerified(query, clientSecret), false, `verifyInstallRequest accepts a changed ${what}`)
+      assert.equal(await sdkVerified(query, clientSecret), false, `verifyInstallRequest accepts a changed ${what}`)
       assert.equal(independentlyVerified(query, clientSecret), false, `the independent check accepts a changed ${what}`)
     }
-    assert.equal(coreVerified(hit.query, clientSecret.slice(0, -1) + 'x'), false, 'another secret')
+    assert.equal(await sdkVerified(hit.query, clientSecret.slice(0, -1) + 'x'), false, 'another secret')
     assert.equal(independentlyVerified(hit.query, clientSecret.slice(0, -1) + 'x'), false, 'another secret')
-    const stale = Math.floor(Date.now() / 1000) + 3600
-    assert.equal(verifyInstallRequest(new URLSearchParams(hit.query), clientSecret, stale), false, 'an hour-old request')
+    assert.equal(await sdkVerified(hit.query, clientSecret, Date.now() + 3600_000), false, 'an hour-old request')
 
     // The partner gets a token with target_id, and calls the API with it.
     const token = await tokenFor(clientId, clientSecret, sandboxId)
@@ -384,7 +385,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
 
     // Install: the partner receives target = marketplace id and target_id = tenant id, signed with the live secret.
     const hit = await toPartner(page, 'Install')
-    expectSignedInstall(hit, tenant, clientSecret)
+    await expectSignedInstall(hit, tenant, clientSecret)
     const grants = await activeGrants(tenant.id)
     assert.equal(grants.length, 1)
     assert.equal(grants[0]!.appId, id)
@@ -398,7 +399,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     // Installing twice: Install again, the partner is called again, and there is still one grant.
     await page.goto(server.url(`/marketplace/apps/${clientId}?tenant=${tenant.id}`))
     const again = await toPartner(page, 'Install again')
-    expectSignedInstall(again, tenant, clientSecret)
+    await expectSignedInstall(again, tenant, clientSecret)
     const afterTwice = await activeGrants(tenant.id)
     assert.equal(afterTwice.length, 1, `one active grant after installing twice: ${JSON.stringify(afterTwice)}`)
     assert.equal(afterTwice[0]!.id, grants[0]!.id, 'the same grant')
@@ -440,7 +441,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     const page = await newPage()
     await signIn(page, email)
     await page.goto(server.url(`/marketplace/apps/${clientId}?tenant=${tenant.id}`))
-    expectSignedInstall(await toPartner(page, 'Install'), tenant, clientSecret)
+    await expectSignedInstall(await toPartner(page, 'Install'), tenant, clientSecret)
     const token = await tokenFor(clientId, clientSecret, tenant.id)
     await expectApiWorks(token)
     const [grant] = await activeGrants(tenant.id, id)
@@ -457,7 +458,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
 
     // Try again goes to the partner once more, signed, on the same grant.
     const retry = await toPartner(page, 'Try again')
-    expectSignedInstall(retry, tenant, clientSecret)
+    await expectSignedInstall(retry, tenant, clientSecret)
     assert.deepEqual((await activeGrants(tenant.id)).map((g) => g.id), [grant.id])
     await expectApiWorks(token)
 

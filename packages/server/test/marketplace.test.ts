@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { createTenant, createUser, installHmac, verifyInstallRequest, type Tenant } from '@fieldgate/core'
+import { createTenant, createUser, queryHmac, type Tenant } from '@fieldgate/core'
+import { verifyInstallRequest } from '@fieldgate/client'
 import { bearer, postJson, request, runCli, startServer, tempDir, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
 
@@ -51,6 +52,10 @@ async function install(person: Person, clientId: string, tenantId: string): Prom
   return person.post(`/marketplace/apps/${clientId}/install`, hiddenFields(page.text))
 }
 
+/** The partner's check, with the SDK they use, at `nowSeconds`. */
+const partnerVerifies = (q: URLSearchParams | string, secret: string, nowSeconds = Math.floor(Date.now() / 1000)) =>
+  verifyInstallRequest(q, secret, { now: () => nowSeconds * 1000 })
+
 const tokenFor = (server: TestServer, app: CreatedApp, targetId: string) =>
   postJson(server.url('/oauth/token'), { client_id: app.clientId, client_secret: app.clientSecret, target_id: targetId, grant_type: 'client_credentials' })
 
@@ -94,19 +99,54 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.equal(q.get('target'), (await server.storage.getTenant(sandbox))!.marketplaceId)
     const now = Math.floor(Date.now() / 1000)
     assert.ok(Math.abs(Number(q.get('timestamp')) - now) < 5)
-    assert.equal(verifyInstallRequest(q, app.clientSecret, now), true)
-    assert.equal(q.get('hmac'), installHmac({ target: q.get('target')!, target_id: q.get('target_id')!, timestamp: q.get('timestamp')! }, app.clientSecret))
+    assert.equal(await partnerVerifies(q, app.clientSecret, now), true)
+    assert.equal(q.get('hmac'), queryHmac({ target: q.get('target')!, target_id: q.get('target_id')!, timestamp: q.get('timestamp')! }, app.clientSecret))
     for (const [name, value] of [['target_id', randomBytes(8).toString('hex')], ['timestamp', String(now - 1)], ['hmac', '0'.repeat(64)], ['target', 'x']]) {
       const tampered = new URLSearchParams(q)
       tampered.set(name!, value!)
-      assert.equal(verifyInstallRequest(tampered, app.clientSecret, now), false, name)
+      assert.equal(await partnerVerifies(tampered, app.clientSecret, now), false, name)
     }
-    assert.equal(verifyInstallRequest(q, `${app.clientSecret}x`, now), false, 'another secret')
-    assert.equal(verifyInstallRequest(q, app.clientSecret, now + 3600), false, 'too old')
+    assert.equal(await partnerVerifies(q, `${app.clientSecret}x`, now), false, 'another secret')
+    assert.equal(await partnerVerifies(q, app.clientSecret, now + 3600), false, 'too old')
     const token = await tokenFor(server, app, sandbox)
     assert.equal(token.status, 200, token.text)
     assert.equal(token.json.expires_in, 28000)
     assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token.json.access_token) })).status, 200)
+  })
+
+  it('signs every parameter of an install URL with its own query string; the SDK verifies it and refuses a tampered one or a non-numeric timestamp', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { install_url: `${INSTALL}?partner=acme&region=eu+west` })
+    const appPage = await p.get(`/developer/apps/${app.clientId}`)
+    const res = await p.post(`/developer/apps/${app.clientId}/install-sandbox`, { csrf: csrfOf(appPage) })
+    assert.equal(res.status, 303, res.text)
+    const location = new URL(res.headers.get('location')!)
+    const q = location.searchParams
+    assert.deepEqual([...q.keys()].sort(), ['hmac', 'partner', 'region', 'target', 'target_id', 'timestamp'])
+    assert.equal(q.get('region'), 'eu west')
+    assert.equal(await partnerVerifies(location.href, app.clientSecret), true, 'the whole URL')
+    assert.equal(await partnerVerifies(location.search, app.clientSecret), true, 'its query string')
+    assert.equal(await partnerVerifies(q, app.clientSecret), true, 'its parameters')
+    for (const [name, value] of [['partner', 'evil'], ['region', 'us']] as const) {
+      const tampered = new URLSearchParams(q)
+      tampered.set(name, value)
+      assert.equal(await partnerVerifies(tampered, app.clientSecret), false, name)
+    }
+    const added = new URLSearchParams(q)
+    added.append('extra', '1')
+    assert.equal(await partnerVerifies(added, app.clientSecret), false, 'an added parameter')
+    // Correctly signed, yet not Unix seconds in digits: Number() would read each of these as a time.
+    const now = Math.floor(Date.now() / 1000)
+    for (const timestamp of [` ${now}`, `${now}.0`, `0x${now.toString(16)}`, `${now / 1000}e3`, `+${now}`, '']) {
+      const odd = new URLSearchParams(q)
+      odd.set('timestamp', timestamp)
+      odd.set('hmac', queryHmac(odd, app.clientSecret))
+      assert.equal(await partnerVerifies(odd, app.clientSecret), false, `timestamp ${JSON.stringify(timestamp)}`)
+    }
+    const control = new URLSearchParams(q)
+    control.set('timestamp', String(now))
+    control.set('hmac', queryHmac(control, app.clientSecret))
+    assert.equal(await partnerVerifies(control, app.clientSecret), true, 'the control: the same, with digits')
   })
 
   it('a tenant admin installs a live app once, completes setup, and uninstalling stops its tokens at once', async () => {
@@ -121,7 +161,7 @@ describe('developer portal and marketplace over HTTP', () => {
     const q = new URL(first.headers.get('location')!).searchParams
     assert.equal(q.get('target'), tenant.marketplaceId)
     assert.equal(q.get('target_id'), tenant.id)
-    assert.equal(verifyInstallRequest(q, app.clientSecret, Math.floor(Date.now() / 1000)), true)
+    assert.equal(await partnerVerifies(q, app.clientSecret), true)
     const token = (await tokenFor(server, app, tenant.id)).json.access_token as string
     assert.ok(token)
     await install(person, app.clientId, tenant.id)
@@ -236,7 +276,7 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.equal((await tokenFor(server, { ...app, clientSecret: newSecret }, tenant.id)).status, 200)
     const again = await install(person, app.clientId, tenant.id)
     const q = new URL(again.headers.get('location')!).searchParams
-    assert.equal(verifyInstallRequest(q, newSecret, Math.floor(Date.now() / 1000)), true)
+    assert.equal(await partnerVerifies(q, newSecret), true)
 
     // Used just before, so this process has the grant cached as active when the app is deleted.
     assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })).status, 200)
