@@ -3,6 +3,7 @@ import { connectApp, createTenant, AdminError } from './admin.js'
 import { auditEntry, type AdminOptions } from './audit.js'
 import { newEvent } from './events.js'
 import type { App, Grant, Install, Tenant, User } from './model.js'
+import { missingFrom } from './scopes.js'
 import { sameHash, unseal } from './secrets.js'
 import type { Alongside, Storage } from './storage.js'
 
@@ -26,17 +27,38 @@ export async function ensurePartnerSandbox(storage: Storage, user: User, opts: A
 }
 
 /**
- * Installs `app` on `tenant` for `user`: the grant (one per app and tenant, widened to the app's
- * scopes if it exists), a pending install, an audit entry. Sandbox apps go on sandbox tenants only,
- * live apps on live ones.
+ * The app's allowed scopes changed between the page that showed them and the Install click: nothing is
+ * granted, the person is shown the new list and decides again (wider access always needs a new install).
  */
-export async function installApp(
-  storage: Storage, input: { app: App; tenant: Tenant; user: User }, opts: AdminOptions = {},
-): Promise<{ grant: Grant; install: Install }> {
-  const { app, tenant, user } = input
-  const now = opts.now ?? Date.now()
+export class ShownScopesChanged extends AdminError {
+  constructor(readonly shown: readonly string[], readonly current: readonly string[]) {
+    super('The permissions this app asks for changed since the page was shown. Nothing was installed: check the new list and install again.')
+  }
+}
+
+/** The same scopes, in any order. */
+export const sameScopes = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && missingFrom(a, b).length === 0 && missingFrom(b, a).length === 0
+
+/** Marketplace apps only, and each on tenants of its own environment: sandbox on sandbox, live on live. */
+export function requireInstallable(app: App, tenant: Tenant): void {
   if (app.kind !== 'public') throw new AdminError('only marketplace (public) apps are installed')
   if (app.environment !== tenant.environment) throw new AdminError(`a ${app.environment} app cannot be installed on a ${tenant.environment} tenant`)
+}
+
+/**
+ * Installs `app` on `tenant` for `user`, granting exactly `shownScopes`: the list the install page showed,
+ * which must still be the app's allowed scopes (else ShownScopesChanged, and nothing changes). The grant
+ * is one per app and tenant, widened with those scopes if it exists; a pending install, an audit entry.
+ * Sandbox apps go on sandbox tenants only, live apps on live ones.
+ */
+export async function installApp(
+  storage: Storage, input: { app: App; tenant: Tenant; user: User; shownScopes: readonly string[] }, opts: AdminOptions = {},
+): Promise<{ grant: Grant; install: Install }> {
+  const { app, tenant, user, shownScopes } = input
+  const now = opts.now ?? Date.now()
+  requireInstallable(app, tenant)
+  if (!sameScopes(shownScopes, app.scopes)) throw new ShownScopesChanged(shownScopes, app.scopes)
   const existing = await storage.findActiveGrant(app.id, tenant.id)
   const previous = existing && await storage.getInstall(existing.id)
   let install: Install | undefined
@@ -53,7 +75,7 @@ export async function installApp(
       audit: [auditEntry({ ...opts, now }, 'app.installed', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes: grant.scopes })],
     }
   }
-  const { grant } = await connectApp(storage, app, tenant.id, app.scopes, now, along)
+  const { grant } = await connectApp(storage, app, tenant.id, [...shownScopes], now, along)
   return { grant, install: install! }
 }
 

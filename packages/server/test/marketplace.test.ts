@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { createTenant, createUser, queryHmac, type Tenant } from '@fieldgate/core'
-import { verifyInstallRequest } from '@fieldgate/client'
+import { createTenant, createUser, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
+import { completionUrl, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, request, runCli, startServer, tempDir, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
 
@@ -55,6 +55,12 @@ async function install(person: Person, clientId: string, tenantId: string): Prom
 /** The partner's check, with the SDK they use, at `nowSeconds`. */
 const partnerVerifies = (q: URLSearchParams | string, secret: string, nowSeconds = Math.floor(Date.now() / 1000)) =>
   verifyInstallRequest(q, secret, { now: () => nowSeconds * 1000 })
+
+/** The partner's signed link back (the SDK's completionUrl), as a path on `server`. */
+async function signedCompletion(server: TestServer, app: CreatedApp, targetId: string, status: CompletionStatus, extra: { errorDescription?: string; now?: () => number } = {}): Promise<string> {
+  const url = new URL(await completionUrl({ issuer: server.origin, clientId: app.clientId, clientSecret: app.clientSecret, targetId, status, ...extra }))
+  return url.pathname + url.search
+}
 
 const tokenFor = (server: TestServer, app: CreatedApp, targetId: string) =>
   postJson(server.url('/oauth/token'), { client_id: app.clientId, client_secret: app.clientSecret, target_id: targetId, grant_type: 'client_credentials' })
@@ -168,7 +174,7 @@ describe('developer portal and marketplace over HTTP', () => {
     const grants = (await server.storage.listGrants({ tenantId: tenant.id })).filter((g) => g.status === 'active')
     assert.equal(grants.length, 1, 'installing twice makes one grant')
 
-    const done = await person.get(`/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'success' })}`)
+    const done = await person.get(await signedCompletion(server, app, tenant.id, 'success'))
     assert.equal(done.status, 200, done.text)
     assert.match(done.text, /is installed/)
     assert.equal((await server.storage.getInstall(grants[0]!.id))?.state, 'complete')
@@ -194,11 +200,134 @@ describe('developer portal and marketplace over HTTP', () => {
     const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
     const { tenant, person } = await tenantOwner(server, 'live')
     await install(person, app.clientId, tenant.id)
-    const page = await person.get(`/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'error', error_description: 'No <b>licence</b>' })}`)
-    assert.equal(page.status, 502)
+    const page = await person.get(await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'No <b>licence</b>' }))
+    assert.equal(page.status, 200, 'a failure the partner reports is a page, never a 5xx')
     assert.match(page.text, /No &lt;b&gt;licence&lt;\/b&gt;/, 'the partner message is shown escaped')
     assert.match(page.text, /Try again/)
     assert.match(page.text, /Remove the install/)
+  })
+
+  it('installs exactly the scopes the page showed: widened or narrowed since, nothing is granted and the page is shown again', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    const path = `/marketplace/apps/${app.clientId}?tenant=${tenant.id}`
+    const shown = hiddenFields((await person.get(path)).text)
+    assert.equal(shown.scopes, 'api')
+    // The partner widens the app while the admin looks at the page.
+    await updateApp(server.storage, app.clientId, { scopes: 'api alerts:write' })
+    const again = await person.post(`/marketplace/apps/${app.clientId}/install`, shown)
+    assert.equal(again.status, 409, again.text)
+    assert.match(again.text, /changed since the page was shown\. Nothing was installed/)
+    assert.match(again.text, /<code>alerts:write<\/code>/, 'the page shows the new list')
+    assert.deepEqual(await server.storage.listGrants({ tenantId: tenant.id }), [], 'nothing granted')
+    // The new page's form grants the new list, exactly.
+    const res = await person.post(`/marketplace/apps/${app.clientId}/install`, hiddenFields(again.text))
+    assert.equal(res.status, 303, res.text)
+    const [grant] = await server.storage.listGrants({ tenantId: tenant.id })
+    assert.deepEqual([...grant!.scopes].sort(), ['alerts:write', 'api'])
+    // Narrowed since the page was shown: nothing changes either.
+    const wide = hiddenFields((await person.get(path)).text)
+    await updateApp(server.storage, app.clientId, { scopes: 'api' })
+    assert.equal((await person.post(`/marketplace/apps/${app.clientId}/install`, wide)).status, 409)
+    assert.deepEqual((await server.storage.getGrant(grant!.id))?.scopes, grant!.scopes)
+  })
+
+  it('refuses an Install form whose scope list was changed or moved to another app or tenant', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const other = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name: 'Other' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    const second = await createTenant(server.storage, { name: 'Second', environment: 'live' })
+    await server.storage.addMembership({ userId: (await server.storage.getUserByEmail(person.email))!.id, tenantId: second.id, role: 'owner' })
+    const shown = hiddenFields((await person.get(`/marketplace/apps/${app.clientId}?tenant=${tenant.id}`)).text)
+    await updateApp(server.storage, app.clientId, { scopes: 'api alerts:write' })
+    const forged: [string, Record<string, string>][] = [
+      ['widened in the form', { ...shown, scopes: 'api alerts:write' }],
+      ['no binding', { ...shown, shown: '' }],
+      ['another tenant', { ...shown, tenant_id: second.id }],
+    ]
+    for (const [what, form] of forged) {
+      const res = await person.post(`/marketplace/apps/${app.clientId}/install`, form)
+      assert.equal(res.status, 403, what)
+    }
+    assert.equal((await person.post(`/marketplace/apps/${other.clientId}/install`, shown)).status, 403, 'another app')
+    for (const t of [tenant, second]) assert.deepEqual(await server.storage.listGrants({ tenantId: t.id }), [])
+  })
+
+  it('shows each card as installed, setup pending or setup failed, from the stored install', async () => {
+    const p = await partner(server)
+    const name = `Card ${randomBytes(3).toString('hex')}`
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    const card = async () => {
+      const page = (await person.get(`/marketplace?tenant=${tenant.id}`)).text
+      const section = new RegExp(`<section class="app-card" aria-label="${name}">([\\s\\S]*?)</section>`).exec(page)
+      return section?.[0] ?? ''
+    }
+    assert.doesNotMatch(await card(), /Installed|Setup/)
+    await install(person, app.clientId, tenant.id)
+    assert.match(await card(), /<strong>Setup pending<\/strong>/)
+    await person.get(await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'No licence' }))
+    const failed = await card()
+    assert.match(failed, /<strong>Setup failed<\/strong>/)
+    assert.doesNotMatch(failed, /Installed/)
+    await person.get(await signedCompletion(server, app, tenant.id, 'success'))
+    assert.match(await card(), /<strong>Installed<\/strong>/)
+  })
+
+  it('/marketplace/complete changes an install only when the partner signed the link, within five minutes', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    await install(person, app.clientId, tenant.id)
+    const [grant] = await server.storage.listGrants({ tenantId: tenant.id })
+    const state = async () => (await server.storage.getInstall(grant!.id))?.state
+    const signed = new URL(await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'Pay us first' }), server.origin).searchParams
+    const variant = (change: (q: URLSearchParams) => void) => {
+      const q = new URLSearchParams(signed)
+      change(q)
+      return `/marketplace/complete?${q}`
+    }
+    const unsigned: [string, string][] = [
+      ['unsigned', `/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'error', error_description: 'Pay us first' })}`],
+      ['message changed', variant((q) => q.set('error_description', 'Call 555-0100 now'))],
+      ['status changed', variant((q) => q.set('status', 'success'))],
+      ['hmac removed', variant((q) => q.delete('hmac'))],
+      ['signed by another secret', await signedCompletion(server, { ...app, clientSecret: `${app.clientSecret}x` }, tenant.id, 'error', { errorDescription: 'Pay us first' })],
+      ['six minutes old', await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'Pay us first', now: () => Date.now() - 360_000 })],
+    ]
+    // A non-numeric timestamp the partner's secret signed is refused too.
+    const odd = new URLSearchParams(signed)
+    odd.set('timestamp', `${Math.floor(Date.now() / 1000)}.0`)
+    odd.set('hmac', queryHmac(odd, app.clientSecret))
+    unsigned.push(['non-numeric timestamp', `/marketplace/complete?${odd}`])
+    for (const [what, path] of unsigned) {
+      const page = await person.get(path)
+      assert.equal(page.status, 400, `${what}: ${page.text}`)
+      assert.match(page.text, /is not signed or has expired/, what)
+      assert.match(page.text, /nothing was changed/, what)
+      assert.match(page.text, /<strong>Setup pending<\/strong>/, what)
+      assert.doesNotMatch(page.text, /Pay us first|555-0100/, `${what}: the unsigned message is not shown`)
+      assert.equal(await state(), 'pending', what)
+    }
+    const failed = await person.get(`/marketplace/complete?${signed}`)
+    assert.equal(failed.status, 200, failed.text)
+    assert.match(failed.text, /said: Pay us first/)
+    assert.equal(await state(), 'failed')
+    // Unsigned again: the failure stays, shown as it is.
+    const after = await person.get(`/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'success' })}`)
+    assert.equal(after.status, 400)
+    assert.match(after.text, /<strong>Setup failed<\/strong>/)
+    assert.equal(await state(), 'failed')
+    // During a rotation's grace period the old secret still signs.
+    const appPage = await p.get(`/developer/apps/${app.clientId}`)
+    const rotated = await p.post(`/developer/apps/${app.clientId}/rotate-secret`, { csrf: csrfOf(appPage), grace: '3600' })
+    assert.equal(rotated.status < 400, true, rotated.text)
+    assert.equal((await person.get(await signedCompletion(server, app, tenant.id, 'success'))).status, 200)
+    assert.equal(await state(), 'complete')
+    const audit = (await server.storage.listAudit({ tenantIds: [tenant.id], limit: 20 })).map((e) => e.action)
+    assert.deepEqual(audit.filter((a) => a.startsWith('install.')).sort(), ['install.completed', 'install.failed'])
   })
 
   it('refuses a sandbox app on a live tenant, and a live app on a sandbox tenant', async () => {
