@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { createTenant, createUser, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
-import { completionUrl, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
+import { FieldgateError, completionUrl, readInstallRequest, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, request, runCli, startServer, tempDir, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
 
@@ -138,6 +138,12 @@ describe('developer portal and marketplace over HTTP', () => {
       tampered.set(name, value)
       assert.equal(await partnerVerifies(tampered, app.clientSecret), false, name)
     }
+    const read = await readInstallRequest(location.href, [`${app.clientSecret}old`, app.clientSecret])
+    assert.equal(read.targetId, (await server.storage.getUserByEmail(p.email))!.sandboxTenantId)
+    assert.equal(read.target, q.get('target'))
+    const forged = new URLSearchParams(q)
+    forged.set('target_id', randomBytes(8).toString('hex'))
+    await assert.rejects(readInstallRequest(forged, app.clientSecret), (err) => err instanceof FieldgateError && err.code === 'invalid_signature')
     const added = new URLSearchParams(q)
     added.append('extra', '1')
     assert.equal(await partnerVerifies(added, app.clientSecret), false, 'an added parameter')
