@@ -8,6 +8,8 @@
  * - `FieldgateIntegration`: the authorization-code flow (authorize URL with state and PKCE, callback
  *   check, exchange, permissions, revoke) and the API for a connection token.
  * - `verifyWebhookSignature` / `readWebhook`: the Data API signature check.
+ * - `verifyInstallRequest` / `readInstallRequest` / `completionUrl`: the marketplace install redirect
+ *   check, and the signed link back to `/marketplace/complete`.
  * - `FieldgateError`: every failure, with a stable `code`.
  */
 export { FieldgateClient, type FieldgateClientOptions, type TokenOptions } from './client.js'
@@ -33,3 +35,7 @@ export {
   eventIdHeader, readWebhook, signatureHeader, verifyWebhookSignature,
   type ReadWebhookOptions, type VerifyWebhookOptions, type WebhookEvent, type WebhookEventType, type WebhookFailure, type WebhookVerification,
 } from './webhooks.js'
+export {
+  completionUrl, defaultSignedQueryMaxAgeSeconds, readInstallRequest, signQuery, verifyInstallRequest,
+  type CompletionOptions, type CompletionStatus, type InstallRequest, type SignedQueryOptions, type SignedRequest,
+} from './marketplace.js'

@@ -3,6 +3,7 @@ import { connectApp, createTenant, AdminError } from './admin.js'
 import { auditEntry, type AdminOptions } from './audit.js'
 import { newEvent } from './events.js'
 import type { App, Grant, Install, Tenant, User } from './model.js'
+import { missingFrom } from './scopes.js'
 import { sameHash, unseal } from './secrets.js'
 import type { Alongside, Storage } from './storage.js'
 
@@ -26,17 +27,38 @@ export async function ensurePartnerSandbox(storage: Storage, user: User, opts: A
 }
 
 /**
- * Installs `app` on `tenant` for `user`: the grant (one per app and tenant, widened to the app's
- * scopes if it exists), a pending install, an audit entry. Sandbox apps go on sandbox tenants only,
- * live apps on live ones.
+ * The app's allowed scopes changed between the page that showed them and the Install click: nothing is
+ * granted, the person is shown the new list and decides again (wider access always needs a new install).
  */
-export async function installApp(
-  storage: Storage, input: { app: App; tenant: Tenant; user: User }, opts: AdminOptions = {},
-): Promise<{ grant: Grant; install: Install }> {
-  const { app, tenant, user } = input
-  const now = opts.now ?? Date.now()
+export class ShownScopesChanged extends AdminError {
+  constructor(readonly shown: readonly string[], readonly current: readonly string[]) {
+    super('The permissions this app asks for changed since the page was shown. Nothing was installed: check the new list and install again.')
+  }
+}
+
+/** The same scopes, in any order. */
+export const sameScopes = (a: readonly string[], b: readonly string[]): boolean =>
+  a.length === b.length && missingFrom(a, b).length === 0 && missingFrom(b, a).length === 0
+
+/** Marketplace apps only, and each on tenants of its own environment: sandbox on sandbox, live on live. */
+export function requireInstallable(app: App, tenant: Tenant): void {
   if (app.kind !== 'public') throw new AdminError('only marketplace (public) apps are installed')
   if (app.environment !== tenant.environment) throw new AdminError(`a ${app.environment} app cannot be installed on a ${tenant.environment} tenant`)
+}
+
+/**
+ * Installs `app` on `tenant` for `user`, granting exactly `shownScopes`: the list the install page showed,
+ * which must still be the app's allowed scopes (else ShownScopesChanged, and nothing changes). The grant
+ * is one per app and tenant, widened with those scopes if it exists; a pending install, an audit entry.
+ * Sandbox apps go on sandbox tenants only, live apps on live ones.
+ */
+export async function installApp(
+  storage: Storage, input: { app: App; tenant: Tenant; user: User; shownScopes: readonly string[] }, opts: AdminOptions = {},
+): Promise<{ grant: Grant; install: Install }> {
+  const { app, tenant, user, shownScopes } = input
+  const now = opts.now ?? Date.now()
+  requireInstallable(app, tenant)
+  if (!sameScopes(shownScopes, app.scopes)) throw new ShownScopesChanged(shownScopes, app.scopes)
   const existing = await storage.findActiveGrant(app.id, tenant.id)
   const previous = existing && await storage.getInstall(existing.id)
   let install: Install | undefined
@@ -53,7 +75,7 @@ export async function installApp(
       audit: [auditEntry({ ...opts, now }, 'app.installed', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes: grant.scopes })],
     }
   }
-  const { grant } = await connectApp(storage, app, tenant.id, app.scopes, now, along)
+  const { grant } = await connectApp(storage, app, tenant.id, [...shownScopes], now, along)
   return { grant, install: install! }
 }
 
@@ -73,40 +95,75 @@ export async function finishInstall(
 }
 
 /**
- * Where the person goes after Install: the app's install URL with the documented `target` and
- * `target_id`, plus `timestamp` and `hmac`, so the partner can tell the request came from here.
+ * Where the person goes after Install: the app's install URL (with any query string of its own) plus the
+ * documented `target` and `target_id`, `timestamp` and `hmac`. The hmac covers every parameter of this
+ * final URL but itself, so a partner verifies exactly what arrives, whatever their install URL carries.
  */
 export async function installRedirect(storage: Storage, app: App, tenant: Tenant, masterKey: Buffer, now = Date.now()): Promise<string> {
   if (!app.installUrl) throw new AdminError('the app has no install URL')
   const secret = await signingSecret(storage, app, masterKey, now)
   const url = new URL(app.installUrl)
-  const params = { target: tenant.marketplaceId, target_id: tenant.id, timestamp: String(Math.floor(now / 1000)) }
-  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value)
-  url.searchParams.set('hmac', installHmac(params, secret))
+  url.searchParams.delete('hmac')
+  url.searchParams.set('target', tenant.marketplaceId)
+  url.searchParams.set('target_id', tenant.id)
+  url.searchParams.set('timestamp', String(Math.floor(now / 1000)))
+  url.searchParams.set('hmac', queryHmac(url.searchParams, secret))
   return url.href
 }
 
+/** How far a signed query's `timestamp` may be from now, either way: it bounds replays of a captured link. */
+export const signedQueryMaxAgeSeconds = 300
+
 /**
- * hex(HMAC-SHA256(key: the client secret, message: the other parameters sorted by name and
- * form-urlencoded, `target=…&target_id=…&timestamp=…`)). What a partner computes to verify.
+ * hex(HMAC-SHA256(key: the client secret, message: every parameter but `hmac`, sorted by name (stably, so
+ * a repeated name keeps its order) and form-urlencoded as URLSearchParams does)). Install redirects and
+ * `/marketplace/complete` links are signed the same way; @fieldgate/client has the partner's side.
  */
-export function installHmac(params: Record<string, string>, clientSecret: string): string {
-  const message = new URLSearchParams(Object.entries(params).filter(([k]) => k !== 'hmac').sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))).toString()
-  return createHmac('sha256', clientSecret).update(message).digest('hex')
+export function queryHmac(params: URLSearchParams | Record<string, string>, clientSecret: string): string {
+  return createHmac('sha256', clientSecret).update(signedMessage(params)).digest('hex')
 }
 
-/** The partner's side, as the README describes it: the hmac matches and the timestamp is recent. */
-export function verifyInstallRequest(query: URLSearchParams, clientSecret: string, nowSeconds: number, maxAgeSeconds = 300): boolean {
-  const params = Object.fromEntries(query)
-  const sent = params.hmac
-  if (!sent || !params.timestamp || Math.abs(nowSeconds - Number(params.timestamp)) > maxAgeSeconds) return false
-  return sameHash(sent, installHmac(params, clientSecret))
+function signedMessage(params: URLSearchParams | Record<string, string>): string {
+  const pairs = params instanceof URLSearchParams ? [...params] : Object.entries(params)
+  const message = new URLSearchParams(pairs.filter(([name]) => name !== 'hmac'))
+  message.sort()
+  return message.toString()
+}
+
+/**
+ * Whether a signed query is genuine and recent: `timestamp` is Unix seconds in digits only, within
+ * `maxAgeSeconds` of now, and `hmac` matches under one of `clientSecrets` (all live ones, so a rotation's
+ * grace period works). Every secret is compared in constant time, with no early exit.
+ */
+export function verifySignedQuery(
+  params: URLSearchParams | Record<string, string>, clientSecrets: readonly string[], nowSeconds: number, maxAgeSeconds = signedQueryMaxAgeSeconds,
+): boolean {
+  const read = (name: string) => (params instanceof URLSearchParams ? params.get(name) : params[name]) ?? undefined
+  const sent = read('hmac')
+  const timestamp = read('timestamp')
+  if (!sent || !timestamp || !/^\d{1,12}$/.test(timestamp) || Math.abs(nowSeconds - Number(timestamp)) > maxAgeSeconds) return false
+  let matched = false
+  for (const secret of clientSecrets) matched = sameHash(sent.toLowerCase(), queryHmac(params, secret)) || matched
+  return matched
+}
+
+/** Every live secret of the app that was kept sealed, newest first: what a partner may have signed with. */
+export async function liveSigningSecrets(storage: Storage, app: App, masterKey: Buffer, now: number): Promise<string[]> {
+  const sealed = (await storage.listLiveSecrets(app.id, now)).filter((s) => s.secretEnc !== null).sort((a, b) => b.createdAt - a.createdAt)
+  const secrets: string[] = []
+  for (const s of sealed) {
+    try {
+      if (s.secretEnc) secrets.push(unseal(s.secretEnc, s.id, masterKey))
+    } catch {
+      // Sealed under another master key (a restore from elsewhere): it cannot sign, the others still may.
+    }
+  }
+  return secrets
 }
 
 /** The newest live secret that was kept sealed; a rotation switches signing to the new secret at once. */
 async function signingSecret(storage: Storage, app: App, masterKey: Buffer, now: number): Promise<string> {
-  const secrets = (await storage.listLiveSecrets(app.id, now)).filter((s) => s.secretEnc !== null).sort((a, b) => b.createdAt - a.createdAt)
-  const newest = secrets[0]
-  if (!newest?.secretEnc) throw new AdminError('this app has no secret that can sign install requests: rotate its secret')
-  return unseal(newest.secretEnc, newest.id, masterKey)
+  const newest = (await liveSigningSecrets(storage, app, masterKey, now))[0]
+  if (!newest) throw new AdminError('this app has no secret that can sign install requests: rotate its secret')
+  return newest
 }

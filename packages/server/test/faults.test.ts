@@ -189,9 +189,11 @@ async function prepareBurst(kind: Kind, f: Fixture, origin: string): Promise<Sen
       name: `Listed ${i}`, kind: 'public', environment: 'sandbox', installUrl: INSTALL, listed: true, dataApiUrl: f.dataApiUrl,
     }, { masterKey: f.store.runtime.masterKey })).app)
   }
-  const form = hiddenFields((await person.get(`/marketplace/apps/${apps[0]!.clientId}?tenant=${f.tenant.id}`)).text)
-  return apps.map((app) => async () => {
-    const res = await person.post(`/marketplace/apps/${app.clientId}/install`, { ...form, tenant_id: f.tenant.id })
+  // Each app's own page: its Install form carries the scopes shown there, bound to that app and tenant.
+  const forms: Record<string, string>[] = []
+  for (const app of apps) forms.push(hiddenFields((await person.get(`/marketplace/apps/${app.clientId}?tenant=${f.tenant.id}`)).text))
+  return apps.map((app, i) => async () => {
+    const res = await person.post(`/marketplace/apps/${app.clientId}/install`, { ...forms[i], tenant_id: f.tenant.id })
     return ok(res, 303, () => app.clientId)
   })
 }

@@ -59,7 +59,7 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
     const tenant = await createTenant(a.storage, { name: 'Installed', environment: 'sandbox' })
     const user = await createUser(a.storage, { email: `owner-${randomBytes(4).toString('hex')}@example.com`, password: Person.password, tenantId: tenant.id, role: 'owner' })
     const created = await createApp(a.storage, { name: 'Planner', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/install', scopes: 'api' })
-    const { grant } = await installApp(a.storage, { app: created.app, tenant, user })
+    const { grant } = await installApp(a.storage, { app: created.app, tenant, user, shownScopes: created.app.scopes })
     const token = await getToken(b, { clientId: created.app.clientId, clientSecret: created.clientSecret }, { target_id: tenant.id })
     assert.equal(await status(a, token), 200)
     await revokeGrant(b.storage, grant.id, {}, 'app.uninstalled')

@@ -4,7 +4,8 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createTenant, createUser, verifyInstallRequest, type Tenant } from '@fieldgate/core'
+import { createTenant, createUser, updateApp, type Tenant } from '@fieldgate/core'
+import { completionUrl, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Hit, type Partner } from './browser.js'
 
@@ -36,8 +37,9 @@ function independentlyVerified(query: string, clientSecret: string): boolean {
   return expected === sent
 }
 
-const coreVerified = (query: string, clientSecret: string) =>
-  verifyInstallRequest(new URLSearchParams(query), clientSecret, Math.floor(Date.now() / 1000))
+/** The partner's check with the SDK they use. */
+const sdkVerified = (query: string, clientSecret: string, now = Date.now()) =>
+  verifyInstallRequest(query, clientSecret, { now: () => now })
 
 /** The same query with one parameter's value replaced, everything else byte for byte. */
 function withParam(query: string, name: string, value: string): string {
@@ -181,14 +183,14 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
   }
 
   /** The install redirect is exactly target, target_id, timestamp and hmac, fresh and signed with `clientSecret`. */
-  function expectSignedInstall(hit: Hit, tenant: Tenant, clientSecret: string): void {
+  async function expectSignedInstall(hit: Hit, tenant: Tenant, clientSecret: string): Promise<void> {
     assert.deepEqual([...hit.params.keys()].sort(), ['hmac', 'target', 'target_id', 'timestamp'], hit.query)
     assert.equal(hit.params.get('target'), tenant.marketplaceId)
     assert.equal(hit.params.get('target_id'), tenant.id)
     const timestamp = Number(hit.params.get('timestamp'))
     assert.ok(Number.isSafeInteger(timestamp) && Math.abs(timestamp - Date.now() / 1000) < 60, `a current timestamp in seconds: ${hit.params.get('timestamp')}`)
     assert.match(hit.params.get('hmac') ?? '', /^[0-9a-f]{64}$/)
-    assert.equal(coreVerified(hit.query, clientSecret), true, 'verifyInstallRequest accepts it')
+    assert.equal(await sdkVerified(hit.query, clientSecret), true, 'verifyInstallRequest accepts it')
     assert.equal(independentlyVerified(hit.query, clientSecret), true, 'the hmac recomputed from the documentation matches')
   }
 
@@ -220,8 +222,12 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.equal(res.status, 401, res.text)
   }
 
-  const completePath = (clientId: string, targetId: string, status: string, extra = '') =>
-    `/marketplace/complete?client_id=${encodeURIComponent(clientId)}&target_id=${encodeURIComponent(targetId)}&status=${status}${extra}`
+  /** The partner's signed link back to the marketplace, made with the SDK as a partner would. */
+  const completion = (clientId: string, clientSecret: string, targetId: string, status: CompletionStatus, errorDescription?: string) =>
+    completionUrl({ issuer: server.origin, clientId, clientSecret, targetId, status, ...(errorDescription ? { errorDescription } : {}) })
+
+  /** The scope codes a page lists. */
+  const listedScopes = async (page: Page) => (await page.locator('ul.scopes li code').allInnerTexts()).sort()
 
   async function activeGrants(tenantId: string, appId?: string) {
     return (await server.storage.listGrants({ tenantId })).filter((g) => g.status === 'active' && (appId === undefined || g.appId === appId))
@@ -292,7 +298,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
 
     // One click: the person is sent to the partner's install URL with the documented metadata, signed.
     const hit = await toPartner(page, 'Install on my sandbox')
-    expectSignedInstall(hit, sandbox, clientSecret)
+    await expectSignedInstall(hit, sandbox, clientSecret)
     assert.equal(hit.params.get('target_id'), sandboxId)
     const grants = await activeGrants(sandboxId, stored.id)
     assert.equal(grants.length, 1, 'the install made a grant on the sandbox')
@@ -309,13 +315,12 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     }
     for (const [what, query] of Object.entries(tampered)) {
       assert.notEqual(query, hit.query)
-      assert.equal(coreVerified(query, clientSecret), false, `verifyInstallRequest accepts a changed ${what}`)
+      assert.equal(await sdkVerified(query, clientSecret), false, `verifyInstallRequest accepts a changed ${what}`)
       assert.equal(independentlyVerified(query, clientSecret), false, `the independent check accepts a changed ${what}`)
     }
-    assert.equal(coreVerified(hit.query, clientSecret.slice(0, -1) + 'x'), false, 'another secret')
+    assert.equal(await sdkVerified(hit.query, clientSecret.slice(0, -1) + 'x'), false, 'another secret')
     assert.equal(independentlyVerified(hit.query, clientSecret.slice(0, -1) + 'x'), false, 'another secret')
-    const stale = Math.floor(Date.now() / 1000) + 3600
-    assert.equal(verifyInstallRequest(new URLSearchParams(hit.query), clientSecret, stale), false, 'an hour-old request')
+    assert.equal(await sdkVerified(hit.query, clientSecret, Date.now() + 3600_000), false, 'an hour-old request')
 
     // The partner gets a token with target_id, and calls the API with it.
     const token = await tokenFor(clientId, clientSecret, sandboxId)
@@ -325,7 +330,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.equal(elsewhere.json?.access_token, undefined)
 
     // And sends the person back with success.
-    const done = await page.goto(server.url(completePath(clientId, sandboxId, 'success')))
+    const done = await page.goto(await completion(clientId, clientSecret, sandboxId, 'success'))
     assert.equal(done?.status(), 200)
     await page.getByRole('heading', { name: `${SANDBOX_APP} is installed` }).waitFor()
     assert.equal((await server.storage.getInstall(grants[0]!.id))?.state, 'complete')
@@ -384,26 +389,26 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
 
     // Install: the partner receives target = marketplace id and target_id = tenant id, signed with the live secret.
     const hit = await toPartner(page, 'Install')
-    expectSignedInstall(hit, tenant, clientSecret)
+    await expectSignedInstall(hit, tenant, clientSecret)
     const grants = await activeGrants(tenant.id)
     assert.equal(grants.length, 1)
     assert.equal(grants[0]!.appId, id)
     assert.deepEqual([...grants[0]!.scopes].sort(), [...scopes].sort())
     const token = await tokenFor(clientId, clientSecret, tenant.id)
     await expectApiWorks(token)
-    const done = await page.goto(server.url(completePath(clientId, tenant.id, 'success')))
+    const done = await page.goto(await completion(clientId, clientSecret, tenant.id, 'success'))
     assert.equal(done?.status(), 200)
     await page.getByRole('heading', { name: `${liveName} is installed` }).waitFor()
 
     // Installing twice: Install again, the partner is called again, and there is still one grant.
     await page.goto(server.url(`/marketplace/apps/${clientId}?tenant=${tenant.id}`))
     const again = await toPartner(page, 'Install again')
-    expectSignedInstall(again, tenant, clientSecret)
+    await expectSignedInstall(again, tenant, clientSecret)
     const afterTwice = await activeGrants(tenant.id)
     assert.equal(afterTwice.length, 1, `one active grant after installing twice: ${JSON.stringify(afterTwice)}`)
     assert.equal(afterTwice[0]!.id, grants[0]!.id, 'the same grant')
     assert.equal((await server.storage.listGrants({ tenantId: tenant.id })).length, 1, 'no second grant, active or not')
-    await page.goto(server.url(completePath(clientId, tenant.id, 'success')))
+    await page.goto(await completion(clientId, clientSecret, tenant.id, 'success'))
     await page.getByRole('heading', { name: `${liveName} is installed` }).waitFor()
 
     // Installed apps: the app, when and by whom, its scopes; Uninstall ends every token at once.
@@ -440,29 +445,61 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     const page = await newPage()
     await signIn(page, email)
     await page.goto(server.url(`/marketplace/apps/${clientId}?tenant=${tenant.id}`))
-    expectSignedInstall(await toPartner(page, 'Install'), tenant, clientSecret)
+    await expectSignedInstall(await toPartner(page, 'Install'), tenant, clientSecret)
     const token = await tokenFor(clientId, clientSecret, tenant.id)
     await expectApiWorks(token)
     const [grant] = await activeGrants(tenant.id, id)
     assert.ok(grant)
 
-    const errorPath = completePath(clientId, tenant.id, 'error', '&error_description=Setup%20failed%20at%20partner')
-    await page.goto(server.url(errorPath))
+    // Until the partner answers, the marketplace card says setup is pending, not Installed.
+    const card = async () => {
+      await page.goto(server.url(`/marketplace?tenant=${tenant.id}`))
+      return page.getByRole('region', { name }).locator('.install-status').innerText()
+    }
+    assert.equal(await card(), 'Setup pending')
+
+    const failure = () => completion(clientId, clientSecret, tenant.id, 'error', 'Setup failed at partner')
+    await page.goto(await failure())
     await page.getByRole('alert').filter({ hasText: 'Setup failed at partner' }).waitFor()
     assert.equal(await page.getByRole('heading', { name: `${name} is installed` }).count(), 0, 'not shown as a success')
     const install = await server.storage.getInstall(grant.id)
     assert.equal(install?.state, 'failed')
     assert.equal(install?.error, 'Setup failed at partner')
     await page.getByRole('button', { name: 'Remove the install' }).waitFor()
+    // Try again says what it will grant, like the first install.
+    await page.getByRole('heading', { name: 'Trying again lets it' }).waitFor()
+    assert.deepEqual(await listedScopes(page), ['api'])
 
     // Try again goes to the partner once more, signed, on the same grant.
     const retry = await toPartner(page, 'Try again')
-    expectSignedInstall(retry, tenant, clientSecret)
+    await expectSignedInstall(retry, tenant, clientSecret)
     assert.deepEqual((await activeGrants(tenant.id)).map((g) => g.id), [grant.id])
     await expectApiWorks(token)
 
-    // Another failure; this time the admin removes the install.
-    await page.goto(server.url(errorPath))
+    // Another failure: the card says so.
+    await page.goto(await failure())
+    await page.getByRole('alert').filter({ hasText: 'Setup failed at partner' }).waitFor()
+    const failedCard = await card()
+    assert.equal(failedCard, 'Setup failed')
+    assert.ok(!(await page.getByRole('region', { name }).innerText()).includes('Installed'), 'a failed install is not shown as Installed')
+
+    // The partner widens the app while the failure page is open: Try again grants nothing and shows the new list.
+    await page.goto(await failure())
+    await page.getByRole('button', { name: 'Try again' }).waitFor()
+    await updateApp(server.storage, clientId, { scopes: 'api alerts:write' })
+    const seen = partner.hits.length
+    const [refused] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/marketplace/apps/${clientId}/install`),
+      page.getByRole('button', { name: 'Try again' }).click(),
+    ])
+    assert.equal(refused.status(), 409)
+    await page.getByRole('alert').filter({ hasText: 'changed since the page was shown' }).waitFor()
+    assert.deepEqual(await listedScopes(page), ['alerts:write', 'api'])
+    assert.equal(partner.hits.length, seen, 'nothing reached the partner')
+    assert.deepEqual((await server.storage.getGrant(grant.id))?.scopes, ['api'], 'the grant is as it was')
+
+    // This time the admin removes the install.
+    await page.goto(await failure())
     await page.getByRole('alert').filter({ hasText: 'Setup failed at partner' }).waitFor()
     await page.getByRole('button', { name: 'Try again' }).waitFor()
     await Promise.all([
@@ -473,6 +510,47 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     await expectApiRefuses(token)
     assert.equal((await activeGrants(tenant.id)).length, 0)
     assert.equal(await page.getByRole('region', { name: `${name} on ${tenant.name}` }).count(), 0)
+  })
+
+  it('the partner widens the app between display and Install: nothing is granted, the page shows the new list, and Install grants exactly it', { skip: browserSkip, timeout: 45_000 }, async () => {
+    const name = 'Crew Timesheets'
+    const partnerPage = await newPage()
+    await signUp(partnerPage, 'partner@crewtimesheets.example')
+    const { clientId, clientSecret } = await createAppInPortal(partnerPage, {
+      name, description: 'Hours per technician per job.', environment: 'live', scopes: ['api'], listed: true, contact: 'hello@crewtimesheets.example',
+    })
+    const { tenant, email } = await liveOwner('Aspen')
+    const page = await newPage()
+    await signIn(page, email)
+    await page.goto(server.url(`/marketplace/apps/${clientId}?tenant=${tenant.id}`))
+    assert.deepEqual(await listedScopes(page), ['api'])
+
+    // While the admin reads the page, the partner adds a scope in the portal.
+    await partnerPage.goto(server.url(`/developer/apps/${clientId}`))
+    await partnerPage.getByRole('checkbox', { name: /^alerts:write / }).check()
+    const [saved] = await Promise.all([
+      partnerPage.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/developer/apps/${clientId}`),
+      partnerPage.getByRole('button', { name: 'Save changes' }).click(),
+    ])
+    assert.ok(saved.status() < 400, (await saved.text()).slice(0, 500))
+    assert.deepEqual([...(await server.storage.getAppByClientId(clientId))!.scopes].sort(), ['alerts:write', 'api'])
+
+    const seen = partner.hits.length
+    const [refused] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/marketplace/apps/${clientId}/install`),
+      page.getByRole('button', { name: 'Install', exact: true }).click(),
+    ])
+    assert.equal(refused.status(), 409)
+    await page.getByRole('alert').filter({ hasText: 'changed since the page was shown. Nothing was installed' }).waitFor()
+    assert.deepEqual(await listedScopes(page), ['alerts:write', 'api'], 'the page shows the new list')
+    assert.equal(partner.hits.length, seen, 'nothing reached the partner')
+    assert.deepEqual(await server.storage.listGrants({ tenantId: tenant.id }), [], 'nothing granted')
+
+    // Installing from the page shown again grants exactly what it shows.
+    await expectSignedInstall(await toPartner(page, 'Install'), tenant, clientSecret)
+    const grants = await activeGrants(tenant.id)
+    assert.equal(grants.length, 1)
+    assert.deepEqual([...grants[0]!.scopes].sort(), ['alerts:write', 'api'])
   })
 
   it('a sandbox app, even listed, cannot be installed on a live tenant: 400, no grant, nothing sent to the partner', { skip: browserSkip, timeout: 45_000 }, async () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { createTenant, createUser, installHmac, verifyInstallRequest, type Tenant } from '@fieldgate/core'
+import { createTenant, createUser, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
+import { FieldgateError, completionUrl, readInstallRequest, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, request, runCli, startServer, tempDir, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
 
@@ -51,6 +52,16 @@ async function install(person: Person, clientId: string, tenantId: string): Prom
   return person.post(`/marketplace/apps/${clientId}/install`, hiddenFields(page.text))
 }
 
+/** The partner's check, with the SDK they use, at `nowSeconds`. */
+const partnerVerifies = (q: URLSearchParams | string, secret: string, nowSeconds = Math.floor(Date.now() / 1000)) =>
+  verifyInstallRequest(q, secret, { now: () => nowSeconds * 1000 })
+
+/** The partner's signed link back (the SDK's completionUrl), as a path on `server`. */
+async function signedCompletion(server: TestServer, app: CreatedApp, targetId: string, status: CompletionStatus, extra: { errorDescription?: string; now?: () => number } = {}): Promise<string> {
+  const url = new URL(await completionUrl({ issuer: server.origin, clientId: app.clientId, clientSecret: app.clientSecret, targetId, status, ...extra }))
+  return url.pathname + url.search
+}
+
 const tokenFor = (server: TestServer, app: CreatedApp, targetId: string) =>
   postJson(server.url('/oauth/token'), { client_id: app.clientId, client_secret: app.clientSecret, target_id: targetId, grant_type: 'client_credentials' })
 
@@ -94,19 +105,60 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.equal(q.get('target'), (await server.storage.getTenant(sandbox))!.marketplaceId)
     const now = Math.floor(Date.now() / 1000)
     assert.ok(Math.abs(Number(q.get('timestamp')) - now) < 5)
-    assert.equal(verifyInstallRequest(q, app.clientSecret, now), true)
-    assert.equal(q.get('hmac'), installHmac({ target: q.get('target')!, target_id: q.get('target_id')!, timestamp: q.get('timestamp')! }, app.clientSecret))
+    assert.equal(await partnerVerifies(q, app.clientSecret, now), true)
+    assert.equal(q.get('hmac'), queryHmac({ target: q.get('target')!, target_id: q.get('target_id')!, timestamp: q.get('timestamp')! }, app.clientSecret))
     for (const [name, value] of [['target_id', randomBytes(8).toString('hex')], ['timestamp', String(now - 1)], ['hmac', '0'.repeat(64)], ['target', 'x']]) {
       const tampered = new URLSearchParams(q)
       tampered.set(name!, value!)
-      assert.equal(verifyInstallRequest(tampered, app.clientSecret, now), false, name)
+      assert.equal(await partnerVerifies(tampered, app.clientSecret, now), false, name)
     }
-    assert.equal(verifyInstallRequest(q, `${app.clientSecret}x`, now), false, 'another secret')
-    assert.equal(verifyInstallRequest(q, app.clientSecret, now + 3600), false, 'too old')
+    assert.equal(await partnerVerifies(q, `${app.clientSecret}x`, now), false, 'another secret')
+    assert.equal(await partnerVerifies(q, app.clientSecret, now + 3600), false, 'too old')
     const token = await tokenFor(server, app, sandbox)
     assert.equal(token.status, 200, token.text)
     assert.equal(token.json.expires_in, 28000)
     assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token.json.access_token) })).status, 200)
+  })
+
+  it('signs every parameter of an install URL with its own query string; the SDK verifies it and refuses a tampered one or a non-numeric timestamp', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { install_url: `${INSTALL}?partner=acme&region=eu+west` })
+    const appPage = await p.get(`/developer/apps/${app.clientId}`)
+    const res = await p.post(`/developer/apps/${app.clientId}/install-sandbox`, { csrf: csrfOf(appPage) })
+    assert.equal(res.status, 303, res.text)
+    const location = new URL(res.headers.get('location')!)
+    const q = location.searchParams
+    assert.deepEqual([...q.keys()].sort(), ['hmac', 'partner', 'region', 'target', 'target_id', 'timestamp'])
+    assert.equal(q.get('region'), 'eu west')
+    assert.equal(await partnerVerifies(location.href, app.clientSecret), true, 'the whole URL')
+    assert.equal(await partnerVerifies(location.search, app.clientSecret), true, 'its query string')
+    assert.equal(await partnerVerifies(q, app.clientSecret), true, 'its parameters')
+    for (const [name, value] of [['partner', 'evil'], ['region', 'us']] as const) {
+      const tampered = new URLSearchParams(q)
+      tampered.set(name, value)
+      assert.equal(await partnerVerifies(tampered, app.clientSecret), false, name)
+    }
+    const read = await readInstallRequest(location.href, [`${app.clientSecret}old`, app.clientSecret])
+    assert.equal(read.targetId, (await server.storage.getUserByEmail(p.email))!.sandboxTenantId)
+    assert.equal(read.target, q.get('target'))
+    const forged = new URLSearchParams(q)
+    forged.set('target_id', randomBytes(8).toString('hex'))
+    await assert.rejects(readInstallRequest(forged, app.clientSecret), (err) => err instanceof FieldgateError && err.code === 'invalid_signature')
+    const added = new URLSearchParams(q)
+    added.append('extra', '1')
+    assert.equal(await partnerVerifies(added, app.clientSecret), false, 'an added parameter')
+    // Correctly signed, yet not Unix seconds in digits: Number() would read each of these as a time.
+    const now = Math.floor(Date.now() / 1000)
+    for (const timestamp of [` ${now}`, `${now}.0`, `0x${now.toString(16)}`, `${now / 1000}e3`, `+${now}`, '']) {
+      const odd = new URLSearchParams(q)
+      odd.set('timestamp', timestamp)
+      odd.set('hmac', queryHmac(odd, app.clientSecret))
+      assert.equal(await partnerVerifies(odd, app.clientSecret), false, `timestamp ${JSON.stringify(timestamp)}`)
+    }
+    const control = new URLSearchParams(q)
+    control.set('timestamp', String(now))
+    control.set('hmac', queryHmac(control, app.clientSecret))
+    assert.equal(await partnerVerifies(control, app.clientSecret), true, 'the control: the same, with digits')
   })
 
   it('a tenant admin installs a live app once, completes setup, and uninstalling stops its tokens at once', async () => {
@@ -121,14 +173,14 @@ describe('developer portal and marketplace over HTTP', () => {
     const q = new URL(first.headers.get('location')!).searchParams
     assert.equal(q.get('target'), tenant.marketplaceId)
     assert.equal(q.get('target_id'), tenant.id)
-    assert.equal(verifyInstallRequest(q, app.clientSecret, Math.floor(Date.now() / 1000)), true)
+    assert.equal(await partnerVerifies(q, app.clientSecret), true)
     const token = (await tokenFor(server, app, tenant.id)).json.access_token as string
     assert.ok(token)
     await install(person, app.clientId, tenant.id)
     const grants = (await server.storage.listGrants({ tenantId: tenant.id })).filter((g) => g.status === 'active')
     assert.equal(grants.length, 1, 'installing twice makes one grant')
 
-    const done = await person.get(`/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'success' })}`)
+    const done = await person.get(await signedCompletion(server, app, tenant.id, 'success'))
     assert.equal(done.status, 200, done.text)
     assert.match(done.text, /is installed/)
     assert.equal((await server.storage.getInstall(grants[0]!.id))?.state, 'complete')
@@ -154,11 +206,134 @@ describe('developer portal and marketplace over HTTP', () => {
     const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
     const { tenant, person } = await tenantOwner(server, 'live')
     await install(person, app.clientId, tenant.id)
-    const page = await person.get(`/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'error', error_description: 'No <b>licence</b>' })}`)
-    assert.equal(page.status, 502)
+    const page = await person.get(await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'No <b>licence</b>' }))
+    assert.equal(page.status, 200, 'a failure the partner reports is a page, never a 5xx')
     assert.match(page.text, /No &lt;b&gt;licence&lt;\/b&gt;/, 'the partner message is shown escaped')
     assert.match(page.text, /Try again/)
     assert.match(page.text, /Remove the install/)
+  })
+
+  it('installs exactly the scopes the page showed: widened or narrowed since, nothing is granted and the page is shown again', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    const path = `/marketplace/apps/${app.clientId}?tenant=${tenant.id}`
+    const shown = hiddenFields((await person.get(path)).text)
+    assert.equal(shown.scopes, 'api')
+    // The partner widens the app while the admin looks at the page.
+    await updateApp(server.storage, app.clientId, { scopes: 'api alerts:write' })
+    const again = await person.post(`/marketplace/apps/${app.clientId}/install`, shown)
+    assert.equal(again.status, 409, again.text)
+    assert.match(again.text, /changed since the page was shown\. Nothing was installed/)
+    assert.match(again.text, /<code>alerts:write<\/code>/, 'the page shows the new list')
+    assert.deepEqual(await server.storage.listGrants({ tenantId: tenant.id }), [], 'nothing granted')
+    // The new page's form grants the new list, exactly.
+    const res = await person.post(`/marketplace/apps/${app.clientId}/install`, hiddenFields(again.text))
+    assert.equal(res.status, 303, res.text)
+    const [grant] = await server.storage.listGrants({ tenantId: tenant.id })
+    assert.deepEqual([...grant!.scopes].sort(), ['alerts:write', 'api'])
+    // Narrowed since the page was shown: nothing changes either.
+    const wide = hiddenFields((await person.get(path)).text)
+    await updateApp(server.storage, app.clientId, { scopes: 'api' })
+    assert.equal((await person.post(`/marketplace/apps/${app.clientId}/install`, wide)).status, 409)
+    assert.deepEqual((await server.storage.getGrant(grant!.id))?.scopes, grant!.scopes)
+  })
+
+  it('refuses an Install form whose scope list was changed or moved to another app or tenant', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const other = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name: 'Other' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    const second = await createTenant(server.storage, { name: 'Second', environment: 'live' })
+    await server.storage.addMembership({ userId: (await server.storage.getUserByEmail(person.email))!.id, tenantId: second.id, role: 'owner' })
+    const shown = hiddenFields((await person.get(`/marketplace/apps/${app.clientId}?tenant=${tenant.id}`)).text)
+    await updateApp(server.storage, app.clientId, { scopes: 'api alerts:write' })
+    const forged: [string, Record<string, string>][] = [
+      ['widened in the form', { ...shown, scopes: 'api alerts:write' }],
+      ['no binding', { ...shown, shown: '' }],
+      ['another tenant', { ...shown, tenant_id: second.id }],
+    ]
+    for (const [what, form] of forged) {
+      const res = await person.post(`/marketplace/apps/${app.clientId}/install`, form)
+      assert.equal(res.status, 403, what)
+    }
+    assert.equal((await person.post(`/marketplace/apps/${other.clientId}/install`, shown)).status, 403, 'another app')
+    for (const t of [tenant, second]) assert.deepEqual(await server.storage.listGrants({ tenantId: t.id }), [])
+  })
+
+  it('shows each card as installed, setup pending or setup failed, from the stored install', async () => {
+    const p = await partner(server)
+    const name = `Card ${randomBytes(3).toString('hex')}`
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    const card = async () => {
+      const page = (await person.get(`/marketplace?tenant=${tenant.id}`)).text
+      const section = new RegExp(`<section class="app-card" aria-label="${name}">([\\s\\S]*?)</section>`).exec(page)
+      return section?.[0] ?? ''
+    }
+    assert.doesNotMatch(await card(), /Installed|Setup/)
+    await install(person, app.clientId, tenant.id)
+    assert.match(await card(), /<strong>Setup pending<\/strong>/)
+    await person.get(await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'No licence' }))
+    const failed = await card()
+    assert.match(failed, /<strong>Setup failed<\/strong>/)
+    assert.doesNotMatch(failed, /Installed/)
+    await person.get(await signedCompletion(server, app, tenant.id, 'success'))
+    assert.match(await card(), /<strong>Installed<\/strong>/)
+  })
+
+  it('/marketplace/complete changes an install only when the partner signed the link, within five minutes', async () => {
+    const p = await partner(server)
+    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const { tenant, person } = await tenantOwner(server, 'live')
+    await install(person, app.clientId, tenant.id)
+    const [grant] = await server.storage.listGrants({ tenantId: tenant.id })
+    const state = async () => (await server.storage.getInstall(grant!.id))?.state
+    const signed = new URL(await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'Pay us first' }), server.origin).searchParams
+    const variant = (change: (q: URLSearchParams) => void) => {
+      const q = new URLSearchParams(signed)
+      change(q)
+      return `/marketplace/complete?${q}`
+    }
+    const unsigned: [string, string][] = [
+      ['unsigned', `/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'error', error_description: 'Pay us first' })}`],
+      ['message changed', variant((q) => q.set('error_description', 'Call 555-0100 now'))],
+      ['status changed', variant((q) => q.set('status', 'success'))],
+      ['hmac removed', variant((q) => q.delete('hmac'))],
+      ['signed by another secret', await signedCompletion(server, { ...app, clientSecret: `${app.clientSecret}x` }, tenant.id, 'error', { errorDescription: 'Pay us first' })],
+      ['six minutes old', await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'Pay us first', now: () => Date.now() - 360_000 })],
+    ]
+    // A non-numeric timestamp the partner's secret signed is refused too.
+    const odd = new URLSearchParams(signed)
+    odd.set('timestamp', `${Math.floor(Date.now() / 1000)}.0`)
+    odd.set('hmac', queryHmac(odd, app.clientSecret))
+    unsigned.push(['non-numeric timestamp', `/marketplace/complete?${odd}`])
+    for (const [what, path] of unsigned) {
+      const page = await person.get(path)
+      assert.equal(page.status, 400, `${what}: ${page.text}`)
+      assert.match(page.text, /is not signed or has expired/, what)
+      assert.match(page.text, /nothing was changed/, what)
+      assert.match(page.text, /<strong>Setup pending<\/strong>/, what)
+      assert.doesNotMatch(page.text, /Pay us first|555-0100/, `${what}: the unsigned message is not shown`)
+      assert.equal(await state(), 'pending', what)
+    }
+    const failed = await person.get(`/marketplace/complete?${signed}`)
+    assert.equal(failed.status, 200, failed.text)
+    assert.match(failed.text, /said: Pay us first/)
+    assert.equal(await state(), 'failed')
+    // Unsigned again: the failure stays, shown as it is.
+    const after = await person.get(`/marketplace/complete?${new URLSearchParams({ client_id: app.clientId, target_id: tenant.id, status: 'success' })}`)
+    assert.equal(after.status, 400)
+    assert.match(after.text, /<strong>Setup failed<\/strong>/)
+    assert.equal(await state(), 'failed')
+    // During a rotation's grace period the old secret still signs.
+    const appPage = await p.get(`/developer/apps/${app.clientId}`)
+    const rotated = await p.post(`/developer/apps/${app.clientId}/rotate-secret`, { csrf: csrfOf(appPage), grace: '3600' })
+    assert.equal(rotated.status < 400, true, rotated.text)
+    assert.equal((await person.get(await signedCompletion(server, app, tenant.id, 'success'))).status, 200)
+    assert.equal(await state(), 'complete')
+    const audit = (await server.storage.listAudit({ tenantIds: [tenant.id], limit: 20 })).map((e) => e.action)
+    assert.deepEqual(audit.filter((a) => a.startsWith('install.')).sort(), ['install.completed', 'install.failed'])
   })
 
   it('refuses a sandbox app on a live tenant, and a live app on a sandbox tenant', async () => {
@@ -236,7 +411,7 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.equal((await tokenFor(server, { ...app, clientSecret: newSecret }, tenant.id)).status, 200)
     const again = await install(person, app.clientId, tenant.id)
     const q = new URL(again.headers.get('location')!).searchParams
-    assert.equal(verifyInstallRequest(q, newSecret, Math.floor(Date.now() / 1000)), true)
+    assert.equal(await partnerVerifies(q, newSecret), true)
 
     // Used just before, so this process has the grant cached as active when the app is deleted.
     assert.equal((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })).status, 200)

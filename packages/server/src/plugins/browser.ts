@@ -10,7 +10,12 @@ export const browserCookie = 'fg_browser'
 export const sessionCookie = 'fg_session'
 
 export class Browser {
-  constructor(private readonly ctx: CoreContext, private readonly csrfKey: Buffer) {}
+  /** Its own key, derived from the CSRF key: a binding is never a valid CSRF token, nor the other way round. */
+  private readonly bindingKey: Buffer
+
+  constructor(private readonly ctx: CoreContext, private readonly csrfKey: Buffer) {
+    this.bindingKey = createHmac('sha256', csrfKey).update('fieldgate form binding v1').digest()
+  }
 
   private get secure(): boolean {
     return this.ctx.config.issuer.startsWith('https:')
@@ -47,6 +52,29 @@ export class Browser {
     const expected = Buffer.from(createHmac('sha256', this.csrfKey).update(id).digest('base64url'))
     const given = Buffer.from(sent)
     return given.length === expected.length && timingSafeEqual(given, expected)
+  }
+
+  /**
+   * A MAC over what a page showed (`fields`, for `purpose`), bound to this browser's CSRF token: sent
+   * back in a hidden field, it proves the form posts exactly what this browser was shown.
+   */
+  bind(request: FastifyRequest, reply: FastifyReply, purpose: string, fields: readonly string[]): string {
+    return this.bindingOf(this.csrf(request, reply), purpose, fields)
+  }
+
+  /** Whether `sent` is this browser's binding of `fields` (compared in constant time). */
+  checkBinding(request: FastifyRequest, sent: string | undefined, purpose: string, fields: readonly string[]): boolean {
+    const id = request.cookies[browserCookie]
+    if (!id || !sent) return false
+    const token = createHmac('sha256', this.csrfKey).update(id).digest('base64url')
+    const expected = Buffer.from(this.bindingOf(token, purpose, fields))
+    const given = Buffer.from(sent)
+    return given.length === expected.length && timingSafeEqual(given, expected)
+  }
+
+  // JSON keeps the parts apart: ["a b", "c"] and ["a", "b c"] are different messages.
+  private bindingOf(csrf: string, purpose: string, fields: readonly string[]): string {
+    return createHmac('sha256', this.bindingKey).update(JSON.stringify([purpose, csrf, ...fields])).digest('base64url')
   }
 
   user(request: FastifyRequest): Promise<User | undefined> {

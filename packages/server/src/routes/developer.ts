@@ -125,7 +125,8 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
 
   app.post('/developer/apps/:clientId/install-sandbox', onOwnApp(async ({ request, reply, user, app: found }) => {
     const sandbox = await ensurePartnerSandbox(ctx.storage, user)
-    const { grant } = await installApp(ctx.storage, { app: found, tenant: sandbox, user }, { actor: kit.actor(request, user), now: ctx.now() })
+    // The partner installs their own app on their own sandbox: the scopes they set are the ones they see.
+    const { grant } = await installApp(ctx.storage, { app: found, tenant: sandbox, user, shownScopes: found.scopes }, { actor: kit.actor(request, user), now: ctx.now() })
     ctx.cache.apply({ kind: 'grant', ref: grant.id })
     if (!found.installUrl) return showApp(request, reply, user, found, 200, { notice: `Installed on your sandbox (target_id ${sandbox.id}).` })
     return reply.redirect(await installRedirect(ctx.storage, found, sandbox, kit.masterKey, ctx.now()), 303)

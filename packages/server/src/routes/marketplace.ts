@@ -1,13 +1,21 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { finishInstall, installApp, installRedirect, isLookupKey, type App, type User } from '@fieldgate/core'
+import {
+  ShownScopesChanged, finishInstall, formatScope, installApp, installRedirect, isLookupKey, liveSigningSecrets, parseScope, requireInstallable, verifySignedQuery,
+  type App, type Grant, type Params, type Tenant, type User,
+} from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
-import { adminTenants, type PageKit } from '../plugins/pages.js'
-import { installOutcomePage, marketplaceAppPage, marketplacePage } from '../pages/marketplace.js'
+import { CsrfError, adminTenants, type PageKit } from '../plugins/pages.js'
+import {
+  installOutcomePage, installStatus, marketplaceAppPage, marketplacePage, unsignedCompletionPage, type InstallStatus, type ShownScopes,
+} from '../pages/marketplace.js'
+
+/** What an install form's binding covers: the app, the tenant and the scope list the page showed. */
+const installBinding = 'marketplace.install'
 
 /**
  * The marketplace (seed 000, "App Installation Flow"): a tenant admin browses listed apps of their
  * tenant's environment, installs one, is sent to its install URL with `target` and `target_id` (signed),
- * and comes back to `/marketplace/complete` with the partner's outcome.
+ * and comes back to `/marketplace/complete` with the partner's outcome (signed by the partner).
  */
 export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
   const { ctx } = kit
@@ -31,12 +39,35 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     return found && found.kind === 'public' && (found.listed || found.ownerUserId === user.id) ? found : undefined
   }
 
+  /** The app's scopes as this page shows them, bound to this browser, app and tenant for the Install form. */
+  const shownScopes = (request: FastifyRequest, reply: FastifyReply, found: App, tenant: Tenant): ShownScopes => ({
+    scopes: found.scopes,
+    binding: kit.browser.bind(request, reply, installBinding, [found.clientId, tenant.id, formatScope(found.scopes)]),
+  })
+
+  /** Where a grant's install stands, for the card and the app page. */
+  const statusOf = async (grant: Grant | undefined): Promise<InstallStatus | undefined> =>
+    grant ? installStatus(await ctx.storage.getInstall(grant.id)) : undefined
+
+  const showApp = async (request: FastifyRequest, reply: FastifyReply, c: { user: User; tenant: Tenant }, found: App, status: number, note?: string) => {
+    const grant = await ctx.storage.findActiveGrant(found.id, c.tenant.id)
+    const page = marketplaceAppPage({
+      csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant, status: await statusOf(grant),
+      shown: shownScopes(request, reply, found, c.tenant), ...(note ? { note } : {}),
+    })
+    return kit.render(reply, status, page, kit.installTarget(found))
+  }
+
   app.get('/marketplace', async (request, reply) => {
     const c = await adminContext(request, reply, queryOf(request).tenant)
     if (!c) return reply
     const apps = (await ctx.storage.listApps()).filter((a) => a.kind === 'public' && a.listed && a.environment === c.tenant.environment)
-    const installed = new Set((await ctx.storage.listGrants({ tenantId: c.tenant.id })).filter((g) => g.status === 'active').map((g) => g.appId))
-    return kit.render(reply, 200, marketplacePage({ csrf: kit.csrf(request, reply), ...c, apps, installed }))
+    const statuses = new Map<string, InstallStatus>()
+    for (const g of await ctx.storage.listGrants({ tenantId: c.tenant.id })) {
+      const status = g.status === 'active' ? await statusOf(g) : undefined
+      if (status) statuses.set(g.appId, status)
+    }
+    return kit.render(reply, 200, marketplacePage({ csrf: kit.csrf(request, reply), ...c, apps, statuses }))
   })
 
   app.get('/marketplace/apps/:clientId', async (request, reply) => {
@@ -44,23 +75,39 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     if (!c) return reply
     const found = await installable((request.params as { clientId: string }).clientId, c.user)
     if (!found) return kit.error(request, reply, 404, 'No such app', 'This app is not in the marketplace.')
-    const grant = await ctx.storage.findActiveGrant(found.id, c.tenant.id)
-    return kit.render(reply, 200, marketplaceAppPage({ csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant }), kit.installTarget(found))
+    return showApp(request, reply, c, found, 200)
   })
 
+  // Install and Try again: grant exactly the scopes the page showed, or nothing and the page again.
   app.post('/marketplace/apps/:clientId/install', async (request, reply) => {
     const form = kit.form(request)
     const c = await adminContext(request, reply, form.tenant_id ?? '')
     if (!c) return reply
     const found = await installable((request.params as { clientId: string }).clientId, c.user)
     if (!found) return kit.error(request, reply, 404, 'No such app', 'This app is not in the marketplace.')
-    const { grant } = await installApp(ctx.storage, { app: found, tenant: c.tenant, user: c.user }, { actor: kit.actor(request, c.user), now: ctx.now() })
-    ctx.cache.apply({ kind: 'grant', ref: grant.id })
+    // Refused as such (400) before the form is read: that page offers no Install form at all.
+    requireInstallable(found, c.tenant)
+    const shown = shownIn(request, form, found, c.tenant)
+    try {
+      const { grant } = await installApp(ctx.storage, { app: found, tenant: c.tenant, user: c.user, shownScopes: shown }, { actor: kit.actor(request, c.user), now: ctx.now() })
+      ctx.cache.apply({ kind: 'grant', ref: grant.id })
+    } catch (err) {
+      if (err instanceof ShownScopesChanged) return showApp(request, reply, c, found, 409, err.message)
+      throw err
+    }
     if (!found.installUrl) return reply.redirect('/marketplace/installed', 303)
     return reply.redirect(await installRedirect(ctx.storage, found, c.tenant, kit.masterKey, ctx.now()), 303)
   })
 
-  // The partner sends the person back here: ?client_id=…&target_id=…&status=success|error[&error_description=…]
+  /** The scope list the form carries, if its binding is this browser's for this app and tenant; else the form is forged. */
+  function shownIn(request: FastifyRequest, form: Params, found: App, tenant: Tenant): string[] {
+    const scopes = form.scopes ?? ''
+    if (!kit.browser.checkBinding(request, form.shown, installBinding, [found.clientId, tenant.id, scopes])) throw new CsrfError()
+    return parseScope(scopes)
+  }
+
+  // The partner sends the person back here, signed (README): ?client_id=…&target_id=…&status=success|error
+  // [&error_description=…]&timestamp=…&hmac=…. Anything unsigned or stale changes nothing and says so.
   app.get('/marketplace/complete', async (request, reply) => {
     const q = queryOf(request)
     const c = await adminContext(request, reply, q.target_id ?? '')
@@ -68,10 +115,17 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     const found = q.client_id && isLookupKey(q.client_id) ? await ctx.storage.getAppByClientId(q.client_id) : undefined
     const grant = found && await ctx.storage.findActiveGrant(found.id, c.tenant.id)
     if (!found || !grant) return kit.error(request, reply, 404, 'No such install', 'This app is not installed on that tenant.')
+    const now = ctx.now()
+    if (!verifySignedQuery(q, await liveSigningSecrets(ctx.storage, found, kit.masterKey, now), Math.floor(now / 1000))) {
+      const page = unsignedCompletionPage({ csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, install: await ctx.storage.getInstall(grant.id) })
+      return kit.render(reply, 400, page)
+    }
     if (q.status !== 'success' && q.status !== 'error') return kit.error(request, reply, 400, 'Bad request', 'status must be success or error.')
     const ok = q.status === 'success'
-    const install = await finishInstall(ctx.storage, grant, { ok, ...(q.error_description ? { error: q.error_description } : {}) }, { actor: kit.actor(request, c.user), now: ctx.now() })
-    const page = installOutcomePage({ csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant, ok, error: install.error })
-    return kit.render(reply, ok ? 200 : 502, page, kit.installTarget(found))
+    const install = await finishInstall(ctx.storage, grant, { ok, ...(q.error_description ? { error: q.error_description } : {}) }, { actor: kit.actor(request, c.user), now })
+    const page = installOutcomePage({
+      csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant, ok, error: install.error, shown: shownScopes(request, reply, found, c.tenant),
+    })
+    return kit.render(reply, 200, page, kit.installTarget(found))
   })
 }
