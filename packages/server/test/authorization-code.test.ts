@@ -342,6 +342,18 @@ describe('sign-in and pages', () => {
     assert.equal(signIn.headers.get('location'), '/connected-apps')
   })
 
+  it('signing up renews the browser id as signing in does (no session fixation)', async () => {
+    const p = new Person(server, `new-${randomBytes(4).toString('hex')}@partner.example`)
+    const page = await p.get('/signup')
+    const planted = p.cookie('fg_browser')
+    assert.ok(planted, 'the sign-up form sets a browser id')
+    const res = await p.post('/signup', { csrf: csrfOf(page), email: p.email, password: Person.password, return_to: '/developer' })
+    assert.equal(res.status, 303, res.text)
+    assert.ok(p.cookie('fg_session'), 'signed in')
+    const renewed = p.cookie('fg_browser')
+    assert.ok(renewed && renewed !== planted, 'a new browser id, so a CSRF token derived from the planted one forges nothing')
+  })
+
   it('marks cookies Secure when the issuer is https', async () => {
     const https = await startServer({ overrides: { issuer: 'https://auth.example' } })
     try {

@@ -82,6 +82,8 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
       if (err instanceof AdminError) return again(400, err.message.replace(/^a user with email .* exists$/, 'An account with that email exists: sign in instead.'))
       throw err
     }
+    // Signing up signs in: renew the browser id as sign-in does, so one planted before (session fixation) forges nothing after.
+    browser.renew(reply)
     reply.setCookie(sessionCookie, await startSession(ctx, userId), browser.cookieOptions(ctx.config.sessionTtl))
     return reply.redirect(returnTo, 303)
   })
