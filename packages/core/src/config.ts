@@ -2,6 +2,8 @@
  * Every setting Fieldgate has, with its default and why. Read once at start from the environment,
  * validated, then frozen: nothing else in the code reads process.env.
  */
+import { isIP } from 'node:net'
+
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256'
 
 export interface Config {
@@ -31,6 +33,19 @@ export interface Config {
    * password) and attempts per client address (guessing across accounts).
    */
   readonly signInLimits: { readonly windowSeconds: number; readonly perAccount: number; readonly perAddress: number }
+  /**
+   * Which peers may tell the client's address in `X-Forwarded-For` (and the protocol and host in
+   * `X-Forwarded-Proto`, `X-Forwarded-Host`). Off by default: every request's address is the socket's
+   * peer and the headers are ignored, since anyone can send them. Behind a load balancer, set it, or
+   * every audit entry, sign-in limit and per-address rate limit sees the balancer's address only.
+   * - a hop count (`1`: trust the peer, so the address is the last one it appended; `2` for two proxies).
+   *   It trusts whoever connects, so use it only where nothing but your proxies can reach Fieldgate;
+   * - or a comma list of addresses and CIDRs of your proxies (`10.0.0.0/8, 192.0.2.7`), with `loopback`,
+   *   `linklocal` and `uniquelocal` naming those ranges (proxy-addr, as Fastify uses it).
+   * The addresses appended by untrusted peers are ignored, so a client cannot forge its own.
+   * `true` (trust everyone) is refused: it would let every client choose its address. FIELDGATE_TRUST_PROXY.
+   */
+  readonly trustProxy: false | number | readonly string[]
   /** Largest request body accepted, in bytes; OAuth requests are small. */
   readonly bodyLimit: number
   /** How often each process reads the change feed (revocations, key rotation). Bounds cross-process delay. */
@@ -56,8 +71,8 @@ export interface Config {
    * - `tokenPerClient`: token requests per client, counted only once the client has authenticated, so
    *   nobody can spend another client's budget by claiming its client_id.
    * - `tokenPerAddress`: token requests per client address (IPv6 per /64), authenticated or not: it bounds
-   *   secret guessing. Fieldgate does not trust proxy headers, so behind a load balancer every request has
-   *   the balancer's address: raise it or set it to 0 there.
+   *   secret guessing. The address is `request.ip`: behind a load balancer, set `trustProxy` or every
+   *   request has the balancer's address.
    * Defaults, as averages over a minute: 10 API calls a second per token and 20 per client, far above what
    * an integration syncing records needs; 5 token requests a second per client (a token lasts 1 h to
    * 28000 s, so more means a client that does not reuse its tokens) and 10 per address (several clients
@@ -130,6 +145,7 @@ export const defaults = {
   codeTtl: 60,
   sessionTtl: 12 * 3600,
   signInLimits: { windowSeconds: 15 * 60, perAccount: 10, perAddress: 50 },
+  trustProxy: false,
   bodyLimit: 16 * 1024,
   changePollMs: 250,
   logLevel: 'info',
@@ -163,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     codeTtl: overrides.codeTtl ?? defaults.codeTtl,
     sessionTtl: overrides.sessionTtl ?? defaults.sessionTtl,
     signInLimits: Object.freeze({ ...defaults.signInLimits, ...overrides.signInLimits }),
+    trustProxy: trustProxy(overrides.trustProxy ?? env.FIELDGATE_TRUST_PROXY),
     bodyLimit: overrides.bodyLimit ?? defaults.bodyLimit,
     changePollMs: overrides.changePollMs ?? defaults.changePollMs,
     logLevel: overrides.logLevel ?? env.FIELDGATE_LOG_LEVEL ?? defaults.logLevel,
@@ -223,6 +240,38 @@ function webhooks(env: NodeJS.ProcessEnv, override: Partial<Config['webhooks']> 
   if (w.leaseMs <= w.timeoutMs) throw new ConfigError('FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS')
   if (w.pollMs < 10 || w.baseDelayMs < 1 || w.maxDelayMs < w.baseDelayMs || w.batch < 1) throw new ConfigError('webhook timings are out of range')
   return Object.freeze(w)
+}
+
+const proxyRanges = ['loopback', 'linklocal', 'uniquelocal']
+
+/** FIELDGATE_TRUST_PROXY: off, a hop count, or a list of proxy addresses, CIDRs and range names. */
+function trustProxy(value: string | Config['trustProxy'] | undefined): Config['trustProxy'] {
+  if (value === undefined || value === false) return defaults.trustProxy
+  if (typeof value === 'number') return hops(value)
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : [...value]
+  if (list.length === 0 || (list.length === 1 && /^(0|off|false|no)$/i.test(list[0]!))) return false
+  if (list.length === 1 && /^\d+$/.test(list[0]!)) return hops(Number(list[0]))
+  for (const entry of list) {
+    if (!proxyRanges.includes(entry) && !isAddressOrCidr(entry)) {
+      throw new ConfigError(`FIELDGATE_TRUST_PROXY: "${entry}" is not a hop count, an IP address, a CIDR or one of ${proxyRanges.join(', ')} (trusting every peer is not allowed: it lets any client forge its address)`)
+    }
+  }
+  return Object.freeze(list)
+}
+
+function hops(n: number): number | false {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 20) throw new ConfigError('FIELDGATE_TRUST_PROXY hop count must be a whole number from 0 to 20')
+  return n === 0 ? false : n
+}
+
+/** An IPv4 or IPv6 address, optionally with a prefix length (/24) or, for IPv4, a netmask (/255.255.255.0). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  if (family === 4 && isIP(prefix) === 4) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
 }
 
 function count(value: string | undefined, fallback: number, name: string): number {
