@@ -29,10 +29,31 @@ export interface Config {
   /** A sign-in lasts this long (seconds), then the person signs in again. */
   readonly sessionTtl: number
   /**
-   * Sign-in attempts allowed per window, counted per process: failures per account (guessing one
-   * password) and attempts per client address (guessing across accounts).
+   * Failed sign-ins, counted in windows of `windowSeconds` from the first failure (across the deployment
+   * with `redisUrl`, else per process). Nothing locks an account: a hard lockout would let anyone shut
+   * the owner out with ten wrong passwords (OWASP Authentication Cheat Sheet). Instead:
+   * - per account from one address: `perAccountAddress` failures are free, then each next try from that
+   *   address waits `delaySeconds`, doubling per failure up to `maxDelaySeconds` (429 with Retry-After);
+   * - per address, over every account: after `perAddress` failures (sign-ups count too) that address gets
+   *   429 until its window ends;
+   * - per account, over every address: after `perAccount` failures each attempt is held `slowdownMs`
+   *   before the password is checked. It slows guessing from many addresses and never refuses.
+   * So the right password from an address that is not throttled always signs in.
+   * Defaults: 5 free, then 1, 2, 4 … s up to 5 min: about 13 guesses per account and address in 15
+   * minutes; 50 failures per address (several people behind one NAT mistyping); past 20 failures on one
+   * account, 1 s per attempt. FIELDGATE_SIGN_IN_WINDOW, FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS,
+   * FIELDGATE_SIGN_IN_DELAY, FIELDGATE_SIGN_IN_MAX_DELAY, FIELDGATE_SIGN_IN_PER_ADDRESS,
+   * FIELDGATE_SIGN_IN_PER_ACCOUNT, FIELDGATE_SIGN_IN_SLOWDOWN_MS.
    */
-  readonly signInLimits: { readonly windowSeconds: number; readonly perAccount: number; readonly perAddress: number }
+  readonly signInLimits: {
+    readonly windowSeconds: number
+    readonly perAccountAddress: number
+    readonly delaySeconds: number
+    readonly maxDelaySeconds: number
+    readonly perAddress: number
+    readonly perAccount: number
+    readonly slowdownMs: number
+  }
   /**
    * Which peers may tell the client's address in `X-Forwarded-For` (and the protocol and host in
    * `X-Forwarded-Proto`, `X-Forwarded-Host`). Off by default: every request's address is the socket's
@@ -144,7 +165,7 @@ export const defaults = {
   tokenTtl: { public: 28000, private: 3600 },
   codeTtl: 60,
   sessionTtl: 12 * 3600,
-  signInLimits: { windowSeconds: 15 * 60, perAccount: 10, perAddress: 50 },
+  signInLimits: { windowSeconds: 15 * 60, perAccountAddress: 5, delaySeconds: 1, maxDelaySeconds: 300, perAddress: 50, perAccount: 20, slowdownMs: 1000 },
   trustProxy: false,
   bodyLimit: 16 * 1024,
   changePollMs: 250,
@@ -159,7 +180,15 @@ const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256']
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+/** What code and tests may set over the environment; the grouped settings may be given in part. */
+export type ConfigOverrides = Partial<Omit<Config, 'signInLimits' | 'rateLimits' | 'overload' | 'webhooks'>> & {
+  readonly signInLimits?: Partial<Config['signInLimits']>
+  readonly rateLimits?: Partial<Config['rateLimits']>
+  readonly overload?: Partial<Config['overload']>
+  readonly webhooks?: Partial<Config['webhooks']>
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
   const host = overrides.host ?? env.FIELDGATE_HOST ?? defaults.host
   const port = overrides.port ?? integer(env.FIELDGATE_PORT, defaults.port, 'FIELDGATE_PORT')
   const issuer = trimSlash(overrides.issuer ?? env.FIELDGATE_ISSUER ?? `http://${hostForUrl(host)}:${port}`)
@@ -178,7 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     tokenTtl: Object.freeze({ ...defaults.tokenTtl, ...overrides.tokenTtl }),
     codeTtl: overrides.codeTtl ?? defaults.codeTtl,
     sessionTtl: overrides.sessionTtl ?? defaults.sessionTtl,
-    signInLimits: Object.freeze({ ...defaults.signInLimits, ...overrides.signInLimits }),
+    signInLimits: signInLimits(env, overrides.signInLimits),
     trustProxy: trustProxy(overrides.trustProxy ?? env.FIELDGATE_TRUST_PROXY),
     bodyLimit: overrides.bodyLimit ?? defaults.bodyLimit,
     changePollMs: overrides.changePollMs ?? defaults.changePollMs,
@@ -191,6 +220,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     overload: overload(env, overrides.overload),
     webhooks: webhooks(env, overrides.webhooks),
   })
+}
+
+function signInLimits(env: NodeJS.ProcessEnv, override: Partial<Config['signInLimits']> | undefined): Config['signInLimits'] {
+  const d = defaults.signInLimits
+  const l = {
+    windowSeconds: count(env.FIELDGATE_SIGN_IN_WINDOW, d.windowSeconds, 'FIELDGATE_SIGN_IN_WINDOW'),
+    perAccountAddress: count(env.FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS, d.perAccountAddress, 'FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS'),
+    delaySeconds: count(env.FIELDGATE_SIGN_IN_DELAY, d.delaySeconds, 'FIELDGATE_SIGN_IN_DELAY'),
+    maxDelaySeconds: count(env.FIELDGATE_SIGN_IN_MAX_DELAY, d.maxDelaySeconds, 'FIELDGATE_SIGN_IN_MAX_DELAY'),
+    perAddress: count(env.FIELDGATE_SIGN_IN_PER_ADDRESS, d.perAddress, 'FIELDGATE_SIGN_IN_PER_ADDRESS'),
+    perAccount: count(env.FIELDGATE_SIGN_IN_PER_ACCOUNT, d.perAccount, 'FIELDGATE_SIGN_IN_PER_ACCOUNT'),
+    slowdownMs: count(env.FIELDGATE_SIGN_IN_SLOWDOWN_MS, d.slowdownMs, 'FIELDGATE_SIGN_IN_SLOWDOWN_MS'),
+    ...override,
+  }
+  for (const [name, value] of Object.entries(l)) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`sign-in limit ${name} must be a whole number, 0 or more`)
+  }
+  if (l.windowSeconds < 1 || l.windowSeconds > 86400) throw new ConfigError('FIELDGATE_SIGN_IN_WINDOW must be 1 to 86400 seconds')
+  if (l.perAddress < 1) throw new ConfigError('FIELDGATE_SIGN_IN_PER_ADDRESS must be 1 or more')
+  if (l.delaySeconds < 1 || l.maxDelaySeconds < l.delaySeconds) throw new ConfigError('FIELDGATE_SIGN_IN_DELAY must be 1 s or more, and FIELDGATE_SIGN_IN_MAX_DELAY at least as long')
+  // A pause is held open on the server: longer than this and it would tie up connections, not slow guessing.
+  if (l.slowdownMs > 10_000) throw new ConfigError('FIELDGATE_SIGN_IN_SLOWDOWN_MS must be 0 to 10000')
+  return Object.freeze(l)
 }
 
 function rateLimits(env: NodeJS.ProcessEnv, override: Partial<Config['rateLimits']> | undefined): Config['rateLimits'] {

@@ -319,7 +319,7 @@ describe('authorization code grant over HTTP', () => {
 
 describe('sign-in and pages', () => {
   let server: TestServer
-  before(async () => { server = await startServer({ overrides: { signInLimits: { windowSeconds: 60, perAccount: 3, perAddress: 1000 } } }) })
+  before(async () => { server = await startServer({ overrides: { signInLimits: { windowSeconds: 60, perAccountAddress: 3, delaySeconds: 60, perAddress: 1000 } } }) })
   after(() => server.close())
 
   it('sets an HttpOnly SameSite=Lax session cookie, and pages forbid framing', async () => {
@@ -397,14 +397,14 @@ describe('sign-in and pages', () => {
     assert.equal(res.headers.getSetCookie().some((c) => c.startsWith('fg_session=')), false)
   })
 
-  it('limits failed sign-ins per account, even with the right password after', async () => {
+  it('throttles failed sign-ins to an account from one address, even with the right password after', async () => {
     const f = await farm(server)
     const p = new Person(server, f.person.email)
     for (let i = 0; i < 3; i++) assert.equal((await p.signIn('wrong password!')).status, 401)
     const blocked = await p.signIn()
     assert.equal(blocked.status, 429)
     assert.ok(Number(blocked.headers.get('retry-after')) > 0)
-    assert.match(blocked.text, /Too many sign-in attempts/)
+    assert.match(blocked.text, /Too many failed sign-ins to this account from your address/)
   })
 
   it('signs out: the session cookie no longer signs anyone in', async () => {

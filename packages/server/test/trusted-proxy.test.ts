@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, describe, it } from 'node:test'
-import { ConfigError, createTenant, createUser, loadConfig, type Config } from '@fieldgate/core'
+import { ConfigError, createTenant, createUser, loadConfig, type Config, type ConfigOverrides } from '@fieldgate/core'
+import { send, signInFrom } from './from-address.js'
 import { startServer, type TestServer } from './helpers.js'
 import { Person } from './person.js'
 
@@ -12,21 +13,6 @@ import { Person } from './person.js'
  * 127.0.0.2 and 127.0.0.3, the proxy reaches Fieldgate from 127.0.0.1 and appends the client's
  * address to X-Forwarded-For, as a load balancer does. Direct requests come from 127.0.0.5.
  */
-
-interface Answer { status: number; headers: IncomingHttpHeaders; text: string }
-
-/** One HTTP request from `localAddress` (fetch cannot choose it). */
-function send(url: string, opts: { localAddress: string; method?: string; headers?: Record<string, string>; body?: string }): Promise<Answer> {
-  return new Promise((ok, fail) => {
-    const headers = { ...opts.headers, ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}) }
-    const req = httpRequest(url, { method: opts.method ?? 'GET', localAddress: opts.localAddress, headers }, (res) => {
-      let text = ''
-      res.setEncoding('utf8').on('data', (d: string) => { text += d }).on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, text }))
-    })
-    req.on('error', fail)
-    req.end(opts.body)
-  })
-}
 
 /** A reverse proxy to `upstream` that appends the peer's address to X-Forwarded-For, from 127.0.0.1. */
 async function reverseProxy(upstream: string): Promise<{ origin: string; close(): Promise<void> }> {
@@ -65,17 +51,6 @@ async function auditedAddress(server: TestServer, base: string, localAddress: st
   return entry.address
 }
 
-/** A wrong (or right) sign-in from `localAddress` through `base`: the form's cookie and CSRF token first. */
-async function signIn(base: string, localAddress: string, email: string, password: string): Promise<Answer> {
-  const page = await send(`${base}/login`, { localAddress })
-  const cookie = (page.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ')
-  const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)?.[1] ?? assert.fail('no csrf field')
-  return send(`${base}/login`, {
-    localAddress, method: 'POST', body: new URLSearchParams({ csrf, email, password }).toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-  })
-}
-
 const adminToken = randomBytes(32).toString('base64url')
 const FORGED = '198.51.100.9'
 
@@ -83,7 +58,7 @@ describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
   const cleanups: (() => Promise<void>)[] = []
   after(async () => { for (const c of cleanups.reverse()) await c() })
 
-  async function behindProxy(trustProxy: Config['trustProxy'], extra: Partial<Config> = {}): Promise<{ server: TestServer; proxy: string }> {
+  async function behindProxy(trustProxy: Config['trustProxy'], extra: ConfigOverrides = {}): Promise<{ server: TestServer; proxy: string }> {
     const server = await startServer({ overrides: { trustProxy, adminToken, ...extra } })
     cleanups.push(() => server.close())
     const proxy = await reverseProxy(server.origin)
@@ -111,15 +86,15 @@ describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
 
   it('the per-address sign-in limit throttles the client behind the proxy, not everyone behind it', async () => {
     const { server, proxy } = await behindProxy(['loopback'], {
-      signInLimits: { windowSeconds: 60, perAccount: 100, perAddress: 3 },
+      signInLimits: { windowSeconds: 60, perAddress: 3 },
     })
     const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
     await createUser(server.storage, { email, password: Person.password })
-    for (let i = 0; i < 3; i++) assert.equal((await signIn(proxy, '127.0.0.2', `nobody-${i}@farm.example`, 'wrong password')).status, 401)
-    const throttled = await signIn(proxy, '127.0.0.2', email, Person.password)
+    for (let i = 0; i < 3; i++) assert.equal((await signInFrom(proxy, '127.0.0.2', `nobody-${i}@farm.example`, 'wrong password')).status, 401)
+    const throttled = await signInFrom(proxy, '127.0.0.2', email, Person.password)
     assert.equal(throttled.status, 429, 'the guessing client is out of attempts')
     assert.ok(Number(throttled.headers['retry-after']) > 0)
-    const other = await signIn(proxy, '127.0.0.3', email, Person.password)
+    const other = await signInFrom(proxy, '127.0.0.3', email, Person.password)
     assert.equal(other.status, 303, `another client behind the same proxy signs in: ${other.status}`)
   })
 
