@@ -109,6 +109,15 @@ export interface Config {
     readonly tokenPerAddress: number
   }
   /**
+   * Where Prometheus reads `/metrics`, which shows routes, volumes and internals an outsider should
+   * not see. `listen` (FIELDGATE_METRICS_LISTEN=host:port, `[::1]:9100` for IPv6) serves it on a
+   * listener of its own, e.g. an internal interface. `token` (FIELDGATE_METRICS_TOKEN, 32+ characters)
+   * requires `Authorization: Bearer <token>` for it wherever it is served. On the public port it is
+   * served with the token when one is set; otherwise only while neither `listen` nor an https issuer
+   * is set (development): a production issuer keeps it off the public port (404) unless asked.
+   */
+  readonly metrics: { readonly listen: { readonly host: string; readonly port: number } | undefined; readonly token: string | undefined }
+  /**
    * Redis holding the rate-limit counters, so several processes and instances share one budget
    * (`redis://` or `rediss://`). Unset, each process counts in memory. If Redis is unreachable, requests
    * are served without the limits and a warning is logged. REDIS_URL.
@@ -214,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Conf
     logLevel: overrides.logLevel ?? env.FIELDGATE_LOG_LEVEL ?? defaults.logLevel,
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? count(env.FIELDGATE_SHUTDOWN_TIMEOUT_MS, defaults.shutdownTimeoutMs, 'FIELDGATE_SHUTDOWN_TIMEOUT_MS'),
     adminToken: adminToken(overrides.adminToken ?? (env.FIELDGATE_ADMIN_TOKEN || undefined)),
+    metrics: metrics(env, overrides.metrics),
     rateLimits: rateLimits(env, overrides.rateLimits),
     redisUrl: redisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined)),
     rateLimitPrefix: overrides.rateLimitPrefix ?? (env.FIELDGATE_RATE_LIMIT_PREFIX || `fieldgate:${issuer}:`),
@@ -336,6 +346,23 @@ function count(value: string | undefined, fallback: number, name: string): numbe
 function redisUrl(value: string | undefined): string | undefined {
   if (value !== undefined && !/^rediss?:\/\/./.test(value)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL')
   return value
+}
+
+function metrics(env: NodeJS.ProcessEnv, override: Config['metrics'] | undefined): Config['metrics'] {
+  const listen = override ? override.listen : listenAddress(env.FIELDGATE_METRICS_LISTEN || undefined)
+  const token = override ? override.token : env.FIELDGATE_METRICS_TOKEN || undefined
+  if (token !== undefined && (token.length < 32 || /\s/.test(token))) throw new ConfigError('FIELDGATE_METRICS_TOKEN must be at least 32 characters, without spaces')
+  if (listen && (!isIP(listen.host) && listen.host !== 'localhost')) throw new ConfigError('FIELDGATE_METRICS_LISTEN must be host:port with an IP address host (or localhost)')
+  return Object.freeze({ listen: listen && Object.freeze({ ...listen }), token })
+}
+
+/** `host:port`, `[v6]:port`: the metrics listener. */
+function listenAddress(value: string | undefined): Config['metrics']['listen'] {
+  if (value === undefined) return undefined
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim())
+  const port = Number(m?.[3])
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('FIELDGATE_METRICS_LISTEN must be host:port, e.g. 10.0.0.5:9100 or [::1]:9100')
+  return { host: m[1] ?? m[2] ?? '', port }
 }
 
 function adminToken(value: string | undefined): string | undefined {
