@@ -98,6 +98,17 @@ describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
     assert.equal(other.status, 303, `another client behind the same proxy signs in: ${other.status}`)
   })
 
+  it('the per-address token limit counts each client behind the proxy on its own', async () => {
+    const { proxy } = await behindProxy(['127.0.0.1'], { rateLimits: { tokenPerAddress: 2 } })
+    const token = (from: string) => send(`${proxy}/oauth/token`, {
+      localAddress: from, method: 'POST', body: 'grant_type=client_credentials&client_id=nobody&client_secret=nothing',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    for (let i = 0; i < 2; i++) assert.equal((await token('127.0.0.2')).status, 401)
+    assert.equal((await token('127.0.0.2')).status, 429, 'the client at 127.0.0.2 spent its budget')
+    assert.equal((await token('127.0.0.3')).status, 401, 'the client at 127.0.0.3 has its own')
+  })
+
   it('settings: off by default, hop counts, lists; anything else is a clear startup error', () => {
     assert.equal(loadConfig({}).trustProxy, false)
     assert.equal(loadConfig({ FIELDGATE_TRUST_PROXY: '0' }).trustProxy, false)

@@ -49,7 +49,8 @@ function separateListener(app: FastifyInstance, listen: NonNullable<Config['metr
   })
   app.addHook('onClose', async () => {
     if (!server.listening) return
-    await new Promise<void>((ok) => { server.close(() => ok()); server.closeIdleConnections() })
+    // A scrape cut short at shutdown costs nothing; waiting for it could hold the drain.
+    await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections() })
   })
 }
 
