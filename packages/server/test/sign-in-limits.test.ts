@@ -119,6 +119,21 @@ describe('sign-in limits', () => {
     assert.equal(slowed[0]!.ms, 400)
   })
 
+  it('on Redis, two servers share the counts: A throttled at both, the owner at B signs in at either', {
+    skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set (CI sets REDIS_URL=redis://127.0.0.1:6379)',
+  }, async () => {
+    const shared = { redisUrl: process.env.REDIS_URL!, rateLimitPrefix: `fieldgate-test:${randomBytes(8).toString('hex')}:`, signInLimits: { perAccountAddress: 2, delaySeconds: 30 } }
+    const one = await startServer({ overrides: shared })
+    servers.push(one)
+    const two = await startServer({ dataDir: one.dataDir, overrides: { ...shared, issuer: one.issuer } })
+    servers.push(two)
+    const { email } = await victim(one)
+    assert.equal((await signInFrom(one.origin, A, email, 'wrong')).status, 401)
+    assert.equal((await signInFrom(two.origin, A, email, 'wrong')).status, 401)
+    for (const s of [one, two]) assert.equal((await signInFrom(s.origin, A, email, Person.password)).status, 429, 'A has used its free failures across both')
+    for (const s of [one, two]) assert.equal((await signInFrom(s.origin, B, email, Person.password)).status, 303, 'the owner at B')
+  })
+
   it('settings: defaults, environment, validation with clear errors', () => {
     assert.deepEqual(loadConfig({}).signInLimits, {
       windowSeconds: 900, perAccountAddress: 5, delaySeconds: 1, maxDelaySeconds: 300, perAddress: 50, perAccount: 20, slowdownMs: 1000,

@@ -1,6 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import type { Registry } from 'prom-client'
 import { InvalidToken, MissingToken, type Config } from '@fieldgate/core'
@@ -44,8 +43,8 @@ function separateListener(app: FastifyInstance, listen: NonNullable<Config['metr
       server.once('error', fail)
       server.listen(listen.port, listen.host, () => { server.off('error', fail); ok() })
     })
-    const { address, port } = server.address() as AddressInfo
-    app.log.info({ address, port }, 'metrics listening')
+    const bound = server.address()
+    app.log.info({ address: typeof bound === 'object' && bound ? `${bound.address}:${bound.port}` : bound }, 'metrics listening')
   })
   app.addHook('onClose', async () => {
     if (!server.listening) return
