@@ -2,6 +2,8 @@
  * Every setting Fieldgate has, with its default and why. Read once at start from the environment,
  * validated, then frozen: nothing else in the code reads process.env.
  */
+import { isIP } from 'node:net'
+
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256'
 
 export interface Config {
@@ -27,10 +29,44 @@ export interface Config {
   /** A sign-in lasts this long (seconds), then the person signs in again. */
   readonly sessionTtl: number
   /**
-   * Sign-in attempts allowed per window, counted per process: failures per account (guessing one
-   * password) and attempts per client address (guessing across accounts).
+   * Failed sign-ins, counted in windows of `windowSeconds` from the first failure (across the deployment
+   * with `redisUrl`, else per process). Nothing locks an account: a hard lockout would let anyone shut
+   * the owner out with ten wrong passwords (OWASP Authentication Cheat Sheet). Instead:
+   * - per account from one address: `perAccountAddress` failures are free, then each next try from that
+   *   address waits `delaySeconds`, doubling per failure up to `maxDelaySeconds` (429 with Retry-After);
+   * - per address, over every account: after `perAddress` failures (sign-ups count too) that address gets
+   *   429 until its window ends;
+   * - per account, over every address: after `perAccount` failures each attempt is held `slowdownMs`
+   *   before the password is checked. It slows guessing from many addresses and never refuses.
+   * So the right password from an address that is not throttled always signs in.
+   * Defaults: 5 free, then 1, 2, 4 … s up to 5 min: about 13 guesses per account and address in 15
+   * minutes; 50 failures per address (several people behind one NAT mistyping); past 20 failures on one
+   * account, 1 s per attempt. FIELDGATE_SIGN_IN_WINDOW, FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS,
+   * FIELDGATE_SIGN_IN_DELAY, FIELDGATE_SIGN_IN_MAX_DELAY, FIELDGATE_SIGN_IN_PER_ADDRESS,
+   * FIELDGATE_SIGN_IN_PER_ACCOUNT, FIELDGATE_SIGN_IN_SLOWDOWN_MS.
    */
-  readonly signInLimits: { readonly windowSeconds: number; readonly perAccount: number; readonly perAddress: number }
+  readonly signInLimits: {
+    readonly windowSeconds: number
+    readonly perAccountAddress: number
+    readonly delaySeconds: number
+    readonly maxDelaySeconds: number
+    readonly perAddress: number
+    readonly perAccount: number
+    readonly slowdownMs: number
+  }
+  /**
+   * Which peers may tell the client's address in `X-Forwarded-For` (and the protocol and host in
+   * `X-Forwarded-Proto`, `X-Forwarded-Host`). Off by default: every request's address is the socket's
+   * peer and the headers are ignored, since anyone can send them. Behind a load balancer, set it, or
+   * every audit entry, sign-in limit and per-address rate limit sees the balancer's address only.
+   * - a hop count (`1`: trust the peer, so the address is the last one it appended; `2` for two proxies).
+   *   It trusts whoever connects, so use it only where nothing but your proxies can reach Fieldgate;
+   * - or a comma list of addresses and CIDRs of your proxies (`10.0.0.0/8, 192.0.2.7`), with `loopback`,
+   *   `linklocal` and `uniquelocal` naming those ranges (proxy-addr, as Fastify uses it).
+   * The addresses appended by untrusted peers are ignored, so a client cannot forge its own.
+   * `true` (trust everyone) is refused: it would let every client choose its address. FIELDGATE_TRUST_PROXY.
+   */
+  readonly trustProxy: false | number | readonly string[]
   /** Largest request body accepted, in bytes; OAuth requests are small. */
   readonly bodyLimit: number
   /** How often each process reads the change feed (revocations, key rotation). Bounds cross-process delay. */
@@ -56,8 +92,8 @@ export interface Config {
    * - `tokenPerClient`: token requests per client, counted only once the client has authenticated, so
    *   nobody can spend another client's budget by claiming its client_id.
    * - `tokenPerAddress`: token requests per client address (IPv6 per /64), authenticated or not: it bounds
-   *   secret guessing. Fieldgate does not trust proxy headers, so behind a load balancer every request has
-   *   the balancer's address: raise it or set it to 0 there.
+   *   secret guessing. The address is `request.ip`: behind a load balancer, set `trustProxy` or every
+   *   request has the balancer's address.
    * Defaults, as averages over a minute: 10 API calls a second per token and 20 per client, far above what
    * an integration syncing records needs; 5 token requests a second per client (a token lasts 1 h to
    * 28000 s, so more means a client that does not reuse its tokens) and 10 per address (several clients
@@ -72,6 +108,15 @@ export interface Config {
     readonly tokenPerClient: number
     readonly tokenPerAddress: number
   }
+  /**
+   * Where Prometheus reads `/metrics`, which shows routes, volumes and internals an outsider should
+   * not see. `listen` (FIELDGATE_METRICS_LISTEN=host:port, `[::1]:9100` for IPv6) serves it on a
+   * listener of its own, e.g. an internal interface. `token` (FIELDGATE_METRICS_TOKEN, 32+ characters)
+   * requires `Authorization: Bearer <token>` for it wherever it is served. On the public port it is
+   * served with the token when one is set; otherwise only while neither `listen` nor an https issuer
+   * is set (development): a production issuer keeps it off the public port (404) unless asked.
+   */
+  readonly metrics: { readonly listen: { readonly host: string; readonly port: number } | undefined; readonly token: string | undefined }
   /**
    * Redis holding the rate-limit counters, so several processes and instances share one budget
    * (`redis://` or `rediss://`). Unset, each process counts in memory. If Redis is unreachable, requests
@@ -129,7 +174,8 @@ export const defaults = {
   tokenTtl: { public: 28000, private: 3600 },
   codeTtl: 60,
   sessionTtl: 12 * 3600,
-  signInLimits: { windowSeconds: 15 * 60, perAccount: 10, perAddress: 50 },
+  signInLimits: { windowSeconds: 15 * 60, perAccountAddress: 5, delaySeconds: 1, maxDelaySeconds: 300, perAddress: 50, perAccount: 20, slowdownMs: 1000 },
+  trustProxy: false,
   bodyLimit: 16 * 1024,
   changePollMs: 250,
   logLevel: 'info',
@@ -143,7 +189,15 @@ const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256']
 
 export class ConfigError extends Error {}
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+/** What code and tests may set over the environment; the grouped settings may be given in part. */
+export type ConfigOverrides = Partial<Omit<Config, 'signInLimits' | 'rateLimits' | 'overload' | 'webhooks'>> & {
+  readonly signInLimits?: Partial<Config['signInLimits']>
+  readonly rateLimits?: Partial<Config['rateLimits']>
+  readonly overload?: Partial<Config['overload']>
+  readonly webhooks?: Partial<Config['webhooks']>
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
   const host = overrides.host ?? env.FIELDGATE_HOST ?? defaults.host
   const port = overrides.port ?? integer(env.FIELDGATE_PORT, defaults.port, 'FIELDGATE_PORT')
   const issuer = trimSlash(overrides.issuer ?? env.FIELDGATE_ISSUER ?? `http://${hostForUrl(host)}:${port}`)
@@ -162,18 +216,43 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     tokenTtl: Object.freeze({ ...defaults.tokenTtl, ...overrides.tokenTtl }),
     codeTtl: overrides.codeTtl ?? defaults.codeTtl,
     sessionTtl: overrides.sessionTtl ?? defaults.sessionTtl,
-    signInLimits: Object.freeze({ ...defaults.signInLimits, ...overrides.signInLimits }),
+    signInLimits: signInLimits(env, overrides.signInLimits),
+    trustProxy: trustProxy(overrides.trustProxy ?? env.FIELDGATE_TRUST_PROXY),
     bodyLimit: overrides.bodyLimit ?? defaults.bodyLimit,
     changePollMs: overrides.changePollMs ?? defaults.changePollMs,
     logLevel: overrides.logLevel ?? env.FIELDGATE_LOG_LEVEL ?? defaults.logLevel,
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? count(env.FIELDGATE_SHUTDOWN_TIMEOUT_MS, defaults.shutdownTimeoutMs, 'FIELDGATE_SHUTDOWN_TIMEOUT_MS'),
     adminToken: adminToken(overrides.adminToken ?? (env.FIELDGATE_ADMIN_TOKEN || undefined)),
+    metrics: metrics(env, overrides.metrics),
     rateLimits: rateLimits(env, overrides.rateLimits),
     redisUrl: redisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined)),
     rateLimitPrefix: overrides.rateLimitPrefix ?? (env.FIELDGATE_RATE_LIMIT_PREFIX || `fieldgate:${issuer}:`),
     overload: overload(env, overrides.overload),
     webhooks: webhooks(env, overrides.webhooks),
   })
+}
+
+function signInLimits(env: NodeJS.ProcessEnv, override: Partial<Config['signInLimits']> | undefined): Config['signInLimits'] {
+  const d = defaults.signInLimits
+  const l = {
+    windowSeconds: count(env.FIELDGATE_SIGN_IN_WINDOW, d.windowSeconds, 'FIELDGATE_SIGN_IN_WINDOW'),
+    perAccountAddress: count(env.FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS, d.perAccountAddress, 'FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS'),
+    delaySeconds: count(env.FIELDGATE_SIGN_IN_DELAY, d.delaySeconds, 'FIELDGATE_SIGN_IN_DELAY'),
+    maxDelaySeconds: count(env.FIELDGATE_SIGN_IN_MAX_DELAY, d.maxDelaySeconds, 'FIELDGATE_SIGN_IN_MAX_DELAY'),
+    perAddress: count(env.FIELDGATE_SIGN_IN_PER_ADDRESS, d.perAddress, 'FIELDGATE_SIGN_IN_PER_ADDRESS'),
+    perAccount: count(env.FIELDGATE_SIGN_IN_PER_ACCOUNT, d.perAccount, 'FIELDGATE_SIGN_IN_PER_ACCOUNT'),
+    slowdownMs: count(env.FIELDGATE_SIGN_IN_SLOWDOWN_MS, d.slowdownMs, 'FIELDGATE_SIGN_IN_SLOWDOWN_MS'),
+    ...override,
+  }
+  for (const [name, value] of Object.entries(l)) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`sign-in limit ${name} must be a whole number, 0 or more`)
+  }
+  if (l.windowSeconds < 1 || l.windowSeconds > 86400) throw new ConfigError('FIELDGATE_SIGN_IN_WINDOW must be 1 to 86400 seconds')
+  if (l.perAddress < 1) throw new ConfigError('FIELDGATE_SIGN_IN_PER_ADDRESS must be 1 or more')
+  if (l.delaySeconds < 1 || l.maxDelaySeconds < l.delaySeconds) throw new ConfigError('FIELDGATE_SIGN_IN_DELAY must be 1 s or more, and FIELDGATE_SIGN_IN_MAX_DELAY at least as long')
+  // A pause is held open on the server: longer than this and it would tie up connections, not slow guessing.
+  if (l.slowdownMs > 10_000) throw new ConfigError('FIELDGATE_SIGN_IN_SLOWDOWN_MS must be 0 to 10000')
+  return Object.freeze(l)
 }
 
 function rateLimits(env: NodeJS.ProcessEnv, override: Partial<Config['rateLimits']> | undefined): Config['rateLimits'] {
@@ -225,6 +304,38 @@ function webhooks(env: NodeJS.ProcessEnv, override: Partial<Config['webhooks']> 
   return Object.freeze(w)
 }
 
+const proxyRanges = ['loopback', 'linklocal', 'uniquelocal']
+
+/** FIELDGATE_TRUST_PROXY: off, a hop count, or a list of proxy addresses, CIDRs and range names. */
+function trustProxy(value: string | Config['trustProxy'] | undefined): Config['trustProxy'] {
+  if (value === undefined || value === false) return defaults.trustProxy
+  if (typeof value === 'number') return hops(value)
+  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : [...value]
+  if (list.length === 0 || (list.length === 1 && /^(0|off|false|no)$/i.test(list[0]!))) return false
+  if (list.length === 1 && /^\d+$/.test(list[0]!)) return hops(Number(list[0]))
+  for (const entry of list) {
+    if (!proxyRanges.includes(entry) && !isAddressOrCidr(entry)) {
+      throw new ConfigError(`FIELDGATE_TRUST_PROXY: "${entry}" is not a hop count, an IP address, a CIDR or one of ${proxyRanges.join(', ')} (trusting every peer is not allowed: it lets any client forge its address)`)
+    }
+  }
+  return Object.freeze(list)
+}
+
+function hops(n: number): number | false {
+  if (!Number.isSafeInteger(n) || n < 0 || n > 20) throw new ConfigError('FIELDGATE_TRUST_PROXY hop count must be a whole number from 0 to 20')
+  return n === 0 ? false : n
+}
+
+/** An IPv4 or IPv6 address, optionally with a prefix length (/24) or, for IPv4, a netmask (/255.255.255.0). */
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  if (prefix === undefined) return true
+  if (family === 4 && isIP(prefix) === 4) return true
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
+}
+
 function count(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === '') return fallback
   const n = Number(value)
@@ -235,6 +346,23 @@ function count(value: string | undefined, fallback: number, name: string): numbe
 function redisUrl(value: string | undefined): string | undefined {
   if (value !== undefined && !/^rediss?:\/\/./.test(value)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL')
   return value
+}
+
+function metrics(env: NodeJS.ProcessEnv, override: Config['metrics'] | undefined): Config['metrics'] {
+  const listen = override ? override.listen : listenAddress(env.FIELDGATE_METRICS_LISTEN || undefined)
+  const token = override ? override.token : env.FIELDGATE_METRICS_TOKEN || undefined
+  if (token !== undefined && (token.length < 32 || /\s/.test(token))) throw new ConfigError('FIELDGATE_METRICS_TOKEN must be at least 32 characters, without spaces')
+  if (listen && (!isIP(listen.host) && listen.host !== 'localhost')) throw new ConfigError('FIELDGATE_METRICS_LISTEN must be host:port with an IP address host (or localhost)')
+  return Object.freeze({ listen: listen && Object.freeze({ ...listen }), token })
+}
+
+/** `host:port`, `[v6]:port`: the metrics listener. */
+function listenAddress(value: string | undefined): Config['metrics']['listen'] {
+  if (value === undefined) return undefined
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim())
+  const port = Number(m?.[3])
+  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('FIELDGATE_METRICS_LISTEN must be host:port, e.g. 10.0.0.5:9100 or [::1]:9100')
+  return { host: m[1] ?? m[2] ?? '', port }
 }
 
 function adminToken(value: string | undefined): string | undefined {

@@ -36,37 +36,48 @@ export async function endSession(ctx: CoreContext, cookie: string | undefined): 
 }
 
 /**
- * Sign-in attempts counted per key (an account, a client address) in fixed windows. In memory by
- * default; shared by every process and instance through Redis where it is configured (server
- * plugins/attempts.ts), so guessing gets no more tries from a deployment of several.
+ * Failed sign-ins counted per key (an account from an address, an address, an account) in fixed
+ * windows that start at the first failure. In memory by default; shared by every process and instance
+ * through Redis where it is configured (server plugins/attempts.ts), so guessing gets no more tries
+ * from a deployment of several.
  */
+export interface AttemptWindow {
+  /** Failures since the window started. */
+  readonly count: number
+  /** When the latest failure was (ms). */
+  readonly lastAt: number
+  /** When the window ends and the count is forgotten (ms). */
+  readonly endsAt: number
+}
+
 export interface AttemptCounter {
-  /** Seconds until `key` may try again at `now`; 0 while it has attempts left. */
-  wait(key: string, now: number): Promise<number>
+  /** The running window of `key`, or undefined when it has no failures counted. */
+  read(key: string, now: number): Promise<AttemptWindow | undefined>
   record(key: string, now: number): Promise<void>
   reset(key: string): Promise<void>
 }
 
 /** An AttemptCounter in this process's memory, bounded to `maxKeys` keys. */
 export class AttemptLimiter implements AttemptCounter {
-  private readonly windows = new Map<string, { start: number; count: number }>()
+  private readonly windows = new Map<string, { start: number; count: number; lastAt: number }>()
 
-  constructor(private readonly limit: number, private readonly windowMs: number, private readonly maxKeys = 100_000) {}
+  constructor(private readonly windowMs: number, private readonly maxKeys = 100_000) {}
 
-  async wait(key: string, now: number): Promise<number> {
+  async read(key: string, now: number): Promise<AttemptWindow | undefined> {
     const w = this.windows.get(key)
-    if (w === undefined || now - w.start >= this.windowMs || w.count < this.limit) return 0
-    return Math.max(1, Math.ceil((w.start + this.windowMs - now) / 1000))
+    if (w === undefined || now - w.start >= this.windowMs) return undefined
+    return { count: w.count, lastAt: w.lastAt, endsAt: w.start + this.windowMs }
   }
 
   async record(key: string, now: number): Promise<void> {
     const w = this.windows.get(key)
     if (w && now - w.start < this.windowMs) {
       w.count++
+      w.lastAt = now
       return
     }
     if (this.windows.size >= this.maxKeys) this.prune(now)
-    this.windows.set(key, { start: now, count: 1 })
+    this.windows.set(key, { start: now, count: 1, lastAt: now })
   }
 
   async reset(key: string): Promise<void> {
@@ -78,3 +89,34 @@ export class AttemptLimiter implements AttemptCounter {
     if (this.windows.size >= this.maxKeys) this.windows.clear()
   }
 }
+
+export type SignInLimits = CoreContext['config']['signInLimits']
+
+/** Why an address may not try now, and for how many seconds. */
+export interface SignInWait {
+  readonly seconds: number
+  readonly limit: 'address' | 'account+address'
+}
+
+const secondsUntil = (at: number, now: number): number => Math.max(0, Math.ceil((at - now) / 1000))
+
+/**
+ * Whether a sign-in from an address may go ahead. Only limits keyed by the address can refuse (OWASP
+ * Authentication Cheat Sheet, "account lockout"): its budget of failures over every account, and a
+ * delay per account from this address that doubles with each failure past the free ones. So someone
+ * guessing from one address throttles that address only, and the owner elsewhere always gets in.
+ */
+export function signInWait(limits: SignInLimits, now: number, pair: AttemptWindow | undefined, address: AttemptWindow | undefined): SignInWait | undefined {
+  if (address && address.count >= limits.perAddress) return { seconds: Math.max(1, secondsUntil(address.endsAt, now)), limit: 'address' }
+  if (!pair || pair.count < limits.perAccountAddress) return undefined
+  const delayMs = Math.min(limits.maxDelaySeconds, limits.delaySeconds * 2 ** (pair.count - limits.perAccountAddress)) * 1000
+  const seconds = secondsUntil(Math.min(pair.lastAt + delayMs, pair.endsAt), now)
+  return seconds > 0 ? { seconds, limit: 'account+address' } : undefined
+}
+
+/**
+ * How long to hold a sign-in for an account guessed at from many addresses: a fixed pause before the
+ * password is checked, never a refusal, so it slows guessing without locking the owner out.
+ */
+export const accountSlowdownMs = (limits: SignInLimits, account: AttemptWindow | undefined): number =>
+  account && account.count >= limits.perAccount ? limits.slowdownMs : 0

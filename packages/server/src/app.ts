@@ -2,6 +2,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
+import type { Config } from '@fieldgate/core'
 import { registerBodyParsers } from './plugins/body.js'
 import { clientErrorHandler } from './plugins/client-errors.js'
 import { registerErrorHandling } from './plugins/errors.js'
@@ -17,6 +18,15 @@ import { resourceApiRoutes } from './routes/resources.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import type { Runtime } from './runtime.js'
 
+/**
+ * Fastify's trustProxy for config.trustProxy. A hop count becomes "trust the first n hops" (proxy-addr's
+ * hop index: 0 is the socket's peer); Fastify itself now treats a bare number as trusting nobody.
+ */
+function trustProxyOption(t: Config['trustProxy']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof t === 'number') return (_address, hop) => hop < t
+  return t === false ? false : [...t]
+}
+
 /** The HTTP application for one process. Never listens: main.ts and tests decide where. */
 export async function buildApp(runtime: Runtime, logger: Logger): Promise<FastifyInstance> {
   const { ctx } = runtime
@@ -25,7 +35,9 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     // Per-request logs would cost a tenth of the token endpoint's time; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: ctx.config.bodyLimit,
-    trustProxy: false,
+    // Off, or the proxies config.ts was told to trust: request.ip is then the client's address for
+    // audit entries, sign-in limits and rate limits alike; X-Forwarded-For from anyone else is ignored.
+    trustProxy: trustProxyOption(ctx.config.trustProxy),
     // plugins/operations.ts answers requests that arrive during a drain, in the protocol's own shape.
     return503OnClosing: false,
     // Every response and log line carries the request id; a caller's own X-Request-Id is kept if plain.

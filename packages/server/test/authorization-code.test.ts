@@ -319,7 +319,7 @@ describe('authorization code grant over HTTP', () => {
 
 describe('sign-in and pages', () => {
   let server: TestServer
-  before(async () => { server = await startServer({ overrides: { signInLimits: { windowSeconds: 60, perAccount: 3, perAddress: 1000 } } }) })
+  before(async () => { server = await startServer({ overrides: { signInLimits: { windowSeconds: 60, perAccountAddress: 3, delaySeconds: 60, perAddress: 1000 } } }) })
   after(() => server.close())
 
   it('sets an HttpOnly SameSite=Lax session cookie, and pages forbid framing', async () => {
@@ -340,6 +340,18 @@ describe('sign-in and pages', () => {
     assert.match(cookie, /SameSite=Lax/i)
     assert.doesNotMatch(cookie, /Secure/i, 'plain http on loopback')
     assert.equal(signIn.headers.get('location'), '/connected-apps')
+  })
+
+  it('signing up renews the browser id as signing in does (no session fixation)', async () => {
+    const p = new Person(server, `new-${randomBytes(4).toString('hex')}@partner.example`)
+    const page = await p.get('/signup')
+    const planted = p.cookie('fg_browser')
+    assert.ok(planted, 'the sign-up form sets a browser id')
+    const res = await p.post('/signup', { csrf: csrfOf(page), email: p.email, password: Person.password, return_to: '/developer' })
+    assert.equal(res.status, 303, res.text)
+    assert.ok(p.cookie('fg_session'), 'signed in')
+    const renewed = p.cookie('fg_browser')
+    assert.ok(renewed && renewed !== planted, 'a new browser id, so a CSRF token derived from the planted one forges nothing')
   })
 
   it('marks cookies Secure when the issuer is https', async () => {
@@ -385,14 +397,14 @@ describe('sign-in and pages', () => {
     assert.equal(res.headers.getSetCookie().some((c) => c.startsWith('fg_session=')), false)
   })
 
-  it('limits failed sign-ins per account, even with the right password after', async () => {
+  it('throttles failed sign-ins to an account from one address, even with the right password after', async () => {
     const f = await farm(server)
     const p = new Person(server, f.person.email)
     for (let i = 0; i < 3; i++) assert.equal((await p.signIn('wrong password!')).status, 401)
     const blocked = await p.signIn()
     assert.equal(blocked.status, 429)
     assert.ok(Number(blocked.headers.get('retry-after')) > 0)
-    assert.match(blocked.text, /Too many sign-in attempts/)
+    assert.match(blocked.text, /Too many failed sign-ins to this account from your address/)
   })
 
   it('signs out: the session cookie no longer signs anyone in', async () => {

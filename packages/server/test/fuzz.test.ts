@@ -994,7 +994,7 @@ function fuzzSuite(engine: Engine): void {
         adminToken,
         rateLimits: { windowSeconds: 60, perToken: 0, perClient: 0, tokenPerClient: 0, tokenPerAddress: 0 },
         // The sign-in limiter is in memory and would answer 429 to most sign-in fuzz: out of the way too.
-        signInLimits: { windowSeconds: 60, perAccount: 1_000_000, perAddress: 1_000_000 },
+        signInLimits: { windowSeconds: 60, perAccountAddress: 1_000_000, perAccount: 1_000_000, perAddress: 1_000_000 },
       },
     })
     try {

@@ -12,8 +12,9 @@ import { fileURLToPath } from 'node:url'
 import { it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
+import type { DestinationStream } from 'pino'
 import {
-  createApp, createTenant, loadConfig, type App, type Config, type Grant, type NewAppInput, type Storage, type Tenant,
+  createApp, createTenant, loadConfig, type App, type Config, type ConfigOverrides, type Grant, type NewAppInput, type Storage, type Tenant,
 } from '@fieldgate/core'
 import { buildApp, createLogger, openRuntime, type Runtime } from '@fieldgate/server'
 
@@ -69,7 +70,9 @@ export interface StartOptions {
   /** Reuse a PostgreSQL schema (another server on the same store). */
   schema?: string
   /** Overrides for loadConfig; `issuer` defaults to the real listening origin. */
-  overrides?: Partial<Config>
+  overrides?: ConfigOverrides
+  /** Where the server logs, at `info` (silent by default), for tests that read what is logged. */
+  log?: DestinationStream
 }
 
 export interface TestServer {
@@ -111,7 +114,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
     ...(engine === 'postgres' ? { databaseUrl } : {}),
     ...opts.overrides,
   })
-  const logger = silentLogger()
+  const logger = opts.log ? createLogger('info', opts.log) : silentLogger()
   let runtime: Runtime | undefined
   let app: FastifyInstance | undefined
   const cleanup = async () => {

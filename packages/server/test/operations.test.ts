@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { Socket, createServer, type Server } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { revokeGrant } from '@fieldgate/core'
-import { existsSync, writeFileSync } from 'node:fs'
+import { ConfigError, loadConfig, revokeGrant, type Config } from '@fieldgate/core'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  RawConnection, bearer, databaseUrl, freePort, runCli, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
+  RawConnection, bearer, databaseUrl, freePort, runCli, spawnServe, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
 } from './helpers.js'
 
 describe('probes, request ids and metrics', () => {
@@ -209,5 +209,82 @@ describe('fieldgate backup and restore (SQLite)', () => {
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /cannot restore/)
     assert.deepEqual((await runCli(['tenants', 'list', '--json'], env)).json.map((t: { name: string }) => t.name), ['Kept'], 'the store is untouched')
+  })
+})
+
+describe('where /metrics is served (FIELDGATE_METRICS_LISTEN, FIELDGATE_METRICS_TOKEN)', () => {
+  const metricsToken = 'm'.repeat(16) + Math.random().toString(36).slice(2).padEnd(16, 'x')
+  const servers: TestServer[] = []
+  after(async () => { for (const s of servers) await s.close() })
+  const start = async (metrics: Config['metrics'], issuer?: string) => {
+    const s = await startServer({ overrides: { metrics, ...(issuer ? { issuer } : {}) } })
+    servers.push(s)
+    return s
+  }
+
+  it('with an https issuer and nothing set, the public port answers 404, as for any unknown path', async () => {
+    const s = await start({ listen: undefined, token: undefined }, 'https://auth.example')
+    const res = await request(s.url('/metrics'))
+    assert.equal(res.status, 404)
+    assert.equal(res.json?.error, 'not_found')
+    assert.doesNotMatch(res.text, /fieldgate_/)
+  })
+
+  it('with a token, the public port asks for it (Bearer, RFC 6750) and serves the metrics with it', async () => {
+    const s = await start({ listen: undefined, token: metricsToken }, 'https://auth.example')
+    const none = await request(s.url('/metrics'))
+    assert.equal(none.status, 401)
+    assert.match(none.headers.get('www-authenticate')!, /^Bearer /)
+    const wrong = await request(s.url('/metrics'), { headers: bearer(`${metricsToken}x`) })
+    assert.equal(wrong.status, 401)
+    assert.equal(wrong.json?.error, 'invalid_token')
+    assert.equal((await request(s.url('/metrics'), { headers: { authorization: `Basic ${metricsToken}` } })).status, 401)
+    const ok = await request(s.url('/metrics'), { headers: bearer(metricsToken) })
+    assert.equal(ok.status, 200)
+    assert.match(ok.text, /fieldgate_http_requests_total/)
+  })
+
+  it('with a listener of its own, metrics are there and not on the public port; a token guards both', async () => {
+    const port = await freePort()
+    const s = await start({ listen: { host: '127.0.0.1', port }, token: undefined })
+    assert.equal((await request(s.url('/metrics'))).status, 404, 'not on the public port, even with an http issuer')
+    const res = await request(`http://127.0.0.1:${port}/metrics`)
+    assert.equal(res.status, 200)
+    assert.match(res.headers.get('content-type')!, /^text\/plain/)
+    assert.match(res.text, /fieldgate_http_requests_total\{method="GET",route="unmatched",status="404"\} 1/, 'the public 404 counted as any unknown path')
+    assert.equal((await request(`http://127.0.0.1:${port}/oauth/token`)).status, 404, 'the listener serves nothing else')
+
+    const guardedPort = await freePort()
+    const g = await start({ listen: { host: '127.0.0.1', port: guardedPort }, token: metricsToken })
+    assert.equal((await request(`http://127.0.0.1:${guardedPort}/metrics`)).status, 401)
+    assert.equal((await request(`http://127.0.0.1:${guardedPort}/metrics`, { headers: bearer(metricsToken) })).status, 200)
+    assert.equal((await request(g.url('/metrics'), { headers: bearer(metricsToken) })).status, 200)
+    await g.close()
+    await assert.rejects(request(`http://127.0.0.1:${guardedPort}/metrics`), 'the listener closes with the app')
+  })
+
+  it('fieldgate serve opens the listener from FIELDGATE_METRICS_LISTEN', async () => {
+    const dataDir = tempDir('fg-metrics-')
+    const [port, metricsPort] = [await freePort(), await freePort()]
+    const proc = await spawnServe(port, { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_METRICS_LISTEN: `127.0.0.1:${metricsPort}` })
+    try {
+      assert.equal((await request(`${proc.origin}/metrics`)).status, 404)
+      assert.match((await request(`http://127.0.0.1:${metricsPort}/metrics`)).text, /fieldgate_process_cpu_seconds_total/)
+    } finally {
+      await proc.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  it('settings: parsed once, and bad values are clear startup errors', () => {
+    assert.deepEqual(loadConfig({}).metrics, { listen: undefined, token: undefined })
+    assert.deepEqual(loadConfig({ FIELDGATE_METRICS_LISTEN: '10.0.0.5:9100' }).metrics.listen, { host: '10.0.0.5', port: 9100 })
+    assert.deepEqual(loadConfig({ FIELDGATE_METRICS_LISTEN: '[::1]:9100' }).metrics.listen, { host: '::1', port: 9100 })
+    assert.equal(loadConfig({ FIELDGATE_METRICS_TOKEN: metricsToken }).metrics.token, metricsToken)
+    assert.ok(Object.isFrozen(loadConfig({ FIELDGATE_METRICS_LISTEN: '127.0.0.1:9100' }).metrics.listen))
+    for (const bad of ['9100', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', 'metrics.internal:9100', '::1:9100', 'http://127.0.0.1:9100']) {
+      assert.throws(() => loadConfig({ FIELDGATE_METRICS_LISTEN: bad }), (e: unknown) => e instanceof ConfigError && /FIELDGATE_METRICS_LISTEN/.test(e.message), bad)
+    }
+    assert.throws(() => loadConfig({ FIELDGATE_METRICS_TOKEN: 'short' }), (e: unknown) => e instanceof ConfigError && /FIELDGATE_METRICS_TOKEN/.test(e.message))
   })
 })

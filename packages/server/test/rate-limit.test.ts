@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { after, describe, it } from 'node:test'
-import { ConfigError, createUser, loadConfig, type Config } from '@fieldgate/core'
+import { ConfigError, createUser, loadConfig, type Config, type ConfigOverrides } from '@fieldgate/core'
 import {
   basicAuth, bearer, freePort, getToken, openStore, postForm, postJson, privateApp, request, spawnServe, startServer, tempDir,
   type PrivateFixture, type Res, type ServerProcess, type TestServer,
@@ -267,8 +267,8 @@ describe('sign-in attempts shared across two servers on Redis', () => {
   })
 
   /** Two servers on one store (one data dir, so one master key) and one issuer, as a deployment has. */
-  async function pair(overrides: Partial<Config>): Promise<[TestServer, TestServer]> {
-    const signInLimits = { windowSeconds: 60, perAccount: 4, perAddress: 1000 }
+  async function pair(overrides: ConfigOverrides): Promise<[TestServer, TestServer]> {
+    const signInLimits = { windowSeconds: 60, perAccountAddress: 4, delaySeconds: 60, perAddress: 1000 }
     const a = await startServer({ overrides: { signInLimits, ...overrides } })
     servers.push(a)
     const b = await startServer({ dataDir: a.dataDir, overrides: { signInLimits, issuer: a.issuer, ...overrides } })
@@ -284,7 +284,7 @@ describe('sign-in attempts shared across two servers on Redis', () => {
     return [await at[0]!.signIn(), await at[1]!.signIn()]
   }
 
-  it('failed sign-ins at either server count against one budget per account', {
+  it('failed sign-ins at either server count against one budget per account and address', {
     skip: redisUrl ? false : 'REDIS_URL is not set (CI sets REDIS_URL=redis://127.0.0.1:6379)',
   }, async () => {
     const [a, b] = await pair({ redisUrl: redisUrl!, rateLimitPrefix: `fieldgate-test:${randomBytes(8).toString('hex')}:` })

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { TemporarilyUnavailable, type CoreContext } from '@fieldgate/core'
 import { sendOAuthError } from './errors.js'
 import { neverShed, registerLoadShedding } from './load-shedding.js'
+import { registerMetricsEndpoints } from './metrics.js'
 
 /**
  * What an operations team needs from each process: liveness and readiness probes, Prometheus metrics,
@@ -95,7 +96,7 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
     return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'unavailable', checks })
   })
 
-  app.get('/metrics', { config: neverShed }, async (_request, reply) => reply.header('content-type', registry.contentType).send(await registry.metrics()))
+  registerMetricsEndpoints(app, ctx.config, registry)
 
   const metrics: Metrics = { registry, tokenIssued: (grantType, dialect) => tokens.inc({ grant_type: grantType, dialect }) }
   app.decorate('metrics', metrics)

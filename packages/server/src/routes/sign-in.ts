@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { AdminError, checkPassword, createUser, endSession, startSession, type Params } from '@fieldgate/core'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AdminError, checkPassword, createUser, endSession, startSession, type Params, type SignInWait } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
-import { attemptCounter } from '../plugins/attempts.js'
+import { SignInGuard } from '../plugins/attempts.js'
 import { sessionCookie } from '../plugins/browser.js'
 import { CsrfError, isReturnPath, type PageKit } from '../plugins/pages.js'
 import { signInPage, signUpPage } from '../pages/sign-in.js'
@@ -9,14 +9,13 @@ import { signInPage, signUpPage } from '../pages/sign-in.js'
 const home = '/connected-apps'
 
 /**
- * Sign in, sign up (partners and farm users alike), sign out. Attempts are limited per account and
- * address, counted in Redis across the deployment when it has one.
+ * Sign in, sign up (partners and farm users alike), sign out. Failed attempts are limited per account
+ * and address, per address and (softly) per account, never by locking the account (SignInGuard),
+ * counted in Redis across the deployment when it has one.
  */
 export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
   const { ctx, browser } = kit
-  const { windowSeconds, perAccount, perAddress } = ctx.config.signInLimits
-  const accountLimiter = attemptCounter(app, ctx.config.rateLimitPrefix, 'account', perAccount, windowSeconds * 1000)
-  const addressLimiter = attemptCounter(app, ctx.config.rateLimitPrefix, 'address', perAddress, windowSeconds * 1000)
+  const guard = new SignInGuard(app, ctx, kit.masterKey)
 
   /** The form, or undefined when its CSRF token is stale: then the form is shown again with a fresh one. */
   const freshForm = (request: FastifyRequest): Params | undefined => {
@@ -39,22 +38,17 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     if (!form) return kit.render(reply, 403, signInPage({ csrf: kit.csrf(request, reply), returnTo: home, error: 'The form expired. Please sign in again.' }))
     const returnTo = safeReturnTo(form.return_to)
     const email = (form.email ?? '').trim().toLowerCase()
-    const now = ctx.now()
-    const account = `account ${email}`
-    const address = `address ${request.ip}`
     const again = (status: number, error: string) => kit.render(reply, status, signInPage({ csrf: kit.csrf(request, reply), returnTo, email, error }))
-    const wait = Math.max(...await Promise.all([accountLimiter.wait(account, now), addressLimiter.wait(address, now)]))
-    if (wait > 0) {
-      reply.header('retry-after', String(wait))
-      return again(429, `Too many sign-in attempts. Try again in ${Math.ceil(wait / 60)} minutes.`)
-    }
-    await addressLimiter.record(address, now)
+    const attempt = guard.attempt(request, email)
+    const wait = await guard.throttled(attempt)
+    if (wait) return again(429, tooMany(reply, wait))
+    await guard.slowDown(attempt)
     const user = await checkPassword(ctx, email, form.password ?? '')
     if (!user) {
-      await accountLimiter.record(account, now)
+      await guard.failed(attempt)
       return again(401, 'That email and password do not match an account.')
     }
-    await accountLimiter.reset(account)
+    await guard.succeeded(attempt, user.id)
     browser.renew(reply)
     reply.setCookie(sessionCookie, await startSession(ctx, user.id), browser.cookieOptions(ctx.config.sessionTtl))
     return reply.redirect(returnTo, 303)
@@ -71,10 +65,10 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     const email = (form?.email ?? '').trim()
     const again = (status: number, error: string) => kit.render(reply, status, signUpPage({ csrf: kit.csrf(request, reply), returnTo, email, error }))
     if (!form) return again(403, 'The form expired. Please try again.')
-    const now = ctx.now()
-    const address = `address ${request.ip}`
-    if (await addressLimiter.wait(address, now) > 0) return again(429, 'Too many attempts from your address. Try again later.')
-    await addressLimiter.record(address, now)
+    const attempt = guard.attempt(request, email.toLowerCase())
+    const wait = await guard.throttled(attempt, 'sign-up')
+    if (wait) return again(429, tooMany(reply, wait))
+    await guard.signedUp(attempt)
     let userId: string
     try {
       userId = (await createUser(ctx.storage, { email, password: form.password ?? '' })).id
@@ -82,6 +76,8 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
       if (err instanceof AdminError) return again(400, err.message.replace(/^a user with email .* exists$/, 'An account with that email exists: sign in instead.'))
       throw err
     }
+    // Signing up signs in: renew the browser id as sign-in does, so one planted before (session fixation) forges nothing after.
+    browser.renew(reply)
     reply.setCookie(sessionCookie, await startSession(ctx, userId), browser.cookieOptions(ctx.config.sessionTtl))
     return reply.redirect(returnTo, 303)
   })
@@ -96,3 +92,12 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
 
 /** Only a path on this server (see isReturnPath). Anything else goes home. */
 export const safeReturnTo = (value: string | undefined): string => (isReturnPath(value) ? value : home)
+
+/** The 429's Retry-After (RFC 9110 §10.2.3) and what the page says. */
+function tooMany(reply: FastifyReply, wait: SignInWait): string {
+  reply.header('retry-after', String(wait.seconds))
+  const when = wait.seconds < 90 ? `${wait.seconds} seconds` : `${Math.ceil(wait.seconds / 60)} minutes`
+  return wait.limit === 'address'
+    ? `Too many failed attempts from your address. Try again in ${when}.`
+    : `Too many failed sign-ins to this account from your address. Try again in ${when}.`
+}
