@@ -36,6 +36,7 @@ export async function installApp(
   const { app, tenant, user } = input
   const now = opts.now ?? Date.now()
   if (app.kind !== 'public') throw new AdminError('only marketplace (public) apps are installed')
+  if (app.environment === 'live' && !app.installUrl) throw new AdminError('this app has no install URL: it is connected through /authorize, not installed')
   if (app.environment !== tenant.environment) throw new AdminError(`a ${app.environment} app cannot be installed on a ${tenant.environment} tenant`)
   const existing = await storage.findActiveGrant(app.id, tenant.id)
   const previous = existing && await storage.getInstall(existing.id)
