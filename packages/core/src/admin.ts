@@ -115,7 +115,11 @@ export async function createApp(storage: Storage, input: NewAppInput, opts: Admi
   return sandboxTenant ? { app, clientSecret, sandboxTenant } : { app, clientSecret }
 }
 
-/** Changes what a person may change of an app: never its id, client_id, kind, environment or tenant. */
+/**
+ * Changes what a person may change of an app: never its id, client_id, kind, environment or tenant.
+ * Never its grants either: widening `scopes` widens no grant and no token (wider access needs a new
+ * consent or install); narrowing it narrows what new client-credentials tokens carry (grants/client-credentials.ts).
+ */
 export async function updateApp(storage: Storage, clientId: string, changes: AppFields, opts: AdminOptions = {}): Promise<App> {
   const app = await requireApp(storage, clientId)
   const updated = withFields({ ...app }, changes)
@@ -135,7 +139,7 @@ export async function deleteApp(storage: Storage, clientId: string, opts: AdminO
 
 /** Validates `fields` and applies them to `app`; the rules every way of creating or editing an app shares. */
 function withFields(app: App, fields: AppFields): App {
-  if (fields.name !== undefined) app.name = requireText(fields.name, 'name')
+  if (fields.name !== undefined) app.name = requireText(fields.name, 'name', 'name')
   if (!app.name) throw new AdminError('name is required (at most 200 characters)', 'name')
   if (fields.description !== undefined) {
     if (fields.description.length > 2000) throw new AdminError('description is at most 2000 characters', 'description')
@@ -309,9 +313,9 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], name: str
   return value as T
 }
 
-function requireText(value: string | undefined, name: string): string {
+function requireText(value: string | undefined, name: string, field?: AppField): string {
   const text = value?.trim()
-  if (!text || text.length > 200) throw new AdminError(`${name} is required (at most 200 characters)`)
+  if (!text || text.length > 200) throw new AdminError(`${name} is required (at most 200 characters)`, field)
   return text
 }
 
