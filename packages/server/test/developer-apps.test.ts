@@ -47,6 +47,13 @@ describe('developer portal: apps', () => {
     const token = await fieldEdgeToken(server, clientIdOf(page)!, secretOf(page)!, targetId)
     assert.equal(token.status, 200, token.text)
     assert.equal(decodeJwt(token.json.access_token).payload.tenant_id, targetId)
+
+    // The audit rows name the app's client_id, the tenant and the address, on the app's page too.
+    const clientId = clientIdOf(page)!
+    const [created] = await server.storage.listAudit({ appIds: [(await server.storage.getAppByClientId(clientId))!.id], limit: 1 })
+    assert.deepEqual([created?.action, created?.clientId, created?.tenantId, created?.address], ['app.created', clientId, targetId, '127.0.0.1'])
+    const appPage = await p.get(`/developer/apps/${clientId}`)
+    assert.match(appPage.text, new RegExp(`<td>${p.email.replace(/[.]/g, '\\.')}</td><td>127\\.0\\.0\\.1</td>\\s*<td>app\\.created</td><td><code>${clientId}</code></td><td><code>${targetId}</code></td>`))
   })
 
   it('answers every form with a redirect; reloading shows no secret again and repeats nothing', async () => {
