@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   AdminError, createApp, isLookupKey, deleteApp, ensurePartnerSandbox, installApp, installRedirect, revealSecret, rotateSecret, scopeDescriptions,
-  stashSecret, updateApp, type App, type AppField, type AppFields, type CoreContext, type Params, type User,
+  stashSecret, updateApp, type App, type AppFields, type CoreContext, type Params, type User,
 } from '@fieldgate/core'
 import { adminTenants, type PageKit } from '../plugins/pages.js'
 import { appPage, developerHome, newAppPage, secretPage, secretShownPage, type AppFormValues, type FieldError } from '../pages/developer.js'
@@ -189,7 +189,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
 const toApp = (reply: FastifyReply, app: App, notice: Notice): FastifyReply => reply.redirect(`/developer/apps/${app.clientId}?notice=${notice}`, 303)
 
 /** The core's message, beside the field it is about. */
-const fieldError = (err: AdminError): FieldError => ({ message: err.message, ...(err.field ? { field: err.field satisfies AppField } : {}) })
+const fieldError = (err: AdminError): FieldError => ({ message: err.message, ...(err.field ? { field: err.field } : {}) })
 
 /** This process stops honouring a deleted app at once; the others do on their next change-feed read. */
 export function forgetApp(ctx: CoreContext, appId: string, grantIds: string[]): void {
