@@ -180,7 +180,8 @@ program.command('audit').description('who did what, when').command('list')
     const list = await rt.storage.listAudit({ ...(app ? { appIds: [app.id] } : {}), ...(a.tenant ? { tenantIds: [a.tenant] } : {}), limit })
     return {
       json: list.map(auditJson),
-      text: list.map((e) => `${new Date(e.at).toISOString()}  ${e.actor.padEnd(20)}  ${e.action.padEnd(18)}  ${e.objectId}`).join('\n') || 'no entries',
+      text: list.map((e) => [new Date(e.at).toISOString(), e.actor.padEnd(20), e.action.padEnd(18), `client_id=${e.clientId ?? '-'}`,
+        `tenant=${e.tenantId ?? '-'}`, `address=${e.address ?? '-'}`, e.objectId].join('  ')).join('\n') || 'no entries',
     }
   }))
 

@@ -13,7 +13,15 @@ import { withEvents, type Alongside, type Storage } from './storage.js'
  * Operations people run on the store (CLI today; admin API and portal later). They validate their own
  * input and throw AdminError with a message meant for a person.
  */
-export class AdminError extends Error {}
+export class AdminError extends Error {
+  /** The input field the message is about (the portal shows it beside that field), when it is about one. */
+  constructor(message: string, readonly field?: AppField) {
+    super(message)
+  }
+}
+
+/** Names of the app fields a message can point at, as forms and the admin API spell them. */
+export type AppField = 'name' | 'description' | 'scopes' | 'token_ttl' | 'install_url' | 'redirect_uris' | 'contact_email' | 'data_api_url' | 'listed'
 
 const environments: readonly Environment[] = ['sandbox', 'live']
 const kinds: readonly AppKind[] = ['private', 'public']
@@ -64,7 +72,8 @@ export interface NewAppInput extends AppFields {
   ownerUserId?: string
   /**
    * A public sandbox app is installed on its sandbox tenant (`tenantId`, or one made for it) from the
-   * start, as the CLI does; the developer portal installs with a click instead.
+   * start, however it was made (CLI, admin API, portal), so the sandbox target_id answers tokens at once;
+   * false only for tests that need an app not yet installed.
    */
   installOnSandbox?: boolean
 }
@@ -101,17 +110,21 @@ export async function createApp(storage: Storage, input: NewAppInput, opts: Admi
   await storage.createApp(app, newSecret(app.id, clientSecret, now, opts.masterKey), grant, {
     ...(madeTenant ? { tenant: madeTenant } : {}),
     events: grant ? newEvent(app, grant.tenantId, 'grant.created', { grant_id: grant.id, scopes: grant.scopes }, now) : [],
-    audit: [auditEntry({ ...opts, now }, 'app.created', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, kind, environment })],
+    audit: [auditEntry({ ...opts, now }, 'app.created', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, kind, environment })],
   })
   return sandboxTenant ? { app, clientSecret, sandboxTenant } : { app, clientSecret }
 }
 
-/** Changes what a person may change of an app: never its id, client_id, kind, environment or tenant. */
+/**
+ * Changes what a person may change of an app: never its id, client_id, kind, environment or tenant.
+ * Never its grants either: widening `scopes` widens no grant and no token (wider access needs a new
+ * consent or install); narrowing it narrows what new client-credentials tokens carry (grants/client-credentials.ts).
+ */
 export async function updateApp(storage: Storage, clientId: string, changes: AppFields, opts: AdminOptions = {}): Promise<App> {
   const app = await requireApp(storage, clientId)
   const updated = withFields({ ...app }, changes)
   const changed = (Object.keys(changes) as (keyof AppFields)[]).filter((k) => JSON.stringify(app[k]) !== JSON.stringify(updated[k]))
-  await storage.updateApp(updated, { audit: [auditEntry(opts, 'app.updated', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { changed })] })
+  await storage.updateApp(updated, { audit: [auditEntry(opts, 'app.updated', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { changed })] })
   return updated
 }
 
@@ -119,33 +132,61 @@ export async function updateApp(storage: Storage, clientId: string, changes: App
 export async function deleteApp(storage: Storage, clientId: string, opts: AdminOptions = {}): Promise<{ app: App; grantIds: string[] }> {
   const app = await requireApp(storage, clientId)
   const grantIds = (await storage.listGrants({ appId: app.id })).map((g) => g.id)
-  const audit = [auditEntry(opts, 'app.deleted', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId })]
+  const audit = [auditEntry(opts, 'app.deleted', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId })]
   await storage.deleteApp(app.id, opts.now ?? Date.now(), { audit })
   return { app, grantIds }
 }
 
 /** Validates `fields` and applies them to `app`; the rules every way of creating or editing an app shares. */
 function withFields(app: App, fields: AppFields): App {
-  if (fields.name !== undefined) app.name = requireText(fields.name, 'name')
-  if (!app.name) throw new AdminError('name is required (at most 200 characters)')
+  if (fields.name !== undefined) app.name = requireText(fields.name, 'name', 'name')
+  if (!app.name) throw new AdminError('name is required (at most 200 characters)', 'name')
   if (fields.description !== undefined) {
-    if (fields.description.length > 2000) throw new AdminError('description is at most 2000 characters')
+    if (fields.description.length > 2000) throw new AdminError('description is at most 2000 characters', 'description')
     app.description = fields.description.trim()
   }
   if (fields.scopes !== undefined) app.scopes = safeScopes(fields.scopes)
-  if (fields.tokenTtl !== undefined) {
-    const ttl = fields.tokenTtl
-    if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400 * 30)) throw new AdminError('token TTL must be a whole number of seconds from 60 to 2592000')
-    app.tokenTtl = ttl
-  }
-  if (fields.installUrl !== undefined) app.installUrl = optionalUrl(fields.installUrl ?? undefined, 'install URL')
+  if (fields.tokenTtl !== undefined) app.tokenTtl = tokenTtl(fields.tokenTtl)
+  if (fields.installUrl !== undefined) app.installUrl = optionalUrl(fields.installUrl ?? undefined, 'install URL', 'install_url')
   if (fields.redirectUris !== undefined) app.redirectUris = [...new Set(fields.redirectUris.map((u) => requireRedirectUri(u)))]
   if (fields.contactEmail !== undefined) app.contactEmail = optionalEmail(fields.contactEmail ?? undefined)
-  if (fields.dataApiUrl !== undefined) app.dataApiUrl = optionalUrl(fields.dataApiUrl ?? undefined, 'Data API URL')
+  if (fields.dataApiUrl !== undefined) app.dataApiUrl = optionalUrl(fields.dataApiUrl ?? undefined, 'Data API URL', 'data_api_url')
   if (fields.listed !== undefined) app.listed = fields.listed
-  if (app.kind === 'public' && app.environment === 'live' && !app.installUrl) throw new AdminError('a live marketplace app needs an install URL')
-  if (app.listed && (app.kind !== 'public' || !app.installUrl)) throw new AdminError('only a public app with an install URL can be listed in the marketplace')
+  if (app.environment === 'live') requireLiveUrls(app)
+  // Install sends a customer to the install URL; connecting (authorization code) needs a redirect URI.
+  // A live public app needs a way in: either, or both (fieldmargin integrations have only redirect URIs).
+  if (app.kind === 'public' && app.environment === 'live' && !app.installUrl && app.redirectUris.length === 0) {
+    throw new AdminError('a live public app needs an install URL (marketplace Install), a redirect URI (connecting through /authorize), or both', 'install_url')
+  }
+  if (app.listed && (app.kind !== 'public' || !app.installUrl)) throw new AdminError('only a public app with an install URL can be listed in the marketplace', 'listed')
   return app
+}
+
+/** The app's own access-token lifetime; null falls back to the server's default for its kind. */
+function tokenTtl(ttl: number | null): number | null {
+  if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400 * 30)) throw new AdminError('token lifetime must be a whole number of seconds from 60 to 2592000', 'token_ttl')
+  return ttl
+}
+
+/**
+ * Live apps carry real customers' codes, install requests and events: every URL they use must be https.
+ * Plain http only for the loopback interface, where nothing crosses a network (RFC 8252 §7.3; RFC 9700 §2.1).
+ */
+function requireLiveUrls(app: App): void {
+  const check = (value: string | null, name: string, field: AppField) => {
+    if (value !== null && !isSecureUrl(value)) throw new AdminError(`${name} ${value} must use https in a live app (http only for 127.0.0.1, [::1] or localhost)`, field)
+  }
+  check(app.installUrl, 'install URL', 'install_url')
+  check(app.dataApiUrl, 'Data API URL', 'data_api_url')
+  for (const uri of app.redirectUris) check(uri, 'redirect URI', 'redirect_uris')
+}
+
+/** https, or http to a loopback host: 127.0.0.0/8, [::1], localhost (RFC 8252 §7.3, RFC 6761 §6.3). */
+export function isSecureUrl(value: string): boolean {
+  const url = new URL(value)
+  if (url.protocol === 'https:') return true
+  const host = url.hostname.toLowerCase()
+  return url.protocol === 'http:' && (host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host))
 }
 
 /** A new secret now; the old ones keep working for `graceSeconds`, so deployments can roll over. */
@@ -157,7 +198,7 @@ export async function rotateSecret(
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86400) throw new AdminError('grace period must be 0 to 2592000 seconds')
   const clientSecret = newClientSecret(app.environment)
   const oldSecretsExpireAt = now + graceSeconds * 1000
-  const audit = [auditEntry({ ...opts, now }, 'secret.rotated', { objectId: app.id, appId: app.id, tenantId: app.tenantId }, { grace_seconds: graceSeconds })]
+  const audit = [auditEntry({ ...opts, now }, 'secret.rotated', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { grace_seconds: graceSeconds })]
   await storage.rotateSecret(app.id, newSecret(app.id, clientSecret, now, opts.masterKey), oldSecretsExpireAt, { audit })
   return { app, clientSecret, oldSecretsExpireAt }
 }
@@ -174,7 +215,7 @@ export async function createGrant(storage: Storage, input: { clientId: string; t
   if (existing) return existing
   const now = opts.now ?? Date.now()
   const fresh = newGrant(app, tenant.id, scopes, now)
-  const audit = [auditEntry(opts, 'grant.created', { objectId: fresh.id, appId: app.id, tenantId: tenant.id }, { scopes })]
+  const audit = [auditEntry(opts, 'grant.created', { objectId: fresh.id, appId: app.id, clientId: app.clientId, tenantId: tenant.id }, { scopes })]
   return storage.createGrant(fresh, { events: newEvent(app, tenant.id, 'grant.created', { grant_id: fresh.id, scopes }, now), audit })
 }
 
@@ -272,9 +313,9 @@ function oneOf<T extends string>(value: string, allowed: readonly T[], name: str
   return value as T
 }
 
-function requireText(value: string | undefined, name: string): string {
+function requireText(value: string | undefined, name: string, field?: AppField): string {
   const text = value?.trim()
-  if (!text || text.length > 200) throw new AdminError(`${name} is required (at most 200 characters)`)
+  if (!text || text.length > 200) throw new AdminError(`${name} is required (at most 200 characters)`, field)
   return text
 }
 
@@ -282,25 +323,25 @@ function safeScopes(value: string): string[] {
   try {
     return parseScope(value)
   } catch {
-    throw new AdminError('scopes must be space-separated scope names')
+    throw new AdminError('scopes must be space-separated scope names', 'scopes')
   }
 }
 
 function optionalEmail(value: string | undefined): string | null {
   if (value === undefined || value.trim() === '') return null
-  if (!/^[^@\s]+@[^@\s]+$/.test(value.trim()) || value.length > 320) throw new AdminError('contact email is not an email address')
+  if (!/^[^@\s]+@[^@\s]+$/.test(value.trim()) || value.length > 320) throw new AdminError('contact email is not an email address', 'contact_email')
   return value.trim()
 }
 
-function optionalUrl(value: string | undefined, name: string): string | null {
+function optionalUrl(value: string | undefined, name: string, field: AppField): string | null {
   if (value === undefined || value === '') return null
-  if (!isHttpUrl(value)) throw new AdminError(`${name} must be an http(s) URL`)
+  if (!isHttpUrl(value)) throw new AdminError(`${name} must be an http(s) URL`, field)
   return value
 }
 
 /** RFC 9700 §4.1: redirect URIs are compared exactly, so they must be absolute and carry no fragment. */
 function requireRedirectUri(value: string): string {
-  if (!isHttpUrl(value) || value.includes('#')) throw new AdminError(`redirect URI ${value} must be an absolute http(s) URL without a fragment`)
+  if (!isHttpUrl(value) || value.includes('#')) throw new AdminError(`redirect URI ${value} must be an absolute http(s) URL without a fragment`, 'redirect_uris')
   return value
 }
 

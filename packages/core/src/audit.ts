@@ -22,6 +22,8 @@ export interface AdminOptions {
 export interface AuditAbout {
   objectId: string
   appId?: string | null
+  /** When not given, the store fills it in from `appId` (the app as it is when the entry is written). */
+  clientId?: string | null
   tenantId?: string | null
 }
 
@@ -35,6 +37,7 @@ export function auditEntry(opts: AdminOptions, action: string, about: AuditAbout
     actorUserId: actor.userId ?? null,
     action,
     appId: about.appId ?? null,
+    clientId: about.clientId ?? null,
     tenantId: about.tenantId ?? null,
     objectId: about.objectId,
     address: actor.address ?? null,

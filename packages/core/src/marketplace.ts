@@ -43,6 +43,7 @@ export const sameScopes = (a: readonly string[], b: readonly string[]): boolean 
 /** Marketplace apps only, and each on tenants of its own environment: sandbox on sandbox, live on live. */
 export function requireInstallable(app: App, tenant: Tenant): void {
   if (app.kind !== 'public') throw new AdminError('only marketplace (public) apps are installed')
+  if (app.environment === 'live' && !app.installUrl) throw new AdminError('this app has no install URL: it is connected through /authorize, not installed')
   if (app.environment !== tenant.environment) throw new AdminError(`a ${app.environment} app cannot be installed on a ${tenant.environment} tenant`)
 }
 

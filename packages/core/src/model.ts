@@ -94,10 +94,30 @@ export interface AuditEntry {
   actorUserId: string | null
   action: string
   appId: string | null
+  /** The app's client_id, the name partners and operators know it by; it outlives the app's deletion here. */
+  clientId: string | null
   tenantId: string | null
   objectId: string
   address: string | null
   details: Record<string, unknown>
+}
+
+/**
+ * A client secret waiting to be shown once in the portal (POST/redirect/GET): the handle in the
+ * redirect URL is stored hashed, the secret sealed, and the first view consumes it.
+ */
+export interface SecretHandle {
+  idHash: string
+  /** Hash of the browser id the handle was made for: another browser cannot see, or burn, it. */
+  browserHash: string
+  appId: string
+  heading: string
+  note: string
+  /** Sealed under the master key; empty once shown. */
+  secretEnc: string
+  createdAt: number
+  expiresAt: number
+  shownAt: number | null
 }
 
 export interface SigningKeyRecord {

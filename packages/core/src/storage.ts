@@ -1,5 +1,5 @@
 import type {
-  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, DeliveryAttempt, Install, OutboxEvent, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, DeliveryAttempt, Install, OutboxEvent, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, SecretHandle, Session, SigningKeyRecord,
   Tenant, User, WorkOrder,
 } from './model.js'
 
@@ -101,6 +101,15 @@ export interface Storage {
   findOpaqueToken(tokenHash: string): Promise<OpaqueTokenRecord | undefined>
   /** Returns the token if this call revoked it, undefined if it was unknown or already revoked. */
   revokeOpaqueToken(tokenHash: string, now: number): Promise<OpaqueToken | undefined>
+
+  /** Stores a secret to be shown once; drops handles that expired by `handle.createdAt`. */
+  saveSecretHandle(handle: SecretHandle): Promise<void>
+  /**
+   * The handle made for this browser, if it has not expired at `now`. The first call (exactly one among
+   * concurrent ones) gets it with its sealed secret and marks it shown, atomically; later calls get it
+   * with `first` false and no secret.
+   */
+  takeSecretHandle(idHash: string, browserHash: string, now: number): Promise<{ handle: SecretHandle; first: boolean } | undefined>
 
   createSession(session: Session): Promise<void>
   /** The session if it exists and has not expired at `now`. */

@@ -19,7 +19,7 @@ export const keyJson = (k: SigningKeyRecord): Json => ({ kid: k.kid, alg: k.alg,
 
 export const auditJson = (e: AuditEntry): Json => ({
   id: e.id, at: iso(e.at), actor: e.actor, actor_user_id: e.actorUserId, action: e.action, app_id: e.appId,
-  tenant_id: e.tenantId, object_id: e.objectId, address: e.address, details: e.details,
+  client_id: e.clientId, tenant_id: e.tenantId, object_id: e.objectId, address: e.address, details: e.details,
 })
 
 export const eventJson = (e: OutboxEvent, attempts: DeliveryAttempt[] = []): Json => ({

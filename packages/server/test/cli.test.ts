@@ -155,7 +155,7 @@ describe('fieldgate CLI', () => {
       cli('users', 'create', '--email', 'not-an-email', '--password', 'correct horse battery', '--json'),
     ])
     const expected = [
-      /a private app needs --tenant/, /install URL/, /token TTL/, /sandbox app cannot belong to a live tenant/, /http\(s\) URL/,
+      /a private app needs --tenant/, /install URL/, /token lifetime/, /sandbox app cannot belong to a live tenant/, /http\(s\) URL/,
       /no grant 00000000-0000-0000-0000-000000000000/, /no app with client_id no-such-client/, /grace period/, /not an email/,
     ]
     results.forEach((r, i) => fails(r, expected[i]!))
@@ -166,6 +166,39 @@ describe('fieldgate CLI', () => {
     assert.doesNotMatch(usage.stderr, /^\s+at /m)
     const badEnv = await runCli(['tenants', 'list', '--json'], { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_SIGNING_ALG: 'HS256' })
     fails(badEnv, /FIELDGATE_SIGNING_ALG/)
+  })
+
+  it('creates a live public app with only redirect URIs (a fieldmargin integration), https only off loopback', async () => {
+    const made = await ok('apps', 'create', '--name', 'Field notes', '--kind', 'public', '--environment', 'live',
+      '--redirect-uri', 'https://notes.example/callback', 'http://127.0.0.1:8765/cb', 'http://[::1]:8765/cb', 'http://localhost/cb', '--json')
+    assert.equal(made.environment, 'live')
+    assert.equal(made.install_url, null)
+    assert.deepEqual(made.redirect_uris, ['https://notes.example/callback', 'http://127.0.0.1:8765/cb', 'http://[::1]:8765/cb', 'http://localhost/cb'])
+    assert.equal(made.sandbox_target_id, undefined, 'a live app has no sandbox tenant')
+    const refused = await Promise.all([
+      cli('apps', 'create', '--name', 'Plain', '--kind', 'public', '--environment', 'live', '--redirect-uri', 'http://notes.example/callback', '--json'),
+      cli('apps', 'create', '--name', 'Plain', '--kind', 'public', '--environment', 'live', '--install-url', 'http://notes.example/install', '--json'),
+      cli('apps', 'create', '--name', 'Plain', '--kind', 'public', '--environment', 'live', '--redirect-uri', 'https://n.example/cb', '--data-api-url', 'http://n.example/events', '--json'),
+      cli('apps', 'create', '--name', 'Plain', '--kind', 'private', '--tenant', live.id, '--redirect-uri', 'http://127.0.0.2.example/cb', '--json'),
+    ])
+    fails(refused[0]!, /redirect URI http:\/\/notes\.example\/callback must use https in a live app/)
+    fails(refused[1]!, /install URL http:\/\/notes\.example\/install must use https/)
+    fails(refused[2]!, /Data API URL .* must use https/)
+    fails(refused[3]!, /must use https/)
+    // Sandbox apps keep http.
+    const sandboxApp = await ok('apps', 'create', '--name', 'Local', '--kind', 'public', '--redirect-uri', 'http://dev.example/cb', '--json')
+    assert.deepEqual(sandboxApp.redirect_uris, ['http://dev.example/cb'])
+  })
+
+  it('names the client_id, tenant and address in audit list --json', async () => {
+    const made = await ok('apps', 'create', '--name', 'Audited', '--kind', 'private', '--tenant', sandbox.id, '--json')
+    const entries = await ok('audit', 'list', '--app', made.client_id, '--json')
+    assert.equal(entries[0].action, 'app.created')
+    assert.equal(entries[0].client_id, made.client_id)
+    assert.equal(entries[0].tenant_id, sandbox.id)
+    assert.ok('address' in entries[0])
+    const text = await cli('audit', 'list', '--app', made.client_id)
+    assert.match(text.stdout, new RegExp(`client_id=${made.client_id}  tenant=${sandbox.id}  address=-`))
   })
 
   it('rotates a client secret with a grace period, and both secrets get tokens', async () => {

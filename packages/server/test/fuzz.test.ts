@@ -726,11 +726,11 @@ const pageForm = (f: Fixture, o: { path: fc.Arbitrary<string> | string; params: 
     body: bodies(withCsrf(o.csrf ?? csrfField(f), o.params), f.limit, { hints: ['csrf', ...o.hints], allowEmpty: true, padKeys: ['zz_pad'] }),
   })
 
-const APP_FORM_FIELDS = ['name', 'kind', 'environment', 'tenant_id', 'description', 'install_url', 'redirect_uris', 'contact_email', 'data_api_url', 'listed', 'scope:api', 'scope:maps:write', 'grace', 'confirm']
+const APP_FORM_FIELDS = ['name', 'kind', 'environment', 'tenant_id', 'description', 'install_url', 'redirect_uris', 'contact_email', 'data_api_url', 'token_ttl', 'listed', 'scope:api', 'scope:maps:write', 'grace', 'confirm']
 const APP_FORM_REAL = {
   kind: ['public', 'private', 'PRIVATE'], environment: ['sandbox', 'live'], listed: ['on', 'off'], 'scope:api': ['on'], 'scope:maps:write': ['on'],
   install_url: [INSTALL_URL, 'javascript:alert(1)', 'http://127.0.0.1/', 'https://'], redirect_uris: [`${CALLBACK}\nhttps://evil.example/`, 'http://localhost\r\n'],
-  contact_email: ['a@b', '@'], confirm: ['on', 'off', 'ON'], grace: ['0', '-1', 'NaN', '1e9', '2592001', '1.5', ''], tenant_id: [randomBytes(8).toString('hex')],
+  contact_email: ['a@b', '@'], token_ttl: ['600', '59', '1.5', 'NaN', '', '2592001'], confirm: ['on', 'off', 'ON'], grace: ['0', '-1', 'NaN', '1e9', '2592001', '1.5', ''], tenant_id: [randomBytes(8).toString('hex')],
   name: ['App', ' ', ''], description: ['x'.repeat(2001)],
 } as Record<string, readonly string[]>
 
@@ -842,14 +842,15 @@ const specs: Spec[] = [
   getRoute('/developer', 'page', { auth: pageAuth }),
   getRoute('/developer/apps/new', 'page', { auth: pageAuth }),
   {
-    method: 'POST', route: '/developer/apps', kind: 'page', note: 'a public app never has an install URL, a private one never an own tenant',
+    method: 'POST', route: '/developer/apps', kind: 'page', note: 'a public app is live with neither install URL nor redirect URI, a private one never has an own tenant',
     build: (f) => pageForm(f, {
       path: '/developer/apps', hints: APP_FORM_FIELDS,
       params: paramsOf(fieldsOf(APP_FORM_FIELDS, APP_FORM_REAL)).map((p) =>
-        p.kind === 'private' ? withKey(p, 'tenant_id', `not-${asText(p.tenant_id ?? '')}`) : withoutKey(p, 'install_url')),
+        p.kind === 'private' ? withKey(p, 'tenant_id', `not-${asText(p.tenant_id ?? '')}`) : withKey(withoutKey(withoutKey(p, 'install_url'), 'redirect_uris'), 'environment', 'live')),
     }),
   },
-  getRoute('/developer/apps/:clientId', 'page', { auth: pageAuth, path: (f) => fc.oneof(fc.constant(ownPath(f, '')), appPath(f, '')) }),
+  getRoute('/developer/apps/:clientId', 'page', { auth: pageAuth, names: ['notice'], path: (f) => fc.oneof(fc.constant(ownPath(f, '')), appPath(f, '')) }),
+  getRoute('/developer/apps/:clientId/secret', 'page', { auth: pageAuth, names: ['h'], path: (f) => fc.oneof(fc.constant(ownPath(f, '/secret')), appPath(f, '/secret')) }),
   {
     method: 'POST', route: '/developer/apps/:clientId', kind: 'page', note: 'on the own app the name is always missing or blank',
     build: (f) => fc.oneof(

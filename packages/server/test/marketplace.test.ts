@@ -27,11 +27,13 @@ interface CreatedApp {
 async function createAppThroughPortal(p: Person, fields: Record<string, string>): Promise<CreatedApp> {
   const form = await p.get('/developer/apps/new')
   assert.equal(form.status, 200, form.text)
-  const page = await p.post('/developer/apps', {
+  const posted = await p.post('/developer/apps', {
     csrf: csrfOf(form), kind: 'public', environment: 'sandbox', name: 'Route planner', description: 'Plans routes',
     install_url: INSTALL, contact_email: 'dev@partner.example', 'scope:api': 'on', ...fields,
   })
-  assert.equal(page.status, 201, page.text)
+  assert.equal(posted.status, 303, posted.text)
+  const page = await p.get(posted.headers.get('location')!)
+  assert.equal(page.status, 200, page.text)
   const value = (id: string) => new RegExp(`id="${id}" type="text" readonly value="([^"]+)"`).exec(page.text)?.[1] ?? assert.fail(`no ${id}`)
   return { clientId: value('client_id'), clientSecret: value('client_secret'), page }
 }
@@ -404,7 +406,9 @@ describe('developer portal and marketplace over HTTP', () => {
     await install(person, app.clientId, tenant.id)
     const token = (await tokenFor(server, app, tenant.id)).json.access_token as string
     const appPage = await p.get(`/developer/apps/${app.clientId}`)
-    const rotated = await p.post(`/developer/apps/${app.clientId}/rotate-secret`, { csrf: csrfOf(appPage), grace: '3600' })
+    const rotation = await p.post(`/developer/apps/${app.clientId}/rotate-secret`, { csrf: csrfOf(appPage), grace: '3600' })
+    assert.equal(rotation.status, 303)
+    const rotated = await p.get(rotation.headers.get('location')!)
     const newSecret = /id="client_secret" type="text" readonly value="([^"]+)"/.exec(rotated.text)![1]!
     assert.notEqual(newSecret, app.clientSecret)
     assert.equal((await tokenFor(server, app, tenant.id)).status, 200, 'the old secret works in its grace period')

@@ -60,6 +60,7 @@ export interface Database {
     actorUserId: string | null
     action: string
     appId: string | null
+    clientId: string | null
     tenantId: string | null
     objectId: string
     address: string | null
@@ -91,6 +92,17 @@ export interface Database {
     lastError: string | null
   }
   eventAttempts: { id: string; eventId: string; at: number; status: number | null; error: string | null; durationMs: number }
+  secretHandles: {
+    idHash: string
+    browserHash: string
+    appId: string
+    heading: string
+    note: string
+    secretEnc: string
+    createdAt: number
+    expiresAt: number
+    shownAt: number | null
+  }
   sessions: { idHash: string; userId: string; createdAt: number; expiresAt: number }
   workOrders: { id: string; tenantId: string; title: string; status: string; createdByClientId: string | null; createdAt: number }
   changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }

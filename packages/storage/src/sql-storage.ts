@@ -1,5 +1,5 @@
 import type {
-  Alongside, ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, DeliveryAttempt, Install, OutboxEvent, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, Session, SigningKeyRecord,
+  Alongside, ApiRecord, App, AppSecret, AuditEntry, AuthorizationCode, DeliveryAttempt, Install, OutboxEvent, Change, Grant, Membership, OpaqueToken, OpaqueTokenRecord, SecretHandle, Session, SigningKeyRecord,
   Storage, Tenant, User, WorkOrder,
 } from '@fieldgate/core'
 import { Migrator, sql, type Compilable, type CompiledQuery, type Kysely, type Selectable, type Transaction } from 'kysely'
@@ -345,6 +345,29 @@ export class SqlStorage implements Storage {
       .where('tokenHash', '=', tokenHash).where('revokedAt', 'is', null).returningAll().executeTakeFirst()
   }
 
+  // secrets shown once
+
+  async saveSecretHandle(handle: SecretHandle): Promise<void> {
+    await this.db.transaction().execute(async (tx) => {
+      // Expired handles go as new ones come: the table holds only the last few minutes' secrets.
+      await tx.deleteFrom('secretHandles').where('expiresAt', '<=', handle.createdAt).execute()
+      await tx.insertInto('secretHandles').values(handle).execute()
+    })
+  }
+
+  async takeSecretHandle(idHash: string, browserHash: string, now: number): Promise<{ handle: SecretHandle; first: boolean } | undefined> {
+    return this.db.transaction().execute(async (tx) => {
+      const row = await tx.selectFrom('secretHandles').selectAll().where('idHash', '=', idHash).where('browserHash', '=', browserHash)
+        .where('expiresAt', '>', now).executeTakeFirst()
+      if (!row) return undefined
+      // One conditional update: among concurrent views exactly one finds the secret still there.
+      const result = await tx.updateTable('secretHandles').set({ shownAt: now, secretEnc: '' })
+        .where('idHash', '=', idHash).where('shownAt', 'is', null).executeTakeFirst()
+      const first = Number(result.numUpdatedRows) === 1
+      return { handle: first ? row : { ...row, secretEnc: '', shownAt: row.shownAt ?? now }, first }
+    })
+  }
+
   // sessions
 
   async createSession(session: Session): Promise<void> {
@@ -526,7 +549,10 @@ const enqueue = async (db: Db, events: OutboxEvent[]) => {
 }
 
 const insertAudit = async (db: Db, entries: AuditEntry[]) => {
-  if (entries.length) await db.insertInto('auditEntries').values(entries.map((e) => ({ ...e, details: JSON.stringify(e.details) }))).execute()
+  if (!entries.length) return
+  // An entry that names only the app's id gets its client_id from the app, in the same statement.
+  const clientIdOf = (e: AuditEntry) => e.clientId ?? (e.appId ? db.selectFrom('apps').select('clientId').where('id', '=', e.appId) : null)
+  await db.insertInto('auditEntries').values(entries.map((e) => ({ ...e, clientId: clientIdOf(e), details: JSON.stringify(e.details) }))).execute()
 }
 
 const upsertInstall = async (db: Db, install: Install) => {

@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
   createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
-  type ApiRecord, type App, type AppSecret, type AuditEntry, type AuthorizationCode, type Install, type Grant, type OpaqueToken, type OutboxEvent, type Session, type SigningKeyRecord, type Storage, type Tenant,
+  type ApiRecord, type App, type AppSecret, type AuditEntry, type AuthorizationCode, type Install, type Grant, type OpaqueToken, type OutboxEvent, type SecretHandle, type Session, type SigningKeyRecord, type Storage, type Tenant,
   type User, type WorkOrder,
 } from '@fieldgate/core'
 
@@ -534,6 +534,33 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
       })
     })
 
+    describe('secret handles', () => {
+      const db = freshStore(open)
+
+      it('gives a handle to its own browser once with its secret, then without, and to no one after it expires', async () => {
+        const s = db()
+        const a = app()
+        await s.createApp(a, secret(a.id))
+        const handle: SecretHandle = {
+          idHash: hex(), browserHash: hex(), appId: a.id, heading: 'New client secret', note: 'n', secretEnc: 'v1.sealed', createdAt: T, expiresAt: T + 1000, shownAt: null,
+        }
+        await s.saveSecretHandle(handle)
+        assert.equal(await s.takeSecretHandle(handle.idHash, hex(), T + 1), undefined, 'another browser')
+        assert.equal(await s.takeSecretHandle(hex(), handle.browserHash, T + 1), undefined, 'unknown handle')
+        const views = await Promise.all([1, 2, 3].map(() => s.takeSecretHandle(handle.idHash, handle.browserHash, T + 2)))
+        const firsts = views.filter((v) => v?.first)
+        assert.equal(firsts.length, 1, 'exactly one view gets the secret')
+        assert.deepEqual(firsts[0]?.handle, handle)
+        const again = await s.takeSecretHandle(handle.idHash, handle.browserHash, T + 3)
+        assert.equal(again?.first, false)
+        assert.equal(again?.handle.secretEnc, '', 'the sealed secret is gone once shown')
+        assert.equal(await s.takeSecretHandle(handle.idHash, handle.browserHash, T + 1000), undefined, 'expired')
+        // Saving a new handle drops the expired ones.
+        await s.saveSecretHandle({ ...handle, idHash: hex(), createdAt: T + 2000, expiresAt: T + 3000 })
+        assert.equal(await s.takeSecretHandle(handle.idHash, handle.browserHash, T), undefined)
+      })
+    })
+
     describe('records', () => {
       const db = freshStore(open)
 
@@ -624,7 +651,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const made = tenant()
         const a = app({ tenantId: made.id })
         const entry = (objectId: string): AuditEntry => ({
-          id: randomUUID(), at: T, actor: 'cli', actorUserId: null, action: 'test', appId: a.id, tenantId: made.id, objectId, address: null, details: { n: 1 },
+          id: randomUUID(), at: T, actor: 'cli', actorUserId: null, action: 'test', appId: a.id, clientId: null, tenantId: made.id, objectId, address: null, details: { n: 1 },
         })
         const onApp = entry(a.id)
         await s.createApp(a, secret(a.id), undefined, { tenant: made, audit: [onApp] })
@@ -640,6 +667,11 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         await s.widenGrantScopes(g.id, ['api'], T + 1, (as) => ({ audit: [{ ...onWiden, details: { scopes: as.scopes } }] }))
         const audited = () => s.listAudit({ appIds: [a.id], limit: 10 }).then((l) => l.map((x) => x.id).sort())
         assert.deepEqual(await audited(), [onApp.id, onGrant.id, onWiden.id].sort())
+        // An entry naming only the app's id gets the app's client_id from the store; one naming it keeps it.
+        const stored = await s.listAudit({ appIds: [a.id], limit: 10 })
+        assert.deepEqual([...new Set(stored.map((x) => x.clientId))], [a.clientId])
+        await s.recordAudit({ ...entry(a.id), at: T + 5, clientId: 'fg_named' })
+        assert.equal((await s.listAudit({ appIds: [a.id], limit: 1 }))[0]?.clientId, 'fg_named')
 
         const other = tenant()
         const lost = [entry(a.id), entry(a.id)]
@@ -650,7 +682,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         await assert.rejects(s.createGrant(refused, { install: { ...install, grantId: refused.id }, events: [lostEvent], audit: [lost[1]!] }))
         assert.equal(await s.getInstall(refused.id), undefined)
         assert.equal(await s.getEvent(lostEvent.id), undefined)
-        assert.deepEqual(await audited(), [onApp.id, onGrant.id, onWiden.id].sort())
+        assert.deepEqual((await s.listAudit({ appIds: [a.id], limit: 10 })).filter((x) => x.clientId !== 'fg_named').map((x) => x.id).sort(), [onApp.id, onGrant.id, onWiden.id].sort())
       })
     })
 

@@ -10,7 +10,7 @@ import { registerGrantType, type TokenResult } from './registry.js'
 async function clientCredentials(ctx: CoreContext, app: App, params: Params): Promise<TokenResult> {
   const tenant = await resolveTenant(ctx, app, params.target_id)
   const grant = await activeGrant(ctx, app, tenant)
-  const scopes = grantedScopes(params.scope, grant)
+  const scopes = grantedScopes(params.scope, allowedNow(grant, app))
   return issueJwtAccessToken(ctx, app, grant, scopes)
 }
 
@@ -35,6 +35,15 @@ async function activeGrant(ctx: CoreContext, app: App, tenant: Tenant): Promise<
   const grant = await ctx.cache.activeGrant(app.id, tenant.id)
   if (!grant) throw new InvalidGrant(app.kind === 'private' ? "the app's access to its tenant was revoked" : 'the app is not installed for this target_id')
   return grant
+}
+
+/**
+ * What the grant gives the app today. A grant changes only by a consent or install: widening the app's
+ * allowed scopes never widens it (nor its tokens). Narrowing the app narrows what new tokens carry at once,
+ * since the app may no longer ask for the rest; the grant itself keeps its record of what was consented.
+ */
+function allowedNow(grant: Grant, app: App): Grant {
+  return { ...grant, scopes: grant.scopes.filter((s) => app.scopes.includes(s)) }
 }
 
 /** RFC 6749 §3.3: no scope asks for everything granted; asking for more than granted is invalid_scope. */

@@ -32,38 +32,68 @@ export interface AppFormValues {
   redirectUris?: string
   contactEmail?: string
   dataApiUrl?: string
+  /** Seconds, as typed; blank for the server's default. */
+  tokenTtl?: string
   scopes?: string[]
   listed?: boolean
   tenantId?: string
 }
 
-const field = (id: string, label: string, value: string | undefined, type = 'text', hint?: string) => html`
+/** A message from the core, and the field it is about when it is about one (shown beside it). */
+export interface FieldError {
+  message: string
+  field?: string
+}
+
+/** Hint and error ids the field's aria-describedby names, so a screen reader reads them with it. */
+const describedBy = (id: string, hint: string | undefined, error: FieldError | undefined): SafeHtml => {
+  const ids = [hint ? `${id}-hint` : '', error?.field === id ? `${id}-error` : ''].filter(Boolean)
+  return html`${ids.length ? html` aria-describedby="${ids.join(' ')}"` : ''}${error?.field === id ? html` aria-invalid="true"` : ''}`
+}
+
+const fieldError = (id: string, error: FieldError | undefined): SafeHtml | string =>
+  error?.field === id ? html`<p class="error field-error" id="${id}-error">${error.message}</p>` : ''
+
+const field = (id: string, label: string, value: string | undefined, error: FieldError | undefined, type = 'text', hint?: string, extra: SafeHtml | string = '') => html`
   <label for="${id}">${label}</label>
   ${hint ? html`<p class="muted hint" id="${id}-hint">${hint}</p>` : ''}
-  <input id="${id}" name="${id}" type="${type}" value="${value ?? ''}"${hint ? html` aria-describedby="${id}-hint"` : ''}>`
+  <input id="${id}" name="${id}" type="${type}" value="${value ?? ''}"${describedBy(id, hint, error)}${extra}>
+  ${fieldError(id, error)}`
+
+const redirectHint = 'One per line, matched exactly, for the authorization-code flow (connecting through /authorize). Live apps: https only, http only for localhost/127.0.0.1/[::1].'
 
 /** The fields a partner edits, shared by Create and Edit. */
-const appFields = (v: AppFormValues): SafeHtml => html`
-  ${field('name', 'App name', v.name)}
+const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
+  ${field('name', 'App name', v.name, error)}
   <label for="description">What it does</label>
-  <textarea id="description" name="description" rows="3">${v.description ?? ''}</textarea>
-  ${field('install_url', 'Install URL', v.installUrl, 'url', 'Required for marketplace apps: customers are sent here with ?target=…&target_id=… after installing.')}
+  <textarea id="description" name="description" rows="3"${describedBy('description', undefined, error)}>${v.description ?? ''}</textarea>
+  ${fieldError('description', error)}
+  ${field('install_url', 'Install URL', v.installUrl, error, 'url', 'For marketplace Install: customers are sent here with ?target=…&target_id=… after installing. A live public app needs an install URL, a redirect URI, or both. Live apps: https.')}
   <label for="redirect_uris">Redirect URIs</label>
-  <p class="muted hint" id="redirect_uris-hint">One per line, matched exactly, for the authorization-code flow.</p>
-  <textarea id="redirect_uris" name="redirect_uris" rows="2" aria-describedby="redirect_uris-hint">${v.redirectUris ?? ''}</textarea>
-  ${field('contact_email', 'Contact email', v.contactEmail, 'email')}
-  ${field('data_api_url', 'Data API URL', v.dataApiUrl, 'url', 'Where events about your installs are delivered.')}
-  <fieldset><legend>Scopes it may ask for</legend>
+  <p class="muted hint" id="redirect_uris-hint">${redirectHint}</p>
+  <textarea id="redirect_uris" name="redirect_uris" rows="2"${describedBy('redirect_uris', redirectHint, error)}>${v.redirectUris ?? ''}</textarea>
+  ${fieldError('redirect_uris', error)}
+  ${field('contact_email', 'Contact email', v.contactEmail, error, 'email')}
+  ${field('data_api_url', 'Data API URL', v.dataApiUrl, error, 'url', 'Where events about your installs are delivered. Live apps: https.')}
+  ${field('token_ttl', 'Access-token lifetime (seconds)', v.tokenTtl, error, 'number', 'Blank for the default (28000 for public apps, 3600 for private). From 60 to 2592000.', html` min="60" max="2592000" step="1"`)}
+  <fieldset${describedBy('scopes', undefined, error)}><legend>Scopes it may ask for</legend>
   ${Object.keys(scopeDescriptions).map((s) => html`<label class="check"><input type="checkbox" name="scope:${s}"${(v.scopes ?? ['api']).includes(s) ? html` checked` : ''}>
     <code>${s}</code> <span class="muted">${describeScope(s)}</span></label>`)}
   </fieldset>
-  <label class="check"><input type="checkbox" name="listed"${v.listed ? html` checked` : ''}> List it in the marketplace</label>`
+  ${fieldError('scopes', error)}
+  <label class="check"><input type="checkbox" id="listed" name="listed"${v.listed ? html` checked` : ''}${describedBy('listed', undefined, error)}> List it in the marketplace</label>
+  ${fieldError('listed', error)}`
 
-export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: string }): string => layout({
+/** The error at the top of a form: every message, with a link to its field when it has one. */
+const formError = (error: FieldError | undefined): SafeHtml | string => error
+  ? html`<p class="error" role="alert">${error.field ? html`<a href="#${error.field}">${error.message}</a>` : error.message}</p>`
+  : ''
+
+export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): string => layout({
   title: 'Create an app',
   ...p,
   body: html`<h1>Create an app</h1>
-${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+${formError(p.error)}
 <form method="post" action="/developer/apps">
   <input type="hidden" name="csrf" value="${p.csrf}">
   <label for="kind">Type</label>
@@ -78,7 +108,7 @@ ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
   </select>
   <label for="tenant_id">Tenant (private apps)</label>
   <select id="tenant_id" name="tenant_id">${p.tenants.map((t) => html`<option value="${t.id}"${p.values.tenantId === t.id ? html` selected` : ''}>${t.name} (${t.environment})</option>`)}</select>
-  ${appFields(p.values)}
+  ${appFields(p.values, p.error)}
   <div class="actions"><button type="submit" class="primary">Create app</button></div>
 </form>`,
 })
@@ -95,6 +125,16 @@ export const secretPage = (p: Frame & { app: App; clientSecret: string; heading:
 <label for="client_secret">Client secret</label>
 <div class="copy"><input id="client_secret" type="text" readonly value="${p.clientSecret}"> <button type="button" data-copy="client_secret">Copy</button></div>
 ${p.note ? html`<p>${p.note}</p>` : ''}
+<p><a href="/developer/apps/${p.app.clientId}">Continue to ${p.app.name}</a></p>`,
+})
+
+/** A reload of the secret page, or a handle that expired: the secret is never shown twice. */
+export const secretShownPage = (p: Frame & { app: App }): string => layout({
+  title: 'Secret already shown',
+  ...p,
+  body: html`<h1>This secret was already shown</h1>
+<p>A client secret is shown only once, right after it is made, and only in the browser that made it. Reloading the page does not create the app or rotate the secret again.</p>
+<p>If you did not copy it, rotate the secret on the app's page.</p>
 <p><a href="/developer/apps/${p.app.clientId}">Continue to ${p.app.name}</a></p>`,
 })
 
@@ -117,21 +157,23 @@ ${list.length === 0 ? html`<p class="muted">No events yet.</p>` : html`<table cl
 </table>`}`
 
 export const appPage = (p: Frame & {
-  app: App; secretHints: { hint: string; expiresAt: number | null }[]; sandbox: Tenant; audit: AuditEntry[]; deliveries: Delivery[]; notice?: string; error?: string
+  app: App; secretHints: { hint: string; expiresAt: number | null }[]; sandbox: Tenant; audit: AuditEntry[]; deliveries: Delivery[]; notice?: string; error?: FieldError
 }): string => layout({
   title: p.app.name,
   ...p,
   body: html`<h1>${p.app.name}</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
-${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+${formError(p.error)}
 <dl class="facts">
   <dt>Client ID</dt><dd><code>${p.app.clientId}</code></dd>
   <dt>Type</dt><dd>${p.app.kind}, ${p.app.environment}</dd>
+  <dt>Access-token lifetime</dt><dd>${p.app.tokenTtl === null ? 'the default' : `${p.app.tokenTtl} seconds`}</dd>
   <dt>Client secrets</dt><dd>${p.secretHints.map((s) => html`<code>${s.hint}</code>${s.expiresAt ? html` (works until ${new Date(s.expiresAt).toISOString()})` : ' (current)'}<br>`)}</dd>
 </dl>
 ${p.app.kind === 'public' && p.app.environment === 'sandbox' ? html`<form method="post" action="/developer/apps/${p.app.clientId}/install-sandbox">
   <input type="hidden" name="csrf" value="${p.csrf}">
-  <p>Sandbox <code>target_id</code> <code>${p.sandbox.id}</code></p>
+  <p>Sandbox <code>target_id</code> <code>${p.sandbox.id}</code>: installed from the start, so it answers token requests at once.
+  Install again to walk through your install URL as a customer would.</p>
   <button type="submit" class="primary">Install on my sandbox</button>
 </form>` : ''}
 <h2>Edit</h2>
@@ -139,8 +181,9 @@ ${p.app.kind === 'public' && p.app.environment === 'sandbox' ? html`<form method
   <input type="hidden" name="csrf" value="${p.csrf}">
   ${appFields({
     name: p.app.name, description: p.app.description, installUrl: p.app.installUrl ?? '', redirectUris: p.app.redirectUris.join('\n'),
-    contactEmail: p.app.contactEmail ?? '', dataApiUrl: p.app.dataApiUrl ?? '', scopes: p.app.scopes, listed: p.app.listed,
-  })}
+    contactEmail: p.app.contactEmail ?? '', dataApiUrl: p.app.dataApiUrl ?? '', tokenTtl: p.app.tokenTtl === null ? '' : String(p.app.tokenTtl),
+    scopes: p.app.scopes, listed: p.app.listed,
+  }, p.error)}
   <div class="actions"><button type="submit" class="primary">Save changes</button></div>
 </form>
 <h2>Rotate the client secret</h2>

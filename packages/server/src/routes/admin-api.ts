@@ -157,6 +157,6 @@ const appShape = object({
 const grant = object({ id: str, app_id: str, tenant_id: str, scopes: str, status: str })
 const key = object({ kid: str, alg: str, state: str, created_at: str, retire_at: nullableStr })
 const audit = object({
-  id: str, at: str, actor: str, actor_user_id: nullableStr, action: str, app_id: nullableStr, tenant_id: nullableStr, object_id: str,
+  id: str, at: str, actor: str, actor_user_id: nullableStr, action: str, app_id: nullableStr, client_id: nullableStr, tenant_id: nullableStr, object_id: str,
   address: nullableStr, details: { type: 'object', additionalProperties: true },
 })

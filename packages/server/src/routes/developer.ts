@@ -1,15 +1,31 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  AdminError, createApp, isLookupKey, deleteApp, ensurePartnerSandbox, installApp, installRedirect, rotateSecret, scopeDescriptions,
-  updateApp, type App, type AppFields, type CoreContext, type Params, type User,
+  AdminError, createApp, isLookupKey, deleteApp, ensurePartnerSandbox, installApp, installRedirect, revealSecret, rotateSecret, scopeDescriptions,
+  stashSecret, updateApp, type App, type AppFields, type CoreContext, type Params, type User,
 } from '@fieldgate/core'
 import { adminTenants, type PageKit } from '../plugins/pages.js'
-import { appPage, developerHome, newAppPage, secretPage, type AppFormValues } from '../pages/developer.js'
+import { appPage, developerHome, newAppPage, secretPage, secretShownPage, type AppFormValues, type FieldError } from '../pages/developer.js'
+
+/**
+ * Notices an app page shows after a form's redirect (POST/redirect/GET), named in its query: the page
+ * never echoes text from the URL.
+ */
+const notices = {
+  saved: 'Saved.',
+  installed: 'Installed on your sandbox.',
+  redelivered: 'The event will be delivered again.',
+  waiting: 'The event is already waiting to be delivered.',
+} as const
+type Notice = keyof typeof notices
+const isNotice = (value: unknown): value is Notice => typeof value === 'string' && Object.hasOwn(notices, value)
 
 /**
  * The developer portal (FieldEdge's "Apps → Create New OAuth App"): a signed-in partner creates apps,
  * sees the secret once, edits, rotates, deletes, and installs a sandbox app on their own sandbox
- * tenant. A partner only ever sees and changes their own apps.
+ * tenant. A partner only ever sees and changes their own apps. Every form that changes something
+ * answers with a 303 redirect, so reloading the page after it repeats nothing; a new secret is shown
+ * through a one-time handle (core/secret-handles.ts). A form the core refuses is shown again (400),
+ * having changed nothing.
  */
 export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
   const { ctx } = kit
@@ -22,10 +38,17 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     return kit.render(reply, 200, developerHome({ csrf: kit.csrf(request, reply), user, sandbox, apps }))
   })
 
-  const showNew = async (request: FastifyRequest, reply: FastifyReply, user: User, status: number, values: AppFormValues, error?: string) => {
+  const showNew = async (request: FastifyRequest, reply: FastifyReply, user: User, status: number, values: AppFormValues, error?: FieldError) => {
     await ensurePartnerSandbox(ctx.storage, user)
     const tenants = await adminTenants(ctx, user)
     return kit.render(reply, status, newAppPage({ csrf: kit.csrf(request, reply), user, values, tenants, ...(error ? { error } : {}) }))
+  }
+
+  /** Keeps the new secret for one view by this browser and sends the person to it. */
+  const toSecret = async (request: FastifyRequest, reply: FastifyReply, app: App, clientSecret: string, heading: string, note: string) => {
+    const browserId = kit.browser.id(request, reply)
+    const handle = await stashSecret(ctx.storage, { app, clientSecret, browserId, heading, note }, kit.masterKey, ctx.now())
+    return reply.redirect(`/developer/apps/${app.clientId}/secret?${new URLSearchParams({ h: handle })}`, 303)
   }
 
   app.get('/developer/apps/new', async (request, reply) => {
@@ -42,20 +65,19 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     try {
       const sandbox = await ensurePartnerSandbox(ctx.storage, user)
       const kind = values.kind === 'private' ? 'private' : 'public'
-      if (kind === 'public' && !values.installUrl) throw new AdminError('a marketplace (public) app needs an install URL')
       const tenantId = kind === 'private' ? await ownTenant(user, values.tenantId) : sandbox.id
       const environment = kind === 'private' ? undefined : values.environment === 'live' ? 'live' : 'sandbox'
+      // A public sandbox app is installed on the partner's sandbox at once (createApp), as from the CLI:
+      // the target_id the next page shows answers tokens straight away.
       const created = await createApp(ctx.storage, {
-        ...appFields(form), name: form.name ?? '', kind, ownerUserId: user.id, installOnSandbox: false,
+        ...appFields(form), name: form.name ?? '', kind, ownerUserId: user.id,
         // A live public app has no sandbox tenant; a sandbox one tests on the partner's.
         ...(environment === 'live' ? { environment } : { tenantId }),
       }, { actor: kit.actor(request, user), masterKey: kit.masterKey, now: ctx.now() })
-      return kit.render(reply, 201, secretPage({
-        csrf: kit.csrf(request, reply), user, app: created.app, clientSecret: created.clientSecret, heading: `${created.app.name} is created`,
-        ...(created.app.kind === 'public' && created.app.environment === 'sandbox' ? { note: `Test it on your sandbox: target_id ${sandbox.id}.` } : {}),
-      }))
+      const note = created.sandboxTenant ? `Test it on your sandbox: target_id ${created.sandboxTenant.id}.` : ''
+      return toSecret(request, reply, created.app, created.clientSecret, `${created.app.name} is created`, note)
     } catch (err) {
-      if (err instanceof AdminError) return showNew(request, reply, user, 400, values, err.message)
+      if (err instanceof AdminError) return showNew(request, reply, user, 400, values, fieldError(err))
       throw err
     }
   })
@@ -79,7 +101,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
       return found ? handler({ request, reply, user, app: found, form }) : reply
     }
 
-  const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, status = 200, extra: { notice?: string; error?: string } = {}) => {
+  const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, status = 200, extra: { notice?: string; error?: FieldError } = {}) => {
     const sandbox = await ensurePartnerSandbox(ctx.storage, user)
     const secretHints = (await ctx.storage.listLiveSecrets(found.id, ctx.now())).sort((a, b) => b.createdAt - a.createdAt)
     // A partner sees what customers did to its app, not who they are.
@@ -94,16 +116,32 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     const user = await kit.user(request, reply)
     if (!user) return reply
     const found = await ownedApp(request, reply, user)
-    return found ? showApp(request, reply, user, found) : reply
+    const { notice } = request.query as { notice?: unknown }
+    return found ? showApp(request, reply, user, found, 200, isNotice(notice) ? { notice: notices[notice] } : {}) : reply
+  })
+
+  /** The one view of a new secret; a reload, or another browser, finds it gone. */
+  app.get('/developer/apps/:clientId/secret', async (request, reply) => {
+    const user = await kit.user(request, reply)
+    if (!user) return reply
+    const found = await ownedApp(request, reply, user)
+    if (!found) return reply
+    const { h } = request.query as { h?: unknown }
+    const shown = typeof h === 'string' ? await revealSecret(ctx.storage, h, kit.browser.id(request, reply), kit.masterKey, ctx.now()) : { state: 'unknown' as const }
+    const frame = { csrf: kit.csrf(request, reply), user, app: found }
+    if (shown.state === 'show' && shown.handle.appId === found.id) {
+      return kit.render(reply, 200, secretPage({ ...frame, clientSecret: shown.clientSecret, heading: shown.handle.heading, ...(shown.handle.note ? { note: shown.handle.note } : {}) }))
+    }
+    return kit.render(reply, 410, secretShownPage(frame))
   })
 
   app.post('/developer/apps/:clientId', onOwnApp(async ({ request, reply, user, app: found, form }) => {
     try {
       const updated = await updateApp(ctx.storage, found.clientId, appFields(form), { actor: kit.actor(request, user), now: ctx.now() })
       ctx.cache.apply({ kind: 'app', ref: updated.id })
-      return showApp(request, reply, user, updated, 200, { notice: 'Saved.' })
+      return toApp(reply, updated, 'saved')
     } catch (err) {
-      if (err instanceof AdminError) return showApp(request, reply, user, found, 400, { error: err.message })
+      if (err instanceof AdminError) return showApp(request, reply, user, found, 400, { error: fieldError(err) })
       throw err
     }
   }))
@@ -113,11 +151,11 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     const r = await rotateSecret(ctx.storage, found.clientId, grace, { actor: kit.actor(request, user), masterKey: kit.masterKey, now: ctx.now() })
     ctx.cache.apply({ kind: 'app', ref: found.id })
     const until = grace === 0 ? 'The old secret stopped working now.' : `The old secret keeps working until ${new Date(r.oldSecretsExpireAt).toISOString()}.`
-    return kit.render(reply, 200, secretPage({ csrf: kit.csrf(request, reply), user, app: found, clientSecret: r.clientSecret, heading: 'New client secret', note: until }))
+    return toSecret(request, reply, found, r.clientSecret, 'New client secret', until)
   }))
 
   app.post('/developer/apps/:clientId/delete', onOwnApp(async ({ request, reply, user, app: found, form }) => {
-    if (form.confirm !== 'on') return showApp(request, reply, user, found, 400, { error: 'Tick the box to confirm the deletion.' })
+    if (form.confirm !== 'on') return showApp(request, reply, user, found, 400, { error: { message: 'Tick the box to confirm the deletion.' } })
     const { grantIds } = await deleteApp(ctx.storage, found.clientId, { actor: kit.actor(request, user), now: ctx.now() })
     forgetApp(ctx, found.id, grantIds)
     return reply.redirect('/developer', 303)
@@ -128,7 +166,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     // The partner installs their own app on their own sandbox: the scopes they set are the ones they see.
     const { grant } = await installApp(ctx.storage, { app: found, tenant: sandbox, user, shownScopes: found.scopes }, { actor: kit.actor(request, user), now: ctx.now() })
     ctx.cache.apply({ kind: 'grant', ref: grant.id })
-    if (!found.installUrl) return showApp(request, reply, user, found, 200, { notice: `Installed on your sandbox (target_id ${sandbox.id}).` })
+    if (!found.installUrl) return toApp(reply, found, 'installed')
     return reply.redirect(await installRedirect(ctx.storage, found, sandbox, kit.masterKey, ctx.now()), 303)
   }))
 
@@ -137,7 +175,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     const event = isLookupKey(eventId) ? await ctx.storage.getEvent(eventId) : undefined
     if (event?.appId !== found.id) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
     const queued = await ctx.storage.redeliver(event.id, ctx.now())
-    return showApp(request, reply, user, found, 200, { notice: queued ? `Event ${event.id} will be delivered again.` : `Event ${event.id} is already waiting to be delivered.` })
+    return toApp(reply, found, queued ? 'redelivered' : 'waiting')
   }))
 
   /** A private app belongs to a tenant its creator administers. */
@@ -147,6 +185,12 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     return tenant.id
   }
 }
+
+/** POST/redirect/GET: back to the app's page, which shows `notice`. */
+const toApp = (reply: FastifyReply, app: App, notice: Notice): FastifyReply => reply.redirect(`/developer/apps/${app.clientId}?notice=${notice}`, 303)
+
+/** The core's message, beside the field it is about. */
+const fieldError = (err: AdminError): FieldError => ({ message: err.message, ...(err.field ? { field: err.field } : {}) })
 
 /** This process stops honouring a deleted app at once; the others do on their next change-feed read. */
 export function forgetApp(ctx: CoreContext, appId: string, grantIds: string[]): void {
@@ -164,6 +208,8 @@ function appFields(form: Params): AppFields {
     redirectUris: (form.redirect_uris ?? '').split(/\r?\n/).map((u) => u.trim()).filter(Boolean),
     contactEmail: blank(form.contact_email),
     dataApiUrl: blank(form.data_api_url),
+    // Blank: the server's default lifetime for the app's kind. Anything else the core validates.
+    tokenTtl: blank(form.token_ttl) === null ? null : Number(form.token_ttl),
     scopes: scopes.join(' '),
     listed: form.listed === 'on',
   }
@@ -174,7 +220,7 @@ function formValues(form: Params): AppFormValues {
   return {
     name: fields.name, kind: form.kind ?? 'public', environment: form.environment ?? 'sandbox', description: fields.description,
     installUrl: fields.installUrl ?? '', redirectUris: form.redirect_uris ?? '', contactEmail: fields.contactEmail ?? '',
-    dataApiUrl: fields.dataApiUrl ?? '', scopes: fields.scopes!.split(' ').filter(Boolean), listed: fields.listed ?? false,
+    dataApiUrl: fields.dataApiUrl ?? '', tokenTtl: form.token_ttl ?? '', scopes: fields.scopes!.split(' ').filter(Boolean), listed: fields.listed ?? false,
     ...(form.tenant_id ? { tenantId: form.tenant_id } : {}),
   }
 }

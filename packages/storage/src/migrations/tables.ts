@@ -217,3 +217,20 @@ export const changeNotify = (engine: 'sqlite' | 'postgres'): string[] => engine 
   END $$`,
   `CREATE TRIGGER changes_notify AFTER INSERT ON changes FOR EACH STATEMENT EXECUTE FUNCTION notify_change()`,
 ]
+
+/** Audit rows name the app by client_id (kept after the app is deleted); secrets waiting to be shown once. */
+export const auditClientIdSecretHandles = ({ ms }: Dialect): string[] => [
+  `ALTER TABLE audit_entries ADD COLUMN client_id TEXT`,
+  `UPDATE audit_entries SET client_id = (SELECT client_id FROM apps WHERE apps.id = audit_entries.app_id)`,
+  `CREATE TABLE secret_handles (
+    id_hash TEXT PRIMARY KEY,
+    browser_hash TEXT NOT NULL,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    heading TEXT NOT NULL,
+    note TEXT NOT NULL,
+    secret_enc TEXT NOT NULL,
+    created_at ${ms} NOT NULL,
+    expires_at ${ms} NOT NULL,
+    shown_at ${ms})`,
+  `CREATE INDEX secret_handles_expiry ON secret_handles (expires_at)`,
+]
