@@ -157,7 +157,7 @@ describe('authorization code grant over HTTP', () => {
     assert.equal(res.json.error, 'invalid_grant')
   })
 
-  it('refuses code_challenge_method plain or missing: invalid_request to the redirect URI', async () => {
+  it('refuses code_challenge_method plain or missing: invalid_request to the redirect URI, once signed in', async () => {
     const f = await farm(server)
     for (const method of ['plain', undefined]) {
       const q = new URLSearchParams({ client_id: f.clientId, state: 'st', code_challenge: pkce().challenge, ...(method ? { code_challenge_method: method } : {}) })
@@ -213,7 +213,7 @@ describe('authorization code grant over HTTP', () => {
     }
   })
 
-  it('sends invalid_scope and unsupported_response_type to the redirect URI, with state', async () => {
+  it('sends invalid_scope and unsupported_response_type to the redirect URI, with state, once signed in', async () => {
     const f = await farm(server)
     const cases: [Record<string, string>, string][] = [
       [{ scope: 'fields:read:all sensors:write' }, 'invalid_scope'],
@@ -229,6 +229,31 @@ describe('authorization code grant over HTTP', () => {
       assert.equal(location.searchParams.get('state'), 'keep me')
       assert.equal(location.searchParams.get('iss'), server.issuer)
     }
+  })
+
+  it('before sign-in, shows a page naming the app instead of redirecting an error (RFC 9700 §4.11.2)', async () => {
+    const f = await farm(server)
+    const stranger = new Person(server, 'nobody@example.com')
+    const csrf = csrfOf(await stranger.get('/login'))
+    const cases: Record<string, string>[] = [
+      { scope: 'fields:read:all sensors:write' }, { response_type: 'token' }, { code_challenge: pkce().challenge, code_challenge_method: 'plain' },
+    ]
+    for (const extra of cases) {
+      const query = new URLSearchParams({ client_id: f.clientId, state: 'st', ...extra })
+      const res = await stranger.get(`/authorize?${query}`)
+      assert.equal(res.status, 400, JSON.stringify(extra))
+      assert.equal(res.headers.get('location'), null, 'no redirect to the app before anyone signed in')
+      assert.match(res.headers.get('content-type')!, /^text\/html/)
+      assert.match(res.text, /Field Mapper sent you here/)
+      // A consent form posted without a session is no way round it.
+      const posted = await stranger.post('/consent', { csrf, ...Object.fromEntries(query), decision: 'allow' })
+      assert.equal(posted.status, 400, JSON.stringify(extra))
+      assert.equal(posted.headers.get('location'), null)
+    }
+    // A valid request still goes to sign-in.
+    const valid = await stranger.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 'st' })}`)
+    assert.equal(valid.status, 303)
+    assert.match(valid.headers.get('location')!, /^\/login\?/)
   })
 
   it('refuses a consent POST without this browser\'s CSRF token, and stores nothing', async () => {

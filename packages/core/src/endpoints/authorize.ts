@@ -46,14 +46,18 @@ const maxState = 2048
 
 /**
  * RFC 6749 §4.1.1 and §3.1.2.3: the client and its redirect URI first (errors shown to the person),
- * then everything else (errors sent to the client).
+ * then everything else (errors sent to the client once the person has signed in, see `signedIn`).
+ *
+ * `signedIn`: RFC 9700 §4.11.2 — anyone can register an app, so an error redirected before anyone signed
+ * in would make this server an open redirector to that app's redirect URI. Until then errors are a page.
  */
-export async function validateAuthorizationRequest(ctx: CoreContext, params: Params): Promise<AuthorizationRequest> {
+export async function validateAuthorizationRequest(ctx: CoreContext, params: Params, signedIn: boolean): Promise<AuthorizationRequest> {
   const app = await requireClient(ctx, params.client_id)
   const redirectUri = requireRedirectUri(app, params.redirect_uri)
   if (params.state !== undefined && params.state.length > maxState) throw new AuthorizationPageError(`state is longer than ${maxState} characters`)
   const partial = { app, redirectUri, state: params.state }
   const fail = (error: OAuthError): never => {
+    if (!signedIn) throw new AuthorizationPageError(`${app.name} sent you here with a request this server cannot answer: ${error.description}`)
     throw new AuthorizationRedirectError(authorizationResponse(ctx, partial, error.toJSON()), error)
   }
   // RFC 6749 §3.1.1: response_type is required; the seeds leave it out, and `code` is the only one there is.

@@ -4,7 +4,7 @@ import {
   validateAuthorizationRequest, type AuthorizationRequest, type Params, type User,
 } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
-import type { PageKit } from '../plugins/pages.js'
+import { signInLocation, type PageKit } from '../plugins/pages.js'
 import { consentPage } from '../pages/consent.js'
 
 /** The authorization endpoint (fieldmargin's `/authorize`, RFC 6749's `/oauth/authorize`) and the decision. */
@@ -15,9 +15,9 @@ export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
   const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
     const params = queryOf(request)
     // The request is checked before sign-in: a bad one is refused without asking anyone to sign in.
-    const req = await validateAuthorizationRequest(ctx, params)
-    const user = await kit.user(request, reply)
-    if (!user) return reply
+    const user = await kit.browser.user(request)
+    const req = await validateAuthorizationRequest(ctx, params, user !== undefined)
+    if (!user) return reply.redirect(signInLocation(request.url), 303)
     return showConsent(request, reply, user, req, params)
   }
   app.get('/authorize', authorize)
@@ -36,9 +36,9 @@ export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
   app.post('/consent', async (request, reply) => {
     const form = kit.form(request)
     const params = carried(form)
-    const req = await validateAuthorizationRequest(ctx, params)
-    const user = await kit.user(request, reply, `/oauth/authorize?${new URLSearchParams(params)}`)
-    if (!user) return reply
+    const user = await kit.browser.user(request)
+    const req = await validateAuthorizationRequest(ctx, params, user !== undefined)
+    if (!user) return reply.redirect(signInLocation(`/oauth/authorize?${new URLSearchParams(params)}`), 303)
     if (form.decision === 'deny') return reply.redirect(denyAuthorization(ctx, req), 303)
     if (form.decision !== 'allow') throw new AuthorizationPageError('Choose Allow or Deny.')
     return reply.redirect(await approveAuthorization(ctx, req, user.id, form.tenant_id ?? ''), 303)
