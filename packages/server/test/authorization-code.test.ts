@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
-import { createApp, createTenant, createUser, hashSecret, type Tenant } from '@fieldgate/core'
+import { createApp, createTenant, createUser, hashSecret, updateApp, type Tenant } from '@fieldgate/core'
 import { basicAuth, bearer, eachEngine, postForm, postJson, request, sleep, startServer, type Engine, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
 
@@ -34,6 +34,12 @@ async function farm(server: TestServer, appInput: { redirectUris?: string[]; sco
   const signedIn = await person.signIn()
   assert.equal(signedIn.status, 303, signedIn.text)
   return { server, tenant, person, clientId: created.app.clientId, clientSecret: created.clientSecret }
+}
+
+/** The partner changes the app's scopes in the portal; this process sees it at once (the feed would, within a poll). */
+async function partnerSetsScopes(f: Farm, scopes: string): Promise<void> {
+  const app = await updateApp(f.server.storage, f.clientId, { scopes })
+  f.server.runtime.ctx.cache.apply({ kind: 'app', ref: app.id })
 }
 
 async function codeFor(f: Farm, extra: Record<string, string> = {}): Promise<string> {
@@ -290,6 +296,58 @@ describe('authorization code grant over HTTP', () => {
     assert.deepEqual(perms.json.scopes.sort(), ['fields:read:all', 'maps:write'])
     const grants = await server.storage.listGrants({ tenantId: f.tenant.id })
     assert.equal(grants.length, 1, 'one connection per app and farm')
+  })
+
+  it('Allow grants the scopes shown: widened or narrowed after the page, nothing is granted and the page is shown again', async () => {
+    const f = await farm(server)
+    const shown = await f.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 's' })}`)
+    assert.equal(shown.status, 200)
+    await partnerSetsScopes(f, 'fields:read:all maps:write vehicles:write sensors:write')
+    const again = await f.person.post('/consent', { ...hiddenFields(shown.text), decision: 'allow' })
+    assert.equal(again.status, 409, again.text)
+    assert.equal(again.headers.get('location'), null)
+    assert.match(again.text, /Field Mapper changed the permissions it asks for/)
+    assert.match(again.text, /sensors:write/)
+    assert.deepEqual(await server.storage.listGrants({ tenantId: f.tenant.id }), [], 'nothing granted')
+
+    // Narrowed before the second Allow: again nothing, and the page shows the narrower list.
+    await partnerSetsScopes(f, 'fields:read:all')
+    const narrowed = await f.person.post('/consent', { ...hiddenFields(again.text), decision: 'allow' })
+    assert.equal(narrowed.status, 409, narrowed.text)
+    assert.doesNotMatch(narrowed.text, /maps:write/)
+    assert.deepEqual(await server.storage.listGrants({ tenantId: f.tenant.id }), [])
+
+    // Allow on the page as last shown grants exactly what it listed.
+    const allowed = await f.person.post('/consent', { ...hiddenFields(narrowed.text), decision: 'allow' })
+    assert.equal(allowed.status, 303, allowed.text)
+    const token = await exchange(f, new URL(allowed.headers.get('location')!).searchParams.get('code')!)
+    const perms = await request(server.url('/v1/permissions'), { headers: bearer(token.json.access_token as string) })
+    assert.deepEqual(perms.json, { scopes: ['fields:read:all'] })
+  })
+
+  it('refuses a consent whose scope list was changed in the form, and grants nothing', async () => {
+    const f = await farm(server)
+    const explicit = await f.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, scope: 'fields:read:all', state: 's' })}`)
+    const defaulted = await f.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 's' })}`)
+    const tampered: Record<string, string>[] = [
+      { ...hiddenFields(explicit.text), shown_scope: 'fields:read:all maps:write' },
+      { ...hiddenFields(defaulted.text), shown_scope: 'fields:read:all' },
+      { ...hiddenFields(defaulted.text), shown_scope_mac: hiddenFields(explicit.text).shown_scope_mac! },
+      Object.fromEntries(Object.entries(hiddenFields(defaulted.text)).filter(([name]) => name !== 'shown_scope_mac')),
+    ]
+    for (const fields of tampered) {
+      const res = await f.person.post('/consent', { ...fields, decision: 'allow' })
+      assert.equal(res.status, 403, JSON.stringify(fields))
+      assert.equal(res.headers.get('location'), null)
+      assert.match(res.text, /not the ones Fieldgate showed you/)
+    }
+    // Another person's page, signed for them, is not this person's either.
+    const other = await farm(server)
+    const theirs = await other.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 's' })}`)
+    const { csrf: _, ...theirFields } = hiddenFields(theirs.text)
+    const mixed = await f.person.post('/consent', { ...hiddenFields(defaulted.text), ...theirFields, tenant_id: f.tenant.id, decision: 'allow' })
+    assert.equal(mixed.status, 403, mixed.text)
+    assert.deepEqual(await server.storage.listGrants({ tenantId: f.tenant.id }), [])
   })
 
   it('introspects opaque tokens for their own client only, and revokes them by RFC 7009', async () => {

@@ -3,7 +3,7 @@ import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType } from '../errors.js'
 import type { App, Tenant } from '../model.js'
-import { missingFrom, parseScope } from '../scopes.js'
+import { missingFrom, parseScope, sameScopes } from '../scopes.js'
 import { hashSecret, randomValue } from '../secrets.js'
 
 /** A checked authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3), ready for the person's decision. */
@@ -138,13 +138,34 @@ export async function consentableTenants(ctx: CoreContext, userId: string, app: 
   return tenants.sort((a, b) => a.name.localeCompare(b.name))
 }
 
+/** What the person chose on the consent page, and what that page showed them. */
+export interface Consent {
+  userId: string
+  tenantId: string
+  /** The scopes the consent page listed (the edge checks they came back unchanged): exactly these are granted. */
+  shownScopes: readonly string[]
+}
+
 /**
- * Allow: the connection (Grant) is made or widened, and a single-use code bound to everything the
- * token request must match goes back to the client.
+ * The request asks for other scopes than the consent page showed: with no `scope`, it asks for the app's
+ * scopes as they are now, and its partner changed them after the page was shown. The person has not seen
+ * what Allow would grant, so nothing is granted and the page is shown again.
  */
-export async function approveAuthorization(ctx: CoreContext, req: AuthorizationRequest, userId: string, tenantId: string): Promise<string> {
-  const tenant = (await consentableTenants(ctx, userId, req.app)).find((t) => t.id === tenantId)
+export class ConsentOutdated extends Error {
+  constructor() {
+    super('the app changed the scopes it asks for after the consent page was shown')
+  }
+}
+
+/**
+ * Allow: the connection (Grant) is made or widened with exactly the scopes the person was shown, and a
+ * single-use code bound to everything the token request must match goes back to the client.
+ */
+export async function approveAuthorization(ctx: CoreContext, req: AuthorizationRequest, consent: Consent): Promise<string> {
+  if (!sameScopes(consent.shownScopes, req.scopes)) throw new ConsentOutdated()
+  const tenant = (await consentableTenants(ctx, consent.userId, req.app)).find((t) => t.id === consent.tenantId)
   if (!tenant) throw new AuthorizationPageError('You cannot connect apps to that farm.', 403)
+  const userId = consent.userId
   const now = ctx.now()
   const { grant, created } = await connectApp(ctx.storage, req.app, tenant.id, req.scopes, now)
   if (!created) ctx.cache.apply({ kind: 'grant', ref: grant.id })

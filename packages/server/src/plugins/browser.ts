@@ -10,7 +10,12 @@ export const browserCookie = 'fg_browser'
 export const sessionCookie = 'fg_session'
 
 export class Browser {
-  constructor(private readonly ctx: CoreContext, private readonly csrfKey: Buffer) {}
+  /** Its own key, so a form binding can never pass for a CSRF token or the other way round. */
+  private readonly bindingKey: Buffer
+
+  constructor(private readonly ctx: CoreContext, private readonly csrfKey: Buffer) {
+    this.bindingKey = createHmac('sha256', csrfKey).update('fieldgate form binding').digest()
+  }
 
   private get secure(): boolean {
     return this.ctx.config.issuer.startsWith('https:')
@@ -47,6 +52,28 @@ export class Browser {
     const expected = Buffer.from(createHmac('sha256', this.csrfKey).update(id).digest('base64url'))
     const given = Buffer.from(sent)
     return given.length === expected.length && timingSafeEqual(given, expected)
+  }
+
+  /**
+   * An HMAC of what a form shows (`shown`), bound to this browser's CSRF token: the form carries it back,
+   * and `checkBinding` tells whether what came back is exactly what this browser was shown.
+   */
+  bind(request: FastifyRequest, reply: FastifyReply, shown: readonly string[]): string {
+    return this.binding(this.csrf(request, reply), shown)
+  }
+
+  checkBinding(request: FastifyRequest, shown: readonly string[], sent: string | undefined): boolean {
+    const id = request.cookies[browserCookie]
+    if (!id || !sent) return false
+    const token = createHmac('sha256', this.csrfKey).update(id).digest('base64url')
+    const expected = Buffer.from(this.binding(token, shown))
+    const given = Buffer.from(sent)
+    return given.length === expected.length && timingSafeEqual(given, expected)
+  }
+
+  // JSON keeps the parts apart: ["a b", "c"] and ["a", "b c"] sign differently.
+  private binding(csrf: string, shown: readonly string[]): string {
+    return createHmac('sha256', this.bindingKey).update(JSON.stringify([csrf, ...shown])).digest('base64url')
   }
 
   user(request: FastifyRequest): Promise<User | undefined> {
