@@ -350,6 +350,31 @@ describe('authorization code grant over HTTP', () => {
     assert.deepEqual(await server.storage.listGrants({ tenantId: f.tenant.id }), [])
   })
 
+  it('writes an audit entry for every consent: who, from where, the app, the farm, the grant and its scopes', async () => {
+    const f = await farm(server)
+    await codeFor(f, { scope: 'fields:read:all' })
+    await codeFor(f, { scope: 'maps:write' })
+    const [grant] = await server.storage.listGrants({ tenantId: f.tenant.id })
+    const user = await server.storage.getUserByEmail(f.person.email)
+    const entries = (await server.storage.listAudit({ tenantIds: [f.tenant.id], limit: 10 })).filter((e) => e.action === 'consent.granted')
+    assert.equal(entries.length, 2, JSON.stringify(entries))
+    for (const e of entries) {
+      assert.equal(e.objectId, grant!.id)
+      assert.equal(e.appId, grant!.appId)
+      assert.equal(e.tenantId, f.tenant.id)
+      assert.equal(e.actor, f.person.email)
+      assert.equal(e.actorUserId, user!.id)
+      assert.equal(e.address, '127.0.0.1')
+      assert.equal(e.details.client_id, f.clientId)
+    }
+    const byScope = Object.fromEntries(entries.map((e) => [(e.details.scopes as string[]).join(' '), e.details.grant_scopes]))
+    assert.deepEqual(byScope, { 'fields:read:all': ['fields:read:all'], 'maps:write': ['fields:read:all', 'maps:write'] })
+    // Deny stores nothing, not even an entry.
+    const before = (await server.storage.listAudit({ tenantIds: [f.tenant.id], limit: 10 })).length
+    await f.person.decide({ client_id: f.clientId, state: 'no' }, 'deny')
+    assert.equal((await server.storage.listAudit({ tenantIds: [f.tenant.id], limit: 10 })).length, before)
+  })
+
   it('introspects opaque tokens for their own client only, and revokes them by RFC 7009', async () => {
     const f = await farm(server)
     const token = (await exchange(f, await codeFor(f))).json.access_token as string

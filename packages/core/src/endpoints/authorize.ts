@@ -1,8 +1,9 @@
 import { connectApp } from '../admin.js'
+import { auditEntry, type Actor } from '../audit.js'
 import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType } from '../errors.js'
-import type { App, Tenant } from '../model.js'
+import type { App, Grant, Tenant } from '../model.js'
 import { missingFrom, parseScope, sameScopes } from '../scopes.js'
 import { hashSecret, randomValue } from '../secrets.js'
 
@@ -144,6 +145,8 @@ export interface Consent {
   tenantId: string
   /** The scopes the consent page listed (the edge checks they came back unchanged): exactly these are granted. */
   shownScopes: readonly string[]
+  /** Who consented, from where: for the audit entry. */
+  actor: Actor
 }
 
 /**
@@ -167,7 +170,9 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
   if (!tenant) throw new AuthorizationPageError('You cannot connect apps to that farm.', 403)
   const userId = consent.userId
   const now = ctx.now()
-  const { grant, created } = await connectApp(ctx.storage, req.app, tenant.id, req.scopes, now)
+  // The audit entry commits with the grant, as an install's does: a crash leaves both or neither.
+  const audit = (grant: Grant) => ({ audit: [consentAudit(req, consent.actor, grant, now)] })
+  const { grant, created } = await connectApp(ctx.storage, req.app, tenant.id, req.scopes, now, audit)
   if (!created) ctx.cache.apply({ kind: 'grant', ref: grant.id })
   const code = randomValue(32)
   await ctx.storage.saveCode({
@@ -185,6 +190,12 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
   })
   return authorizationResponse(ctx, req, { code })
 }
+
+/** What the person allowed (`scopes`) and what the connection holds after it (`grant_scopes`). */
+const consentAudit = (req: AuthorizationRequest, actor: Actor, grant: Grant, now: number) =>
+  auditEntry({ actor, now }, 'consent.granted', { objectId: grant.id, appId: req.app.id, tenantId: grant.tenantId }, {
+    client_id: req.app.clientId, scopes: req.scopes, grant_scopes: grant.scopes,
+  })
 
 /** Deny: RFC 6749 §4.1.2.1 access_denied, and nothing is stored. */
 export function denyAuthorization(ctx: CoreContext, req: AuthorizationRequest): string {
