@@ -513,6 +513,32 @@ describe('sign-in and pages', () => {
     assert.match(after.headers.get('location')!, /^\/login/)
   })
 
+  it('a person who signs up from the app\'s link with no farm is told what to do and can go back to the app', async () => {
+    const f = await farm(server)
+    const p = new Person(server, `new-${randomBytes(3).toString('hex')}@farm.example`)
+    const path = `/authorize?${new URLSearchParams({ client_id: f.clientId, state: 'come back' })}`
+    const toLogin = await p.get(path)
+    const returnTo = new URL(toLogin.headers.get('location')!, server.origin).searchParams.get('return_to')!
+    const signUp = await p.get(`/signup?${new URLSearchParams({ return_to: returnTo })}`)
+    const made = await p.post('/signup', { ...hiddenFields(signUp.text), email: p.email, password: Person.password })
+    assert.equal(made.headers.get('location'), path)
+    const page = await p.get(path)
+    assert.equal(page.status, 403)
+    assert.match(page.text, /No farm to connect/)
+    assert.match(page.text, /ask an owner or admin of your farm to add you as an admin/)
+    assert.match(page.text, /Back to Field Mapper/)
+    assert.match(page.headers.get('content-security-policy')!, /form-action 'self' https:\/\/partner\.example/)
+    const back = await p.post('/consent', { ...hiddenFields(page.text), decision: 'deny' })
+    assert.equal(back.status, 303, back.text)
+    const location = new URL(back.headers.get('location')!)
+    assert.equal(location.origin + location.pathname, CALLBACK)
+    assert.equal(location.searchParams.get('error'), 'access_denied')
+    assert.equal(location.searchParams.get('state'), 'come back')
+    // Allow from that page's fields connects nothing: there is no farm to connect.
+    const allow = await p.post('/consent', { ...hiddenFields(page.text), decision: 'allow' })
+    assert.equal(allow.status, 403)
+  })
+
   it('tells a member who may not consent, and lets an admin choose among farms', async () => {
     const f = await farm(server)
     const member = `member-${randomBytes(3).toString('hex')}@farm.example`

@@ -160,6 +160,13 @@ export class ConsentOutdated extends Error {
   }
 }
 
+/** Per tenant, the scopes the app already holds there (its active grant), so consent can show what is new. */
+export async function grantedScopes(ctx: CoreContext, app: App, tenants: readonly Tenant[]): Promise<Map<string, string[]>> {
+  const granted = new Map<string, string[]>()
+  for (const t of tenants) granted.set(t.id, (await ctx.storage.findActiveGrant(app.id, t.id))?.scopes ?? [])
+  return granted
+}
+
 /**
  * Allow: the connection (Grant) is made or widened with exactly the scopes the person was shown, and a
  * single-use code bound to everything the token request must match goes back to the client.

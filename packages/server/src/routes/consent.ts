@@ -1,11 +1,11 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  AuthorizationPageError, ConsentOutdated, approveAuthorization, authorizationParameters, consentableTenants, denyAuthorization,
+  AuthorizationPageError, ConsentOutdated, approveAuthorization, authorizationParameters, consentableTenants, denyAuthorization, grantedScopes,
   formatScope, parseScope, validateAuthorizationRequest, type App, type AuthorizationRequest, type Params, type User,
 } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
 import { signInLocation, type PageKit } from '../plugins/pages.js'
-import { consentPage } from '../pages/consent.js'
+import { consentPage, noFarmPage } from '../pages/consent.js'
 
 /** What a consent page's scope list is bound to: who saw it, for which app (never the farm: that is chosen on the page). */
 const shownTo = (user: User, app: App, scope: string): string[] => ['consent', user.id, app.clientId, scope]
@@ -28,15 +28,18 @@ export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
 
   const showConsent = async (request: FastifyRequest, reply: FastifyReply, user: User, req: AuthorizationRequest, params: Params, note?: string) => {
     const tenants = await consentableTenants(ctx, user.id, req.app)
+    // Chrome applies form-action to the redirect after the form: the client's origin must be allowed.
+    const formTargets = [new URL(req.redirectUri).origin]
     if (tenants.length === 0) {
-      return kit.error(request, reply, 403, 'No farm to connect', `You are not an owner or admin of any ${req.app.environment} farm that ${req.app.name} can connect to.`)
+      const page = noFarmPage({ csrf: kit.csrf(request, reply), user, app: req.app, request: carried(params) })
+      return kit.render(reply, 403, page, formTargets)
     }
     // The list shown goes back with the form, signed: Allow grants exactly it, or nothing (see shownScopes).
     const scope = formatScope(req.scopes)
     const shown = { scope, mac: kit.browser.bind(request, reply, shownTo(user, req.app, scope)) }
-    const body = consentPage({ csrf: kit.csrf(request, reply), user, app: req.app, scopes: req.scopes, shown, tenants, request: carried(params), note })
-    // Chrome applies form-action to the redirect after the form: the client's origin must be allowed.
-    return kit.render(reply, note ? 409 : 200, body, [new URL(req.redirectUri).origin])
+    const granted = await grantedScopes(ctx, req.app, tenants)
+    const body = consentPage({ csrf: kit.csrf(request, reply), user, app: req.app, scopes: req.scopes, shown, tenants, granted, request: carried(params), note })
+    return kit.render(reply, note ? 409 : 200, body, formTargets)
   }
 
   /** The scope list the consent page showed this person, exactly as it was shown; a changed one is refused. */
