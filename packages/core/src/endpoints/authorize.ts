@@ -175,7 +175,6 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
   if (!sameScopes(consent.shownScopes, req.scopes)) throw new ConsentOutdated()
   const tenant = (await consentableTenants(ctx, consent.userId, req.app)).find((t) => t.id === consent.tenantId)
   if (!tenant) throw new AuthorizationPageError('You cannot connect apps to that farm.', 403)
-  const userId = consent.userId
   const now = ctx.now()
   // The audit entry commits with the grant, as an install's does: a crash leaves both or neither.
   const audit = (grant: Grant) => ({ audit: [consentAudit(req, consent.actor, grant, now)] })
@@ -186,7 +185,7 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
     codeHash: hashSecret(code),
     appId: req.app.id,
     tenantId: tenant.id,
-    userId,
+    userId: consent.userId,
     grantId: grant.id,
     redirectUri: req.requestedRedirectUri,
     scopes: req.scopes,
