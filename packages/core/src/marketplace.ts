@@ -3,7 +3,7 @@ import { connectApp, createTenant, AdminError } from './admin.js'
 import { auditEntry, type AdminOptions } from './audit.js'
 import { newEvent } from './events.js'
 import type { App, Grant, Install, Tenant, User } from './model.js'
-import { missingFrom } from './scopes.js'
+import { sameScopes } from './scopes.js'
 import { sameHash, unseal } from './secrets.js'
 import type { Alongside, Storage } from './storage.js'
 
@@ -35,10 +35,6 @@ export class ShownScopesChanged extends AdminError {
     super('The permissions this app asks for changed since the page was shown. Nothing was installed: check the new list and install again.')
   }
 }
-
-/** The same scopes, in any order. */
-export const sameScopes = (a: readonly string[], b: readonly string[]): boolean =>
-  a.length === b.length && missingFrom(a, b).length === 0 && missingFrom(b, a).length === 0
 
 /** Marketplace apps only, and each on tenants of its own environment: sandbox on sandbox, live on live. */
 export function requireInstallable(app: App, tenant: Tenant): void {

@@ -16,6 +16,10 @@ export const formatScope = (scopes: readonly string[]): string => scopes.join(' 
 export const missingFrom = (wanted: readonly string[], allowed: readonly string[]): string[] =>
   wanted.filter((s) => !allowed.includes(s))
 
+/** The same scopes, whatever their order. */
+export const sameScopes = (a: readonly string[], b: readonly string[]): boolean =>
+  missingFrom(a, b).length === 0 && missingFrom(b, a).length === 0
+
 export const unionScopes = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])]
 
 /** What each scope lets an app do, in the words a person sees on the consent page (seed 003's table). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
-import { createApp, createTenant, createUser, hashSecret, type Tenant } from '@fieldgate/core'
+import { createApp, createTenant, createUser, hashSecret, updateApp, type Tenant } from '@fieldgate/core'
 import { basicAuth, bearer, eachEngine, postForm, postJson, request, sleep, startServer, type Engine, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
 
@@ -34,6 +34,12 @@ async function farm(server: TestServer, appInput: { redirectUris?: string[]; sco
   const signedIn = await person.signIn()
   assert.equal(signedIn.status, 303, signedIn.text)
   return { server, tenant, person, clientId: created.app.clientId, clientSecret: created.clientSecret }
+}
+
+/** The partner changes the app's scopes in the portal; this process sees it at once (the feed would, within a poll). */
+async function partnerSetsScopes(f: Farm, scopes: string): Promise<void> {
+  const app = await updateApp(f.server.storage, f.clientId, { scopes })
+  f.server.runtime.ctx.cache.apply({ kind: 'app', ref: app.id })
 }
 
 async function codeFor(f: Farm, extra: Record<string, string> = {}): Promise<string> {
@@ -157,7 +163,7 @@ describe('authorization code grant over HTTP', () => {
     assert.equal(res.json.error, 'invalid_grant')
   })
 
-  it('refuses code_challenge_method plain or missing: invalid_request to the redirect URI', async () => {
+  it('refuses code_challenge_method plain or missing: invalid_request to the redirect URI, once signed in', async () => {
     const f = await farm(server)
     for (const method of ['plain', undefined]) {
       const q = new URLSearchParams({ client_id: f.clientId, state: 'st', code_challenge: pkce().challenge, ...(method ? { code_challenge_method: method } : {}) })
@@ -213,7 +219,7 @@ describe('authorization code grant over HTTP', () => {
     }
   })
 
-  it('sends invalid_scope and unsupported_response_type to the redirect URI, with state', async () => {
+  it('sends invalid_scope and unsupported_response_type to the redirect URI, with state, once signed in', async () => {
     const f = await farm(server)
     const cases: [Record<string, string>, string][] = [
       [{ scope: 'fields:read:all sensors:write' }, 'invalid_scope'],
@@ -229,6 +235,31 @@ describe('authorization code grant over HTTP', () => {
       assert.equal(location.searchParams.get('state'), 'keep me')
       assert.equal(location.searchParams.get('iss'), server.issuer)
     }
+  })
+
+  it('before sign-in, shows a page naming the app instead of redirecting an error (RFC 9700 §4.11.2)', async () => {
+    const f = await farm(server)
+    const stranger = new Person(server, 'nobody@example.com')
+    const csrf = csrfOf(await stranger.get('/login'))
+    const cases: Record<string, string>[] = [
+      { scope: 'fields:read:all sensors:write' }, { response_type: 'token' }, { code_challenge: pkce().challenge, code_challenge_method: 'plain' },
+    ]
+    for (const extra of cases) {
+      const query = new URLSearchParams({ client_id: f.clientId, state: 'st', ...extra })
+      const res = await stranger.get(`/authorize?${query}`)
+      assert.equal(res.status, 400, JSON.stringify(extra))
+      assert.equal(res.headers.get('location'), null, 'no redirect to the app before anyone signed in')
+      assert.match(res.headers.get('content-type')!, /^text\/html/)
+      assert.match(res.text, /Field Mapper sent you here/)
+      // A consent form posted without a session is no way round it.
+      const posted = await stranger.post('/consent', { csrf, ...Object.fromEntries(query), decision: 'allow' })
+      assert.equal(posted.status, 400, JSON.stringify(extra))
+      assert.equal(posted.headers.get('location'), null)
+    }
+    // A valid request still goes to sign-in.
+    const valid = await stranger.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 'st' })}`)
+    assert.equal(valid.status, 303)
+    assert.match(valid.headers.get('location')!, /^\/login\?/)
   })
 
   it('refuses a consent POST without this browser\'s CSRF token, and stores nothing', async () => {
@@ -265,6 +296,83 @@ describe('authorization code grant over HTTP', () => {
     assert.deepEqual(perms.json.scopes.sort(), ['fields:read:all', 'maps:write'])
     const grants = await server.storage.listGrants({ tenantId: f.tenant.id })
     assert.equal(grants.length, 1, 'one connection per app and farm')
+  })
+
+  it('Allow grants the scopes shown: widened or narrowed after the page, nothing is granted and the page is shown again', async () => {
+    const f = await farm(server)
+    const shown = await f.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 's' })}`)
+    assert.equal(shown.status, 200)
+    await partnerSetsScopes(f, 'fields:read:all maps:write vehicles:write sensors:write')
+    const again = await f.person.post('/consent', { ...hiddenFields(shown.text), decision: 'allow' })
+    assert.equal(again.status, 409, again.text)
+    assert.equal(again.headers.get('location'), null)
+    assert.match(again.text, /Field Mapper changed the permissions it asks for/)
+    assert.match(again.text, /sensors:write/)
+    assert.deepEqual(await server.storage.listGrants({ tenantId: f.tenant.id }), [], 'nothing granted')
+
+    // Narrowed before the second Allow: again nothing, and the page shows the narrower list.
+    await partnerSetsScopes(f, 'fields:read:all')
+    const narrowed = await f.person.post('/consent', { ...hiddenFields(again.text), decision: 'allow' })
+    assert.equal(narrowed.status, 409, narrowed.text)
+    assert.doesNotMatch(narrowed.text, /maps:write/)
+    assert.deepEqual(await server.storage.listGrants({ tenantId: f.tenant.id }), [])
+
+    // Allow on the page as last shown grants exactly what it listed.
+    const allowed = await f.person.post('/consent', { ...hiddenFields(narrowed.text), decision: 'allow' })
+    assert.equal(allowed.status, 303, allowed.text)
+    const token = await exchange(f, new URL(allowed.headers.get('location')!).searchParams.get('code')!)
+    const perms = await request(server.url('/v1/permissions'), { headers: bearer(token.json.access_token as string) })
+    assert.deepEqual(perms.json, { scopes: ['fields:read:all'] })
+  })
+
+  it('refuses a consent whose scope list was changed in the form, and grants nothing', async () => {
+    const f = await farm(server)
+    const explicit = await f.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, scope: 'fields:read:all', state: 's' })}`)
+    const defaulted = await f.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 's' })}`)
+    const tampered: Record<string, string>[] = [
+      { ...hiddenFields(explicit.text), shown_scope: 'fields:read:all maps:write' },
+      { ...hiddenFields(defaulted.text), shown_scope: 'fields:read:all' },
+      { ...hiddenFields(defaulted.text), shown_scope_mac: hiddenFields(explicit.text).shown_scope_mac! },
+      Object.fromEntries(Object.entries(hiddenFields(defaulted.text)).filter(([name]) => name !== 'shown_scope_mac')),
+    ]
+    for (const fields of tampered) {
+      const res = await f.person.post('/consent', { ...fields, decision: 'allow' })
+      assert.equal(res.status, 403, JSON.stringify(fields))
+      assert.equal(res.headers.get('location'), null)
+      assert.match(res.text, /not the ones Fieldgate showed you/)
+    }
+    // Another person's page, signed for them, is not this person's either.
+    const other = await farm(server)
+    const theirs = await other.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 's' })}`)
+    const { csrf: _, ...theirFields } = hiddenFields(theirs.text)
+    const mixed = await f.person.post('/consent', { ...hiddenFields(defaulted.text), ...theirFields, tenant_id: f.tenant.id, decision: 'allow' })
+    assert.equal(mixed.status, 403, mixed.text)
+    assert.deepEqual(await server.storage.listGrants({ tenantId: f.tenant.id }), [])
+  })
+
+  it('writes an audit entry for every consent: who, from where, the app, the farm, the grant and its scopes', async () => {
+    const f = await farm(server)
+    await codeFor(f, { scope: 'fields:read:all' })
+    await codeFor(f, { scope: 'maps:write' })
+    const [grant] = await server.storage.listGrants({ tenantId: f.tenant.id })
+    const user = await server.storage.getUserByEmail(f.person.email)
+    const entries = (await server.storage.listAudit({ tenantIds: [f.tenant.id], limit: 10 })).filter((e) => e.action === 'consent.granted')
+    assert.equal(entries.length, 2, JSON.stringify(entries))
+    for (const e of entries) {
+      assert.equal(e.objectId, grant!.id)
+      assert.equal(e.appId, grant!.appId)
+      assert.equal(e.tenantId, f.tenant.id)
+      assert.equal(e.actor, f.person.email)
+      assert.equal(e.actorUserId, user!.id)
+      assert.equal(e.address, '127.0.0.1')
+      assert.equal(e.details.client_id, f.clientId)
+    }
+    const byScope = Object.fromEntries(entries.map((e) => [(e.details.scopes as string[]).join(' '), e.details.grant_scopes]))
+    assert.deepEqual(byScope, { 'fields:read:all': ['fields:read:all'], 'maps:write': ['fields:read:all', 'maps:write'] })
+    // Deny stores nothing, not even an entry.
+    const before = (await server.storage.listAudit({ tenantIds: [f.tenant.id], limit: 10 })).length
+    await f.person.decide({ client_id: f.clientId, state: 'no' }, 'deny')
+    assert.equal((await server.storage.listAudit({ tenantIds: [f.tenant.id], limit: 10 })).length, before)
   })
 
   it('introspects opaque tokens for their own client only, and revokes them by RFC 7009', async () => {
@@ -415,6 +523,32 @@ describe('sign-in and pages', () => {
     const after = await f.person.get('/connected-apps')
     assert.equal(after.status, 303)
     assert.match(after.headers.get('location')!, /^\/login/)
+  })
+
+  it('a person who signs up from the app\'s link with no farm is told what to do and can go back to the app', async () => {
+    const f = await farm(server)
+    const p = new Person(server, `new-${randomBytes(3).toString('hex')}@farm.example`)
+    const path = `/authorize?${new URLSearchParams({ client_id: f.clientId, state: 'come back' })}`
+    const toLogin = await p.get(path)
+    const returnTo = new URL(toLogin.headers.get('location')!, server.origin).searchParams.get('return_to')!
+    const signUp = await p.get(`/signup?${new URLSearchParams({ return_to: returnTo })}`)
+    const made = await p.post('/signup', { ...hiddenFields(signUp.text), email: p.email, password: Person.password })
+    assert.equal(made.headers.get('location'), path)
+    const page = await p.get(path)
+    assert.equal(page.status, 403)
+    assert.match(page.text, /No farm to connect/)
+    assert.match(page.text, /ask an owner or admin of your farm to add you as an admin/)
+    assert.match(page.text, /Back to Field Mapper/)
+    assert.match(page.headers.get('content-security-policy')!, /form-action 'self' https:\/\/partner\.example/)
+    const back = await p.post('/consent', { ...hiddenFields(page.text), decision: 'deny' })
+    assert.equal(back.status, 303, back.text)
+    const location = new URL(back.headers.get('location')!)
+    assert.equal(location.origin + location.pathname, CALLBACK)
+    assert.equal(location.searchParams.get('error'), 'access_denied')
+    assert.equal(location.searchParams.get('state'), 'come back')
+    // Allow from that page's fields connects nothing: there is no farm to connect.
+    const allow = await p.post('/consent', { ...hiddenFields(page.text), decision: 'allow' })
+    assert.equal(allow.status, 403)
   })
 
   it('tells a member who may not consent, and lets an admin choose among farms', async () => {

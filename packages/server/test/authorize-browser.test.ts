@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createApp, createTenant, createUser, type App, type Tenant } from '@fieldgate/core'
+import { createApp, createTenant, createUser, updateApp, type App, type Tenant } from '@fieldgate/core'
 import { bearer, postForm, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Partner } from './browser.js'
 
@@ -286,11 +286,65 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     await page.goto(server.url(path))
     await expectConsentFor(page, path)
     await page.getByRole('listitem').filter({ hasText: 'vehicles:write' }).first().waitFor()
+    // What is new is told apart from what the farm already allowed.
+    const fresh = page.getByRole('list', { name: /will also be able to/ })
+    const held = page.getByRole('list', { name: /Already allowed/ })
+    assert.deepEqual(await fresh.getByRole('listitem').locator('code').allInnerTexts(), ['vehicles:write'])
+    assert.deepEqual(await held.getByRole('listitem').locator('code').allInnerTexts(), ['maps:write'])
     const secondToken = await tokenFor(await allow(page), user.tenant)
 
     const union = sorted(['fields:read:all', 'maps:write', 'vehicles:write'])
     assert.deepEqual(await scopesOf(firstToken), union)
     assert.deepEqual(await scopesOf(secondToken), union)
+  })
+
+  it('a partner who widens the app between the page and Allow gets nothing: the page is shown again with the new list', { skip: browserSkip, timeout: 30_000 }, async () => {
+    const user = await farmUser('widened')
+    const own = await createApp(server.storage, { name: 'Widening App', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all', redirectUris: [partner.url] })
+    const page = await newPage()
+    const path = `/authorize?client_id=${encodeURIComponent(own.app.clientId)}&state=${encodeURIComponent(STATE)}`
+    await page.goto(server.url(path))
+    await signIn(page, user.email)
+    await page.getByRole('button', { name: 'Allow' }).waitFor()
+    assert.equal(await page.getByText('maps:write').count(), 0)
+
+    await updateApp(server.storage, own.app.clientId, { scopes: 'fields:read:all maps:write' })
+    server.runtime.ctx.cache.apply({ kind: 'app', ref: own.app.id })
+    const seen = partner.hits.length
+    const [again] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/consent'),
+      page.getByRole('button', { name: 'Allow' }).click(),
+    ])
+    assert.equal(again.status(), 409)
+    await page.getByRole('alert').filter({ hasText: 'changed the permissions' }).waitFor()
+    await page.getByRole('listitem').filter({ hasText: 'maps:write' }).waitFor()
+    assert.equal(partner.hits.length, seen, 'nothing reached the partner')
+    assert.equal(await server.storage.findActiveGrant(own.app.id, user.tenant.id), undefined, 'nothing granted')
+
+    // Allow on the page as shown now grants what it lists.
+    await page.getByRole('button', { name: 'Allow' }).click()
+    await page.waitForURL((u) => u.origin === partner.origin)
+    assert.ok(partner.hits.at(-1)!.params.get('code'))
+    assert.deepEqual((await server.storage.findActiveGrant(own.app.id, user.tenant.id))?.scopes, ['fields:read:all', 'maps:write'])
+  })
+
+  it('a person who signs up from the link and has no farm is told what to do, and Back goes to the app with access_denied', { skip: browserSkip, timeout: 30_000 }, async () => {
+    const page = await newPage()
+    await page.goto(server.url(authorizePath(FIRST_SCOPES)))
+    await page.getByRole('link', { name: 'Create an account' }).click()
+    await page.getByLabel('Email').fill('farmless@farm.example')
+    await page.getByLabel('Password').fill(PASSWORD)
+    await page.getByRole('button', { name: /Create|Sign up/ }).click()
+    await page.getByRole('heading', { name: 'No farm to connect' }).waitFor()
+    await page.getByText(/ask an owner or admin of your farm/).waitFor()
+    const seen = partner.hits.length
+    await page.getByRole('button', { name: `Back to ${APP_NAME}` }).click()
+    await page.waitForURL((u) => u.origin === partner.origin && u.pathname === '/callback')
+    assert.equal(partner.hits.length, seen + 1)
+    const params = partner.hits[seen]!.params
+    assert.equal(params.get('error'), 'access_denied')
+    assert.equal(params.get('state'), STATE)
+    assert.equal(params.get('code'), null)
   })
 
   it('Deny sends error=access_denied and the state back, with no code, and connects nothing', { skip: browserSkip, timeout: 30_000 }, async () => {

@@ -1,9 +1,10 @@
 import { connectApp } from '../admin.js'
+import { auditEntry, type Actor } from '../audit.js'
 import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType } from '../errors.js'
-import type { App, Tenant } from '../model.js'
-import { missingFrom, parseScope } from '../scopes.js'
+import type { App, Grant, Tenant } from '../model.js'
+import { missingFrom, parseScope, sameScopes } from '../scopes.js'
 import { hashSecret, randomValue } from '../secrets.js'
 
 /** A checked authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3), ready for the person's decision. */
@@ -46,14 +47,18 @@ const maxState = 2048
 
 /**
  * RFC 6749 §4.1.1 and §3.1.2.3: the client and its redirect URI first (errors shown to the person),
- * then everything else (errors sent to the client).
+ * then everything else (errors sent to the client once the person has signed in, see `signedIn`).
+ *
+ * `signedIn`: RFC 9700 §4.11.2 — anyone can register an app, so an error redirected before anyone signed
+ * in would make this server an open redirector to that app's redirect URI. Until then errors are a page.
  */
-export async function validateAuthorizationRequest(ctx: CoreContext, params: Params): Promise<AuthorizationRequest> {
+export async function validateAuthorizationRequest(ctx: CoreContext, params: Params, signedIn: boolean): Promise<AuthorizationRequest> {
   const app = await requireClient(ctx, params.client_id)
   const redirectUri = requireRedirectUri(app, params.redirect_uri)
   if (params.state !== undefined && params.state.length > maxState) throw new AuthorizationPageError(`state is longer than ${maxState} characters`)
   const partial = { app, redirectUri, state: params.state }
   const fail = (error: OAuthError): never => {
+    if (!signedIn) throw new AuthorizationPageError(`${app.name} sent you here with a request this server cannot answer: ${error.description}`)
     throw new AuthorizationRedirectError(authorizationResponse(ctx, partial, error.toJSON()), error)
   }
   // RFC 6749 §3.1.1: response_type is required; the seeds leave it out, and `code` is the only one there is.
@@ -134,22 +139,53 @@ export async function consentableTenants(ctx: CoreContext, userId: string, app: 
   return tenants.sort((a, b) => a.name.localeCompare(b.name))
 }
 
+/** What the person chose on the consent page, and what that page showed them. */
+export interface Consent {
+  userId: string
+  tenantId: string
+  /** The scopes the consent page listed (the edge checks they came back unchanged): exactly these are granted. */
+  shownScopes: readonly string[]
+  /** Who consented, from where: for the audit entry. */
+  actor: Actor
+}
+
 /**
- * Allow: the connection (Grant) is made or widened, and a single-use code bound to everything the
- * token request must match goes back to the client.
+ * The request asks for other scopes than the consent page showed: with no `scope`, it asks for the app's
+ * scopes as they are now, and its partner changed them after the page was shown. The person has not seen
+ * what Allow would grant, so nothing is granted and the page is shown again.
  */
-export async function approveAuthorization(ctx: CoreContext, req: AuthorizationRequest, userId: string, tenantId: string): Promise<string> {
-  const tenant = (await consentableTenants(ctx, userId, req.app)).find((t) => t.id === tenantId)
+export class ConsentOutdated extends Error {
+  constructor() {
+    super('the app changed the scopes it asks for after the consent page was shown')
+  }
+}
+
+/** Per tenant, the scopes the app already holds there (its active grant), so consent can show what is new. */
+export async function grantedScopes(ctx: CoreContext, app: App, tenants: readonly Tenant[]): Promise<Map<string, string[]>> {
+  const granted = new Map<string, string[]>()
+  for (const t of tenants) granted.set(t.id, (await ctx.storage.findActiveGrant(app.id, t.id))?.scopes ?? [])
+  return granted
+}
+
+/**
+ * Allow: the connection (Grant) is made or widened with exactly the scopes the person was shown, and a
+ * single-use code bound to everything the token request must match goes back to the client.
+ */
+export async function approveAuthorization(ctx: CoreContext, req: AuthorizationRequest, consent: Consent): Promise<string> {
+  if (!sameScopes(consent.shownScopes, req.scopes)) throw new ConsentOutdated()
+  const tenant = (await consentableTenants(ctx, consent.userId, req.app)).find((t) => t.id === consent.tenantId)
   if (!tenant) throw new AuthorizationPageError('You cannot connect apps to that farm.', 403)
   const now = ctx.now()
-  const { grant, created } = await connectApp(ctx.storage, req.app, tenant.id, req.scopes, now)
+  // The audit entry commits with the grant, as an install's does: a crash leaves both or neither.
+  const audit = (grant: Grant) => ({ audit: [consentAudit(req, consent.actor, grant, now)] })
+  const { grant, created } = await connectApp(ctx.storage, req.app, tenant.id, req.scopes, now, audit)
   if (!created) ctx.cache.apply({ kind: 'grant', ref: grant.id })
   const code = randomValue(32)
   await ctx.storage.saveCode({
     codeHash: hashSecret(code),
     appId: req.app.id,
     tenantId: tenant.id,
-    userId,
+    userId: consent.userId,
     grantId: grant.id,
     redirectUri: req.requestedRedirectUri,
     scopes: req.scopes,
@@ -160,6 +196,12 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
   })
   return authorizationResponse(ctx, req, { code })
 }
+
+/** What the person allowed (`scopes`) and what the connection holds after it (`grant_scopes`). */
+const consentAudit = (req: AuthorizationRequest, actor: Actor, grant: Grant, now: number) =>
+  auditEntry({ actor, now }, 'consent.granted', { objectId: grant.id, appId: req.app.id, tenantId: grant.tenantId }, {
+    client_id: req.app.clientId, scopes: req.scopes, grant_scopes: grant.scopes,
+  })
 
 /** Deny: RFC 6749 §4.1.2.1 access_denied, and nothing is stored. */
 export function denyAuthorization(ctx: CoreContext, req: AuthorizationRequest): string {
