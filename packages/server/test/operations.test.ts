@@ -2,10 +2,11 @@ import assert from 'node:assert/strict'
 import { Socket, createServer, type Server } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { revokeGrant } from '@fieldgate/core'
-import { existsSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  RawConnection, bearer, databaseUrl, freePort, runCli, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
+  RawConnection, bearer, databaseUrl, freePort, runCli, spawnServe, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
 } from './helpers.js'
 
 describe('probes, request ids and metrics', () => {
@@ -209,5 +210,34 @@ describe('fieldgate backup and restore (SQLite)', () => {
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /cannot restore/)
     assert.deepEqual((await runCli(['tenants', 'list', '--json'], env)).json.map((t: { name: string }) => t.name), ['Kept'], 'the store is untouched')
+  })
+})
+
+describe('fieldgate restore while a server runs (SQLite)', () => {
+  it('refuses with a clear message and changes nothing; after the server stops it restores; a stale lock does not block it', { timeout: 60_000 }, async () => {
+    const dataDir = tempDir('fg-restore-lock-')
+    const env = { FIELDGATE_DATA_DIR: dataDir }
+    const names = async () => (await runCli(['tenants', 'list', '--json'], env)).json.map((t: { name: string }) => t.name).sort()
+    await runCli(['tenants', 'create', '--name', 'Kept', '--environment', 'sandbox', '--json'], env)
+    const file = join(tempDir('fg-restore-lock-out-'), 'backup.db')
+    assert.equal((await runCli(['backup', file], env)).code, 0)
+    const server = await spawnServe(await freePort(), env)
+    try {
+      await runCli(['tenants', 'create', '--name', 'Later', '--environment', 'sandbox', '--json'], env)
+      const refused = await runCli(['restore', file], env)
+      assert.equal(refused.code, 1, refused.stdout)
+      assert.match(refused.stderr, new RegExp(`a server \\(pid ${server.child.pid}\\) is using ${dataDir}: stop it first`))
+      assert.deepEqual(await names(), ['Kept', 'Later'], 'the store is untouched')
+    } finally {
+      await server.stop()
+    }
+    assert.deepEqual(readdirSync(dataDir).filter((n) => n.endsWith('.lock')), [], 'the server released its lock on shutdown')
+    // A server killed with SIGKILL leaves its lock behind; its pid no longer runs, so the lock is stale.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    writeFileSync(join(dataDir, `serve-${dead}.lock`), `${dead}\n`)
+    const restored = await runCli(['restore', file, '--json'], env)
+    assert.equal(restored.code, 0, restored.stderr)
+    assert.deepEqual(await names(), ['Kept'])
+    assert.deepEqual(readdirSync(dataDir).filter((n) => n.endsWith('.lock')), [])
   })
 })
