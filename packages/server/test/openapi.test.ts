@@ -131,6 +131,9 @@ describe('/openapi.json documents every endpoint a client calls', () => {
     conforms('get', '/.well-known/jwks.json', await request(server.url('/.well-known/jwks.json')))
     conforms('get', '/healthz', await request(server.url('/healthz')))
     conforms('get', '/readyz', await request(server.url('/readyz')))
+    const badCode = await postForm(server.url('/v1/token.exchange'), { code: 'no-such-code', client_id: pub.clientId, client_secret: pub.clientSecret })
+    assert.equal(badCode.json.error, 'invalid_grant')
+    conforms('post', '/v1/token.exchange', badCode)
     conforms('post', '/v1/token.revoke', await postForm(server.url('/v1/token.revoke'), { access_token: 'not-a-token' }))
     // A client-credentials JWT ends with its expiry: RFC 7009 §2.2.1 unsupported_token_type, documented as a 400.
     const unsupported = await postForm(server.url('/oauth/revoke'), { token }, { authorization: basicAuth(f.clientId, f.clientSecret) })

@@ -8,7 +8,7 @@ import {
   bearer, freePort, getToken, postJson, runCli, silentLogger, spawnServe, startServer, tempDir, waitUntil, type ServerProcess, type TestServer,
 } from './helpers.js'
 import { Dispatcher } from '@fieldgate/server'
-import { isRefusedAddress } from '../src/webhooks/targets.js'
+import { guardedLookup, isRefusedAddress, type ConnectLookup } from '../src/webhooks/targets.js'
 
 interface Delivery {
   id: string
@@ -206,6 +206,28 @@ describe('Data API targets under DNS rebinding', () => {
       await server.close()
       await receiver.close()
     }
+  })
+})
+
+describe('the connect-time lookup', () => {
+  const answering = (...addresses: string[]) => guardedLookup(async () => addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })))
+  const run = (lookup: ConnectLookup, options: { all?: boolean; family?: number }) => new Promise<{ err: Error | null; address: unknown }>((ok) => {
+    lookup('partner.example', options, (err, address) => ok({ err, address }))
+  })
+
+  it('hands the socket exactly the checked public addresses', async () => {
+    assert.deepEqual(await run(answering('8.8.8.8', '2001:4860:4860::8888'), { all: true }), { err: null, address: [{ address: '8.8.8.8', family: 4 }, { address: '2001:4860:4860::8888', family: 6 }] })
+    assert.deepEqual(await run(answering('8.8.8.8', '2001:4860:4860::8888'), { family: 6 }), { err: null, address: '2001:4860:4860::8888' })
+  })
+
+  it('refuses the host when any answer is refused, as the client might try that one', async () => {
+    for (const answers of [['8.8.8.8', '10.0.0.1'], ['192.0.2.1'], ['64:ff9b::7f00:1'], ['::ffff:169.254.169.254']]) {
+      const { err, address } = await run(answering(...answers), { all: true })
+      assert.match(String(err?.message), /partner\.example is resolved to .*a loopback, private or reserved address/, answers.join(' '))
+      assert.equal(address, '')
+    }
+    assert.match(String((await run(answering(), { all: true })).err?.message), /partner\.example has no address/)
+    assert.match(String((await run(answering('8.8.8.8'), { family: 6 })).err?.message), /has no address/)
   })
 })
 

@@ -75,8 +75,11 @@ const familyOf = (family: LookupOptions['family']): number => family === 'IPv4' 
 
 export class RefusedTargetError extends Error {
   readonly code = 'ERR_FIELDGATE_TARGET_REFUSED'
-  constructor(host: string, address: string) {
-    super(`the Data API URL's host ${host} is ${address === host ? '' : `resolved to ${address}, `}a loopback, private or reserved address, which deliveries may not reach`)
+  /** `address` undefined: the host has no address at all. */
+  constructor(host: string, address: string | undefined) {
+    super(address === undefined
+      ? `the Data API URL's host ${host} has no address`
+      : `the Data API URL's host ${host} is ${address === host ? '' : `resolved to ${address}, `}a loopback, private or reserved address, which deliveries may not reach`)
   }
 }
 
@@ -90,7 +93,7 @@ const hostOf = (url: URL): string => url.hostname.replace(/^\[|\]$/g, '')
 export async function assertPublicTarget(url: URL, resolve: Resolve = systemResolve): Promise<void> {
   const host = hostOf(url)
   const addresses = isIP(host) ? [host] : (await resolve(host)).map((a) => a.address)
-  if (addresses.length === 0) throw new RefusedTargetError(host, 'no address')
+  if (addresses.length === 0) throw new RefusedTargetError(host, undefined)
   const refused = addresses.find(isRefusedAddress)
   if (refused !== undefined) throw new RefusedTargetError(host, refused)
 }
@@ -105,7 +108,8 @@ export function guardedLookup(resolve: Resolve = systemResolve): ConnectLookup {
     resolve(hostname).then((answers) => {
       const family = familyOf(options.family)
       const wanted = family === 0 ? answers : answers.filter((a) => a.family === family)
-      const refused = wanted.length === 0 ? 'no address' : wanted.find((a) => isRefusedAddress(a.address))?.address
+      if (wanted.length === 0) return callback(new RefusedTargetError(hostname, undefined), '', 0)
+      const refused = wanted.find((a) => isRefusedAddress(a.address))?.address
       if (refused !== undefined) return callback(new RefusedTargetError(hostname, refused), '', 0)
       if (options.all) return callback(null, wanted)
       return callback(null, wanted[0]!.address, wanted[0]!.family)
