@@ -240,4 +240,12 @@ describe('fieldgate restore while a server runs (SQLite)', () => {
     assert.deepEqual(await names(), ['Kept'])
     assert.deepEqual(readdirSync(dataDir).filter((n) => n.endsWith('.lock')), [])
   })
+
+  it('a server does not start while a restore runs in its data directory', { timeout: 30_000 }, async () => {
+    const dataDir = tempDir('fg-restore-running-')
+    // This test process stands in for a running restore: its pid is alive.
+    writeFileSync(join(dataDir, 'restore.lock'), `${process.pid}\n`)
+    await assert.rejects(spawnServe(await freePort(), { FIELDGATE_DATA_DIR: dataDir }), /a restore \(pid \d+\) is replacing the store/)
+    assert.deepEqual(readdirSync(dataDir).filter((n) => n.startsWith('serve-')), [], 'the refused server left no lock')
+  })
 })
