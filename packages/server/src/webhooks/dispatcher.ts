@@ -51,8 +51,8 @@ export class Dispatcher {
     this.resolve = opts.resolve ?? systemResolve
     // Without private targets every connection resolves through the guard, so it reaches exactly the
     // addresses that passed the check. No keep-alive: each attempt is its own, checked, connection.
-    const lookup = opts.allowPrivateTargets ? undefined : guardedLookup(this.resolve)
-    this.agents = { http: new HttpAgent({ keepAlive: false, ...(lookup ? { lookup } : {}) }), https: new HttpsAgent({ keepAlive: false, ...(lookup ? { lookup } : {}) }) }
+    const options = opts.allowPrivateTargets ? { keepAlive: false } : { keepAlive: false, lookup: guardedLookup(this.resolve) }
+    this.agents = { http: new HttpAgent(options), https: new HttpsAgent(options) }
   }
 
   start(): void {
