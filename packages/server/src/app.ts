@@ -3,6 +3,7 @@ import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from '@fieldgate/core'
+import { documentRoute } from './openapi.js'
 import { registerBodyParsers } from './plugins/body.js'
 import { clientErrorHandler } from './plugins/client-errors.js'
 import { registerErrorHandling } from './plugins/errors.js'
@@ -53,24 +54,26 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
         .send({ error: 'invalid_request', error_description: 'the request path is malformed' })
     },
   })
-  registerBodyParsers(app)
-  registerErrorHandling(app)
-  registerOperations(app, ctx)
-  await app.register(fastifyCookie)
-  await registerRateLimits(app, ctx.config)
-  // Documents the tagged routes (the resource and admin APIs) at /openapi.json, from the schemas that validate them.
+  // Documents the tagged routes at /openapi.json: the resource and admin APIs from the schemas that validate
+  // them, the OAuth, dialect, well-known and probe endpoints from openapi.ts. First, as it sees only later routes.
   await app.register(fastifySwagger, {
     hideUntagged: true,
+    transform: documentRoute,
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'Fieldgate API', version: '1',
-        description: 'The resource API (Bearer access tokens from Fieldgate) and the admin API, the fieldgate CLI over HTTP (Bearer FIELDGATE_ADMIN_TOKEN).',
+        description: 'The token endpoints of every dialect, introspection and revocation, the resource API (Bearer access tokens from Fieldgate), the well-known documents, the probes, and the admin API, the fieldgate CLI over HTTP (Bearer FIELDGATE_ADMIN_TOKEN).',
       },
       servers: [{ url: ctx.config.issuer }],
       components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' }, accessToken: { type: 'http', scheme: 'bearer' } } },
     },
   })
+  registerBodyParsers(app)
+  registerErrorHandling(app)
+  registerOperations(app, ctx)
+  await app.register(fastifyCookie)
+  await registerRateLimits(app, ctx.config)
   await app.register(wellKnownRoutes, { ctx })
   await app.register(oauthRoutes, { ctx })
   await app.register(fieldNationRoutes, { ctx })

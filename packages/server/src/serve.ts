@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Config } from '@fieldgate/core'
+import { holdForServing } from '@fieldgate/storage'
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { buildApp } from './app.js'
@@ -28,6 +29,8 @@ export async function serve(config: Config, logger: Logger, opts: ServeOptions):
   let stop: Stop = () => process.exit(0)
   trapStopSignals(logger, (signal) => stop(signal))
   const setStop = (s: Stop) => { stop = s }
+  // `fieldgate restore` refuses while this lock is held (the embedded store only; PostgreSQL has pg_restore).
+  if (!config.databaseUrl) holdForServing(config.dataDir)
   if (cluster.isPrimary) {
     const runtime = await openRuntime(config, logger, { prepare: true, follow: opts.workers <= 1 })
     await printFirstStartHelp(runtime.storage, config, logger)

@@ -503,8 +503,9 @@ describe('admin API', () => {
     for (const p of ['/admin/v1/tenants', '/admin/v1/users', '/admin/v1/apps', '/admin/v1/apps/{client_id}/rotate-secret', '/admin/v1/grants', '/admin/v1/keys/rotate', '/admin/v1/audit']) {
       assert.ok(paths.includes(p), p)
     }
-    assert.ok(paths.every((p) => p.startsWith('/admin/v1/') || p.startsWith('/api/') || p.startsWith('/v1/')), 'the admin and resource APIs only')
-    assert.equal(doc.json.paths['/oauth/token'], undefined)
+    // The APIs a program calls (admin, resources, OAuth and dialect endpoints, well-known, probes), never the pages.
+    const client = ['/oauth/token', '/oauth/introspect', '/oauth/revoke', '/authentication/api/oauth/token', '/healthz', '/readyz']
+    assert.ok(paths.every((p) => p.startsWith('/admin/v1/') || p.startsWith('/api/') || p.startsWith('/v1/') || p.startsWith('/.well-known/') || client.includes(p)), paths.join(' '))
     assert.deepEqual(doc.json.paths['/admin/v1/tenants'].post.security, [{ adminToken: [] }])
     assert.deepEqual(doc.json.components.securitySchemes.adminToken, { type: 'http', scheme: 'bearer' })
   })

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { Socket, createServer, type Server } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { ConfigError, loadConfig, revokeGrant, type Config } from '@fieldgate/core'
-import { existsSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
   RawConnection, bearer, databaseUrl, freePort, runCli, spawnServe, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
@@ -286,5 +287,42 @@ describe('where /metrics is served (FIELDGATE_METRICS_LISTEN, FIELDGATE_METRICS_
       assert.throws(() => loadConfig({ FIELDGATE_METRICS_LISTEN: bad }), (e: unknown) => e instanceof ConfigError && /FIELDGATE_METRICS_LISTEN/.test(e.message), bad)
     }
     assert.throws(() => loadConfig({ FIELDGATE_METRICS_TOKEN: 'short' }), (e: unknown) => e instanceof ConfigError && /FIELDGATE_METRICS_TOKEN/.test(e.message))
+  })
+})
+
+describe('fieldgate restore while a server runs (SQLite)', () => {
+  it('refuses with a clear message and changes nothing; after the server stops it restores; a stale lock does not block it', { timeout: 60_000 }, async () => {
+    const dataDir = tempDir('fg-restore-lock-')
+    const env = { FIELDGATE_DATA_DIR: dataDir }
+    const names = async () => (await runCli(['tenants', 'list', '--json'], env)).json.map((t: { name: string }) => t.name).sort()
+    await runCli(['tenants', 'create', '--name', 'Kept', '--environment', 'sandbox', '--json'], env)
+    const file = join(tempDir('fg-restore-lock-out-'), 'backup.db')
+    assert.equal((await runCli(['backup', file], env)).code, 0)
+    const server = await spawnServe(await freePort(), env)
+    try {
+      await runCli(['tenants', 'create', '--name', 'Later', '--environment', 'sandbox', '--json'], env)
+      const refused = await runCli(['restore', file], env)
+      assert.equal(refused.code, 1, refused.stdout)
+      assert.match(refused.stderr, new RegExp(`a server \\(pid ${server.child.pid}\\) is using ${dataDir}: stop it first`))
+      assert.deepEqual(await names(), ['Kept', 'Later'], 'the store is untouched')
+    } finally {
+      await server.stop()
+    }
+    assert.deepEqual(readdirSync(dataDir).filter((n) => n.endsWith('.lock')), [], 'the server released its lock on shutdown')
+    // A server killed with SIGKILL leaves its lock behind; its pid no longer runs, so the lock is stale.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid
+    writeFileSync(join(dataDir, `serve-${dead}.lock`), `${dead}\n`)
+    const restored = await runCli(['restore', file, '--json'], env)
+    assert.equal(restored.code, 0, restored.stderr)
+    assert.deepEqual(await names(), ['Kept'])
+    assert.deepEqual(readdirSync(dataDir).filter((n) => n.endsWith('.lock')), [])
+  })
+
+  it('a server does not start while a restore runs in its data directory', { timeout: 30_000 }, async () => {
+    const dataDir = tempDir('fg-restore-running-')
+    // This test process stands in for a running restore: its pid is alive.
+    writeFileSync(join(dataDir, 'restore.lock'), `${process.pid}\n`)
+    await assert.rejects(spawnServe(await freePort(), { FIELDGATE_DATA_DIR: dataDir }), /a restore \(pid \d+\) is replacing the store/)
+    assert.deepEqual(readdirSync(dataDir).filter((n) => n.startsWith('serve-')), [], 'the refused server left no lock')
   })
 })

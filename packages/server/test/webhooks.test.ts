@@ -2,10 +2,13 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
+import type { LookupAddress } from 'node:dns'
 import { connectApp, createApp, createTenant, eventIdHeader, revokeGrant, signatureHeader, verifyEventSignature, type Tenant } from '@fieldgate/core'
 import {
-  bearer, freePort, getToken, postJson, runCli, spawnServe, startServer, tempDir, waitUntil, type ServerProcess, type TestServer,
+  bearer, freePort, getToken, postJson, runCli, silentLogger, spawnServe, startServer, tempDir, waitUntil, type ServerProcess, type TestServer,
 } from './helpers.js'
+import { Dispatcher } from '@fieldgate/server'
+import { guardedLookup, isRefusedAddress, type ConnectLookup } from '../src/webhooks/targets.js'
 
 interface Delivery {
   id: string
@@ -148,7 +151,9 @@ describe('Data API targets', () => {
     const server = await startServer({ overrides: { webhooks: { ...fast, allowPrivateTargets: false } } })
     try {
       const tenant = await createTenant(server.storage, { name: 'Probe farm', environment: 'sandbox' })
-      const hosts = [url, 'http://10.1.2.3/x', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:9/x', 'http://[::ffff:127.0.0.1]:9/x', 'http://localhost:9/x']
+      // Literal special-purpose addresses are refused before any socket is opened (192.0.2.1 was attempted before).
+      const hosts = [url, 'http://10.1.2.3/x', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:9/x', 'http://[::ffff:127.0.0.1]:9/x', 'http://localhost:9/x',
+        'http://192.0.2.1/x', 'http://100.64.0.1/x', 'http://198.51.100.7/x', 'http://[64:ff9b::a00:1]/x', 'http://[2002:7f00:1::1]/x', 'http://[fd00::1]/x']
       for (const dataApiUrl of hosts) {
         const a = await createApp(server.storage, { name: 'Prober', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl }, { masterKey: server.runtime.masterKey })
         const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
@@ -165,6 +170,84 @@ describe('Data API targets', () => {
       await receiver.close()
     }
   })
+})
+
+describe('Data API targets under DNS rebinding', () => {
+  it('connects only to the address the connect-time check passed: a host answering public, then 127.0.0.1, is refused', async () => {
+    const receiver = new Receiver()
+    const port = new URL(await receiver.listen()).port
+    const server = await startServer({ overrides: { webhooks: { ...fast, allowPrivateTargets: false } } })
+    // This test drives its own dispatcher with a scripted resolver, so the server's must not take the event.
+    await server.runtime.dispatcher.stop()
+    const asked: string[] = []
+    // The first answer is only ever used by the early check; a connection to it would be the bug.
+    const resolve = async (host: string): Promise<LookupAddress[]> => {
+      asked.push(host)
+      return [{ address: asked.length === 1 ? '93.184.215.14' : '127.0.0.1', family: 4 }]
+    }
+    const dispatcher = new Dispatcher(server.runtime.ctx, server.runtime.masterKey, silentLogger(), { ...fast, allowPrivateTargets: false, maxAgeMs: 86_400_000, resolve })
+    try {
+      const tenant = await createTenant(server.storage, { name: 'Rebound farm', environment: 'sandbox' })
+      const a = await createApp(server.storage, { name: 'Rebinder', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: `http://rebind.example:${port}/data-api` }, { masterKey: server.runtime.masterKey })
+      const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
+      await postJson(server.url('/v1/alerts'), { title: 'rebound' }, bearer(token))
+      assert.ok(await dispatcher.tick() > 0)
+      const events = await server.storage.listEvents({ appId: a.app.id, limit: 10 })
+      assert.ok(events.length > 0)
+      for (const event of events) {
+        const [attempt] = await server.storage.listAttempts(event.id)
+        assert.equal(attempt!.status, null)
+        assert.match(attempt!.error!, /rebind\.example is resolved to 127\.0\.0\.1, a loopback, private or reserved address/)
+      }
+      assert.deepEqual(asked.slice(0, 2), ['rebind.example', 'rebind.example'], 'checked once early, once at connect')
+      assert.equal(receiver.deliveries.length, 0)
+    } finally {
+      await dispatcher.stop()
+      await server.close()
+      await receiver.close()
+    }
+  })
+})
+
+describe('the connect-time lookup', () => {
+  const answering = (...addresses: string[]) => guardedLookup(async () => addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })))
+  const run = (lookup: ConnectLookup, options: { all?: boolean; family?: number }) => new Promise<{ err: Error | null; address: unknown }>((ok) => {
+    lookup('partner.example', options, (err, address) => ok({ err, address }))
+  })
+
+  it('hands the socket exactly the checked public addresses', async () => {
+    assert.deepEqual(await run(answering('8.8.8.8', '2001:4860:4860::8888'), { all: true }), { err: null, address: [{ address: '8.8.8.8', family: 4 }, { address: '2001:4860:4860::8888', family: 6 }] })
+    assert.deepEqual(await run(answering('8.8.8.8', '2001:4860:4860::8888'), { family: 6 }), { err: null, address: '2001:4860:4860::8888' })
+  })
+
+  it('refuses the host when any answer is refused, as the client might try that one', async () => {
+    for (const answers of [['8.8.8.8', '10.0.0.1'], ['192.0.2.1'], ['64:ff9b::7f00:1'], ['::ffff:169.254.169.254']]) {
+      const { err, address } = await run(answering(...answers), { all: true })
+      assert.match(String(err?.message), /partner\.example is resolved to .*a loopback, private or reserved address/, answers.join(' '))
+      assert.equal(address, '')
+    }
+    assert.match(String((await run(answering(), { all: true })).err?.message), /partner\.example has no address/)
+    assert.match(String((await run(answering('8.8.8.8'), { family: 6 })).err?.message), /has no address/)
+  })
+})
+
+describe('the refused address table', () => {
+  const refused = [
+    '0.0.0.0', '0.1.2.3', '10.0.0.1', '100.64.0.1', '100.127.255.254', '127.0.0.1', '127.255.255.255', '169.254.169.254', '172.16.0.1', '172.31.255.255',
+    '192.0.0.8', '192.0.0.170', '192.0.2.1', '192.31.196.1', '192.52.193.1', '192.88.99.1', '192.168.1.1', '192.175.48.1', '198.18.0.1', '198.19.255.255',
+    '198.51.100.7', '203.0.113.9', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255',
+    '::', '::1', '::127.0.0.1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:169.254.169.254', '::ffff:0:a00:1',
+    '64:ff9b::a00:1', '64:ff9b::808:808', '64:ff9b:1::1', '100::1', '100:0:0:1::1', '2001::1', '2001:1::1', '2001:db8::1', '2001:1ff::1',
+    '2002:7f00:1::1', '2002:808:808::1', '2620:4f:8000::1', '3fff::1', '5f00::1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'febf::1', 'fec0::1', 'ff02::1',
+    'not-an-ip', '',
+  ]
+  const allowed = [
+    '1.1.1.1', '8.8.8.8', '9.255.255.255', '11.0.0.0', '100.63.255.255', '100.128.0.0', '126.255.255.255', '128.0.0.0', '169.253.255.255', '169.255.0.0',
+    '172.15.255.255', '172.32.0.0', '192.0.1.255', '192.0.3.0', '192.167.255.255', '192.169.0.0', '198.17.255.255', '198.20.0.0', '203.0.112.255', '223.255.255.255',
+    '::ffff:8.8.8.8', '::ffff:808:808', '64:ff9c::1', '2001:200::1', '2001:4860:4860::8888', '2003::1', '2606:4700::1111', 'fbff::1', 'fe7f::1',
+  ]
+  for (const address of refused) it(`refuses ${address || '(empty)'}`, () => assert.equal(isRefusedAddress(address), true))
+  for (const address of allowed) it(`allows ${address}`, () => assert.equal(isRefusedAddress(address), false))
 })
 
 describe('Data API delivery across a crash', () => {

@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import Sqlite from 'better-sqlite3'
+import { whileNotServing } from './lock.js'
 
 const file = 'fieldgate.db'
 
@@ -22,11 +23,15 @@ export async function backupSqlite(dataDir: string, destination: string): Promis
 }
 
 /**
- * Puts a backup in place of the store. The server must be stopped: the file is swapped underneath
- * it. The backup is checked first (integrity_check, and that it is a Fieldgate store), then copied
+ * Puts a backup in place of the store. The server must be stopped, as the file is swapped underneath
+ * it: while a server holds the data directory's lock this throws and changes nothing. The backup is checked first (integrity_check, and that it is a Fieldgate store), then copied
  * beside the store and renamed over it, so a failure midway leaves the old store whole.
  */
 export function restoreSqlite(dataDir: string, source: string): void {
+  whileNotServing(dataDir, () => replaceStore(dataDir, source))
+}
+
+function replaceStore(dataDir: string, source: string): void {
   const check = new Sqlite(source, { readonly: true, fileMustExist: true })
   try {
     const integrity = check.pragma('integrity_check', { simple: true })

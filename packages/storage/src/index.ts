@@ -13,3 +13,4 @@ export function openStorage(opts: { databaseUrl?: string | undefined; dataDir: s
 }
 export { isStoreUnavailable } from './unavailable.js'
 export { backupSqlite, restoreSqlite } from './backup.js'
+export { DataDirBusyError, holdForServing } from './lock.js'

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto'
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import {
   eventIdHeader, nextAttemptAt, signEvent, signatureHeader, unseal, type App, type CoreContext, type OutboxEvent, type RetryPolicy,
 } from '@fieldgate/core'
 import type { Logger } from 'pino'
-import { assertPublicTarget } from './targets.js'
+import { assertPublicTarget, guardedLookup, systemResolve, type Resolve } from './targets.js'
 
 export interface DispatcherOptions extends RetryPolicy {
   /** Let deliveries reach loopback and private addresses (development and tests only). */
@@ -16,6 +18,15 @@ export interface DispatcherOptions extends RetryPolicy {
   leaseMs: number
   /** Events attempted at once by this process. */
   batch: number
+  /** How host names are resolved, for the check and for connecting (tests inject one; the system resolver otherwise). */
+  resolve?: Resolve
+}
+
+interface Delivery {
+  url: URL
+  headers: Record<string, string>
+  body: string
+  signal: AbortSignal
 }
 
 /**
@@ -28,13 +39,21 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | undefined
   private running: Promise<void> | undefined
   private stopped = false
+  private readonly resolve: Resolve
+  private readonly agents: { http: HttpAgent; https: HttpsAgent }
 
   constructor(
     private readonly ctx: CoreContext,
     private readonly masterKey: Buffer,
     private readonly logger: Logger,
     private readonly opts: DispatcherOptions,
-  ) {}
+  ) {
+    this.resolve = opts.resolve ?? systemResolve
+    // Without private targets every connection resolves through the guard, so it reaches exactly the
+    // addresses that passed the check. No keep-alive: each attempt is its own, checked, connection.
+    const options = opts.allowPrivateTargets ? { keepAlive: false } : { keepAlive: false, lookup: guardedLookup(this.resolve) }
+    this.agents = { http: new HttpAgent(options), https: new HttpsAgent(options) }
+  }
 
   start(): void {
     this.schedule(0)
@@ -44,6 +63,8 @@ export class Dispatcher {
     this.stopped = true
     clearTimeout(this.timer)
     await this.running
+    this.agents.http.destroy()
+    this.agents.https.destroy()
   }
 
   /** Attempts what is due now; returns how many events it attempted. */
@@ -65,15 +86,15 @@ export class Dispatcher {
     let error: string | null = null
     try {
       if (!app?.dataApiUrl) throw new Error('the app has no Data API URL')
-      if (!this.opts.allowPrivateTargets) await assertPublicTarget(app.dataApiUrl)
+      const url = new URL(app.dataApiUrl)
+      if (!this.opts.allowPrivateTargets) await assertPublicTarget(url, this.resolve)
       const secrets = await this.secrets(app, started)
       if (secrets.length === 0) throw new Error('the app has no secret to sign with: rotate its secret')
       // The attempt must end inside the lease, or another process could make it too.
       const left = leaseUntil - this.ctx.now() - 1000
       if (left <= 0) return
-      const res = await fetch(app.dataApiUrl, {
-        method: 'POST',
-        redirect: 'manual',
+      status = await this.post({
+        url,
         signal: AbortSignal.timeout(Math.min(this.opts.timeoutMs, left)),
         headers: {
           'content-type': 'application/json',
@@ -83,12 +104,9 @@ export class Dispatcher {
         },
         body: event.body,
       })
-      status = res.status
-      // Only the status matters; a receiver streaming an endless body must not fill this process's memory.
-      await res.body?.cancel().catch(() => undefined)
       if (status < 200 || status >= 300) error = `the receiver answered ${status}`
     } catch (err) {
-      error = (err as Error).name === 'TimeoutError' ? `no answer within ${this.opts.timeoutMs} ms` : String((err as Error).message ?? err).slice(0, 300)
+      error = describe(err, this.opts.timeoutMs)
     }
     const finished = this.ctx.now()
     const attempts = event.attempts + 1
@@ -101,6 +119,23 @@ export class Dispatcher {
     )
     if (!saved) this.logger.warn({ event: event.id }, 'a Data API attempt outlived its lease; another process owns the event now')
     else if (state === 'failed') this.logger.warn({ event: event.id, app: event.appId, attempts }, 'Data API event parked as failed after retrying for its whole lifetime')
+  }
+
+  /** POSTs one delivery and answers the status; redirects are not followed (a 3xx is a failed attempt). */
+  private post(d: Delivery): Promise<number> {
+    const send = d.url.protocol === 'https:' ? httpsRequest : d.url.protocol === 'http:' ? httpRequest : undefined
+    if (!send) return Promise.reject(new Error('the Data API URL must be http or https'))
+    const agent = d.url.protocol === 'https:' ? this.agents.https : this.agents.http
+    return new Promise((ok, fail) => {
+      const req = send(d.url, { method: 'POST', agent, signal: d.signal, headers: { ...d.headers, 'content-length': String(Buffer.byteLength(d.body)) } })
+      req.on('error', fail)
+      req.on('response', (res: IncomingMessage) => {
+        // Only the status matters; a receiver streaming an endless body must not fill this process's memory.
+        res.destroy()
+        ok(res.statusCode ?? 0)
+      })
+      req.end(d.body)
+    })
   }
 
   /** Newest first: receivers verify against any, so one holding the previous secret keeps working. */
@@ -121,4 +156,12 @@ export class Dispatcher {
     }, delay)
     this.timer.unref()
   }
+}
+
+/** The attempt's error as recorded for the app's page: a timeout says so, anything else its message. */
+function describe(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || (err.name === 'AbortError' && err.cause instanceof Error && err.cause.name === 'TimeoutError'))) {
+    return `no answer within ${timeoutMs} ms`
+  }
+  return (err instanceof Error ? err.message : String(err)).slice(0, 300)
 }
