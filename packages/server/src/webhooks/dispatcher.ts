@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import {
-  eventIdHeader, nextAttemptAt, signEvent, signatureHeader, unseal, type App, type CoreContext, type OutboxEvent, type RetryPolicy,
+  eventIdHeader, liveSigningSecrets, nextAttemptAt, signEvent, signatureHeader, type App, type CoreContext, type OutboxEvent, type RetryPolicy,
 } from '@fieldgate/core'
 import type { Logger } from 'pino'
 import { assertPublicTarget, guardedLookup, systemResolve, type Resolve } from './targets.js'
@@ -88,7 +88,8 @@ export class Dispatcher {
       if (!app?.dataApiUrl) throw new Error('the app has no Data API URL')
       const url = new URL(app.dataApiUrl)
       if (!this.opts.allowPrivateTargets) await assertPublicTarget(url, this.resolve)
-      const secrets = await this.secrets(app, started)
+      // Newest first: receivers verify against any, so one holding the previous secret keeps working.
+      const secrets = await liveSigningSecrets(this.ctx.storage, app, this.masterKey, started)
       if (secrets.length === 0) throw new Error('the app has no secret to sign with: rotate its secret')
       // The attempt must end inside the lease, or another process could make it too.
       const left = leaseUntil - this.ctx.now() - 1000
@@ -136,12 +137,6 @@ export class Dispatcher {
       })
       req.end(d.body)
     })
-  }
-
-  /** Newest first: receivers verify against any, so one holding the previous secret keeps working. */
-  private async secrets(app: App, now: number): Promise<string[]> {
-    const live = (await this.ctx.storage.listLiveSecrets(app.id, now)).filter((s) => s.secretEnc !== null).sort((a, b) => b.createdAt - a.createdAt)
-    return live.map((s) => unseal(s.secretEnc!, s.id, this.masterKey))
   }
 
   private schedule(delay: number): void {
