@@ -244,9 +244,7 @@ function signInLimits(env: NodeJS.ProcessEnv, override: Partial<Config['signInLi
     slowdownMs: count(env.FIELDGATE_SIGN_IN_SLOWDOWN_MS, d.slowdownMs, 'FIELDGATE_SIGN_IN_SLOWDOWN_MS'),
     ...override,
   }
-  for (const [name, value] of Object.entries(l)) {
-    if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`sign-in limit ${name} must be a whole number, 0 or more`)
-  }
+  requireCounts('sign-in limit', l)
   if (l.windowSeconds < 1 || l.windowSeconds > 86400) throw new ConfigError('FIELDGATE_SIGN_IN_WINDOW must be 1 to 86400 seconds')
   if (l.perAddress < 1) throw new ConfigError('FIELDGATE_SIGN_IN_PER_ADDRESS must be 1 or more')
   if (l.delaySeconds < 1 || l.maxDelaySeconds < l.delaySeconds) throw new ConfigError('FIELDGATE_SIGN_IN_DELAY must be 1 s or more, and FIELDGATE_SIGN_IN_MAX_DELAY at least as long')
@@ -265,9 +263,7 @@ function rateLimits(env: NodeJS.ProcessEnv, override: Partial<Config['rateLimits
     tokenPerAddress: count(env.FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS, d.tokenPerAddress, 'FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS'),
     ...override,
   }
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`rate limit ${name} must be a whole number, 0 or more`)
-  }
+  requireCounts('rate limit', limits)
   if (limits.windowSeconds < 1 || limits.windowSeconds > 86400) throw new ConfigError('FIELDGATE_RATE_LIMIT_WINDOW must be 1 to 86400 seconds')
   return Object.freeze(limits)
 }
@@ -334,6 +330,13 @@ function isAddressOrCidr(entry: string): boolean {
   if (prefix === undefined) return true
   if (family === 4 && isIP(prefix) === 4) return true
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
+}
+
+/** Overrides skip `count`'s parsing: each value must still be a whole number, 0 or more. */
+function requireCounts(what: string, values: Readonly<Record<string, number>>): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${what} ${name} must be a whole number, 0 or more`)
+  }
 }
 
 function count(value: string | undefined, fallback: number, name: string): number {
