@@ -8,7 +8,7 @@ import { signInLocation, type PageKit } from '../plugins/pages.js'
 import { consentPage, noFarmPage } from '../pages/consent.js'
 
 /** What a consent page's scope list is bound to: who saw it, for which app (never the farm: that is chosen on the page). */
-const shownTo = (user: User, app: App, scope: string): string[] => ['consent', user.id, app.clientId, scope]
+const shownTo = (user: User, app: App, scope: string): string[] => [user.id, app.clientId, scope]
 
 /** The authorization endpoint (fieldmargin's `/authorize`, RFC 6749's `/oauth/authorize`) and the decision. */
 export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
