@@ -7,10 +7,6 @@ import { FieldgateError } from './errors.js'
 export const abortedError = (signal: AbortSignal): FieldgateError =>
   new FieldgateError('aborted', 'the call was aborted by its AbortSignal', { cause: signal.reason })
 
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortedError(signal)
-}
-
 export interface Deadline {
   /** Aborts when the caller's signal does or when the time is up. */
   readonly signal: AbortSignal

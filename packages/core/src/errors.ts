@@ -46,10 +46,6 @@ export class InvalidScope extends OAuthError {
   constructor(description: string) { super('invalid_scope', description, 400) }
 }
 
-export class UnauthorizedClient extends OAuthError {
-  constructor(description: string) { super('unauthorized_client', description, 400) }
-}
-
 export class UnsupportedGrantType extends OAuthError {
   constructor(grantType: string) {
     super('unsupported_grant_type', `grant_type ${echo(grantType)} is not supported`, 400)

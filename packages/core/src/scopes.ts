@@ -20,8 +20,6 @@ export const missingFrom = (wanted: readonly string[], allowed: readonly string[
 export const sameScopes = (a: readonly string[], b: readonly string[]): boolean =>
   missingFrom(a, b).length === 0 && missingFrom(b, a).length === 0
 
-export const unionScopes = (a: readonly string[], b: readonly string[]): string[] => [...new Set([...a, ...b])]
-
 /** What each scope lets an app do, in the words a person sees on the consent page (seed 003's table). */
 export const scopeDescriptions: Readonly<Record<string, string>> = {
   api: 'Read and create work orders and other records of your organisation',
