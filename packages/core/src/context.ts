@@ -1,4 +1,5 @@
 import type { Config } from './config.js'
+import type { GrantTypes } from './grants/registry.js'
 import type { KeyRing } from './keys.js'
 import type { StoreCache } from './cache.js'
 import type { Storage } from './storage.js'
@@ -10,6 +11,8 @@ export interface CoreContext {
   /** Swapped when the change feed reports a key rotation. */
   keys: KeyRing
   readonly cache: StoreCache
+  /** The grant types the token endpoint answers (grants/index.ts). */
+  readonly grants: GrantTypes
   now(): number
 }
 

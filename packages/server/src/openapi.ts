@@ -1,5 +1,5 @@
 import type { FastifySchema } from 'fastify'
-import { scopeDescriptions, supportedGrantTypes } from '@fieldgate/core'
+import { scopeDescriptions, standardGrantTypes } from '@fieldgate/core'
 
 /**
  * What /openapi.json says about the endpoints every client calls: the token endpoints of each dialect,
@@ -60,7 +60,7 @@ const tokenBody: Schema = {
   // Each dialect sends its own extra fields; unknown parameters are ignored (RFC 6749 §3.2).
   additionalProperties: true,
   properties: {
-    grant_type: { type: 'string', enum: supportedGrantTypes() },
+    grant_type: { type: 'string', enum: [...standardGrantTypes.keys()] },
     ...clientAuth,
     scope: str('space-separated scopes; omitted, the app\'s or grant\'s scopes'),
     target_id: str('FieldEdge: the tenant (customer) the token is for'),

@@ -6,7 +6,7 @@ import type { App, AuthorizationCode } from '../model.js'
 import { formatScope } from '../scopes.js'
 import { hashSecret, sameHash } from '../secrets.js'
 import { newOpaqueToken } from '../tokens/opaque.js'
-import { registerGrantType, type TokenResult } from './registry.js'
+import type { GrantType, TokenResult } from './registry.js'
 
 // One description for every way a code can fail, so a client learns nothing about codes not its own.
 const badCode = 'the code is invalid, expired, already used, or was issued to another client'
@@ -62,4 +62,5 @@ function checkPkce(code: AuthorizationCode, verifier: string | undefined): void 
   if (!sameHash(computed, code.codeChallenge)) throw new InvalidGrant('code_verifier does not match the code_challenge')
 }
 
-registerGrantType({ grantType: 'authorization_code', parameters: ['code', 'redirect_uri', 'code_verifier'], handler: authorizationCode })
+/** RFC 6749 §4.1.3. */
+export const authorizationCodeGrant: GrantType = { grantType: 'authorization_code', parameters: ['code', 'redirect_uri', 'code_verifier'], handler: authorizationCode }

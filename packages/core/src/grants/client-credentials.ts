@@ -4,7 +4,7 @@ import { InvalidGrant, InvalidRequest, InvalidScope } from '../errors.js'
 import type { App, Grant, Tenant } from '../model.js'
 import { formatScope, missingFrom, parseScope } from '../scopes.js'
 import { issueJwtAccessToken } from '../tokens/issue.js'
-import { registerGrantType, type TokenResult } from './registry.js'
+import type { GrantType, TokenResult } from './registry.js'
 
 /** RFC 6749 §4.4, with FieldEdge's `target_id` naming the tenant a marketplace app acts on. */
 async function clientCredentials(ctx: CoreContext, app: App, params: Params): Promise<TokenResult> {
@@ -55,4 +55,5 @@ function grantedScopes(requested: string | undefined, grant: Grant): string[] {
   return wanted
 }
 
-registerGrantType({ grantType: 'client_credentials', parameters: ['scope', 'target_id'], handler: clientCredentials })
+/** RFC 6749 §4.4. */
+export const clientCredentialsGrant: GrantType = { grantType: 'client_credentials', parameters: ['scope', 'target_id'], handler: clientCredentials }

@@ -18,12 +18,7 @@ export interface GrantType {
   handler(ctx: CoreContext, app: App, params: Params): Promise<TokenResult>
 }
 
-const grantTypes = new Map<string, GrantType>()
+/** The grant types a server answers, by `grant_type`; held by the context (CoreContext.grants). */
+export type GrantTypes = ReadonlyMap<string, GrantType>
 
-export function registerGrantType(grantType: GrantType): void {
-  grantTypes.set(grantType.grantType, grantType)
-}
-
-export const findGrantType = (name: string): GrantType | undefined => grantTypes.get(name)
-
-export const supportedGrantTypes = (): string[] => [...grantTypes.keys()]
+export const grantTypes = (...list: GrantType[]): GrantTypes => new Map(list.map((g) => [g.grantType, g]))

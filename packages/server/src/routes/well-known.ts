@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { scopeDescriptions, supportedGrantTypes, type CoreContext } from '@fieldgate/core'
+import { scopeDescriptions, type CoreContext } from '@fieldgate/core'
 
 /** RFC 8414 metadata and the JWKS that resource servers verify access tokens with. */
 export async function wellKnownRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
@@ -12,7 +12,7 @@ export async function wellKnownRoutes(app: FastifyInstance, { ctx }: { ctx: Core
       introspection_endpoint: `${issuer}/oauth/introspect`,
       revocation_endpoint: `${issuer}/oauth/revoke`,
       jwks_uri: `${issuer}/.well-known/jwks.json`,
-      grant_types_supported: supportedGrantTypes(),
+      grant_types_supported: [...ctx.grants.keys()],
       response_types_supported: ['code'],
       response_modes_supported: ['query'],
       code_challenge_methods_supported: ['S256'],
