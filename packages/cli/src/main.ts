@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander'
 import {
-  AdminError, createApp, createGrant, createTenant, createUser, loadConfig, revokeGrant, rotateSecret, rotateSigningKeys,
+  conflict, createApp, createGrant, invalid, notFound, createTenant, createUser, loadConfig, revokeGrant, rotateSecret, rotateSigningKeys,
   type Config, type SigningKeyRecord,
 } from '@fieldgate/core'
 import { backupSqlite, restoreSqlite } from '@fieldgate/storage'
@@ -45,7 +45,7 @@ program.command('serve')
     const env = { ...process.env, ...(opts.port ? { FIELDGATE_PORT: opts.port } : {}), ...(opts.host ? { FIELDGATE_HOST: opts.host } : {}) }
     const config = loadConfig(env)
     const workers = Number(opts.workers)
-    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new AdminError('--workers must be a whole number from 1 to 64')
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw invalid('--workers must be a whole number from 1 to 64')
     await serve(config, createLogger(config.logLevel), { workers })
   })
 
@@ -73,7 +73,7 @@ program.command('users').description('people who sign in').command('create')
   .addOption(new Option('--role <role>').choices(['owner', 'admin', 'member']).default('member'))
   .action(command(async (rt, _c, a) => {
     const password = a.password ?? process.env.FIELDGATE_PASSWORD
-    if (!password) throw new AdminError('give --password or set FIELDGATE_PASSWORD')
+    if (!password) throw invalid('give --password or set FIELDGATE_PASSWORD')
     const u = await createUser(rt.storage, { email: a.email!, password, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
     return { json: { id: u.id, email: u.email }, text: `user ${u.id} <${u.email}>` }
   }))
@@ -158,7 +158,7 @@ keys.command('list').action(command(async (rt) => {
 
 function limitOption(value: string | undefined): number {
   const limit = Number(value)
-  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new AdminError('--limit must be a whole number from 1 to 10000')
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw invalid('--limit must be a whole number from 1 to 10000')
   return limit
 }
 
@@ -166,7 +166,7 @@ function limitOption(value: string | undefined): number {
 async function optionalApp(rt: Runtime, clientId: string | undefined) {
   if (!clientId) return undefined
   const app = await rt.storage.getAppByClientId(clientId)
-  if (!app) throw new AdminError(`no app with client_id ${clientId}`)
+  if (!app) throw notFound(`no app with client_id ${clientId}`)
   return app
 }
 
@@ -203,8 +203,8 @@ events.command('list')
 events.command('redeliver').argument('<id>').description('send a delivered or failed event again, same id and body')
   .action(command(async (rt, _c, _a, [id]) => {
     const event = await rt.storage.getEvent(id!)
-    if (!event) throw new AdminError(`no event ${id}`)
-    if (!(await rt.storage.redeliver(event.id, Date.now()))) throw new AdminError(`event ${id} is already waiting to be delivered`)
+    if (!event) throw notFound(`no event ${id}`)
+    if (!(await rt.storage.redeliver(event.id, Date.now()))) throw conflict(`event ${id} is already waiting to be delivered`)
     const again = (await rt.storage.getEvent(event.id))!
     return { json: eventJson(again), text: `event ${event.id} will be delivered again` }
   }))
@@ -213,7 +213,7 @@ program.command('backup').argument('<file>', 'where to write the copy (a new fil
   .description('a consistent copy of the embedded SQLite store, taken while the server runs')
   .action(async (file: string) => {
     const config = loadConfig()
-    if (config.databaseUrl) throw new AdminError('the store is PostgreSQL: back it up with pg_dump (see docs/deployment.md)')
+    if (config.databaseUrl) throw invalid('the store is PostgreSQL: back it up with pg_dump (see docs/deployment.md)')
     const { pages } = await backupSqlite(config.dataDir, file)
     const json = program.opts().json === true
     process.stdout.write(json ? JSON.stringify({ backup: file, pages }) + '\n' : `backed up ${pages} pages to ${file}\n`)
@@ -223,7 +223,7 @@ program.command('restore').argument('<file>', 'a file made by fieldgate backup')
   .description('replace the embedded SQLite store with a backup; stop the server first')
   .action(async (file: string) => {
     const config = loadConfig()
-    if (config.databaseUrl) throw new AdminError('the store is PostgreSQL: restore it with pg_restore (see docs/deployment.md)')
+    if (config.databaseUrl) throw invalid('the store is PostgreSQL: restore it with pg_restore (see docs/deployment.md)')
     restoreSqlite(config.dataDir, file)
     const json = program.opts().json === true
     process.stdout.write(json ? JSON.stringify({ restored: file }) + '\n' : `restored ${file}; start the server again\n`)

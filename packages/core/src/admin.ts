@@ -6,22 +6,15 @@ import { missingFrom, parseScope } from './scopes.js'
 import { auditEntry, type AdminOptions } from './audit.js'
 import { newEvent } from './events.js'
 import { hashSecret, newClientId, newClientSecret, seal, secretHint } from './secrets.js'
+import { conflict, invalid, notFound, type AppField } from './operation-error.js'
 import { hashPassword } from './sign-in.js'
 import { withEvents, type Alongside, type Storage } from './storage.js'
 
-/**
- * Operations people run on the store (CLI today; admin API and portal later). They validate their own
- * input and throw AdminError with a message meant for a person.
+/*
+ * Operations people run on the store: the CLI, the admin API and the portal call the same ones. They
+ * validate their own input and throw OperationError (operation-error.ts): a code the edge maps, and a
+ * message meant for a person.
  */
-export class AdminError extends Error {
-  /** The input field the message is about (the portal shows it beside that field), when it is about one. */
-  constructor(message: string, readonly field?: AppField) {
-    super(message)
-  }
-}
-
-/** Names of the app fields a message can point at, as forms and the admin API spell them. */
-export type AppField = 'name' | 'description' | 'scopes' | 'token_ttl' | 'install_url' | 'redirect_uris' | 'contact_email' | 'data_api_url' | 'listed'
 
 const environments: readonly Environment[] = ['sandbox', 'live']
 const kinds: readonly AppKind[] = ['private', 'public']
@@ -40,9 +33,9 @@ export async function createUser(
   storage: Storage, input: { email: string; password: string; tenantId?: string; role?: string }, now = Date.now(),
 ): Promise<User> {
   const email = requireText(input.email, 'email').toLowerCase()
-  if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw new AdminError('email is not an email address')
-  if (input.password.length < 10) throw new AdminError('password must be at least 10 characters')
-  if (await storage.getUserByEmail(email)) throw new AdminError(`a user with email ${email} exists`)
+  if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid('email is not an email address')
+  if (input.password.length < 10) throw invalid('password must be at least 10 characters')
+  if (await storage.getUserByEmail(email)) throw conflict(`a user with email ${email} exists`)
   const memberships = []
   if (input.tenantId) {
     await requireTenant(storage, input.tenantId)
@@ -90,9 +83,9 @@ export async function createApp(storage: Storage, input: NewAppInput, opts: Admi
   const now = opts.now ?? Date.now()
   const kind = oneOf(input.kind, kinds, 'kind')
   const tenant = input.tenantId ? await requireTenant(storage, input.tenantId) : undefined
-  if (kind === 'private' && !tenant) throw new AdminError('a private app needs --tenant: the tenant it belongs to')
+  if (kind === 'private' && !tenant) throw invalid('a private app needs --tenant: the tenant it belongs to')
   const environment = oneOf(input.environment ?? tenant?.environment ?? 'sandbox', environments, 'environment')
-  if (tenant && tenant.environment !== environment) throw new AdminError(`a ${environment} app cannot belong to a ${tenant.environment} tenant`)
+  if (tenant && tenant.environment !== environment) throw invalid(`a ${environment} app cannot belong to a ${tenant.environment} tenant`)
   const app = withFields({
     id: randomUUID(), clientId: newClientId(), name: '', kind, environment, tenantId: tenant?.id ?? null, ownerUserId: input.ownerUserId ?? null,
     installUrl: null, redirectUris: [], contactEmail: null, dataApiUrl: null, scopes: ['api'], tokenTtl: null, createdAt: now,
@@ -140,9 +133,9 @@ export async function deleteApp(storage: Storage, clientId: string, opts: AdminO
 /** Validates `fields` and applies them to `app`; the rules every way of creating or editing an app shares. */
 function withFields(app: App, fields: AppFields): App {
   if (fields.name !== undefined) app.name = requireText(fields.name, 'name', 'name')
-  if (!app.name) throw new AdminError('name is required (at most 200 characters)', 'name')
+  if (!app.name) throw invalid('name is required (at most 200 characters)', 'name')
   if (fields.description !== undefined) {
-    if (fields.description.length > 2000) throw new AdminError('description is at most 2000 characters', 'description')
+    if (fields.description.length > 2000) throw invalid('description is at most 2000 characters', 'description')
     app.description = fields.description.trim()
   }
   if (fields.scopes !== undefined) app.scopes = safeScopes(fields.scopes)
@@ -156,15 +149,15 @@ function withFields(app: App, fields: AppFields): App {
   // Install sends a customer to the install URL; connecting (authorization code) needs a redirect URI.
   // A live public app needs a way in: either, or both (fieldmargin integrations have only redirect URIs).
   if (app.kind === 'public' && app.environment === 'live' && !app.installUrl && app.redirectUris.length === 0) {
-    throw new AdminError('a live public app needs an install URL (marketplace Install), a redirect URI (connecting through /authorize), or both', 'install_url')
+    throw invalid('a live public app needs an install URL (marketplace Install), a redirect URI (connecting through /authorize), or both', 'install_url')
   }
-  if (app.listed && (app.kind !== 'public' || !app.installUrl)) throw new AdminError('only a public app with an install URL can be listed in the marketplace', 'listed')
+  if (app.listed && (app.kind !== 'public' || !app.installUrl)) throw invalid('only a public app with an install URL can be listed in the marketplace', 'listed')
   return app
 }
 
 /** The app's own access-token lifetime; null falls back to the server's default for its kind. */
 function tokenTtl(ttl: number | null): number | null {
-  if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400 * 30)) throw new AdminError('token lifetime must be a whole number of seconds from 60 to 2592000', 'token_ttl')
+  if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400 * 30)) throw invalid('token lifetime must be a whole number of seconds from 60 to 2592000', 'token_ttl')
   return ttl
 }
 
@@ -174,7 +167,7 @@ function tokenTtl(ttl: number | null): number | null {
  */
 function requireLiveUrls(app: App): void {
   const check = (value: string | null, name: string, field: AppField) => {
-    if (value !== null && !isSecureUrl(value)) throw new AdminError(`${name} ${value} must use https in a live app (http only for 127.0.0.1, [::1] or localhost)`, field)
+    if (value !== null && !isSecureUrl(value)) throw invalid(`${name} ${value} must use https in a live app (http only for 127.0.0.1, [::1] or localhost)`, field)
   }
   check(app.installUrl, 'install URL', 'install_url')
   check(app.dataApiUrl, 'Data API URL', 'data_api_url')
@@ -195,7 +188,7 @@ export async function rotateSecret(
 ): Promise<{ app: App; clientSecret: string; oldSecretsExpireAt: number }> {
   const now = opts.now ?? Date.now()
   const app = await requireApp(storage, clientId)
-  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86400) throw new AdminError('grace period must be 0 to 2592000 seconds')
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86400) throw invalid('grace period must be 0 to 2592000 seconds')
   const clientSecret = newClientSecret(app.environment)
   const oldSecretsExpireAt = now + graceSeconds * 1000
   const audit = [auditEntry({ ...opts, now }, 'secret.rotated', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { grace_seconds: graceSeconds })]
@@ -206,11 +199,11 @@ export async function rotateSecret(
 export async function createGrant(storage: Storage, input: { clientId: string; tenantId: string; scopes?: string }, opts: AdminOptions = {}): Promise<Grant> {
   const app = await requireApp(storage, input.clientId)
   const tenant = await requireTenant(storage, input.tenantId)
-  if (app.kind === 'private' && app.tenantId !== tenant.id) throw new AdminError('a private app acts only on its own tenant')
-  if (tenant.environment !== app.environment) throw new AdminError(`a ${app.environment} app cannot be granted a ${tenant.environment} tenant`)
+  if (app.kind === 'private' && app.tenantId !== tenant.id) throw invalid('a private app acts only on its own tenant')
+  if (tenant.environment !== app.environment) throw invalid(`a ${app.environment} app cannot be granted a ${tenant.environment} tenant`)
   const scopes = input.scopes === undefined ? app.scopes : safeScopes(input.scopes)
   const beyond = missingFrom(scopes, app.scopes)
-  if (beyond.length) throw new AdminError(`the app may not ask for: ${beyond.join(' ')}`)
+  if (beyond.length) throw invalid(`the app may not ask for: ${beyond.join(' ')}`)
   const existing = await storage.findActiveGrant(app.id, tenant.id)
   if (existing) return existing
   const now = opts.now ?? Date.now()
@@ -222,7 +215,7 @@ export async function createGrant(storage: Storage, input: { clientId: string; t
 /** Ends a grant and every token standing on it; `action` names it in the log (an uninstall, a disconnect). */
 export async function revokeGrant(storage: Storage, grantId: string, opts: AdminOptions = {}, action = 'grant.revoked'): Promise<Grant> {
   const grant = await storage.getGrant(grantId)
-  if (!grant) throw new AdminError(`no grant ${grantId}`)
+  if (!grant) throw notFound(`no grant ${grantId}`)
   const now = opts.now ?? Date.now()
   const app = await storage.getApp(grant.appId)
   const events = app ? newEvent(app, grant.tenantId, action === 'app.uninstalled' ? 'app.uninstalled' : 'grant.revoked', { grant_id: grant.id }, now) : []
@@ -281,7 +274,7 @@ async function applyKeyPlan(storage: Storage, plan: (records: SigningKeyRecord[]
     if (insert.length === 0 && update.length === 0) return records
     if (await storage.saveSigningKeys(insert, update, records)) return storage.listSigningKeys()
   }
-  throw new AdminError('the signing keys kept changing under this command: run it again')
+  throw conflict('the signing keys kept changing under this command: run it again')
 }
 
 function newGrant(app: App, tenantId: string, scopes: string[], now: number): Grant {
@@ -298,24 +291,24 @@ function newSecret(appId: string, secret: string, now: number, masterKey: Buffer
 
 async function requireTenant(storage: Storage, id: string): Promise<Tenant> {
   const tenant = await storage.getTenant(id)
-  if (!tenant) throw new AdminError(`no tenant ${id}`)
+  if (!tenant) throw notFound(`no tenant ${id}`)
   return tenant
 }
 
 async function requireApp(storage: Storage, clientId: string): Promise<App> {
   const app = await storage.getAppByClientId(clientId)
-  if (!app) throw new AdminError(`no app with client_id ${clientId}`)
+  if (!app) throw notFound(`no app with client_id ${clientId}`)
   return app
 }
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], name: string): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new AdminError(`${name} must be one of: ${allowed.join(', ')}`)
+  if (!(allowed as readonly string[]).includes(value)) throw invalid(`${name} must be one of: ${allowed.join(', ')}`)
   return value as T
 }
 
 function requireText(value: string | undefined, name: string, field?: AppField): string {
   const text = value?.trim()
-  if (!text || text.length > 200) throw new AdminError(`${name} is required (at most 200 characters)`, field)
+  if (!text || text.length > 200) throw invalid(`${name} is required (at most 200 characters)`, field)
   return text
 }
 
@@ -323,25 +316,25 @@ function safeScopes(value: string): string[] {
   try {
     return parseScope(value)
   } catch {
-    throw new AdminError('scopes must be space-separated scope names', 'scopes')
+    throw invalid('scopes must be space-separated scope names', 'scopes')
   }
 }
 
 function optionalEmail(value: string | undefined): string | null {
   if (value === undefined || value.trim() === '') return null
-  if (!/^[^@\s]+@[^@\s]+$/.test(value.trim()) || value.length > 320) throw new AdminError('contact email is not an email address', 'contact_email')
+  if (!/^[^@\s]+@[^@\s]+$/.test(value.trim()) || value.length > 320) throw invalid('contact email is not an email address', 'contact_email')
   return value.trim()
 }
 
 function optionalUrl(value: string | undefined, name: string, field: AppField): string | null {
   if (value === undefined || value === '') return null
-  if (!isHttpUrl(value)) throw new AdminError(`${name} must be an http(s) URL`, field)
+  if (!isHttpUrl(value)) throw invalid(`${name} must be an http(s) URL`, field)
   return value
 }
 
 /** RFC 9700 §4.1: redirect URIs are compared exactly, so they must be absolute and carry no fragment. */
 function requireRedirectUri(value: string): string {
-  if (!isHttpUrl(value) || value.includes('#')) throw new AdminError(`redirect URI ${value} must be an absolute http(s) URL without a fragment`, 'redirect_uris')
+  if (!isHttpUrl(value) || value.includes('#')) throw invalid(`redirect URI ${value} must be an absolute http(s) URL without a fragment`, 'redirect_uris')
   return value
 }
 

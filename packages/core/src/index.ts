@@ -1,4 +1,5 @@
 export * from './admin.js'
+export * from './operation-error.js'
 export * from './audit.js'
 export * from './client-auth.js'
 export * from './config.js'

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto'
-import { connectApp, createTenant, AdminError } from './admin.js'
+import { connectApp, createTenant } from './admin.js'
+import { OperationError, invalid } from './operation-error.js'
 import { auditEntry, type AdminOptions } from './audit.js'
 import { newEvent } from './events.js'
 import type { App, Grant, Install, Tenant, User } from './model.js'
@@ -30,17 +31,17 @@ export async function ensurePartnerSandbox(storage: Storage, user: User, opts: A
  * The app's allowed scopes changed between the page that showed them and the Install click: nothing is
  * granted, the person is shown the new list and decides again (wider access always needs a new install).
  */
-export class ShownScopesChanged extends AdminError {
+export class ShownScopesChanged extends OperationError {
   constructor(readonly shown: readonly string[], readonly current: readonly string[]) {
-    super('The permissions this app asks for changed since the page was shown. Nothing was installed: check the new list and install again.')
+    super('conflict', 'The permissions this app asks for changed since the page was shown. Nothing was installed: check the new list and install again.')
   }
 }
 
 /** Marketplace apps only, and each on tenants of its own environment: sandbox on sandbox, live on live. */
 export function requireInstallable(app: App, tenant: Tenant): void {
-  if (app.kind !== 'public') throw new AdminError('only marketplace (public) apps are installed')
-  if (app.environment === 'live' && !app.installUrl) throw new AdminError('this app has no install URL: it is connected through /authorize, not installed')
-  if (app.environment !== tenant.environment) throw new AdminError(`a ${app.environment} app cannot be installed on a ${tenant.environment} tenant`)
+  if (app.kind !== 'public') throw invalid('only marketplace (public) apps are installed')
+  if (app.environment === 'live' && !app.installUrl) throw invalid('this app has no install URL: it is connected through /authorize, not installed')
+  if (app.environment !== tenant.environment) throw invalid(`a ${app.environment} app cannot be installed on a ${tenant.environment} tenant`)
 }
 
 /**
@@ -97,7 +98,7 @@ export async function finishInstall(
  * final URL but itself, so a partner verifies exactly what arrives, whatever their install URL carries.
  */
 export async function installRedirect(storage: Storage, app: App, tenant: Tenant, masterKey: Buffer, now = Date.now()): Promise<string> {
-  if (!app.installUrl) throw new AdminError('the app has no install URL')
+  if (!app.installUrl) throw invalid('the app has no install URL')
   const secret = await signingSecret(storage, app, masterKey, now)
   const url = new URL(app.installUrl)
   url.searchParams.delete('hmac')
@@ -161,6 +162,6 @@ export async function liveSigningSecrets(storage: Storage, app: App, masterKey: 
 /** The newest live secret that was kept sealed; a rotation switches signing to the new secret at once. */
 async function signingSecret(storage: Storage, app: App, masterKey: Buffer, now: number): Promise<string> {
   const newest = (await liveSigningSecrets(storage, app, masterKey, now))[0]
-  if (!newest) throw new AdminError('this app has no secret that can sign install requests: rotate its secret')
+  if (!newest) throw invalid('this app has no secret that can sign install requests: rotate its secret')
   return newest
 }

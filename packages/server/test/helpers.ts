@@ -73,6 +73,8 @@ export interface StartOptions {
   overrides?: ConfigOverrides
   /** Where the server logs, at `info` (silent by default), for tests that read what is logged. */
   log?: DestinationStream
+  /** false: build the app without opening a port, for tests that only `app.inject` (shapes and errors). */
+  listen?: boolean
 }
 
 export interface TestServer {
@@ -126,7 +128,7 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   try {
     runtime = await openRuntime(config, logger, { prepare: true, follow: true, ...(schema ? { schema } : {}) })
     app = await buildApp(runtime, logger)
-    await app.listen({ host: '127.0.0.1', port })
+    if (opts.listen !== false) await app.listen({ host: '127.0.0.1', port })
   } catch (err) {
     await cleanup()
     throw err

@@ -482,7 +482,7 @@ describe('admin API', () => {
     assert.equal((await admin(`/admin/v1/apps/${app.json.client_id}`, { method: 'DELETE' })).status, 204)
   })
 
-  it('answers bad input with 400 JSON errors', async () => {
+  it('answers bad input with 400 JSON errors, an unknown app with 404', async () => {
     const bad = await post('/admin/v1/tenants', { name: 'Acme', environment: 'moon' })
     assert.equal(bad.status, 400)
     assert.equal(bad.json.error, 'invalid_request')
@@ -490,8 +490,10 @@ describe('admin API', () => {
     assert.equal(extra.status, 400)
     for (const nul of ['/admin/v1/grants/%00/revoke', '/admin/v1/apps/a%00b/rotate-secret']) assert.equal((await post(nul, {})).status, 400, nul)
     assert.equal((await admin('/admin/v1/grants?tenant_id=%00')).status, 400)
+    // An app that does not exist is not bad input: 404 not_found, as for any missing resource.
     const unknown = await post('/admin/v1/apps/nope/rotate-secret', {})
-    assert.equal(unknown.status, 400)
+    assert.equal(unknown.status, 404)
+    assert.equal(unknown.json.error, 'not_found')
     assert.match(unknown.json.error_description, /no app/)
   })
 

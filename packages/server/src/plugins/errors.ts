@@ -1,17 +1,21 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
-import { AdminError, OAuthError, ServerError, TemporarilyUnavailable } from '@fieldgate/core'
+import { OAuthError, OperationError, ServerError, TemporarilyUnavailable, operationStatus, type OperationErrorCode } from '@fieldgate/core'
 import { isStoreUnavailable } from '@fieldgate/storage'
 
 /**
  * The one place errors become responses. OAuth errors keep their code, status and challenge headers;
+ * an operation's refusal keeps its code (404 not_found, 409 conflict, 400 invalid_request, 403 forbidden);
  * framework errors (bad JSON, oversized or unsupported bodies, schema failures) become invalid_request;
  * a store that cannot be reached is 503 temporarily_unavailable with Retry-After (never a 4xx that
  * blames the client); anything else unexpected is logged and answered as server_error without internals.
  */
+/** An operation's code as the JSON error body names it: `invalid` is OAuth's invalid_request. */
+const operationErrorName: Readonly<Record<OperationErrorCode, string>> = { invalid: 'invalid_request', not_found: 'not_found', conflict: 'conflict', forbidden: 'forbidden' }
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | OAuthError, request, reply) => {
     if (err instanceof OAuthError) return sendOAuthError(reply, err)
-    if (err instanceof AdminError) return reply.code(400).send({ error: 'invalid_request', error_description: err.message })
+    if (err instanceof OperationError) return reply.code(operationStatus[err.code]).send({ error: operationErrorName[err.code], error_description: err.message })
     const status = (err as FastifyError).statusCode ?? 500
     if ((err as FastifyError).validation) {
       return reply.code(400).send({ error: 'invalid_request', error_description: `request ${err.message}` })

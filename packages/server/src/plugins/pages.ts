@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  AdminError, AuthorizationPageError, AuthorizationRedirectError, OAuthError, type Actor, type CoreContext, type Params, type User,
+  OperationError, AuthorizationPageError, AuthorizationRedirectError, OAuthError, operationStatus, type Actor, type CoreContext, type Params, type User,
 } from '@fieldgate/core'
 import { isStoreUnavailable } from '@fieldgate/storage'
 import { errorPage } from '../pages/error.js'
@@ -79,7 +79,7 @@ export function registerPageErrors(app: FastifyInstance, kit: PageKit): void {
   app.setErrorHandler(async (err, request, reply) => {
     if (err instanceof AuthorizationRedirectError) return reply.redirect(err.location, 303)
     if (err instanceof AuthorizationPageError) return kit.error(request, reply, err.status, 'This cannot be done', err.message)
-    if (err instanceof AdminError) return kit.error(request, reply, 400, 'Please check the form', err.message)
+    if (err instanceof OperationError) return kit.error(request, reply, operationStatus[err.code], err.code === 'invalid' ? 'Please check the form' : 'This cannot be done', err.message)
     if (err instanceof OAuthError) return kit.error(request, reply, 400, 'Bad request', err.description)
     const status = (err as { statusCode?: number }).statusCode
     if (status !== undefined && status >= 400 && status < 500) return kit.error(request, reply, status, 'Bad request', 'The form could not be read.')

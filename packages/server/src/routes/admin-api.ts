@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import {
-  AdminError, InvalidToken, MissingToken, createApp, createGrant, createTenant, createUser, deleteApp, revokeGrant, rotateSecret,
+  InvalidToken, MissingToken, notFound, createApp, createGrant, createTenant, createUser, deleteApp, revokeGrant, rotateSecret,
   rotateSigningKeys, type Actor, type CoreContext,
 } from '@fieldgate/core'
 import { appJson, auditJson, grantJson, keyJson, tenantJson } from '../admin-json.js'
@@ -132,7 +132,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: {
   }, async (request) => {
     const q = request.query as { client_id?: string; tenant_id?: string; limit: number }
     const found = q.client_id ? await s.getAppByClientId(q.client_id) : undefined
-    if (q.client_id && !found) throw new AdminError(`no app with client_id ${q.client_id}`)
+    if (q.client_id && !found) throw notFound(`no app with client_id ${q.client_id}`)
     return (await s.listAudit({ ...(found ? { appIds: [found.id] } : {}), ...(q.tenant_id ? { tenantIds: [q.tenant_id] } : {}), limit: q.limit })).map(auditJson)
   })
 }

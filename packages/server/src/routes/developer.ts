@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  AdminError, createApp, isLookupKey, deleteApp, ensurePartnerSandbox, installApp, installRedirect, revealSecret, rotateSecret, scopeDescriptions,
+  OperationError, createApp, invalid, isLookupKey, deleteApp, ensurePartnerSandbox, installApp, installRedirect, revealSecret, rotateSecret, scopeDescriptions,
   stashSecret, updateApp, type App, type AppFields, type CoreContext, type Params, type User,
 } from '@fieldgate/core'
 import { adminTenants, type PageKit } from '../plugins/pages.js'
@@ -77,7 +77,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
       const note = created.sandboxTenant ? `Test it on your sandbox: target_id ${created.sandboxTenant.id}.` : ''
       return toSecret(request, reply, created.app, created.clientSecret, `${created.app.name} is created`, note)
     } catch (err) {
-      if (err instanceof AdminError) return showNew(request, reply, user, 400, values, fieldError(err))
+      if (err instanceof OperationError) return showNew(request, reply, user, 400, values, fieldError(err))
       throw err
     }
   })
@@ -141,7 +141,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
       ctx.cache.apply({ kind: 'app', ref: updated.id })
       return toApp(reply, updated, 'saved')
     } catch (err) {
-      if (err instanceof AdminError) return showApp(request, reply, user, found, 400, { error: fieldError(err) })
+      if (err instanceof OperationError) return showApp(request, reply, user, found, 400, { error: fieldError(err) })
       throw err
     }
   }))
@@ -181,7 +181,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
   /** A private app belongs to a tenant its creator administers. */
   const ownTenant = async (user: User, tenantId: string | undefined): Promise<string> => {
     const tenant = (await adminTenants(ctx, user)).find((t) => t.id === tenantId)
-    if (!tenant) throw new AdminError('choose a tenant you own or administer for a private app')
+    if (!tenant) throw invalid('choose a tenant you own or administer for a private app')
     return tenant.id
   }
 }
@@ -190,7 +190,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
 const toApp = (reply: FastifyReply, app: App, notice: Notice): FastifyReply => reply.redirect(`/developer/apps/${app.clientId}?notice=${notice}`, 303)
 
 /** The core's message, beside the field it is about. */
-const fieldError = (err: AdminError): FieldError => ({ message: err.message, ...(err.field ? { field: err.field } : {}) })
+const fieldError = (err: OperationError): FieldError => ({ message: err.message, ...(err.field ? { field: err.field } : {}) })
 
 /** This process stops honouring a deleted app at once; the others do on their next change-feed read. */
 export function forgetApp(ctx: CoreContext, appId: string, grantIds: string[]): void {

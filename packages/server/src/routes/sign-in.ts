@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { AdminError, checkPassword, createUser, endSession, startSession, type Params, type SignInWait } from '@fieldgate/core'
+import { OperationError, checkPassword, createUser, endSession, startSession, type Params, type SignInWait } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
 import { SignInGuard } from '../plugins/attempts.js'
 import { sessionCookie } from '../plugins/browser.js'
@@ -73,7 +73,7 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     try {
       userId = (await createUser(ctx.storage, { email, password: form.password ?? '' })).id
     } catch (err) {
-      if (err instanceof AdminError) return again(400, err.message.replace(/^a user with email .* exists$/, 'An account with that email exists: sign in instead.'))
+      if (err instanceof OperationError) return again(400, err.code === 'conflict' ? 'An account with that email exists: sign in instead.' : err.message)
       throw err
     }
     // Signing up signs in: renew the browser id as sign-in does, so one planted before (session fixation) forges nothing after.
