@@ -1,6 +1,6 @@
 /**
  * `FieldgateIntegration`: the authorization-code side, for integrations a person connects to their
- * farm in the browser (fieldmargin, seed 003; or any RFC 6749 client). It builds the authorize URL,
+ * farm in the browser (fieldmargin, or any RFC 6749 client). It builds the authorize URL,
  * checks the callback, exchanges the code for a connection token, reads its permissions, revokes it,
  * and gives an API client for it. It keeps no state between requests: what must survive the redirect
  * (`state`, the PKCE verifier) is returned to the caller to keep in its session.

@@ -12,7 +12,7 @@ interface Secret {
 }
 
 /**
- * FieldEdge partner authentication (seed 000): `POST /oauth/token` with JSON
+ * FieldEdge partner authentication: `POST /oauth/token` with JSON
  * `{client_id, client_secret, target_id, grant_type}`. `targetId` names the tenant that installed the
  * marketplace app (the sandbox tenant while testing).
  */
@@ -22,7 +22,7 @@ export interface FieldEdgeCredentials extends Secret {
 }
 
 /**
- * Field Nation REST API v2 (seed 001): `POST /authentication/api/oauth/token` with JSON and
+ * Field Nation REST API v2: `POST /authentication/api/oauth/token` with JSON and
  * `scope: "api"`. `tokenIn: 'query'` sends the token as `?access_token=` exactly as Field Nation's
  * examples do; the default is the `Authorization` header, which the server accepts as well and which
  * keeps tokens out of access logs and proxies' URL caches.

@@ -24,7 +24,7 @@ export interface Config {
   readonly signingAlg: SigningAlg
   /** Token lifetimes when an app sets none: FieldEdge marketplace apps get 28000 s, private API clients 1 h. */
   readonly tokenTtl: { readonly public: number; readonly private: number }
-  /** Authorization codes live this long (seconds). RFC 9700 §4.2.1 wants them short; the seeds' flow is one redirect. */
+  /** Authorization codes live this long (seconds). RFC 9700 §4.2.1 wants them short; every dialect's flow is one redirect. */
   readonly codeTtl: number
   /** A sign-in lasts this long (seconds), then the person signs in again. */
   readonly sessionTtl: number

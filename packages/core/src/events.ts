@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import type { App, OutboxEvent } from './model.js'
 import { sameHash } from './secrets.js'
 
-/** What the Data API announces to an app (seed 003: "you will start to receive requests for this newly connected farm"). */
+/** What the Data API announces to an app (fieldmargin: "you will start to receive requests for this newly connected farm"). */
 export type EventType = 'grant.created' | 'grant.scopes_changed' | 'grant.revoked' | 'app.installed' | 'app.uninstalled' | 'record.created'
 
 /**

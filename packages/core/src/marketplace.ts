@@ -9,7 +9,7 @@ import { sameHash, unseal } from './secrets.js'
 import type { Alongside, Storage } from './storage.js'
 
 /**
- * FieldEdge's marketplace (seed 000): a tenant admin installs a partner's public app, the app's
+ * FieldEdge's marketplace: a tenant admin installs a partner's public app, the app's
  * install URL receives `?target=<marketplace_id>&target_id=<tenant id>`, the partner gets tokens with
  * client credentials and `target_id`, and sends the person back with success or an error.
  */

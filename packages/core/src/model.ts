@@ -1,4 +1,4 @@
-/** The domain model of ../shared/DESIGN.md. Times are epoch milliseconds. */
+/** The domain model: tenants, users, apps, grants, codes, tokens, events. Times are epoch milliseconds. */
 export type Environment = 'sandbox' | 'live'
 export type AppKind = 'private' | 'public'
 export type Role = 'owner' | 'admin' | 'member'

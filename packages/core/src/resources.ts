@@ -5,7 +5,7 @@ import type { ApiRecord, OutboxEvent } from './model.js'
 import type { Storage } from './storage.js'
 
 /**
- * The protected API's kinds of record and who may do what with them (seed 003: "an integration has
+ * The protected API's kinds of record and who may do what with them (fieldmargin: "an integration has
  * read access to any data that it has created"; reading all fields needs `fields:read:all`).
  */
 export interface ResourceKind {

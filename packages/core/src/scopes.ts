@@ -20,7 +20,7 @@ export const missingFrom = (wanted: readonly string[], allowed: readonly string[
 export const sameScopes = (a: readonly string[], b: readonly string[]): boolean =>
   missingFrom(a, b).length === 0 && missingFrom(b, a).length === 0
 
-/** What each scope lets an app do, in the words a person sees on the consent page (seed 003's table). */
+/** What each scope lets an app do, in the words a person sees on the consent page (fieldmargin's scope table). */
 export const scopeDescriptions: Readonly<Record<string, string>> = {
   api: 'Read and create work orders and other records of your organisation',
   'fields:read:all': 'Access all of the fields and boundaries',

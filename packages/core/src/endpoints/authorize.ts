@@ -61,7 +61,7 @@ export async function validateAuthorizationRequest(ctx: CoreContext, params: Par
     if (!signedIn) throw new AuthorizationPageError(`${app.name} sent you here with a request this server cannot answer: ${error.description}`)
     throw new AuthorizationRedirectError(authorizationResponse(ctx, partial, error.toJSON()), error)
   }
-  // RFC 6749 §3.1.1: response_type is required; the seeds leave it out, and `code` is the only one there is.
+  // RFC 6749 §3.1.1: response_type is required; the platforms' documents leave it out, and `code` is the only one there is.
   if ((params.response_type ?? 'code') !== 'code') fail(new UnsupportedResponseType())
   const scopes = requestedScopes(app, params.scope, fail)
   return { ...partial, requestedRedirectUri: params.redirect_uri ?? null, scopes, codeChallenge: pkceChallenge(params, fail) }

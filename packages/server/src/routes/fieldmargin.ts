@@ -6,7 +6,7 @@ import { principalLimits, tokenLimits } from '../plugins/rate-limit.js'
 import { noStore } from './oauth.js'
 
 /**
- * The fieldmargin Web API (seed 002): `token.exchange` for the code grant, `token.revoke` to
+ * The fieldmargin Web API: `token.exchange` for the code grant, `token.revoke` to
  * disconnect, `permissions` to read a token's scopes. Same core as `/oauth/token`.
  */
 export async function fieldmarginRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {

@@ -13,7 +13,7 @@ import {
 const installBinding = 'marketplace.install'
 
 /**
- * The marketplace (seed 000, "App Installation Flow"): a tenant admin browses listed apps of their
+ * The marketplace (FieldEdge's "App Installation Flow"): a tenant admin browses listed apps of their
  * tenant's environment, installs one, is sent to its install URL with `target` and `target_id` (signed),
  * and comes back to `/marketplace/complete` with the partner's outcome (signed by the partner).
  */
