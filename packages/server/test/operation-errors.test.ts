@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { OperationError, createTenant, createUser, deleteApp, revokeGrant } from '@fieldgate/core'
 import { databaseUrl, startServer, type Engine, type TestServer } from './helpers.js'
+import { Person, csrfOf } from './person.js'
 
 /**
  * Operations refuse with a stable code, never a message to match: the admin API answers 404 not_found,
@@ -25,7 +26,7 @@ function operationErrors(engine: Engine): void {
     assert.equal(deleted.body.error, 'not_found')
     assert.match(deleted.body.error_description, /no app with client_id fg_unknownclient/)
     assert.equal((await admin('POST', '/admin/v1/apps/fg_unknownclient/rotate-secret', { grace: 0 })).status, 404)
-    assert.equal((await admin('POST', `/admin/v1/grants/${crypto.randomUUID()}/revoke`, {})).status, 404)
+    assert.equal((await admin('POST', `/admin/v1/grants/${randomUUID()}/revoke`, {})).status, 404)
   })
 
   it('answers 409 conflict for a user whose email is taken, and changes nothing', async () => {
@@ -47,13 +48,31 @@ function operationErrors(engine: Engine): void {
   it('throws OperationError with the code from core itself', async () => {
     const codeOf = (p: Promise<unknown>) => p.then(() => 'none', (err: unknown) => (err instanceof OperationError ? err.code : 'other'))
     assert.equal(await codeOf(deleteApp(server.storage, 'fg_nosuchapp')), 'not_found')
-    assert.equal(await codeOf(revokeGrant(server.storage, crypto.randomUUID())), 'not_found')
+    assert.equal(await codeOf(revokeGrant(server.storage, randomUUID())), 'not_found')
     assert.equal(await codeOf(createTenant(server.storage, { name: 'x', environment: 'moon' })), 'invalid')
     const email = `dup-${randomBytes(4).toString('hex')}@farm.example`
     await createUser(server.storage, { email, password: 'long enough password' })
     assert.equal(await codeOf(createUser(server.storage, { email, password: 'long enough password' })), 'conflict')
   })
 }
+
+// Sign-up tells a taken email by the operation's code, not by matching its message (real port: a Person browses).
+describe('sign-up with an email that has an account', () => {
+  let server: TestServer
+  before(async () => { server = await startServer() })
+  after(() => server.close())
+
+  it('shows the sign-in hint and makes no second account', async () => {
+    const signUp = async (p: Person) => p.post('/signup', { csrf: csrfOf(await p.get('/signup')), email: p.email, password: Person.password })
+    const email = `twice-${randomBytes(4).toString('hex')}@farm.example`
+    assert.equal((await signUp(new Person(server, email))).status, 303)
+    const first = await server.storage.getUserByEmail(email)
+    const again = await signUp(new Person(server, email))
+    assert.equal(again.status, 400)
+    assert.match(again.text, /An account with that email exists: sign in instead\./)
+    assert.equal((await server.storage.getUserByEmail(email))?.id, first?.id)
+  })
+})
 
 describe('operation errors (SQLite)', () => operationErrors('sqlite'))
 if (databaseUrl) describe('operation errors (PostgreSQL)', () => operationErrors('postgres'))

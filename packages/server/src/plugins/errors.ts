@@ -2,6 +2,9 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { OAuthError, OperationError, ServerError, TemporarilyUnavailable, operationStatus, type OperationErrorCode } from '@fieldgate/core'
 import { isStoreUnavailable } from '@fieldgate/storage'
 
+/** An operation's code as the JSON error body names it: `invalid` is OAuth's invalid_request. */
+const operationErrorName: Readonly<Record<OperationErrorCode, string>> = { invalid: 'invalid_request', not_found: 'not_found', conflict: 'conflict', forbidden: 'forbidden' }
+
 /**
  * The one place errors become responses. OAuth errors keep their code, status and challenge headers;
  * an operation's refusal keeps its code (404 not_found, 409 conflict, 400 invalid_request, 403 forbidden);
@@ -9,9 +12,6 @@ import { isStoreUnavailable } from '@fieldgate/storage'
  * a store that cannot be reached is 503 temporarily_unavailable with Retry-After (never a 4xx that
  * blames the client); anything else unexpected is logged and answered as server_error without internals.
  */
-/** An operation's code as the JSON error body names it: `invalid` is OAuth's invalid_request. */
-const operationErrorName: Readonly<Record<OperationErrorCode, string>> = { invalid: 'invalid_request', not_found: 'not_found', conflict: 'conflict', forbidden: 'forbidden' }
-
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | OAuthError, request, reply) => {
     if (err instanceof OAuthError) return sendOAuthError(reply, err)

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  OperationError, createApp, invalid, isLookupKey, deleteApp, ensurePartnerSandbox, installApp, installRedirect, revealSecret, rotateSecret, scopeDescriptions,
+  OperationError, createApp, invalid, isLookupKey, operationStatus, deleteApp, ensurePartnerSandbox, installApp, installRedirect, revealSecret, rotateSecret, scopeDescriptions,
   stashSecret, updateApp, type App, type AppFields, type CoreContext, type Params, type User,
 } from '@fieldgate/core'
 import { adminTenants, type PageKit } from '../plugins/pages.js'
@@ -77,7 +77,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
       const note = created.sandboxTenant ? `Test it on your sandbox: target_id ${created.sandboxTenant.id}.` : ''
       return toSecret(request, reply, created.app, created.clientSecret, `${created.app.name} is created`, note)
     } catch (err) {
-      if (err instanceof OperationError) return showNew(request, reply, user, 400, values, fieldError(err))
+      if (err instanceof OperationError) return showNew(request, reply, user, operationStatus[err.code], values, fieldError(err))
       throw err
     }
   })
@@ -141,7 +141,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
       ctx.cache.apply({ kind: 'app', ref: updated.id })
       return toApp(reply, updated, 'saved')
     } catch (err) {
-      if (err instanceof OperationError) return showApp(request, reply, user, found, 400, { error: fieldError(err) })
+      if (err instanceof OperationError) return showApp(request, reply, user, found, operationStatus[err.code], { error: fieldError(err) })
       throw err
     }
   }))
