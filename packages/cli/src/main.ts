@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander'
 import {
-  conflict, createApp, createGrant, invalid, notFound, createTenant, createUser, loadConfig, revokeGrant, rotateSecret, rotateSigningKeys,
-  type Config, type SigningKeyRecord,
+  cliActor, conflict, createApp, createGrant, invalid, notFound, createTenant, createUser, loadConfig, redeliverEvent, revokeGrant, rotateSecret,
+  rotateSigningKeys, type Config, type SigningKeyRecord,
 } from '@fieldgate/core'
 import { backupSqlite, restoreSqlite } from '@fieldgate/storage'
 import { appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
@@ -58,7 +58,7 @@ tenants.command('create')
   .requiredOption('--name <name>')
   .addOption(new Option('--environment <env>').choices(['sandbox', 'live']).default('sandbox'))
   .action(command(async (rt, _c, a) => {
-    const t = await createTenant(rt.storage, { name: a.name!, environment: a.environment! })
+    const t = await createTenant(rt.ctx, cliActor, { name: a.name!, environment: a.environment! })
     return { json: tenantJson(t), text: `tenant ${t.id} (${t.environment})\nmarketplace_id ${t.marketplaceId}` }
   }))
 tenants.command('list').action(command(async (rt) => {
@@ -74,7 +74,7 @@ program.command('users').description('people who sign in').command('create')
   .action(command(async (rt, _c, a) => {
     const password = a.password ?? process.env.FIELDGATE_PASSWORD
     if (!password) throw invalid('give --password or set FIELDGATE_PASSWORD')
-    const u = await createUser(rt.storage, { email: a.email!, password, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
+    const u = await createUser(rt.ctx, cliActor, { email: a.email!, password, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
     return { json: { id: u.id, email: u.email }, text: `user ${u.id} <${u.email}>` }
   }))
 
@@ -92,7 +92,7 @@ apps.command('create')
   .option('--data-api-url <url>')
   .action(command(async (rt, _c, a) => {
     const opts = a as unknown as Record<string, string | string[] | undefined>
-    const created = await createApp(rt.storage, {
+    const created = await createApp(rt.ctx, cliActor, {
       name: a.name!, kind: a.kind!,
       ...(a.tenant ? { tenantId: a.tenant } : {}),
       ...(a.environment ? { environment: a.environment } : {}),
@@ -102,7 +102,7 @@ apps.command('create')
       ...(opts.redirectUri ? { redirectUris: opts.redirectUri as string[] } : {}),
       ...(a.contactEmail ? { contactEmail: a.contactEmail } : {}),
       ...(a.dataApiUrl ? { dataApiUrl: a.dataApiUrl } : {}),
-    }, { masterKey: rt.masterKey })
+    })
     const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
     return {
       json: { ...appJson(created.app), client_secret: created.clientSecret, ...sandbox },
@@ -119,7 +119,7 @@ apps.command('rotate-secret')
   .argument('<client_id>')
   .option('--grace <seconds>', 'how long the old secret keeps working', '86400')
   .action(command(async (rt, _c, a, [clientId]) => {
-    const r = await rotateSecret(rt.storage, clientId!, Number(a.grace), { masterKey: rt.masterKey })
+    const r = await rotateSecret(rt.ctx, cliActor, { clientId: clientId!, graceSeconds: Number(a.grace) })
     const until = new Date(r.oldSecretsExpireAt).toISOString()
     return {
       json: { client_id: r.app.clientId, client_secret: r.clientSecret, old_secret_expires_at: until },
@@ -133,11 +133,11 @@ grants.command('create')
   .requiredOption('--tenant <id>')
   .option('--scopes <scopes>', "default: all the app's scopes")
   .action(command(async (rt, _c, a) => {
-    const g = await createGrant(rt.storage, { clientId: a.app!, tenantId: a.tenant!, ...(a.scopes !== undefined ? { scopes: a.scopes } : {}) })
+    const g = await createGrant(rt.ctx, cliActor, { clientId: a.app!, tenantId: a.tenant!, ...(a.scopes !== undefined ? { scopes: a.scopes } : {}) })
     return { json: grantJson(g), text: `grant ${g.id} (${g.scopes.join(' ')})` }
   }))
 grants.command('revoke').argument('<id>').action(command(async (rt, _c, _a, [id]) => {
-  const g = await revokeGrant(rt.storage, id!)
+  const g = await revokeGrant(rt.ctx, cliActor, { grantId: id! })
   return { json: grantJson(g), text: `grant ${g.id} revoked: its tokens stop working now` }
 }))
 grants.command('list').option('--tenant <id>').action(command(async (rt, _c, a) => {
@@ -148,7 +148,7 @@ grants.command('list').option('--tenant <id>').action(command(async (rt, _c, a) 
 const keys = program.command('keys').description('token signing keys')
 keys.command('rotate').description('the published next key starts signing; the old one verifies until its tokens expire')
   .action(command(async (rt, config) => {
-    const list = await rotateSigningKeys(rt.storage, config.signingAlg, rt.masterKey, Math.max(config.tokenTtl.public, config.tokenTtl.private))
+    const list = await rotateSigningKeys(rt.ctx, cliActor, { alg: config.signingAlg, defaultMaxTtl: Math.max(config.tokenTtl.public, config.tokenTtl.private) })
     return { json: list.map(keyJson), text: list.map(keyLine).join('\n') }
   }))
 keys.command('list').action(command(async (rt) => {
@@ -202,9 +202,8 @@ events.command('list')
   }))
 events.command('redeliver').argument('<id>').description('send a delivered or failed event again, same id and body')
   .action(command(async (rt, _c, _a, [id]) => {
-    const event = await rt.storage.getEvent(id!)
-    if (!event) throw notFound(`no event ${id}`)
-    if (!(await rt.storage.redeliver(event.id, Date.now()))) throw conflict(`event ${id} is already waiting to be delivered`)
+    const { event, queued } = await redeliverEvent(rt.ctx, cliActor, { eventId: id! })
+    if (!queued) throw conflict(`event ${id} is already waiting to be delivered`)
     const again = (await rt.storage.getEvent(event.id))!
     return { json: eventJson(again), text: `event ${event.id} will be delivered again` }
   }))

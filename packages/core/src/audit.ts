@@ -1,23 +1,22 @@
 import { randomUUID } from 'node:crypto'
-import type { AuditEntry } from './model.js'
-import type { Storage } from './storage.js'
+import type { AuditEntry, User } from './model.js'
 
-/** Who is acting, for the audit log: a person (from an address), the CLI, or the admin API. */
-export interface Actor {
-  name: string
-  userId?: string | null
-  address?: string | null
-}
+/**
+ * Who runs an operation. An operator (the CLI beside the store, the admin API with its token) may do
+ * everything; a person signed in to the portal may act on their own apps and on tenants they own or
+ * administer (operations/access.ts); a visitor is not signed in and may only sign up.
+ */
+export type Actor =
+  | { readonly kind: 'operator'; readonly name: 'cli' | 'admin-api'; readonly address?: string }
+  | { readonly kind: 'person'; readonly user: User; readonly address?: string }
+  | { readonly kind: 'visitor'; readonly address?: string }
 
-export const cliActor: Actor = { name: 'cli' }
+export type Person = Extract<Actor, { kind: 'person' }>
 
-/** What admin operations take besides their input. */
-export interface AdminOptions {
-  now?: number
-  actor?: Actor
-  /** Seals a new client secret so install redirects can be signed with it; without it they cannot. */
-  masterKey?: Buffer
-}
+export const cliActor: Actor = { kind: 'operator', name: 'cli' }
+export const adminApiActor = (address: string): Actor => ({ kind: 'operator', name: 'admin-api', address })
+export const personActor = (user: User, address: string): Person => ({ kind: 'person', user, address })
+export const visitorActor = (address: string): Actor => ({ kind: 'visitor', address })
 
 export interface AuditAbout {
   objectId: string
@@ -28,13 +27,12 @@ export interface AuditAbout {
 }
 
 /** An audit entry is written in the transaction of the change it records (Storage `Alongside`), never after it. */
-export function auditEntry(opts: AdminOptions, action: string, about: AuditAbout, details: Record<string, unknown> = {}): AuditEntry {
-  const actor = opts.actor ?? cliActor
+export function auditEntry(actor: Actor, now: number, action: string, about: AuditAbout, details: Record<string, unknown> = {}): AuditEntry {
   return {
     id: randomUUID(),
-    at: opts.now ?? Date.now(),
-    actor: actor.name,
-    actorUserId: actor.userId ?? null,
+    at: now,
+    actor: actor.kind === 'person' ? actor.user.email : actor.kind === 'operator' ? actor.name : 'visitor',
+    actorUserId: actor.kind === 'person' ? actor.user.id : null,
     action,
     appId: about.appId ?? null,
     clientId: about.clientId ?? null,
@@ -43,11 +41,4 @@ export function auditEntry(opts: AdminOptions, action: string, about: AuditAbout
     address: actor.address ?? null,
     details,
   }
-}
-
-/** For what has no change to ride with. */
-export async function recordAudit(
-  storage: Storage, opts: AdminOptions, action: string, about: AuditAbout, details: Record<string, unknown> = {},
-): Promise<void> {
-  await storage.recordAudit(auditEntry(opts, action, about, details))
 }

@@ -1,4 +1,4 @@
-export * from './admin.js'
+export * from './operations/index.js'
 export * from './operation-error.js'
 export * from './audit.js'
 export * from './client-auth.js'

@@ -1,96 +1,14 @@
 import { createHmac } from 'node:crypto'
-import { connectApp, createTenant } from './admin.js'
-import { OperationError, invalid } from './operation-error.js'
-import { auditEntry, type AdminOptions } from './audit.js'
-import { newEvent } from './events.js'
-import type { App, Grant, Install, Tenant, User } from './model.js'
-import { sameScopes } from './scopes.js'
+import { invalid } from './operation-error.js'
+import type { App, Tenant } from './model.js'
 import { sameHash, unseal } from './secrets.js'
-import type { Alongside, Storage } from './storage.js'
+import type { Storage } from './storage.js'
 
 /**
- * FieldEdge's marketplace: a tenant admin installs a partner's public app, the app's
- * install URL receives `?target=<marketplace_id>&target_id=<tenant id>`, the partner gets tokens with
- * client credentials and `target_id`, and sends the person back with success or an error.
+ * FieldEdge's marketplace, the signing half: the app's install URL receives
+ * `?target=<marketplace_id>&target_id=<tenant id>` signed with its client secret, and the partner signs
+ * the link that sends the person back. Installing itself is an operation (operations/installs.ts).
  */
-
-/** A partner's own sandbox tenant, made on first use: the `target_id` to test against before any customer. */
-export async function ensurePartnerSandbox(storage: Storage, user: User, opts: AdminOptions = {}): Promise<Tenant> {
-  if (user.sandboxTenantId) {
-    const existing = await storage.getTenant(user.sandboxTenantId)
-    if (existing) return existing
-  }
-  const tenant = await createTenant(storage, { name: `${user.email} sandbox`, environment: 'sandbox' }, opts.now)
-  await storage.addMembership({ userId: user.id, tenantId: tenant.id, role: 'owner' })
-  await storage.setSandboxTenant(user.id, tenant.id)
-  user.sandboxTenantId = tenant.id
-  return tenant
-}
-
-/**
- * The app's allowed scopes changed between the page that showed them and the Install click: nothing is
- * granted, the person is shown the new list and decides again (wider access always needs a new install).
- */
-export class ShownScopesChanged extends OperationError {
-  constructor(readonly shown: readonly string[], readonly current: readonly string[]) {
-    super('conflict', 'The permissions this app asks for changed since the page was shown. Nothing was installed: check the new list and install again.')
-  }
-}
-
-/** Marketplace apps only, and each on tenants of its own environment: sandbox on sandbox, live on live. */
-export function requireInstallable(app: App, tenant: Tenant): void {
-  if (app.kind !== 'public') throw invalid('only marketplace (public) apps are installed')
-  if (app.environment === 'live' && !app.installUrl) throw invalid('this app has no install URL: it is connected through /authorize, not installed')
-  if (app.environment !== tenant.environment) throw invalid(`a ${app.environment} app cannot be installed on a ${tenant.environment} tenant`)
-}
-
-/**
- * Installs `app` on `tenant` for `user`, granting exactly `shownScopes`: the list the install page showed,
- * which must still be the app's allowed scopes (else ShownScopesChanged, and nothing changes). The grant
- * is one per app and tenant, widened with those scopes if it exists; a pending install, an audit entry.
- * Sandbox apps go on sandbox tenants only, live apps on live ones.
- */
-export async function installApp(
-  storage: Storage, input: { app: App; tenant: Tenant; user: User; shownScopes: readonly string[] }, opts: AdminOptions = {},
-): Promise<{ grant: Grant; install: Install }> {
-  const { app, tenant, user, shownScopes } = input
-  const now = opts.now ?? Date.now()
-  requireInstallable(app, tenant)
-  if (!sameScopes(shownScopes, app.scopes)) throw new ShownScopesChanged(shownScopes, app.scopes)
-  const existing = await storage.findActiveGrant(app.id, tenant.id)
-  const previous = existing && await storage.getInstall(existing.id)
-  let install: Install | undefined
-  // The install, its event and audit entry commit with the grant: a crash leaves all of them or none.
-  const along = (grant: Grant): Alongside => {
-    const kept = previous?.grantId === grant.id ? previous : undefined
-    install = {
-      grantId: grant.id, installedBy: kept?.installedBy ?? user.id, state: app.installUrl ? 'pending' : 'complete', error: null,
-      createdAt: kept?.createdAt ?? now, updatedAt: now,
-    }
-    return {
-      install,
-      events: newEvent(app, tenant.id, 'app.installed', { grant_id: grant.id, scopes: grant.scopes, target: tenant.marketplaceId }, now),
-      audit: [auditEntry({ ...opts, now }, 'app.installed', { objectId: grant.id, appId: app.id, tenantId: tenant.id }, { scopes: grant.scopes })],
-    }
-  }
-  const { grant } = await connectApp(storage, app, tenant.id, [...shownScopes], now, along)
-  return { grant, install: install! }
-}
-
-/** The partner's answer, brought back by the person: setup finished, or failed with a message. */
-export async function finishInstall(
-  storage: Storage, grant: Grant, outcome: { ok: boolean; error?: string }, opts: AdminOptions = {},
-): Promise<Install> {
-  const now = opts.now ?? Date.now()
-  const previous = await storage.getInstall(grant.id)
-  const install: Install = {
-    grantId: grant.id, installedBy: previous?.installedBy ?? opts.actor?.userId ?? null, state: outcome.ok ? 'complete' : 'failed',
-    error: outcome.ok ? null : (outcome.error ?? 'The app reported an error').slice(0, 500), createdAt: previous?.createdAt ?? now, updatedAt: now,
-  }
-  const audit = [auditEntry({ ...opts, now }, outcome.ok ? 'install.completed' : 'install.failed', { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId }, outcome.ok ? {} : { error: install.error })]
-  await storage.saveInstall(install, { audit })
-  return install
-}
 
 /**
  * Where the person goes after Install: the app's install URL (with any query string of its own) plus the

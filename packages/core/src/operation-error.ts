@@ -1,5 +1,5 @@
 /**
- * Why an operation (admin.ts, marketplace.ts) refused: a stable code for the edge to map (404, 409, 400,
+ * Why an operation (operations/) refused: a stable code for the edge to map (404, 409, 400,
  * 403 over HTTP; a page, a JSON error, a CLI message) and a message meant for a person. Code, never text,
  * decides what happens next, as jose's error codes do.
  */

@@ -3,7 +3,7 @@ import type { CoreContext } from './context.js'
 import type { User } from './model.js'
 import { hashSecret, randomValue } from './secrets.js'
 
-/** Argon2id (RFC 9106), the library's defaults; the same call hashes new passwords in admin.ts. */
+/** Argon2id (RFC 9106), the library's defaults; the same call hashes new passwords in operations/tenants.ts. */
 export const hashPassword = (password: string): Promise<string> => argon2Hash(password, { algorithm: 2 })
 
 // Verified against when the email is unknown, so a missing account costs the same time as a wrong password.

@@ -81,7 +81,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   await app.register(pageRoutes, { ctx, csrfKey: runtime.csrfKey, masterKey: runtime.masterKey })
   await app.register(apiRoutes, { ctx })
   await app.register(resourceApiRoutes, { ctx })
-  await app.register(adminApiRoutes, { ctx, masterKey: runtime.masterKey })
+  await app.register(adminApiRoutes, { ctx })
   app.get('/openapi.json', async () => app.swagger())
   return app
 }

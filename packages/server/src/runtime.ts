@@ -38,7 +38,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     const cursor = await storage.latestChangeSeq()
     const records = opts.prepare ? await ensureSigningKeys(storage, config.signingAlg, masterKey) : await storage.listSigningKeys()
     const cache = new StoreCache(storage)
-    const ctx: CoreContext = { config, storage, keys: KeyRing.load(records, masterKey), cache, grants: standardGrantTypes, now: Date.now }
+    const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache, grants: standardGrantTypes, now: Date.now }
     // A key reload that fails keeps the current ring and retries, without holding up the invalidations behind it.
     const reloadKeys = async (): Promise<void> => {
       try {

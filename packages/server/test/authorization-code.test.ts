@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
-import { createApp, createTenant, createUser, hashSecret, updateApp, type Tenant } from '@fieldgate/core'
+import { cliActor, createApp, createTenant, createUser, hashSecret, updateApp, type Tenant } from '@fieldgate/core'
 import { basicAuth, bearer, eachEngine, postForm, postJson, request, sleep, startServer, type Engine, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
 
@@ -23,10 +23,10 @@ interface Farm {
 
 /** A farm, its owner (signed in), and a partner integration registered for fieldmargin's scopes. */
 async function farm(server: TestServer, appInput: { redirectUris?: string[]; scopes?: string } = {}): Promise<Farm> {
-  const tenant = await createTenant(server.storage, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+  const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
   const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-  await createUser(server.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-  const created = await createApp(server.storage, {
+  await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+  const created = await createApp(server.runtime.ctx, cliActor, {
     name: 'Field Mapper', kind: 'public', environment: 'sandbox', scopes: appInput.scopes ?? 'fields:read:all maps:write vehicles:write',
     redirectUris: appInput.redirectUris ?? [CALLBACK], contactEmail: 'dev@partner.example',
   })
@@ -38,7 +38,7 @@ async function farm(server: TestServer, appInput: { redirectUris?: string[]; sco
 
 /** The partner changes the app's scopes in the portal; this process sees it at once (the feed would, within a poll). */
 async function partnerSetsScopes(f: Farm, scopes: string): Promise<void> {
-  const app = await updateApp(f.server.storage, f.clientId, { scopes })
+  const app = await updateApp(f.server.runtime.ctx, cliActor, { clientId: f.clientId, fields: { scopes } })
   f.server.runtime.ctx.cache.apply({ kind: 'app', ref: app.id })
 }
 
@@ -134,7 +134,7 @@ describe('authorization code grant over HTTP', () => {
 
   it("refuses a code with another client's credentials, and the right client can still use it", async () => {
     const f = await farm(server)
-    const other = await createApp(server.storage, { name: 'Other', kind: 'public', environment: 'sandbox', redirectUris: [CALLBACK], scopes: 'fields:read:all' })
+    const other = await createApp(server.runtime.ctx, cliActor, { name: 'Other', kind: 'public', environment: 'sandbox', redirectUris: [CALLBACK], scopes: 'fields:read:all' })
     const code = await codeFor(f)
     const stolen = await exchange(f, code, {}, other.clientSecret, other.app.clientId)
     assert.equal(stolen.status, 400)
@@ -384,7 +384,7 @@ describe('authorization code grant over HTTP', () => {
     assert.equal(active.json.client_id, f.clientId)
     assert.equal(active.json.tenant_id, f.tenant.id)
     assert.equal(active.json.scope, 'fields:read:all')
-    const other = await createApp(server.storage, { name: 'Other', kind: 'public', environment: 'sandbox', redirectUris: [CALLBACK] })
+    const other = await createApp(server.runtime.ctx, cliActor, { name: 'Other', kind: 'public', environment: 'sandbox', redirectUris: [CALLBACK] })
     const foreign = await postForm(server.url('/oauth/introspect'), { token }, { authorization: basicAuth(other.app.clientId, other.clientSecret) })
     assert.deepEqual(foreign.json, { active: false })
     // Another client cannot revoke it; the answer is the same 200 either way.
@@ -554,15 +554,15 @@ describe('sign-in and pages', () => {
   it('tells a member who may not consent, and lets an admin choose among farms', async () => {
     const f = await farm(server)
     const member = `member-${randomBytes(3).toString('hex')}@farm.example`
-    await createUser(server.storage, { email: member, password: Person.password, tenantId: f.tenant.id, role: 'member' })
+    await createUser(server.runtime.ctx, cliActor, { email: member, password: Person.password, tenantId: f.tenant.id, role: 'member' })
     const m = new Person(server, member)
     await m.signIn()
     const refused = await m.get(`/authorize?${new URLSearchParams({ client_id: f.clientId })}`)
     assert.equal(refused.status, 403)
     assert.match(refused.text, /not an owner or admin/)
 
-    const second = await createTenant(server.storage, { name: 'Second farm', environment: 'sandbox' })
-    const live = await createTenant(server.storage, { name: 'Live farm', environment: 'live' })
+    const second = await createTenant(server.runtime.ctx, cliActor, { name: 'Second farm', environment: 'sandbox' })
+    const live = await createTenant(server.runtime.ctx, cliActor, { name: 'Live farm', environment: 'live' })
     const owner = (await server.storage.getUserByEmail(f.person.email))!
     await server.storage.addMembership({ userId: owner.id, tenantId: second.id, role: 'admin' })
     await server.storage.addMembership({ userId: owner.id, tenantId: live.id, role: 'owner' })

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createApp, createTenant, createUser, updateApp, type App, type Tenant } from '@fieldgate/core'
+import { cliActor, createApp, createTenant, createUser, updateApp, type App, type Tenant } from '@fieldgate/core'
 import { bearer, postForm, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Partner } from './browser.js'
 
@@ -46,7 +46,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
   before(async () => {
     partner = await startPartner('/callback', 'Field Mapper', 'Field Mapper got your answer')
     server = await startServer()
-    const created = await createApp(server.storage, {
+    const created = await createApp(server.runtime.ctx, cliActor, {
       name: APP_NAME, kind: 'public', environment: 'sandbox', scopes: 'fields:read:all maps:write vehicles:write',
       redirectUris: [partner.url], contactEmail: CONTACT,
     })
@@ -69,9 +69,9 @@ describe('authorization in a browser: the fieldmargin journey', () => {
 
   /** A person who owns one farm (tenant). */
   async function farmUser(label: string, farmName = `${label} farm`): Promise<FarmUser> {
-    const tenant = await createTenant(server.storage, { name: farmName, environment: 'sandbox' })
+    const tenant = await createTenant(server.runtime.ctx, cliActor, { name: farmName, environment: 'sandbox' })
     const email = `${label}@farm.example`
-    const user = await createUser(server.storage, { email, password: PASSWORD, tenantId: tenant.id, role: 'owner' })
+    const user = await createUser(server.runtime.ctx, cliActor, { email, password: PASSWORD, tenantId: tenant.id, role: 'owner' })
     return { userId: user.id, email, tenant }
   }
 
@@ -300,7 +300,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
 
   it('a partner who widens the app between the page and Allow gets nothing: the page is shown again with the new list', { skip: browserSkip, timeout: 30_000 }, async () => {
     const user = await farmUser('widened')
-    const own = await createApp(server.storage, { name: 'Widening App', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all', redirectUris: [partner.url] })
+    const own = await createApp(server.runtime.ctx, cliActor, { name: 'Widening App', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all', redirectUris: [partner.url] })
     const page = await newPage()
     const path = `/authorize?client_id=${encodeURIComponent(own.app.clientId)}&state=${encodeURIComponent(STATE)}`
     await page.goto(server.url(path))
@@ -308,7 +308,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     await page.getByRole('button', { name: 'Allow' }).waitFor()
     assert.equal(await page.getByText('maps:write').count(), 0)
 
-    await updateApp(server.storage, own.app.clientId, { scopes: 'fields:read:all maps:write' })
+    await updateApp(server.runtime.ctx, cliActor, { clientId: own.app.clientId, fields: { scopes: 'fields:read:all maps:write' } })
     server.runtime.ctx.cache.apply({ kind: 'app', ref: own.app.id })
     const seen = partner.hits.length
     const [again] = await Promise.all([
@@ -392,7 +392,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
   it('the consent page names the app, its contact and each requested scope; no Farm chooser with one farm to consent for', { skip: browserSkip, timeout: 30_000 }, async () => {
     const user = await farmUser('hillside', 'Hillside Farm')
     // A member (not owner or admin) of another farm: that farm is not theirs to connect.
-    const other = await createTenant(server.storage, { name: 'Neighbour Farm', environment: 'sandbox' })
+    const other = await createTenant(server.runtime.ctx, cliActor, { name: 'Neighbour Farm', environment: 'sandbox' })
     await server.storage.addMembership({ userId: user.userId, tenantId: other.id, role: 'member' })
 
     const page = await newPage()
@@ -433,8 +433,8 @@ describe('authorization in a browser: the fieldmargin journey', () => {
 
   it('the consent page offers a Farm chooser with only the farms the person owns or administers', { skip: browserSkip, timeout: 30_000 }, async () => {
     const user = await farmUser('chooser', 'Owned Farm')
-    const administered = await createTenant(server.storage, { name: 'Administered Farm', environment: 'sandbox' })
-    const membered = await createTenant(server.storage, { name: 'Member Farm', environment: 'sandbox' })
+    const administered = await createTenant(server.runtime.ctx, cliActor, { name: 'Administered Farm', environment: 'sandbox' })
+    const membered = await createTenant(server.runtime.ctx, cliActor, { name: 'Member Farm', environment: 'sandbox' })
     await server.storage.addMembership({ userId: user.userId, tenantId: administered.id, role: 'admin' })
     await server.storage.addMembership({ userId: user.userId, tenantId: membered.id, role: 'member' })
 

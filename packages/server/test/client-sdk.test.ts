@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
-import { createApp, createTenant, createUser, revokeGrant, signEvent, verifyEventSignature, type Tenant } from '@fieldgate/core'
+import { cliActor, createApp, createTenant, createUser, revokeGrant, signEvent, verifyEventSignature, type Tenant } from '@fieldgate/core'
 import {
   FieldgateClient, FieldgateError, FieldgateIntegration, readWebhook, verifyWebhookSignature, type FieldgateClientOptions,
 } from '@fieldgate/client'
@@ -197,7 +197,7 @@ describe('@fieldgate/client against a real server', () => {
       assert.deepEqual(JSON.parse(feToken.body), { client_id: pub.clientId, client_secret: pub.clientSecret, target_id: pub.sandboxTenant.id, grant_type: 'client_credentials' })
       await assert.rejects(fe.api.customers.get('00000000-0000-0000-0000-000000000000'), failsWith('not_found', (e) => assert.equal(e.status, 404)))
       // Another tenant is another cache key: its own token request, refused as the app is not installed there.
-      const elsewhere = await createTenant(server.storage, { name: 'Not installed', environment: 'sandbox' })
+      const elsewhere = await createTenant(server.runtime.ctx, cliActor, { name: 'Not installed', environment: 'sandbox' })
       await assert.rejects(fe.withTarget(elsewhere.id).api.leads.list(), failsWith('invalid_grant', (e) => assert.equal(e.description, 'the app is not installed for this target_id')))
       assert.equal(proxy.count('token'), 2)
       assert.equal(JSON.parse(proxy.seen.filter((s) => s.kind === 'token')[1]!.body).target_id, elsewhere.id)
@@ -507,7 +507,7 @@ describe('@fieldgate/client against a real server', () => {
       const { app, client: fn } = await fieldNation()
       await fn.api.workOrders.list()
       const token = await fn.getAccessToken()
-      await revokeGrant(server.storage, app.grant.id)
+      await revokeGrant(server.runtime.ctx, cliActor, { grantId: app.grant.id })
       // The server learns of it through its change feed (every 250 ms).
       await waitUntil(async () => (await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })).status === 401, 5000)
 
@@ -533,10 +533,10 @@ describe('@fieldgate/client against a real server', () => {
     }
 
     async function farm(): Promise<Farm> {
-      const tenant = await createTenant(server.storage, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+      const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
       const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-      await createUser(server.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-      const created = await createApp(server.storage, {
+      await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+      const created = await createApp(server.runtime.ctx, cliActor, {
         name: 'Field Mapper', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all maps:write vehicles:write',
         redirectUris: [CALLBACK], contactEmail: 'dev@partner.example',
       })
@@ -699,11 +699,11 @@ describe('@fieldgate/client against a real server', () => {
       })
       await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok))
       try {
-        const tenant = await createTenant(server.storage, { name: 'Hooked farm', environment: 'sandbox' })
-        const created = await createApp(server.storage, {
+        const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Hooked farm', environment: 'sandbox' })
+        const created = await createApp(server.runtime.ctx, cliActor, {
           name: 'Alerts app', kind: 'private', tenantId: tenant.id, scopes: 'api alerts:write',
           dataApiUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/data-api`,
-        }, { masterKey: server.runtime.masterKey })
+        })
         const fg = client({ dialect: 'standard', clientId: created.app.clientId, clientSecret: created.clientSecret, scope: 'alerts:write' })
         const alert = await fg.api.alerts.create({ title: 'Frost tonight', severity: 'warning' })
         await waitUntil(async () => deliveries.some((d) => d.body.includes(alert.id)), 10_000)

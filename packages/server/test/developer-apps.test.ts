@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { createGrant, updateApp } from '@fieldgate/core'
+import { cliActor, createGrant, updateApp } from '@fieldgate/core'
 import { decodeJwt, eachEngine, postJson, publicSandboxApp, request, startServer, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf } from './person.js'
 
@@ -156,7 +156,7 @@ describe('app edits never widen a grant', () => {
       const token = (scope?: string) => postJson(server.url('/oauth/token'), {
         client_id: app.clientId, client_secret: app.clientSecret, target_id: app.sandboxTenant.id, grant_type: 'client_credentials', ...(scope ? { scope } : {}),
       })
-      await updateApp(server.storage, app.clientId, { scopes: 'api fields:read:all' })
+      await updateApp(server.runtime.ctx, cliActor, { clientId: app.clientId, fields: { scopes: 'api fields:read:all' } })
       server.runtime.ctx.cache.apply({ kind: 'app', ref: app.app.id })
       const grant = (await server.storage.listGrants({ appId: app.app.id }))[0]!
       assert.deepEqual(grant.scopes, ['api'], 'the grant is what was consented')
@@ -165,12 +165,12 @@ describe('app edits never widen a grant', () => {
       assert.equal(wider.status, 400)
       assert.equal(wider.json.error, 'invalid_scope')
       // createGrant on an existing grant returns it unchanged: wider access needs a new consent or install.
-      assert.deepEqual((await createGrant(server.storage, { clientId: app.clientId, tenantId: app.sandboxTenant.id })).scopes, ['api'])
+      assert.deepEqual((await createGrant(server.runtime.ctx, cliActor, { clientId: app.clientId, tenantId: app.sandboxTenant.id })).scopes, ['api'])
 
       // Narrowing: the app may no longer ask for `api`, so new tokens no longer carry it.
       await server.storage.widenGrantScopes(grant.id, ['maps:write'], Date.now())
       server.runtime.ctx.cache.apply({ kind: 'grant', ref: grant.id })
-      await updateApp(server.storage, app.clientId, { scopes: 'maps:write' })
+      await updateApp(server.runtime.ctx, cliActor, { clientId: app.clientId, fields: { scopes: 'maps:write' } })
       server.runtime.ctx.cache.apply({ kind: 'app', ref: app.app.id })
       assert.equal(decodeJwt((await token()).json.access_token).payload.scope, 'maps:write')
       assert.equal((await token('api')).json.error, 'invalid_scope')

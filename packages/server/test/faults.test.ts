@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { describe } from 'node:test'
-import { createApp, createTenant, createUser, hashSecret, loadConfig, type App, type Tenant } from '@fieldgate/core'
+import { cliActor, storeContext, createApp, createTenant, createUser, hashSecret, loadConfig, type App, type Tenant } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import {
   databaseUrl, dropSchema, eachEngine, freePort, postForm, postJson, silentLogger, spawnServe, tempDir, waitUntil,
@@ -116,12 +116,12 @@ async function closeStore(store: Store): Promise<void> {
 async function prepare(store: Store, receiver: Receiver): Promise<Fixture> {
   const s = store.runtime.storage
   const dataApiUrl = await receiver.listen()
-  const tenant = await createTenant(s, { name: 'Faults farm', environment: 'sandbox' })
+  const tenant = await createTenant(storeContext(s), cliActor, { name: 'Faults farm', environment: 'sandbox' })
   const email = `owner-${randomBytes(4).toString('hex')}@faults.example`
-  await createUser(s, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-  const codeApp = await createApp(s, {
+  await createUser(storeContext(s), cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+  const codeApp = await createApp(storeContext(s), cliActor, {
     name: 'Code app', kind: 'public', environment: 'sandbox', scopes: 'api', redirectUris: [CALLBACK], dataApiUrl,
-  }, { masterKey: store.runtime.masterKey })
+  })
   return { store, receiver, dataApiUrl, tenant, email, codeApp, storedBefore: new Map() }
 }
 
@@ -185,9 +185,9 @@ async function prepareBurst(kind: Kind, f: Fixture, origin: string): Promise<Sen
   }
   const apps = []
   for (let i = 0; i < BURST; i++) {
-    apps.push((await createApp(f.store.runtime.storage, {
+    apps.push((await createApp(f.store.runtime.ctx, cliActor, {
       name: `Listed ${i}`, kind: 'public', environment: 'sandbox', installUrl: INSTALL, listed: true, dataApiUrl: f.dataApiUrl,
-    }, { masterKey: f.store.runtime.masterKey })).app)
+    })).app)
   }
   // Each app's own page: its Install form carries the scopes shown there, bound to that app and tenant.
   const forms: Record<string, string>[] = []

@@ -29,7 +29,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
-import { createApp, createUser, type Storage } from '@fieldgate/core'
+import { cliActor, storeContext, createApp, createUser, type Storage } from '@fieldgate/core'
 import { resourceRoutes } from '../src/routes/resources.js'
 import {
   basicAuth, bearer, databaseUrl, getToken, postForm, privateApp, publicSandboxApp, request, startServer,
@@ -1003,12 +1003,12 @@ function fuzzSuite(engine: Engine): void {
       const priv = await privateApp(storage, { scopes: ALL_SCOPES })
       const pub = await publicSandboxApp(storage, { scopes: ALL_SCOPES, redirectUris: [CALLBACK], listed: true, installUrl: INSTALL_URL })
       const email = `fuzz-${randomBytes(4).toString('hex')}@farm.example`
-      const user = await createUser(storage, { email, password: Person.password, tenantId: priv.tenant.id, role: 'owner' })
+      const user = await createUser(storeContext(storage), cliActor, { email, password: Person.password, tenantId: priv.tenant.id, role: 'owner' })
       const person = new Person(server, email)
       assert.equal((await person.signIn()).status, 303)
       assert.equal((await person.get('/developer')).status, 200) // makes the person's sandbox tenant, once
       const sandboxId = (await storage.getUser(user.id))!.sandboxTenantId!
-      const own = await createApp(storage, { name: 'Own app', kind: 'public', environment: 'sandbox', ownerUserId: user.id, tenantId: sandboxId, installOnSandbox: false, installUrl: INSTALL_URL, redirectUris: [CALLBACK], scopes: 'fields:read:all' })
+      const own = await createApp(storeContext(storage), cliActor, { name: 'Own app', kind: 'public', environment: 'sandbox', ownerUserId: user.id, tenantId: sandboxId, installOnSandbox: false, installUrl: INSTALL_URL, redirectUris: [CALLBACK], scopes: 'fields:read:all' })
       // The code flow: the public app connected to the person's farm, with an opaque token.
       const location = await person.decide({ client_id: pub.clientId, scope: 'fields:read:all', state: 's' }, 'allow', priv.tenant.id)
       const exchanged = await postForm(server.url('/v1/token.exchange'), { code: location.searchParams.get('code')!, client_id: pub.clientId, client_secret: pub.clientSecret })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { SignJWT } from 'jose'
-import { loadConfig, revokeGrant, signAccessToken, type AccessTokenClaims } from '@fieldgate/core'
+import { cliActor, loadConfig, revokeGrant, signAccessToken, type AccessTokenClaims } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import {
   bearer, eachEngine, getToken, postJson, privateApp, publicSandboxApp, request, silentLogger, startServer, waitUntil,
@@ -247,7 +247,7 @@ describe('revocation on the API', () => {
       const token = await getToken(server, f)
       const ok = await request(server.url(WORKORDERS), { headers: bearer(token) })
       assert.equal(ok.status, 200, ok.text)
-      await revokeGrant(server.storage, f.grant.id)
+      await revokeGrant(server.runtime.ctx, cliActor, { grantId: f.grant.id })
       const elapsed = await waitUntil(async () => (await request(server.url(WORKORDERS), { headers: bearer(token) })).status === 401, 1000)
       assert.ok(elapsed < 1000, `revoked after ${elapsed} ms`)
       const res = await request(server.url(`${WORKORDERS}?access_token=${token}`))

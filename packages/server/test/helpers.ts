@@ -13,7 +13,7 @@ import { it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { DestinationStream } from 'pino'
-import {
+import { cliActor, storeContext,
   createApp, createTenant, loadConfig, type App, type Config, type ConfigOverrides, type Grant, type NewAppInput, type Storage, type Tenant,
 } from '@fieldgate/core'
 import { buildApp, createLogger, openRuntime, type Runtime } from '@fieldgate/server'
@@ -178,8 +178,8 @@ export interface PrivateFixture {
 export async function privateApp(storage: Storage, input: Partial<NewAppInput> & { environment?: 'sandbox' | 'live' } = {}): Promise<PrivateFixture> {
   const tenant = input.tenantId
     ? (await storage.getTenant(input.tenantId))!
-    : await createTenant(storage, { name: `Tenant ${randomBytes(3).toString('hex')}`, environment: input.environment ?? 'sandbox' })
-  const created = await createApp(storage, { name: 'Private app', ...input, kind: 'private', tenantId: tenant.id })
+    : await createTenant(storeContext(storage), cliActor, { name: `Tenant ${randomBytes(3).toString('hex')}`, environment: input.environment ?? 'sandbox' })
+  const created = await createApp(storeContext(storage), cliActor, { name: 'Private app', ...input, kind: 'private', tenantId: tenant.id })
   const grant = await storage.findActiveGrant(created.app.id, tenant.id)
   if (!grant) throw new Error('createApp made no grant for a private app')
   return { tenant, app: created.app, clientId: created.app.clientId, clientSecret: created.clientSecret, grant }
@@ -195,7 +195,7 @@ export interface PublicFixture {
 }
 
 export async function publicSandboxApp(storage: Storage, input: Partial<NewAppInput> = {}): Promise<PublicFixture> {
-  const created = await createApp(storage, { name: 'Marketplace app', ...input, kind: 'public', environment: 'sandbox' })
+  const created = await createApp(storeContext(storage), cliActor, { name: 'Marketplace app', ...input, kind: 'public', environment: 'sandbox' })
   if (!created.sandboxTenant) throw new Error('a public sandbox app got no sandbox tenant')
   const grant = await storage.findActiveGrant(created.app.id, created.sandboxTenant.id)
   if (!grant) throw new Error('a public sandbox app got no grant on its sandbox tenant')

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
-import { revokeGrant } from '@fieldgate/core'
+import { cliActor, revokeGrant } from '@fieldgate/core'
 import { privateApp, publicSandboxApp, request, startServer, waitUntil, type PrivateFixture, type TestServer } from './helpers.js'
 
 /**
@@ -89,7 +89,7 @@ describe('independent client: oauth4webapi', () => {
     assert.equal(typeof active.exp, 'number')
     assert.equal(active.tenant_id, other.tenant.id)
 
-    await revokeGrant(server.storage, other.grant.id)
+    await revokeGrant(server.runtime.ctx, cliActor, { grantId: other.grant.id })
     await waitUntil(async () => {
       const r = await oauth.processIntrospectionResponse(as, c, await oauth.introspectionRequest(as, c, auth, token.access_token, insecure))
       return r.active === false

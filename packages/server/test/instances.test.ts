@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import {
+import { cliActor, personActor,
   createApp, createTenant, createUser, eventIdHeader, installApp, revokeGrant, rotateSigningKeys,
 } from '@fieldgate/core'
 import {
@@ -47,7 +47,7 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
       const f = await privateApp(a.storage)
       const token = await getToken(a, f)
       assert.equal(await status(b, token), 200, 'the peer accepts it and now caches the grant')
-      await revokeGrant(a.storage, f.grant.id)
+      await revokeGrant(a.runtime.ctx, cliActor, { grantId: f.grant.id })
       const ms = await waitUntil(async () => (await status(b, token)) === 401, 1000, 5)
       assert.ok(ms < 1000, `refused after ${ms} ms`)
       seen.push(Math.round(ms))
@@ -56,13 +56,13 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
   })
 
   it('an uninstall through one instance ends the installed app\'s tokens on the other within 1 s', { timeout: 30_000 }, async () => {
-    const tenant = await createTenant(a.storage, { name: 'Installed', environment: 'sandbox' })
-    const user = await createUser(a.storage, { email: `owner-${randomBytes(4).toString('hex')}@example.com`, password: Person.password, tenantId: tenant.id, role: 'owner' })
-    const created = await createApp(a.storage, { name: 'Planner', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/install', scopes: 'api' })
-    const { grant } = await installApp(a.storage, { app: created.app, tenant, user, shownScopes: created.app.scopes })
+    const tenant = await createTenant(a.runtime.ctx, cliActor, { name: 'Installed', environment: 'sandbox' })
+    const user = await createUser(a.runtime.ctx, cliActor, { email: `owner-${randomBytes(4).toString('hex')}@example.com`, password: Person.password, tenantId: tenant.id, role: 'owner' })
+    const created = await createApp(a.runtime.ctx, cliActor, { name: 'Planner', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/install', listed: true, scopes: 'api' })
+    const { grant } = await installApp(a.runtime.ctx, personActor(user, '127.0.0.1'), { clientId: created.app.clientId, tenantId: tenant.id, shownScopes: created.app.scopes })
     const token = await getToken(b, { clientId: created.app.clientId, clientSecret: created.clientSecret }, { target_id: tenant.id })
     assert.equal(await status(a, token), 200)
-    await revokeGrant(b.storage, grant.id, {}, 'app.uninstalled')
+    await revokeGrant(b.runtime.ctx, personActor(user, '127.0.0.1'), { grantId: grant.id })
     const ms = await waitUntil(async () => (await status(a, token)) === 401, 1000, 5)
     assert.ok(ms < 1000, `refused after ${ms} ms`)
   })
@@ -70,7 +70,7 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
   it('a key rotation through one instance is published and used by the other within 1 s', { timeout: 30_000 }, async () => {
     const f = await privateApp(a.storage)
     const before = decodeJwt(await getToken(b, f)).header.kid
-    const keys = await rotateSigningKeys(a.storage, a.config.signingAlg, a.runtime.masterKey, 28_000)
+    const keys = await rotateSigningKeys(a.runtime.ctx, cliActor, { alg: a.config.signingAlg, defaultMaxTtl: 28_000 })
     const active = keys.find((k) => k.state === 'active')!.kid
     assert.notEqual(active, before)
     const ms = await waitUntil(async () => decodeJwt(await getToken(b, f)).header.kid === active, 1000, 5)
@@ -81,10 +81,10 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
   })
 
   it('a code redeemed at both instances at once gives exactly one token', { timeout: 30_000 }, async () => {
-    const tenant = await createTenant(a.storage, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+    const tenant = await createTenant(a.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
     const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-    await createUser(a.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-    const app = await createApp(a.storage, {
+    await createUser(a.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+    const app = await createApp(a.runtime.ctx, cliActor, {
       name: 'Field Mapper', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all', redirectUris: ['https://partner.example/callback'],
     })
     const person = new Person(a, email)
@@ -103,10 +103,10 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
   it('both dispatchers share the Data API outbox: every event arrives, none sent by both', { timeout: 60_000 }, async () => {
     const receiver = await listenReceiver()
     try {
-      const tenant = await createTenant(a.storage, { name: 'Hooked', environment: 'sandbox' })
-      const created = await createApp(a.storage, {
+      const tenant = await createTenant(a.runtime.ctx, cliActor, { name: 'Hooked', environment: 'sandbox' })
+      const created = await createApp(a.runtime.ctx, cliActor, {
         name: 'Hooked', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: receiver.url,
-      }, { masterKey: a.runtime.masterKey })
+      })
       const token = await getToken(a, { clientId: created.app.clientId, clientSecret: created.clientSecret })
       const writes = await Promise.all(Array.from({ length: 200 }, (_, i) =>
         postJson((i % 2 ? a : b).url('/v1/alerts'), { title: `alert ${i}`, severity: 'info' }, bearer(token))))

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { loadConfig, revokeGrant, signAccessToken } from '@fieldgate/core'
+import { cliActor, loadConfig, revokeGrant, signAccessToken } from '@fieldgate/core'
 import { openRuntime } from '@fieldgate/server'
 import {
   basicAuth, decodeJwt, getToken, postForm, postJson, privateApp, publicSandboxApp, silentLogger, startServer, waitUntil,
@@ -124,7 +124,7 @@ describe('introspection (RFC 7662) on POST /oauth/introspect', () => {
     const c = await privateApp(server.storage)
     const token = await getToken(server, c)
     assert.equal((await introspect(token, c)).json.active, true)
-    await revokeGrant(server.storage, c.grant.id)
+    await revokeGrant(server.runtime.ctx, cliActor, { grantId: c.grant.id })
     const elapsed = await waitUntil(async () => (await introspect(token, c)).json?.active === false, 1000)
     assert.ok(elapsed < 1000)
     assertInactive(await introspect(token, c))

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createTenant, createUser, updateApp, type Tenant } from '@fieldgate/core'
+import { cliActor, createTenant, createUser, updateApp, type Tenant } from '@fieldgate/core'
 import { completionUrl, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Hit, type Partner } from './browser.js'
@@ -112,9 +112,9 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
 
   /** A live tenant and its owner, made with the core functions. */
   async function liveOwner(label: string): Promise<{ tenant: Tenant; email: string }> {
-    const tenant = await createTenant(server.storage, { name: `${label} Heating & Air`, environment: 'live' })
+    const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `${label} Heating & Air`, environment: 'live' })
     const email = `owner-${label.toLowerCase()}@hvac.example`
-    await createUser(server.storage, { email, password: PASSWORD, tenantId: tenant.id, role: 'owner' })
+    await createUser(server.runtime.ctx, cliActor, { email, password: PASSWORD, tenantId: tenant.id, role: 'owner' })
     return { tenant, email }
   }
 
@@ -305,7 +305,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.equal(grants.length, 1, 'the install made a grant on the sandbox')
 
     // Tampered or forged: both the core's check and the independent one say no.
-    const uninstalled = await createTenant(server.storage, { name: 'Somebody else', environment: 'sandbox' })
+    const uninstalled = await createTenant(server.runtime.ctx, cliActor, { name: 'Somebody else', environment: 'sandbox' })
     const tampered: Record<string, string> = {
       target_id: withParam(hit.query, 'target_id', uninstalled.id),
       'target_id (random)': withParam(hit.query, 'target_id', randomUUID()),
@@ -487,7 +487,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     // The partner widens the app while the failure page is open: Try again grants nothing and shows the new list.
     await page.goto(await failure())
     await page.getByRole('button', { name: 'Try again' }).waitFor()
-    await updateApp(server.storage, clientId, { scopes: 'api alerts:write' })
+    await updateApp(server.runtime.ctx, cliActor, { clientId: clientId, fields: { scopes: 'api alerts:write' } })
     const seen = partner.hits.length
     const [refused] = await Promise.all([
       page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/marketplace/apps/${clientId}/install`),

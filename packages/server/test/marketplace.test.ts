@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { createTenant, createUser, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
+import { cliActor, createTenant, createUser, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
 import { FieldgateError, completionUrl, readInstallRequest, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, request, runCli, startServer, tempDir, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
@@ -40,9 +40,9 @@ async function createAppThroughPortal(p: Person, fields: Record<string, string>)
 
 /** A tenant and its owner, signed in. */
 async function tenantOwner(server: TestServer, environment: 'sandbox' | 'live'): Promise<{ tenant: Tenant; person: Person }> {
-  const tenant = await createTenant(server.storage, { name: `Acme ${randomBytes(3).toString('hex')}`, environment })
+  const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Acme ${randomBytes(3).toString('hex')}`, environment })
   const email = `owner-${randomBytes(4).toString('hex')}@acme.example`
-  await createUser(server.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+  await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
   const person = new Person(server, email)
   assert.equal((await person.signIn()).status, 303)
   return { tenant, person }
@@ -223,7 +223,7 @@ describe('developer portal and marketplace over HTTP', () => {
     const shown = hiddenFields((await person.get(path)).text)
     assert.equal(shown.scopes, 'api')
     // The partner widens the app while the admin looks at the page.
-    await updateApp(server.storage, app.clientId, { scopes: 'api alerts:write' })
+    await updateApp(server.runtime.ctx, cliActor, { clientId: app.clientId, fields: { scopes: 'api alerts:write' } })
     const again = await person.post(`/marketplace/apps/${app.clientId}/install`, shown)
     assert.equal(again.status, 409, again.text)
     assert.match(again.text, /changed since the page was shown\. Nothing was installed/)
@@ -236,7 +236,7 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.deepEqual([...grant!.scopes].sort(), ['alerts:write', 'api'])
     // Narrowed since the page was shown: nothing changes either.
     const wide = hiddenFields((await person.get(path)).text)
-    await updateApp(server.storage, app.clientId, { scopes: 'api' })
+    await updateApp(server.runtime.ctx, cliActor, { clientId: app.clientId, fields: { scopes: 'api' } })
     assert.equal((await person.post(`/marketplace/apps/${app.clientId}/install`, wide)).status, 409)
     assert.deepEqual((await server.storage.getGrant(grant!.id))?.scopes, grant!.scopes)
   })
@@ -246,10 +246,10 @@ describe('developer portal and marketplace over HTTP', () => {
     const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
     const other = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name: 'Other' })
     const { tenant, person } = await tenantOwner(server, 'live')
-    const second = await createTenant(server.storage, { name: 'Second', environment: 'live' })
+    const second = await createTenant(server.runtime.ctx, cliActor, { name: 'Second', environment: 'live' })
     await server.storage.addMembership({ userId: (await server.storage.getUserByEmail(person.email))!.id, tenantId: second.id, role: 'owner' })
     const shown = hiddenFields((await person.get(`/marketplace/apps/${app.clientId}?tenant=${tenant.id}`)).text)
-    await updateApp(server.storage, app.clientId, { scopes: 'api alerts:write' })
+    await updateApp(server.runtime.ctx, cliActor, { clientId: app.clientId, fields: { scopes: 'api alerts:write' } })
     const forged: [string, Record<string, string>][] = [
       ['widened in the form', { ...shown, scopes: 'api alerts:write' }],
       ['no binding', { ...shown, shown: '' }],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
-import { rotateSigningKeys } from '@fieldgate/core'
+import { cliActor, rotateSigningKeys } from '@fieldgate/core'
 import {
   bearer, decodeJwt, freePort, getToken, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
 } from './helpers.js'
@@ -86,7 +86,7 @@ describe('metadata and keys', () => {
     const nextKid = before.keys.map((k) => k.kid).find((k) => k !== oldKid)!
     assert.ok(nextKid)
 
-    await rotateSigningKeys(server.storage, server.config.signingAlg, server.runtime.masterKey, Math.max(server.config.tokenTtl.public, server.config.tokenTtl.private))
+    await rotateSigningKeys(server.runtime.ctx, cliActor, { alg: server.config.signingAlg, defaultMaxTtl: Math.max(server.config.tokenTtl.public, server.config.tokenTtl.private) })
     let newToken = ''
     const elapsed = await waitUntil(async () => {
       newToken = await getToken(server, f)

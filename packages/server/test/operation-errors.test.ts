@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { OperationError, createTenant, createUser, deleteApp, revokeGrant } from '@fieldgate/core'
+import { cliActor, OperationError, createTenant, createUser, deleteApp, revokeGrant } from '@fieldgate/core'
 import { databaseUrl, startServer, type Engine, type TestServer } from './helpers.js'
 import { Person, csrfOf } from './person.js'
 
@@ -47,12 +47,12 @@ function operationErrors(engine: Engine): void {
 
   it('throws OperationError with the code from core itself', async () => {
     const codeOf = (p: Promise<unknown>) => p.then(() => 'none', (err: unknown) => (err instanceof OperationError ? err.code : 'other'))
-    assert.equal(await codeOf(deleteApp(server.storage, 'fg_nosuchapp')), 'not_found')
-    assert.equal(await codeOf(revokeGrant(server.storage, randomUUID())), 'not_found')
-    assert.equal(await codeOf(createTenant(server.storage, { name: 'x', environment: 'moon' })), 'invalid')
+    assert.equal(await codeOf(deleteApp(server.runtime.ctx, cliActor, { clientId: 'fg_nosuchapp' })), 'not_found')
+    assert.equal(await codeOf(revokeGrant(server.runtime.ctx, cliActor, { grantId: randomUUID() })), 'not_found')
+    assert.equal(await codeOf(createTenant(server.runtime.ctx, cliActor, { name: 'x', environment: 'moon' })), 'invalid')
     const email = `dup-${randomBytes(4).toString('hex')}@farm.example`
-    await createUser(server.storage, { email, password: 'long enough password' })
-    assert.equal(await codeOf(createUser(server.storage, { email, password: 'long enough password' })), 'conflict')
+    await createUser(server.runtime.ctx, cliActor, { email, password: 'long enough password' })
+    assert.equal(await codeOf(createUser(server.runtime.ctx, cliActor, { email, password: 'long enough password' })), 'conflict')
   })
 }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { Socket, createServer, type Server } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { ConfigError, loadConfig, revokeGrant, type Config } from '@fieldgate/core'
+import { cliActor, ConfigError, loadConfig, revokeGrant, type Config } from '@fieldgate/core'
 import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -149,7 +149,7 @@ describe('a store outage', { skip: databaseUrl ? false : 'DATABASE_URL is not se
       const ready = await request(server.url('/readyz'))
       assert.equal(ready.status, 503)
       assert.equal(ready.json.checks.store, false)
-      await assert.rejects(revokeGrant(server.storage, f.grant.id), 'a revocation that cannot be stored is an error, not a success')
+      await assert.rejects(revokeGrant(server.runtime.ctx, cliActor, { grantId: f.grant.id }), 'a revocation that cannot be stored is an error, not a success')
       const fresh = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: f.clientId, client_secret: `${f.clientSecret}` })
       assert.ok(fresh.status === 200 || fresh.status === 503, `cached clients may still get tokens; never a 4xx: ${fresh.status}`)
 

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { after, describe, it } from 'node:test'
-import { ConfigError, createUser, loadConfig, type Config, type ConfigOverrides } from '@fieldgate/core'
+import { cliActor, ConfigError, createUser, loadConfig, type Config, type ConfigOverrides } from '@fieldgate/core'
 import {
   basicAuth, bearer, freePort, getToken, openStore, postForm, postJson, privateApp, request, spawnServe, startServer, tempDir,
   type PrivateFixture, type Res, type ServerProcess, type TestServer,
@@ -278,7 +278,7 @@ describe('sign-in attempts shared across two servers on Redis', () => {
 
   async function guessAlternately(a: TestServer, b: TestServer): Promise<[Res, Res]> {
     const email = `farmer-${randomBytes(4).toString('hex')}@example.com`
-    await createUser(a.storage, { email, password: Person.password })
+    await createUser(a.runtime.ctx, cliActor, { email, password: Person.password })
     const at = [new Person(a, email), new Person(b, email)]
     for (let i = 0; i < 4; i++) assert.equal((await at[i % 2]!.signIn('not the password')).status, 401, `guess ${i + 1}`)
     return [await at[0]!.signIn(), await at[1]!.signIn()]
@@ -300,7 +300,7 @@ describe('sign-in attempts shared across two servers on Redis', () => {
     assert.equal(first.status, 303, 'two guesses here are under the limit of 4: the right password signs in')
     assert.equal(second.status, 303)
     const email = `farmer-${randomBytes(4).toString('hex')}@example.com`
-    await createUser(a.storage, { email, password: Person.password })
+    await createUser(a.runtime.ctx, cliActor, { email, password: Person.password })
     const person = new Person(a, email)
     for (let i = 0; i < 4; i++) assert.equal((await person.signIn('wrong')).status, 401)
     assert.equal((await person.signIn()).status, 429, 'four guesses at one server are counted in its memory')

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { createApp, createTenant, createUser, resourceKinds, type Tenant } from '@fieldgate/core'
+import { cliActor, createApp, createTenant, createUser, resourceKinds, type Tenant } from '@fieldgate/core'
 import { bearer, getToken, postForm, postJson, request, startServer, type Res, type TestServer } from './helpers.js'
 import { Person } from './person.js'
 
@@ -40,9 +40,9 @@ function expectMissingScope(res: Res, scope: string, what: string): void {
 
 /** Client-credentials JWTs: one private app per token, all on one tenant, each asking for its scopes. */
 async function jwtTokens(server: TestServer): Promise<Tokens> {
-  const tenant = await createTenant(server.storage, { name: 'JWT tenant', environment: 'sandbox' })
+  const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'JWT tenant', environment: 'sandbox' })
   const issue = async (scopes: string[]) => {
-    const created = await createApp(server.storage, { name: 'Private', kind: 'private', tenantId: tenant.id, scopes: ALL.join(' ') })
+    const created = await createApp(server.runtime.ctx, cliActor, { name: 'Private', kind: 'private', tenantId: tenant.id, scopes: ALL.join(' ') })
     return getToken(server, { clientId: created.app.clientId, clientSecret: created.clientSecret }, { scope: scopes.join(' ') })
   }
   return { kind: 'JWT', full: await issue(ALL), without: (s) => issue(ALL.filter((x) => x !== s)), tenant }
@@ -51,11 +51,11 @@ async function jwtTokens(server: TestServer): Promise<Tokens> {
 /** Opaque connection tokens from the code flow: scopes belong to the connection, so one farm per token. */
 async function opaqueTokens(server: TestServer): Promise<Tokens> {
   const callback = 'https://partner.example/cb'
-  const partnerApp = await createApp(server.storage, { name: 'Integration', kind: 'public', environment: 'sandbox', scopes: ALL.join(' '), redirectUris: [callback] })
+  const partnerApp = await createApp(server.runtime.ctx, cliActor, { name: 'Integration', kind: 'public', environment: 'sandbox', scopes: ALL.join(' '), redirectUris: [callback] })
   const issue = async (scopes: string[]) => {
-    const tenant = await createTenant(server.storage, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+    const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
     const email = `farmer-${randomBytes(4).toString('hex')}@farm.example`
-    await createUser(server.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+    await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
     const person = new Person(server, email)
     await person.signIn()
     const location = await person.decide({ client_id: partnerApp.app.clientId, scope: scopes.join(' ') }, 'allow')
@@ -111,9 +111,9 @@ describe('resource API', () => {
   })
 
   it('an integration reads what it created; fields:read:all reads everyone\'s fields', async () => {
-    const tenant = await createTenant(server.storage, { name: 'Shared farm', environment: 'sandbox' })
+    const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Shared farm', environment: 'sandbox' })
     const token = async (scopes: string) => {
-      const created = await createApp(server.storage, { name: 'App', kind: 'private', tenantId: tenant.id, scopes: ALL.join(' ') })
+      const created = await createApp(server.runtime.ctx, cliActor, { name: 'App', kind: 'private', tenantId: tenant.id, scopes: ALL.join(' ') })
       return getToken(server, { clientId: created.app.clientId, clientSecret: created.clientSecret }, { scope: scopes })
     }
     const a = await token('maps:write alerts:write')

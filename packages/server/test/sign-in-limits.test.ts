@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { after, describe, it } from 'node:test'
-import { ConfigError, createUser, defaults, loadConfig, type ConfigOverrides } from '@fieldgate/core'
+import { cliActor, ConfigError, createUser, defaults, loadConfig, type ConfigOverrides } from '@fieldgate/core'
 import { signInFrom, type Answer } from './from-address.js'
 import { sleep, startServer, type TestServer } from './helpers.js'
 import { Person } from './person.js'
@@ -34,7 +34,7 @@ describe('sign-in limits', () => {
 
   async function victim(server: TestServer): Promise<{ email: string; id: string }> {
     const email = `victim-${randomBytes(4).toString('hex')}@farm.example`
-    const user = await createUser(server.storage, { email, password: Person.password })
+    const user = await createUser(server.runtime.ctx, cliActor, { email, password: Person.password })
     return { email, id: user.id }
   }
 

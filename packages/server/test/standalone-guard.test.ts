@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { SignJWT } from 'jose'
-import { createApp, createTenant, createUser, loadConfig, rotateSigningKeys, signAccessToken, type AccessTokenClaims, type Tenant } from '@fieldgate/core'
+import { cliActor, createApp, createTenant, createUser, loadConfig, rotateSigningKeys, signAccessToken, type AccessTokenClaims, type Tenant } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import {
   GuardError, GuardUpstreamError, bearerToken, createGuard, requireScope, type FetchLike, type Guard, type GuardOptions,
@@ -80,10 +80,10 @@ interface Farm {
 
 /** A farm with a signed-in owner, and a partner integration registered for `scopes`. */
 async function farm(server: TestServer, scopes = 'fields:read:all sensors:write'): Promise<Farm> {
-  const tenant = await createTenant(server.storage, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+  const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
   const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-  const user = await createUser(server.storage, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-  const created = await createApp(server.storage, {
+  const user = await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+  const created = await createApp(server.runtime.ctx, cliActor, {
     name: 'Sensor bridge', kind: 'public', environment: 'sandbox', scopes, redirectUris: [CALLBACK], contactEmail: 'dev@partner.example',
   })
   const person = new Person(server, email)
@@ -256,7 +256,7 @@ describe('@fieldgate/guard: JWT access tokens', () => {
       const cachedKids = ((await request(rotating.url(JWKS))).json.keys as { kid: string }[]).map((k) => k.kid)
 
       const rotate = async () => {
-        const keys = await rotateSigningKeys(rotating.storage, rotating.config.signingAlg, rotating.runtime.masterKey, 3600)
+        const keys = await rotateSigningKeys(rotating.runtime.ctx, cliActor, { alg: rotating.config.signingAlg, defaultMaxTtl: 3600 })
         const active = keys.find((k) => k.state === 'active')!.kid
         // The server picks the rotation up from its change feed.
         await waitUntil(async () => decodeJwt(await getToken(rotating, f)).header.kid === active, 5000)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
-import { createGrant, createTenant, rotateSecret } from '@fieldgate/core'
+import { cliActor, createGrant, createTenant, rotateSecret } from '@fieldgate/core'
 import {
   basicAuth, databaseUrl, decodeJwt, eachEngine, postForm, postJson, privateApp, publicSandboxApp, request, startServer, waitUntil,
   type Engine, type PrivateFixture, type PublicFixture, type Res, type TestServer,
@@ -293,7 +293,7 @@ describe('token endpoint (SQLite)', () => {
     })
 
     it('a public app naming a tenant it has no grant on (or none at all): 400 invalid_grant', async () => {
-      const other = await createTenant(server.storage, { name: 'Not installed', environment: 'sandbox' })
+      const other = await createTenant(server.runtime.ctx, cliActor, { name: 'Not installed', environment: 'sandbox' })
       for (const targetId of [other.id, randomUUID(), 'not-a-uuid', 'x'.repeat(300)]) {
         const res = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: targetId })
         assertOAuthError(res, 400, 'invalid_grant')
@@ -301,17 +301,17 @@ describe('token endpoint (SQLite)', () => {
     })
 
     it('a public app works for a tenant once granted', async () => {
-      const customer = await createTenant(server.storage, { name: 'Customer', environment: 'sandbox' })
+      const customer = await createTenant(server.runtime.ctx, cliActor, { name: 'Customer', environment: 'sandbox' })
       const before = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: customer.id })
       assertOAuthError(before, 400, 'invalid_grant')
-      await createGrant(server.storage, { clientId: pub.clientId, tenantId: customer.id })
+      await createGrant(server.runtime.ctx, cliActor, { clientId: pub.clientId, tenantId: customer.id })
       const res = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: customer.id })
       assert.equal(res.status, 200, res.text)
       assert.equal(decodeJwt(res.json.access_token).payload.tenant_id, customer.id)
     })
 
     it('a sandbox public app asking for a live tenant: 400 invalid_grant', async () => {
-      const live = await createTenant(server.storage, { name: 'Live customer', environment: 'live' })
+      const live = await createTenant(server.runtime.ctx, cliActor, { name: 'Live customer', environment: 'live' })
       const res = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: live.id })
       assertOAuthError(res, 400, 'invalid_grant')
     })
@@ -419,7 +419,7 @@ describe('token endpoint (SQLite)', () => {
       const app = await privateApp(server.storage)
       assert.ok(await works(app, app.clientSecret), 'the first secret works (and is now cached by the server)')
 
-      const first = await rotateSecret(server.storage, app.clientId, 3600)
+      const first = await rotateSecret(server.runtime.ctx, cliActor, { clientId: app.clientId, graceSeconds: 3600 })
       assert.match(first.clientSecret, /^fgs_sandbox_/)
       assert.notEqual(first.clientSecret, app.clientSecret)
       const seen = await waitUntil(() => works(app, first.clientSecret), 1000, 25)
@@ -427,7 +427,7 @@ describe('token endpoint (SQLite)', () => {
       assert.ok(await works(app, app.clientSecret), 'the original secret works during its grace period')
       assert.ok(await works(app, first.clientSecret))
 
-      const second = await rotateSecret(server.storage, app.clientId, 0)
+      const second = await rotateSecret(server.runtime.ctx, cliActor, { clientId: app.clientId, graceSeconds: 0 })
       await waitUntil(() => fails(app, first.clientSecret), 1000, 25)
       assert.ok(await fails(app, app.clientSecret), 'a 0 s rotation also ends the earlier grace period')
       assert.ok(await works(app, second.clientSecret))
@@ -441,7 +441,7 @@ describe('token endpoint (SQLite)', () => {
 
     it('a freshly created client works with a grace-period rotation made before its first use', async () => {
       const app = await privateApp(server.storage)
-      const rotated = await rotateSecret(server.storage, app.clientId, 3600)
+      const rotated = await rotateSecret(server.runtime.ctx, cliActor, { clientId: app.clientId, graceSeconds: 3600 })
       assert.ok(await works(app, app.clientSecret))
       assert.ok(await works(app, rotated.clientSecret))
     })
@@ -449,14 +449,14 @@ describe('token endpoint (SQLite)', () => {
     it('the new secret works at once after a rotation', async () => {
       const app = await privateApp(server.storage)
       assert.ok(await works(app, app.clientSecret))
-      const rotated = await rotateSecret(server.storage, app.clientId, 3600)
+      const rotated = await rotateSecret(server.runtime.ctx, cliActor, { clientId: app.clientId, graceSeconds: 3600 })
       assert.ok(await works(app, rotated.clientSecret), 'the new secret is rejected right after the rotation')
     })
 
     it('live apps get fgs_live_ secrets', async () => {
       const live = await privateApp(server.storage, { environment: 'live' })
       assert.match(live.clientSecret, /^fgs_live_/)
-      const rotated = await rotateSecret(server.storage, live.clientId, 60)
+      const rotated = await rotateSecret(server.runtime.ctx, cliActor, { clientId: live.clientId, graceSeconds: 60 })
       assert.match(rotated.clientSecret, /^fgs_live_/)
       const res = await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basicAuth(live.clientId, rotated.clientSecret) })
       assert.equal(res.status, 200, res.text)

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, describe, it } from 'node:test'
-import { ConfigError, createTenant, createUser, loadConfig, type Config, type ConfigOverrides } from '@fieldgate/core'
+import { cliActor, ConfigError, createTenant, createUser, loadConfig, type Config, type ConfigOverrides } from '@fieldgate/core'
 import { send, signInFrom } from './from-address.js'
 import { startServer, type TestServer } from './helpers.js'
 import { Person } from './person.js'
@@ -37,7 +37,7 @@ async function reverseProxy(upstream: string): Promise<{ origin: string; close()
 
 /** Creates a private app through the admin API and returns the address its audit entry names. */
 async function auditedAddress(server: TestServer, base: string, localAddress: string, headers: Record<string, string> = {}): Promise<string | null> {
-  const tenant = await createTenant(server.storage, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+  const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
   const name = `Audited ${randomBytes(4).toString('hex')}`
   const res = await send(`${base}/admin/v1/apps`, {
     localAddress, method: 'POST', body: JSON.stringify({ name, kind: 'private', tenant_id: tenant.id }),
@@ -89,7 +89,7 @@ describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
       signInLimits: { windowSeconds: 60, perAddress: 3 },
     })
     const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-    await createUser(server.storage, { email, password: Person.password })
+    await createUser(server.runtime.ctx, cliActor, { email, password: Person.password })
     for (let i = 0; i < 3; i++) assert.equal((await signInFrom(proxy, '127.0.0.2', `nobody-${i}@farm.example`, 'wrong password')).status, 401)
     const throttled = await signInFrom(proxy, '127.0.0.2', email, Person.password)
     assert.equal(throttled.status, 429, 'the guessing client is out of attempts')

@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import type { LookupAddress } from 'node:dns'
-import { connectApp, createApp, createTenant, eventIdHeader, revokeGrant, signatureHeader, verifyEventSignature, type Tenant } from '@fieldgate/core'
+import { randomUUID } from 'node:crypto'
+import { cliActor, connectApp, createApp, createTenant, createUser, installApp, personActor, eventIdHeader, revokeGrant, signatureHeader, verifyEventSignature, type Tenant } from '@fieldgate/core'
 import {
   bearer, freePort, getToken, postJson, runCli, silentLogger, spawnServe, startServer, tempDir, waitUntil, type ServerProcess, type TestServer,
 } from './helpers.js'
@@ -59,16 +60,16 @@ describe('Data API delivery', () => {
     server = await startServer({ overrides: { webhooks: fast } })
     receiver = new Receiver()
     url = await receiver.listen()
-    tenant = await createTenant(server.storage, { name: 'Hooked farm', environment: 'sandbox' })
+    tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Hooked farm', environment: 'sandbox' })
   })
   after(async () => {
     await server.close()
     await receiver.close()
   })
 
-  const app = (name: string) => createApp(server.storage, {
+  const app = (name: string) => createApp(server.runtime.ctx, cliActor, {
     name, kind: 'private', tenantId: tenant.id, scopes: 'api alerts:write fields:read:all maps:write', dataApiUrl: url,
-  }, { masterKey: server.runtime.masterKey })
+  })
 
   it('delivers record.created, signed with the client secret, with a stable id; retries until the receiver answers 2xx', async () => {
     const a = await app('Alerts app')
@@ -106,7 +107,7 @@ describe('Data API delivery', () => {
     const reader = await app('All-fields reader')
     const token = await getToken(server, { clientId: writer.app.clientId, clientSecret: writer.clientSecret }, { scope: 'maps:write' })
     await getToken(server, { clientId: reader.app.clientId, clientSecret: reader.clientSecret }, { scope: 'fields:read:all' })
-    const alertsOnly = await createApp(server.storage, { name: 'No fields', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: url }, { masterKey: server.runtime.masterKey })
+    const alertsOnly = await createApp(server.runtime.ctx, cliActor, { name: 'No fields', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: url })
     const field = await postJson(server.url('/v1/fields'), { name: 'Top field' }, bearer(token))
     await waitUntil(async () => receiver.deliveries.filter((d) => (d.json.data.record as { id?: string } | undefined)?.id === field.json.id).length >= 2, 5000)
     await new Promise((r) => setTimeout(r, 300))
@@ -129,16 +130,19 @@ describe('Data API delivery', () => {
   })
 
   it('announces grant.created, grant.scopes_changed, grant.revoked and app.uninstalled', async () => {
-    const partnerApp = await createApp(server.storage, { name: 'Integration', kind: 'public', environment: 'sandbox', scopes: 'api maps:write', dataApiUrl: url }, { masterKey: server.runtime.masterKey })
-    const farm = await createTenant(server.storage, { name: 'Connected farm', environment: 'sandbox' })
-    const { grant } = await connectApp(server.storage, partnerApp.app, farm.id, ['api'], Date.now())
-    await connectApp(server.storage, partnerApp.app, farm.id, ['maps:write'], Date.now())
-    await revokeGrant(server.storage, grant.id, {}, 'app.uninstalled')
-    const second = await connectApp(server.storage, partnerApp.app, farm.id, ['api'], Date.now())
-    await revokeGrant(server.storage, second.grant.id)
+    const partnerApp = await createApp(server.runtime.ctx, cliActor, { name: 'Integration', kind: 'public', environment: 'sandbox', scopes: 'api maps:write', dataApiUrl: url, installUrl: 'https://partner.example/install', listed: true })
+    const farm = await createTenant(server.runtime.ctx, cliActor, { name: 'Connected farm', environment: 'sandbox' })
+    const ctx = server.runtime.ctx
+    const { grant } = await connectApp(ctx, partnerApp.app, farm.id, ['api'])
+    await connectApp(ctx, partnerApp.app, farm.id, ['maps:write'])
+    await revokeGrant(ctx, cliActor, { grantId: grant.id })
+    // The farm's owner installs it, then uninstalls it: app.installed and app.uninstalled.
+    const owner = await createUser(ctx, cliActor, { email: `owner-${randomUUID()}@farm.example`, password: 'correct horse battery', tenantId: farm.id, role: 'owner' })
+    const installed = await installApp(ctx, personActor(owner, '127.0.0.1'), { clientId: partnerApp.app.clientId, tenantId: farm.id, shownScopes: partnerApp.app.scopes })
+    await revokeGrant(ctx, personActor(owner, '127.0.0.1'), { grantId: installed.grant.id })
     const types = () => receiver.deliveries.filter((d) => d.json.farm_id === farm.id).map((d) => d.json.type)
-    await waitUntil(async () => types().length >= 5, 5000)
-    assert.deepEqual(types().sort(), ['app.uninstalled', 'grant.created', 'grant.created', 'grant.revoked', 'grant.scopes_changed'])
+    await waitUntil(async () => types().length >= 6, 5000)
+    assert.deepEqual(types().sort(), ['app.installed', 'app.uninstalled', 'grant.created', 'grant.created', 'grant.revoked', 'grant.scopes_changed'])
     const widened = receiver.deliveries.find((d) => d.json.farm_id === farm.id && d.json.type === 'grant.scopes_changed')!
     assert.deepEqual(widened.json.data.scopes, ['api', 'maps:write'])
   })
@@ -150,12 +154,12 @@ describe('Data API targets', () => {
     const url = await receiver.listen()
     const server = await startServer({ overrides: { webhooks: { ...fast, allowPrivateTargets: false } } })
     try {
-      const tenant = await createTenant(server.storage, { name: 'Probe farm', environment: 'sandbox' })
+      const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Probe farm', environment: 'sandbox' })
       // Literal special-purpose addresses are refused before any socket is opened (192.0.2.1 was attempted before).
       const hosts = [url, 'http://10.1.2.3/x', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:9/x', 'http://[::ffff:127.0.0.1]:9/x', 'http://localhost:9/x',
         'http://192.0.2.1/x', 'http://100.64.0.1/x', 'http://198.51.100.7/x', 'http://[64:ff9b::a00:1]/x', 'http://[2002:7f00:1::1]/x', 'http://[fd00::1]/x']
       for (const dataApiUrl of hosts) {
-        const a = await createApp(server.storage, { name: 'Prober', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl }, { masterKey: server.runtime.masterKey })
+        const a = await createApp(server.runtime.ctx, cliActor, { name: 'Prober', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl })
         const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
         await postJson(server.url('/v1/alerts'), { title: 'probe' }, bearer(token))
         const [event] = await server.storage.listEvents({ appId: a.app.id, limit: 1 })
@@ -187,8 +191,8 @@ describe('Data API targets under DNS rebinding', () => {
     }
     const dispatcher = new Dispatcher(server.runtime.ctx, server.runtime.masterKey, silentLogger(), { ...fast, allowPrivateTargets: false, maxAgeMs: 86_400_000, resolve })
     try {
-      const tenant = await createTenant(server.storage, { name: 'Rebound farm', environment: 'sandbox' })
-      const a = await createApp(server.storage, { name: 'Rebinder', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: `http://rebind.example:${port}/data-api` }, { masterKey: server.runtime.masterKey })
+      const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Rebound farm', environment: 'sandbox' })
+      const a = await createApp(server.runtime.ctx, cliActor, { name: 'Rebinder', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: `http://rebind.example:${port}/data-api` })
       const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
       await postJson(server.url('/v1/alerts'), { title: 'rebound' }, bearer(token))
       assert.ok(await dispatcher.tick() > 0)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
-  createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
+  cliActor, storeContext, createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
   type ApiRecord, type App, type AppSecret, type AuditEntry, type AuthorizationCode, type Install, type Grant, type OpaqueToken, type OutboxEvent, type SecretHandle, type Session, type SigningKeyRecord, type Storage, type Tenant,
   type User, type WorkOrder,
 } from '@fieldgate/core'
@@ -25,7 +25,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
         const s = db()
         const live = tenant({ name: 'Acme Plumbing', environment: 'live', createdAt: T + 1 })
         assert.deepEqual(await s.createTenant(live), live)
-        const sandbox = await adminCreateTenant(s, { name: 'Acme sandbox', environment: 'sandbox' }, T + 2)
+        const sandbox = await adminCreateTenant(storeContext(s, { now: () => T + 2 }), cliActor, { name: 'Acme sandbox', environment: 'sandbox' })
         assert.deepEqual(await s.getTenant(live.id), live)
         assert.deepEqual(await s.getTenant(sandbox.id), sandbox)
         assert.deepEqual(sortById(await s.listTenants()), sortById([live, sandbox]))
@@ -54,7 +54,7 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
 
       it('creates a user with memberships and finds it by email in any case', async () => {
         const s = db()
-        const user = await adminCreateUser(s, { email: 'Alice@Example.COM', password: 'correct horse battery', tenantId: t1.id, role: 'admin' }, T)
+        const user = await adminCreateUser(storeContext(s, { now: () => T }), cliActor, { email: 'Alice@Example.COM', password: 'correct horse battery', tenantId: t1.id, role: 'admin' })
         assert.equal(user.email, 'alice@example.com')
         assert.deepEqual(await s.getUserByEmail('alice@example.com'), user)
         assert.deepEqual(await s.getUserByEmail('ALICE@example.Com'), user)
@@ -149,9 +149,9 @@ export function storageContract(name: string, open: () => Promise<Storage>): voi
 
       it('works with the admin helper: a marketplace sandbox app gets a tenant and a grant', async () => {
         const s = db()
-        const created = await adminCreateApp(s, {
+        const created = await adminCreateApp(storeContext(s, { now: () => T }), cliActor, {
           name: 'Route planner', kind: 'public', scopes: 'api work_orders:read', redirectUris: ['https://planner.example/cb'],
-        }, { now: T })
+        })
         assert.ok(created.sandboxTenant)
         assert.deepEqual(await s.getApp(created.app.id), created.app)
         assert.deepEqual(await s.getTenant(created.sandboxTenant.id), created.sandboxTenant)

@@ -1,4 +1,5 @@
-import { connectApp } from '../admin.js'
+import { adminTenants } from '../operations/access.js'
+import { connectApp } from '../operations/grants.js'
 import { auditEntry, type Actor } from '../audit.js'
 import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
@@ -128,15 +129,8 @@ export function authorizationResponse(
  * environment, and for a private app only its own tenant.
  */
 export async function consentableTenants(ctx: CoreContext, userId: string, app: App): Promise<Tenant[]> {
-  const memberships = await ctx.storage.listMemberships(userId)
-  const tenants: Tenant[] = []
-  for (const m of memberships) {
-    if (m.role === 'member') continue
-    if (app.kind === 'private' && m.tenantId !== app.tenantId) continue
-    const tenant = await ctx.cache.tenant(m.tenantId)
-    if (tenant && tenant.environment === app.environment) tenants.push(tenant)
-  }
-  return tenants.sort((a, b) => a.name.localeCompare(b.name))
+  return (await adminTenants(ctx, { id: userId }))
+    .filter((t) => t.environment === app.environment && (app.kind !== 'private' || t.id === app.tenantId))
 }
 
 /** What the person chose on the consent page, and what that page showed them. */
@@ -178,8 +172,7 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
   const now = ctx.now()
   // The audit entry commits with the grant, as an install's does: a crash leaves both or neither.
   const audit = (grant: Grant) => ({ audit: [consentAudit(req, consent.actor, grant, now)] })
-  const { grant, created } = await connectApp(ctx.storage, req.app, tenant.id, req.scopes, now, audit)
-  if (!created) ctx.cache.apply({ kind: 'grant', ref: grant.id })
+  const { grant } = await connectApp(ctx, req.app, tenant.id, req.scopes, audit)
   const code = randomValue(32)
   await ctx.storage.saveCode({
     codeHash: hashSecret(code),
@@ -199,7 +192,7 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
 
 /** What the person allowed (`scopes`) and what the connection holds after it (`grant_scopes`). */
 const consentAudit = (req: AuthorizationRequest, actor: Actor, grant: Grant, now: number) =>
-  auditEntry({ actor, now }, 'consent.granted', { objectId: grant.id, appId: req.app.id, tenantId: grant.tenantId }, {
+  auditEntry(actor, now, 'consent.granted', { objectId: grant.id, appId: req.app.id, tenantId: grant.tenantId }, {
     client_id: req.app.clientId, scopes: req.scopes, grant_scopes: grant.scopes,
   })
 

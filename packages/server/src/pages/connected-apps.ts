@@ -1,17 +1,7 @@
-import type { App, AuditEntry, Grant, Install, Tenant } from '@fieldgate/core'
+import type { AuditEntry, Connection } from '@fieldgate/core'
 import { html } from './html.js'
 import { auditTable } from './audit.js'
 import { layout } from './layout.js'
-
-export interface Connection {
-  grant: Grant
-  app: App
-  tenant: Tenant
-  install: Install | undefined
-  installedBy: string | undefined
-  /** Owners and admins may disconnect; members only see. */
-  canDisconnect: boolean
-}
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  OperationError, AuthorizationPageError, AuthorizationRedirectError, OAuthError, operationStatus, type Actor, type CoreContext, type Params, type User,
+  OperationError, AuthorizationPageError, AuthorizationRedirectError, OAuthError, operationStatus, personActor, type CoreContext, type Params, type Person, type User,
 } from '@fieldgate/core'
 import { isStoreUnavailable } from '@fieldgate/storage'
 import { errorPage } from '../pages/error.js'
@@ -43,8 +43,9 @@ export class PageKit {
     return app.installUrl ? [new URL(app.installUrl).origin] : []
   }
 
-  actor(request: FastifyRequest, user: User): Actor {
-    return { name: user.email, userId: user.id, address: request.ip }
+  /** The signed-in person as the actor of an operation, from the address they came from. */
+  actor(request: FastifyRequest, user: User): Person {
+    return personActor(user, request.ip)
   }
 
   csrf(request: FastifyRequest, reply: FastifyReply): string {
@@ -90,15 +91,4 @@ export function registerPageErrors(app: FastifyInstance, kit: PageKit): void {
     request.log.error({ err }, 'page failed')
     return kit.error(request, reply, 500, 'Something went wrong', 'Fieldgate could not complete this page. Please try again.')
   })
-}
-
-/** The tenants where a person is owner or admin: where they may install, connect and disconnect apps. */
-export async function adminTenants(ctx: CoreContext, user: User) {
-  const list = []
-  for (const m of await ctx.storage.listMemberships(user.id)) {
-    if (m.role === 'member') continue
-    const tenant = await ctx.storage.getTenant(m.tenantId)
-    if (tenant) list.push(tenant)
-  }
-  return list.sort((a, b) => a.name.localeCompare(b.name))
 }

@@ -1,18 +1,17 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import {
-  InvalidToken, MissingToken, notFound, createApp, createGrant, createTenant, createUser, deleteApp, revokeGrant, rotateSecret,
+  InvalidToken, MissingToken, adminApiActor, notFound, createApp, createGrant, createTenant, createUser, deleteApp, revokeGrant, rotateSecret,
   rotateSigningKeys, type Actor, type CoreContext,
 } from '@fieldgate/core'
 import { appJson, auditJson, grantJson, keyJson, tenantJson } from '../admin-json.js'
-import { forgetApp } from './developer.js'
 
 /**
  * The CLI's operations over HTTP (`/admin/v1`), for scripts and control planes that cannot run the
  * CLI beside the store. Authenticated by FIELDGATE_ADMIN_TOKEN; off when it is unset. Every route
  * has a schema, which validates input and is what `/openapi.json` documents.
  */
-export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: { ctx: CoreContext; masterKey: Buffer }): Promise<void> {
+export async function adminApiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   const expected = ctx.config.adminToken && sha256(ctx.config.adminToken)
   if (!expected) return
   app.addHook('onRequest', async (request) => {
@@ -20,7 +19,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: {
     if (!header || !/^bearer /i.test(header)) throw new MissingToken()
     if (!timingSafeEqual(sha256(header.slice(7).trim()), expected)) throw new InvalidToken('The admin token is not valid')
   })
-  const by = (request: FastifyRequest): { actor: Actor; now: number; masterKey: Buffer } => ({ actor: { name: 'admin-api', address: request.ip }, now: ctx.now(), masterKey })
+  const by = (request: FastifyRequest): Actor => adminApiActor(request.ip)
   const s = ctx.storage
 
   app.get('/admin/v1/tenants', { schema: { ...doc('List tenants'), response: { 200: list(tenant) } } }, async () => (await s.listTenants()).map(tenantJson))
@@ -29,7 +28,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: {
     schema: { ...doc('Create a tenant'), body: object({ name: str, environment: { type: 'string', enum: ['sandbox', 'live'] } }, ['name', 'environment']), response: { 201: tenant } },
   }, async (request, reply) => {
     const b = request.body as { name: string; environment: string }
-    return reply.code(201).send(tenantJson(await createTenant(s, b, ctx.now())))
+    return reply.code(201).send(tenantJson(await createTenant(ctx, by(request), b)))
   })
 
   app.post('/admin/v1/users', {
@@ -40,7 +39,7 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: {
     },
   }, async (request, reply) => {
     const b = request.body as { email: string; password: string; tenant_id?: string; role?: string }
-    const u = await createUser(s, { email: b.email, password: b.password, ...(b.tenant_id ? { tenantId: b.tenant_id, role: b.role ?? 'member' } : {}) })
+    const u = await createUser(ctx, by(request), { email: b.email, password: b.password, ...(b.tenant_id ? { tenantId: b.tenant_id, role: b.role ?? 'member' } : {}) })
     return reply.code(201).send({ id: u.id, email: u.email })
   })
 
@@ -61,14 +60,14 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: {
       name: string; kind: string; tenant_id?: string; environment?: string; scopes?: string; token_ttl?: number; install_url?: string
       redirect_uris?: string[]; contact_email?: string; data_api_url?: string; description?: string; listed?: boolean
     }
-    const created = await createApp(s, {
+    const created = await createApp(ctx, by(request), {
       name: b.name, kind: b.kind,
       ...(b.tenant_id ? { tenantId: b.tenant_id } : {}), ...(b.environment ? { environment: b.environment } : {}),
       ...(b.scopes !== undefined ? { scopes: b.scopes } : {}), ...(b.token_ttl !== undefined ? { tokenTtl: b.token_ttl } : {}),
       ...(b.install_url ? { installUrl: b.install_url } : {}), ...(b.redirect_uris ? { redirectUris: b.redirect_uris } : {}),
       ...(b.contact_email ? { contactEmail: b.contact_email } : {}), ...(b.data_api_url ? { dataApiUrl: b.data_api_url } : {}),
       ...(b.description ? { description: b.description } : {}), ...(b.listed !== undefined ? { listed: b.listed } : {}),
-    }, by(request))
+    })
     const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
     return reply.code(201).send({ ...appJson(created.app), client_secret: created.clientSecret, ...sandbox })
   })
@@ -82,16 +81,14 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: {
   }, async (request) => {
     const { client_id: clientId } = request.params as { client_id: string }
     const grace = (request.body as { grace?: number } | undefined)?.grace ?? 86400
-    const r = await rotateSecret(s, clientId, grace, by(request))
-    ctx.cache.apply({ kind: 'app', ref: r.app.id })
+    const r = await rotateSecret(ctx, by(request), { clientId, graceSeconds: grace })
     return { client_id: r.app.clientId, client_secret: r.clientSecret, old_secret_expires_at: new Date(r.oldSecretsExpireAt).toISOString() }
   })
 
   app.delete('/admin/v1/apps/:client_id', {
     schema: { ...doc('Delete an app: its grants and every token end at once'), params: object({ client_id: str }, ['client_id']), response: { 204: { type: 'null' } } },
   }, async (request, reply) => {
-    const { app: deleted, grantIds } = await deleteApp(s, (request.params as { client_id: string }).client_id, by(request))
-    forgetApp(ctx, deleted.id, grantIds)
+    await deleteApp(ctx, by(request), { clientId: (request.params as { client_id: string }).client_id })
     return reply.code(204).send()
   })
 
@@ -106,15 +103,14 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: {
     schema: { ...doc('Grant an app access to a tenant'), body: object({ client_id: str, tenant_id: str, scopes: str }, ['client_id', 'tenant_id']), response: { 201: grant } },
   }, async (request, reply) => {
     const b = request.body as { client_id: string; tenant_id: string; scopes?: string }
-    const g = await createGrant(s, { clientId: b.client_id, tenantId: b.tenant_id, ...(b.scopes !== undefined ? { scopes: b.scopes } : {}) }, by(request))
+    const g = await createGrant(ctx, by(request), { clientId: b.client_id, tenantId: b.tenant_id, ...(b.scopes !== undefined ? { scopes: b.scopes } : {}) })
     return reply.code(201).send(grantJson(g))
   })
 
   app.post('/admin/v1/grants/:id/revoke', {
     schema: { ...doc('Revoke a grant: every token standing on it stops at once'), params: object({ id: str }, ['id']), response: { 200: grant } },
   }, async (request) => {
-    const g = await revokeGrant(s, (request.params as { id: string }).id, by(request))
-    ctx.cache.apply({ kind: 'grant', ref: g.id })
+    const g = await revokeGrant(ctx, by(request), { grantId: (request.params as { id: string }).id })
     return grantJson(g)
   })
 
@@ -122,9 +118,9 @@ export async function adminApiRoutes(app: FastifyInstance, { ctx, masterKey }: {
 
   app.post('/admin/v1/keys/rotate', {
     schema: { ...doc('Rotate signing keys: the published next key signs, the old one verifies until its tokens expire'), response: { 200: list(key) } },
-  }, async () => {
+  }, async (request) => {
     const { signingAlg, tokenTtl } = ctx.config
-    return (await rotateSigningKeys(s, signingAlg, masterKey, Math.max(tokenTtl.public, tokenTtl.private), ctx.now())).map(keyJson)
+    return (await rotateSigningKeys(ctx, by(request), { alg: signingAlg, defaultMaxTtl: Math.max(tokenTtl.public, tokenTtl.private) })).map(keyJson)
   })
 
   app.get('/admin/v1/audit', {

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  OperationError, createApp, invalid, isLookupKey, operationStatus, deleteApp, ensurePartnerSandbox, installApp, installRedirect, revealSecret, rotateSecret, scopeDescriptions,
-  stashSecret, updateApp, type App, type AppFields, type CoreContext, type Params, type User,
+  OperationError, adminTenants, createApp, deleteApp, ensurePartnerSandbox, findOwnApp, installApp, installRedirect, operationStatus, redeliverEvent, revealSecret,
+  rotateSecret, scopeDescriptions, stashSecret, updateApp, type App, type AppFields, type Params, type User,
 } from '@fieldgate/core'
-import { adminTenants, type PageKit } from '../plugins/pages.js'
+import type { PageKit } from '../plugins/pages.js'
 import { appPage, developerHome, newAppPage, secretPage, secretShownPage, type AppFormValues, type FieldError } from '../pages/developer.js'
 
 /**
@@ -33,13 +33,13 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
   app.get('/developer', async (request, reply) => {
     const user = await kit.user(request, reply)
     if (!user) return reply
-    const sandbox = await ensurePartnerSandbox(ctx.storage, user, { actor: kit.actor(request, user) })
+    const sandbox = await ensurePartnerSandbox(ctx, kit.actor(request, user))
     const apps = await ctx.storage.listApps({ ownerUserId: user.id })
     return kit.render(reply, 200, developerHome({ csrf: kit.csrf(request, reply), user, sandbox, apps }))
   })
 
   const showNew = async (request: FastifyRequest, reply: FastifyReply, user: User, status: number, values: AppFormValues, error?: FieldError) => {
-    await ensurePartnerSandbox(ctx.storage, user)
+    await ensurePartnerSandbox(ctx, kit.actor(request, user))
     const tenants = await adminTenants(ctx, user)
     return kit.render(reply, status, newAppPage({ csrf: kit.csrf(request, reply), user, values, tenants, ...(error ? { error } : {}) }))
   }
@@ -63,17 +63,11 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     if (!user) return reply
     const values = formValues(form)
     try {
-      const sandbox = await ensurePartnerSandbox(ctx.storage, user)
       const kind = values.kind === 'private' ? 'private' : 'public'
-      const tenantId = kind === 'private' ? await ownTenant(user, values.tenantId) : sandbox.id
-      const environment = kind === 'private' ? undefined : values.environment === 'live' ? 'live' : 'sandbox'
-      // A public sandbox app is installed on the partner's sandbox at once (createApp), as from the CLI:
-      // the target_id the next page shows answers tokens straight away.
-      const created = await createApp(ctx.storage, {
-        ...appFields(form), name: form.name ?? '', kind, ownerUserId: user.id,
-        // A live public app has no sandbox tenant; a sandbox one tests on the partner's.
-        ...(environment === 'live' ? { environment } : { tenantId }),
-      }, { actor: kit.actor(request, user), masterKey: kit.masterKey, now: ctx.now() })
+      // A private app belongs to the tenant chosen; a public one tests on the partner's sandbox, where
+      // createApp installs it at once, so the target_id the next page shows answers tokens straight away.
+      const where = kind === 'private' ? { tenantId: values.tenantId ?? '' } : { environment: values.environment === 'live' ? 'live' : 'sandbox' }
+      const created = await createApp(ctx, kit.actor(request, user), { ...appFields(form), name: form.name ?? '', kind, ...where })
       const note = created.sandboxTenant ? `Test it on your sandbox: target_id ${created.sandboxTenant.id}.` : ''
       return toSecret(request, reply, created.app, created.clientSecret, `${created.app.name} is created`, note)
     } catch (err) {
@@ -84,9 +78,8 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
 
   /** The app, if the signed-in person owns it; another partner's app is as good as absent. */
   const ownedApp = async (request: FastifyRequest, reply: FastifyReply, user: User): Promise<App | undefined> => {
-    const clientId = (request.params as { clientId: string }).clientId
-    const found = isLookupKey(clientId) ? await ctx.storage.getAppByClientId(clientId) : undefined
-    if (found && found.ownerUserId === user.id) return found
+    const found = await findOwnApp(ctx, kit.actor(request, user), (request.params as { clientId: string }).clientId)
+    if (found) return found
     await kit.error(request, reply, 404, 'No such app', 'You have no app with that client ID.')
     return undefined
   }
@@ -102,7 +95,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     }
 
   const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, status = 200, extra: { notice?: string; error?: FieldError } = {}) => {
-    const sandbox = await ensurePartnerSandbox(ctx.storage, user)
+    const sandbox = await ensurePartnerSandbox(ctx, kit.actor(request, user))
     const secretHints = (await ctx.storage.listLiveSecrets(found.id, ctx.now())).sort((a, b) => b.createdAt - a.createdAt)
     // A partner sees what customers did to its app, not who they are.
     const audit = (await ctx.storage.listAudit({ appIds: [found.id], limit: 50 }))
@@ -137,8 +130,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
 
   app.post('/developer/apps/:clientId', onOwnApp(async ({ request, reply, user, app: found, form }) => {
     try {
-      const updated = await updateApp(ctx.storage, found.clientId, appFields(form), { actor: kit.actor(request, user), now: ctx.now() })
-      ctx.cache.apply({ kind: 'app', ref: updated.id })
+      const updated = await updateApp(ctx, kit.actor(request, user), { clientId: found.clientId, fields: appFields(form) })
       return toApp(reply, updated, 'saved')
     } catch (err) {
       if (err instanceof OperationError) return showApp(request, reply, user, found, operationStatus[err.code], { error: fieldError(err) })
@@ -148,42 +140,36 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
 
   app.post('/developer/apps/:clientId/rotate-secret', onOwnApp(async ({ request, reply, user, app: found, form }) => {
     const grace = Number(form.grace || '86400')
-    const r = await rotateSecret(ctx.storage, found.clientId, grace, { actor: kit.actor(request, user), masterKey: kit.masterKey, now: ctx.now() })
-    ctx.cache.apply({ kind: 'app', ref: found.id })
+    const r = await rotateSecret(ctx, kit.actor(request, user), { clientId: found.clientId, graceSeconds: grace })
     const until = grace === 0 ? 'The old secret stopped working now.' : `The old secret keeps working until ${new Date(r.oldSecretsExpireAt).toISOString()}.`
     return toSecret(request, reply, found, r.clientSecret, 'New client secret', until)
   }))
 
   app.post('/developer/apps/:clientId/delete', onOwnApp(async ({ request, reply, user, app: found, form }) => {
     if (form.confirm !== 'on') return showApp(request, reply, user, found, 400, { error: { message: 'Tick the box to confirm the deletion.' } })
-    const { grantIds } = await deleteApp(ctx.storage, found.clientId, { actor: kit.actor(request, user), now: ctx.now() })
-    forgetApp(ctx, found.id, grantIds)
+    await deleteApp(ctx, kit.actor(request, user), { clientId: found.clientId })
     return reply.redirect('/developer', 303)
   }))
 
   app.post('/developer/apps/:clientId/install-sandbox', onOwnApp(async ({ request, reply, user, app: found }) => {
-    const sandbox = await ensurePartnerSandbox(ctx.storage, user)
+    const actor = kit.actor(request, user)
+    const sandbox = await ensurePartnerSandbox(ctx, actor)
     // The partner installs their own app on their own sandbox: the scopes they set are the ones they see.
-    const { grant } = await installApp(ctx.storage, { app: found, tenant: sandbox, user, shownScopes: found.scopes }, { actor: kit.actor(request, user), now: ctx.now() })
-    ctx.cache.apply({ kind: 'grant', ref: grant.id })
+    await installApp(ctx, actor, { clientId: found.clientId, tenantId: sandbox.id, shownScopes: found.scopes })
     if (!found.installUrl) return toApp(reply, found, 'installed')
     return reply.redirect(await installRedirect(ctx.storage, found, sandbox, kit.masterKey, ctx.now()), 303)
   }))
 
   app.post('/developer/apps/:clientId/events/:eventId/redeliver', onOwnApp(async ({ request, reply, user, app: found }) => {
     const { eventId } = request.params as { eventId: string }
-    const event = isLookupKey(eventId) ? await ctx.storage.getEvent(eventId) : undefined
-    if (event?.appId !== found.id) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
-    const queued = await ctx.storage.redeliver(event.id, ctx.now())
+    const redelivered = await redeliverEvent(ctx, kit.actor(request, user), { eventId, appId: found.id }).catch((err: unknown) => {
+      if (err instanceof OperationError && err.code === 'not_found') return undefined
+      throw err
+    })
+    if (!redelivered) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
+    const { queued } = redelivered
     return toApp(reply, found, queued ? 'redelivered' : 'waiting')
   }))
-
-  /** A private app belongs to a tenant its creator administers. */
-  const ownTenant = async (user: User, tenantId: string | undefined): Promise<string> => {
-    const tenant = (await adminTenants(ctx, user)).find((t) => t.id === tenantId)
-    if (!tenant) throw invalid('choose a tenant you own or administer for a private app')
-    return tenant.id
-  }
 }
 
 /** POST/redirect/GET: back to the app's page, which shows `notice`. */
@@ -191,12 +177,6 @@ const toApp = (reply: FastifyReply, app: App, notice: Notice): FastifyReply => r
 
 /** The core's message, beside the field it is about. */
 const fieldError = (err: OperationError): FieldError => ({ message: err.message, ...(err.field ? { field: err.field } : {}) })
-
-/** This process stops honouring a deleted app at once; the others do on their next change-feed read. */
-export function forgetApp(ctx: CoreContext, appId: string, grantIds: string[]): void {
-  ctx.cache.apply({ kind: 'app', ref: appId })
-  for (const id of grantIds) ctx.cache.apply({ kind: 'grant', ref: id })
-}
 
 /** The editable fields of the app form, as the core validates them. */
 function appFields(form: Params): AppFields {

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  ShownScopesChanged, finishInstall, formatScope, installApp, installRedirect, isLookupKey, liveSigningSecrets, parseScope, requireInstallable, verifySignedQuery,
-  type App, type Grant, type Params, type Tenant, type User,
+  ShownScopesChanged, adminTenants, findInstallableApp, finishInstall, formatScope, installApp, installRedirect, isLookupKey, liveSigningSecrets, parseScope,
+  requireInstallable, verifySignedQuery, type App, type Grant, type Params, type Tenant, type User,
 } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
-import { CsrfError, adminTenants, type PageKit } from '../plugins/pages.js'
+import { CsrfError, type PageKit } from '../plugins/pages.js'
 import {
   installOutcomePage, installStatus, marketplaceAppPage, marketplacePage, unsignedCompletionPage, type InstallStatus, type ShownScopes,
 } from '../pages/marketplace.js'
@@ -31,12 +31,6 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
       return undefined
     }
     return { user, tenants, tenant }
-  }
-
-  /** An app a tenant may install: public, and listed in the marketplace unless it is the person's own. */
-  const installable = async (clientId: string, user: User): Promise<App | undefined> => {
-    const found = isLookupKey(clientId) ? await ctx.storage.getAppByClientId(clientId) : undefined
-    return found && found.kind === 'public' && (found.listed || found.ownerUserId === user.id) ? found : undefined
   }
 
   /** The app's scopes as this page shows them, bound to this browser, app and tenant for the Install form. */
@@ -73,7 +67,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
   app.get('/marketplace/apps/:clientId', async (request, reply) => {
     const c = await adminContext(request, reply, queryOf(request).tenant)
     if (!c) return reply
-    const found = await installable((request.params as { clientId: string }).clientId, c.user)
+    const found = await findInstallableApp(ctx, kit.actor(request, c.user), (request.params as { clientId: string }).clientId)
     if (!found) return kit.error(request, reply, 404, 'No such app', 'This app is not in the marketplace.')
     return showApp(request, reply, c, found, 200)
   })
@@ -83,14 +77,13 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     const form = kit.form(request)
     const c = await adminContext(request, reply, form.tenant_id ?? '')
     if (!c) return reply
-    const found = await installable((request.params as { clientId: string }).clientId, c.user)
+    const found = await findInstallableApp(ctx, kit.actor(request, c.user), (request.params as { clientId: string }).clientId)
     if (!found) return kit.error(request, reply, 404, 'No such app', 'This app is not in the marketplace.')
     // Refused as such (400) before the form is read: that page offers no Install form at all.
     requireInstallable(found, c.tenant)
     const shown = shownIn(request, form, found, c.tenant)
     try {
-      const { grant } = await installApp(ctx.storage, { app: found, tenant: c.tenant, user: c.user, shownScopes: shown }, { actor: kit.actor(request, c.user), now: ctx.now() })
-      ctx.cache.apply({ kind: 'grant', ref: grant.id })
+      await installApp(ctx, kit.actor(request, c.user), { clientId: found.clientId, tenantId: c.tenant.id, shownScopes: shown })
     } catch (err) {
       if (err instanceof ShownScopesChanged) return showApp(request, reply, c, found, 409, err.message)
       throw err
@@ -122,7 +115,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     }
     if (q.status !== 'success' && q.status !== 'error') return kit.error(request, reply, 400, 'Bad request', 'status must be success or error.')
     const ok = q.status === 'success'
-    const install = await finishInstall(ctx.storage, grant, { ok, ...(q.error_description ? { error: q.error_description } : {}) }, { actor: kit.actor(request, c.user), now })
+    const install = await finishInstall(ctx, kit.actor(request, c.user), { grant, ok, ...(q.error_description ? { error: q.error_description } : {}) })
     const page = installOutcomePage({
       csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant, ok, error: install.error, shown: shownScopes(request, reply, found, c.tenant),
     })

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { OperationError, checkPassword, createUser, endSession, startSession, type Params, type SignInWait } from '@fieldgate/core'
+import { OperationError, checkPassword, createUser, endSession, visitorActor, startSession, type Params, type SignInWait } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
 import { SignInGuard } from '../plugins/attempts.js'
 import { sessionCookie } from '../plugins/browser.js'
@@ -71,7 +71,7 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     await guard.signedUp(attempt)
     let userId: string
     try {
-      userId = (await createUser(ctx.storage, { email, password: form.password ?? '' })).id
+      userId = (await createUser(ctx, visitorActor(request.ip), { email, password: form.password ?? '' })).id
     } catch (err) {
       if (err instanceof OperationError) return again(400, err.code === 'conflict' ? 'An account with that email exists: sign in instead.' : err.message)
       throw err

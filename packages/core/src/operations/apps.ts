@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto'
+import { auditEntry, type Actor } from '../audit.js'
+import type { OperationContext } from '../context.js'
+import { newEvent } from '../events.js'
+import { isLookupKey } from '../client-auth.js'
+import type { App, AppKind, AppSecret, OutboxEvent, Tenant } from '../model.js'
+import { invalid, notFound, type AppField } from '../operation-error.js'
+import { hashSecret, newClientId, newClientSecret, seal, secretHint } from '../secrets.js'
+import { adminTenants, appFor, tenantFor } from './access.js'
+import { newGrant } from './grants.js'
+import { ensurePartnerSandbox, environments, newTenant } from './tenants.js'
+import { isSecureUrl, oneOf, optionalEmail, optionalUrl, requireRedirectUri, requireText, safeScopes } from './validate.js'
+
+const kinds: readonly AppKind[] = ['private', 'public']
+
+/** What a person may change of an app, as every edge (form, admin API, CLI) hands it over. */
+export interface AppFields {
+  name?: string
+  description?: string
+  scopes?: string
+  tokenTtl?: number | null
+  installUrl?: string | null
+  redirectUris?: string[]
+  contactEmail?: string | null
+  dataApiUrl?: string | null
+  listed?: boolean
+}
+
+export interface NewAppInput extends AppFields {
+  name: string
+  kind: string
+  tenantId?: string
+  environment?: string
+  /** Set by operators only; a person's apps are always their own. */
+  ownerUserId?: string
+  /**
+   * A public sandbox app is installed on its sandbox tenant (`tenantId`, or one made for it) from the
+   * start, however it was made (CLI, admin API, portal), so the sandbox target_id answers tokens at once;
+   * false only for tests that need an app not yet installed.
+   */
+  installOnSandbox?: boolean
+}
+
+export interface CreatedApp {
+  app: App
+  /** Shown once, never stored in clear. */
+  clientSecret: string
+  /** The tenant a sandbox marketplace app can test against before any customer installs it. */
+  sandboxTenant?: Tenant
+}
+
+/**
+ * An operator makes any app. A person makes their own: a private one on a tenant they administer, a
+ * public sandbox one tested on their partner sandbox, a public live one on no tenant.
+ */
+export async function createApp(ctx: OperationContext, actor: Actor, input: NewAppInput): Promise<CreatedApp> {
+  const now = ctx.now()
+  const kind = oneOf(input.kind, kinds, 'kind')
+  const tenant = await ownTenant(ctx, actor, input, kind)
+  if (kind === 'private' && !tenant) throw invalid('a private app needs --tenant: the tenant it belongs to')
+  const environment = oneOf(input.environment ?? tenant?.environment ?? 'sandbox', environments, 'environment')
+  if (tenant && tenant.environment !== environment) throw invalid(`a ${environment} app cannot belong to a ${tenant.environment} tenant`)
+  const ownerUserId = actor.kind === 'person' ? actor.user.id : (input.ownerUserId ?? null)
+  const app = withFields({
+    id: randomUUID(), clientId: newClientId(), name: '', kind, environment, tenantId: tenant?.id ?? null, ownerUserId,
+    installUrl: null, redirectUris: [], contactEmail: null, dataApiUrl: null, scopes: ['api'], tokenTtl: null, createdAt: now,
+    description: '', listed: false,
+  }, input)
+  const clientSecret = newClientSecret(environment)
+  // A marketplace app gets a sandbox tenant to test against, stored with the app.
+  const testsOnSandbox = kind === 'public' && environment === 'sandbox'
+  const madeTenant = testsOnSandbox && !tenant ? newTenant({ name: `${app.name} sandbox`, environment: 'sandbox' }, now) : undefined
+  const sandboxTenant = testsOnSandbox ? (tenant ?? madeTenant) : undefined
+  if (sandboxTenant) app.tenantId = sandboxTenant.id
+  const grantTenant = kind === 'private' ? tenant : input.installOnSandbox === false ? undefined : sandboxTenant
+  const grant = grantTenant ? newGrant(app, grantTenant.id, app.scopes, now) : undefined
+  // Everything commits at once: the app, its secret, tenant, grant, the grant's event and the audit entry.
+  await ctx.storage.createApp(app, newSecret(app.id, clientSecret, now, ctx.masterKey), grant, {
+    ...(madeTenant ? { tenant: madeTenant } : {}),
+    events: grant ? newEvent(app, grant.tenantId, 'grant.created', { grant_id: grant.id, scopes: grant.scopes }, now) : [],
+    audit: [auditEntry(actor, now, 'app.created', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, kind, environment })],
+  })
+  return sandboxTenant ? { app, clientSecret, sandboxTenant } : { app, clientSecret }
+}
+
+/** The tenant a new app belongs to or tests on, as the actor may choose it. */
+async function ownTenant(ctx: OperationContext, actor: Actor, input: NewAppInput, kind: AppKind): Promise<Tenant | undefined> {
+  if (actor.kind !== 'person') return input.tenantId ? tenantFor(ctx, actor, input.tenantId) : undefined
+  if (kind === 'public') return input.environment === 'live' ? undefined : ensurePartnerSandbox(ctx, actor)
+  const tenant = (await adminTenants(ctx, actor.user)).find((t) => t.id === input.tenantId)
+  if (!tenant) throw invalid('choose a tenant you own or administer for a private app')
+  return tenant
+}
+
+/**
+ * Changes what a person may change of an app: never its id, client_id, kind, environment or tenant.
+ * Never its grants either: widening `scopes` widens no grant and no token (wider access needs a new
+ * consent or install); narrowing it narrows what new client-credentials tokens carry (grants/client-credentials.ts).
+ */
+export async function updateApp(ctx: OperationContext, actor: Actor, input: { clientId: string; fields: AppFields }): Promise<App> {
+  const app = await appFor(ctx, actor, input.clientId)
+  const updated = withFields({ ...app }, input.fields)
+  const changed = appFieldNames.filter((k) => input.fields[k] !== undefined && JSON.stringify(app[k]) !== JSON.stringify(updated[k]))
+  const about = { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }
+  await ctx.storage.updateApp(updated, { audit: [auditEntry(actor, ctx.now(), 'app.updated', about, { changed })] })
+  ctx.cache.apply({ kind: 'app', ref: app.id })
+  return updated
+}
+
+const appFieldNames = ['name', 'description', 'scopes', 'tokenTtl', 'installUrl', 'redirectUris', 'contactEmail', 'dataApiUrl', 'listed'] as const satisfies readonly (keyof AppFields)[]
+
+/** Deletes an app; its grants, and so every token it holds, end at once. Returns the grants it ended. */
+export async function deleteApp(ctx: OperationContext, actor: Actor, input: { clientId: string }): Promise<{ app: App; grantIds: string[] }> {
+  const app = await appFor(ctx, actor, input.clientId)
+  const grantIds = (await ctx.storage.listGrants({ appId: app.id })).map((g) => g.id)
+  const audit = [auditEntry(actor, ctx.now(), 'app.deleted', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId })]
+  await ctx.storage.deleteApp(app.id, ctx.now(), { audit })
+  ctx.cache.apply({ kind: 'app', ref: app.id })
+  for (const ref of grantIds) ctx.cache.apply({ kind: 'grant', ref })
+  return { app, grantIds }
+}
+
+/** A new secret now; the old ones keep working for `graceSeconds`, so deployments can roll over. */
+export async function rotateSecret(
+  ctx: OperationContext, actor: Actor, input: { clientId: string; graceSeconds: number },
+): Promise<{ app: App; clientSecret: string; oldSecretsExpireAt: number }> {
+  const now = ctx.now()
+  const app = await appFor(ctx, actor, input.clientId)
+  const { graceSeconds } = input
+  if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86400) throw invalid('grace period must be 0 to 2592000 seconds')
+  const clientSecret = newClientSecret(app.environment)
+  const oldSecretsExpireAt = now + graceSeconds * 1000
+  const audit = [auditEntry(actor, now, 'secret.rotated', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { grace_seconds: graceSeconds })]
+  await ctx.storage.rotateSecret(app.id, newSecret(app.id, clientSecret, now, ctx.masterKey), oldSecretsExpireAt, { audit })
+  ctx.cache.apply({ kind: 'app', ref: app.id })
+  return { app, clientSecret, oldSecretsExpireAt }
+}
+
+/**
+ * Sends a delivered or failed Data API event again, same id and body: an operator any, a partner only
+ * their own app's (and, with `appId`, only that app's). `queued` is false when it is already waiting.
+ */
+export async function redeliverEvent(
+  ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string },
+): Promise<{ event: OutboxEvent; queued: boolean }> {
+  const event = isLookupKey(input.eventId) ? await ctx.storage.getEvent(input.eventId) : undefined
+  const owner = event && actor.kind === 'person' ? (await ctx.storage.getApp(event.appId))?.ownerUserId : undefined
+  const mayAct = actor.kind === 'operator' || (actor.kind === 'person' && owner === actor.user.id)
+  if (!event || !mayAct || (input.appId !== undefined && event.appId !== input.appId)) throw notFound(`no event ${input.eventId}`)
+  return { event, queued: await ctx.storage.redeliver(event.id, ctx.now()) }
+}
+
+/** Validates `fields` and applies them to `app`; the rules every way of creating or editing an app shares. */
+function withFields(app: App, fields: AppFields): App {
+  if (fields.name !== undefined) app.name = requireText(fields.name, 'name', 'name')
+  if (!app.name) throw invalid('name is required (at most 200 characters)', 'name')
+  if (fields.description !== undefined) {
+    if (fields.description.length > 2000) throw invalid('description is at most 2000 characters', 'description')
+    app.description = fields.description.trim()
+  }
+  if (fields.scopes !== undefined) app.scopes = safeScopes(fields.scopes)
+  if (fields.tokenTtl !== undefined) app.tokenTtl = tokenTtl(fields.tokenTtl)
+  if (fields.installUrl !== undefined) app.installUrl = optionalUrl(fields.installUrl ?? undefined, 'install URL', 'install_url')
+  if (fields.redirectUris !== undefined) app.redirectUris = [...new Set(fields.redirectUris.map((u) => requireRedirectUri(u)))]
+  if (fields.contactEmail !== undefined) app.contactEmail = optionalEmail(fields.contactEmail ?? undefined)
+  if (fields.dataApiUrl !== undefined) app.dataApiUrl = optionalUrl(fields.dataApiUrl ?? undefined, 'Data API URL', 'data_api_url')
+  if (fields.listed !== undefined) app.listed = fields.listed
+  if (app.environment === 'live') requireLiveUrls(app)
+  // Install sends a customer to the install URL; connecting (authorization code) needs a redirect URI.
+  // A live public app needs a way in: either, or both (fieldmargin integrations have only redirect URIs).
+  if (app.kind === 'public' && app.environment === 'live' && !app.installUrl && app.redirectUris.length === 0) {
+    throw invalid('a live public app needs an install URL (marketplace Install), a redirect URI (connecting through /authorize), or both', 'install_url')
+  }
+  if (app.listed && (app.kind !== 'public' || !app.installUrl)) throw invalid('only a public app with an install URL can be listed in the marketplace', 'listed')
+  return app
+}
+
+/** The app's own access-token lifetime; null falls back to the server's default for its kind. */
+function tokenTtl(ttl: number | null): number | null {
+  if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400 * 30)) throw invalid('token lifetime must be a whole number of seconds from 60 to 2592000', 'token_ttl')
+  return ttl
+}
+
+/**
+ * Live apps carry real customers' codes, install requests and events: every URL they use must be https.
+ * Plain http only for the loopback interface, where nothing crosses a network (RFC 8252 §7.3; RFC 9700 §2.1).
+ */
+function requireLiveUrls(app: App): void {
+  const check = (value: string | null, name: string, field: AppField) => {
+    if (value !== null && !isSecureUrl(value)) throw invalid(`${name} ${value} must use https in a live app (http only for 127.0.0.1, [::1] or localhost)`, field)
+  }
+  check(app.installUrl, 'install URL', 'install_url')
+  check(app.dataApiUrl, 'Data API URL', 'data_api_url')
+  for (const uri of app.redirectUris) check(uri, 'redirect URI', 'redirect_uris')
+}
+
+function newSecret(appId: string, secret: string, now: number, masterKey: Buffer | undefined): AppSecret {
+  const id = randomUUID()
+  return {
+    id, appId, secretHash: hashSecret(secret), hint: secretHint(secret), createdAt: now, expiresAt: null,
+    secretEnc: masterKey ? seal(secret, id, masterKey) : null,
+  }
+}

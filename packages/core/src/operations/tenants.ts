@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto'
+import type { Actor, Person } from '../audit.js'
+import type { OperationContext } from '../context.js'
+import type { Environment, Role, Tenant, User } from '../model.js'
+import { conflict, forbidden, invalid } from '../operation-error.js'
+import { hashPassword } from '../sign-in.js'
+import { requireOperator, tenantFor } from './access.js'
+import { oneOf, requireText } from './validate.js'
+
+export const environments: readonly Environment[] = ['sandbox', 'live']
+const roles: readonly Role[] = ['owner', 'admin', 'member']
+
+/** Operators make customer tenants; a partner's sandbox is made for them (ensurePartnerSandbox). */
+export async function createTenant(ctx: OperationContext, actor: Actor, input: { name: string; environment: string }): Promise<Tenant> {
+  requireOperator(actor, 'create tenants')
+  return ctx.storage.createTenant(newTenant(input, ctx.now()))
+}
+
+export function newTenant(input: { name: string; environment: string }, now: number): Tenant {
+  const name = requireText(input.name, 'name')
+  return { id: randomUUID(), name, environment: oneOf(input.environment, environments, 'environment'), marketplaceId: randomUUID(), createdAt: now }
+}
+
+/** An operator adds anyone, optionally to a tenant; a visitor signs up as themself, a member of nothing. */
+export async function createUser(
+  ctx: OperationContext, actor: Actor, input: { email: string; password: string; tenantId?: string; role?: string },
+): Promise<User> {
+  if (actor.kind === 'person') throw forbidden('a signed-in person cannot create accounts')
+  if (actor.kind === 'visitor' && input.tenantId) throw forbidden('signing up joins no tenant')
+  const email = requireText(input.email, 'email').toLowerCase()
+  if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid('email is not an email address')
+  if (input.password.length < 10) throw invalid('password must be at least 10 characters')
+  if (await ctx.storage.getUserByEmail(email)) throw conflict(`a user with email ${email} exists`)
+  const memberships = []
+  if (input.tenantId) {
+    await tenantFor(ctx, actor, input.tenantId)
+    memberships.push({ tenantId: input.tenantId, role: oneOf(input.role ?? 'member', roles, 'role') })
+  }
+  const passwordHash = await hashPassword(input.password)
+  return ctx.storage.createUser({ id: randomUUID(), email, passwordHash, createdAt: ctx.now(), sandboxTenantId: null }, memberships)
+}
+
+/** A partner's own sandbox tenant, made on first use: the `target_id` to test against before any customer. */
+export async function ensurePartnerSandbox(ctx: OperationContext, actor: Person): Promise<Tenant> {
+  const { user } = actor
+  if (user.sandboxTenantId) {
+    const existing = await ctx.storage.getTenant(user.sandboxTenantId)
+    if (existing) return existing
+  }
+  const tenant = await ctx.storage.createTenant(newTenant({ name: `${user.email} sandbox`, environment: 'sandbox' }, ctx.now()))
+  await ctx.storage.addMembership({ userId: user.id, tenantId: tenant.id, role: 'owner' })
+  await ctx.storage.setSandboxTenant(user.id, tenant.id)
+  user.sandboxTenantId = tenant.id
+  return tenant
+}

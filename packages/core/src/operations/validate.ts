@@ -1,0 +1,60 @@
+import type { AppField } from '../operation-error.js'
+import { invalid } from '../operation-error.js'
+import { parseScope } from '../scopes.js'
+
+/* The input rules operations share; each throws OperationError `invalid`, naming the field when it can. */
+
+export function oneOf<T extends string>(value: string, allowed: readonly T[], name: string): T {
+  const found = allowed.find((a) => a === value)
+  if (found === undefined) throw invalid(`${name} must be one of: ${allowed.join(', ')}`)
+  return found
+}
+
+export function requireText(value: string | undefined, name: string, field?: AppField): string {
+  const text = value?.trim()
+  if (!text || text.length > 200) throw invalid(`${name} is required (at most 200 characters)`, field)
+  return text
+}
+
+export function safeScopes(value: string): string[] {
+  try {
+    return parseScope(value)
+  } catch {
+    throw invalid('scopes must be space-separated scope names', 'scopes')
+  }
+}
+
+export function optionalEmail(value: string | undefined): string | null {
+  if (value === undefined || value.trim() === '') return null
+  if (!/^[^@\s]+@[^@\s]+$/.test(value.trim()) || value.length > 320) throw invalid('contact email is not an email address', 'contact_email')
+  return value.trim()
+}
+
+export function optionalUrl(value: string | undefined, name: string, field: AppField): string | null {
+  if (value === undefined || value === '') return null
+  if (!isHttpUrl(value)) throw invalid(`${name} must be an http(s) URL`, field)
+  return value
+}
+
+/** RFC 9700 §4.1: redirect URIs are compared exactly, so they must be absolute and carry no fragment. */
+export function requireRedirectUri(value: string): string {
+  if (!isHttpUrl(value) || value.includes('#')) throw invalid(`redirect URI ${value} must be an absolute http(s) URL without a fragment`, 'redirect_uris')
+  return value
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value)
+    return (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== ''
+  } catch {
+    return false
+  }
+}
+
+/** https, or http to a loopback host: 127.0.0.0/8, [::1], localhost (RFC 8252 §7.3, RFC 6761 §6.3). */
+export function isSecureUrl(value: string): boolean {
+  const url = new URL(value)
+  if (url.protocol === 'https:') return true
+  const host = url.hostname.toLowerCase()
+  return url.protocol === 'http:' && (host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host))
+}
