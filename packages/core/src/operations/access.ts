@@ -30,6 +30,11 @@ export function requireOperator(actor: Actor, what: string): void {
   if (actor.kind !== 'operator') throw forbidden(`only an operator may ${what}`)
 }
 
+/** Anyone but a visitor: an operator, or a person signed in. */
+export function requireSignedIn(actor: Actor, what: string): void {
+  if (actor.kind === 'visitor') throw forbidden(`sign in to ${what}`)
+}
+
 /** The tenant, if the actor may act on it: any for an operator, one they administer for a person. */
 export async function tenantFor(ctx: OperationContext, actor: Actor, tenantId: string): Promise<Tenant> {
   if (actor.kind === 'operator') {

@@ -6,7 +6,7 @@ import { isLookupKey } from '../client-auth.js'
 import type { App, AppKind, AppSecret, OutboxEvent, Tenant } from '../model.js'
 import { invalid, notFound, type AppField } from '../operation-error.js'
 import { hashSecret, newClientId, newClientSecret, seal, secretHint } from '../secrets.js'
-import { adminTenants, appFor, tenantFor } from './access.js'
+import { adminTenants, appFor, requireSignedIn, tenantFor } from './access.js'
 import { newGrant } from './grants.js'
 import { ensurePartnerSandbox, environments, newTenant } from './tenants.js'
 import { isSecureUrl, oneOf, optionalEmail, optionalUrl, requireRedirectUri, requireText, safeScopes } from './validate.js'
@@ -54,6 +54,7 @@ export interface CreatedApp {
  * public sandbox one tested on their partner sandbox, a public live one on no tenant.
  */
 export async function createApp(ctx: OperationContext, actor: Actor, input: NewAppInput): Promise<CreatedApp> {
+  requireSignedIn(actor, 'create apps')
   const now = ctx.now()
   const kind = oneOf(input.kind, kinds, 'kind')
   const tenant = await ownTenant(ctx, actor, input, kind)

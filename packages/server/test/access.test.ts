@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import {
+  OperationError, cliActor, createApp, createGrant, createTenant, createUser, deleteApp, findInstallableApp, findOwnApp, installApp, listConnections,
+  personActor, redeliverEvent, revokeGrant, rotateSecret, rotateSigningKeys, updateApp, visitorActor, type OperationContext, type Person, type Tenant,
+} from '@fieldgate/core'
+import { databaseUrl, startServer, type Engine, type TestServer } from './helpers.js'
+
+/**
+ * Who may do what (core/src/operations/access.ts), called the way every edge calls it: an operator
+ * anything, a person only their own apps and the tenants they own or administer, a visitor only sign
+ * up. A refusal changes nothing in the store.
+ */
+function accessRules(engine: Engine): void {
+  let server: TestServer
+  let ctx: OperationContext
+  let farm: Tenant
+  let owner: Person
+  let member: Person
+  let partner: Person
+  let stranger: Person
+  before(async () => {
+    server = await startServer({ engine, listen: false })
+    ctx = server.runtime.ctx
+    farm = await createTenant(ctx, cliActor, { name: 'Access farm', environment: 'sandbox' })
+    const user = async (role?: 'owner' | 'member') => personActor(await createUser(ctx, cliActor, {
+      email: `p-${randomBytes(4).toString('hex')}@farm.example`, password: 'correct horse battery', ...(role ? { tenantId: farm.id, role } : {}),
+    }), '127.0.0.1')
+    owner = await user('owner')
+    member = await user('member')
+    partner = await user()
+    stranger = await user()
+  })
+  after(() => server.close())
+
+  const codeOf = (p: Promise<unknown>) => p.then(() => 'allowed', (err: unknown) => (err instanceof OperationError ? err.code : String(err)))
+
+  it('lets only an operator create tenants, grant directly and rotate signing keys', async () => {
+    assert.equal(await codeOf(createTenant(ctx, owner, { name: 'Mine', environment: 'sandbox' })), 'forbidden')
+    const app = await createApp(ctx, partner, { name: 'Partner app', kind: 'public', environment: 'sandbox' })
+    assert.equal(await codeOf(createGrant(ctx, owner, { clientId: app.app.clientId, tenantId: farm.id })), 'forbidden')
+    const { signingAlg } = server.config
+    assert.equal(await codeOf(rotateSigningKeys(ctx, partner, { alg: signingAlg, defaultMaxTtl: 3600 })), 'forbidden')
+    assert.equal((await server.storage.listGrants({ tenantId: farm.id })).length, 0)
+  })
+
+  it('gives a person their own apps only: another partner\'s app is not found, and stays as it was', async () => {
+    const { app } = await createApp(ctx, partner, { name: 'Only mine', kind: 'public', environment: 'sandbox' })
+    assert.equal(app.ownerUserId, partner.user.id)
+    assert.equal(await findOwnApp(ctx, stranger, app.clientId), undefined)
+    assert.equal((await findOwnApp(ctx, partner, app.clientId))?.id, app.id)
+    assert.equal(await codeOf(updateApp(ctx, stranger, { clientId: app.clientId, fields: { name: 'Taken over' } })), 'not_found')
+    assert.equal(await codeOf(rotateSecret(ctx, stranger, { clientId: app.clientId, graceSeconds: 0 })), 'not_found')
+    assert.equal(await codeOf(deleteApp(ctx, stranger, { clientId: app.clientId })), 'not_found')
+    assert.equal((await server.storage.getApp(app.id))?.name, 'Only mine')
+    assert.equal((await server.storage.listLiveSecrets(app.id, Date.now())).length, 1)
+  })
+
+  it('lets a person make a private app only on a tenant they administer', async () => {
+    assert.equal(await codeOf(createApp(ctx, member, { name: 'Member app', kind: 'private', tenantId: farm.id })), 'invalid')
+    const made = await createApp(ctx, owner, { name: 'Owner app', kind: 'private', tenantId: farm.id })
+    assert.equal(made.app.tenantId, farm.id)
+  })
+
+  it('installs only as an owner or admin, and only a listed app or one\'s own', async () => {
+    const listed = await createApp(ctx, partner, { name: 'Listed', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/i', listed: true })
+    const unlisted = await createApp(ctx, partner, { name: 'Unlisted', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/i' })
+    const install = (who: Person, clientId: string, scopes: string[]) => installApp(ctx, who, { clientId, tenantId: farm.id, shownScopes: scopes })
+    assert.equal(await findInstallableApp(ctx, owner, unlisted.app.clientId), undefined)
+    assert.equal(await codeOf(install(owner, unlisted.app.clientId, unlisted.app.scopes)), 'not_found')
+    assert.equal(await codeOf(install(member, listed.app.clientId, listed.app.scopes)), 'forbidden')
+    assert.equal(await server.storage.findActiveGrant(listed.app.id, farm.id), undefined)
+    const { grant } = await install(owner, listed.app.clientId, listed.app.scopes)
+    const seen = await listConnections(ctx, member)
+    assert.deepEqual(seen.filter((c) => c.grant.id === grant.id).map((c) => c.canDisconnect), [false])
+    assert.equal(await codeOf(revokeGrant(ctx, member, { grantId: grant.id })), 'forbidden')
+    assert.equal(await codeOf(revokeGrant(ctx, stranger, { grantId: grant.id })), 'forbidden')
+    assert.equal((await server.storage.getGrant(grant.id))?.status, 'active')
+    await revokeGrant(ctx, owner, { grantId: grant.id })
+    assert.equal((await server.storage.getGrant(grant.id))?.status, 'revoked')
+    const audit = await server.storage.listAudit({ tenantIds: [farm.id], limit: 5 })
+    assert.equal(audit[0]?.action, 'app.uninstalled')
+    assert.equal(audit[0]?.actorUserId, owner.user.id)
+  })
+
+  it('redelivers only the events of a person\'s own apps', async () => {
+    const { app } = await createApp(ctx, cliActor, { name: 'Hooked', kind: 'private', tenantId: farm.id, dataApiUrl: 'https://partner.example/hook' })
+    const [event] = await server.storage.listEvents({ appId: app.id, limit: 1 })
+    assert.ok(event)
+    assert.equal(await codeOf(redeliverEvent(ctx, partner, { eventId: event.id })), 'not_found')
+    assert.equal(await codeOf(redeliverEvent(ctx, cliActor, { eventId: 'no-such-event' })), 'not_found')
+  })
+
+  it('lets a visitor sign up and nothing more', async () => {
+    const visitor = visitorActor('127.0.0.1')
+    const email = `v-${randomBytes(4).toString('hex')}@farm.example`
+    assert.equal(await codeOf(createUser(ctx, visitor, { email, password: 'correct horse battery', tenantId: farm.id, role: 'owner' })), 'forbidden')
+    assert.equal(await server.storage.getUserByEmail(email), undefined)
+    assert.equal((await createUser(ctx, visitor, { email, password: 'correct horse battery' })).email, email)
+    assert.equal(await codeOf(createUser(ctx, owner, { email: `x${email}`, password: 'correct horse battery' })), 'forbidden')
+    assert.equal(await codeOf(createApp(ctx, visitor, { name: 'Anon', kind: 'public' })), 'forbidden')
+  })
+}
+
+describe('access rules (SQLite)', () => accessRules('sqlite'))
+if (databaseUrl) describe('access rules (PostgreSQL)', () => accessRules('postgres'))
+else describe('access rules (PostgreSQL)', { skip: 'DATABASE_URL is not set' }, () => {})
