@@ -4,7 +4,7 @@ import {
   rotateSigningKeys, type Config, type SigningKeyRecord,
 } from '@fieldgate/core'
 import { backupSqlite, restoreSqlite } from '@fieldgate/storage'
-import { appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
+import { appInput, appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
 
 /**
  * `fieldgate`: runs the server and manages the store it serves. Every command accepts --json for
@@ -91,18 +91,13 @@ apps.command('create')
   .option('--contact-email <email>')
   .option('--data-api-url <url>')
   .action(command(async (rt, _c, a) => {
-    const opts = a as unknown as Record<string, string | string[] | undefined>
-    const created = await createApp(rt.ctx, cliActor, {
-      name: a.name!, kind: a.kind!,
-      ...(a.tenant ? { tenantId: a.tenant } : {}),
-      ...(a.environment ? { environment: a.environment } : {}),
-      ...(a.scopes !== undefined ? { scopes: a.scopes } : {}),
-      ...(a.tokenTtl ? { tokenTtl: Number(a.tokenTtl) } : {}),
-      ...(a.installUrl ? { installUrl: a.installUrl } : {}),
-      ...(opts.redirectUri ? { redirectUris: opts.redirectUri as string[] } : {}),
-      ...(a.contactEmail ? { contactEmail: a.contactEmail } : {}),
-      ...(a.dataApiUrl ? { dataApiUrl: a.dataApiUrl } : {}),
-    })
+    // Commander collects a variadic option into an array; every other option is one string.
+    const redirectUris = (a as Record<string, unknown>).redirectUri
+    const created = await createApp(rt.ctx, cliActor, appInput({
+      name: a.name!, kind: a.kind!, tenant_id: a.tenant, environment: a.environment, scopes: a.scopes, install_url: a.installUrl,
+      token_ttl: a.tokenTtl ? Number(a.tokenTtl) : undefined, contact_email: a.contactEmail, data_api_url: a.dataApiUrl,
+      redirect_uris: Array.isArray(redirectUris) ? redirectUris.filter((u): u is string => typeof u === 'string') : undefined,
+    }))
     const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
     return {
       json: { ...appJson(created.app), client_secret: created.clientSecret, ...sandbox },

@@ -1,23 +1,27 @@
-import type { App, AuditEntry, DeliveryAttempt, Grant, OutboxEvent, SigningKeyRecord, Tenant } from '@fieldgate/core'
+import type { App, AuditEntry, DeliveryAttempt, Grant, NewAppInput, OutboxEvent, SigningKeyRecord, Tenant } from '@fieldgate/core'
 
 /** How the CLI's --json and the admin API show the store's objects: snake_case, ISO times, no secrets. */
 type Json = Record<string, unknown>
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+function iso(ms: number): string
+function iso(ms: number | null): string | null
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString()
+}
 
-export const tenantJson = (t: Tenant): Json => ({ id: t.id, name: t.name, environment: t.environment, marketplace_id: t.marketplaceId, created_at: iso(t.createdAt) })
+export const tenantJson = (t: Tenant) => ({ id: t.id, name: t.name, environment: t.environment, marketplace_id: t.marketplaceId, created_at: iso(t.createdAt) })
 
-export const appJson = (a: App): Json => ({
+export const appJson = (a: App) => ({
   client_id: a.clientId, name: a.name, kind: a.kind, environment: a.environment, tenant_id: a.tenantId, scopes: a.scopes.join(' '),
   token_ttl: a.tokenTtl, install_url: a.installUrl, redirect_uris: a.redirectUris, contact_email: a.contactEmail, data_api_url: a.dataApiUrl,
   description: a.description, listed: a.listed,
 })
 
-export const grantJson = (g: Grant): Json => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })
+export const grantJson = (g: Grant) => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })
 
-export const keyJson = (k: SigningKeyRecord): Json => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: iso(k.createdAt), retire_at: iso(k.retireAt) })
+export const keyJson = (k: SigningKeyRecord) => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: iso(k.createdAt), retire_at: iso(k.retireAt) })
 
-export const auditJson = (e: AuditEntry): Json => ({
+export const auditJson = (e: AuditEntry) => ({
   id: e.id, at: iso(e.at), actor: e.actor, actor_user_id: e.actorUserId, action: e.action, app_id: e.appId,
   client_id: e.clientId, tenant_id: e.tenantId, object_id: e.objectId, address: e.address, details: e.details,
 })
@@ -28,3 +32,31 @@ export const eventJson = (e: OutboxEvent, attempts: DeliveryAttempt[] = []): Jso
   body: JSON.parse(e.body) as unknown,
   history: attempts.map((a) => ({ at: iso(a.at), status: a.status, error: a.error, duration_ms: a.durationMs })),
 })
+
+/** A new app as the admin API's body and the CLI's options spell it (snake_case, as appJson shows it). */
+export interface AppWire {
+  name: string
+  kind: string
+  tenant_id?: string | undefined
+  environment?: string | undefined
+  scopes?: string | undefined
+  token_ttl?: number | undefined
+  install_url?: string | undefined
+  redirect_uris?: string[] | undefined
+  contact_email?: string | undefined
+  data_api_url?: string | undefined
+  description?: string | undefined
+  listed?: boolean | undefined
+}
+
+/** The one mapping from wire fields to the operation's input: what is absent or empty stays unset. */
+export function appInput(w: AppWire): NewAppInput {
+  return {
+    name: w.name, kind: w.kind,
+    ...(w.tenant_id ? { tenantId: w.tenant_id } : {}), ...(w.environment ? { environment: w.environment } : {}),
+    ...(w.scopes !== undefined ? { scopes: w.scopes } : {}), ...(w.token_ttl !== undefined ? { tokenTtl: w.token_ttl } : {}),
+    ...(w.install_url ? { installUrl: w.install_url } : {}), ...(w.redirect_uris ? { redirectUris: w.redirect_uris } : {}),
+    ...(w.contact_email ? { contactEmail: w.contact_email } : {}), ...(w.data_api_url ? { dataApiUrl: w.data_api_url } : {}),
+    ...(w.description ? { description: w.description } : {}), ...(w.listed !== undefined ? { listed: w.listed } : {}),
+  }
+}

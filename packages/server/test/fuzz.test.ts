@@ -696,8 +696,9 @@ const getRoute = (route: string, kind: Kind, o: { auth?: (f: Fixture) => fc.Arbi
 
 const resourceSpecs: Spec[] = resourceRoutes.flatMap((r): Spec[] => {
   const props = r.body.properties
-  const text = Object.keys(props).filter((k) => props[k]!.type === 'string')
-  const other = Object.keys(props).filter((k) => props[k]!.type !== 'string')
+  const isText = (k: string) => { const s = props[k]; return s !== undefined && 'type' in s && s.type === 'string' }
+  const text = Object.keys(props).filter(isText)
+  const other = Object.keys(props).filter((k) => !isText(k))
   const listNames = ['limit', 'cursor', 'access_token']
   return [
     getRoute(r.path, 'api', { auth: (f) => bearerAuth(f), names: listNames, real: (f) => [f.privToken, f.opaque, '1', '100', '101', '0', Buffer.from(`${Date.now()}.${'0'.repeat(36)}`).toString('base64url')] }),

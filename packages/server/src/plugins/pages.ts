@@ -82,7 +82,7 @@ export function registerPageErrors(app: FastifyInstance, kit: PageKit): void {
     if (err instanceof AuthorizationPageError) return kit.error(request, reply, err.status, 'This cannot be done', err.message)
     if (err instanceof OperationError) return kit.error(request, reply, operationStatus[err.code], err.code === 'invalid' ? 'Please check the form' : 'This cannot be done', err.message)
     if (err instanceof OAuthError) return kit.error(request, reply, 400, 'Bad request', err.description)
-    const status = (err as { statusCode?: number }).statusCode
+    const status = err instanceof Error && 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined
     if (status !== undefined && status >= 400 && status < 500) return kit.error(request, reply, status, 'Bad request', 'The form could not be read.')
     if (isStoreUnavailable(err)) {
       reply.header('retry-after', '1')

@@ -1,8 +1,11 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
 import {
   OperationError, adminTenants, createApp, deleteApp, ensurePartnerSandbox, findOwnApp, installApp, installRedirect, operationStatus, redeliverEvent, revealSecret,
   rotateSecret, scopeDescriptions, stashSecret, updateApp, type App, type AppFields, type Params, type User,
 } from '@fieldgate/core'
+import { readParams } from '../plugins/body.js'
 import type { PageKit } from '../plugins/pages.js'
 import { appPage, developerHome, newAppPage, secretPage, secretShownPage, type AppFormValues, type FieldError } from '../pages/developer.js'
 
@@ -27,8 +30,9 @@ const isNotice = (value: unknown): value is Notice => typeof value === 'string' 
  * through a one-time handle (core/secret-handles.ts). A form the core refuses is shown again (400),
  * having changed nothing.
  */
-export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
+export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
   const { ctx } = kit
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
   app.get('/developer', async (request, reply) => {
     const user = await kit.user(request, reply)
@@ -78,7 +82,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
 
   /** The app, if the signed-in person owns it; another partner's app is as good as absent. */
   const ownedApp = async (request: FastifyRequest, reply: FastifyReply, user: User): Promise<App | undefined> => {
-    const found = await findOwnApp(ctx, kit.actor(request, user), (request.params as { clientId: string }).clientId)
+    const found = await findOwnApp(ctx, kit.actor(request, user), readParams(request.params).clientId ?? '')
     if (found) return found
     await kit.error(request, reply, 404, 'No such app', 'You have no app with that client ID.')
     return undefined
@@ -105,21 +109,24 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
     return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, deliveries, ...extra }), kit.installTarget(found))
   }
 
-  app.get('/developer/apps/:clientId', async (request, reply) => {
+  // A page ignores what it does not understand in its query: an odd `notice` or `h` shows no notice or no secret.
+  const pageQuery = Type.Object({ notice: Type.Optional(Type.Unknown()), h: Type.Optional(Type.Unknown()) })
+
+  app.get('/developer/apps/:clientId', { schema: { querystring: pageQuery } }, async (request, reply) => {
     const user = await kit.user(request, reply)
     if (!user) return reply
     const found = await ownedApp(request, reply, user)
-    const { notice } = request.query as { notice?: unknown }
+    const { notice } = request.query
     return found ? showApp(request, reply, user, found, 200, isNotice(notice) ? { notice: notices[notice] } : {}) : reply
   })
 
   /** The one view of a new secret; a reload, or another browser, finds it gone. */
-  app.get('/developer/apps/:clientId/secret', async (request, reply) => {
+  app.get('/developer/apps/:clientId/secret', { schema: { querystring: pageQuery } }, async (request, reply) => {
     const user = await kit.user(request, reply)
     if (!user) return reply
     const found = await ownedApp(request, reply, user)
     if (!found) return reply
-    const { h } = request.query as { h?: unknown }
+    const { h } = request.query
     const shown = typeof h === 'string' ? await revealSecret(ctx.storage, h, kit.browser.id(request, reply), kit.masterKey, ctx.now()) : { state: 'unknown' as const }
     const frame = { csrf: kit.csrf(request, reply), user, app: found }
     if (shown.state === 'show' && shown.handle.appId === found.id) {
@@ -161,7 +168,7 @@ export function developerRoutes(app: FastifyInstance, kit: PageKit): void {
   }))
 
   app.post('/developer/apps/:clientId/events/:eventId/redeliver', onOwnApp(async ({ request, reply, user, app: found }) => {
-    const { eventId } = request.params as { eventId: string }
+    const eventId = readParams(request.params).eventId ?? ''
     const redelivered = await redeliverEvent(ctx, kit.actor(request, user), { eventId, appId: found.id }).catch((err: unknown) => {
       if (err instanceof OperationError && err.code === 'not_found') return undefined
       throw err

@@ -3,7 +3,7 @@ import {
   ShownScopesChanged, adminTenants, findInstallableApp, finishInstall, formatScope, installApp, installRedirect, isLookupKey, liveSigningSecrets, parseScope,
   requireInstallable, verifySignedQuery, type App, type Grant, type Params, type Tenant, type User,
 } from '@fieldgate/core'
-import { queryOf } from '../plugins/body.js'
+import { queryOf, readParams } from '../plugins/body.js'
 import { CsrfError, type PageKit } from '../plugins/pages.js'
 import {
   installOutcomePage, installStatus, marketplaceAppPage, marketplacePage, unsignedCompletionPage, type InstallStatus, type ShownScopes,
@@ -67,7 +67,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
   app.get('/marketplace/apps/:clientId', async (request, reply) => {
     const c = await adminContext(request, reply, queryOf(request).tenant)
     if (!c) return reply
-    const found = await findInstallableApp(ctx, kit.actor(request, c.user), (request.params as { clientId: string }).clientId)
+    const found = await findInstallableApp(ctx, kit.actor(request, c.user), readParams(request.params).clientId ?? '')
     if (!found) return kit.error(request, reply, 404, 'No such app', 'This app is not in the marketplace.')
     return showApp(request, reply, c, found, 200)
   })
@@ -77,7 +77,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     const form = kit.form(request)
     const c = await adminContext(request, reply, form.tenant_id ?? '')
     if (!c) return reply
-    const found = await findInstallableApp(ctx, kit.actor(request, c.user), (request.params as { clientId: string }).clientId)
+    const found = await findInstallableApp(ctx, kit.actor(request, c.user), readParams(request.params).clientId ?? '')
     if (!found) return kit.error(request, reply, 404, 'No such app', 'This app is not in the marketplace.')
     // Refused as such (400) before the form is read: that page offers no Install form at all.
     requireInstallable(found, c.tenant)

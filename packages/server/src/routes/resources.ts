@@ -1,38 +1,43 @@
 import { randomUUID } from 'node:crypto'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
+import { Type, type TObject, type TSchema } from 'typebox'
 import {
   listFilter, readable, recordCreatedEvents, requireWrite, resourceKinds, type ApiRecord, type CoreContext, type ResourceKind,
 } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
 import { cursorOf, parseCursor } from '../plugins/cursor.js'
 import { principalLimits } from '../plugins/rate-limit.js'
-
-type Schema = Record<string, unknown>
+import { errorBody, nullable, pageQuery, strict, text as anyText } from '../schemas/common.js'
 
 /** One route of the resource API: where it lives, what it stores, and the body it accepts. */
 interface ResourceRoute {
   path: string
   resource: ResourceKind
   name: string
-  body: { properties: Record<string, Schema>; required: string[] }
+  /** What a create accepts: the fields it names, nothing else. */
+  body: TObject<Record<string, TSchema>>
 }
 
-const text = (maxLength = 500) => ({ type: 'string', minLength: 1, maxLength, pattern: '^[^\\u0000]*$' })
-const number = { type: 'number' }
-const time = { type: 'string', format: 'date-time' }
-const point = { type: 'array', items: number, minItems: 2, maxItems: 2 }
-const polygon = { type: 'array', items: point, minItems: 4, maxItems: 10_000 }
+const text = (maxLength = 500) => anyText(maxLength, { minLength: 1 })
+const number = Type.Number()
+const time = Type.String({ format: 'date-time' })
+const point = Type.Array(number, { minItems: 2, maxItems: 2 })
+const polygon = Type.Array(point, { minItems: 4, maxItems: 10_000 })
+const features = Type.Array(Type.Object({}), { maxItems: 10_000 })
+const optional = <P extends Record<string, TSchema>>(required: (keyof P & string)[], properties: P) =>
+  strict(Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, required.includes(k) ? v : Type.Optional(v)])))
 
 /** The route table: FieldEdge's leads and customers, fieldmargin's farm data. Work orders are in api.ts. */
 export const resourceRoutes: ResourceRoute[] = [
-  { path: '/api/v1/leads', resource: resourceKinds.lead, name: 'lead', body: { properties: { name: text(200), email: text(320), phone: text(40), notes: text(2000) }, required: ['name'] } },
-  { path: '/api/v1/customers', resource: resourceKinds.customer, name: 'customer', body: { properties: { name: text(200), email: text(320), phone: text(40), address: text(500) }, required: ['name'] } },
-  { path: '/v1/fields', resource: resourceKinds.field, name: 'field', body: { properties: { name: text(200), boundary: polygon, area_ha: number }, required: ['name'] } },
-  { path: '/v1/field-maps', resource: resourceKinds.fieldMap, name: 'field map', body: { properties: { field_id: text(64), name: text(200), features: { type: 'array', maxItems: 10_000, items: { type: 'object' } } }, required: ['field_id', 'name'] } },
-  { path: '/v1/farm-maps', resource: resourceKinds.farmMap, name: 'farm map', body: { properties: { name: text(200), features: { type: 'array', maxItems: 10_000, items: { type: 'object' } } }, required: ['name'] } },
-  { path: '/v1/vehicle-locations', resource: resourceKinds.vehicleLocation, name: 'vehicle location', body: { properties: { vehicle_id: text(100), position: point, recorded_at: time }, required: ['vehicle_id', 'position'] } },
-  { path: '/v1/sensor-readings', resource: resourceKinds.sensorReading, name: 'sensor reading', body: { properties: { sensor_id: text(100), value: number, unit: text(20), recorded_at: time }, required: ['sensor_id', 'value'] } },
-  { path: '/v1/alerts', resource: resourceKinds.alert, name: 'alert', body: { properties: { title: text(200), severity: { type: 'string', enum: ['info', 'warning', 'critical'] }, field_id: text(64), message: text(2000) }, required: ['title'] } },
+  { path: '/api/v1/leads', resource: resourceKinds.lead, name: 'lead', body: optional(['name'], { name: text(200), email: text(320), phone: text(40), notes: text(2000) }) },
+  { path: '/api/v1/customers', resource: resourceKinds.customer, name: 'customer', body: optional(['name'], { name: text(200), email: text(320), phone: text(40), address: text(500) }) },
+  { path: '/v1/fields', resource: resourceKinds.field, name: 'field', body: optional(['name'], { name: text(200), boundary: polygon, area_ha: number }) },
+  { path: '/v1/field-maps', resource: resourceKinds.fieldMap, name: 'field map', body: optional(['field_id', 'name'], { field_id: text(64), name: text(200), features }) },
+  { path: '/v1/farm-maps', resource: resourceKinds.farmMap, name: 'farm map', body: optional(['name'], { name: text(200), features }) },
+  { path: '/v1/vehicle-locations', resource: resourceKinds.vehicleLocation, name: 'vehicle location', body: optional(['vehicle_id', 'position'], { vehicle_id: text(100), position: point, recorded_at: time }) },
+  { path: '/v1/sensor-readings', resource: resourceKinds.sensorReading, name: 'sensor reading', body: optional(['sensor_id', 'value'], { sensor_id: text(100), value: number, unit: text(20), recorded_at: time }) },
+  { path: '/v1/alerts', resource: resourceKinds.alert, name: 'alert', body: optional(['title'], { title: text(200), severity: Type.Enum(['info', 'warning', 'critical'], { type: 'string' }), field_id: text(64), message: text(2000) }) },
 ]
 
 /** What a caller sees of a record: its fields, who made it, when. */
@@ -43,13 +48,15 @@ export const publicRecord = (r: ApiRecord) => ({
 })
 
 const security = [{ accessToken: [] }]
-const errorBody = { type: 'object', properties: { error: { type: 'string' }, error_description: { type: 'string' }, needed: { type: 'string' } } }
+/** A record as publicRecord shows it: its fields are its kind's, so the schema names none. */
+const anyRecord = Type.Object({}, { additionalProperties: true })
 
 /**
  * The resource API: for each route, list (newest first, cursor pages), read one, create. Reading and
  * writing follow core/resources.ts: what a token may see, and missing_scope when it lacks a scope.
  */
-export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
+export async function resourceApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   // At onRequest, so the write-scope check before body validation already knows the caller.
   app.addHook('onRequest', requireBearer(ctx))
   app.addHook('onRequest', principalLimits(app))
@@ -64,14 +71,11 @@ export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: Co
     app.get(route.path, {
       schema: {
         tags, security, summary: `List ${route.name}s. ${scopeNote}`,
-        querystring: {
-          type: 'object',
-          properties: { limit: { type: 'integer', minimum: 1, maximum: 100, default: 25 }, cursor: { type: 'string', maxLength: 200 }, access_token: { type: 'string' } },
-        },
-        response: { 403: errorBody },
+        querystring: pageQuery,
+        response: { 200: Type.Object({ results: Type.Array(anyRecord), next_cursor: nullable(Type.String()) }), 403: errorBody },
       },
     }, async (request) => {
-      const { limit, cursor } = request.query as { limit: number; cursor?: string }
+      const { limit, cursor } = request.query
       const filter = listFilter(request.principal, resource)
       const records = await ctx.storage.listRecords(request.principal.tenantId, resource.kind, { limit, ...filter, ...(cursor ? { before: parseCursor(cursor) } : {}) })
       const last = records.length === limit ? records[records.length - 1] : undefined
@@ -81,11 +85,11 @@ export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: Co
     app.get(`${route.path}/:id`, {
       schema: {
         tags, security, summary: `Read one ${route.name}. ${scopeNote}`,
-        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64, pattern: '^[^\\u0000]*$' } }, required: ['id'] },
-        response: { 403: errorBody, 404: errorBody },
+        params: Type.Object({ id: anyText(64) }),
+        response: { 200: anyRecord, 403: errorBody, 404: errorBody },
       },
     }, async (request, reply) => {
-      const { id } = request.params as { id: string }
+      const { id } = request.params
       const record = readable(request.principal, resource, await ctx.storage.getRecord(request.principal.tenantId, resource.kind, id))
       if (!record) return reply.code(404).send({ error: 'not_found', error_description: `no ${route.name} ${id.slice(0, 64)}` })
       return publicRecord(record)
@@ -94,8 +98,8 @@ export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: Co
     app.post(route.path, {
       schema: {
         tags, security, summary: `Create a ${route.name}. Needs \`${resource.writeScope}\`.`,
-        body: { type: 'object', additionalProperties: false, ...route.body },
-        response: { 201: { type: 'object', additionalProperties: true }, 403: errorBody },
+        body: route.body,
+        response: { 201: anyRecord, 403: errorBody },
       },
       // The scope is checked before the body, so a caller without it learns which scope it lacks.
       preValidation: async (request) => requireWrite(request.principal, resource),
@@ -103,7 +107,7 @@ export async function resourceApiRoutes(app: FastifyInstance, { ctx }: { ctx: Co
       const { principal } = request
       const now = ctx.now()
       const record: ApiRecord = {
-        id: randomUUID(), tenantId: principal.tenantId, kind: resource.kind, data: request.body as Record<string, unknown>,
+        id: randomUUID(), tenantId: principal.tenantId, kind: resource.kind, data: request.body,
         createdByClientId: principal.clientId, createdByUserId: null, createdAt: now,
       }
       // The Data API hears of it, from the same transaction.
