@@ -1,6 +1,10 @@
 /**
  * Every setting Fieldgate has, with its default and why. Read once at start from the environment,
  * validated, then frozen: nothing else in the code reads process.env.
+ *
+ * `Config` says what each setting is for; `settings` below is the table every value is read through:
+ * one row per setting with its variable, default, parser and one line for README's Settings table
+ * (`npm run docs:settings` writes it; packages/core/test/config.test.ts checks it matches).
  */
 import { isIP } from 'node:net'
 
@@ -24,9 +28,16 @@ export interface Config {
   readonly signingAlg: SigningAlg
   /** Token lifetimes when an app sets none: FieldEdge marketplace apps get 28000 s, private API clients 1 h. */
   readonly tokenTtl: { readonly public: number; readonly private: number }
-  /** Authorization codes live this long (seconds). RFC 9700 §4.2.1 wants them short; every dialect's flow is one redirect. */
+  /**
+   * Authorization codes live this long (seconds). RFC 9700 §4.2.1 wants them short; every dialect's flow
+   * is one redirect, so 60 s is ample. At most 600: RFC 6749 §4.1.2 recommends 10 minutes as the ceiling.
+   * FIELDGATE_CODE_TTL.
+   */
   readonly codeTtl: number
-  /** A sign-in lasts this long (seconds), then the person signs in again. */
+  /**
+   * A sign-in lasts this long (seconds), then the person signs in again. At least 5 minutes, or a person
+   * could not get from the sign-in page through consent; at most 30 days. FIELDGATE_SESSION_TTL.
+   */
   readonly sessionTtl: number
   /**
    * Failed sign-ins, counted in windows of `windowSeconds` from the first failure (across the deployment
@@ -67,9 +78,16 @@ export interface Config {
    * `true` (trust everyone) is refused: it would let every client choose its address. FIELDGATE_TRUST_PROXY.
    */
   readonly trustProxy: false | number | readonly string[]
-  /** Largest request body accepted, in bytes; OAuth requests are small. */
+  /**
+   * Largest request body accepted, in bytes. OAuth requests are small; the resource API's records (a
+   * field's boundary, a map's features) are what may need more. 1 KiB to 16 MiB. FIELDGATE_BODY_LIMIT.
+   */
   readonly bodyLimit: number
-  /** How often each process reads the change feed (revocations, key rotation). Bounds cross-process delay. */
+  /**
+   * How often each process reads the change feed (revocations, key rotation), in ms. It bounds how late
+   * another process on SQLite hears of a revocation (PostgreSQL also wakes the feed at once by
+   * LISTEN/NOTIFY). 10 ms to 1 minute: faster only loads the store. FIELDGATE_POLL_INTERVAL_MS.
+   */
   readonly changePollMs: number
   /** pino level. FIELDGATE_LOG_LEVEL. */
   readonly logLevel: string
@@ -166,155 +184,121 @@ export interface Config {
   }
 }
 
-export const defaults = {
-  host: '127.0.0.1',
-  port: 4400,
-  dataDir: './data',
-  signingAlg: 'RS256',
-  tokenTtl: { public: 28000, private: 3600 },
-  codeTtl: 60,
-  sessionTtl: 12 * 3600,
-  signInLimits: { windowSeconds: 15 * 60, perAccountAddress: 5, delaySeconds: 1, maxDelaySeconds: 300, perAddress: 50, perAccount: 20, slowdownMs: 1000 },
-  trustProxy: false,
-  bodyLimit: 16 * 1024,
-  changePollMs: 250,
-  logLevel: 'info',
-  shutdownTimeoutMs: 10_000,
-  rateLimits: { windowSeconds: 60, perToken: 600, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 600 },
-  overload: { maxEventLoopDelayMs: 75, sampleMs: 500, retryAfterSeconds: 1 },
-  webhooks: { allowPrivateTargets: false, pollMs: 500, timeoutMs: 10_000, leaseMs: 60_000, baseDelayMs: 10_000, maxDelayMs: 3_600_000, maxAgeSeconds: 86_400, batch: 20 },
-} as const
-
-const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256']
-
 export class ConfigError extends Error {}
 
+/** Where settings are read from: the process environment, or an explicit one (tests, `fieldgate serve --port`). */
+export type SettingsEnv = Readonly<Record<string, string | undefined>>
+
+/** Where a setting's value may come from besides code: a variable, with the parser of its text. */
+type Source<T> =
+  | { readonly env: string; readonly parse: (text: string, name: string) => T }
+  /** Set only in code (ConfigOverrides): nothing a deployment should change on its own. */
+  | { readonly env: null }
+
+/** A fixed default, or one computed from other settings (`Basis`), shown in README as `shown`. */
+type Default<T, Basis> =
+  | { readonly default: T; readonly shown?: string }
+  | { readonly derive: (basis: Basis) => T; readonly shown: string }
+
+/**
+ * One row of the settings table. `check` validates (and may normalise) the value wherever it came
+ * from, variable, override or default; `parse` only reads the variable's text. `doc` is README's line.
+ */
+export type Setting<T, Basis = undefined> = Source<T> & Default<T, Basis> & {
+  readonly check?: (value: T, name: string) => T
+  readonly doc: string
+}
+
+/** Settings read as a group, with checks across their rows (a delay no longer than its maximum...). */
+type GroupKey = 'tokenTtl' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks'
+type LeafKey = Exclude<keyof Config, GroupKey>
+
+/** Settings whose default is computed from others, and from which. */
+interface Bases {
+  issuer: Pick<Config, 'host' | 'port'>
+  audience: Pick<Config, 'issuer'>
+  rateLimitPrefix: Pick<Config, 'issuer'>
+}
+type BasisOf<K> = K extends keyof Bases ? Bases[K] : undefined
+
+type Rows<T> = { readonly [K in keyof T]: Setting<T[K]> }
+
+export interface SettingGroup<T> {
+  readonly rows: Rows<T>
+  /** Checks across the group's rows, once every row is read; throws ConfigError. */
+  readonly check?: (value: T) => void
+}
+
+type LeafSettings = { readonly [K in LeafKey]: Setting<Config[K], BasisOf<K>> }
+type GroupSettings = { readonly [G in GroupKey]: SettingGroup<Config[G]> }
+
+/** Exactly one row per key of Config: the compiler refuses a setting without its row, or a row without a setting. */
+export type SettingsTable = LeafSettings & GroupSettings
+
+type LeafOverrides = { readonly [K in LeafKey]?: Config[K] }
+type GroupOverrides = { readonly [G in GroupKey]?: Partial<Config[G]> }
+
 /** What code and tests may set over the environment; the grouped settings may be given in part. */
-export type ConfigOverrides = Partial<Omit<Config, 'signInLimits' | 'rateLimits' | 'overload' | 'webhooks'>> & {
-  readonly signInLimits?: Partial<Config['signInLimits']>
-  readonly rateLimits?: Partial<Config['rateLimits']>
-  readonly overload?: Partial<Config['overload']>
-  readonly webhooks?: Partial<Config['webhooks']>
+export type ConfigOverrides = LeafOverrides & GroupOverrides
+
+// Parsers and checks the rows share. Each message names the variable, so a refusal says what to fix.
+
+const text = (value: string): string => value
+const optionalText = (value: string): string | undefined => value
+
+function whole(value: string, name: string): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new ConfigError(`${name} must be a whole number, 0 or more`)
+  return n
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: ConfigOverrides = {}): Config {
-  const host = overrides.host ?? env.FIELDGATE_HOST ?? defaults.host
-  const port = overrides.port ?? integer(env.FIELDGATE_PORT, defaults.port, 'FIELDGATE_PORT')
-  const issuer = trimSlash(overrides.issuer ?? env.FIELDGATE_ISSUER ?? `http://${hostForUrl(host)}:${port}`)
-  const signingAlg = (overrides.signingAlg ?? env.FIELDGATE_SIGNING_ALG ?? defaults.signingAlg) as SigningAlg
-  if (!algs.includes(signingAlg)) throw new ConfigError(`FIELDGATE_SIGNING_ALG must be one of ${algs.join(', ')}`)
+function portNumber(value: string, name: string): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number`)
+  return n
+}
+
+/** A whole number from `min` to `max`, wherever it came from (overrides skip `whole`). */
+const within = (min: number, max: number, unit: string) => (value: number, name: string): number => {
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be ${min} to ${max}${unit}`)
+  return value
+}
+
+const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256']
+const isSigningAlg = (value: string): value is SigningAlg => algs.some((a) => a === value)
+
+function signingAlg(value: string): SigningAlg {
+  if (!isSigningAlg(value)) throw new ConfigError(`FIELDGATE_SIGNING_ALG must be one of ${algs.join(', ')}`)
+  return value
+}
+
+function issuerUrl(value: string): string {
+  const issuer = trimSlash(value)
   if (!/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(issuer)) throw new ConfigError('FIELDGATE_ISSUER must be an http(s) URL')
-  return Object.freeze({
-    host,
-    port,
-    issuer,
-    audience: overrides.audience ?? env.FIELDGATE_AUDIENCE ?? `${issuer}/api`,
-    dataDir: overrides.dataDir ?? env.FIELDGATE_DATA_DIR ?? defaults.dataDir,
-    databaseUrl: overrides.databaseUrl ?? (env.DATABASE_URL || undefined),
-    masterKey: overrides.masterKey ?? (env.FIELDGATE_MASTER_KEY || undefined),
-    signingAlg,
-    tokenTtl: Object.freeze({ ...defaults.tokenTtl, ...overrides.tokenTtl }),
-    codeTtl: overrides.codeTtl ?? defaults.codeTtl,
-    sessionTtl: overrides.sessionTtl ?? defaults.sessionTtl,
-    signInLimits: signInLimits(env, overrides.signInLimits),
-    trustProxy: trustProxy(overrides.trustProxy ?? env.FIELDGATE_TRUST_PROXY),
-    bodyLimit: overrides.bodyLimit ?? defaults.bodyLimit,
-    changePollMs: overrides.changePollMs ?? defaults.changePollMs,
-    logLevel: overrides.logLevel ?? env.FIELDGATE_LOG_LEVEL ?? defaults.logLevel,
-    shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? count(env.FIELDGATE_SHUTDOWN_TIMEOUT_MS, defaults.shutdownTimeoutMs, 'FIELDGATE_SHUTDOWN_TIMEOUT_MS'),
-    adminToken: adminToken(overrides.adminToken ?? (env.FIELDGATE_ADMIN_TOKEN || undefined)),
-    metrics: metrics(env, overrides.metrics),
-    rateLimits: rateLimits(env, overrides.rateLimits),
-    redisUrl: redisUrl(overrides.redisUrl ?? (env.REDIS_URL || undefined)),
-    rateLimitPrefix: overrides.rateLimitPrefix ?? (env.FIELDGATE_RATE_LIMIT_PREFIX || `fieldgate:${issuer}:`),
-    overload: overload(env, overrides.overload),
-    webhooks: webhooks(env, overrides.webhooks),
-  })
-}
-
-function signInLimits(env: NodeJS.ProcessEnv, override: Partial<Config['signInLimits']> | undefined): Config['signInLimits'] {
-  const d = defaults.signInLimits
-  const l = {
-    windowSeconds: count(env.FIELDGATE_SIGN_IN_WINDOW, d.windowSeconds, 'FIELDGATE_SIGN_IN_WINDOW'),
-    perAccountAddress: count(env.FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS, d.perAccountAddress, 'FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS'),
-    delaySeconds: count(env.FIELDGATE_SIGN_IN_DELAY, d.delaySeconds, 'FIELDGATE_SIGN_IN_DELAY'),
-    maxDelaySeconds: count(env.FIELDGATE_SIGN_IN_MAX_DELAY, d.maxDelaySeconds, 'FIELDGATE_SIGN_IN_MAX_DELAY'),
-    perAddress: count(env.FIELDGATE_SIGN_IN_PER_ADDRESS, d.perAddress, 'FIELDGATE_SIGN_IN_PER_ADDRESS'),
-    perAccount: count(env.FIELDGATE_SIGN_IN_PER_ACCOUNT, d.perAccount, 'FIELDGATE_SIGN_IN_PER_ACCOUNT'),
-    slowdownMs: count(env.FIELDGATE_SIGN_IN_SLOWDOWN_MS, d.slowdownMs, 'FIELDGATE_SIGN_IN_SLOWDOWN_MS'),
-    ...override,
-  }
-  requireCounts('sign-in limit', l)
-  if (l.windowSeconds < 1 || l.windowSeconds > 86400) throw new ConfigError('FIELDGATE_SIGN_IN_WINDOW must be 1 to 86400 seconds')
-  if (l.perAddress < 1) throw new ConfigError('FIELDGATE_SIGN_IN_PER_ADDRESS must be 1 or more')
-  if (l.delaySeconds < 1 || l.maxDelaySeconds < l.delaySeconds) throw new ConfigError('FIELDGATE_SIGN_IN_DELAY must be 1 s or more, and FIELDGATE_SIGN_IN_MAX_DELAY at least as long')
-  // A pause is held open on the server: longer than this and it would tie up connections, not slow guessing.
-  if (l.slowdownMs > 10_000) throw new ConfigError('FIELDGATE_SIGN_IN_SLOWDOWN_MS must be 0 to 10000')
-  return Object.freeze(l)
-}
-
-function rateLimits(env: NodeJS.ProcessEnv, override: Partial<Config['rateLimits']> | undefined): Config['rateLimits'] {
-  const d = defaults.rateLimits
-  const limits = {
-    windowSeconds: count(env.FIELDGATE_RATE_LIMIT_WINDOW, d.windowSeconds, 'FIELDGATE_RATE_LIMIT_WINDOW'),
-    perToken: count(env.FIELDGATE_RATE_LIMIT_PER_TOKEN, d.perToken, 'FIELDGATE_RATE_LIMIT_PER_TOKEN'),
-    perClient: count(env.FIELDGATE_RATE_LIMIT_PER_CLIENT, d.perClient, 'FIELDGATE_RATE_LIMIT_PER_CLIENT'),
-    tokenPerClient: count(env.FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT, d.tokenPerClient, 'FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT'),
-    tokenPerAddress: count(env.FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS, d.tokenPerAddress, 'FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS'),
-    ...override,
-  }
-  requireCounts('rate limit', limits)
-  if (limits.windowSeconds < 1 || limits.windowSeconds > 86400) throw new ConfigError('FIELDGATE_RATE_LIMIT_WINDOW must be 1 to 86400 seconds')
-  return Object.freeze(limits)
-}
-
-function overload(env: NodeJS.ProcessEnv, override: Partial<Config['overload']> | undefined): Config['overload'] {
-  const d = defaults.overload
-  const o = {
-    maxEventLoopDelayMs: count(env.FIELDGATE_OVERLOAD_MAX_DELAY_MS, d.maxEventLoopDelayMs, 'FIELDGATE_OVERLOAD_MAX_DELAY_MS'),
-    sampleMs: count(env.FIELDGATE_OVERLOAD_SAMPLE_MS, d.sampleMs, 'FIELDGATE_OVERLOAD_SAMPLE_MS'),
-    retryAfterSeconds: count(env.FIELDGATE_OVERLOAD_RETRY_AFTER, d.retryAfterSeconds, 'FIELDGATE_OVERLOAD_RETRY_AFTER'),
-    ...override,
-  }
-  // The delay is sampled by a 10 ms timer, so shorter samples hold too few readings to mean anything.
-  if (o.sampleMs < 50 || o.sampleMs > 10_000) throw new ConfigError('FIELDGATE_OVERLOAD_SAMPLE_MS must be 50 to 10000')
-  if (o.retryAfterSeconds < 1 || o.retryAfterSeconds > 3600) throw new ConfigError('FIELDGATE_OVERLOAD_RETRY_AFTER must be 1 to 3600 seconds')
-  return Object.freeze(o)
-}
-
-function webhooks(env: NodeJS.ProcessEnv, override: Partial<Config['webhooks']> | undefined): Config['webhooks'] {
-  const d = defaults.webhooks
-  const w = {
-    pollMs: count(env.FIELDGATE_WEBHOOK_POLL_MS, d.pollMs, 'FIELDGATE_WEBHOOK_POLL_MS'),
-    timeoutMs: count(env.FIELDGATE_WEBHOOK_TIMEOUT_MS, d.timeoutMs, 'FIELDGATE_WEBHOOK_TIMEOUT_MS'),
-    leaseMs: count(env.FIELDGATE_WEBHOOK_LEASE_MS, d.leaseMs, 'FIELDGATE_WEBHOOK_LEASE_MS'),
-    baseDelayMs: count(env.FIELDGATE_WEBHOOK_BASE_DELAY_MS, d.baseDelayMs, 'FIELDGATE_WEBHOOK_BASE_DELAY_MS'),
-    maxDelayMs: count(env.FIELDGATE_WEBHOOK_MAX_DELAY_MS, d.maxDelayMs, 'FIELDGATE_WEBHOOK_MAX_DELAY_MS'),
-    maxAgeSeconds: count(env.FIELDGATE_WEBHOOK_MAX_AGE_SECONDS, d.maxAgeSeconds, 'FIELDGATE_WEBHOOK_MAX_AGE_SECONDS'),
-    batch: d.batch,
-    allowPrivateTargets: env.FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS === '1' || d.allowPrivateTargets,
-    ...override,
-  }
-  if (w.leaseMs <= w.timeoutMs) throw new ConfigError('FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS')
-  if (w.pollMs < 10 || w.baseDelayMs < 1 || w.maxDelayMs < w.baseDelayMs || w.batch < 1) throw new ConfigError('webhook timings are out of range')
-  return Object.freeze(w)
+  return issuer
 }
 
 const proxyRanges = ['loopback', 'linklocal', 'uniquelocal']
 
-/** FIELDGATE_TRUST_PROXY: off, a hop count, or a list of proxy addresses, CIDRs and range names. */
-function trustProxy(value: string | Config['trustProxy'] | undefined): Config['trustProxy'] {
-  if (value === undefined || value === false) return defaults.trustProxy
-  if (typeof value === 'number') return hops(value)
-  const list = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter((s) => s !== '') : [...value]
+/** FIELDGATE_TRUST_PROXY's text: off, a hop count, or a list of proxy addresses, CIDRs and range names. */
+function trustProxyText(value: string): Config['trustProxy'] {
+  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
   if (list.length === 0 || (list.length === 1 && /^(0|off|false|no)$/i.test(list[0]!))) return false
-  if (list.length === 1 && /^\d+$/.test(list[0]!)) return hops(Number(list[0]))
-  for (const entry of list) {
+  if (list.length === 1 && /^\d+$/.test(list[0]!)) return Number(list[0])
+  return list
+}
+
+/** Whatever it came from: a hop count within reason, or addresses every one of which is a proxy's. */
+function trustProxy(value: Config['trustProxy']): Config['trustProxy'] {
+  if (value === false) return false
+  if (typeof value === 'number') return hops(value)
+  if (value.length === 0) return false
+  for (const entry of value) {
     if (!proxyRanges.includes(entry) && !isAddressOrCidr(entry)) {
       throw new ConfigError(`FIELDGATE_TRUST_PROXY: "${entry}" is not a hop count, an IP address, a CIDR or one of ${proxyRanges.join(', ')} (trusting every peer is not allowed: it lets any client forge its address)`)
     }
   }
-  return Object.freeze(list)
+  return Object.freeze([...value])
 }
 
 function hops(n: number): number | false {
@@ -332,18 +316,9 @@ function isAddressOrCidr(entry: string): boolean {
   return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128)
 }
 
-/** Overrides skip `count`'s parsing: each value must still be a whole number, 0 or more. */
-function requireCounts(what: string, values: Readonly<Record<string, number>>): void {
-  for (const [name, value] of Object.entries(values)) {
-    if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${what} ${name} must be a whole number, 0 or more`)
-  }
-}
-
-function count(value: string | undefined, fallback: number, name: string): number {
-  if (value === undefined || value === '') return fallback
-  const n = Number(value)
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new ConfigError(`${name} must be a whole number, 0 or more`)
-  return n
+function adminToken(value: string | undefined): string | undefined {
+  if (value !== undefined && value.length < 32) throw new ConfigError('FIELDGATE_ADMIN_TOKEN must be at least 32 characters')
+  return value
 }
 
 function redisUrl(value: string | undefined): string | undefined {
@@ -351,34 +326,268 @@ function redisUrl(value: string | undefined): string | undefined {
   return value
 }
 
-function metrics(env: NodeJS.ProcessEnv, override: Config['metrics'] | undefined): Config['metrics'] {
-  const listen = override ? override.listen : listenAddress(env.FIELDGATE_METRICS_LISTEN || undefined)
-  const token = override ? override.token : env.FIELDGATE_METRICS_TOKEN || undefined
-  if (token !== undefined && (token.length < 32 || /\s/.test(token))) throw new ConfigError('FIELDGATE_METRICS_TOKEN must be at least 32 characters, without spaces')
-  if (listen && (!isIP(listen.host) && listen.host !== 'localhost')) throw new ConfigError('FIELDGATE_METRICS_LISTEN must be host:port with an IP address host (or localhost)')
-  return Object.freeze({ listen: listen && Object.freeze({ ...listen }), token })
-}
-
 /** `host:port`, `[v6]:port`: the metrics listener. */
-function listenAddress(value: string | undefined): Config['metrics']['listen'] {
-  if (value === undefined) return undefined
+function listenAddress(value: string): Config['metrics']['listen'] {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(value.trim())
   const port = Number(m?.[3])
   if (!m || !Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigError('FIELDGATE_METRICS_LISTEN must be host:port, e.g. 10.0.0.5:9100 or [::1]:9100')
   return { host: m[1] ?? m[2] ?? '', port }
 }
 
-function adminToken(value: string | undefined): string | undefined {
-  if (value !== undefined && value.length < 32) throw new ConfigError('FIELDGATE_ADMIN_TOKEN must be at least 32 characters')
-  return value
+function listenHost(listen: Config['metrics']['listen']): Config['metrics']['listen'] {
+  if (listen === undefined) return undefined
+  if (!isIP(listen.host) && listen.host !== 'localhost') throw new ConfigError('FIELDGATE_METRICS_LISTEN must be host:port with an IP address host (or localhost)')
+  return Object.freeze({ ...listen })
 }
 
-function integer(value: string | undefined, fallback: number, name: string): number {
-  if (value === undefined || value === '') return fallback
-  const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number`)
-  return n
+function metricsToken(token: string | undefined): string | undefined {
+  if (token !== undefined && (token.length < 32 || /\s/.test(token))) throw new ConfigError('FIELDGATE_METRICS_TOKEN must be at least 32 characters, without spaces')
+  return token
 }
+
+/** Overrides skip `whole`'s parsing: each value must still be a whole number, 0 or more. */
+function requireCounts(what: string, values: Readonly<Record<string, number>>): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(`${what} ${name} must be a whole number, 0 or more`)
+  }
+}
+
+/** A count read from its variable: the row most settings are. */
+const count = (env: string, value: number, doc: string): Setting<number> => ({ env, parse: whole, default: value, doc })
 
 const trimSlash = (s: string): string => s.replace(/\/+$/, '')
 const hostForUrl = (host: string): string => (host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host)
+
+/**
+ * The table, in the order README lists it: the settings of their own, then the groups. Why each
+ * default is what it is, is said on its field of `Config` above.
+ */
+const leafSettings: LeafSettings = {
+  host: { env: 'FIELDGATE_HOST', parse: text, default: '127.0.0.1', doc: 'Address to listen on (`0.0.0.0` behind a load balancer)' },
+  port: { env: 'FIELDGATE_PORT', parse: portNumber, default: 4400, doc: 'Port to listen on' },
+  issuer: {
+    env: 'FIELDGATE_ISSUER', parse: text, check: issuerUrl, shown: '`http://<host>:<port>`',
+    derive: ({ host, port }) => `http://${hostForUrl(host)}:${port}`,
+    doc: 'RFC 8414 issuer and `iss` of every token; set it to the public URL (https makes cookies `Secure`)',
+  },
+  audience: { env: 'FIELDGATE_AUDIENCE', parse: text, shown: '`<issuer>/api`', derive: ({ issuer }) => `${issuer}/api`, doc: '`aud` of access tokens: the protected API' },
+  dataDir: { env: 'FIELDGATE_DATA_DIR', parse: text, default: './data', doc: 'The SQLite file and, without `FIELDGATE_MASTER_KEY`, the generated master key' },
+  databaseUrl: { env: 'DATABASE_URL', parse: optionalText, default: undefined, doc: 'PostgreSQL instead of SQLite, shared by several instances' },
+  masterKey: {
+    env: 'FIELDGATE_MASTER_KEY', parse: optionalText, default: undefined, shown: 'generated into the data dir',
+    doc: '32 bytes (hex or base64) that encrypt private signing keys and sealed client secrets at rest; the same on every instance',
+  },
+  signingAlg: { env: 'FIELDGATE_SIGNING_ALG', parse: signingAlg, check: signingAlg, default: 'RS256', doc: 'Algorithm of new signing keys: `RS256`, `PS256` or `ES256`' },
+  codeTtl: { env: 'FIELDGATE_CODE_TTL', parse: whole, check: within(1, 600, ' seconds'), default: 60, doc: 'Lifetime of an authorization code, seconds (1 to 600)' },
+  sessionTtl: { env: 'FIELDGATE_SESSION_TTL', parse: whole, check: within(300, 2_592_000, ' seconds'), default: 12 * 3600, doc: 'How long a sign-in lasts, seconds (300 to 2592000)' },
+  trustProxy: {
+    env: 'FIELDGATE_TRUST_PROXY', parse: trustProxyText, check: trustProxy, default: false,
+    doc: 'Peers that may name the client in `X-Forwarded-For`: a hop count, or a comma list of addresses, CIDRs, `loopback`, `linklocal`, `uniquelocal`',
+  },
+  bodyLimit: { env: 'FIELDGATE_BODY_LIMIT', parse: whole, check: within(1024, 16 * 1024 * 1024, ' bytes'), default: 16 * 1024, doc: 'Largest request body, bytes (1024 to 16777216)' },
+  changePollMs: {
+    env: 'FIELDGATE_POLL_INTERVAL_MS', parse: whole, check: within(10, 60_000, ''), default: 250,
+    doc: 'How often each process reads the change feed (revocations, key rotation), ms (10 to 60000)',
+  },
+  logLevel: { env: 'FIELDGATE_LOG_LEVEL', parse: text, default: 'info', doc: 'pino level; logs never contain secrets or tokens' },
+  shutdownTimeoutMs: { env: 'FIELDGATE_SHUTDOWN_TIMEOUT_MS', parse: whole, default: 10_000, doc: 'On SIGTERM, how long in-flight requests may take before their connections are cut, ms' },
+  adminToken: { env: 'FIELDGATE_ADMIN_TOKEN', parse: optionalText, check: adminToken, default: undefined, shown: '— (admin API off)', doc: 'Bearer token of the `/admin/v1` API, 32+ characters' },
+  redisUrl: { env: 'REDIS_URL', parse: optionalText, check: redisUrl, default: undefined, shown: '— (counters in memory)', doc: 'Redis for rate-limit and sign-in counters shared by every process and instance' },
+  rateLimitPrefix: {
+    env: 'FIELDGATE_RATE_LIMIT_PREFIX', parse: text, shown: '`fieldgate:<issuer>:`', derive: ({ issuer }) => `fieldgate:${issuer}:`,
+    doc: 'Prefix of every counter in Redis; the same for every process of a deployment',
+  },
+}
+
+const groupSettings: GroupSettings = {
+  tokenTtl: {
+    rows: {
+      // The platforms' documented lifetimes; an app may set its own (developer portal, CLI --token-ttl).
+      public: { env: null, default: 28000, doc: 'Access-token lifetime of marketplace apps without their own, seconds' },
+      private: { env: null, default: 3600, doc: 'Access-token lifetime of private API clients without their own, seconds' },
+    },
+    check: (t) => requireCounts('token lifetime', t),
+  },
+
+  signInLimits: {
+    rows: {
+      windowSeconds: count('FIELDGATE_SIGN_IN_WINDOW', 15 * 60, 'Window in which failed sign-ins are counted, seconds'),
+      perAccountAddress: count('FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS', 5, 'Failures on one account from one address before that address waits'),
+      delaySeconds: count('FIELDGATE_SIGN_IN_DELAY', 1, 'The first wait, seconds; it doubles with each further failure'),
+      maxDelaySeconds: count('FIELDGATE_SIGN_IN_MAX_DELAY', 300, 'The longest wait, seconds'),
+      perAddress: count('FIELDGATE_SIGN_IN_PER_ADDRESS', 50, 'Failures (and sign-ups) from one address over every account before it gets 429'),
+      perAccount: count('FIELDGATE_SIGN_IN_PER_ACCOUNT', 20, 'Failures on one account from every address before each attempt on it is slowed'),
+      slowdownMs: count('FIELDGATE_SIGN_IN_SLOWDOWN_MS', 1000, 'How long such an attempt is held, ms (at most 10000)'),
+    },
+    check: (l) => {
+      requireCounts('sign-in limit', l)
+      if (l.windowSeconds < 1 || l.windowSeconds > 86400) throw new ConfigError('FIELDGATE_SIGN_IN_WINDOW must be 1 to 86400 seconds')
+      if (l.perAddress < 1) throw new ConfigError('FIELDGATE_SIGN_IN_PER_ADDRESS must be 1 or more')
+      if (l.delaySeconds < 1 || l.maxDelaySeconds < l.delaySeconds) throw new ConfigError('FIELDGATE_SIGN_IN_DELAY must be 1 s or more, and FIELDGATE_SIGN_IN_MAX_DELAY at least as long')
+      // A pause is held open on the server: longer than this and it would tie up connections, not slow guessing.
+      if (l.slowdownMs > 10_000) throw new ConfigError('FIELDGATE_SIGN_IN_SLOWDOWN_MS must be 0 to 10000')
+    },
+  },
+
+  metrics: {
+    rows: {
+      listen: { env: 'FIELDGATE_METRICS_LISTEN', parse: listenAddress, check: listenHost, default: undefined, doc: '`host:port` (`[::1]:9100` for IPv6) of a listener of its own for `/metrics`' },
+      token: { env: 'FIELDGATE_METRICS_TOKEN', parse: optionalText, check: metricsToken, default: undefined, doc: 'Bearer token `/metrics` requires wherever it is served, 32+ characters' },
+    },
+  },
+
+  rateLimits: {
+    rows: {
+      windowSeconds: count('FIELDGATE_RATE_LIMIT_WINDOW', 60, 'Window of every request rate limit, seconds'),
+      perToken: count('FIELDGATE_RATE_LIMIT_PER_TOKEN', 600, 'Protected-API calls per access token and window; 0 turns it off'),
+      perClient: count('FIELDGATE_RATE_LIMIT_PER_CLIENT', 1200, 'Protected-API calls per client and window; 0 turns it off'),
+      tokenPerClient: count('FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT', 300, 'Token requests per authenticated client and window; 0 turns it off'),
+      tokenPerAddress: count('FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS', 600, 'Token requests per client address (IPv6 per /64) and window; 0 turns it off'),
+    },
+    check: (limits) => {
+      requireCounts('rate limit', limits)
+      if (limits.windowSeconds < 1 || limits.windowSeconds > 86400) throw new ConfigError('FIELDGATE_RATE_LIMIT_WINDOW must be 1 to 86400 seconds')
+    },
+  },
+
+  overload: {
+    rows: {
+      maxEventLoopDelayMs: count('FIELDGATE_OVERLOAD_MAX_DELAY_MS', 75, 'Past this mean event-loop delay, ms, answer 503 `temporarily_unavailable` at once; 0 turns it off'),
+      sampleMs: count('FIELDGATE_OVERLOAD_SAMPLE_MS', 500, 'Over how long that delay is averaged, ms (50 to 10000)'),
+      retryAfterSeconds: count('FIELDGATE_OVERLOAD_RETRY_AFTER', 1, '`Retry-After` of those 503s, seconds (1 to 3600)'),
+    },
+    check: (o) => {
+      // The delay is sampled by a 10 ms timer, so shorter samples hold too few readings to mean anything.
+      if (o.sampleMs < 50 || o.sampleMs > 10_000) throw new ConfigError('FIELDGATE_OVERLOAD_SAMPLE_MS must be 50 to 10000')
+      if (o.retryAfterSeconds < 1 || o.retryAfterSeconds > 3600) throw new ConfigError('FIELDGATE_OVERLOAD_RETRY_AFTER must be 1 to 3600 seconds')
+    },
+  },
+
+  webhooks: {
+    rows: {
+      allowPrivateTargets: {
+        env: 'FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS', parse: (value) => value === '1', default: false,
+        doc: '`1` lets Data API URLs reach loopback and private addresses (development only: otherwise a partner could probe your network)',
+      },
+      pollMs: count('FIELDGATE_WEBHOOK_POLL_MS', 500, 'How often each process looks for Data API deliveries due, ms'),
+      timeoutMs: count('FIELDGATE_WEBHOOK_TIMEOUT_MS', 10_000, 'How long one delivery attempt may take, ms'),
+      leaseMs: count('FIELDGATE_WEBHOOK_LEASE_MS', 60_000, 'How long an attempt is one process\'s alone, ms; longer than the timeout'),
+      baseDelayMs: count('FIELDGATE_WEBHOOK_BASE_DELAY_MS', 10_000, 'Wait before the first retry, ms; doubled with jitter after each failure'),
+      maxDelayMs: count('FIELDGATE_WEBHOOK_MAX_DELAY_MS', 3_600_000, 'The longest wait between retries, ms'),
+      maxAgeSeconds: count('FIELDGATE_WEBHOOK_MAX_AGE_SECONDS', 86_400, 'How long an event is retried before it is parked as failed, seconds'),
+      // How many due events one poll claims: a throughput knob for the code, not a deployment's choice.
+      batch: { env: null, default: 20, doc: 'Events a process claims per poll' },
+    },
+    check: (w) => {
+      if (w.leaseMs <= w.timeoutMs) throw new ConfigError('FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS')
+      if (w.pollMs < 10 || w.baseDelayMs < 1 || w.maxDelayMs < w.baseDelayMs || w.batch < 1) throw new ConfigError('webhook timings are out of range')
+    },
+  },
+}
+
+/** Every setting, one row each. */
+export const settings: SettingsTable = { ...leafSettings, ...groupSettings }
+
+/** One setting's value: the override, else its variable (unset or empty means the default), else the default; then its check. */
+function read<T, Basis>(row: Setting<T, Basis>, name: string, env: SettingsEnv, override: T | undefined, basis: Basis): T {
+  let value: T
+  const raw = row.env === null ? undefined : env[row.env]
+  if (override !== undefined) value = override
+  else if (row.env !== null && raw !== undefined && raw !== '') value = row.parse(raw, row.env)
+  else value = 'derive' in row ? row.derive(basis) : row.default
+  return row.check ? row.check(value, name) : value
+}
+
+function readGroup<T extends object>(group: SettingGroup<T>, env: SettingsEnv, override: Partial<T> | undefined): T {
+  const value: Partial<T> = {}
+  for (const key in group.rows) {
+    const row = group.rows[key]
+    value[key] = read(row, row.env ?? key, env, override?.[key], undefined)
+  }
+  // Rows<T> has exactly T's keys and the loop gave each its value; TypeScript cannot follow a loop over keys.
+  const complete = value as T
+  group.check?.(complete)
+  return Object.freeze(complete)
+}
+
+export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOverrides = {}): Config {
+  const given: LeafOverrides = overrides
+  const leaf = <K extends LeafKey>(key: K, basis: BasisOf<K>): Config[K] => {
+    const row: Setting<Config[K], BasisOf<K>> = leafSettings[key]
+    return read<Config[K], BasisOf<K>>(row, row.env ?? key, env, given[key], basis)
+  }
+  const parts: GroupOverrides = overrides
+  const group = <G extends GroupKey>(key: G): Config[G] => readGroup<Config[G]>(groupSettings[key], env, parts[key])
+  const host = leaf('host', undefined)
+  const port = leaf('port', undefined)
+  const issuer = leaf('issuer', { host, port })
+  return Object.freeze({
+    host,
+    port,
+    issuer,
+    audience: leaf('audience', { issuer }),
+    dataDir: leaf('dataDir', undefined),
+    databaseUrl: leaf('databaseUrl', undefined),
+    masterKey: leaf('masterKey', undefined),
+    signingAlg: leaf('signingAlg', undefined),
+    tokenTtl: group('tokenTtl'),
+    codeTtl: leaf('codeTtl', undefined),
+    sessionTtl: leaf('sessionTtl', undefined),
+    signInLimits: group('signInLimits'),
+    trustProxy: leaf('trustProxy', undefined),
+    bodyLimit: leaf('bodyLimit', undefined),
+    changePollMs: leaf('changePollMs', undefined),
+    logLevel: leaf('logLevel', undefined),
+    shutdownTimeoutMs: leaf('shutdownTimeoutMs', undefined),
+    adminToken: leaf('adminToken', undefined),
+    metrics: group('metrics'),
+    rateLimits: group('rateLimits'),
+    redisUrl: leaf('redisUrl', undefined),
+    rateLimitPrefix: leaf('rateLimitPrefix', { issuer }),
+    overload: group('overload'),
+    webhooks: group('webhooks'),
+  })
+}
+
+/** The configuration with nothing set: every default, as the table gives it. */
+export const defaults: Config = loadConfig({})
+
+/** A setting a deployment sets by a variable, as README's Settings table lists it. */
+export interface DocumentedSetting {
+  /** Where it is in Config: `codeTtl`, `signInLimits.windowSeconds`. */
+  readonly key: string
+  readonly env: string
+  /** As README shows it: a value in backticks, `—` for none, or the rule a computed default follows. */
+  readonly default: string
+  readonly doc: string
+}
+
+type AnyRow = { readonly env: string | null; readonly doc: string; readonly shown?: string } & ({ readonly default: unknown } | { readonly derive: unknown })
+
+const shownDefault = (row: AnyRow): string => {
+  if (row.shown !== undefined) return row.shown
+  const value = 'default' in row ? row.default : undefined
+  if (value === undefined) return '—'
+  if (typeof value === 'boolean') return value ? 'on' : 'off'
+  return `\`${String(value)}\``
+}
+
+/** Every setting with a variable, in table order (the code-only ones, such as token lifetimes, are left out). */
+export function documentedSettings(): DocumentedSetting[] {
+  const out: DocumentedSetting[] = []
+  const add = (key: string, row: AnyRow): void => {
+    if (row.env !== null) out.push({ key, env: row.env, default: shownDefault(row), doc: row.doc })
+  }
+  for (const [key, entry] of Object.entries(settings)) {
+    if ('rows' in entry) for (const [name, row] of Object.entries<AnyRow>(entry.rows)) add(`${key}.${name}`, row)
+    else add(key, entry)
+  }
+  return out
+}
+
+/** README's Settings table, generated from `settings` (`npm run docs:settings`). */
+export function settingsMarkdown(): string {
+  const lines = ['| variable | default | meaning |', '| --- | --- | --- |']
+  for (const s of documentedSettings()) lines.push(`| \`${s.env}\` | ${s.default} | ${s.doc} |`)
+  return lines.join('\n')
+}

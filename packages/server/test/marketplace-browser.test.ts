@@ -10,7 +10,7 @@ import { bearer, postJson, repoRoot, request, startServer, type Res, type TestSe
 import { browserSkip, launchBrowser, startPartner, type Hit, type Partner } from './browser.js'
 
 /**
- * FieldEdge's partner journey (seed 000) in a real browser (Debian's chromium) against a real server:
+ * FieldEdge's partner journey (its Partner Authentication Guide) in a real browser (Debian's chromium) against a real server:
  * a partner signs up, creates an app in the developer portal, sees its secret once, installs it on
  * their sandbox; a tenant admin installs and uninstalls a live app from the marketplace. The partner's
  * website is a small node:http server on loopback that records what reaches its install URL and

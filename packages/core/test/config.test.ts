@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { describe, it } from 'node:test'
+import { ConfigError, documentedSettings, loadConfig, settingsMarkdown, type Config } from '../src/index.js'
+
+/** README.md at the root of the repository (this file runs from packages/core/dist/test). */
+const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8')
+
+/** The rows of README's Settings table: variable, default cell, meaning. */
+function readmeSettings(): { env: string; default: string; doc: string }[] {
+  const section = /<!-- settings:start -->\n([\s\S]*?)<!-- settings:end -->/.exec(readme)
+  assert.ok(section, 'README.md has a settings:start … settings:end section')
+  return section[1]!.split('\n').slice(2).filter((line) => line.startsWith('| `')).map((line) => {
+    const [, env = '', shown = '', doc = ''] = /^\| `([A-Z0-9_]+)` \| (.*?) \| (.*) \|$/.exec(line) ?? []
+    return { env, default: shown, doc }
+  })
+}
+
+/** A value of the loaded config by its table key: `codeTtl`, `signInLimits.windowSeconds`. */
+function valueAt(config: Config, key: string): unknown {
+  let value: unknown = config
+  for (const part of key.split('.')) value = value !== null && typeof value === 'object' ? Object.getOwnPropertyDescriptor(value, part)?.value : undefined
+  return value
+}
+
+describe('settings table and README', () => {
+  it('README lists exactly the variables of the settings table, in its order', () => {
+    const listed = readmeSettings().map((s) => s.env)
+    const table = documentedSettings().map((s) => s.env)
+    assert.deepEqual(listed.filter((e) => !table.includes(e)), [], 'README lists variables the table does not have')
+    assert.deepEqual(table.filter((e) => !listed.includes(e)), [], 'README is missing variables of the table: run npm run docs:settings')
+    assert.deepEqual(listed, table)
+    assert.equal(new Set(table).size, table.length, 'no variable names two settings')
+  })
+
+  it('README shows every default the table has, and each is what loadConfig gives with nothing set', () => {
+    const shown = new Map(readmeSettings().map((s) => [s.env, s.default]))
+    const loaded = loadConfig({})
+    for (const s of documentedSettings()) {
+      assert.equal(shown.get(s.env), s.default, `${s.env}: README's default differs from the table's: run npm run docs:settings`)
+      const literal = /^`([^`<>]*)`$/.exec(s.default)?.[1]
+      if (literal !== undefined) assert.equal(literal, String(valueAt(loaded, s.key)), `${s.env}: the default shown is not the one loaded`)
+    }
+  })
+
+  it('README has the table exactly as generated, meanings included', () => {
+    assert.ok(readme.includes(`<!-- settings:start -->\n${settingsMarkdown()}\n<!-- settings:end -->`), 'run npm run docs:settings')
+  })
+})
+
+describe('code and session lifetimes, body limit and poll interval from the environment', () => {
+  it('FIELDGATE_CODE_TTL, FIELDGATE_SESSION_TTL, FIELDGATE_BODY_LIMIT, FIELDGATE_POLL_INTERVAL_MS: defaults and values', () => {
+    const d = loadConfig({})
+    assert.deepEqual([d.codeTtl, d.sessionTtl, d.bodyLimit, d.changePollMs], [60, 43200, 16384, 250])
+    const c = loadConfig({ FIELDGATE_CODE_TTL: '30', FIELDGATE_SESSION_TTL: '3600', FIELDGATE_BODY_LIMIT: '65536', FIELDGATE_POLL_INTERVAL_MS: '1000' })
+    assert.deepEqual([c.codeTtl, c.sessionTtl, c.bodyLimit, c.changePollMs], [30, 3600, 65536, 1000])
+    const edges = loadConfig({ FIELDGATE_CODE_TTL: '600', FIELDGATE_SESSION_TTL: '300', FIELDGATE_BODY_LIMIT: '1024', FIELDGATE_POLL_INTERVAL_MS: '60000' })
+    assert.deepEqual([edges.codeTtl, edges.sessionTtl, edges.bodyLimit, edges.changePollMs], [600, 300, 1024, 60000])
+    assert.equal(loadConfig({ FIELDGATE_CODE_TTL: '' }).codeTtl, 60, 'empty is unset')
+  })
+
+  it('refuses what they cannot be, naming the variable', () => {
+    const refused: [string, string, string][] = [
+      ['FIELDGATE_CODE_TTL', 'sixty', 'FIELDGATE_CODE_TTL must be a whole number, 0 or more'],
+      ['FIELDGATE_CODE_TTL', '0', 'FIELDGATE_CODE_TTL must be 1 to 600 seconds'],
+      ['FIELDGATE_CODE_TTL', '601', 'FIELDGATE_CODE_TTL must be 1 to 600 seconds'],
+      ['FIELDGATE_CODE_TTL', '1.5', 'FIELDGATE_CODE_TTL must be a whole number, 0 or more'],
+      ['FIELDGATE_SESSION_TTL', '-1', 'FIELDGATE_SESSION_TTL must be a whole number, 0 or more'],
+      ['FIELDGATE_SESSION_TTL', '299', 'FIELDGATE_SESSION_TTL must be 300 to 2592000 seconds'],
+      ['FIELDGATE_SESSION_TTL', '2592001', 'FIELDGATE_SESSION_TTL must be 300 to 2592000 seconds'],
+      ['FIELDGATE_BODY_LIMIT', '16k', 'FIELDGATE_BODY_LIMIT must be a whole number, 0 or more'],
+      ['FIELDGATE_BODY_LIMIT', '1023', 'FIELDGATE_BODY_LIMIT must be 1024 to 16777216 bytes'],
+      ['FIELDGATE_BODY_LIMIT', '16777217', 'FIELDGATE_BODY_LIMIT must be 1024 to 16777216 bytes'],
+      ['FIELDGATE_POLL_INTERVAL_MS', '9', 'FIELDGATE_POLL_INTERVAL_MS must be 10 to 60000'],
+      ['FIELDGATE_POLL_INTERVAL_MS', '60001', 'FIELDGATE_POLL_INTERVAL_MS must be 10 to 60000'],
+      ['FIELDGATE_POLL_INTERVAL_MS', '1e3', 'FIELDGATE_POLL_INTERVAL_MS must be a whole number, 0 or more'],
+    ]
+    for (const [name, value, message] of refused) {
+      assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && err.message === message, `${name}=${value}`)
+    }
+  })
+
+  it('checks the same bounds on values set in code', () => {
+    assert.throws(() => loadConfig({}, { codeTtl: 0 }), /FIELDGATE_CODE_TTL must be 1 to 600 seconds/)
+    assert.throws(() => loadConfig({}, { sessionTtl: 10 }), /FIELDGATE_SESSION_TTL must be 300 to 2592000 seconds/)
+    assert.throws(() => loadConfig({}, { bodyLimit: 1.5 }), /FIELDGATE_BODY_LIMIT must be 1024 to 16777216 bytes/)
+    assert.throws(() => loadConfig({}, { changePollMs: 0 }), /FIELDGATE_POLL_INTERVAL_MS must be 10 to 60000/)
+    assert.equal(loadConfig({ FIELDGATE_CODE_TTL: '30' }, { codeTtl: 1 }).codeTtl, 1, 'code wins over the environment')
+  })
+})
+
+describe('settings kept from before the table', () => {
+  it('derived defaults follow what they are derived from', () => {
+    const c = loadConfig({ FIELDGATE_HOST: '::1', FIELDGATE_PORT: '8080' })
+    assert.equal(c.issuer, 'http://[::1]:8080')
+    assert.equal(c.audience, 'http://[::1]:8080/api')
+    assert.equal(c.rateLimitPrefix, 'fieldgate:http://[::1]:8080:')
+    assert.equal(loadConfig({ FIELDGATE_HOST: '0.0.0.0' }).issuer, 'http://127.0.0.1:4400')
+  })
+
+  it('groups are frozen, may be given in part, and are checked across their rows', () => {
+    const c = loadConfig({ FIELDGATE_WEBHOOK_TIMEOUT_MS: '2000' }, { webhooks: { pollMs: 50 } })
+    assert.equal(c.webhooks.pollMs, 50)
+    assert.equal(c.webhooks.timeoutMs, 2000)
+    assert.equal(c.webhooks.batch, 20)
+    for (const group of [c.tokenTtl, c.signInLimits, c.metrics, c.rateLimits, c.overload, c.webhooks]) assert.ok(Object.isFrozen(group))
+    assert.throws(() => loadConfig({ FIELDGATE_WEBHOOK_LEASE_MS: '5000', FIELDGATE_WEBHOOK_TIMEOUT_MS: '5000' }),
+      (err: unknown) => err instanceof ConfigError && err.message === 'FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS')
+    assert.throws(() => loadConfig({}, { tokenTtl: { public: -1 } }), /token lifetime public must be a whole number, 0 or more/)
+  })
+})
