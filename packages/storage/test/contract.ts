@@ -4,7 +4,7 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import {
   createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
   type ApiRecord, type App, type AppSecret, type AuditEntry, type AuthorizationCode, type Install, type Grant, type OpaqueToken, type OutboxEvent, type SecretHandle, type Session, type SigningKeyRecord, type Storage, type Tenant,
-  type User, type WorkOrder,
+  type User,
 } from '@fieldgate/core'
 
 /**
@@ -908,54 +908,50 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
       })
     })
 
-    describe('work orders', () => {
+    describe('records: pages across ties', () => {
       const db = freshStore(open)
       let tA: Tenant, tB: Tenant
-      const ordersA: WorkOrder[] = []
+      const ordersA: ApiRecord[] = []
       before(async () => {
         const s = db()
         tA = await s.createTenant(tenant())
         tB = await s.createTenant(tenant())
         // Five share one createdAt so pages must break ties by id.
         for (const at of [T + 1, T + 2, T + 2, T + 2, T + 2, T + 2, T + 3, T + 4]) {
-          ordersA.push(await s.createWorkOrder(workOrder(tA.id, { createdAt: at, createdByClientId: at === T + 3 ? null : 'fg_client' })))
+          ordersA.push(await s.createRecord(workOrder(tA.id, { createdAt: at, createdByClientId: at === T + 3 ? null : 'fg_client' })))
         }
-        await s.createWorkOrder(workOrder(tB.id, { createdAt: T + 2 }))
+        await s.createRecord(workOrder(tB.id, { createdAt: T + 2 }))
+        await s.createRecord({ ...workOrder(tA.id, { createdAt: T + 2 }), kind: 'lead' })
       })
 
-      it('stores an order and lists it back', async () => {
+      it('lists a tenant\'s records of a kind newest first, and only that tenant\'s', async () => {
         const s = db()
-        const t = await s.createTenant(tenant())
-        const order = workOrder(t.id, { createdByClientId: 'fg_client' })
-        assert.deepEqual(await s.createWorkOrder(order), order)
-        assert.deepEqual(await s.listWorkOrders(t.id, { limit: 10 }), [order])
-      })
-
-      it('lists a tenant\'s orders newest first, and only that tenant\'s', async () => {
-        const s = db()
-        const list = await s.listWorkOrders(tA.id, { limit: 100 })
+        const list = await s.listRecords(tA.id, 'work_order', { limit: 100 })
         assert.deepEqual(sortById(list), sortById(ordersA))
         for (let i = 1; i < list.length; i++) assert.ok(list[i - 1]!.createdAt >= list[i]!.createdAt, 'newest first')
-        assert.deepEqual((await s.listWorkOrders(tB.id, { limit: 100 })).map((o) => o.tenantId), [tB.id])
-        assert.deepEqual(await s.listWorkOrders(randomUUID(), { limit: 100 }), [])
-        assert.equal((await s.listWorkOrders(tA.id, { limit: 3 })).length, 3)
+        assert.deepEqual((await s.listRecords(tB.id, 'work_order', { limit: 100 })).map((o) => o.tenantId), [tB.id])
+        assert.deepEqual(await s.listRecords(randomUUID(), 'work_order', { limit: 100 }), [])
+        assert.equal((await s.listRecords(tA.id, 'work_order', { limit: 3 })).length, 3)
       })
 
-      it('pages with a (createdAt, id) cursor across ties with no duplicates or gaps', async () => {
+      it('pages with a (createdAt, id) cursor across ties with no duplicates or gaps, by creator or not', async () => {
         const s = db()
-        const full = await s.listWorkOrders(tA.id, { limit: 100 })
-        for (const limit of [1, 2, 3, 4]) {
-          const seen: WorkOrder[] = []
-          let cursor: { createdAt: number; id: string } | undefined
-          for (let page = 0; page < 20; page++) {
-            const rows = await s.listWorkOrders(tA.id, cursor ? { limit, before: cursor } : { limit })
-            assert.ok(rows.length <= limit)
-            seen.push(...rows)
-            if (rows.length < limit) break
-            const last = rows[rows.length - 1]!
-            cursor = { createdAt: last.createdAt, id: last.id }
+        for (const creator of [{}, { createdByClientId: 'fg_client' }]) {
+          const full = await s.listRecords(tA.id, 'work_order', { limit: 100, ...creator })
+          assert.equal(full.length, 'createdByClientId' in creator ? 7 : 8)
+          for (const limit of [1, 2, 3, 4]) {
+            const seen: ApiRecord[] = []
+            let cursor: { createdAt: number; id: string } | undefined
+            for (let page = 0; page < 20; page++) {
+              const rows = await s.listRecords(tA.id, 'work_order', cursor ? { limit, before: cursor, ...creator } : { limit, ...creator })
+              assert.ok(rows.length <= limit)
+              seen.push(...rows)
+              if (rows.length < limit) break
+              const last = rows[rows.length - 1]!
+              cursor = { createdAt: last.createdAt, id: last.id }
+            }
+            assert.deepEqual(seen.map((o) => o.id), full.map((o) => o.id), `pages of ${limit}`)
           }
-          assert.deepEqual(seen.map((o) => o.id), full.map((o) => o.id), `pages of ${limit}`)
         }
       })
     })
@@ -1023,8 +1019,6 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   listSigningKeys: 'inserts keys, round-trips them and appends a keys change',
   saveSigningKeys: 'inserts and moves keys between states in one call',
 
-  createWorkOrder: 'stores an order and lists it back',
-  listWorkOrders: 'pages with a (createdAt, id) cursor across ties with no duplicates or gaps',
   createRecord: 'round-trips records, lists a kind newest first, by creator, and pages by cursor',
   getRecord: 'round-trips records, lists a kind newest first, by creator, and pages by cursor',
   listRecords: 'round-trips records, lists a kind newest first, by creator, and pages by cursor',
@@ -1111,8 +1105,9 @@ const outboxEvent = (appId: string, over: Partial<OutboxEvent> = {}): OutboxEven
   nextAttemptAt: T, lockedUntil: null, createdAt: T, deliveredAt: null, lastError: null, ...over,
 })
 
-const workOrder = (tenantId: string, over: Partial<WorkOrder> = {}): WorkOrder => ({
-  id: randomUUID(), tenantId, title: 'Fix the boiler', status: 'open', createdByClientId: null, createdAt: T, ...over,
+/** A work order as the API stores it: a record of kind `work_order`. */
+const workOrder = (tenantId: string, over: Partial<ApiRecord> = {}): ApiRecord => ({
+  id: randomUUID(), tenantId, kind: 'work_order', data: { title: 'Fix the boiler', status: 'draft' }, createdByClientId: null, createdByUserId: null, createdAt: T, ...over,
 })
 
 async function changesAfter(s: Storage, seq: number): Promise<{ kind: string; ref: string }[]> {
