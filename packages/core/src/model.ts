@@ -178,15 +178,6 @@ export interface Session {
   expiresAt: number
 }
 
-export interface WorkOrder {
-  id: string
-  tenantId: string
-  title: string
-  status: string
-  createdByClientId: string | null
-  createdAt: number
-}
-
 /** A record of the protected API (a lead, a field, a sensor reading…), noting who created it. */
 export interface ApiRecord {
   id: string

@@ -29,7 +29,7 @@ import http from 'node:http'
 import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
-import { cliActor, storeContext, createApp, createUser, type Storage } from '@fieldgate/core'
+import { cliActor, storeContext, createApp, createUser, resourceKinds, type Storage } from '@fieldgate/core'
 import { resourceRoutes } from '../src/routes/resources.js'
 import {
   basicAuth, bearer, databaseUrl, getToken, postForm, privateApp, publicSandboxApp, request, startServer,
@@ -440,7 +440,7 @@ async function snapshot(f: Fixture): Promise<unknown> {
     s.listEvents({ limit: 1000 }).then((l) => l.map((e) => e.id)),
     s.listSigningKeys().then((l) => l.map((k) => [k.kid, k.state])),
     s.latestChangeSeq(),
-    all(f.tenantIds, async (t) => (await s.listWorkOrders(t, { limit: 1000 })).length),
+    all(f.tenantIds, async (t) => (await s.listRecords(t, resourceKinds.workOrder.kind, { limit: 1000 })).length),
     all(f.tenantIds.flatMap((t) => resourceRoutes.map((r) => [t, r.resource.kind] as const)), async ([t, kind]) => (await s.listRecords(t, kind, { limit: 1000 })).length),
   ])
   return { tenants, apps, secrets, grants, fixtureGrants, audit, events, keys, changes, workOrders, records }

@@ -232,7 +232,7 @@ describe('PostgreSQL restarted under load', { skip: skipReason() }, () => {
     const client = new pg.Client({ connectionString: cluster.url })
     await client.connect()
     try {
-      const found = await client.query<{ id: string }>('SELECT id FROM work_orders WHERE id = ANY($1)', [written])
+      const found = await client.query<{ id: string }>(`SELECT id FROM records WHERE kind = 'work_order' AND id = ANY($1)`, [written])
       assert.equal(found.rowCount, written.length, 'every 201 write is in the store')
     } finally {
       await client.end()

@@ -336,7 +336,7 @@ function checkStore(dir: string, acked: Acked, label: string): void {
   const db = new Sqlite(join(dir, 'fieldgate.db'))
   try {
     assert.deepEqual(db.pragma('integrity_check'), [{ integrity_check: 'ok' }], `${label}: integrity_check`)
-    const orders = new Set((db.prepare('SELECT id FROM work_orders').all() as { id: string }[]).map((r) => r.id))
+    const orders = new Set((db.prepare(`SELECT id FROM records WHERE kind = 'work_order'`).all() as { id: string }[]).map((r) => r.id))
     assert.deepEqual(acked.orders.filter(([id]) => !orders.has(id)), [], `${label}: every acknowledged work order is stored`)
     const apps = new Set((db.prepare('SELECT client_id FROM apps').all() as { client_id: string }[]).map((r) => r.client_id))
     assert.deepEqual(acked.apps.filter(([id]) => !apps.has(id)), [], `${label}: every acknowledged app is stored`)

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { after, describe, it } from 'node:test'
+import { resourceKinds } from '@fieldgate/core'
 import {
   RawConnection, freePort, getToken, openStore, privateApp, sleep, spawnServe, tempDir, waitUntil,
   type PrivateFixture, type RawResponse, type ServerProcess,
@@ -27,7 +28,7 @@ async function seed(dataDir: string): Promise<PrivateFixture> {
 async function storedTitles(dataDir: string, tenantId: string): Promise<string[]> {
   const rt = await openStore(dataDir)
   try {
-    return (await rt.storage.listWorkOrders(tenantId, { limit: 100 })).map((w) => w.title)
+    return (await rt.storage.listRecords(tenantId, resourceKinds.workOrder.kind, { limit: 100 })).map((w) => String(w.data.title))
   } finally {
     await rt.close()
   }

@@ -1,4 +1,4 @@
-export { SqlStorage } from './sql-storage.js'
+export { sqlStorage, type ChangeWatcher, type SqlStorageOptions } from './sql/index.js'
 export { openSqlite } from './sqlite.js'
 export { openPostgres } from './postgres.js'
 export type { Database } from './schema.js'

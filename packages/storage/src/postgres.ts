@@ -1,7 +1,8 @@
+import type { Storage } from '@fieldgate/core'
 import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
 import type { Database } from './schema.js'
-import { SqlStorage, type ChangeWatcher } from './sql-storage.js'
+import { sqlStorage, type ChangeWatcher } from './sql/index.js'
 
 const INT8 = 20
 
@@ -9,7 +10,7 @@ const INT8 = 20
  * PostgreSQL, the store several instances share. `schema` isolates a deployment (or a test run) inside
  * one database. BIGINT epoch-ms columns come back as numbers; they fit easily in a double.
  */
-export function openPostgres(connectionString: string, opts: { schema?: string; max?: number } = {}): SqlStorage {
+export function openPostgres(connectionString: string, opts: { schema?: string; max?: number } = {}): Storage {
   const pool = new pg.Pool({
     connectionString,
     max: opts.max ?? 10,
@@ -32,7 +33,7 @@ export function openPostgres(connectionString: string, opts: { schema?: string; 
   let found: string | undefined = schema
   const schemaName = async (): Promise<string> =>
     (found ??= (await pool.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0]!.schema)
-  return new SqlStorage('postgres', db, schemaName, createSchema, listenForChanges(connectionString, schemaName))
+  return sqlStorage({ engine: 'postgres', db, schemaName, prepare: createSchema, watcher: listenForChanges(connectionString, schemaName) })
 }
 
 /** How long the listener waits before reconnecting after its connection dropped. */

@@ -104,6 +104,5 @@ export interface Database {
     shownAt: number | null
   }
   sessions: { idHash: string; userId: string; createdAt: number; expiresAt: number }
-  workOrders: { id: string; tenantId: string; title: string; status: string; createdByClientId: string | null; createdAt: number }
   changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }
 }

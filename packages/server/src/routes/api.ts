@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { recordCreatedEvents, requireScope, resourceKinds, type CoreContext, type WorkOrder } from '@fieldgate/core'
+import { recordCreatedEvents, requireScope, resourceKinds, type ApiRecord, type CoreContext } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
 import { cursorOf, parseCursor } from '../plugins/cursor.js'
 import { principalLimits } from '../plugins/rate-limit.js'
 
-/** The protected API: a tenant's own work orders (Field Nation's `/api/rest/v2/workorders`), scope `api`. */
+/**
+ * The protected API: a tenant's own work orders (Field Nation's `/api/rest/v2/workorders`), scope `api`.
+ * They are records of kind `work_order` in the store; `publicWorkOrder` gives them Field Nation's shape.
+ */
 export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   app.addHook('preHandler', requireBearer(ctx))
   // Per token and per client, after the token is accepted: every route below is counted.
@@ -25,7 +28,7 @@ export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContex
   }, async (request) => {
     requireScope(request.principal, 'api')
     const { limit, cursor } = request.query as { limit: number; cursor?: string }
-    const orders = await ctx.storage.listWorkOrders(request.principal.tenantId, { limit, ...(cursor ? { before: parseCursor(cursor) } : {}) })
+    const orders = await ctx.storage.listRecords(request.principal.tenantId, workOrders.kind, { limit, ...(cursor ? { before: parseCursor(cursor) } : {}) })
     const last = orders.length === limit ? orders[orders.length - 1] : undefined
     return { results: orders.map(publicWorkOrder), next_cursor: last ? cursorOf(last) : null }
   })
@@ -47,20 +50,24 @@ export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContex
     requireScope(request.principal, 'api')
     const body = request.body as { title: string; status?: string }
     const now = ctx.now()
-    const order: WorkOrder = {
+    const order: ApiRecord = {
       id: randomUUID(),
       tenantId: request.principal.tenantId,
-      title: body.title,
-      status: body.status ?? 'draft',
+      kind: workOrders.kind,
+      data: { title: body.title, status: body.status ?? 'draft' },
       createdByClientId: request.principal.clientId,
+      createdByUserId: null,
       createdAt: now,
     }
     // The Data API hears of it, from the same transaction.
-    await ctx.storage.createWorkOrder(order, { events: await recordCreatedEvents(ctx.storage, resourceKinds.workOrder, order, publicWorkOrder(order), now) })
+    await ctx.storage.createRecord(order, { events: await recordCreatedEvents(ctx.storage, workOrders, order, publicWorkOrder(order), now) })
     return reply.code(201).send(publicWorkOrder(order))
   })
 }
 
-const publicWorkOrder = (w: WorkOrder) => ({
-  id: w.id, title: w.title, status: w.status, created_by: w.createdByClientId, created_at: new Date(w.createdAt).toISOString(),
+const workOrders = resourceKinds.workOrder
+
+/** Field Nation's shape of a work order, from the record it is stored as (its data: title and status). */
+const publicWorkOrder = (w: ApiRecord) => ({
+  id: w.id, title: String(w.data.title), status: String(w.data.status), created_by: w.createdByClientId, created_at: new Date(w.createdAt).toISOString(),
 })

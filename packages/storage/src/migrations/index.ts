@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
-import { auditClientIdSecretHandles, changeNotify, codesTokensSessions, initialSchema, marketplace, outbox, records, type Dialect } from './tables.js'
+import { auditClientIdSecretHandles, changeNotify, codesTokensSessions, initialSchema, marketplace, outbox, records, workOrdersAsRecords, type Dialect } from './tables.js'
 
 const dialects: Record<'sqlite' | 'postgres', Dialect> = {
   sqlite: { ms: 'INTEGER', serial: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
@@ -24,6 +24,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0005_outbox': statements(outbox(d)),
       '0006_change_notify': statements(changeNotify(engine)),
       '0007_audit_client_id_secret_handles': statements(auditClientIdSecretHandles(d)),
+      '0008_work_orders_as_records': statements(workOrdersAsRecords(engine)),
     }),
   }
 }

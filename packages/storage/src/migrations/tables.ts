@@ -234,3 +234,15 @@ export const auditClientIdSecretHandles = ({ ms }: Dialect): string[] => [
     shown_at ${ms})`,
   `CREATE INDEX secret_handles_expiry ON secret_handles (expires_at)`,
 ]
+
+/**
+ * Work orders become records of kind `work_order` like the API's other records: each row moves to
+ * `records` with its title and status as the record's data, and the table goes.
+ */
+export const workOrdersAsRecords = (engine: 'sqlite' | 'postgres'): string[] => [
+  `INSERT INTO records (id, tenant_id, kind, data, created_by_client_id, created_by_user_id, created_at)
+    SELECT id, tenant_id, 'work_order', ${engine === 'sqlite' ? 'json_object' : 'json_build_object'}('title', title, 'status', status)${engine === 'sqlite' ? '' : '::text'},
+      created_by_client_id, NULL, created_at
+    FROM work_orders`,
+  `DROP TABLE work_orders`,
+]

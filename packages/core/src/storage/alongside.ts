@@ -1,0 +1,16 @@
+import type { AuditEntry, Install, OutboxEvent, Tenant } from '../model.js'
+
+/**
+ * Rows that belong to a change and commit in its transaction, so a crash keeps all of them or none:
+ * its audit entries, its outbox events, and for createApp the sandbox tenant made for the app, for a
+ * grant the install it is made for.
+ */
+export interface Alongside {
+  audit?: AuditEntry[]
+  events?: OutboxEvent[]
+  tenant?: Tenant
+  install?: Install
+}
+
+/** `also` with `events` ahead of its own. */
+export const withEvents = (events: OutboxEvent[], also: Alongside = {}): Alongside => ({ ...also, events: [...events, ...(also.events ?? [])] })

@@ -1,0 +1,31 @@
+import type { App, AppSecret, Grant, SecretHandle } from '../model.js'
+import type { Alongside } from './alongside.js'
+
+/** Apps with their client secrets, and the secrets waiting to be shown once. */
+export interface AppStore {
+  /** Stores an app with its first secret and, for a private app, its grant on its own tenant; `also.tenant` first. */
+  createApp(app: App, secret: AppSecret, grant?: Grant, also?: Alongside): Promise<App>
+  getApp(id: string): Promise<App | undefined>
+  getAppByClientId(clientId: string): Promise<App | undefined>
+  listApps(filter?: { ownerUserId?: string }): Promise<App[]>
+  /** Saves an app's editable fields; appends an `app` change. */
+  updateApp(app: App, also?: Alongside): Promise<void>
+  /**
+   * Deletes an app with its secrets, grants, codes and tokens, in one transaction; appends a `grant`
+   * change for each grant and an `app` change, so every process drops what it cached.
+   */
+  deleteApp(id: string, now: number, also?: Alongside): Promise<boolean>
+  /** Secrets that still authenticate at `now`: the current one and those in a rotation grace period. */
+  listLiveSecrets(appId: string, now: number): Promise<AppSecret[]>
+  /** Adds `secret` as current; every older current secret expires at `graceEndsAt`. */
+  rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number, also?: Alongside): Promise<void>
+
+  /** Stores a secret to be shown once; drops handles that expired by `handle.createdAt`. */
+  saveSecretHandle(handle: SecretHandle): Promise<void>
+  /**
+   * The handle made for this browser, if it has not expired at `now`. The first call (exactly one among
+   * concurrent ones) gets it with its sealed secret and marks it shown, atomically; later calls get it
+   * with `first` false and no secret.
+   */
+  takeSecretHandle(idHash: string, browserHash: string, now: number): Promise<{ handle: SecretHandle; first: boolean } | undefined>
+}

@@ -1,0 +1,32 @@
+import type { AppStore } from './apps.js'
+import type { AuditStore } from './audit.js'
+import type { ChangeStore } from './changes.js'
+import type { GrantStore } from './grants.js'
+import type { SigningKeyStore } from './keys.js'
+import type { OutboxStore } from './outbox.js'
+import type { RecordStore } from './records.js'
+import type { TenantStore } from './tenants.js'
+import type { TokenStore } from './tokens.js'
+
+export { withEvents, type Alongside } from './alongside.js'
+export type { AppStore } from './apps.js'
+export type { AuditStore } from './audit.js'
+export type { ChangeStore } from './changes.js'
+export type { GrantStore } from './grants.js'
+export type { SigningKeyStore } from './keys.js'
+export type { OutboxStore } from './outbox.js'
+export type { RecordStore } from './records.js'
+export type { TenantStore } from './tenants.js'
+export type { TokenStore } from './tokens.js'
+
+/**
+ * Everything the core needs from a store, one part per aggregate. Adapters (SQLite, PostgreSQL) live in
+ * @fieldgate/storage and pass one contract suite. Every method that changes several rows is atomic;
+ * every change that other processes must see at once also appends to the change feed in the same
+ * transaction.
+ */
+export interface Storage extends TenantStore, AppStore, GrantStore, TokenStore, AuditStore, SigningKeyStore, RecordStore, OutboxStore, ChangeStore {
+  readonly engine: 'sqlite' | 'postgres'
+  migrate(): Promise<void>
+  close(): Promise<void>
+}

@@ -1,0 +1,21 @@
+import type { DeliveryAttempt, OutboxEvent } from '../model.js'
+
+/** The Data API outbox: events written with the change they announce (see Alongside), and their delivery. */
+export interface OutboxStore {
+  /**
+   * Leases up to `limit` pending events due at `now` until `leaseUntil`; an event leased by another
+   * process is skipped (FOR UPDATE SKIP LOCKED on PostgreSQL, one writer at a time on SQLite), so no
+   * attempt is made twice.
+   */
+  claimEvents(now: number, leaseUntil: number, limit: number): Promise<OutboxEvent[]>
+  /** Records an attempt and the event's new state, only while `leasedUntil` is still this caller's lease. */
+  finishAttempt(event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>, leasedUntil: number, attempt: DeliveryAttempt): Promise<boolean>
+  getEvent(id: string): Promise<OutboxEvent | undefined>
+  /** Events waiting to be delivered, for the backlog metric. */
+  countPendingEvents(): Promise<number>
+  /** Newest first. */
+  listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number }): Promise<OutboxEvent[]>
+  listAttempts(eventId: string): Promise<DeliveryAttempt[]>
+  /** Sends a delivered or failed event again, same id and body; false if it is unknown or pending. */
+  redeliver(id: string, now: number): Promise<boolean>
+}

@@ -1,0 +1,63 @@
+import type { Storage } from '@fieldgate/core'
+import { Migrator, type Kysely } from 'kysely'
+import { migrationsFor } from '../migrations/index.js'
+import type { Database } from '../schema.js'
+import { sqlAppStore } from './apps.js'
+import { sqlAuditStore } from './audit.js'
+import { sqlChangeStore, type ChangeWatcher } from './changes.js'
+import { sqlGrantStore } from './grants.js'
+import { sqlSigningKeyStore } from './keys.js'
+import { sqlOutboxStore } from './outbox.js'
+import { sqlRecordStore } from './records.js'
+import type { Engine } from './rows.js'
+import { sqlTenantStore } from './tenants.js'
+import { sqlTokenStore } from './tokens.js'
+
+export type { ChangeWatcher } from './changes.js'
+
+export interface SqlStorageOptions {
+  engine: Engine
+  db: Kysely<Database>
+  /** PostgreSQL: the schema this store lives in; its migration bookkeeping lives there too. */
+  schemaName?: () => Promise<string>
+  /** Runs before migrations, e.g. to create the PostgreSQL schema they go into. */
+  prepare?: () => Promise<void>
+  watcher?: ChangeWatcher
+}
+
+/**
+ * The Storage interface over Kysely, composed of one store per aggregate, all on the same database.
+ * SQLite and PostgreSQL share every query; they differ only in how they connect (sqlite.ts,
+ * postgres.ts), in column types (migrations/) and in the locks a few writes take (`engine`).
+ */
+export function sqlStorage({ engine, db, schemaName, prepare, watcher }: SqlStorageOptions): Storage {
+  return {
+    engine,
+
+    async migrate(): Promise<void> {
+      await prepare?.()
+      // Kysely, told no schema, takes migration tables in any schema of the database for its own.
+      const schema = await schemaName?.()
+      const { error } = await new Migrator({
+        db,
+        provider: migrationsFor(engine),
+        ...(schema ? { migrationTableSchema: schema } : {}),
+      }).migrateToLatest()
+      if (error) throw error
+    },
+
+    close(): Promise<void> {
+      return db.destroy()
+    },
+
+    ...sqlTenantStore(db),
+    ...sqlAppStore(db, engine),
+    ...sqlGrantStore(db, engine),
+    ...sqlTokenStore(db),
+    ...sqlAuditStore(db),
+    ...sqlSigningKeyStore(db, engine),
+    ...sqlRecordStore(db),
+    ...sqlOutboxStore(db, engine),
+    ...sqlChangeStore(db, watcher),
+  }
+}

@@ -1,0 +1,70 @@
+import type { DeliveryAttempt, OutboxEvent, OutboxStore } from '@fieldgate/core'
+import type { Kysely } from 'kysely'
+import type { Database } from '../schema.js'
+import { toEvent, type Engine } from './rows.js'
+
+/** The Data API outbox. */
+export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStore {
+  return {
+    async claimEvents(now: number, leaseUntil: number, limit: number): Promise<OutboxEvent[]> {
+      // Most polls find nothing due: a plain read first, so they take no write lock.
+      const due = await db.selectFrom('events').select('id')
+        .where('state', '=', 'pending').where('nextAttemptAt', '<=', now)
+        .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+        .limit(1).executeTakeFirst()
+      if (!due) return []
+      return db.transaction().execute(async (tx) => {
+        let due = tx.selectFrom('events').select('id')
+          .where('state', '=', 'pending').where('nextAttemptAt', '<=', now)
+          .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+          .orderBy('nextAttemptAt').limit(limit)
+        // SQLite's BEGIN IMMEDIATE lets one process at a time in; PostgreSQL skips rows others hold.
+        if (engine === 'postgres') due = due.forUpdate().skipLocked()
+        const ids = (await due.execute()).map((r) => r.id)
+        if (ids.length === 0) return []
+        const rows = await tx.updateTable('events').set({ lockedUntil: leaseUntil }).where('id', 'in', ids).returningAll().execute()
+        return rows.map(toEvent).sort((a, b) => a.nextAttemptAt - b.nextAttemptAt)
+      })
+    },
+
+    async finishAttempt(
+      event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>, leasedUntil: number, attempt: DeliveryAttempt,
+    ): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const { id, ...fields } = event
+        const result = await tx.updateTable('events').set({ ...fields, lockedUntil: null })
+          .where('id', '=', id).where('lockedUntil', '=', leasedUntil).executeTakeFirst()
+        if (Number(result.numUpdatedRows) !== 1) return false
+        await tx.insertInto('eventAttempts').values(attempt).execute()
+        return true
+      })
+    },
+
+    async getEvent(id: string): Promise<OutboxEvent | undefined> {
+      const row = await db.selectFrom('events').selectAll().where('id', '=', id).executeTakeFirst()
+      return row && toEvent(row)
+    },
+
+    async countPendingEvents(): Promise<number> {
+      const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirst()
+      return Number(row?.n ?? 0)
+    },
+
+    async listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number }): Promise<OutboxEvent[]> {
+      let q = db.selectFrom('events').selectAll()
+      if (filter.appId) q = q.where('appId', '=', filter.appId)
+      if (filter.state) q = q.where('state', '=', filter.state)
+      return (await q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()).map(toEvent)
+    },
+
+    async listAttempts(eventId: string): Promise<DeliveryAttempt[]> {
+      return db.selectFrom('eventAttempts').selectAll().where('eventId', '=', eventId).orderBy('at').orderBy('id').execute()
+    },
+
+    async redeliver(id: string, now: number): Promise<boolean> {
+      const result = await db.updateTable('events').set({ state: 'pending', nextAttemptAt: now, lockedUntil: null })
+        .where('id', '=', id).where('state', '!=', 'pending').executeTakeFirst()
+      return Number(result.numUpdatedRows) === 1
+    },
+  }
+}
