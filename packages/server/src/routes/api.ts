@@ -1,33 +1,28 @@
 import { randomUUID } from 'node:crypto'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
 import { recordCreatedEvents, requireScope, resourceKinds, type ApiRecord, type CoreContext } from '@fieldgate/core'
 import { requireBearer } from '../plugins/bearer.js'
 import { cursorOf, parseCursor } from '../plugins/cursor.js'
 import { principalLimits } from '../plugins/rate-limit.js'
+import { oneOf, pageQuery, strict, text } from '../schemas/common.js'
 
 /**
  * The protected API: a tenant's own work orders (Field Nation's `/api/rest/v2/workorders`), scope `api`.
  * They are records of kind `work_order` in the store; `publicWorkOrder` gives them Field Nation's shape.
  */
-export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
+export async function apiRoutes(fastify: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
   app.addHook('preHandler', requireBearer(ctx))
   // Per token and per client, after the token is accepted: every route below is counted.
   app.addHook('preHandler', principalLimits(app))
 
   app.get('/api/rest/v2/workorders', {
-    schema: {
-      querystring: {
-        type: 'object',
-        properties: {
-          limit: { type: 'integer', minimum: 1, maximum: 100, default: 25 },
-          cursor: { type: 'string', maxLength: 200 },
-          access_token: { type: 'string' },
-        },
-      },
-    },
+    schema: { querystring: pageQuery },
   }, async (request) => {
     requireScope(request.principal, 'api')
-    const { limit, cursor } = request.query as { limit: number; cursor?: string }
+    const { limit, cursor } = request.query
     const orders = await ctx.storage.listRecords(request.principal.tenantId, workOrders.kind, { limit, ...(cursor ? { before: parseCursor(cursor) } : {}) })
     const last = orders.length === limit ? orders[orders.length - 1] : undefined
     return { results: orders.map(publicWorkOrder), next_cursor: last ? cursorOf(last) : null }
@@ -35,20 +30,14 @@ export async function apiRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContex
 
   app.post('/api/rest/v2/workorders', {
     schema: {
-      body: {
-        type: 'object',
-        required: ['title'],
-        additionalProperties: false,
-        properties: {
-          // PostgreSQL text cannot hold NUL; both engines refuse it alike.
-          title: { type: 'string', minLength: 1, maxLength: 500, pattern: '^[^\\u0000]*$' },
-          status: { type: 'string', enum: ['draft', 'published', 'assigned', 'work_done', 'approved'] },
-        },
-      },
+      body: strict({
+        title: text(500, { minLength: 1 }),
+        status: Type.Optional(oneOf(['draft', 'published', 'assigned', 'work_done', 'approved'])),
+      }),
     },
   }, async (request, reply) => {
     requireScope(request.principal, 'api')
-    const body = request.body as { title: string; status?: string }
+    const body = request.body
     const now = ctx.now()
     const order: ApiRecord = {
       id: randomUUID(),
