@@ -5,8 +5,7 @@ import { SignJWT } from 'jose'
 import { cliActor, loadConfig, revokeGrant, signAccessToken, type AccessTokenClaims } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import {
-  bearer, eachEngine, getToken, postJson, privateApp, publicSandboxApp, request, silentLogger, startServer, waitUntil,
-  type Engine, type PrivateFixture, type Res, type TestServer,
+  bearer, eachEngine, injectHttp, privateApp, publicSandboxApp, silentLogger, startServer, waitUntil, type Engine, type PrivateFixture, type Res, type TestServer,
 } from './helpers.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
@@ -26,10 +25,12 @@ describe('resource-server guard on /api/rest/v2/workorders', () => {
   let t2: PrivateFixture
   let token1: string
   let token2: string
+  // Answers and challenges only: through app.inject, no port.
+  const { request, postJson, getToken } = injectHttp(() => server, () => other)
 
   before(async () => {
-    server = await startServer()
-    other = await startServer({ overrides: { masterKey: randomBytes(32).toString('hex') } })
+    server = await startServer({ listen: false })
+    other = await startServer({ listen: false, overrides: { masterKey: randomBytes(32).toString('hex') } })
     // Signs with the server's own keys: a second runtime on the same data dir, as another process would.
     signer = await openRuntime(loadConfig({}, { dataDir: server.dataDir, issuer: server.issuer, logLevel: 'silent' }), silentLogger(), { prepare: false, follow: false })
     t1 = await privateApp(server.storage)
@@ -241,7 +242,8 @@ describe('resource-server guard on /api/rest/v2/workorders', () => {
 
 describe('revocation on the API', () => {
   async function revokes(engine: Engine): Promise<void> {
-    const server = await startServer({ engine })
+    const server = await startServer({ engine, listen: false })
+    const { request, postJson, getToken } = injectHttp(() => server)
     try {
       const f = await privateApp(server.storage)
       const token = await getToken(server, f)

@@ -4,8 +4,8 @@ import { after, before, describe, it } from 'node:test'
 import { cliActor, loadConfig, revokeGrant, signAccessToken } from '@fieldgate/core'
 import { openRuntime } from '@fieldgate/server'
 import {
-  basicAuth, decodeJwt, getToken, postForm, postJson, privateApp, publicSandboxApp, silentLogger, startServer, waitUntil,
-  type PrivateFixture, type PublicFixture, type Res, type TestServer,
+  basicAuth, decodeJwt, injectHttp, privateApp, publicSandboxApp, silentLogger, startServer, waitUntil, type PrivateFixture, type PublicFixture, type Res,
+  type TestServer,
 } from './helpers.js'
 
 describe('introspection (RFC 7662) on POST /oauth/introspect', () => {
@@ -14,9 +14,11 @@ describe('introspection (RFC 7662) on POST /oauth/introspect', () => {
   let b: PublicFixture
   let tokenA: string
   let tokenB: string
+  // Answers and error bodies only: through app.inject, no port.
+  const { postForm, postJson, getToken } = injectHttp(() => server)
 
   before(async () => {
-    server = await startServer()
+    server = await startServer({ listen: false })
     a = await privateApp(server.storage, { scopes: 'api maps:write' })
     b = await publicSandboxApp(server.storage)
     tokenA = await getToken(server, a)

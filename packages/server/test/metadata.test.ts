@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import { cliActor, rotateSigningKeys } from '@fieldgate/core'
 import {
-  bearer, decodeJwt, freePort, getToken, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
+  bearer, decodeJwt, freePort, injectHttp, privateApp, startServer, waitUntil, type PrivateFixture, type TestServer,
 } from './helpers.js'
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']
@@ -11,9 +11,12 @@ const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']
 describe('metadata and keys', () => {
   let server: TestServer
   let f: PrivateFixture
+  let custom: TestServer | undefined
+  // Documents and keys only: through app.inject, no port.
+  const { request, getToken } = injectHttp(() => server, () => custom)
 
   before(async () => {
-    server = await startServer()
+    server = await startServer({ listen: false })
     f = await privateApp(server.storage)
   })
   after(() => server.close())
@@ -46,7 +49,7 @@ describe('metadata and keys', () => {
 
   it('uses a configured issuer (with its trailing slash trimmed) everywhere', async () => {
     const port = await freePort()
-    const custom = await startServer({ overrides: { port, issuer: `http://localhost:${port}/auth/` } })
+    custom = await startServer({ listen: false, overrides: { port, issuer: `http://localhost:${port}/auth/` } })
     try {
       const m = (await request(custom.url('/.well-known/oauth-authorization-server'))).json
       assert.equal(m.issuer, `http://localhost:${port}/auth`)

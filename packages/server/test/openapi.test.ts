@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import {
-  basicAuth, bearer, getToken, postForm, postJson, privateApp, publicSandboxApp, request, startServer,
-  type PrivateFixture, type PublicFixture, type Res, type TestServer,
+  basicAuth, bearer, injectHttp, privateApp, publicSandboxApp, startServer, type PrivateFixture, type PublicFixture, type Res, type TestServer,
 } from './helpers.js'
 
 type Schema = { [key: string]: any }
@@ -53,8 +52,10 @@ describe('/openapi.json documents every endpoint a client calls', () => {
   let doc: Schema
   let f: PrivateFixture
   let pub: PublicFixture
+  // Shapes only: through app.inject, no port.
+  const { request, postJson, postForm, getToken } = injectHttp(() => server)
   before(async () => {
-    server = await startServer()
+    server = await startServer({ listen: false })
     f = await privateApp(server.storage, { scopes: 'api' })
     pub = await publicSandboxApp(server.storage, { scopes: 'api' })
     const res = await request(server.url('/openapi.json'))

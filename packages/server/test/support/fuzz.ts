@@ -1,13 +1,16 @@
 /**
- * Fuzzing of every endpoint (issue 7, the security sweep): fast-check sends each route malformed and
- * oversized JSON, duplicate keys, repeated form fields, unicode edge cases (lone surrogates, NUL, RTL
- * marks, emoji, combining marks), wrong content types, odd query strings and random Authorization
- * headers and cookies, and checks that nothing answers 5xx, that errors keep their shape (JSON with an
- * `error` string from the API, a page from the pages) and that no request changes the store.
+ * The fuzzing harness of issue 7's security sweep, shared by the `fuzz-*.test.ts` files (one per
+ * concern: operations and metadata, tokens, the data APIs, authorization and consent, the sign-in and
+ * connected-apps pages, the developer portal, the marketplace, the admin API). fast-check sends each
+ * route malformed and oversized JSON, duplicate keys, repeated form fields, unicode edge cases (lone
+ * surrogates, NUL, RTL marks, emoji, combining marks), wrong content types, odd query strings and
+ * random Authorization headers and cookies, and checks that nothing answers 5xx, that errors keep their
+ * shape (JSON with an `error` string from the API, a page from the pages) and that no request changes
+ * the store.
  *
- * One real server on loopback with rate limits off (so fuzz does not turn into 429s), a private app, a
- * public sandbox app with an opaque connection token from the code flow, and a signed-in person with
- * a CSRF token, so forms get past the CSRF check and into the handlers.
+ * Each file runs one real server on loopback with rate limits off (so fuzz does not turn into 429s), a
+ * private app, a public sandbox app with an opaque connection token from the code flow, and a signed-in
+ * person with a CSRF token, so forms get past the CSRF check and into the handlers.
  *
  * "No state change": every run snapshots the store before and after its request (tenants, apps, grants,
  * live secrets, the audit log, outbox events, signing keys, the change feed, work orders and records)
@@ -17,34 +20,35 @@
  * that would act on any valid post), so a change is never legitimate. Requests that may succeed without
  * writing (client-credentials tokens, introspection, reads, consent pages) are checked like the rest.
  *
- * Every registered route has a property (checked against Fastify's route table). Two tests keep the
- * server bugs this fuzzing found fixed: an unbounded return_to in the sign-in redirect and a HEAD
- * response with content. The PostgreSQL variant runs when DATABASE_URL is set. FUZZ_RUNS (default 40
- * per property: the whole file in 1.5-2.5 minutes on two shared cores, both engines) and FUZZ_SEED /
+ * Every registered route has a property (checked against Fastify's route table): `areaOf` gives each
+ * route one file, and each file checks that its properties are exactly its area's routes. The
+ * PostgreSQL variant runs when DATABASE_URL is set. FUZZ_RUNS (default 40 per property) and FUZZ_SEED /
  * FUZZ_PATH (from a failure report) tune and replay runs.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import http from 'node:http'
-import net from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import fc from 'fast-check'
-import { cliActor, storeContext, createApp, createUser, resourceKinds, type Storage } from '@fieldgate/core'
-import { resourceRoutes } from '../src/routes/resources.js'
+import { cliActor, resourceKinds, storeContext, createApp, createUser, type Storage } from '@fieldgate/core'
+import { resourceRoutes } from '../../src/routes/resources.js'
 import {
   basicAuth, bearer, databaseUrl, getToken, postForm, privateApp, publicSandboxApp, request, startServer,
   type Engine, type PrivateFixture, type PublicFixture, type TestServer,
-} from './helpers.js'
-import { Person, csrfOf } from './person.js'
+} from '../helpers.js'
+import { Person, csrfOf } from '../person.js'
 
 // ---------------------------------------------------------------------------------------------------
 // Generators that know nothing of the server
 // ---------------------------------------------------------------------------------------------------
 
-type Params = Record<string, unknown>
+export type Params = Record<string, unknown>
 
 /** Characters and snippets that break naive code: NUL, lone surrogates, bidi controls, BOM, emoji, escapes. */
-const EDGE_PIECES = [
+export const EDGE_PIECES = [
   '\u0000', '\ud800', '\udbff', '\udc00', '\udfff', '\ud83d', '\u200b', '\u200e', '\u200f', '\u202e', '\u2066', '\u061c',
   '\ufeff', '\ufffd', '\uffff', '\ufffe', '\u00a0', '\u2028', '\u2029', '\u0085', '😀', '👩‍👩‍👧‍👦', '🏳️‍🌈', 'e\u0301',
   '\u0301\u0308\u0334', '𝕏', 'İ', 'ß', 'ﬃ', 'ﷺ', '\t', '\n', '\r\n', '\x7f', '\x1b', '\b', '"', '\\', "'", '`', '%', '%00',
@@ -52,49 +56,49 @@ const EDGE_PIECES = [
   '__proto__', 'constructor', ' ', 'null', 'undefined', 'NaN', '-1', '1e309', '0x10', '\\u0000',
 ]
 
-const oneChar = (unit: 'grapheme-ascii' | 'binary' | 'grapheme') => fc.string({ unit, minLength: 1, maxLength: 1 })
-const edgeUnit = fc.oneof(
+export const oneChar = (unit: 'grapheme-ascii' | 'binary' | 'grapheme') => fc.string({ unit, minLength: 1, maxLength: 1 })
+export const edgeUnit = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...EDGE_PIECES) },
   { weight: 4, arbitrary: oneChar('grapheme-ascii') },
   { weight: 2, arbitrary: oneChar('binary') },
   { weight: 1, arbitrary: oneChar('grapheme') },
 )
 /** Long runs at and around the limits the schemas set (64, 100, 200, 320, 500, 1000, 2000 characters). */
-const longText = fc.tuple(
+export const longText = fc.tuple(
   fc.constantFrom('x', 'é', '😀', '\u0000', '\ud800', '\u202e', ' '),
   fc.constantFrom(64, 101, 199, 200, 201, 320, 321, 500, 501, 1000, 1001, 2000, 2001, 4096),
 ).map(([unit, n]) => unit.repeat(n))
-const edgeString = fc.oneof({ weight: 9, arbitrary: fc.string({ unit: edgeUnit, maxLength: 20 }) }, { weight: 1, arbitrary: longText })
-const scalar = fc.oneof({ weight: 6, arbitrary: edgeString }, fc.integer(), fc.double(), fc.boolean(), fc.constant(null))
-const anyValue: fc.Arbitrary<unknown> = fc.oneof(
+export const edgeString = fc.oneof({ weight: 9, arbitrary: fc.string({ unit: edgeUnit, maxLength: 20 }) }, { weight: 1, arbitrary: longText })
+export const scalar = fc.oneof({ weight: 6, arbitrary: edgeString }, fc.integer(), fc.double(), fc.boolean(), fc.constant(null))
+export const anyValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 8, arbitrary: scalar },
   { weight: 1, arbitrary: fc.array(scalar, { maxLength: 3 }) },
   { weight: 1, arbitrary: fc.dictionary(edgeString, scalar, { maxKeys: 2 }) },
 )
 /** A parameter value: mostly a string (what OAuth parameters are), sometimes anything, sometimes a real value. */
-const paramValue = (real: readonly string[] = []) => fc.oneof(
+export const paramValue = (real: readonly string[] = []) => fc.oneof(
   { weight: 7, arbitrary: edgeString },
   { weight: 1, arbitrary: anyValue },
   ...(real.length ? [{ weight: 3, arbitrary: fc.constantFrom(...real) }] : []),
 )
 
 /** Named fields (each optional) over a few junk keys; the named ones win. */
-function paramsOf(fields: Record<string, fc.Arbitrary<unknown>>, junk = true): fc.Arbitrary<Params> {
+export function paramsOf(fields: Record<string, fc.Arbitrary<unknown>>, junk = true): fc.Arbitrary<Params> {
   return fc.tuple(
     fc.record(fields, { requiredKeys: [] }),
     junk ? fc.dictionary(edgeString, anyValue, { maxKeys: 2 }) : fc.constant({}),
   ).map(([known, extra]) => ({ ...extra, ...(known as Params) }))
 }
-const fieldsOf = (names: readonly string[], real: Record<string, readonly string[]> = {}) =>
+export const fieldsOf = (names: readonly string[], real: Record<string, readonly string[]> = {}) =>
   Object.fromEntries(names.map((n) => [n, paramValue(real[n] ?? [])]))
 
 /** A copy of `p` with an own property `key`, even `__proto__`. */
-function withKey(p: Params, key: string, value: unknown): Params {
+export function withKey(p: Params, key: string, value: unknown): Params {
   const q = { ...p }
   Object.defineProperty(q, key, { value, enumerable: true, writable: true, configurable: true })
   return q
 }
-function withoutKey(p: Params, key: string): Params {
+export function withoutKey(p: Params, key: string): Params {
   const q = { ...p }
   delete q[key]
   return q
@@ -104,7 +108,7 @@ function withoutKey(p: Params, key: string): Params {
  * Percent-encodes any JS string, lone surrogates included (as their WTF-8 bytes, which are not UTF-8:
  * a decoder must cope). encodeURIComponent itself throws on them.
  */
-function wtf8(s: string): string {
+export function wtf8(s: string): string {
   let out = ''
   for (const ch of s) {
     try {
@@ -117,12 +121,12 @@ function wtf8(s: string): string {
   return out
 }
 /** Every byte as %XX: the same parameter as plain encoding, spelled differently. */
-const pctAll = (s: string) => [...Buffer.from(s)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
+export const pctAll = (s: string) => [...Buffer.from(s)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
 
-const asText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v) ?? '')
-const formPairs = (p: Params): [string, string][] => Object.entries(p).map(([k, v]) => [k, asText(v)])
-const jsonText = (v: unknown): string => JSON.stringify(v) ?? 'null'
-const parsesAsJson = (text: string): boolean => {
+export const asText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v) ?? '')
+export const formPairs = (p: Params): [string, string][] => Object.entries(p).map(([k, v]) => [k, asText(v)])
+export const jsonText = (v: unknown): string => JSON.stringify(v) ?? 'null'
+export const parsesAsJson = (text: string): boolean => {
   try {
     JSON.parse(text)
     return true
@@ -131,11 +135,11 @@ const parsesAsJson = (text: string): boolean => {
   }
 }
 /** What the server must refuse as JSON: not blank (a blank body is no body) and not JSON. */
-const invalidJson = (text: string) => text.trim() !== '' && !parsesAsJson(text)
+export const invalidJson = (text: string) => text.trim() !== '' && !parsesAsJson(text)
 
 // ---- request bodies ----
 
-interface Body {
+export interface Body {
   ct: string | undefined
   data: string | Uint8Array
   /** The body cannot be accepted whatever else the request says: the answer must be 4xx. */
@@ -145,38 +149,38 @@ interface Body {
   emails: string[]
 }
 
-const JSON_TYPES = ['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8']
-const FORM_TYPES = ['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'APPLICATION/X-WWW-FORM-URLENCODED']
-const WRONG_TYPES = [
+export const JSON_TYPES = ['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8']
+export const FORM_TYPES = ['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'APPLICATION/X-WWW-FORM-URLENCODED']
+export const WRONG_TYPES = [
   'text/plain', 'text/plain; charset=utf-8', 'application/xml', 'text/html', 'multipart/form-data; boundary=fuzz', 'application/octet-stream',
   'application/jsonx', 'application/vnd.api+json', 'application/json-patch+json', 'application/x-www-form-urlencodedx', 'json',
   'application/json, text/plain', 'application', '*/*', 'x/y', '',
 ]
-const MALFORMED_JSON = [
+export const MALFORMED_JSON = [
   '{', '}', '[', ']', '{"a":1,}', '[1,]', "{'a':'b'}", '{a:1}', '{"a":NaN}', '{"a":Infinity}', '{"a":undefined}', '{"a":1}/*c*/',
   '// c\n{}', '\ufeff{}', '{"a":"\u0001"}', '{"a":"\\x41"}', '"\\', '{"a":"', '{} {}', '}{', '{"a" 1}', '01', '1.', '.5', '+1', '-',
   '0x10', '1e', '"\\u12"', '{"a":1]', 'nul', 'tru', '{"__proto__":}', '\u0000', '{"a":1}\u0000', '{"a":"\ud800"', '{"\\ud800":}',
   '[' + '{'.repeat(50), '{"a":"\n"}', '{"a":01}', '{"a":-}', '{,}', '{"a":1,,"b":2}', '{"a"::1}',
 ]
-const BAD_UTF8 = [[0xc0, 0x80], [0xed, 0xa0, 0x80], [0xff], [0xfe, 0xff], [0xe0, 0xa4], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xc3]]
+export const BAD_UTF8 = [[0xc0, 0x80], [0xed, 0xa0, 0x80], [0xff], [0xfe, 0xff], [0xe0, 0xa4], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xc3]]
 
-const emailsIn = (p: Params): string[] => (typeof p.email === 'string' ? [p.email] : [])
-const body = (ct: string | undefined, data: string | Uint8Array, family: string, mustReject = false, emails: string[] = []): Body =>
+export const emailsIn = (p: Params): string[] => (typeof p.email === 'string' ? [p.email] : [])
+export const body = (ct: string | undefined, data: string | Uint8Array, family: string, mustReject = false, emails: string[] = []): Body =>
   ({ ct, data, mustReject, family, emails })
 
-const jsonBody = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...JSON_TYPES))
+export const jsonBody = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...JSON_TYPES))
   .map(([p, ct]) => body(ct, JSON.stringify(p), 'json', false, emailsIn(p)))
 
-const formBody = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...FORM_TYPES), fc.boolean())
+export const formBody = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...FORM_TYPES), fc.boolean())
   .map(([p, ct, byHand]) => body(ct, byHand
     ? formPairs(p).map(([k, v]) => `${wtf8(k)}=${wtf8(v)}`).join('&')
     : new URLSearchParams(formPairs(p)).toString(), byHand ? 'form (WTF-8)' : 'form', false, emailsIn(p)))
 
-const keyOf = (hints: readonly string[]) => hints.length ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...hints) }, edgeString) : edgeString
-const escapeKey = (key: string) => `"${[...Array(key.length).keys()].map((i) => `\\u${key.charCodeAt(i).toString(16).padStart(4, '0')}`).join('')}"`
+export const keyOf = (hints: readonly string[]) => hints.length ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...hints) }, edgeString) : edgeString
+export const escapeKey = (key: string) => `"${[...Array(key.length).keys()].map((i) => `\\u${key.charCodeAt(i).toString(16).padStart(4, '0')}`).join('')}"`
 
 /** JSON text with a key twice: at the top, escaped differently, nested, inside an array, spaced out. */
-const duplicateKeyJson = (params: fc.Arbitrary<Params>, hints: readonly string[]) =>
+export const duplicateKeyJson = (params: fc.Arbitrary<Params>, hints: readonly string[]) =>
   fc.tuple(params, keyOf(hints), anyValue, anyValue, fc.constantFrom('top', 'escaped', 'nested', 'array', 'spaced'), fc.constantFrom(...JSON_TYPES))
     .map(([p, key, v1, v2, where, ct]) => {
       const entries = Object.entries(p).filter(([k]) => k !== key).map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`)
@@ -191,14 +195,14 @@ const duplicateKeyJson = (params: fc.Arbitrary<Params>, hints: readonly string[]
     })
 
 /** Lone surrogates replaced by U+FFFD, as UTF-8 encoding does. */
-const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
+export const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd')
 
 /**
  * A form with a field twice, the second time perhaps spelled with every byte percent-encoded. The key
  * is well-formed: a lone surrogate spelled as WTF-8 (three invalid bytes, three U+FFFD) and as UTF-8
  * (one U+FFFD) would be two different names, not a repetition.
  */
-const repeatedFieldForm = (params: fc.Arbitrary<Params>, hints: readonly string[]) =>
+export const repeatedFieldForm = (params: fc.Arbitrary<Params>, hints: readonly string[]) =>
   fc.tuple(params, keyOf(hints).map(wellFormed), fc.array(edgeString, { minLength: 2, maxLength: 3 }), fc.boolean(), fc.constantFrom(...FORM_TYPES))
     .map(([p, key, values, spelled, ct]) => {
       const pairs = formPairs(p).filter(([k]) => k !== key).map(([k, v]) => `${wtf8(k)}=${wtf8(v)}`)
@@ -207,7 +211,7 @@ const repeatedFieldForm = (params: fc.Arbitrary<Params>, hints: readonly string[
     })
 
 /** Broken JSON: classics, valid JSON cut short, valid JSON with a character spliced in. */
-const malformedJson = (params: fc.Arbitrary<Params>) => fc.tuple(
+export const malformedJson = (params: fc.Arbitrary<Params>) => fc.tuple(
   fc.oneof(
     fc.constantFrom(...MALFORMED_JSON),
     fc.tuple(params, fc.nat()).map(([p, n]) => {
@@ -224,11 +228,11 @@ const malformedJson = (params: fc.Arbitrary<Params>) => fc.tuple(
 ).filter(([text]) => invalidJson(text)).map(([text, ct]) => body(ct, text, 'malformed-json', true))
 
 /** A plausible body under a content type the server does not read. */
-const wrongContentType = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...WRONG_TYPES), fc.boolean())
+export const wrongContentType = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...WRONG_TYPES), fc.boolean())
   .map(([p, ct, asJson]) => body(ct, asJson ? JSON.stringify(p) : new URLSearchParams(formPairs(p)).toString() || 'x=1', 'wrong-content-type', true))
 
 /** Bodies a few hundred bytes either side of the limit, and far over it; padding in 1-, 2-, 4- and 6-byte units. */
-const oversized = (params: fc.Arbitrary<Params>, limit: number, padKeys: readonly string[]) => fc.tuple(
+export const oversized = (params: fc.Arbitrary<Params>, limit: number, padKeys: readonly string[]) => fc.tuple(
   params,
   fc.constantFrom('x', 'é', '😀', '\u0000', '\ud800'),
   fc.oneof({ weight: 4, arbitrary: fc.integer({ min: -300, max: 300 }).map((d) => limit + d) }, { weight: 1, arbitrary: fc.constantFrom(4 * limit, 1 << 20) }),
@@ -244,7 +248,7 @@ const oversized = (params: fc.Arbitrary<Params>, limit: number, padKeys: readonl
 })
 
 /** Random bytes with invalid UTF-8 mixed in, as JSON or as a form. */
-const rawBytes = fc.tuple(
+export const rawBytes = fc.tuple(
   fc.array(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 12 }), fc.constantFrom(...BAD_UTF8.map((b) => Uint8Array.from(b)))), { minLength: 1, maxLength: 8 }),
   fc.constantFrom(...JSON_TYPES, ...FORM_TYPES),
 ).map(([chunks, ct]) => {
@@ -254,15 +258,15 @@ const rawBytes = fc.tuple(
 })
 
 /** Deeply nested JSON under the size limit. */
-const deepJson = fc.tuple(fc.integer({ min: 1, max: 2500 }), fc.boolean(), fc.constantFrom(...JSON_TYPES)).map(([n, arrays, ct]) =>
+export const deepJson = fc.tuple(fc.integer({ min: 1, max: 2500 }), fc.boolean(), fc.constantFrom(...JSON_TYPES)).map(([n, arrays, ct]) =>
   body(ct, arrays ? '['.repeat(n) + ']'.repeat(n) : `{"zz_deep":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`, 'deep-json'))
 
 /** `arb` one time in `1 + of`; null otherwise. */
-const rarely = <T>(arb: fc.Arbitrary<T>, of = 5): fc.Arbitrary<T | null> => fc.oneof({ weight: of, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb })
+export const rarely = <T>(arb: fc.Arbitrary<T>, of = 5): fc.Arbitrary<T | null> => fc.oneof({ weight: of, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb })
 
-const noBody = fc.constantFrom(body(undefined, '', 'no body'), body('application/json', '', 'empty JSON'), body('application/json', ' \n\t ', 'blank JSON'), body('application/x-www-form-urlencoded', '', 'empty form'))
+export const noBody = fc.constantFrom(body(undefined, '', 'no body'), body('application/json', '', 'empty JSON'), body('application/json', ' \n\t ', 'blank JSON'), body('application/x-www-form-urlencoded', '', 'empty form'))
 
-interface BodyOptions {
+export interface BodyOptions {
   /** Field names: where duplicates and padding go. */
   hints: readonly string[]
   /** Only bodies the server must refuse: for routes that act on any body they can read. */
@@ -273,7 +277,7 @@ interface BodyOptions {
   padKeys?: readonly string[]
 }
 
-function bodies(params: fc.Arbitrary<Params>, limit: number, o: BodyOptions): fc.Arbitrary<Body> {
+export function bodies(params: fc.Arbitrary<Params>, limit: number, o: BodyOptions): fc.Arbitrary<Body> {
   const rejected = [
     duplicateKeyJson(params, o.hints),
     repeatedFieldForm(params, o.hints),
@@ -296,7 +300,7 @@ function bodies(params: fc.Arbitrary<Params>, limit: number, o: BodyOptions): fc
 
 // ---- query strings, path segments, headers ----
 
-const QUERY_JUNK = [
+export const QUERY_JUNK = [
   '%00', '%', '%zz', '%E0%A4', '%ED%A0%80', '%C0%AF', '%FF', '=', '==', '&', '&&', 'a', 'a=', '=a', '+', '%2B', '%26', '%3D', ';', 'a;b=c',
   '[]=1', 'a[b]=1', 'a[]=1&a[]=2', '__proto__=1', '__proto__[x]=1', 'constructor[prototype][x]=1', 'toString=1', 'hasOwnProperty=1',
   '%u0041=1', '%%', '%25', 'é=é', '😀=😀', 'x=\u202e', 'limit=-1', 'limit=1e3', 'limit=%00', 'limit=0x10', 'cursor=%00',
@@ -307,7 +311,7 @@ const QUERY_JUNK = [
  * repeated, and sometimes a long value (up to 12 KB; a few go over Node's 16 KiB header limit and get
  * its 431, which has its own cases below).
  */
-function queryOf(names: readonly string[], real: readonly string[] = []): fc.Arbitrary<string> {
+export function queryOf(names: readonly string[], real: readonly string[] = []): fc.Arbitrary<string> {
   const name = names.length ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...names) }, edgeString.map(wtf8)) : edgeString.map(wtf8)
   const value = fc.oneof(
     { weight: 4, arbitrary: edgeString.map(wtf8) },
@@ -327,19 +331,19 @@ function queryOf(names: readonly string[], real: readonly string[] = []): fc.Arb
 }
 
 /** A path segment: edge characters percent-encoded (WTF-8), raw junk encodings, lengths around the 100-character parameter limit. */
-const edgeSegment = fc.oneof(
+export const edgeSegment = fc.oneof(
   { weight: 5, arbitrary: edgeString.map(wtf8).filter((s) => s !== '' && !/^(\.|%2e){1,2}$/i.test(s)) },
   { weight: 2, arbitrary: fc.constantFrom('%zz', '%', '%00', '%2F', '%ED%A0%80', '%C0%AF', 'a%00b', '%E2%80%AE', '%F0%9F%98%80', '%3F', '%23', 'x'.repeat(100), 'x'.repeat(101), 'x'.repeat(5000)) },
   { weight: 1, arbitrary: fc.uuid() },
 )
 
 /** Header values a client can send: printable Latin-1 and tab (node:http and fetch refuse NUL, CR, LF, other controls and code points over 255). */
-const headerChar = fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0xa0, max: 0xff }), fc.constant(0x09)).map((c) => String.fromCharCode(c))
-const headerText = fc.string({ unit: headerChar, maxLength: 40 })
-const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
+export const headerChar = fc.oneof(fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0xa0, max: 0xff }), fc.constant(0x09)).map((c) => String.fromCharCode(c))
+export const headerText = fc.string({ unit: headerChar, maxLength: 40 })
+export const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 
 /** JWTs with the wrong algorithm (none, HS256), strange kids and claims, no or junk signatures. */
-const forgedJwt = (kids: readonly string[]) => fc.tuple(
+export const forgedJwt = (kids: readonly string[]) => fc.tuple(
   fc.record({
     alg: fc.oneof(fc.constantFrom('none', 'None', 'HS256', 'RS256', 'PS256', 'ES256', 'EdDSA', ''), edgeString),
     kid: fc.oneof(fc.constantFrom(...kids, '../../etc/passwd', ''), edgeString),
@@ -350,7 +354,7 @@ const forgedJwt = (kids: readonly string[]) => fc.tuple(
   fc.constantFrom('', 'AAAA', 'x'.repeat(342), '..', '%'),
 ).map(([header, payload, sig]) => `${b64url(header)}.${b64url(payload)}.${sig}`)
 
-function junkAuthorization(f: Fixture): fc.Arbitrary<string> {
+export function junkAuthorization(f: Fixture): fc.Arbitrary<string> {
   const realTokens = [f.privToken, f.pubToken, f.opaque, f.adminToken]
   const mutate = ([t, how, n]: [string, string, number]) => {
     const at = n % t.length
@@ -376,11 +380,11 @@ function junkAuthorization(f: Fixture): fc.Arbitrary<string> {
 // The server, its fixtures and the state that must not move
 // ---------------------------------------------------------------------------------------------------
 
-const CALLBACK = 'https://partner.example/callback'
-const INSTALL_URL = 'https://partner.example/install'
-const ALL_SCOPES = 'api fields:read:all maps:write vehicles:write sensors:write alerts:write'
+export const CALLBACK = 'https://partner.example/callback'
+export const INSTALL_URL = 'https://partner.example/install'
+export const ALL_SCOPES = 'api fields:read:all maps:write vehicles:write sensors:write alerts:write'
 
-interface Fixture {
+export interface Fixture {
   server: TestServer
   storage: Storage
   limit: number
@@ -402,7 +406,7 @@ interface Fixture {
   grantIds: string[]
 }
 
-interface Req {
+export interface Req {
   method: string
   path: string
   query: string
@@ -410,9 +414,9 @@ interface Req {
   body: Body | undefined
 }
 
-type Kind = 'api' | 'page' | 'plain'
+export type Kind = 'api' | 'page' | 'plain'
 
-interface Spec {
+export interface Spec {
   method: 'GET' | 'POST' | 'DELETE'
   /** The route as Fastify knows it. */
   route: string
@@ -423,7 +427,7 @@ interface Spec {
 }
 
 /** The store as far as a request could change it. The reads run at once: on PostgreSQL they are most of a run's time. */
-async function snapshot(f: Fixture): Promise<unknown> {
+export async function snapshot(f: Fixture): Promise<unknown> {
   const s = f.storage
   const now = Date.now()
   const all = <T>(items: readonly T[], read: (item: T) => Promise<unknown>) => Promise.all(items.map(read))
@@ -446,7 +450,7 @@ async function snapshot(f: Fixture): Promise<unknown> {
   return { tenants, apps, secrets, grants, fixtureGrants, audit, events, keys, changes, workOrders, records }
 }
 
-interface RawRes {
+export interface RawRes {
   status: number
   /** Lower-case names; repeated headers joined with ', '. */
   headers: Record<string, string>
@@ -460,7 +464,7 @@ interface RawRes {
  * are over fetch's 16 KiB limit is still read and judged (see the redirect property below); bodies far
  * over the limit go through fetch, which copes with a server that answers 413 and closes mid-upload.
  */
-async function send(f: Fixture, req: Req): Promise<RawRes> {
+export async function send(f: Fixture, req: Req): Promise<RawRes> {
   const headers: Record<string, string> = { ...req.headers }
   const withBody = req.body !== undefined && req.method !== 'GET' && req.method !== 'HEAD'
   if (withBody && req.body!.ct !== undefined) headers['content-type'] = req.body!.ct
@@ -473,7 +477,7 @@ async function send(f: Fixture, req: Req): Promise<RawRes> {
   return sendRaw(f, req.method, req.path + req.query, headers, data)
 }
 
-function sendRaw(f: Fixture, method: string, path: string, headers: Record<string, string> = {}, data?: string | Uint8Array): Promise<RawRes> {
+export function sendRaw(f: Fixture, method: string, path: string, headers: Record<string, string> = {}, data?: string | Uint8Array): Promise<RawRes> {
   // Normalised (non-ASCII percent-encoded) as fetch would send it.
   const url = new URL(path, f.server.origin)
   return new Promise((resolve, reject) => {
@@ -493,11 +497,11 @@ function sendRaw(f: Fixture, method: string, path: string, headers: Record<strin
   })
 }
 
-const describeReq = (req: Req, res: RawRes) =>
+export const describeReq = (req: Req, res: RawRes) =>
   `${req.method} ${req.path.slice(0, 200)}${req.query.slice(0, 200)} [${req.body?.family ?? 'no body'}] → ${res.status} ${res.text.slice(0, 300)}`
 
 /** A path Fastify refuses before routing: a segment that does not percent-decode, or one over its 100-character parameter limit. */
-const unroutable = (path: string) => path.split('/').some((s) => {
+export const unroutable = (path: string) => path.split('/').some((s) => {
   try {
     decodeURIComponent(s)
     return s.length > 100
@@ -507,12 +511,12 @@ const unroutable = (path: string) => path.split('/').some((s) => {
 })
 
 /** About what the request line and headers weigh on the wire (with a margin for the client's own Host, Connection, …). */
-const requestHeaderBytes = (f: Fixture, req: Req) => {
+export const requestHeaderBytes = (f: Fixture, req: Req) => {
   const url = new URL(req.path + req.query, f.server.origin)
   return `${req.method} ${url.pathname}${url.search} HTTP/1.1\r\n`.length + Object.entries(req.headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 0) + 300
 }
 
-function checkResponse(f: Fixture, spec: Spec, req: Req, res: RawRes): void {
+export function checkResponse(f: Fixture, spec: Spec, req: Req, res: RawRes): void {
   const what = describeReq(req, res)
   assert.ok(res.status < 500, `5xx: ${what}`)
   assert.ok(res.status >= 200, `no final status: ${what}`)
@@ -565,9 +569,9 @@ function checkResponse(f: Fixture, spec: Spec, req: Req, res: RawRes): void {
 // Building requests
 // ---------------------------------------------------------------------------------------------------
 
-const xRequestId = rarely(fc.oneof(headerText, fc.constantFrom('plain-id.1', 'a'.repeat(64), 'a'.repeat(65), '../x', 'id with space')), 6)
+export const xRequestId = rarely(fc.oneof(headerText, fc.constantFrom('plain-id.1', 'a'.repeat(64), 'a'.repeat(65), '../x', 'id with space')), 6)
 
-function req(o: {
+export function req(o: {
   method: Spec['method']
   path: fc.Arbitrary<string> | string
   auth: fc.Arbitrary<Record<string, string>>
@@ -586,32 +590,32 @@ function req(o: {
   }) as fc.Arbitrary<Req>
 }
 
-const noAuth = fc.constant({} as Record<string, string>)
+export const noAuth = fc.constant({} as Record<string, string>)
 
 /** Authorization for a Bearer route: a real token most of the time, or none, or junk. */
-const bearerAuth = (f: Fixture, tokens = [f.privToken, f.pubToken, f.opaque]) => fc.oneof(
+export const bearerAuth = (f: Fixture, tokens = [f.privToken, f.pubToken, f.opaque]) => fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom(...tokens).map((t) => ({ authorization: `Bearer ${t}` })) },
   { weight: 1, arbitrary: noAuth },
   { weight: 2, arbitrary: junkAuthorization(f).map((a) => ({ authorization: a })) },
 )
 
 /** Authorization for the admin API: the admin token mostly; junk (never the token after trimming) or none otherwise. */
-const isAdmin = (f: Fixture, header: string) => /^bearer /i.test(header) && header.slice(7).trim() === f.adminToken
-const junkAdminAuth = (f: Fixture) => fc.oneof({ weight: 3, arbitrary: junkAuthorization(f).filter((a) => !isAdmin(f, a)).map((a) => ({ authorization: a })) }, { weight: 1, arbitrary: noAuth })
-const adminAuth = (f: Fixture) => fc.oneof(
+export const isAdmin = (f: Fixture, header: string) => /^bearer /i.test(header) && header.slice(7).trim() === f.adminToken
+export const junkAdminAuth = (f: Fixture) => fc.oneof({ weight: 3, arbitrary: junkAuthorization(f).filter((a) => !isAdmin(f, a)).map((a) => ({ authorization: a })) }, { weight: 1, arbitrary: noAuth })
+export const adminAuth = (f: Fixture) => fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom(`Bearer ${f.adminToken}`, `bearer ${f.adminToken}`, `Bearer   ${f.adminToken}  `).map((a) => ({ authorization: a })) },
   { weight: 2, arbitrary: junkAdminAuth(f) },
 )
 
 /** Client authentication at the token endpoints: Basic with real or junk credentials, or none. */
-const clientAuth = (f: Fixture) => fc.oneof(
+export const clientAuth = (f: Fixture) => fc.oneof(
   { weight: 3, arbitrary: noAuth },
   { weight: 2, arbitrary: fc.constantFrom(basicAuth(f.priv.clientId, f.priv.clientSecret), basicAuth(f.pub.clientId, f.pub.clientSecret)).map((a) => ({ authorization: a })) },
   { weight: 2, arbitrary: junkAuthorization(f).map((a) => ({ authorization: a })) },
 )
 
 /** The person's browser most of the time; none; junk cookies; the person's with a junk session besides. */
-const pageAuth = (f: Fixture) => fc.oneof(
+export const pageAuth = (f: Fixture) => fc.oneof(
   { weight: 6, arbitrary: fc.constant({ cookie: f.cookie }) },
   { weight: 1, arbitrary: noAuth },
   { weight: 1, arbitrary: headerText.map((c) => ({ cookie: c })) },
@@ -620,21 +624,21 @@ const pageAuth = (f: Fixture) => fc.oneof(
 )
 
 /** A form's CSRF field: the real token mostly, sometimes a forgery of it. */
-const csrfField = (f: Fixture) => fc.oneof(
+export const csrfField = (f: Fixture) => fc.oneof(
   { weight: 6, arbitrary: fc.constant(f.csrf) },
   { weight: 1, arbitrary: forgedCsrf(f) },
 )
 /** Never this browser's token: missing (undefined), empty, altered, or random. */
-const forgedCsrf = (f: Fixture) => fc.oneof(
+export const forgedCsrf = (f: Fixture) => fc.oneof(
   fc.constantFrom(undefined, '', f.csrf + 'x', f.csrf.slice(1), f.csrf.toUpperCase(), ` ${f.csrf}`, f.csrf.replace(/./, (c) => (c === 'A' ? 'B' : 'A')), 'A'.repeat(f.csrf.length)),
   edgeString,
 )
-const withCsrf = (csrf: fc.Arbitrary<string | undefined>, params: fc.Arbitrary<Params>) =>
+export const withCsrf = (csrf: fc.Arbitrary<string | undefined>, params: fc.Arbitrary<Params>) =>
   fc.tuple(params, csrf).map(([p, c]) => (c === undefined ? withoutKey(p, 'csrf') : withKey(p, 'csrf', c)))
 
 // ---- write routes: bodies invalid by construction ----
 
-interface WriteSchema {
+export interface WriteSchema {
   /** Text fields (strings with the no-NUL pattern); the rest are other types. */
   text: readonly string[]
   other?: readonly string[]
@@ -646,7 +650,7 @@ interface WriteSchema {
  * violation that holds as JSON and as a form (ajv coerces types, so a wrong type is not enough): a
  * required field dropped, an unknown field added, or a NUL in a required text field.
  */
-function invalidFor(schema: WriteSchema, real: Record<string, readonly string[]> = {}): fc.Arbitrary<Params> {
+export function invalidFor(schema: WriteSchema, real: Record<string, readonly string[]> = {}): fc.Arbitrary<Params> {
   const names = [...schema.text, ...(schema.other ?? [])]
   const requiredText = schema.required.filter((n) => schema.text.includes(n))
   const violations = ['extra', ...(schema.required.length ? ['drop'] : []), ...(requiredText.length ? ['nul'] : [])]
@@ -661,32 +665,11 @@ function invalidFor(schema: WriteSchema, real: Record<string, readonly string[]>
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Every route
+// Helpers for the route specs
 // ---------------------------------------------------------------------------------------------------
 
-const OAUTH_FIELDS = ['grant_type', 'client_id', 'client_secret', 'scope', 'target_id', 'code', 'redirect_uri', 'code_verifier', 'token', 'token_type_hint', 'refresh_token', 'resource', 'audience']
-const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token', 'password', 'urn:ietf:params:oauth:grant-type:jwt-bearer', 'CLIENT_CREDENTIALS', 'client_credentials ']
-const AUTHORIZE_FIELDS = ['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method', 'prompt', 'nonce']
-
-/** Token endpoint parameters, real client credentials mixed in (a client-credentials token may be issued: that stores nothing). */
-const tokenParams = (f: Fixture, extraReal: Record<string, readonly string[]> = {}) => paramsOf(fieldsOf(OAUTH_FIELDS, {
-  grant_type: GRANT_TYPES,
-  client_id: [f.priv.clientId, f.pub.clientId],
-  client_secret: [f.priv.clientSecret, f.pub.clientSecret, f.pub.clientSecret + 'x'],
-  target_id: f.tenantIds,
-  scope: ALL_SCOPES.split(' ').concat([ALL_SCOPES, 'openid', '']),
-  redirect_uri: [CALLBACK, CALLBACK + '/', 'https://evil.example/'],
-  code: ['0'.repeat(64), randomBytes(32).toString('hex')],
-  ...extraReal,
-}))
-
-const tokenEndpoint = (route: string, extraReal: (f: Fixture) => Record<string, readonly string[]> = () => ({})): Spec => ({
-  method: 'POST', route, kind: 'api',
-  build: (f) => req({ method: 'POST', path: route, auth: clientAuth(f), query: queryOf(OAUTH_FIELDS), body: bodies(tokenParams(f, extraReal(f)), f.limit, { hints: OAUTH_FIELDS, allowEmpty: true, padKeys: OAUTH_FIELDS }) }),
-})
-
 /** A GET route: odd query strings and Authorization headers / cookies. */
-const getRoute = (route: string, kind: Kind, o: { auth?: (f: Fixture) => fc.Arbitrary<Record<string, string>>; names?: readonly string[]; real?: (f: Fixture) => readonly string[]; path?: (f: Fixture) => fc.Arbitrary<string> } = {}): Spec => ({
+export const getRoute = (route: string, kind: Kind, o: { auth?: (f: Fixture) => fc.Arbitrary<Record<string, string>>; names?: readonly string[]; real?: (f: Fixture) => readonly string[]; path?: (f: Fixture) => fc.Arbitrary<string> } = {}): Spec => ({
   method: 'GET', route, kind,
   build: (f) => req({
     method: 'GET', path: o.path ? o.path(f) : route, query: queryOf(o.names ?? [], o.real ? o.real(f) : []),
@@ -694,275 +677,15 @@ const getRoute = (route: string, kind: Kind, o: { auth?: (f: Fixture) => fc.Arbi
   }),
 })
 
-const resourceSpecs: Spec[] = resourceRoutes.flatMap((r): Spec[] => {
-  const props = r.body.properties
-  const isText = (k: string) => { const s = props[k]; return s !== undefined && 'type' in s && s.type === 'string' }
-  const text = Object.keys(props).filter(isText)
-  const other = Object.keys(props).filter((k) => !isText(k))
-  const listNames = ['limit', 'cursor', 'access_token']
-  return [
-    getRoute(r.path, 'api', { auth: (f) => bearerAuth(f), names: listNames, real: (f) => [f.privToken, f.opaque, '1', '100', '101', '0', Buffer.from(`${Date.now()}.${'0'.repeat(36)}`).toString('base64url')] }),
-    getRoute(`${r.path}/:id`, 'api', { auth: (f) => bearerAuth(f), names: ['access_token'], path: () => edgeSegment.map((s) => `${r.path}/${s}`) }),
-    {
-      method: 'POST', route: r.path, kind: 'api', note: 'bodies always miss a required field, add an unknown one or carry a NUL',
-      build: (f) => req({
-        method: 'POST', path: r.path, auth: bearerAuth(f), query: queryOf(['access_token'], [f.privToken]),
-        body: bodies(invalidFor({ text, other, required: r.body.required }), f.limit, { hints: Object.keys(props) }),
-      }),
-    },
-  ]
-})
-
-/** Developer-portal paths for one app: the person's own (harmless input only), someone else's, or junk. */
-const appPath = (f: Fixture, suffix: string) => fc.oneof(
-  fc.constantFrom(f.pub.clientId, f.priv.clientId).map((c) => `/developer/apps/${c}${suffix}`),
-  edgeSegment.map((s) => `/developer/apps/${s}${suffix}`),
-)
-const ownPath = (f: Fixture, suffix: string) => `/developer/apps/${f.own.clientId}${suffix}`
-
 /** A page form: the person's browser (mostly) and a CSRF token (mostly real), fields as given. */
-const pageForm = (f: Fixture, o: { path: fc.Arbitrary<string> | string; params: fc.Arbitrary<Params>; hints: readonly string[]; csrf?: fc.Arbitrary<string | undefined> }) =>
+export const pageForm = (f: Fixture, o: { path: fc.Arbitrary<string> | string; params: fc.Arbitrary<Params>; hints: readonly string[]; csrf?: fc.Arbitrary<string | undefined> }) =>
   req({
     method: 'POST', path: o.path, auth: pageAuth(f),
     body: bodies(withCsrf(o.csrf ?? csrfField(f), o.params), f.limit, { hints: ['csrf', ...o.hints], allowEmpty: true, padKeys: ['zz_pad'] }),
   })
 
-const APP_FORM_FIELDS = ['name', 'kind', 'environment', 'tenant_id', 'description', 'install_url', 'redirect_uris', 'contact_email', 'data_api_url', 'token_ttl', 'listed', 'scope:api', 'scope:maps:write', 'grace', 'confirm']
-const APP_FORM_REAL = {
-  kind: ['public', 'private', 'PRIVATE'], environment: ['sandbox', 'live'], listed: ['on', 'off'], 'scope:api': ['on'], 'scope:maps:write': ['on'],
-  install_url: [INSTALL_URL, 'javascript:alert(1)', 'http://127.0.0.1/', 'https://'], redirect_uris: [`${CALLBACK}\nhttps://evil.example/`, 'http://localhost\r\n'],
-  contact_email: ['a@b', '@'], token_ttl: ['600', '59', '1.5', 'NaN', '', '2592001'], confirm: ['on', 'off', 'ON'], grace: ['0', '-1', 'NaN', '1e9', '2592001', '1.5', ''], tenant_id: [randomBytes(8).toString('hex')],
-  name: ['App', ' ', ''], description: ['x'.repeat(2001)],
-} as Record<string, readonly string[]>
-
-/** Numbers the developer portal would accept as a grace period (it reads `Number(form.grace || '86400')`). */
-const validGrace = (g: unknown) => {
-  if (g !== undefined && typeof g !== 'string') return false
-  const n = Number(g || '86400')
-  return Number.isInteger(n) && n >= 0 && n <= 2_592_000
-}
-
-const specs: Spec[] = [
-  // ---- operations and metadata ----
-  getRoute('/healthz', 'api'),
-  getRoute('/readyz', 'api'),
-  getRoute('/metrics', 'plain'),
-  getRoute('/openapi.json', 'api'),
-  getRoute('/.well-known/oauth-authorization-server', 'api'),
-  getRoute('/.well-known/jwks.json', 'api'),
-  getRoute('/assets/fieldgate.css', 'plain'),
-  getRoute('/assets/copy.js', 'plain'),
-  getRoute('/', 'page', { auth: pageAuth }),
-
-  // ---- OAuth, Field Nation, fieldmargin ----
-  tokenEndpoint('/oauth/token'),
-  tokenEndpoint('/authentication/api/oauth/token'),
-  // Introspection only reads: the real tokens may be sent.
-  tokenEndpoint('/oauth/introspect', (f) => ({ token: [f.privToken, f.pubToken, f.opaque, f.opaque.toUpperCase()] })),
-  // Revocation would end the opaque token: it is never sent (JWTs are, they cannot be revoked alone).
-  tokenEndpoint('/oauth/revoke', (f) => ({ token: [f.privToken, f.pubToken, f.opaque.slice(1), f.opaque + '0'] })),
-  {
-    method: 'POST', route: '/v1/token.exchange', kind: 'api', note: 'no valid code exists',
-    build: (f) => req({
-      method: 'POST', path: '/v1/token.exchange', auth: clientAuth(f), query: queryOf(OAUTH_FIELDS, [f.pub.clientId, f.pub.clientSecret, 'authorization_code']),
-      body: bodies(tokenParams(f), f.limit, { hints: OAUTH_FIELDS, allowEmpty: true, padKeys: OAUTH_FIELDS }),
-    }),
-  },
-  {
-    method: 'POST', route: '/v1/token.revoke', kind: 'api', note: 'the opaque token itself is never sent',
-    build: (f) => req({
-      method: 'POST', path: '/v1/token.revoke', auth: fc.oneof(noAuth, bearerAuth(f, [f.privToken, f.pubToken])), query: queryOf(['access_token']),
-      body: bodies(paramsOf(fieldsOf(['access_token', 'token'], { access_token: [f.privToken, f.opaque.slice(0, -1), f.opaque.toUpperCase(), '0'.repeat(64)] })), f.limit, { hints: ['access_token'], allowEmpty: true, padKeys: ['access_token'] }),
-    }),
-  },
-  getRoute('/v1/permissions', 'api', { auth: (f) => bearerAuth(f), names: ['access_token'], real: (f) => [f.opaque, f.privToken] }),
-
-  // ---- Field Nation work orders ----
-  getRoute('/api/rest/v2/workorders', 'api', { auth: (f) => bearerAuth(f), names: ['limit', 'cursor', 'access_token'], real: (f) => [f.privToken, '1', '100', '101'] }),
-  {
-    method: 'POST', route: '/api/rest/v2/workorders', kind: 'api', note: 'bodies always miss title, add an unknown field or carry a NUL',
-    build: (f) => req({
-      method: 'POST', path: '/api/rest/v2/workorders', auth: bearerAuth(f), query: queryOf(['access_token'], [f.privToken]),
-      body: bodies(invalidFor({ text: ['title', 'status'], required: ['title'] }, { status: ['draft', 'approved', 'DRAFT'] }), f.limit, { hints: ['title', 'status'] }),
-    }),
-  },
-
-  // ---- the resource API ----
-  ...resourceSpecs,
-
-  // ---- pages: sign-in ----
-  getRoute('/login', 'page', { auth: pageAuth, names: ['return_to'], real: () => ['/connected-apps', '//evil.example', '/\\evil.example', 'https://evil.example', '/%0d%0aSet-Cookie:x=1', '/\u202e'] }),
-  {
-    method: 'POST', route: '/login', kind: 'page', note: "never the person's password",
-    build: (f) => pageForm(f, { path: '/login', hints: ['email', 'password', 'return_to'], params: paramsOf(fieldsOf(['email', 'password', 'return_to'], { email: [f.person.email, f.person.email.toUpperCase(), ` ${f.person.email}`], return_to: ['//evil.example', 'https://evil.example', '/ok'] })) }),
-  },
-  getRoute('/signup', 'page', { auth: pageAuth, names: ['return_to'], real: () => ['/developer', '//evil.example', 'javascript:alert(1)'] }),
-  {
-    method: 'POST', route: '/signup', kind: 'page', note: 'passwords are always under 10 characters as the server decodes them',
-    build: (f) => pageForm(f, {
-      path: '/signup', hints: ['email', 'password', 'return_to'],
-      // At most 3 code units, as a string: a lone surrogate sent as WTF-8 decodes to three U+FFFD, so
-      // the server sees at most 9 characters; an object would be spelled as its (long) JSON text.
-      params: paramsOf(fieldsOf(['email', 'password', 'return_to'], { email: ['new@farm.example', f.person.email, 'a@b'] })).map((p) =>
-        p.password === undefined ? p : withKey(p, 'password', asText(p.password).slice(0, 3))),
-    }),
-  },
-  {
-    method: 'POST', route: '/logout', kind: 'page', note: 'never a valid CSRF token (a valid one signs out whatever the body)',
-    build: (f) => pageForm(f, { path: '/logout', hints: [], params: paramsOf({}), csrf: forgedCsrf(f) }),
-  },
-
-  // ---- pages: authorization and consent ----
-  ...['/authorize', '/oauth/authorize'].map((route) => getRoute(route, 'page', {
-    auth: pageAuth, names: AUTHORIZE_FIELDS,
-    real: (f) => [f.pub.clientId, f.own.clientId, f.priv.clientId, CALLBACK, 'code', 'token', 'S256', 'plain', 'fields:read:all', ALL_SCOPES, 'a'.repeat(43)],
-  })),
-  {
-    method: 'POST', route: '/consent', kind: 'page', note: 'tenant_id is never a farm of the person',
-    build: (f) => pageForm(f, {
-      path: '/consent', hints: [...AUTHORIZE_FIELDS, 'decision', 'tenant_id'],
-      params: paramsOf(fieldsOf([...AUTHORIZE_FIELDS, 'decision', 'tenant_id'], {
-        client_id: [f.pub.clientId, f.own.clientId], redirect_uri: [CALLBACK], response_type: ['code'], scope: ['fields:read:all'], decision: ['allow', 'deny', 'Allow'],
-        tenant_id: [f.priv.tenant.id + ' ', `x${f.pub.sandboxTenant.id}`, '00000000-0000-0000-0000-000000000000'],
-      })),
-    }),
-  },
-
-  // ---- pages: connected apps ----
-  getRoute('/connected-apps', 'page', { auth: pageAuth, names: ['back'] }),
-  getRoute('/marketplace/installed', 'page', { auth: pageAuth }),
-  {
-    method: 'POST', route: '/connected-apps/disconnect', kind: 'page', note: 'grant_id is never a real grant',
-    build: (f) => pageForm(f, {
-      path: '/connected-apps/disconnect', hints: ['grant_id', 'back'],
-      params: paramsOf(fieldsOf(['grant_id', 'back'], { back: ['/marketplace/installed', '//evil.example'], grant_id: f.grantIds.map((g) => `${g}x`).concat(f.grantIds.map((g) => ` ${g}`)) })),
-    }),
-  },
-
-  // ---- pages: developer portal ----
-  getRoute('/developer', 'page', { auth: pageAuth }),
-  getRoute('/developer/apps/new', 'page', { auth: pageAuth }),
-  {
-    method: 'POST', route: '/developer/apps', kind: 'page', note: 'a public app is live with neither install URL nor redirect URI, a private one never has an own tenant',
-    build: (f) => pageForm(f, {
-      path: '/developer/apps', hints: APP_FORM_FIELDS,
-      params: paramsOf(fieldsOf(APP_FORM_FIELDS, APP_FORM_REAL)).map((p) =>
-        p.kind === 'private' ? withKey(p, 'tenant_id', `not-${asText(p.tenant_id ?? '')}`) : withKey(withoutKey(withoutKey(p, 'install_url'), 'redirect_uris'), 'environment', 'live')),
-    }),
-  },
-  getRoute('/developer/apps/:clientId', 'page', { auth: pageAuth, names: ['notice'], path: (f) => fc.oneof(fc.constant(ownPath(f, '')), appPath(f, '')) }),
-  getRoute('/developer/apps/:clientId/secret', 'page', { auth: pageAuth, names: ['h'], path: (f) => fc.oneof(fc.constant(ownPath(f, '/secret')), appPath(f, '/secret')) }),
-  {
-    method: 'POST', route: '/developer/apps/:clientId', kind: 'page', note: 'on the own app the name is always missing or blank',
-    build: (f) => fc.oneof(
-      pageForm(f, { path: appPath(f, ''), hints: APP_FORM_FIELDS, params: paramsOf(fieldsOf(APP_FORM_FIELDS, APP_FORM_REAL)) }),
-      pageForm(f, {
-        path: ownPath(f, ''), hints: APP_FORM_FIELDS,
-        params: fc.tuple(paramsOf(fieldsOf(APP_FORM_FIELDS, APP_FORM_REAL)), fc.constantFrom(undefined, '', ' ', '\t\n', '\u00a0', '\ufeff\u2028', ' '.repeat(300)))
-          .map(([p, name]) => (name === undefined ? withoutKey(p, 'name') : withKey(p, 'name', name))),
-      }),
-    ),
-  },
-  {
-    method: 'POST', route: '/developer/apps/:clientId/rotate-secret', kind: 'page', note: 'on the own app the grace period is always out of range',
-    build: (f) => fc.oneof(
-      pageForm(f, { path: appPath(f, '/rotate-secret'), hints: ['grace'], params: paramsOf(fieldsOf(['grace'], APP_FORM_REAL)) }),
-      pageForm(f, {
-        path: ownPath(f, '/rotate-secret'), hints: ['grace'],
-        params: paramsOf({ grace: fc.oneof(edgeString, fc.constantFrom('-1', '2592001', '1.5', 'NaN', 'Infinity', '1e400', '٣', '0x', '86400x')) }, true)
-          .map((p) => ('grace' in p ? p : withKey(p, 'grace', 'NaN'))).filter((p) => !validGrace(p.grace)),
-      }),
-    ),
-  },
-  {
-    method: 'POST', route: '/developer/apps/:clientId/delete', kind: 'page', note: 'on the own app confirm is never "on"',
-    build: (f) => fc.oneof(
-      pageForm(f, { path: appPath(f, '/delete'), hints: ['confirm'], params: paramsOf(fieldsOf(['confirm'], APP_FORM_REAL)) }),
-      pageForm(f, { path: ownPath(f, '/delete'), hints: ['confirm'], params: paramsOf(fieldsOf(['confirm'], { confirm: ['ON', 'on ', 'yes', 'true', '1'] })).filter((p) => p.confirm !== 'on') }),
-    ),
-  },
-  {
-    method: 'POST', route: '/developer/apps/:clientId/install-sandbox', kind: 'page', note: 'on the own app never a valid CSRF token',
-    build: (f) => fc.oneof(
-      pageForm(f, { path: appPath(f, '/install-sandbox'), hints: [], params: paramsOf({}) }),
-      pageForm(f, { path: ownPath(f, '/install-sandbox'), hints: [], params: paramsOf({}), csrf: forgedCsrf(f) }),
-    ),
-  },
-  {
-    method: 'POST', route: '/developer/apps/:clientId/events/:eventId/redeliver', kind: 'page', note: 'no real event id',
-    build: (f) => pageForm(f, {
-      path: fc.tuple(fc.oneof(fc.constant(f.own.clientId), edgeSegment), edgeSegment).map(([c, e]) => `/developer/apps/${c}/events/${e}/redeliver`),
-      hints: [], params: paramsOf({}),
-    }),
-  },
-
-  // ---- pages: marketplace ----
-  getRoute('/marketplace', 'page', { auth: pageAuth, names: ['tenant'], real: (f) => f.tenantIds }),
-  getRoute('/marketplace/apps/:clientId', 'page', {
-    auth: pageAuth, names: ['tenant'], real: (f) => f.tenantIds,
-    path: (f) => fc.oneof(fc.constantFrom(f.pub.clientId, f.own.clientId, f.priv.clientId), edgeSegment).map((c) => `/marketplace/apps/${c}`),
-  }),
-  {
-    method: 'POST', route: '/marketplace/apps/:clientId/install', kind: 'page', note: 'installable apps never get a valid CSRF token',
-    build: (f) => fc.oneof(
-      pageForm(f, { path: fc.oneof(fc.constant(f.priv.clientId), edgeSegment).map((c) => `/marketplace/apps/${c}/install`), hints: ['tenant_id'], params: paramsOf(fieldsOf(['tenant_id'], { tenant_id: f.tenantIds })) }),
-      pageForm(f, { path: fc.constantFrom(f.pub.clientId, f.own.clientId).map((c) => `/marketplace/apps/${c}/install`), hints: ['tenant_id'], params: paramsOf(fieldsOf(['tenant_id'], { tenant_id: f.tenantIds })), csrf: forgedCsrf(f) }),
-    ),
-  },
-  // Never a real client_id: with one, status=success would finish that install.
-  getRoute('/marketplace/complete', 'page', { auth: pageAuth, names: ['client_id', 'target_id', 'status', 'error_description'], real: (f) => [...f.tenantIds, 'success', 'error', 'x'.repeat(3000)] }),
-
-  // ---- the admin API ----
-  getRoute('/admin/v1/tenants', 'api', { auth: adminAuth }),
-  getRoute('/admin/v1/apps', 'api', { auth: adminAuth }),
-  getRoute('/admin/v1/grants', 'api', { auth: adminAuth, names: ['tenant_id'], real: (f) => f.tenantIds }),
-  getRoute('/admin/v1/keys', 'api', { auth: adminAuth }),
-  getRoute('/admin/v1/audit', 'api', { auth: adminAuth, names: ['client_id', 'tenant_id', 'limit'], real: (f) => [f.priv.clientId, ...f.tenantIds, '1', '10000', '10001', '0', '-1', '1.5'] }),
-  ...([
-    ['/admin/v1/tenants', { text: ['name', 'environment'], required: ['name', 'environment'] }, { environment: ['sandbox', 'live'] }],
-    // The password has no NUL pattern: it is not a "text" field here, so a NUL never stands in for a violation.
-    ['/admin/v1/users', { text: ['email', 'tenant_id', 'role'], other: ['password'], required: ['email', 'password'] }, { role: ['owner', 'member'], email: ['fuzz@farm.example'], password: ['long enough password'] }],
-    ['/admin/v1/apps', { text: ['name', 'kind', 'tenant_id', 'environment', 'scopes', 'install_url', 'contact_email', 'data_api_url', 'description'], other: ['token_ttl', 'redirect_uris', 'listed'], required: ['name', 'kind'] }, { kind: ['private', 'public'], environment: ['sandbox'] }],
-    ['/admin/v1/grants', { text: ['client_id', 'tenant_id', 'scopes'], required: ['client_id', 'tenant_id'] }, {}],
-  ] as [string, WriteSchema, Record<string, readonly string[]>][]).map(([route, schema, real]): Spec => ({
-    method: 'POST', route, kind: 'api', note: 'bodies always miss a required field, add an unknown one or carry a NUL',
-    build: (f) => req({
-      method: 'POST', path: route, auth: adminAuth(f), otherMethods: false,
-      body: bodies(invalidFor(schema, { ...real, client_id: [f.priv.clientId], tenant_id: f.tenantIds }), f.limit, { hints: [...schema.text, ...(schema.other ?? [])] }),
-    }),
-  })),
-  {
-    method: 'POST', route: '/admin/v1/apps/:client_id/rotate-secret', kind: 'api', note: 'a real client_id only with an invalid body',
-    build: (f) => fc.oneof(
-      req({ method: 'POST', path: edgeSegment.map((s) => `/admin/v1/apps/${s}/rotate-secret`), auth: adminAuth(f), body: bodies(paramsOf(fieldsOf(['grace'])), f.limit, { hints: ['grace'], allowEmpty: true }) }),
-      req({
-        method: 'POST', path: `/admin/v1/apps/${f.priv.clientId}/rotate-secret`, auth: adminAuth(f),
-        body: bodies(fc.oneof(
-          invalidFor({ text: [], other: ['grace'], required: [] }),
-          fc.constantFrom(-1, 2_592_001, 1.5, '1.5', 'x', '-1', 1e300, '2592001').map((g) => ({ grace: g } as Params)),
-        ), f.limit, { hints: ['grace'] }),
-      }),
-    ),
-  },
-  {
-    method: 'DELETE', route: '/admin/v1/apps/:client_id', kind: 'api', note: 'never a real client_id',
-    build: (f) => req({ method: 'DELETE', path: edgeSegment.map((s) => `/admin/v1/apps/${s}`), auth: adminAuth(f), body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }) }),
-  },
-  {
-    method: 'POST', route: '/admin/v1/grants/:id/revoke', kind: 'api', note: 'never a real grant id',
-    build: (f) => req({ method: 'POST', path: fc.oneof(edgeSegment, fc.constantFrom(...f.grantIds.map((g) => `${g}x`))).map((s) => `/admin/v1/grants/${s}/revoke`), auth: adminAuth(f), body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }) }),
-  },
-  {
-    method: 'POST', route: '/admin/v1/keys/rotate', kind: 'api', note: 'the admin token only with a body the server cannot read',
-    build: (f) => fc.oneof(
-      req({ method: 'POST', path: '/admin/v1/keys/rotate', auth: junkAdminAuth(f), body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }) }),
-      req({ method: 'POST', path: '/admin/v1/keys/rotate', auth: adminAuth(f).filter((h) => h.authorization !== undefined && isAdmin(f, h.authorization)), otherMethods: false, body: bodies(paramsOf({}), f.limit, { hints: [], rejectOnly: true }) }),
-    ),
-  },
-]
-
 /** Everything Fastify routes, from printRoutes' tree: `METHOD /path` (HEAD left out: it is GET's). */
-function registeredRoutes(server: TestServer): Set<string> {
+export function registeredRoutes(server: TestServer): Set<string> {
   const found = new Set<string>()
   const stack: string[] = []
   for (const line of server.app.printRoutes({ commonPrefix: false }).split('\n')) {
@@ -978,14 +701,52 @@ function registeredRoutes(server: TestServer): Set<string> {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Which file fuzzes which route
+// ---------------------------------------------------------------------------------------------------
+
+/** The fuzz files, one per concern: `fuzz-<area>.test.ts` fuzzes the routes `areaOf` gives its area. */
+export const AREAS = ['ops', 'token', 'api', 'authorize', 'pages', 'developer', 'marketplace', 'admin'] as const
+export type Area = (typeof AREAS)[number]
+
+const resourcePaths = new Set(resourceRoutes.flatMap((r) => [r.path, `${r.path}/:id`]))
+
+/**
+ * Where a route (`METHOD /path`, as Fastify knows it) is fuzzed. Total: a route nobody thought of falls
+ * to `ops`, whose file then fails for a registered route without a property, as the single file did.
+ */
+export function areaOf(route: string): Area {
+  const path = route.slice(route.indexOf(' ') + 1)
+  if (path.startsWith('/admin/')) return 'admin'
+  if (resourcePaths.has(path) || path.startsWith('/api/rest/v2/')) return 'api'
+  if (/^\/(oauth\/(token|introspect|revoke)|authentication\/|v1\/token\.|v1\/permissions$)/.test(path)) return 'token'
+  if (path === '/authorize' || path === '/oauth/authorize' || path === '/consent') return 'authorize'
+  if (path === '/developer' || path.startsWith('/developer/')) return 'developer'
+  if (path === '/marketplace' || path.startsWith('/marketplace/')) return 'marketplace'
+  if (path === '/' || /^\/(login|signup|logout|connected-apps)(\/|$)/.test(path)) return 'pages'
+  return 'ops'
+}
+
+// ---------------------------------------------------------------------------------------------------
 // The suite
 // ---------------------------------------------------------------------------------------------------
 
 /** Runs per property; FUZZ_RUNS overrides, FUZZ_SEED replays a reported failure (with its `path` in FUZZ_PATH). */
-const DEFAULT_RUNS = Number(process.env.FUZZ_RUNS) || 40
-const replay = process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED), ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}) } : {}
+export const DEFAULT_RUNS = Number(process.env.FUZZ_RUNS) || 40
+export const replay = process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED), ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}) } : {}
 
-function fuzzSuite(engine: Engine): void {
+/**
+ * One fuzz file: `describe(title)` on SQLite and, when DATABASE_URL is set, PostgreSQL (skipped with
+ * "DATABASE_URL is not set" otherwise), each with its own server and fixtures, a test that the file's
+ * properties are exactly the registered routes of its area, one property per spec, then `extra` (tests
+ * of their own, given the fixture once `before` has made it).
+ */
+export function fuzzFile(area: Area, title: string, specs: readonly Spec[], extra?: (fixture: () => Fixture) => void): void {
+  describe(`${title} (SQLite)`, () => fuzzSuite('sqlite', area, specs, extra))
+  if (databaseUrl) describe(`${title} (PostgreSQL)`, () => fuzzSuite('postgres', area, specs, extra))
+  else describe(`${title} (PostgreSQL)`, { skip: 'DATABASE_URL is not set' }, () => {})
+}
+
+function fuzzSuite(engine: Engine, area: Area, specs: readonly Spec[], extra?: (fixture: () => Fixture) => void): void {
   let f: Fixture
 
   before(async () => {
@@ -1040,12 +801,18 @@ function fuzzSuite(engine: Engine): void {
     }
   }
 
-  it('covers every route the server registers', () => {
+  it(`covers every registered route of its area (${area}), and every area has its file`, () => {
     const fuzzed = new Set(specs.map((s) => `${s.method} ${s.route}`))
     const registered = registeredRoutes(f.server)
     assert.ok(registered.size > 50, `printRoutes parsed: ${registered.size} routes`)
-    assert.deepEqual([...registered].filter((r) => !fuzzed.has(r)).sort(), [], 'routes without a fuzz property')
+    const mine = [...registered].filter((r) => areaOf(r) === area)
+    assert.ok(mine.length > 0, `no registered route falls to ${area}`)
+    assert.deepEqual(mine.filter((r) => !fuzzed.has(r)).sort(), [], 'routes without a fuzz property')
     assert.deepEqual([...fuzzed].filter((r) => !registered.has(r)).sort(), [], 'properties for routes that do not exist')
+    assert.deepEqual([...fuzzed].filter((r) => areaOf(r) !== area).sort(), [], `properties for routes of another area than ${area}`)
+    // The union of the files is every route only if every file is there (this compiles next to them).
+    const here = join(dirname(fileURLToPath(import.meta.url)), '..')
+    assert.deepEqual(AREAS.filter((a) => !existsSync(join(here, `fuzz-${a}.test.js`))), [], 'areas without their fuzz file')
   })
 
   for (const spec of specs) {
@@ -1076,52 +843,5 @@ function fuzzSuite(engine: Engine): void {
     })
   }
 
-  // Found by this fuzzing: a page that sent a signed-out person to sign in put the whole request URL,
-  // percent-encoded once more, into return_to: a request URL under the 16 KiB header limit came back as
-  // a Location of up to ~2x its size, which Node's HTTP client and proxies with 4-8 KiB header buffers
-  // refuse. A return_to sign-in would ignore (over 4096 characters) is now the page's path alone.
-  it('a redirect to sign-in keeps its headers within 16 KiB: a query too long to carry is left out', async () => {
-    await fc.assert(fc.asyncProperty(
-      fc.constantFrom('/connected-apps', '/marketplace/installed', '/developer', '/developer/apps/new', '/marketplace'),
-      fc.integer({ min: 1, max: 12_000 }),
-      async (route, n) => {
-        const url = `${route}?back=${'%E2%80%AE'.repeat(Math.ceil(n / 9))}`
-        const res = await sendRaw(f, 'GET', url)
-        assert.equal(res.status, 303)
-        assert.ok(res.headerBytes <= 16 * 1024, `GET ${url.length} characters → ${res.headerBytes} bytes of headers (Location: ${String(res.headers.location).length} characters)`)
-        const location = new URL(res.headers.location!, f.server.origin)
-        assert.equal(location.pathname, '/login')
-        assert.equal(location.searchParams.get('return_to'), url.length <= 4096 ? url : route)
-      },
-    ), { numRuns: 30, ...replay })
-  })
-
-  // Found by this fuzzing: Fastify's default clientErrorHandler wrote its 431 with a JSON body even to a
-  // HEAD request (RFC 9110 §9.3.2: no content in a response to HEAD); a client read those bytes as the
-  // start of the next response (node:http: "Parse Error: Expected HTTP/").
-  it('answers HEAD without content, also when refusing headers over the limit (431)', async () => {
-    const port = Number(new URL(f.server.origin).port)
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(port, '127.0.0.1', () => socket.end(`HEAD /healthz?x=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`))
-      let out = ''
-      socket.setEncoding('latin1').on('data', (d: string) => { out += d }).on('end', () => resolve(out)).on('error', reject)
-    })
-    const [head, ...rest] = answer.split('\r\n\r\n')
-    assert.match(head!, /^HTTP\/1\.1 431 /)
-    assert.match(head!, /\r\nConnection: close\r\n/i)
-    assert.equal(rest.join('\r\n\r\n'), '', 'a HEAD response carries no content')
-  })
-
-  it('answers headers over the limit with 431 and an OAuth error, from Node, not the app, and closes', async () => {
-    for (const route of ['/healthz', '/oauth/authorize', '/api/v1/leads']) {
-      const res = await request(f.server.url(`${route}?x=${'a'.repeat(20_000)}`), { headers: bearer(f.privToken) })
-      assert.equal(res.status, 431, res.text)
-      assert.equal(res.json?.error, 'invalid_request', res.text)
-      assert.equal(res.headers.get('connection'), 'close')
-    }
-  })
+  extra?.(() => f)
 }
-
-describe('fuzzing every endpoint (SQLite)', () => fuzzSuite('sqlite'))
-if (databaseUrl) describe('fuzzing every endpoint (PostgreSQL)', () => fuzzSuite('postgres'))
-else describe('fuzzing every endpoint (PostgreSQL)', { skip: 'DATABASE_URL is not set' }, () => {})
