@@ -11,11 +11,11 @@ import { registerOperations, requestId } from './plugins/operations.js'
 import { registerRateLimits } from './plugins/rate-limit.js'
 import { adminApiRoutes } from './routes/admin-api.js'
 import { apiRoutes } from './routes/api.js'
-import { fieldNationRoutes } from './routes/fieldnation.js'
 import { fieldmarginRoutes } from './routes/fieldmargin.js'
 import { oauthRoutes } from './routes/oauth.js'
 import { pageRoutes } from './routes/pages.js'
 import { resourceApiRoutes } from './routes/resources.js'
+import { tokenRoutes } from './routes/token.js'
 import { wellKnownRoutes } from './routes/well-known.js'
 import type { Runtime } from './runtime.js'
 
@@ -75,8 +75,8 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   await app.register(fastifyCookie)
   await registerRateLimits(app, ctx.config)
   await app.register(wellKnownRoutes, { ctx })
+  await app.register(tokenRoutes, { ctx })
   await app.register(oauthRoutes, { ctx })
-  await app.register(fieldNationRoutes, { ctx })
   await app.register(fieldmarginRoutes, { ctx })
   await app.register(pageRoutes, { ctx, csrfKey: runtime.csrfKey, masterKey: runtime.masterKey })
   await app.register(apiRoutes, { ctx })

@@ -1,4 +1,4 @@
-import { authenticateClient, readClientCredentials } from '../client-auth.js'
+import { requestClient, type TokenRequest } from './token.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, OAuthError } from '../errors.js'
 import { authenticateAccessToken } from '../guard.js'
@@ -17,9 +17,9 @@ export type IntrospectionResponse = { active: false } | ({ active: true } & Reco
  * nothing more, so introspection reveals nothing.
  */
 export async function introspectionEndpoint(
-  ctx: CoreContext, req: { params: Params; authorization: string | undefined },
+  ctx: CoreContext, req: TokenRequest,
 ): Promise<IntrospectionResponse> {
-  const app = await authenticateClient(ctx, readClientCredentials(req.authorization, req.params))
+  const app = await requestClient(ctx, req)
   const token = req.params.token
   if (!token) throw new InvalidRequest('token is required')
   try {

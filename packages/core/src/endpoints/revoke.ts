@@ -1,4 +1,4 @@
-import { authenticateClient, readClientCredentials } from '../client-auth.js'
+import { requestClient, type TokenRequest } from './token.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, UnsupportedTokenType } from '../errors.js'
 import { newEvent } from '../events.js'
@@ -10,8 +10,8 @@ import { isOpaqueToken } from '../tokens/opaque.js'
  * get the same 200 (§2.2), so the endpoint tells nothing. A JWT cannot be revoked by itself: it stands
  * on its grant, which the tenant revokes.
  */
-export async function revocationEndpoint(ctx: CoreContext, req: { params: Params; authorization: string | undefined }): Promise<void> {
-  const app = await authenticateClient(ctx, readClientCredentials(req.authorization, req.params))
+export async function revocationEndpoint(ctx: CoreContext, req: TokenRequest): Promise<void> {
+  const app = await requestClient(ctx, req)
   const token = req.params.token
   if (!token) throw new InvalidRequest('token is required')
   if (!isOpaqueToken(token)) {

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
-import { OAuthError, authenticateClient, readClientCredentials, type Config, type CoreContext, type TokenRequest } from '@fieldgate/core'
+import {
+  OAuthError, authenticateClient, readClientCredentials, requestClient, type App, type Config, type CoreContext, type Params, type TokenRequest,
+} from '@fieldgate/core'
 import { bearerToken } from './bearer.js'
 
 /**
@@ -107,11 +109,29 @@ export async function registerRateLimits(app: FastifyInstance, config: Config): 
   } satisfies Limits)
 }
 
+const requests = new WeakMap<FastifyRequest, TokenRequest>()
+
+/**
+ * The request as a client-authenticated endpoint reads it, with its client authenticated at most once
+ * however many steps ask (the per-client limit, then the endpoint). A request that cannot be read is
+ * not kept: the endpoint reads it again and answers the error.
+ */
+export function clientRequest(ctx: CoreContext, request: FastifyRequest, read: (request: FastifyRequest) => Params): TokenRequest {
+  const known = requests.get(request)
+  if (known) return known
+  const params = read(request)
+  const authorization = request.headers.authorization
+  let client: Promise<App> | undefined
+  const req: TokenRequest = { params, authorization, client: () => (client ??= authenticateClient(ctx, readClientCredentials(authorization, params))) }
+  requests.set(request, req)
+  return req
+}
+
 /**
  * Hooks for a token endpoint route: spread into its options. `read` gives the request's client
  * credentials as the endpoint will read them (a request it cannot read is not counted per client).
  */
-export function tokenLimits(app: FastifyInstance, ctx: CoreContext, read: (request: FastifyRequest) => TokenRequest): { onRequest: Hook; preHandler: Hook } {
+export function tokenLimits(app: FastifyInstance, ctx: CoreContext, read: (request: FastifyRequest) => Params): { onRequest: Hook; preHandler: Hook } {
   const limits = limitsOf(app)
   return {
     onRequest: async (request, reply) => {
@@ -121,9 +141,8 @@ export function tokenLimits(app: FastifyInstance, ctx: CoreContext, read: (reque
       if (!limits.tokenPerClient) return
       let clientId: string
       try {
-        const req = read(request)
-        // SHA-256 and a cached lookup: the endpoint authenticates the same way right after.
-        clientId = (await authenticateClient(ctx, readClientCredentials(req.authorization, req.params))).clientId
+        // The endpoint gets this same authentication (clientRequest): the secret is checked once.
+        clientId = (await requestClient(ctx, clientRequest(ctx, request, read))).clientId
       } catch {
         return // the endpoint answers the failure itself; only the per-address limit counted it
       }
