@@ -106,7 +106,10 @@ class Tally {
   constructor() { this.kinds = new Map(); this.samples = [] }
   kind(name) {
     let k = this.kinds.get(name)
-    if (!k) this.kinds.set(name, (k = { name, ms: [], ok: 0, refused: 0, unexpected: 0, network: 0, shed: 0 }))
+    if (!k) {
+      k = { name, ms: [], ok: 0, refused: 0, unexpected: 0, network: 0, shed: 0 }
+      this.kinds.set(name, k)
+    }
     return k
   }
   /** `refusal` marks a request that must be refused (a revoked token): its 401 is counted apart. */
@@ -287,7 +290,10 @@ const MIX = [
 const MIX_TOTAL = MIX.reduce((s, [, w]) => s + w, 0)
 function pick() {
   let r = Math.random() * MIX_TOTAL
-  for (const [op, w] of MIX) if ((r -= w) < 0) return op
+  for (const [op, w] of MIX) {
+    r -= w
+    if (r < 0) return op
+  }
   return MIX[0][0]
 }
 
@@ -315,7 +321,9 @@ function sampleRss(instances) {
   const take = async () => {
     const t = (performance.now() - started) / 1000
     const kb = await Promise.all(instances.map((i) => groupRssKb(i.info.child.pid)))
-    kb.forEach((v, i) => series[i].push({ t, mb: v / 1024 }))
+    kb.forEach((v, i) => {
+      series[i].push({ t, mb: v / 1024 })
+    })
   }
   const timer = setInterval(take, RSS_EVERY_MS)
   return { series, first: take(), stop: async () => { clearInterval(timer); await take() } }
@@ -376,7 +384,9 @@ async function loadPhase(world, connections, seconds) {
   const probe = (async () => {
     while (probing) {
       const rs = await Promise.all(world.instances.map((i) => send(undefined, i.port, 'GET', '/readyz')))
-      rs.forEach((r, i) => ready[i].push(r.status))
+      rs.forEach((r, i) => {
+        ready[i].push(r.status)
+      })
       await sleep(250)
     }
   })()
@@ -521,7 +531,7 @@ function report(env, r) {
   L.push(`## Memory (RSS of each instance, sampled every ${RSS_EVERY_MS / 1000} s)`, '')
   L.push('| Instance | samples | start | peak | end | growth | growth over the second half |')
   L.push('|---|---:|---:|---:|---:|---:|---:|')
-  r.rss.forEach((m, i) => L.push(`| ${i + 1} | ${m.samples} | ${m.start.toFixed(0)} MB | ${m.peak.toFixed(0)} MB | ${m.end.toFixed(0)} MB | ${m.growth >= 0 ? '+' : ''}${m.growth.toFixed(1)} MB | ${m.secondHalfGrowth >= 0 ? '+' : ''}${m.secondHalfGrowth.toFixed(1)} MB |`))
+  for (const [i, m] of r.rss.entries()) L.push(`| ${i + 1} | ${m.samples} | ${m.start.toFixed(0)} MB | ${m.peak.toFixed(0)} MB | ${m.end.toFixed(0)} MB | ${m.growth >= 0 ? '+' : ''}${m.growth.toFixed(1)} MB | ${m.secondHalfGrowth >= 0 ? '+' : ''}${m.secondHalfGrowth.toFixed(1)} MB |`)
   L.push('')
   L.push(`## Overload: ${OVERLOAD_FACTOR}x the connections`, '')
   const flat = r.capacity.okPerSecond / r.below.okPerSecond

@@ -1,7 +1,7 @@
 /** Retry timing: Retry-After parsing (RFC 9110 §10.2.3), exponential backoff with full jitter, the policy's bounds. */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { backoffDelay, defaultRetry, parseRetryAfter, retryPolicy } from '../src/backoff.js'
+import { backoffDelay, type defaultRetry, parseRetryAfter, retryPolicy } from '../src/backoff.js'
 
 const now = Date.parse('2026-03-01T12:00:00Z')
 

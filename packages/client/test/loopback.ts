@@ -20,7 +20,7 @@ export type Answer =
   /** Close the connection without an answer. */
   | { drop: true }
   /** Answer after this long (or never, if the client leaves first). */
-  | { delayMs: number; then: Answer }
+  | { delayMs: number; andThen: Answer }
 
 export class Loopback {
   readonly received: Received[] = []
@@ -69,7 +69,7 @@ async function respond(res: ServerResponse, answer: Answer): Promise<void> {
   if ('delayMs' in answer) {
     await new Promise((r) => setTimeout(r, answer.delayMs))
     if (res.socket?.destroyed) return
-    return respond(res, answer.then)
+    return respond(res, answer.andThen)
   }
   const text = answer.body === undefined ? '' : typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body)
   const type = typeof answer.body === 'string' ? 'text/plain' : 'application/json'

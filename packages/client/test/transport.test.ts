@@ -107,12 +107,12 @@ describe('Transport', () => {
   })
 
   it('times out an attempt at timeoutMs, and retries a timed-out read', async () => {
-    server.answer({ delayMs: 1000, then: { status: 200 } }, { status: 200, body: { second: true } })
+    server.answer({ delayMs: 1000, andThen: { status: 200 } }, { status: 200, body: { second: true } })
     const t = fast({ timeoutMs: 150 })
     const started = performance.now()
     assert.deepEqual((await t.send(get())).body, { second: true })
     assert.ok(performance.now() - started < 900, 'the first attempt was cut at the timeout')
-    server.answer({ delayMs: 1000, then: { status: 200 } })
+    server.answer({ delayMs: 1000, andThen: { status: 200 } })
     const err = await rejects(t.send(post()))
     assert.equal(err.code, 'timeout')
     assert.equal(server.received.length, 1)
@@ -136,7 +136,7 @@ describe('Transport', () => {
     assert.equal((await rejects(t.send({ ...get(), signal: gone.signal }))).code, 'aborted')
     assert.equal(server.received.length, 0, 'nothing was sent')
 
-    server.answer({ delayMs: 2000, then: { status: 200 } })
+    server.answer({ delayMs: 2000, andThen: { status: 200 } })
     const during = new AbortController()
     setTimeout(() => during.abort(), 100)
     assert.equal((await rejects(t.send({ ...get(), signal: during.signal }))).code, 'aborted')

@@ -10,6 +10,7 @@ describe('fieldgate CLI', () => {
   const dataDir = tempDir('fg-cli-')
   const env = { FIELDGATE_DATA_DIR: dataDir }
   const cli = (...args: string[]) => runCli(args, env)
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   const ok = async (...args: string[]): Promise<any> => {
     const r = await cli(...args)
     assert.equal(r.code, 0, `fieldgate ${args.join(' ')} exited ${r.code}: ${r.stderr}`)
@@ -25,9 +26,13 @@ describe('fieldgate CLI', () => {
     assert.equal(r.stdout.trim(), '')
   }
 
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   let sandbox: any
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   let live: any
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   let priv: any
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   let pub: any
 
   before(async () => {
@@ -158,7 +163,7 @@ describe('fieldgate CLI', () => {
       /a private app needs --tenant/, /install URL/, /token lifetime/, /sandbox app cannot belong to a live tenant/, /http\(s\) URL/,
       /no grant 00000000-0000-0000-0000-000000000000/, /no app with client_id no-such-client/, /grace period/, /not an email/,
     ]
-    results.forEach((r, i) => fails(r, expected[i]!))
+    for (const [i, r] of results.entries()) fails(r, expected[i]!)
     // Usage errors from the argument parser also exit 1 without a trace.
     const usage = await cli('apps', 'create', '--name', 'x', '--json')
     assert.equal(usage.code, 1)

@@ -4,6 +4,7 @@ import {
   basicAuth, bearer, injectHttp, privateApp, publicSandboxApp, startServer, type PrivateFixture, type PublicFixture, type Res, type TestServer,
 } from './helpers.js'
 
+// biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is walked as arbitrary JSON
 type Schema = { [key: string]: any }
 
 /** Every endpoint a client calls, with whether it takes input (a body or parameters). */
@@ -43,7 +44,7 @@ function violations(schema: Schema, value: unknown, at = '$'): string[] {
       else if (schema.additionalProperties === false) out.push(`${at}.${name}: not documented`)
     }
   }
-  if (Array.isArray(value) && schema.items) value.forEach((v, i) => out.push(...violations(schema.items, v, `${at}[${i}]`)))
+  if (Array.isArray(value) && schema.items) for (const [i, v] of value.entries()) out.push(...violations(schema.items, v, `${at}[${i}]`))
   return out
 }
 

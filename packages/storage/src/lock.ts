@@ -47,7 +47,8 @@ export function whileNotServing<T>(dataDir: string, work: () => T): T {
 function takeRestoreLock(file: string, dataDir: string): void {
   for (let tries = 0; ; tries++) {
     try {
-      return writeFileSync(file, `${process.pid}\n`, { mode: 0o600, flag: 'wx' })
+      writeFileSync(file, `${process.pid}\n`, { mode: 0o600, flag: 'wx' })
+      return
     } catch (err) {
       if (!(err instanceof Error && 'code' in err && err.code === 'EEXIST')) throw err
       const other = livePid(file)

@@ -1,5 +1,5 @@
 import { requestClient, type TokenRequest } from './token.js'
-import type { CoreContext, Params } from '../context.js'
+import type { CoreContext } from '../context.js'
 import { InvalidRequest, OAuthError } from '../errors.js'
 import { authenticateAccessToken } from '../guard.js'
 

@@ -1,5 +1,5 @@
 import { requestClient, type TokenRequest } from './token.js'
-import type { CoreContext, Params } from '../context.js'
+import type { CoreContext } from '../context.js'
 import { InvalidRequest, UnsupportedTokenType } from '../errors.js'
 import { newEvent } from '../events.js'
 import { hashSecret } from '../secrets.js'

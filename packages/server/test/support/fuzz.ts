@@ -52,6 +52,7 @@ export const EDGE_PIECES = [
   '\u0000', '\ud800', '\udbff', '\udc00', '\udfff', '\ud83d', '\u200b', '\u200e', '\u200f', '\u202e', '\u2066', '\u061c',
   '\ufeff', '\ufffd', '\uffff', '\ufffe', '\u00a0', '\u2028', '\u2029', '\u0085', '😀', '👩‍👩‍👧‍👦', '🏳️‍🌈', 'e\u0301',
   '\u0301\u0308\u0334', '𝕏', 'İ', 'ß', 'ﬃ', 'ﷺ', '\t', '\n', '\r\n', '\x7f', '\x1b', '\b', '"', '\\', "'", '`', '%', '%00',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal template marker is fuzz input
   '%zz', '%E0%A4', '%ED%A0%80', '%C0%AF', '&', '=', '+', ';', ',', '#', '?', '/', '../', '<script>', '${x}', '{{x}}',
   '__proto__', 'constructor', ' ', 'null', 'undefined', 'NaN', '-1', '1e309', '0x10', '\\u0000',
 ]
@@ -521,6 +522,7 @@ export function checkResponse(f: Fixture, spec: Spec, req: Req, res: RawRes): vo
   assert.ok(res.status < 500, `5xx: ${what}`)
   assert.ok(res.status >= 200, `no final status: ${what}`)
   const type = res.headers['content-type'] ?? ''
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   let json: any
   if (type.includes('json') && res.text !== '') {
     assert.ok(parsesAsJson(res.text), `a JSON content type with a body that is not JSON: ${what}`)

@@ -5,6 +5,7 @@ export interface Res {
   headers: Headers
   text: string
   /** The parsed JSON body, or undefined when the body is not JSON. */
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   json: any
 }
 

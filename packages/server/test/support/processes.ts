@@ -25,6 +25,7 @@ export interface CliResult {
   code: number | null
   stdout: string
   stderr: string
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   json: any
   /** performance.now() when the process exited. */
   exitedAt: number

@@ -6,6 +6,7 @@ export interface RawResponse {
   status: number
   headers: Record<string, string>
   body: string
+  // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON the server sent and asserts on it
   json: any
 }
 
