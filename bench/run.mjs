@@ -19,9 +19,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import {
-  HOST, cli, fieldgateCli, freePort, onInterrupt, packageVersion, root, runFacts, sleep, startChild, stopChild, stopChildren, tail, waitReady,
-} from './lib/children.mjs'
+import { HOST, cli, fieldgateCli, freePort, onInterrupt, packageVersion, root, runFacts, sleep, startChild, stopChild, stopChildren, tail, waitReady } from './lib/children.mjs'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 
@@ -43,7 +41,11 @@ const TARGETS = { ceilingRatio: 0.75, peerRatio: 1.5, p99Ms: 40, validationRps: 
 // These runs measure the protocol path at full load; rate limits (issue 5) would refuse a load
 // generator, and overload shedding (issue 7, bench/soak.mjs measures it) would cap what is measured.
 const NO_RATE_LIMITS = {
-  FIELDGATE_OVERLOAD_MAX_DELAY_MS: '0', FIELDGATE_RATE_LIMIT_PER_TOKEN: '0', FIELDGATE_RATE_LIMIT_PER_CLIENT: '0', FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0', FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
+  FIELDGATE_OVERLOAD_MAX_DELAY_MS: '0',
+  FIELDGATE_RATE_LIMIT_PER_TOKEN: '0',
+  FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
+  FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0',
+  FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
 }
 const WEBHOOK_EVENTS = 3000
 
@@ -118,9 +120,11 @@ async function load(label, opts, info) {
   const attempts = r['2xx'] + failed
   const failureRate = attempts ? failed / attempts : 1
   if (r['2xx'] === 0 || failureRate > MAX_FAILURE_RATE) {
-    throw new Error(`${label}: ${failed} of ${attempts} requests failed (${(failureRate * 100).toFixed(3)} % > ${MAX_FAILURE_RATE * 100} %): ` +
-      `non-2xx ${r.non2xx} (4xx ${r['4xx']}, 5xx ${r['5xx']}), errors ${r.errors}, timeouts ${r.timeouts}` +
-      (info ? `\n${info.label} output:\n${tail(info.output)}` : ''))
+    throw new Error(
+      `${label}: ${failed} of ${attempts} requests failed (${(failureRate * 100).toFixed(3)} % > ${MAX_FAILURE_RATE * 100} %): ` +
+        `non-2xx ${r.non2xx} (4xx ${r['4xx']}, 5xx ${r['5xx']}), errors ${r.errors}, timeouts ${r.timeouts}` +
+        (info ? `\n${info.label} output:\n${tail(info.output)}` : ''),
+    )
   }
   const m = {
     label,
@@ -160,10 +164,16 @@ async function benchFieldgateTokens() {
   const fg = await startFieldgate(WORKERS)
   try {
     const jwt = assertRs256Jwt(fg.token.access_token, 'Fieldgate')
-    const m = await load(`Fieldgate token endpoint (${WORKERS} workers)`, {
-      url: `${fg.url}/oauth/token`, method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: fg.body,
-    }, fg.info)
+    const m = await load(
+      `Fieldgate token endpoint (${WORKERS} workers)`,
+      {
+        url: `${fg.url}/oauth/token`,
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: fg.body,
+      },
+      fg.info,
+    )
     return { ...m, jwt }
   } finally {
     await stopChild(fg.info)
@@ -198,23 +208,48 @@ async function benchFieldgateValidation() {
 function browserSession(url) {
   const jar = new Map()
   const send = async (p, init = {}) => {
-    const res = await fetch(url + p, { ...init, redirect: 'manual', headers: { ...init.headers, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') }, signal: AbortSignal.timeout(10_000) })
-    for (const c of res.headers.getSetCookie()) { const [pair] = c.split(';'); const i = pair.indexOf('='); jar.set(pair.slice(0, i), pair.slice(i + 1)) }
+    const res = await fetch(url + p, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...init.headers, cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+      signal: AbortSignal.timeout(10_000),
+    })
+    for (const c of res.headers.getSetCookie()) {
+      const [pair] = c.split(';')
+      const i = pair.indexOf('=')
+      jar.set(pair.slice(0, i), pair.slice(i + 1))
+    }
     return { res, text: await res.text() }
   }
   const form = (p, fields) => send(p, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() })
   return { send, form }
 }
 
-const hidden = (html) => Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2].replace(/&amp;/g, '&').replace(/&quot;/g, '"')]))
+const hidden = (html) =>
+  Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2].replace(/&amp;/g, '&').replace(/&quot;/g, '"')]))
 
 /** A farm owner connects a public app through the consent page; returns the opaque connection token. */
 async function connectThroughConsent(fg) {
   const email = 'owner@bench.example'
   const password = 'bench password 0123'
   await fieldgateCli(fg.env, 'users', 'create', '--email', email, '--password', password, '--tenant', fg.tenant.id, '--role', 'owner')
-  const app = await fieldgateCli(fg.env, 'apps', 'create', '--name', 'bench integration', '--kind', 'public', '--environment', 'sandbox', '--tenant', fg.tenant.id,
-    '--scopes', 'alerts:write', '--redirect-uri', 'https://bench.example/cb')
+  const app = await fieldgateCli(
+    fg.env,
+    'apps',
+    'create',
+    '--name',
+    'bench integration',
+    '--kind',
+    'public',
+    '--environment',
+    'sandbox',
+    '--tenant',
+    fg.tenant.id,
+    '--scopes',
+    'alerts:write',
+    '--redirect-uri',
+    'https://bench.example/cb',
+  )
   const b = browserSession(fg.url)
   const login = await b.send('/login')
   await b.form('/login', { ...hidden(login.text), email, password })
@@ -222,7 +257,11 @@ async function connectThroughConsent(fg) {
   const decided = await b.form('/consent', { ...hidden(consent.text), decision: 'allow' })
   const code = new URL(decided.res.headers.get('location')).searchParams.get('code')
   if (!code) throw new Error(`the consent flow gave no code: ${decided.res.status} ${decided.text.slice(0, 200)}`)
-  const res = await fetch(`${fg.url}/v1/token.exchange`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ code, client_id: app.client_id, client_secret: app.client_secret }) })
+  const res = await fetch(`${fg.url}/v1/token.exchange`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ code, client_id: app.client_id, client_secret: app.client_secret }),
+  })
   const token = (await res.json()).access_token
   if (!/^[0-9a-f]{64}$/.test(token ?? '')) throw new Error(`token.exchange gave no opaque token (${res.status})`)
   return token
@@ -230,7 +269,11 @@ async function connectThroughConsent(fg) {
 
 async function seedAlerts(url, token, n) {
   for (let i = 0; i < n; i++) {
-    const res = await fetch(`${url}/v1/alerts`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: `Alert ${i}` }) })
+    const res = await fetch(`${url}/v1/alerts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: `Alert ${i}` }),
+    })
     if (res.status !== 201) throw new Error(`POST /v1/alerts answered ${res.status}`)
   }
 }
@@ -245,7 +288,11 @@ async function benchResourceApi() {
     const page = async (token) => (await (await fetch(`${fg.url}/v1/alerts`, { headers: { authorization: `Bearer ${token}` } })).json()).results.length
     if ((await page(jwt)) !== 5 || (await page(opaque)) !== 5) throw new Error('each token should list its own 5 alerts')
     const withJwt = await load('GET /v1/alerts with a JWT (1 worker)', { url: `${fg.url}/v1/alerts`, method: 'GET', headers: { authorization: `Bearer ${jwt}` } }, fg.info)
-    const withOpaque = await load('GET /v1/alerts with an opaque token (1 worker)', { url: `${fg.url}/v1/alerts`, method: 'GET', headers: { authorization: `Bearer ${opaque}` } }, fg.info)
+    const withOpaque = await load(
+      'GET /v1/alerts with an opaque token (1 worker)',
+      { url: `${fg.url}/v1/alerts`, method: 'GET', headers: { authorization: `Bearer ${opaque}` } },
+      fg.info,
+    )
     return { withJwt, withOpaque }
   } finally {
     await stopChild(fg.info)
@@ -274,7 +321,14 @@ async function benchWebhooks() {
   const retryFast = { FIELDGATE_WEBHOOK_POLL_MS: '50', FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '200', FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1' }
   const fg = await startFieldgate(1, retryFast, ['--scopes', 'alerts:write', '--data-api-url', hook], 'alerts:write')
   try {
-    const r = await cannon({ url: `${fg.url}/v1/alerts`, method: 'POST', headers: { authorization: `Bearer ${fg.token.access_token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'Bench alert' }), amount: WEBHOOK_EVENTS, connections: 10 })
+    const r = await cannon({
+      url: `${fg.url}/v1/alerts`,
+      method: 'POST',
+      headers: { authorization: `Bearer ${fg.token.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Bench alert' }),
+      amount: WEBHOOK_EVENTS,
+      connections: 10,
+    })
     if (r['2xx'] !== WEBHOOK_EVENTS) throw new Error(`only ${r['2xx']} of ${WEBHOOK_EVENTS} records were created`)
     await new Promise((ok) => receiver.listen(port, HOST, ok))
     const opened = performance.now()
@@ -307,10 +361,24 @@ async function benchOidcProvider() {
     const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, scope: 'api' }).toString()
     const token = await postToken(url, body)
     const jwt = assertRs256Jwt(token.access_token, 'oidc-provider')
-    const m = await load(`oidc-provider token endpoint (${WORKERS} workers)`, {
-      url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body,
-    }, info)
-    const warnings = [...new Set(info.output.split('\n').map((l) => l.trim()).filter((l) => /^oidc-provider (WARNING|NOTICE)|Warning|DeprecationWarning/.test(l)))]
+    const m = await load(
+      `oidc-provider token endpoint (${WORKERS} workers)`,
+      {
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      },
+      info,
+    )
+    const warnings = [
+      ...new Set(
+        info.output
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => /^oidc-provider (WARNING|NOTICE)|Warning|DeprecationWarning/.test(l)),
+      ),
+    ]
     const errors = info.output.split('\n').filter((l) => /server_error/.test(l)).length
     return { ...m, jwt, warnings, serverErrors: errors }
   } finally {
@@ -327,9 +395,16 @@ async function benchBareSigner() {
     const url = `http://${HOST}:${port}/oauth/token`
     const body = 'grant_type=client_credentials&client_id=x&client_secret=y&scope=api'
     assertRs256Jwt((await postToken(url, body)).access_token, 'bare signer')
-    return await load(`bare node:http signer (${WORKERS} workers)`, {
-      url, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body,
-    }, info)
+    return await load(
+      `bare node:http signer (${WORKERS} workers)`,
+      {
+        url,
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      },
+      info,
+    )
   } finally {
     await stopChild(info)
   }
@@ -339,7 +414,9 @@ async function benchBareSigner() {
 // 2: in-process signing ceiling, worker_threads, nothing else running
 
 const signers = new Set()
-function stopSigners() { for (const w of signers) w.terminate() }
+function stopSigners() {
+  for (const w of signers) w.terminate()
+}
 
 async function signingRate(mode, threads, inflight) {
   const label = `${mode === 'jose' ? 'jose SignJWT (WebCrypto)' : 'node:crypto sign'}, ${threads} thread${threads > 1 ? 's' : ''}`
@@ -348,12 +425,17 @@ async function signingRate(mode, threads, inflight) {
     signers.add(w)
     return w
   })
-  const next = (w) => new Promise((resolve, reject) => {
-    const onExit = (code) => reject(new Error(`signing worker exited early (code ${code})`))
-    w.once('error', reject)
-    w.once('exit', onExit)
-    w.once('message', (m) => { w.off('error', reject); w.off('exit', onExit); resolve(m) })
-  })
+  const next = (w) =>
+    new Promise((resolve, reject) => {
+      const onExit = (code) => reject(new Error(`signing worker exited early (code ${code})`))
+      w.once('error', reject)
+      w.once('exit', onExit)
+      w.once('message', (m) => {
+        w.off('error', reject)
+        w.off('exit', onExit)
+        resolve(m)
+      })
+    })
   try {
     await Promise.all(workers.map(next))
     log(`signing ceiling, ${label}: warm-up ${WARMUP} s, measuring ${DURATION} s`)
@@ -378,9 +460,10 @@ const fmtRatio = (n) => n.toFixed(2)
 const verdict = (ok) => (ok ? 'met' : '**not met**')
 
 async function environment() {
-  const base = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : ['node', path.relative(process.cwd(), process.argv[1]) || process.argv[1], ...process.argv.slice(2)].join(' ')
+  const base =
+    process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : ['node', path.relative(process.cwd(), process.argv[1]) || process.argv[1], ...process.argv.slice(2)].join(' ')
   return {
-    ...await runFacts(base, ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_SIGN_INFLIGHT']),
+    ...(await runFacts(base, ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_SIGN_INFLIGHT'])),
     versions: {
       fieldgate: await packageVersion('package.json'),
       oidcProvider: await packageVersion('node_modules/oidc-provider/package.json'),
@@ -402,14 +485,18 @@ function report(env, r) {
   L.push(`- Command: \`${env.command}\``)
   L.push(`- Node ${env.node}; CPU ${env.cpu}; ${env.os}; ${env.memory}; load average at start ${env.loadAtStart}`)
   L.push(`- Fieldgate ${env.versions.fieldgate} at ${env.commit}; oidc-provider ${env.versions.oidcProvider}; autocannon ${env.versions.autocannon}; jose ${env.versions.jose}`)
-  L.push(`- Load: autocannon ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${WARMUP} s warm-up discarded, then ${DURATION} s measured; 127.0.0.1; one server at a time; only 2xx responses counted`)
+  L.push(
+    `- Load: autocannon ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${WARMUP} s warm-up discarded, then ${DURATION} s measured; 127.0.0.1; one server at a time; only 2xx responses counted`,
+  )
   L.push('')
   L.push('## Client-credentials token endpoint (RS256 JWT access tokens)', '')
   L.push('| Server | tokens/s | p50 | p99 |')
   L.push('|---|---:|---:|---:|')
   L.push(`| Fieldgate, \`fieldgate serve --workers ${WORKERS}\` | ${fmtInt(fg.rps)} | ${fmtMs(fg.p50)} ms | ${fmtMs(fg.p99)} ms |`)
   L.push(`| oidc-provider ${env.versions.oidcProvider}, node:cluster ${WORKERS} workers | ${fmtInt(op.rps)} | ${fmtMs(op.p50)} ms | ${fmtMs(op.p99)} ms |`)
-  L.push(`| Reference: bare node:http that only signs, node:cluster ${WORKERS} workers (\`bench/peers/bare-signer.mjs\`) | ${fmtInt(bare.rps)} | ${fmtMs(bare.p50)} ms | ${fmtMs(bare.p99)} ms |`)
+  L.push(
+    `| Reference: bare node:http that only signs, node:cluster ${WORKERS} workers (\`bench/peers/bare-signer.mjs\`) | ${fmtInt(bare.rps)} | ${fmtMs(bare.p50)} ms | ${fmtMs(bare.p99)} ms |`,
+  )
   L.push('')
   L.push('## RS256 signing ceiling (in process, nothing else running)', '')
   L.push('| Signer | signatures/s |')
@@ -423,13 +510,17 @@ function report(env, r) {
   L.push('| Server | req/s | p50 | p99 |')
   L.push('|---|---:|---:|---:|')
   L.push(`| Fieldgate, \`fieldgate serve --workers 1\`, \`GET /api/rest/v2/workorders\` with a Bearer token | ${fmtInt(val.rps)} | ${fmtMs(val.p50)} ms | ${fmtMs(val.p99)} ms |`)
-  L.push(`| Same process, \`GET /.well-known/oauth-authorization-server\` without a token (reference: HTTP stack alone) | ${fmtInt(val.baseline.rps)} | ${fmtMs(val.baseline.p50)} ms | ${fmtMs(val.baseline.p99)} ms |`)
+  L.push(
+    `| Same process, \`GET /.well-known/oauth-authorization-server\` without a token (reference: HTTP stack alone) | ${fmtInt(val.baseline.rps)} | ${fmtMs(val.baseline.p50)} ms | ${fmtMs(val.baseline.p99)} ms |`,
+  )
   L.push('')
   L.push('## Resource API and Data API (issue 5), one process', '')
   L.push('| Measurement | rate | p50 | p99 |')
   L.push('|---|---:|---:|---:|')
   L.push(`| \`GET /v1/alerts\` (5 records) with a client-credentials JWT | ${fmtInt(res.withJwt.rps)} req/s | ${fmtMs(res.withJwt.p50)} ms | ${fmtMs(res.withJwt.p99)} ms |`)
-  L.push(`| \`GET /v1/alerts\` (5 records) with an opaque connection token | ${fmtInt(res.withOpaque.rps)} req/s | ${fmtMs(res.withOpaque.p50)} ms | ${fmtMs(res.withOpaque.p99)} ms |`)
+  L.push(
+    `| \`GET /v1/alerts\` (5 records) with an opaque connection token | ${fmtInt(res.withOpaque.rps)} req/s | ${fmtMs(res.withOpaque.p50)} ms | ${fmtMs(res.withOpaque.p99)} ms |`,
+  )
   L.push(`| Data API dispatch: a backlog of ${fmtInt(hooks.events)} signed events to a local receiver | ${fmtInt(hooks.perSecond)} events/s | | |`)
   L.push(`| \`POST /v1/alerts\` that wrote that backlog (record and event in one transaction, 10 connections) | ${fmtInt(hooks.writesPerSecond)} req/s | | |`)
   L.push('')
@@ -438,7 +529,9 @@ function report(env, r) {
   L.push('## Targets', '')
   L.push('| Check | Value | Target | |')
   L.push('|---|---:|---:|---|')
-  L.push(`| Fieldgate / signing ceiling (fastest in-process RS256 signer, both cores: ${fmtInt(ceiling)}/s) | ${fmtRatio(toCeiling)} | ≥ ${TARGETS.ceilingRatio} | ${verdict(toCeiling >= TARGETS.ceilingRatio)} |`)
+  L.push(
+    `| Fieldgate / signing ceiling (fastest in-process RS256 signer, both cores: ${fmtInt(ceiling)}/s) | ${fmtRatio(toCeiling)} | ≥ ${TARGETS.ceilingRatio} | ${verdict(toCeiling >= TARGETS.ceilingRatio)} |`,
+  )
   L.push(`| Fieldgate / oidc-provider | ${fmtRatio(toPeer)} | ≥ ${TARGETS.peerRatio} | ${verdict(toPeer >= TARGETS.peerRatio)} |`)
   L.push(`| Fieldgate token endpoint p99 | ${fmtMs(fg.p99)} ms | < ${TARGETS.p99Ms} ms | ${verdict(fg.p99 < TARGETS.p99Ms)} |`)
   L.push(`| Validation, one process | ${fmtInt(val.rps)} req/s | ≥ ${fmtInt(TARGETS.validationRps)} req/s | ${verdict(val.rps >= TARGETS.validationRps)} |`)
@@ -447,16 +540,30 @@ function report(env, r) {
   L.push(`| Fieldgate / bare node:http signer (no target) | ${fmtRatio(fg.rps / bare.rps)} | | |`)
   L.push('')
   L.push('## Notes', '')
-  L.push(`- The load generator (autocannon) runs on the same ${env.cores} cores as the server under test, so the servers get less than the ${WORKERS} cores the signing ceiling uses; the ceiling ratio is therefore pessimistic for Fieldgate and the same handicap applies to oidc-provider.`)
-  L.push('- The ceiling is the faster in-process signer, node:crypto `sign()` (Fieldgate\'s token path signs with it, `packages/core/src/tokens/jws.ts`); jose on WebCrypto spends more CPU per signature and is shown for reference only.')
-  L.push(`- Token requests: form-encoded \`grant_type=client_credentials&client_id=…&client_secret=…&scope=api\` to both servers (oidc-provider's client uses \`client_secret_post\`). Access tokens: Fieldgate ${fg.jwt.claims} claims, ${fg.jwt.bytes} bytes; oidc-provider ${op.jwt.claims} claims, ${op.jwt.bytes} bytes; both checked to be RS256 \`at+jwt\` before the runs.`)
-  L.push('- Fieldgate stores: fresh SQLite store in a temporary FIELDGATE_DATA_DIR per server, one sandbox tenant, one private app. oidc-provider: in-memory development adapter (JWT access tokens are not stored), static client, RS256 key generated at start.')
-  L.push(`- Validation run: the tenant has no work orders, so each response is an empty page (${val.responseBytes} bytes); a token with a broken signature was checked to get 401 first.`)
-  L.push(`- Failures counted (non-2xx, errors, timeouts): Fieldgate tokens ${fg.failed}, oidc-provider ${op.failed}, validation ${val.failed} (the run aborts above ${MAX_FAILURE_RATE * 100} %).`)
+  L.push(
+    `- The load generator (autocannon) runs on the same ${env.cores} cores as the server under test, so the servers get less than the ${WORKERS} cores the signing ceiling uses; the ceiling ratio is therefore pessimistic for Fieldgate and the same handicap applies to oidc-provider.`,
+  )
+  L.push(
+    "- The ceiling is the faster in-process signer, node:crypto `sign()` (Fieldgate's token path signs with it, `packages/core/src/tokens/jws.ts`); jose on WebCrypto spends more CPU per signature and is shown for reference only.",
+  )
+  L.push(
+    `- Token requests: form-encoded \`grant_type=client_credentials&client_id=…&client_secret=…&scope=api\` to both servers (oidc-provider's client uses \`client_secret_post\`). Access tokens: Fieldgate ${fg.jwt.claims} claims, ${fg.jwt.bytes} bytes; oidc-provider ${op.jwt.claims} claims, ${op.jwt.bytes} bytes; both checked to be RS256 \`at+jwt\` before the runs.`,
+  )
+  L.push(
+    '- Fieldgate stores: fresh SQLite store in a temporary FIELDGATE_DATA_DIR per server, one sandbox tenant, one private app. oidc-provider: in-memory development adapter (JWT access tokens are not stored), static client, RS256 key generated at start.',
+  )
+  L.push(
+    `- Validation run: the tenant has no work orders, so each response is an empty page (${val.responseBytes} bytes); a token with a broken signature was checked to get 401 first.`,
+  )
+  L.push(
+    `- Failures counted (non-2xx, errors, timeouts): Fieldgate tokens ${fg.failed}, oidc-provider ${op.failed}, validation ${val.failed} (the run aborts above ${MAX_FAILURE_RATE * 100} %).`,
+  )
   if (op.warnings.length) L.push(`- oidc-provider printed: ${op.warnings.map((w) => `"${w}"`).join('; ')}`)
-  if (env.cores !== WORKERS) L.push(`- This machine has ${env.cores} cores; the harness always uses ${WORKERS} server processes and ${WORKERS} signing threads (the reference machine's cores).`)
+  if (env.cores !== WORKERS)
+    L.push(`- This machine has ${env.cores} cores; the harness always uses ${WORKERS} server processes and ${WORKERS} signing threads (the reference machine's cores).`)
   if (op.serverErrors) L.push(`- oidc-provider logged ${op.serverErrors} server_error events.`)
-  if (Number(env.loadAtStart.split(' ')[0]) > env.cores * 0.25) L.push(`- **The machine was not quiet** (load average ${env.loadAtStart} at start): treat these figures as provisional.`)
+  if (Number(env.loadAtStart.split(' ')[0]) > env.cores * 0.25)
+    L.push(`- **The machine was not quiet** (load average ${env.loadAtStart} at start): treat these figures as provisional.`)
   return L.join('\n') + '\n'
 }
 
@@ -464,9 +571,17 @@ function report(env, r) {
 
 async function preflight() {
   const main = path.join(root, 'packages/cli/dist/src/main.js')
-  try { await stat(main) } catch { throw new Error(`${path.relative(root, main)} is missing: build first with \`npx tsc -b\``) }
+  try {
+    await stat(main)
+  } catch {
+    throw new Error(`${path.relative(root, main)} is missing: build first with \`npx tsc -b\``)
+  }
   for (const dep of ['autocannon', 'oidc-provider', 'jose']) {
-    try { await stat(path.join(root, 'node_modules', dep, 'package.json')) } catch { throw new Error(`${dep} is not installed: run \`npm install\``) }
+    try {
+      await stat(path.join(root, 'node_modules', dep, 'package.json'))
+    } catch {
+      throw new Error(`${dep} is not installed: run \`npm install\``)
+    }
   }
 }
 

@@ -43,7 +43,10 @@ const JWT_REVOKE_EVERY_MS = 10_000
 const DATABASE_URL = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
 const NO_RATE_LIMITS = {
-  FIELDGATE_RATE_LIMIT_PER_TOKEN: '0', FIELDGATE_RATE_LIMIT_PER_CLIENT: '0', FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0', FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
+  FIELDGATE_RATE_LIMIT_PER_TOKEN: '0',
+  FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
+  FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0',
+  FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
 }
 const SCOPE = 'alerts:write'
 
@@ -71,7 +74,11 @@ async function pgQuery(sql) {
   const { default: pg } = await import('pg')
   const client = new pg.Client({ connectionString: DATABASE_URL })
   await client.connect()
-  try { await client.query(sql) } finally { await client.end() }
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
 }
 const dropSchema = (schema) => pgQuery(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
 
@@ -89,12 +96,17 @@ const form = (fields) => new URLSearchParams(fields).toString()
 function send(agent, port, method, target, { headers = {}, body } = {}) {
   const start = performance.now()
   return new Promise((resolve) => {
-    const req = http.request({ host: HOST, port, method, path: target, agent, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = ''
-      res.setEncoding('utf8').on('data', (d) => { text += d })
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text, ms: performance.now() - start }))
-      res.on('error', (err) => resolve({ status: 0, headers: {}, text: err.message, ms: performance.now() - start }))
-    })
+    const req = http.request(
+      { host: HOST, port, method, path: target, agent, headers: body === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8').on('data', (d) => {
+          text += d
+        })
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text, ms: performance.now() - start }))
+        res.on('error', (err) => resolve({ status: 0, headers: {}, text: err.message, ms: performance.now() - start }))
+      },
+    )
     req.setTimeout(10_000, () => req.destroy(new Error('timeout after 10 s')))
     req.on('error', (err) => resolve({ status: 0, headers: {}, text: err.message, ms: performance.now() - start }))
     req.end(body)
@@ -103,7 +115,10 @@ function send(agent, port, method, target, { headers = {}, body } = {}) {
 
 /** Per kind of request: latencies, and what was answered against what was expected. */
 class Tally {
-  constructor() { this.kinds = new Map(); this.samples = [] }
+  constructor() {
+    this.kinds = new Map()
+    this.samples = []
+  }
   kind(name) {
     let k = this.kinds.get(name)
     if (!k) {
@@ -135,8 +150,8 @@ class Tally {
 // between two connections made one after the other, so through the round-robin proxy they alternate
 // between the instances: a token revoked on one is checked on the other.
 
-const hiddenFields = (html) => Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)]
-  .map((m) => [m[1], m[2].replace(/&amp;/g, '&').replace(/&quot;/g, '"')]))
+const hiddenFields = (html) =>
+  Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2].replace(/&amp;/g, '&').replace(/&quot;/g, '"')]))
 
 const pkce = async () => {
   const { createHash } = await import('node:crypto')
@@ -243,7 +258,9 @@ class Customer {
     this.tally.record('API with a revoked token (must be 401)', await this.request('GET', '/v1/alerts', { headers: { authorization: `Bearer ${token}` } }), 401, true)
   }
 
-  close() { for (const a of this.agents) a.destroy() }
+  close() {
+    for (const a of this.agents) a.destroy()
+  }
 }
 
 /**
@@ -268,14 +285,17 @@ async function revokeJwtGrants(world, tally, deadline) {
     const a = await json(n % 2, 'POST', '/admin/v1/apps', { name: `soak doomed ${n}`, kind: 'private', tenant_id: JSON.parse(t.text).id, scopes: SCOPE })
     if (!tally.record('admin: create a private app', a, 201)) break
     const app = JSON.parse(a.text)
-    const tok = await on(n % 2, 'POST', '/oauth/token', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret, scope: SCOPE }) })
+    const tok = await on(n % 2, 'POST', '/oauth/token', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret, scope: SCOPE }),
+    })
     if (!tally.record('token: client_credentials', tok, 200)) break
     const jwt = JSON.parse(tok.text).access_token
     await both('API with a JWT (GET /v1/alerts)', jwt, 200)
     const grants = await json(n % 2, 'GET', `/admin/v1/grants?tenant_id=${JSON.parse(t.text).id}`)
     if (!tally.record('admin: list grants', grants, 200)) break
     const revoked = await json(n % 2, 'POST', `/admin/v1/grants/${JSON.parse(grants.text)[0].id}/revoke`)
-    if (!tally.record('revoke a JWT\'s grant (POST /admin/v1/grants/:id/revoke)', revoked, 200)) break
+    if (!tally.record("revoke a JWT's grant (POST /admin/v1/grants/:id/revoke)", revoked, 200)) break
     await sleep(REVOKED_AFTER_MS)
     await both('API with a JWT whose grant is revoked (must be 401)', jwt, 401)
     await sleep(Math.max(0, next - performance.now()))
@@ -285,7 +305,12 @@ async function revokeJwtGrants(world, tally, deadline) {
 
 // Operations and their weights; a consent is 3 requests, so revocations are about 10 % of requests.
 const MIX = [
-  ['clientCredentials', 15], ['apiWithJwt', 30], ['apiWithOpaque', 25], ['consent', 8], ['revoke', 10], ['useRevoked', 5],
+  ['clientCredentials', 15],
+  ['apiWithJwt', 30],
+  ['apiWithOpaque', 25],
+  ['consent', 8],
+  ['revoke', 10],
+  ['useRevoked', 5],
 ]
 const MIX_TOTAL = MIX.reduce((s, [, w]) => s + w, 0)
 function pick() {
@@ -312,7 +337,11 @@ async function soak(world, customers, tally, seconds) {
 
 async function groupRssKb(pgid) {
   const { stdout } = await execFileP('ps', ['-o', 'rss=', '-g', String(pgid)]).catch(() => ({ stdout: '' }))
-  return stdout.split('\n').map(Number).filter((n) => n > 0).reduce((a, b) => a + b, 0)
+  return stdout
+    .split('\n')
+    .map(Number)
+    .filter((n) => n > 0)
+    .reduce((a, b) => a + b, 0)
 }
 
 function sampleRss(instances) {
@@ -326,7 +355,14 @@ function sampleRss(instances) {
     })
   }
   const timer = setInterval(take, RSS_EVERY_MS)
-  return { series, first: take(), stop: async () => { clearInterval(timer); await take() } }
+  return {
+    series,
+    first: take(),
+    stop: async () => {
+      clearInterval(timer)
+      await take()
+    },
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -376,8 +412,10 @@ const quantile = (xs, q) => {
 }
 
 async function loadPhase(world, connections, seconds) {
-  const raw = Buffer.from(`POST /oauth/token HTTP/1.1\r\nhost: ${HOST}:${world.port}\r\ncontent-type: application/x-www-form-urlencoded\r\n` +
-    `content-length: ${Buffer.byteLength(world.ccBody)}\r\n\r\n${world.ccBody}`)
+  const raw = Buffer.from(
+    `POST /oauth/token HTTP/1.1\r\nhost: ${HOST}:${world.port}\r\ncontent-type: application/x-www-form-urlencoded\r\n` +
+      `content-length: ${Buffer.byteLength(world.ccBody)}\r\n\r\n${world.ccBody}`,
+  )
   const answers = []
   const ready = world.instances.map(() => [])
   let probing = true
@@ -403,21 +441,49 @@ async function loadPhase(world, connections, seconds) {
   const statuses = {}
   for (const a of answers) statuses[a.status] = (statuses[a.status] ?? 0) + 1
   return {
-    connections, seconds: elapsed, requests: answers.length, statuses,
-    okPerSecond: ok.length / elapsed, shedShare: answers.length ? shed.length / answers.length : 0,
-    ok: { count: ok.length, p50: quantile(ok.map((a) => a.ms), 0.5), p99: quantile(ok.map((a) => a.ms), 0.99) },
-    shed: { count: shed.length, p50: quantile(shed.map((a) => a.ms), 0.5), p99: quantile(shed.map((a) => a.ms), 0.99), malformed: badShed.length },
+    connections,
+    seconds: elapsed,
+    requests: answers.length,
+    statuses,
+    okPerSecond: ok.length / elapsed,
+    shedShare: answers.length ? shed.length / answers.length : 0,
+    ok: {
+      count: ok.length,
+      p50: quantile(
+        ok.map((a) => a.ms),
+        0.5,
+      ),
+      p99: quantile(
+        ok.map((a) => a.ms),
+        0.99,
+      ),
+    },
+    shed: {
+      count: shed.length,
+      p50: quantile(
+        shed.map((a) => a.ms),
+        0.5,
+      ),
+      p99: quantile(
+        shed.map((a) => a.ms),
+        0.99,
+      ),
+      malformed: badShed.length,
+    },
     serverErrors: answers.filter((a) => a.status >= 500 && a.status !== 503).length,
-    others: others.length, otherSamples: others.slice(0, 5).map((a) => `${a.status} ${(a.body ?? '').slice(0, 120)}`),
+    others: others.length,
+    otherSamples: others.slice(0, 5).map((a) => `${a.status} ${(a.body ?? '').slice(0, 120)}`),
     unready: ready.map((r) => ({ probes: r.length, unavailable: r.filter((s) => s === 503).length })),
   }
 }
 
 async function shedCounts(instances) {
-  return Promise.all(instances.map(async (i) => {
-    const res = await send(undefined, i.port, 'GET', '/metrics')
-    return Number(/^fieldgate_requests_shed_total (\d+)/m.exec(res.text)?.[1] ?? NaN)
-  }))
+  return Promise.all(
+    instances.map(async (i) => {
+      const res = await send(undefined, i.port, 'GET', '/metrics')
+      return Number(/^fieldgate_requests_shed_total (\d+)/m.exec(res.text)?.[1] ?? NaN)
+    }),
+  )
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -432,28 +498,58 @@ async function setUp() {
   // `serve` are, with only search_path), takes a migration table in any schema of the database for its own.
   const { openStorage } = await import('@fieldgate/storage')
   const store = openStorage({ databaseUrl: DATABASE_URL, dataDir: os.tmpdir(), schema })
-  try { await store.migrate() } finally { await store.close() }
+  try {
+    await store.migrate()
+  } finally {
+    await store.close()
+  }
   const [port1, port2, proxyPort] = [await freePort(), await freePort(), await freePort()]
   const issuer = `http://${HOST}:${proxyPort}`
   const adminToken = randomBytes(24).toString('hex')
   const env = {
-    DATABASE_URL: schemaUrl(schema), REDIS_URL, FIELDGATE_MASTER_KEY: randomBytes(32).toString('hex'), FIELDGATE_ISSUER: issuer,
-    FIELDGATE_ADMIN_TOKEN: adminToken, FIELDGATE_RATE_LIMIT_PREFIX: `fieldgate-soak-${id}:`, FIELDGATE_LOG_LEVEL: 'warn', ...NO_RATE_LIMITS,
-    FIELDGATE_HOST: undefined, FIELDGATE_PORT: undefined, FIELDGATE_AUDIENCE: undefined, FIELDGATE_DATA_DIR: undefined,
+    DATABASE_URL: schemaUrl(schema),
+    REDIS_URL,
+    FIELDGATE_MASTER_KEY: randomBytes(32).toString('hex'),
+    FIELDGATE_ISSUER: issuer,
+    FIELDGATE_ADMIN_TOKEN: adminToken,
+    FIELDGATE_RATE_LIMIT_PREFIX: `fieldgate-soak-${id}:`,
+    FIELDGATE_LOG_LEVEL: 'warn',
+    ...NO_RATE_LIMITS,
+    FIELDGATE_HOST: undefined,
+    FIELDGATE_PORT: undefined,
+    FIELDGATE_AUDIENCE: undefined,
+    FIELDGATE_DATA_DIR: undefined,
   }
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k]
   log(`schema ${schema}; creating tenants, apps and ${USERS} people`)
   const tenant = await fieldgateCli(env, 'tenants', 'create', '--name', 'Soak Field Services', '--environment', 'sandbox')
   const privateApp = await fieldgateCli(env, 'apps', 'create', '--name', 'soak client', '--kind', 'private', '--tenant', tenant.id, '--scopes', `api ${SCOPE}`)
-  const publicApp = await fieldgateCli(env, 'apps', 'create', '--name', 'soak integration', '--kind', 'public', '--environment', 'sandbox', '--tenant', tenant.id,
-    '--scopes', SCOPE, '--redirect-uri', 'https://bench.example/cb')
+  const publicApp = await fieldgateCli(
+    env,
+    'apps',
+    'create',
+    '--name',
+    'soak integration',
+    '--kind',
+    'public',
+    '--environment',
+    'sandbox',
+    '--tenant',
+    tenant.id,
+    '--scopes',
+    SCOPE,
+    '--redirect-uri',
+    'https://bench.example/cb',
+  )
   // One tenant per person: a grant is per app and tenant, so one person's disconnect ends only their tokens.
-  const people = await Promise.all(Array.from({ length: USERS }, async (_, i) => {
-    const t = await fieldgateCli(env, 'tenants', 'create', '--name', `Soak Farm ${i}`, '--environment', 'sandbox')
-    const person = { email: `owner${i}@soak.example`, password: `soak password ${id} ${i}` }
-    await fieldgateCli(env, 'users', 'create', '--email', person.email, '--password', person.password, '--tenant', t.id, '--role', 'owner')
-    return person
-  }))
+  const people = await Promise.all(
+    Array.from({ length: USERS }, async (_, i) => {
+      const t = await fieldgateCli(env, 'tenants', 'create', '--name', `Soak Farm ${i}`, '--environment', 'sandbox')
+      const person = { email: `owner${i}@soak.example`, password: `soak password ${id} ${i}` }
+      await fieldgateCli(env, 'users', 'create', '--email', person.email, '--password', person.password, '--tenant', t.id, '--role', 'owner')
+      return person
+    }),
+  )
   const instances = []
   for (const port of [port1, port2]) {
     const info = startChild(`fieldgate serve on ${port}`, [cli, 'serve', '--workers', '1', '--port', String(port), '--host', HOST], env)
@@ -467,7 +563,10 @@ async function setUp() {
   if (first.status !== 200) throw new Error(`the first token request answered ${first.status}: ${first.text.slice(0, 200)}`)
   const jwt = JSON.parse(first.text).access_token
   for (let i = 0; i < 5; i++) {
-    const res = await send(undefined, proxyPort, 'POST', '/v1/alerts', { headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: `Soak alert ${i}` }) })
+    const res = await send(undefined, proxyPort, 'POST', '/v1/alerts', {
+      headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: `Soak alert ${i}` }),
+    })
     if (res.status !== 201) throw new Error(`POST /v1/alerts answered ${res.status}: ${res.text.slice(0, 200)}`)
   }
   return { schema, port: proxyPort, issuer, instances, proxy, ccBody, jwt, publicApp, people, adminToken }
@@ -482,15 +581,22 @@ const pct = (n) => `${(n * 100).toFixed(n < 0.01 ? 3 : 1)} %`
 
 async function environment() {
   return {
-    ...await runFacts('node bench/soak.mjs', ['SOAK_SECONDS', 'SOAK_USERS', 'SOAK_OVERLOAD_SECONDS', 'SOAK_CAPACITY_CONNECTIONS']),
+    ...(await runFacts('node bench/soak.mjs', ['SOAK_SECONDS', 'SOAK_USERS', 'SOAK_OVERLOAD_SECONDS', 'SOAK_CAPACITY_CONNECTIONS'])),
     pg: await packageVersion('node_modules/pg/package.json'),
   }
 }
 
 function summarize(tally, seconds) {
   const kinds = [...tally.kinds.values()].map((k) => ({
-    name: k.name, requests: k.ms.length, ok: k.ok, refused: k.refused, unexpected: k.unexpected, network: k.network, shed: k.shed,
-    p50: quantile(k.ms, 0.5), p99: quantile(k.ms, 0.99),
+    name: k.name,
+    requests: k.ms.length,
+    ok: k.ok,
+    refused: k.refused,
+    unexpected: k.unexpected,
+    network: k.network,
+    shed: k.shed,
+    p50: quantile(k.ms, 0.5),
+    p99: quantile(k.ms, 0.99),
   }))
   const requests = kinds.reduce((s, k) => s + k.requests, 0)
   const errors = kinds.reduce((s, k) => s + k.unexpected + k.network, 0)
@@ -514,54 +620,95 @@ function report(env, r) {
   L.push(`- Date: ${env.date}`)
   L.push(`- Command: \`${env.command}\``)
   L.push(`- Node ${env.node}; CPU ${env.cpu}; ${env.os}; ${env.memory}; load average at start ${env.loadAtStart}, at end ${r.loadAtEnd}`)
-  L.push(`- Fieldgate at ${env.commit}; two \`fieldgate serve --workers 1\` instances on one PostgreSQL schema (fresh, dropped at the end; pg ${env.pg}), REDIS_URL set, rate limits off, overload shedding at its defaults`)
-  L.push(`- Traffic: ${USERS} closed-loop customers through a loopback round-robin TCP proxy for ${r.soakSeconds} s; each has its own tenant and person, signed in once through the login page`)
+  L.push(
+    `- Fieldgate at ${env.commit}; two \`fieldgate serve --workers 1\` instances on one PostgreSQL schema (fresh, dropped at the end; pg ${env.pg}), REDIS_URL set, rate limits off, overload shedding at its defaults`,
+  )
+  L.push(
+    `- Traffic: ${USERS} closed-loop customers through a loopback round-robin TCP proxy for ${r.soakSeconds} s; each has its own tenant and person, signed in once through the login page`,
+  )
   L.push('')
   const s = r.soak
   L.push('## Mixed traffic', '')
-  L.push(`${fmtInt(s.requests)} requests in ${r.soakSeconds} s: **${fmtInt(s.perSecond)} req/s**; unexpected answers and network errors: **${s.errors}** (${pct(s.errorRate)}).`, '')
+  L.push(
+    `${fmtInt(s.requests)} requests in ${r.soakSeconds} s: **${fmtInt(s.perSecond)} req/s**; unexpected answers and network errors: **${s.errors}** (${pct(s.errorRate)}).`,
+    '',
+  )
   L.push('| Kind | requests | as expected | refused as expected | unexpected | network errors | p50 | p99 |')
   L.push('|---|---:|---:|---:|---:|---:|---:|---:|')
-  for (const k of s.kinds) L.push(`| ${k.name} | ${fmtInt(k.requests)} | ${fmtInt(k.ok)} | ${k.refused ? fmtInt(k.refused) : ''} | ${k.unexpected}${k.shed ? ` (${k.shed} shed)` : ''} | ${k.network} | ${fmtMs(k.p50)} ms | ${fmtMs(k.p99)} ms |`)
+  for (const k of s.kinds)
+    L.push(
+      `| ${k.name} | ${fmtInt(k.requests)} | ${fmtInt(k.ok)} | ${k.refused ? fmtInt(k.refused) : ''} | ${k.unexpected}${k.shed ? ` (${k.shed} shed)` : ''} | ${k.network} | ${fmtMs(k.p50)} ms | ${fmtMs(k.p99)} ms |`,
+    )
   L.push('')
   const revocations = s.kinds.filter((k) => /revoke/.test(k.name)).reduce((a, k) => a + k.requests, 0)
-  L.push(`Revocations are ${pct(revocations / s.requests)} of the requests: opaque tokens and their grants by the customers, and every ${JWT_REVOKE_EVERY_MS / 1000} s a private app's grant through the admin API, after its JWT was accepted by both instances. A revoked token is used again only after ${REVOKED_AFTER_MS} ms (the change feed carries revocations to the other instance); its 401 is counted as refused as expected, a 200 would be unexpected.`)
+  L.push(
+    `Revocations are ${pct(revocations / s.requests)} of the requests: opaque tokens and their grants by the customers, and every ${JWT_REVOKE_EVERY_MS / 1000} s a private app's grant through the admin API, after its JWT was accepted by both instances. A revoked token is used again only after ${REVOKED_AFTER_MS} ms (the change feed carries revocations to the other instance); its 401 is counted as refused as expected, a 200 would be unexpected.`,
+  )
   if (s.samples.length) L.push('', 'First unexpected answers:', '', ...s.samples.map((x) => `- \`${x.replace(/`/g, "'")}\``))
   L.push('')
   L.push(`## Memory (RSS of each instance, sampled every ${RSS_EVERY_MS / 1000} s)`, '')
   L.push('| Instance | samples | start | peak | end | growth | growth over the second half |')
   L.push('|---|---:|---:|---:|---:|---:|---:|')
-  for (const [i, m] of r.rss.entries()) L.push(`| ${i + 1} | ${m.samples} | ${m.start.toFixed(0)} MB | ${m.peak.toFixed(0)} MB | ${m.end.toFixed(0)} MB | ${m.growth >= 0 ? '+' : ''}${m.growth.toFixed(1)} MB | ${m.secondHalfGrowth >= 0 ? '+' : ''}${m.secondHalfGrowth.toFixed(1)} MB |`)
+  for (const [i, m] of r.rss.entries())
+    L.push(
+      `| ${i + 1} | ${m.samples} | ${m.start.toFixed(0)} MB | ${m.peak.toFixed(0)} MB | ${m.end.toFixed(0)} MB | ${m.growth >= 0 ? '+' : ''}${m.growth.toFixed(1)} MB | ${m.secondHalfGrowth >= 0 ? '+' : ''}${m.secondHalfGrowth.toFixed(1)} MB |`,
+    )
   L.push('')
   L.push(`## Overload: ${OVERLOAD_FACTOR}x the connections`, '')
   const flat = r.capacity.okPerSecond / r.below.okPerSecond
-  L.push(`\`POST /oauth/token\` client_credentials through the proxy from raw keep-alive sockets, ${OVERLOAD_SECONDS} s per phase: at ${r.below.connections} and ${CAPACITY_CONNECTIONS} connections to find capacity, then at ${OVERLOAD_FACTOR}x ${CAPACITY_CONNECTIONS}. ` +
-    `Doubling the connections from ${r.below.connections} to ${CAPACITY_CONNECTIONS} changed the served rate by a factor of ${flat.toFixed(2)}${flat < 1.15 ? ': flat, so ' + CAPACITY_CONNECTIONS + ' connections is at capacity' : ': **still rising, so capacity is above ' + CAPACITY_CONNECTIONS + ' connections** (raise SOAK_CAPACITY_CONNECTIONS)'}.`, '')
+  L.push(
+    `\`POST /oauth/token\` client_credentials through the proxy from raw keep-alive sockets, ${OVERLOAD_SECONDS} s per phase: at ${r.below.connections} and ${CAPACITY_CONNECTIONS} connections to find capacity, then at ${OVERLOAD_FACTOR}x ${CAPACITY_CONNECTIONS}. ` +
+      `Doubling the connections from ${r.below.connections} to ${CAPACITY_CONNECTIONS} changed the served rate by a factor of ${flat.toFixed(2)}${flat < 1.15 ? ': flat, so ' + CAPACITY_CONNECTIONS + ' connections is at capacity' : ': **still rising, so capacity is above ' + CAPACITY_CONNECTIONS + ' connections** (raise SOAK_CAPACITY_CONNECTIONS)'}.`,
+    '',
+  )
   L.push('| Phase | connections | requests | 200/s | 503 share | 200 p50 / p99 | 503 p50 / p99 | 5xx other than 503 | other | readyz unavailable (instance 1, 2) |')
   L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|')
-  for (const [name, p] of [['half the connections', r.below], ['capacity', r.capacity], ['overload', r.overload]]) {
-    L.push(`| ${name} | ${p.connections} | ${fmtInt(p.requests)} | ${fmtInt(p.okPerSecond)} | ${pct(p.shedShare)} | ${fmtMs(p.ok.p50)} / ${fmtMs(p.ok.p99)} ms | ${fmtMs(p.shed.p50)} / ${fmtMs(p.shed.p99)} ms | ${p.serverErrors} | ${p.others} | ${p.unready.map((u) => `${u.unavailable} of ${u.probes}`).join(', ')} |`)
+  for (const [name, p] of [
+    ['half the connections', r.below],
+    ['capacity', r.capacity],
+    ['overload', r.overload],
+  ]) {
+    L.push(
+      `| ${name} | ${p.connections} | ${fmtInt(p.requests)} | ${fmtInt(p.okPerSecond)} | ${pct(p.shedShare)} | ${fmtMs(p.ok.p50)} / ${fmtMs(p.ok.p99)} ms | ${fmtMs(p.shed.p50)} / ${fmtMs(p.shed.p99)} ms | ${p.serverErrors} | ${p.others} | ${p.unready.map((u) => `${u.unavailable} of ${u.probes}`).join(', ')} |`,
+    )
   }
   L.push('')
   const o = r.overload
-  L.push(`- Statuses in the overload phase: ${Object.entries(o.statuses).map(([k, v]) => `${k === '0' ? 'network error' : k} × ${fmtInt(v)}`).join(', ')}; ${o.shed.malformed} of the 503s lacked Retry-After or the temporarily_unavailable body.`)
-  L.push(`- Shed requests counted by the instances (\`fieldgate_requests_shed_total\`, whole run): ${r.shedCounted.join(' + ')} = ${fmtInt(r.shedCounted.reduce((a, b) => a + b, 0))}; 503s seen by the clients: ${fmtInt(r.below.shed.count + r.capacity.shed.count + o.shed.count + r.soak.kinds.reduce((a, k) => a + k.shed, 0))}.`)
-  L.push(`- ${o.serverErrors === 0 && o.others === 0 ? 'No 500 and no network error appeared.' : `**${o.serverErrors} 5xx other than 503 and ${o.others} other answers appeared**: ${o.otherSamples.join('; ')}`}`)
-  L.push(`- Served tokens per second went from ${fmtInt(r.capacity.okPerSecond)} at capacity to ${fmtInt(o.okPerSecond)} at ${OVERLOAD_FACTOR}x: while an instance sheds it serves nothing for a sample (500 ms), and a closed-loop client resends at once, where a real one waits Retry-After.`)
+  L.push(
+    `- Statuses in the overload phase: ${Object.entries(o.statuses)
+      .map(([k, v]) => `${k === '0' ? 'network error' : k} × ${fmtInt(v)}`)
+      .join(', ')}; ${o.shed.malformed} of the 503s lacked Retry-After or the temporarily_unavailable body.`,
+  )
+  L.push(
+    `- Shed requests counted by the instances (\`fieldgate_requests_shed_total\`, whole run): ${r.shedCounted.join(' + ')} = ${fmtInt(r.shedCounted.reduce((a, b) => a + b, 0))}; 503s seen by the clients: ${fmtInt(r.below.shed.count + r.capacity.shed.count + o.shed.count + r.soak.kinds.reduce((a, k) => a + k.shed, 0))}.`,
+  )
+  L.push(
+    `- ${o.serverErrors === 0 && o.others === 0 ? 'No 500 and no network error appeared.' : `**${o.serverErrors} 5xx other than 503 and ${o.others} other answers appeared**: ${o.otherSamples.join('; ')}`}`,
+  )
+  L.push(
+    `- Served tokens per second went from ${fmtInt(r.capacity.okPerSecond)} at capacity to ${fmtInt(o.okPerSecond)} at ${OVERLOAD_FACTOR}x: while an instance sheds it serves nothing for a sample (500 ms), and a closed-loop client resends at once, where a real one waits Retry-After.`,
+  )
   L.push('')
   L.push('## Notes', '')
   L.push(`- The load generator, the proxy and both instances share the ${env.cores} cores; figures measure the whole loop on one machine.`)
   L.push('- The proxy does not read /readyz; a real balancer would send the shed share to the instance that is ready.')
-  if (Number(env.loadAtStart.split(' ')[0]) > env.cores * 0.25) L.push(`- **The machine was not quiet** (load average ${env.loadAtStart} at start): treat these figures as provisional.`)
+  if (Number(env.loadAtStart.split(' ')[0]) > env.cores * 0.25)
+    L.push(`- **The machine was not quiet** (load average ${env.loadAtStart} at start): treat these figures as provisional.`)
   return L.join('\n') + '\n'
 }
 
 // ---------------------------------------------------------------------------------------------------
 
 async function main() {
-  try { await stat(path.join(root, 'packages/cli/dist/src/main.js')) } catch { throw new Error('packages/cli/dist is missing: build first with `npx tsc -b`') }
+  try {
+    await stat(path.join(root, 'packages/cli/dist/src/main.js'))
+  } catch {
+    throw new Error('packages/cli/dist is missing: build first with `npx tsc -b`')
+  }
   const env = await environment()
-  log(`${env.command}: ${SOAK_SECONDS} s of mixed traffic, ${USERS} customers, then ${OVERLOAD_SECONDS} s at ${CAPACITY_CONNECTIONS} and at ${OVERLOAD_FACTOR * CAPACITY_CONNECTIONS} connections`)
+  log(
+    `${env.command}: ${SOAK_SECONDS} s of mixed traffic, ${USERS} customers, then ${OVERLOAD_SECONDS} s at ${CAPACITY_CONNECTIONS} and at ${OVERLOAD_FACTOR * CAPACITY_CONNECTIONS} connections`,
+  )
   const world = await setUp()
   const tally = new Tally()
   const customers = world.people.map((p) => new Customer(world, p, tally))
@@ -570,7 +717,10 @@ async function main() {
   await rss.first
   log(`mixed traffic for ${SOAK_SECONDS} s`)
   const started = performance.now()
-  const progress = setInterval(() => log(`${Math.round((performance.now() - started) / 1000)} s: ${fmtInt([...tally.kinds.values()].reduce((a, k) => a + k.ms.length, 0))} requests`), 30_000)
+  const progress = setInterval(
+    () => log(`${Math.round((performance.now() - started) / 1000)} s: ${fmtInt([...tally.kinds.values()].reduce((a, k) => a + k.ms.length, 0))} requests`),
+    30_000,
+  )
   await soak(world, customers, tally, SOAK_SECONDS)
   clearInterval(progress)
   const soakSeconds = (performance.now() - started) / 1000
@@ -593,14 +743,28 @@ async function main() {
   const shedCounted = await shedCounts(world.instances)
   for (const i of world.instances) if (i.info.exited) throw new Error(`${i.info.label} died during the overload:\n${tail(i.info.output)}`)
   const r = {
-    soakSeconds: Math.round(soakSeconds), soak: summarize(tally, soakSeconds), rss: rssSummary(rss.series), rssSeries: rss.series,
-    below, capacity, overload, shedCounted, loadAtEnd: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    soakSeconds: Math.round(soakSeconds),
+    soak: summarize(tally, soakSeconds),
+    rss: rssSummary(rss.series),
+    rssSeries: rss.series,
+    below,
+    capacity,
+    overload,
+    shedCounted,
+    loadAtEnd: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
   }
   const md = report(env, r)
   const out = path.join(benchDir, 'results')
   await mkdir(out, { recursive: true })
   await writeFile(path.join(out, 'soak-latest.md'), md)
-  await writeFile(path.join(out, 'soak-latest.json'), JSON.stringify({ env, settings: { SOAK_SECONDS, USERS, OVERLOAD_SECONDS, CAPACITY_CONNECTIONS, OVERLOAD_FACTOR, MIX }, results: { ...r, soak: { ...r.soak } } }, null, 2) + '\n')
+  await writeFile(
+    path.join(out, 'soak-latest.json'),
+    JSON.stringify({ env, settings: { SOAK_SECONDS, USERS, OVERLOAD_SECONDS, CAPACITY_CONNECTIONS, OVERLOAD_FACTOR, MIX }, results: { ...r, soak: { ...r.soak } } }, null, 2) +
+      '\n',
+  )
   process.stdout.write(md)
   log(`written ${path.relative(process.cwd(), path.join(out, 'soak-latest.md'))}`)
   if (r.soak.errorRate > 0.001 || overload.serverErrors > 0) process.exitCode = 1
@@ -614,7 +778,10 @@ if (process.argv[2] === '--proxy') {
     client.setNoDelay(true)
     upstream.setNoDelay(true)
     client.pipe(upstream).pipe(client)
-    const close = () => { client.destroy(); upstream.destroy() }
+    const close = () => {
+      client.destroy()
+      upstream.destroy()
+    }
     client.on('error', close).on('close', close)
     upstream.on('error', close).on('close', close)
   })
@@ -627,4 +794,3 @@ if (process.argv[2] === '--proxy') {
     })
     .finally(cleanup)
 }
-

@@ -40,32 +40,52 @@ export function startChild(label, args, env) {
   }
   child.stdout.setEncoding('utf8').on('data', keep)
   child.stderr.setEncoding('utf8').on('data', keep)
-  info.exit = new Promise((resolve) => child.once('exit', (code, signal) => {
-    Object.assign(info, { exited: true, code, signal })
-    resolve()
-  }))
-  child.once('error', (err) => { info.output += `\nspawn error: ${err.message}\n` })
+  info.exit = new Promise((resolve) =>
+    child.once('exit', (code, signal) => {
+      Object.assign(info, { exited: true, code, signal })
+      resolve()
+    }),
+  )
+  child.once('error', (err) => {
+    info.output += `\nspawn error: ${err.message}\n`
+  })
   children.add(info)
   return info
 }
 
 const groupAlive = (pid) => {
-  try { process.kill(-pid, 0); return true } catch { return false }
+  try {
+    process.kill(-pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** SIGTERM, 5 s to exit, then whatever is left of its group (orphaned cluster workers) is killed. */
 export async function stopChild(info) {
   const { pid } = info.child
-  if (pid === undefined) { children.delete(info); return }
+  if (pid === undefined) {
+    children.delete(info)
+    return
+  }
   if (!info.exited) {
-    try { process.kill(pid, 'SIGTERM') } catch {}
+    try {
+      process.kill(pid, 'SIGTERM')
+    } catch {}
     await Promise.race([info.exit, sleep(5000)])
   }
   for (let i = 0; i < 20 && groupAlive(pid); i++) {
-    try { process.kill(-pid, i < 10 ? 'SIGTERM' : 'SIGKILL') } catch {}
+    try {
+      process.kill(-pid, i < 10 ? 'SIGTERM' : 'SIGKILL')
+    } catch {}
     await sleep(100)
   }
-  if (groupAlive(pid)) { try { process.kill(-pid, 'SIGKILL') } catch {} }
+  if (groupAlive(pid)) {
+    try {
+      process.kill(-pid, 'SIGKILL')
+    } catch {}
+  }
   children.delete(info)
 }
 
@@ -77,7 +97,11 @@ export const stopChildren = () => Promise.all([...children].map(stopChild))
  */
 export function onInterrupt(log, cleanup) {
   process.on('exit', () => {
-    for (const { child } of children) { try { process.kill(-child.pid, 'SIGKILL') } catch {} }
+    for (const { child } of children) {
+      try {
+        process.kill(-child.pid, 'SIGKILL')
+      } catch {}
+    }
   })
   let interrupted = false
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
@@ -107,7 +131,9 @@ export async function waitReady(info, probe, timeoutMs = 30_000) {
     try {
       const value = await probe()
       if (value !== undefined) return value
-    } catch (err) { last = err }
+    } catch (err) {
+      last = err
+    }
     await sleep(200)
   }
   throw new Error(`${info.label} was not ready after ${timeoutMs / 1000} s${last ? ` (${last.message})` : ''}:\n${tail(info.output)}`)
@@ -124,7 +150,10 @@ export async function fieldgateCli(env, ...args) {
 }
 
 /** A package's version from its package.json under the repository, or 'unknown'. */
-export const packageVersion = (file) => readFile(path.join(root, file), 'utf8').then((t) => JSON.parse(t).version).catch(() => 'unknown')
+export const packageVersion = (file) =>
+  readFile(path.join(root, file), 'utf8')
+    .then((t) => JSON.parse(t).version)
+    .catch(() => 'unknown')
 
 /**
  * What a report says about the run: when, the command (with the variables in `envNames` that were set),
@@ -133,7 +162,10 @@ export const packageVersion = (file) => readFile(path.join(root, file), 'utf8').
 export async function runFacts(command, envNames) {
   const git = async (...args) => (await execFileP('git', args, { cwd: root, timeout: 10_000 }).catch(() => ({ stdout: '' }))).stdout.trim()
   const cpus = os.cpus()
-  const envPrefix = envNames.filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`).join(' ')
+  const envPrefix = envNames
+    .filter((k) => process.env[k])
+    .map((k) => `${k}=${process.env[k]}`)
+    .join(' ')
   const dirty = await git('status', '--porcelain', '--untracked-files=no')
   return {
     date: new Date().toISOString(),
@@ -143,7 +175,10 @@ export async function runFacts(command, envNames) {
     cores: cpus.length,
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     memory: `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`,
-    loadAtStart: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    loadAtStart: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
     commit: `${(await git('rev-parse', '--short', 'HEAD')) || 'unknown'}${dirty ? ' (with uncommitted changes)' : ''}`,
   }
 }

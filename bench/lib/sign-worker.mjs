@@ -56,10 +56,18 @@ await new Promise((resolve) => parentPort.once('message', (m) => m?.type === 'st
 async function loop(untilMs) {
   let count = 0
   if (mode === 'node') {
-    while (performance.now() < untilMs) { signOne(); count++ }
+    while (performance.now() < untilMs) {
+      signOne()
+      count++
+    }
     return count
   }
-  const lane = async () => { while (performance.now() < untilMs) { await signOne(); count++ } }
+  const lane = async () => {
+    while (performance.now() < untilMs) {
+      await signOne()
+      count++
+    }
+  }
   await Promise.all(Array.from({ length: inflight }, lane))
   return count
 }

@@ -33,19 +33,31 @@ if (cluster.isPrimary) {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url')
   const header = encode({ alg: 'RS256', kid: 'bare', typ: 'at+jwt' })
-  http.createServer((req, res) => {
-    req.resume()
-    req.on('end', () => {
-      const iat = Math.floor(Date.now() / 1000)
-      const input = `${header}.${encode({
-        iss: `http://127.0.0.1:${port}`, sub: 'client', aud: `http://127.0.0.1:${port}/api`, iat, exp: iat + 3600,
-        jti: randomUUID(), client_id: 'client', scope: 'api', tenant_id: randomUUID(), grant_id: randomUUID(),
-      })}`
-      const body = JSON.stringify({
-        access_token: `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`,
-        token_type: 'Bearer', expires_in: 3600, scope: 'api',
+  http
+    .createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        const iat = Math.floor(Date.now() / 1000)
+        const input = `${header}.${encode({
+          iss: `http://127.0.0.1:${port}`,
+          sub: 'client',
+          aud: `http://127.0.0.1:${port}/api`,
+          iat,
+          exp: iat + 3600,
+          jti: randomUUID(),
+          client_id: 'client',
+          scope: 'api',
+          tenant_id: randomUUID(),
+          grant_id: randomUUID(),
+        })}`
+        const body = JSON.stringify({
+          access_token: `${input}.${sign('sha256', Buffer.from(input), privateKey).toString('base64url')}`,
+          token_type: 'Bearer',
+          expires_in: 3600,
+          scope: 'api',
+        })
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(body)
       })
-      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(body)
     })
-  }).listen(port, '127.0.0.1', () => process.send?.('listening'))
+    .listen(port, '127.0.0.1', () => process.send?.('listening'))
 }

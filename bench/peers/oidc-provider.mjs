@@ -48,14 +48,16 @@ if (cluster.isPrimary) {
 } else {
   const { default: Provider } = await import('oidc-provider')
   const provider = new Provider(`http://${host}:${port}`, {
-    clients: [{
-      ...client,
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      // The same form body as Fieldgate gets: client_id and client_secret in the body.
-      token_endpoint_auth_method: 'client_secret_post',
-    }],
+    clients: [
+      {
+        ...client,
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        // The same form body as Fieldgate gets: client_id and client_secret in the body.
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
     ttl: { ClientCredentials: 3600 }, // Fieldgate's private-app default
     jwks: { keys: [JSON.parse(process.env.BENCH_JWK)] },
     features: {

@@ -1,7 +1,20 @@
 import { Command, Option } from 'commander'
 import {
-  cliActor, conflict, createApp, createGrant, invalid, notFound, createTenant, createUser, loadConfig, redeliverEvent, revokeGrant, rotateSecret,
-  rotateSigningKeys, type Config, type SigningKeyRecord,
+  cliActor,
+  conflict,
+  createApp,
+  createGrant,
+  invalid,
+  notFound,
+  createTenant,
+  createUser,
+  loadConfig,
+  redeliverEvent,
+  revokeGrant,
+  rotateSecret,
+  rotateSigningKeys,
+  type Config,
+  type SigningKeyRecord,
 } from '@fieldgate/core'
 import { backupSqlite, restoreSqlite } from '@fieldgate/storage'
 import { appInput, appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
@@ -10,11 +23,7 @@ import { appInput, appJson, auditJson, createLogger, eventJson, grantJson, keyJs
  * `fieldgate`: runs the server and manages the store it serves. Every command accepts --json for
  * scripts; the store is the one the server uses (FIELDGATE_DATA_DIR or DATABASE_URL).
  */
-const program = new Command('fieldgate')
-  .description('Fieldgate OAuth 2.0 authorization server')
-  .option('--json', 'print machine-readable JSON')
-  .showHelpAfterError()
-
+const program = new Command('fieldgate').description('Fieldgate OAuth 2.0 authorization server').option('--json', 'print machine-readable JSON').showHelpAfterError()
 
 /** Opens the store, runs `action`, prints its result, closes. Errors for people go to stderr, exit 1. */
 function command(action: (rt: Runtime, config: Config, args: Record<string, string | undefined>, positional: string[]) => Promise<{ json: unknown; text: string }>) {
@@ -26,7 +35,12 @@ function command(action: (rt: Runtime, config: Config, args: Record<string, stri
     const logger = createLogger(json ? 'error' : 'warn')
     const rt = await openRuntime(config, logger, { prepare: true, follow: false })
     try {
-      const result = await action(rt, config, args, argv.slice(0, -2).filter((a): a is string => typeof a === 'string'))
+      const result = await action(
+        rt,
+        config,
+        args,
+        argv.slice(0, -2).filter((a): a is string => typeof a === 'string'),
+      )
       process.stdout.write(json ? JSON.stringify(result.json, null, 2) + '\n' : result.text + '\n')
     } finally {
       await rt.close()
@@ -36,7 +50,8 @@ function command(action: (rt: Runtime, config: Config, args: Record<string, stri
 
 const keyLine = (k: SigningKeyRecord): string => `${k.kid}  ${k.alg}  ${k.state}`
 
-program.command('serve')
+program
+  .command('serve')
   .description('start the HTTP server')
   .option('--port <port>', 'port to listen on (default 4400, FIELDGATE_PORT)')
   .option('--host <host>', 'address to listen on (default 127.0.0.1, FIELDGATE_HOST)')
@@ -49,37 +64,49 @@ program.command('serve')
     await serve(config, createLogger(config.logLevel), { workers })
   })
 
-program.command('migrate')
+program
+  .command('migrate')
   .description('create or upgrade the store schema and the first signing keys')
   .action(command(async (rt) => ({ json: { migrated: true, store: rt.storage.engine }, text: `store (${rt.storage.engine}) is up to date` })))
 
 const tenants = program.command('tenants').description('customer organisations')
-tenants.command('create')
+tenants
+  .command('create')
   .requiredOption('--name <name>')
   .addOption(new Option('--environment <env>').choices(['sandbox', 'live']).default('sandbox'))
-  .action(command(async (rt, _c, a) => {
-    const t = await createTenant(rt.ctx, cliActor, { name: a.name!, environment: a.environment! })
-    return { json: tenantJson(t), text: `tenant ${t.id} (${t.environment})\nmarketplace_id ${t.marketplaceId}` }
-  }))
-tenants.command('list').action(command(async (rt) => {
-  const list = await rt.storage.listTenants()
-  return { json: list.map(tenantJson), text: list.map((t) => `${t.id}  ${t.environment.padEnd(7)}  ${t.name}`).join('\n') || 'no tenants' }
-}))
+  .action(
+    command(async (rt, _c, a) => {
+      const t = await createTenant(rt.ctx, cliActor, { name: a.name!, environment: a.environment! })
+      return { json: tenantJson(t), text: `tenant ${t.id} (${t.environment})\nmarketplace_id ${t.marketplaceId}` }
+    }),
+  )
+tenants.command('list').action(
+  command(async (rt) => {
+    const list = await rt.storage.listTenants()
+    return { json: list.map(tenantJson), text: list.map((t) => `${t.id}  ${t.environment.padEnd(7)}  ${t.name}`).join('\n') || 'no tenants' }
+  }),
+)
 
-program.command('users').description('people who sign in').command('create')
+program
+  .command('users')
+  .description('people who sign in')
+  .command('create')
   .requiredOption('--email <email>')
   .option('--password <password>', 'at least 10 characters (or FIELDGATE_PASSWORD)')
   .option('--tenant <id>', 'tenant to make them a member of')
   .addOption(new Option('--role <role>').choices(['owner', 'admin', 'member']).default('member'))
-  .action(command(async (rt, _c, a) => {
-    const password = a.password ?? process.env.FIELDGATE_PASSWORD
-    if (!password) throw invalid('give --password or set FIELDGATE_PASSWORD')
-    const u = await createUser(rt.ctx, cliActor, { email: a.email!, password, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
-    return { json: { id: u.id, email: u.email }, text: `user ${u.id} <${u.email}>` }
-  }))
+  .action(
+    command(async (rt, _c, a) => {
+      const password = a.password ?? process.env.FIELDGATE_PASSWORD
+      if (!password) throw invalid('give --password or set FIELDGATE_PASSWORD')
+      const u = await createUser(rt.ctx, cliActor, { email: a.email!, password, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
+      return { json: { id: u.id, email: u.email }, text: `user ${u.id} <${u.email}>` }
+    }),
+  )
 
 const apps = program.command('apps').description('OAuth clients')
-apps.command('create')
+apps
+  .command('create')
   .requiredOption('--name <name>')
   .addOption(new Option('--kind <kind>').choices(['private', 'public']).makeOptionMandatory())
   .option('--tenant <id>', 'the tenant a private app belongs to')
@@ -90,66 +117,107 @@ apps.command('create')
   .option('--redirect-uri <uri...>', 'redirect URIs, exact match')
   .option('--contact-email <email>')
   .option('--data-api-url <url>')
-  .action(command(async (rt, _c, a) => {
-    // Commander collects a variadic option into an array; every other option is one string.
-    const redirectUris = (a as Record<string, unknown>).redirectUri
-    const created = await createApp(rt.ctx, cliActor, appInput({
-      name: a.name!, kind: a.kind!, tenant_id: a.tenant, environment: a.environment, scopes: a.scopes, install_url: a.installUrl,
-      token_ttl: a.tokenTtl ? Number(a.tokenTtl) : undefined, contact_email: a.contactEmail, data_api_url: a.dataApiUrl,
-      redirect_uris: Array.isArray(redirectUris) ? redirectUris.filter((u): u is string => typeof u === 'string') : undefined,
-    }))
-    const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
-    return {
-      json: { ...appJson(created.app), client_secret: created.clientSecret, ...sandbox },
-      text: [`app ${created.app.name} (${created.app.kind}, ${created.app.environment})`, `client_id     ${created.app.clientId}`,
-        `client_secret ${created.clientSecret}`, ...(created.sandboxTenant ? [`sandbox target_id ${created.sandboxTenant.id}`] : []),
-        'The client secret is shown only this once: store it now.'].join('\n'),
-    }
-  }))
-apps.command('list').action(command(async (rt) => {
-  const list = await rt.storage.listApps()
-  return { json: list.map(appJson), text: list.map((a) => `${a.clientId}  ${a.kind.padEnd(7)}  ${a.environment.padEnd(7)}  ${a.name}`).join('\n') || 'no apps' }
-}))
-apps.command('rotate-secret')
+  .action(
+    command(async (rt, _c, a) => {
+      // Commander collects a variadic option into an array; every other option is one string.
+      const redirectUris = (a as Record<string, unknown>).redirectUri
+      const created = await createApp(
+        rt.ctx,
+        cliActor,
+        appInput({
+          name: a.name!,
+          kind: a.kind!,
+          tenant_id: a.tenant,
+          environment: a.environment,
+          scopes: a.scopes,
+          install_url: a.installUrl,
+          token_ttl: a.tokenTtl ? Number(a.tokenTtl) : undefined,
+          contact_email: a.contactEmail,
+          data_api_url: a.dataApiUrl,
+          redirect_uris: Array.isArray(redirectUris) ? redirectUris.filter((u): u is string => typeof u === 'string') : undefined,
+        }),
+      )
+      const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
+      return {
+        json: { ...appJson(created.app), client_secret: created.clientSecret, ...sandbox },
+        text: [
+          `app ${created.app.name} (${created.app.kind}, ${created.app.environment})`,
+          `client_id     ${created.app.clientId}`,
+          `client_secret ${created.clientSecret}`,
+          ...(created.sandboxTenant ? [`sandbox target_id ${created.sandboxTenant.id}`] : []),
+          'The client secret is shown only this once: store it now.',
+        ].join('\n'),
+      }
+    }),
+  )
+apps.command('list').action(
+  command(async (rt) => {
+    const list = await rt.storage.listApps()
+    return { json: list.map(appJson), text: list.map((a) => `${a.clientId}  ${a.kind.padEnd(7)}  ${a.environment.padEnd(7)}  ${a.name}`).join('\n') || 'no apps' }
+  }),
+)
+apps
+  .command('rotate-secret')
   .argument('<client_id>')
   .option('--grace <seconds>', 'how long the old secret keeps working', '86400')
-  .action(command(async (rt, _c, a, [clientId]) => {
-    const r = await rotateSecret(rt.ctx, cliActor, { clientId: clientId!, graceSeconds: Number(a.grace) })
-    const until = new Date(r.oldSecretsExpireAt).toISOString()
-    return {
-      json: { client_id: r.app.clientId, client_secret: r.clientSecret, old_secret_expires_at: until },
-      text: `client_secret ${r.clientSecret}\nThe old secret works until ${until}. The new one is shown only this once.`,
-    }
-  }))
+  .action(
+    command(async (rt, _c, a, [clientId]) => {
+      const r = await rotateSecret(rt.ctx, cliActor, { clientId: clientId!, graceSeconds: Number(a.grace) })
+      const until = new Date(r.oldSecretsExpireAt).toISOString()
+      return {
+        json: { client_id: r.app.clientId, client_secret: r.clientSecret, old_secret_expires_at: until },
+        text: `client_secret ${r.clientSecret}\nThe old secret works until ${until}. The new one is shown only this once.`,
+      }
+    }),
+  )
 
 const grants = program.command('grants').description('app ↔ tenant connections')
-grants.command('create')
+grants
+  .command('create')
   .requiredOption('--app <client_id>')
   .requiredOption('--tenant <id>')
   .option('--scopes <scopes>', "default: all the app's scopes")
-  .action(command(async (rt, _c, a) => {
-    const g = await createGrant(rt.ctx, cliActor, { clientId: a.app!, tenantId: a.tenant!, ...(a.scopes !== undefined ? { scopes: a.scopes } : {}) })
-    return { json: grantJson(g), text: `grant ${g.id} (${g.scopes.join(' ')})` }
-  }))
-grants.command('revoke').argument('<id>').action(command(async (rt, _c, _a, [id]) => {
-  const g = await revokeGrant(rt.ctx, cliActor, { grantId: id! })
-  return { json: grantJson(g), text: `grant ${g.id} revoked: its tokens stop working now` }
-}))
-grants.command('list').option('--tenant <id>').action(command(async (rt, _c, a) => {
-  const list = await rt.storage.listGrants(a.tenant ? { tenantId: a.tenant } : {})
-  return { json: list.map(grantJson), text: list.map((g) => `${g.id}  ${g.status.padEnd(7)}  tenant ${g.tenantId}  ${g.scopes.join(' ')}`).join('\n') || 'no grants' }
-}))
+  .action(
+    command(async (rt, _c, a) => {
+      const g = await createGrant(rt.ctx, cliActor, { clientId: a.app!, tenantId: a.tenant!, ...(a.scopes !== undefined ? { scopes: a.scopes } : {}) })
+      return { json: grantJson(g), text: `grant ${g.id} (${g.scopes.join(' ')})` }
+    }),
+  )
+grants
+  .command('revoke')
+  .argument('<id>')
+  .action(
+    command(async (rt, _c, _a, [id]) => {
+      const g = await revokeGrant(rt.ctx, cliActor, { grantId: id! })
+      return { json: grantJson(g), text: `grant ${g.id} revoked: its tokens stop working now` }
+    }),
+  )
+grants
+  .command('list')
+  .option('--tenant <id>')
+  .action(
+    command(async (rt, _c, a) => {
+      const list = await rt.storage.listGrants(a.tenant ? { tenantId: a.tenant } : {})
+      return { json: list.map(grantJson), text: list.map((g) => `${g.id}  ${g.status.padEnd(7)}  tenant ${g.tenantId}  ${g.scopes.join(' ')}`).join('\n') || 'no grants' }
+    }),
+  )
 
 const keys = program.command('keys').description('token signing keys')
-keys.command('rotate').description('the published next key starts signing; the old one verifies until its tokens expire')
-  .action(command(async (rt, config) => {
-    const list = await rotateSigningKeys(rt.ctx, cliActor, { alg: config.signingAlg, defaultMaxTtl: Math.max(config.tokenTtl.public, config.tokenTtl.private) })
+keys
+  .command('rotate')
+  .description('the published next key starts signing; the old one verifies until its tokens expire')
+  .action(
+    command(async (rt, config) => {
+      const list = await rotateSigningKeys(rt.ctx, cliActor, { alg: config.signingAlg, defaultMaxTtl: Math.max(config.tokenTtl.public, config.tokenTtl.private) })
+      return { json: list.map(keyJson), text: list.map(keyLine).join('\n') }
+    }),
+  )
+keys.command('list').action(
+  command(async (rt) => {
+    const list = await rt.storage.listSigningKeys()
     return { json: list.map(keyJson), text: list.map(keyLine).join('\n') }
-  }))
-keys.command('list').action(command(async (rt) => {
-  const list = await rt.storage.listSigningKeys()
-  return { json: list.map(keyJson), text: list.map(keyLine).join('\n') }
-}))
+  }),
+)
 
 function limitOption(value: string | undefined): number {
   const limit = Number(value)
@@ -165,45 +233,72 @@ async function optionalApp(rt: Runtime, clientId: string | undefined) {
   return app
 }
 
-program.command('audit').description('who did what, when').command('list')
+program
+  .command('audit')
+  .description('who did what, when')
+  .command('list')
   .option('--app <client_id>', 'only entries about this app')
   .option('--tenant <id>', 'only entries about this tenant')
   .option('--limit <n>', 'newest entries to show', '100')
-  .action(command(async (rt, _c, a) => {
-    const limit = limitOption(a.limit)
-    const app = await optionalApp(rt, a.app)
-    const list = await rt.storage.listAudit({ ...(app ? { appIds: [app.id] } : {}), ...(a.tenant ? { tenantIds: [a.tenant] } : {}), limit })
-    return {
-      json: list.map(auditJson),
-      text: list.map((e) => [new Date(e.at).toISOString(), e.actor.padEnd(20), e.action.padEnd(18), `client_id=${e.clientId ?? '-'}`,
-        `tenant=${e.tenantId ?? '-'}`, `address=${e.address ?? '-'}`, e.objectId].join('  ')).join('\n') || 'no entries',
-    }
-  }))
+  .action(
+    command(async (rt, _c, a) => {
+      const limit = limitOption(a.limit)
+      const app = await optionalApp(rt, a.app)
+      const list = await rt.storage.listAudit({ ...(app ? { appIds: [app.id] } : {}), ...(a.tenant ? { tenantIds: [a.tenant] } : {}), limit })
+      return {
+        json: list.map(auditJson),
+        text:
+          list
+            .map((e) =>
+              [
+                new Date(e.at).toISOString(),
+                e.actor.padEnd(20),
+                e.action.padEnd(18),
+                `client_id=${e.clientId ?? '-'}`,
+                `tenant=${e.tenantId ?? '-'}`,
+                `address=${e.address ?? '-'}`,
+                e.objectId,
+              ].join('  '),
+            )
+            .join('\n') || 'no entries',
+      }
+    }),
+  )
 
 const events = program.command('events').description('Data API deliveries')
-events.command('list')
-  .option('--app <client_id>', 'only this app\'s events')
+events
+  .command('list')
+  .option('--app <client_id>', "only this app's events")
   .addOption(new Option('--state <state>').choices(['pending', 'delivered', 'failed']))
   .option('--limit <n>', 'newest events to show', '50')
-  .action(command(async (rt, _c, a) => {
-    const limit = limitOption(a.limit)
-    const app = await optionalApp(rt, a.app)
-    const list = await rt.storage.listEvents({ ...(app ? { appId: app.id } : {}), ...(a.state ? { state: a.state as 'pending' } : {}), limit })
-    const withAttempts = await Promise.all(list.map(async (e) => ({ e, attempts: await rt.storage.listAttempts(e.id) })))
-    return {
-      json: withAttempts.map(({ e, attempts }) => eventJson(e, attempts)),
-      text: list.map((e) => `${e.id}  ${e.type.padEnd(20)}  ${e.state.padEnd(9)}  ${e.attempts} attempts${e.lastError ? `  ${e.lastError}` : ''}`).join('\n') || 'no events',
-    }
-  }))
-events.command('redeliver').argument('<id>').description('send a delivered or failed event again, same id and body')
-  .action(command(async (rt, _c, _a, [id]) => {
-    const { event, queued } = await redeliverEvent(rt.ctx, cliActor, { eventId: id! })
-    if (!queued) throw conflict(`event ${id} is already waiting to be delivered`)
-    const again = (await rt.storage.getEvent(event.id))!
-    return { json: eventJson(again), text: `event ${event.id} will be delivered again` }
-  }))
+  .action(
+    command(async (rt, _c, a) => {
+      const limit = limitOption(a.limit)
+      const app = await optionalApp(rt, a.app)
+      const list = await rt.storage.listEvents({ ...(app ? { appId: app.id } : {}), ...(a.state ? { state: a.state as 'pending' } : {}), limit })
+      const withAttempts = await Promise.all(list.map(async (e) => ({ e, attempts: await rt.storage.listAttempts(e.id) })))
+      return {
+        json: withAttempts.map(({ e, attempts }) => eventJson(e, attempts)),
+        text: list.map((e) => `${e.id}  ${e.type.padEnd(20)}  ${e.state.padEnd(9)}  ${e.attempts} attempts${e.lastError ? `  ${e.lastError}` : ''}`).join('\n') || 'no events',
+      }
+    }),
+  )
+events
+  .command('redeliver')
+  .argument('<id>')
+  .description('send a delivered or failed event again, same id and body')
+  .action(
+    command(async (rt, _c, _a, [id]) => {
+      const { event, queued } = await redeliverEvent(rt.ctx, cliActor, { eventId: id! })
+      if (!queued) throw conflict(`event ${id} is already waiting to be delivered`)
+      const again = (await rt.storage.getEvent(event.id))!
+      return { json: eventJson(again), text: `event ${event.id} will be delivered again` }
+    }),
+  )
 
-program.command('backup').argument('<file>', 'where to write the copy (a new file)')
+program
+  .command('backup')
+  .argument('<file>', 'where to write the copy (a new file)')
   .description('a consistent copy of the embedded SQLite store, taken while the server runs')
   .action(async (file: string) => {
     const config = loadConfig()
@@ -213,7 +308,9 @@ program.command('backup').argument('<file>', 'where to write the copy (a new fil
     process.stdout.write(json ? JSON.stringify({ backup: file, pages }) + '\n' : `backed up ${pages} pages to ${file}\n`)
   })
 
-program.command('restore').argument('<file>', 'a file made by fieldgate backup')
+program
+  .command('restore')
+  .argument('<file>', 'a file made by fieldgate backup')
   .description('replace the embedded SQLite store with a backup; stop the server first')
   .action(async (file: string) => {
     const config = loadConfig()

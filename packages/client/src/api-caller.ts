@@ -35,7 +35,11 @@ export interface ApiRequest {
 }
 
 export class ApiCaller {
-  constructor(private readonly transport: Transport, private readonly baseUrl: string, private readonly tokens: TokenSource) {}
+  constructor(
+    private readonly transport: Transport,
+    private readonly baseUrl: string,
+    private readonly tokens: TokenSource,
+  ) {}
 
   async call<T>(req: ApiRequest): Promise<T> {
     let token = await this.tokens.token(req.signal)

@@ -94,8 +94,13 @@ export class FieldgateIntegration {
     const pkce = opts.pkce === false ? undefined : await createPkce()
     const redirectUri = opts.redirectUri ?? this.options.redirectUri
     const url = joinUrl(this.options.baseUrl, this.options.authorizePath ?? '/oauth/authorize', {
-      response_type: 'code', client_id: this.options.clientId, redirect_uri: redirectUri, scope: normalizeScope(opts.scope), state,
-      code_challenge: pkce?.codeChallenge, code_challenge_method: pkce?.codeChallengeMethod,
+      response_type: 'code',
+      client_id: this.options.clientId,
+      redirect_uri: redirectUri,
+      scope: normalizeScope(opts.scope),
+      state,
+      code_challenge: pkce?.codeChallenge,
+      code_challenge_method: pkce?.codeChallengeMethod,
     })
     return { url, state, codeVerifier: pkce?.codeVerifier, redirectUri }
   }
@@ -140,14 +145,27 @@ export class FieldgateIntegration {
     const redirectUri = opts.redirectUri ?? this.options.redirectUri
     if ((opts.via ?? 'token.exchange') === 'token.exchange') {
       const res = await this.transport.send({
-        method: 'POST', url: joinUrl(this.options.baseUrl, '/v1/token.exchange'), headers: { ...formHeaders }, idempotent: false, signal: opts.signal,
-        body: formBody({ code: opts.code, client_id: this.options.clientId, client_secret: this.options.clientSecret, code_verifier: opts.codeVerifier, redirect_uri: redirectUri }),
+        method: 'POST',
+        url: joinUrl(this.options.baseUrl, '/v1/token.exchange'),
+        headers: { ...formHeaders },
+        idempotent: false,
+        signal: opts.signal,
+        body: formBody({
+          code: opts.code,
+          client_id: this.options.clientId,
+          client_secret: this.options.clientSecret,
+          code_verifier: opts.codeVerifier,
+          redirect_uri: redirectUri,
+        }),
       })
       const body = (res.body ?? {}) as Record<string, unknown>
       return { accessToken: this.requireToken(body), farmId: str(body.farm_id), scope: undefined }
     }
     const res = await this.transport.send({
-      method: 'POST', url: joinUrl(this.options.baseUrl, '/oauth/token'), idempotent: false, signal: opts.signal,
+      method: 'POST',
+      url: joinUrl(this.options.baseUrl, '/oauth/token'),
+      idempotent: false,
+      signal: opts.signal,
       headers: { ...formHeaders, authorization: this.basic() },
       body: formBody({ grant_type: 'authorization_code', code: opts.code, code_verifier: opts.codeVerifier, redirect_uri: redirectUri }),
     })
@@ -168,7 +186,11 @@ export class FieldgateIntegration {
    */
   async disconnect(accessToken: string, opts: CallOptions = {}): Promise<boolean> {
     const res = await this.transport.send({
-      method: 'POST', url: joinUrl(this.options.baseUrl, '/v1/token.revoke'), headers: { ...jsonHeaders }, idempotent: true, signal: opts.signal,
+      method: 'POST',
+      url: joinUrl(this.options.baseUrl, '/v1/token.revoke'),
+      headers: { ...jsonHeaders },
+      idempotent: true,
+      signal: opts.signal,
       body: JSON.stringify({ access_token: accessToken }),
     })
     return (res.body as { revoked?: unknown } | undefined)?.revoked === true
@@ -180,8 +202,12 @@ export class FieldgateIntegration {
    */
   async revokeToken(token: string, opts: CallOptions = {}): Promise<void> {
     await this.transport.send({
-      method: 'POST', url: joinUrl(this.options.baseUrl, '/oauth/revoke'), idempotent: true, signal: opts.signal,
-      headers: { ...formHeaders, authorization: this.basic() }, body: formBody({ token, token_type_hint: 'access_token' }),
+      method: 'POST',
+      url: joinUrl(this.options.baseUrl, '/oauth/revoke'),
+      idempotent: true,
+      signal: opts.signal,
+      headers: { ...formHeaders, authorization: this.basic() },
+      body: formBody({ token, token_type_hint: 'access_token' }),
     })
   }
 
@@ -190,9 +216,13 @@ export class FieldgateIntegration {
    * The token is fixed: a refused token (revoked, disconnected) is reported, never retried.
    */
   connection(accessToken: string): FieldgateApi {
-    return new FieldgateApi(new ApiCaller(this.transport, this.options.apiBaseUrl ?? this.options.baseUrl, {
-      placement: 'header', token: async () => accessToken, refused: () => false,
-    }))
+    return new FieldgateApi(
+      new ApiCaller(this.transport, this.options.apiBaseUrl ?? this.options.baseUrl, {
+        placement: 'header',
+        token: async () => accessToken,
+        refused: () => false,
+      }),
+    )
   }
 
   private requireToken(body: Record<string, unknown>): string {

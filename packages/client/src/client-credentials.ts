@@ -73,22 +73,36 @@ export function tokenRequest(baseUrl: string, c: ClientCredentials, signal?: Abo
   switch (c.dialect) {
     case 'fieldedge':
       return {
-        method: 'POST', url: joinUrl(baseUrl, '/oauth/token'), headers: { ...jsonHeaders }, idempotent: true, signal,
+        method: 'POST',
+        url: joinUrl(baseUrl, '/oauth/token'),
+        headers: { ...jsonHeaders },
+        idempotent: true,
+        signal,
         body: JSON.stringify({ client_id: c.clientId, client_secret: c.clientSecret, target_id: c.targetId, grant_type: 'client_credentials' }),
       }
     case 'fieldnation':
       return {
-        method: 'POST', url: joinUrl(baseUrl, '/authentication/api/oauth/token'), headers: { ...jsonHeaders }, idempotent: true, signal,
+        method: 'POST',
+        url: joinUrl(baseUrl, '/authentication/api/oauth/token'),
+        headers: { ...jsonHeaders },
+        idempotent: true,
+        signal,
         body: JSON.stringify({ grant_type: 'client_credentials', client_id: c.clientId, client_secret: c.clientSecret, scope: 'api' }),
       }
     case 'standard': {
       const basic = (c.auth ?? 'client_secret_basic') === 'client_secret_basic'
       const fields = {
-        grant_type: 'client_credentials', scope: normalizeScope(c.scope), target_id: c.targetId,
+        grant_type: 'client_credentials',
+        scope: normalizeScope(c.scope),
+        target_id: c.targetId,
         ...(basic ? {} : { client_id: c.clientId, client_secret: c.clientSecret }),
       }
       return {
-        method: 'POST', url: joinUrl(baseUrl, '/oauth/token'), idempotent: true, signal, body: formBody(fields),
+        method: 'POST',
+        url: joinUrl(baseUrl, '/oauth/token'),
+        idempotent: true,
+        signal,
+        body: formBody(fields),
         headers: { ...formHeaders, ...(basic ? { authorization: basicAuthorization(c.clientId, c.clientSecret) } : {}) },
       }
     }

@@ -38,7 +38,10 @@ export class FieldgateClient {
   private readonly transport: Transport
   private readonly key: string
 
-  constructor(readonly options: FieldgateClientOptions, transport?: Transport) {
+  constructor(
+    readonly options: FieldgateClientOptions,
+    transport?: Transport,
+  ) {
     this.transport = transport ?? new Transport(options)
     this.cache = options.cache ?? new TokenCache(options.now)
     this.key = cacheKey(options.baseUrl, options)
@@ -59,7 +62,9 @@ export class FieldgateClient {
    */
   async getAccessToken(opts: TokenOptions = {}): Promise<string> {
     const token = await this.cache.get(this.key, () => this.fetchToken(), {
-      refreshEarlyMs: this.options.refreshEarlyMs, signal: opts.signal, forceRefresh: opts.forceRefresh,
+      refreshEarlyMs: this.options.refreshEarlyMs,
+      signal: opts.signal,
+      forceRefresh: opts.forceRefresh,
     })
     return token.accessToken
   }

@@ -106,9 +106,7 @@ export function errorFromResponse(status: number, headers: Headers, body: unknow
   else if (status >= 500) code = 'server_error'
   else code = 'http_error'
 
-  const scope = code === 'missing_scope' || code === 'insufficient_scope'
-    ? (typeof fields.needed === 'string' ? fields.needed : challengeParam(challenge, 'scope'))
-    : undefined
+  const scope = code === 'missing_scope' || code === 'insufficient_scope' ? (typeof fields.needed === 'string' ? fields.needed : challengeParam(challenge, 'scope')) : undefined
   // RFC 6750 names it insufficient_scope; Fieldgate (and fieldmargin) missing_scope. One code for both.
   if (code === 'insufficient_scope') code = 'missing_scope'
 

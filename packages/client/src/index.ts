@@ -14,7 +14,12 @@
  */
 export { FieldgateClient, type FieldgateClientOptions, type TokenOptions } from './client.js'
 export {
-  FieldgateIntegration, type AuthorizationRequest, type AuthorizationUrlOptions, type CallbackResult, type Connection, type ExchangeOptions,
+  FieldgateIntegration,
+  type AuthorizationRequest,
+  type AuthorizationUrlOptions,
+  type CallbackResult,
+  type Connection,
+  type ExchangeOptions,
   type IntegrationOptions,
 } from './authorization-code.js'
 export type { ClientCredentials, FieldEdgeCredentials, FieldNationCredentials, StandardCredentials } from './client-credentials.js'
@@ -24,18 +29,56 @@ export { parseRetryAfter, type RetryOptions } from './backoff.js'
 export type { FetchLike, TransportOptions } from './transport.js'
 export type { ApiRequest, CallOptions, Query, TokenSource } from './api-caller.js'
 export {
-  Collection, FieldgateApi, ListCreate,
-  type Alert, type ApiRecord, type CreatedBy, type Customer, type FarmMap, type Field, type FieldMap, type Lead, type ListOptions,
-  type NewAlert, type NewCustomer, type NewFarmMap, type NewField, type NewFieldMap, type NewLead, type NewSensorReading,
-  type NewVehicleLocation, type NewWorkOrder, type Page, type Point, type SensorReading, type VehicleLocation, type WorkOrder,
+  Collection,
+  FieldgateApi,
+  ListCreate,
+  type Alert,
+  type ApiRecord,
+  type CreatedBy,
+  type Customer,
+  type FarmMap,
+  type Field,
+  type FieldMap,
+  type Lead,
+  type ListOptions,
+  type NewAlert,
+  type NewCustomer,
+  type NewFarmMap,
+  type NewField,
+  type NewFieldMap,
+  type NewLead,
+  type NewSensorReading,
+  type NewVehicleLocation,
+  type NewWorkOrder,
+  type Page,
+  type Point,
+  type SensorReading,
+  type VehicleLocation,
+  type WorkOrder,
   type WorkOrderStatus,
 } from './resources.js'
 export { createPkce, pkceChallenge, randomState, type Pkce } from './pkce.js'
 export {
-  eventIdHeader, readWebhook, signatureHeader, verifyWebhookSignature,
-  type ReadWebhookOptions, type VerifyWebhookOptions, type WebhookEvent, type WebhookEventType, type WebhookFailure, type WebhookVerification,
+  eventIdHeader,
+  readWebhook,
+  signatureHeader,
+  verifyWebhookSignature,
+  type ReadWebhookOptions,
+  type VerifyWebhookOptions,
+  type WebhookEvent,
+  type WebhookEventType,
+  type WebhookFailure,
+  type WebhookVerification,
 } from './webhooks.js'
 export {
-  completionUrl, defaultSignedQueryMaxAgeSeconds, readInstallRequest, signQuery, verifyInstallRequest,
-  type CompletionOptions, type CompletionStatus, type InstallRequest, type SignedQueryOptions, type SignedRequest,
+  completionUrl,
+  defaultSignedQueryMaxAgeSeconds,
+  readInstallRequest,
+  signQuery,
+  verifyInstallRequest,
+  type CompletionOptions,
+  type CompletionStatus,
+  type InstallRequest,
+  type SignedQueryOptions,
+  type SignedRequest,
 } from './marketplace.js'

@@ -61,8 +61,7 @@ function signedMessage(params: URLSearchParams): string {
   return message.toString()
 }
 
-const signatureOf = async (params: URLSearchParams, clientSecret: string): Promise<string> =>
-  hex(await hmacSha256(clientSecret, utf8(signedMessage(params))))
+const signatureOf = async (params: URLSearchParams, clientSecret: string): Promise<string> => hex(await hmacSha256(clientSecret, utf8(signedMessage(params))))
 
 /**
  * Whether a request Fieldgate signed is genuine and recent: `timestamp` is digits only and within

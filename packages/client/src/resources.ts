@@ -36,31 +36,72 @@ export interface WorkOrder {
   created_by: string
   created_at: string
 }
-export interface NewWorkOrder { title: string; status?: WorkOrderStatus }
+export interface NewWorkOrder {
+  title: string
+  status?: WorkOrderStatus
+}
 
-export interface NewLead { name: string; email?: string; phone?: string; notes?: string }
+export interface NewLead {
+  name: string
+  email?: string
+  phone?: string
+  notes?: string
+}
 export type Lead = ApiRecord & NewLead
-export interface NewCustomer { name: string; email?: string; phone?: string; address?: string }
+export interface NewCustomer {
+  name: string
+  email?: string
+  phone?: string
+  address?: string
+}
 export type Customer = ApiRecord & NewCustomer
 
 /** [longitude, latitude] or whatever pair the integration uses consistently; the server stores two numbers. */
 export type Point = [number, number]
-export interface NewField { name: string; boundary?: Point[]; area_ha?: number }
+export interface NewField {
+  name: string
+  boundary?: Point[]
+  area_ha?: number
+}
 export type Field = ApiRecord & NewField
-export interface NewFieldMap { field_id: string; name: string; features?: Record<string, unknown>[] }
+export interface NewFieldMap {
+  field_id: string
+  name: string
+  features?: Record<string, unknown>[]
+}
 export type FieldMap = ApiRecord & NewFieldMap
-export interface NewFarmMap { name: string; features?: Record<string, unknown>[] }
+export interface NewFarmMap {
+  name: string
+  features?: Record<string, unknown>[]
+}
 export type FarmMap = ApiRecord & NewFarmMap
-export interface NewVehicleLocation { vehicle_id: string; position: Point; recorded_at?: string }
+export interface NewVehicleLocation {
+  vehicle_id: string
+  position: Point
+  recorded_at?: string
+}
 export type VehicleLocation = ApiRecord & NewVehicleLocation
-export interface NewSensorReading { sensor_id: string; value: number; unit?: string; recorded_at?: string }
+export interface NewSensorReading {
+  sensor_id: string
+  value: number
+  unit?: string
+  recorded_at?: string
+}
 export type SensorReading = ApiRecord & NewSensorReading
-export interface NewAlert { title: string; severity?: 'info' | 'warning' | 'critical'; field_id?: string; message?: string }
+export interface NewAlert {
+  title: string
+  severity?: 'info' | 'warning' | 'critical'
+  field_id?: string
+  message?: string
+}
 export type Alert = ApiRecord & NewAlert
 
 /** List and create: every route has these. */
 export class ListCreate<T, New> {
-  constructor(protected readonly caller: ApiCaller, readonly path: string) {}
+  constructor(
+    protected readonly caller: ApiCaller,
+    readonly path: string,
+  ) {}
 
   list(opts: ListOptions = {}): Promise<Page<T>> {
     return this.caller.call<Page<T>>({ method: 'GET', path: this.path, query: { limit: opts.limit, cursor: opts.cursor }, signal: opts.signal })

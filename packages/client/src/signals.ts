@@ -4,8 +4,7 @@
  */
 import { FieldgateError } from './errors.js'
 
-export const abortedError = (signal: AbortSignal): FieldgateError =>
-  new FieldgateError('aborted', 'the call was aborted by its AbortSignal', { cause: signal.reason })
+export const abortedError = (signal: AbortSignal): FieldgateError => new FieldgateError('aborted', 'the call was aborted by its AbortSignal', { cause: signal.reason })
 
 export interface Deadline {
   /** Aborts when the caller's signal does or when the time is up. */

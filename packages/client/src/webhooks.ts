@@ -34,9 +34,7 @@ export interface VerifyWebhookOptions {
 
 export type WebhookFailure = 'missing' | 'malformed' | 'stale' | 'mismatch'
 
-export type WebhookVerification =
-  | { valid: true; timestamp: number }
-  | { valid: false; reason: WebhookFailure }
+export type WebhookVerification = { valid: true; timestamp: number } | { valid: false; reason: WebhookFailure }
 
 interface ParsedHeader {
   t: number
@@ -62,8 +60,7 @@ function parseSignature(header: string): ParsedHeader | undefined {
   return t === undefined || v1.length === 0 ? undefined : { t, v1 }
 }
 
-const bodyBytes = (body: VerifyWebhookOptions['body']): Uint8Array =>
-  typeof body === 'string' ? utf8(body) : body instanceof Uint8Array ? body : new Uint8Array(body)
+const bodyBytes = (body: VerifyWebhookOptions['body']): Uint8Array => (typeof body === 'string' ? utf8(body) : body instanceof Uint8Array ? body : new Uint8Array(body))
 
 /**
  * Whether the delivery is authentic and recent. Every v1 is compared with every secret's HMAC in

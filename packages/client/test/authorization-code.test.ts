@@ -58,7 +58,10 @@ describe('validateCallback', () => {
   it('returns code, state and iss for a matching callback, from a URL, a URL object or parameters', () => {
     const expected = { code: 'abc', state: 's1', iss: 'https://auth.example' }
     assert.deepEqual(integration.validateCallback(cb('code=abc&state=s1&iss=https%3A%2F%2Fauth.example'), { state: 's1' }), expected)
-    assert.deepEqual(integration.validateCallback(new URL(cb('code=abc&state=s1&iss=https%3A%2F%2Fauth.example%2F')), { state: 's1' }), { ...expected, iss: 'https://auth.example/' })
+    assert.deepEqual(integration.validateCallback(new URL(cb('code=abc&state=s1&iss=https%3A%2F%2Fauth.example%2F')), { state: 's1' }), {
+      ...expected,
+      iss: 'https://auth.example/',
+    })
     assert.deepEqual(integration.validateCallback(new URLSearchParams({ code: 'abc', state: 's1' }), { state: 's1' }), { ...expected, iss: undefined })
   })
 
@@ -105,7 +108,11 @@ describe('exchange, permissions and revocation on the wire', () => {
     assert.equal(req!.url, '/v1/token.exchange')
     assert.equal(req!.headers['content-type'], 'application/x-www-form-urlencoded')
     assert.deepEqual(Object.fromEntries(new URLSearchParams(req!.body)), {
-      code: 'the-code', client_id: 'fm-app', client_secret: 'shh:secret', code_verifier: 'v'.repeat(43), redirect_uri: 'https://partner.example/cb',
+      code: 'the-code',
+      client_id: 'fm-app',
+      client_secret: 'shh:secret',
+      code_verifier: 'v'.repeat(43),
+      redirect_uri: 'https://partner.example/cb',
     })
     server.answer({ status: 503 }, { status: 200, body: { access_token: 'x' } })
     assert.equal(code(await integration.exchangeCode({ code: 'c' }).catch((e: unknown) => e)), 'temporarily_unavailable')
@@ -137,7 +144,15 @@ describe('exchange, permissions and revocation on the wire', () => {
 
   it('a refused connection token is reported, not retried with another', async () => {
     server.answer({ status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: { error: 'invalid_token' } })
-    assert.equal(code(await integration.connection('gone').fields.list().catch((e: unknown) => e)), 'invalid_token')
+    assert.equal(
+      code(
+        await integration
+          .connection('gone')
+          .fields.list()
+          .catch((e: unknown) => e),
+      ),
+      'invalid_token',
+    )
     assert.equal(server.received.length, 1)
   })
 

@@ -30,7 +30,10 @@ describe('backoff', () => {
 
   it('doubles the jitter ceiling per attempt up to maxDelayMs', () => {
     const top = policy(0.999999)
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((a) => backoffDelay(top, a, undefined)), [99, 199, 399, 799, 999, 999])
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((a) => backoffDelay(top, a, undefined)),
+      [99, 199, 399, 799, 999, 999],
+    )
   })
 
   it('is full jitter: anywhere from 0 to the ceiling', () => {

@@ -48,7 +48,10 @@ describe('tokenRequest', () => {
   })
 
   it('refuses an unknown dialect', () => {
-    assert.throws(() => tokenRequest(base, { dialect: 'other', ...secret } as unknown as ClientCredentials), (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_request')
+    assert.throws(
+      () => tokenRequest(base, { dialect: 'other', ...secret } as unknown as ClientCredentials),
+      (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_request',
+    )
   })
 })
 
@@ -101,7 +104,11 @@ describe('readTokenResponse (RFC 6749 §5.1)', () => {
 
   it('refuses an answer without an access_token', () => {
     for (const body of [undefined, 'text', {}, { access_token: '' }, { access_token: 42 }]) {
-      assert.throws(() => readTokenResponse(body, 0), (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_response', JSON.stringify(body))
+      assert.throws(
+        () => readTokenResponse(body, 0),
+        (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_response',
+        JSON.stringify(body),
+      )
     }
   })
 })

@@ -10,12 +10,15 @@ import { TokenCache } from '../src/token-cache.js'
 import { Loopback } from './loopback.js'
 
 let server: Loopback
-before(async () => { server = await Loopback.start() })
+before(async () => {
+  server = await Loopback.start()
+})
 after(() => server.close())
 
 const expired = { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: { error: 'invalid_token' } }
 const tokenAnswer = (t: string) => ({ status: 200, body: { access_token: t, token_type: 'Bearer', expires_in: 3600 } })
-const fieldedge = () => new FieldgateClient({ baseUrl: server.origin, dialect: 'fieldedge', clientId: 'c', clientSecret: 's', targetId: 'tenant-1', retry: { baseDelayMs: 1, random: () => 0 } })
+const fieldedge = () =>
+  new FieldgateClient({ baseUrl: server.origin, dialect: 'fieldedge', clientId: 'c', clientSecret: 's', targetId: 'tenant-1', retry: { baseDelayMs: 1, random: () => 0 } })
 
 describe('FieldgateClient', () => {
   it('fetches one token for many concurrent calls and sends it as a Bearer header', async () => {
@@ -36,14 +39,22 @@ describe('FieldgateClient', () => {
     server.answer(tokenAnswer('old'), expired, tokenAnswer('new'), { status: 200, body: { id: 'l1' } })
     const client = fieldedge()
     assert.deepEqual(await client.api.leads.get('l1'), { id: 'l1' })
-    assert.deepEqual(server.received.map((r) => [r.url, r.headers.authorization ?? null]), [
-      ['/oauth/token', null], ['/api/v1/leads/l1', 'Bearer old'], ['/oauth/token', null], ['/api/v1/leads/l1', 'Bearer new'],
-    ])
+    assert.deepEqual(
+      server.received.map((r) => [r.url, r.headers.authorization ?? null]),
+      [
+        ['/oauth/token', null],
+        ['/api/v1/leads/l1', 'Bearer old'],
+        ['/oauth/token', null],
+        ['/api/v1/leads/l1', 'Bearer new'],
+      ],
+    )
   })
 
   it('reports a second refusal instead of looping', async () => {
     server.answer(tokenAnswer('a'), expired, tokenAnswer('b'), expired, tokenAnswer('c'), { status: 200 })
-    const err = await fieldedge().api.fields.list().catch((e: unknown) => e)
+    const err = await fieldedge()
+      .api.fields.list()
+      .catch((e: unknown) => e)
     assert.ok(err instanceof FieldgateError && err.code === 'invalid_token')
     assert.equal(server.received.length, 4)
   })
@@ -80,7 +91,10 @@ describe('FieldgateClient', () => {
     const ids: unknown[] = []
     for await (const r of fieldedge().api.customers.all({ limit: 2 })) ids.push((r as unknown as { id: number }).id)
     assert.deepEqual(ids, [3, 2, 1])
-    assert.deepEqual(server.received.slice(1).map((r) => r.url), ['/api/v1/customers?limit=2', '/api/v1/customers?limit=2&cursor=c2'])
+    assert.deepEqual(
+      server.received.slice(1).map((r) => r.url),
+      ['/api/v1/customers?limit=2', '/api/v1/customers?limit=2&cursor=c2'],
+    )
   })
 
   it('withTarget shares the cache but keeps a token per tenant', async () => {
@@ -92,6 +106,9 @@ describe('FieldgateClient', () => {
     assert.equal(await two.getAccessToken(), 't2')
     assert.equal(await one.getAccessToken(), 't1')
     assert.equal(two.cache, cache)
-    assert.deepEqual(server.received.map((r) => JSON.parse(r.body).target_id), ['tenant-1', 'tenant-2'])
+    assert.deepEqual(
+      server.received.map((r) => JSON.parse(r.body).target_id),
+      ['tenant-1', 'tenant-2'],
+    )
   })
 })

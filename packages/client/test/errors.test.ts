@@ -36,7 +36,14 @@ describe('errorFromResponse', () => {
   })
 
   it('falls back on the status for bodies without an error (a proxy page, an empty body)', () => {
-    const cases: [number, string][] = [[429, 'rate_limited'], [404, 'not_found'], [503, 'temporarily_unavailable'], [500, 'server_error'], [502, 'server_error'], [418, 'http_error']]
+    const cases: [number, string][] = [
+      [429, 'rate_limited'],
+      [404, 'not_found'],
+      [503, 'temporarily_unavailable'],
+      [500, 'server_error'],
+      [502, 'server_error'],
+      [418, 'http_error'],
+    ]
     for (const [status, code] of cases) {
       assert.equal(errorFromResponse(status, headers(), '<html>Bad Gateway</html>', undefined).code, code, `HTTP ${status}`)
     }

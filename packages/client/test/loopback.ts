@@ -25,13 +25,18 @@ export type Answer =
 export class Loopback {
   readonly received: Received[] = []
   private script: Answer[] = []
-  private constructor(private readonly server: Server, readonly origin: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly origin: string,
+  ) {}
 
   static async start(): Promise<Loopback> {
     let self: Loopback | undefined
     const server = createServer((req, res) => {
       let body = ''
-      req.setEncoding('utf8').on('data', (d: string) => { body += d })
+      req.setEncoding('utf8').on('data', (d: string) => {
+        body += d
+      })
       req.on('end', () => {
         self!.received.push({ method: req.method!, url: req.url!, headers: req.headers, body, at: performance.now() })
         const n = self!.received.length - 1

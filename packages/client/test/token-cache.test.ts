@@ -4,8 +4,11 @@ import { describe, it } from 'node:test'
 import { FieldgateError } from '../src/errors.js'
 import { TokenCache, type CachedToken } from '../src/token-cache.js'
 
-const token = (accessToken: string, obtainedAt: number, lifeMs: number | undefined): CachedToken =>
-  ({ accessToken, obtainedAt, expiresAt: lifeMs === undefined ? undefined : obtainedAt + lifeMs })
+const token = (accessToken: string, obtainedAt: number, lifeMs: number | undefined): CachedToken => ({
+  accessToken,
+  obtainedAt,
+  expiresAt: lifeMs === undefined ? undefined : obtainedAt + lifeMs,
+})
 
 /** A fetch the test resolves by hand, counting how often it ran. */
 function deferredFetch() {
@@ -14,7 +17,10 @@ function deferredFetch() {
   let reject!: (e: unknown) => void
   const fetch = () => {
     calls++
-    return new Promise<CachedToken>((ok, fail) => { resolve = ok; reject = fail })
+    return new Promise<CachedToken>((ok, fail) => {
+      resolve = ok
+      reject = fail
+    })
   }
   return { fetch, calls: () => calls, resolve: (t: CachedToken) => resolve(t), reject: (e: unknown) => reject(e) }
 }

@@ -10,7 +10,9 @@ import { Transport, formBody, joinUrl, type HttpRequest } from '../src/transport
 import { Loopback } from './loopback.js'
 
 let server: Loopback
-before(async () => { server = await Loopback.start() })
+before(async () => {
+  server = await Loopback.start()
+})
 after(() => server.close())
 
 /** No jitter, short waits: the timing a test can assert on. */
@@ -18,7 +20,13 @@ const fast = (over: ConstructorParameters<typeof Transport>[0] = {}) =>
   new Transport({ timeoutMs: 2000, retry: { baseDelayMs: 20, maxDelayMs: 100, random: () => 0, ...over.retry }, ...over })
 
 const get = (path = '/x'): HttpRequest => ({ method: 'GET', url: server.url(path), idempotent: true })
-const post = (path = '/x', idempotent = false): HttpRequest => ({ method: 'POST', url: server.url(path), idempotent, body: '{"a":1}', headers: { 'content-type': 'application/json' } })
+const post = (path = '/x', idempotent = false): HttpRequest => ({
+  method: 'POST',
+  url: server.url(path),
+  idempotent,
+  body: '{"a":1}',
+  headers: { 'content-type': 'application/json' },
+})
 
 async function rejects(p: Promise<unknown>): Promise<FieldgateError> {
   try {
@@ -150,7 +158,7 @@ describe('Transport', () => {
     assert.equal(server.received.length, 1)
   })
 
-  it("reads Retry-After dates with the injected clock", async () => {
+  it('reads Retry-After dates with the injected clock', async () => {
     const fakeNow = Date.parse('2030-01-01T00:00:00Z')
     server.answer({ status: 429, headers: { 'retry-after': 'Tue, 01 Jan 2030 00:01:00 GMT' } })
     const err = await rejects(new Transport({ now: () => fakeNow, retry: { maxAttempts: 1 } }).send(get()))

@@ -59,11 +59,17 @@ describe('readWebhook', () => {
 
   it('returns the event once verified, checking the event id header', async () => {
     assert.deepEqual(await readWebhook({ body, signature: header(body), secret, now: () => now, eventId: 'evt_1' }), event)
-    await assert.rejects(readWebhook({ body, signature: header(body), secret, now: () => now, eventId: 'evt_2' }), (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_response')
+    await assert.rejects(
+      readWebhook({ body, signature: header(body), secret, now: () => now, eventId: 'evt_2' }),
+      (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_response',
+    )
   })
 
   it('says invalid_signature with the reason, and invalid_response for a signed body that is no event', async () => {
-    await assert.rejects(readWebhook({ body, signature: header('other'), secret, now: () => now }), (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_signature' && e.description === 'mismatch')
+    await assert.rejects(
+      readWebhook({ body, signature: header('other'), secret, now: () => now }),
+      (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_signature' && e.description === 'mismatch',
+    )
     for (const b of ['not json', '[1]', '{"id":1,"type":"x"}', 'null']) {
       await assert.rejects(readWebhook({ body: b, signature: header(b), secret, now: () => now }), (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_response', b)
     }
@@ -97,7 +103,11 @@ describe('marketplace install links', () => {
     noHmac.delete('hmac')
     assert.equal(await verifyInstallRequest(noHmac, secret, { now: () => now }), false)
     await assert.rejects(readInstallRequest(changed, secret, { now: () => now }), (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_signature')
-    await assert.rejects(readInstallRequest(fieldgateSigns({ target_id: 'x', timestamp: String(t) }), secret, { now: () => now }), (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_signature', 'no target')
+    await assert.rejects(
+      readInstallRequest(fieldgateSigns({ target_id: 'x', timestamp: String(t) }), secret, { now: () => now }),
+      (e: unknown) => e instanceof FieldgateError && e.code === 'invalid_signature',
+      'no target',
+    )
   })
 
   it('signs a query and a completion link the way Fieldgate checks them', async () => {
@@ -107,7 +117,17 @@ describe('marketplace install links', () => {
     assert.equal(signed.get('hmac'), expected)
     assert.equal(signed.getAll('hmac').length, 1)
 
-    const link = new URL(await completionUrl({ issuer: 'https://auth.example/base/', clientId: 'c1', targetId: 'tenant-9', status: 'error', errorDescription: 'no sensors', clientSecret: secret, now: () => now }))
+    const link = new URL(
+      await completionUrl({
+        issuer: 'https://auth.example/base/',
+        clientId: 'c1',
+        targetId: 'tenant-9',
+        status: 'error',
+        errorDescription: 'no sensors',
+        clientSecret: secret,
+        now: () => now,
+      }),
+    )
     assert.equal(link.origin + link.pathname, 'https://auth.example/base/marketplace/complete')
     const { hmac, ...rest } = Object.fromEntries(link.searchParams)
     assert.deepEqual(rest, { client_id: 'c1', target_id: 'tenant-9', status: 'error', error_description: 'no sensors', timestamp: String(t) })

@@ -23,7 +23,10 @@ export class StoreCache {
   // Bumped by every invalidation: a read that raced one must not cache what it read.
   private epoch = 0
 
-  constructor(private readonly storage: Storage, private readonly maxEntries = 50_000) {}
+  constructor(
+    private readonly storage: Storage,
+    private readonly maxEntries = 50_000,
+  ) {}
 
   /** `fresh` re-reads the record unless it was re-read in the last 100 ms: wrong secrets cost at most ten queries a second. */
   async client(clientId: string, now: number, fresh = false): Promise<ClientRecord | undefined> {

@@ -80,15 +80,17 @@ export class ChangeFeed {
 
   private tick(): void {
     this.polling = true
-    this.poll().catch(this.onError).finally(() => {
-      this.polling = false
-      if (this.wokenWhilePolling && !this.stopped) {
-        this.wokenWhilePolling = false
-        this.tick()
-      } else {
-        this.schedule()
-      }
-    })
+    this.poll()
+      .catch(this.onError)
+      .finally(() => {
+        this.polling = false
+        if (this.wokenWhilePolling && !this.stopped) {
+          this.wokenWhilePolling = false
+          this.tick()
+        } else {
+          this.schedule()
+        }
+      })
   }
 
   private schedule(): void {

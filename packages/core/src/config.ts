@@ -196,18 +196,17 @@ type Source<T> =
   | { readonly env: null }
 
 /** A fixed default, or one computed from other settings (`Basis`), shown in README as `shown`. */
-type Default<T, Basis> =
-  | { readonly default: T; readonly shown?: string }
-  | { readonly derive: (basis: Basis) => T; readonly shown: string }
+type Default<T, Basis> = { readonly default: T; readonly shown?: string } | { readonly derive: (basis: Basis) => T; readonly shown: string }
 
 /**
  * One row of the settings table. `check` validates (and may normalise) the value wherever it came
  * from, variable, override or default; `parse` only reads the variable's text. `doc` is README's line.
  */
-export type Setting<T, Basis = undefined> = Source<T> & Default<T, Basis> & {
-  readonly check?: (value: T, name: string) => T
-  readonly doc: string
-}
+export type Setting<T, Basis = undefined> = Source<T> &
+  Default<T, Basis> & {
+    readonly check?: (value: T, name: string) => T
+    readonly doc: string
+  }
 
 /** Settings read as a group, with checks across their rows (a delay no longer than its maximum...). */
 type GroupKey = 'tokenTtl' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks'
@@ -259,10 +258,12 @@ function portNumber(value: string, name: string): number {
 }
 
 /** A whole number from `min` to `max`, wherever it came from (overrides skip `whole`). */
-const within = (min: number, max: number, unit: string) => (value: number, name: string): number => {
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be ${min} to ${max}${unit}`)
-  return value
-}
+const within =
+  (min: number, max: number, unit: string) =>
+  (value: number, name: string): number => {
+    if (!Number.isSafeInteger(value) || value < min || value > max) throw new ConfigError(`${name} must be ${min} to ${max}${unit}`)
+    return value
+  }
 
 const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256']
 const isSigningAlg = (value: string): value is SigningAlg => algs.some((a) => a === value)
@@ -282,7 +283,10 @@ const proxyRanges = ['loopback', 'linklocal', 'uniquelocal']
 
 /** FIELDGATE_TRUST_PROXY's text: off, a hop count, or a list of proxy addresses, CIDRs and range names. */
 function trustProxyText(value: string): Config['trustProxy'] {
-  const list = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  const list = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
   if (list.length === 0 || (list.length === 1 && /^(0|off|false|no)$/i.test(list[0]!))) return false
   if (list.length === 1 && /^\d+$/.test(list[0]!)) return Number(list[0])
   return list
@@ -295,7 +299,9 @@ function trustProxy(value: Config['trustProxy']): Config['trustProxy'] {
   if (value.length === 0) return false
   for (const entry of value) {
     if (!proxyRanges.includes(entry) && !isAddressOrCidr(entry)) {
-      throw new ConfigError(`FIELDGATE_TRUST_PROXY: "${entry}" is not a hop count, an IP address, a CIDR or one of ${proxyRanges.join(', ')} (trusting every peer is not allowed: it lets any client forge its address)`)
+      throw new ConfigError(
+        `FIELDGATE_TRUST_PROXY: "${entry}" is not a hop count, an IP address, a CIDR or one of ${proxyRanges.join(', ')} (trusting every peer is not allowed: it lets any client forge its address)`,
+      )
     }
   }
   return Object.freeze([...value])
@@ -366,7 +372,10 @@ const leafSettings: LeafSettings = {
   host: { env: 'FIELDGATE_HOST', parse: text, default: '127.0.0.1', doc: 'Address to listen on (`0.0.0.0` behind a load balancer)' },
   port: { env: 'FIELDGATE_PORT', parse: portNumber, default: 4400, doc: 'Port to listen on' },
   issuer: {
-    env: 'FIELDGATE_ISSUER', parse: text, check: issuerUrl, shown: '`http://<host>:<port>`',
+    env: 'FIELDGATE_ISSUER',
+    parse: text,
+    check: issuerUrl,
+    shown: '`http://<host>:<port>`',
     derive: ({ host, port }) => `http://${hostForUrl(host)}:${port}`,
     doc: 'RFC 8414 issuer and `iss` of every token; set it to the public URL (https makes cookies `Secure`)',
   },
@@ -374,27 +383,70 @@ const leafSettings: LeafSettings = {
   dataDir: { env: 'FIELDGATE_DATA_DIR', parse: text, default: './data', doc: 'The SQLite file and, without `FIELDGATE_MASTER_KEY`, the generated master key' },
   databaseUrl: { env: 'DATABASE_URL', parse: optionalText, default: undefined, doc: 'PostgreSQL instead of SQLite, shared by several instances' },
   masterKey: {
-    env: 'FIELDGATE_MASTER_KEY', parse: optionalText, default: undefined, shown: 'generated into the data dir',
+    env: 'FIELDGATE_MASTER_KEY',
+    parse: optionalText,
+    default: undefined,
+    shown: 'generated into the data dir',
     doc: '32 bytes (hex or base64) that encrypt private signing keys and sealed client secrets at rest; the same on every instance',
   },
   signingAlg: { env: 'FIELDGATE_SIGNING_ALG', parse: signingAlg, check: signingAlg, default: 'RS256', doc: 'Algorithm of new signing keys: `RS256`, `PS256` or `ES256`' },
   codeTtl: { env: 'FIELDGATE_CODE_TTL', parse: whole, check: within(1, 600, ' seconds'), default: 60, doc: 'Lifetime of an authorization code, seconds (1 to 600)' },
-  sessionTtl: { env: 'FIELDGATE_SESSION_TTL', parse: whole, check: within(300, 2_592_000, ' seconds'), default: 12 * 3600, doc: 'How long a sign-in lasts, seconds (300 to 2592000)' },
+  sessionTtl: {
+    env: 'FIELDGATE_SESSION_TTL',
+    parse: whole,
+    check: within(300, 2_592_000, ' seconds'),
+    default: 12 * 3600,
+    doc: 'How long a sign-in lasts, seconds (300 to 2592000)',
+  },
   trustProxy: {
-    env: 'FIELDGATE_TRUST_PROXY', parse: trustProxyText, check: trustProxy, default: false,
+    env: 'FIELDGATE_TRUST_PROXY',
+    parse: trustProxyText,
+    check: trustProxy,
+    default: false,
     doc: 'Peers that may name the client in `X-Forwarded-For`: a hop count, or a comma list of addresses, CIDRs, `loopback`, `linklocal`, `uniquelocal`',
   },
-  bodyLimit: { env: 'FIELDGATE_BODY_LIMIT', parse: whole, check: within(1024, 16 * 1024 * 1024, ' bytes'), default: 16 * 1024, doc: 'Largest request body, bytes (1024 to 16777216)' },
+  bodyLimit: {
+    env: 'FIELDGATE_BODY_LIMIT',
+    parse: whole,
+    check: within(1024, 16 * 1024 * 1024, ' bytes'),
+    default: 16 * 1024,
+    doc: 'Largest request body, bytes (1024 to 16777216)',
+  },
   changePollMs: {
-    env: 'FIELDGATE_POLL_INTERVAL_MS', parse: whole, check: within(10, 60_000, ''), default: 250,
+    env: 'FIELDGATE_POLL_INTERVAL_MS',
+    parse: whole,
+    check: within(10, 60_000, ''),
+    default: 250,
     doc: 'How often each process reads the change feed (revocations, key rotation), ms (10 to 60000)',
   },
   logLevel: { env: 'FIELDGATE_LOG_LEVEL', parse: text, default: 'info', doc: 'pino level; logs never contain secrets or tokens' },
-  shutdownTimeoutMs: { env: 'FIELDGATE_SHUTDOWN_TIMEOUT_MS', parse: whole, default: 10_000, doc: 'On SIGTERM, how long in-flight requests may take before their connections are cut, ms' },
-  adminToken: { env: 'FIELDGATE_ADMIN_TOKEN', parse: optionalText, check: adminToken, default: undefined, shown: '— (admin API off)', doc: 'Bearer token of the `/admin/v1` API, 32+ characters' },
-  redisUrl: { env: 'REDIS_URL', parse: optionalText, check: redisUrl, default: undefined, shown: '— (counters in memory)', doc: 'Redis for rate-limit and sign-in counters shared by every process and instance' },
+  shutdownTimeoutMs: {
+    env: 'FIELDGATE_SHUTDOWN_TIMEOUT_MS',
+    parse: whole,
+    default: 10_000,
+    doc: 'On SIGTERM, how long in-flight requests may take before their connections are cut, ms',
+  },
+  adminToken: {
+    env: 'FIELDGATE_ADMIN_TOKEN',
+    parse: optionalText,
+    check: adminToken,
+    default: undefined,
+    shown: '— (admin API off)',
+    doc: 'Bearer token of the `/admin/v1` API, 32+ characters',
+  },
+  redisUrl: {
+    env: 'REDIS_URL',
+    parse: optionalText,
+    check: redisUrl,
+    default: undefined,
+    shown: '— (counters in memory)',
+    doc: 'Redis for rate-limit and sign-in counters shared by every process and instance',
+  },
   rateLimitPrefix: {
-    env: 'FIELDGATE_RATE_LIMIT_PREFIX', parse: text, shown: '`fieldgate:<issuer>:`', derive: ({ issuer }) => `fieldgate:${issuer}:`,
+    env: 'FIELDGATE_RATE_LIMIT_PREFIX',
+    parse: text,
+    shown: '`fieldgate:<issuer>:`',
+    derive: ({ issuer }) => `fieldgate:${issuer}:`,
     doc: 'Prefix of every counter in Redis; the same for every process of a deployment',
   },
 }
@@ -423,7 +475,8 @@ const groupSettings: GroupSettings = {
       requireCounts('sign-in limit', l)
       if (l.windowSeconds < 1 || l.windowSeconds > 86400) throw new ConfigError('FIELDGATE_SIGN_IN_WINDOW must be 1 to 86400 seconds')
       if (l.perAddress < 1) throw new ConfigError('FIELDGATE_SIGN_IN_PER_ADDRESS must be 1 or more')
-      if (l.delaySeconds < 1 || l.maxDelaySeconds < l.delaySeconds) throw new ConfigError('FIELDGATE_SIGN_IN_DELAY must be 1 s or more, and FIELDGATE_SIGN_IN_MAX_DELAY at least as long')
+      if (l.delaySeconds < 1 || l.maxDelaySeconds < l.delaySeconds)
+        throw new ConfigError('FIELDGATE_SIGN_IN_DELAY must be 1 s or more, and FIELDGATE_SIGN_IN_MAX_DELAY at least as long')
       // A pause is held open on the server: longer than this and it would tie up connections, not slow guessing.
       if (l.slowdownMs > 10_000) throw new ConfigError('FIELDGATE_SIGN_IN_SLOWDOWN_MS must be 0 to 10000')
     },
@@ -431,8 +484,20 @@ const groupSettings: GroupSettings = {
 
   metrics: {
     rows: {
-      listen: { env: 'FIELDGATE_METRICS_LISTEN', parse: listenAddress, check: listenHost, default: undefined, doc: '`host:port` (`[::1]:9100` for IPv6) of a listener of its own for `/metrics`' },
-      token: { env: 'FIELDGATE_METRICS_TOKEN', parse: optionalText, check: metricsToken, default: undefined, doc: 'Bearer token `/metrics` requires wherever it is served, 32+ characters' },
+      listen: {
+        env: 'FIELDGATE_METRICS_LISTEN',
+        parse: listenAddress,
+        check: listenHost,
+        default: undefined,
+        doc: '`host:port` (`[::1]:9100` for IPv6) of a listener of its own for `/metrics`',
+      },
+      token: {
+        env: 'FIELDGATE_METRICS_TOKEN',
+        parse: optionalText,
+        check: metricsToken,
+        default: undefined,
+        doc: 'Bearer token `/metrics` requires wherever it is served, 32+ characters',
+      },
     },
   },
 
@@ -466,12 +531,14 @@ const groupSettings: GroupSettings = {
   webhooks: {
     rows: {
       allowPrivateTargets: {
-        env: 'FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS', parse: (value) => value === '1', default: false,
+        env: 'FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS',
+        parse: (value) => value === '1',
+        default: false,
         doc: '`1` lets Data API URLs reach loopback and private addresses (development only: otherwise a partner could probe your network)',
       },
       pollMs: count('FIELDGATE_WEBHOOK_POLL_MS', 500, 'How often each process looks for Data API deliveries due, ms'),
       timeoutMs: count('FIELDGATE_WEBHOOK_TIMEOUT_MS', 10_000, 'How long one delivery attempt may take, ms'),
-      leaseMs: count('FIELDGATE_WEBHOOK_LEASE_MS', 60_000, 'How long an attempt is one process\'s alone, ms; longer than the timeout'),
+      leaseMs: count('FIELDGATE_WEBHOOK_LEASE_MS', 60_000, "How long an attempt is one process's alone, ms; longer than the timeout"),
       baseDelayMs: count('FIELDGATE_WEBHOOK_BASE_DELAY_MS', 10_000, 'Wait before the first retry, ms; doubled with jitter after each failure'),
       maxDelayMs: count('FIELDGATE_WEBHOOK_MAX_DELAY_MS', 3_600_000, 'The longest wait between retries, ms'),
       maxAgeSeconds: count('FIELDGATE_WEBHOOK_MAX_AGE_SECONDS', 86_400, 'How long an event is retried before it is parked as failed, seconds'),

@@ -26,7 +26,9 @@ export class OAuthError extends Error {
 export const echo = (value: string): string => value.slice(0, 64).replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '?')
 
 export class InvalidRequest extends OAuthError {
-  constructor(description: string) { super('invalid_request', description, 400) }
+  constructor(description: string) {
+    super('invalid_request', description, 400)
+  }
 }
 
 /** The exact body Field Nation documents; used by every dialect (RFC 6749 leaves the text open). */
@@ -39,11 +41,15 @@ export class InvalidClient extends OAuthError {
 }
 
 export class InvalidGrant extends OAuthError {
-  constructor(description: string) { super('invalid_grant', description, 400) }
+  constructor(description: string) {
+    super('invalid_grant', description, 400)
+  }
 }
 
 export class InvalidScope extends OAuthError {
-  constructor(description: string) { super('invalid_scope', description, 400) }
+  constructor(description: string) {
+    super('invalid_scope', description, 400)
+  }
 }
 
 export class UnsupportedGrantType extends OAuthError {
@@ -54,20 +60,23 @@ export class UnsupportedGrantType extends OAuthError {
 
 /** RFC 6749 §4.1.2.1: sent back to the redirect URI, never shown as a page. */
 export class UnsupportedResponseType extends OAuthError {
-  constructor() { super('unsupported_response_type', 'response_type must be code', 400) }
+  constructor() {
+    super('unsupported_response_type', 'response_type must be code', 400)
+  }
 }
 
 /** RFC 7009 §2.2.1: a token this server cannot revoke on its own (a self-contained JWT). */
 export class UnsupportedTokenType extends OAuthError {
-  constructor(description: string) { super('unsupported_token_type', description, 400) }
+  constructor(description: string) {
+    super('unsupported_token_type', description, 400)
+  }
 }
 
 /** RFC 6750 §3.1: 401 with a Bearer challenge. */
 export class InvalidToken extends OAuthError {
   constructor(description = 'The access token is invalid') {
     super('invalid_token', description, 401)
-    this.headers['www-authenticate'] =
-      `Bearer realm="fieldgate", error="invalid_token", error_description="${description}"`
+    this.headers['www-authenticate'] = `Bearer realm="fieldgate", error="invalid_token", error_description="${description}"`
   }
 }
 
@@ -90,8 +99,7 @@ export class MissingToken extends OAuthError {
 export class InsufficientScope extends OAuthError {
   constructor(readonly scope: string) {
     super('missing_scope', `This call needs the scope ${scope}`, 403)
-    this.headers['www-authenticate'] =
-      `Bearer realm="fieldgate", error="insufficient_scope", scope="${scope}"`
+    this.headers['www-authenticate'] = `Bearer realm="fieldgate", error="insufficient_scope", scope="${scope}"`
   }
 
   override toJSON(): { error: string; error_description: string; needed: string } {
@@ -108,5 +116,7 @@ export class TemporarilyUnavailable extends OAuthError {
 }
 
 export class ServerError extends OAuthError {
-  constructor() { super('server_error', 'The server could not complete the request', 500) }
+  constructor() {
+    super('server_error', 'The server could not complete the request', 500)
+  }
 }

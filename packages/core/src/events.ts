@@ -13,10 +13,22 @@ export function newEvent(app: App, tenantId: string | null, type: EventType, dat
   if (!app.dataApiUrl) return []
   const id = `evt_${randomBytes(16).toString('hex')}`
   const body = JSON.stringify({ id, type, created_at: new Date(now).toISOString(), client_id: app.clientId, farm_id: tenantId, tenant_id: tenantId, data })
-  return [{
-    id, appId: app.id, tenantId, type, body, state: 'pending', attempts: 0, nextAttemptAt: now, lockedUntil: null,
-    createdAt: now, deliveredAt: null, lastError: null,
-  }]
+  return [
+    {
+      id,
+      appId: app.id,
+      tenantId,
+      type,
+      body,
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: now,
+      lockedUntil: null,
+      createdAt: now,
+      deliveredAt: null,
+      lastError: null,
+    },
+  ]
 }
 
 export interface RetryPolicy {

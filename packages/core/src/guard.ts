@@ -28,7 +28,10 @@ async function jwtPrincipal(ctx: CoreContext, token: string): Promise<Principal>
   const claims = verifyAccessToken(ctx.keys, token, { issuer: ctx.config.issuer, audience: ctx.config.audience, now: ctx.now() })
   if (!(await ctx.cache.isGrantActive(claims.grant_id))) throw new InvalidToken('The access token was revoked')
   return {
-    clientId: claims.client_id, tenantId: claims.tenant_id, grantId: claims.grant_id, scopes: parseScope(claims.scope),
+    clientId: claims.client_id,
+    tenantId: claims.tenant_id,
+    grantId: claims.grant_id,
+    scopes: parseScope(claims.scope),
     introspection: { token_type: 'Bearer', ...claims },
   }
 }
@@ -36,10 +39,19 @@ async function jwtPrincipal(ctx: CoreContext, token: string): Promise<Principal>
 async function opaquePrincipal(ctx: CoreContext, token: string): Promise<Principal> {
   const { token: t, grant, clientId } = await verifyOpaqueToken(ctx, token)
   return {
-    clientId, tenantId: t.tenantId, grantId: grant.id, scopes: grant.scopes,
+    clientId,
+    tenantId: t.tenantId,
+    grantId: grant.id,
+    scopes: grant.scopes,
     introspection: {
-      token_type: 'Bearer', iss: ctx.config.issuer, sub: t.userId ?? clientId, client_id: clientId, scope: formatScope(grant.scopes),
-      iat: Math.floor(t.createdAt / 1000), tenant_id: t.tenantId, grant_id: grant.id,
+      token_type: 'Bearer',
+      iss: ctx.config.issuer,
+      sub: t.userId ?? clientId,
+      client_id: clientId,
+      scope: formatScope(grant.scopes),
+      iat: Math.floor(t.createdAt / 1000),
+      tenant_id: t.tenantId,
+      grant_id: grant.id,
     },
   }
 }

@@ -94,9 +94,7 @@ export async function planBootstrap(records: SigningKeyRecord[], alg: SigningAlg
  * signed has expired (`maxTokenTtl`), retiring keys past that are retired, and a fresh next key is published.
  * With no next key yet, only a next key is published, so no key ever signs before resource servers could fetch it.
  */
-export async function planRotation(
-  records: SigningKeyRecord[], alg: SigningAlg, masterKey: Buffer, now: number, maxTokenTtl: number,
-): Promise<KeyPlan> {
+export async function planRotation(records: SigningKeyRecord[], alg: SigningAlg, masterKey: Buffer, now: number, maxTokenTtl: number): Promise<KeyPlan> {
   const update: KeyPlan['update'] = []
   for (const r of records) {
     if (r.state === 'retiring' && r.retireAt !== null && r.retireAt <= now) update.push({ kid: r.kid, state: 'retired', retireAt: r.retireAt })

@@ -52,7 +52,10 @@ function signedMessage(params: URLSearchParams | Record<string, string>): string
  * grace period works). Every secret is compared in constant time, with no early exit.
  */
 export function verifySignedQuery(
-  params: URLSearchParams | Record<string, string>, clientSecrets: readonly string[], nowSeconds: number, maxAgeSeconds = signedQueryMaxAgeSeconds,
+  params: URLSearchParams | Record<string, string>,
+  clientSecrets: readonly string[],
+  nowSeconds: number,
+  maxAgeSeconds = signedQueryMaxAgeSeconds,
 ): boolean {
   const read = (name: string) => (params instanceof URLSearchParams ? params.get(name) : params[name]) ?? undefined
   const sent = read('hmac')

@@ -61,16 +61,21 @@ export function readable(principal: Principal, resource: ResourceKind, record: A
  * of it (its creator, holders of the read scope, or of the read-all scope), each with its own event.
  */
 export async function recordCreatedEvents(
-  storage: Storage, resource: ResourceKind, record: Pick<ApiRecord, 'tenantId' | 'createdByClientId'>, shown: Record<string, unknown>, now: number,
+  storage: Storage,
+  resource: ResourceKind,
+  record: Pick<ApiRecord, 'tenantId' | 'createdByClientId'>,
+  shown: Record<string, unknown>,
+  now: number,
 ): Promise<OutboxEvent[]> {
   const events: OutboxEvent[] = []
   for (const grant of await storage.listGrants({ tenantId: record.tenantId })) {
     if (grant.status !== 'active') continue
     const app = await storage.getApp(grant.appId)
     if (!app?.dataApiUrl) continue
-    const reads = app.clientId === record.createdByClientId
-      || (resource.visibility === 'tenant' && resource.readScope !== undefined && grant.scopes.includes(resource.readScope))
-      || (resource.readAllScope !== undefined && grant.scopes.includes(resource.readAllScope))
+    const reads =
+      app.clientId === record.createdByClientId ||
+      (resource.visibility === 'tenant' && resource.readScope !== undefined && grant.scopes.includes(resource.readScope)) ||
+      (resource.readAllScope !== undefined && grant.scopes.includes(resource.readAllScope))
     if (reads) events.push(...newEvent(app, record.tenantId, 'record.created', { kind: resource.kind, record: shown }, now))
   }
   return events

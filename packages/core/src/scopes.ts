@@ -13,12 +13,10 @@ export function parseScope(value: string | undefined): string[] {
 
 export const formatScope = (scopes: readonly string[]): string => scopes.join(' ')
 
-export const missingFrom = (wanted: readonly string[], allowed: readonly string[]): string[] =>
-  wanted.filter((s) => !allowed.includes(s))
+export const missingFrom = (wanted: readonly string[], allowed: readonly string[]): string[] => wanted.filter((s) => !allowed.includes(s))
 
 /** The same scopes, whatever their order. */
-export const sameScopes = (a: readonly string[], b: readonly string[]): boolean =>
-  missingFrom(a, b).length === 0 && missingFrom(b, a).length === 0
+export const sameScopes = (a: readonly string[], b: readonly string[]): boolean => missingFrom(a, b).length === 0 && missingFrom(b, a).length === 0
 
 /** What each scope lets an app do, in the words a person sees on the consent page (fieldmargin's scope table). */
 export const scopeDescriptions: Readonly<Record<string, string>> = {

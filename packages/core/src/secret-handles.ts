@@ -27,17 +27,21 @@ export async function stashSecret(storage: Storage, input: StashInput, masterKey
   const handle = randomBytes(24).toString('base64url')
   const idHash = sha256(handle)
   await storage.saveSecretHandle({
-    idHash, browserHash: sha256(input.browserId), appId: input.app.id, heading: input.heading, note: input.note,
+    idHash,
+    browserHash: sha256(input.browserId),
+    appId: input.app.id,
+    heading: input.heading,
+    note: input.note,
     // Sealed with the handle's hash as associated data: a sealed secret cannot be moved to another handle.
-    secretEnc: seal(input.clientSecret, idHash, masterKey), createdAt: now, expiresAt: now + secretHandleTtlMs, shownAt: null,
+    secretEnc: seal(input.clientSecret, idHash, masterKey),
+    createdAt: now,
+    expiresAt: now + secretHandleTtlMs,
+    shownAt: null,
   })
   return handle
 }
 
-export type RevealedSecret =
-  | { state: 'show'; handle: SecretHandle; clientSecret: string }
-  | { state: 'already-shown'; handle: SecretHandle }
-  | { state: 'unknown' }
+export type RevealedSecret = { state: 'show'; handle: SecretHandle; clientSecret: string } | { state: 'already-shown'; handle: SecretHandle } | { state: 'unknown' }
 
 /** The secret the first time; `already-shown` after that; `unknown` when expired, another browser's, or made up. */
 export async function revealSecret(storage: Storage, handle: string, browserId: string, masterKey: Buffer, now: number): Promise<RevealedSecret> {

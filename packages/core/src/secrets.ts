@@ -41,8 +41,6 @@ export function seal(plaintext: string, aad: string, key: Buffer): string {
 export function unseal(sealed: string, aad: string, key: Buffer): string {
   const [version, iv, body, tag] = sealed.split('.')
   if (version !== 'v1' || !iv || !body || !tag) throw new Error('unknown sealed format')
-  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
-    .setAAD(Buffer.from(aad))
-    .setAuthTag(Buffer.from(tag, 'base64url'))
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url')).setAAD(Buffer.from(aad)).setAuthTag(Buffer.from(tag, 'base64url'))
   return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString()
 }

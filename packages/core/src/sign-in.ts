@@ -13,7 +13,7 @@ let decoy: Promise<string> | undefined
 export async function checkPassword(ctx: CoreContext, email: string, password: string): Promise<User | undefined> {
   const user = email.length <= 320 ? await ctx.storage.getUserByEmail(email.trim().toLowerCase()) : undefined
   decoy ??= hashPassword(randomValue(16))
-  const ok = await argon2Verify(user?.passwordHash ?? await decoy, password).catch(() => false)
+  const ok = await argon2Verify(user?.passwordHash ?? (await decoy), password).catch(() => false)
   return ok && user ? user : undefined
 }
 
@@ -61,7 +61,10 @@ export interface AttemptCounter {
 export class AttemptLimiter implements AttemptCounter {
   private readonly windows = new Map<string, { start: number; count: number; lastAt: number }>()
 
-  constructor(private readonly windowMs: number, private readonly maxKeys = 100_000) {}
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxKeys = 100_000,
+  ) {}
 
   async read(key: string, now: number): Promise<AttemptWindow | undefined> {
     const w = this.windows.get(key)
@@ -118,5 +121,4 @@ export function signInWait(limits: SignInLimits, now: number, pair: AttemptWindo
  * How long to hold a sign-in for an account guessed at from many addresses: a fixed pause before the
  * password is checked, never a refusal, so it slows guessing without locking the owner out.
  */
-export const accountSlowdownMs = (limits: SignInLimits, account: AttemptWindow | undefined): number =>
-  account && account.count >= limits.perAccount ? limits.slowdownMs : 0
+export const accountSlowdownMs = (limits: SignInLimits, account: AttemptWindow | undefined): number => (account && account.count >= limits.perAccount ? limits.slowdownMs : 0)

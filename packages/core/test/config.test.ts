@@ -10,10 +10,14 @@ const readme = readFileSync(new URL('../../../../README.md', import.meta.url), '
 function readmeSettings(): { env: string; default: string; doc: string }[] {
   const section = /<!-- settings:start -->\n([\s\S]*?)<!-- settings:end -->/.exec(readme)
   assert.ok(section, 'README.md has a settings:start … settings:end section')
-  return section[1]!.split('\n').slice(2).filter((line) => line.startsWith('| `')).map((line) => {
-    const [, env = '', shown = '', doc = ''] = /^\| `([A-Z0-9_]+)` \| (.*?) \| (.*) \|$/.exec(line) ?? []
-    return { env, default: shown, doc }
-  })
+  return section[1]!
+    .split('\n')
+    .slice(2)
+    .filter((line) => line.startsWith('| `'))
+    .map((line) => {
+      const [, env = '', shown = '', doc = ''] = /^\| `([A-Z0-9_]+)` \| (.*?) \| (.*) \|$/.exec(line) ?? []
+      return { env, default: shown, doc }
+    })
 }
 
 /** A value of the loaded config by its table key: `codeTtl`, `signInLimits.windowSeconds`. */
@@ -27,8 +31,16 @@ describe('settings table and README', () => {
   it('README lists exactly the variables of the settings table, in its order', () => {
     const listed = readmeSettings().map((s) => s.env)
     const table = documentedSettings().map((s) => s.env)
-    assert.deepEqual(listed.filter((e) => !table.includes(e)), [], 'README lists variables the table does not have')
-    assert.deepEqual(table.filter((e) => !listed.includes(e)), [], 'README is missing variables of the table: run npm run docs:settings')
+    assert.deepEqual(
+      listed.filter((e) => !table.includes(e)),
+      [],
+      'README lists variables the table does not have',
+    )
+    assert.deepEqual(
+      table.filter((e) => !listed.includes(e)),
+      [],
+      'README is missing variables of the table: run npm run docs:settings',
+    )
     assert.deepEqual(listed, table)
     assert.equal(new Set(table).size, table.length, 'no variable names two settings')
   })
@@ -76,7 +88,11 @@ describe('code and session lifetimes, body limit and poll interval from the envi
       ['FIELDGATE_POLL_INTERVAL_MS', '1e3', 'FIELDGATE_POLL_INTERVAL_MS must be a whole number, 0 or more'],
     ]
     for (const [name, value, message] of refused) {
-      assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && err.message === message, `${name}=${value}`)
+      assert.throws(
+        () => loadConfig({ [name]: value }),
+        (err: unknown) => err instanceof ConfigError && err.message === message,
+        `${name}=${value}`,
+      )
     }
   })
 
@@ -104,8 +120,10 @@ describe('settings kept from before the table', () => {
     assert.equal(c.webhooks.timeoutMs, 2000)
     assert.equal(c.webhooks.batch, 20)
     for (const group of [c.tokenTtl, c.signInLimits, c.metrics, c.rateLimits, c.overload, c.webhooks]) assert.ok(Object.isFrozen(group))
-    assert.throws(() => loadConfig({ FIELDGATE_WEBHOOK_LEASE_MS: '5000', FIELDGATE_WEBHOOK_TIMEOUT_MS: '5000' }),
-      (err: unknown) => err instanceof ConfigError && err.message === 'FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS')
+    assert.throws(
+      () => loadConfig({ FIELDGATE_WEBHOOK_LEASE_MS: '5000', FIELDGATE_WEBHOOK_TIMEOUT_MS: '5000' }),
+      (err: unknown) => err instanceof ConfigError && err.message === 'FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS',
+    )
     assert.throws(() => loadConfig({}, { tokenTtl: { public: -1 } }), /token lifetime public must be a whole number, 0 or more/)
   })
 })

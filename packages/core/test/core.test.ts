@@ -2,8 +2,23 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import {
-  ConfigError, InvalidClient, InvalidRequest, InvalidScope, decryptPrivateJwk, encryptPrivateJwk, generateSigningKey, loadConfig,
-  parseMasterKey, parseScope, planBootstrap, planRotation, readClientCredentials, secretHint, newClientSecret, hashSecret, sameHash,
+  ConfigError,
+  InvalidClient,
+  InvalidRequest,
+  InvalidScope,
+  decryptPrivateJwk,
+  encryptPrivateJwk,
+  generateSigningKey,
+  loadConfig,
+  parseMasterKey,
+  parseScope,
+  planBootstrap,
+  planRotation,
+  readClientCredentials,
+  secretHint,
+  newClientSecret,
+  hashSecret,
+  sameHash,
 } from '../src/index.js'
 
 const masterKey = randomBytes(32)
@@ -36,11 +51,17 @@ describe('client authentication parameters (RFC 6749 §2.3.1)', () => {
   })
   it('answers malformed Basic with invalid_client and a Basic challenge', () => {
     for (const header of ['Basic !!!', 'Basic ' + Buffer.from('nocolon').toString('base64'), 'Basic ' + Buffer.from('id:').toString('base64')]) {
-      assert.throws(() => readClientCredentials(header, {}), (err: unknown) => err instanceof InvalidClient && err.status === 401 && /^Basic/.test(err.headers['www-authenticate'] ?? ''))
+      assert.throws(
+        () => readClientCredentials(header, {}),
+        (err: unknown) => err instanceof InvalidClient && err.status === 401 && /^Basic/.test(err.headers['www-authenticate'] ?? ''),
+      )
     }
   })
   it('answers missing credentials with invalid_client without a challenge', () => {
-    assert.throws(() => readClientCredentials(undefined, { client_id: 'a' }), (err: unknown) => err instanceof InvalidClient && !err.headers['www-authenticate'])
+    assert.throws(
+      () => readClientCredentials(undefined, { client_id: 'a' }),
+      (err: unknown) => err instanceof InvalidClient && !err.headers['www-authenticate'],
+    )
   })
 })
 
@@ -89,8 +110,14 @@ describe('signing keys', () => {
     const active = keys.find((k) => k.state === 'active')!
     const next = keys.find((k) => k.state === 'next')!
     const plan = await planRotation(keys, 'RS256', masterKey, now + 5000, 3600)
-    assert.deepEqual(plan.update.find((u) => u.kid === next.kid), { kid: next.kid, state: 'active', retireAt: null })
-    assert.deepEqual(plan.update.find((u) => u.kid === active.kid), { kid: active.kid, state: 'retiring', retireAt: now + 5000 + 3600_000 })
+    assert.deepEqual(
+      plan.update.find((u) => u.kid === next.kid),
+      { kid: next.kid, state: 'active', retireAt: null },
+    )
+    assert.deepEqual(
+      plan.update.find((u) => u.kid === active.kid),
+      { kid: active.kid, state: 'retiring', retireAt: now + 5000 + 3600_000 },
+    )
     assert.equal(plan.insert.length, 1)
     assert.equal(plan.insert[0]!.state, 'next')
     // A retiring key past its time is retired on the next rotation.

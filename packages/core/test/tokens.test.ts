@@ -7,8 +7,25 @@ import assert from 'node:assert/strict'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import {
-  InsufficientScope, InvalidToken, KeyRing, echo, formatScope, isOpaqueToken, listFilter, missingFrom, newOpaqueToken, planBootstrap, readable, requireWrite,
-  resourceKinds, sameScopes, signAccessToken, verifyAccessToken, type AccessTokenClaims, type ApiRecord, type Principal,
+  InsufficientScope,
+  InvalidToken,
+  KeyRing,
+  echo,
+  formatScope,
+  isOpaqueToken,
+  listFilter,
+  missingFrom,
+  newOpaqueToken,
+  planBootstrap,
+  readable,
+  requireWrite,
+  resourceKinds,
+  sameScopes,
+  signAccessToken,
+  verifyAccessToken,
+  type AccessTokenClaims,
+  type ApiRecord,
+  type Principal,
 } from '../src/index.js'
 import { signCompact, verifyCompact } from '../src/tokens/jws.js'
 
@@ -60,8 +77,17 @@ describe('access tokens on a key ring (RFC 9068)', async () => {
   const now = Date.now()
   const expect = { issuer: 'https://i.example', audience: 'https://i.example/api', now }
   const claims = (over: Partial<AccessTokenClaims> = {}): AccessTokenClaims => ({
-    iss: expect.issuer, aud: expect.audience, sub: 'c', client_id: 'c', scope: 'api', tenant_id: 't', grant_id: 'g', jti: randomBytes(8).toString('hex'),
-    iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 60, ...over,
+    iss: expect.issuer,
+    aud: expect.audience,
+    sub: 'c',
+    client_id: 'c',
+    scope: 'api',
+    tenant_id: 't',
+    grant_id: 'g',
+    jti: randomBytes(8).toString('hex'),
+    iat: Math.floor(now / 1000),
+    exp: Math.floor(now / 1000) + 60,
+    ...over,
   })
 
   it('verifies what the ring signs, and remembers the verification per token string', async () => {
@@ -73,7 +99,10 @@ describe('access tokens on a key ring (RFC 9068)', async () => {
 
   it('checks expiry and nbf on every call, after the signature; iss and aud against the expectation', async () => {
     const token = await signAccessToken(ring, claims())
-    assert.throws(() => verifyAccessToken(ring, token, { ...expect, now: now + 61_000 }), (e: unknown) => e instanceof InvalidToken && e.description === 'The access token expired')
+    assert.throws(
+      () => verifyAccessToken(ring, token, { ...expect, now: now + 61_000 }),
+      (e: unknown) => e instanceof InvalidToken && e.description === 'The access token expired',
+    )
     const notYet = await signAccessToken(ring, claims({ nbf: Math.floor(now / 1000) + 30 }))
     assert.throws(() => verifyAccessToken(ring, notYet, expect), InvalidToken)
     assert.equal(verifyAccessToken(ring, notYet, { ...expect, now: now + 31_000 }).client_id, 'c')
@@ -89,7 +118,10 @@ describe('access tokens on a key ring (RFC 9068)', async () => {
     assert.equal(verifyAccessToken(ring, appTyp, expect).sub, 'c', 'the media-type spelling, in any case')
     const noTenant = { ...claims() } as Record<string, unknown>
     delete noTenant.tenant_id
-    assert.throws(() => verifyAccessToken(ring, signCompact({ alg: ring.signing.alg, kid: ring.signing.kid, typ: 'at+jwt' }, noTenant, ring.signing.key as never), expect), InvalidToken)
+    assert.throws(
+      () => verifyAccessToken(ring, signCompact({ alg: ring.signing.alg, kid: ring.signing.kid, typ: 'at+jwt' }, noTenant, ring.signing.key as never), expect),
+      InvalidToken,
+    )
   })
 })
 
@@ -122,11 +154,14 @@ describe('scope helpers and echo', () => {
 
 describe('resource API rules', () => {
   const principal = (scopes: string[], clientId = 'me'): Principal => ({ clientId, tenantId: 't', grantId: 'g', scopes, introspection: {} })
-  const record = (createdByClientId: string | null) => ({ id: 'r', tenantId: 't', kind: 'field', createdByClientId } as unknown as ApiRecord)
+  const record = (createdByClientId: string | null) => ({ id: 'r', tenantId: 't', kind: 'field', createdByClientId }) as unknown as ApiRecord
 
   it('needs the write scope of the kind to create', () => {
     requireWrite(principal(['maps:write']), resourceKinds.field)
-    assert.throws(() => requireWrite(principal(['fields:read:all']), resourceKinds.field), (e: unknown) => e instanceof InsufficientScope)
+    assert.throws(
+      () => requireWrite(principal(['fields:read:all']), resourceKinds.field),
+      (e: unknown) => e instanceof InsufficientScope,
+    )
     assert.throws(() => requireWrite(principal(['api']), resourceKinds.alert), InsufficientScope)
   })
 
@@ -140,7 +175,10 @@ describe('resource API rules', () => {
 
   it("reading another's field without fields:read:all names that scope; another's alert is simply absent", () => {
     assert.equal(readable(principal(['maps:write']), resourceKinds.field, record('me'))?.id, 'r')
-    assert.throws(() => readable(principal(['maps:write']), resourceKinds.field, record('other')), (e: unknown) => e instanceof InsufficientScope && /fields:read:all/.test(e.description))
+    assert.throws(
+      () => readable(principal(['maps:write']), resourceKinds.field, record('other')),
+      (e: unknown) => e instanceof InsufficientScope && /fields:read:all/.test(e.description),
+    )
     assert.equal(readable(principal(['fields:read:all']), resourceKinds.field, record(null))?.id, 'r')
     assert.equal(readable(principal(['alerts:write']), resourceKinds.alert, record('other')), undefined)
     assert.equal(readable(principal(['api']), resourceKinds.lead, undefined), undefined)

@@ -60,12 +60,10 @@ export const expiredToken = (): GuardError => invalidToken('The access token exp
 export const revokedToken = (): GuardError => invalidToken('The access token was revoked')
 
 /** RFC 6750 §3.1: a request without credentials gets a bare challenge. */
-export const missingToken = (): GuardError =>
-  new GuardError('invalid_token', 'An access token is required', 401, `Bearer realm="${realm}"`)
+export const missingToken = (): GuardError => new GuardError('invalid_token', 'An access token is required', 401, `Bearer realm="${realm}"`)
 
 /** RFC 6750 §3: a malformed request (token twice) gets a 400 with a Bearer challenge too. */
-export const invalidRequest = (description: string): GuardError =>
-  new GuardError('invalid_request', description, 400, `Bearer realm="${realm}", error="invalid_request"`)
+export const invalidRequest = (description: string): GuardError => new GuardError('invalid_request', description, 400, `Bearer realm="${realm}", error="invalid_request"`)
 
 /** RFC 6750 §3.1 insufficient_scope, with the body Fieldgate documents (`missing_scope` and `needed`). */
 export const missingScope = (scope: string): GuardError =>

@@ -68,8 +68,14 @@ const stringClaims = ['sub', 'client_id', 'scope', 'tenant_id', 'grant_id', 'jti
 
 /** jose error codes that mean "this token is no good", as opposed to "the keys could not be had". */
 const tokenFaults = new Set([
-  'ERR_JWS_INVALID', 'ERR_JWT_INVALID', 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED', 'ERR_JWT_CLAIM_VALIDATION_FAILED',
-  'ERR_JOSE_ALG_NOT_ALLOWED', 'ERR_JOSE_NOT_SUPPORTED', 'ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+  'ERR_JWS_INVALID',
+  'ERR_JWT_INVALID',
+  'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'ERR_JWT_CLAIM_VALIDATION_FAILED',
+  'ERR_JOSE_ALG_NOT_ALLOWED',
+  'ERR_JOSE_NOT_SUPPORTED',
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
 ])
 
 const isOpaque = (token: string): boolean => /^[0-9a-f]{64}$/.test(token)
@@ -82,10 +88,11 @@ const describe = (err: unknown): string => (err instanceof Error ? err.message :
 /** A promise made on first use and shared; a failure is not kept, so the next call tries again. */
 function lazily<T>(make: () => Promise<T>): () => Promise<T> {
   let pending: Promise<T> | undefined
-  return () => (pending ??= make().catch((err: unknown) => {
-    pending = undefined
-    throw err
-  }))
+  return () =>
+    (pending ??= make().catch((err: unknown) => {
+      pending = undefined
+      throw err
+    }))
 }
 
 async function readJson(res: Response, what: string): Promise<Record<string, unknown> | undefined> {
@@ -169,9 +176,16 @@ export function createGuard(options: GuardOptions): Guard {
     try {
       // Signature first (pinned to the JWK's own alg by jose's key selection), then typ, iss, aud, exp, nbf:
       // so expiry is only ever reported for a token whose signature holds.
-      payload = (await jwtVerify(token, set, {
-        issuer, audience, typ: 'at+jwt', algorithms, clockTolerance, requiredClaims: ['exp', 'iat', ...stringClaims],
-      })).payload
+      payload = (
+        await jwtVerify(token, set, {
+          issuer,
+          audience,
+          typ: 'at+jwt',
+          algorithms,
+          clockTolerance,
+          requiredClaims: ['exp', 'iat', ...stringClaims],
+        })
+      ).payload
     } catch (err) {
       if (err instanceof GuardError) throw err
       const code = (err as { code?: unknown } | null)?.code
@@ -182,8 +196,14 @@ export function createGuard(options: GuardOptions): Guard {
     for (const name of stringClaims) if (typeof payload[name] !== 'string') throw invalidToken()
     const c = payload as JWTPayload & Record<(typeof stringClaims)[number], string> & { exp: number }
     return Object.freeze({
-      kind: 'jwt', clientId: c.client_id, tenantId: c.tenant_id, grantId: c.grant_id, scopes: parseScope(c.scope),
-      subject: c.sub, expiresAt: c.exp * 1000, claims: Object.freeze({ ...payload }),
+      kind: 'jwt',
+      clientId: c.client_id,
+      tenantId: c.tenant_id,
+      grantId: c.grant_id,
+      scopes: parseScope(c.scope),
+      subject: c.sub,
+      expiresAt: c.exp * 1000,
+      claims: Object.freeze({ ...payload }),
     })
   }
 
@@ -218,8 +238,14 @@ export function createGuard(options: GuardOptions): Guard {
       throw new GuardUpstreamError(`introspection at ${url} answered active without client_id, tenant_id, grant_id and scope`)
     }
     return Object.freeze({
-      kind: 'opaque', clientId, tenantId, grantId, scopes: parseScope(scope), subject: typeof sub === 'string' ? sub : clientId,
-      ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}), claims: Object.freeze({ ...body }),
+      kind: 'opaque',
+      clientId,
+      tenantId,
+      grantId,
+      scopes: parseScope(scope),
+      subject: typeof sub === 'string' ? sub : clientId,
+      ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
+      claims: Object.freeze({ ...body }),
     })
   }
 

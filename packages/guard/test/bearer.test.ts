@@ -43,7 +43,12 @@ describe('bearerToken', () => {
   })
 
   it('answers no token with the bare challenge (401)', () => {
-    for (const [headers, url] of [[{}, undefined], [{ authorization: 'Bearer ' }, '/x'], [{}, '/x?access_token='], [{ authorization: 'Basic x' }, '/x']] as const) {
+    for (const [headers, url] of [
+      [{}, undefined],
+      [{ authorization: 'Bearer ' }, '/x'],
+      [{}, '/x?access_token='],
+      [{ authorization: 'Basic x' }, '/x'],
+    ] as const) {
       const err = guardError(() => bearerToken(headers, url))
       assert.equal(err.status, 401)
       assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate"')
@@ -64,7 +69,11 @@ describe('tokenOf', () => {
 
 describe('errors as Fieldgate answers them', () => {
   it('invalid_token: 401 with the error and description in the challenge', () => {
-    for (const [err, description] of [[invalidToken(), 'The access token is invalid'], [expiredToken(), 'The access token expired'], [revokedToken(), 'The access token was revoked']] as const) {
+    for (const [err, description] of [
+      [invalidToken(), 'The access token is invalid'],
+      [expiredToken(), 'The access token expired'],
+      [revokedToken(), 'The access token was revoked'],
+    ] as const) {
       assert.equal(err.status, 401)
       assert.equal(err.wwwAuthenticate, `Bearer realm="fieldgate", error="invalid_token", error_description="${description}"`)
       assert.deepEqual(JSON.parse(JSON.stringify(err)), { error: 'invalid_token', error_description: description })

@@ -39,7 +39,10 @@ export class Issuer {
   jwks: () => Reply = () => ({ status: 200, body: { keys: this.published.map((k) => k.jwk) } })
   introspect: (form: Record<string, string>) => Reply = () => ({ status: 200, body: { active: false } })
 
-  private constructor(private readonly server: Server, readonly origin: string) {}
+  private constructor(
+    private readonly server: Server,
+    readonly origin: string,
+  ) {}
 
   static async start(): Promise<Issuer> {
     let self: Issuer | undefined
@@ -75,8 +78,17 @@ export class Issuer {
   async token(key: SigningKey, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
     const now = Math.floor(Date.now() / 1000)
     const payload: Record<string, unknown> = {
-      iss: this.origin, aud: this.audience, sub: 'client-1', client_id: 'client-1', scope: 'api sensors:write', tenant_id: 'tenant-1',
-      grant_id: 'grant-1', jti: `jti-${Math.random()}`, iat: now, exp: now + 600, ...claims,
+      iss: this.origin,
+      aud: this.audience,
+      sub: 'client-1',
+      client_id: 'client-1',
+      scope: 'api sensors:write',
+      tenant_id: 'tenant-1',
+      grant_id: 'grant-1',
+      jti: `jti-${Math.random()}`,
+      iat: now,
+      exp: now + 600,
+      ...claims,
     }
     for (const [k, v] of Object.entries(payload)) if (v === undefined) delete payload[k]
     const protectedHeader: Record<string, unknown> = { alg: key.alg, kid: key.kid, typ: 'at+jwt', ...header }
@@ -93,6 +105,12 @@ export class Issuer {
 function text(req: IncomingMessage): Promise<string> {
   return new Promise((ok, fail) => {
     let body = ''
-    req.setEncoding('utf8').on('data', (d: string) => { body += d }).on('end', () => ok(body)).on('error', fail)
+    req
+      .setEncoding('utf8')
+      .on('data', (d: string) => {
+        body += d
+      })
+      .on('end', () => ok(body))
+      .on('error', fail)
   })
 }

@@ -12,9 +12,19 @@ function iso(ms: number | null): string | null {
 export const tenantJson = (t: Tenant) => ({ id: t.id, name: t.name, environment: t.environment, marketplace_id: t.marketplaceId, created_at: iso(t.createdAt) })
 
 export const appJson = (a: App) => ({
-  client_id: a.clientId, name: a.name, kind: a.kind, environment: a.environment, tenant_id: a.tenantId, scopes: a.scopes.join(' '),
-  token_ttl: a.tokenTtl, install_url: a.installUrl, redirect_uris: a.redirectUris, contact_email: a.contactEmail, data_api_url: a.dataApiUrl,
-  description: a.description, listed: a.listed,
+  client_id: a.clientId,
+  name: a.name,
+  kind: a.kind,
+  environment: a.environment,
+  tenant_id: a.tenantId,
+  scopes: a.scopes.join(' '),
+  token_ttl: a.tokenTtl,
+  install_url: a.installUrl,
+  redirect_uris: a.redirectUris,
+  contact_email: a.contactEmail,
+  data_api_url: a.dataApiUrl,
+  description: a.description,
+  listed: a.listed,
 })
 
 export const grantJson = (g: Grant) => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })
@@ -22,13 +32,30 @@ export const grantJson = (g: Grant) => ({ id: g.id, app_id: g.appId, tenant_id: 
 export const keyJson = (k: SigningKeyRecord) => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: iso(k.createdAt), retire_at: iso(k.retireAt) })
 
 export const auditJson = (e: AuditEntry) => ({
-  id: e.id, at: iso(e.at), actor: e.actor, actor_user_id: e.actorUserId, action: e.action, app_id: e.appId,
-  client_id: e.clientId, tenant_id: e.tenantId, object_id: e.objectId, address: e.address, details: e.details,
+  id: e.id,
+  at: iso(e.at),
+  actor: e.actor,
+  actor_user_id: e.actorUserId,
+  action: e.action,
+  app_id: e.appId,
+  client_id: e.clientId,
+  tenant_id: e.tenantId,
+  object_id: e.objectId,
+  address: e.address,
+  details: e.details,
 })
 
 export const eventJson = (e: OutboxEvent, attempts: DeliveryAttempt[] = []): Json => ({
-  id: e.id, type: e.type, app_id: e.appId, tenant_id: e.tenantId, state: e.state, attempts: e.attempts, created_at: iso(e.createdAt),
-  next_attempt_at: e.state === 'pending' ? iso(e.nextAttemptAt) : null, delivered_at: iso(e.deliveredAt), last_error: e.lastError,
+  id: e.id,
+  type: e.type,
+  app_id: e.appId,
+  tenant_id: e.tenantId,
+  state: e.state,
+  attempts: e.attempts,
+  created_at: iso(e.createdAt),
+  next_attempt_at: e.state === 'pending' ? iso(e.nextAttemptAt) : null,
+  delivered_at: iso(e.deliveredAt),
+  last_error: e.lastError,
   body: JSON.parse(e.body) as unknown,
   history: attempts.map((a) => ({ at: iso(a.at), status: a.status, error: a.error, duration_ms: a.durationMs })),
 })
@@ -52,11 +79,17 @@ export interface AppWire {
 /** The one mapping from wire fields to the operation's input: what is absent or empty stays unset. */
 export function appInput(w: AppWire): NewAppInput {
   return {
-    name: w.name, kind: w.kind,
-    ...(w.tenant_id ? { tenantId: w.tenant_id } : {}), ...(w.environment ? { environment: w.environment } : {}),
-    ...(w.scopes !== undefined ? { scopes: w.scopes } : {}), ...(w.token_ttl !== undefined ? { tokenTtl: w.token_ttl } : {}),
-    ...(w.install_url ? { installUrl: w.install_url } : {}), ...(w.redirect_uris ? { redirectUris: w.redirect_uris } : {}),
-    ...(w.contact_email ? { contactEmail: w.contact_email } : {}), ...(w.data_api_url ? { dataApiUrl: w.data_api_url } : {}),
-    ...(w.description ? { description: w.description } : {}), ...(w.listed !== undefined ? { listed: w.listed } : {}),
+    name: w.name,
+    kind: w.kind,
+    ...(w.tenant_id ? { tenantId: w.tenant_id } : {}),
+    ...(w.environment ? { environment: w.environment } : {}),
+    ...(w.scopes !== undefined ? { scopes: w.scopes } : {}),
+    ...(w.token_ttl !== undefined ? { tokenTtl: w.token_ttl } : {}),
+    ...(w.install_url ? { installUrl: w.install_url } : {}),
+    ...(w.redirect_uris ? { redirectUris: w.redirect_uris } : {}),
+    ...(w.contact_email ? { contactEmail: w.contact_email } : {}),
+    ...(w.data_api_url ? { dataApiUrl: w.data_api_url } : {}),
+    ...(w.description ? { description: w.description } : {}),
+    ...(w.listed !== undefined ? { listed: w.listed } : {}),
   }
 }

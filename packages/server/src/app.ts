@@ -50,7 +50,9 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     // A path that cannot be routed (bad percent-encoding, a parameter over 100 characters): OAuth-shaped
     // and with its request id (no hook runs), not Fastify's default that echoes the whole path back.
     frameworkErrors: (err, request, reply) => {
-      void (reply as FastifyReply).code(err.statusCode ?? 400).header('x-request-id', request.id)
+      void (reply as FastifyReply)
+        .code(err.statusCode ?? 400)
+        .header('x-request-id', request.id)
         .send({ error: 'invalid_request', error_description: 'the request path is malformed' })
     },
   })
@@ -62,8 +64,10 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     openapi: {
       openapi: '3.1.0',
       info: {
-        title: 'Fieldgate API', version: '1',
-        description: 'The token endpoints of every dialect, introspection and revocation, the resource API (Bearer access tokens from Fieldgate), the well-known documents, the probes, and the admin API, the fieldgate CLI over HTTP (Bearer FIELDGATE_ADMIN_TOKEN).',
+        title: 'Fieldgate API',
+        version: '1',
+        description:
+          'The token endpoints of every dialect, introspection and revocation, the resource API (Bearer access tokens from Fieldgate), the well-known documents, the probes, and the admin API, the fieldgate CLI over HTTP (Bearer FIELDGATE_ADMIN_TOKEN).',
       },
       servers: [{ url: ctx.config.issuer }],
       components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer' }, accessToken: { type: 'http', scheme: 'bearer' } } },

@@ -7,11 +7,14 @@ export const redactUrl = (url: string): string => url.replace(secretParams, '$1[
 
 /** JSON lines to stdout, or to `destination` (tests read what would be logged). */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({
-    level,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.client_secret', '*.access_token'], censor: '[redacted]' },
-    serializers: {
-      req: (req: { method: string; url: string; id?: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
+  return pino(
+    {
+      level,
+      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.client_secret', '*.access_token'], censor: '[redacted]' },
+      serializers: {
+        req: (req: { method: string; url: string; id?: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.url) }),
+      },
     },
-  }, destination)
+    destination,
+  )
 }

@@ -50,8 +50,8 @@ const bearerErrors = { 401: badToken, 403: forbidden, 429: limited, 503: unavail
 const both = ['application/x-www-form-urlencoded', 'application/json']
 
 const clientAuth = {
-  client_id: str('the app\'s client_id (or HTTP Basic, RFC 6749 §2.3.1)'),
-  client_secret: str('the app\'s client secret (or HTTP Basic)'),
+  client_id: str("the app's client_id (or HTTP Basic, RFC 6749 §2.3.1)"),
+  client_secret: str("the app's client secret (or HTTP Basic)"),
 }
 
 const tokenBody: Schema = {
@@ -62,7 +62,7 @@ const tokenBody: Schema = {
   properties: {
     grant_type: { type: 'string', enum: [...standardGrantTypes.keys()] },
     ...clientAuth,
-    scope: str('space-separated scopes; omitted, the app\'s or grant\'s scopes'),
+    scope: str("space-separated scopes; omitted, the app's or grant's scopes"),
     target_id: str('FieldEdge: the tenant (customer) the token is for'),
     code: str('authorization_code: the code from /oauth/authorize'),
     redirect_uri: str('authorization_code: the redirect URI the code was issued to'),
@@ -86,14 +86,14 @@ const tokenResponse = (withScope: boolean, description: string): Schema => ({
 
 const tokenEndpoint: OperationDoc = {
   tags: ['oauth'],
-  summary: 'Token endpoint (RFC 6749 §3.2), also FieldEdge\'s POST /oauth/token',
-  description: 'A JSON body with target_id and no scope (FieldEdge\'s shape) answers exactly access_token, token_type and expires_in; every other request also gets scope.',
+  summary: "Token endpoint (RFC 6749 §3.2), also FieldEdge's POST /oauth/token",
+  description: "A JSON body with target_id and no scope (FieldEdge's shape) answers exactly access_token, token_type and expires_in; every other request also gets scope.",
   consumes: both,
   body: tokenBody,
   response: {
     200: {
       description: 'The token (Cache-Control: no-store)',
-      oneOf: [tokenResponse(true, 'RFC 6749 §5.1'), tokenResponse(false, 'FieldEdge\'s shape')],
+      oneOf: [tokenResponse(true, 'RFC 6749 §5.1'), tokenResponse(false, "FieldEdge's shape")],
     },
     ...errors,
   },
@@ -104,7 +104,7 @@ const fieldNationToken: OperationDoc = {
   summary: 'Field Nation REST API v2 token endpoint',
   consumes: both,
   body: tokenBody,
-  response: { 200: tokenResponse(false, 'Exactly Field Nation\'s three fields (Cache-Control: no-store)'), ...errors },
+  response: { 200: tokenResponse(false, "Exactly Field Nation's three fields (Cache-Control: no-store)"), ...errors },
 }
 
 const exchangeParams = {
@@ -125,7 +125,9 @@ const tokenExchange: OperationDoc = {
   response: {
     200: {
       description: 'The token and the farm it is for (Cache-Control: no-store)',
-      type: 'object', required: ['access_token', 'farm_id'], additionalProperties: false,
+      type: 'object',
+      required: ['access_token', 'farm_id'],
+      additionalProperties: false,
       properties: { access_token: str('a JWT access token'), farm_id: str('the connected farm (tenant)') },
     },
     ...errors,
@@ -148,10 +150,18 @@ const introspection: OperationDoc = {
   response: {
     200: {
       description: 'RFC 7662 §2.2: active, and for an active token its claims (Cache-Control: no-store)',
-      type: 'object', required: ['active'], additionalProperties: true,
+      type: 'object',
+      required: ['active'],
+      additionalProperties: true,
       properties: {
-        active: { type: 'boolean' }, scope: { type: 'string' }, client_id: { type: 'string' }, token_type: { type: 'string' },
-        exp: { type: 'integer' }, iat: { type: 'integer' }, sub: { type: 'string' }, iss: { type: 'string' },
+        active: { type: 'boolean' },
+        scope: { type: 'string' },
+        client_id: { type: 'string' },
+        token_type: { type: 'string' },
+        exp: { type: 'integer' },
+        iat: { type: 'integer' },
+        sub: { type: 'string' },
+        iss: { type: 'string' },
       },
     },
     ...errors,
@@ -166,7 +176,9 @@ const revocation: OperationDoc = {
   response: {
     200: { description: 'Revoked, or nothing to revoke (RFC 7009 §2.2); an empty body', type: 'null' },
     ...errors,
-    400: oauthError('Malformed (invalid_request), or a token that cannot be revoked alone (unsupported_token_type, RFC 7009 §2.2.1): a JWT access token ends with its grant or its expiry'),
+    400: oauthError(
+      'Malformed (invalid_request), or a token that cannot be revoked alone (unsupported_token_type, RFC 7009 §2.2.1): a JWT access token ends with its grant or its expiry',
+    ),
   },
 }
 
@@ -178,7 +190,9 @@ const fieldmarginRevoke: OperationDoc = {
   body: { type: 'object', required: ['access_token'], additionalProperties: true, properties: { access_token: str('the access token to disconnect') } },
   response: {
     200: { description: 'Whether a connection ended', type: 'object', required: ['revoked'], additionalProperties: false, properties: { revoked: { type: 'boolean' } } },
-    400: badRequest, 429: limited, 503: unavailable,
+    400: badRequest,
+    429: limited,
+    503: unavailable,
   },
 }
 
@@ -191,7 +205,13 @@ const permissions: OperationDoc = {
   security: bearer,
   querystring: accessTokenQuery,
   response: {
-    200: { description: 'The token\'s scopes', type: 'object', required: ['scopes'], additionalProperties: false, properties: { scopes: { type: 'array', items: { type: 'string' } } } },
+    200: {
+      description: "The token's scopes",
+      type: 'object',
+      required: ['scopes'],
+      additionalProperties: false,
+      properties: { scopes: { type: 'array', items: { type: 'string' } } },
+    },
     ...bearerErrors,
   },
 }
@@ -201,19 +221,24 @@ const workOrder: Schema = {
   required: ['id', 'title', 'status', 'created_by', 'created_at'],
   additionalProperties: false,
   properties: {
-    id: { type: 'string' }, title: { type: 'string' },
+    id: { type: 'string' },
+    title: { type: 'string' },
     status: { type: 'string', enum: ['draft', 'published', 'assigned', 'work_done', 'approved'] },
-    created_by: str('the client_id of the app that created it'), created_at: { type: 'string', format: 'date-time' },
+    created_by: str('the client_id of the app that created it'),
+    created_at: { type: 'string', format: 'date-time' },
   },
 }
 
 const listWorkOrders: OperationDoc = {
   tags: ['field-nation'],
-  summary: 'List the tenant\'s work orders, newest first (scope api)',
+  summary: "List the tenant's work orders, newest first (scope api)",
   security: bearer,
   response: {
     200: {
-      description: 'A page of work orders; next_cursor fetches the next', type: 'object', required: ['results', 'next_cursor'], additionalProperties: false,
+      description: 'A page of work orders; next_cursor fetches the next',
+      type: 'object',
+      required: ['results', 'next_cursor'],
+      additionalProperties: false,
       properties: { results: { type: 'array', items: workOrder }, next_cursor: { type: ['string', 'null'] } },
     },
     400: oauthError('A malformed query (invalid_request)'),
@@ -233,12 +258,19 @@ const metadata: OperationDoc = {
   summary: 'Authorization server metadata (RFC 8414)',
   response: {
     200: {
-      description: 'The metadata (cacheable for 5 minutes)', type: 'object', additionalProperties: true,
+      description: 'The metadata (cacheable for 5 minutes)',
+      type: 'object',
+      additionalProperties: true,
       required: ['issuer', 'token_endpoint', 'jwks_uri', 'grant_types_supported', 'response_types_supported'],
       properties: {
-        issuer: { type: 'string', format: 'uri' }, authorization_endpoint: { type: 'string', format: 'uri' }, token_endpoint: { type: 'string', format: 'uri' },
-        introspection_endpoint: { type: 'string', format: 'uri' }, revocation_endpoint: { type: 'string', format: 'uri' }, jwks_uri: { type: 'string', format: 'uri' },
-        grant_types_supported: { type: 'array', items: { type: 'string' } }, response_types_supported: { type: 'array', items: { type: 'string' } },
+        issuer: { type: 'string', format: 'uri' },
+        authorization_endpoint: { type: 'string', format: 'uri' },
+        token_endpoint: { type: 'string', format: 'uri' },
+        introspection_endpoint: { type: 'string', format: 'uri' },
+        revocation_endpoint: { type: 'string', format: 'uri' },
+        jwks_uri: { type: 'string', format: 'uri' },
+        grant_types_supported: { type: 'array', items: { type: 'string' } },
+        response_types_supported: { type: 'array', items: { type: 'string' } },
         scopes_supported: { type: 'array', items: { type: 'string', enum: Object.keys(scopeDescriptions) } },
       },
     },
@@ -251,11 +283,19 @@ const jwks: OperationDoc = {
   summary: 'The keys access tokens are signed with (RFC 7517 JWK Set)',
   response: {
     200: {
-      description: 'The JWK Set (cacheable for a minute: a next key appears before it signs)', type: 'object', required: ['keys'], additionalProperties: false,
+      description: 'The JWK Set (cacheable for a minute: a next key appears before it signs)',
+      type: 'object',
+      required: ['keys'],
+      additionalProperties: false,
       properties: {
         keys: {
           type: 'array',
-          items: { type: 'object', required: ['kty', 'kid'], additionalProperties: true, properties: { kty: { type: 'string' }, kid: { type: 'string' }, use: { type: 'string' }, alg: { type: 'string' } } },
+          items: {
+            type: 'object',
+            required: ['kty', 'kid'],
+            additionalProperties: true,
+            properties: { kty: { type: 'string' }, kid: { type: 'string' }, use: { type: 'string' }, alg: { type: 'string' } },
+          },
         },
       },
     },
@@ -273,7 +313,9 @@ const healthz: OperationDoc = {
 }
 
 const readiness = (status: string[]): Schema => ({
-  type: 'object', required: ['status'], additionalProperties: false,
+  type: 'object',
+  required: ['status'],
+  additionalProperties: false,
   properties: {
     status: { type: 'string', enum: status },
     checks: { type: 'object', additionalProperties: false, properties: { store: { type: 'boolean' }, keys: { type: 'boolean' } } },

@@ -1,9 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  ChangeFeed, KeyRing, standardGrantTypes, StoreCache, ensureSigningKeys, parseMasterKey, type Config, type CoreContext, type Storage,
-} from '@fieldgate/core'
+import { ChangeFeed, KeyRing, standardGrantTypes, StoreCache, ensureSigningKeys, parseMasterKey, type Config, type CoreContext, type Storage } from '@fieldgate/core'
 import { openStorage } from '@fieldgate/storage'
 import type { Logger } from 'pino'
 import { Dispatcher } from './webhooks/dispatcher.js'
@@ -48,15 +46,23 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
         setTimeout(() => void reloadKeys(), 1000).unref()
       }
     }
-    const feed = new ChangeFeed(storage, config.changePollMs, async (change) => {
-      cache.apply(change)
-      if (change.kind === 'keys') await reloadKeys()
-    }, (err) => logger.warn({ err }, 'reading the change feed failed; retrying'))
+    const feed = new ChangeFeed(
+      storage,
+      config.changePollMs,
+      async (change) => {
+        cache.apply(change)
+        if (change.kind === 'keys') await reloadKeys()
+      },
+      (err) => logger.warn({ err }, 'reading the change feed failed; retrying'),
+    )
     // On PostgreSQL a commit anywhere wakes the feed at once (LISTEN/NOTIFY); the poll is the fallback.
     let stopWatching = async (): Promise<void> => {}
     if (opts.follow) {
       feed.start(cursor)
-      stopWatching = storage.watchChanges(() => feed.wake(), (err) => logger.warn({ err }, 'listening for changes failed; polling meanwhile, listening again in 1 s'))
+      stopWatching = storage.watchChanges(
+        () => feed.wake(),
+        (err) => logger.warn({ err }, 'listening for changes failed; polling meanwhile, listening again in 1 s'),
+      )
     }
     // Serving processes deliver the Data API outbox; several share it without attempting an event twice.
     const { maxAgeSeconds, ...timing } = config.webhooks
@@ -92,7 +98,10 @@ export function loadMasterKey(config: Config, logger: Logger): Buffer {
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
     try {
       writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' })
-      logger.warn({ file }, 'FIELDGATE_MASTER_KEY is not set: generated a master key in the data directory. Set FIELDGATE_MASTER_KEY for production and keep it out of the data directory.')
+      logger.warn(
+        { file },
+        'FIELDGATE_MASTER_KEY is not set: generated a master key in the data directory. Set FIELDGATE_MASTER_KEY for production and keep it out of the data directory.',
+      )
     } catch (err) {
       // Another process created it first; read theirs.
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err

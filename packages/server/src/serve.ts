@@ -28,7 +28,9 @@ export async function serve(config: Config, logger: Logger, opts: ServeOptions):
   // Until the server is up there is nothing to drain: the first signal just ends the process.
   let stop: Stop = () => process.exit(0)
   trapStopSignals(logger, (signal) => stop(signal))
-  const setStop = (s: Stop) => { stop = s }
+  const setStop = (s: Stop) => {
+    stop = s
+  }
   // `fieldgate restore` refuses while this lock is held (the embedded store only; PostgreSQL has pg_restore).
   if (!config.databaseUrl) holdForServing(config.dataDir)
   if (cluster.isPrimary) {
@@ -69,7 +71,9 @@ function supervise(config: Config, logger: Logger, count: number, setStop: (s: S
     live.delete(worker)
     if (!stopping) {
       logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another')
-      setTimeout(() => { if (!stopping) fork() }, 500).unref()
+      setTimeout(() => {
+        if (!stopping) fork()
+      }, 500).unref()
       return
     }
     if (code !== 0) failed = true
@@ -123,15 +127,22 @@ function drain(app: FastifyInstance, runtime: Runtime, config: Config, logger: L
   // idle once answered and would keep the server open until its keep-alive timeout (72 s) runs out.
   const sweep = setInterval(() => app.server.closeIdleConnections(), IDLE_SWEEP_MS)
   sweep.unref()
-  app.close()
-    .then(() => { clearInterval(sweep); return runtime.close() })
+  app
+    .close()
     .then(() => {
-      logger.info({ drainMs: Math.round(performance.now() - started) }, 'stopped')
-      process.exit(0)
-    }, (err: unknown) => {
-      logger.error({ err }, 'shutting down failed')
-      process.exit(1)
+      clearInterval(sweep)
+      return runtime.close()
     })
+    .then(
+      () => {
+        logger.info({ drainMs: Math.round(performance.now() - started) }, 'stopped')
+        process.exit(0)
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutting down failed')
+        process.exit(1)
+      },
+    )
 }
 
 async function printFirstStartHelp(storage: { listTenants(): Promise<unknown[]> }, config: Config, logger: Logger): Promise<void> {

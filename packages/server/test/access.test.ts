@@ -2,8 +2,27 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
-  OperationError, cliActor, createApp, createGrant, createTenant, createUser, deleteApp, findInstallableApp, findOwnApp, installApp, listConnections,
-  personActor, redeliverEvent, revokeGrant, rotateSecret, rotateSigningKeys, updateApp, visitorActor, type OperationContext, type Person, type Tenant,
+  OperationError,
+  cliActor,
+  createApp,
+  createGrant,
+  createTenant,
+  createUser,
+  deleteApp,
+  findInstallableApp,
+  findOwnApp,
+  installApp,
+  listConnections,
+  personActor,
+  redeliverEvent,
+  revokeGrant,
+  rotateSecret,
+  rotateSigningKeys,
+  updateApp,
+  visitorActor,
+  type OperationContext,
+  type Person,
+  type Tenant,
 } from '@fieldgate/core'
 import { databaseUrl, startServer, type Engine, type TestServer } from './helpers.js'
 
@@ -24,9 +43,15 @@ function accessRules(engine: Engine): void {
     server = await startServer({ engine, listen: false })
     ctx = server.runtime.ctx
     farm = await createTenant(ctx, cliActor, { name: 'Access farm', environment: 'sandbox' })
-    const user = async (role?: 'owner' | 'member') => personActor(await createUser(ctx, cliActor, {
-      email: `p-${randomBytes(4).toString('hex')}@farm.example`, password: 'correct horse battery', ...(role ? { tenantId: farm.id, role } : {}),
-    }), '127.0.0.1')
+    const user = async (role?: 'owner' | 'member') =>
+      personActor(
+        await createUser(ctx, cliActor, {
+          email: `p-${randomBytes(4).toString('hex')}@farm.example`,
+          password: 'correct horse battery',
+          ...(role ? { tenantId: farm.id, role } : {}),
+        }),
+        '127.0.0.1',
+      )
     owner = await user('owner')
     member = await user('member')
     partner = await user()
@@ -34,7 +59,11 @@ function accessRules(engine: Engine): void {
   })
   after(() => server.close())
 
-  const codeOf = (p: Promise<unknown>) => p.then(() => 'allowed', (err: unknown) => (err instanceof OperationError ? err.code : String(err)))
+  const codeOf = (p: Promise<unknown>) =>
+    p.then(
+      () => 'allowed',
+      (err: unknown) => (err instanceof OperationError ? err.code : String(err)),
+    )
 
   it('lets only an operator create tenants, grant directly and rotate signing keys', async () => {
     assert.equal(await codeOf(createTenant(ctx, owner, { name: 'Mine', environment: 'sandbox' })), 'forbidden')
@@ -45,7 +74,7 @@ function accessRules(engine: Engine): void {
     assert.equal((await server.storage.listGrants({ tenantId: farm.id })).length, 0)
   })
 
-  it('gives a person their own apps only: another partner\'s app is not found, and stays as it was', async () => {
+  it("gives a person their own apps only: another partner's app is not found, and stays as it was", async () => {
     const { app } = await createApp(ctx, partner, { name: 'Only mine', kind: 'public', environment: 'sandbox' })
     assert.equal(app.ownerUserId, partner.user.id)
     assert.equal(await findOwnApp(ctx, stranger, app.clientId), undefined)
@@ -63,7 +92,7 @@ function accessRules(engine: Engine): void {
     assert.equal(made.app.tenantId, farm.id)
   })
 
-  it('installs only as an owner or admin, and only a listed app or one\'s own', async () => {
+  it("installs only as an owner or admin, and only a listed app or one's own", async () => {
     const listed = await createApp(ctx, partner, { name: 'Listed', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/i', listed: true })
     const unlisted = await createApp(ctx, partner, { name: 'Unlisted', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/i' })
     const install = (who: Person, clientId: string, scopes: string[]) => installApp(ctx, who, { clientId, tenantId: farm.id, shownScopes: scopes })
@@ -73,7 +102,10 @@ function accessRules(engine: Engine): void {
     assert.equal(await server.storage.findActiveGrant(listed.app.id, farm.id), undefined)
     const { grant } = await install(owner, listed.app.clientId, listed.app.scopes)
     const seen = await listConnections(ctx, member)
-    assert.deepEqual(seen.filter((c) => c.grant.id === grant.id).map((c) => c.canDisconnect), [false])
+    assert.deepEqual(
+      seen.filter((c) => c.grant.id === grant.id).map((c) => c.canDisconnect),
+      [false],
+    )
     assert.equal(await codeOf(revokeGrant(ctx, member, { grantId: grant.id })), 'forbidden')
     assert.equal(await codeOf(revokeGrant(ctx, stranger, { grantId: grant.id })), 'forbidden')
     assert.equal((await server.storage.getGrant(grant.id))?.status, 'active')
@@ -84,7 +116,7 @@ function accessRules(engine: Engine): void {
     assert.equal(audit[0]?.actorUserId, owner.user.id)
   })
 
-  it('redelivers only the events of a person\'s own apps', async () => {
+  it("redelivers only the events of a person's own apps", async () => {
     const { app } = await createApp(ctx, cliActor, { name: 'Hooked', kind: 'private', tenantId: farm.id, dataApiUrl: 'https://partner.example/hook' })
     const [event] = await server.storage.listEvents({ appId: app.id, limit: 1 })
     assert.ok(event)

@@ -27,8 +27,12 @@ async function farm(server: TestServer, appInput: { redirectUris?: string[]; sco
   const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
   await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
   const created = await createApp(server.runtime.ctx, cliActor, {
-    name: 'Field Mapper', kind: 'public', environment: 'sandbox', scopes: appInput.scopes ?? 'fields:read:all maps:write vehicles:write',
-    redirectUris: appInput.redirectUris ?? [CALLBACK], contactEmail: 'dev@partner.example',
+    name: 'Field Mapper',
+    kind: 'public',
+    environment: 'sandbox',
+    scopes: appInput.scopes ?? 'fields:read:all maps:write vehicles:write',
+    redirectUris: appInput.redirectUris ?? [CALLBACK],
+    contactEmail: 'dev@partner.example',
   })
   const person = new Person(server, email)
   const signedIn = await person.signIn()
@@ -52,7 +56,9 @@ const exchange = (f: Farm, code: string, extra: Record<string, string> = {}, sec
 
 describe('authorization code grant over HTTP', () => {
   let server: TestServer
-  before(async () => { server = await startServer() })
+  before(async () => {
+    server = await startServer()
+  })
   after(() => server.close())
 
   it('runs the standard flow with PKCE through oauth4webapi', async () => {
@@ -67,8 +73,13 @@ describe('authorization code grant over HTTP', () => {
     const state = oauth.generateRandomState()
     const url = new URL(as.authorization_endpoint!)
     url.search = new URLSearchParams({
-      client_id: f.clientId, redirect_uri: CALLBACK, response_type: 'code', scope: 'fields:read:all maps:write', state,
-      code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      client_id: f.clientId,
+      redirect_uri: CALLBACK,
+      response_type: 'code',
+      scope: 'fields:read:all maps:write',
+      state,
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
     }).toString()
     const consent = await f.person.get(url.pathname + url.search)
     const decided = await f.person.post('/consent', { ...hiddenFields(consent.text), decision: 'allow' })
@@ -149,7 +160,7 @@ describe('authorization code grant over HTTP', () => {
     const f = await farm(server)
     const { verifier, challenge } = pkce()
     const code = await codeFor(f, { code_challenge: challenge, code_challenge_method: 'S256' })
-    for (const bad of [{}, { code_verifier: pkce().verifier }, { code_verifier: "short" }] as Record<string, string>[]) {
+    for (const bad of [{}, { code_verifier: pkce().verifier }, { code_verifier: 'short' }] as Record<string, string>[]) {
       const res = await exchange(f, code, bad)
       assert.equal(res.status, 400, JSON.stringify(bad))
       assert.equal(res.json.error, 'invalid_grant')
@@ -180,9 +191,17 @@ describe('authorization code grant over HTTP', () => {
     const code = await codeFor(f, { redirect_uri: CALLBACK })
     const missing = await postForm(server.url('/oauth/token'), { grant_type: 'authorization_code', code }, { authorization: basicAuth(f.clientId, f.clientSecret) })
     assert.equal(missing.json.error, 'invalid_grant')
-    const other = await postForm(server.url('/oauth/token'), { grant_type: 'authorization_code', code, redirect_uri: 'https://partner.example/other' }, { authorization: basicAuth(f.clientId, f.clientSecret) })
+    const other = await postForm(
+      server.url('/oauth/token'),
+      { grant_type: 'authorization_code', code, redirect_uri: 'https://partner.example/other' },
+      { authorization: basicAuth(f.clientId, f.clientSecret) },
+    )
     assert.equal(other.json.error, 'invalid_grant')
-    const ok = await postForm(server.url('/oauth/token'), { grant_type: 'authorization_code', code, redirect_uri: CALLBACK }, { authorization: basicAuth(f.clientId, f.clientSecret) })
+    const ok = await postForm(
+      server.url('/oauth/token'),
+      { grant_type: 'authorization_code', code, redirect_uri: CALLBACK },
+      { authorization: basicAuth(f.clientId, f.clientSecret) },
+    )
     assert.equal(ok.status, 200, ok.text)
     assert.equal(ok.headers.get('cache-control'), 'no-store')
     assert.deepEqual(Object.keys(ok.json).sort(), ['access_token', 'scope', 'token_type'])
@@ -191,10 +210,18 @@ describe('authorization code grant over HTTP', () => {
   it('shows a page, never a redirect, for a redirect URI that is not registered exactly', async () => {
     const f = await farm(server, { redirectUris: [CALLBACK, 'https://partner.example/second'] })
     const variants = [
-      `${CALLBACK}/`, 'https://Partner.example/callback', 'https://partner.example/Callback', `${CALLBACK}?x=1`,
-      'https://partner.example@evil.example/callback', 'https://evil.example@partner.example/callback',
-      'https://partner.example/callback/..%2F..%2Fevil', 'https://partner.example/%2e%2e/callback', `${CALLBACK}#frag`,
-      'http://partner.example/callback', 'https://partner.example:443/callback', 'https://partner.example/callback%00',
+      `${CALLBACK}/`,
+      'https://Partner.example/callback',
+      'https://partner.example/Callback',
+      `${CALLBACK}?x=1`,
+      'https://partner.example@evil.example/callback',
+      'https://evil.example@partner.example/callback',
+      'https://partner.example/callback/..%2F..%2Fevil',
+      'https://partner.example/%2e%2e/callback',
+      `${CALLBACK}#frag`,
+      'http://partner.example/callback',
+      'https://partner.example:443/callback',
+      'https://partner.example/callback%00',
     ]
     for (const redirect of variants) {
       const res = await f.person.get(`/oauth/authorize?${new URLSearchParams({ client_id: f.clientId, redirect_uri: redirect, state: 'x' })}`)
@@ -211,7 +238,11 @@ describe('authorization code grant over HTTP', () => {
 
   it('shows a page for an unknown or missing client, and for repeated parameters', async () => {
     const f = await farm(server)
-    for (const q of ['client_id=nope&redirect_uri=https%3A%2F%2Fevil.example%2F', 'redirect_uri=https%3A%2F%2Fevil.example%2F', `client_id=${f.clientId}&client_id=${f.clientId}`]) {
+    for (const q of [
+      'client_id=nope&redirect_uri=https%3A%2F%2Fevil.example%2F',
+      'redirect_uri=https%3A%2F%2Fevil.example%2F',
+      `client_id=${f.clientId}&client_id=${f.clientId}`,
+    ]) {
       const res = await f.person.get(`/authorize?${q}`)
       assert.equal(res.status, 400, q)
       assert.equal(res.headers.get('location'), null)
@@ -242,7 +273,9 @@ describe('authorization code grant over HTTP', () => {
     const stranger = new Person(server, 'nobody@example.com')
     const csrf = csrfOf(await stranger.get('/login'))
     const cases: Record<string, string>[] = [
-      { scope: 'fields:read:all sensors:write' }, { response_type: 'token' }, { code_challenge: pkce().challenge, code_challenge_method: 'plain' },
+      { scope: 'fields:read:all sensors:write' },
+      { response_type: 'token' },
+      { code_challenge: pkce().challenge, code_challenge_method: 'plain' },
     ]
     for (const extra of cases) {
       const query = new URLSearchParams({ client_id: f.clientId, state: 'st', ...extra })
@@ -262,7 +295,7 @@ describe('authorization code grant over HTTP', () => {
     assert.match(valid.headers.get('location')!, /^\/login\?/)
   })
 
-  it('refuses a consent POST without this browser\'s CSRF token, and stores nothing', async () => {
+  it("refuses a consent POST without this browser's CSRF token, and stores nothing", async () => {
     const f = await farm(server)
     const consent = await f.person.get(`/authorize?${new URLSearchParams({ client_id: f.clientId, state: 's' })}`)
     const fields = hiddenFields(consent.text)
@@ -413,7 +446,8 @@ describe('authorization code grant over HTTP', () => {
     const f = await farm(server)
     const code = await codeFor(f)
     const both = await request(server.url(`/v1/token.exchange?${new URLSearchParams({ code })}`), {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ code, client_id: f.clientId, client_secret: f.clientSecret }).toString(),
     })
     assert.equal(both.status, 400)
@@ -427,7 +461,9 @@ describe('authorization code grant over HTTP', () => {
 
 describe('sign-in and pages', () => {
   let server: TestServer
-  before(async () => { server = await startServer({ overrides: { signInLimits: { windowSeconds: 60, perAccountAddress: 3, delaySeconds: 60, perAddress: 1000 } } }) })
+  before(async () => {
+    server = await startServer({ overrides: { signInLimits: { windowSeconds: 60, perAccountAddress: 3, delaySeconds: 60, perAddress: 1000 } } })
+  })
   after(() => server.close())
 
   it('sets an HttpOnly SameSite=Lax session cookie, and pages forbid framing', async () => {
@@ -502,7 +538,10 @@ describe('sign-in and pages', () => {
     await p.get('/login')
     const res = await p.post('/login', { email: f.person.email, password: Person.password })
     assert.equal(res.status, 403)
-    assert.equal(res.headers.getSetCookie().some((c) => c.startsWith('fg_session=')), false)
+    assert.equal(
+      res.headers.getSetCookie().some((c) => c.startsWith('fg_session=')),
+      false,
+    )
   })
 
   it('throttles failed sign-ins to an account from one address, even with the right password after', async () => {
@@ -525,7 +564,7 @@ describe('sign-in and pages', () => {
     assert.match(after.headers.get('location')!, /^\/login/)
   })
 
-  it('a person who signs up from the app\'s link with no farm is told what to do and can go back to the app', async () => {
+  it("a person who signs up from the app's link with no farm is told what to do and can go back to the app", async () => {
     const f = await farm(server)
     const p = new Person(server, `new-${randomBytes(3).toString('hex')}@farm.example`)
     const path = `/authorize?${new URLSearchParams({ client_id: f.clientId, state: 'come back' })}`
@@ -579,20 +618,24 @@ describe('sign-in and pages', () => {
 })
 
 describe('fifty parallel redemptions of one code', () => {
-  eachEngine('produce exactly one token', async (engine: Engine) => {
-    const server = await startServer({ engine })
-    try {
-      const f = await farm(server)
-      const code = await codeFor(f)
-      const results = await Promise.all(Array.from({ length: 50 }, () => exchange(f, code)))
-      const ok = results.filter((r) => r.status === 200)
-      assert.equal(ok.length, 1, results.map((r) => r.status).join(' '))
-      for (const r of results) if (r.status !== 200) assert.equal(r.json.error, 'invalid_grant')
-      // The replays revoked what the code issued (RFC 6749 §4.1.2).
-      const token = ok[0]!.json.access_token as string
-      assert.equal((await request(server.url('/v1/permissions'), { headers: bearer(token) })).status, 401)
-    } finally {
-      await server.close()
-    }
-  }, { timeout: 60_000 })
+  eachEngine(
+    'produce exactly one token',
+    async (engine: Engine) => {
+      const server = await startServer({ engine })
+      try {
+        const f = await farm(server)
+        const code = await codeFor(f)
+        const results = await Promise.all(Array.from({ length: 50 }, () => exchange(f, code)))
+        const ok = results.filter((r) => r.status === 200)
+        assert.equal(ok.length, 1, results.map((r) => r.status).join(' '))
+        for (const r of results) if (r.status !== 200) assert.equal(r.json.error, 'invalid_grant')
+        // The replays revoked what the code issued (RFC 6749 §4.1.2).
+        const token = ok[0]!.json.access_token as string
+        assert.equal((await request(server.url('/v1/permissions'), { headers: bearer(token) })).status, 401)
+      } finally {
+        await server.close()
+      }
+    },
+    { timeout: 60_000 },
+  )
 })

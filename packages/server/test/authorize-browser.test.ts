@@ -43,17 +43,24 @@ describe('authorization in a browser: the fieldmargin journey', () => {
   let clientSecret: string
   const contexts: BrowserContext[] = []
 
-  before(async () => {
-    partner = await startPartner('/callback', 'Field Mapper', 'Field Mapper got your answer')
-    server = await startServer()
-    const created = await createApp(server.runtime.ctx, cliActor, {
-      name: APP_NAME, kind: 'public', environment: 'sandbox', scopes: 'fields:read:all maps:write vehicles:write',
-      redirectUris: [partner.url], contactEmail: CONTACT,
-    })
-    app = created.app
-    clientSecret = created.clientSecret
-    if (!browserSkip) browser = await launchBrowser()
-  }, { timeout: 30_000 })
+  before(
+    async () => {
+      partner = await startPartner('/callback', 'Field Mapper', 'Field Mapper got your answer')
+      server = await startServer()
+      const created = await createApp(server.runtime.ctx, cliActor, {
+        name: APP_NAME,
+        kind: 'public',
+        environment: 'sandbox',
+        scopes: 'fields:read:all maps:write vehicles:write',
+        redirectUris: [partner.url],
+        contactEmail: CONTACT,
+      })
+      app = created.app
+      clientSecret = created.clientSecret
+      if (!browserSkip) browser = await launchBrowser()
+    },
+    { timeout: 30_000 },
+  )
 
   afterEach(async () => {
     for (const c of contexts.splice(0)) await c.close().catch(() => {})
@@ -222,7 +229,10 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     await page.waitForLoadState()
     assert.equal(new URL(page.url()).pathname, '/login')
     const afterFailure = await page.locator('body').innerText()
-    assert.ok(afterFailure.split('\n').some((line) => line.trim() !== '' && !fresh.includes(line.trim())), `no error shown:\n${afterFailure}`)
+    assert.ok(
+      afterFailure.split('\n').some((line) => line.trim() !== '' && !fresh.includes(line.trim())),
+      `no error shown:\n${afterFailure}`,
+    )
     await page.getByLabel('Password').waitFor()
 
     // The right one: back on the authorize URL, which shows the consent page.
@@ -300,7 +310,13 @@ describe('authorization in a browser: the fieldmargin journey', () => {
 
   it('a partner who widens the app between the page and Allow gets nothing: the page is shown again with the new list', { skip: browserSkip, timeout: 30_000 }, async () => {
     const user = await farmUser('widened')
-    const own = await createApp(server.runtime.ctx, cliActor, { name: 'Widening App', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all', redirectUris: [partner.url] })
+    const own = await createApp(server.runtime.ctx, cliActor, {
+      name: 'Widening App',
+      kind: 'public',
+      environment: 'sandbox',
+      scopes: 'fields:read:all',
+      redirectUris: [partner.url],
+    })
     const page = await newPage()
     const path = `/authorize?client_id=${encodeURIComponent(own.app.clientId)}&state=${encodeURIComponent(STATE)}`
     await page.goto(server.url(path))
@@ -371,10 +387,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     for (const scope of FIRST_SCOPES) await page.getByText(scope).first().waitFor()
     const disconnect = page.getByRole('button', { name: /Disconnect/ })
     assert.equal(await disconnect.count(), 1)
-    await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).origin === server.origin),
-      disconnect.click(),
-    ])
+    await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).origin === server.origin), disconnect.click()])
     await page.waitForLoadState()
 
     await expectInvalidToken(token)
@@ -445,7 +458,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     assert.equal(await farm.evaluate((el) => (el as { tagName: string }).tagName), 'SELECT')
     const options = farm.locator('option')
     const real: { value: string; text: string }[] = []
-    for (let i = 0; i < await options.count(); i++) {
+    for (let i = 0; i < (await options.count()); i++) {
       const value = (await options.nth(i).getAttribute('value')) ?? ''
       if (value !== '') real.push({ value, text: (await options.nth(i).innerText()).trim() })
     }
@@ -469,7 +482,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     // What the browser would send on Allow: every hidden field and the Allow button's own name=value.
     const fields: Record<string, string> = {}
     const hidden = form.locator('input[type="hidden"]')
-    for (let i = 0; i < await hidden.count(); i++) {
+    for (let i = 0; i < (await hidden.count()); i++) {
       const name = await hidden.nth(i).getAttribute('name')
       if (name) fields[name] = await hidden.nth(i).inputValue()
     }
@@ -481,8 +494,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     // The same session (cookies of this browser context), from the same origin, but no or a wrong token.
     const seen = partner.hits.length
     const { csrf, ...withoutCsrf } = fields
-    const post = (form: Record<string, string>) =>
-      page.context().request.post(action, { form, maxRedirects: 0, headers: { origin: server.origin, referer: page.url() } })
+    const post = (form: Record<string, string>) => page.context().request.post(action, { form, maxRedirects: 0, headers: { origin: server.origin, referer: page.url() } })
     const wrong = csrf!.slice(0, -1) + (csrf!.endsWith('A') ? 'B' : 'A')
     for (const attempt of [withoutCsrf, { ...withoutCsrf, csrf: wrong }]) {
       const res = await post(attempt)

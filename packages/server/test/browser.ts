@@ -10,9 +10,7 @@ import { chromium, type Browser } from 'playwright-core'
 export const chromiumPath = '/usr/bin/chromium'
 
 /** A reason to skip when chromium is not installed, for `it(name, { skip: browserSkip }, …)`. */
-export const browserSkip: string | undefined = existsSync(chromiumPath)
-  ? undefined
-  : `${chromiumPath} is not installed (apt-get install chromium; .ci/run does it)`
+export const browserSkip: string | undefined = existsSync(chromiumPath) ? undefined : `${chromiumPath} is not installed (apt-get install chromium; .ci/run does it)`
 
 export function launchBrowser(): Promise<Browser> {
   if (browserSkip) return Promise.reject(new Error(browserSkip))
@@ -48,8 +46,7 @@ export async function startPartner(path: string, title: string, heading: string)
       return
     }
     hits.push({ query: url.search.slice(1), params: url.searchParams })
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-      .end(`<!doctype html><html lang="en"><title>${title}</title><h1>${heading}</h1></html>`)
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html lang="en"><title>${title}</title><h1>${heading}</h1></html>`)
   })
   await new Promise<void>((ok, fail) => {
     srv.once('error', fail)
@@ -60,9 +57,10 @@ export async function startPartner(path: string, title: string, heading: string)
     origin,
     url: origin + path,
     hits,
-    close: () => new Promise<void>((ok) => {
-      srv.closeAllConnections()
-      srv.close(() => ok())
-    }),
+    close: () =>
+      new Promise<void>((ok) => {
+        srv.closeAllConnections()
+        srv.close(() => ok())
+      }),
   }
 }

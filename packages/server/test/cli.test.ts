@@ -93,8 +93,21 @@ describe('fieldgate CLI', () => {
   })
 
   it('creates a public sandbox app with its sandbox target_id', async () => {
-    pub = await ok('apps', 'create', '--name', 'Route planner', '--kind', 'public', '--install-url', 'https://partner.example/install',
-      '--contact-email', 'dev@partner.example', '--scopes', 'api maps:write', '--json')
+    pub = await ok(
+      'apps',
+      'create',
+      '--name',
+      'Route planner',
+      '--kind',
+      'public',
+      '--install-url',
+      'https://partner.example/install',
+      '--contact-email',
+      'dev@partner.example',
+      '--scopes',
+      'api maps:write',
+      '--json',
+    )
     assert.equal(pub.kind, 'public')
     assert.equal(pub.environment, 'sandbox')
     assert.match(pub.client_secret, /^fgs_sandbox_/)
@@ -160,8 +173,15 @@ describe('fieldgate CLI', () => {
       cli('users', 'create', '--email', 'not-an-email', '--password', 'correct horse battery', '--json'),
     ])
     const expected = [
-      /a private app needs --tenant/, /install URL/, /token lifetime/, /sandbox app cannot belong to a live tenant/, /http\(s\) URL/,
-      /no grant 00000000-0000-0000-0000-000000000000/, /no app with client_id no-such-client/, /grace period/, /not an email/,
+      /a private app needs --tenant/,
+      /install URL/,
+      /token lifetime/,
+      /sandbox app cannot belong to a live tenant/,
+      /http\(s\) URL/,
+      /no grant 00000000-0000-0000-0000-000000000000/,
+      /no app with client_id no-such-client/,
+      /grace period/,
+      /not an email/,
     ]
     for (const [i, r] of results.entries()) fails(r, expected[i]!)
     // Usage errors from the argument parser also exit 1 without a trace.
@@ -174,8 +194,22 @@ describe('fieldgate CLI', () => {
   })
 
   it('creates a live public app with only redirect URIs (a fieldmargin integration), https only off loopback', async () => {
-    const made = await ok('apps', 'create', '--name', 'Field notes', '--kind', 'public', '--environment', 'live',
-      '--redirect-uri', 'https://notes.example/callback', 'http://127.0.0.1:8765/cb', 'http://[::1]:8765/cb', 'http://localhost/cb', '--json')
+    const made = await ok(
+      'apps',
+      'create',
+      '--name',
+      'Field notes',
+      '--kind',
+      'public',
+      '--environment',
+      'live',
+      '--redirect-uri',
+      'https://notes.example/callback',
+      'http://127.0.0.1:8765/cb',
+      'http://[::1]:8765/cb',
+      'http://localhost/cb',
+      '--json',
+    )
     assert.equal(made.environment, 'live')
     assert.equal(made.install_url, null)
     assert.deepEqual(made.redirect_uris, ['https://notes.example/callback', 'http://127.0.0.1:8765/cb', 'http://[::1]:8765/cb', 'http://localhost/cb'])
@@ -183,7 +217,21 @@ describe('fieldgate CLI', () => {
     const refused = await Promise.all([
       cli('apps', 'create', '--name', 'Plain', '--kind', 'public', '--environment', 'live', '--redirect-uri', 'http://notes.example/callback', '--json'),
       cli('apps', 'create', '--name', 'Plain', '--kind', 'public', '--environment', 'live', '--install-url', 'http://notes.example/install', '--json'),
-      cli('apps', 'create', '--name', 'Plain', '--kind', 'public', '--environment', 'live', '--redirect-uri', 'https://n.example/cb', '--data-api-url', 'http://n.example/events', '--json'),
+      cli(
+        'apps',
+        'create',
+        '--name',
+        'Plain',
+        '--kind',
+        'public',
+        '--environment',
+        'live',
+        '--redirect-uri',
+        'https://n.example/cb',
+        '--data-api-url',
+        'http://n.example/events',
+        '--json',
+      ),
       cli('apps', 'create', '--name', 'Plain', '--kind', 'private', '--tenant', live.id, '--redirect-uri', 'http://127.0.0.2.example/cb', '--json'),
     ])
     fails(refused[0]!, /redirect URI http:\/\/notes\.example\/callback must use https in a live app/)
@@ -222,7 +270,8 @@ describe('fieldgate CLI', () => {
         assert.equal(res.status, 200, res.text)
       }
       const fe = await request(server.url('/oauth/token'), {
-        method: 'POST', headers: { 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ client_id: pub.client_id, client_secret: pub.client_secret, target_id: pub.sandbox_target_id, grant_type: 'client_credentials' }),
       })
       assert.equal(fe.status, 200, fe.text)

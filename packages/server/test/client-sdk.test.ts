@@ -9,9 +9,7 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type In
 import type { AddressInfo } from 'node:net'
 import { after, before, beforeEach, describe, it } from 'node:test'
 import { cliActor, createApp, createTenant, createUser, revokeGrant, signEvent, verifyEventSignature, type Tenant } from '@fieldgate/core'
-import {
-  FieldgateClient, FieldgateError, FieldgateIntegration, readWebhook, verifyWebhookSignature, type FieldgateClientOptions,
-} from '@fieldgate/client'
+import { FieldgateClient, FieldgateError, FieldgateIntegration, readWebhook, verifyWebhookSignature, type FieldgateClientOptions } from '@fieldgate/client'
 import { bearer, privateApp, publicSandboxApp, request, sleep, startServer, waitUntil, type TestServer } from './helpers.js'
 import { Person, hiddenFields } from './person.js'
 
@@ -19,10 +17,7 @@ const CALLBACK = 'https://partner.example/callback'
 
 // ---- the fault-injecting proxy ----
 
-type Fault =
-  | { status: number; headers?: Record<string, string>; body?: unknown }
-  | { delayMs: number }
-  | { drop: true }
+type Fault = { status: number; headers?: Record<string, string>; body?: unknown } | { delayMs: number } | { drop: true }
 
 type Kind = 'token' | 'revoke' | 'api' | 'other'
 
@@ -140,12 +135,14 @@ class FaultProxy {
 // ---- helpers ----
 
 /** An assert.rejects check: a FieldgateError with this code, then whatever else `more` asserts. */
-const failsWith = (code: string, more: (err: FieldgateError) => void = () => {}) => (err: unknown) => {
-  assert.ok(err instanceof FieldgateError, `expected a FieldgateError, got ${String(err)}`)
-  assert.equal(err.code, code, err.message)
-  more(err)
-  return true
-}
+const failsWith =
+  (code: string, more: (err: FieldgateError) => void = () => {}) =>
+  (err: unknown) => {
+    assert.ok(err instanceof FieldgateError, `expected a FieldgateError, got ${String(err)}`)
+    assert.equal(err.code, code, err.message)
+    more(err)
+    return true
+  }
 
 const fastRetry = { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 4, maxElapsedMs: 8_000 }
 
@@ -174,8 +171,7 @@ describe('@fieldgate/client against a real server', () => {
   })
   beforeEach(() => proxy.reset())
 
-  const client = (options: OptionsWithoutBase) =>
-    new FieldgateClient({ baseUrl: proxy.origin, timeoutMs: 3_000, retry: fastRetry, ...options } as FieldgateClientOptions)
+  const client = (options: OptionsWithoutBase) => new FieldgateClient({ baseUrl: proxy.origin, timeoutMs: 3_000, retry: fastRetry, ...options } as FieldgateClientOptions)
 
   const fieldNation = async (extra: Partial<FieldgateClientOptions> = {}) => {
     const app = await privateApp(server.storage)
@@ -195,10 +191,16 @@ describe('@fieldgate/client against a real server', () => {
       assert.equal(feToken.path, '/oauth/token')
       assert.match(String(feToken.headers['content-type']), /^application\/json/)
       assert.deepEqual(JSON.parse(feToken.body), { client_id: pub.clientId, client_secret: pub.clientSecret, target_id: pub.sandboxTenant.id, grant_type: 'client_credentials' })
-      await assert.rejects(fe.api.customers.get('00000000-0000-0000-0000-000000000000'), failsWith('not_found', (e) => assert.equal(e.status, 404)))
+      await assert.rejects(
+        fe.api.customers.get('00000000-0000-0000-0000-000000000000'),
+        failsWith('not_found', (e) => assert.equal(e.status, 404)),
+      )
       // Another tenant is another cache key: its own token request, refused as the app is not installed there.
       const elsewhere = await createTenant(server.runtime.ctx, cliActor, { name: 'Not installed', environment: 'sandbox' })
-      await assert.rejects(fe.withTarget(elsewhere.id).api.leads.list(), failsWith('invalid_grant', (e) => assert.equal(e.description, 'the app is not installed for this target_id')))
+      await assert.rejects(
+        fe.withTarget(elsewhere.id).api.leads.list(),
+        failsWith('invalid_grant', (e) => assert.equal(e.description, 'the app is not installed for this target_id')),
+      )
       assert.equal(proxy.count('token'), 2)
       assert.equal(JSON.parse(proxy.seen.filter((s) => s.kind === 'token')[1]!.body).target_id, elsewhere.id)
       await fe.api.leads.list()
@@ -211,7 +213,10 @@ describe('@fieldgate/client against a real server', () => {
       assert.equal(order.status, 'published')
       assert.equal(order.created_by, fn.app.clientId)
       const page = await fn.client.api.workOrders.list()
-      assert.deepEqual(page.results.map((o) => o.id), [order.id])
+      assert.deepEqual(
+        page.results.map((o) => o.id),
+        [order.id],
+      )
       const fnToken = proxy.seen.find((s) => s.kind === 'token')!
       assert.equal(fnToken.path, '/authentication/api/oauth/token')
       assert.deepEqual(JSON.parse(fnToken.body), { grant_type: 'client_credentials', client_id: fn.app.clientId, client_secret: fn.app.clientSecret, scope: 'api' })
@@ -248,22 +253,28 @@ describe('@fieldgate/client against a real server', () => {
           assert.equal(form.get('client_secret'), app.clientSecret)
         }
         // The token carries only the scope asked for: alerts:write was granted but not requested.
-        await assert.rejects(std.api.alerts.create({ title: 'Frost' }), failsWith('missing_scope', (e) => {
-          assert.equal(e.status, 403)
-          assert.equal(e.scope, 'alerts:write')
-          assert.equal(e.description, 'This call needs the scope alerts:write')
-        }))
+        await assert.rejects(
+          std.api.alerts.create({ title: 'Frost' }),
+          failsWith('missing_scope', (e) => {
+            assert.equal(e.status, 403)
+            assert.equal(e.scope, 'alerts:write')
+            assert.equal(e.description, 'This call needs the scope alerts:write')
+          }),
+        )
       }
     })
 
     it('reports a wrong secret as invalid_client with the server description, without retrying', async () => {
       const app = await privateApp(server.storage)
       const bad = client({ dialect: 'fieldnation', clientId: app.clientId, clientSecret: `${app.clientSecret}x` })
-      await assert.rejects(bad.api.workOrders.list(), failsWith('invalid_client', (e) => {
-        assert.equal(e.status, 401)
-        assert.equal(e.description, 'Client authentication failed')
-        assert.equal(e.attempts, 1)
-      }))
+      await assert.rejects(
+        bad.api.workOrders.list(),
+        failsWith('invalid_client', (e) => {
+          assert.equal(e.status, 401)
+          assert.equal(e.description, 'Client authentication failed')
+          assert.equal(e.attempts, 1)
+        }),
+      )
       assert.equal(proxy.count('token'), 1)
       assert.equal(proxy.count('api'), 0)
     })
@@ -298,10 +309,13 @@ describe('@fieldgate/client against a real server', () => {
       // A fresh token refused as well: reported after one retry, not a loop.
       proxy.reset()
       proxy.inject('api', { status: 401, headers: { 'www-authenticate': expiredChallenge }, body: expiredBody }, 10)
-      await assert.rejects(fn.api.workOrders.list(), failsWith('invalid_token', (e) => {
-        assert.equal(e.status, 401)
-        assert.equal(e.description, 'The access token expired')
-      }))
+      await assert.rejects(
+        fn.api.workOrders.list(),
+        failsWith('invalid_token', (e) => {
+          assert.equal(e.status, 401)
+          assert.equal(e.description, 'The access token expired')
+        }),
+      )
       assert.equal(proxy.count('api'), 2)
       assert.equal(proxy.count('token'), 1)
     })
@@ -376,18 +390,24 @@ describe('@fieldgate/client against a real server', () => {
       proxy.reset()
       proxy.inject('api', { status: 429, headers: { 'retry-after': '120' }, body: { error: 'rate_limited', error_description: 'retry in 120 s' } })
       const rushed = performance.now()
-      await assert.rejects(fn.api.workOrders.list(), failsWith('rate_limited', (e) => {
-        assert.equal(e.status, 429)
-        assert.equal(e.retryAfterMs, 120_000)
-        assert.equal(e.attempts, 1)
-      }))
+      await assert.rejects(
+        fn.api.workOrders.list(),
+        failsWith('rate_limited', (e) => {
+          assert.equal(e.status, 429)
+          assert.equal(e.retryAfterMs, 120_000)
+          assert.equal(e.attempts, 1)
+        }),
+      )
       assert.ok(performance.now() - rushed < 1000)
       assert.equal(proxy.count('api'), 1)
 
       // 429 without end: maxAttempts (4) tries, then rate_limited.
       proxy.reset()
       proxy.inject('api', { status: 429, headers: { 'retry-after': '0' } }, 100)
-      await assert.rejects(fn.api.workOrders.list(), failsWith('rate_limited', (e) => assert.equal(e.attempts, 4)))
+      await assert.rejects(
+        fn.api.workOrders.list(),
+        failsWith('rate_limited', (e) => assert.equal(e.attempts, 4)),
+      )
       assert.equal(proxy.count('api'), 4)
 
       // 500 at the token endpoint twice: a token on the third attempt, quickly (no Retry-After, 20 ms base).
@@ -400,26 +420,40 @@ describe('@fieldgate/client against a real server', () => {
       // 500 without end: server_error after 4 attempts.
       proxy.reset()
       proxy.inject('token', { status: 500, body: { error: 'server_error', error_description: 'The server could not complete the request' } }, 100)
-      await assert.rejects(fn.getAccessToken({ forceRefresh: true }), failsWith('server_error', (e) => {
-        assert.equal(e.status, 500)
-        assert.equal(e.attempts, 4)
-        assert.equal(e.description, 'The server could not complete the request')
-      }))
+      await assert.rejects(
+        fn.getAccessToken({ forceRefresh: true }),
+        failsWith('server_error', (e) => {
+          assert.equal(e.status, 500)
+          assert.equal(e.attempts, 4)
+          assert.equal(e.description, 'The server could not complete the request')
+        }),
+      )
       assert.equal(proxy.count('token'), 4)
 
       // A bounded total time: 503 with Retry-After 2 against a 3 s budget stops after the first wait.
       proxy.reset()
-      const tight = client({ dialect: 'fieldnation', clientId: (await privateApp(server.storage)).clientId, clientSecret: 'unused', retry: { ...fastRetry, maxAttempts: 10, maxElapsedMs: 3000 } })
+      const tight = client({
+        dialect: 'fieldnation',
+        clientId: (await privateApp(server.storage)).clientId,
+        clientSecret: 'unused',
+        retry: { ...fastRetry, maxAttempts: 10, maxElapsedMs: 3000 },
+      })
       proxy.inject('token', { status: 503, headers: { 'retry-after': '2' } }, 100)
       const bounded = performance.now()
-      await assert.rejects(tight.getAccessToken(), failsWith('temporarily_unavailable', (e) => assert.equal(e.attempts, 2)))
+      await assert.rejects(
+        tight.getAccessToken(),
+        failsWith('temporarily_unavailable', (e) => assert.equal(e.attempts, 2)),
+      )
       const took = performance.now() - bounded
       assert.ok(took >= 2000 && took < 3000, `gave up after ${took} ms`)
 
       // A create is not repeated after a 500 (it may have been done), but is after a 429 (it was not).
       proxy.reset()
       proxy.inject('api', { status: 500, body: { error: 'server_error' } })
-      await assert.rejects(fn.api.workOrders.create({ title: 'Once' }), failsWith('server_error', (e) => assert.equal(e.attempts, 1)))
+      await assert.rejects(
+        fn.api.workOrders.create({ title: 'Once' }),
+        failsWith('server_error', (e) => assert.equal(e.attempts, 1)),
+      )
       assert.equal(proxy.count('api'), 1)
       proxy.inject('api', { status: 429, headers: { 'retry-after': '0' } })
       const created = await fn.api.workOrders.create({ title: 'Twice asked, once made' })
@@ -459,7 +493,10 @@ describe('@fieldgate/client against a real server', () => {
       // Dropped on a create: reported as network, not sent again.
       proxy.reset()
       proxy.inject('api', { drop: true })
-      await assert.rejects(fn.api.workOrders.create({ title: 'Maybe made' }), failsWith('network', (e) => assert.equal(e.attempts, 1)))
+      await assert.rejects(
+        fn.api.workOrders.create({ title: 'Maybe made' }),
+        failsWith('network', (e) => assert.equal(e.attempts, 1)),
+      )
       assert.equal(proxy.count('api'), 1)
 
       // Slow once: the attempt times out and the next one answers.
@@ -473,11 +510,20 @@ describe('@fieldgate/client against a real server', () => {
 
       // Slow every time: timeout after maxAttempts.
       proxy.reset()
-      const three = client({ dialect: 'fieldnation', clientId: fn.options.clientId, clientSecret: fn.options.clientSecret, timeoutMs: 200, retry: { ...fastRetry, maxAttempts: 3 } })
+      const three = client({
+        dialect: 'fieldnation',
+        clientId: fn.options.clientId,
+        clientSecret: fn.options.clientSecret,
+        timeoutMs: 200,
+        retry: { ...fastRetry, maxAttempts: 3 },
+      })
       await three.getAccessToken()
       proxy.inject('api', { delayMs: 1000 }, 10)
       const slow = performance.now()
-      await assert.rejects(three.api.workOrders.list(), failsWith('timeout', (e) => assert.equal(e.attempts, 3)))
+      await assert.rejects(
+        three.api.workOrders.list(),
+        failsWith('timeout', (e) => assert.equal(e.attempts, 3)),
+      )
       assert.ok(performance.now() - slow < 1200)
       assert.equal(proxy.count('api'), 3)
 
@@ -512,10 +558,13 @@ describe('@fieldgate/client against a real server', () => {
       await waitUntil(async () => (await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })).status === 401, 5000)
 
       proxy.reset()
-      await assert.rejects(fn.api.workOrders.list(), failsWith('invalid_grant', (e) => {
-        assert.equal(e.status, 400)
-        assert.equal(e.description, "the app's access to its tenant was revoked")
-      }))
+      await assert.rejects(
+        fn.api.workOrders.list(),
+        failsWith('invalid_grant', (e) => {
+          assert.equal(e.status, 400)
+          assert.equal(e.description, "the app's access to its tenant was revoked")
+        }),
+      )
       assert.equal(proxy.count('api'), 1, 'the refused call was not sent again')
       assert.equal(proxy.count('token'), 1, 'one attempt at a fresh token')
       // The next call tries for a token once more (an app may be reinstalled), and fails the same way.
@@ -537,13 +586,22 @@ describe('@fieldgate/client against a real server', () => {
       const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
       await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
       const created = await createApp(server.runtime.ctx, cliActor, {
-        name: 'Field Mapper', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all maps:write vehicles:write',
-        redirectUris: [CALLBACK], contactEmail: 'dev@partner.example',
+        name: 'Field Mapper',
+        kind: 'public',
+        environment: 'sandbox',
+        scopes: 'fields:read:all maps:write vehicles:write',
+        redirectUris: [CALLBACK],
+        contactEmail: 'dev@partner.example',
       })
       const person = new Person(server, email)
       assert.equal((await person.signIn()).status, 303)
       const integration = new FieldgateIntegration({
-        baseUrl: proxy.origin, issuer: server.issuer, clientId: created.app.clientId, clientSecret: created.clientSecret, redirectUri: CALLBACK, retry: fastRetry,
+        baseUrl: proxy.origin,
+        issuer: server.issuer,
+        clientId: created.app.clientId,
+        clientSecret: created.clientSecret,
+        redirectUri: CALLBACK,
+        retry: fastRetry,
       })
       return { tenant, person, integration }
     }
@@ -585,7 +643,10 @@ describe('@fieldgate/client against a real server', () => {
 
       // The wrong verifier is refused (PKCE really binds the code) and not retried; the right one works.
       proxy.reset()
-      await assert.rejects(f.integration.exchangeCode({ code: callback.code, codeVerifier: 'a'.repeat(43) }), failsWith('invalid_grant', (e) => assert.equal(e.status, 400)))
+      await assert.rejects(
+        f.integration.exchangeCode({ code: callback.code, codeVerifier: 'a'.repeat(43) }),
+        failsWith('invalid_grant', (e) => assert.equal(e.status, 400)),
+      )
       assert.equal(proxy.count('token'), 1)
       const connection = await f.integration.exchangeCode({ code: callback.code, codeVerifier: req.codeVerifier! })
       assert.match(connection.accessToken, /^[0-9a-f]{64}$/)
@@ -593,24 +654,39 @@ describe('@fieldgate/client against a real server', () => {
       assert.deepEqual(await f.integration.permissions(connection.accessToken), ['fields:read:all', 'maps:write'])
 
       const api = f.integration.connection(connection.accessToken)
-      const field = await api.fields.create({ name: 'North paddock', area_ha: 12.5, boundary: [[0, 0], [0, 1], [1, 1], [0, 0]] })
+      const field = await api.fields.create({
+        name: 'North paddock',
+        area_ha: 12.5,
+        boundary: [
+          [0, 0],
+          [0, 1],
+          [1, 1],
+          [0, 0],
+        ],
+      })
       assert.equal(field.name, 'North paddock')
       assert.deepEqual(await api.fields.get(field.id), field)
       const all = []
       for await (const x of api.fields.all({ limit: 1 })) all.push(x.id)
       assert.deepEqual(all, [field.id])
-      await assert.rejects(api.vehicleLocations.create({ vehicle_id: 'tractor-1', position: [1, 2] }), failsWith('missing_scope', (e) => {
-        assert.equal(e.status, 403)
-        assert.equal(e.scope, 'vehicles:write')
-      }))
+      await assert.rejects(
+        api.vehicleLocations.create({ vehicle_id: 'tractor-1', position: [1, 2] }),
+        failsWith('missing_scope', (e) => {
+          assert.equal(e.status, 403)
+          assert.equal(e.scope, 'vehicles:write')
+        }),
+      )
 
       assert.equal(await f.integration.disconnect(connection.accessToken), true)
       assert.equal(await f.integration.disconnect(connection.accessToken), false)
       proxy.reset()
-      await assert.rejects(f.integration.permissions(connection.accessToken), failsWith('invalid_token', (e) => {
-        assert.equal(e.status, 401)
-        assert.equal(e.description, 'The access token was revoked')
-      }))
+      await assert.rejects(
+        f.integration.permissions(connection.accessToken),
+        failsWith('invalid_token', (e) => {
+          assert.equal(e.status, 401)
+          assert.equal(e.description, 'The access token was revoked')
+        }),
+      )
       assert.equal(proxy.count('api'), 1, 'a fixed token is not retried')
       assert.equal(proxy.count('token'), 0)
     })
@@ -619,9 +695,12 @@ describe('@fieldgate/client against a real server', () => {
       const f = await farm()
       const denied = await f.integration.authorizationUrl({ scope: 'maps:write' })
       const deniedAt = await consent(f, denied.url, 'deny')
-      assert.throws(() => f.integration.validateCallback(deniedAt, { state: denied.state }), failsWith('access_denied', (e) => {
-        assert.equal(e.description, 'The user denied the request')
-      }))
+      assert.throws(
+        () => f.integration.validateCallback(deniedAt, { state: denied.state }),
+        failsWith('access_denied', (e) => {
+          assert.equal(e.description, 'The user denied the request')
+        }),
+      )
 
       const req = await f.integration.authorizationUrl({ scope: 'fields:read:all maps:write' })
       const { code } = f.integration.validateCallback(await consent(f, req.url, 'allow'), { state: req.state })
@@ -636,7 +715,10 @@ describe('@fieldgate/client against a real server', () => {
       await assert.rejects(f.integration.exchangeCode({ code, codeVerifier: req.codeVerifier!, via: 'oauth' }), failsWith('invalid_grant'))
 
       const again = await f.integration.authorizationUrl({ scope: 'fields:read:all' })
-      const second = await f.integration.exchangeCode({ code: f.integration.validateCallback(await consent(f, again.url, 'allow'), { state: again.state }).code, codeVerifier: again.codeVerifier! })
+      const second = await f.integration.exchangeCode({
+        code: f.integration.validateCallback(await consent(f, again.url, 'allow'), { state: again.state }).code,
+        codeVerifier: again.codeVerifier!,
+      })
       assert.ok((await f.integration.permissions(second.accessToken)).includes('fields:read:all'))
       await f.integration.revokeToken(second.accessToken)
       await assert.rejects(f.integration.permissions(second.accessToken), failsWith('invalid_token'))
@@ -680,7 +762,10 @@ describe('@fieldgate/client against a real server', () => {
       const event = await readWebhook({ body, signature: header, secret, eventId: 'evt_1' })
       assert.equal(event.type, 'record.created')
       assert.deepEqual(event.data, { n: 1 })
-      await assert.rejects(readWebhook({ body, signature: signEvent(body, [secret], now - 600), secret }), failsWith('invalid_signature', (e) => assert.equal(e.description, 'stale')))
+      await assert.rejects(
+        readWebhook({ body, signature: signEvent(body, [secret], now - 600), secret }),
+        failsWith('invalid_signature', (e) => assert.equal(e.description, 'stale')),
+      )
       await assert.rejects(readWebhook({ body, signature: header, secret, eventId: 'evt_2' }), failsWith('invalid_response'))
       // A custom tolerance and clock.
       assert.deepEqual(await verifyWebhookSignature({ body, signature: header, secret, toleranceSeconds: 10, now: () => (now + 11) * 1000 }), { valid: false, reason: 'stale' })
@@ -691,7 +776,9 @@ describe('@fieldgate/client against a real server', () => {
       const deliveries: { id: string; signature: string; body: string }[] = []
       const receiver = createServer((req, res) => {
         let text = ''
-        req.setEncoding('utf8').on('data', (c: string) => { text += c })
+        req.setEncoding('utf8').on('data', (c: string) => {
+          text += c
+        })
         req.on('end', () => {
           deliveries.push({ id: String(req.headers['fieldgate-event-id']), signature: String(req.headers['fieldgate-signature']), body: text })
           res.writeHead(204).end()
@@ -701,19 +788,30 @@ describe('@fieldgate/client against a real server', () => {
       try {
         const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Hooked farm', environment: 'sandbox' })
         const created = await createApp(server.runtime.ctx, cliActor, {
-          name: 'Alerts app', kind: 'private', tenantId: tenant.id, scopes: 'api alerts:write',
+          name: 'Alerts app',
+          kind: 'private',
+          tenantId: tenant.id,
+          scopes: 'api alerts:write',
           dataApiUrl: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/data-api`,
         })
         const fg = client({ dialect: 'standard', clientId: created.app.clientId, clientSecret: created.clientSecret, scope: 'alerts:write' })
         const alert = await fg.api.alerts.create({ title: 'Frost tonight', severity: 'warning' })
         await waitUntil(async () => deliveries.some((d) => d.body.includes(alert.id)), 10_000)
         const delivery = deliveries.find((d) => d.body.includes(alert.id))!
-        const event = await readWebhook<{ record: { id: string; title: string } }>({ body: delivery.body, signature: delivery.signature, eventId: delivery.id, secret: created.clientSecret })
+        const event = await readWebhook<{ record: { id: string; title: string } }>({
+          body: delivery.body,
+          signature: delivery.signature,
+          eventId: delivery.id,
+          secret: created.clientSecret,
+        })
         assert.equal(event.type, 'record.created')
         assert.equal(event.tenant_id, tenant.id)
         assert.equal(event.data.record.id, alert.id)
         assert.equal(event.data.record.title, 'Frost tonight')
-        await assert.rejects(readWebhook({ body: delivery.body.replace('Frost', 'Fro5t'), signature: delivery.signature, secret: created.clientSecret }), failsWith('invalid_signature'))
+        await assert.rejects(
+          readWebhook({ body: delivery.body.replace('Frost', 'Fro5t'), signature: delivery.signature, secret: created.clientSecret }),
+          failsWith('invalid_signature'),
+        )
         await assert.rejects(readWebhook({ body: delivery.body, signature: delivery.signature, secret: `${created.clientSecret}x` }), failsWith('invalid_signature'))
       } finally {
         receiver.closeAllConnections()

@@ -34,7 +34,9 @@ const fieldEdgeToken = (server: TestServer, clientId: string, clientSecret: stri
 
 describe('developer portal: apps', () => {
   let server: TestServer
-  before(async () => { server = await startServer() })
+  before(async () => {
+    server = await startServer()
+  })
   after(() => server.close())
 
   it('a public sandbox app made in the portal answers tokens for the shown target_id at once', async () => {
@@ -53,7 +55,10 @@ describe('developer portal: apps', () => {
     const [created] = await server.storage.listAudit({ appIds: [(await server.storage.getAppByClientId(clientId))!.id], limit: 1 })
     assert.deepEqual([created?.action, created?.clientId, created?.tenantId, created?.address], ['app.created', clientId, targetId, '127.0.0.1'])
     const appPage = await p.get(`/developer/apps/${clientId}`)
-    assert.match(appPage.text, new RegExp(`<td>${p.email.replace(/[.]/g, '\\.')}</td><td>127\\.0\\.0\\.1</td>\\s*<td>app\\.created</td><td><code>${clientId}</code></td><td><code>${targetId}</code></td>`))
+    assert.match(
+      appPage.text,
+      new RegExp(`<td>${p.email.replace(/[.]/g, '\\.')}</td><td>127\\.0\\.0\\.1</td>\\s*<td>app\\.created</td><td><code>${clientId}</code></td><td><code>${targetId}</code></td>`),
+    )
   })
 
   it('answers every form with a redirect; reloading shows no secret again and repeats nothing', async () => {
@@ -153,9 +158,14 @@ describe('app edits never widen a grant', () => {
     const server = await startServer({ engine })
     try {
       const app = await publicSandboxApp(server.storage, { scopes: 'api' })
-      const token = (scope?: string) => postJson(server.url('/oauth/token'), {
-        client_id: app.clientId, client_secret: app.clientSecret, target_id: app.sandboxTenant.id, grant_type: 'client_credentials', ...(scope ? { scope } : {}),
-      })
+      const token = (scope?: string) =>
+        postJson(server.url('/oauth/token'), {
+          client_id: app.clientId,
+          client_secret: app.clientSecret,
+          target_id: app.sandboxTenant.id,
+          grant_type: 'client_credentials',
+          ...(scope ? { scope } : {}),
+        })
       await updateApp(server.runtime.ctx, cliActor, { clientId: app.clientId, fields: { scopes: 'api fields:read:all' } })
       server.runtime.ctx.cache.apply({ kind: 'app', ref: app.app.id })
       const grant = (await server.storage.listGrants({ appId: app.app.id }))[0]!
@@ -183,17 +193,28 @@ describe('app edits never widen a grant', () => {
 describe('admin API: apps', () => {
   const adminToken = randomBytes(32).toString('base64url')
   let server: TestServer
-  before(async () => { server = await startServer({ overrides: { adminToken } }) })
-  after(() => server.close())
-  const post = (path: string, body: unknown) => request(server.url(path), {
-    method: 'POST', body: JSON.stringify(body), headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+  before(async () => {
+    server = await startServer({ overrides: { adminToken } })
   })
+  after(() => server.close())
+  const post = (path: string, body: unknown) =>
+    request(server.url(path), {
+      method: 'POST',
+      body: JSON.stringify(body),
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    })
 
   it('creates a live public app with only redirect URIs, refuses http off loopback with a 400, and installs sandbox apps at once', async () => {
     const live = await post('/admin/v1/apps', { name: 'Field notes', kind: 'public', environment: 'live', redirect_uris: ['https://notes.example/cb'] })
     assert.equal(live.status, 201, live.text)
     assert.equal(live.json.install_url, null)
-    const refused = await post('/admin/v1/apps', { name: 'Field notes', kind: 'public', environment: 'live', redirect_uris: ['https://notes.example/cb'], data_api_url: 'http://notes.example/events' })
+    const refused = await post('/admin/v1/apps', {
+      name: 'Field notes',
+      kind: 'public',
+      environment: 'live',
+      redirect_uris: ['https://notes.example/cb'],
+      data_api_url: 'http://notes.example/events',
+    })
     assert.equal(refused.status, 400)
     assert.equal(refused.json.error, 'invalid_request')
     assert.match(refused.json.error_description, /Data API URL http:\/\/notes\.example\/events must use https in a live app/)

@@ -16,10 +16,13 @@ describe('the developer portal in a browser: reloads and the token lifetime', ()
   let server: TestServer
   let browser: Browser | undefined
 
-  before(async () => {
-    server = await startServer()
-    if (!browserSkip) browser = await launchBrowser()
-  }, { timeout: 30_000 })
+  before(
+    async () => {
+      server = await startServer()
+      if (!browserSkip) browser = await launchBrowser()
+    },
+    { timeout: 30_000 },
+  )
 
   after(async () => {
     await browser?.close().catch(() => {})

@@ -17,7 +17,9 @@ export async function killHard(server: ServerProcess): Promise<void> {
   const exited = new Promise<void>((ok) => child.once('exit', () => ok()))
   try {
     process.kill(-child.pid, 'SIGKILL')
-  } catch { /* already gone */ }
+  } catch {
+    /* already gone */
+  }
   await exited
 }
 
@@ -64,7 +66,9 @@ export function sqliteReader(dataDir: string, file = 'fieldgate.db'): SqlReader 
   const db = new Sqlite(join(dataDir, file), { readonly: true, fileMustExist: true })
   return {
     all: async (query, params = []) => db.prepare(query).all(...params) as Rows,
-    close: async () => { db.close() },
+    close: async () => {
+      db.close()
+    },
   }
 }
 
@@ -74,7 +78,12 @@ export async function postgresReader(url: string, schema: string): Promise<SqlRe
   return {
     all: async (query, params = []) => {
       let n = 0
-      return (await client.query(query.replace(/\?/g, () => `$${++n}`), params)).rows as Rows
+      return (
+        await client.query(
+          query.replace(/\?/g, () => `$${++n}`),
+          params,
+        )
+      ).rows as Rows
     },
     close: () => client.end(),
   }

@@ -12,13 +12,22 @@ import { describe } from 'node:test'
 import { cliActor, storeContext, createApp, createTenant, createUser, hashSecret, loadConfig, type App, type Tenant } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import {
-  databaseUrl, dropSchema, eachEngine, freePort, postForm, postJson, silentLogger, spawnServe, tempDir, waitUntil,
-  type Engine, type Res, type ServerProcess,
+  databaseUrl,
+  dropSchema,
+  eachEngine,
+  freePort,
+  postForm,
+  postJson,
+  silentLogger,
+  spawnServe,
+  tempDir,
+  waitUntil,
+  type Engine,
+  type Res,
+  type ServerProcess,
 } from './helpers.js'
 import { Person, hiddenFields } from './person.js'
-import {
-  Receiver, killHard, postgresReader, randomInt, readyz, sqliteReader, urlWithSchema, type SqlReader,
-} from './faults-helpers.js'
+import { Receiver, killHard, postgresReader, randomInt, readyz, sqliteReader, urlWithSchema, type SqlReader } from './faults-helpers.js'
 
 const adminToken = `faults-admin-${randomBytes(24).toString('hex')}`
 const INSTALL = 'https://partner.example/install'
@@ -53,35 +62,41 @@ interface Fixture {
 type Outcome<T> = { acked: true; value: T } | { acked: false; answered?: string }
 
 describe('kill -9 during writes: each change is stored whole with its outbox events, or not at all', () => {
-  eachEngine('rounds of code redemptions, app creations and installs, each ended by SIGKILL', async (engine) => {
-    const started = performance.now()
-    const store = await openStoreFor(engine)
-    const receiver = new Receiver()
-    let server: ServerProcess | undefined
-    try {
-      const fixture = await prepare(store, receiver)
-      const port = await freePort()
-      server = await spawnServe(port, store.env)
-      const figures = { rounds: 0, acked: 0, storedUnacked: 0, lost: 0 }
-      for (const kind of [...kinds, ...kinds]) {
-        const round = await runRound(kind, fixture, server)
-        figures.rounds++
-        figures.acked += round.acked
-        figures.lost += round.lost
-        figures.storedUnacked += round.storedUnacked
-        await checkWhole(store.sql)
+  eachEngine(
+    'rounds of code redemptions, app creations and installs, each ended by SIGKILL',
+    async (engine) => {
+      const started = performance.now()
+      const store = await openStoreFor(engine)
+      const receiver = new Receiver()
+      let server: ServerProcess | undefined
+      try {
+        const fixture = await prepare(store, receiver)
+        const port = await freePort()
         server = await spawnServe(port, store.env)
-        assert.equal(await readyz(server.origin), 200)
-        await allDelivered(store, receiver)
+        const figures = { rounds: 0, acked: 0, storedUnacked: 0, lost: 0 }
+        for (const kind of [...kinds, ...kinds]) {
+          const round = await runRound(kind, fixture, server)
+          figures.rounds++
+          figures.acked += round.acked
+          figures.lost += round.lost
+          figures.storedUnacked += round.storedUnacked
+          await checkWhole(store.sql)
+          server = await spawnServe(port, store.env)
+          assert.equal(await readyz(server.origin), 200)
+          await allDelivered(store, receiver)
+        }
+        console.log(
+          `# ${engine}: ${figures.rounds} kills, ${figures.acked} acknowledged writes checked, ${figures.lost} cut off ` +
+            `(${figures.storedUnacked} of them stored whole anyway), ${receiver.ids.size} events delivered, ${Math.round(performance.now() - started)} ms`,
+        )
+      } finally {
+        if (server) await killHard(server)
+        await closeStore(store)
+        await receiver.close()
       }
-      console.log(`# ${engine}: ${figures.rounds} kills, ${figures.acked} acknowledged writes checked, ${figures.lost} cut off ` +
-        `(${figures.storedUnacked} of them stored whole anyway), ${receiver.ids.size} events delivered, ${Math.round(performance.now() - started)} ms`)
-    } finally {
-      if (server) await killHard(server)
-      await closeStore(store)
-      await receiver.close()
-    }
-  }, { timeout: 240_000 })
+    },
+    { timeout: 240_000 },
+  )
 })
 
 async function openStoreFor(engine: Engine): Promise<Store> {
@@ -120,7 +135,12 @@ async function prepare(store: Store, receiver: Receiver): Promise<Fixture> {
   const email = `owner-${randomBytes(4).toString('hex')}@faults.example`
   await createUser(storeContext(s), cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
   const codeApp = await createApp(storeContext(s), cliActor, {
-    name: 'Code app', kind: 'public', environment: 'sandbox', scopes: 'api', redirectUris: [CALLBACK], dataApiUrl,
+    name: 'Code app',
+    kind: 'public',
+    environment: 'sandbox',
+    scopes: 'api',
+    redirectUris: [CALLBACK],
+    dataApiUrl,
   })
   return { store, receiver, dataApiUrl, tenant, email, codeApp, storedBefore: new Map() }
 }
@@ -131,19 +151,25 @@ async function runRound(kind: Kind, f: Fixture, server: ServerProcess): Promise<
   const killAfter = randomInt(1, BURST - 4)
   let answered = 0
   let killing: Promise<void> | undefined
-  const outcomes = await Promise.all(sends.map(async (send) => {
-    try {
-      const value = await send()
-      if (++answered === killAfter) killing = delay(randomInt(0, 15)).then(() => killHard(server))
-      return value
-    } catch {
-      return { acked: false } as Outcome<string>
-    }
-  }))
+  const outcomes = await Promise.all(
+    sends.map(async (send) => {
+      try {
+        const value = await send()
+        if (++answered === killAfter) killing = delay(randomInt(0, 15)).then(() => killHard(server))
+        return value
+      } catch {
+        return { acked: false } as Outcome<string>
+      }
+    }),
+  )
   await killing
   await killHard(server) // when the burst ended before the kill
   // Before the kill every request is answered as asked; after it, none is answered at all.
-  assert.deepEqual(outcomes.flatMap((o) => (!o.acked && o.answered ? [o.answered] : [])), [], `${kind}: no request was refused`)
+  assert.deepEqual(
+    outcomes.flatMap((o) => (!o.acked && o.answered ? [o.answered] : [])),
+    [],
+    `${kind}: no request was refused`,
+  )
   const stored = await checkAcknowledged(kind, f, outcomes)
   const acked = outcomes.filter((o) => o.acked).length
   return { acked, lost: outcomes.length - acked, storedUnacked: stored - acked }
@@ -161,9 +187,10 @@ async function prepareBurst(kind: Kind, f: Fixture, origin: string): Promise<Sen
   }
   if (kind === 'create') {
     return Array.from({ length: BURST }, (_, i) => async () => {
-      const body = i % 2
-        ? { name: `Created ${i}`, kind: 'private', tenant_id: f.tenant.id, data_api_url: f.dataApiUrl }
-        : { name: `Created ${i}`, kind: 'public', environment: 'sandbox', data_api_url: f.dataApiUrl }
+      const body =
+        i % 2
+          ? { name: `Created ${i}`, kind: 'private', tenant_id: f.tenant.id, data_api_url: f.dataApiUrl }
+          : { name: `Created ${i}`, kind: 'public', environment: 'sandbox', data_api_url: f.dataApiUrl }
       const res = await postJson(`${origin}/admin/v1/apps`, body, { authorization: `Bearer ${adminToken}` })
       return ok(res, 201, () => `${res.json.client_id} ${res.json.client_secret}`)
     })
@@ -178,16 +205,28 @@ async function prepareBurst(kind: Kind, f: Fixture, origin: string): Promise<Sen
     }
     return codes.map((code) => async () => {
       const res = await postForm(`${origin}/oauth/token`, {
-        grant_type: 'authorization_code', code, client_id: f.codeApp.app.clientId, client_secret: f.codeApp.clientSecret,
+        grant_type: 'authorization_code',
+        code,
+        client_id: f.codeApp.app.clientId,
+        client_secret: f.codeApp.clientSecret,
       })
       return ok(res, 200, () => `${code} ${res.json.access_token}`)
     })
   }
   const apps = []
   for (let i = 0; i < BURST; i++) {
-    apps.push((await createApp(f.store.runtime.ctx, cliActor, {
-      name: `Listed ${i}`, kind: 'public', environment: 'sandbox', installUrl: INSTALL, listed: true, dataApiUrl: f.dataApiUrl,
-    })).app)
+    apps.push(
+      (
+        await createApp(f.store.runtime.ctx, cliActor, {
+          name: `Listed ${i}`,
+          kind: 'public',
+          environment: 'sandbox',
+          installUrl: INSTALL,
+          listed: true,
+          dataApiUrl: f.dataApiUrl,
+        })
+      ).app,
+    )
   }
   // Each app's own page: its Install form carries the scopes shown there, bound to that app and tenant.
   const forms: Record<string, string>[] = []
@@ -209,20 +248,27 @@ async function checkAcknowledged(kind: Kind, f: Fixture, outcomes: Outcome<strin
     const [a, b] = o.value.split(' ')
     if (kind === 'create') {
       const rows = await sql.all('SELECT s.secret_hash FROM apps a JOIN app_secrets s ON s.app_id = a.id WHERE a.client_id = ?', [a])
-      assert.deepEqual(rows.map((r) => r.secret_hash), [hashSecret(b!)], `acknowledged app ${a} is stored with its secret`)
+      assert.deepEqual(
+        rows.map((r) => r.secret_hash),
+        [hashSecret(b!)],
+        `acknowledged app ${a} is stored with its secret`,
+      )
     } else if (kind === 'redeem') {
       const rows = await sql.all('SELECT c.consumed_at FROM opaque_tokens t JOIN authorization_codes c ON c.code_hash = t.code_hash WHERE t.token_hash = ?', [hashSecret(b!)])
       assert.equal(rows.length, 1, 'an acknowledged redemption stored its token')
       assert.notEqual(rows[0]!.consumed_at, null, 'and consumed its code')
     } else {
-      const rows = await sql.all('SELECT i.state FROM installs i JOIN grants g ON g.id = i.grant_id JOIN apps a ON a.id = g.app_id WHERE a.client_id = ? AND g.tenant_id = ?', [a, f.tenant.id])
+      const rows = await sql.all('SELECT i.state FROM installs i JOIN grants g ON g.id = i.grant_id JOIN apps a ON a.id = g.app_id WHERE a.client_id = ? AND g.tenant_id = ?', [
+        a,
+        f.tenant.id,
+      ])
       assert.equal(rows.length, 1, `acknowledged install of ${a} is stored`)
     }
   }
   const counts: Record<Kind, [string, unknown[]]> = {
     create: ["SELECT count(*) AS n FROM apps WHERE name LIKE 'Created %'", []],
     redeem: ['SELECT count(*) AS n FROM authorization_codes WHERE consumed_at IS NOT NULL', []],
-    install: ["SELECT count(*) AS n FROM installs i JOIN grants g ON g.id = i.grant_id WHERE g.tenant_id = ?", [f.tenant.id]],
+    install: ['SELECT count(*) AS n FROM installs i JOIN grants g ON g.id = i.grant_id WHERE g.tenant_id = ?', [f.tenant.id]],
   }
   const [query, params] = counts[kind]
   const total = Number((await f.store.sql.all(query, params))[0]!.n)
@@ -234,8 +280,7 @@ async function checkAcknowledged(kind: Kind, f: Fixture, outcomes: Outcome<strin
 /** Rows that break wholeness, by rule; every list must be empty. */
 const wholeness: Record<string, string> = {
   'an app without a secret': 'SELECT a.id FROM apps a WHERE NOT EXISTS (SELECT 1 FROM app_secrets s WHERE s.app_id = a.id)',
-  'an app without its app.created audit entry':
-    "SELECT a.id FROM apps a WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.object_id = a.id AND e.action = 'app.created')",
+  'an app without its app.created audit entry': "SELECT a.id FROM apps a WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.object_id = a.id AND e.action = 'app.created')",
   'a private or sandbox marketplace app without its grant on its tenant':
     "SELECT a.id FROM apps a WHERE (a.kind = 'private' OR a.environment = 'sandbox') AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.app_id = a.id AND g.tenant_id = a.tenant_id)",
   'a tenant nobody belongs to and no app stands on (left by a creation cut short)':
@@ -247,11 +292,10 @@ const wholeness: Record<string, string> = {
   'an install without its app.installed audit entry':
     "SELECT i.grant_id FROM installs i WHERE NOT EXISTS (SELECT 1 FROM audit_entries e WHERE e.object_id = i.grant_id AND e.action = 'app.installed')",
   'a marketplace grant on a customer tenant without its install row':
-    "SELECT g.id FROM grants g JOIN apps a ON a.id = g.app_id WHERE a.listed = 1 AND g.tenant_id <> a.tenant_id AND NOT EXISTS (SELECT 1 FROM installs i WHERE i.grant_id = g.id)",
+    'SELECT g.id FROM grants g JOIN apps a ON a.id = g.app_id WHERE a.listed = 1 AND g.tenant_id <> a.tenant_id AND NOT EXISTS (SELECT 1 FROM installs i WHERE i.grant_id = g.id)',
   'a consumed code without its token':
     'SELECT c.code_hash FROM authorization_codes c WHERE c.consumed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM opaque_tokens t WHERE t.code_hash = c.code_hash)',
-  'a token from a code that is not consumed':
-    'SELECT t.token_hash FROM opaque_tokens t JOIN authorization_codes c ON c.code_hash = t.code_hash WHERE c.consumed_at IS NULL',
+  'a token from a code that is not consumed': 'SELECT t.token_hash FROM opaque_tokens t JOIN authorization_codes c ON c.code_hash = t.code_hash WHERE c.consumed_at IS NULL',
 }
 
 async function checkWhole(sql: SqlReader): Promise<void> {
@@ -270,7 +314,11 @@ async function allDelivered(store: Store, receiver: Receiver): Promise<void> {
     throw new Error(`${err.message}: events still pending, e.g. ${JSON.stringify(stuck)}`)
   })
   const ids = (await store.sql.all("SELECT id FROM events WHERE state = 'delivered'")).map((r) => String(r.id))
-  assert.deepEqual(ids.filter((id) => !receiver.ids.has(id)), [], 'every delivered event reached the receiver')
+  assert.deepEqual(
+    ids.filter((id) => !receiver.ids.has(id)),
+    [],
+    'every delivered event reached the receiver',
+  )
   const failed = await store.sql.all("SELECT id FROM events WHERE state <> 'delivered'")
   assert.deepEqual(failed, [], 'no event failed')
 }

@@ -5,7 +5,20 @@
  */
 import fc from 'fast-check'
 import {
-  adminAuth, bodies, edgeSegment, fieldsOf, fuzzFile, getRoute, invalidFor, isAdmin, junkAdminAuth, paramsOf, req, type Params, type Spec, type WriteSchema,
+  adminAuth,
+  bodies,
+  edgeSegment,
+  fieldsOf,
+  fuzzFile,
+  getRoute,
+  invalidFor,
+  isAdmin,
+  junkAdminAuth,
+  paramsOf,
+  req,
+  type Params,
+  type Spec,
+  type WriteSchema,
 } from './support/fuzz.js'
 
 const specs: Spec[] = [
@@ -14,47 +27,117 @@ const specs: Spec[] = [
   getRoute('/admin/v1/apps', 'api', { auth: adminAuth }),
   getRoute('/admin/v1/grants', 'api', { auth: adminAuth, names: ['tenant_id'], real: (f) => f.tenantIds }),
   getRoute('/admin/v1/keys', 'api', { auth: adminAuth }),
-  getRoute('/admin/v1/audit', 'api', { auth: adminAuth, names: ['client_id', 'tenant_id', 'limit'], real: (f) => [f.priv.clientId, ...f.tenantIds, '1', '10000', '10001', '0', '-1', '1.5'] }),
-  ...([
-    ['/admin/v1/tenants', { text: ['name', 'environment'], required: ['name', 'environment'] }, { environment: ['sandbox', 'live'] }],
-    // The password has no NUL pattern: it is not a "text" field here, so a NUL never stands in for a violation.
-    ['/admin/v1/users', { text: ['email', 'tenant_id', 'role'], other: ['password'], required: ['email', 'password'] }, { role: ['owner', 'member'], email: ['fuzz@farm.example'], password: ['long enough password'] }],
-    ['/admin/v1/apps', { text: ['name', 'kind', 'tenant_id', 'environment', 'scopes', 'install_url', 'contact_email', 'data_api_url', 'description'], other: ['token_ttl', 'redirect_uris', 'listed'], required: ['name', 'kind'] }, { kind: ['private', 'public'], environment: ['sandbox'] }],
-    ['/admin/v1/grants', { text: ['client_id', 'tenant_id', 'scopes'], required: ['client_id', 'tenant_id'] }, {}],
-  ] as [string, WriteSchema, Record<string, readonly string[]>][]).map(([route, schema, real]): Spec => ({
-    method: 'POST', route, kind: 'api', note: 'bodies always miss a required field, add an unknown one or carry a NUL',
-    build: (f) => req({
-      method: 'POST', path: route, auth: adminAuth(f), otherMethods: false,
-      body: bodies(invalidFor(schema, { ...real, client_id: [f.priv.clientId], tenant_id: f.tenantIds }), f.limit, { hints: [...schema.text, ...(schema.other ?? [])] }),
+  getRoute('/admin/v1/audit', 'api', {
+    auth: adminAuth,
+    names: ['client_id', 'tenant_id', 'limit'],
+    real: (f) => [f.priv.clientId, ...f.tenantIds, '1', '10000', '10001', '0', '-1', '1.5'],
+  }),
+  ...(
+    [
+      ['/admin/v1/tenants', { text: ['name', 'environment'], required: ['name', 'environment'] }, { environment: ['sandbox', 'live'] }],
+      // The password has no NUL pattern: it is not a "text" field here, so a NUL never stands in for a violation.
+      [
+        '/admin/v1/users',
+        { text: ['email', 'tenant_id', 'role'], other: ['password'], required: ['email', 'password'] },
+        { role: ['owner', 'member'], email: ['fuzz@farm.example'], password: ['long enough password'] },
+      ],
+      [
+        '/admin/v1/apps',
+        {
+          text: ['name', 'kind', 'tenant_id', 'environment', 'scopes', 'install_url', 'contact_email', 'data_api_url', 'description'],
+          other: ['token_ttl', 'redirect_uris', 'listed'],
+          required: ['name', 'kind'],
+        },
+        { kind: ['private', 'public'], environment: ['sandbox'] },
+      ],
+      ['/admin/v1/grants', { text: ['client_id', 'tenant_id', 'scopes'], required: ['client_id', 'tenant_id'] }, {}],
+    ] as [string, WriteSchema, Record<string, readonly string[]>][]
+  ).map(
+    ([route, schema, real]): Spec => ({
+      method: 'POST',
+      route,
+      kind: 'api',
+      note: 'bodies always miss a required field, add an unknown one or carry a NUL',
+      build: (f) =>
+        req({
+          method: 'POST',
+          path: route,
+          auth: adminAuth(f),
+          otherMethods: false,
+          body: bodies(invalidFor(schema, { ...real, client_id: [f.priv.clientId], tenant_id: f.tenantIds }), f.limit, { hints: [...schema.text, ...(schema.other ?? [])] }),
+        }),
     }),
-  })),
+  ),
   {
-    method: 'POST', route: '/admin/v1/apps/:client_id/rotate-secret', kind: 'api', note: 'a real client_id only with an invalid body',
-    build: (f) => fc.oneof(
-      req({ method: 'POST', path: edgeSegment.map((s) => `/admin/v1/apps/${s}/rotate-secret`), auth: adminAuth(f), body: bodies(paramsOf(fieldsOf(['grace'])), f.limit, { hints: ['grace'], allowEmpty: true }) }),
+    method: 'POST',
+    route: '/admin/v1/apps/:client_id/rotate-secret',
+    kind: 'api',
+    note: 'a real client_id only with an invalid body',
+    build: (f) =>
+      fc.oneof(
+        req({
+          method: 'POST',
+          path: edgeSegment.map((s) => `/admin/v1/apps/${s}/rotate-secret`),
+          auth: adminAuth(f),
+          body: bodies(paramsOf(fieldsOf(['grace'])), f.limit, { hints: ['grace'], allowEmpty: true }),
+        }),
+        req({
+          method: 'POST',
+          path: `/admin/v1/apps/${f.priv.clientId}/rotate-secret`,
+          auth: adminAuth(f),
+          body: bodies(
+            fc.oneof(
+              invalidFor({ text: [], other: ['grace'], required: [] }),
+              fc.constantFrom(-1, 2_592_001, 1.5, '1.5', 'x', '-1', 1e300, '2592001').map((g) => ({ grace: g }) as Params),
+            ),
+            f.limit,
+            { hints: ['grace'] },
+          ),
+        }),
+      ),
+  },
+  {
+    method: 'DELETE',
+    route: '/admin/v1/apps/:client_id',
+    kind: 'api',
+    note: 'never a real client_id',
+    build: (f) =>
       req({
-        method: 'POST', path: `/admin/v1/apps/${f.priv.clientId}/rotate-secret`, auth: adminAuth(f),
-        body: bodies(fc.oneof(
-          invalidFor({ text: [], other: ['grace'], required: [] }),
-          fc.constantFrom(-1, 2_592_001, 1.5, '1.5', 'x', '-1', 1e300, '2592001').map((g) => ({ grace: g } as Params)),
-        ), f.limit, { hints: ['grace'] }),
+        method: 'DELETE',
+        path: edgeSegment.map((s) => `/admin/v1/apps/${s}`),
+        auth: adminAuth(f),
+        body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }),
       }),
-    ),
   },
   {
-    method: 'DELETE', route: '/admin/v1/apps/:client_id', kind: 'api', note: 'never a real client_id',
-    build: (f) => req({ method: 'DELETE', path: edgeSegment.map((s) => `/admin/v1/apps/${s}`), auth: adminAuth(f), body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }) }),
+    method: 'POST',
+    route: '/admin/v1/grants/:id/revoke',
+    kind: 'api',
+    note: 'never a real grant id',
+    build: (f) =>
+      req({
+        method: 'POST',
+        path: fc.oneof(edgeSegment, fc.constantFrom(...f.grantIds.map((g) => `${g}x`))).map((s) => `/admin/v1/grants/${s}/revoke`),
+        auth: adminAuth(f),
+        body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }),
+      }),
   },
   {
-    method: 'POST', route: '/admin/v1/grants/:id/revoke', kind: 'api', note: 'never a real grant id',
-    build: (f) => req({ method: 'POST', path: fc.oneof(edgeSegment, fc.constantFrom(...f.grantIds.map((g) => `${g}x`))).map((s) => `/admin/v1/grants/${s}/revoke`), auth: adminAuth(f), body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }) }),
-  },
-  {
-    method: 'POST', route: '/admin/v1/keys/rotate', kind: 'api', note: 'the admin token only with a body the server cannot read',
-    build: (f) => fc.oneof(
-      req({ method: 'POST', path: '/admin/v1/keys/rotate', auth: junkAdminAuth(f), body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }) }),
-      req({ method: 'POST', path: '/admin/v1/keys/rotate', auth: adminAuth(f).filter((h) => h.authorization !== undefined && isAdmin(f, h.authorization)), otherMethods: false, body: bodies(paramsOf({}), f.limit, { hints: [], rejectOnly: true }) }),
-    ),
+    method: 'POST',
+    route: '/admin/v1/keys/rotate',
+    kind: 'api',
+    note: 'the admin token only with a body the server cannot read',
+    build: (f) =>
+      fc.oneof(
+        req({ method: 'POST', path: '/admin/v1/keys/rotate', auth: junkAdminAuth(f), body: fc.option(bodies(paramsOf({}), f.limit, { hints: [] }), { nil: undefined }) }),
+        req({
+          method: 'POST',
+          path: '/admin/v1/keys/rotate',
+          auth: adminAuth(f).filter((h) => h.authorization !== undefined && isAdmin(f, h.authorization)),
+          otherMethods: false,
+          body: bodies(paramsOf({}), f.limit, { hints: [], rejectOnly: true }),
+        }),
+      ),
   },
 ]
 

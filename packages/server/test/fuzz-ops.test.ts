@@ -32,7 +32,13 @@ fuzzFile('ops', 'fuzzing operations and metadata', specs, (fx) => {
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = net.connect(port, '127.0.0.1', () => socket.end(`HEAD /healthz?x=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`))
       let out = ''
-      socket.setEncoding('latin1').on('data', (d: string) => { out += d }).on('end', () => resolve(out)).on('error', reject)
+      socket
+        .setEncoding('latin1')
+        .on('data', (d: string) => {
+          out += d
+        })
+        .on('end', () => resolve(out))
+        .on('error', reject)
     })
     const [head, ...rest] = answer.split('\r\n\r\n')
     assert.match(head!, /^HTTP\/1\.1 431 /)

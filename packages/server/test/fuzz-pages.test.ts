@@ -7,44 +7,75 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import fc from 'fast-check'
-import {
-  asText, fieldsOf, forgedCsrf, fuzzFile, getRoute, pageAuth, pageForm, paramsOf, replay, sendRaw, withKey, type Spec,
-} from './support/fuzz.js'
+import { asText, fieldsOf, forgedCsrf, fuzzFile, getRoute, pageAuth, pageForm, paramsOf, replay, sendRaw, withKey, type Spec } from './support/fuzz.js'
 
 const specs: Spec[] = [
   // ---- pages: home ----
   getRoute('/', 'page', { auth: pageAuth }),
 
   // ---- pages: sign-in ----
-  getRoute('/login', 'page', { auth: pageAuth, names: ['return_to'], real: () => ['/connected-apps', '//evil.example', '/\\evil.example', 'https://evil.example', '/%0d%0aSet-Cookie:x=1', '/\u202e'] }),
+  getRoute('/login', 'page', {
+    auth: pageAuth,
+    names: ['return_to'],
+    real: () => ['/connected-apps', '//evil.example', '/\\evil.example', 'https://evil.example', '/%0d%0aSet-Cookie:x=1', '/\u202e'],
+  }),
   {
-    method: 'POST', route: '/login', kind: 'page', note: "never the person's password",
-    build: (f) => pageForm(f, { path: '/login', hints: ['email', 'password', 'return_to'], params: paramsOf(fieldsOf(['email', 'password', 'return_to'], { email: [f.person.email, f.person.email.toUpperCase(), ` ${f.person.email}`], return_to: ['//evil.example', 'https://evil.example', '/ok'] })) }),
+    method: 'POST',
+    route: '/login',
+    kind: 'page',
+    note: "never the person's password",
+    build: (f) =>
+      pageForm(f, {
+        path: '/login',
+        hints: ['email', 'password', 'return_to'],
+        params: paramsOf(
+          fieldsOf(['email', 'password', 'return_to'], {
+            email: [f.person.email, f.person.email.toUpperCase(), ` ${f.person.email}`],
+            return_to: ['//evil.example', 'https://evil.example', '/ok'],
+          }),
+        ),
+      }),
   },
   getRoute('/signup', 'page', { auth: pageAuth, names: ['return_to'], real: () => ['/developer', '//evil.example', 'javascript:alert(1)'] }),
   {
-    method: 'POST', route: '/signup', kind: 'page', note: 'passwords are always under 10 characters as the server decodes them',
-    build: (f) => pageForm(f, {
-      path: '/signup', hints: ['email', 'password', 'return_to'],
-      // At most 3 code units, as a string: a lone surrogate sent as WTF-8 decodes to three U+FFFD, so
-      // the server sees at most 9 characters; an object would be spelled as its (long) JSON text.
-      params: paramsOf(fieldsOf(['email', 'password', 'return_to'], { email: ['new@farm.example', f.person.email, 'a@b'] })).map((p) =>
-        p.password === undefined ? p : withKey(p, 'password', asText(p.password).slice(0, 3))),
-    }),
+    method: 'POST',
+    route: '/signup',
+    kind: 'page',
+    note: 'passwords are always under 10 characters as the server decodes them',
+    build: (f) =>
+      pageForm(f, {
+        path: '/signup',
+        hints: ['email', 'password', 'return_to'],
+        // At most 3 code units, as a string: a lone surrogate sent as WTF-8 decodes to three U+FFFD, so
+        // the server sees at most 9 characters; an object would be spelled as its (long) JSON text.
+        params: paramsOf(fieldsOf(['email', 'password', 'return_to'], { email: ['new@farm.example', f.person.email, 'a@b'] })).map((p) =>
+          p.password === undefined ? p : withKey(p, 'password', asText(p.password).slice(0, 3)),
+        ),
+      }),
   },
   {
-    method: 'POST', route: '/logout', kind: 'page', note: 'never a valid CSRF token (a valid one signs out whatever the body)',
+    method: 'POST',
+    route: '/logout',
+    kind: 'page',
+    note: 'never a valid CSRF token (a valid one signs out whatever the body)',
     build: (f) => pageForm(f, { path: '/logout', hints: [], params: paramsOf({}), csrf: forgedCsrf(f) }),
   },
 
   // ---- pages: connected apps ----
   getRoute('/connected-apps', 'page', { auth: pageAuth, names: ['back'] }),
   {
-    method: 'POST', route: '/connected-apps/disconnect', kind: 'page', note: 'grant_id is never a real grant',
-    build: (f) => pageForm(f, {
-      path: '/connected-apps/disconnect', hints: ['grant_id', 'back'],
-      params: paramsOf(fieldsOf(['grant_id', 'back'], { back: ['/marketplace/installed', '//evil.example'], grant_id: f.grantIds.map((g) => `${g}x`).concat(f.grantIds.map((g) => ` ${g}`)) })),
-    }),
+    method: 'POST',
+    route: '/connected-apps/disconnect',
+    kind: 'page',
+    note: 'grant_id is never a real grant',
+    build: (f) =>
+      pageForm(f, {
+        path: '/connected-apps/disconnect',
+        hints: ['grant_id', 'back'],
+        params: paramsOf(
+          fieldsOf(['grant_id', 'back'], { back: ['/marketplace/installed', '//evil.example'], grant_id: f.grantIds.map((g) => `${g}x`).concat(f.grantIds.map((g) => ` ${g}`)) }),
+        ),
+      }),
   },
 ]
 
@@ -55,18 +86,24 @@ fuzzFile('pages', 'fuzzing the sign-in and connected-apps pages', specs, (fx) =>
   // refuse. A return_to sign-in would ignore (over 4096 characters) is now the page's path alone.
   it('a redirect to sign-in keeps its headers within 16 KiB: a query too long to carry is left out', async () => {
     const f = fx()
-    await fc.assert(fc.asyncProperty(
-      fc.constantFrom('/connected-apps', '/marketplace/installed', '/developer', '/developer/apps/new', '/marketplace'),
-      fc.integer({ min: 1, max: 12_000 }),
-      async (route, n) => {
-        const url = `${route}?back=${'%E2%80%AE'.repeat(Math.ceil(n / 9))}`
-        const res = await sendRaw(f, 'GET', url)
-        assert.equal(res.status, 303)
-        assert.ok(res.headerBytes <= 16 * 1024, `GET ${url.length} characters → ${res.headerBytes} bytes of headers (Location: ${String(res.headers.location).length} characters)`)
-        const location = new URL(res.headers.location!, f.server.origin)
-        assert.equal(location.pathname, '/login')
-        assert.equal(location.searchParams.get('return_to'), url.length <= 4096 ? url : route)
-      },
-    ), { numRuns: 30, ...replay })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('/connected-apps', '/marketplace/installed', '/developer', '/developer/apps/new', '/marketplace'),
+        fc.integer({ min: 1, max: 12_000 }),
+        async (route, n) => {
+          const url = `${route}?back=${'%E2%80%AE'.repeat(Math.ceil(n / 9))}`
+          const res = await sendRaw(f, 'GET', url)
+          assert.equal(res.status, 303)
+          assert.ok(
+            res.headerBytes <= 16 * 1024,
+            `GET ${url.length} characters → ${res.headerBytes} bytes of headers (Location: ${String(res.headers.location).length} characters)`,
+          )
+          const location = new URL(res.headers.location!, f.server.origin)
+          assert.equal(location.pathname, '/login')
+          assert.equal(location.searchParams.get('return_to'), url.length <= 4096 ? url : route)
+        },
+      ),
+      { numRuns: 30, ...replay },
+    )
   })
 })

@@ -5,7 +5,18 @@ import { SignJWT } from 'jose'
 import { cliActor, loadConfig, revokeGrant, signAccessToken, type AccessTokenClaims } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import {
-  bearer, eachEngine, injectHttp, privateApp, publicSandboxApp, silentLogger, startServer, waitUntil, type Engine, type PrivateFixture, type Res, type TestServer,
+  bearer,
+  eachEngine,
+  injectHttp,
+  privateApp,
+  publicSandboxApp,
+  silentLogger,
+  startServer,
+  waitUntil,
+  type Engine,
+  type PrivateFixture,
+  type Res,
+  type TestServer,
 } from './helpers.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
@@ -26,7 +37,10 @@ describe('resource-server guard on /api/rest/v2/workorders', () => {
   let token1: string
   let token2: string
   // Answers and challenges only: through app.inject, no port.
-  const { request, postJson, getToken } = injectHttp(() => server, () => other)
+  const { request, postJson, getToken } = injectHttp(
+    () => server,
+    () => other,
+  )
 
   before(async () => {
     server = await startServer({ listen: false })
@@ -50,8 +64,17 @@ describe('resource-server guard on /api/rest/v2/workorders', () => {
   const claimsFor = (f: PrivateFixture, overrides: Partial<AccessTokenClaims> = {}): AccessTokenClaims => {
     const now = Math.floor(Date.now() / 1000)
     return {
-      iss: server.issuer, sub: f.clientId, aud: server.config.audience, iat: now, exp: now + 600, jti: randomUUID(),
-      client_id: f.clientId, scope: 'api', tenant_id: f.tenant.id, grant_id: f.grant.id, ...overrides,
+      iss: server.issuer,
+      sub: f.clientId,
+      aud: server.config.audience,
+      iat: now,
+      exp: now + 600,
+      jti: randomUUID(),
+      client_id: f.clientId,
+      scope: 'api',
+      tenant_id: f.tenant.id,
+      grant_id: f.grant.id,
+      ...overrides,
     }
   }
 
@@ -71,9 +94,15 @@ describe('resource-server guard on /api/rest/v2/workorders', () => {
     assert.equal(b.status, 201, b.text)
     const l1 = await list(token1)
     assert.equal(l1.status, 200, l1.text)
-    assert.deepEqual(l1.json.results.map((w: { id: string }) => w.id), [a.json.id])
+    assert.deepEqual(
+      l1.json.results.map((w: { id: string }) => w.id),
+      [a.json.id],
+    )
     const l2 = await list(token2)
-    assert.deepEqual(l2.json.results.map((w: { id: string }) => w.id), [b.json.id])
+    assert.deepEqual(
+      l2.json.results.map((w: { id: string }) => w.id),
+      [b.json.id],
+    )
     assert.deepEqual(l1.json.results[0], a.json)
   })
 
@@ -194,7 +223,10 @@ describe('resource-server guard on /api/rest/v2/workorders', () => {
     const created = await postJson(server.url(WORKORDERS), { title: 'from the marketplace app' }, bearer(token))
     assert.equal(created.status, 201)
     const listed = await request(server.url(WORKORDERS), { headers: bearer(token) })
-    assert.deepEqual(listed.json.results.map((w: { id: string }) => w.id), [created.json.id])
+    assert.deepEqual(
+      listed.json.results.map((w: { id: string }) => w.id),
+      [created.json.id],
+    )
   })
 
   it('pages with a cursor: limit=2 over 5 orders returns all 5 exactly once, newest first', async () => {
@@ -222,7 +254,10 @@ describe('resource-server guard on /api/rest/v2/workorders', () => {
     assert.deepEqual(times, [...times].sort().reverse(), 'newest first')
     // Same-millisecond orders still page correctly (ties broken by id), so the order is stable.
     const all = await request(server.url(`${WORKORDERS}?limit=100`), { headers: bearer(token) })
-    assert.deepEqual(all.json.results.map((w: { id: string }) => w.id), seen)
+    assert.deepEqual(
+      all.json.results.map((w: { id: string }) => w.id),
+      seen,
+    )
     assert.equal(all.json.next_cursor, null)
   })
 
@@ -255,7 +290,10 @@ describe('revocation on the API', () => {
       const res = await request(server.url(`${WORKORDERS}?access_token=${token}`))
       assertInvalidToken(res)
       // And no new token stands on the revoked grant.
-      await waitUntil(async () => (await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: f.clientId, client_secret: f.clientSecret })).status === 400, 1000)
+      await waitUntil(
+        async () => (await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: f.clientId, client_secret: f.clientSecret })).status === 400,
+        1000,
+      )
       const again = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: f.clientId, client_secret: f.clientSecret })
       assert.equal(again.json.error, 'invalid_grant')
     } finally {

@@ -52,7 +52,13 @@ describe('independent client: oauth4webapi', () => {
 
   it('a public app passes target_id as an extra parameter', async () => {
     const pub = await publicSandboxApp(server.storage)
-    const res = await oauth.clientCredentialsGrantRequest(as, { client_id: pub.clientId }, oauth.ClientSecretBasic(pub.clientSecret), new URLSearchParams({ target_id: pub.sandboxTenant.id }), insecure)
+    const res = await oauth.clientCredentialsGrantRequest(
+      as,
+      { client_id: pub.clientId },
+      oauth.ClientSecretBasic(pub.clientSecret),
+      new URLSearchParams({ target_id: pub.sandboxTenant.id }),
+      insecure,
+    )
     const token = await oauth.processClientCredentialsResponse(as, { client_id: pub.clientId }, res)
     assert.equal(token.expires_in, 28000)
   })
@@ -73,8 +79,10 @@ describe('independent client: oauth4webapi', () => {
       return false
     })
     const scope = await oauth.clientCredentialsGrantRequest(as, client(), oauth.ClientSecretPost(f.clientSecret), new URLSearchParams({ scope: 'fields:read:all' }), insecure)
-    await assert.rejects(oauth.processClientCredentialsResponse(as, client(), scope), (err: unknown) =>
-      err instanceof oauth.ResponseBodyError && err.error === 'invalid_scope' && err.status === 400)
+    await assert.rejects(
+      oauth.processClientCredentialsResponse(as, client(), scope),
+      (err: unknown) => err instanceof oauth.ResponseBodyError && err.error === 'invalid_scope' && err.status === 400,
+    )
   })
 
   it('introspects its token, and sees it inactive once the grant is revoked', async () => {

@@ -9,12 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { cliActor, personActor,
-  createApp, createTenant, createUser, eventIdHeader, installApp, revokeGrant, rotateSigningKeys,
-} from '@fieldgate/core'
-import {
-  bearer, databaseUrl, decodeJwt, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type TestServer,
-} from './helpers.js'
+import { cliActor, personActor, createApp, createTenant, createUser, eventIdHeader, installApp, revokeGrant, rotateSigningKeys } from '@fieldgate/core'
+import { bearer, databaseUrl, decodeJwt, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type TestServer } from './helpers.js'
 import { Person } from './person.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
@@ -35,7 +31,9 @@ const status = async (server: TestServer, token: string) => (await request(serve
 describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATABASE_URL is not set: several instances need PostgreSQL' }, () => {
   let a: TestServer
   let b: TestServer
-  before(async () => { [a, b] = await twoInstances() })
+  before(async () => {
+    ;[a, b] = await twoInstances()
+  })
   after(async () => {
     await b?.close()
     await a?.close()
@@ -55,10 +53,22 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
     t.diagnostic(`revocation seen by the other instance after ${seen.join(', ')} ms`)
   })
 
-  it('an uninstall through one instance ends the installed app\'s tokens on the other within 1 s', { timeout: 30_000 }, async () => {
+  it("an uninstall through one instance ends the installed app's tokens on the other within 1 s", { timeout: 30_000 }, async () => {
     const tenant = await createTenant(a.runtime.ctx, cliActor, { name: 'Installed', environment: 'sandbox' })
-    const user = await createUser(a.runtime.ctx, cliActor, { email: `owner-${randomBytes(4).toString('hex')}@example.com`, password: Person.password, tenantId: tenant.id, role: 'owner' })
-    const created = await createApp(a.runtime.ctx, cliActor, { name: 'Planner', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/install', listed: true, scopes: 'api' })
+    const user = await createUser(a.runtime.ctx, cliActor, {
+      email: `owner-${randomBytes(4).toString('hex')}@example.com`,
+      password: Person.password,
+      tenantId: tenant.id,
+      role: 'owner',
+    })
+    const created = await createApp(a.runtime.ctx, cliActor, {
+      name: 'Planner',
+      kind: 'public',
+      environment: 'sandbox',
+      installUrl: 'https://partner.example/install',
+      listed: true,
+      scopes: 'api',
+    })
     const { grant } = await installApp(a.runtime.ctx, personActor(user, '127.0.0.1'), { clientId: created.app.clientId, tenantId: tenant.id, shownScopes: created.app.scopes })
     const token = await getToken(b, { clientId: created.app.clientId, clientSecret: created.clientSecret }, { target_id: tenant.id })
     assert.equal(await status(a, token), 200)
@@ -76,7 +86,10 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
     const ms = await waitUntil(async () => decodeJwt(await getToken(b, f)).header.kid === active, 1000, 5)
     assert.ok(ms < 1000, `signing with the new key after ${ms} ms`)
     const jwks = (await request(b.url('/.well-known/jwks.json'))).json as { keys: { kid: string }[] }
-    assert.ok(jwks.keys.some((k) => k.kid === before), 'the old key still verifies its tokens')
+    assert.ok(
+      jwks.keys.some((k) => k.kid === before),
+      'the old key still verifies its tokens',
+    )
     assert.equal(await status(a, await getToken(b, f)), 200, 'a token from the new key is accepted by the instance that rotated')
   })
 
@@ -85,7 +98,11 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
     const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
     await createUser(a.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
     const app = await createApp(a.runtime.ctx, cliActor, {
-      name: 'Field Mapper', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all', redirectUris: ['https://partner.example/callback'],
+      name: 'Field Mapper',
+      kind: 'public',
+      environment: 'sandbox',
+      scopes: 'fields:read:all',
+      redirectUris: ['https://partner.example/callback'],
     })
     const person = new Person(a, email)
     assert.equal((await person.signIn()).status, 303)
@@ -105,11 +122,14 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
     try {
       const tenant = await createTenant(a.runtime.ctx, cliActor, { name: 'Hooked', environment: 'sandbox' })
       const created = await createApp(a.runtime.ctx, cliActor, {
-        name: 'Hooked', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: receiver.url,
+        name: 'Hooked',
+        kind: 'private',
+        tenantId: tenant.id,
+        scopes: 'alerts:write',
+        dataApiUrl: receiver.url,
       })
       const token = await getToken(a, { clientId: created.app.clientId, clientSecret: created.clientSecret })
-      const writes = await Promise.all(Array.from({ length: 200 }, (_, i) =>
-        postJson((i % 2 ? a : b).url('/v1/alerts'), { title: `alert ${i}`, severity: 'info' }, bearer(token))))
+      const writes = await Promise.all(Array.from({ length: 200 }, (_, i) => postJson((i % 2 ? a : b).url('/v1/alerts'), { title: `alert ${i}`, severity: 'info' }, bearer(token))))
       assert.deepEqual([...new Set(writes.map((w) => w.status))], [201])
       await waitUntil(async () => receiver.ids.length >= 200, 30_000, 50)
       await new Promise((r) => setTimeout(r, 500))
@@ -132,7 +152,9 @@ async function listenReceiver(): Promise<{ url: string; ids: string[]; close(): 
   const ids: string[] = []
   const server: Server = createServer((req, res) => {
     let body = ''
-    req.setEncoding('utf8').on('data', (c: string) => { body += c })
+    req.setEncoding('utf8').on('data', (c: string) => {
+      body += c
+    })
     req.on('end', () => {
       if ((JSON.parse(body) as { type: string }).type === 'record.created') ids.push(String(req.headers[eventIdHeader]))
       res.writeHead(200).end()
@@ -142,9 +164,10 @@ async function listenReceiver(): Promise<{ url: string; ids: string[]; close(): 
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/data-api`,
     ids,
-    close: () => new Promise((ok) => {
-      server.closeAllConnections()
-      server.close(() => ok())
-    }),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections()
+        server.close(() => ok())
+      }),
   }
 }

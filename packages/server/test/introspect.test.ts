@@ -4,7 +4,17 @@ import { after, before, describe, it } from 'node:test'
 import { cliActor, loadConfig, revokeGrant, signAccessToken } from '@fieldgate/core'
 import { openRuntime } from '@fieldgate/server'
 import {
-  basicAuth, decodeJwt, injectHttp, privateApp, publicSandboxApp, silentLogger, startServer, waitUntil, type PrivateFixture, type PublicFixture, type Res,
+  basicAuth,
+  decodeJwt,
+  injectHttp,
+  privateApp,
+  publicSandboxApp,
+  silentLogger,
+  startServer,
+  waitUntil,
+  type PrivateFixture,
+  type PublicFixture,
+  type Res,
   type TestServer,
 } from './helpers.js'
 
@@ -34,7 +44,7 @@ describe('introspection (RFC 7662) on POST /oauth/introspect', () => {
     assert.deepEqual(res.json, { active: false })
   }
 
-  it('lets a resource server (scope fieldgate:introspect) introspect every app\'s tokens', async () => {
+  it("lets a resource server (scope fieldgate:introspect) introspect every app's tokens", async () => {
     const rs = await privateApp(server.storage, { scopes: 'fieldgate:introspect', tenantId: a.tenant.id })
     const res = await introspect(tokenB, rs)
     assert.equal(res.json.active, true)
@@ -107,14 +117,30 @@ describe('introspection (RFC 7662) on POST /oauth/introspect', () => {
     try {
       const now = Math.floor(Date.now() / 1000)
       const expired = await signAccessToken(signer.ctx.keys, {
-        iss: server.issuer, sub: a.clientId, aud: server.config.audience, iat: now - 7200, exp: now - 3600, jti: randomUUID(),
-        client_id: a.clientId, scope: 'api', tenant_id: a.tenant.id, grant_id: a.grant.id,
+        iss: server.issuer,
+        sub: a.clientId,
+        aud: server.config.audience,
+        iat: now - 7200,
+        exp: now - 3600,
+        jti: randomUUID(),
+        client_id: a.clientId,
+        scope: 'api',
+        tenant_id: a.tenant.id,
+        grant_id: a.grant.id,
       })
       assertInactive(await introspect(expired))
       // The same claims one hour ahead are active: the expiry is what made it inactive.
       const fresh = await signAccessToken(signer.ctx.keys, {
-        iss: server.issuer, sub: a.clientId, aud: server.config.audience, iat: now, exp: now + 3600, jti: randomUUID(),
-        client_id: a.clientId, scope: 'api', tenant_id: a.tenant.id, grant_id: a.grant.id,
+        iss: server.issuer,
+        sub: a.clientId,
+        aud: server.config.audience,
+        iat: now,
+        exp: now + 3600,
+        jti: randomUUID(),
+        client_id: a.clientId,
+        scope: 'api',
+        tenant_id: a.tenant.id,
+        grant_id: a.grant.id,
       })
       assert.equal((await introspect(fresh)).json.active, true)
     } finally {

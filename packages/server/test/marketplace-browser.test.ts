@@ -38,8 +38,7 @@ function independentlyVerified(query: string, clientSecret: string): boolean {
 }
 
 /** The partner's check with the SDK they use. */
-const sdkVerified = (query: string, clientSecret: string, now = Date.now()) =>
-  verifyInstallRequest(query, clientSecret, { now: () => now })
+const sdkVerified = (query: string, clientSecret: string, now = Date.now()) => verifyInstallRequest(query, clientSecret, { now: () => now })
 
 /** The same query with one parameter's value replaced, everything else byte for byte. */
 function withParam(query: string, name: string, value: string): string {
@@ -58,11 +57,14 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
   const contexts: BrowserContext[] = []
   const consoleErrors = new WeakMap<Page, string[]>()
 
-  before(async () => {
-    partner = await startPartner('/install', 'Route Planner', 'Route Planner is setting up your account')
-    server = await startServer()
-    if (!browserSkip) browser = await launchBrowser()
-  }, { timeout: 30_000 })
+  before(
+    async () => {
+      partner = await startPartner('/install', 'Route Planner', 'Route Planner is setting up your account')
+      server = await startServer()
+      if (!browserSkip) browser = await launchBrowser()
+    },
+    { timeout: 30_000 },
+  )
 
   afterEach(async () => {
     for (const c of contexts.splice(0)) await c.close().catch(() => {})
@@ -87,7 +89,9 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     // What the browser itself complains about (a Content-Security-Policy violation, say), for failure messages.
     const messages: string[] = []
     consoleErrors.set(page, messages)
-    page.on('console', (m) => { if (m.type() === 'error') messages.push(m.text()) })
+    page.on('console', (m) => {
+      if (m.type() === 'error') messages.push(m.text())
+    })
     return page
   }
 
@@ -174,7 +178,9 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
       await page.waitForURL((u) => u.origin === partner.origin && u.pathname === '/install')
     } catch (err) {
       const complaints = (consoleErrors.get(page) ?? []).join('\n  ')
-      assert.fail(`${button} did not take the browser to the partner's install URL (still at ${page.url()}; the partner got ${partner.hits.length - seen} requests).\nThe browser's console:\n  ${complaints || '(nothing)'}\n${(err as Error).message.split('\n')[0]}`)
+      assert.fail(
+        `${button} did not take the browser to the partner's install URL (still at ${page.url()}; the partner got ${partner.hits.length - seen} requests).\nThe browser's console:\n  ${complaints || '(nothing)'}\n${(err as Error).message.split('\n')[0]}`,
+      )
     }
     await page.getByRole('heading', { name: /Route Planner is setting up/ }).waitFor()
     assert.equal(partner.hits.length, seen + 1, 'the partner got exactly one request')
@@ -249,7 +255,10 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
 
   // ---- the journeys ----
 
-  it('a partner signs up, creates an app, sees the secret once, installs it on the sandbox; the partner verifies the hmac, gets a token and calls the API', { skip: browserSkip, timeout: 45_000 }, async () => {
+  it('a partner signs up, creates an app, sees the secret once, installs it on the sandbox; the partner verifies the hmac, gets a token and calls the API', {
+    skip: browserSkip,
+    timeout: 45_000,
+  }, async () => {
     const email = 'partner@routeplanner.example'
     const page = await newPage()
     await signUp(page, email)
@@ -266,7 +275,12 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.ok((await server.storage.listMemberships(user.id)).some((m) => m.tenantId === sandboxId && m.role === 'owner'))
 
     const { clientId, clientSecret } = await createAppInPortal(page, {
-      name: SANDBOX_APP, description: SANDBOX_DESCRIPTION, environment: 'sandbox', scopes: ['api'], listed: false, contact: CONTACT,
+      name: SANDBOX_APP,
+      description: SANDBOX_DESCRIPTION,
+      environment: 'sandbox',
+      scopes: ['api'],
+      listed: false,
+      contact: CONTACT,
     })
     assert.equal((await page.content()).includes(clientSecret), true, 'the control: the creation page has the secret')
     const stored = await server.storage.getAppByClientId(clientId)
@@ -311,7 +325,11 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
       'target_id (random)': withParam(hit.query, 'target_id', randomUUID()),
       timestamp: withParam(hit.query, 'timestamp', String(Number(hit.params.get('timestamp')) - 1)),
       hmac: withParam(hit.query, 'hmac', createHmac('sha256', 'not the secret').update('target=x').digest('hex')),
-      'hmac (one character)': withParam(hit.query, 'hmac', hit.params.get('hmac')!.replace(/.$/, (c) => (c === '0' ? '1' : '0'))),
+      'hmac (one character)': withParam(
+        hit.query,
+        'hmac',
+        hit.params.get('hmac')!.replace(/.$/, (c) => (c === '0' ? '1' : '0')),
+      ),
       target: withParam(hit.query, 'target', randomUUID()),
     }
     for (const [what, query] of Object.entries(tampered)) {
@@ -338,13 +356,21 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.ok(!(await page.content()).includes(clientSecret))
   })
 
-  it('a tenant admin installs a live app from the marketplace, installing twice keeps one grant, and Uninstall stops the token', { skip: browserSkip, timeout: 45_000 }, async () => {
+  it('a tenant admin installs a live app from the marketplace, installing twice keeps one grant, and Uninstall stops the token', {
+    skip: browserSkip,
+    timeout: 45_000,
+  }, async () => {
     const liveName = 'Dispatch Board'
     const scopes = ['api', 'alerts:write']
     const partnerPage = await newPage()
     await signUp(partnerPage, 'partner@dispatchboard.example')
     const { clientId, clientSecret } = await createAppInPortal(partnerPage, {
-      name: liveName, description: 'Shows every technician and job on one board.', environment: 'live', scopes, listed: true, contact: 'hello@dispatchboard.example',
+      name: liveName,
+      description: 'Shows every technician and job on one board.',
+      environment: 'live',
+      scopes,
+      listed: true,
+      contact: 'hello@dispatchboard.example',
     })
     const id = await appId(clientId)
     const app = (await server.storage.getApp(id))!
@@ -439,7 +465,12 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     const partnerPage = await newPage()
     await signUp(partnerPage, 'partner@invoicesync.example')
     const { clientId, clientSecret } = await createAppInPortal(partnerPage, {
-      name, description: 'Sends finished work orders to your accounting.', environment: 'live', scopes: ['api'], listed: true, contact: 'hello@invoicesync.example',
+      name,
+      description: 'Sends finished work orders to your accounting.',
+      environment: 'live',
+      scopes: ['api'],
+      listed: true,
+      contact: 'hello@invoicesync.example',
     })
     const id = await appId(clientId)
     const { tenant, email } = await liveOwner('Birch')
@@ -474,7 +505,10 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     // Try again goes to the partner once more, signed, on the same grant.
     const retry = await toPartner(page, 'Try again')
     await expectSignedInstall(retry, tenant, clientSecret)
-    assert.deepEqual((await activeGrants(tenant.id)).map((g) => g.id), [grant.id])
+    assert.deepEqual(
+      (await activeGrants(tenant.id)).map((g) => g.id),
+      [grant.id],
+    )
     await expectApiWorks(token)
 
     // Another failure: the card says so.
@@ -513,12 +547,20 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.equal(await page.getByRole('region', { name: `${name} on ${tenant.name}` }).count(), 0)
   })
 
-  it('the partner widens the app between display and Install: nothing is granted, the page shows the new list, and Install grants exactly it', { skip: browserSkip, timeout: 45_000 }, async () => {
+  it('the partner widens the app between display and Install: nothing is granted, the page shows the new list, and Install grants exactly it', {
+    skip: browserSkip,
+    timeout: 45_000,
+  }, async () => {
     const name = 'Crew Timesheets'
     const partnerPage = await newPage()
     await signUp(partnerPage, 'partner@crewtimesheets.example')
     const { clientId, clientSecret } = await createAppInPortal(partnerPage, {
-      name, description: 'Hours per technician per job.', environment: 'live', scopes: ['api'], listed: true, contact: 'hello@crewtimesheets.example',
+      name,
+      description: 'Hours per technician per job.',
+      environment: 'live',
+      scopes: ['api'],
+      listed: true,
+      contact: 'hello@crewtimesheets.example',
     })
     const { tenant, email } = await liveOwner('Aspen')
     const page = await newPage()
@@ -559,7 +601,12 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     const partnerPage = await newPage()
     await signUp(partnerPage, 'partner@sandboxonly.example')
     const { clientId } = await createAppInPortal(partnerPage, {
-      name, description: 'Still being tested.', environment: 'sandbox', scopes: ['api'], listed: false, contact: 'hello@sandboxonly.example',
+      name,
+      description: 'Still being tested.',
+      environment: 'sandbox',
+      scopes: ['api'],
+      listed: false,
+      contact: 'hello@sandboxonly.example',
     })
     const id = await appId(clientId)
 
@@ -588,7 +635,10 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     // Its page reached directly says so and offers no Install; a forged install POST is refused with 400.
     const shown = await page.goto(server.url(`/marketplace/apps/${clientId}?tenant=${tenant.id}`))
     assert.equal(shown?.status(), 200)
-    await page.getByRole('alert').filter({ hasText: /cannot be installed on .*, a live tenant/ }).waitFor()
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /cannot be installed on .*, a live tenant/ })
+      .waitFor()
     assert.equal(await page.getByRole('button', { name: /Install/ }).count(), 0)
     const seen = partner.hits.length
     const csrf = await page.locator('input[name=csrf]').first().inputValue()

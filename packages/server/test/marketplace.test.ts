@@ -28,8 +28,15 @@ async function createAppThroughPortal(p: Person, fields: Record<string, string>)
   const form = await p.get('/developer/apps/new')
   assert.equal(form.status, 200, form.text)
   const posted = await p.post('/developer/apps', {
-    csrf: csrfOf(form), kind: 'public', environment: 'sandbox', name: 'Route planner', description: 'Plans routes',
-    install_url: INSTALL, contact_email: 'dev@partner.example', 'scope:api': 'on', ...fields,
+    csrf: csrfOf(form),
+    kind: 'public',
+    environment: 'sandbox',
+    name: 'Route planner',
+    description: 'Plans routes',
+    install_url: INSTALL,
+    contact_email: 'dev@partner.example',
+    'scope:api': 'on',
+    ...fields,
   })
   assert.equal(posted.status, 303, posted.text)
   const page = await p.get(posted.headers.get('location')!)
@@ -59,7 +66,13 @@ const partnerVerifies = (q: URLSearchParams | string, secret: string, nowSeconds
   verifyInstallRequest(q, secret, { now: () => nowSeconds * 1000 })
 
 /** The partner's signed link back (the SDK's completionUrl), as a path on `server`. */
-async function signedCompletion(server: TestServer, app: CreatedApp, targetId: string, status: CompletionStatus, extra: { errorDescription?: string; now?: () => number } = {}): Promise<string> {
+async function signedCompletion(
+  server: TestServer,
+  app: CreatedApp,
+  targetId: string,
+  status: CompletionStatus,
+  extra: { errorDescription?: string; now?: () => number } = {},
+): Promise<string> {
   const url = new URL(await completionUrl({ issuer: server.origin, clientId: app.clientId, clientSecret: app.clientSecret, targetId, status, ...extra }))
   return url.pathname + url.search
 }
@@ -69,7 +82,9 @@ const tokenFor = (server: TestServer, app: CreatedApp, targetId: string) =>
 
 describe('developer portal and marketplace over HTTP', () => {
   let server: TestServer
-  before(async () => { server = await startServer() })
+  before(async () => {
+    server = await startServer()
+  })
   after(() => server.close())
 
   it('creates an app, shows its secret once, and never again on any page', async () => {
@@ -90,7 +105,10 @@ describe('developer portal and marketplace over HTTP', () => {
     const secrets = await server.storage.listLiveSecrets(stored!.id, Date.now())
     assert.equal(JSON.stringify(secrets).includes(app.clientSecret), false)
     const audit = await server.storage.listAudit({ appIds: [stored!.id], limit: 10 })
-    assert.deepEqual(audit.map((e) => [e.action, e.actor]), [['app.created', p.email]])
+    assert.deepEqual(
+      audit.map((e) => [e.action, e.actor]),
+      [['app.created', p.email]],
+    )
   })
 
   it('installs on the sandbox with a signed redirect the partner can verify, and a token for target_id', async () => {
@@ -109,7 +127,12 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.ok(Math.abs(Number(q.get('timestamp')) - now) < 5)
     assert.equal(await partnerVerifies(q, app.clientSecret, now), true)
     assert.equal(q.get('hmac'), queryHmac({ target: q.get('target')!, target_id: q.get('target_id')!, timestamp: q.get('timestamp')! }, app.clientSecret))
-    for (const [name, value] of [['target_id', randomBytes(8).toString('hex')], ['timestamp', String(now - 1)], ['hmac', '0'.repeat(64)], ['target', 'x']]) {
+    for (const [name, value] of [
+      ['target_id', randomBytes(8).toString('hex')],
+      ['timestamp', String(now - 1)],
+      ['hmac', '0'.repeat(64)],
+      ['target', 'x'],
+    ]) {
       const tampered = new URLSearchParams(q)
       tampered.set(name!, value!)
       assert.equal(await partnerVerifies(tampered, app.clientSecret, now), false, name)
@@ -135,7 +158,10 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.equal(await partnerVerifies(location.href, app.clientSecret), true, 'the whole URL')
     assert.equal(await partnerVerifies(location.search, app.clientSecret), true, 'its query string')
     assert.equal(await partnerVerifies(q, app.clientSecret), true, 'its parameters')
-    for (const [name, value] of [['partner', 'evil'], ['region', 'us']] as const) {
+    for (const [name, value] of [
+      ['partner', 'evil'],
+      ['region', 'us'],
+    ] as const) {
       const tampered = new URLSearchParams(q)
       tampered.set(name, value)
       assert.equal(await partnerVerifies(tampered, app.clientSecret), false, name)
@@ -430,7 +456,9 @@ describe('developer portal and marketplace over HTTP', () => {
 describe('admin API', () => {
   const adminToken = randomBytes(32).toString('base64url')
   let server: TestServer
-  before(async () => { server = await startServer({ overrides: { adminToken } }) })
+  before(async () => {
+    server = await startServer({ overrides: { adminToken } })
+  })
   after(() => server.close())
   const admin = (path: string, init: RequestInit = {}) =>
     request(server.url(path), { ...init, headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json', ...init.headers } })
@@ -477,7 +505,10 @@ describe('admin API', () => {
     assert.equal(keys.status, 200, keys.text)
     assert.deepEqual(keys.json.map((k: { state: string }) => k.state).sort(), ['active', 'next', 'retiring'])
     const audit = await admin(`/admin/v1/audit?client_id=${app.json.client_id}`)
-    assert.deepEqual(audit.json.map((e: { action: string }) => e.action), ['grant.revoked', 'secret.rotated', 'app.created'])
+    assert.deepEqual(
+      audit.json.map((e: { action: string }) => e.action),
+      ['grant.revoked', 'secret.rotated', 'app.created'],
+    )
     assert.ok(audit.json.every((e: { actor: string }) => e.actor === 'admin-api'))
     assert.equal((await admin(`/admin/v1/apps/${app.json.client_id}`, { method: 'DELETE' })).status, 204)
   })
@@ -502,12 +533,23 @@ describe('admin API', () => {
     assert.equal(doc.status, 200)
     assert.equal(doc.json.openapi, '3.1.0')
     const paths = Object.keys(doc.json.paths)
-    for (const p of ['/admin/v1/tenants', '/admin/v1/users', '/admin/v1/apps', '/admin/v1/apps/{client_id}/rotate-secret', '/admin/v1/grants', '/admin/v1/keys/rotate', '/admin/v1/audit']) {
+    for (const p of [
+      '/admin/v1/tenants',
+      '/admin/v1/users',
+      '/admin/v1/apps',
+      '/admin/v1/apps/{client_id}/rotate-secret',
+      '/admin/v1/grants',
+      '/admin/v1/keys/rotate',
+      '/admin/v1/audit',
+    ]) {
       assert.ok(paths.includes(p), p)
     }
     // The APIs a program calls (admin, resources, OAuth and dialect endpoints, well-known, probes), never the pages.
     const client = ['/oauth/token', '/oauth/introspect', '/oauth/revoke', '/authentication/api/oauth/token', '/healthz', '/readyz']
-    assert.ok(paths.every((p) => p.startsWith('/admin/v1/') || p.startsWith('/api/') || p.startsWith('/v1/') || p.startsWith('/.well-known/') || client.includes(p)), paths.join(' '))
+    assert.ok(
+      paths.every((p) => p.startsWith('/admin/v1/') || p.startsWith('/api/') || p.startsWith('/v1/') || p.startsWith('/.well-known/') || client.includes(p)),
+      paths.join(' '),
+    )
     assert.deepEqual(doc.json.paths['/admin/v1/tenants'].post.security, [{ adminToken: [] }])
     assert.deepEqual(doc.json.components.securitySchemes.adminToken, { type: 'http', scheme: 'bearer' })
   })
@@ -521,7 +563,13 @@ describe('fieldgate audit list', () => {
     await runCli(['apps', 'rotate-secret', app.json.client_id, '--grace', '0', '--json'], { FIELDGATE_DATA_DIR: dataDir })
     const list = await runCli(['audit', 'list', '--json'], { FIELDGATE_DATA_DIR: dataDir })
     assert.equal(list.code, 0, list.stderr)
-    assert.deepEqual(list.json.map((e: { action: string; actor: string }) => [e.action, e.actor]), [['secret.rotated', 'cli'], ['app.created', 'cli']])
+    assert.deepEqual(
+      list.json.map((e: { action: string; actor: string }) => [e.action, e.actor]),
+      [
+        ['secret.rotated', 'cli'],
+        ['app.created', 'cli'],
+      ],
+    )
     const filtered = await runCli(['audit', 'list', '--app', 'nope', '--json'], { FIELDGATE_DATA_DIR: dataDir })
     assert.equal(filtered.code, 1)
   })

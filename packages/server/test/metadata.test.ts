@@ -2,9 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose'
 import { cliActor, rotateSigningKeys } from '@fieldgate/core'
-import {
-  bearer, decodeJwt, freePort, injectHttp, privateApp, startServer, waitUntil, type PrivateFixture, type TestServer,
-} from './helpers.js'
+import { bearer, decodeJwt, freePort, injectHttp, privateApp, startServer, waitUntil, type PrivateFixture, type TestServer } from './helpers.js'
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k', 'oth']
 
@@ -13,7 +11,10 @@ describe('metadata and keys', () => {
   let f: PrivateFixture
   let custom: TestServer | undefined
   // Documents and keys only: through app.inject, no port.
-  const { request, getToken } = injectHttp(() => server, () => custom)
+  const { request, getToken } = injectHttp(
+    () => server,
+    () => custom,
+  )
 
   before(async () => {
     server = await startServer({ listen: false })
@@ -91,10 +92,14 @@ describe('metadata and keys', () => {
 
     await rotateSigningKeys(server.runtime.ctx, cliActor, { alg: server.config.signingAlg, defaultMaxTtl: Math.max(server.config.tokenTtl.public, server.config.tokenTtl.private) })
     let newToken = ''
-    const elapsed = await waitUntil(async () => {
-      newToken = await getToken(server, f)
-      return decodeJwt(newToken).header.kid === nextKid
-    }, 1000, 25)
+    const elapsed = await waitUntil(
+      async () => {
+        newToken = await getToken(server, f)
+        return decodeJwt(newToken).header.kid === nextKid
+      },
+      1000,
+      25,
+    )
     assert.ok(elapsed <= 1000)
 
     const after = await jwks()

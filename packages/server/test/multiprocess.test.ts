@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict'
 import { rmSync } from 'node:fs'
 import { after, describe, it } from 'node:test'
-import {
-  bearer, freePort, getToken, openStore, privateApp, request, runCli, spawnServe, tempDir, waitUntil,
-  type PrivateFixture, type ServerProcess,
-} from './helpers.js'
+import { bearer, freePort, getToken, openStore, privateApp, request, runCli, spawnServe, tempDir, waitUntil, type PrivateFixture, type ServerProcess } from './helpers.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
 
@@ -20,8 +17,7 @@ async function seed(dataDir: string, count = 1): Promise<PrivateFixture[]> {
   }
 }
 
-const status = async (origin: string, token: string) =>
-  (await request(`${origin}${WORKORDERS}`, { headers: bearer(token) })).status
+const status = async (origin: string, token: string) => (await request(`${origin}${WORKORDERS}`, { headers: bearer(token) })).status
 
 describe('several server processes on one store', () => {
   const children: ServerProcess[] = []
@@ -116,10 +112,14 @@ describe('several server processes on one store', () => {
     const cli = await runCli(['grants', 'revoke', f!.grant.id, '--json'], { FIELDGATE_DATA_DIR: dataDir })
     assert.equal(cli.code, 0, cli.stderr)
     // Requests are spread over both workers: poll until a burst of them is refused everywhere.
-    await waitUntil(async () => {
-      const burst = await Promise.all(tokens.flatMap((t) => [status(server.origin, t), status(server.origin, t)]))
-      return burst.every((s) => s === 401)
-    }, 2000, 50)
+    await waitUntil(
+      async () => {
+        const burst = await Promise.all(tokens.flatMap((t) => [status(server.origin, t), status(server.origin, t)]))
+        return burst.every((s) => s === 401)
+      },
+      2000,
+      50,
+    )
     const elapsed = performance.now() - cli.exitedAt
     t.diagnostic(`every worker refused ${Math.round(elapsed)} ms after the CLI exited`)
     assert.ok(elapsed < 1000, `every worker refused the tokens ${Math.round(elapsed)} ms after the CLI exited`)

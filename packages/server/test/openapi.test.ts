@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import {
-  basicAuth, bearer, injectHttp, privateApp, publicSandboxApp, startServer, type PrivateFixture, type PublicFixture, type Res, type TestServer,
-} from './helpers.js'
+import { basicAuth, bearer, injectHttp, privateApp, publicSandboxApp, startServer, type PrivateFixture, type PublicFixture, type Res, type TestServer } from './helpers.js'
 
 // biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is walked as arbitrary JSON
 type Schema = { [key: string]: any }
@@ -87,14 +85,17 @@ describe('/openapi.json documents every endpoint a client calls', () => {
       assert.ok(op.tags?.length > 0 && op.summary, 'tags and summary')
       if (input) assert.ok(op.requestBody || op.parameters?.length > 0, 'a request body or parameters')
       const statuses = Object.keys(op.responses)
-      assert.ok(statuses.some((s) => s.startsWith('2')), `a 2xx response: ${statuses.join(', ')}`)
+      assert.ok(
+        statuses.some((s) => s.startsWith('2')),
+        `a 2xx response: ${statuses.join(', ')}`,
+      )
       const failures = statuses.filter((s) => s.startsWith('4') || s.startsWith('5'))
       assert.ok(failures.length > 0, `an error response: ${statuses.join(', ')}`)
       for (const s of failures) assert.ok(op.responses[s].content?.['application/json']?.schema, `${s} has a schema`)
     })
   }
 
-  it('documents the token endpoints\' form and JSON bodies and OAuth\'s error shape', () => {
+  it("documents the token endpoints' form and JSON bodies and OAuth's error shape", () => {
     for (const path of ['/oauth/token', '/authentication/api/oauth/token', '/v1/token.exchange', '/oauth/introspect', '/oauth/revoke']) {
       assert.deepEqual(Object.keys(operation('post', path).requestBody.content).sort(), ['application/json', 'application/x-www-form-urlencoded'], path)
       assert.deepEqual(responseSchema('post', path, 401).required, ['error'], path)
@@ -105,7 +106,12 @@ describe('/openapi.json documents every endpoint a client calls', () => {
     const rfc = await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials', scope: 'api' }, { authorization: basicAuth(f.clientId, f.clientSecret) })
     assert.equal(rfc.status, 200)
     conforms('post', '/oauth/token', rfc)
-    const fieldEdge = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: pub.sandboxTenant.id })
+    const fieldEdge = await postJson(server.url('/oauth/token'), {
+      grant_type: 'client_credentials',
+      client_id: pub.clientId,
+      client_secret: pub.clientSecret,
+      target_id: pub.sandboxTenant.id,
+    })
     assert.equal(fieldEdge.status, 200)
     assert.deepEqual(Object.keys(fieldEdge.json), ['access_token', 'token_type', 'expires_in'])
     conforms('post', '/oauth/token', fieldEdge)

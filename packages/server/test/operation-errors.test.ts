@@ -12,7 +12,9 @@ import { Person, csrfOf } from './person.js'
 function operationErrors(engine: Engine): void {
   const adminToken = randomBytes(32).toString('base64url')
   let server: TestServer
-  before(async () => { server = await startServer({ engine, listen: false, overrides: { adminToken } }) })
+  before(async () => {
+    server = await startServer({ engine, listen: false, overrides: { adminToken } })
+  })
   after(() => server.close())
 
   const admin = async (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) => {
@@ -46,7 +48,11 @@ function operationErrors(engine: Engine): void {
   })
 
   it('throws OperationError with the code from core itself', async () => {
-    const codeOf = (p: Promise<unknown>) => p.then(() => 'none', (err: unknown) => (err instanceof OperationError ? err.code : 'other'))
+    const codeOf = (p: Promise<unknown>) =>
+      p.then(
+        () => 'none',
+        (err: unknown) => (err instanceof OperationError ? err.code : 'other'),
+      )
     assert.equal(await codeOf(deleteApp(server.runtime.ctx, cliActor, { clientId: 'fg_nosuchapp' })), 'not_found')
     assert.equal(await codeOf(revokeGrant(server.runtime.ctx, cliActor, { grantId: randomUUID() })), 'not_found')
     assert.equal(await codeOf(createTenant(server.runtime.ctx, cliActor, { name: 'x', environment: 'moon' })), 'invalid')
@@ -59,7 +65,9 @@ function operationErrors(engine: Engine): void {
 // Sign-up tells a taken email by the operation's code, not by matching its message (real port: a Person browses).
 describe('sign-up with an email that has an account', () => {
   let server: TestServer
-  before(async () => { server = await startServer() })
+  before(async () => {
+    server = await startServer()
+  })
   after(() => server.close())
 
   it('shows the sign-in hint and makes no second account', async () => {

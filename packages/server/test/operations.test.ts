@@ -6,7 +6,22 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  RawConnection, bearer, databaseUrl, freePort, runCli, spawnServe, tempDir, getToken, postForm, postJson, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer,
+  RawConnection,
+  bearer,
+  databaseUrl,
+  freePort,
+  runCli,
+  spawnServe,
+  tempDir,
+  getToken,
+  postForm,
+  postJson,
+  privateApp,
+  request,
+  startServer,
+  waitUntil,
+  type PrivateFixture,
+  type TestServer,
 } from './helpers.js'
 
 describe('probes, request ids and metrics', () => {
@@ -90,7 +105,10 @@ class Cable {
   private server: Server | undefined
   private readonly sockets = new Set<Socket>()
   private muted = false
-  constructor(readonly port: number, private readonly target: { host: string; port: number }) {}
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
 
   async plug(): Promise<void> {
     this.server = createServer((client) => {
@@ -209,14 +227,20 @@ describe('fieldgate backup and restore (SQLite)', () => {
     const refused = await runCli(['restore', junk], env)
     assert.equal(refused.code, 1)
     assert.match(refused.stderr, /cannot restore/)
-    assert.deepEqual((await runCli(['tenants', 'list', '--json'], env)).json.map((t: { name: string }) => t.name), ['Kept'], 'the store is untouched')
+    assert.deepEqual(
+      (await runCli(['tenants', 'list', '--json'], env)).json.map((t: { name: string }) => t.name),
+      ['Kept'],
+      'the store is untouched',
+    )
   })
 })
 
 describe('where /metrics is served (FIELDGATE_METRICS_LISTEN, FIELDGATE_METRICS_TOKEN)', () => {
   const metricsToken = 'm'.repeat(16) + Math.random().toString(36).slice(2).padEnd(16, 'x')
   const servers: TestServer[] = []
-  after(async () => { for (const s of servers) await s.close() })
+  after(async () => {
+    for (const s of servers) await s.close()
+  })
   const start = async (metrics: Config['metrics'], issuer?: string) => {
     const s = await startServer({ overrides: { metrics, ...(issuer ? { issuer } : {}) } })
     servers.push(s)
@@ -284,9 +308,16 @@ describe('where /metrics is served (FIELDGATE_METRICS_LISTEN, FIELDGATE_METRICS_
     assert.equal(loadConfig({ FIELDGATE_METRICS_TOKEN: metricsToken }).metrics.token, metricsToken)
     assert.ok(Object.isFrozen(loadConfig({ FIELDGATE_METRICS_LISTEN: '127.0.0.1:9100' }).metrics.listen))
     for (const bad of ['9100', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', 'metrics.internal:9100', '::1:9100', 'http://127.0.0.1:9100']) {
-      assert.throws(() => loadConfig({ FIELDGATE_METRICS_LISTEN: bad }), (e: unknown) => e instanceof ConfigError && /FIELDGATE_METRICS_LISTEN/.test(e.message), bad)
+      assert.throws(
+        () => loadConfig({ FIELDGATE_METRICS_LISTEN: bad }),
+        (e: unknown) => e instanceof ConfigError && /FIELDGATE_METRICS_LISTEN/.test(e.message),
+        bad,
+      )
     }
-    assert.throws(() => loadConfig({ FIELDGATE_METRICS_TOKEN: 'short' }), (e: unknown) => e instanceof ConfigError && /FIELDGATE_METRICS_TOKEN/.test(e.message))
+    assert.throws(
+      () => loadConfig({ FIELDGATE_METRICS_TOKEN: 'short' }),
+      (e: unknown) => e instanceof ConfigError && /FIELDGATE_METRICS_TOKEN/.test(e.message),
+    )
   })
 })
 
@@ -308,14 +339,21 @@ describe('fieldgate restore while a server runs (SQLite)', () => {
     } finally {
       await server.stop()
     }
-    assert.deepEqual(readdirSync(dataDir).filter((n) => n.endsWith('.lock')), [], 'the server released its lock on shutdown')
+    assert.deepEqual(
+      readdirSync(dataDir).filter((n) => n.endsWith('.lock')),
+      [],
+      'the server released its lock on shutdown',
+    )
     // A server killed with SIGKILL leaves its lock behind; its pid no longer runs, so the lock is stale.
     const dead = spawnSync(process.execPath, ['-e', '']).pid
     writeFileSync(join(dataDir, `serve-${dead}.lock`), `${dead}\n`)
     const restored = await runCli(['restore', file, '--json'], env)
     assert.equal(restored.code, 0, restored.stderr)
     assert.deepEqual(await names(), ['Kept'])
-    assert.deepEqual(readdirSync(dataDir).filter((n) => n.endsWith('.lock')), [])
+    assert.deepEqual(
+      readdirSync(dataDir).filter((n) => n.endsWith('.lock')),
+      [],
+    )
   })
 
   it('a server does not start while a restore runs in its data directory', { timeout: 30_000 }, async () => {
@@ -323,6 +361,10 @@ describe('fieldgate restore while a server runs (SQLite)', () => {
     // This test process stands in for a running restore: its pid is alive.
     writeFileSync(join(dataDir, 'restore.lock'), `${process.pid}\n`)
     await assert.rejects(spawnServe(await freePort(), { FIELDGATE_DATA_DIR: dataDir }), /a restore \(pid \d+\) is replacing the store/)
-    assert.deepEqual(readdirSync(dataDir).filter((n) => n.startsWith('serve-')), [], 'the refused server left no lock')
+    assert.deepEqual(
+      readdirSync(dataDir).filter((n) => n.startsWith('serve-')),
+      [],
+      'the refused server left no lock',
+    )
   })
 })

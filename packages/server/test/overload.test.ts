@@ -19,7 +19,12 @@ const CONNECTIONS = 64
 const LOAD_MS = 4000
 const MAX_REQUESTS = 40_000
 
-interface Answer { status: number; ms: number; headers: Record<string, string>; body: string }
+interface Answer {
+  status: number
+  ms: number
+  headers: Record<string, string>
+  body: string
+}
 
 /**
  * One keep-alive connection sending the same request again and again until `more()` says stop. Raw
@@ -60,8 +65,9 @@ function connection(port: number, raw: Buffer, more: () => boolean, answers: Ans
 /** CONNECTIONS connections of token requests until `ms` have passed or MAX_REQUESTS were sent. */
 async function overload(origin: string, body: string, ms = LOAD_MS): Promise<Answer[]> {
   const { port } = new URL(origin)
-  const raw = Buffer.from(`POST /oauth/token HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/x-www-form-urlencoded\r\n` +
-    `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  const raw = Buffer.from(
+    `POST /oauth/token HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/x-www-form-urlencoded\r\n` + `content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
   const answers: Answer[] = []
   const deadline = performance.now() + ms
   let sent = 0
@@ -95,7 +101,7 @@ describe('overload shedding', () => {
   let body: string
   const dirs: string[] = []
   before(async () => {
-    ({ server, body } = await serveWith(SHED_ENV, dirs))
+    ;({ server, body } = await serveWith(SHED_ENV, dirs))
   })
   after(async () => {
     await server?.stop()
@@ -122,10 +128,16 @@ describe('overload shedding', () => {
     const ok = answers.filter((a) => a.status === 200)
     const shed = answers.filter((a) => a.status === 503)
     const other = answers.filter((a) => a.status !== 200 && a.status !== 503)
-    t.diagnostic(`${answers.length} requests: ${ok.length} × 200 (median ${median(ok.map((a) => a.ms)).toFixed(1)} ms), ` +
-      `${shed.length} × 503 (median ${shed.length ? median(shed.map((a) => a.ms)).toFixed(1) : '-'} ms), ${other.length} other; ` +
-      `readyz 503 in ${probes.ready.filter((r) => r.status === 503).length} of ${probes.ready.length} probes`)
-    assert.deepEqual(other.map((a) => `${a.status} ${a.body.slice(0, 100)}`), [], 'every answer is 200 or 503')
+    t.diagnostic(
+      `${answers.length} requests: ${ok.length} × 200 (median ${median(ok.map((a) => a.ms)).toFixed(1)} ms), ` +
+        `${shed.length} × 503 (median ${shed.length ? median(shed.map((a) => a.ms)).toFixed(1) : '-'} ms), ${other.length} other; ` +
+        `readyz 503 in ${probes.ready.filter((r) => r.status === 503).length} of ${probes.ready.length} probes`,
+    )
+    assert.deepEqual(
+      other.map((a) => `${a.status} ${a.body.slice(0, 100)}`),
+      [],
+      'every answer is 200 or 503',
+    )
     assert.ok(ok.length > 100, `some requests were served (${ok.length})`)
     assert.ok(shed.length > 100, `some requests were shed (${shed.length})`)
     for (const a of shed) {
@@ -138,7 +150,10 @@ describe('overload shedding', () => {
     assert.ok(fast * 2.5 < served, `shed answers (median ${fast.toFixed(1)} ms) are far faster than served ones (${served.toFixed(1)} ms)`)
 
     assert.ok(probes.health.length > 0 && probes.health.every((s) => s === 200), `/healthz stayed up: ${probes.health.join(' ')}`)
-    assert.ok(probes.metrics.every((s) => s === 200), `/metrics stayed up: ${probes.metrics.join(' ')}`)
+    assert.ok(
+      probes.metrics.every((s) => s === 200),
+      `/metrics stayed up: ${probes.metrics.join(' ')}`,
+    )
     const unready = probes.ready.filter((r) => r.status === 503)
     assert.ok(unready.length > 0, `/readyz said unavailable while shedding: ${probes.ready.map((r) => r.status).join(' ')}`)
     for (const r of unready) assert.deepEqual(r.json, { status: 'unavailable', overloaded: true })

@@ -9,7 +9,10 @@ export class Person {
   static readonly password = 'correct horse battery staple'
 
   private readonly cookies = new Map<string, string>()
-  constructor(private readonly server: Pick<TestServer, 'url'>, readonly email: string) {}
+  constructor(
+    private readonly server: Pick<TestServer, 'url'>,
+    readonly email: string,
+  ) {}
 
   cookie(name: string): string | undefined {
     return this.cookies.get(name)
@@ -20,10 +23,14 @@ export class Person {
   }
 
   async post(path: string, form: Record<string, string>): Promise<Res> {
-    return this.keep(await request(this.server.url(path), {
-      method: 'POST', redirect: 'manual', body: new URLSearchParams(form).toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: this.cookieHeader() },
-    }))
+    return this.keep(
+      await request(this.server.url(path), {
+        method: 'POST',
+        redirect: 'manual',
+        body: new URLSearchParams(form).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: this.cookieHeader() },
+      }),
+    )
   }
 
   async signIn(password = Person.password): Promise<Res> {
@@ -57,11 +64,16 @@ export class Person {
 
 export const csrfOf = (res: Res): string => /name="csrf" value="([^"]+)"/.exec(res.text)?.[1] ?? assert.fail(`no csrf field in ${res.status} ${res.text.slice(0, 300)}`)
 
-const decodeEntities = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')
+const decodeEntities = (s: string) =>
+  s
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
 
 export function hiddenFields(page: string): Record<string, string> {
   const fields: Record<string, string> = {}
   for (const m of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = decodeEntities(m[2]!)
   return fields
 }
-

@@ -15,8 +15,19 @@ import pg from 'pg'
 import { loadConfig } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import {
-  bearer, freePort, getToken, postJson, privateApp, request, silentLogger, spawnServe, tempDir, waitUntil,
-  type PrivateFixture, type Res, type ServerProcess,
+  bearer,
+  freePort,
+  getToken,
+  postJson,
+  privateApp,
+  request,
+  silentLogger,
+  spawnServe,
+  tempDir,
+  waitUntil,
+  type PrivateFixture,
+  type Res,
+  type ServerProcess,
 } from './helpers.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
@@ -35,7 +46,9 @@ function pgBinDir(): string | undefined {
   try {
     const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a))
     for (const v of versions) dirs.push(`/usr/lib/postgresql/${v}/bin`)
-  } catch { /* no Debian layout */ }
+  } catch {
+    /* no Debian layout */
+  }
   return dirs.find((d) => existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')))
 }
 
@@ -51,7 +64,10 @@ function skipReason(): string | false {
 class Cluster {
   readonly dir = tempDir('fg-pgrestart-')
   readonly data = join(this.dir, 'data')
-  constructor(private readonly bin: string, readonly port: number) {}
+  constructor(
+    private readonly bin: string,
+    readonly port: number,
+  ) {}
 
   get url(): string {
     return `postgres://postgres@127.0.0.1:${this.port}/postgres`
@@ -120,7 +136,10 @@ async function attempt(log: Outcome[], kind: Kind, send: () => Promise<Res>): Pr
   return out
 }
 
-interface Victim { fixture: PrivateFixture; token: string }
+interface Victim {
+  fixture: PrivateFixture
+  token: string
+}
 
 describe('PostgreSQL restarted under load', { skip: skipReason() }, () => {
   let cluster: Cluster
@@ -148,9 +167,16 @@ describe('PostgreSQL restarted under load', { skip: skipReason() }, () => {
     const masterKey = randomBytes(32).toString('hex')
     const port = await freePort()
     server = await spawnServe(port, {
-      DATABASE_URL: cluster.url, FIELDGATE_LOG_LEVEL: 'error', FIELDGATE_MASTER_KEY: masterKey, FIELDGATE_DATA_DIR: dataDir, FIELDGATE_ADMIN_TOKEN: ADMIN_TOKEN,
+      DATABASE_URL: cluster.url,
+      FIELDGATE_LOG_LEVEL: 'error',
+      FIELDGATE_MASTER_KEY: masterKey,
+      FIELDGATE_DATA_DIR: dataDir,
+      FIELDGATE_ADMIN_TOKEN: ADMIN_TOKEN,
       // The lanes send more than a real client would; limits would only add 429s unrelated to the store.
-      FIELDGATE_RATE_LIMIT_PER_TOKEN: '0', FIELDGATE_RATE_LIMIT_PER_CLIENT: '0', FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0', FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
+      FIELDGATE_RATE_LIMIT_PER_TOKEN: '0',
+      FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
+      FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0',
+      FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
     })
     const url = (p: string) => server.origin + p
     store = await openRuntime(loadConfig({}, { databaseUrl: cluster.url, masterKey, dataDir, logLevel: 'silent' }), silentLogger(), { prepare: false, follow: false })
@@ -174,7 +200,9 @@ describe('PostgreSQL restarted under load', { skip: skipReason() }, () => {
       for (let n = 0; n < MAX_OPS_PER_LANE && running(); n++) {
         const kind = kinds[(n + offset) % kinds.length]!
         if (kind === 'token') {
-          const o = await attempt(log, kind, () => postJson(url('/oauth/token'), { grant_type: 'client_credentials', client_id: loadApp.clientId, client_secret: loadApp.clientSecret }))
+          const o = await attempt(log, kind, () =>
+            postJson(url('/oauth/token'), { grant_type: 'client_credentials', client_id: loadApp.clientId, client_secret: loadApp.clientSecret }),
+          )
           if (o.status === 200) token = o.res!.json.access_token
         } else if (kind === 'read') {
           await attempt(log, kind, () => request(url(`${WORKORDERS}?limit=5`), { headers: bearer(token) }))
@@ -210,7 +238,13 @@ describe('PostgreSQL restarted under load', { skip: skipReason() }, () => {
       stopping = true
     })()
     const lanes = [0, 1, 2, 3].map(lane)
-    await Promise.all([restarts.finally(() => { stopping = true }), ...lanes, revoker()])
+    await Promise.all([
+      restarts.finally(() => {
+        stopping = true
+      }),
+      ...lanes,
+      revoker(),
+    ])
 
     report(t, log, windows)
     for (const o of log) {
@@ -246,7 +280,10 @@ describe('PostgreSQL restarted under load', { skip: skipReason() }, () => {
     }
     assert.equal(server.child.exitCode, null, 'the server never stopped')
     // An outage is logged as a warning; an error line would be a 500 or a crash in the making.
-    const errors = server.output().split('\n').filter((l) => /"level":(50|60)/.test(l))
+    const errors = server
+      .output()
+      .split('\n')
+      .filter((l) => /"level":(50|60)/.test(l))
     assert.deepEqual(errors, [], 'nothing logged at error level')
   })
 })
@@ -257,8 +294,10 @@ function report(t: { diagnostic(msg: string): void }, log: Outcome[], windows: {
     const inside = log.filter((o) => o.endedAt >= w.from && o.startedAt <= w.recovered)
     const failed = inside.filter((o) => o.status !== 200 && o.status !== 201)
     const outage = failed.length ? Math.max(...failed.map((o) => o.endedAt)) - Math.min(...failed.map((o) => o.startedAt)) : 0
-    t.diagnostic(`restart -m ${w.mode}: pg_ctl ${Math.round(w.pgCtlMs)} ms; recovered ${Math.round(w.recovered - w.dbBack)} ms after PostgreSQL was back; ` +
-      `clients saw failures for ${Math.round(outage)} ms; ${tally(inside)}`)
+    t.diagnostic(
+      `restart -m ${w.mode}: pg_ctl ${Math.round(w.pgCtlMs)} ms; recovered ${Math.round(w.recovered - w.dbBack)} ms after PostgreSQL was back; ` +
+        `clients saw failures for ${Math.round(outage)} ms; ${tally(inside)}`,
+    )
   }
   t.diagnostic(`all ${log.length} requests: ${tally(log)}`)
 }
@@ -266,5 +305,8 @@ function report(t: { diagnostic(msg: string): void }, log: Outcome[], windows: {
 function tally(log: Outcome[]): string {
   const counts = new Map<string, number>()
   for (const o of log) counts.set(`${o.kind} ${o.status}`, (counts.get(`${o.kind} ${o.status}`) ?? 0) + 1)
-  return [...counts].sort().map(([k, v]) => `${k}: ${v}`).join(', ')
+  return [...counts]
+    .sort()
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ')
 }

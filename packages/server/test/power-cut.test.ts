@@ -31,9 +31,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync,
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import Sqlite from 'better-sqlite3'
-import {
-  bearer, freePort, getToken, openStore, postJson, privateApp, repoRoot, request, spawnServe, tempDir, type ServerProcess,
-} from './helpers.js'
+import { bearer, freePort, getToken, openStore, postJson, privateApp, repoRoot, request, spawnServe, tempDir, type ServerProcess } from './helpers.js'
 import { killHard, randomInt, readyz } from './faults-helpers.js'
 
 const shimSource = join(repoRoot, 'packages/server/test/fixtures/power-cut-shim.c')
@@ -77,9 +75,11 @@ describe('SQLite power cut, simulated by journalling writes and syncs under LD_P
           rmSync(dir, { recursive: true, force: true })
         }
       }
-      t.diagnostic(`power cut: ${acked.orders.length} work orders and ${acked.apps.length} apps acknowledged, ${figures.writes} writes ` +
-        `(${figures.bytes} bytes) and ${figures.syncs} syncs journalled; ${EARLIER_CUTS + 1} cuts, ${pendingAtCuts} writes not durable at them; ` +
-        `${Math.round(performance.now() - started)} ms`)
+      t.diagnostic(
+        `power cut: ${acked.orders.length} work orders and ${acked.apps.length} apps acknowledged, ${figures.writes} writes ` +
+          `(${figures.bytes} bytes) and ${figures.syncs} syncs journalled; ${EARLIER_CUTS + 1} cuts, ${pendingAtCuts} writes not durable at them; ` +
+          `${Math.round(performance.now() - started)} ms`,
+      )
     } finally {
       rmSync(work, { recursive: true, force: true })
     }
@@ -119,7 +119,8 @@ interface Acked {
 }
 
 const ackedBefore = (acked: Acked, at: bigint): Acked => ({
-  orders: acked.orders.filter(([, t]) => t < at), apps: acked.apps.filter(([, t]) => t < at),
+  orders: acked.orders.filter(([, t]) => t < at),
+  apps: acked.apps.filter(([, t]) => t < at),
 })
 
 /** The SIGKILL's cut (the whole journal), and right after EARLIER_CUTS random writes. */
@@ -133,8 +134,13 @@ function cutPoints(ops: Op[]): number[] {
 async function writeUntilCut(run: Run, shim: string, journal: string): Promise<Acked> {
   run.spawnedAt = process.hrtime.bigint()
   const server = await spawnServe(await freePort(), {
-    FIELDGATE_DATA_DIR: run.dataDir, FIELDGATE_ADMIN_TOKEN: adminToken, FIELDGATE_RATE_LIMIT_PER_TOKEN: '0', FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
-    LD_PRELOAD: shim, FG_SHIM_DIR: run.dataDir, FG_SHIM_JOURNAL: journal,
+    FIELDGATE_DATA_DIR: run.dataDir,
+    FIELDGATE_ADMIN_TOKEN: adminToken,
+    FIELDGATE_RATE_LIMIT_PER_TOKEN: '0',
+    FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
+    LD_PRELOAD: shim,
+    FG_SHIM_DIR: run.dataDir,
+    FG_SHIM_JOURNAL: journal,
   })
   const acked: Acked = { orders: [], apps: [] }
   try {
@@ -181,7 +187,7 @@ interface Op {
 
 function parseJournal(buf: Buffer): Op[] {
   const ops: Op[] = []
-  for (let at = 0; at < buf.length;) {
+  for (let at = 0; at < buf.length; ) {
     const type = String.fromCharCode(buf[at]!) as OpType
     const nameLength = buf.readUInt32LE(at + 1)
     const offset = Number(buf.readBigUInt64LE(at + 5))
@@ -206,8 +212,10 @@ function journalFigures(ops: Op[]): { writes: number; bytes: number; syncs: numb
   }
   const writes = ops.filter((o) => o.type === 'W')
   return {
-    writes: writes.length, bytes: writes.reduce((n, o) => n + o.length, 0),
-    syncs: ops.filter((o) => o.type === 'S' || o.type === 'D').length, pending: [...pending.values()].reduce((a, b) => a + b, 0),
+    writes: writes.length,
+    bytes: writes.reduce((n, o) => n + o.length, 0),
+    syncs: ops.filter((o) => o.type === 'S' || o.type === 'D').length,
+    pending: [...pending.values()].reduce((a, b) => a + b, 0),
   }
 }
 
@@ -322,8 +330,7 @@ function readDir(dir: string): Map<string, Buffer> {
 }
 
 /** Name → length and SHA-256, for comparing directories without printing megabytes. */
-const filesOf = (files: Map<string, Buffer>) =>
-  Object.fromEntries([...files].map(([n, b]) => [n, `${b.length} ${createHash('sha256').update(b).digest('hex')}`]))
+const filesOf = (files: Map<string, Buffer>) => Object.fromEntries([...files].map(([n, b]) => [n, `${b.length} ${createHash('sha256').update(b).digest('hex')}`]))
 
 function writeDir(dir: string, files: Map<string, Buffer>): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
@@ -337,9 +344,17 @@ function checkStore(dir: string, acked: Acked, label: string): void {
   try {
     assert.deepEqual(db.pragma('integrity_check'), [{ integrity_check: 'ok' }], `${label}: integrity_check`)
     const orders = new Set((db.prepare(`SELECT id FROM records WHERE kind = 'work_order'`).all() as { id: string }[]).map((r) => r.id))
-    assert.deepEqual(acked.orders.filter(([id]) => !orders.has(id)), [], `${label}: every acknowledged work order is stored`)
+    assert.deepEqual(
+      acked.orders.filter(([id]) => !orders.has(id)),
+      [],
+      `${label}: every acknowledged work order is stored`,
+    )
     const apps = new Set((db.prepare('SELECT client_id FROM apps').all() as { client_id: string }[]).map((r) => r.client_id))
-    assert.deepEqual(acked.apps.filter(([id]) => !apps.has(id)), [], `${label}: every acknowledged app is stored`)
+    assert.deepEqual(
+      acked.apps.filter(([id]) => !apps.has(id)),
+      [],
+      `${label}: every acknowledged app is stored`,
+    )
   } finally {
     db.close()
   }

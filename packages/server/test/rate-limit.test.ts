@@ -5,8 +5,22 @@ import { request as httpRequest } from 'node:http'
 import { after, describe, it } from 'node:test'
 import { cliActor, ConfigError, createUser, loadConfig, type Config, type ConfigOverrides } from '@fieldgate/core'
 import {
-  basicAuth, bearer, freePort, getToken, openStore, postForm, postJson, privateApp, request, spawnServe, startServer, tempDir,
-  type PrivateFixture, type Res, type ServerProcess, type TestServer,
+  basicAuth,
+  bearer,
+  freePort,
+  getToken,
+  openStore,
+  postForm,
+  postJson,
+  privateApp,
+  request,
+  spawnServe,
+  startServer,
+  tempDir,
+  type PrivateFixture,
+  type Res,
+  type ServerProcess,
+  type TestServer,
 } from './helpers.js'
 import { Person } from './person.js'
 
@@ -14,8 +28,7 @@ const WORKORDERS = '/api/rest/v2/workorders'
 const TOKEN_PATHS = ['/oauth/token', '/authentication/api/oauth/token'] as const
 const roomy: Config['rateLimits'] = { windowSeconds: 60, perToken: 1000, perClient: 1000, tokenPerClient: 1000, tokenPerAddress: 1000 }
 
-const limited = (limits: Partial<Config['rateLimits']>, extra: Partial<Config> = {}) =>
-  startServer({ overrides: { rateLimits: { ...roomy, ...limits }, ...extra } })
+const limited = (limits: Partial<Config['rateLimits']>, extra: Partial<Config> = {}) => startServer({ overrides: { rateLimits: { ...roomy, ...limits }, ...extra } })
 
 const clientCredentials = (server: { url(p: string): string }, f: { clientId: string; clientSecret: string }, path: string = TOKEN_PATHS[0]) =>
   postJson(server.url(path), { grant_type: 'client_credentials', client_id: f.clientId, client_secret: f.clientSecret })
@@ -45,13 +58,22 @@ function postFrom(localAddress: string, url: string, body: unknown): Promise<Res
     const data = JSON.stringify(body)
     const req = httpRequest(url, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, (res) => {
       let text = ''
-      res.setEncoding('utf8').on('data', (d: string) => { text += d }).on('end', () => {
-        const headers = new Headers()
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v)
-        let json: unknown
-        try { json = JSON.parse(text) } catch { json = undefined }
-        ok({ status: res.statusCode!, headers, text, json })
-      })
+      res
+        .setEncoding('utf8')
+        .on('data', (d: string) => {
+          text += d
+        })
+        .on('end', () => {
+          const headers = new Headers()
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v)
+          let json: unknown
+          try {
+            json = JSON.parse(text)
+          } catch {
+            json = undefined
+          }
+          ok({ status: res.statusCode!, headers, text, json })
+        })
     })
     req.on('error', fail)
     req.end(data)
@@ -115,13 +137,14 @@ describe('rate limits', () => {
     assertHeaders(fromB, 3, 2)
   })
 
-  it('token endpoint: failed client authentication does not spend the claimed client\'s budget', async () => {
+  it("token endpoint: failed client authentication does not spend the claimed client's budget", async () => {
     const server = await start({ tokenPerClient: 2 })
     const victim = await privateApp(server.storage)
     for (let i = 0; i < 10; i++) {
-      const res = i % 2
-        ? await clientCredentials(server, { clientId: victim.clientId, clientSecret: `guess-${i}` })
-        : await postForm(server.url(TOKEN_PATHS[1]), { grant_type: 'client_credentials' }, { authorization: basicAuth(victim.clientId, `guess-${i}`) })
+      const res =
+        i % 2
+          ? await clientCredentials(server, { clientId: victim.clientId, clientSecret: `guess-${i}` })
+          : await postForm(server.url(TOKEN_PATHS[1]), { grant_type: 'client_credentials' }, { authorization: basicAuth(victim.clientId, `guess-${i}`) })
       assert.equal(res.status, 401, res.text)
       assert.equal(res.headers.get('ratelimit-limit'), '1000', 'only the per-address limit counted it')
     }
@@ -183,8 +206,11 @@ describe('rate limits', () => {
     assert.equal(d.redisUrl, undefined)
     assert.equal(d.rateLimitPrefix, 'fieldgate:https://auth.example:')
     const e = loadConfig({
-      REDIS_URL: 'redis://127.0.0.1:6379/2', FIELDGATE_RATE_LIMIT_PREFIX: 'acme:', FIELDGATE_RATE_LIMIT_WINDOW: '10',
-      FIELDGATE_RATE_LIMIT_PER_TOKEN: '5', FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
+      REDIS_URL: 'redis://127.0.0.1:6379/2',
+      FIELDGATE_RATE_LIMIT_PREFIX: 'acme:',
+      FIELDGATE_RATE_LIMIT_WINDOW: '10',
+      FIELDGATE_RATE_LIMIT_PER_TOKEN: '5',
+      FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
     })
     assert.deepEqual(e.rateLimits, { windowSeconds: 10, perToken: 5, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 0 })
     assert.equal(e.redisUrl, 'redis://127.0.0.1:6379/2')

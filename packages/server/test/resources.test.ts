@@ -11,7 +11,21 @@ const ALL = ['api', 'fields:read:all', 'maps:write', 'vehicles:write', 'sensors:
 const routes: { path: string; write: string; tenantWide: boolean; body: Record<string, unknown> }[] = [
   { path: '/api/v1/leads', write: 'api', tenantWide: true, body: { name: 'Jane Roe', email: 'jane@example.com' } },
   { path: '/api/v1/customers', write: 'api', tenantWide: true, body: { name: 'Acme Farms', address: '1 Field Lane' } },
-  { path: '/v1/fields', write: 'maps:write', tenantWide: false, body: { name: 'North field', boundary: [[0, 0], [0, 1], [1, 1], [0, 0]], area_ha: 12.5 } },
+  {
+    path: '/v1/fields',
+    write: 'maps:write',
+    tenantWide: false,
+    body: {
+      name: 'North field',
+      boundary: [
+        [0, 0],
+        [0, 1],
+        [1, 1],
+        [0, 0],
+      ],
+      area_ha: 12.5,
+    },
+  },
   { path: '/v1/field-maps', write: 'maps:write', tenantWide: false, body: { field_id: 'f1', name: 'Yield 2026', features: [{ type: 'Feature' }] } },
   { path: '/v1/farm-maps', write: 'maps:write', tenantWide: false, body: { name: 'Whole farm' } },
   { path: '/v1/vehicle-locations', write: 'vehicles:write', tenantWide: false, body: { vehicle_id: 'tractor-1', position: [52.1, -1.2], recorded_at: '2026-11-23T10:00:00.000Z' } },
@@ -59,7 +73,11 @@ async function opaqueTokens(server: TestServer): Promise<Tokens> {
     const person = new Person(server, email)
     await person.signIn()
     const location = await person.decide({ client_id: partnerApp.app.clientId, scope: scopes.join(' ') }, 'allow')
-    const res = await postForm(server.url('/v1/token.exchange'), { code: location.searchParams.get('code')!, client_id: partnerApp.app.clientId, client_secret: partnerApp.clientSecret })
+    const res = await postForm(server.url('/v1/token.exchange'), {
+      code: location.searchParams.get('code')!,
+      client_id: partnerApp.app.clientId,
+      client_secret: partnerApp.clientSecret,
+    })
     assert.equal(res.status, 200, res.text)
     return { token: res.json.access_token as string, tenant }
   }
@@ -69,10 +87,15 @@ async function opaqueTokens(server: TestServer): Promise<Tokens> {
 
 describe('resource API', () => {
   let server: TestServer
-  before(async () => { server = await startServer() })
+  before(async () => {
+    server = await startServer()
+  })
   after(() => server.close())
 
-  for (const [name, make] of [['JWT', jwtTokens], ['opaque', opaqueTokens]] as const) {
+  for (const [name, make] of [
+    ['JWT', jwtTokens],
+    ['opaque', opaqueTokens],
+  ] as const) {
     it(`scope matrix with ${name} tokens: every route creates, lists and reads with its scope, and is refused without`, async () => {
       const tokens = await make(server)
       for (const route of routes) {
@@ -83,7 +106,10 @@ describe('resource API', () => {
         for (const [k, v] of Object.entries(route.body)) assert.deepEqual(created.json[k], v, `${route.path} ${k}`)
         const list = await call(server, tokens.full, route.path)
         assert.equal(list.status, 200)
-        assert.ok(list.json.results.some((r: { id: string }) => r.id === created.json.id), route.path)
+        assert.ok(
+          list.json.results.some((r: { id: string }) => r.id === created.json.id),
+          route.path,
+        )
         const one = await call(server, tokens.full, `${route.path}/${created.json.id}`)
         assert.deepEqual(one.json, created.json)
 
@@ -110,7 +136,7 @@ describe('resource API', () => {
     assert.equal(none.json.error, 'invalid_token')
   })
 
-  it('an integration reads what it created; fields:read:all reads everyone\'s fields', async () => {
+  it("an integration reads what it created; fields:read:all reads everyone's fields", async () => {
     const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Shared farm', environment: 'sandbox' })
     const token = async (scopes: string) => {
       const created = await createApp(server.runtime.ctx, cliActor, { name: 'App', kind: 'private', tenantId: tenant.id, scopes: ALL.join(' ') })
@@ -123,17 +149,31 @@ describe('resource API', () => {
     const fieldB = (await call(server, b, '/v1/fields', { name: 'B field' })).json
     const alertA = (await call(server, a, '/v1/alerts', { title: 'A alert' })).json
     // A field a person drew, not any integration.
-    await server.storage.createRecord({ id: randomUUID(), tenantId: tenant.id, kind: resourceKinds.field.kind, data: { name: 'Hand drawn' }, createdByClientId: null, createdByUserId: randomUUID(), createdAt: Date.now() })
+    await server.storage.createRecord({
+      id: randomUUID(),
+      tenantId: tenant.id,
+      kind: resourceKinds.field.kind,
+      data: { name: 'Hand drawn' },
+      createdByClientId: null,
+      createdByUserId: randomUUID(),
+      createdAt: Date.now(),
+    })
 
     const listA = await call(server, a, '/v1/fields')
-    assert.deepEqual(listA.json.results.map((r: { id: string }) => r.id), [fieldA.id])
+    assert.deepEqual(
+      listA.json.results.map((r: { id: string }) => r.id),
+      [fieldA.id],
+    )
     expectMissingScope(await call(server, a, `/v1/fields/${fieldB.id}`), 'fields:read:all', "another integration's field")
     assert.equal((await call(server, b, `/v1/alerts/${alertA.id}`)).status, 404, "another integration's alert is not there")
     assert.deepEqual((await call(server, b, '/v1/alerts')).json.results, [])
 
     const all = await call(server, reader, '/v1/fields')
     assert.deepEqual(all.json.results.map((r: { name: string }) => r.name).sort(), ['A field', 'B field', 'Hand drawn'])
-    assert.ok(all.json.results.some((r: { created_by: { user_id?: string } }) => r.created_by.user_id), 'a person made one')
+    assert.ok(
+      all.json.results.some((r: { created_by: { user_id?: string } }) => r.created_by.user_id),
+      'a person made one',
+    )
     assert.equal((await call(server, reader, `/v1/fields/${fieldB.id}`)).json.name, 'B field')
     // Another tenant's token sees none of it.
     const other = await jwtTokens(server)

@@ -34,7 +34,12 @@ describe('no secret in clear text in the logs or the store', () => {
     const adminToken = randomBytes(32).toString('base64url')
     remember('admin token', adminToken)
     const config = loadConfig({}, { host: '127.0.0.1', port, issuer: origin, dataDir, logLevel: 'trace', adminToken })
-    const sink = new Writable({ write(chunk: Buffer, _enc, done) { log.push(chunk.toString()); done() } })
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        log.push(chunk.toString())
+        done()
+      },
+    })
     const logger = createLogger('trace', sink)
     runtime = await openRuntime(config, logger, { prepare: true, follow: true })
     app = await buildApp(runtime, logger)
@@ -53,7 +58,13 @@ describe('no secret in clear text in the logs or the store', () => {
     const priv = await createApp(storeContext(storage), cliActor, { name: 'Sweep private', kind: 'private', tenantId: tenant.id, scopes: 'api alerts:write' })
     remember('private client secret', priv.clientSecret)
     const callback = 'https://partner.example/cb'
-    const pub = await createApp(storeContext(storage), cliActor, { name: 'Sweep public', kind: 'public', environment: 'sandbox', scopes: 'fields:read:all', redirectUris: [callback] })
+    const pub = await createApp(storeContext(storage), cliActor, {
+      name: 'Sweep public',
+      kind: 'public',
+      environment: 'sandbox',
+      scopes: 'fields:read:all',
+      redirectUris: [callback],
+    })
     remember('public client secret', pub.clientSecret)
     const password = `sweep password ${randomBytes(8).toString('hex')}`
     remember('password', password)
@@ -61,7 +72,8 @@ describe('no secret in clear text in the logs or the store', () => {
     await createUser(storeContext(storage), cliActor, { email, password, tenantId: tenant.id, role: 'owner' })
 
     // Client credentials: body, Basic, JSON, with wrong secrets in between.
-    const jwt = (await postJson(url('/oauth/token'), { grant_type: 'client_credentials', client_id: priv.app.clientId, client_secret: priv.clientSecret })).json.access_token as string
+    const jwt = (await postJson(url('/oauth/token'), { grant_type: 'client_credentials', client_id: priv.app.clientId, client_secret: priv.clientSecret })).json
+      .access_token as string
     remember('JWT access token', jwt)
     await postForm(url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basicAuth(priv.app.clientId, priv.clientSecret) })
     await postForm(url('/oauth/token'), { grant_type: 'client_credentials', client_id: priv.app.clientId, client_secret: `${priv.clientSecret}x` })
@@ -78,10 +90,16 @@ describe('no secret in clear text in the logs or the store', () => {
     const verifier = randomBytes(32).toString('base64url')
     remember('PKCE verifier', verifier)
     const challenge = createHash('sha256').update(verifier).digest('base64url')
-    const location = await person.decide({ client_id: pub.app.clientId, scope: 'fields:read:all', state: 'sweep', code_challenge: challenge, code_challenge_method: 'S256' }, 'allow')
+    const location = await person.decide(
+      { client_id: pub.app.clientId, scope: 'fields:read:all', state: 'sweep', code_challenge: challenge, code_challenge_method: 'S256' },
+      'allow',
+    )
     const code = location.searchParams.get('code')!
     remember('authorization code', code)
-    const exchanged = await request(url(`/v1/token.exchange?${new URLSearchParams({ code, client_id: pub.app.clientId, client_secret: pub.clientSecret, code_verifier: verifier })}`), { method: 'POST' })
+    const exchanged = await request(
+      url(`/v1/token.exchange?${new URLSearchParams({ code, client_id: pub.app.clientId, client_secret: pub.clientSecret, code_verifier: verifier })}`),
+      { method: 'POST' },
+    )
     assert.equal(exchanged.status, 200, exchanged.text)
     const opaque = exchanged.json.access_token as string
     remember('opaque access token', opaque)
@@ -92,7 +110,9 @@ describe('no secret in clear text in the logs or the store', () => {
 
     // The admin API, right and wrong, and a rotation whose new secret is shown once.
     const rotated = await request(url(`/admin/v1/apps/${priv.app.clientId}/rotate-secret`), {
-      method: 'POST', headers: { authorization: `Bearer ${secrets.get('admin token')}`, 'content-type': 'application/json' }, body: '{"grace":60}',
+      method: 'POST',
+      headers: { authorization: `Bearer ${secrets.get('admin token')}`, 'content-type': 'application/json' },
+      body: '{"grace":60}',
     })
     assert.equal(rotated.status, 200, rotated.text)
     remember('rotated client secret', rotated.json.client_secret)

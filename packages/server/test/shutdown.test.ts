@@ -9,8 +9,18 @@ import { rmSync } from 'node:fs'
 import { after, describe, it } from 'node:test'
 import { resourceKinds } from '@fieldgate/core'
 import {
-  RawConnection, freePort, getToken, openStore, privateApp, sleep, spawnServe, tempDir, waitUntil,
-  type PrivateFixture, type RawResponse, type ServerProcess,
+  RawConnection,
+  freePort,
+  getToken,
+  openStore,
+  privateApp,
+  sleep,
+  spawnServe,
+  tempDir,
+  waitUntil,
+  type PrivateFixture,
+  type RawResponse,
+  type ServerProcess,
 } from './helpers.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
@@ -34,15 +44,21 @@ async function storedTitles(dataDir: string, tenantId: string): Promise<string[]
   }
 }
 
-interface Exit { code: number | null; signal: NodeJS.Signals | null; at: number }
-const exitOf = (child: ChildProcess): Promise<Exit> =>
-  new Promise((ok) => child.once('exit', (code, signal) => ok({ code, signal, at: performance.now() })))
+interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+  at: number
+}
+const exitOf = (child: ChildProcess): Promise<Exit> => new Promise((ok) => child.once('exit', (code, signal) => ok({ code, signal, at: performance.now() })))
 
 /** A work order POSTed on its own connection, its JSON body trickled in pieces over `overMs`. */
 async function slowCreate(port: number, token: string, title: string, overMs: number): Promise<RawResponse> {
   const c = await RawConnection.open(port)
   return c.send('POST', WORKORDERS, {
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ title }), pieces: 8, overMs,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ title }),
+    pieces: 8,
+    overMs,
   })
 }
 
@@ -63,18 +79,26 @@ async function answers(pending: Promise<RawResponse>[]): Promise<RawResponse[]> 
 }
 
 /** Resolves with the ms until a fresh connection to `port` is refused (bounded). */
-const refusedWithin = (port: number, withinMs: number) => waitUntil(async () => {
-  try {
-    (await RawConnection.open(port)).destroy()
-    return false
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED'
-  }
-}, withinMs, 10)
+const refusedWithin = (port: number, withinMs: number) =>
+  waitUntil(
+    async () => {
+      try {
+        ;(await RawConnection.open(port)).destroy()
+        return false
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED'
+      }
+    },
+    withinMs,
+    10,
+  )
 
 /** Pids of the processes that logged `msg` (JSON lines at info level; pino puts the pid on each). */
 const pidsThatLogged = (output: string, msg: string): number[] =>
-  output.split('\n').filter((l) => l.includes(`"msg":"${msg}"`)).map((l) => JSON.parse(l).pid as number)
+  output
+    .split('\n')
+    .filter((l) => l.includes(`"msg":"${msg}"`))
+    .map((l) => JSON.parse(l).pid as number)
 const listeningPids = (output: string) => pidsThatLogged(output, 'fieldgate listening')
 
 const alive = (pid: number) => {
@@ -126,8 +150,10 @@ describe('graceful shutdown', () => {
     const drainedMs = performance.now() - signalledAt
     const { code, signal, at } = await exit
     const exitMs = at - signalledAt
-    t.diagnostic(`new connections refused ${Math.round(refusedMs)} ms after SIGTERM; idle keep-alive closed after ${Math.round(idleClosedMs)} ms; ` +
-      `in-flight requests answered within ${Math.round(drainedMs)} ms; exited ${code} after ${Math.round(exitMs)} ms`)
+    t.diagnostic(
+      `new connections refused ${Math.round(refusedMs)} ms after SIGTERM; idle keep-alive closed after ${Math.round(idleClosedMs)} ms; ` +
+        `in-flight requests answered within ${Math.round(drainedMs)} ms; exited ${code} after ${Math.round(exitMs)} ms`,
+    )
 
     for (const [i, res] of created.entries()) {
       assert.equal(res.status, 201, res.body)
@@ -172,34 +198,35 @@ describe('graceful shutdown', () => {
     // Ctrl-C in a terminal, or systemd's KillMode=control-group: every worker hears it twice.
     { name: 'SIGINT to the whole process group', signal: 'SIGINT', group: true },
   ] as const
-  for (const way of signalWays) it(`serve --workers 2, ${way.name}: every worker drains and the primary exits 0`, { timeout: 60_000 }, async (t) => {
-    const { dataDir, f, port, server, exit, token } = await start({}, ['--workers', '2'])
-    await waitUntil(async () => listeningPids(server.output()).length === 2, 10_000)
-    const workers = listeningPids(server.output())
-    // Connections are dealt round-robin, so four slow ones keep both workers busy.
-    const creates = [800, 1000, 1200, 1400].map((ms, i) => slowCreate(port, token, `worker load ${i}`, ms))
-    await sleep(200)
+  for (const way of signalWays)
+    it(`serve --workers 2, ${way.name}: every worker drains and the primary exits 0`, { timeout: 60_000 }, async (t) => {
+      const { dataDir, f, port, server, exit, token } = await start({}, ['--workers', '2'])
+      await waitUntil(async () => listeningPids(server.output()).length === 2, 10_000)
+      const workers = listeningPids(server.output())
+      // Connections are dealt round-robin, so four slow ones keep both workers busy.
+      const creates = [800, 1000, 1200, 1400].map((ms, i) => slowCreate(port, token, `worker load ${i}`, ms))
+      await sleep(200)
 
-    const signalledAt = performance.now()
-    process.kill(way.group ? -server.child.pid! : server.child.pid!, way.signal)
-    const refusedMs = await refusedWithin(port, 2000)
-    const created = await answers(creates)
-    const { code, signal, at } = await exit
-    const exitMs = at - signalledAt
-    t.diagnostic(`workers ${workers.join(', ')}; new connections refused after ${Math.round(refusedMs)} ms; primary exited ${code} after ${Math.round(exitMs)} ms`)
+      const signalledAt = performance.now()
+      process.kill(way.group ? -server.child.pid! : server.child.pid!, way.signal)
+      const refusedMs = await refusedWithin(port, 2000)
+      const created = await answers(creates)
+      const { code, signal, at } = await exit
+      const exitMs = at - signalledAt
+      t.diagnostic(`workers ${workers.join(', ')}; new connections refused after ${Math.round(refusedMs)} ms; primary exited ${code} after ${Math.round(exitMs)} ms`)
 
-    for (const [i, res] of created.entries()) {
-      assert.equal(res.status, 201, res.body)
-      assert.equal(res.json.title, `worker load ${i}`)
-    }
-    assert.equal(code, 0, server.output())
-    assert.equal(signal, null)
-    assert.ok(exitMs < 4000, `the primary exited ${Math.round(exitMs)} ms after ${way.signal}`)
-    const out = server.output()
-    assert.doesNotMatch(out, /worker died; starting another/, 'no worker was restarted')
-    assert.deepEqual(pidsThatLogged(out, 'stopped').sort(), [...workers].sort(), 'every worker drained and said so')
-    for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} is gone`)
-    assert.equal(listeningPids(out).length, 2, 'no worker was started again')
-    assert.deepEqual((await storedTitles(dataDir, f.tenant.id)).sort(), ['worker load 0', 'worker load 1', 'worker load 2', 'worker load 3'])
-  })
+      for (const [i, res] of created.entries()) {
+        assert.equal(res.status, 201, res.body)
+        assert.equal(res.json.title, `worker load ${i}`)
+      }
+      assert.equal(code, 0, server.output())
+      assert.equal(signal, null)
+      assert.ok(exitMs < 4000, `the primary exited ${Math.round(exitMs)} ms after ${way.signal}`)
+      const out = server.output()
+      assert.doesNotMatch(out, /worker died; starting another/, 'no worker was restarted')
+      assert.deepEqual(pidsThatLogged(out, 'stopped').sort(), [...workers].sort(), 'every worker drained and said so')
+      for (const pid of workers) assert.equal(alive(pid), false, `worker ${pid} is gone`)
+      assert.equal(listeningPids(out).length, 2, 'no worker was started again')
+      assert.deepEqual((await storedTitles(dataDir, f.tenant.id)).sort(), ['worker load 0', 'worker load 1', 'worker load 2', 'worker load 3'])
+    })
 })

@@ -16,19 +16,41 @@ import { Person } from './person.js'
 const A = '127.0.0.2'
 const B = '127.0.0.3'
 
-interface LogLine { level: number; msg: string; reqId?: string; event?: string; account?: string; address?: string; userId?: string; limit?: string; retryAfter?: number; ms?: number }
+interface LogLine {
+  level: number
+  msg: string
+  reqId?: string
+  event?: string
+  account?: string
+  address?: string
+  userId?: string
+  limit?: string
+  retryAfter?: number
+  ms?: number
+}
 
 describe('sign-in limits', () => {
   const servers: TestServer[] = []
-  after(async () => { for (const s of servers) await s.close() })
+  after(async () => {
+    for (const s of servers) await s.close()
+  })
 
   async function start(signInLimits: ConfigOverrides['signInLimits'] = {}): Promise<{ server: TestServer; log: () => LogLine[]; raw: () => string }> {
     const lines: string[] = []
-    const sink = new Writable({ write(chunk: Buffer, _enc, done) { lines.push(chunk.toString()); done() } })
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString())
+        done()
+      },
+    })
     const server = await startServer({ log: sink, overrides: { signInLimits } })
     servers.push(server)
     const raw = () => lines.join('')
-    const log = () => raw().split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as LogLine)
+    const log = () =>
+      raw()
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => JSON.parse(l) as LogLine)
     return { server, log, raw }
   }
 
@@ -122,7 +144,11 @@ describe('sign-in limits', () => {
   it('on Redis, two servers share the counts: A throttled at both, the owner at B signs in at either', {
     skip: process.env.REDIS_URL ? false : 'REDIS_URL is not set (CI sets REDIS_URL=redis://127.0.0.1:6379)',
   }, async () => {
-    const shared = { redisUrl: process.env.REDIS_URL!, rateLimitPrefix: `fieldgate-test:${randomBytes(8).toString('hex')}:`, signInLimits: { perAccountAddress: 2, delaySeconds: 30 } }
+    const shared = {
+      redisUrl: process.env.REDIS_URL!,
+      rateLimitPrefix: `fieldgate-test:${randomBytes(8).toString('hex')}:`,
+      signInLimits: { perAccountAddress: 2, delaySeconds: 30 },
+    }
     const one = await startServer({ overrides: shared })
     servers.push(one)
     const two = await startServer({ dataDir: one.dataDir, overrides: { ...shared, issuer: one.issuer } })
@@ -136,19 +162,38 @@ describe('sign-in limits', () => {
 
   it('settings: defaults, environment, validation with clear errors', () => {
     assert.deepEqual(loadConfig({}).signInLimits, {
-      windowSeconds: 900, perAccountAddress: 5, delaySeconds: 1, maxDelaySeconds: 300, perAddress: 50, perAccount: 20, slowdownMs: 1000,
+      windowSeconds: 900,
+      perAccountAddress: 5,
+      delaySeconds: 1,
+      maxDelaySeconds: 300,
+      perAddress: 50,
+      perAccount: 20,
+      slowdownMs: 1000,
     })
     const e = loadConfig({
-      FIELDGATE_SIGN_IN_WINDOW: '600', FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS: '3', FIELDGATE_SIGN_IN_DELAY: '2', FIELDGATE_SIGN_IN_MAX_DELAY: '60',
-      FIELDGATE_SIGN_IN_PER_ADDRESS: '100', FIELDGATE_SIGN_IN_PER_ACCOUNT: '40', FIELDGATE_SIGN_IN_SLOWDOWN_MS: '0',
+      FIELDGATE_SIGN_IN_WINDOW: '600',
+      FIELDGATE_SIGN_IN_PER_ACCOUNT_ADDRESS: '3',
+      FIELDGATE_SIGN_IN_DELAY: '2',
+      FIELDGATE_SIGN_IN_MAX_DELAY: '60',
+      FIELDGATE_SIGN_IN_PER_ADDRESS: '100',
+      FIELDGATE_SIGN_IN_PER_ACCOUNT: '40',
+      FIELDGATE_SIGN_IN_SLOWDOWN_MS: '0',
     }).signInLimits
     assert.deepEqual(e, { windowSeconds: 600, perAccountAddress: 3, delaySeconds: 2, maxDelaySeconds: 60, perAddress: 100, perAccount: 40, slowdownMs: 0 })
     assert.ok(Object.isFrozen(e))
     for (const [name, value] of [
-      ['FIELDGATE_SIGN_IN_WINDOW', '0'], ['FIELDGATE_SIGN_IN_PER_ADDRESS', '0'], ['FIELDGATE_SIGN_IN_DELAY', '0'],
-      ['FIELDGATE_SIGN_IN_MAX_DELAY', '0'], ['FIELDGATE_SIGN_IN_SLOWDOWN_MS', '60000'], ['FIELDGATE_SIGN_IN_PER_ACCOUNT', 'ten'],
+      ['FIELDGATE_SIGN_IN_WINDOW', '0'],
+      ['FIELDGATE_SIGN_IN_PER_ADDRESS', '0'],
+      ['FIELDGATE_SIGN_IN_DELAY', '0'],
+      ['FIELDGATE_SIGN_IN_MAX_DELAY', '0'],
+      ['FIELDGATE_SIGN_IN_SLOWDOWN_MS', '60000'],
+      ['FIELDGATE_SIGN_IN_PER_ACCOUNT', 'ten'],
     ] as const) {
-      assert.throws(() => loadConfig({ [name]: value }), (err: unknown) => err instanceof ConfigError && err.message.includes(name), `${name}=${value}`)
+      assert.throws(
+        () => loadConfig({ [name]: value }),
+        (err: unknown) => err instanceof ConfigError && err.message.includes(name),
+        `${name}=${value}`,
+      )
     }
   })
 })

@@ -11,12 +11,27 @@ import { after, before, describe, it } from 'node:test'
 import { SignJWT } from 'jose'
 import { cliActor, createApp, createTenant, createUser, loadConfig, rotateSigningKeys, signAccessToken, type AccessTokenClaims, type Tenant } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
+import { GuardError, GuardUpstreamError, bearerToken, createGuard, requireScope, type FetchLike, type Guard, type GuardOptions } from '@fieldgate/guard'
 import {
-  GuardError, GuardUpstreamError, bearerToken, createGuard, requireScope, type FetchLike, type Guard, type GuardOptions,
-} from '@fieldgate/guard'
-import {
-  bearer, childEnv, decodeJwt, eachEngine, freePort, getToken, postForm, postJson, privateApp, repoRoot, request, silentLogger, sleep,
-  startServer, waitUntil, type Engine, type PrivateFixture, type Res, type TestServer,
+  bearer,
+  childEnv,
+  decodeJwt,
+  eachEngine,
+  freePort,
+  getToken,
+  postForm,
+  postJson,
+  privateApp,
+  repoRoot,
+  request,
+  silentLogger,
+  sleep,
+  startServer,
+  waitUntil,
+  type Engine,
+  type PrivateFixture,
+  type Res,
+  type TestServer,
 } from './helpers.js'
 import { Person } from './person.js'
 
@@ -84,7 +99,12 @@ async function farm(server: TestServer, scopes = 'fields:read:all sensors:write'
   const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
   const user = await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
   const created = await createApp(server.runtime.ctx, cliActor, {
-    name: 'Sensor bridge', kind: 'public', environment: 'sandbox', scopes, redirectUris: [CALLBACK], contactEmail: 'dev@partner.example',
+    name: 'Sensor bridge',
+    kind: 'public',
+    environment: 'sandbox',
+    scopes,
+    redirectUris: [CALLBACK],
+    contactEmail: 'dev@partner.example',
   })
   const person = new Person(server, email)
   assert.equal((await person.signIn()).status, 303)
@@ -104,8 +124,7 @@ async function connect(server: TestServer, f: Farm, scope = 'sensors:write'): Pr
 const revokeByToken = async (server: TestServer, token: string) =>
   assert.deepEqual((await postJson(server.url('/v1/token.revoke'), { access_token: token })).json, { revoked: true })
 
-const guardFor = (server: TestServer, extra: Partial<GuardOptions> = {}): Guard =>
-  createGuard({ issuer: server.issuer, audience: server.config.audience, ...extra })
+const guardFor = (server: TestServer, extra: Partial<GuardOptions> = {}): Guard => createGuard({ issuer: server.issuer, audience: server.config.audience, ...extra })
 
 describe('@fieldgate/guard: JWT access tokens', () => {
   let server: TestServer
@@ -128,8 +147,17 @@ describe('@fieldgate/guard: JWT access tokens', () => {
   const claimsFor = (overrides: Partial<AccessTokenClaims> = {}): AccessTokenClaims => {
     const now = Math.floor(Date.now() / 1000)
     return {
-      iss: server.issuer, sub: app.clientId, aud: server.config.audience, iat: now, exp: now + 600, jti: randomUUID(),
-      client_id: app.clientId, scope: 'api', tenant_id: app.tenant.id, grant_id: app.grant.id, ...overrides,
+      iss: server.issuer,
+      sub: app.clientId,
+      aud: server.config.audience,
+      iat: now,
+      exp: now + 600,
+      jti: randomUUID(),
+      client_id: app.clientId,
+      scope: 'api',
+      tenant_id: app.tenant.id,
+      grant_id: app.grant.id,
+      ...overrides,
     }
   }
 
@@ -144,10 +172,19 @@ describe('@fieldgate/guard: JWT access tokens', () => {
     const guard = guardFor(server, { fetch: rec.fetch })
     const principal = await guard.authenticate(token)
     const claims = decodeJwt(token).payload
-    assert.deepEqual({ ...principal, claims: undefined }, {
-      kind: 'jwt', clientId: app.clientId, tenantId: app.tenant.id, grantId: app.grant.id, scopes: ['api', 'sensors:write'],
-      subject: app.clientId, expiresAt: (claims.exp as number) * 1000, claims: undefined,
-    })
+    assert.deepEqual(
+      { ...principal, claims: undefined },
+      {
+        kind: 'jwt',
+        clientId: app.clientId,
+        tenantId: app.tenant.id,
+        grantId: app.grant.id,
+        scopes: ['api', 'sensors:write'],
+        subject: app.clientId,
+        expiresAt: (claims.exp as number) * 1000,
+        claims: undefined,
+      },
+    )
     assert.equal(principal.claims.jti, claims.jti)
     // The whole header, any case of the scheme, gives the same principal.
     assert.equal((await guard.authenticate(`Bearer ${token}`)).grantId, app.grant.id)
@@ -218,7 +255,10 @@ describe('@fieldgate/guard: JWT access tokens', () => {
     const maps = await privateApp(server.storage, { scopes: 'maps:write' })
     const mapsToken = await getToken(server, maps)
     const mapsPrincipal = await guard.authenticate(mapsToken)
-    assertSameAsServer(thrownBy(() => requireScope(mapsPrincipal, 'api')), await request(server.url(WORKORDERS), { headers: bearer(mapsToken) }))
+    assertSameAsServer(
+      thrownBy(() => requireScope(mapsPrincipal, 'api')),
+      await request(server.url(WORKORDERS), { headers: bearer(mapsToken) }),
+    )
   })
 
   it('reads the token from the header or the query as the server does', async () => {
@@ -237,7 +277,10 @@ describe('@fieldgate/guard: JWT access tokens', () => {
       // /v1/permissions reads the token with nothing in front (the work orders route validates its query first).
       const res = await request(server.url(path.replace(WORKORDERS, '/v1/permissions')), { headers })
       assert.ok(res.status === 400 || res.status === 401, `${name}: ${res.status}`)
-      assertSameAsServer(thrownBy(() => bearerToken(headers, path)), res)
+      assertSameAsServer(
+        thrownBy(() => bearerToken(headers, path)),
+        res,
+      )
     }
     assert.equal((await guardError(guardFor(server).authenticate(undefined))).toJSON().error_description, 'An access token is required')
     assert.equal((await guardError(guardFor(server).authenticate('Basic YTpi'))).status, 401)
@@ -313,11 +356,12 @@ describe('@fieldgate/guard: JWT access tokens', () => {
 
 describe('@fieldgate/guard: opaque tokens by introspection', () => {
   let server: TestServer
-  before(async () => { server = await startServer() })
+  before(async () => {
+    server = await startServer()
+  })
   after(() => server.close())
 
-  const introspecting = (f: Farm, extra: Partial<GuardOptions> = {}) =>
-    guardFor(server, { introspection: { clientId: f.clientId, clientSecret: f.clientSecret }, ...extra })
+  const introspecting = (f: Farm, extra: Partial<GuardOptions> = {}) => guardFor(server, { introspection: { clientId: f.clientId, clientSecret: f.clientSecret }, ...extra })
 
   it('accepts an opaque token from the code flow, caches the answer for opaqueCacheMs, and shares one request', async () => {
     const f = await farm(server)
@@ -326,9 +370,18 @@ describe('@fieldgate/guard: opaque tokens by introspection', () => {
     const guard = introspecting(f, { fetch: rec.fetch, opaqueCacheMs: 200 })
     const [grant] = await server.storage.listGrants({ tenantId: f.tenant.id })
     const principal = await guard.authenticate(token)
-    assert.deepEqual({ ...principal, claims: undefined }, {
-      kind: 'opaque', clientId: f.clientId, tenantId: f.tenant.id, grantId: grant!.id, scopes: ['sensors:write'], subject: f.userId, claims: undefined,
-    })
+    assert.deepEqual(
+      { ...principal, claims: undefined },
+      {
+        kind: 'opaque',
+        clientId: f.clientId,
+        tenantId: f.tenant.id,
+        grantId: grant!.id,
+        scopes: ['sensors:write'],
+        subject: f.userId,
+        claims: undefined,
+      },
+    )
     assert.equal(principal.expiresAt, undefined, 'connection tokens do not expire')
     assert.equal(principal.claims.active, true)
     assert.equal(rec.count(INTROSPECT), 1)
@@ -352,15 +405,19 @@ describe('@fieldgate/guard: opaque tokens by introspection', () => {
     const guard = introspecting(f, { opaqueCacheMs: cacheMs })
     await guard.authenticate(token)
     await revokeByToken(server, token)
-    const elapsed = await waitUntil(async () => {
-      try {
-        await guard.authenticate(token)
-        return false
-      } catch (err) {
-        if (err instanceof GuardError) return true
-        throw err
-      }
-    }, 2000, 10)
+    const elapsed = await waitUntil(
+      async () => {
+        try {
+          await guard.authenticate(token)
+          return false
+        } catch (err) {
+          if (err instanceof GuardError) return true
+          throw err
+        }
+      },
+      2000,
+      10,
+    )
     assert.ok(elapsed <= cacheMs + 100, `refused ${Math.round(elapsed)} ms after the revocation`)
     const err = await guardError(guard.authenticate(token))
     assert.deepEqual(err.toJSON(), { error: 'invalid_token', error_description: 'The access token was revoked' })
@@ -443,7 +500,9 @@ describe('@fieldgate/guard on each store', () => {
       const opaque = await connect(server, f)
       const app = await privateApp(server.storage, { scopes: 'sensors:write' })
       const guard = createGuard({
-        issuer: server.issuer, audience: server.config.audience, opaqueCacheMs: 100,
+        issuer: server.issuer,
+        audience: server.config.audience,
+        opaqueCacheMs: 100,
         introspection: { clientId: f.clientId, clientSecret: f.clientSecret },
       })
       assert.equal((await guard.authenticate(await getToken(server, app))).kind, 'jwt')
@@ -474,16 +533,26 @@ async function startExample(env: Record<string, string>): Promise<Example> {
   const child = spawn(process.execPath, [exampleServer], { cwd: repoRoot, env: childEnv({ PORT: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe'] })
   examples.add(child)
   let out = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d })
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => {
-    examples.delete(child)
-    r(code)
-  }))
-  await waitUntil(async () => {
-    if (child.exitCode !== null) throw new Error(`the example exited:\n${out}`)
-    return /listening on http:\/\/\S+/.test(out)
-  }, 10_000, 20)
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+  })
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+  })
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      examples.delete(child)
+      r(code)
+    }),
+  )
+  await waitUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the example exited:\n${out}`)
+      return /listening on http:\/\/\S+/.test(out)
+    },
+    10_000,
+    20,
+  )
   return {
     child,
     origin: /listening on (http:\/\/\S+)/.exec(out)![1]!,
@@ -525,7 +594,10 @@ describe('examples/guarded-service', () => {
     const listed = await request(`${origin}/readings`, { headers: bearer(jwt) })
     assert.equal(listed.status, 200, listed.text)
     assert.equal(listed.json.tenant_id, app.tenant.id)
-    assert.deepEqual(listed.json.results.map((r: { sensor: string; value: number }) => [r.sensor, r.value]), [['soil-moisture-north', 31.5]])
+    assert.deepEqual(
+      listed.json.results.map((r: { sensor: string; value: number }) => [r.sensor, r.value]),
+      [['soil-moisture-north', 31.5]],
+    )
     const viaQuery = await request(`${origin}/readings?access_token=${jwt}`)
     assert.deepEqual(viaQuery.json, listed.json)
 
@@ -570,4 +642,3 @@ describe('examples/guarded-service', () => {
     })
   }
 })
-

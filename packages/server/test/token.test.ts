@@ -4,8 +4,22 @@ import { after, before, describe, it } from 'node:test'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { cliActor, createGrant, createTenant, rotateSecret } from '@fieldgate/core'
 import {
-  basicAuth, databaseUrl, decodeJwt, eachEngine, postForm, postJson, privateApp, publicSandboxApp, request, startServer, waitUntil,
-  type Engine, type PrivateFixture, type PublicFixture, type Res, type TestServer,
+  basicAuth,
+  databaseUrl,
+  decodeJwt,
+  eachEngine,
+  postForm,
+  postJson,
+  privateApp,
+  publicSandboxApp,
+  request,
+  startServer,
+  waitUntil,
+  type Engine,
+  type PrivateFixture,
+  type PublicFixture,
+  type Res,
+  type TestServer,
 } from './helpers.js'
 
 const TOKEN_PATHS = ['/oauth/token', '/authentication/api/oauth/token'] as const
@@ -28,7 +42,10 @@ describe('token endpoint: dialect happy paths', () => {
 
       // FieldEdge: JSON {client_id, client_secret, target_id, grant_type} for a public sandbox app.
       const fe = await postJson(server.url('/oauth/token'), {
-        client_id: pub.clientId, client_secret: pub.clientSecret, target_id: pub.sandboxTenant.id, grant_type: 'client_credentials',
+        client_id: pub.clientId,
+        client_secret: pub.clientSecret,
+        target_id: pub.sandboxTenant.id,
+        grant_type: 'client_credentials',
       })
       assert.equal(fe.status, 200, fe.text)
       assert.deepEqual(Object.keys(fe.json).sort(), ['access_token', 'expires_in', 'token_type'])
@@ -40,7 +57,10 @@ describe('token endpoint: dialect happy paths', () => {
 
       // Field Nation: JSON {grant_type, client_id, client_secret, scope: "api"} on its own path.
       const fn = await postJson(server.url('/authentication/api/oauth/token'), {
-        grant_type: 'client_credentials', client_id: priv.clientId, client_secret: priv.clientSecret, scope: 'api',
+        grant_type: 'client_credentials',
+        client_id: priv.clientId,
+        client_secret: priv.clientSecret,
+        scope: 'api',
       })
       assert.equal(fn.status, 200, fn.text)
       assert.deepEqual(Object.keys(fn.json).sort(), ['access_token', 'expires_in', 'token_type'])
@@ -93,7 +113,11 @@ describe('token endpoint (SQLite)', () => {
 
     it('JSON with a scope gets the RFC body (scope included) even with target_id', async () => {
       const res = await postJson(server.url('/oauth/token'), {
-        grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: pub.sandboxTenant.id, scope: 'api',
+        grant_type: 'client_credentials',
+        client_id: pub.clientId,
+        client_secret: pub.clientSecret,
+        target_id: pub.sandboxTenant.id,
+        scope: 'api',
       })
       assert.equal(res.status, 200, res.text)
       assert.equal(res.json.scope, 'api')
@@ -101,14 +125,21 @@ describe('token endpoint (SQLite)', () => {
     })
 
     it('a public app with a form body and target_id gets a token for the named tenant', async () => {
-      const res = await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials', target_id: pub.sandboxTenant.id }, { authorization: basicAuth(pub.clientId, pub.clientSecret) })
+      const res = await postForm(
+        server.url('/oauth/token'),
+        { grant_type: 'client_credentials', target_id: pub.sandboxTenant.id },
+        { authorization: basicAuth(pub.clientId, pub.clientSecret) },
+      )
       assert.equal(res.status, 200, res.text)
       assert.equal(decodeJwt(res.json.access_token).payload.tenant_id, pub.sandboxTenant.id)
     })
 
     it('a private app may name its own tenant as target_id', async () => {
       const res = await postJson(server.url('/oauth/token'), {
-        grant_type: 'client_credentials', client_id: priv.clientId, client_secret: priv.clientSecret, target_id: priv.tenant.id,
+        grant_type: 'client_credentials',
+        client_id: priv.clientId,
+        client_secret: priv.clientSecret,
+        target_id: priv.tenant.id,
       })
       assert.equal(res.status, 200, res.text)
     })
@@ -122,14 +153,21 @@ describe('token endpoint (SQLite)', () => {
       assert.equal((payload.exp as number) - (payload.iat as number), 600)
       const longPub = await publicSandboxApp(server.storage, { tokenTtl: 7200 })
       const fe = await postJson(server.url('/oauth/token'), {
-        client_id: longPub.clientId, client_secret: longPub.clientSecret, target_id: longPub.sandboxTenant.id, grant_type: 'client_credentials',
+        client_id: longPub.clientId,
+        client_secret: longPub.clientSecret,
+        target_id: longPub.sandboxTenant.id,
+        grant_type: 'client_credentials',
       })
       assert.equal(fe.json.expires_in, 7200)
     })
 
     it('a narrower scope than granted is honoured', async () => {
       const wide = await privateApp(server.storage, { scopes: 'api maps:write' })
-      const res = await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials', scope: 'maps:write' }, { authorization: basicAuth(wide.clientId, wide.clientSecret) })
+      const res = await postForm(
+        server.url('/oauth/token'),
+        { grant_type: 'client_credentials', scope: 'maps:write' },
+        { authorization: basicAuth(wide.clientId, wide.clientSecret) },
+      )
       assert.equal(res.status, 200, res.text)
       assert.equal(res.json.scope, 'maps:write')
       const all = await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basicAuth(wide.clientId, wide.clientSecret) })
@@ -149,7 +187,10 @@ describe('token endpoint (SQLite)', () => {
       const jtis = new Set<unknown>()
       for (const token of tokens) {
         const { payload, protectedHeader } = await jwtVerify(token, jwks, {
-          issuer: server.issuer, audience: `${server.issuer}/api`, typ: 'at+jwt', algorithms: ['RS256'],
+          issuer: server.issuer,
+          audience: `${server.issuer}/api`,
+          typ: 'at+jwt',
+          algorithms: ['RS256'],
         })
         assert.equal(protectedHeader.typ, 'at+jwt')
         assert.equal(protectedHeader.alg, 'RS256')
@@ -225,12 +266,20 @@ describe('token endpoint (SQLite)', () => {
     })
 
     it('Basic and a body secret at once: 400 invalid_request', async () => {
-      const res = await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials', client_secret: priv.clientSecret }, { authorization: basicAuth(priv.clientId, priv.clientSecret) })
+      const res = await postForm(
+        server.url('/oauth/token'),
+        { grant_type: 'client_credentials', client_secret: priv.clientSecret },
+        { authorization: basicAuth(priv.clientId, priv.clientSecret) },
+      )
       assertOAuthError(res, 400, 'invalid_request')
     })
 
     it('Basic and a different client_id in the body: 400 invalid_request', async () => {
-      const res = await postForm(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: pub.clientId }, { authorization: basicAuth(priv.clientId, priv.clientSecret) })
+      const res = await postForm(
+        server.url('/oauth/token'),
+        { grant_type: 'client_credentials', client_id: pub.clientId },
+        { authorization: basicAuth(priv.clientId, priv.clientSecret) },
+      )
       assertOAuthError(res, 400, 'invalid_request')
     })
 
@@ -272,7 +321,9 @@ describe('token endpoint (SQLite)', () => {
 
     it('a text/plain body: 4xx with a JSON error', async () => {
       const res = await request(server.url('/oauth/token'), {
-        method: 'POST', headers: { 'content-type': 'text/plain' }, body: `grant_type=client_credentials&client_id=${priv.clientId}&client_secret=${priv.clientSecret}`,
+        method: 'POST',
+        headers: { 'content-type': 'text/plain' },
+        body: `grant_type=client_credentials&client_id=${priv.clientId}&client_secret=${priv.clientSecret}`,
       })
       assert.ok(res.status >= 400 && res.status < 500, `${res.status}`)
       assert.equal(typeof res.json?.error, 'string')
@@ -302,7 +353,12 @@ describe('token endpoint (SQLite)', () => {
 
     it('a public app works for a tenant once granted', async () => {
       const customer = await createTenant(server.runtime.ctx, cliActor, { name: 'Customer', environment: 'sandbox' })
-      const before = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: customer.id })
+      const before = await postJson(server.url('/oauth/token'), {
+        grant_type: 'client_credentials',
+        client_id: pub.clientId,
+        client_secret: pub.clientSecret,
+        target_id: customer.id,
+      })
       assertOAuthError(before, 400, 'invalid_grant')
       await createGrant(server.runtime.ctx, cliActor, { clientId: pub.clientId, tenantId: customer.id })
       const res = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: customer.id })
@@ -317,13 +373,23 @@ describe('token endpoint (SQLite)', () => {
     })
 
     it("a private app naming someone else's target_id: 400 invalid_grant", async () => {
-      const res = await postJson(server.url('/oauth/token'), { grant_type: 'client_credentials', client_id: priv.clientId, client_secret: priv.clientSecret, target_id: pub.sandboxTenant.id })
+      const res = await postJson(server.url('/oauth/token'), {
+        grant_type: 'client_credentials',
+        client_id: priv.clientId,
+        client_secret: priv.clientSecret,
+        target_id: pub.sandboxTenant.id,
+      })
       assertOAuthError(res, 400, 'invalid_grant')
     })
 
     it('a scope not granted: 400 invalid_scope', async () => {
       for (const scope of ['fields:read:all', 'api fields:read:all', 'a"b']) {
-        const res = await postJson(server.url('/authentication/api/oauth/token'), { grant_type: 'client_credentials', client_id: priv.clientId, client_secret: priv.clientSecret, scope })
+        const res = await postJson(server.url('/authentication/api/oauth/token'), {
+          grant_type: 'client_credentials',
+          client_id: priv.clientId,
+          client_secret: priv.clientSecret,
+          scope,
+        })
         assertOAuthError(res, 400, 'invalid_scope')
       }
     })
@@ -349,32 +415,116 @@ describe('token endpoint (SQLite)', () => {
         { name: 'JSON true', init: { headers: { 'content-type': 'application/json' }, body: 'true' } },
         { name: 'deeply nested array', init: { headers: { 'content-type': 'application/json' }, body: deepArray } },
         { name: 'deeply nested object', init: { headers: { 'content-type': 'application/json' }, body: deepObject } },
-        { name: '__proto__ object', init: { headers: { 'content-type': 'application/json' }, body: `{"__proto__":{"grant_type":"client_credentials","client_id":"${id}","client_secret":"${secret}"}}` } },
-        { name: '__proto__ string beside credentials', init: { headers: { 'content-type': 'application/json' }, body: `{"__proto__":"x","grant_type":"client_credentials","client_id":"${id}","client_secret":"wrong"}` } },
+        {
+          name: '__proto__ object',
+          init: { headers: { 'content-type': 'application/json' }, body: `{"__proto__":{"grant_type":"client_credentials","client_id":"${id}","client_secret":"${secret}"}}` },
+        },
+        {
+          name: '__proto__ string beside credentials',
+          init: { headers: { 'content-type': 'application/json' }, body: `{"__proto__":"x","grant_type":"client_credentials","client_id":"${id}","client_secret":"wrong"}` },
+        },
         { name: 'constructor.prototype', init: { headers: { 'content-type': 'application/json' }, body: '{"constructor":{"prototype":{"grant_type":"client_credentials"}}}' } },
-        { name: 'toString / hasOwnProperty keys', init: { headers: { 'content-type': 'application/json' }, body: '{"toString":"x","hasOwnProperty":"y","valueOf":"z","grant_type":"client_credentials"}' } },
-        { name: '__proto__ in a form', init: { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `__proto__=x&constructor=y&grant_type=client_credentials&client_id=${id}&client_secret=nope` } },
+        {
+          name: 'toString / hasOwnProperty keys',
+          init: { headers: { 'content-type': 'application/json' }, body: '{"toString":"x","hasOwnProperty":"y","valueOf":"z","grant_type":"client_credentials"}' },
+        },
+        {
+          name: '__proto__ in a form',
+          init: {
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+            body: `__proto__=x&constructor=y&grant_type=client_credentials&client_id=${id}&client_secret=nope`,
+          },
+        },
         { name: 'bracket form keys', init: { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type[]=client_credentials&${creds}` } },
         { name: 'broken percent escapes', init: { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=%E0%A4%A&client_id=%zz&client_secret=%` } },
-        { name: 'NUL bytes in JSON strings', init: { headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials","client_id":"\\u0000","client_secret":"\\u0000"}' } },
-        { name: 'NUL in target_id of a real client', init: { headers: { 'content-type': 'application/json' }, body: `{"grant_type":"client_credentials","client_id":"${pub.clientId}","client_secret":"${pub.clientSecret}","target_id":"\\u0000"}` } },
-        { name: 'lone surrogate', init: { headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials","client_id":"\\ud800","client_secret":"\\udfff"}' } },
-        { name: 'JSON with UTF-16 charset', init: { headers: { 'content-type': 'application/json; charset=utf-16' }, body: `{"grant_type":"client_credentials",${JSON.stringify(creds)}:1}` } },
+        {
+          name: 'NUL bytes in JSON strings',
+          init: { headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials","client_id":"\\u0000","client_secret":"\\u0000"}' },
+        },
+        {
+          name: 'NUL in target_id of a real client',
+          init: {
+            headers: { 'content-type': 'application/json' },
+            body: `{"grant_type":"client_credentials","client_id":"${pub.clientId}","client_secret":"${pub.clientSecret}","target_id":"\\u0000"}`,
+          },
+        },
+        {
+          name: 'lone surrogate',
+          init: { headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials","client_id":"\\ud800","client_secret":"\\udfff"}' },
+        },
+        {
+          name: 'JSON with UTF-16 charset',
+          init: { headers: { 'content-type': 'application/json; charset=utf-16' }, body: `{"grant_type":"client_credentials",${JSON.stringify(creds)}:1}` },
+        },
         { name: 'JSON-ish content type', init: { headers: { 'content-type': 'application/jsonx' }, body: '{}' } },
         { name: 'upper-case content type', init: { headers: { 'content-type': 'APPLICATION/JSON' }, body: '{"grant_type":"client_credentials"}' } },
-        { name: 'multipart', init: { headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: '--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--x--\r\n' } },
+        {
+          name: 'multipart',
+          init: {
+            headers: { 'content-type': 'multipart/form-data; boundary=x' },
+            body: '--x\r\nContent-Disposition: form-data; name="grant_type"\r\n\r\nclient_credentials\r\n--x--\r\n',
+          },
+        },
         { name: 'XML', init: { headers: { 'content-type': 'application/xml' }, body: '<grant_type>client_credentials</grant_type>' } },
         { name: 'a 10 KB header', init: { headers: { 'content-type': 'application/json', 'x-junk': 'j'.repeat(10_000) }, body: '{}' } },
-        { name: 'a long Basic header', init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + 'QUFB'.repeat(2000) }, body: 'grant_type=client_credentials' } },
-        { name: 'Basic that is not base64', init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic !!!***' }, body: 'grant_type=client_credentials' } },
-        { name: 'Basic with no colon', init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from('justanid').toString('base64') }, body: 'grant_type=client_credentials' } },
-        { name: 'Basic with broken escapes', init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from('%zz:%zz').toString('base64') }, body: 'grant_type=client_credentials' } },
-        { name: 'Basic with empty parts', init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from(':').toString('base64') }, body: 'grant_type=client_credentials' } },
-        { name: 'Bearer instead of Basic', init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Bearer abc' }, body: 'grant_type=client_credentials' } },
-        { name: 'a huge client_id', init: { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'c'.repeat(12_000), client_secret: 's' }) } },
-        { name: 'a huge target_id of a real client', init: { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: 't'.repeat(12_000) }) } },
-        { name: 'a huge scope', init: { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: id, client_secret: secret, scope: 'api '.repeat(3000) + 'x' }) } },
-        { name: 'control characters in scope', init: { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: id, client_secret: secret, scope: 'api\u0000\u0007\u007f' }) } },
+        {
+          name: 'a long Basic header',
+          init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + 'QUFB'.repeat(2000) }, body: 'grant_type=client_credentials' },
+        },
+        {
+          name: 'Basic that is not base64',
+          init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic !!!***' }, body: 'grant_type=client_credentials' },
+        },
+        {
+          name: 'Basic with no colon',
+          init: {
+            headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from('justanid').toString('base64') },
+            body: 'grant_type=client_credentials',
+          },
+        },
+        {
+          name: 'Basic with broken escapes',
+          init: {
+            headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from('%zz:%zz').toString('base64') },
+            body: 'grant_type=client_credentials',
+          },
+        },
+        {
+          name: 'Basic with empty parts',
+          init: {
+            headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Basic ' + Buffer.from(':').toString('base64') },
+            body: 'grant_type=client_credentials',
+          },
+        },
+        {
+          name: 'Bearer instead of Basic',
+          init: { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Bearer abc' }, body: 'grant_type=client_credentials' },
+        },
+        {
+          name: 'a huge client_id',
+          init: { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'c'.repeat(12_000), client_secret: 's' }) },
+        },
+        {
+          name: 'a huge target_id of a real client',
+          init: {
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ grant_type: 'client_credentials', client_id: pub.clientId, client_secret: pub.clientSecret, target_id: 't'.repeat(12_000) }),
+          },
+        },
+        {
+          name: 'a huge scope',
+          init: {
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ grant_type: 'client_credentials', client_id: id, client_secret: secret, scope: 'api '.repeat(3000) + 'x' }),
+          },
+        },
+        {
+          name: 'control characters in scope',
+          init: {
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ grant_type: 'client_credentials', client_id: id, client_secret: secret, scope: 'api\u0000\u0007\u007f' }),
+          },
+        },
       ]
       const failures: string[] = []
       for (const path of TOKEN_PATHS) {
@@ -483,7 +633,8 @@ describe('token endpoint: strings the store must never choke on', () => {
         }
       }
       const introspect = await postForm(server.url('/oauth/introspect'), { token: 'x', client_id: '\u0000', client_secret: 'y' })
-      if (introspect.status < 400 || introspect.status >= 500 || typeof introspect.json?.error !== 'string') failures.push(`introspect with NUL client_id: ${introspect.status} ${introspect.text}`)
+      if (introspect.status < 400 || introspect.status >= 500 || typeof introspect.json?.error !== 'string')
+        failures.push(`introspect with NUL client_id: ${introspect.status} ${introspect.text}`)
       assert.deepEqual(failures, [])
     } finally {
       await server.close()

@@ -24,14 +24,20 @@ async function reverseProxy(upstream: string): Promise<{ origin: string; close()
       res.writeHead(answer.statusCode ?? 502, answer.headers)
       answer.pipe(res)
     })
-    out.on('error', () => { res.writeHead(502).end() })
+    out.on('error', () => {
+      res.writeHead(502).end()
+    })
     req.pipe(out)
   })
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
   const { port } = server.address() as AddressInfo
   return {
     origin: `http://127.0.0.1:${port}`,
-    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(() => ok()) }),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections()
+        server.close(() => ok())
+      }),
   }
 }
 
@@ -40,7 +46,9 @@ async function auditedAddress(server: TestServer, base: string, localAddress: st
   const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
   const name = `Audited ${randomBytes(4).toString('hex')}`
   const res = await send(`${base}/admin/v1/apps`, {
-    localAddress, method: 'POST', body: JSON.stringify({ name, kind: 'private', tenant_id: tenant.id }),
+    localAddress,
+    method: 'POST',
+    body: JSON.stringify({ name, kind: 'private', tenant_id: tenant.id }),
     headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}`, ...headers },
   })
   assert.equal(res.status, 201, res.text)
@@ -56,7 +64,9 @@ const FORGED = '198.51.100.9'
 
 describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
   const cleanups: (() => Promise<void>)[] = []
-  after(async () => { for (const c of cleanups.reverse()) await c() })
+  after(async () => {
+    for (const c of cleanups.reverse()) await c()
+  })
 
   async function behindProxy(trustProxy: Config['trustProxy'], extra: ConfigOverrides = {}): Promise<{ server: TestServer; proxy: string }> {
     const server = await startServer({ overrides: { trustProxy, adminToken, ...extra } })
@@ -66,7 +76,7 @@ describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
     return { server, proxy: proxy.origin }
   }
 
-  it('trusting the proxy\'s address: audit entries name the client behind it; a forged header from elsewhere is ignored', async () => {
+  it("trusting the proxy's address: audit entries name the client behind it; a forged header from elsewhere is ignored", async () => {
     const { server, proxy } = await behindProxy(['127.0.0.1'])
     assert.equal(await auditedAddress(server, proxy, '127.0.0.2'), '127.0.0.2')
     assert.equal(await auditedAddress(server, proxy, '127.0.0.3'), '127.0.0.3')
@@ -79,7 +89,7 @@ describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
     assert.equal(await auditedAddress(server, proxy, '127.0.0.2', { 'x-forwarded-for': FORGED }), '127.0.0.2')
   })
 
-  it('off (the default): the proxy\'s own address, whatever the headers say', async () => {
+  it("off (the default): the proxy's own address, whatever the headers say", async () => {
     const { server, proxy } = await behindProxy(false)
     assert.equal(await auditedAddress(server, proxy, '127.0.0.2', { 'x-forwarded-for': FORGED }), '127.0.0.1')
   })
@@ -100,10 +110,13 @@ describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
 
   it('the per-address token limit counts each client behind the proxy on its own', async () => {
     const { proxy } = await behindProxy(['127.0.0.1'], { rateLimits: { tokenPerAddress: 2 } })
-    const token = (from: string) => send(`${proxy}/oauth/token`, {
-      localAddress: from, method: 'POST', body: 'grant_type=client_credentials&client_id=nobody&client_secret=nothing',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    })
+    const token = (from: string) =>
+      send(`${proxy}/oauth/token`, {
+        localAddress: from,
+        method: 'POST',
+        body: 'grant_type=client_credentials&client_id=nobody&client_secret=nothing',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      })
     for (let i = 0; i < 2; i++) assert.equal((await token('127.0.0.2')).status, 401)
     assert.equal((await token('127.0.0.2')).status, 429, 'the client at 127.0.0.2 spent its budget')
     assert.equal((await token('127.0.0.3')).status, 401, 'the client at 127.0.0.3 has its own')
@@ -117,7 +130,11 @@ describe('trusted proxies (FIELDGATE_TRUST_PROXY)', () => {
     assert.deepEqual(list, ['10.0.0.0/8', '192.0.2.7', 'loopback', 'fd00::/8', '172.16.0.0/255.240.0.0'])
     assert.ok(Object.isFrozen(list))
     for (const bad of ['true', '*', '10.0.0.0/33', 'fd00::/129', 'proxy.internal', '1.5', '-1', '10.0.0.1/8/8', '99']) {
-      assert.throws(() => loadConfig({ FIELDGATE_TRUST_PROXY: bad }), (err: unknown) => err instanceof ConfigError && /FIELDGATE_TRUST_PROXY/.test(err.message), bad)
+      assert.throws(
+        () => loadConfig({ FIELDGATE_TRUST_PROXY: bad }),
+        (err: unknown) => err instanceof ConfigError && /FIELDGATE_TRUST_PROXY/.test(err.message),
+        bad,
+      )
     }
   })
 })

@@ -4,10 +4,21 @@ import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import type { LookupAddress } from 'node:dns'
 import { randomUUID } from 'node:crypto'
-import { cliActor, connectApp, createApp, createTenant, createUser, installApp, personActor, eventIdHeader, revokeGrant, signatureHeader, verifyEventSignature, type Tenant } from '@fieldgate/core'
 import {
-  bearer, freePort, getToken, postJson, runCli, silentLogger, spawnServe, startServer, tempDir, waitUntil, type ServerProcess, type TestServer,
-} from './helpers.js'
+  cliActor,
+  connectApp,
+  createApp,
+  createTenant,
+  createUser,
+  installApp,
+  personActor,
+  eventIdHeader,
+  revokeGrant,
+  signatureHeader,
+  verifyEventSignature,
+  type Tenant,
+} from '@fieldgate/core'
+import { bearer, freePort, getToken, postJson, runCli, silentLogger, spawnServe, startServer, tempDir, waitUntil, type ServerProcess, type TestServer } from './helpers.js'
 import { Dispatcher } from '@fieldgate/server'
 import { guardedLookup, isRefusedAddress, type ConnectLookup } from '../src/webhooks/targets.js'
 
@@ -27,7 +38,9 @@ class Receiver {
   async listen(port = 0): Promise<string> {
     this.server = createServer((req, res) => {
       let body = ''
-      req.setEncoding('utf8').on('data', (c: string) => { body += c })
+      req.setEncoding('utf8').on('data', (c: string) => {
+        body += c
+      })
       req.on('end', () => {
         this.deliveries.push({ id: String(req.headers[eventIdHeader]), signature: String(req.headers[signatureHeader]), body, json: JSON.parse(body) as Delivery['json'] })
         res.writeHead(this.status).end()
@@ -67,9 +80,14 @@ describe('Data API delivery', () => {
     await receiver.close()
   })
 
-  const app = (name: string) => createApp(server.runtime.ctx, cliActor, {
-    name, kind: 'private', tenantId: tenant.id, scopes: 'api alerts:write fields:read:all maps:write', dataApiUrl: url,
-  })
+  const app = (name: string) =>
+    createApp(server.runtime.ctx, cliActor, {
+      name,
+      kind: 'private',
+      tenantId: tenant.id,
+      scopes: 'api alerts:write fields:read:all maps:write',
+      dataApiUrl: url,
+    })
 
   it('delivers record.created, signed with the client secret, with a stable id; retries until the receiver answers 2xx', async () => {
     const a = await app('Alerts app')
@@ -98,7 +116,10 @@ describe('Data API delivery', () => {
     assert.equal(verifyEventSignature(d.signature, d.body, `${a.clientSecret}x`, now), false, 'another secret')
     assert.equal(verifyEventSignature(d.signature, d.body, a.clientSecret, now + 3600), false, 'stale')
     const attempts = await server.storage.listAttempts(event)
-    assert.deepEqual(attempts.slice(0, 3).map((x) => x.status), [500, 500, 500])
+    assert.deepEqual(
+      attempts.slice(0, 3).map((x) => x.status),
+      [500, 500, 500],
+    )
     assert.equal(attempts.at(-1)!.status, 204)
   })
 
@@ -122,7 +143,10 @@ describe('Data API delivery', () => {
     const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'api' })
     const order = await postJson(server.url('/api/rest/v2/workorders'), { title: 'Fix the pump' }, bearer(token))
     assert.equal(order.status, 201)
-    await waitUntil(async () => receiver.deliveries.some((d) => d.json.client_id === a.app.clientId && (d.json.data.record as { id?: string } | undefined)?.id === order.json.id), 5000)
+    await waitUntil(
+      async () => receiver.deliveries.some((d) => d.json.client_id === a.app.clientId && (d.json.data.record as { id?: string } | undefined)?.id === order.json.id),
+      5000,
+    )
     const d = receiver.deliveries.find((x) => x.json.client_id === a.app.clientId && (x.json.data.record as { id?: string } | undefined)?.id === order.json.id)!
     assert.equal(d.json.type, 'record.created')
     assert.equal(d.json.data.kind, 'work_order')
@@ -130,7 +154,15 @@ describe('Data API delivery', () => {
   })
 
   it('announces grant.created, grant.scopes_changed, grant.revoked and app.uninstalled', async () => {
-    const partnerApp = await createApp(server.runtime.ctx, cliActor, { name: 'Integration', kind: 'public', environment: 'sandbox', scopes: 'api maps:write', dataApiUrl: url, installUrl: 'https://partner.example/install', listed: true })
+    const partnerApp = await createApp(server.runtime.ctx, cliActor, {
+      name: 'Integration',
+      kind: 'public',
+      environment: 'sandbox',
+      scopes: 'api maps:write',
+      dataApiUrl: url,
+      installUrl: 'https://partner.example/install',
+      listed: true,
+    })
     const farm = await createTenant(server.runtime.ctx, cliActor, { name: 'Connected farm', environment: 'sandbox' })
     const ctx = server.runtime.ctx
     const { grant } = await connectApp(ctx, partnerApp.app, farm.id, ['api'])
@@ -156,8 +188,20 @@ describe('Data API targets', () => {
     try {
       const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Probe farm', environment: 'sandbox' })
       // Literal special-purpose addresses are refused before any socket is opened (192.0.2.1 was attempted before).
-      const hosts = [url, 'http://10.1.2.3/x', 'http://169.254.169.254/latest/meta-data', 'http://[::1]:9/x', 'http://[::ffff:127.0.0.1]:9/x', 'http://localhost:9/x',
-        'http://192.0.2.1/x', 'http://100.64.0.1/x', 'http://198.51.100.7/x', 'http://[64:ff9b::a00:1]/x', 'http://[2002:7f00:1::1]/x', 'http://[fd00::1]/x']
+      const hosts = [
+        url,
+        'http://10.1.2.3/x',
+        'http://169.254.169.254/latest/meta-data',
+        'http://[::1]:9/x',
+        'http://[::ffff:127.0.0.1]:9/x',
+        'http://localhost:9/x',
+        'http://192.0.2.1/x',
+        'http://100.64.0.1/x',
+        'http://198.51.100.7/x',
+        'http://[64:ff9b::a00:1]/x',
+        'http://[2002:7f00:1::1]/x',
+        'http://[fd00::1]/x',
+      ]
       for (const dataApiUrl of hosts) {
         const a = await createApp(server.runtime.ctx, cliActor, { name: 'Prober', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl })
         const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
@@ -192,10 +236,16 @@ describe('Data API targets under DNS rebinding', () => {
     const dispatcher = new Dispatcher(server.runtime.ctx, server.runtime.masterKey, silentLogger(), { ...fast, allowPrivateTargets: false, maxAgeMs: 86_400_000, resolve })
     try {
       const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Rebound farm', environment: 'sandbox' })
-      const a = await createApp(server.runtime.ctx, cliActor, { name: 'Rebinder', kind: 'private', tenantId: tenant.id, scopes: 'alerts:write', dataApiUrl: `http://rebind.example:${port}/data-api` })
+      const a = await createApp(server.runtime.ctx, cliActor, {
+        name: 'Rebinder',
+        kind: 'private',
+        tenantId: tenant.id,
+        scopes: 'alerts:write',
+        dataApiUrl: `http://rebind.example:${port}/data-api`,
+      })
       const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
       await postJson(server.url('/v1/alerts'), { title: 'rebound' }, bearer(token))
-      assert.ok(await dispatcher.tick() > 0)
+      assert.ok((await dispatcher.tick()) > 0)
       const events = await server.storage.listEvents({ appId: a.app.id, limit: 10 })
       assert.ok(events.length > 0)
       for (const event of events) {
@@ -215,12 +265,19 @@ describe('Data API targets under DNS rebinding', () => {
 
 describe('the connect-time lookup', () => {
   const answering = (...addresses: string[]) => guardedLookup(async () => addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })))
-  const run = (lookup: ConnectLookup, options: { all?: boolean; family?: number }) => new Promise<{ err: Error | null; address: unknown }>((ok) => {
-    lookup('partner.example', options, (err, address) => ok({ err, address }))
-  })
+  const run = (lookup: ConnectLookup, options: { all?: boolean; family?: number }) =>
+    new Promise<{ err: Error | null; address: unknown }>((ok) => {
+      lookup('partner.example', options, (err, address) => ok({ err, address }))
+    })
 
   it('hands the socket exactly the checked public addresses', async () => {
-    assert.deepEqual(await run(answering('8.8.8.8', '2001:4860:4860::8888'), { all: true }), { err: null, address: [{ address: '8.8.8.8', family: 4 }, { address: '2001:4860:4860::8888', family: 6 }] })
+    assert.deepEqual(await run(answering('8.8.8.8', '2001:4860:4860::8888'), { all: true }), {
+      err: null,
+      address: [
+        { address: '8.8.8.8', family: 4 },
+        { address: '2001:4860:4860::8888', family: 6 },
+      ],
+    })
     assert.deepEqual(await run(answering('8.8.8.8', '2001:4860:4860::8888'), { family: 6 }), { err: null, address: '2001:4860:4860::8888' })
   })
 
@@ -237,18 +294,93 @@ describe('the connect-time lookup', () => {
 
 describe('the refused address table', () => {
   const refused = [
-    '0.0.0.0', '0.1.2.3', '10.0.0.1', '100.64.0.1', '100.127.255.254', '127.0.0.1', '127.255.255.255', '169.254.169.254', '172.16.0.1', '172.31.255.255',
-    '192.0.0.8', '192.0.0.170', '192.0.2.1', '192.31.196.1', '192.52.193.1', '192.88.99.1', '192.168.1.1', '192.175.48.1', '198.18.0.1', '198.19.255.255',
-    '198.51.100.7', '203.0.113.9', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255',
-    '::', '::1', '::127.0.0.1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:10.0.0.1', '::ffff:169.254.169.254', '::ffff:0:a00:1',
-    '64:ff9b::a00:1', '64:ff9b::808:808', '64:ff9b:1::1', '100::1', '100:0:0:1::1', '2001::1', '2001:1::1', '2001:db8::1', '2001:1ff::1',
-    '2002:7f00:1::1', '2002:808:808::1', '2620:4f:8000::1', '3fff::1', '5f00::1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'febf::1', 'fec0::1', 'ff02::1',
-    'not-an-ip', '',
+    '0.0.0.0',
+    '0.1.2.3',
+    '10.0.0.1',
+    '100.64.0.1',
+    '100.127.255.254',
+    '127.0.0.1',
+    '127.255.255.255',
+    '169.254.169.254',
+    '172.16.0.1',
+    '172.31.255.255',
+    '192.0.0.8',
+    '192.0.0.170',
+    '192.0.2.1',
+    '192.31.196.1',
+    '192.52.193.1',
+    '192.88.99.1',
+    '192.168.1.1',
+    '192.175.48.1',
+    '198.18.0.1',
+    '198.19.255.255',
+    '198.51.100.7',
+    '203.0.113.9',
+    '224.0.0.1',
+    '239.255.255.250',
+    '240.0.0.1',
+    '255.255.255.255',
+    '::',
+    '::1',
+    '::127.0.0.1',
+    '::ffff:127.0.0.1',
+    '::ffff:7f00:1',
+    '::ffff:10.0.0.1',
+    '::ffff:169.254.169.254',
+    '::ffff:0:a00:1',
+    '64:ff9b::a00:1',
+    '64:ff9b::808:808',
+    '64:ff9b:1::1',
+    '100::1',
+    '100:0:0:1::1',
+    '2001::1',
+    '2001:1::1',
+    '2001:db8::1',
+    '2001:1ff::1',
+    '2002:7f00:1::1',
+    '2002:808:808::1',
+    '2620:4f:8000::1',
+    '3fff::1',
+    '5f00::1',
+    'fc00::1',
+    'fd12:3456::1',
+    'fe80::1',
+    'febf::1',
+    'fec0::1',
+    'ff02::1',
+    'not-an-ip',
+    '',
   ]
   const allowed = [
-    '1.1.1.1', '8.8.8.8', '9.255.255.255', '11.0.0.0', '100.63.255.255', '100.128.0.0', '126.255.255.255', '128.0.0.0', '169.253.255.255', '169.255.0.0',
-    '172.15.255.255', '172.32.0.0', '192.0.1.255', '192.0.3.0', '192.167.255.255', '192.169.0.0', '198.17.255.255', '198.20.0.0', '203.0.112.255', '223.255.255.255',
-    '::ffff:8.8.8.8', '::ffff:808:808', '64:ff9c::1', '2001:200::1', '2001:4860:4860::8888', '2003::1', '2606:4700::1111', 'fbff::1', 'fe7f::1',
+    '1.1.1.1',
+    '8.8.8.8',
+    '9.255.255.255',
+    '11.0.0.0',
+    '100.63.255.255',
+    '100.128.0.0',
+    '126.255.255.255',
+    '128.0.0.0',
+    '169.253.255.255',
+    '169.255.0.0',
+    '172.15.255.255',
+    '172.32.0.0',
+    '192.0.1.255',
+    '192.0.3.0',
+    '192.167.255.255',
+    '192.169.0.0',
+    '198.17.255.255',
+    '198.20.0.0',
+    '203.0.112.255',
+    '223.255.255.255',
+    '::ffff:8.8.8.8',
+    '::ffff:808:808',
+    '64:ff9c::1',
+    '2001:200::1',
+    '2001:4860:4860::8888',
+    '2003::1',
+    '2606:4700::1111',
+    'fbff::1',
+    'fe7f::1',
   ]
   for (const address of refused) it(`refuses ${address || '(empty)'}`, () => assert.equal(isRefusedAddress(address), true))
   for (const address of allowed) it(`allows ${address}`, () => assert.equal(isRefusedAddress(address), false))
@@ -266,12 +398,33 @@ describe('Data API delivery across a crash', () => {
     const dataDir = tempDir('fg-hooks-')
     const receiverPort = await freePort()
     const env = {
-      FIELDGATE_DATA_DIR: dataDir, FIELDGATE_WEBHOOK_POLL_MS: '50', FIELDGATE_WEBHOOK_TIMEOUT_MS: '500', FIELDGATE_WEBHOOK_LEASE_MS: '1500',
-      FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '500', FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1',
+      FIELDGATE_DATA_DIR: dataDir,
+      FIELDGATE_WEBHOOK_POLL_MS: '50',
+      FIELDGATE_WEBHOOK_TIMEOUT_MS: '500',
+      FIELDGATE_WEBHOOK_LEASE_MS: '1500',
+      FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100',
+      FIELDGATE_WEBHOOK_MAX_DELAY_MS: '500',
+      FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1',
     }
     const tenant = await runCli(['tenants', 'create', '--name', 'Crash farm', '--environment', 'sandbox', '--json'], env)
-    const app = await runCli(['apps', 'create', '--name', 'Crash app', '--kind', 'private', '--tenant', tenant.json.id, '--scopes', 'alerts:write',
-      '--data-api-url', `http://127.0.0.1:${receiverPort}/data-api`, '--json'], env)
+    const app = await runCli(
+      [
+        'apps',
+        'create',
+        '--name',
+        'Crash app',
+        '--kind',
+        'private',
+        '--tenant',
+        tenant.json.id,
+        '--scopes',
+        'alerts:write',
+        '--data-api-url',
+        `http://127.0.0.1:${receiverPort}/data-api`,
+        '--json',
+      ],
+      env,
+    )
     assert.equal(app.code, 0, app.stderr)
     const port = await freePort()
     const first = await spawnServe(port, env)
@@ -305,7 +458,10 @@ describe('Data API delivery across a crash', () => {
     assert.equal(all.code, 0, all.stderr)
     const listed = { json: all.json.filter((e: { type: string }) => e.type === 'record.created') }
     assert.equal(listed.json.length, 12)
-    assert.ok(listed.json.every((e: { state: string; attempts: number }) => e.state === 'delivered' && e.attempts >= 2), JSON.stringify(listed.json.map((e: { state: string }) => e.state)))
+    assert.ok(
+      listed.json.every((e: { state: string; attempts: number }) => e.state === 'delivered' && e.attempts >= 2),
+      JSON.stringify(listed.json.map((e: { state: string }) => e.state)),
+    )
     const redeliver = await runCli(['events', 'redeliver', listed.json[0].id, '--json'], env)
     assert.equal(redeliver.code, 0, redeliver.stderr)
     assert.equal(redeliver.json.state, 'pending')

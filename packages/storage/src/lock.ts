@@ -34,8 +34,10 @@ export function whileNotServing<T>(dataDir: string, work: () => T): T {
   try {
     const serving = servingPids(dataDir)
     if (serving.length > 0) {
-      throw new DataDirBusyError(`a server (pid ${serving.join(', ')}) is using ${dataDir}: stop it first, as restore replaces the store underneath it. `
-        + `If no server runs there, delete ${join(dataDir, serveLock(serving[0]!))}`)
+      throw new DataDirBusyError(
+        `a server (pid ${serving.join(', ')}) is using ${dataDir}: stop it first, as restore replaces the store underneath it. ` +
+          `If no server runs there, delete ${join(dataDir, serveLock(serving[0]!))}`,
+      )
     }
     return work()
   } finally {

@@ -28,11 +28,14 @@ export function openPostgres(connectionString: string, opts: { schema?: string; 
   pool.on('error', () => {})
   pool.on('connect', (client) => client.on('error', () => {}))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] })
-  const createSchema = schema ? async () => { await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`) } : undefined
+  const createSchema = schema
+    ? async () => {
+        await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
+      }
+    : undefined
   // The schema named, or the one search_path (perhaps set in the URL's options) makes the connections write to.
   let found: string | undefined = schema
-  const schemaName = async (): Promise<string> =>
-    (found ??= (await pool.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0]!.schema)
+  const schemaName = async (): Promise<string> => (found ??= (await pool.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0]!.schema)
   return sqlStorage({ engine: 'postgres', db, schemaName, prepare: createSchema, watcher: listenForChanges(connectionString, schemaName) })
 }
 
@@ -50,11 +53,16 @@ function listenForChanges(connectionString: string, schemaName: () => Promise<st
     let client: pg.Client | undefined
     let retry: NodeJS.Timeout | undefined
     const listen = (): void => {
-      schemaName().then((schema) => { if (!stopped) listenIn(schema) }, (err: unknown) => {
-        if (stopped) return
-        onError(err)
-        retry = setTimeout(listen, RELISTEN_MS)
-      })
+      schemaName().then(
+        (schema) => {
+          if (!stopped) listenIn(schema)
+        },
+        (err: unknown) => {
+          if (stopped) return
+          onError(err)
+          retry = setTimeout(listen, RELISTEN_MS)
+        },
+      )
     }
     const listenIn = (schema: string): void => {
       // Named, so pg_stat_activity tells an operator what the long-lived idle connection is.
@@ -70,8 +78,12 @@ function listenForChanges(connectionString: string, schemaName: () => Promise<st
       }
       c.on('error', drop)
       c.on('end', () => drop())
-      c.on('notification', (n) => { if (n.payload === schema) wake() })
-      c.connect().then(() => c.query('LISTEN fieldgate_changes')).then(() => wake(), drop)
+      c.on('notification', (n) => {
+        if (n.payload === schema) wake()
+      })
+      c.connect()
+        .then(() => c.query('LISTEN fieldgate_changes'))
+        .then(() => wake(), drop)
     }
     listen()
     return async () => {

@@ -1,8 +1,5 @@
 import type BetterSqlite from 'better-sqlite3'
-import {
-  CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler,
-  type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult,
-} from 'kysely'
+import { CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler, type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult } from 'kysely'
 
 /**
  * Kysely's dialect for better-sqlite3 with two changes measured to matter under load: the connection
@@ -11,10 +8,18 @@ import {
  */
 export class SqliteDialect implements Dialect {
   constructor(private readonly db: BetterSqlite.Database) {}
-  createAdapter() { return new TransactionalSqliteAdapter() }
-  createDriver(): Driver { return new SqliteDriver(this.db) }
-  createIntrospector(db: Kysely<unknown>) { return new SqliteIntrospector(db) }
-  createQueryCompiler() { return new SqliteQueryCompiler() }
+  createAdapter() {
+    return new TransactionalSqliteAdapter()
+  }
+  createDriver(): Driver {
+    return new SqliteDriver(this.db)
+  }
+  createIntrospector(db: Kysely<unknown>) {
+    return new SqliteIntrospector(db)
+  }
+  createQueryCompiler() {
+    return new SqliteQueryCompiler()
+  }
 }
 
 /**
@@ -22,7 +27,9 @@ export class SqliteDialect implements Dialect {
  * which (with BEGIN IMMEDIATE below) serialises processes that migrate the same file at once.
  */
 class TransactionalSqliteAdapter extends SqliteAdapter {
-  override get supportsTransactionalDdl(): boolean { return true }
+  override get supportsTransactionalDdl(): boolean {
+    return true
+  }
 }
 
 class SqliteDriver implements Driver {
@@ -51,13 +58,19 @@ class SqliteDriver implements Driver {
 
   // IMMEDIATE takes the write lock up front, waiting (busy_timeout) for other processes instead of
   // failing with SQLITE_BUSY when a deferred read lock cannot be upgraded.
-  async beginTransaction(c: DatabaseConnection): Promise<void> { await c.executeQuery(CompiledQuery.raw('begin immediate')) }
-  async commitTransaction(c: DatabaseConnection): Promise<void> { await c.executeQuery(CompiledQuery.raw('commit')) }
+  async beginTransaction(c: DatabaseConnection): Promise<void> {
+    await c.executeQuery(CompiledQuery.raw('begin immediate'))
+  }
+  async commitTransaction(c: DatabaseConnection): Promise<void> {
+    await c.executeQuery(CompiledQuery.raw('commit'))
+  }
   // A BEGIN that failed (SQLITE_BUSY) left no transaction: rolling back would hide the real error.
   async rollbackTransaction(c: DatabaseConnection): Promise<void> {
     if (this.db.inTransaction) await c.executeQuery(CompiledQuery.raw('rollback'))
   }
-  async destroy(): Promise<void> { this.db.close() }
+  async destroy(): Promise<void> {
+    this.db.close()
+  }
 }
 
 class SqliteConnection implements DatabaseConnection {

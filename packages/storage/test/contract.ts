@@ -2,8 +2,26 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import {
-  cliActor, storeContext, createApp as adminCreateApp, ensureSigningKeys, createTenant as adminCreateTenant, createUser as adminCreateUser,
-  type ApiRecord, type App, type AppSecret, type AuditEntry, type AuthorizationCode, type Install, type Grant, type OpaqueToken, type OutboxEvent, type SecretHandle, type Session, type SigningKeyRecord, type Storage, type Tenant,
+  cliActor,
+  storeContext,
+  createApp as adminCreateApp,
+  ensureSigningKeys,
+  createTenant as adminCreateTenant,
+  createUser as adminCreateUser,
+  type ApiRecord,
+  type App,
+  type AppSecret,
+  type AuditEntry,
+  type AuthorizationCode,
+  type Install,
+  type Grant,
+  type OpaqueToken,
+  type OutboxEvent,
+  type SecretHandle,
+  type Session,
+  type SigningKeyRecord,
+  type Storage,
+  type Tenant,
   type User,
 } from '@fieldgate/core'
 
@@ -16,13 +34,18 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
   // Which tests call each method, for the last test's check against `covered`.
   const calls = new Map<string, Set<string>>()
   let running: string | undefined
-  const open = async (): Promise<Storage> => recording(await openStore(), (method) => {
-    if (running !== undefined) calls.set(method, (calls.get(method) ?? new Set()).add(running))
-  })
+  const open = async (): Promise<Storage> =>
+    recording(await openStore(), (method) => {
+      if (running !== undefined) calls.set(method, (calls.get(method) ?? new Set()).add(running))
+    })
 
   describe(`${name} storage contract`, () => {
-    beforeEach((t) => { running = t.name })
-    afterEach(() => { running = undefined })
+    beforeEach((t) => {
+      running = t.name
+    })
+    afterEach(() => {
+      running = undefined
+    })
 
     describe('tenants', () => {
       const db = freshStore(open)
@@ -64,7 +87,12 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
 
       it('creates a user with memberships and finds it by email in any case', async () => {
         const s = db()
-        const user = await adminCreateUser(storeContext(s, { now: () => T }), cliActor, { email: 'Alice@Example.COM', password: 'correct horse battery', tenantId: t1.id, role: 'admin' })
+        const user = await adminCreateUser(storeContext(s, { now: () => T }), cliActor, {
+          email: 'Alice@Example.COM',
+          password: 'correct horse battery',
+          tenantId: t1.id,
+          role: 'admin',
+        })
         assert.equal(user.email, 'alice@example.com')
         assert.deepEqual(await s.getUserByEmail('alice@example.com'), user)
         assert.deepEqual(await s.getUserByEmail('ALICE@example.Com'), user)
@@ -74,10 +102,20 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
 
       it('stores several memberships given at creation', async () => {
         const s = db()
-        const u = await s.createUser(user(), [{ tenantId: t1.id, role: 'owner' }, { tenantId: t2.id, role: 'member' }])
-        assert.deepEqual(sortBy(await s.listMemberships(u.id), 'tenantId'), sortBy([
-          { userId: u.id, tenantId: t1.id, role: 'owner' }, { userId: u.id, tenantId: t2.id, role: 'member' },
-        ], 'tenantId'))
+        const u = await s.createUser(user(), [
+          { tenantId: t1.id, role: 'owner' },
+          { tenantId: t2.id, role: 'member' },
+        ])
+        assert.deepEqual(
+          sortBy(await s.listMemberships(u.id), 'tenantId'),
+          sortBy(
+            [
+              { userId: u.id, tenantId: t1.id, role: 'owner' },
+              { userId: u.id, tenantId: t2.id, role: 'member' },
+            ],
+            'tenantId',
+          ),
+        )
       })
 
       it('addMembership adds, then upserts the role', async () => {
@@ -85,9 +123,16 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const u = await s.createUser(user(), [{ tenantId: t1.id, role: 'member' }])
         await s.addMembership({ userId: u.id, tenantId: t2.id, role: 'member' })
         await s.addMembership({ userId: u.id, tenantId: t1.id, role: 'owner' })
-        assert.deepEqual(sortBy(await s.listMemberships(u.id), 'tenantId'), sortBy([
-          { userId: u.id, tenantId: t1.id, role: 'owner' }, { userId: u.id, tenantId: t2.id, role: 'member' },
-        ], 'tenantId'))
+        assert.deepEqual(
+          sortBy(await s.listMemberships(u.id), 'tenantId'),
+          sortBy(
+            [
+              { userId: u.id, tenantId: t1.id, role: 'owner' },
+              { userId: u.id, tenantId: t2.id, role: 'member' },
+            ],
+            'tenantId',
+          ),
+        )
       })
 
       it('rejects a duplicate email', async () => {
@@ -98,7 +143,7 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.deepEqual(await s.getUserByEmail(first.email), first)
       })
 
-      it('setSandboxTenant sets the user\'s sandbox tenant and leaves other users alone', async () => {
+      it("setSandboxTenant sets the user's sandbox tenant and leaves other users alone", async () => {
         const s = db()
         const [u, other] = [await s.createUser(user(), []), await s.createUser(user(), [])]
         await s.setSandboxTenant(u.id, t2.id)
@@ -113,7 +158,12 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
       it('createUser is atomic: a bad membership leaves no user behind', async () => {
         const s = db()
         const u = user()
-        await assert.rejects(s.createUser(u, [{ tenantId: t1.id, role: 'member' }, { tenantId: randomUUID(), role: 'member' }]))
+        await assert.rejects(
+          s.createUser(u, [
+            { tenantId: t1.id, role: 'member' },
+            { tenantId: randomUUID(), role: 'member' },
+          ]),
+        )
         assert.equal(await s.getUserByEmail(u.email), undefined)
         assert.deepEqual(await s.listMemberships(u.id), [])
       })
@@ -130,9 +180,14 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
       it('round-trips arrays, nullable fields and tokenTtl', async () => {
         const s = db()
         const full = app({
-          tenantId: t.id, ownerUserId: owner.id, installUrl: 'https://partner.example/install',
-          redirectUris: ['https://partner.example/cb', 'http://localhost:8080/cb?x=1'], contactEmail: 'dev@partner.example',
-          dataApiUrl: 'https://partner.example/data', scopes: ['api', 'work_orders:read', 'work_orders:write'], tokenTtl: 3600,
+          tenantId: t.id,
+          ownerUserId: owner.id,
+          installUrl: 'https://partner.example/install',
+          redirectUris: ['https://partner.example/cb', 'http://localhost:8080/cb?x=1'],
+          contactEmail: 'dev@partner.example',
+          dataApiUrl: 'https://partner.example/data',
+          scopes: ['api', 'work_orders:read', 'work_orders:write'],
+          tokenTtl: 3600,
         })
         const bare = app({ redirectUris: [], scopes: [], tokenTtl: null, createdAt: T + 1 })
         const fullGrant = grant(full.id, t.id, { scopes: ['api'] })
@@ -172,7 +227,10 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
       it('works with the admin helper: a marketplace sandbox app gets a tenant and a grant', async () => {
         const s = db()
         const created = await adminCreateApp(storeContext(s, { now: () => T }), cliActor, {
-          name: 'Route planner', kind: 'public', scopes: 'api work_orders:read', redirectUris: ['https://planner.example/cb'],
+          name: 'Route planner',
+          kind: 'public',
+          scopes: 'api work_orders:read',
+          redirectUris: ['https://planner.example/cb'],
         })
         assert.ok(created.sandboxTenant)
         assert.deepEqual(await s.getApp(created.app.id), created.app)
@@ -199,9 +257,22 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await s.createApp(a, secret(a.id))
         const seq = await s.latestChangeSeq()
         const edited: App = {
-          ...a, clientId: `fg_${hex()}`, createdAt: T + 99, name: 'Renamed', kind: 'public', environment: 'live', tenantId: t.id, ownerUserId: owner.id,
-          installUrl: 'https://app.example/install', redirectUris: ['https://app.example/cb2', 'https://app.example/cb3'], contactEmail: 'ops@app.example',
-          dataApiUrl: 'https://app.example/data', scopes: ['api', 'leads:read'], tokenTtl: 600, description: 'Does things', listed: true,
+          ...a,
+          clientId: `fg_${hex()}`,
+          createdAt: T + 99,
+          name: 'Renamed',
+          kind: 'public',
+          environment: 'live',
+          tenantId: t.id,
+          ownerUserId: owner.id,
+          installUrl: 'https://app.example/install',
+          redirectUris: ['https://app.example/cb2', 'https://app.example/cb3'],
+          contactEmail: 'ops@app.example',
+          dataApiUrl: 'https://app.example/data',
+          scopes: ['api', 'leads:read'],
+          tokenTtl: 600,
+          description: 'Does things',
+          listed: true,
         }
         const entry = auditEntry({ appId: a.id, objectId: a.id, action: 'app.updated' })
         await s.updateApp(edited, { audit: [entry] })
@@ -210,7 +281,10 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.deepEqual(await s.getAppByClientId(a.clientId), stored)
         assert.equal(await s.getAppByClientId(edited.clientId), undefined)
         assert.deepEqual(await changesAfter(s, seq), [{ kind: 'app', ref: a.id }])
-        assert.deepEqual((await s.listAudit({ appIds: [a.id], limit: 10 })).map((x) => x.id), [entry.id])
+        assert.deepEqual(
+          (await s.listAudit({ appIds: [a.id], limit: 10 })).map((x) => x.id),
+          [entry.id],
+        )
       })
 
       it('deleteApp removes the app with its secrets, grants, installs, codes and tokens, and appends a change for each active grant and the app', async () => {
@@ -222,11 +296,29 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await s.createGrant(revoked, { install: { grantId: revoked.id, installedBy: null, state: 'complete', error: null, createdAt: T, updatedAt: T } })
         await s.revokeGrant(revoked.id, T + 1)
         const code: AuthorizationCode = {
-          codeHash: hex(), appId: a.id, tenantId: t.id, userId: owner.id, grantId: active.id, redirectUri: null, scopes: ['api'], codeChallenge: null,
-          expiresAt: T + 60_000, consumedAt: null, createdAt: T,
+          codeHash: hex(),
+          appId: a.id,
+          tenantId: t.id,
+          userId: owner.id,
+          grantId: active.id,
+          redirectUri: null,
+          scopes: ['api'],
+          codeChallenge: null,
+          expiresAt: T + 60_000,
+          consumedAt: null,
+          createdAt: T,
         }
         await s.saveCode(code)
-        const token: OpaqueToken = { tokenHash: hex(), grantId: active.id, appId: a.id, tenantId: t.id, userId: owner.id, codeHash: code.codeHash, createdAt: T + 2, revokedAt: null }
+        const token: OpaqueToken = {
+          tokenHash: hex(),
+          grantId: active.id,
+          appId: a.id,
+          tenantId: t.id,
+          userId: owner.id,
+          codeHash: code.codeHash,
+          createdAt: T + 2,
+          revokedAt: null,
+        }
         assert.equal(await s.redeemCode(code.codeHash, T + 2, token), true)
         const kept = app()
         await s.createApp(kept, secret(kept.id))
@@ -245,7 +337,13 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(await s.getCode(code.codeHash), undefined)
         assert.equal(await s.findOpaqueToken(token.tokenHash), undefined)
         const changes = await s.changesSince(seq)
-        assert.deepEqual(changes.map(({ kind, ref }) => ({ kind, ref })), [{ kind: 'grant', ref: active.id }, { kind: 'app', ref: a.id }])
+        assert.deepEqual(
+          changes.map(({ kind, ref }) => ({ kind, ref })),
+          [
+            { kind: 'grant', ref: active.id },
+            { kind: 'app', ref: a.id },
+          ],
+        )
         assert.ok(changes.every((c) => c.createdAt === T + 3))
         assert.deepEqual(await s.listAudit({ appIds: [a.id], limit: 10 }), [entry])
         assert.deepEqual(await s.getApp(kept.id), kept, 'other apps stay')
@@ -281,12 +379,13 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await s.rotateSecret(a.id, s2, T + 10_000)
         const s3 = secret(a.id, { createdAt: T + 2 })
         await s.rotateSecret(a.id, s3, T + 500) // shortens s1 from T+10000 to T+500
-        assert.deepEqual(sortById(await s.listLiveSecrets(a.id, T + 3)),
-          sortById([{ ...s1, expiresAt: T + 500 }, { ...s2, expiresAt: T + 500 }, s3]))
+        assert.deepEqual(sortById(await s.listLiveSecrets(a.id, T + 3)), sortById([{ ...s1, expiresAt: T + 500 }, { ...s2, expiresAt: T + 500 }, s3]))
         const s4 = secret(a.id, { createdAt: T + 4 })
         await s.rotateSecret(a.id, s4, T + 20_000) // must not lengthen s1 or s2
-        assert.deepEqual(sortById(await s.listLiveSecrets(a.id, T + 5)),
-          sortById([{ ...s1, expiresAt: T + 500 }, { ...s2, expiresAt: T + 500 }, { ...s3, expiresAt: T + 20_000 }, s4]))
+        assert.deepEqual(
+          sortById(await s.listLiveSecrets(a.id, T + 5)),
+          sortById([{ ...s1, expiresAt: T + 500 }, { ...s2, expiresAt: T + 500 }, { ...s3, expiresAt: T + 20_000 }, s4]),
+        )
         assert.deepEqual(sortById(await s.listLiveSecrets(a.id, T + 500)), sortById([{ ...s3, expiresAt: T + 20_000 }, s4]))
       })
 
@@ -401,13 +500,19 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const failed: Install = { ...install, installedBy: null, state: 'failed', error: 'the partner answered 500', createdAt: T + 50, updatedAt: T + 50 }
         await s.saveInstall(failed)
         assert.deepEqual(await s.getInstall(g.id), { ...failed, createdAt: T })
-        assert.deepEqual((await s.listAudit({ tenantIds: [tB.id], limit: 10 })).map((x) => x.id), [e1.id])
+        assert.deepEqual(
+          (await s.listAudit({ tenantIds: [tB.id], limit: 10 })).map((x) => x.id),
+          [e1.id],
+        )
 
         const nowhere = randomUUID()
         const lost = auditEntry({ appId: a2.id, tenantId: tB.id, objectId: nowhere })
         await assert.rejects(s.saveInstall({ ...install, grantId: nowhere }, { audit: [lost] }), 'the grant must exist')
         assert.equal(await s.getInstall(nowhere), undefined)
-        assert.deepEqual((await s.listAudit({ tenantIds: [tB.id], limit: 10 })).map((x) => x.id), [e1.id])
+        assert.deepEqual(
+          (await s.listAudit({ tenantIds: [tB.id], limit: 10 })).map((x) => x.id),
+          [e1.id],
+        )
       })
     })
 
@@ -437,19 +542,27 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const seq = await s.latestChangeSeq()
         await s.saveSigningKeys([k1, k2], [])
         assert.deepEqual(sortBy(await s.listSigningKeys(), 'kid'), [k1, k2])
-        assert.deepEqual((await changesAfter(s, seq)).map((c) => c.kind), ['keys'])
+        assert.deepEqual(
+          (await changesAfter(s, seq)).map((c) => c.kind),
+          ['keys'],
+        )
       })
 
       it('inserts and moves keys between states in one call', async () => {
         const s = db()
         const seq = await s.latestChangeSeq()
-        await s.saveSigningKeys([k3], [
-          { kid: 'k1', state: 'retiring', retireAt: T + 86_400_000 }, { kid: 'k2', state: 'active', retireAt: null },
-        ])
-        assert.deepEqual(sortBy(await s.listSigningKeys(), 'kid'), [
-          { ...k1, state: 'retiring', retireAt: T + 86_400_000 }, { ...k2, state: 'active' }, k3,
-        ])
-        assert.deepEqual((await changesAfter(s, seq)).map((c) => c.kind), ['keys'])
+        await s.saveSigningKeys(
+          [k3],
+          [
+            { kid: 'k1', state: 'retiring', retireAt: T + 86_400_000 },
+            { kid: 'k2', state: 'active', retireAt: null },
+          ],
+        )
+        assert.deepEqual(sortBy(await s.listSigningKeys(), 'kid'), [{ ...k1, state: 'retiring', retireAt: T + 86_400_000 }, { ...k2, state: 'active' }, k3])
+        assert.deepEqual(
+          (await changesAfter(s, seq)).map((c) => c.kind),
+          ['keys'],
+        )
       })
 
       it('is atomic: a failing insert applies none of the batch', async () => {
@@ -520,14 +633,32 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.ok(seqs[0]! > 0)
 
         const all = await s.changesSince(0)
-        assert.deepEqual(all.map((c) => c.seq), seqs)
-        assert.deepEqual(all.map((c) => c.kind), ['app', 'keys', 'grant', 'grant', 'app'])
-        assert.deepEqual(all.map((c) => c.ref), [a.id, 'feed', g.id, g.id, a.id])
+        assert.deepEqual(
+          all.map((c) => c.seq),
+          seqs,
+        )
+        assert.deepEqual(
+          all.map((c) => c.kind),
+          ['app', 'keys', 'grant', 'grant', 'app'],
+        )
+        assert.deepEqual(
+          all.map((c) => c.ref),
+          [a.id, 'feed', g.id, g.id, a.id],
+        )
         for (const c of all) assert.equal(typeof c.createdAt, 'number')
 
-        assert.deepEqual((await s.changesSince(seqs[1]!)).map((c) => c.seq), seqs.slice(2))
-        assert.deepEqual((await s.changesSince(0, 2)).map((c) => c.seq), seqs.slice(0, 2))
-        assert.deepEqual((await s.changesSince(seqs[1]!, 2)).map((c) => c.seq), seqs.slice(2, 4))
+        assert.deepEqual(
+          (await s.changesSince(seqs[1]!)).map((c) => c.seq),
+          seqs.slice(2),
+        )
+        assert.deepEqual(
+          (await s.changesSince(0, 2)).map((c) => c.seq),
+          seqs.slice(0, 2),
+        )
+        assert.deepEqual(
+          (await s.changesSince(seqs[1]!, 2)).map((c) => c.seq),
+          seqs.slice(2, 4),
+        )
         assert.deepEqual(await s.changesSince(seqs[4]!), [])
       })
 
@@ -544,7 +675,12 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const s = db()
         let wakes = 0
         const errors: unknown[] = []
-        const stop = s.watchChanges(() => { wakes++ }, (err) => errors.push(err))
+        const stop = s.watchChanges(
+          () => {
+            wakes++
+          },
+          (err) => errors.push(err),
+        )
         const until = async (check: () => boolean, what: string) => {
           for (const started = Date.now(); !check(); await new Promise((r) => setTimeout(r, 10))) {
             if (Date.now() - started > 5000) assert.fail(`timed out waiting for ${what}`)
@@ -585,16 +721,30 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const g = grant(a.id, t.id)
         await s.createApp(a, secret(a.id), g)
         base = {
-          appId: a.id, tenantId: t.id, userId: u.id, grantId: g.id, redirectUri: 'https://app.example/cb',
-          scopes: ['api', 'work_orders:read'], codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
-          expiresAt: T + 60_000, consumedAt: null, createdAt: T,
+          appId: a.id,
+          tenantId: t.id,
+          userId: u.id,
+          grantId: g.id,
+          redirectUri: 'https://app.example/cb',
+          scopes: ['api', 'work_orders:read'],
+          codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          expiresAt: T + 60_000,
+          consumedAt: null,
+          createdAt: T,
         }
       })
       const code = (over: Partial<AuthorizationCode> = {}): AuthorizationCode => ({ ...base, codeHash: hex(), ...over })
 
       const opaque = (c: AuthorizationCode, over: Partial<OpaqueToken> = {}): OpaqueToken => ({
-        tokenHash: hex(), grantId: c.grantId, appId: c.appId, tenantId: c.tenantId, userId: c.userId, codeHash: c.codeHash,
-        createdAt: T + 5, revokedAt: null, ...over,
+        tokenHash: hex(),
+        grantId: c.grantId,
+        appId: c.appId,
+        tenantId: c.tenantId,
+        userId: c.userId,
+        codeHash: c.codeHash,
+        createdAt: T + 5,
+        revokedAt: null,
+        ...over,
       })
 
       it('round-trips a code, with and without redirect_uri and challenge', async () => {
@@ -699,7 +849,15 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const a = app()
         await s.createApp(a, secret(a.id))
         const handle: SecretHandle = {
-          idHash: hex(), browserHash: hex(), appId: a.id, heading: 'New client secret', note: 'n', secretEnc: 'v1.sealed', createdAt: T, expiresAt: T + 1000, shownAt: null,
+          idHash: hex(),
+          browserHash: hex(),
+          appId: a.id,
+          heading: 'New client secret',
+          note: 'n',
+          secretEnc: 'v1.sealed',
+          createdAt: T,
+          expiresAt: T + 1000,
+          shownAt: null,
         }
         await s.saveSecretHandle(handle)
         assert.equal(await s.takeSecretHandle(handle.idHash, hex(), T + 1), undefined, 'another browser')
@@ -726,12 +884,21 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const t = await s.createTenant(tenant())
         const other = await s.createTenant(tenant())
         const rec = (over: Partial<ApiRecord>): ApiRecord => ({
-          id: randomUUID(), tenantId: t.id, kind: 'field', data: { name: 'North', area_ha: 12.5, tags: ['a'] },
-          createdByClientId: 'app-a', createdByUserId: null, createdAt: T, ...over,
+          id: randomUUID(),
+          tenantId: t.id,
+          kind: 'field',
+          data: { name: 'North', area_ha: 12.5, tags: ['a'] },
+          createdByClientId: 'app-a',
+          createdByUserId: null,
+          createdAt: T,
+          ...over,
         })
         const made = [
-          rec({ createdAt: T + 1 }), rec({ createdAt: T + 2, createdByClientId: 'app-b' }), rec({ createdAt: T + 2 }),
-          rec({ createdAt: T + 3, createdByClientId: null, createdByUserId: randomUUID() }), rec({ kind: 'alert', createdAt: T + 4 }),
+          rec({ createdAt: T + 1 }),
+          rec({ createdAt: T + 2, createdByClientId: 'app-b' }),
+          rec({ createdAt: T + 2 }),
+          rec({ createdAt: T + 3, createdByClientId: null, createdByUserId: randomUUID() }),
+          rec({ kind: 'alert', createdAt: T + 4 }),
         ]
         for (const r of made) assert.deepEqual(await s.createRecord(r), r)
         await s.createRecord(rec({ tenantId: other.id }))
@@ -745,7 +912,10 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.deepEqual(sortById(own), sortById([made[0]!, made[2]!]))
         const first = await s.listRecords(t.id, 'field', { limit: 2 })
         const rest = await s.listRecords(t.id, 'field', { limit: 10, before: { createdAt: first[1]!.createdAt, id: first[1]!.id } })
-        assert.deepEqual([...first, ...rest].map((r) => r.id), fields.map((r) => r.id))
+        assert.deepEqual(
+          [...first, ...rest].map((r) => r.id),
+          fields.map((r) => r.id),
+        )
       })
     })
 
@@ -757,7 +927,14 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const [t1, t2] = [await s.createTenant(tenant()), await s.createTenant(tenant())]
         const [a1, a2] = [app(), app()]
         for (const a of [a1, a2]) await s.createApp(a, secret(a.id))
-        const onA1 = auditEntry({ at: T + 1, appId: a1.id, objectId: a1.id, actorUserId: randomUUID(), address: '203.0.113.7', details: { changed: ['name'], n: 2, nested: { ok: true } } })
+        const onA1 = auditEntry({
+          at: T + 1,
+          appId: a1.id,
+          objectId: a1.id,
+          actorUserId: randomUUID(),
+          address: '203.0.113.7',
+          details: { changed: ['name'], n: 2, nested: { ok: true } },
+        })
         const onT1 = auditEntry({ at: T + 2, tenantId: t1.id, objectId: t1.id, actor: 'admin' })
         const onBoth = auditEntry({ at: T + 3, appId: a2.id, tenantId: t1.id, objectId: randomUUID(), clientId: 'fg_named' })
         const onT2 = auditEntry({ at: T + 4, tenantId: t2.id, objectId: t2.id })
@@ -783,8 +960,19 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
     describe('Data API outbox', () => {
       const db = freshStore(open)
       const event = (appId: string, over: Partial<OutboxEvent> = {}): OutboxEvent => ({
-        id: `evt_${hex()}`, appId, tenantId: null, type: 'record.created', body: '{"a":1}', state: 'pending', attempts: 0,
-        nextAttemptAt: T, lockedUntil: null, createdAt: T, deliveredAt: null, lastError: null, ...over,
+        id: `evt_${hex()}`,
+        appId,
+        tenantId: null,
+        type: 'record.created',
+        body: '{"a":1}',
+        state: 'pending',
+        attempts: 0,
+        nextAttemptAt: T,
+        lockedUntil: null,
+        createdAt: T,
+        deliveredAt: null,
+        lastError: null,
+        ...over,
       })
 
       it('writes events with the change, leases each to one claimer, and records attempts under the lease only', async () => {
@@ -839,7 +1027,17 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const made = tenant()
         const a = app({ tenantId: made.id })
         const entry = (objectId: string): AuditEntry => ({
-          id: randomUUID(), at: T, actor: 'cli', actorUserId: null, action: 'test', appId: a.id, clientId: null, tenantId: made.id, objectId, address: null, details: { n: 1 },
+          id: randomUUID(),
+          at: T,
+          actor: 'cli',
+          actorUserId: null,
+          action: 'test',
+          appId: a.id,
+          clientId: null,
+          tenantId: made.id,
+          objectId,
+          address: null,
+          details: { n: 1 },
         })
         const onApp = entry(a.id)
         await s.createApp(a, secret(a.id), undefined, { tenant: made, audit: [onApp] })
@@ -870,7 +1068,13 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await assert.rejects(s.createGrant(refused, { install: { ...install, grantId: refused.id }, events: [lostEvent], audit: [lost[1]!] }))
         assert.equal(await s.getInstall(refused.id), undefined)
         assert.equal(await s.getEvent(lostEvent.id), undefined)
-        assert.deepEqual((await s.listAudit({ appIds: [a.id], limit: 10 })).filter((x) => x.clientId !== 'fg_named').map((x) => x.id).sort(), [onApp.id, onGrant.id, onWiden.id].sort())
+        assert.deepEqual(
+          (await s.listAudit({ appIds: [a.id], limit: 10 }))
+            .filter((x) => x.clientId !== 'fg_named')
+            .map((x) => x.id)
+            .sort(),
+          [onApp.id, onGrant.id, onWiden.id].sort(),
+        )
       })
     })
 
@@ -890,7 +1094,10 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(first?.id, events[0]!.id)
         assert.equal(await s.countPendingEvents(), 3, 'a leased event is still waiting')
         const attempt = { id: randomUUID(), eventId: first.id, at: T + 2, status: 204, error: null, durationMs: 3 }
-        assert.equal(await s.finishAttempt({ id: first.id, state: 'delivered', attempts: 1, nextAttemptAt: first.nextAttemptAt, deliveredAt: T + 2, lastError: null }, T + 60_000, attempt), true)
+        assert.equal(
+          await s.finishAttempt({ id: first.id, state: 'delivered', attempts: 1, nextAttemptAt: first.nextAttemptAt, deliveredAt: T + 2, lastError: null }, T + 60_000, attempt),
+          true,
+        )
         assert.equal(await s.countPendingEvents(), 2)
         await s.redeliver(first.id, T + 3)
         assert.equal(await s.countPendingEvents(), 3)
@@ -924,12 +1131,15 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await s.createRecord({ ...workOrder(tA.id, { createdAt: T + 2 }), kind: 'lead' })
       })
 
-      it('lists a tenant\'s records of a kind newest first, and only that tenant\'s', async () => {
+      it("lists a tenant's records of a kind newest first, and only that tenant's", async () => {
         const s = db()
         const list = await s.listRecords(tA.id, 'work_order', { limit: 100 })
         assert.deepEqual(sortById(list), sortById(ordersA))
         for (let i = 1; i < list.length; i++) assert.ok(list[i - 1]!.createdAt >= list[i]!.createdAt, 'newest first')
-        assert.deepEqual((await s.listRecords(tB.id, 'work_order', { limit: 100 })).map((o) => o.tenantId), [tB.id])
+        assert.deepEqual(
+          (await s.listRecords(tB.id, 'work_order', { limit: 100 })).map((o) => o.tenantId),
+          [tB.id],
+        )
         assert.deepEqual(await s.listRecords(randomUUID(), 'work_order', { limit: 100 }), [])
         assert.equal((await s.listRecords(tA.id, 'work_order', { limit: 3 })).length, 3)
       })
@@ -950,7 +1160,11 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
               const last = rows[rows.length - 1]!
               cursor = { createdAt: last.createdAt, id: last.id }
             }
-            assert.deepEqual(seen.map((o) => o.id), full.map((o) => o.id), `pages of ${limit}`)
+            assert.deepEqual(
+              seen.map((o) => o.id),
+              full.map((o) => o.id),
+              `pages of ${limit}`,
+            )
           }
         }
       })
@@ -959,7 +1173,12 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
     // Last, so every area has run: a method no test called, or not the one `covered` names, fails here.
     it('calls every Storage method, each in the test the coverage table names', () => {
       const missing = Object.entries(covered).filter(([method, test]) => !calls.get(method)?.has(test))
-      assert.deepEqual(missing.map(([method, test]) => `${method}: "${test}" ${calls.has(method) ? `did not call it (${[...calls.get(method)!].join('; ')} did)` : 'nor any other test called it'}`), [])
+      assert.deepEqual(
+        missing.map(
+          ([method, test]) => `${method}: "${test}" ${calls.has(method) ? `did not call it (${[...calls.get(method)!].join('; ')} did)` : 'nor any other test called it'}`,
+        ),
+        [],
+      )
     })
   })
 }
@@ -977,9 +1196,9 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   getTenant: 'round-trips every field through create, get and list',
   listTenants: 'round-trips every field through create, get and list',
   createUser: 'stores several memberships given at creation',
-  getUser: 'setSandboxTenant sets the user\'s sandbox tenant and leaves other users alone',
+  getUser: "setSandboxTenant sets the user's sandbox tenant and leaves other users alone",
   getUserByEmail: 'creates a user with memberships and finds it by email in any case',
-  setSandboxTenant: 'setSandboxTenant sets the user\'s sandbox tenant and leaves other users alone',
+  setSandboxTenant: "setSandboxTenant sets the user's sandbox tenant and leaves other users alone",
   listMemberships: 'creates a user with memberships and finds it by email in any case',
   addMembership: 'addMembership adds, then upserts the role',
   createSession: 'finds a session until it expires, and never after it is deleted',
@@ -1071,43 +1290,116 @@ const T = 1_700_000_000_000
 const hex = () => randomBytes(16).toString('hex')
 
 const tenant = (over: Partial<Tenant> = {}): Tenant => ({
-  id: randomUUID(), name: 'Tenant', environment: 'sandbox', marketplaceId: randomUUID(), createdAt: T, ...over,
+  id: randomUUID(),
+  name: 'Tenant',
+  environment: 'sandbox',
+  marketplaceId: randomUUID(),
+  createdAt: T,
+  ...over,
 })
 
 const user = (over: Partial<User> = {}): User => ({
-  id: randomUUID(), email: `${hex()}@example.com`, passwordHash: '$argon2id$fake', createdAt: T, sandboxTenantId: null, ...over,
+  id: randomUUID(),
+  email: `${hex()}@example.com`,
+  passwordHash: '$argon2id$fake',
+  createdAt: T,
+  sandboxTenantId: null,
+  ...over,
 })
 
 const app = (over: Partial<App> = {}): App => ({
-  id: randomUUID(), clientId: `fg_${hex()}`, name: 'App', kind: 'private', environment: 'sandbox', tenantId: null,
-  ownerUserId: null, installUrl: null, redirectUris: ['https://app.example/cb'], contactEmail: null, dataApiUrl: null,
-  scopes: ['api'], tokenTtl: null, createdAt: T, description: '', listed: false, ...over,
+  id: randomUUID(),
+  clientId: `fg_${hex()}`,
+  name: 'App',
+  kind: 'private',
+  environment: 'sandbox',
+  tenantId: null,
+  ownerUserId: null,
+  installUrl: null,
+  redirectUris: ['https://app.example/cb'],
+  contactEmail: null,
+  dataApiUrl: null,
+  scopes: ['api'],
+  tokenTtl: null,
+  createdAt: T,
+  description: '',
+  listed: false,
+  ...over,
 })
 
 const secret = (appId: string, over: Partial<AppSecret> = {}): AppSecret => ({
-  id: randomUUID(), appId, secretHash: hex(), hint: 'abcd', createdAt: T, expiresAt: null, secretEnc: null, ...over,
+  id: randomUUID(),
+  appId,
+  secretHash: hex(),
+  hint: 'abcd',
+  createdAt: T,
+  expiresAt: null,
+  secretEnc: null,
+  ...over,
 })
 
 const grant = (appId: string, tenantId: string, over: Partial<Grant> = {}): Grant => ({
-  id: randomUUID(), appId, tenantId, scopes: ['api'], status: 'active', createdAt: T, updatedAt: T, ...over,
+  id: randomUUID(),
+  appId,
+  tenantId,
+  scopes: ['api'],
+  status: 'active',
+  createdAt: T,
+  updatedAt: T,
+  ...over,
 })
 
 const signingKey = (over: Partial<SigningKeyRecord> & Pick<SigningKeyRecord, 'kid'>): SigningKeyRecord => ({
-  alg: 'ES256', state: 'next', publicJwk: `{"kid":"${over.kid}"}`, privateJwkEnc: hex(), createdAt: T, retireAt: null, ...over,
+  alg: 'ES256',
+  state: 'next',
+  publicJwk: `{"kid":"${over.kid}"}`,
+  privateJwkEnc: hex(),
+  createdAt: T,
+  retireAt: null,
+  ...over,
 })
 
 const auditEntry = (over: Partial<AuditEntry> = {}): AuditEntry => ({
-  id: randomUUID(), at: T, actor: 'cli', actorUserId: null, action: 'test', appId: null, clientId: null, tenantId: null, objectId: randomUUID(), address: null, details: {}, ...over,
+  id: randomUUID(),
+  at: T,
+  actor: 'cli',
+  actorUserId: null,
+  action: 'test',
+  appId: null,
+  clientId: null,
+  tenantId: null,
+  objectId: randomUUID(),
+  address: null,
+  details: {},
+  ...over,
 })
 
 const outboxEvent = (appId: string, over: Partial<OutboxEvent> = {}): OutboxEvent => ({
-  id: `evt_${hex()}`, appId, tenantId: null, type: 'record.created', body: '{"a":1}', state: 'pending', attempts: 0,
-  nextAttemptAt: T, lockedUntil: null, createdAt: T, deliveredAt: null, lastError: null, ...over,
+  id: `evt_${hex()}`,
+  appId,
+  tenantId: null,
+  type: 'record.created',
+  body: '{"a":1}',
+  state: 'pending',
+  attempts: 0,
+  nextAttemptAt: T,
+  lockedUntil: null,
+  createdAt: T,
+  deliveredAt: null,
+  lastError: null,
+  ...over,
 })
 
 /** A work order as the API stores it: a record of kind `work_order`. */
 const workOrder = (tenantId: string, over: Partial<ApiRecord> = {}): ApiRecord => ({
-  id: randomUUID(), tenantId, kind: 'work_order', data: { title: 'Fix the boiler', status: 'draft' }, createdByClientId: null, createdByUserId: null, createdAt: T, ...over,
+  id: randomUUID(),
+  tenantId,
+  kind: 'work_order',
+  data: { title: 'Fix the boiler', status: 'draft' },
+  createdByClientId: null,
+  createdByUserId: null,
+  createdAt: T,
+  ...over,
 })
 
 async function changesAfter(s: Storage, seq: number): Promise<{ kind: string; ref: string }[]> {

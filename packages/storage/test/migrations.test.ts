@@ -22,7 +22,11 @@ const T = 1_700_000_000_000
  * both come back as records of kind `work_order`, with their title and status as data, and the table is gone.
  */
 async function workOrdersBecomeRecords(
-  engine: 'sqlite' | 'postgres', early: Kysely<unknown>, migrationTableSchema: string | undefined, open: () => Storage, tableExists: (store: Kysely<unknown>) => Promise<boolean>,
+  engine: 'sqlite' | 'postgres',
+  early: Kysely<unknown>,
+  migrationTableSchema: string | undefined,
+  open: () => Storage,
+  tableExists: (store: Kysely<unknown>) => Promise<boolean>,
 ): Promise<void> {
   const tenantId = randomUUID()
   const orders = [
@@ -46,7 +50,13 @@ async function workOrdersBecomeRecords(
   try {
     await store.migrate()
     const expected: ApiRecord[] = [...orders].reverse().map((o) => ({
-      id: o.id, tenantId, kind: 'work_order', data: { title: o.title, status: o.status }, createdByClientId: o.createdByClientId, createdByUserId: null, createdAt: o.createdAt,
+      id: o.id,
+      tenantId,
+      kind: 'work_order',
+      data: { title: o.title, status: o.status },
+      createdByClientId: o.createdByClientId,
+      createdByUserId: null,
+      createdAt: o.createdAt,
     }))
     assert.deepEqual(await store.listRecords(tenantId, 'work_order', { limit: 10 }), expected, 'newest first, as records')
     assert.deepEqual(await store.getRecord(tenantId, 'work_order', orders[0]!.id), expected[1])

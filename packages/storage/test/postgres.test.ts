@@ -71,12 +71,20 @@ if (!url) {
       await admin.query(`CREATE SCHEMA ${mine}`)
       await store.migrate()
       const tables = await admin.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE 'kysely_%' ORDER BY 1`, [mine])
-      assert.deepEqual(tables.rows.map((r: { table_name: string }) => r.table_name), ['kysely_migration', 'kysely_migration_lock'])
+      assert.deepEqual(
+        tables.rows.map((r: { table_name: string }) => r.table_name),
+        ['kysely_migration', 'kysely_migration_lock'],
+      )
       assert.deepEqual(await store.listTenants(), [])
 
       // Its listener knows the schema too: a change committed there wakes it.
       let wakes = 0
-      stop = store.watchChanges(() => { wakes++ }, () => {})
+      stop = store.watchChanges(
+        () => {
+          wakes++
+        },
+        () => {},
+      )
       for (const started = Date.now(); wakes === 0; await new Promise((r) => setTimeout(r, 10))) {
         if (Date.now() - started > 5000) assert.fail('no wake after LISTEN')
       }
@@ -99,21 +107,53 @@ if (!url) {
     try {
       await store.migrate()
       const seen: Change[] = []
-      const feed = new ChangeFeed(store, 1_000_000, (c) => { seen.push(c) }, (err) => { throw err })
+      const feed = new ChangeFeed(
+        store,
+        1_000_000,
+        (c) => {
+          seen.push(c)
+        },
+        (err) => {
+          throw err
+        },
+      )
       feed.start(await store.latestChangeSeq())
       await late.connect()
       await late.query('BEGIN')
       await late.query(`INSERT INTO changes (kind, ref, created_at) VALUES ('grant', 'late', 1)`)
-      const app = { id: randomUUID(), clientId: randomUUID(), name: 'A', kind: 'private' as const, environment: 'sandbox' as const, tenantId: null,
-        ownerUserId: null, installUrl: null, redirectUris: [], contactEmail: null, dataApiUrl: null, scopes: [], tokenTtl: null, createdAt: 1, description: '', listed: false }
+      const app = {
+        id: randomUUID(),
+        clientId: randomUUID(),
+        name: 'A',
+        kind: 'private' as const,
+        environment: 'sandbox' as const,
+        tenantId: null,
+        ownerUserId: null,
+        installUrl: null,
+        redirectUris: [],
+        contactEmail: null,
+        dataApiUrl: null,
+        scopes: [],
+        tokenTtl: null,
+        createdAt: 1,
+        description: '',
+        listed: false,
+      }
       await store.createApp(app, { id: randomUUID(), appId: app.id, secretHash: 'h', hint: 'h', createdAt: 1, expiresAt: null, secretEnc: null })
       for (let i = 0; i < 520; i++) await store.updateApp({ ...app, name: `A${i}` })
       await feed.poll()
       assert.equal(seen.length, 520)
-      assert.equal(seen.some((c) => c.ref === 'late'), false)
+      assert.equal(
+        seen.some((c) => c.ref === 'late'),
+        false,
+      )
       await late.query('COMMIT')
       await feed.poll()
-      assert.deepEqual(seen.filter((c) => c.ref === 'late').map((c) => c.kind), ['grant'], 'seen once, after it committed')
+      assert.deepEqual(
+        seen.filter((c) => c.ref === 'late').map((c) => c.kind),
+        ['grant'],
+        'seen once, after it committed',
+      )
       await feed.poll()
       assert.equal(seen.length, 521, 'nothing twice')
       feed.stop()
@@ -132,7 +172,12 @@ if (!url) {
     const admin = new pg.Client({ connectionString: url })
     let wakes = 0
     const errors: unknown[] = []
-    const stop = watched.watchChanges(() => { wakes++ }, (err) => errors.push(err))
+    const stop = watched.watchChanges(
+      () => {
+        wakes++
+      },
+      (err) => errors.push(err),
+    )
     const until = async (check: () => boolean, what: string) => {
       for (const started = Date.now(); !check(); await new Promise((r) => setTimeout(r, 10))) {
         if (Date.now() - started > 5000) assert.fail(`timed out waiting for ${what}`)
@@ -141,8 +186,24 @@ if (!url) {
     try {
       await Promise.all([watched.migrate(), elsewhere.migrate()])
       await until(() => wakes === 1, 'the wake that follows LISTEN')
-      const app = { id: randomUUID(), clientId: randomUUID(), name: 'A', kind: 'private' as const, environment: 'sandbox' as const, tenantId: null,
-        ownerUserId: null, installUrl: null, redirectUris: [], contactEmail: null, dataApiUrl: null, scopes: [], tokenTtl: null, createdAt: 1, description: '', listed: false }
+      const app = {
+        id: randomUUID(),
+        clientId: randomUUID(),
+        name: 'A',
+        kind: 'private' as const,
+        environment: 'sandbox' as const,
+        tenantId: null,
+        ownerUserId: null,
+        installUrl: null,
+        redirectUris: [],
+        contactEmail: null,
+        dataApiUrl: null,
+        scopes: [],
+        tokenTtl: null,
+        createdAt: 1,
+        description: '',
+        listed: false,
+      }
       const secret = { id: randomUUID(), appId: app.id, secretHash: 'h', hint: 'h', createdAt: 1, expiresAt: null, secretEnc: null }
       await elsewhere.createApp(app, secret)
       await elsewhere.updateApp({ ...app, name: 'elsewhere' })

@@ -25,22 +25,26 @@ export interface AuthorizationRequest {
  * RFC 6749 §4.1.2.1 says tell the person, never redirect, or Fieldgate becomes an open redirector.
  */
 export class AuthorizationPageError extends Error {
-  constructor(message: string, readonly status = 400) {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
     super(message)
   }
 }
 
 /** An error for the client, delivered to its redirect URI with `state` (§4.1.2.1). */
 export class AuthorizationRedirectError extends Error {
-  constructor(readonly location: string, readonly error: OAuthError) {
+  constructor(
+    readonly location: string,
+    readonly error: OAuthError,
+  ) {
     super(error.description)
   }
 }
 
 /** The parameters a consent form carries back unchanged, so the decision re-checks the same request. */
-export const authorizationParameters = [
-  'response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method',
-] as const
+export const authorizationParameters = ['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method'] as const
 
 // RFC 7636 §4.2: the S256 challenge is BASE64URL(SHA256(verifier)), 43 characters.
 const s256Challenge = /^[A-Za-z0-9_-]{43}$/
@@ -82,9 +86,9 @@ function requireRedirectUri(app: App, requested: string | undefined): string {
     throw new AuthorizationPageError(`The app asked to send you to an address it has not registered: ${requested.slice(0, 200)}`)
   }
   if (app.redirectUris.length === 1) return app.redirectUris[0]!
-  throw new AuthorizationPageError(app.redirectUris.length === 0
-    ? 'The app that sent you here has no redirect URI registered.'
-    : 'The app that sent you here must say which of its redirect URIs to use.')
+  throw new AuthorizationPageError(
+    app.redirectUris.length === 0 ? 'The app that sent you here has no redirect URI registered.' : 'The app that sent you here must say which of its redirect URIs to use.',
+  )
 }
 
 /** No scope asks for every scope the app is registered for (RFC 6749 §3.3 lets the server pick a default). */
@@ -114,9 +118,7 @@ function pkceChallenge(params: Params, fail: (e: OAuthError) => never): string |
 }
 
 /** The redirect URI with the response parameters, `state` as sent, and `iss` (RFC 9207) added to its query. */
-export function authorizationResponse(
-  ctx: CoreContext, req: Pick<AuthorizationRequest, 'redirectUri' | 'state'>, response: Record<string, string>,
-): string {
+export function authorizationResponse(ctx: CoreContext, req: Pick<AuthorizationRequest, 'redirectUri' | 'state'>, response: Record<string, string>): string {
   const url = new URL(req.redirectUri)
   for (const [name, value] of Object.entries(response)) url.searchParams.append(name, value)
   if (req.state !== undefined) url.searchParams.append('state', req.state)
@@ -129,8 +131,7 @@ export function authorizationResponse(
  * environment, and for a private app only its own tenant.
  */
 export async function consentableTenants(ctx: CoreContext, userId: string, app: App): Promise<Tenant[]> {
-  return (await adminTenants(ctx, { id: userId }))
-    .filter((t) => t.environment === app.environment && (app.kind !== 'private' || t.id === app.tenantId))
+  return (await adminTenants(ctx, { id: userId })).filter((t) => t.environment === app.environment && (app.kind !== 'private' || t.id === app.tenantId))
 }
 
 /** What the person chose on the consent page, and what that page showed them. */
@@ -192,9 +193,17 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
 
 /** What the person allowed (`scopes`) and what the connection holds after it (`grant_scopes`). */
 const consentAudit = (req: AuthorizationRequest, actor: Actor, grant: Grant, now: number) =>
-  auditEntry(actor, now, 'consent.granted', { objectId: grant.id, appId: req.app.id, tenantId: grant.tenantId }, {
-    client_id: req.app.clientId, scopes: req.scopes, grant_scopes: grant.scopes,
-  })
+  auditEntry(
+    actor,
+    now,
+    'consent.granted',
+    { objectId: grant.id, appId: req.app.id, tenantId: grant.tenantId },
+    {
+      client_id: req.app.clientId,
+      scopes: req.scopes,
+      grant_scopes: grant.scopes,
+    },
+  )
 
 /** Deny: RFC 6749 §4.1.2.1 access_denied, and nothing is stored. */
 export function denyAuthorization(ctx: CoreContext, req: AuthorizationRequest): string {

@@ -16,9 +16,7 @@ export type IntrospectionResponse = { active: false } | ({ active: true } & Reco
  * any; anything else (foreign, unknown, expired, revoked, malformed) is `{"active": false}` and
  * nothing more, so introspection reveals nothing.
  */
-export async function introspectionEndpoint(
-  ctx: CoreContext, req: TokenRequest,
-): Promise<IntrospectionResponse> {
+export async function introspectionEndpoint(ctx: CoreContext, req: TokenRequest): Promise<IntrospectionResponse> {
   const app = await requestClient(ctx, req)
   const token = req.params.token
   if (!token) throw new InvalidRequest('token is required')

@@ -62,11 +62,27 @@ export async function createApp(ctx: OperationContext, actor: Actor, input: NewA
   const environment = oneOf(input.environment ?? tenant?.environment ?? 'sandbox', environments, 'environment')
   if (tenant && tenant.environment !== environment) throw invalid(`a ${environment} app cannot belong to a ${tenant.environment} tenant`)
   const ownerUserId = actor.kind === 'person' ? actor.user.id : (input.ownerUserId ?? null)
-  const app = withFields({
-    id: randomUUID(), clientId: newClientId(), name: '', kind, environment, tenantId: tenant?.id ?? null, ownerUserId,
-    installUrl: null, redirectUris: [], contactEmail: null, dataApiUrl: null, scopes: ['api'], tokenTtl: null, createdAt: now,
-    description: '', listed: false,
-  }, input)
+  const app = withFields(
+    {
+      id: randomUUID(),
+      clientId: newClientId(),
+      name: '',
+      kind,
+      environment,
+      tenantId: tenant?.id ?? null,
+      ownerUserId,
+      installUrl: null,
+      redirectUris: [],
+      contactEmail: null,
+      dataApiUrl: null,
+      scopes: ['api'],
+      tokenTtl: null,
+      createdAt: now,
+      description: '',
+      listed: false,
+    },
+    input,
+  )
   const clientSecret = newClientSecret(environment)
   // A marketplace app gets a sandbox tenant to test against, stored with the app.
   const testsOnSandbox = kind === 'public' && environment === 'sandbox'
@@ -108,13 +124,25 @@ export async function updateApp(ctx: OperationContext, actor: Actor, input: { cl
   return updated
 }
 
-const appFieldNames = ['name', 'description', 'scopes', 'tokenTtl', 'installUrl', 'redirectUris', 'contactEmail', 'dataApiUrl', 'listed'] as const satisfies readonly (keyof AppFields)[]
+const appFieldNames = [
+  'name',
+  'description',
+  'scopes',
+  'tokenTtl',
+  'installUrl',
+  'redirectUris',
+  'contactEmail',
+  'dataApiUrl',
+  'listed',
+] as const satisfies readonly (keyof AppFields)[]
 
 /** Deletes an app; its grants, and so every token it holds, end at once. Returns the grants it ended. */
 export async function deleteApp(ctx: OperationContext, actor: Actor, input: { clientId: string }): Promise<{ app: App; grantIds: string[] }> {
   const app = await appFor(ctx, actor, input.clientId)
   const grantIds = (await ctx.storage.listGrants({ appId: app.id })).map((g) => g.id)
-  const audit = [auditEntry(actor, ctx.now(), 'app.deleted', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId })]
+  const audit = [
+    auditEntry(actor, ctx.now(), 'app.deleted', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId }),
+  ]
   await ctx.storage.deleteApp(app.id, ctx.now(), { audit })
   ctx.cache.apply({ kind: 'app', ref: app.id })
   for (const ref of grantIds) ctx.cache.apply({ kind: 'grant', ref })
@@ -123,7 +151,9 @@ export async function deleteApp(ctx: OperationContext, actor: Actor, input: { cl
 
 /** A new secret now; the old ones keep working for `graceSeconds`, so deployments can roll over. */
 export async function rotateSecret(
-  ctx: OperationContext, actor: Actor, input: { clientId: string; graceSeconds: number },
+  ctx: OperationContext,
+  actor: Actor,
+  input: { clientId: string; graceSeconds: number },
 ): Promise<{ app: App; clientSecret: string; oldSecretsExpireAt: number }> {
   const now = ctx.now()
   const app = await appFor(ctx, actor, input.clientId)
@@ -141,9 +171,7 @@ export async function rotateSecret(
  * Sends a delivered or failed Data API event again, same id and body: an operator any, a partner only
  * their own app's (and, with `appId`, only that app's). `queued` is false when it is already waiting.
  */
-export async function redeliverEvent(
-  ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string },
-): Promise<{ event: OutboxEvent; queued: boolean }> {
+export async function redeliverEvent(ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string }): Promise<{ event: OutboxEvent; queued: boolean }> {
   const event = isLookupKey(input.eventId) ? await ctx.storage.getEvent(input.eventId) : undefined
   const owner = event && actor.kind === 'person' ? (await ctx.storage.getApp(event.appId))?.ownerUserId : undefined
   const mayAct = actor.kind === 'operator' || (actor.kind === 'person' && owner === actor.user.id)
@@ -198,7 +226,12 @@ function requireLiveUrls(app: App): void {
 function newSecret(appId: string, secret: string, now: number, masterKey: Buffer | undefined): AppSecret {
   const id = randomUUID()
   return {
-    id, appId, secretHash: hashSecret(secret), hint: secretHint(secret), createdAt: now, expiresAt: null,
+    id,
+    appId,
+    secretHash: hashSecret(secret),
+    hint: secretHint(secret),
+    createdAt: now,
+    expiresAt: null,
     secretEnc: masterKey ? seal(secret, id, masterKey) : null,
   }
 }

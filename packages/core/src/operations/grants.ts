@@ -58,14 +58,19 @@ export async function revokeGrant(ctx: OperationContext, actor: Actor, input: { 
  * consent (endpoints/authorize.ts), which check who acts first.
  */
 export async function connectApp(
-  ctx: OperationContext, app: App, tenantId: string, scopes: string[], also?: (grant: Grant) => Alongside,
+  ctx: OperationContext,
+  app: App,
+  tenantId: string,
+  scopes: string[],
+  also?: (grant: Grant) => Alongside,
 ): Promise<{ grant: Grant; created: boolean }> {
   const now = ctx.now()
   for (let attempt = 0; attempt < 3; attempt++) {
     const existing = await ctx.storage.findActiveGrant(app.id, tenantId)
     if (existing) {
       const widened = await ctx.storage.widenGrantScopes(existing.id, scopes, now, (w, grew) =>
-        withEvents(grew ? newEvent(app, tenantId, 'grant.scopes_changed', { grant_id: w.id, scopes: w.scopes }, now) : [], also?.(w)))
+        withEvents(grew ? newEvent(app, tenantId, 'grant.scopes_changed', { grant_id: w.id, scopes: w.scopes }, now) : [], also?.(w)),
+      )
       if (widened) {
         ctx.cache.apply({ kind: 'grant', ref: widened.id })
         return { grant: widened, created: false }

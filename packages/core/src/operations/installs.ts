@@ -19,7 +19,10 @@ import { connectApp } from './grants.js'
  * granted, the person is shown the new list and decides again (wider access always needs a new install).
  */
 export class ShownScopesChanged extends OperationError {
-  constructor(readonly shown: readonly string[], readonly current: readonly string[]) {
+  constructor(
+    readonly shown: readonly string[],
+    readonly current: readonly string[],
+  ) {
     super('conflict', 'The permissions this app asks for changed since the page was shown. Nothing was installed: check the new list and install again.')
   }
 }
@@ -38,7 +41,9 @@ export function requireInstallable(app: App, tenant: Tenant): void {
  * pending install, an audit entry. Sandbox apps go on sandbox tenants only, live apps on live ones.
  */
 export async function installApp(
-  ctx: OperationContext, actor: Actor, input: { clientId: string; tenantId: string; shownScopes: readonly string[] },
+  ctx: OperationContext,
+  actor: Actor,
+  input: { clientId: string; tenantId: string; shownScopes: readonly string[] },
 ): Promise<{ app: App; grant: Grant; install: Install }> {
   const tenant = await tenantFor(ctx, actor, input.tenantId)
   const app = await findInstallableApp(ctx, actor, input.clientId)
@@ -48,14 +53,18 @@ export async function installApp(
   requireInstallable(app, tenant)
   if (!sameScopes(shownScopes, app.scopes)) throw new ShownScopesChanged(shownScopes, app.scopes)
   const existing = await ctx.storage.findActiveGrant(app.id, tenant.id)
-  const previous = existing && await ctx.storage.getInstall(existing.id)
+  const previous = existing && (await ctx.storage.getInstall(existing.id))
   let install: Install | undefined
   // The install, its event and audit entry commit with the grant: a crash leaves all of them or none.
   const along = (grant: Grant): Alongside => {
     const kept = previous?.grantId === grant.id ? previous : undefined
     install = {
-      grantId: grant.id, installedBy: kept?.installedBy ?? (actor.kind === 'person' ? actor.user.id : null), state: app.installUrl ? 'pending' : 'complete',
-      error: null, createdAt: kept?.createdAt ?? now, updatedAt: now,
+      grantId: grant.id,
+      installedBy: kept?.installedBy ?? (actor.kind === 'person' ? actor.user.id : null),
+      state: app.installUrl ? 'pending' : 'complete',
+      error: null,
+      createdAt: kept?.createdAt ?? now,
+      updatedAt: now,
     }
     return {
       install,
@@ -70,18 +79,28 @@ export async function installApp(
 }
 
 /** The partner's answer, brought back by the person: setup finished, or failed with a message. */
-export async function finishInstall(
-  ctx: OperationContext, actor: Actor, input: { grant: Grant; ok: boolean; error?: string },
-): Promise<Install> {
+export async function finishInstall(ctx: OperationContext, actor: Actor, input: { grant: Grant; ok: boolean; error?: string }): Promise<Install> {
   const { grant } = input
   await tenantFor(ctx, actor, grant.tenantId)
   const now = ctx.now()
   const previous = await ctx.storage.getInstall(grant.id)
   const install: Install = {
-    grantId: grant.id, installedBy: previous?.installedBy ?? (actor.kind === 'person' ? actor.user.id : null), state: input.ok ? 'complete' : 'failed',
-    error: input.ok ? null : (input.error ?? 'The app reported an error').slice(0, 500), createdAt: previous?.createdAt ?? now, updatedAt: now,
+    grantId: grant.id,
+    installedBy: previous?.installedBy ?? (actor.kind === 'person' ? actor.user.id : null),
+    state: input.ok ? 'complete' : 'failed',
+    error: input.ok ? null : (input.error ?? 'The app reported an error').slice(0, 500),
+    createdAt: previous?.createdAt ?? now,
+    updatedAt: now,
   }
-  const audit = [auditEntry(actor, now, input.ok ? 'install.completed' : 'install.failed', { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId }, input.ok ? {} : { error: install.error })]
+  const audit = [
+    auditEntry(
+      actor,
+      now,
+      input.ok ? 'install.completed' : 'install.failed',
+      { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId },
+      input.ok ? {} : { error: install.error },
+    ),
+  ]
   await ctx.storage.saveInstall(install, { audit })
   return install
 }

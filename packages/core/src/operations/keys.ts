@@ -17,9 +17,7 @@ export async function ensureSigningKeys(storage: Storage, alg: SigningAlg, maste
 }
 
 /** The published next key starts signing; the old one verifies until the longest-lived token it signed expires. */
-export async function rotateSigningKeys(
-  ctx: OperationContext, actor: Actor, input: { alg: SigningAlg; defaultMaxTtl: number },
-): Promise<SigningKeyRecord[]> {
+export async function rotateSigningKeys(ctx: OperationContext, actor: Actor, input: { alg: SigningAlg; defaultMaxTtl: number }): Promise<SigningKeyRecord[]> {
   requireOperator(actor, 'rotate signing keys')
   const { masterKey } = ctx
   if (!masterKey) throw invalid('rotating signing keys needs the master key')

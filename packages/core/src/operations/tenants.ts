@@ -22,9 +22,7 @@ export function newTenant(input: { name: string; environment: string }, now: num
 }
 
 /** An operator adds anyone, optionally to a tenant; a visitor signs up as themself, a member of nothing. */
-export async function createUser(
-  ctx: OperationContext, actor: Actor, input: { email: string; password: string; tenantId?: string; role?: string },
-): Promise<User> {
+export async function createUser(ctx: OperationContext, actor: Actor, input: { email: string; password: string; tenantId?: string; role?: string }): Promise<User> {
   if (actor.kind === 'person') throw forbidden('a signed-in person cannot create accounts')
   if (actor.kind === 'visitor' && input.tenantId) throw forbidden('signing up joins no tenant')
   const email = requireText(input.email, 'email').toLowerCase()

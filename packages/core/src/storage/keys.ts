@@ -8,7 +8,5 @@ export interface SigningKeyStore {
    * With `basedOn` (the kid and state of every key the change was planned from) it is a compare-and-set:
    * nothing is written and it returns false when another process changed the keys in between.
    */
-  saveSigningKeys(
-    insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[], basedOn?: Pick<SigningKeyRecord, 'kid' | 'state'>[],
-  ): Promise<boolean>
+  saveSigningKeys(insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[], basedOn?: Pick<SigningKeyRecord, 'kid' | 'state'>[]): Promise<boolean>
 }

@@ -9,7 +9,11 @@ export interface OutboxStore {
    */
   claimEvents(now: number, leaseUntil: number, limit: number): Promise<OutboxEvent[]>
   /** Records an attempt and the event's new state, only while `leasedUntil` is still this caller's lease. */
-  finishAttempt(event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>, leasedUntil: number, attempt: DeliveryAttempt): Promise<boolean>
+  finishAttempt(
+    event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>,
+    leasedUntil: number,
+    attempt: DeliveryAttempt,
+  ): Promise<boolean>
   getEvent(id: string): Promise<OutboxEvent | undefined>
   /** Events waiting to be delivered, for the backlog metric. */
   countPendingEvents(): Promise<number>

@@ -31,9 +31,7 @@ const expired = 'The access token expired'
  * life, so the time-independent part is remembered per token string on the key ring (a rotation
  * starts afresh); expiry is checked on every call.
  */
-export function verifyAccessToken(
-  keys: KeyRing, token: string, expect: { issuer: string; audience: string; now: number },
-): AccessTokenClaims {
+export function verifyAccessToken(keys: KeyRing, token: string, expect: { issuer: string; audience: string; now: number }): AccessTokenClaims {
   const c = keys.verified.get(token) ?? keys.rememberVerified(token, verifySigned(keys, token, expect))
   if (typeof c.nbf === 'number' && c.nbf * 1000 > expect.now) throw new InvalidToken()
   if (c.exp * 1000 <= expect.now) throw new InvalidToken(expired)

@@ -5,9 +5,22 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { cliActor, personActor,
-  AuthorizationPageError, AuthorizationRedirectError, ConsentOutdated, approveAuthorization, authorizationResponse, consentableTenants,
-  createApp, createUser, denyAuthorization, validateAuthorizationRequest, type App, type CoreContext, type User,
+import {
+  cliActor,
+  personActor,
+  AuthorizationPageError,
+  AuthorizationRedirectError,
+  ConsentOutdated,
+  approveAuthorization,
+  authorizationResponse,
+  consentableTenants,
+  createApp,
+  createUser,
+  denyAuthorization,
+  validateAuthorizationRequest,
+  type App,
+  type CoreContext,
+  type User,
 } from '@fieldgate/core'
 import { CALLBACK, ISSUER, PASSWORD, openContext, person, pkcePair, privateApp, publicApp, tenant, type TestContext } from './context.js'
 
@@ -24,12 +37,18 @@ after(() => t.close())
 const validate = (params: Record<string, string>, signedIn = true) => validateAuthorizationRequest(ctx, params, signedIn)
 
 async function pageError(p: Promise<unknown>): Promise<AuthorizationPageError> {
-  const err = await p.then(() => assert.fail('accepted'), (e: unknown) => e)
+  const err = await p.then(
+    () => assert.fail('accepted'),
+    (e: unknown) => e,
+  )
   assert.ok(err instanceof AuthorizationPageError, `not a page error: ${String(err)}`)
   return err
 }
 async function redirectError(p: Promise<unknown>): Promise<{ url: URL; err: AuthorizationRedirectError }> {
-  const err = await p.then(() => assert.fail('accepted'), (e: unknown) => e)
+  const err = await p.then(
+    () => assert.fail('accepted'),
+    (e: unknown) => e,
+  )
   assert.ok(err instanceof AuthorizationRedirectError, `not a redirect error: ${String(err)}`)
   return { url: new URL(err.location), err }
 }
@@ -45,9 +64,17 @@ describe('the client and its redirect URI (errors are a page, never a redirect)'
     assert.equal((await validate({ client_id: app.clientId, redirect_uri: CALLBACK })).redirectUri, CALLBACK)
     assert.equal((await validate({ client_id: app.clientId, redirect_uri: 'https://partner.example/other?keep=1' })).redirectUri, 'https://partner.example/other?keep=1')
     for (const near of [
-      `${CALLBACK}/`, `${CALLBACK}?x=1`, `${CALLBACK}#frag`, 'https://PARTNER.example/callback', 'http://partner.example/callback',
-      'https://partner.example:443/callback', 'https://partner.example/callback/../callback', 'https://partner.example/CALLBACK',
-      'https://partner.example.evil.example/callback', 'https://partner.example/other', ` ${CALLBACK}`,
+      `${CALLBACK}/`,
+      `${CALLBACK}?x=1`,
+      `${CALLBACK}#frag`,
+      'https://PARTNER.example/callback',
+      'http://partner.example/callback',
+      'https://partner.example:443/callback',
+      'https://partner.example/callback/../callback',
+      'https://partner.example/CALLBACK',
+      'https://partner.example.evil.example/callback',
+      'https://partner.example/other',
+      ` ${CALLBACK}`,
     ]) {
       const err = await pageError(validate({ client_id: app.clientId, redirect_uri: near }))
       assert.match(err.message, /not registered/, near)
@@ -120,7 +147,15 @@ describe('the rest of the request (errors go to the client once someone is signe
 describe('authorizationResponse (RFC 9207)', () => {
   it("adds the parameters, state as sent and iss, keeping the redirect URI's own query", () => {
     const url = new URL(authorizationResponse(ctx, { redirectUri: 'https://partner.example/other?keep=1', state: 'a b' }, { code: 'c0de' }))
-    assert.deepEqual([...url.searchParams], [['keep', '1'], ['code', 'c0de'], ['state', 'a b'], ['iss', ISSUER]])
+    assert.deepEqual(
+      [...url.searchParams],
+      [
+        ['keep', '1'],
+        ['code', 'c0de'],
+        ['state', 'a b'],
+        ['iss', ISSUER],
+      ],
+    )
     const stateless = new URL(authorizationResponse(ctx, { redirectUri: CALLBACK, state: undefined }, { error: 'access_denied' }))
     assert.equal(stateless.searchParams.has('state'), false)
   })
@@ -139,13 +174,23 @@ describe('consent', () => {
     const admin = await person(ctx, 'admin')
     const sandbox = await tenant(ctx, 'sandbox')
     await ctx.storage.addMembership({ userId: admin.user.id, tenantId: sandbox.id, role: 'owner' })
-    assert.deepEqual((await consentableTenants(ctx, owner.user.id, app)).map((x) => x.id), [owner.tenantId])
+    assert.deepEqual(
+      (await consentableTenants(ctx, owner.user.id, app)).map((x) => x.id),
+      [owner.tenantId],
+    )
     assert.deepEqual(await consentableTenants(ctx, member.user.id, app), [], 'a member may not connect apps')
-    assert.deepEqual((await consentableTenants(ctx, admin.user.id, app)).map((x) => x.id), [admin.tenant.id], 'no sandbox tenant for a live app')
+    assert.deepEqual(
+      (await consentableTenants(ctx, admin.user.id, app)).map((x) => x.id),
+      [admin.tenant.id],
+      'no sandbox tenant for a live app',
+    )
     const priv = await privateApp(ctx)
     assert.deepEqual(await consentableTenants(ctx, owner.user.id, priv.app), [], "another tenant's private app")
     const colleague = await createUser(ctx, cliActor, { email: `c-${Date.now()}@farm.example`, password: PASSWORD, tenantId: priv.tenant.id, role: 'admin' })
-    assert.deepEqual((await consentableTenants(ctx, colleague.id, priv.app)).map((x) => x.id), [priv.tenant.id])
+    assert.deepEqual(
+      (await consentableTenants(ctx, colleague.id, priv.app)).map((x) => x.id),
+      [priv.tenant.id],
+    )
   })
 
   it('approval makes the grant with exactly the scopes shown and a single-use code bound to the request', async () => {
@@ -160,7 +205,10 @@ describe('consent', () => {
     const grant = await ctx.storage.findActiveGrant(app.id, owner.tenantId)
     assert.deepEqual(grant?.scopes, ['maps:write'])
     const audit = await ctx.storage.listAudit({ limit: 50 })
-    assert.ok(audit.some((e) => e.action === 'consent.granted' && e.objectId === grant!.id), 'the consent is in the audit log')
+    assert.ok(
+      audit.some((e) => e.action === 'consent.granted' && e.objectId === grant!.id),
+      'the consent is in the audit log',
+    )
   })
 
   it('a later consent widens the same grant', async () => {
@@ -187,6 +235,9 @@ describe('consent', () => {
     assert.equal(url.searchParams.get('error'), 'access_denied')
     assert.equal(url.searchParams.get('state'), 'd')
     assert.equal(url.searchParams.get('iss'), ISSUER)
-    assert.deepEqual((await ctx.storage.listGrants()).filter((g) => g.appId === fresh.id), [])
+    assert.deepEqual(
+      (await ctx.storage.listGrants()).filter((g) => g.appId === fresh.id),
+      [],
+    )
   })
 })

@@ -7,9 +7,21 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cliActor,
-  KeyRing, StoreCache, createApp, createTenant, createUser, ensureSigningKeys, loadConfig, standardGrantTypes,
-  type App, type CoreContext, type NewAppInput, type Tenant, type User,
+import {
+  cliActor,
+  KeyRing,
+  StoreCache,
+  createApp,
+  createTenant,
+  createUser,
+  ensureSigningKeys,
+  loadConfig,
+  standardGrantTypes,
+  type App,
+  type CoreContext,
+  type NewAppInput,
+  type Tenant,
+  type User,
 } from '@fieldgate/core'
 import { openSqlite } from '@fieldgate/storage'
 
@@ -35,7 +47,9 @@ export async function openContext(): Promise<TestContext> {
   const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache: new StoreCache(storage), grants: standardGrantTypes, now: () => clock }
   return {
     ctx,
-    advance: (ms) => { clock += ms },
+    advance: (ms) => {
+      clock += ms
+    },
     async close() {
       await storage.close()
       rmSync(dir, { recursive: true, force: true })
@@ -45,8 +59,7 @@ export async function openContext(): Promise<TestContext> {
 
 const unique = () => randomBytes(4).toString('hex')
 
-export const tenant = (ctx: CoreContext, environment: 'sandbox' | 'live' = 'live'): Promise<Tenant> =>
-  createTenant(ctx, cliActor, { name: `Farm ${unique()}`, environment })
+export const tenant = (ctx: CoreContext, environment: 'sandbox' | 'live' = 'live'): Promise<Tenant> => createTenant(ctx, cliActor, { name: `Farm ${unique()}`, environment })
 
 /** A private app on its own tenant (createApp grants it that tenant). */
 export async function privateApp(ctx: CoreContext, input: Partial<NewAppInput> = {}): Promise<{ app: App; secret: string; tenant: Tenant }> {
@@ -58,7 +71,12 @@ export async function privateApp(ctx: CoreContext, input: Partial<NewAppInput> =
 /** A live public app with a registered redirect URI, installed nowhere yet. */
 export async function publicApp(ctx: CoreContext, input: Partial<NewAppInput> = {}): Promise<{ app: App; secret: string }> {
   const created = await createApp(ctx, cliActor, {
-    name: 'Public', scopes: 'fields:read:all maps:write', redirectUris: [CALLBACK], ...input, kind: 'public', environment: 'live',
+    name: 'Public',
+    scopes: 'fields:read:all maps:write',
+    redirectUris: [CALLBACK],
+    ...input,
+    kind: 'public',
+    environment: 'live',
   })
   return { app: created.app, secret: created.clientSecret }
 }

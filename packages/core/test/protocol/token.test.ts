@@ -6,9 +6,25 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { cliActor, personActor, type Person,
-  InvalidClient, OAuthError, approveAuthorization, authenticateAccessToken, createGrant, disconnectByToken, introspectAllScope, introspectionEndpoint,
-  revocationEndpoint, tokenEndpoint, updateApp, validateAuthorizationRequest, type App, type CoreContext, type Params,
+import {
+  cliActor,
+  personActor,
+  type Person,
+  InvalidClient,
+  OAuthError,
+  approveAuthorization,
+  authenticateAccessToken,
+  createGrant,
+  disconnectByToken,
+  introspectAllScope,
+  introspectionEndpoint,
+  revocationEndpoint,
+  tokenEndpoint,
+  updateApp,
+  validateAuthorizationRequest,
+  type App,
+  type CoreContext,
+  type Params,
 } from '@fieldgate/core'
 import { CALLBACK, ISSUER, basic, openContext, person, pkcePair, privateApp, publicApp, tenant, type TestContext } from './context.js'
 
@@ -23,7 +39,10 @@ after(() => t.close())
 const token = (params: Params, authorization?: string) => tokenEndpoint(ctx, { params, authorization })
 
 async function oauthError(p: Promise<unknown>, error: string): Promise<OAuthError> {
-  const err = await p.then(() => assert.fail('accepted'), (e: unknown) => e)
+  const err = await p.then(
+    () => assert.fail('accepted'),
+    (e: unknown) => e,
+  )
   assert.ok(err instanceof OAuthError, `not an OAuthError: ${String(err)}`)
   assert.equal(err.error, error, err.description)
   return err
@@ -76,7 +95,13 @@ describe('client credentials (RFC 6749 §4.4)', () => {
 
   it('audience is always this server’s, whatever resource or audience the client names (no RFC 8707 here)', async () => {
     const { app, secret } = await privateApp(ctx)
-    const res = await token({ grant_type: 'client_credentials', client_id: app.clientId, client_secret: secret, resource: 'https://other-api.example', audience: 'https://other-api.example' })
+    const res = await token({
+      grant_type: 'client_credentials',
+      client_id: app.clientId,
+      client_secret: secret,
+      resource: 'https://other-api.example',
+      audience: 'https://other-api.example',
+    })
     assert.equal(claimsOf(res.accessToken).aud, `${ISSUER}/api`)
   })
 
@@ -118,7 +143,7 @@ describe('the code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6)', () => {
   let userId: string
   let consenter: Person
   before(async () => {
-    ({ app, secret } = await publicApp(ctx))
+    ;({ app, secret } = await publicApp(ctx))
     const p = await person(ctx)
     tenantId = p.tenant.id
     userId = p.user.id
@@ -223,7 +248,9 @@ describe('introspection (RFC 7662) and revocation (RFC 7009)', () => {
     const p = await person(ctx)
     const req = await validateAuthorizationRequest(ctx, { client_id: app.clientId }, true)
     const issue = async () => {
-      const code = new URL(await approveAuthorization(ctx, req, { userId: p.user.id, tenantId: p.tenant.id, shownScopes: req.scopes, actor: personActor(p.user, '127.0.0.1') })).searchParams.get('code')!
+      const code = new URL(
+        await approveAuthorization(ctx, req, { userId: p.user.id, tenantId: p.tenant.id, shownScopes: req.scopes, actor: personActor(p.user, '127.0.0.1') }),
+      ).searchParams.get('code')!
       return (await token({ grant_type: 'authorization_code', code, client_id: app.clientId, client_secret: secret })).accessToken
     }
     const opaque = await issue()

@@ -5,30 +5,36 @@ import { layout } from './layout.js'
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
-const installLine = (c: Connection) => c.install
-  ? html`Installed ${day(c.install.createdAt)}${c.installedBy ? html` by ${c.installedBy}` : ''}.
+const installLine = (c: Connection) =>
+  c.install
+    ? html`Installed ${day(c.install.createdAt)}${c.installedBy ? html` by ${c.installedBy}` : ''}.
     ${c.install.state === 'pending' ? html` <strong>Setup not finished.</strong>` : ''}
     ${c.install.state === 'failed' ? html` <strong class="error">Setup failed: ${c.install.error ?? ''}</strong>` : ''}`
-  : html`Connected ${day(c.grant.createdAt)}.`
+    : html`Connected ${day(c.grant.createdAt)}.`
 
-export const connectedAppsPage = (p: {
-  title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[]
-}): string => layout({
-  title: p.title,
-  user: p.user,
-  csrf: p.csrf,
-  body: html`<h1>${p.title}</h1>
+export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[] }): string =>
+  layout({
+    title: p.title,
+    user: p.user,
+    csrf: p.csrf,
+    body: html`<h1>${p.title}</h1>
 ${p.connections.length === 0 ? html`<p class="muted">No apps are connected to your farms.</p>` : ''}
-${p.connections.map((c) => html`<section class="connection" aria-label="${c.app.name} on ${c.tenant.name}">
+${p.connections.map(
+  (c) => html`<section class="connection" aria-label="${c.app.name} on ${c.tenant.name}">
   <h2>${c.app.name}</h2>
   <p>Farm: ${c.tenant.name}. ${installLine(c)}</p>
   <p>Scopes: ${c.grant.scopes.map((s, i) => html`${i ? ', ' : ''}<code>${s}</code>`)}</p>
-  ${c.canDisconnect ? html`<form method="post" action="/connected-apps/disconnect">
+  ${
+    c.canDisconnect
+      ? html`<form method="post" action="/connected-apps/disconnect">
     <input type="hidden" name="csrf" value="${p.csrf}">
     <input type="hidden" name="grant_id" value="${c.grant.id}">
     <input type="hidden" name="back" value="${p.title === 'Installed apps' ? '/marketplace/installed' : '/connected-apps'}">
     <button type="submit">${c.install ? 'Uninstall' : 'Disconnect'} ${c.app.name}</button>
-  </form>` : ''}
-</section>`)}
+  </form>`
+      : ''
+  }
+</section>`,
+)}
 ${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}`,
-})
+  })

@@ -18,11 +18,12 @@ export interface ConsentPage {
   request: Record<string, string>
 }
 
-export const consentPage = (p: ConsentPage): string => layout({
-  title: `Connect ${p.app.name}`,
-  user: p.user,
-  csrf: p.csrf,
-  body: html`<h1>Connect <span class="app">${p.app.name}</span> to your ${p.tenants.length > 1 ? 'farms' : 'farm'}?</h1>
+export const consentPage = (p: ConsentPage): string =>
+  layout({
+    title: `Connect ${p.app.name}`,
+    user: p.user,
+    csrf: p.csrf,
+    body: html`<h1>Connect <span class="app">${p.app.name}</span> to your ${p.tenants.length > 1 ? 'farms' : 'farm'}?</h1>
 ${p.note ? html`<p class="warning" role="alert">${p.note}</p>` : ''}
 ${p.app.contactEmail ? html`<p class="muted">Contact: <a href="mailto:${p.app.contactEmail}">${p.app.contactEmail}</a></p>` : ''}
 <form method="post" action="/consent">
@@ -30,10 +31,12 @@ ${p.app.contactEmail ? html`<p class="muted">Contact: <a href="mailto:${p.app.co
   ${Object.entries(p.request).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
   <input type="hidden" name="shown_scope" value="${p.shown.scope}">
   <input type="hidden" name="shown_scope_mac" value="${p.shown.mac}">
-  ${p.tenants.length > 1
-    ? html`<label for="tenant">Farm</label>
+  ${
+    p.tenants.length > 1
+      ? html`<label for="tenant">Farm</label>
   <select id="tenant" name="tenant_id">${p.tenants.map((t) => html`<option value="${t.id}">${t.name}</option>`)}</select>`
-    : html`<p>Farm: <strong>${p.tenants[0]!.name}</strong></p><input type="hidden" name="tenant_id" value="${p.tenants[0]!.id}">`}
+      : html`<p>Farm: <strong>${p.tenants[0]!.name}</strong></p><input type="hidden" name="tenant_id" value="${p.tenants[0]!.id}">`
+  }
   ${scopeLists(p)}
   <p class="muted">It can read what it creates. You can disconnect it at any time under Connected apps.</p>
   <div class="actions">
@@ -41,7 +44,7 @@ ${p.app.contactEmail ? html`<p class="muted">Contact: <a href="mailto:${p.app.co
     <button type="submit" name="decision" value="deny">Deny</button>
   </div>
 </form>`,
-})
+  })
 
 const scopeItem = (s: string) => html`<li><code>${s}</code><br><span>${describeScope(s)}</span></li>`
 
@@ -54,14 +57,23 @@ function scopeLists(p: ConsentPage): SafeHtml {
   const held = p.granted.get(first.id) ?? []
   const fresh = p.scopes.filter((s) => !held.includes(s))
   const already = p.scopes.filter((s) => held.includes(s))
-  const elsewhere = p.tenants.slice(1).map((t) => ({ t, held: p.scopes.filter((s) => (p.granted.get(t.id) ?? []).includes(s)) })).filter((x) => x.held.length)
+  const elsewhere = p.tenants
+    .slice(1)
+    .map((t) => ({ t, held: p.scopes.filter((s) => (p.granted.get(t.id) ?? []).includes(s)) }))
+    .filter((x) => x.held.length)
   const on = p.tenants.length > 1 ? html` on ${first.name}` : ''
-  return html`${fresh.length
-    ? html`<h2 id="new-scopes">${p.app.name} will ${already.length ? 'also ' : ''}be able to${on}:</h2>
+  return html`${
+    fresh.length
+      ? html`<h2 id="new-scopes">${p.app.name} will ${already.length ? 'also ' : ''}be able to${on}:</h2>
   <ul class="scopes" aria-labelledby="new-scopes">${fresh.map(scopeItem)}</ul>`
-    : html`<h2>Nothing new${on}: ${p.app.name} already has every permission it asks for.</h2>`}
-  ${already.length ? html`<h2 id="granted-scopes">Already allowed${on}, unchanged:</h2>
-  <ul class="scopes granted" aria-labelledby="granted-scopes">${already.map(scopeItem)}</ul>` : ''}
+      : html`<h2>Nothing new${on}: ${p.app.name} already has every permission it asks for.</h2>`
+  }
+  ${
+    already.length
+      ? html`<h2 id="granted-scopes">Already allowed${on}, unchanged:</h2>
+  <ul class="scopes granted" aria-labelledby="granted-scopes">${already.map(scopeItem)}</ul>`
+      : ''
+  }
   ${elsewhere.map(({ t, held }) => html`<p class="muted">Already allowed on ${t.name}: ${held.map((s) => html`<code>${s}</code> `)}</p>`)}`
 }
 
@@ -69,11 +81,12 @@ function scopeLists(p: ConsentPage): SafeHtml {
  * A person with no farm the app can connect to (often just signed up from the app's link): what to do,
  * and the way back to the app, a Deny that sends `access_denied` with the state (a POST: it is the decision).
  */
-export const noFarmPage = (p: { csrf: string; user: { email: string }; app: App; request: Record<string, string> }): string => layout({
-  title: 'No farm to connect',
-  user: p.user,
-  csrf: p.csrf,
-  body: html`<h1>No farm to connect</h1>
+export const noFarmPage = (p: { csrf: string; user: { email: string }; app: App; request: Record<string, string> }): string =>
+  layout({
+    title: 'No farm to connect',
+    user: p.user,
+    csrf: p.csrf,
+    body: html`<h1>No farm to connect</h1>
 <p role="alert">You are not an owner or admin of any ${p.app.environment} farm that <span class="app">${p.app.name}</span> can connect to.</p>
 <p>To connect it, ask an owner or admin of your farm to add you as an admin; if your farm is not on Fieldgate yet,
 ask whoever runs Fieldgate for your organisation to create it. Then open the link in ${p.app.name} again.</p>
@@ -82,4 +95,4 @@ ask whoever runs Fieldgate for your organisation to create it. Then open the lin
   ${Object.entries(p.request).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
   <div class="actions"><button type="submit" name="decision" value="deny" class="primary">Back to ${p.app.name}</button></div>
 </form>`,
-})
+  })

@@ -8,20 +8,27 @@ interface Frame {
   user: { email: string }
 }
 
-export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[] }): string => layout({
-  title: 'Developer portal',
-  ...p,
-  body: html`<h1>Developer portal</h1>
+export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[] }): string =>
+  layout({
+    title: 'Developer portal',
+    ...p,
+    body: html`<h1>Developer portal</h1>
 <section aria-label="Sandbox">
   <h2>Your sandbox</h2>
   <p>Test your apps on this sandbox tenant before any customer installs them.</p>
   <p>Sandbox <code>target_id</code>: <code id="sandbox-target-id">${p.sandbox.id}</code></p>
 </section>
 <h2>Your apps</h2>
-${p.apps.length === 0 ? html`<p class="muted">No apps yet.</p>` : html`<ul class="apps">${p.apps.map((a) => html`<li>
-  <a href="/developer/apps/${a.clientId}">${a.name}</a> <span class="muted">${a.kind}, ${a.environment}</span></li>`)}</ul>`}
+${
+  p.apps.length === 0
+    ? html`<p class="muted">No apps yet.</p>`
+    : html`<ul class="apps">${p.apps.map(
+        (a) => html`<li>
+  <a href="/developer/apps/${a.clientId}">${a.name}</a> <span class="muted">${a.kind}, ${a.environment}</span></li>`,
+      )}</ul>`
+}
 <p><a class="button" href="/developer/apps/new">Create an app</a></p>`,
-})
+  })
 
 export interface AppFormValues {
   name?: string
@@ -60,7 +67,8 @@ const field = (id: string, label: string, value: string | undefined, error: Fiel
   <input id="${id}" name="${id}" type="${type}" value="${value ?? ''}"${describedBy(id, hint, error)}${extra}>
   ${fieldError(id, error)}`
 
-const redirectHint = 'One per line, matched exactly, for the authorization-code flow (connecting through /authorize). Live apps: https only, http only for localhost/127.0.0.1/[::1].'
+const redirectHint =
+  'One per line, matched exactly, for the authorization-code flow (connecting through /authorize). Live apps: https only, http only for localhost/127.0.0.1/[::1].'
 
 /** The fields a partner edits, shared by Create and Edit. */
 const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
@@ -77,22 +85,24 @@ const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
   ${field('data_api_url', 'Data API URL', v.dataApiUrl, error, 'url', 'Where events about your installs are delivered. Live apps: https.')}
   ${field('token_ttl', 'Access-token lifetime (seconds)', v.tokenTtl, error, 'number', 'Blank for the default (28000 for public apps, 3600 for private). From 60 to 2592000.', html` min="60" max="2592000" step="1"`)}
   <fieldset${describedBy('scopes', undefined, error)}><legend>Scopes it may ask for</legend>
-  ${Object.keys(scopeDescriptions).map((s) => html`<label class="check"><input type="checkbox" name="scope:${s}"${(v.scopes ?? ['api']).includes(s) ? html` checked` : ''}>
-    <code>${s}</code> <span class="muted">${describeScope(s)}</span></label>`)}
+  ${Object.keys(scopeDescriptions).map(
+    (s) => html`<label class="check"><input type="checkbox" name="scope:${s}"${(v.scopes ?? ['api']).includes(s) ? html` checked` : ''}>
+    <code>${s}</code> <span class="muted">${describeScope(s)}</span></label>`,
+  )}
   </fieldset>
   ${fieldError('scopes', error)}
   <label class="check"><input type="checkbox" id="listed" name="listed"${v.listed ? html` checked` : ''}${describedBy('listed', undefined, error)}> List it in the marketplace</label>
   ${fieldError('listed', error)}`
 
 /** The error at the top of a form: every message, with a link to its field when it has one. */
-const formError = (error: FieldError | undefined): SafeHtml | string => error
-  ? html`<p class="error" role="alert">${error.field ? html`<a href="#${error.field}">${error.message}</a>` : error.message}</p>`
-  : ''
+const formError = (error: FieldError | undefined): SafeHtml | string =>
+  error ? html`<p class="error" role="alert">${error.field ? html`<a href="#${error.field}">${error.message}</a>` : error.message}</p>` : ''
 
-export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): string => layout({
-  title: 'Create an app',
-  ...p,
-  body: html`<h1>Create an app</h1>
+export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): string =>
+  layout({
+    title: 'Create an app',
+    ...p,
+    body: html`<h1>Create an app</h1>
 ${formError(p.error)}
 <form method="post" action="/developer/apps">
   <input type="hidden" name="csrf" value="${p.csrf}">
@@ -111,14 +121,15 @@ ${formError(p.error)}
   ${appFields(p.values, p.error)}
   <div class="actions"><button type="submit" class="primary">Create app</button></div>
 </form>`,
-})
+  })
 
 /** The one time a secret is shown: after creation or rotation. */
-export const secretPage = (p: Frame & { app: App; clientSecret: string; heading: string; note?: string }): string => layout({
-  title: p.heading,
-  ...p,
-  script: '/assets/copy.js',
-  body: html`<h1>${p.heading}</h1>
+export const secretPage = (p: Frame & { app: App; clientSecret: string; heading: string; note?: string }): string =>
+  layout({
+    title: p.heading,
+    ...p,
+    script: '/assets/copy.js',
+    body: html`<h1>${p.heading}</h1>
 <p class="warning" role="alert"><strong>Copy the client secret now.</strong> It is shown only this once and cannot be shown again; if you lose it, rotate it.</p>
 <label for="client_id">Client ID</label>
 <input id="client_id" type="text" readonly value="${p.app.clientId}">
@@ -126,17 +137,18 @@ export const secretPage = (p: Frame & { app: App; clientSecret: string; heading:
 <div class="copy"><input id="client_secret" type="text" readonly value="${p.clientSecret}"> <button type="button" data-copy="client_secret">Copy</button></div>
 ${p.note ? html`<p>${p.note}</p>` : ''}
 <p><a href="/developer/apps/${p.app.clientId}">Continue to ${p.app.name}</a></p>`,
-})
+  })
 
 /** A reload of the secret page, or a handle that expired: the secret is never shown twice. */
-export const secretShownPage = (p: Frame & { app: App }): string => layout({
-  title: 'Secret already shown',
-  ...p,
-  body: html`<h1>This secret was already shown</h1>
+export const secretShownPage = (p: Frame & { app: App }): string =>
+  layout({
+    title: 'Secret already shown',
+    ...p,
+    body: html`<h1>This secret was already shown</h1>
 <p>A client secret is shown only once, right after it is made, and only in the browser that made it. Reloading the page does not create the app or rotate the secret again.</p>
 <p>If you did not copy it, rotate the secret on the app's page.</p>
 <p><a href="/developer/apps/${p.app.clientId}">Continue to ${p.app.name}</a></p>`,
-})
+  })
 
 export interface Delivery {
   event: OutboxEvent
@@ -145,23 +157,42 @@ export interface Delivery {
 
 const deliveries = (csrf: string, app: App, list: Delivery[]): SafeHtml => html`<h2>Data API deliveries</h2>
 ${app.dataApiUrl ? html`<p class="muted">Events go to <code>${app.dataApiUrl}</code>, signed in <code>fieldgate-signature</code>.</p>` : html`<p class="muted">Set a Data API URL to receive events.</p>`}
-${list.length === 0 ? html`<p class="muted">No events yet.</p>` : html`<table class="audit">
+${
+  list.length === 0
+    ? html`<p class="muted">No events yet.</p>`
+    : html`<table class="audit">
   <thead><tr><th scope="col">Event</th><th scope="col">State</th><th scope="col">Attempts</th><th scope="col"></th></tr></thead>
-  <tbody>${list.map(({ event, attempts }) => html`<tr>
+  <tbody>${list.map(
+    ({ event, attempts }) => html`<tr>
     <td><code>${event.type}</code><br><span class="muted">${event.id}</span></td>
     <td>${event.state}${event.lastError ? html`<br><span class="muted">${event.lastError}</span>` : ''}</td>
     <td>${attempts.map((a) => html`${new Date(a.at).toISOString().slice(11, 19)} ${a.status ?? 'no answer'}<br>`)}</td>
-    <td>${event.state === 'pending' ? '' : html`<form method="post" action="/developer/apps/${app.clientId}/events/${event.id}/redeliver">
-      <input type="hidden" name="csrf" value="${csrf}"><button type="submit">Redeliver</button></form>`}</td>
-  </tr>`)}</tbody>
-</table>`}`
+    <td>${
+      event.state === 'pending'
+        ? ''
+        : html`<form method="post" action="/developer/apps/${app.clientId}/events/${event.id}/redeliver">
+      <input type="hidden" name="csrf" value="${csrf}"><button type="submit">Redeliver</button></form>`
+    }</td>
+  </tr>`,
+  )}</tbody>
+</table>`
+}`
 
-export const appPage = (p: Frame & {
-  app: App; secretHints: { hint: string; expiresAt: number | null }[]; sandbox: Tenant; audit: AuditEntry[]; deliveries: Delivery[]; notice?: string; error?: FieldError
-}): string => layout({
-  title: p.app.name,
-  ...p,
-  body: html`<h1>${p.app.name}</h1>
+export const appPage = (
+  p: Frame & {
+    app: App
+    secretHints: { hint: string; expiresAt: number | null }[]
+    sandbox: Tenant
+    audit: AuditEntry[]
+    deliveries: Delivery[]
+    notice?: string
+    error?: FieldError
+  },
+): string =>
+  layout({
+    title: p.app.name,
+    ...p,
+    body: html`<h1>${p.app.name}</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
 ${formError(p.error)}
 <dl class="facts">
@@ -170,20 +201,33 @@ ${formError(p.error)}
   <dt>Access-token lifetime</dt><dd>${p.app.tokenTtl === null ? 'the default' : `${p.app.tokenTtl} seconds`}</dd>
   <dt>Client secrets</dt><dd>${p.secretHints.map((s) => html`<code>${s.hint}</code>${s.expiresAt ? html` (works until ${new Date(s.expiresAt).toISOString()})` : ' (current)'}<br>`)}</dd>
 </dl>
-${p.app.kind === 'public' && p.app.environment === 'sandbox' ? html`<form method="post" action="/developer/apps/${p.app.clientId}/install-sandbox">
+${
+  p.app.kind === 'public' && p.app.environment === 'sandbox'
+    ? html`<form method="post" action="/developer/apps/${p.app.clientId}/install-sandbox">
   <input type="hidden" name="csrf" value="${p.csrf}">
   <p>Sandbox <code>target_id</code> <code>${p.sandbox.id}</code>: installed from the start, so it answers token requests at once.
   Install again to walk through your install URL as a customer would.</p>
   <button type="submit" class="primary">Install on my sandbox</button>
-</form>` : ''}
+</form>`
+    : ''
+}
 <h2>Edit</h2>
 <form method="post" action="/developer/apps/${p.app.clientId}">
   <input type="hidden" name="csrf" value="${p.csrf}">
-  ${appFields({
-    name: p.app.name, description: p.app.description, installUrl: p.app.installUrl ?? '', redirectUris: p.app.redirectUris.join('\n'),
-    contactEmail: p.app.contactEmail ?? '', dataApiUrl: p.app.dataApiUrl ?? '', tokenTtl: p.app.tokenTtl === null ? '' : String(p.app.tokenTtl),
-    scopes: p.app.scopes, listed: p.app.listed,
-  }, p.error)}
+  ${appFields(
+    {
+      name: p.app.name,
+      description: p.app.description,
+      installUrl: p.app.installUrl ?? '',
+      redirectUris: p.app.redirectUris.join('\n'),
+      contactEmail: p.app.contactEmail ?? '',
+      dataApiUrl: p.app.dataApiUrl ?? '',
+      tokenTtl: p.app.tokenTtl === null ? '' : String(p.app.tokenTtl),
+      scopes: p.app.scopes,
+      listed: p.app.listed,
+    },
+    p.error,
+  )}
   <div class="actions"><button type="submit" class="primary">Save changes</button></div>
 </form>
 <h2>Rotate the client secret</h2>
@@ -206,4 +250,4 @@ ${p.app.kind === 'public' && p.app.environment === 'sandbox' ? html`<form method
 </form>
 ${deliveries(p.csrf, p.app, p.deliveries)}
 ${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}`,
-})
+  })

@@ -26,10 +26,14 @@ ${page.script ? html`<script src="${page.script}" defer></script>` : ''}
 <header class="bar">
   <nav aria-label="Fieldgate"><span class="brand">Fieldgate</span>
   ${page.user ? html`<a href="/connected-apps">Connected apps</a> <a href="/marketplace">Marketplace</a> <a href="/developer">Developer portal</a>` : ''}</nav>
-  ${page.user ? html`<form method="post" action="/logout" class="signout">
+  ${
+    page.user
+      ? html`<form method="post" action="/logout" class="signout">
     <input type="hidden" name="csrf" value="${page.csrf}">
     <span>${page.user.email}</span> <button type="submit" class="link">Sign out</button>
-  </form>` : ''}
+  </form>`
+      : ''
+  }
 </header>
 <main>
 ${page.body}

@@ -8,10 +8,11 @@ export interface SignInPage {
   error?: string
 }
 
-export const signInPage = (p: SignInPage): string => layout({
-  title: 'Sign in',
-  csrf: p.csrf,
-  body: html`<h1>Sign in</h1>
+export const signInPage = (p: SignInPage): string =>
+  layout({
+    title: 'Sign in',
+    csrf: p.csrf,
+    body: html`<h1>Sign in</h1>
 ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
 <form method="post" action="/login">
   <input type="hidden" name="csrf" value="${p.csrf}">
@@ -23,12 +24,13 @@ ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
   <div class="actions"><button type="submit" class="primary">Sign in</button></div>
 </form>
 <p>New here? <a href="/signup?return_to=${encodeURIComponent(p.returnTo)}">Create an account</a></p>`,
-})
+  })
 
-export const signUpPage = (p: SignInPage): string => layout({
-  title: 'Create an account',
-  csrf: p.csrf,
-  body: html`<h1>Create an account</h1>
+export const signUpPage = (p: SignInPage): string =>
+  layout({
+    title: 'Create an account',
+    csrf: p.csrf,
+    body: html`<h1>Create an account</h1>
 ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
 <form method="post" action="/signup">
   <input type="hidden" name="csrf" value="${p.csrf}">
@@ -41,4 +43,4 @@ ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
   <div class="actions"><button type="submit" class="primary">Create account</button></div>
 </form>
 <p>Have an account? <a href="/login?return_to=${encodeURIComponent(p.returnTo)}">Sign in</a></p>`,
-})
+  })

@@ -3,9 +3,7 @@ import { isIPv4 } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
-import {
-  AttemptLimiter, accountSlowdownMs, signInWait, type AttemptCounter, type AttemptWindow, type CoreContext, type SignInWait,
-} from '@fieldgate/core'
+import { AttemptLimiter, accountSlowdownMs, signInWait, type AttemptCounter, type AttemptWindow, type CoreContext, type SignInWait } from '@fieldgate/core'
 
 /**
  * The counter of failed `name` sign-ins (e.g. per account from one address): in Redis when the
@@ -36,7 +34,10 @@ export function addressKey(ip: string): string {
   const left = head === '' ? [] : head.split(':')
   const right = tail === '' ? [] : tail.split(':')
   const groups = ip.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left
-  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`
 }
 
 /** Counts a failure and starts the window on the first, in one round trip (atomic in Redis). */
@@ -126,7 +127,11 @@ export class SignInGuard {
   private readonly accounts: AttemptCounter
   private readonly tagKey: Buffer
 
-  constructor(app: FastifyInstance, private readonly ctx: CoreContext, masterKey: Buffer) {
+  constructor(
+    app: FastifyInstance,
+    private readonly ctx: CoreContext,
+    masterKey: Buffer,
+  ) {
     const { rateLimitPrefix, signInLimits } = ctx.config
     const windowMs = signInLimits.windowSeconds * 1000
     this.pairs = attemptCounter(app, rateLimitPrefix, 'account+address', windowMs)
@@ -138,7 +143,11 @@ export class SignInGuard {
   attempt(request: FastifyRequest, email: string): Attempt {
     const address = addressKey(request.ip)
     return {
-      request, now: this.ctx.now(), pair: `${email} ${address}`, address, account: email,
+      request,
+      now: this.ctx.now(),
+      pair: `${email} ${address}`,
+      address,
+      account: email,
       accountTag: createHmac('sha256', this.tagKey).update(email).digest('base64url').slice(0, 16),
     }
   }

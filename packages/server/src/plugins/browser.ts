@@ -13,7 +13,10 @@ export class Browser {
   /** Its own key, derived from the CSRF key: a binding is never a valid CSRF token, nor the other way round. */
   private readonly bindingKey: Buffer
 
-  constructor(private readonly ctx: CoreContext, private readonly csrfKey: Buffer) {
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly csrfKey: Buffer,
+  ) {
     this.bindingKey = createHmac('sha256', csrfKey).update('fieldgate form binding v1').digest()
   }
 
@@ -74,7 +77,9 @@ export class Browser {
 
   // JSON keeps the parts apart: ["a b", "c"] and ["a", "b c"] are different messages.
   private bindingOf(csrf: string, purpose: string, fields: readonly string[]): string {
-    return createHmac('sha256', this.bindingKey).update(JSON.stringify([purpose, csrf, ...fields])).digest('base64url')
+    return createHmac('sha256', this.bindingKey)
+      .update(JSON.stringify([purpose, csrf, ...fields]))
+      .digest('base64url')
   }
 
   user(request: FastifyRequest): Promise<User | undefined> {

@@ -5,10 +5,14 @@ import type { ConnectionError } from 'fastify'
 /** Node's refusals before a request exists, as a status and what to tell the client. */
 function refusal(code: string): [number, string] {
   switch (code) {
-    case 'HPE_HEADER_OVERFLOW': return [431, 'the request headers are too large']
-    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW': return [413, 'the chunk extensions are too large']
-    case 'ERR_HTTP_REQUEST_TIMEOUT': return [408, 'the request took too long to arrive']
-    default: return [400, 'the request is not valid HTTP']
+    case 'HPE_HEADER_OVERFLOW':
+      return [431, 'the request headers are too large']
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return [413, 'the chunk extensions are too large']
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return [408, 'the request took too long to arrive']
+    default:
+      return [400, 'the request is not valid HTTP']
   }
 }
 
@@ -23,8 +27,7 @@ function methodOf(err: ConnectionError): string | undefined {
 }
 
 /** A response still under way on this socket (a request before the one that failed), if any. */
-const responseOn = (socket: Socket): ServerResponse | undefined =>
-  (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
+const responseOn = (socket: Socket): ServerResponse | undefined => (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
 
 /**
  * Fastify's clientErrorHandler: a request Node could not parse (headers over the limit, bad syntax, too
@@ -45,8 +48,11 @@ export function clientErrorHandler(err: ConnectionError, socket: Socket): void {
   const method = methodOf(err)
   const body = method === undefined || method === 'HEAD' ? '' : JSON.stringify({ error: 'invalid_request', error_description: description })
   const head = [
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}`, 'Connection: close', 'Cache-Control: no-store',
-    ...(body ? ['Content-Type: application/json; charset=utf-8'] : []), `Content-Length: ${Buffer.byteLength(body)}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}`,
+    'Connection: close',
+    'Cache-Control: no-store',
+    ...(body ? ['Content-Type: application/json; charset=utf-8'] : []),
+    `Content-Length: ${Buffer.byteLength(body)}`,
   ]
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy())
 }

@@ -36,15 +36,22 @@ export function registerErrorHandling(app: FastifyInstance): void {
 }
 
 export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {
-  return reply.code(err.status).headers({ ...err.headers, 'cache-control': 'no-store' }).send(err.toJSON())
+  return reply
+    .code(err.status)
+    .headers({ ...err.headers, 'cache-control': 'no-store' })
+    .send(err.toJSON())
 }
 
 function describeClientError(err: FastifyError): string {
   switch (err.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE': return 'the request body is too large'
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return 'send application/x-www-form-urlencoded or application/json'
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return 'the request body is too large'
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return 'send application/x-www-form-urlencoded or application/json'
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY': return 'the body is not valid JSON'
-    default: return 'the request is malformed'
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return 'the body is not valid JSON'
+    default:
+      return 'the request is malformed'
   }
 }

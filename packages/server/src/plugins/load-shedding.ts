@@ -33,7 +33,12 @@ export function registerLoadShedding(app: FastifyInstance, config: Config['overl
   // Start-up (migrations, schema compiles) blocks the loop; a sample that holds any of it is no overload.
   let armed = false
   app.addHook('onReady', async () => {
-    setTimeout(() => { armed = true }, 2 * config.sampleMs + 50).unref()
+    setTimeout(
+      () => {
+        armed = true
+      },
+      2 * config.sampleMs + 50,
+    ).unref()
   })
   // Nothing returned: the request goes on. A returned payload is sent and the request stops there; one
   // sent here instead would let later hooks (bearer checks, store lookups) run until it is written.

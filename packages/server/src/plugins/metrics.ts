@@ -20,7 +20,10 @@ export function registerMetricsEndpoints(app: FastifyInstance, config: Config, r
     const header = request.headers.authorization
     if (token !== undefined && !header) throw new MissingToken()
     if (!authorized(header)) throw new InvalidToken('The metrics token is not valid')
-    return reply.header('content-type', registry.contentType).header('cache-control', 'no-store').send(await registry.metrics())
+    return reply
+      .header('content-type', registry.contentType)
+      .header('cache-control', 'no-store')
+      .send(await registry.metrics())
   })
   if (listen) separateListener(app, listen, registry, authorized)
 }
@@ -41,7 +44,10 @@ function separateListener(app: FastifyInstance, listen: NonNullable<Config['metr
   app.addHook('onReady', async () => {
     await new Promise<void>((ok, fail) => {
       server.once('error', fail)
-      server.listen(listen.port, listen.host, () => { server.off('error', fail); ok() })
+      server.listen(listen.port, listen.host, () => {
+        server.off('error', fail)
+        ok()
+      })
     })
     const bound = server.address()
     app.log.info({ address: typeof bound === 'object' && bound ? `${bound.address}:${bound.port}` : bound }, 'metrics listening')
@@ -49,7 +55,10 @@ function separateListener(app: FastifyInstance, listen: NonNullable<Config['metr
   app.addHook('onClose', async () => {
     if (!server.listening) return
     // A scrape cut short at shutdown costs nothing; waiting for it could hold the drain.
-    await new Promise<void>((ok) => { server.close(() => ok()); server.closeAllConnections() })
+    await new Promise<void>((ok) => {
+      server.close(() => ok())
+      server.closeAllConnections()
+    })
   })
 }
 

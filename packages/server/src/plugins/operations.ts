@@ -23,24 +23,34 @@ declare module 'fastify' {
 }
 
 /** Request ids a client may set (X-Request-Id) if they are short and plain; others get a fresh one. */
-export const requestId = (header: string | string[] | undefined): string =>
-  typeof header === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(header) ? header : randomUUID()
+export const requestId = (header: string | string[] | undefined): string => (typeof header === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(header) ? header : randomUUID())
 
 export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'fieldgate_' })
   const requests = new Counter({
-    name: 'fieldgate_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [registry],
+    name: 'fieldgate_http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
   })
   const latency = new Histogram({
-    name: 'fieldgate_http_request_duration_seconds', help: 'HTTP request latency by route', labelNames: ['method', 'route'],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [registry],
+    name: 'fieldgate_http_request_duration_seconds',
+    help: 'HTTP request latency by route',
+    labelNames: ['method', 'route'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
   })
   const tokens = new Counter({
-    name: 'fieldgate_tokens_issued_total', help: 'Access tokens issued by grant type and dialect', labelNames: ['grant_type', 'dialect'], registers: [registry],
+    name: 'fieldgate_tokens_issued_total',
+    help: 'Access tokens issued by grant type and dialect',
+    labelNames: ['grant_type', 'dialect'],
+    registers: [registry],
   })
   new Gauge({
-    name: 'fieldgate_webhook_backlog', help: 'Data API events waiting to be delivered (pending)', registers: [registry],
+    name: 'fieldgate_webhook_backlog',
+    help: 'Data API events waiting to be delivered (pending)',
+    registers: [registry],
     // Read at scrape time from the store, so every process reports the deployment's backlog.
     async collect() {
       this.set(await ctx.storage.countPendingEvents())
@@ -48,12 +58,16 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
   })
 
   const shed = new Counter({
-    name: 'fieldgate_requests_shed_total', help: 'Requests answered 503 by load shedding, before any work', registers: [registry],
+    name: 'fieldgate_requests_shed_total',
+    help: 'Requests answered 503 by load shedding, before any work',
+    registers: [registry],
   })
   // Registered before the probes below, so its hook is in place for every route.
   const shedding = registerLoadShedding(app, ctx.config.overload, () => shed.inc())
   new Gauge({
-    name: 'fieldgate_event_loop_delay_seconds', help: 'Mean event-loop delay of the last load-shedding sample (0 with shedding off)', registers: [registry],
+    name: 'fieldgate_event_loop_delay_seconds',
+    help: 'Mean event-loop delay of the last load-shedding sample (0 with shedding off)',
+    registers: [registry],
     collect() {
       this.set(shedding.delayMs() / 1000)
     },
@@ -65,7 +79,9 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
   // A request that arrives on a connection still open while the process drains (a pipelined one) is
   // told to go elsewhere in the shape of every other 503, in place of Fastify's return503OnClosing body.
   let closing = false
-  app.addHook('preClose', async () => { closing = true })
+  app.addHook('preClose', async () => {
+    closing = true
+  })
   app.addHook('onRequest', async (_request, reply) => {
     if (closing) return sendOAuthError(reply.header('connection', 'close'), new TemporarilyUnavailable())
   })
@@ -82,7 +98,10 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
   // traffic elsewhere otherwise. While shedding it answers at once, without a store query.
   app.get('/readyz', { config: neverShed }, async (_request, reply) => {
     if (shedding.shedding()) {
-      return reply.code(503).header('cache-control', 'no-store').header('retry-after', String(ctx.config.overload.retryAfterSeconds))
+      return reply
+        .code(503)
+        .header('cache-control', 'no-store')
+        .header('retry-after', String(ctx.config.overload.retryAfterSeconds))
         .send({ status: 'unavailable', overloaded: true })
     }
     const checks = { store: false, keys: ctx.keys.jwks().keys.length > 0 }
@@ -93,7 +112,10 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
       checks.store = false
     }
     const ready = checks.store && checks.keys
-    return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'unavailable', checks })
+    return reply
+      .code(ready ? 200 : 503)
+      .header('cache-control', 'no-store')
+      .send({ status: ready ? 'ready' : 'unavailable', checks })
   })
 
   registerMetricsEndpoints(app, ctx.config, registry)

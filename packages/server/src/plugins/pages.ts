@@ -1,6 +1,15 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  OperationError, AuthorizationPageError, AuthorizationRedirectError, OAuthError, operationStatus, personActor, type CoreContext, type Params, type Person, type User,
+  OperationError,
+  AuthorizationPageError,
+  AuthorizationRedirectError,
+  OAuthError,
+  operationStatus,
+  personActor,
+  type CoreContext,
+  type Params,
+  type Person,
+  type User,
 } from '@fieldgate/core'
 import { isStoreUnavailable } from '@fieldgate/storage'
 import { errorPage } from '../pages/error.js'
@@ -11,7 +20,11 @@ import { Browser, pageHeaders } from './browser.js'
 export class PageKit {
   readonly browser: Browser
 
-  constructor(readonly ctx: CoreContext, csrfKey: Buffer, readonly masterKey: Buffer) {
+  constructor(
+    readonly ctx: CoreContext,
+    csrfKey: Buffer,
+    readonly masterKey: Buffer,
+  ) {
     this.browser = new Browser(ctx, csrfKey)
   }
 
@@ -57,8 +70,7 @@ export class PageKit {
  * Where a page may send a person back to after sign-in: a path on this server (no scheme, no `//host`,
  * no backslash), printable ASCII (it goes into a Location header), and not too long to carry.
  */
-export const isReturnPath = (value: string | undefined): value is string =>
-  value !== undefined && value.length <= 4096 && /^\/(?!\/)[\x21-\x5b\x5d-\x7e]*$/.test(value)
+export const isReturnPath = (value: string | undefined): value is string => value !== undefined && value.length <= 4096 && /^\/(?!\/)[\x21-\x5b\x5d-\x7e]*$/.test(value)
 
 /**
  * The sign-in page, coming back to `back`. A URL sign-in would not return to (a query too long to carry
@@ -80,7 +92,8 @@ export function registerPageErrors(app: FastifyInstance, kit: PageKit): void {
   app.setErrorHandler(async (err, request, reply) => {
     if (err instanceof AuthorizationRedirectError) return reply.redirect(err.location, 303)
     if (err instanceof AuthorizationPageError) return kit.error(request, reply, err.status, 'This cannot be done', err.message)
-    if (err instanceof OperationError) return kit.error(request, reply, operationStatus[err.code], err.code === 'invalid' ? 'Please check the form' : 'This cannot be done', err.message)
+    if (err instanceof OperationError)
+      return kit.error(request, reply, operationStatus[err.code], err.code === 'invalid' ? 'Please check the form' : 'This cannot be done', err.message)
     if (err instanceof OAuthError) return kit.error(request, reply, 400, 'Bad request', err.description)
     const status = err instanceof Error && 'statusCode' in err && typeof err.statusCode === 'number' ? err.statusCode : undefined
     if (status !== undefined && status >= 400 && status < 500) return kit.error(request, reply, status, 'Bad request', 'The form could not be read.')

@@ -2,9 +2,7 @@ import { createHash } from 'node:crypto'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
-import {
-  OAuthError, authenticateClient, readClientCredentials, requestClient, type App, type Config, type CoreContext, type Params, type TokenRequest,
-} from '@fieldgate/core'
+import { OAuthError, authenticateClient, readClientCredentials, requestClient, type App, type Config, type CoreContext, type Params, type TokenRequest } from '@fieldgate/core'
 import { bearerToken } from './bearer.js'
 
 /**

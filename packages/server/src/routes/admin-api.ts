@@ -3,8 +3,20 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import {
-  InvalidToken, MissingToken, adminApiActor, notFound, createApp, createGrant, createTenant, createUser, deleteApp, revokeGrant, rotateSecret,
-  rotateSigningKeys, type Actor, type CoreContext,
+  InvalidToken,
+  MissingToken,
+  adminApiActor,
+  notFound,
+  createApp,
+  createGrant,
+  createTenant,
+  createUser,
+  deleteApp,
+  revokeGrant,
+  rotateSecret,
+  rotateSigningKeys,
+  type Actor,
+  type CoreContext,
 } from '@fieldgate/core'
 import { appInput, appJson, auditJson, grantJson, keyJson, tenantJson } from '../admin-json.js'
 import { list, nullable, oneOf, strict, text as str } from '../schemas/common.js'
@@ -28,100 +40,153 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
 
   app.get('/admin/v1/tenants', { schema: { ...doc('List tenants'), response: { 200: list(tenant) } } }, async () => (await s.listTenants()).map(tenantJson))
 
-  app.post('/admin/v1/tenants', {
-    schema: { ...doc('Create a tenant'), body: strict({ name: str(), environment: oneOf(['sandbox', 'live']) }), response: { 201: tenant } },
-  }, async (request, reply) => reply.code(201).send(tenantJson(await createTenant(ctx, by(request), request.body))))
-
-  app.post('/admin/v1/users', {
-    schema: {
-      ...doc('Create a user, optionally a member of a tenant'),
-      body: strict({
-        email: str(), password: Type.String({ minLength: 10, maxLength: 1000 }), tenant_id: Type.Optional(str()), role: Type.Optional(oneOf(['owner', 'admin', 'member'])),
-      }),
-      response: { 201: strict({ id: str(), email: str() }) },
+  app.post(
+    '/admin/v1/tenants',
+    {
+      schema: { ...doc('Create a tenant'), body: strict({ name: str(), environment: oneOf(['sandbox', 'live']) }), response: { 201: tenant } },
     },
-  }, async (request, reply) => {
-    const b = request.body
-    const u = await createUser(ctx, by(request), { email: b.email, password: b.password, ...(b.tenant_id ? { tenantId: b.tenant_id, role: b.role ?? 'member' } : {}) })
-    return reply.code(201).send({ id: u.id, email: u.email })
-  })
+    async (request, reply) => reply.code(201).send(tenantJson(await createTenant(ctx, by(request), request.body))),
+  )
+
+  app.post(
+    '/admin/v1/users',
+    {
+      schema: {
+        ...doc('Create a user, optionally a member of a tenant'),
+        body: strict({
+          email: str(),
+          password: Type.String({ minLength: 10, maxLength: 1000 }),
+          tenant_id: Type.Optional(str()),
+          role: Type.Optional(oneOf(['owner', 'admin', 'member'])),
+        }),
+        response: { 201: strict({ id: str(), email: str() }) },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body
+      const u = await createUser(ctx, by(request), { email: b.email, password: b.password, ...(b.tenant_id ? { tenantId: b.tenant_id, role: b.role ?? 'member' } : {}) })
+      return reply.code(201).send({ id: u.id, email: u.email })
+    },
+  )
 
   app.get('/admin/v1/apps', { schema: { ...doc('List apps'), response: { 200: list(appShape) } } }, async () => (await s.listApps()).map(appJson))
 
-  app.post('/admin/v1/apps', {
-    schema: {
-      ...doc('Create an app; the client secret is in this response only'),
-      body: strict({
-        name: str(), kind: oneOf(['private', 'public']), tenant_id: Type.Optional(str()), environment: Type.Optional(oneOf(['sandbox', 'live'])),
-        scopes: Type.Optional(str()), token_ttl: Type.Optional(Type.Integer()), install_url: Type.Optional(str()), redirect_uris: Type.Optional(list(str())),
-        contact_email: Type.Optional(str()), data_api_url: Type.Optional(str()), description: Type.Optional(str()), listed: Type.Optional(Type.Boolean()),
-      }),
-      response: { 201: strict({ ...appShape.properties, client_secret: str(), sandbox_target_id: Type.Optional(str()) }) },
+  app.post(
+    '/admin/v1/apps',
+    {
+      schema: {
+        ...doc('Create an app; the client secret is in this response only'),
+        body: strict({
+          name: str(),
+          kind: oneOf(['private', 'public']),
+          tenant_id: Type.Optional(str()),
+          environment: Type.Optional(oneOf(['sandbox', 'live'])),
+          scopes: Type.Optional(str()),
+          token_ttl: Type.Optional(Type.Integer()),
+          install_url: Type.Optional(str()),
+          redirect_uris: Type.Optional(list(str())),
+          contact_email: Type.Optional(str()),
+          data_api_url: Type.Optional(str()),
+          description: Type.Optional(str()),
+          listed: Type.Optional(Type.Boolean()),
+        }),
+        response: { 201: strict({ ...appShape.properties, client_secret: str(), sandbox_target_id: Type.Optional(str()) }) },
+      },
     },
-  }, async (request, reply) => {
-    const created = await createApp(ctx, by(request), appInput(request.body))
-    const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
-    return reply.code(201).send({ ...appJson(created.app), client_secret: created.clientSecret, ...sandbox })
-  })
-
-  app.post('/admin/v1/apps/:client_id/rotate-secret', {
-    schema: {
-      ...doc('Rotate a client secret; the old one works for `grace` seconds'), params: strict({ client_id: str() }),
-      body: Type.Unsafe<{ grace?: number } | undefined>({ ...strict({ grace: Type.Optional(Type.Integer({ minimum: 0, maximum: 2592000 })) }), nullable: true }),
-      response: { 200: strict({ client_id: str(), client_secret: str(), old_secret_expires_at: str() }) },
+    async (request, reply) => {
+      const created = await createApp(ctx, by(request), appInput(request.body))
+      const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
+      return reply.code(201).send({ ...appJson(created.app), client_secret: created.clientSecret, ...sandbox })
     },
-  }, async (request) => {
-    const r = await rotateSecret(ctx, by(request), { clientId: request.params.client_id, graceSeconds: request.body?.grace ?? 86400 })
-    return { client_id: r.app.clientId, client_secret: r.clientSecret, old_secret_expires_at: new Date(r.oldSecretsExpireAt).toISOString() }
-  })
+  )
 
-  app.delete('/admin/v1/apps/:client_id', {
-    schema: { ...doc('Delete an app: its grants and every token end at once'), params: strict({ client_id: str() }), response: { 204: Type.Null() } },
-  }, async (request, reply) => {
-    await deleteApp(ctx, by(request), { clientId: request.params.client_id })
-    return reply.code(204).send(null)
-  })
+  app.post(
+    '/admin/v1/apps/:client_id/rotate-secret',
+    {
+      schema: {
+        ...doc('Rotate a client secret; the old one works for `grace` seconds'),
+        params: strict({ client_id: str() }),
+        body: Type.Unsafe<{ grace?: number } | undefined>({ ...strict({ grace: Type.Optional(Type.Integer({ minimum: 0, maximum: 2592000 })) }), nullable: true }),
+        response: { 200: strict({ client_id: str(), client_secret: str(), old_secret_expires_at: str() }) },
+      },
+    },
+    async (request) => {
+      const r = await rotateSecret(ctx, by(request), { clientId: request.params.client_id, graceSeconds: request.body?.grace ?? 86400 })
+      return { client_id: r.app.clientId, client_secret: r.clientSecret, old_secret_expires_at: new Date(r.oldSecretsExpireAt).toISOString() }
+    },
+  )
 
-  app.get('/admin/v1/grants', {
-    schema: { ...doc('List grants'), querystring: strict({ tenant_id: Type.Optional(str()) }), response: { 200: list(grant) } },
-  }, async (request) => {
-    const tenantId = request.query.tenant_id
-    return (await s.listGrants(tenantId ? { tenantId } : {})).map(grantJson)
-  })
+  app.delete(
+    '/admin/v1/apps/:client_id',
+    {
+      schema: { ...doc('Delete an app: its grants and every token end at once'), params: strict({ client_id: str() }), response: { 204: Type.Null() } },
+    },
+    async (request, reply) => {
+      await deleteApp(ctx, by(request), { clientId: request.params.client_id })
+      return reply.code(204).send(null)
+    },
+  )
 
-  app.post('/admin/v1/grants', {
-    schema: { ...doc('Grant an app access to a tenant'), body: strict({ client_id: str(), tenant_id: str(), scopes: Type.Optional(str()) }), response: { 201: grant } },
-  }, async (request, reply) => {
-    const b = request.body
-    const g = await createGrant(ctx, by(request), { clientId: b.client_id, tenantId: b.tenant_id, ...(b.scopes !== undefined ? { scopes: b.scopes } : {}) })
-    return reply.code(201).send(grantJson(g))
-  })
+  app.get(
+    '/admin/v1/grants',
+    {
+      schema: { ...doc('List grants'), querystring: strict({ tenant_id: Type.Optional(str()) }), response: { 200: list(grant) } },
+    },
+    async (request) => {
+      const tenantId = request.query.tenant_id
+      return (await s.listGrants(tenantId ? { tenantId } : {})).map(grantJson)
+    },
+  )
 
-  app.post('/admin/v1/grants/:id/revoke', {
-    schema: { ...doc('Revoke a grant: every token standing on it stops at once'), params: strict({ id: str() }), response: { 200: grant } },
-  }, async (request) => grantJson(await revokeGrant(ctx, by(request), { grantId: request.params.id })))
+  app.post(
+    '/admin/v1/grants',
+    {
+      schema: { ...doc('Grant an app access to a tenant'), body: strict({ client_id: str(), tenant_id: str(), scopes: Type.Optional(str()) }), response: { 201: grant } },
+    },
+    async (request, reply) => {
+      const b = request.body
+      const g = await createGrant(ctx, by(request), { clientId: b.client_id, tenantId: b.tenant_id, ...(b.scopes !== undefined ? { scopes: b.scopes } : {}) })
+      return reply.code(201).send(grantJson(g))
+    },
+  )
+
+  app.post(
+    '/admin/v1/grants/:id/revoke',
+    {
+      schema: { ...doc('Revoke a grant: every token standing on it stops at once'), params: strict({ id: str() }), response: { 200: grant } },
+    },
+    async (request) => grantJson(await revokeGrant(ctx, by(request), { grantId: request.params.id })),
+  )
 
   app.get('/admin/v1/keys', { schema: { ...doc('List signing keys'), response: { 200: list(key) } } }, async () => (await s.listSigningKeys()).map(keyJson))
 
-  app.post('/admin/v1/keys/rotate', {
-    schema: { ...doc('Rotate signing keys: the published next key signs, the old one verifies until its tokens expire'), response: { 200: list(key) } },
-  }, async (request) => {
-    const { signingAlg, tokenTtl } = ctx.config
-    return (await rotateSigningKeys(ctx, by(request), { alg: signingAlg, defaultMaxTtl: Math.max(tokenTtl.public, tokenTtl.private) })).map(keyJson)
-  })
-
-  app.get('/admin/v1/audit', {
-    schema: {
-      ...doc('The audit log, newest first'),
-      querystring: strict({ client_id: Type.Optional(str()), tenant_id: Type.Optional(str()), limit: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }) }),
-      response: { 200: list(audit) },
+  app.post(
+    '/admin/v1/keys/rotate',
+    {
+      schema: { ...doc('Rotate signing keys: the published next key signs, the old one verifies until its tokens expire'), response: { 200: list(key) } },
     },
-  }, async (request) => {
-    const q = request.query
-    const found = q.client_id ? await s.getAppByClientId(q.client_id) : undefined
-    if (q.client_id && !found) throw notFound(`no app with client_id ${q.client_id}`)
-    return (await s.listAudit({ ...(found ? { appIds: [found.id] } : {}), ...(q.tenant_id ? { tenantIds: [q.tenant_id] } : {}), limit: q.limit })).map(auditJson)
-  })
+    async (request) => {
+      const { signingAlg, tokenTtl } = ctx.config
+      return (await rotateSigningKeys(ctx, by(request), { alg: signingAlg, defaultMaxTtl: Math.max(tokenTtl.public, tokenTtl.private) })).map(keyJson)
+    },
+  )
+
+  app.get(
+    '/admin/v1/audit',
+    {
+      schema: {
+        ...doc('The audit log, newest first'),
+        querystring: strict({ client_id: Type.Optional(str()), tenant_id: Type.Optional(str()), limit: Type.Integer({ minimum: 1, maximum: 10000, default: 100 }) }),
+        response: { 200: list(audit) },
+      },
+    },
+    async (request) => {
+      const q = request.query
+      const found = q.client_id ? await s.getAppByClientId(q.client_id) : undefined
+      if (q.client_id && !found) throw notFound(`no app with client_id ${q.client_id}`)
+      return (await s.listAudit({ ...(found ? { appIds: [found.id] } : {}), ...(q.tenant_id ? { tenantIds: [q.tenant_id] } : {}), limit: q.limit })).map(auditJson)
+    },
+  )
 }
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest()
@@ -133,12 +198,32 @@ const doc = (summary: string) => ({ tags: ['admin'], summary, security: [{ admin
 
 const tenant = strict({ id: str(), name: str(), environment: str(), marketplace_id: str(), created_at: str() })
 const appShape = strict({
-  client_id: str(), name: str(), kind: str(), environment: str(), tenant_id: nullableStr, scopes: str(), token_ttl: nullable(Type.Integer()),
-  install_url: nullableStr, redirect_uris: list(str()), contact_email: nullableStr, data_api_url: nullableStr, description: str(), listed: Type.Boolean(),
+  client_id: str(),
+  name: str(),
+  kind: str(),
+  environment: str(),
+  tenant_id: nullableStr,
+  scopes: str(),
+  token_ttl: nullable(Type.Integer()),
+  install_url: nullableStr,
+  redirect_uris: list(str()),
+  contact_email: nullableStr,
+  data_api_url: nullableStr,
+  description: str(),
+  listed: Type.Boolean(),
 })
 const grant = strict({ id: str(), app_id: str(), tenant_id: str(), scopes: str(), status: str() })
 const key = strict({ kid: str(), alg: str(), state: str(), created_at: str(), retire_at: nullableStr })
 const audit = strict({
-  id: str(), at: str(), actor: str(), actor_user_id: nullableStr, action: str(), app_id: nullableStr, client_id: nullableStr, tenant_id: nullableStr, object_id: str(),
-  address: nullableStr, details: Type.Record(Type.String(), Type.Unknown()),
+  id: str(),
+  at: str(),
+  actor: str(),
+  actor_user_id: nullableStr,
+  action: str(),
+  app_id: nullableStr,
+  client_id: nullableStr,
+  tenant_id: nullableStr,
+  object_id: str(),
+  address: nullableStr,
+  details: Type.Record(Type.String(), Type.Unknown()),
 })

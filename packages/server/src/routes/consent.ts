@@ -1,7 +1,19 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  AuthorizationPageError, ConsentOutdated, approveAuthorization, authorizationParameters, consentableTenants, denyAuthorization, grantedScopes,
-  formatScope, parseScope, validateAuthorizationRequest, type App, type AuthorizationRequest, type Params, type User,
+  AuthorizationPageError,
+  ConsentOutdated,
+  approveAuthorization,
+  authorizationParameters,
+  consentableTenants,
+  denyAuthorization,
+  grantedScopes,
+  formatScope,
+  parseScope,
+  validateAuthorizationRequest,
+  type App,
+  type AuthorizationRequest,
+  type Params,
+  type User,
 } from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
 import { signInLocation, type PageKit } from '../plugins/pages.js'
@@ -64,8 +76,14 @@ export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
       return reply.redirect(await approveAuthorization(ctx, req, consent), 303)
     } catch (err) {
       if (!(err instanceof ConsentOutdated)) throw err
-      return showConsent(request, reply, user, req, params,
-        `${req.app.name} changed the permissions it asks for after this page was shown to you. Nothing was allowed: check the list below and choose again.`)
+      return showConsent(
+        request,
+        reply,
+        user,
+        req,
+        params,
+        `${req.app.name} changed the permissions it asks for after this page was shown to you. Nothing was allowed: check the list below and choose again.`,
+      )
     }
   })
 }

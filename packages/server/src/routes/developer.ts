@@ -2,8 +2,25 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import {
-  OperationError, adminTenants, createApp, deleteApp, ensurePartnerSandbox, findOwnApp, installApp, installRedirect, operationStatus, redeliverEvent, revealSecret,
-  rotateSecret, scopeDescriptions, stashSecret, updateApp, type App, type AppFields, type Params, type User,
+  OperationError,
+  adminTenants,
+  createApp,
+  deleteApp,
+  ensurePartnerSandbox,
+  findOwnApp,
+  installApp,
+  installRedirect,
+  operationStatus,
+  redeliverEvent,
+  revealSecret,
+  rotateSecret,
+  scopeDescriptions,
+  stashSecret,
+  updateApp,
+  type App,
+  type AppFields,
+  type Params,
+  type User,
 } from '@fieldgate/core'
 import { readParams } from '../plugins/body.js'
 import type { PageKit } from '../plugins/pages.js'
@@ -89,7 +106,8 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
   }
 
   /** A form posted about one of the signed-in partner's own apps: CSRF first, then the person, then the app. */
-  const onOwnApp = (handler: (c: { request: FastifyRequest; reply: FastifyReply; user: User; app: App; form: Params }) => Promise<FastifyReply>) =>
+  const onOwnApp =
+    (handler: (c: { request: FastifyRequest; reply: FastifyReply; user: User; app: App; form: Params }) => Promise<FastifyReply>) =>
     async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const form = kit.form(request)
       const user = await kit.user(request, reply)
@@ -102,8 +120,7 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
     const sandbox = await ensurePartnerSandbox(ctx, kit.actor(request, user))
     const secretHints = (await ctx.storage.listLiveSecrets(found.id, ctx.now())).sort((a, b) => b.createdAt - a.createdAt)
     // A partner sees what customers did to its app, not who they are.
-    const audit = (await ctx.storage.listAudit({ appIds: [found.id], limit: 50 }))
-      .map((e) => (e.actorUserId && e.actorUserId !== user.id ? { ...e, actor: 'a tenant admin' } : e))
+    const audit = (await ctx.storage.listAudit({ appIds: [found.id], limit: 50 })).map((e) => (e.actorUserId && e.actorUserId !== user.id ? { ...e, actor: 'a tenant admin' } : e))
     const events = await ctx.storage.listEvents({ appId: found.id, limit: 20 })
     const deliveries = await Promise.all(events.map(async (event) => ({ event, attempts: await ctx.storage.listAttempts(event.id) })))
     return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, deliveries, ...extra }), kit.installTarget(found))
@@ -130,53 +147,72 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
     const shown = typeof h === 'string' ? await revealSecret(ctx.storage, h, kit.browser.id(request, reply), kit.masterKey, ctx.now()) : { state: 'unknown' as const }
     const frame = { csrf: kit.csrf(request, reply), user, app: found }
     if (shown.state === 'show' && shown.handle.appId === found.id) {
-      return kit.render(reply, 200, secretPage({ ...frame, clientSecret: shown.clientSecret, heading: shown.handle.heading, ...(shown.handle.note ? { note: shown.handle.note } : {}) }))
+      return kit.render(
+        reply,
+        200,
+        secretPage({ ...frame, clientSecret: shown.clientSecret, heading: shown.handle.heading, ...(shown.handle.note ? { note: shown.handle.note } : {}) }),
+      )
     }
     return kit.render(reply, 410, secretShownPage(frame))
   })
 
-  app.post('/developer/apps/:clientId', onOwnApp(async ({ request, reply, user, app: found, form }) => {
-    try {
-      const updated = await updateApp(ctx, kit.actor(request, user), { clientId: found.clientId, fields: appFields(form) })
-      return toApp(reply, updated, 'saved')
-    } catch (err) {
-      if (err instanceof OperationError) return showApp(request, reply, user, found, operationStatus[err.code], { error: fieldError(err) })
-      throw err
-    }
-  }))
+  app.post(
+    '/developer/apps/:clientId',
+    onOwnApp(async ({ request, reply, user, app: found, form }) => {
+      try {
+        const updated = await updateApp(ctx, kit.actor(request, user), { clientId: found.clientId, fields: appFields(form) })
+        return toApp(reply, updated, 'saved')
+      } catch (err) {
+        if (err instanceof OperationError) return showApp(request, reply, user, found, operationStatus[err.code], { error: fieldError(err) })
+        throw err
+      }
+    }),
+  )
 
-  app.post('/developer/apps/:clientId/rotate-secret', onOwnApp(async ({ request, reply, user, app: found, form }) => {
-    const grace = Number(form.grace || '86400')
-    const r = await rotateSecret(ctx, kit.actor(request, user), { clientId: found.clientId, graceSeconds: grace })
-    const until = grace === 0 ? 'The old secret stopped working now.' : `The old secret keeps working until ${new Date(r.oldSecretsExpireAt).toISOString()}.`
-    return toSecret(request, reply, found, r.clientSecret, 'New client secret', until)
-  }))
+  app.post(
+    '/developer/apps/:clientId/rotate-secret',
+    onOwnApp(async ({ request, reply, user, app: found, form }) => {
+      const grace = Number(form.grace || '86400')
+      const r = await rotateSecret(ctx, kit.actor(request, user), { clientId: found.clientId, graceSeconds: grace })
+      const until = grace === 0 ? 'The old secret stopped working now.' : `The old secret keeps working until ${new Date(r.oldSecretsExpireAt).toISOString()}.`
+      return toSecret(request, reply, found, r.clientSecret, 'New client secret', until)
+    }),
+  )
 
-  app.post('/developer/apps/:clientId/delete', onOwnApp(async ({ request, reply, user, app: found, form }) => {
-    if (form.confirm !== 'on') return showApp(request, reply, user, found, 400, { error: { message: 'Tick the box to confirm the deletion.' } })
-    await deleteApp(ctx, kit.actor(request, user), { clientId: found.clientId })
-    return reply.redirect('/developer', 303)
-  }))
+  app.post(
+    '/developer/apps/:clientId/delete',
+    onOwnApp(async ({ request, reply, user, app: found, form }) => {
+      if (form.confirm !== 'on') return showApp(request, reply, user, found, 400, { error: { message: 'Tick the box to confirm the deletion.' } })
+      await deleteApp(ctx, kit.actor(request, user), { clientId: found.clientId })
+      return reply.redirect('/developer', 303)
+    }),
+  )
 
-  app.post('/developer/apps/:clientId/install-sandbox', onOwnApp(async ({ request, reply, user, app: found }) => {
-    const actor = kit.actor(request, user)
-    const sandbox = await ensurePartnerSandbox(ctx, actor)
-    // The partner installs their own app on their own sandbox: the scopes they set are the ones they see.
-    await installApp(ctx, actor, { clientId: found.clientId, tenantId: sandbox.id, shownScopes: found.scopes })
-    if (!found.installUrl) return toApp(reply, found, 'installed')
-    return reply.redirect(await installRedirect(ctx.storage, found, sandbox, kit.masterKey, ctx.now()), 303)
-  }))
+  app.post(
+    '/developer/apps/:clientId/install-sandbox',
+    onOwnApp(async ({ request, reply, user, app: found }) => {
+      const actor = kit.actor(request, user)
+      const sandbox = await ensurePartnerSandbox(ctx, actor)
+      // The partner installs their own app on their own sandbox: the scopes they set are the ones they see.
+      await installApp(ctx, actor, { clientId: found.clientId, tenantId: sandbox.id, shownScopes: found.scopes })
+      if (!found.installUrl) return toApp(reply, found, 'installed')
+      return reply.redirect(await installRedirect(ctx.storage, found, sandbox, kit.masterKey, ctx.now()), 303)
+    }),
+  )
 
-  app.post('/developer/apps/:clientId/events/:eventId/redeliver', onOwnApp(async ({ request, reply, user, app: found }) => {
-    const eventId = readParams(request.params).eventId ?? ''
-    const redelivered = await redeliverEvent(ctx, kit.actor(request, user), { eventId, appId: found.id }).catch((err: unknown) => {
-      if (err instanceof OperationError && err.code === 'not_found') return undefined
-      throw err
-    })
-    if (!redelivered) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
-    const { queued } = redelivered
-    return toApp(reply, found, queued ? 'redelivered' : 'waiting')
-  }))
+  app.post(
+    '/developer/apps/:clientId/events/:eventId/redeliver',
+    onOwnApp(async ({ request, reply, user, app: found }) => {
+      const eventId = readParams(request.params).eventId ?? ''
+      const redelivered = await redeliverEvent(ctx, kit.actor(request, user), { eventId, appId: found.id }).catch((err: unknown) => {
+        if (err instanceof OperationError && err.code === 'not_found') return undefined
+        throw err
+      })
+      if (!redelivered) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
+      const { queued } = redelivered
+      return toApp(reply, found, queued ? 'redelivered' : 'waiting')
+    }),
+  )
 }
 
 /** POST/redirect/GET: back to the app's page, which shows `notice`. */
@@ -192,7 +228,10 @@ function appFields(form: Params): AppFields {
     name: form.name ?? '',
     description: form.description ?? '',
     installUrl: blank(form.install_url),
-    redirectUris: (form.redirect_uris ?? '').split(/\r?\n/).map((u) => u.trim()).filter(Boolean),
+    redirectUris: (form.redirect_uris ?? '')
+      .split(/\r?\n/)
+      .map((u) => u.trim())
+      .filter(Boolean),
     contactEmail: blank(form.contact_email),
     dataApiUrl: blank(form.data_api_url),
     // Blank: the server's default lifetime for the app's kind. Anything else the core validates.
@@ -205,9 +244,17 @@ function appFields(form: Params): AppFields {
 function formValues(form: Params): AppFormValues {
   const fields = appFields(form)
   return {
-    name: fields.name, kind: form.kind ?? 'public', environment: form.environment ?? 'sandbox', description: fields.description,
-    installUrl: fields.installUrl ?? '', redirectUris: form.redirect_uris ?? '', contactEmail: fields.contactEmail ?? '',
-    dataApiUrl: fields.dataApiUrl ?? '', tokenTtl: form.token_ttl ?? '', scopes: fields.scopes!.split(' ').filter(Boolean), listed: fields.listed ?? false,
+    name: fields.name,
+    kind: form.kind ?? 'public',
+    environment: form.environment ?? 'sandbox',
+    description: fields.description,
+    installUrl: fields.installUrl ?? '',
+    redirectUris: form.redirect_uris ?? '',
+    contactEmail: fields.contactEmail ?? '',
+    dataApiUrl: fields.dataApiUrl ?? '',
+    tokenTtl: form.token_ttl ?? '',
+    scopes: fields.scopes!.split(' ').filter(Boolean),
+    listed: fields.listed ?? false,
     ...(form.tenant_id ? { tenantId: form.tenant_id } : {}),
   }
 }

@@ -1,13 +1,26 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  ShownScopesChanged, adminTenants, findInstallableApp, finishInstall, formatScope, installApp, installRedirect, isLookupKey, liveSigningSecrets, parseScope,
-  requireInstallable, verifySignedQuery, type App, type Grant, type Params, type Tenant, type User,
+  ShownScopesChanged,
+  adminTenants,
+  findInstallableApp,
+  finishInstall,
+  formatScope,
+  installApp,
+  installRedirect,
+  isLookupKey,
+  liveSigningSecrets,
+  parseScope,
+  requireInstallable,
+  verifySignedQuery,
+  type App,
+  type Grant,
+  type Params,
+  type Tenant,
+  type User,
 } from '@fieldgate/core'
 import { queryOf, readParams } from '../plugins/body.js'
 import { CsrfError, type PageKit } from '../plugins/pages.js'
-import {
-  installOutcomePage, installStatus, marketplaceAppPage, marketplacePage, unsignedCompletionPage, type InstallStatus, type ShownScopes,
-} from '../pages/marketplace.js'
+import { installOutcomePage, installStatus, marketplaceAppPage, marketplacePage, unsignedCompletionPage, type InstallStatus, type ShownScopes } from '../pages/marketplace.js'
 
 /** What an install form's binding covers: the app, the tenant and the scope list the page showed. */
 const installBinding = 'marketplace.install'
@@ -40,14 +53,19 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
   })
 
   /** Where a grant's install stands, for the card and the app page. */
-  const statusOf = async (grant: Grant | undefined): Promise<InstallStatus | undefined> =>
-    grant ? installStatus(await ctx.storage.getInstall(grant.id)) : undefined
+  const statusOf = async (grant: Grant | undefined): Promise<InstallStatus | undefined> => (grant ? installStatus(await ctx.storage.getInstall(grant.id)) : undefined)
 
   const showApp = async (request: FastifyRequest, reply: FastifyReply, c: { user: User; tenant: Tenant }, found: App, status: number, note?: string) => {
     const grant = await ctx.storage.findActiveGrant(found.id, c.tenant.id)
     const page = marketplaceAppPage({
-      csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant, status: await statusOf(grant),
-      shown: shownScopes(request, reply, found, c.tenant), ...(note ? { note } : {}),
+      csrf: kit.csrf(request, reply),
+      user: c.user,
+      app: found,
+      tenant: c.tenant,
+      grant,
+      status: await statusOf(grant),
+      shown: shownScopes(request, reply, found, c.tenant),
+      ...(note ? { note } : {}),
     })
     return kit.render(reply, status, page, kit.installTarget(found))
   }
@@ -106,7 +124,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     const c = await adminContext(request, reply, q.target_id ?? '')
     if (!c) return reply
     const found = q.client_id && isLookupKey(q.client_id) ? await ctx.storage.getAppByClientId(q.client_id) : undefined
-    const grant = found && await ctx.storage.findActiveGrant(found.id, c.tenant.id)
+    const grant = found && (await ctx.storage.findActiveGrant(found.id, c.tenant.id))
     if (!found || !grant) return kit.error(request, reply, 404, 'No such install', 'This app is not installed on that tenant.')
     const now = ctx.now()
     if (!verifySignedQuery(q, await liveSigningSecrets(ctx.storage, found, kit.masterKey, now), Math.floor(now / 1000))) {
@@ -117,7 +135,14 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
     const ok = q.status === 'success'
     const install = await finishInstall(ctx, kit.actor(request, c.user), { grant, ok, ...(q.error_description ? { error: q.error_description } : {}) })
     const page = installOutcomePage({
-      csrf: kit.csrf(request, reply), user: c.user, app: found, tenant: c.tenant, grant, ok, error: install.error, shown: shownScopes(request, reply, found, c.tenant),
+      csrf: kit.csrf(request, reply),
+      user: c.user,
+      app: found,
+      tenant: c.tenant,
+      grant,
+      ok,
+      error: install.error,
+      shown: shownScopes(request, reply, found, c.tenant),
     })
     return kit.render(reply, 200, page, kit.installTarget(found))
   })

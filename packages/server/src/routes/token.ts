@@ -23,7 +23,8 @@ export const tokenDialects: readonly TokenDialect[] = [
   {
     path: '/oauth/token',
     read: bodyParams,
-    respond: (r, params, request) => (isFieldEdgeShape(request, params) ? { dialect: 'fieldedge', body: threeFields(r) } : { dialect: 'oauth', body: { ...threeFields(r), scope: r.scope } }),
+    respond: (r, params, request) =>
+      isFieldEdgeShape(request, params) ? { dialect: 'fieldedge', body: threeFields(r) } : { dialect: 'oauth', body: { ...threeFields(r), scope: r.scope } },
   },
   // Field Nation REST API v2: exactly {access_token, token_type, expires_in}.
   { path: '/authentication/api/oauth/token', read: bodyParams, respond: (r) => ({ dialect: 'fieldnation', body: threeFields(r) }) },

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import {
-  eventIdHeader, liveSigningSecrets, nextAttemptAt, signEvent, signatureHeader, type App, type CoreContext, type OutboxEvent, type RetryPolicy,
-} from '@fieldgate/core'
+import { eventIdHeader, liveSigningSecrets, nextAttemptAt, signEvent, signatureHeader, type App, type CoreContext, type OutboxEvent, type RetryPolicy } from '@fieldgate/core'
 import type { Logger } from 'pino'
 import { assertPublicTarget, guardedLookup, systemResolve, type Resolve } from './targets.js'
 
@@ -73,10 +71,12 @@ export class Dispatcher {
     const leaseUntil = now + this.opts.leaseMs
     const events = await this.ctx.storage.claimEvents(now, leaseUntil, this.opts.batch)
     const apps = new Map<string, Promise<App | undefined>>()
-    await Promise.all(events.map(async (event) => {
-      if (!apps.has(event.appId)) apps.set(event.appId, this.ctx.storage.getApp(event.appId))
-      await this.attempt(event, leaseUntil, await apps.get(event.appId))
-    }))
+    await Promise.all(
+      events.map(async (event) => {
+        if (!apps.has(event.appId)) apps.set(event.appId, this.ctx.storage.getApp(event.appId))
+        await this.attempt(event, leaseUntil, await apps.get(event.appId))
+      }),
+    )
     return events.length
   }
 

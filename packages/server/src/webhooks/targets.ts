@@ -71,15 +71,17 @@ export type ConnectLookup = (
   callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
 ) => void
 
-const familyOf = (family: LookupOptions['family']): number => family === 'IPv4' ? 4 : family === 'IPv6' ? 6 : family ?? 0
+const familyOf = (family: LookupOptions['family']): number => (family === 'IPv4' ? 4 : family === 'IPv6' ? 6 : (family ?? 0))
 
 export class RefusedTargetError extends Error {
   readonly code = 'ERR_FIELDGATE_TARGET_REFUSED'
   /** `address` undefined: the host has no address at all. */
   constructor(host: string, address: string | undefined) {
-    super(address === undefined
-      ? `the Data API URL's host ${host} has no address`
-      : `the Data API URL's host ${host} is ${address === host ? '' : `resolved to ${address}, `}a loopback, private or reserved address, which deliveries may not reach`)
+    super(
+      address === undefined
+        ? `the Data API URL's host ${host} has no address`
+        : `the Data API URL's host ${host} is ${address === host ? '' : `resolved to ${address}, `}a loopback, private or reserved address, which deliveries may not reach`,
+    )
   }
 }
 
@@ -105,14 +107,17 @@ export async function assertPublicTarget(url: URL, resolve: Resolve = systemReso
  */
 export function guardedLookup(resolve: Resolve = systemResolve): ConnectLookup {
   return (hostname, options, callback) => {
-    resolve(hostname).then((answers) => {
-      const family = familyOf(options.family)
-      const wanted = family === 0 ? answers : answers.filter((a) => a.family === family)
-      if (wanted.length === 0) return callback(new RefusedTargetError(hostname, undefined), '', 0)
-      const refused = wanted.find((a) => isRefusedAddress(a.address))?.address
-      if (refused !== undefined) return callback(new RefusedTargetError(hostname, refused), '', 0)
-      if (options.all) return callback(null, wanted)
-      return callback(null, wanted[0]!.address, wanted[0]!.family)
-    }, (err: NodeJS.ErrnoException) => callback(err, '', 0))
+    resolve(hostname).then(
+      (answers) => {
+        const family = familyOf(options.family)
+        const wanted = family === 0 ? answers : answers.filter((a) => a.family === family)
+        if (wanted.length === 0) return callback(new RefusedTargetError(hostname, undefined), '', 0)
+        const refused = wanted.find((a) => isRefusedAddress(a.address))?.address
+        if (refused !== undefined) return callback(new RefusedTargetError(hostname, refused), '', 0)
+        if (options.all) return callback(null, wanted)
+        return callback(null, wanted[0]!.address, wanted[0]!.family)
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    )
   }
 }

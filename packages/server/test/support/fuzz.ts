@@ -36,8 +36,19 @@ import fc from 'fast-check'
 import { cliActor, resourceKinds, storeContext, createApp, createUser, type Storage } from '@fieldgate/core'
 import { resourceRoutes } from '../../src/routes/resources.js'
 import {
-  basicAuth, bearer, databaseUrl, getToken, postForm, privateApp, publicSandboxApp, request, startServer,
-  type Engine, type PrivateFixture, type PublicFixture, type TestServer,
+  basicAuth,
+  bearer,
+  databaseUrl,
+  getToken,
+  postForm,
+  privateApp,
+  publicSandboxApp,
+  request,
+  startServer,
+  type Engine,
+  type PrivateFixture,
+  type PublicFixture,
+  type TestServer,
 } from '../helpers.js'
 import { Person, csrfOf } from '../person.js'
 
@@ -49,12 +60,75 @@ export type Params = Record<string, unknown>
 
 /** Characters and snippets that break naive code: NUL, lone surrogates, bidi controls, BOM, emoji, escapes. */
 export const EDGE_PIECES = [
-  '\u0000', '\ud800', '\udbff', '\udc00', '\udfff', '\ud83d', '\u200b', '\u200e', '\u200f', '\u202e', '\u2066', '\u061c',
-  '\ufeff', '\ufffd', '\uffff', '\ufffe', '\u00a0', '\u2028', '\u2029', '\u0085', '😀', '👩‍👩‍👧‍👦', '🏳️‍🌈', 'e\u0301',
-  '\u0301\u0308\u0334', '𝕏', 'İ', 'ß', 'ﬃ', 'ﷺ', '\t', '\n', '\r\n', '\x7f', '\x1b', '\b', '"', '\\', "'", '`', '%', '%00',
+  '\u0000',
+  '\ud800',
+  '\udbff',
+  '\udc00',
+  '\udfff',
+  '\ud83d',
+  '\u200b',
+  '\u200e',
+  '\u200f',
+  '\u202e',
+  '\u2066',
+  '\u061c',
+  '\ufeff',
+  '\ufffd',
+  '\uffff',
+  '\ufffe',
+  '\u00a0',
+  '\u2028',
+  '\u2029',
+  '\u0085',
+  '😀',
+  '👩‍👩‍👧‍👦',
+  '🏳️‍🌈',
+  'e\u0301',
+  '\u0301\u0308\u0334',
+  '𝕏',
+  'İ',
+  'ß',
+  'ﬃ',
+  'ﷺ',
+  '\t',
+  '\n',
+  '\r\n',
+  '\x7f',
+  '\x1b',
+  '\b',
+  '"',
+  '\\',
+  "'",
+  '`',
+  '%',
+  '%00',
+  '%zz',
+  '%E0%A4',
+  '%ED%A0%80',
+  '%C0%AF',
+  '&',
+  '=',
+  '+',
+  ';',
+  ',',
+  '#',
+  '?',
+  '/',
+  '../',
+  '<script>',
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal template marker is fuzz input
-  '%zz', '%E0%A4', '%ED%A0%80', '%C0%AF', '&', '=', '+', ';', ',', '#', '?', '/', '../', '<script>', '${x}', '{{x}}',
-  '__proto__', 'constructor', ' ', 'null', 'undefined', 'NaN', '-1', '1e309', '0x10', '\\u0000',
+  '${x}',
+  '{{x}}',
+  '__proto__',
+  'constructor',
+  ' ',
+  'null',
+  'undefined',
+  'NaN',
+  '-1',
+  '1e309',
+  '0x10',
+  '\\u0000',
 ]
 
 export const oneChar = (unit: 'grapheme-ascii' | 'binary' | 'grapheme') => fc.string({ unit, minLength: 1, maxLength: 1 })
@@ -65,10 +139,9 @@ export const edgeUnit = fc.oneof(
   { weight: 1, arbitrary: oneChar('grapheme') },
 )
 /** Long runs at and around the limits the schemas set (64, 100, 200, 320, 500, 1000, 2000 characters). */
-export const longText = fc.tuple(
-  fc.constantFrom('x', 'é', '😀', '\u0000', '\ud800', '\u202e', ' '),
-  fc.constantFrom(64, 101, 199, 200, 201, 320, 321, 500, 501, 1000, 1001, 2000, 2001, 4096),
-).map(([unit, n]) => unit.repeat(n))
+export const longText = fc
+  .tuple(fc.constantFrom('x', 'é', '😀', '\u0000', '\ud800', '\u202e', ' '), fc.constantFrom(64, 101, 199, 200, 201, 320, 321, 500, 501, 1000, 1001, 2000, 2001, 4096))
+  .map(([unit, n]) => unit.repeat(n))
 export const edgeString = fc.oneof({ weight: 9, arbitrary: fc.string({ unit: edgeUnit, maxLength: 20 }) }, { weight: 1, arbitrary: longText })
 export const scalar = fc.oneof({ weight: 6, arbitrary: edgeString }, fc.integer(), fc.double(), fc.boolean(), fc.constant(null))
 export const anyValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -77,21 +150,16 @@ export const anyValue: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.dictionary(edgeString, scalar, { maxKeys: 2 }) },
 )
 /** A parameter value: mostly a string (what OAuth parameters are), sometimes anything, sometimes a real value. */
-export const paramValue = (real: readonly string[] = []) => fc.oneof(
-  { weight: 7, arbitrary: edgeString },
-  { weight: 1, arbitrary: anyValue },
-  ...(real.length ? [{ weight: 3, arbitrary: fc.constantFrom(...real) }] : []),
-)
+export const paramValue = (real: readonly string[] = []) =>
+  fc.oneof({ weight: 7, arbitrary: edgeString }, { weight: 1, arbitrary: anyValue }, ...(real.length ? [{ weight: 3, arbitrary: fc.constantFrom(...real) }] : []))
 
 /** Named fields (each optional) over a few junk keys; the named ones win. */
 export function paramsOf(fields: Record<string, fc.Arbitrary<unknown>>, junk = true): fc.Arbitrary<Params> {
-  return fc.tuple(
-    fc.record(fields, { requiredKeys: [] }),
-    junk ? fc.dictionary(edgeString, anyValue, { maxKeys: 2 }) : fc.constant({}),
-  ).map(([known, extra]) => ({ ...extra, ...(known as Params) }))
+  return fc
+    .tuple(fc.record(fields, { requiredKeys: [] }), junk ? fc.dictionary(edgeString, anyValue, { maxKeys: 2 }) : fc.constant({}))
+    .map(([known, extra]) => ({ ...extra, ...(known as Params) }))
 }
-export const fieldsOf = (names: readonly string[], real: Record<string, readonly string[]> = {}) =>
-  Object.fromEntries(names.map((n) => [n, paramValue(real[n] ?? [])]))
+export const fieldsOf = (names: readonly string[], real: Record<string, readonly string[]> = {}) => Object.fromEntries(names.map((n) => [n, paramValue(real[n] ?? [])]))
 
 /** A copy of `p` with an own property `key`, even `__proto__`. */
 export function withKey(p: Params, key: string, value: unknown): Params {
@@ -124,7 +192,7 @@ export function wtf8(s: string): string {
 /** Every byte as %XX: the same parameter as plain encoding, spelled differently. */
 export const pctAll = (s: string) => [...Buffer.from(s)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
 
-export const asText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v) ?? '')
+export const asText = (v: unknown): string => (typeof v === 'string' ? v : (JSON.stringify(v) ?? ''))
 export const formPairs = (p: Params): [string, string][] => Object.entries(p).map(([k, v]) => [k, asText(v)])
 export const jsonText = (v: unknown): string => JSON.stringify(v) ?? 'null'
 export const parsesAsJson = (text: string): boolean => {
@@ -153,38 +221,108 @@ export interface Body {
 export const JSON_TYPES = ['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8']
 export const FORM_TYPES = ['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'APPLICATION/X-WWW-FORM-URLENCODED']
 export const WRONG_TYPES = [
-  'text/plain', 'text/plain; charset=utf-8', 'application/xml', 'text/html', 'multipart/form-data; boundary=fuzz', 'application/octet-stream',
-  'application/jsonx', 'application/vnd.api+json', 'application/json-patch+json', 'application/x-www-form-urlencodedx', 'json',
-  'application/json, text/plain', 'application', '*/*', 'x/y', '',
+  'text/plain',
+  'text/plain; charset=utf-8',
+  'application/xml',
+  'text/html',
+  'multipart/form-data; boundary=fuzz',
+  'application/octet-stream',
+  'application/jsonx',
+  'application/vnd.api+json',
+  'application/json-patch+json',
+  'application/x-www-form-urlencodedx',
+  'json',
+  'application/json, text/plain',
+  'application',
+  '*/*',
+  'x/y',
+  '',
 ]
 export const MALFORMED_JSON = [
-  '{', '}', '[', ']', '{"a":1,}', '[1,]', "{'a':'b'}", '{a:1}', '{"a":NaN}', '{"a":Infinity}', '{"a":undefined}', '{"a":1}/*c*/',
-  '// c\n{}', '\ufeff{}', '{"a":"\u0001"}', '{"a":"\\x41"}', '"\\', '{"a":"', '{} {}', '}{', '{"a" 1}', '01', '1.', '.5', '+1', '-',
-  '0x10', '1e', '"\\u12"', '{"a":1]', 'nul', 'tru', '{"__proto__":}', '\u0000', '{"a":1}\u0000', '{"a":"\ud800"', '{"\\ud800":}',
-  '[' + '{'.repeat(50), '{"a":"\n"}', '{"a":01}', '{"a":-}', '{,}', '{"a":1,,"b":2}', '{"a"::1}',
+  '{',
+  '}',
+  '[',
+  ']',
+  '{"a":1,}',
+  '[1,]',
+  "{'a':'b'}",
+  '{a:1}',
+  '{"a":NaN}',
+  '{"a":Infinity}',
+  '{"a":undefined}',
+  '{"a":1}/*c*/',
+  '// c\n{}',
+  '\ufeff{}',
+  '{"a":"\u0001"}',
+  '{"a":"\\x41"}',
+  '"\\',
+  '{"a":"',
+  '{} {}',
+  '}{',
+  '{"a" 1}',
+  '01',
+  '1.',
+  '.5',
+  '+1',
+  '-',
+  '0x10',
+  '1e',
+  '"\\u12"',
+  '{"a":1]',
+  'nul',
+  'tru',
+  '{"__proto__":}',
+  '\u0000',
+  '{"a":1}\u0000',
+  '{"a":"\ud800"',
+  '{"\\ud800":}',
+  '[' + '{'.repeat(50),
+  '{"a":"\n"}',
+  '{"a":01}',
+  '{"a":-}',
+  '{,}',
+  '{"a":1,,"b":2}',
+  '{"a"::1}',
 ]
 export const BAD_UTF8 = [[0xc0, 0x80], [0xed, 0xa0, 0x80], [0xff], [0xfe, 0xff], [0xe0, 0xa4], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xc3]]
 
 export const emailsIn = (p: Params): string[] => (typeof p.email === 'string' ? [p.email] : [])
-export const body = (ct: string | undefined, data: string | Uint8Array, family: string, mustReject = false, emails: string[] = []): Body =>
-  ({ ct, data, mustReject, family, emails })
+export const body = (ct: string | undefined, data: string | Uint8Array, family: string, mustReject = false, emails: string[] = []): Body => ({
+  ct,
+  data,
+  mustReject,
+  family,
+  emails,
+})
 
-export const jsonBody = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...JSON_TYPES))
-  .map(([p, ct]) => body(ct, JSON.stringify(p), 'json', false, emailsIn(p)))
+export const jsonBody = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...JSON_TYPES)).map(([p, ct]) => body(ct, JSON.stringify(p), 'json', false, emailsIn(p)))
 
-export const formBody = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...FORM_TYPES), fc.boolean())
-  .map(([p, ct, byHand]) => body(ct, byHand
-    ? formPairs(p).map(([k, v]) => `${wtf8(k)}=${wtf8(v)}`).join('&')
-    : new URLSearchParams(formPairs(p)).toString(), byHand ? 'form (WTF-8)' : 'form', false, emailsIn(p)))
+export const formBody = (params: fc.Arbitrary<Params>) =>
+  fc.tuple(params, fc.constantFrom(...FORM_TYPES), fc.boolean()).map(([p, ct, byHand]) =>
+    body(
+      ct,
+      byHand
+        ? formPairs(p)
+            .map(([k, v]) => `${wtf8(k)}=${wtf8(v)}`)
+            .join('&')
+        : new URLSearchParams(formPairs(p)).toString(),
+      byHand ? 'form (WTF-8)' : 'form',
+      false,
+      emailsIn(p),
+    ),
+  )
 
-export const keyOf = (hints: readonly string[]) => hints.length ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...hints) }, edgeString) : edgeString
+export const keyOf = (hints: readonly string[]) => (hints.length ? fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...hints) }, edgeString) : edgeString)
 export const escapeKey = (key: string) => `"${[...Array(key.length).keys()].map((i) => `\\u${key.charCodeAt(i).toString(16).padStart(4, '0')}`).join('')}"`
 
 /** JSON text with a key twice: at the top, escaped differently, nested, inside an array, spaced out. */
 export const duplicateKeyJson = (params: fc.Arbitrary<Params>, hints: readonly string[]) =>
-  fc.tuple(params, keyOf(hints), anyValue, anyValue, fc.constantFrom('top', 'escaped', 'nested', 'array', 'spaced'), fc.constantFrom(...JSON_TYPES))
+  fc
+    .tuple(params, keyOf(hints), anyValue, anyValue, fc.constantFrom('top', 'escaped', 'nested', 'array', 'spaced'), fc.constantFrom(...JSON_TYPES))
     .map(([p, key, v1, v2, where, ct]) => {
-      const entries = Object.entries(p).filter(([k]) => k !== key).map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`)
+      const entries = Object.entries(p)
+        .filter(([k]) => k !== key)
+        .map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`)
       const first = `${JSON.stringify(key)}:${jsonText(v1)}`
       const second = `${where === 'escaped' ? escapeKey(key) : JSON.stringify(key)}:${jsonText(v2)}`
       let data: string
@@ -204,68 +342,88 @@ export const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\u
  * (one U+FFFD) would be two different names, not a repetition.
  */
 export const repeatedFieldForm = (params: fc.Arbitrary<Params>, hints: readonly string[]) =>
-  fc.tuple(params, keyOf(hints).map(wellFormed), fc.array(edgeString, { minLength: 2, maxLength: 3 }), fc.boolean(), fc.constantFrom(...FORM_TYPES))
+  fc
+    .tuple(params, keyOf(hints).map(wellFormed), fc.array(edgeString, { minLength: 2, maxLength: 3 }), fc.boolean(), fc.constantFrom(...FORM_TYPES))
     .map(([p, key, values, spelled, ct]) => {
-      const pairs = formPairs(p).filter(([k]) => k !== key).map(([k, v]) => `${wtf8(k)}=${wtf8(v)}`)
+      const pairs = formPairs(p)
+        .filter(([k]) => k !== key)
+        .map(([k, v]) => `${wtf8(k)}=${wtf8(v)}`)
       const repeats = values.map((v, i) => `${spelled && i > 0 ? pctAll(key) : wtf8(key)}=${wtf8(v)}`)
       return body(ct, [repeats[0], ...pairs, ...repeats.slice(1)].join('&'), 'form-repeated-field', true)
     })
 
 /** Broken JSON: classics, valid JSON cut short, valid JSON with a character spliced in. */
-export const malformedJson = (params: fc.Arbitrary<Params>) => fc.tuple(
-  fc.oneof(
-    fc.constantFrom(...MALFORMED_JSON),
-    fc.tuple(params, fc.nat()).map(([p, n]) => {
-      const text = JSON.stringify(p)
-      return text.slice(0, n % text.length)
-    }),
-    fc.tuple(params, fc.nat(), fc.constantFrom(',', ':', '{', '}', '[', ']', '"', '\\', "'", 'x', '\u0000', '\u0001', '\n')).map(([p, n, c]) => {
-      const text = JSON.stringify(p)
-      const at = n % (text.length + 1)
-      return text.slice(0, at) + c + text.slice(at)
-    }),
-  ),
-  fc.constantFrom(...JSON_TYPES),
-).filter(([text]) => invalidJson(text)).map(([text, ct]) => body(ct, text, 'malformed-json', true))
+export const malformedJson = (params: fc.Arbitrary<Params>) =>
+  fc
+    .tuple(
+      fc.oneof(
+        fc.constantFrom(...MALFORMED_JSON),
+        fc.tuple(params, fc.nat()).map(([p, n]) => {
+          const text = JSON.stringify(p)
+          return text.slice(0, n % text.length)
+        }),
+        fc.tuple(params, fc.nat(), fc.constantFrom(',', ':', '{', '}', '[', ']', '"', '\\', "'", 'x', '\u0000', '\u0001', '\n')).map(([p, n, c]) => {
+          const text = JSON.stringify(p)
+          const at = n % (text.length + 1)
+          return text.slice(0, at) + c + text.slice(at)
+        }),
+      ),
+      fc.constantFrom(...JSON_TYPES),
+    )
+    .filter(([text]) => invalidJson(text))
+    .map(([text, ct]) => body(ct, text, 'malformed-json', true))
 
 /** A plausible body under a content type the server does not read. */
-export const wrongContentType = (params: fc.Arbitrary<Params>) => fc.tuple(params, fc.constantFrom(...WRONG_TYPES), fc.boolean())
-  .map(([p, ct, asJson]) => body(ct, asJson ? JSON.stringify(p) : new URLSearchParams(formPairs(p)).toString() || 'x=1', 'wrong-content-type', true))
+export const wrongContentType = (params: fc.Arbitrary<Params>) =>
+  fc
+    .tuple(params, fc.constantFrom(...WRONG_TYPES), fc.boolean())
+    .map(([p, ct, asJson]) => body(ct, asJson ? JSON.stringify(p) : new URLSearchParams(formPairs(p)).toString() || 'x=1', 'wrong-content-type', true))
 
 /** Bodies a few hundred bytes either side of the limit, and far over it; padding in 1-, 2-, 4- and 6-byte units. */
-export const oversized = (params: fc.Arbitrary<Params>, limit: number, padKeys: readonly string[]) => fc.tuple(
-  params,
-  fc.constantFrom('x', 'é', '😀', '\u0000', '\ud800'),
-  fc.oneof({ weight: 4, arbitrary: fc.integer({ min: -300, max: 300 }).map((d) => limit + d) }, { weight: 1, arbitrary: fc.constantFrom(4 * limit, 1 << 20) }),
-  fc.boolean(),
-  fc.constantFrom(...padKeys),
-).map(([p, unit, target, asJson, padKey]) => {
-  const encode = (pad: string) => asJson ? JSON.stringify(withKey(p, padKey, pad)) : new URLSearchParams(formPairs(withKey(p, padKey, pad))).toString()
-  const base = Buffer.byteLength(encode(''))
-  const per = Buffer.byteLength(encode(unit)) - base
-  const data = encode(unit.repeat(Math.max(0, Math.floor((target - base) / per))))
-  const bytes = Buffer.byteLength(data)
-  return body(asJson ? 'application/json' : 'application/x-www-form-urlencoded', data, `oversized (${bytes} bytes)`, bytes > limit)
-})
+export const oversized = (params: fc.Arbitrary<Params>, limit: number, padKeys: readonly string[]) =>
+  fc
+    .tuple(
+      params,
+      fc.constantFrom('x', 'é', '😀', '\u0000', '\ud800'),
+      fc.oneof({ weight: 4, arbitrary: fc.integer({ min: -300, max: 300 }).map((d) => limit + d) }, { weight: 1, arbitrary: fc.constantFrom(4 * limit, 1 << 20) }),
+      fc.boolean(),
+      fc.constantFrom(...padKeys),
+    )
+    .map(([p, unit, target, asJson, padKey]) => {
+      const encode = (pad: string) => (asJson ? JSON.stringify(withKey(p, padKey, pad)) : new URLSearchParams(formPairs(withKey(p, padKey, pad))).toString())
+      const base = Buffer.byteLength(encode(''))
+      const per = Buffer.byteLength(encode(unit)) - base
+      const data = encode(unit.repeat(Math.max(0, Math.floor((target - base) / per))))
+      const bytes = Buffer.byteLength(data)
+      return body(asJson ? 'application/json' : 'application/x-www-form-urlencoded', data, `oversized (${bytes} bytes)`, bytes > limit)
+    })
 
 /** Random bytes with invalid UTF-8 mixed in, as JSON or as a form. */
-export const rawBytes = fc.tuple(
-  fc.array(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 12 }), fc.constantFrom(...BAD_UTF8.map((b) => Uint8Array.from(b)))), { minLength: 1, maxLength: 8 }),
-  fc.constantFrom(...JSON_TYPES, ...FORM_TYPES),
-).map(([chunks, ct]) => {
-  const data = Uint8Array.from(chunks.flatMap((c) => [...c]))
-  const isJson = ct.toLowerCase().includes('json')
-  return body(ct, data, 'raw-bytes', isJson && invalidJson(Buffer.from(data).toString('utf8')))
-})
+export const rawBytes = fc
+  .tuple(
+    fc.array(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 12 }), fc.constantFrom(...BAD_UTF8.map((b) => Uint8Array.from(b)))), { minLength: 1, maxLength: 8 }),
+    fc.constantFrom(...JSON_TYPES, ...FORM_TYPES),
+  )
+  .map(([chunks, ct]) => {
+    const data = Uint8Array.from(chunks.flatMap((c) => [...c]))
+    const isJson = ct.toLowerCase().includes('json')
+    return body(ct, data, 'raw-bytes', isJson && invalidJson(Buffer.from(data).toString('utf8')))
+  })
 
 /** Deeply nested JSON under the size limit. */
-export const deepJson = fc.tuple(fc.integer({ min: 1, max: 2500 }), fc.boolean(), fc.constantFrom(...JSON_TYPES)).map(([n, arrays, ct]) =>
-  body(ct, arrays ? '['.repeat(n) + ']'.repeat(n) : `{"zz_deep":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`, 'deep-json'))
+export const deepJson = fc
+  .tuple(fc.integer({ min: 1, max: 2500 }), fc.boolean(), fc.constantFrom(...JSON_TYPES))
+  .map(([n, arrays, ct]) => body(ct, arrays ? '['.repeat(n) + ']'.repeat(n) : `{"zz_deep":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`, 'deep-json'))
 
 /** `arb` one time in `1 + of`; null otherwise. */
 export const rarely = <T>(arb: fc.Arbitrary<T>, of = 5): fc.Arbitrary<T | null> => fc.oneof({ weight: of, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: arb })
 
-export const noBody = fc.constantFrom(body(undefined, '', 'no body'), body('application/json', '', 'empty JSON'), body('application/json', ' \n\t ', 'blank JSON'), body('application/x-www-form-urlencoded', '', 'empty form'))
+export const noBody = fc.constantFrom(
+  body(undefined, '', 'no body'),
+  body('application/json', '', 'empty JSON'),
+  body('application/json', ' \n\t ', 'blank JSON'),
+  body('application/x-www-form-urlencoded', '', 'empty form'),
+)
 
 export interface BodyOptions {
   /** Field names: where duplicates and padding go. */
@@ -302,9 +460,45 @@ export function bodies(params: fc.Arbitrary<Params>, limit: number, o: BodyOptio
 // ---- query strings, path segments, headers ----
 
 export const QUERY_JUNK = [
-  '%00', '%', '%zz', '%E0%A4', '%ED%A0%80', '%C0%AF', '%FF', '=', '==', '&', '&&', 'a', 'a=', '=a', '+', '%2B', '%26', '%3D', ';', 'a;b=c',
-  '[]=1', 'a[b]=1', 'a[]=1&a[]=2', '__proto__=1', '__proto__[x]=1', 'constructor[prototype][x]=1', 'toString=1', 'hasOwnProperty=1',
-  '%u0041=1', '%%', '%25', 'é=é', '😀=😀', 'x=\u202e', 'limit=-1', 'limit=1e3', 'limit=%00', 'limit=0x10', 'cursor=%00',
+  '%00',
+  '%',
+  '%zz',
+  '%E0%A4',
+  '%ED%A0%80',
+  '%C0%AF',
+  '%FF',
+  '=',
+  '==',
+  '&',
+  '&&',
+  'a',
+  'a=',
+  '=a',
+  '+',
+  '%2B',
+  '%26',
+  '%3D',
+  ';',
+  'a;b=c',
+  '[]=1',
+  'a[b]=1',
+  'a[]=1&a[]=2',
+  '__proto__=1',
+  '__proto__[x]=1',
+  'constructor[prototype][x]=1',
+  'toString=1',
+  'hasOwnProperty=1',
+  '%u0041=1',
+  '%%',
+  '%25',
+  'é=é',
+  '😀=😀',
+  'x=\u202e',
+  'limit=-1',
+  'limit=1e3',
+  'limit=%00',
+  'limit=0x10',
+  'cursor=%00',
 ]
 
 /**
@@ -319,22 +513,45 @@ export function queryOf(names: readonly string[], real: readonly string[] = []):
     { weight: 1, arbitrary: fc.constantFrom('%00', '%zz', '%', '%ED%A0%80', '%C0%AF', '') },
     ...(real.length ? [{ weight: 3, arbitrary: fc.constantFrom(...real.map(encodeURIComponent)) }] : []),
   )
-  return fc.tuple(
-    fc.array(fc.oneof({ weight: 3, arbitrary: fc.tuple(name, value).map(([k, v]) => `${k}=${v}`) }, { weight: 2, arbitrary: fc.constantFrom(...QUERY_JUNK) }), { minLength: 1, maxLength: 6 }),
-    rarely(fc.tuple(fc.constantFrom(...(names.length ? names : ['x'])), value, value), 3),
-    rarely(fc.integer({ min: 1000, max: 12_000 }), 8),
-  ).map(([segments, repeated, long]) => {
-    const parts = [...segments]
-    if (repeated) parts.push(`${repeated[0]}=${repeated[1]}`, `${repeated[0]}=${repeated[2]}`)
-    if (long !== null) parts.push(`${names[0] ?? 'x'}=${'%E2%80%AE'.repeat(Math.floor(long / 9))}`)
-    return '?' + parts.join('&')
-  })
+  return fc
+    .tuple(
+      fc.array(fc.oneof({ weight: 3, arbitrary: fc.tuple(name, value).map(([k, v]) => `${k}=${v}`) }, { weight: 2, arbitrary: fc.constantFrom(...QUERY_JUNK) }), {
+        minLength: 1,
+        maxLength: 6,
+      }),
+      rarely(fc.tuple(fc.constantFrom(...(names.length ? names : ['x'])), value, value), 3),
+      rarely(fc.integer({ min: 1000, max: 12_000 }), 8),
+    )
+    .map(([segments, repeated, long]) => {
+      const parts = [...segments]
+      if (repeated) parts.push(`${repeated[0]}=${repeated[1]}`, `${repeated[0]}=${repeated[2]}`)
+      if (long !== null) parts.push(`${names[0] ?? 'x'}=${'%E2%80%AE'.repeat(Math.floor(long / 9))}`)
+      return '?' + parts.join('&')
+    })
 }
 
 /** A path segment: edge characters percent-encoded (WTF-8), raw junk encodings, lengths around the 100-character parameter limit. */
 export const edgeSegment = fc.oneof(
   { weight: 5, arbitrary: edgeString.map(wtf8).filter((s) => s !== '' && !/^(\.|%2e){1,2}$/i.test(s)) },
-  { weight: 2, arbitrary: fc.constantFrom('%zz', '%', '%00', '%2F', '%ED%A0%80', '%C0%AF', 'a%00b', '%E2%80%AE', '%F0%9F%98%80', '%3F', '%23', 'x'.repeat(100), 'x'.repeat(101), 'x'.repeat(5000)) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      '%zz',
+      '%',
+      '%00',
+      '%2F',
+      '%ED%A0%80',
+      '%C0%AF',
+      'a%00b',
+      '%E2%80%AE',
+      '%F0%9F%98%80',
+      '%3F',
+      '%23',
+      'x'.repeat(100),
+      'x'.repeat(101),
+      'x'.repeat(5000),
+    ),
+  },
   { weight: 1, arbitrary: fc.uuid() },
 )
 
@@ -344,16 +561,25 @@ export const headerText = fc.string({ unit: headerChar, maxLength: 40 })
 export const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 
 /** JWTs with the wrong algorithm (none, HS256), strange kids and claims, no or junk signatures. */
-export const forgedJwt = (kids: readonly string[]) => fc.tuple(
-  fc.record({
-    alg: fc.oneof(fc.constantFrom('none', 'None', 'HS256', 'RS256', 'PS256', 'ES256', 'EdDSA', ''), edgeString),
-    kid: fc.oneof(fc.constantFrom(...kids, '../../etc/passwd', ''), edgeString),
-    typ: fc.constantFrom('JWT', 'at+jwt', 'x'),
-    crit: fc.constantFrom(['exp'], ['x'], []),
-  }, { requiredKeys: ['alg'] }),
-  fc.record({ iss: edgeString, aud: edgeString, exp: fc.oneof(fc.integer(), edgeString), sub: edgeString, client_id: edgeString, scope: edgeString, tenant_id: edgeString }, { requiredKeys: [] }),
-  fc.constantFrom('', 'AAAA', 'x'.repeat(342), '..', '%'),
-).map(([header, payload, sig]) => `${b64url(header)}.${b64url(payload)}.${sig}`)
+export const forgedJwt = (kids: readonly string[]) =>
+  fc
+    .tuple(
+      fc.record(
+        {
+          alg: fc.oneof(fc.constantFrom('none', 'None', 'HS256', 'RS256', 'PS256', 'ES256', 'EdDSA', ''), edgeString),
+          kid: fc.oneof(fc.constantFrom(...kids, '../../etc/passwd', ''), edgeString),
+          typ: fc.constantFrom('JWT', 'at+jwt', 'x'),
+          crit: fc.constantFrom(['exp'], ['x'], []),
+        },
+        { requiredKeys: ['alg'] },
+      ),
+      fc.record(
+        { iss: edgeString, aud: edgeString, exp: fc.oneof(fc.integer(), edgeString), sub: edgeString, client_id: edgeString, scope: edgeString, tenant_id: edgeString },
+        { requiredKeys: [] },
+      ),
+      fc.constantFrom('', 'AAAA', 'x'.repeat(342), '..', '%'),
+    )
+    .map(([header, payload, sig]) => `${b64url(header)}.${b64url(payload)}.${sig}`)
 
 export function junkAuthorization(f: Fixture): fc.Arbitrary<string> {
   const realTokens = [f.privToken, f.pubToken, f.opaque, f.adminToken]
@@ -367,9 +593,12 @@ export function junkAuthorization(f: Fixture): fc.Arbitrary<string> {
   }
   return fc.oneof(
     headerText,
-    fc.tuple(fc.constantFrom('Bearer ', 'bearer ', 'BEARER  ', 'Bearer', 'Basic ', 'basic ', 'Basic', 'Digest ', 'Bearer Bearer ', 'Bearer\t', 'Token ', 'Bearer ,'), headerText).map(([a, b]) => a + b),
+    fc
+      .tuple(fc.constantFrom('Bearer ', 'bearer ', 'BEARER  ', 'Bearer', 'Basic ', 'basic ', 'Basic', 'Digest ', 'Bearer Bearer ', 'Bearer\t', 'Token ', 'Bearer ,'), headerText)
+      .map(([a, b]) => a + b),
     fc.tuple(edgeString, edgeString).map(([id, secret]) => 'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64')),
-    fc.tuple(fc.constantFrom(f.priv.clientId, f.pub.clientId), fc.constantFrom('%zz', '%', '%E0%A4', '%ED%A0%80', '', ':', '+', f.priv.clientSecret.slice(0, -1)))
+    fc
+      .tuple(fc.constantFrom(f.priv.clientId, f.pub.clientId), fc.constantFrom('%zz', '%', '%E0%A4', '%ED%A0%80', '', ':', '+', f.priv.clientSecret.slice(0, -1)))
       .map(([id, secret]) => 'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64')),
     fc.uint8Array({ maxLength: 40 }).map((b) => 'Basic ' + Buffer.from(b).toString('base64')),
     fc.tuple(fc.constantFrom(...realTokens), fc.constantFrom('flip', 'cut', 'grow', 'twice', 'case'), fc.nat()).map((x) => 'Bearer ' + mutate(x)),
@@ -446,7 +675,10 @@ export async function snapshot(f: Fixture): Promise<unknown> {
     s.listSigningKeys().then((l) => l.map((k) => [k.kid, k.state])),
     s.latestChangeSeq(),
     all(f.tenantIds, async (t) => (await s.listRecords(t, resourceKinds.workOrder.kind, { limit: 1000 })).length),
-    all(f.tenantIds.flatMap((t) => resourceRoutes.map((r) => [t, r.resource.kind] as const)), async ([t, kind]) => (await s.listRecords(t, kind, { limit: 1000 })).length),
+    all(
+      f.tenantIds.flatMap((t) => resourceRoutes.map((r) => [t, r.resource.kind] as const)),
+      async ([t, kind]) => (await s.listRecords(t, kind, { limit: 1000 })).length,
+    ),
   ])
   return { tenants, apps, secrets, grants, fixtureGrants, audit, events, keys, changes, workOrders, records }
 }
@@ -482,16 +714,19 @@ export function sendRaw(f: Fixture, method: string, path: string, headers: Recor
   // Normalised (non-ASCII percent-encoded) as fetch would send it.
   const url = new URL(path, f.server.origin)
   return new Promise((resolve, reject) => {
-    const request = http.request({ host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers, agent: false, maxHeaderSize: 1 << 20, timeout: 15_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('error', reject)
-      res.on('end', () => {
-        const headerBytes = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n`.length + res.rawHeaders.reduce((n, h) => n + Buffer.byteLength(h) + 2, 0) + 2
-        const flat = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
-        resolve({ status: res.statusCode!, headers: flat, text: Buffer.concat(chunks).toString('utf8'), headerBytes })
-      })
-    })
+    const request = http.request(
+      { host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers, agent: false, maxHeaderSize: 1 << 20, timeout: 15_000 },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('error', reject)
+        res.on('end', () => {
+          const headerBytes = `HTTP/1.1 ${res.statusCode} ${res.statusMessage}\r\n`.length + res.rawHeaders.reduce((n, h) => n + Buffer.byteLength(h) + 2, 0) + 2
+          const flat = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]))
+          resolve({ status: res.statusCode!, headers: flat, text: Buffer.concat(chunks).toString('utf8'), headerBytes })
+        })
+      },
+    )
     request.on('timeout', () => request.destroy(new Error('timed out')))
     request.on('error', reject)
     request.end(data)
@@ -502,14 +737,15 @@ export const describeReq = (req: Req, res: RawRes) =>
   `${req.method} ${req.path.slice(0, 200)}${req.query.slice(0, 200)} [${req.body?.family ?? 'no body'}] → ${res.status} ${res.text.slice(0, 300)}`
 
 /** A path Fastify refuses before routing: a segment that does not percent-decode, or one over its 100-character parameter limit. */
-export const unroutable = (path: string) => path.split('/').some((s) => {
-  try {
-    decodeURIComponent(s)
-    return s.length > 100
-  } catch {
-    return true
-  }
-})
+export const unroutable = (path: string) =>
+  path.split('/').some((s) => {
+    try {
+      decodeURIComponent(s)
+      return s.length > 100
+    } catch {
+      return true
+    }
+  })
 
 /** About what the request line and headers weigh on the wire (with a margin for the client's own Host, Connection, …). */
 export const requestHeaderBytes = (f: Fixture, req: Req) => {
@@ -582,7 +818,10 @@ export function req(o: {
   /** Another method on the same path now and then (404, or HEAD on a GET route). Off where another route answers that method. */
   otherMethods?: boolean
 }): fc.Arbitrary<Req> {
-  const method = o.otherMethods === false ? fc.constant(o.method) : fc.oneof({ weight: 12, arbitrary: fc.constant(o.method) }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'PATCH', 'OPTIONS', 'HEAD') })
+  const method =
+    o.otherMethods === false
+      ? fc.constant(o.method)
+      : fc.oneof({ weight: 12, arbitrary: fc.constant(o.method) }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'PATCH', 'OPTIONS', 'HEAD') })
   return fc.record({
     method,
     path: typeof o.path === 'string' ? fc.constant(o.path) : o.path,
@@ -595,46 +834,66 @@ export function req(o: {
 export const noAuth = fc.constant({} as Record<string, string>)
 
 /** Authorization for a Bearer route: a real token most of the time, or none, or junk. */
-export const bearerAuth = (f: Fixture, tokens = [f.privToken, f.pubToken, f.opaque]) => fc.oneof(
-  { weight: 5, arbitrary: fc.constantFrom(...tokens).map((t) => ({ authorization: `Bearer ${t}` })) },
-  { weight: 1, arbitrary: noAuth },
-  { weight: 2, arbitrary: junkAuthorization(f).map((a) => ({ authorization: a })) },
-)
+export const bearerAuth = (f: Fixture, tokens = [f.privToken, f.pubToken, f.opaque]) =>
+  fc.oneof(
+    { weight: 5, arbitrary: fc.constantFrom(...tokens).map((t) => ({ authorization: `Bearer ${t}` })) },
+    { weight: 1, arbitrary: noAuth },
+    { weight: 2, arbitrary: junkAuthorization(f).map((a) => ({ authorization: a })) },
+  )
 
 /** Authorization for the admin API: the admin token mostly; junk (never the token after trimming) or none otherwise. */
 export const isAdmin = (f: Fixture, header: string) => /^bearer /i.test(header) && header.slice(7).trim() === f.adminToken
-export const junkAdminAuth = (f: Fixture) => fc.oneof({ weight: 3, arbitrary: junkAuthorization(f).filter((a) => !isAdmin(f, a)).map((a) => ({ authorization: a })) }, { weight: 1, arbitrary: noAuth })
-export const adminAuth = (f: Fixture) => fc.oneof(
-  { weight: 5, arbitrary: fc.constantFrom(`Bearer ${f.adminToken}`, `bearer ${f.adminToken}`, `Bearer   ${f.adminToken}  `).map((a) => ({ authorization: a })) },
-  { weight: 2, arbitrary: junkAdminAuth(f) },
-)
+export const junkAdminAuth = (f: Fixture) =>
+  fc.oneof(
+    {
+      weight: 3,
+      arbitrary: junkAuthorization(f)
+        .filter((a) => !isAdmin(f, a))
+        .map((a) => ({ authorization: a })),
+    },
+    { weight: 1, arbitrary: noAuth },
+  )
+export const adminAuth = (f: Fixture) =>
+  fc.oneof(
+    { weight: 5, arbitrary: fc.constantFrom(`Bearer ${f.adminToken}`, `bearer ${f.adminToken}`, `Bearer   ${f.adminToken}  `).map((a) => ({ authorization: a })) },
+    { weight: 2, arbitrary: junkAdminAuth(f) },
+  )
 
 /** Client authentication at the token endpoints: Basic with real or junk credentials, or none. */
-export const clientAuth = (f: Fixture) => fc.oneof(
-  { weight: 3, arbitrary: noAuth },
-  { weight: 2, arbitrary: fc.constantFrom(basicAuth(f.priv.clientId, f.priv.clientSecret), basicAuth(f.pub.clientId, f.pub.clientSecret)).map((a) => ({ authorization: a })) },
-  { weight: 2, arbitrary: junkAuthorization(f).map((a) => ({ authorization: a })) },
-)
+export const clientAuth = (f: Fixture) =>
+  fc.oneof(
+    { weight: 3, arbitrary: noAuth },
+    { weight: 2, arbitrary: fc.constantFrom(basicAuth(f.priv.clientId, f.priv.clientSecret), basicAuth(f.pub.clientId, f.pub.clientSecret)).map((a) => ({ authorization: a })) },
+    { weight: 2, arbitrary: junkAuthorization(f).map((a) => ({ authorization: a })) },
+  )
 
 /** The person's browser most of the time; none; junk cookies; the person's with a junk session besides. */
-export const pageAuth = (f: Fixture) => fc.oneof(
-  { weight: 6, arbitrary: fc.constant({ cookie: f.cookie }) },
-  { weight: 1, arbitrary: noAuth },
-  { weight: 1, arbitrary: headerText.map((c) => ({ cookie: c })) },
-  { weight: 1, arbitrary: fc.tuple(headerText, headerText).map(([b, s]) => ({ cookie: `fg_browser=${b}; fg_session=${s}` })) },
-  { weight: 1, arbitrary: headerText.map((j) => ({ cookie: `${f.cookie}; fg_session=${j}; fg_browser=${j}` })) },
-)
+export const pageAuth = (f: Fixture) =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.constant({ cookie: f.cookie }) },
+    { weight: 1, arbitrary: noAuth },
+    { weight: 1, arbitrary: headerText.map((c) => ({ cookie: c })) },
+    { weight: 1, arbitrary: fc.tuple(headerText, headerText).map(([b, s]) => ({ cookie: `fg_browser=${b}; fg_session=${s}` })) },
+    { weight: 1, arbitrary: headerText.map((j) => ({ cookie: `${f.cookie}; fg_session=${j}; fg_browser=${j}` })) },
+  )
 
 /** A form's CSRF field: the real token mostly, sometimes a forgery of it. */
-export const csrfField = (f: Fixture) => fc.oneof(
-  { weight: 6, arbitrary: fc.constant(f.csrf) },
-  { weight: 1, arbitrary: forgedCsrf(f) },
-)
+export const csrfField = (f: Fixture) => fc.oneof({ weight: 6, arbitrary: fc.constant(f.csrf) }, { weight: 1, arbitrary: forgedCsrf(f) })
 /** Never this browser's token: missing (undefined), empty, altered, or random. */
-export const forgedCsrf = (f: Fixture) => fc.oneof(
-  fc.constantFrom(undefined, '', f.csrf + 'x', f.csrf.slice(1), f.csrf.toUpperCase(), ` ${f.csrf}`, f.csrf.replace(/./, (c) => (c === 'A' ? 'B' : 'A')), 'A'.repeat(f.csrf.length)),
-  edgeString,
-)
+export const forgedCsrf = (f: Fixture) =>
+  fc.oneof(
+    fc.constantFrom(
+      undefined,
+      '',
+      f.csrf + 'x',
+      f.csrf.slice(1),
+      f.csrf.toUpperCase(),
+      ` ${f.csrf}`,
+      f.csrf.replace(/./, (c) => (c === 'A' ? 'B' : 'A')),
+      'A'.repeat(f.csrf.length),
+    ),
+    edgeString,
+  )
 export const withCsrf = (csrf: fc.Arbitrary<string | undefined>, params: fc.Arbitrary<Params>) =>
   fc.tuple(params, csrf).map(([p, c]) => (c === undefined ? withoutKey(p, 'csrf') : withKey(p, 'csrf', c)))
 
@@ -671,18 +930,39 @@ export function invalidFor(schema: WriteSchema, real: Record<string, readonly st
 // ---------------------------------------------------------------------------------------------------
 
 /** A GET route: odd query strings and Authorization headers / cookies. */
-export const getRoute = (route: string, kind: Kind, o: { auth?: (f: Fixture) => fc.Arbitrary<Record<string, string>>; names?: readonly string[]; real?: (f: Fixture) => readonly string[]; path?: (f: Fixture) => fc.Arbitrary<string> } = {}): Spec => ({
-  method: 'GET', route, kind,
-  build: (f) => req({
-    method: 'GET', path: o.path ? o.path(f) : route, query: queryOf(o.names ?? [], o.real ? o.real(f) : []),
-    auth: o.auth ? o.auth(f) : fc.oneof(noAuth, junkAuthorization(f).map((a) => ({ authorization: a }))),
-  }),
+export const getRoute = (
+  route: string,
+  kind: Kind,
+  o: {
+    auth?: (f: Fixture) => fc.Arbitrary<Record<string, string>>
+    names?: readonly string[]
+    real?: (f: Fixture) => readonly string[]
+    path?: (f: Fixture) => fc.Arbitrary<string>
+  } = {},
+): Spec => ({
+  method: 'GET',
+  route,
+  kind,
+  build: (f) =>
+    req({
+      method: 'GET',
+      path: o.path ? o.path(f) : route,
+      query: queryOf(o.names ?? [], o.real ? o.real(f) : []),
+      auth: o.auth
+        ? o.auth(f)
+        : fc.oneof(
+            noAuth,
+            junkAuthorization(f).map((a) => ({ authorization: a })),
+          ),
+    }),
 })
 
 /** A page form: the person's browser (mostly) and a CSRF token (mostly real), fields as given. */
 export const pageForm = (f: Fixture, o: { path: fc.Arbitrary<string> | string; params: fc.Arbitrary<Params>; hints: readonly string[]; csrf?: fc.Arbitrary<string | undefined> }) =>
   req({
-    method: 'POST', path: o.path, auth: pageAuth(f),
+    method: 'POST',
+    path: o.path,
+    auth: pageAuth(f),
     body: bodies(withCsrf(o.csrf ?? csrfField(f), o.params), f.limit, { hints: ['csrf', ...o.hints], allowEmpty: true, padKeys: ['zz_pad'] }),
   })
 
@@ -772,7 +1052,17 @@ function fuzzSuite(engine: Engine, area: Area, specs: readonly Spec[], extra?: (
       assert.equal((await person.signIn()).status, 303)
       assert.equal((await person.get('/developer')).status, 200) // makes the person's sandbox tenant, once
       const sandboxId = (await storage.getUser(user.id))!.sandboxTenantId!
-      const own = await createApp(storeContext(storage), cliActor, { name: 'Own app', kind: 'public', environment: 'sandbox', ownerUserId: user.id, tenantId: sandboxId, installOnSandbox: false, installUrl: INSTALL_URL, redirectUris: [CALLBACK], scopes: 'fields:read:all' })
+      const own = await createApp(storeContext(storage), cliActor, {
+        name: 'Own app',
+        kind: 'public',
+        environment: 'sandbox',
+        ownerUserId: user.id,
+        tenantId: sandboxId,
+        installOnSandbox: false,
+        installUrl: INSTALL_URL,
+        redirectUris: [CALLBACK],
+        scopes: 'fields:read:all',
+      })
       // The code flow: the public app connected to the person's farm, with an opaque token.
       const location = await person.decide({ client_id: pub.clientId, scope: 'fields:read:all', state: 's' }, 'allow', priv.tenant.id)
       const exchanged = await postForm(server.url('/v1/token.exchange'), { code: location.searchParams.get('code')!, client_id: pub.clientId, client_secret: pub.clientSecret })
@@ -781,9 +1071,19 @@ function fuzzSuite(engine: Engine, area: Area, specs: readonly Spec[], extra?: (
       const connection = await storage.findActiveGrant(pub.app.id, priv.tenant.id)
       const csrf = csrfOf(await person.get('/connected-apps'))
       f = {
-        server, storage, limit: server.config.bodyLimit, adminToken, priv, pub, own: { clientId: own.app.clientId }, person,
-        cookie: `fg_browser=${person.cookie('fg_browser')}; fg_session=${person.cookie('fg_session')}`, csrf,
-        privToken: await getToken(server, priv), pubToken: await getToken(server, pub, { target_id: pub.sandboxTenant.id }), opaque,
+        server,
+        storage,
+        limit: server.config.bodyLimit,
+        adminToken,
+        priv,
+        pub,
+        own: { clientId: own.app.clientId },
+        person,
+        cookie: `fg_browser=${person.cookie('fg_browser')}; fg_session=${person.cookie('fg_session')}`,
+        csrf,
+        privToken: await getToken(server, priv),
+        pubToken: await getToken(server, pub, { target_id: pub.sandboxTenant.id }),
+        opaque,
         kids: (await storage.listSigningKeys()).map((k) => k.kid),
         tenantIds: [priv.tenant.id, pub.sandboxTenant.id, sandboxId],
         grantIds: [priv.grant.id, pub.grant.id, connection!.id],
@@ -814,7 +1114,11 @@ function fuzzSuite(engine: Engine, area: Area, specs: readonly Spec[], extra?: (
     assert.deepEqual([...fuzzed].filter((r) => areaOf(r) !== area).sort(), [], `properties for routes of another area than ${area}`)
     // The union of the files is every route only if every file is there (this compiles next to them).
     const here = join(dirname(fileURLToPath(import.meta.url)), '..')
-    assert.deepEqual(AREAS.filter((a) => !existsSync(join(here, `fuzz-${a}.test.js`))), [], 'areas without their fuzz file')
+    assert.deepEqual(
+      AREAS.filter((a) => !existsSync(join(here, `fuzz-${a}.test.js`))),
+      [],
+      'areas without their fuzz file',
+    )
   })
 
   for (const spec of specs) {
@@ -823,25 +1127,33 @@ function fuzzSuite(engine: Engine, area: Area, specs: readonly Spec[], extra?: (
       const statuses = new Map<number, number>()
       // The store as the last run left it, when that run changed nothing: the next run's "before".
       let unchanged: unknown
-      await fc.assert(fc.asyncProperty(spec.build(f), async (r) => {
-        // PostgreSQL cannot even look up an email with NUL (nor store one): probed on SQLite only.
-        const emails = (r.body?.emails ?? []).filter((e) => f.server.engine === 'sqlite' || !e.includes('\u0000'))
-        const users = async () => Promise.all(emails.map(async (e) => (await f.storage.getUserByEmail(e.trim().toLowerCase()))?.id))
-        const before = unchanged ?? await snapshot(f)
-        unchanged = undefined
-        const usersBefore = await users()
-        const res = await send(f, r)
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
-        checkResponse(f, spec, r, res)
-        const after = await snapshot(f)
-        assert.deepEqual(after, before, `the store changed: ${describeReq(r, res)}`)
-        assert.deepEqual(await users(), usersBefore, `a user was created: ${describeReq(r, res)}`)
-        unchanged = after
-      }), { numRuns: DEFAULT_RUNS, ...replay })
+      await fc.assert(
+        fc.asyncProperty(spec.build(f), async (r) => {
+          // PostgreSQL cannot even look up an email with NUL (nor store one): probed on SQLite only.
+          const emails = (r.body?.emails ?? []).filter((e) => f.server.engine === 'sqlite' || !e.includes('\u0000'))
+          const users = async () => Promise.all(emails.map(async (e) => (await f.storage.getUserByEmail(e.trim().toLowerCase()))?.id))
+          const before = unchanged ?? (await snapshot(f))
+          unchanged = undefined
+          const usersBefore = await users()
+          const res = await send(f, r)
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+          checkResponse(f, spec, r, res)
+          const after = await snapshot(f)
+          assert.deepEqual(after, before, `the store changed: ${describeReq(r, res)}`)
+          assert.deepEqual(await users(), usersBefore, `a user was created: ${describeReq(r, res)}`)
+          unchanged = after
+        }),
+        { numRuns: DEFAULT_RUNS, ...replay },
+      )
       assert.deepEqual(await snapshot(f), baseline)
       await stillWorks()
       // What the runs reached, for whoever wonders whether fuzz got past authentication.
-      t.diagnostic(`statuses: ${[...statuses].sort(([a], [b]) => a - b).map(([code, n]) => `${code}×${n}`).join(' ')}`)
+      t.diagnostic(
+        `statuses: ${[...statuses]
+          .sort(([a], [b]) => a - b)
+          .map(([code, n]) => `${code}×${n}`)
+          .join(' ')}`,
+      )
     })
   }
 

@@ -32,8 +32,7 @@ export const postForm = (url: string, body: Record<string, string> | string, hea
   })
 
 /** RFC 6749 §2.3.1: id and secret form-urlencoded, then base64. */
-export const basicAuth = (id: string, secret: string) =>
-  'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
+export const basicAuth = (id: string, secret: string) => 'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 

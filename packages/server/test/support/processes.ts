@@ -37,8 +37,12 @@ export function runCli(args: string[], env: Record<string, string>): Promise<Cli
     const child = spawn(process.execPath, [cliBin, ...args], { cwd: repoRoot, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d
+    })
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d
+    })
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
     child.on('error', fail)
     child.on('close', (code) => {
@@ -72,18 +76,27 @@ process.once('exit', () => {
   for (const pid of liveGroups) {
     try {
       process.kill(-pid, 'SIGKILL')
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   }
 })
 
 export async function spawnServe(port: number, env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
   const child = spawn(process.execPath, [cliBin, 'serve', '--port', String(port), ...args], {
-    cwd: repoRoot, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+    cwd: repoRoot,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
   if (child.pid !== undefined) liveGroups.add(child.pid)
   let out = ''
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d })
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { out += d })
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+  })
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    out += d
+  })
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
   let done = false
   child.once('exit', () => {
@@ -94,27 +107,35 @@ export async function spawnServe(port: number, env: Record<string, string>, args
     if (done || child.pid === undefined) return
     try {
       process.kill(-child.pid, 'SIGTERM')
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
     const killer = setTimeout(() => {
       try {
         process.kill(-child.pid!, 'SIGKILL')
-      } catch { /* already gone */ }
+      } catch {
+        /* already gone */
+      }
     }, 3000)
     await exited
     clearTimeout(killer)
   }
   const origin = `http://127.0.0.1:${port}`
   try {
-    await waitUntil(async () => {
-      if (done) throw new Error(`fieldgate serve exited early:\n${out}`)
-      try {
-        const res = await fetch(`${origin}/.well-known/oauth-authorization-server`, { signal: AbortSignal.timeout(1000) })
-        await res.arrayBuffer()
-        return res.status === 200
-      } catch {
-        return false
-      }
-    }, 15_000, 50)
+    await waitUntil(
+      async () => {
+        if (done) throw new Error(`fieldgate serve exited early:\n${out}`)
+        try {
+          const res = await fetch(`${origin}/.well-known/oauth-authorization-server`, { signal: AbortSignal.timeout(1000) })
+          await res.arrayBuffer()
+          return res.status === 200
+        } catch {
+          return false
+        }
+      },
+      15_000,
+      50,
+    )
   } catch (err) {
     await stop()
     throw err

@@ -27,11 +27,13 @@ export class RawConnection {
       this.wake?.()
     })
     socket.on('error', () => {})
-    this.closed = new Promise((ok) => socket.once('close', () => {
-      this.isClosed = true
-      this.wake?.()
-      ok(performance.now())
-    }))
+    this.closed = new Promise((ok) =>
+      socket.once('close', () => {
+        this.isClosed = true
+        this.wake?.()
+        ok(performance.now())
+      }),
+    )
   }
 
   static open(port: number): Promise<RawConnection> {
@@ -69,7 +71,10 @@ export class RawConnection {
       if (left <= 0) throw new Error(`no complete response within ${withinMs} ms`)
       await new Promise<void>((ok) => {
         const timer = setTimeout(ok, left)
-        this.wake = () => { clearTimeout(timer); ok() }
+        this.wake = () => {
+          clearTimeout(timer)
+          ok()
+        }
       })
       this.wake = undefined
     }
@@ -105,5 +110,7 @@ export class RawConnection {
 function requestHead(method: string, path: string, headers: Record<string, string>, body: string | undefined): string {
   const all: Record<string, string> = { host: '127.0.0.1', ...headers }
   if (body !== undefined) all['content-length'] = String(Buffer.byteLength(body))
-  return `${method} ${path} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`
+  return `${method} ${path} HTTP/1.1\r\n${Object.entries(all)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`
 }

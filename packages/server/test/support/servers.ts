@@ -78,18 +78,21 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const dataDir = opts.dataDir ?? tempDir()
   const ownsSchema = engine === 'postgres' && opts.schema === undefined
   const schema = engine === 'postgres' ? (opts.schema ?? `fg_http_${randomBytes(6).toString('hex')}`) : undefined
-  const port = opts.overrides?.port ?? await freePort()
+  const port = opts.overrides?.port ?? (await freePort())
   const origin = `http://127.0.0.1:${port}`
-  const config = loadConfig({}, {
-    host: '127.0.0.1',
-    port,
-    issuer: origin,
-    dataDir,
-    logLevel: 'silent',
-    overload: { ...noShedding },
-    ...(engine === 'postgres' ? { databaseUrl } : {}),
-    ...opts.overrides,
-  })
+  const config = loadConfig(
+    {},
+    {
+      host: '127.0.0.1',
+      port,
+      issuer: origin,
+      dataDir,
+      logLevel: 'silent',
+      overload: { ...noShedding },
+      ...(engine === 'postgres' ? { databaseUrl } : {}),
+      ...opts.overrides,
+    },
+  )
   const logger = opts.log ? createLogger('info', opts.log) : silentLogger()
   let runtime: Runtime | undefined
   let app: FastifyInstance | undefined

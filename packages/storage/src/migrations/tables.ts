@@ -209,14 +209,17 @@ export const outbox = ({ ms }: Dialect): string[] => [
  * name, so other instances read it at once instead of at their next poll (NOTIFY is sent at commit, and
  * one per transaction however many rows it appends). SQLite has no such signal; its processes poll.
  */
-export const changeNotify = (engine: 'sqlite' | 'postgres'): string[] => engine === 'sqlite' ? [] : [
-  `CREATE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+export const changeNotify = (engine: 'sqlite' | 'postgres'): string[] =>
+  engine === 'sqlite'
+    ? []
+    : [
+        `CREATE FUNCTION notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
     PERFORM pg_notify('fieldgate_changes', TG_TABLE_SCHEMA);
     RETURN NULL;
   END $$`,
-  `CREATE TRIGGER changes_notify AFTER INSERT ON changes FOR EACH STATEMENT EXECUTE FUNCTION notify_change()`,
-]
+        `CREATE TRIGGER changes_notify AFTER INSERT ON changes FOR EACH STATEMENT EXECUTE FUNCTION notify_change()`,
+      ]
 
 /** Audit rows name the app by client_id (kept after the app is deleted); secrets waiting to be shown once. */
 export const auditClientIdSecretHandles = ({ ms }: Dialect): string[] => [

@@ -66,7 +66,10 @@ export function sqlAppStore(db: Kysely<Database>, engine: Engine): AppStore {
     },
 
     async listLiveSecrets(appId: string, now: number): Promise<AppSecret[]> {
-      return db.selectFrom('appSecrets').selectAll().where('appId', '=', appId)
+      return db
+        .selectFrom('appSecrets')
+        .selectAll()
+        .where('appId', '=', appId)
         .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', now)]))
         .execute()
     },
@@ -74,11 +77,9 @@ export function sqlAppStore(db: Kysely<Database>, engine: Engine): AppStore {
     async rotateSecret(appId: string, secret: AppSecret, graceEndsAt: number, also: Alongside = {}): Promise<void> {
       await db.transaction().execute(async (tx) => {
         await lockApp(tx, appId)
-        await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt })
-          .where('appId', '=', appId).where('expiresAt', 'is', null).execute()
+        await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt }).where('appId', '=', appId).where('expiresAt', 'is', null).execute()
         // Secrets already in a grace period never get a longer one from a later rotation.
-        await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt })
-          .where('appId', '=', appId).where('expiresAt', '>', graceEndsAt).execute()
+        await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt }).where('appId', '=', appId).where('expiresAt', '>', graceEndsAt).execute()
         await tx.insertInto('appSecrets').values(secret).execute()
         await appendChange(tx, 'app', appId, secret.createdAt)
         await writeAlongside(tx, also)
@@ -97,12 +98,16 @@ export function sqlAppStore(db: Kysely<Database>, engine: Engine): AppStore {
 
     async takeSecretHandle(idHash: string, browserHash: string, now: number): Promise<{ handle: SecretHandle; first: boolean } | undefined> {
       return db.transaction().execute(async (tx) => {
-        const row = await tx.selectFrom('secretHandles').selectAll().where('idHash', '=', idHash).where('browserHash', '=', browserHash)
-          .where('expiresAt', '>', now).executeTakeFirst()
+        const row = await tx
+          .selectFrom('secretHandles')
+          .selectAll()
+          .where('idHash', '=', idHash)
+          .where('browserHash', '=', browserHash)
+          .where('expiresAt', '>', now)
+          .executeTakeFirst()
         if (!row) return undefined
         // One conditional update: among concurrent views exactly one finds the secret still there.
-        const result = await tx.updateTable('secretHandles').set({ shownAt: now, secretEnc: '' })
-          .where('idHash', '=', idHash).where('shownAt', 'is', null).executeTakeFirst()
+        const result = await tx.updateTable('secretHandles').set({ shownAt: now, secretEnc: '' }).where('idHash', '=', idHash).where('shownAt', 'is', null).executeTakeFirst()
         const first = Number(result.numUpdatedRows) === 1
         return { handle: first ? row : { ...row, secretEnc: '', shownAt: row.shownAt ?? now }, first }
       })

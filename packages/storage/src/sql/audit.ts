@@ -16,10 +16,7 @@ export function sqlAuditStore(db: Kysely<Database>): AuditStore {
       if (appIds || tenantIds) {
         // Owners see entries about their apps or their tenants; owning neither, nothing.
         if (!appIds?.length && !tenantIds?.length) return []
-        q = q.where((eb) => eb.or([
-          ...(appIds?.length ? [eb('appId', 'in', appIds)] : []),
-          ...(tenantIds?.length ? [eb('tenantId', 'in', tenantIds)] : []),
-        ]))
+        q = q.where((eb) => eb.or([...(appIds?.length ? [eb('appId', 'in', appIds)] : []), ...(tenantIds?.length ? [eb('tenantId', 'in', tenantIds)] : [])]))
       }
       const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()
       return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }))

@@ -21,7 +21,10 @@ export function sqlChangeStore(db: Kysely<Database>, watcher?: ChangeWatcher): C
     },
 
     async latestChangeSeq(): Promise<number> {
-      const row = await db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst()
+      const row = await db
+        .selectFrom('changes')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .executeTakeFirst()
       return Number(row?.seq ?? 0)
     },
 

@@ -19,8 +19,7 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
     },
 
     async findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined> {
-      return toGrant(await db.selectFrom('grants').selectAll()
-        .where('appId', '=', appId).where('tenantId', '=', tenantId).where('status', '=', 'active').executeTakeFirst())
+      return toGrant(await db.selectFrom('grants').selectAll().where('appId', '=', appId).where('tenantId', '=', tenantId).where('status', '=', 'active').executeTakeFirst())
     },
 
     async listGrants(filter: { appId?: string; tenantId?: string } = {}): Promise<Grant[]> {
@@ -43,7 +42,11 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
           if (also) await writeAlongside(tx, also(grant, false))
           return grant
         }
-        await tx.updateTable('grants').set({ scopes: wider.join(' '), updatedAt: now }).where('id', '=', id).execute()
+        await tx
+          .updateTable('grants')
+          .set({ scopes: wider.join(' '), updatedAt: now })
+          .where('id', '=', id)
+          .execute()
         await appendChange(tx, 'grant', id, now)
         const widened = { ...grant, scopes: wider, updatedAt: now }
         if (also) await writeAlongside(tx, also(widened, true))
@@ -53,8 +56,7 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
 
     async revokeGrant(id: string, now: number, also: Alongside = {}): Promise<boolean> {
       return db.transaction().execute(async (tx) => {
-        const result = await tx.updateTable('grants').set({ status: 'revoked', updatedAt: now })
-          .where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
+        const result = await tx.updateTable('grants').set({ status: 'revoked', updatedAt: now }).where('id', '=', id).where('status', '=', 'active').executeTakeFirst()
         const revoked = Number(result.numUpdatedRows) === 1
         if (revoked) {
           await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('grantId', '=', id).where('revokedAt', 'is', null).execute()

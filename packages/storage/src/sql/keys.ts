@@ -12,7 +12,9 @@ export function sqlSigningKeyStore(db: Kysely<Database>, engine: Engine): Signin
     },
 
     async saveSigningKeys(
-      insert: SigningKeyRecord[], update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[], basedOn?: Pick<SigningKeyRecord, 'kid' | 'state'>[],
+      insert: SigningKeyRecord[],
+      update: Pick<SigningKeyRecord, 'kid' | 'state' | 'retireAt'>[],
+      basedOn?: Pick<SigningKeyRecord, 'kid' | 'state'>[],
     ): Promise<boolean> {
       return db.transaction().execute(async (tx) => {
         if (basedOn) {
@@ -32,4 +34,7 @@ export function sqlSigningKeyStore(db: Kysely<Database>, engine: Engine): Signin
 }
 
 const keyStates = (keys: { kid: string; state: string }[]): string =>
-  keys.map((k) => `${k.kid}=${k.state}`).sort().join(' ')
+  keys
+    .map((k) => `${k.kid}=${k.state}`)
+    .sort()
+    .join(' ')

@@ -8,16 +8,24 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
   return {
     async claimEvents(now: number, leaseUntil: number, limit: number): Promise<OutboxEvent[]> {
       // Most polls find nothing due: a plain read first, so they take no write lock.
-      const due = await db.selectFrom('events').select('id')
-        .where('state', '=', 'pending').where('nextAttemptAt', '<=', now)
+      const due = await db
+        .selectFrom('events')
+        .select('id')
+        .where('state', '=', 'pending')
+        .where('nextAttemptAt', '<=', now)
         .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
-        .limit(1).executeTakeFirst()
+        .limit(1)
+        .executeTakeFirst()
       if (!due) return []
       return db.transaction().execute(async (tx) => {
-        let due = tx.selectFrom('events').select('id')
-          .where('state', '=', 'pending').where('nextAttemptAt', '<=', now)
+        let due = tx
+          .selectFrom('events')
+          .select('id')
+          .where('state', '=', 'pending')
+          .where('nextAttemptAt', '<=', now)
           .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
-          .orderBy('nextAttemptAt').limit(limit)
+          .orderBy('nextAttemptAt')
+          .limit(limit)
         // SQLite's BEGIN IMMEDIATE lets one process at a time in; PostgreSQL skips rows others hold.
         if (engine === 'postgres') due = due.forUpdate().skipLocked()
         const ids = (await due.execute()).map((r) => r.id)
@@ -28,12 +36,18 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
     },
 
     async finishAttempt(
-      event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>, leasedUntil: number, attempt: DeliveryAttempt,
+      event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>,
+      leasedUntil: number,
+      attempt: DeliveryAttempt,
     ): Promise<boolean> {
       return db.transaction().execute(async (tx) => {
         const { id, ...fields } = event
-        const result = await tx.updateTable('events').set({ ...fields, lockedUntil: null })
-          .where('id', '=', id).where('lockedUntil', '=', leasedUntil).executeTakeFirst()
+        const result = await tx
+          .updateTable('events')
+          .set({ ...fields, lockedUntil: null })
+          .where('id', '=', id)
+          .where('lockedUntil', '=', leasedUntil)
+          .executeTakeFirst()
         if (Number(result.numUpdatedRows) !== 1) return false
         await tx.insertInto('eventAttempts').values(attempt).execute()
         return true
@@ -46,7 +60,11 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
     },
 
     async countPendingEvents(): Promise<number> {
-      const row = await db.selectFrom('events').select((eb) => eb.fn.countAll<number>().as('n')).where('state', '=', 'pending').executeTakeFirst()
+      const row = await db
+        .selectFrom('events')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('state', '=', 'pending')
+        .executeTakeFirst()
       return Number(row?.n ?? 0)
     },
 
@@ -62,8 +80,12 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
     },
 
     async redeliver(id: string, now: number): Promise<boolean> {
-      const result = await db.updateTable('events').set({ state: 'pending', nextAttemptAt: now, lockedUntil: null })
-        .where('id', '=', id).where('state', '!=', 'pending').executeTakeFirst()
+      const result = await db
+        .updateTable('events')
+        .set({ state: 'pending', nextAttemptAt: now, lockedUntil: null })
+        .where('id', '=', id)
+        .where('state', '!=', 'pending')
+        .executeTakeFirst()
       return Number(result.numUpdatedRows) === 1
     },
   }

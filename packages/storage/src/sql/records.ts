@@ -10,7 +10,10 @@ export function sqlRecordStore(db: Kysely<Database>): RecordStore {
   return {
     async createRecord(record: ApiRecord, also: Alongside = {}): Promise<ApiRecord> {
       await db.transaction().execute(async (tx) => {
-        await tx.insertInto('records').values({ ...record, data: JSON.stringify(record.data) }).execute()
+        await tx
+          .insertInto('records')
+          .values({ ...record, data: JSON.stringify(record.data) })
+          .execute()
         await writeAlongside(tx, also)
       })
       return record
@@ -21,9 +24,7 @@ export function sqlRecordStore(db: Kysely<Database>): RecordStore {
       return row && toRecord(row)
     },
 
-    async listRecords(
-      tenantId: string, kind: string, opts: { limit: number; createdByClientId?: string; before?: { createdAt: number; id: string } },
-    ): Promise<ApiRecord[]> {
+    async listRecords(tenantId: string, kind: string, opts: { limit: number; createdByClientId?: string; before?: { createdAt: number; id: string } }): Promise<ApiRecord[]> {
       const { limit, createdByClientId: creator, before: b } = opts
       const page = () => {
         let q = db.selectFrom('records').selectAll().where('tenantId', '=', tenantId).where('kind', '=', kind)

@@ -8,8 +8,7 @@ export type Engine = 'sqlite' | 'postgres'
 export type Row<T extends keyof Database> = Selectable<Database[T]>
 export type Db = Kysely<Database> | Transaction<Database>
 
-export const appendChange = (db: Db, kind: Change['kind'], ref: string, now: number) =>
-  db.insertInto('changes').values({ kind, ref, createdAt: now }).execute()
+export const appendChange = (db: Db, kind: Change['kind'], ref: string, now: number) => db.insertInto('changes').values({ kind, ref, createdAt: now }).execute()
 
 const enqueue = async (db: Db, events: OutboxEvent[]) => {
   if (events.length) await db.insertInto('events').values(events).execute()
@@ -19,12 +18,19 @@ export const insertAudit = async (db: Db, entries: AuditEntry[]) => {
   if (!entries.length) return
   // An entry that names only the app's id gets its client_id from the app, in the same statement.
   const clientIdOf = (e: AuditEntry) => e.clientId ?? (e.appId ? db.selectFrom('apps').select('clientId').where('id', '=', e.appId) : null)
-  await db.insertInto('auditEntries').values(entries.map((e) => ({ ...e, clientId: clientIdOf(e), details: JSON.stringify(e.details) }))).execute()
+  await db
+    .insertInto('auditEntries')
+    .values(entries.map((e) => ({ ...e, clientId: clientIdOf(e), details: JSON.stringify(e.details) })))
+    .execute()
 }
 
 export const upsertInstall = async (db: Db, install: Install) => {
   const { grantId: _g, createdAt: _c, ...update } = install
-  await db.insertInto('installs').values(install).onConflict((oc) => oc.column('grantId').doUpdateSet(update)).execute()
+  await db
+    .insertInto('installs')
+    .values(install)
+    .onConflict((oc) => oc.column('grantId').doUpdateSet(update))
+    .execute()
 }
 
 /** What a change carries along (core's `Alongside`), written inside the change's transaction. */
@@ -48,14 +54,16 @@ export function toTenant(row: Row<'tenants'> | undefined): Tenant | undefined {
 }
 
 export function toApp(row: Row<'apps'> | undefined): App | undefined {
-  return row && {
-    ...row,
-    listed: row.listed === 1,
-    kind: row.kind as App['kind'],
-    environment: row.environment as App['environment'],
-    redirectUris: JSON.parse(row.redirectUris) as string[],
-    scopes: splitScopes(row.scopes),
-  }
+  return (
+    row && {
+      ...row,
+      listed: row.listed === 1,
+      kind: row.kind as App['kind'],
+      environment: row.environment as App['environment'],
+      redirectUris: JSON.parse(row.redirectUris) as string[],
+      scopes: splitScopes(row.scopes),
+    }
+  )
 }
 
 export function fromApp(app: App): Database['apps'] {

@@ -25,7 +25,11 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
     async createUser(user: User, memberships: Omit<Membership, 'userId'>[]): Promise<User> {
       await db.transaction().execute(async (tx) => {
         await tx.insertInto('users').values(user).execute()
-        for (const m of memberships) await tx.insertInto('memberships').values({ ...m, userId: user.id }).execute()
+        for (const m of memberships)
+          await tx
+            .insertInto('memberships')
+            .values({ ...m, userId: user.id })
+            .execute()
       })
       return user
     },
@@ -48,8 +52,11 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
     },
 
     async addMembership(m: Membership): Promise<void> {
-      await db.insertInto('memberships').values(m)
-        .onConflict((oc) => oc.columns(['userId', 'tenantId']).doUpdateSet({ role: m.role })).execute()
+      await db
+        .insertInto('memberships')
+        .values(m)
+        .onConflict((oc) => oc.columns(['userId', 'tenantId']).doUpdateSet({ role: m.role }))
+        .execute()
     },
 
     // sessions

@@ -7,7 +7,10 @@ import { splitScopes, toGrant } from './rows.js'
 export function sqlTokenStore(db: Kysely<Database>): TokenStore {
   return {
     async saveCode(code: AuthorizationCode): Promise<void> {
-      await db.insertInto('authorizationCodes').values({ ...code, scopes: code.scopes.join(' ') }).execute()
+      await db
+        .insertInto('authorizationCodes')
+        .values({ ...code, scopes: code.scopes.join(' ') })
+        .execute()
     },
 
     async getCode(codeHash: string): Promise<AuthorizationCode | undefined> {
@@ -19,8 +22,12 @@ export function sqlTokenStore(db: Kysely<Database>): TokenStore {
       return db.transaction().execute(async (tx) => {
         // One conditional update: its row count decides the single winner among concurrent redemptions.
         // A loser's update waits for the winner's commit, so it then finds the token it must revoke.
-        const result = await tx.updateTable('authorizationCodes').set({ consumedAt: now })
-          .where('codeHash', '=', codeHash).where('consumedAt', 'is', null).where('expiresAt', '>', now)
+        const result = await tx
+          .updateTable('authorizationCodes')
+          .set({ consumedAt: now })
+          .where('codeHash', '=', codeHash)
+          .where('consumedAt', 'is', null)
+          .where('expiresAt', '>', now)
           .executeTakeFirst()
         if (Number(result.numUpdatedRows) !== 1) return false
         await tx.insertInto('opaqueTokens').values(token).execute()
@@ -29,15 +36,15 @@ export function sqlTokenStore(db: Kysely<Database>): TokenStore {
     },
 
     async revokeTokensFromCode(codeHash: string, now: number): Promise<number> {
-      const result = await db.updateTable('opaqueTokens').set({ revokedAt: now })
-        .where('codeHash', '=', codeHash).where('revokedAt', 'is', null).executeTakeFirst()
+      const result = await db.updateTable('opaqueTokens').set({ revokedAt: now }).where('codeHash', '=', codeHash).where('revokedAt', 'is', null).executeTakeFirst()
       return Number(result.numUpdatedRows)
     },
 
     // opaque tokens
 
     async findOpaqueToken(tokenHash: string): Promise<OpaqueTokenRecord | undefined> {
-      const row = await db.selectFrom('opaqueTokens as t')
+      const row = await db
+        .selectFrom('opaqueTokens as t')
         .innerJoin('grants as g', 'g.id', 't.grantId')
         .innerJoin('apps as a', 'a.id', 't.appId')
         .selectAll('t')
@@ -48,14 +55,21 @@ export function sqlTokenStore(db: Kysely<Database>): TokenStore {
       const { grantScopes, grantStatus, grantCreatedAt, grantUpdatedAt, clientId, ...token } = row
       return {
         token,
-        grant: toGrant({ id: token.grantId, appId: token.appId, tenantId: token.tenantId, scopes: grantScopes, status: grantStatus, createdAt: grantCreatedAt, updatedAt: grantUpdatedAt })!,
+        grant: toGrant({
+          id: token.grantId,
+          appId: token.appId,
+          tenantId: token.tenantId,
+          scopes: grantScopes,
+          status: grantStatus,
+          createdAt: grantCreatedAt,
+          updatedAt: grantUpdatedAt,
+        })!,
         clientId,
       }
     },
 
     async revokeOpaqueToken(tokenHash: string, now: number): Promise<OpaqueToken | undefined> {
-      return db.updateTable('opaqueTokens').set({ revokedAt: now })
-        .where('tokenHash', '=', tokenHash).where('revokedAt', 'is', null).returningAll().executeTakeFirst()
+      return db.updateTable('opaqueTokens').set({ revokedAt: now }).where('tokenHash', '=', tokenHash).where('revokedAt', 'is', null).returningAll().executeTakeFirst()
     },
   }
 }
