@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
 import { describe } from 'node:test'
-import { cliActor, storeContext, createApp, createTenant, createUser, hashSecret, loadConfig, type App, type Tenant } from '@fieldgate/core'
+import { cliActor, createApp, createTenant, createUser, hashSecret, loadConfig, type App, type Tenant } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import {
   databaseUrl,
@@ -129,12 +129,11 @@ async function closeStore(store: Store): Promise<void> {
 }
 
 async function prepare(store: Store, receiver: Receiver): Promise<Fixture> {
-  const s = store.runtime.storage
   const dataApiUrl = await receiver.listen()
-  const tenant = await createTenant(storeContext(s), cliActor, { name: 'Faults farm', environment: 'sandbox' })
+  const tenant = await createTenant(store.runtime.ctx, cliActor, { name: 'Faults farm', environment: 'sandbox' })
   const email = `owner-${randomBytes(4).toString('hex')}@faults.example`
-  await createUser(storeContext(s), cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-  const codeApp = await createApp(storeContext(s), cliActor, {
+  await createUser(store.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+  const codeApp = await createApp(store.runtime.ctx, cliActor, {
     name: 'Code app',
     kind: 'public',
     environment: 'sandbox',

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { cliActor, storeContext, createApp, createTenant, createUser, loadConfig } from '@fieldgate/core'
+import { cliActor, createApp, createTenant, createUser, loadConfig } from '@fieldgate/core'
 import { buildApp, createLogger, openRuntime, type Runtime } from '@fieldgate/server'
 import type { FastifyInstance } from 'fastify'
 import { basicAuth, bearer, freePort, postForm, postJson, request, tempDir } from './helpers.js'
@@ -53,12 +53,11 @@ describe('no secret in clear text in the logs or the store', () => {
 
   it('drives client credentials, the code flow with PKCE, pages, the admin API and failures', async () => {
     const url = (p: string) => origin + p
-    const storage = runtime.storage
-    const tenant = await createTenant(storeContext(storage), cliActor, { name: 'Sweep farm', environment: 'sandbox' })
-    const priv = await createApp(storeContext(storage), cliActor, { name: 'Sweep private', kind: 'private', tenantId: tenant.id, scopes: 'api alerts:write' })
+    const tenant = await createTenant(runtime.ctx, cliActor, { name: 'Sweep farm', environment: 'sandbox' })
+    const priv = await createApp(runtime.ctx, cliActor, { name: 'Sweep private', kind: 'private', tenantId: tenant.id, scopes: 'api alerts:write' })
     remember('private client secret', priv.clientSecret)
     const callback = 'https://partner.example/cb'
-    const pub = await createApp(storeContext(storage), cliActor, {
+    const pub = await createApp(runtime.ctx, cliActor, {
       name: 'Sweep public',
       kind: 'public',
       environment: 'sandbox',
@@ -69,7 +68,7 @@ describe('no secret in clear text in the logs or the store', () => {
     const password = `sweep password ${randomBytes(8).toString('hex')}`
     remember('password', password)
     const email = 'sweeper@farm.example'
-    await createUser(storeContext(storage), cliActor, { email, password, tenantId: tenant.id, role: 'owner' })
+    await createUser(runtime.ctx, cliActor, { email, password, tenantId: tenant.id, role: 'owner' })
 
     // Client credentials: body, Basic, JSON, with wrong secrets in between.
     const jwt = (await postJson(url('/oauth/token'), { grant_type: 'client_credentials', client_id: priv.app.clientId, client_secret: priv.clientSecret })).json
