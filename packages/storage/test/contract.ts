@@ -681,11 +681,6 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           },
           (err) => errors.push(err),
         )
-        const until = async (check: () => boolean, what: string) => {
-          for (const started = Date.now(); !check(); await new Promise((r) => setTimeout(r, 10))) {
-            if (Date.now() - started > 5000) assert.fail(`timed out waiting for ${what}`)
-          }
-        }
         try {
           if (s.engine === 'postgres') {
             // PostgreSQL wakes once as soon as it listens, for whatever was committed before.
@@ -1307,7 +1302,8 @@ const user = (over: Partial<User> = {}): User => ({
   ...over,
 })
 
-const app = (over: Partial<App> = {}): App => ({
+/** An app row with every field set; `over` changes some. */
+export const app = (over: Partial<App> = {}): App => ({
   id: randomUUID(),
   clientId: `fg_${hex()}`,
   name: 'App',
@@ -1327,7 +1323,8 @@ const app = (over: Partial<App> = {}): App => ({
   ...over,
 })
 
-const secret = (appId: string, over: Partial<AppSecret> = {}): AppSecret => ({
+/** A secret row of `appId`; `over` changes some fields. */
+export const secret = (appId: string, over: Partial<AppSecret> = {}): AppSecret => ({
   id: randomUUID(),
   appId,
   secretHash: hex(),
@@ -1411,3 +1408,10 @@ function sortBy<R, K extends keyof R>(rows: R[], key: K): R[] {
 }
 
 const sortById = <R extends { id: string }>(rows: R[]): R[] => sortBy(rows, 'id')
+
+/** Polls `check` every 10 ms; fails naming `what` after 5 s. */
+export async function until(check: () => boolean, what: string): Promise<void> {
+  for (const started = Date.now(); !check(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() - started > 5000) assert.fail(`timed out waiting for ${what}`)
+  }
+}

@@ -4,7 +4,7 @@ import { after, it } from 'node:test'
 import pg from 'pg'
 import { ChangeFeed, type Change } from '@fieldgate/core'
 import { openPostgres } from '../src/index.js'
-import { storageContract } from './contract.js'
+import { app as fixtureApp, secret, storageContract, until } from './contract.js'
 
 const url = process.env.DATABASE_URL
 
@@ -121,25 +121,8 @@ if (!url) {
       await late.connect()
       await late.query('BEGIN')
       await late.query(`INSERT INTO changes (kind, ref, created_at) VALUES ('grant', 'late', 1)`)
-      const app = {
-        id: randomUUID(),
-        clientId: randomUUID(),
-        name: 'A',
-        kind: 'private' as const,
-        environment: 'sandbox' as const,
-        tenantId: null,
-        ownerUserId: null,
-        installUrl: null,
-        redirectUris: [],
-        contactEmail: null,
-        dataApiUrl: null,
-        scopes: [],
-        tokenTtl: null,
-        createdAt: 1,
-        description: '',
-        listed: false,
-      }
-      await store.createApp(app, { id: randomUUID(), appId: app.id, secretHash: 'h', hint: 'h', createdAt: 1, expiresAt: null, secretEnc: null })
+      const app = fixtureApp()
+      await store.createApp(app, secret(app.id))
       for (let i = 0; i < 520; i++) await store.updateApp({ ...app, name: `A${i}` })
       await feed.poll()
       assert.equal(seen.length, 520)
@@ -178,36 +161,14 @@ if (!url) {
       },
       (err) => errors.push(err),
     )
-    const until = async (check: () => boolean, what: string) => {
-      for (const started = Date.now(); !check(); await new Promise((r) => setTimeout(r, 10))) {
-        if (Date.now() - started > 5000) assert.fail(`timed out waiting for ${what}`)
-      }
-    }
     try {
       await Promise.all([watched.migrate(), elsewhere.migrate()])
       await until(() => wakes === 1, 'the wake that follows LISTEN')
-      const app = {
-        id: randomUUID(),
-        clientId: randomUUID(),
-        name: 'A',
-        kind: 'private' as const,
-        environment: 'sandbox' as const,
-        tenantId: null,
-        ownerUserId: null,
-        installUrl: null,
-        redirectUris: [],
-        contactEmail: null,
-        dataApiUrl: null,
-        scopes: [],
-        tokenTtl: null,
-        createdAt: 1,
-        description: '',
-        listed: false,
-      }
-      const secret = { id: randomUUID(), appId: app.id, secretHash: 'h', hint: 'h', createdAt: 1, expiresAt: null, secretEnc: null }
-      await elsewhere.createApp(app, secret)
+      const app = fixtureApp()
+      const appSecret = secret(app.id)
+      await elsewhere.createApp(app, appSecret)
       await elsewhere.updateApp({ ...app, name: 'elsewhere' })
-      await writer.createApp(app, secret)
+      await writer.createApp(app, appSecret)
       const started = Date.now()
       await writer.updateApp({ ...app, name: 'B' })
       await until(() => wakes === 2, 'a wake for the commit')

@@ -56,15 +56,18 @@ export async function appFor(ctx: OperationContext, actor: Actor, clientId: stri
 
 /** As appFor, undefined instead of not_found: for pages that answer with a page of their own. */
 export async function findOwnApp(ctx: OperationContext, actor: Actor, clientId: string): Promise<App | undefined> {
-  if (actor.kind === 'visitor' || !isLookupKey(clientId)) return undefined
-  const app = await ctx.storage.getAppByClientId(clientId)
-  return app && (actor.kind === 'operator' || app.ownerUserId === actor.user.id) ? app : undefined
+  const app = await signedInLookup(ctx, actor, clientId)
+  return app && ownsOrOperates(actor, app) ? app : undefined
 }
 
 /** A marketplace app a person may see and install: public, and listed unless it is their own. */
 export async function findInstallableApp(ctx: OperationContext, actor: Actor, clientId: string): Promise<App | undefined> {
-  if (actor.kind === 'visitor' || !isLookupKey(clientId)) return undefined
-  const app = await ctx.storage.getAppByClientId(clientId)
-  const own = actor.kind === 'operator' || app?.ownerUserId === actor.user.id
-  return app && app.kind === 'public' && (app.listed || own) ? app : undefined
+  const app = await signedInLookup(ctx, actor, clientId)
+  return app && app.kind === 'public' && (app.listed || ownsOrOperates(actor, app)) ? app : undefined
 }
+
+/** The app by client_id for anyone but a visitor; a value that cannot be a client_id finds nothing. */
+const signedInLookup = async (ctx: OperationContext, actor: Actor, clientId: string): Promise<App | undefined> =>
+  actor.kind === 'visitor' || !isLookupKey(clientId) ? undefined : ctx.storage.getAppByClientId(clientId)
+
+const ownsOrOperates = (actor: Actor, app: App): boolean => actor.kind === 'operator' || (actor.kind === 'person' && app.ownerUserId === actor.user.id)

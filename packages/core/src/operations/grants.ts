@@ -6,7 +6,8 @@ import type { App, Grant, Install, Tenant } from '../model.js'
 import { forbidden, invalid, notFound } from '../operation-error.js'
 import { missingFrom } from '../scopes.js'
 import { withEvents, type Alongside } from '../storage.js'
-import { appFor, requireOperator, tenantFor } from './access.js'
+import { isLookupKey } from '../client-auth.js'
+import { adminTenants, appFor, requireOperator, tenantFor } from './access.js'
 import { safeScopes } from './validate.js'
 
 export function newGrant(app: App, tenantId: string, scopes: string[], now: number): Grant {
@@ -36,15 +37,16 @@ export async function createGrant(ctx: OperationContext, actor: Actor, input: { 
  * (or uninstalls, when it was installed) an app from a tenant they own or administer.
  */
 export async function revokeGrant(ctx: OperationContext, actor: Actor, input: { grantId: string }): Promise<Grant> {
-  const grant = await ctx.storage.getGrant(input.grantId)
+  const grant = isLookupKey(input.grantId) ? await ctx.storage.getGrant(input.grantId) : undefined
+  const app = grant && (await ctx.storage.getApp(grant.appId))
+  // A person disconnects what listConnections offers them to: an active grant of an app, on a tenant they administer.
   if (actor.kind !== 'operator') {
-    const connection = actor.kind === 'person' ? (await listConnections(ctx, actor)).find((c) => c.grant.id === input.grantId) : undefined
-    if (!connection?.canDisconnect) throw forbidden('Only an owner or admin of the farm can disconnect this app.')
+    const theirs = actor.kind === 'person' && grant?.status === 'active' && app && (await adminTenants(ctx, actor.user)).some((t) => t.id === grant.tenantId)
+    if (!theirs) throw forbidden('Only an owner or admin of the farm can disconnect this app.')
   }
   if (!grant) throw notFound(`no grant ${input.grantId}`)
   const action = actor.kind === 'operator' ? 'grant.revoked' : (await ctx.storage.getInstall(grant.id)) ? 'app.uninstalled' : 'app.disconnected'
   const now = ctx.now()
-  const app = await ctx.storage.getApp(grant.appId)
   const events = app ? newEvent(app, grant.tenantId, action === 'app.uninstalled' ? 'app.uninstalled' : 'grant.revoked', { grant_id: grant.id }, now) : []
   await ctx.storage.revokeGrant(grant.id, now, { events, audit: [auditEntry(actor, now, action, { objectId: grant.id, appId: grant.appId, tenantId: grant.tenantId })] })
   ctx.cache.apply({ kind: 'grant', ref: grant.id })

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Redis } from 'ioredis'
-import { OAuthError, authenticateClient, readClientCredentials, requestClient, type App, type Config, type CoreContext, type Params, type TokenRequest } from '@fieldgate/core'
+import { OAuthError, requestClient, type App, type Config, type CoreContext, type Params, type TokenRequest } from '@fieldgate/core'
 import { bearerToken } from './bearer.js'
 
 /**
@@ -120,7 +120,7 @@ export function clientRequest(ctx: CoreContext, request: FastifyRequest, read: (
   const params = read(request)
   const authorization = request.headers.authorization
   let client: Promise<App> | undefined
-  const req: TokenRequest = { params, authorization, client: () => (client ??= authenticateClient(ctx, readClientCredentials(authorization, params))) }
+  const req: TokenRequest = { params, authorization, client: () => (client ??= requestClient(ctx, { params, authorization })) }
   requests.set(request, req)
   return req
 }
