@@ -9,6 +9,7 @@
 import { isIP } from 'node:net'
 
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256'
+export type SignupPolicy = 'open' | 'verified' | 'invite' | 'closed'
 
 export interface Config {
   /** Where the HTTP server listens. FIELDGATE_HOST, FIELDGATE_PORT. */
@@ -102,6 +103,21 @@ export interface Config {
    * off: the CLI on the same store is the way in. FIELDGATE_ADMIN_TOKEN.
    */
   readonly adminToken: string | undefined
+  /**
+   * Who may make an account. `open`: anyone, and partners may create apps at once; `verified`: anyone,
+   * but a partner creates apps only once they followed the link mailed to their address (the default:
+   * an app's contact is then a real mailbox); `invite`: only people an operator or a tenant owner invited;
+   * `closed`: nobody signs up, operators add accounts (CLI, admin API). FIELDGATE_SIGNUP.
+   */
+  readonly signup: SignupPolicy
+  /**
+   * SMTP server for mail (`smtp://user:pass@host:587`, STARTTLS where the server offers it; `smtps://`
+   * for TLS from the start). Unset, mail stays in the local mailbox (`fieldgate mail list`, the operator
+   * console). FIELDGATE_SMTP_URL.
+   */
+  readonly smtpUrl: string | undefined
+  /** The From of every message. FIELDGATE_MAIL_FROM; defaults to `Fieldgate <no-reply@<issuer's host>>`. */
+  readonly mailFrom: string
   /**
    * Requests allowed per window of `windowSeconds`, counted across every process of a deployment when
    * `redisUrl` is set (per process otherwise). 0 turns one limit off.
@@ -217,6 +233,7 @@ interface Bases {
   issuer: Pick<Config, 'host' | 'port'>
   audience: Pick<Config, 'issuer'>
   rateLimitPrefix: Pick<Config, 'issuer'>
+  mailFrom: Pick<Config, 'issuer'>
 }
 type BasisOf<K> = K extends keyof Bases ? Bases[K] : undefined
 
@@ -249,6 +266,26 @@ function whole(value: string, name: string): number {
   const n = Number(value)
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new ConfigError(`${name} must be a whole number, 0 or more`)
   return n
+}
+
+const signupPolicies: readonly SignupPolicy[] = ['open', 'verified', 'invite', 'closed']
+
+function signupPolicy(value: string, name: string): SignupPolicy {
+  const policy = signupPolicies.find((p) => p === value)
+  if (!policy) throw new ConfigError(`${name} must be one of ${signupPolicies.join(', ')}`)
+  return policy
+}
+
+function smtpUrl(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError(`${name} must be a URL such as smtp://user:pass@host:587`)
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new ConfigError(`${name} must start with smtp:// or smtps://`)
+  return value
 }
 
 function portNumber(value: string, name: string): number {
@@ -434,6 +471,28 @@ const leafSettings: LeafSettings = {
     shown: '— (admin API off)',
     doc: 'Bearer token of the `/admin/v1` API, 32+ characters',
   },
+  signup: {
+    env: 'FIELDGATE_SIGNUP',
+    parse: signupPolicy,
+    check: signupPolicy,
+    default: 'verified',
+    doc: 'Who may sign up: `open`, `verified` (apps only after confirming the email), `invite` or `closed`',
+  },
+  smtpUrl: {
+    env: 'FIELDGATE_SMTP_URL',
+    parse: optionalText,
+    check: smtpUrl,
+    default: undefined,
+    shown: '— (local mailbox)',
+    doc: 'SMTP server for mail, `smtp://user:pass@host:587` (STARTTLS where offered) or `smtps://`',
+  },
+  mailFrom: {
+    env: 'FIELDGATE_MAIL_FROM',
+    parse: text,
+    shown: '`Fieldgate <no-reply@<issuer host>>`',
+    derive: ({ issuer }) => `Fieldgate <no-reply@${new URL(issuer).hostname.replace(/^\[|\]$/g, '')}>`,
+    doc: 'The From of every message',
+  },
   redisUrl: {
     env: 'REDIS_URL',
     parse: optionalText,
@@ -607,6 +666,9 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     logLevel: leaf('logLevel', undefined),
     shutdownTimeoutMs: leaf('shutdownTimeoutMs', undefined),
     adminToken: leaf('adminToken', undefined),
+    signup: leaf('signup', undefined),
+    smtpUrl: leaf('smtpUrl', undefined),
+    mailFrom: leaf('mailFrom', { issuer }),
     metrics: group('metrics'),
     rateLimits: group('rateLimits'),
     redisUrl: leaf('redisUrl', undefined),

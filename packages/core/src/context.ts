@@ -2,6 +2,7 @@ import { StoreCache } from './cache.js'
 import type { Config } from './config.js'
 import type { GrantTypes } from './grants/registry.js'
 import type { KeyRing } from './keys.js'
+import type { SecurityLog } from './security.js'
 import type { Storage } from './storage.js'
 
 /**
@@ -14,6 +15,8 @@ export interface OperationContext {
   readonly storage: Storage
   readonly cache: StoreCache
   readonly masterKey?: Buffer
+  /** Where an operation logs the security events it stored with its change; absent in scripts and the CLI. */
+  readonly security?: SecurityLog
   now(): number
 }
 
@@ -25,6 +28,7 @@ export interface CoreContext extends OperationContext {
   keys: KeyRing
   /** The grant types the token endpoint answers (grants/index.ts). */
   readonly grants: GrantTypes
+  readonly security: SecurityLog
 }
 
 /** An operation context over a bare store, for scripts and tests that hold a store and no server. */

@@ -4,6 +4,8 @@ export type AppKind = 'private' | 'public'
 export type Role = 'owner' | 'admin' | 'member'
 export type GrantStatus = 'active' | 'revoked'
 export type KeyState = 'next' | 'active' | 'retiring' | 'retired'
+/** A public live app's review: pending until an operator approves or rejects what the partner proposed. */
+export type ReviewState = 'approved' | 'pending' | 'rejected'
 
 export interface Tenant {
   id: string
@@ -20,6 +22,13 @@ export interface User {
   createdAt: number
   /** A partner's sandbox tenant, made with their first visit to the developer portal. */
   sandboxTenantId: string | null
+  /** When the person followed the link mailed to the address; null until then. */
+  emailVerifiedAt: number | null
+  /** The deployment-wide operator role: the operator console, review, suspension. */
+  operator: boolean
+  /** A suspended account cannot sign in, and its apps are suspended with it. */
+  suspendedAt: number | null
+  suspendedReason: string | null
 }
 
 export interface Membership {
@@ -50,6 +59,97 @@ export interface App {
   description: string
   /** Shown in the marketplace of tenants of its environment (public apps). */
   listed: boolean
+  /**
+   * Review of a public live app made or changed by its partner (operations/review.ts). The row holds
+   * what is in force; `proposed` what waits for review. Never approved (`approvedAt` null), the app is
+   * not listed, installable or connectable; approved, it keeps working as approved while a change waits.
+   */
+  review: ReviewState
+  /** The operator's reason for the last decision. */
+  reviewReason: string | null
+  approvedAt: number | null
+  proposed: ReviewedFields | null
+  /** A suspended app gets no token and every token it holds is refused, on every instance. */
+  suspendedAt: number | null
+  suspendedReason: string | null
+  /** Suspended because its partner's account was: unsuspending the account lifts it. */
+  suspendedWithAccount: boolean
+}
+
+/** What an operator reviews of a public live app: its name, what it may reach, and where customers are sent. */
+export interface ReviewedFields {
+  name: string
+  scopes: string[]
+  installUrl: string | null
+  redirectUris: string[]
+  dataApiUrl: string | null
+}
+
+/** A single-use link mailed to a person; only the hash of its secret is stored. */
+export interface EmailToken {
+  idHash: string
+  purpose: 'verify' | 'reset' | 'invite'
+  /** The account it is for; null for an invitation to someone without one yet. */
+  userId: string | null
+  email: string
+  /** An invitation's tenant and role, or, with no tenant, an invitation to the deployment. */
+  tenantId: string | null
+  role: Role | null
+  invitedBy: string | null
+  createdAt: number
+  expiresAt: number
+  usedAt: number | null
+}
+
+/**
+ * A message to a person. With SMTP configured it is sent (`pending` until it is, its text dropped once
+ * sent); without, it stays in the local mailbox (`local`) for the operator to read.
+ */
+export interface MailMessage {
+  id: string
+  to: string
+  subject: string
+  text: string | null
+  /** What it is about: verify, reset, invite, signup-exists, review, suspension. */
+  kind: string
+  state: 'local' | 'pending' | 'sent' | 'failed'
+  attempts: number
+  error: string | null
+  createdAt: number
+  sentAt: number | null
+}
+
+export type SecurityEventKind =
+  | 'sign_in.failed'
+  | 'sign_in.throttled'
+  | 'sign_in.succeeded'
+  | 'sign_in.new_address'
+  | 'password.reset'
+  | 'email.verified'
+  | 'consent.given'
+  | 'consent.denied'
+  | 'code.replayed'
+  | 'token.revoked_grant'
+  | 'admin_token.failed'
+  | 'review.approved'
+  | 'review.rejected'
+  | 'app.suspended'
+  | 'app.unsuspended'
+  | 'account.suspended'
+  | 'account.unsuspended'
+
+/** Something that matters to the deployment's security, stored and logged (security.ts). */
+export interface SecurityEvent {
+  id: string
+  at: number
+  kind: SecurityEventKind
+  userId: string | null
+  /** The address a person gave or signed in with, when there is one. */
+  email: string | null
+  clientId: string | null
+  tenantId: string | null
+  address: string | null
+  details: Record<string, unknown>
 }
 
 export interface AppSecret {

@@ -1,7 +1,7 @@
 import { hkdfSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ChangeFeed, KeyRing, standardGrantTypes, StoreCache, ensureSigningKeys, parseMasterKey, type Config, type CoreContext, type Storage } from '@fieldgate/core'
+import { ChangeFeed, KeyRing, securityLog, standardGrantTypes, StoreCache, ensureSigningKeys, parseMasterKey, type Config, type CoreContext, type Storage } from '@fieldgate/core'
 import { openStorage } from '@fieldgate/storage'
 import type { Logger } from 'pino'
 import { Dispatcher } from './webhooks/dispatcher.js'
@@ -36,7 +36,13 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     const cursor = await storage.latestChangeSeq()
     const records = opts.prepare ? await ensureSigningKeys(storage, config.signingAlg, masterKey) : await storage.listSigningKeys()
     const cache = new StoreCache(storage)
-    const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache, grants: standardGrantTypes, now: Date.now }
+    // One line per event at warn, so a log pipeline can alert on them without parsing request lines.
+    const security = securityLog(storage, {
+      now: Date.now,
+      log: ({ details, ...event }) => logger.warn({ security: { ...event, ...details } }, `security event ${event.kind}`),
+      onError: (err, event) => logger.error({ err, security: { kind: event.kind } }, 'storing a security event failed'),
+    })
+    const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache, grants: standardGrantTypes, security, now: Date.now }
     // A key reload that fails keeps the current ring and retries, without holding up the invalidations behind it.
     const reloadKeys = async (): Promise<void> => {
       try {

@@ -3,7 +3,18 @@ import type { Generated } from 'kysely'
 /** Table shapes as Kysely sees them (CamelCasePlugin maps them to snake_case in SQL). Times: epoch ms. */
 export interface Database {
   tenants: { id: string; name: string; environment: string; marketplaceId: string; createdAt: number }
-  users: { id: string; email: string; passwordHash: string; createdAt: number; sandboxTenantId: string | null }
+  users: {
+    id: string
+    email: string
+    passwordHash: string
+    createdAt: number
+    sandboxTenantId: string | null
+    emailVerifiedAt: number | null
+    /** 0 or 1 */
+    operator: number
+    suspendedAt: number | null
+    suspendedReason: string | null
+  }
   memberships: { userId: string; tenantId: string; role: string }
   apps: {
     id: string
@@ -25,6 +36,15 @@ export interface Database {
     description: string
     /** 0 or 1 */
     listed: number
+    review: string
+    reviewReason: string | null
+    approvedAt: number | null
+    /** JSON object, or null */
+    proposed: string | null
+    suspendedAt: number | null
+    suspendedReason: string | null
+    /** 0 or 1 */
+    suspendedWithAccount: number
   }
   appSecrets: { id: string; appId: string; secretHash: string; hint: string; createdAt: number; expiresAt: number | null; secretEnc: string | null }
   grants: { id: string; appId: string; tenantId: string; scopes: string; status: string; createdAt: number; updatedAt: number }
@@ -105,4 +125,40 @@ export interface Database {
   }
   sessions: { idHash: string; userId: string; createdAt: number; expiresAt: number }
   changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }
+  emailTokens: {
+    idHash: string
+    purpose: string
+    userId: string | null
+    email: string
+    tenantId: string | null
+    role: string | null
+    invitedBy: string | null
+    createdAt: number
+    expiresAt: number
+    usedAt: number | null
+  }
+  mail: {
+    id: string
+    to: string
+    subject: string
+    text: string | null
+    kind: string
+    state: string
+    attempts: number
+    error: string | null
+    createdAt: number
+    sentAt: number | null
+  }
+  securityEvents: {
+    id: string
+    at: number
+    kind: string
+    userId: string | null
+    email: string | null
+    clientId: string | null
+    tenantId: string | null
+    address: string | null
+    /** JSON object */
+    details: string
+  }
 }

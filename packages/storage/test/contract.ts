@@ -13,8 +13,11 @@ import {
   type AppSecret,
   type AuditEntry,
   type AuthorizationCode,
+  type EmailToken,
   type Install,
   type Grant,
+  type MailMessage,
+  type SecurityEvent,
   type OpaqueToken,
   type OutboxEvent,
   type SecretHandle,
@@ -66,6 +69,15 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
 
       it('returns undefined for an unknown id', async () => {
         assert.equal(await db().getTenant(randomUUID()), undefined)
+      })
+
+      it('listTenants finds part of a name in any case, and pages', async () => {
+        const s = db()
+        const tag = hex()
+        const made: Tenant[] = []
+        for (let i = 0; i < 4; i++) made.push(await s.createTenant(tenant({ name: `Farm ${i} ${tag}`, createdAt: T + 10 + i })))
+        assert.deepEqual(await s.listTenants({ query: `FARM 2 ${tag}` }), [made[2]])
+        assert.deepEqual(await s.listTenants({ query: tag, limit: 2, offset: 2 }), made.slice(2))
       })
 
       it('rejects a duplicate marketplaceId', async () => {
@@ -153,6 +165,74 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal((await s.getUser(u.id))?.sandboxTenantId, t1.id)
         await assert.rejects(s.setSandboxTenant(other.id, randomUUID()), 'the tenant must exist')
         assert.deepEqual(await s.getUser(other.id), other)
+      })
+
+      it('updateUser saves verification, operator role, suspension and password with what goes alongside, never id, createdAt or sandbox', async () => {
+        const s = db()
+        const [u, other] = [await s.createUser(user({ sandboxTenantId: t1.id }), []), await s.createUser(user(), [])]
+        const changed: User = {
+          ...u,
+          email: `${hex()}@example.org`,
+          passwordHash: '$argon2id$other',
+          emailVerifiedAt: T + 5,
+          operator: true,
+          suspendedAt: T + 6,
+          suspendedReason: 'spam',
+        }
+        const event = securityEvent({ kind: 'account.suspended', userId: u.id })
+        const mail = mailMessage({ to: u.email })
+        await s.updateUser({ ...changed, createdAt: T + 99, sandboxTenantId: null }, { security: [event], mail: [mail] })
+        assert.deepEqual(await s.getUser(u.id), changed)
+        assert.deepEqual(await s.getUser(other.id), other)
+        assert.deepEqual(await s.listSecurityEvents({ userId: u.id }), [event])
+        assert.deepEqual(
+          (await s.listMail({ query: u.email })).map((m) => m.id),
+          [mail.id],
+        )
+      })
+
+      it('listUsers lists oldest first, finds part of an email in any case, and pages', async () => {
+        const s = db()
+        const tag = hex()
+        const made: User[] = []
+        for (let i = 0; i < 5; i++) made.push(await s.createUser(user({ email: `p${i}.${tag}@example.com`, createdAt: T + 100 + i }), []))
+        assert.deepEqual(await s.listUsers({ query: tag.toUpperCase() }), made)
+        assert.deepEqual(await s.listUsers({ query: tag, limit: 2, offset: 1 }), made.slice(1, 3))
+        assert.deepEqual(await s.listUsers({ query: `p4.${tag}` }), [made[4]])
+        // LIKE's wildcards are matched as themselves.
+        assert.deepEqual(await s.listUsers({ query: '%' }), [])
+        assert.deepEqual(await s.listUsers({ query: `p_.${tag}` }), [])
+        assert.ok((await s.listUsers()).length >= 5)
+      })
+
+      it("listMembers gives a tenant's members with their roles; removeMembership removes one with what goes alongside", async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const a = await s.createUser(user({ email: `a.${hex()}@example.com` }), [{ tenantId: t.id, role: 'owner' }])
+        const b = await s.createUser(user({ email: `b.${hex()}@example.com` }), [
+          { tenantId: t.id, role: 'member' },
+          { tenantId: t1.id, role: 'admin' },
+        ])
+        assert.deepEqual(await s.listMembers(t.id), [
+          { user: a, role: 'owner' },
+          { user: b, role: 'member' },
+        ])
+        const audit = auditEntry({ tenantId: t.id, objectId: b.id, action: 'membership.removed' })
+        assert.equal(await s.removeMembership(b.id, t.id, { audit: [audit] }), true)
+        assert.equal(await s.removeMembership(b.id, t.id), false)
+        assert.deepEqual(await s.listMembers(t.id), [{ user: a, role: 'owner' }])
+        assert.deepEqual(await s.listMemberships(b.id), [{ userId: b.id, tenantId: t1.id, role: 'admin' }])
+        assert.deepEqual(
+          (await s.listAudit({ tenantIds: [t.id], limit: 10 })).map((e) => e.id),
+          [audit.id],
+        )
+        const added = auditEntry({ tenantId: t.id, objectId: b.id, action: 'membership.added' })
+        await s.addMembership({ userId: b.id, tenantId: t.id, role: 'admin' }, { audit: [added] })
+        assert.deepEqual(
+          (await s.listMembers(t.id)).map((m) => m.role),
+          ['owner', 'admin'],
+        )
+        assert.deepEqual((await s.listAudit({ tenantIds: [t.id], limit: 10 })).map((e) => e.id).sort(), [audit.id, added.id].sort())
       })
 
       it('createUser is atomic: a bad membership leaves no user behind', async () => {
@@ -351,6 +431,35 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const again = auditEntry({ appId: a.id, clientId: a.clientId, objectId: a.id })
         assert.equal(await s.deleteApp(a.id, T + 4, { audit: [again] }), false)
         assert.deepEqual(await s.listAudit({ appIds: [a.id], limit: 10 }), [entry], 'nothing goes alongside a delete that deleted nothing')
+      })
+    })
+
+    describe('apps: review and suspension', () => {
+      const db = freshStore(open)
+
+      it('round-trips review, proposed values and suspension; listApps filters by review, searches and pages', async () => {
+        const s = db()
+        const pending = app({
+          name: 'Hay Sync',
+          kind: 'public',
+          environment: 'live',
+          review: 'pending',
+          approvedAt: null,
+          proposed: { name: 'Hay Sync 2', scopes: ['api', 'fields:read'], installUrl: 'https://hay.example/i', redirectUris: ['https://hay.example/cb'], dataApiUrl: null },
+          createdAt: T + 1,
+        })
+        const suspended = app({ name: 'Barn Watch', suspendedAt: T + 2, suspendedReason: 'abuse', suspendedWithAccount: true, createdAt: T + 2 })
+        const rejected = app({ name: 'Hay Tools', review: 'rejected', reviewReason: 'misleading name', createdAt: T + 3 })
+        for (const a of [pending, suspended, rejected]) await s.createApp(a, secret(a.id))
+        for (const a of [pending, suspended, rejected]) assert.deepEqual(await s.getApp(a.id), a)
+        assert.deepEqual(await s.listApps({ review: 'pending' }), [pending])
+        assert.deepEqual(await s.listApps({ query: 'hay' }), [pending, rejected])
+        assert.deepEqual(await s.listApps({ query: suspended.clientId.toUpperCase() }), [suspended])
+        assert.deepEqual(await s.listApps({ limit: 2, offset: 1 }), [suspended, rejected])
+        const approved: App = { ...pending, ...pending.proposed!, review: 'approved', reviewReason: 'fine', approvedAt: T + 4, proposed: null }
+        await s.updateApp(approved)
+        assert.deepEqual(await s.getApp(pending.id), approved)
+        assert.deepEqual(await s.listApps({ review: 'pending' }), [])
       })
     })
 
@@ -834,6 +943,75 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(await s.getSession(session.idHash, T), undefined)
         assert.equal(await s.getSession(hex(), T), undefined)
       })
+
+      it("deleteUserSessions ends every session of a user but the one kept, and no one else's", async () => {
+        const s = db()
+        const [u, other] = [await s.createUser(user(), []), await s.createUser(user(), [])]
+        const session = (userId: string): Session => ({ idHash: hex(), userId, createdAt: T, expiresAt: T + 1000 })
+        const [keep, end1, end2, theirs] = [session(u.id), session(u.id), session(u.id), session(other.id)]
+        for (const x of [keep, end1, end2, theirs]) await s.createSession(x)
+        assert.equal(await s.deleteUserSessions(u.id, keep.idHash), 2)
+        assert.deepEqual(await s.getSession(keep.idHash, T), keep)
+        assert.equal(await s.getSession(end1.idHash, T), undefined)
+        assert.deepEqual(await s.getSession(theirs.idHash, T), theirs)
+        assert.equal(await s.deleteUserSessions(u.id), 1)
+        assert.equal(await s.getSession(keep.idHash, T), undefined)
+      })
+    })
+
+    describe('email links, mail and security events', () => {
+      const db = freshStore(open)
+
+      it('gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning', async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const u = await s.createUser(user(), [])
+        const invite = emailToken({ purpose: 'invite', userId: null, tenantId: t.id, role: 'admin', invitedBy: u.id })
+        const reset = emailToken({ purpose: 'reset', userId: u.id })
+        for (const x of [invite, reset]) await s.saveEmailToken(x)
+        assert.deepEqual(await s.getEmailToken(invite.idHash, T + 1), invite)
+        assert.equal(await s.getEmailToken(invite.idHash, invite.expiresAt), undefined)
+        assert.equal(await s.useEmailToken(reset.idHash, reset.expiresAt), undefined, 'expired')
+        const uses = await Promise.all(Array.from({ length: 20 }, () => s.useEmailToken(reset.idHash, T + 1)))
+        assert.deepEqual(
+          uses.filter((x) => x !== undefined),
+          [{ ...reset, usedAt: T + 1 }],
+        )
+        assert.equal(await s.getEmailToken(reset.idHash, T + 2), undefined, 'spent')
+        assert.equal(await s.useEmailToken(hex(), T), undefined)
+      })
+
+      it('saves mail, updates its delivery state, and lists it newest first by state and recipient', async () => {
+        const s = db()
+        const [a, b] = [
+          mailMessage({ to: 'ann@example.com', createdAt: T + 1 }),
+          mailMessage({ to: 'bob@example.com', subject: 'Reset your password', createdAt: T + 2, state: 'pending' }),
+        ]
+        for (const m of [a, b]) await s.saveMail(m)
+        assert.deepEqual(await s.listMail(), [b, a])
+        assert.deepEqual(await s.listMail({ state: 'pending' }), [b])
+        assert.deepEqual(await s.listMail({ query: 'RESET' }), [b])
+        assert.deepEqual(await s.listMail({ limit: 1, offset: 1 }), [a])
+        const sent: MailMessage = { ...b, state: 'sent', attempts: 1, sentAt: T + 3, text: null, error: null, subject: 'ignored', to: 'ignored' }
+        await s.updateMail(sent)
+        assert.deepEqual(await s.listMail({ state: 'sent' }), [{ ...sent, subject: b.subject, to: b.to }])
+      })
+
+      it('records security events and lists them newest first by kind, user, address and search', async () => {
+        const s = db()
+        const u = randomUUID()
+        const failed = securityEvent({ kind: 'sign_in.failed', at: T + 1, email: 'Ann@Example.com', address: '198.51.100.1', details: { reason: 'password' } })
+        const ok = securityEvent({ kind: 'sign_in.succeeded', at: T + 2, userId: u, address: '198.51.100.1' })
+        const replay = securityEvent({ kind: 'code.replayed', at: T + 3, clientId: 'fg_replayer', tenantId: randomUUID() })
+        for (const e of [failed, ok, replay]) await s.recordSecurityEvent(e)
+        assert.deepEqual(await s.listSecurityEvents(), [replay, ok, failed])
+        assert.deepEqual(await s.listSecurityEvents({ kinds: ['sign_in.failed', 'sign_in.succeeded'] }), [ok, failed])
+        assert.deepEqual(await s.listSecurityEvents({ userId: u, address: '198.51.100.1' }), [ok])
+        assert.deepEqual(await s.listSecurityEvents({ userId: u, address: '198.51.100.2' }), [])
+        assert.deepEqual(await s.listSecurityEvents({ query: 'ann@example' }), [failed])
+        assert.deepEqual(await s.listSecurityEvents({ query: 'replayer' }), [replay])
+        assert.deepEqual(await s.listSecurityEvents({ limit: 1, offset: 2 }), [failed])
+      })
     })
 
     describe('secret handles', () => {
@@ -949,6 +1127,18 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.deepEqual(await s.listAudit({ appIds: [], tenantIds: [], limit: 10 }), [])
         assert.deepEqual(await s.listAudit({ appIds: [], limit: 10 }), [])
         assert.deepEqual(await s.listAudit({ appIds: [randomUUID()], limit: 10 }), [])
+      })
+
+      it('listAudit finds part of the actor, action or client_id, and pages by offset', async () => {
+        const s = db()
+        const tag = hex()
+        const byAnn = auditEntry({ at: T + 10, actor: `ann.${tag}@example.com`, action: 'app.updated' })
+        const reviewed = auditEntry({ at: T + 11, action: `app.approved`, clientId: `fg_${tag}` })
+        for (const e of [byAnn, reviewed]) await s.recordAudit(e)
+        assert.deepEqual(await s.listAudit({ query: `ANN.${tag}`, limit: 10 }), [byAnn])
+        assert.deepEqual(await s.listAudit({ query: tag, limit: 10 }), [reviewed, byAnn])
+        assert.deepEqual(await s.listAudit({ query: tag, limit: 1, offset: 1 }), [byAnn])
+        assert.deepEqual(await s.listAudit({ query: 'app.approved', limit: 10 }), [reviewed])
       })
     })
 
@@ -1196,6 +1386,19 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   setSandboxTenant: "setSandboxTenant sets the user's sandbox tenant and leaves other users alone",
   listMemberships: 'creates a user with memberships and finds it by email in any case',
   addMembership: 'addMembership adds, then upserts the role',
+  updateUser: 'updateUser saves verification, operator role, suspension and password with what goes alongside, never id, createdAt or sandbox',
+  listUsers: 'listUsers lists oldest first, finds part of an email in any case, and pages',
+  listMembers: "listMembers gives a tenant's members with their roles; removeMembership removes one with what goes alongside",
+  removeMembership: "listMembers gives a tenant's members with their roles; removeMembership removes one with what goes alongside",
+  deleteUserSessions: "deleteUserSessions ends every session of a user but the one kept, and no one else's",
+  saveEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
+  getEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
+  useEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
+  saveMail: 'saves mail, updates its delivery state, and lists it newest first by state and recipient',
+  updateMail: 'saves mail, updates its delivery state, and lists it newest first by state and recipient',
+  listMail: 'saves mail, updates its delivery state, and lists it newest first by state and recipient',
+  recordSecurityEvent: 'records security events and lists them newest first by kind, user, address and search',
+  listSecurityEvents: 'records security events and lists them newest first by kind, user, address and search',
   createSession: 'finds a session until it expires, and never after it is deleted',
   getSession: 'finds a session until it expires, and never after it is deleted',
   deleteSession: 'finds a session until it expires, and never after it is deleted',
@@ -1299,6 +1502,10 @@ const user = (over: Partial<User> = {}): User => ({
   passwordHash: '$argon2id$fake',
   createdAt: T,
   sandboxTenantId: null,
+  emailVerifiedAt: null,
+  operator: false,
+  suspendedAt: null,
+  suspendedReason: null,
   ...over,
 })
 
@@ -1320,6 +1527,54 @@ export const app = (over: Partial<App> = {}): App => ({
   createdAt: T,
   description: '',
   listed: false,
+  review: 'approved',
+  reviewReason: null,
+  approvedAt: T,
+  proposed: null,
+  suspendedAt: null,
+  suspendedReason: null,
+  suspendedWithAccount: false,
+  ...over,
+})
+
+const emailToken = (over: Partial<EmailToken> = {}): EmailToken => ({
+  idHash: hex(),
+  purpose: 'verify',
+  userId: null,
+  email: `${hex()}@example.com`,
+  tenantId: null,
+  role: null,
+  invitedBy: null,
+  createdAt: T,
+  expiresAt: T + 3_600_000,
+  usedAt: null,
+  ...over,
+})
+
+const mailMessage = (over: Partial<MailMessage> = {}): MailMessage => ({
+  id: randomUUID(),
+  to: `${hex()}@example.com`,
+  subject: 'Confirm your email',
+  text: 'Follow https://fieldgate.example/x',
+  kind: 'verify',
+  state: 'local',
+  attempts: 0,
+  error: null,
+  createdAt: T,
+  sentAt: null,
+  ...over,
+})
+
+const securityEvent = (over: Partial<SecurityEvent> = {}): SecurityEvent => ({
+  id: randomUUID(),
+  at: T,
+  kind: 'sign_in.failed',
+  userId: null,
+  email: null,
+  clientId: null,
+  tenantId: null,
+  address: null,
+  details: {},
   ...over,
 })
 

@@ -80,6 +80,13 @@ export async function createApp(ctx: OperationContext, actor: Actor, input: NewA
       createdAt: now,
       description: '',
       listed: false,
+      review: 'approved',
+      reviewReason: null,
+      approvedAt: now,
+      proposed: null,
+      suspendedAt: null,
+      suspendedReason: null,
+      suspendedWithAccount: false,
     },
     input,
   )

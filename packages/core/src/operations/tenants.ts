@@ -22,8 +22,13 @@ export function newTenant(input: { name: string; environment: string }, now: num
 }
 
 /** An operator adds anyone, optionally to a tenant; a visitor signs up as themself, a member of nothing. */
-export async function createUser(ctx: OperationContext, actor: Actor, input: { email: string; password: string; tenantId?: string; role?: string }): Promise<User> {
+export async function createUser(
+  ctx: OperationContext,
+  actor: Actor,
+  input: { email: string; password: string; tenantId?: string; role?: string; operator?: boolean },
+): Promise<User> {
   if (actor.kind === 'person') throw forbidden('a signed-in person cannot create accounts')
+  if (input.operator) requireOperator(actor, 'make operators')
   if (actor.kind === 'visitor' && input.tenantId) throw forbidden('signing up joins no tenant')
   const email = requireText(input.email, 'email').toLowerCase()
   if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid('email is not an email address')
@@ -35,7 +40,20 @@ export async function createUser(ctx: OperationContext, actor: Actor, input: { e
     memberships.push({ tenantId: input.tenantId, role: oneOf(input.role ?? 'member', roles, 'role') })
   }
   const passwordHash = await hashPassword(input.password)
-  return ctx.storage.createUser({ id: randomUUID(), email, passwordHash, createdAt: ctx.now(), sandboxTenantId: null }, memberships)
+  const now = ctx.now()
+  // An operator vouches for the addresses they add; a visitor confirms theirs by the link mailed to it.
+  const user: User = {
+    id: randomUUID(),
+    email,
+    passwordHash,
+    createdAt: now,
+    sandboxTenantId: null,
+    emailVerifiedAt: actor.kind === 'operator' ? now : null,
+    operator: input.operator === true,
+    suspendedAt: null,
+    suspendedReason: null,
+  }
+  return ctx.storage.createUser(user, memberships)
 }
 
 /** A partner's own sandbox tenant, made on first use: the `target_id` to test against before any customer. */

@@ -1,5 +1,6 @@
-import type { App, AppSecret, Grant, SecretHandle } from '../model.js'
+import type { App, AppSecret, Grant, ReviewState, SecretHandle } from '../model.js'
 import type { Alongside } from './alongside.js'
+import type { Page } from './tenants.js'
 
 /** Apps with their client secrets, and the secrets waiting to be shown once. */
 export interface AppStore {
@@ -7,7 +8,8 @@ export interface AppStore {
   createApp(app: App, secret: AppSecret, grant?: Grant, also?: Alongside): Promise<App>
   getApp(id: string): Promise<App | undefined>
   getAppByClientId(clientId: string): Promise<App | undefined>
-  listApps(filter?: { ownerUserId?: string }): Promise<App[]>
+  /** Oldest first; `query` matches the name or client_id. */
+  listApps(filter?: { ownerUserId?: string; review?: ReviewState } & Page): Promise<App[]>
   /** Saves an app's editable fields; appends an `app` change. */
   updateApp(app: App, also?: Alongside): Promise<void>
   /**

@@ -1,3 +1,4 @@
+import type { AccountStore } from './accounts.js'
 import type { AppStore } from './apps.js'
 import type { AuditStore } from './audit.js'
 import type { ChangeStore } from './changes.js'
@@ -9,6 +10,7 @@ import type { TenantStore } from './tenants.js'
 import type { TokenStore } from './tokens.js'
 
 export { withEvents, type Alongside } from './alongside.js'
+export type { AccountStore } from './accounts.js'
 export type { AppStore } from './apps.js'
 export type { AuditStore } from './audit.js'
 export type { ChangeStore } from './changes.js'
@@ -16,7 +18,7 @@ export type { GrantStore } from './grants.js'
 export type { SigningKeyStore } from './keys.js'
 export type { OutboxStore } from './outbox.js'
 export type { RecordStore } from './records.js'
-export type { TenantStore } from './tenants.js'
+export type { Page, TenantStore } from './tenants.js'
 export type { TokenStore } from './tokens.js'
 
 /**
@@ -25,7 +27,7 @@ export type { TokenStore } from './tokens.js'
  * every change that other processes must see at once also appends to the change feed in the same
  * transaction.
  */
-export interface Storage extends TenantStore, AppStore, GrantStore, TokenStore, AuditStore, SigningKeyStore, RecordStore, OutboxStore, ChangeStore {
+export interface Storage extends TenantStore, AccountStore, AppStore, GrantStore, TokenStore, AuditStore, SigningKeyStore, RecordStore, OutboxStore, ChangeStore {
   readonly engine: 'sqlite' | 'postgres'
   migrate(): Promise<void>
   close(): Promise<void>

@@ -16,6 +16,7 @@ import {
   createUser,
   ensureSigningKeys,
   loadConfig,
+  securityLog,
   standardGrantTypes,
   type App,
   type CoreContext,
@@ -44,7 +45,9 @@ export async function openContext(): Promise<TestContext> {
   const config = loadConfig({}, { dataDir: dir, issuer: ISSUER, signingAlg: 'ES256', logLevel: 'silent' })
   const records = await ensureSigningKeys(storage, config.signingAlg, masterKey)
   let clock = Date.now()
-  const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache: new StoreCache(storage), grants: standardGrantTypes, now: () => clock }
+  const now = () => clock
+  const security = securityLog(storage, { now, log: () => {}, onError: (err) => console.error(err) })
+  const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache: new StoreCache(storage), grants: standardGrantTypes, security, now }
   return {
     ctx,
     advance: (ms) => {

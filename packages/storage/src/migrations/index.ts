@@ -1,5 +1,16 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
-import { auditClientIdSecretHandles, changeNotify, codesTokensSessions, initialSchema, marketplace, outbox, records, workOrdersAsRecords, type Dialect } from './tables.js'
+import {
+  auditClientIdSecretHandles,
+  changeNotify,
+  codesTokensSessions,
+  initialSchema,
+  marketplace,
+  operatorsAccounts,
+  outbox,
+  records,
+  workOrdersAsRecords,
+  type Dialect,
+} from './tables.js'
 
 const dialects: Record<'sqlite' | 'postgres', Dialect> = {
   sqlite: { ms: 'INTEGER', serial: 'INTEGER PRIMARY KEY AUTOINCREMENT' },
@@ -25,6 +36,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0006_change_notify': statements(changeNotify(engine)),
       '0007_audit_client_id_secret_handles': statements(auditClientIdSecretHandles(d)),
       '0008_work_orders_as_records': statements(workOrdersAsRecords(engine)),
+      '0009_operators_accounts': statements(operatorsAccounts(d)),
     }),
   }
 }

@@ -249,3 +249,63 @@ export const workOrdersAsRecords = (engine: 'sqlite' | 'postgres'): string[] => 
     FROM work_orders`,
   `DROP TABLE work_orders`,
 ]
+
+/**
+ * The operator's side: operators, verified emails and suspension on users; review and suspension on
+ * apps; links mailed to people (hashed), the mail itself, and security events. Accounts and apps that
+ * exist already count as verified and approved: they were trusted before review existed.
+ */
+export const operatorsAccounts = ({ ms }: Dialect): string[] => [
+  `ALTER TABLE users ADD COLUMN email_verified_at ${ms}`,
+  `UPDATE users SET email_verified_at = created_at`,
+  `ALTER TABLE users ADD COLUMN operator INTEGER NOT NULL DEFAULT 0`,
+  `ALTER TABLE users ADD COLUMN suspended_at ${ms}`,
+  `ALTER TABLE users ADD COLUMN suspended_reason TEXT`,
+  `ALTER TABLE apps ADD COLUMN review TEXT NOT NULL DEFAULT 'approved' CHECK (review IN ('approved', 'pending', 'rejected'))`,
+  `ALTER TABLE apps ADD COLUMN review_reason TEXT`,
+  `ALTER TABLE apps ADD COLUMN approved_at ${ms}`,
+  `UPDATE apps SET approved_at = created_at`,
+  `ALTER TABLE apps ADD COLUMN proposed TEXT`,
+  `ALTER TABLE apps ADD COLUMN suspended_at ${ms}`,
+  `ALTER TABLE apps ADD COLUMN suspended_reason TEXT`,
+  `ALTER TABLE apps ADD COLUMN suspended_with_account INTEGER NOT NULL DEFAULT 0`,
+  `CREATE INDEX apps_review ON apps (review, created_at)`,
+  `CREATE TABLE email_tokens (
+    id_hash TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL CHECK (purpose IN ('verify', 'reset', 'invite')),
+    user_id TEXT REFERENCES users (id) ON DELETE CASCADE,
+    email TEXT NOT NULL,
+    tenant_id TEXT REFERENCES tenants (id) ON DELETE CASCADE,
+    role TEXT,
+    invited_by TEXT,
+    created_at ${ms} NOT NULL,
+    expires_at ${ms} NOT NULL,
+    used_at ${ms})`,
+  `CREATE INDEX email_tokens_expiry ON email_tokens (expires_at)`,
+  `CREATE TABLE mail (
+    id TEXT PRIMARY KEY,
+    "to" TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    text TEXT,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('local', 'pending', 'sent', 'failed')),
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    created_at ${ms} NOT NULL,
+    sent_at ${ms})`,
+  `CREATE INDEX mail_state ON mail (state, created_at)`,
+  `CREATE INDEX mail_created ON mail (created_at)`,
+  // No foreign keys: like the audit log, it outlives what it speaks of.
+  `CREATE TABLE security_events (
+    id TEXT PRIMARY KEY,
+    at ${ms} NOT NULL,
+    kind TEXT NOT NULL,
+    user_id TEXT,
+    email TEXT,
+    client_id TEXT,
+    tenant_id TEXT,
+    address TEXT,
+    details TEXT NOT NULL)`,
+  `CREATE INDEX security_events_at ON security_events (at)`,
+  `CREATE INDEX security_events_user ON security_events (user_id, address, at)`,
+]

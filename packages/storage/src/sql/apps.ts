@@ -1,7 +1,7 @@
-import type { Alongside, App, AppSecret, AppStore, Grant, SecretHandle } from '@fieldgate/core'
+import type { Alongside, App, AppSecret, AppStore, Grant, Page, ReviewState, SecretHandle } from '@fieldgate/core'
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../schema.js'
-import { appendChange, fromApp, fromGrant, toApp, writeAlongside, type Engine } from './rows.js'
+import { appendChange, fromApp, fromGrant, paged, toApp, writeAlongside, type Engine } from './rows.js'
 
 /** Apps and their secrets, and the secrets shown once. */
 export function sqlAppStore(db: Kysely<Database>, engine: Engine): AppStore {
@@ -35,10 +35,13 @@ export function sqlAppStore(db: Kysely<Database>, engine: Engine): AppStore {
       return toApp(await db.selectFrom('apps').selectAll().where('clientId', '=', clientId).executeTakeFirst())
     },
 
-    async listApps(filter: { ownerUserId?: string } = {}): Promise<App[]> {
+    async listApps(filter: { ownerUserId?: string; review?: ReviewState } & Page = {}): Promise<App[]> {
+      const { ownerUserId, review, ...page } = filter
       let q = db.selectFrom('apps').selectAll()
-      if (filter.ownerUserId) q = q.where('ownerUserId', '=', filter.ownerUserId)
-      const rows = await q.orderBy('createdAt').orderBy('id').execute()
+      if (ownerUserId) q = q.where('ownerUserId', '=', ownerUserId)
+      if (review) q = q.where('review', '=', review)
+      q = q.orderBy('createdAt').orderBy('id')
+      const rows = await (page.limit !== undefined || page.query || page.offset ? paged(q, ['name', 'clientId'], page) : q).execute()
       return rows.map((r) => toApp(r)!)
     },
 

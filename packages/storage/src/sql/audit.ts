@@ -1,7 +1,7 @@
-import type { AuditEntry, AuditStore } from '@fieldgate/core'
+import type { AuditEntry, AuditStore, Page } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { insertAudit } from './rows.js'
+import { insertAudit, paged } from './rows.js'
 
 /** The audit log. */
 export function sqlAuditStore(db: Kysely<Database>): AuditStore {
@@ -10,7 +10,7 @@ export function sqlAuditStore(db: Kysely<Database>): AuditStore {
       await insertAudit(db, [entry])
     },
 
-    async listAudit(filter: { appIds?: string[]; tenantIds?: string[]; limit: number }): Promise<AuditEntry[]> {
+    async listAudit(filter: { appIds?: string[]; tenantIds?: string[]; limit: number } & Omit<Page, 'limit'>): Promise<AuditEntry[]> {
       let q = db.selectFrom('auditEntries').selectAll()
       const { appIds, tenantIds } = filter
       if (appIds || tenantIds) {
@@ -18,7 +18,7 @@ export function sqlAuditStore(db: Kysely<Database>): AuditStore {
         if (!appIds?.length && !tenantIds?.length) return []
         q = q.where((eb) => eb.or([...(appIds?.length ? [eb('appId', 'in', appIds)] : []), ...(tenantIds?.length ? [eb('tenantId', 'in', tenantIds)] : [])]))
       }
-      const rows = await q.orderBy('at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()
+      const rows = await paged(q.orderBy('at', 'desc').orderBy('id', 'desc'), ['actor', 'action', 'clientId'], filter).execute()
       return rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }))
     },
   }

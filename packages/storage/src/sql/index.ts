@@ -2,6 +2,7 @@ import type { Storage } from '@fieldgate/core'
 import { Migrator, type Kysely } from 'kysely'
 import { migrationsFor } from '../migrations/index.js'
 import type { Database } from '../schema.js'
+import { sqlAccountStore } from './accounts.js'
 import { sqlAppStore } from './apps.js'
 import { sqlAuditStore } from './audit.js'
 import { sqlChangeStore, type ChangeWatcher } from './changes.js'
@@ -51,6 +52,7 @@ export function sqlStorage({ engine, db, schemaName, prepare, watcher }: SqlStor
     },
 
     ...sqlTenantStore(db),
+    ...sqlAccountStore(db),
     ...sqlAppStore(db, engine),
     ...sqlGrantStore(db, engine),
     ...sqlTokenStore(db),

@@ -1,5 +1,5 @@
-import type { Alongside, ApiRecord, App, AuditEntry, Change, Grant, Install, OutboxEvent, Tenant } from '@fieldgate/core'
-import type { Kysely, Selectable, Transaction } from 'kysely'
+import type { Alongside, ApiRecord, App, AuditEntry, Change, Grant, Install, MailMessage, OutboxEvent, Page, ReviewedFields, SecurityEvent, Tenant, User } from '@fieldgate/core'
+import { sql, type Expression, type Kysely, type Selectable, type SelectQueryBuilder, type SqlBool, type Transaction } from 'kysely'
 import type { Database } from '../schema.js'
 
 // Shared by every aggregate: how rows map to the model, and the writes a change carries along.
@@ -39,7 +39,46 @@ export async function writeAlongside(db: Db, also: Alongside): Promise<void> {
   if (also.install) await upsertInstall(db, also.install)
   await enqueue(db, also.events ?? [])
   await insertAudit(db, also.audit ?? [])
+  if (also.security?.length) await db.insertInto('securityEvents').values(also.security.map(fromSecurityEvent)).execute()
+  if (also.mail?.length) await db.insertInto('mail').values(also.mail).execute()
 }
+
+/**
+ * `query` as a case-insensitive substring of any of `columns` (LIKE with its wildcards escaped; lower()
+ * on both sides, since PostgreSQL's LIKE is case-sensitive and SQLite's is not).
+ */
+export function matching(columns: string[], query: string | undefined): Expression<SqlBool> | undefined {
+  const q = query?.trim().toLowerCase()
+  if (!q) return undefined
+  const pattern = `%${q.replace(/[!%_]/g, (c) => `!${c}`)}%`
+  return sql<SqlBool>`(${sql.join(
+    columns.map((c) => sql`lower(${sql.ref(c)}) LIKE ${pattern} ESCAPE '!'`),
+    sql` OR `,
+  )})`
+}
+
+/** A page of a listing: at most 500 rows, 50 when not said. */
+export function paged<DB, TB extends keyof DB, O>(q: SelectQueryBuilder<DB, TB, O>, columns: string[], page: Page): SelectQueryBuilder<DB, TB, O> {
+  const match = matching(columns, page.query)
+  const limited = q.limit(Math.min(Math.max(page.limit ?? 50, 1), 500)).offset(Math.max(page.offset ?? 0, 0))
+  return match ? limited.where(match) : limited
+}
+
+export function toUser(row: Row<'users'> | undefined): User | undefined {
+  return row && { ...row, operator: row.operator === 1 }
+}
+
+export const fromUser = (user: User): Database['users'] => ({ ...user, operator: user.operator ? 1 : 0 })
+
+export const fromSecurityEvent = (e: SecurityEvent): Database['securityEvents'] => ({ ...e, details: JSON.stringify(e.details) })
+
+export const toSecurityEvent = (row: Row<'securityEvents'>): SecurityEvent => ({
+  ...row,
+  kind: row.kind as SecurityEvent['kind'],
+  details: JSON.parse(row.details) as Record<string, unknown>,
+})
+
+export const toMail = (row: Row<'mail'>): MailMessage => ({ ...row, state: row.state as MailMessage['state'] })
 
 export const toEvent = (row: Row<'events'>): OutboxEvent => ({ ...row, state: row.state as OutboxEvent['state'] })
 
@@ -62,12 +101,22 @@ export function toApp(row: Row<'apps'> | undefined): App | undefined {
       environment: row.environment as App['environment'],
       redirectUris: JSON.parse(row.redirectUris) as string[],
       scopes: splitScopes(row.scopes),
+      review: row.review as App['review'],
+      proposed: row.proposed === null ? null : (JSON.parse(row.proposed) as ReviewedFields),
+      suspendedWithAccount: row.suspendedWithAccount === 1,
     }
   )
 }
 
 export function fromApp(app: App): Database['apps'] {
-  return { ...app, redirectUris: JSON.stringify(app.redirectUris), scopes: app.scopes.join(' '), listed: app.listed ? 1 : 0 }
+  return {
+    ...app,
+    redirectUris: JSON.stringify(app.redirectUris),
+    scopes: app.scopes.join(' '),
+    listed: app.listed ? 1 : 0,
+    proposed: app.proposed && JSON.stringify(app.proposed),
+    suspendedWithAccount: app.suspendedWithAccount ? 1 : 0,
+  }
 }
 
 export function toGrant(row: Row<'grants'> | undefined): Grant | undefined {

@@ -1,7 +1,7 @@
-import type { Membership, Session, Tenant, TenantStore, User } from '@fieldgate/core'
+import type { Alongside, Membership, Page, Role, Session, Tenant, TenantStore, User } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { toTenant } from './rows.js'
+import { fromUser, paged, toTenant, toUser, writeAlongside } from './rows.js'
 
 /** Tenants, users with their memberships, and sessions. */
 export function sqlTenantStore(db: Kysely<Database>): TenantStore {
@@ -15,8 +15,9 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
       return toTenant(await db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst())
     },
 
-    async listTenants(): Promise<Tenant[]> {
-      const rows = await db.selectFrom('tenants').selectAll().orderBy('createdAt').orderBy('id').execute()
+    async listTenants(page?: Page): Promise<Tenant[]> {
+      const q = db.selectFrom('tenants').selectAll().orderBy('createdAt').orderBy('id')
+      const rows = await (page ? paged(q, ['name', 'id'], page) : q).execute()
       return rows.map((r) => toTenant(r)!)
     },
 
@@ -24,7 +25,7 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
 
     async createUser(user: User, memberships: Omit<Membership, 'userId'>[]): Promise<User> {
       await db.transaction().execute(async (tx) => {
-        await tx.insertInto('users').values(user).execute()
+        await tx.insertInto('users').values(fromUser(user)).execute()
         for (const m of memberships)
           await tx
             .insertInto('memberships')
@@ -35,7 +36,20 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
     },
 
     async getUser(id: string): Promise<User | undefined> {
-      return db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst()
+      return toUser(await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst())
+    },
+
+    async updateUser(user: User, also: Alongside = {}): Promise<void> {
+      const { id, createdAt: _c, sandboxTenantId: _s, ...fields } = fromUser(user)
+      await db.transaction().execute(async (tx) => {
+        await tx.updateTable('users').set(fields).where('id', '=', id).execute()
+        await writeAlongside(tx, also)
+      })
+    },
+
+    async listUsers(page: Page = {}): Promise<User[]> {
+      const rows = await paged(db.selectFrom('users').selectAll().orderBy('createdAt').orderBy('id'), ['email'], page).execute()
+      return rows.map((r) => toUser(r)!)
     },
 
     async setSandboxTenant(userId: string, tenantId: string): Promise<void> {
@@ -43,7 +57,7 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
     },
 
     async getUserByEmail(email: string): Promise<User | undefined> {
-      return db.selectFrom('users').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst()
+      return toUser(await db.selectFrom('users').selectAll().where('email', '=', email.toLowerCase()).executeTakeFirst())
     },
 
     async listMemberships(userId: string): Promise<Membership[]> {
@@ -51,12 +65,36 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
       return rows.map((r) => ({ ...r, role: r.role as Membership['role'] }))
     },
 
-    async addMembership(m: Membership): Promise<void> {
-      await db
-        .insertInto('memberships')
-        .values(m)
-        .onConflict((oc) => oc.columns(['userId', 'tenantId']).doUpdateSet({ role: m.role }))
+    async listMembers(tenantId: string): Promise<{ user: User; role: Role }[]> {
+      const rows = await db
+        .selectFrom('memberships')
+        .innerJoin('users', 'users.id', 'memberships.userId')
+        .selectAll('users')
+        .select('memberships.role')
+        .where('memberships.tenantId', '=', tenantId)
+        .orderBy('users.email')
         .execute()
+      return rows.map(({ role, ...user }) => ({ user: toUser(user)!, role: role as Role }))
+    },
+
+    async addMembership(m: Membership, also: Alongside = {}): Promise<void> {
+      await db.transaction().execute(async (tx) => {
+        await tx
+          .insertInto('memberships')
+          .values(m)
+          .onConflict((oc) => oc.columns(['userId', 'tenantId']).doUpdateSet({ role: m.role }))
+          .execute()
+        await writeAlongside(tx, also)
+      })
+    },
+
+    async removeMembership(userId: string, tenantId: string, also: Alongside = {}): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const { numDeletedRows } = await tx.deleteFrom('memberships').where('userId', '=', userId).where('tenantId', '=', tenantId).executeTakeFirst()
+        if (numDeletedRows === 0n) return false
+        await writeAlongside(tx, also)
+        return true
+      })
     },
 
     // sessions
@@ -71,6 +109,12 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
 
     async deleteSession(idHash: string): Promise<void> {
       await db.deleteFrom('sessions').where('idHash', '=', idHash).execute()
+    },
+
+    async deleteUserSessions(userId: string, keep?: string): Promise<number> {
+      let q = db.deleteFrom('sessions').where('userId', '=', userId)
+      if (keep !== undefined) q = q.where('idHash', '!=', keep)
+      return Number((await q.executeTakeFirst()).numDeletedRows)
     },
   }
 }

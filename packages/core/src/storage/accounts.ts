@@ -1,0 +1,21 @@
+import type { EmailToken, MailMessage, SecurityEvent, SecurityEventKind } from '../model.js'
+import type { Page } from './tenants.js'
+
+/** What accounts need besides users: the links mailed to people, the mail itself, and security events. */
+export interface AccountStore {
+  saveEmailToken(token: EmailToken): Promise<void>
+  /** The token if it is unused and has not expired at `now`. */
+  getEmailToken(idHash: string, now: number): Promise<EmailToken | undefined>
+  /** Marks the token used if it is unused and unexpired: exactly one of concurrent calls gets it. */
+  useEmailToken(idHash: string, now: number): Promise<EmailToken | undefined>
+
+  saveMail(mail: MailMessage): Promise<void>
+  /** Saves a message's delivery state (state, attempts, error, sentAt, text). */
+  updateMail(mail: MailMessage): Promise<void>
+  /** Newest first; `query` matches the recipient or subject. */
+  listMail(filter?: { state?: MailMessage['state'] } & Page): Promise<MailMessage[]>
+
+  recordSecurityEvent(event: SecurityEvent): Promise<void>
+  /** Newest first; `query` matches the email, client_id or address. */
+  listSecurityEvents(filter?: { kinds?: SecurityEventKind[]; userId?: string; address?: string } & Page): Promise<SecurityEvent[]>
+}

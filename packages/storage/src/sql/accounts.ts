@@ -1,0 +1,69 @@
+import type { AccountStore, EmailToken, MailMessage, Page, SecurityEvent, SecurityEventKind } from '@fieldgate/core'
+import type { Kysely } from 'kysely'
+import type { Database } from '../schema.js'
+import { fromSecurityEvent, paged, toMail, toSecurityEvent, type Row } from './rows.js'
+
+const toEmailToken = (row: Row<'emailTokens'>): EmailToken => ({ ...row, purpose: row.purpose as EmailToken['purpose'], role: row.role as EmailToken['role'] })
+
+/** Links mailed to people, the mail, and security events. */
+export function sqlAccountStore(db: Kysely<Database>): AccountStore {
+  return {
+    async saveEmailToken(token: EmailToken): Promise<void> {
+      // Spent and expired links are dropped as new ones are made; a day's grace keeps "already used" answerable.
+      await db
+        .deleteFrom('emailTokens')
+        .where('expiresAt', '<', token.createdAt - 86_400_000)
+        .execute()
+      await db.insertInto('emailTokens').values(token).execute()
+    },
+
+    async getEmailToken(idHash: string, now: number): Promise<EmailToken | undefined> {
+      const row = await db.selectFrom('emailTokens').selectAll().where('idHash', '=', idHash).where('expiresAt', '>', now).where('usedAt', 'is', null).executeTakeFirst()
+      return row && toEmailToken(row)
+    },
+
+    async useEmailToken(idHash: string, now: number): Promise<EmailToken | undefined> {
+      // One conditional UPDATE: of concurrent uses exactly one changes the row.
+      const row = await db
+        .updateTable('emailTokens')
+        .set({ usedAt: now })
+        .where('idHash', '=', idHash)
+        .where('expiresAt', '>', now)
+        .where('usedAt', 'is', null)
+        .returningAll()
+        .executeTakeFirst()
+      return row && toEmailToken(row)
+    },
+
+    async saveMail(mail: MailMessage): Promise<void> {
+      await db.insertInto('mail').values(mail).execute()
+    },
+
+    async updateMail(mail: MailMessage): Promise<void> {
+      const { state, attempts, error, sentAt, text } = mail
+      await db.updateTable('mail').set({ state, attempts, error, sentAt, text }).where('id', '=', mail.id).execute()
+    },
+
+    async listMail(filter: { state?: MailMessage['state'] } & Page = {}): Promise<MailMessage[]> {
+      const { state, ...page } = filter
+      let q = db.selectFrom('mail').selectAll()
+      if (state) q = q.where('state', '=', state)
+      const rows = await paged(q.orderBy('createdAt', 'desc').orderBy('id', 'desc'), ['to', 'subject'], page).execute()
+      return rows.map(toMail)
+    },
+
+    async recordSecurityEvent(event: SecurityEvent): Promise<void> {
+      await db.insertInto('securityEvents').values(fromSecurityEvent(event)).execute()
+    },
+
+    async listSecurityEvents(filter: { kinds?: SecurityEventKind[]; userId?: string; address?: string } & Page = {}): Promise<SecurityEvent[]> {
+      const { kinds, userId, address, ...page } = filter
+      let q = db.selectFrom('securityEvents').selectAll()
+      if (kinds?.length) q = q.where('kind', 'in', kinds)
+      if (userId) q = q.where('userId', '=', userId)
+      if (address) q = q.where('address', '=', address)
+      const rows = await paged(q.orderBy('at', 'desc').orderBy('id', 'desc'), ['email', 'clientId', 'address', 'kind'], page).execute()
+      return rows.map(toSecurityEvent)
+    },
+  }
+}
