@@ -15,7 +15,9 @@ export interface OperationContext {
   readonly storage: Storage
   readonly cache: StoreCache
   readonly masterKey?: Buffer
-  /** Where an operation logs the security events it stored with its change; absent in scripts and the CLI. */
+  /** The settings operations read: the sign-up policy, and the issuer that links in mail start with. */
+  readonly config?: Pick<Config, 'signup' | 'issuer'>
+  /** Where an operation logs the security events it stored with its change; absent in scripts. */
   readonly security?: SecurityLog
   now(): number
 }
