@@ -1,11 +1,18 @@
 import { Command, Option } from 'commander'
 import {
+  approveApp,
   cliActor,
   conflict,
   createApp,
   createGrant,
   invalid,
+  listReviewQueue,
   notFound,
+  rejectApp,
+  suspendAccount,
+  suspendApp,
+  unsuspendAccount,
+  unsuspendApp,
   createTenant,
   createUser,
   loadConfig,
@@ -13,11 +20,12 @@ import {
   revokeGrant,
   rotateSecret,
   rotateSigningKeys,
+  type App,
   type Config,
   type SigningKeyRecord,
 } from '@fieldgate/core'
 import { backupSqlite, restoreSqlite } from '@fieldgate/storage'
-import { appInput, appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, type Runtime } from '@fieldgate/server'
+import { appInput, appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, userJson, type Runtime } from '@fieldgate/server'
 
 /**
  * `fieldgate`: runs the server and manages the store it serves. Every command accepts --json for
@@ -87,20 +95,56 @@ tenants.command('list').action(
   }),
 )
 
-program
-  .command('users')
-  .description('people who sign in')
+const users = program.command('users').description('people who sign in')
+users
   .command('create')
   .requiredOption('--email <email>')
   .option('--password <password>', 'at least 10 characters (or FIELDGATE_PASSWORD)')
   .option('--tenant <id>', 'tenant to make them a member of')
   .addOption(new Option('--role <role>').choices(['owner', 'admin', 'member']).default('member'))
+  .option('--operator', 'the operator role: the operator console, review and suspension')
   .action(
     command(async (rt, _c, a) => {
       const password = a.password ?? process.env.FIELDGATE_PASSWORD
       if (!password) throw invalid('give --password or set FIELDGATE_PASSWORD')
-      const u = await createUser(rt.ctx, cliActor, { email: a.email!, password, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
-      return { json: { id: u.id, email: u.email }, text: `user ${u.id} <${u.email}>` }
+      const operator = (a as Record<string, unknown>).operator === true
+      const u = await createUser(rt.ctx, cliActor, { email: a.email!, password, operator, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
+      return { json: { id: u.id, email: u.email }, text: `user ${u.id} <${u.email}>${operator ? ' (operator)' : ''}` }
+    }),
+  )
+users
+  .command('list')
+  .option('--query <text>', 'part of an email')
+  .option('--limit <n>', 'users to show', '100')
+  .action(
+    command(async (rt, _c, a) => {
+      const list = await rt.storage.listUsers({ limit: limitOption(a.limit), ...(a.query ? { query: a.query } : {}) })
+      const flags = (u: (typeof list)[number]) =>
+        [u.operator ? 'operator' : '', u.emailVerifiedAt === null ? 'unverified' : '', u.suspendedAt !== null ? 'suspended' : ''].filter(Boolean).join(',')
+      return { json: list.map(userJson), text: list.map((u) => `${u.id}  ${u.email}  ${flags(u)}`).join('\n') || 'no users' }
+    }),
+  )
+users
+  .command('suspend')
+  .description('no sign-in, sessions end, and every app of theirs is suspended with the account')
+  .requiredOption('--email <email>')
+  .requiredOption('--reason <text>', 'told to the partner')
+  .action(
+    command(async (rt, _c, a) => {
+      const r = await suspendAccount(rt.ctx, cliActor, { email: a.email!, reason: a.reason! })
+      return {
+        json: { user: userJson(r.user), apps: r.apps.map(appJson) },
+        text: `${r.user.email} suspended, with ${r.apps.length} app(s): ${r.apps.map((x) => x.clientId).join(' ') || 'none'}`,
+      }
+    }),
+  )
+users
+  .command('unsuspend')
+  .requiredOption('--email <email>')
+  .action(
+    command(async (rt, _c, a) => {
+      const r = await unsuspendAccount(rt.ctx, cliActor, { email: a.email! })
+      return { json: { user: userJson(r.user), apps: r.apps.map(appJson) }, text: `${r.user.email} active again, with ${r.apps.length} app(s)` }
     }),
   )
 
@@ -150,12 +194,63 @@ apps
       }
     }),
   )
+/** One line per app, with its review and suspension where they matter. */
+const appLine = (a: App): string =>
+  [a.clientId, a.kind.padEnd(7), a.environment.padEnd(7), a.name, a.review !== 'approved' ? `[${a.review}]` : '', a.suspendedAt !== null ? '[suspended]' : '']
+    .filter(Boolean)
+    .join('  ')
+
 apps.command('list').action(
   command(async (rt) => {
     const list = await rt.storage.listApps()
-    return { json: list.map(appJson), text: list.map((a) => `${a.clientId}  ${a.kind.padEnd(7)}  ${a.environment.padEnd(7)}  ${a.name}`).join('\n') || 'no apps' }
+    return { json: list.map(appJson), text: list.map(appLine).join('\n') || 'no apps' }
   }),
 )
+apps
+  .command('review')
+  .description('what partners published and changed, waiting for an operator')
+  .command('list')
+  .action(
+    command(async (rt) => {
+      const list = await listReviewQueue(rt.ctx, cliActor, { limit: 500 })
+      const line = (a: App) => `${appLine(a)}  ${a.approvedAt === null ? 'new' : `changes ${Object.keys(a.proposed ?? {}).join(',')}`}`
+      return { json: list.map(appJson), text: list.map(line).join('\n') || 'nothing waits for review' }
+    }),
+  )
+apps
+  .command('approve')
+  .argument('<client_id>')
+  .option('--reason <text>', 'a note to the partner')
+  .action(
+    command(async (rt, _c, a, [clientId]) => {
+      const app = await approveApp(rt.ctx, cliActor, { clientId: clientId!, ...(a.reason ? { reason: a.reason } : {}) })
+      return { json: appJson(app), text: `${app.name} (${app.clientId}) approved` }
+    }),
+  )
+for (const [verb, run, done] of [
+  ['reject', rejectApp, 'rejected; the partner was told why'],
+  ['suspend', suspendApp, 'suspended: its tokens stop working now, on every instance'],
+] as const) {
+  apps
+    .command(verb)
+    .argument('<client_id>')
+    .requiredOption('--reason <text>', 'told to the partner')
+    .action(
+      command(async (rt, _c, a, [clientId]) => {
+        const app = await run(rt.ctx, cliActor, { clientId: clientId!, reason: a.reason! })
+        return { json: appJson(app), text: `${app.name} (${app.clientId}) ${done}` }
+      }),
+    )
+}
+apps
+  .command('unsuspend')
+  .argument('<client_id>')
+  .action(
+    command(async (rt, _c, _a, [clientId]) => {
+      const app = await unsuspendApp(rt.ctx, cliActor, { clientId: clientId! })
+      return { json: appJson(app), text: `${app.name} (${app.clientId}) is no longer suspended` }
+    }),
+  )
 apps
   .command('rotate-secret')
   .argument('<client_id>')

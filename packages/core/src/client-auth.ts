@@ -52,6 +52,8 @@ export async function authenticateClient(ctx: CoreContext, credentials: ClientCr
   // A secret rotated a moment ago may not have reached this process's cache yet: look once more.
   if (client && !matches(client.secrets, presented, now)) client = await lookup(true)
   if (!client || !matches(client.secrets, presented, now)) throw new InvalidClient(credentials.method === 'client_secret_basic')
+  // Said only to the holder of the secret: anyone else learns nothing of the app from its client_id.
+  if (client.app.suspendedAt !== null) throw new InvalidClient(credentials.method === 'client_secret_basic', 'The client is suspended')
   return client.app
 }
 

@@ -33,8 +33,8 @@ export class InvalidRequest extends OAuthError {
 
 /** The exact body Field Nation documents; used by every dialect (RFC 6749 leaves the text open). */
 export class InvalidClient extends OAuthError {
-  constructor(basicUsed = false) {
-    super('invalid_client', 'Client authentication failed', 401)
+  constructor(basicUsed = false, description = 'Client authentication failed') {
+    super('invalid_client', description, 401)
     // RFC 6749 §5.2: 401 with WWW-Authenticate when the client used the Authorization header.
     if (basicUsed) this.headers['www-authenticate'] = 'Basic realm="fieldgate", charset="UTF-8"'
   }

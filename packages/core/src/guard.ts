@@ -26,7 +26,8 @@ export async function authenticateAccessToken(ctx: CoreContext, token: string): 
 
 async function jwtPrincipal(ctx: CoreContext, token: string): Promise<Principal> {
   const claims = verifyAccessToken(ctx.keys, token, { issuer: ctx.config.issuer, audience: ctx.config.audience, now: ctx.now() })
-  if (!(await ctx.cache.isGrantActive(claims.grant_id))) throw new InvalidToken('The access token was revoked')
+  if (!(await ctx.cache.isGrantActive(claims.grant_id))) throw revokedGrant(ctx, claims.client_id, claims.tenant_id, claims.grant_id)
+  await requireActiveApp(ctx, claims.client_id)
   return {
     clientId: claims.client_id,
     tenantId: claims.tenant_id,
@@ -38,6 +39,8 @@ async function jwtPrincipal(ctx: CoreContext, token: string): Promise<Principal>
 
 async function opaquePrincipal(ctx: CoreContext, token: string): Promise<Principal> {
   const { token: t, grant, clientId } = await verifyOpaqueToken(ctx, token)
+  if (grant.status !== 'active') throw revokedGrant(ctx, clientId, t.tenantId, grant.id)
+  await requireActiveApp(ctx, clientId)
   return {
     clientId,
     tenantId: t.tenantId,
@@ -54,6 +57,21 @@ async function opaquePrincipal(ctx: CoreContext, token: string): Promise<Princip
       grant_id: grant.id,
     },
   }
+}
+
+/**
+ * A suspended app's tokens are refused at once: the suspension is an `app` change, so every process's
+ * cache drops the app at its next read of the change feed and reads it again here.
+ */
+async function requireActiveApp(ctx: CoreContext, clientId: string): Promise<void> {
+  const client = await ctx.cache.client(clientId, ctx.now())
+  if (client?.app.suspendedAt != null) throw new InvalidToken('The app is suspended')
+}
+
+/** A token of a revoked grant: recorded once a minute per grant, however often the client retries it. */
+function revokedGrant(ctx: CoreContext, clientId: string, tenantId: string, grantId: string): InvalidToken {
+  ctx.security.record({ kind: 'token.revoked_grant', clientId, tenantId, details: { grant_id: grantId } }, { once: `revoked ${grantId}` })
+  return new InvalidToken('The access token was revoked')
 }
 
 export function requireScope(principal: Principal, scope: string): void {

@@ -1,4 +1,4 @@
-import type { App, AuditEntry, DeliveryAttempt, Grant, NewAppInput, OutboxEvent, SigningKeyRecord, Tenant } from '@fieldgate/core'
+import type { App, AuditEntry, DeliveryAttempt, Grant, NewAppInput, OutboxEvent, ReviewedFields, SigningKeyRecord, Tenant, User } from '@fieldgate/core'
 
 /** How the CLI's --json and the admin API show the store's objects: snake_case, ISO times, no secrets. */
 type Json = Record<string, unknown>
@@ -25,6 +25,31 @@ export const appJson = (a: App) => ({
   data_api_url: a.dataApiUrl,
   description: a.description,
   listed: a.listed,
+  owner_user_id: a.ownerUserId,
+  review: a.review,
+  review_reason: a.reviewReason,
+  approved_at: iso(a.approvedAt),
+  proposed: a.proposed && reviewedJson(a.proposed),
+  suspended_at: iso(a.suspendedAt),
+  suspended_reason: a.suspendedReason,
+})
+
+const reviewedJson = (r: ReviewedFields) => ({
+  name: r.name,
+  scopes: r.scopes.join(' '),
+  install_url: r.installUrl,
+  redirect_uris: r.redirectUris,
+  data_api_url: r.dataApiUrl,
+})
+
+export const userJson = (u: User) => ({
+  id: u.id,
+  email: u.email,
+  created_at: iso(u.createdAt),
+  email_verified_at: iso(u.emailVerifiedAt),
+  operator: u.operator,
+  suspended_at: iso(u.suspendedAt),
+  suspended_reason: u.suspendedReason,
 })
 
 export const grantJson = (g: Grant) => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })

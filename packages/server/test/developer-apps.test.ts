@@ -5,6 +5,9 @@ import { cliActor, createGrant, updateApp } from '@fieldgate/core'
 import { decodeJwt, eachEngine, postJson, publicSandboxApp, request, startServer, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf } from './person.js'
 
+/** Partners here sign up and create apps at once; verifying the address first is accounts.test.ts's. */
+const open = { signup: 'open' } as const
+
 /**
  * Issue 11, the app part: live public apps with only redirect URIs, https for live URLs, the sandbox
  * target_id answering at once, the token lifetime in the portal, POST/redirect/GET with secrets shown
@@ -35,7 +38,7 @@ const fieldEdgeToken = (server: TestServer, clientId: string, clientSecret: stri
 describe('developer portal: apps', () => {
   let server: TestServer
   before(async () => {
-    server = await startServer()
+    server = await startServer({ overrides: open })
   })
   after(() => server.close())
 
@@ -155,7 +158,7 @@ describe('developer portal: apps', () => {
 
 describe('app edits never widen a grant', () => {
   eachEngine('widening the app keeps the grant and its tokens as consented; narrowing narrows new tokens', async (engine) => {
-    const server = await startServer({ engine })
+    const server = await startServer({ engine, overrides: open })
     try {
       const app = await publicSandboxApp(server.storage, { scopes: 'api' })
       const token = (scope?: string) =>
@@ -194,7 +197,7 @@ describe('admin API: apps', () => {
   const adminToken = randomBytes(32).toString('base64url')
   let server: TestServer
   before(async () => {
-    server = await startServer({ overrides: { adminToken } })
+    server = await startServer({ overrides: { ...open, adminToken } })
   })
   after(() => server.close())
   const post = (path: string, body: unknown) =>

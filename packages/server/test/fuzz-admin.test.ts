@@ -27,6 +27,7 @@ const specs: Spec[] = [
   getRoute('/admin/v1/apps', 'api', { auth: adminAuth }),
   getRoute('/admin/v1/grants', 'api', { auth: adminAuth, names: ['tenant_id'], real: (f) => f.tenantIds }),
   getRoute('/admin/v1/keys', 'api', { auth: adminAuth }),
+  getRoute('/admin/v1/users', 'api', { auth: adminAuth, names: ['q', 'limit', 'offset'], real: () => ['1', '500', '501', '0', '-1', '1.5', '%', 'farm'] }),
   getRoute('/admin/v1/audit', 'api', {
     auth: adminAuth,
     names: ['client_id', 'tenant_id', 'limit'],
@@ -38,7 +39,7 @@ const specs: Spec[] = [
       // The password has no NUL pattern: it is not a "text" field here, so a NUL never stands in for a violation.
       [
         '/admin/v1/users',
-        { text: ['email', 'tenant_id', 'role'], other: ['password'], required: ['email', 'password'] },
+        { text: ['email', 'tenant_id', 'role'], other: ['password', 'operator'], required: ['email', 'password'] },
         { role: ['owner', 'member'], email: ['fuzz@farm.example'], password: ['long enough password'] },
       ],
       [
@@ -51,6 +52,8 @@ const specs: Spec[] = [
         { kind: ['private', 'public'], environment: ['sandbox'] },
       ],
       ['/admin/v1/grants', { text: ['client_id', 'tenant_id', 'scopes'], required: ['client_id', 'tenant_id'] }, {}],
+      ['/admin/v1/users/suspend', { text: ['email', 'reason'], required: ['email', 'reason'] }, { email: ['fuzz@farm.example'] }],
+      ['/admin/v1/users/unsuspend', { text: ['email'], other: ['reason'], required: ['email'] }, { email: ['fuzz@farm.example'] }],
     ] as [string, WriteSchema, Record<string, readonly string[]>][]
   ).map(
     ([route, schema, real]): Spec => ({
@@ -96,6 +99,21 @@ const specs: Spec[] = [
         }),
       ),
   },
+  ...['approve', 'reject', 'suspend', 'unsuspend'].map(
+    (verb): Spec => ({
+      method: 'POST',
+      route: `/admin/v1/apps/:client_id/${verb}`,
+      kind: 'api',
+      note: 'never a real client_id',
+      build: (f) =>
+        req({
+          method: 'POST',
+          path: edgeSegment.map((s) => `/admin/v1/apps/${s}/${verb}`),
+          auth: adminAuth(f),
+          body: bodies(paramsOf(fieldsOf(['reason'])), f.limit, { hints: ['reason'], allowEmpty: true }),
+        }),
+    }),
+  ),
   {
     method: 'DELETE',
     route: '/admin/v1/apps/:client_id',

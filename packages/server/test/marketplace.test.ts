@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { cliActor, createTenant, createUser, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
+import { approveApp, cliActor, createTenant, createUser, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
 import { FieldgateError, completionUrl, readInstallRequest, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, request, runCli, startServer, tempDir, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
+
+/** Partners here sign up and create apps at once; verifying the address first is accounts.test.ts's. */
+const open = { signup: 'open' } as const
 
 const INSTALL = 'https://partner.example/install'
 
@@ -45,6 +48,12 @@ async function createAppThroughPortal(p: Person, fields: Record<string, string>)
   return { clientId: value('client_id'), clientSecret: value('client_secret'), page }
 }
 
+/** A live app as an operator approved it: until then no customer sees it (review.test.ts). */
+async function approved(server: TestServer, app: CreatedApp): Promise<CreatedApp> {
+  await approveApp(server.runtime.ctx, cliActor, { clientId: app.clientId })
+  return app
+}
+
 /** A tenant and its owner, signed in. */
 async function tenantOwner(server: TestServer, environment: 'sandbox' | 'live'): Promise<{ tenant: Tenant; person: Person }> {
   const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Acme ${randomBytes(3).toString('hex')}`, environment })
@@ -83,7 +92,7 @@ const tokenFor = (server: TestServer, app: CreatedApp, targetId: string) =>
 describe('developer portal and marketplace over HTTP', () => {
   let server: TestServer
   before(async () => {
-    server = await startServer()
+    server = await startServer({ overrides: open })
   })
   after(() => server.close())
 
@@ -191,7 +200,7 @@ describe('developer portal and marketplace over HTTP', () => {
 
   it('a tenant admin installs a live app once, completes setup, and uninstalling stops its tokens at once', async () => {
     const p = await partner(server)
-    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name: 'Live planner' })
+    const app = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on', name: 'Live planner' }))
     assert.match(app.clientSecret, /^fgs_live_/)
     const { tenant, person } = await tenantOwner(server, 'live')
     const market = await person.get(`/marketplace?tenant=${tenant.id}`)
@@ -231,7 +240,7 @@ describe('developer portal and marketplace over HTTP', () => {
 
   it('shows a setup error with retry and removal', async () => {
     const p = await partner(server)
-    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const app = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on' }))
     const { tenant, person } = await tenantOwner(server, 'live')
     await install(person, app.clientId, tenant.id)
     const page = await person.get(await signedCompletion(server, app, tenant.id, 'error', { errorDescription: 'No <b>licence</b>' }))
@@ -243,7 +252,7 @@ describe('developer portal and marketplace over HTTP', () => {
 
   it('installs exactly the scopes the page showed: widened or narrowed since, nothing is granted and the page is shown again', async () => {
     const p = await partner(server)
-    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const app = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on' }))
     const { tenant, person } = await tenantOwner(server, 'live')
     const path = `/marketplace/apps/${app.clientId}?tenant=${tenant.id}`
     const shown = hiddenFields((await person.get(path)).text)
@@ -269,8 +278,8 @@ describe('developer portal and marketplace over HTTP', () => {
 
   it('refuses an Install form whose scope list was changed or moved to another app or tenant', async () => {
     const p = await partner(server)
-    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
-    const other = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name: 'Other' })
+    const app = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on' }))
+    const other = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on', name: 'Other' }))
     const { tenant, person } = await tenantOwner(server, 'live')
     const second = await createTenant(server.runtime.ctx, cliActor, { name: 'Second', environment: 'live' })
     await server.storage.addMembership({ userId: (await server.storage.getUserByEmail(person.email))!.id, tenantId: second.id, role: 'owner' })
@@ -292,7 +301,7 @@ describe('developer portal and marketplace over HTTP', () => {
   it('shows each card as installed, setup pending or setup failed, from the stored install', async () => {
     const p = await partner(server)
     const name = `Card ${randomBytes(3).toString('hex')}`
-    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on', name })
+    const app = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on', name }))
     const { tenant, person } = await tenantOwner(server, 'live')
     const card = async () => {
       const page = (await person.get(`/marketplace?tenant=${tenant.id}`)).text
@@ -312,7 +321,7 @@ describe('developer portal and marketplace over HTTP', () => {
 
   it('/marketplace/complete changes an install only when the partner signed the link, within five minutes', async () => {
     const p = await partner(server)
-    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const app = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on' }))
     const { tenant, person } = await tenantOwner(server, 'live')
     await install(person, app.clientId, tenant.id)
     const [grant] = await server.storage.listGrants({ tenantId: tenant.id })
@@ -367,7 +376,7 @@ describe('developer portal and marketplace over HTTP', () => {
   it('refuses a sandbox app on a live tenant, and a live app on a sandbox tenant', async () => {
     const p = await partner(server)
     const sandboxApp = await createAppThroughPortal(p, { listed: 'on' })
-    const liveApp = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const liveApp = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on' }))
     const live = await tenantOwner(server, 'live')
     const res = await install(live.person, sandboxApp.clientId, live.tenant.id)
     assert.equal(res.status, 400)
@@ -399,7 +408,7 @@ describe('developer portal and marketplace over HTTP', () => {
 
   it('refuses every form without its CSRF token', async () => {
     const p = await partner(server)
-    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const app = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on' }))
     const { tenant, person } = await tenantOwner(server, 'live')
     await install(person, app.clientId, tenant.id)
     const grant = (await server.storage.listGrants({ tenantId: tenant.id }))[0]!
@@ -427,7 +436,7 @@ describe('developer portal and marketplace over HTTP', () => {
 
   it('rotates with a grace period, signs installs with the new secret, and deleting ends every token', async () => {
     const p = await partner(server)
-    const app = await createAppThroughPortal(p, { environment: 'live', listed: 'on' })
+    const app = await approved(server, await createAppThroughPortal(p, { environment: 'live', listed: 'on' }))
     const { tenant, person } = await tenantOwner(server, 'live')
     await install(person, app.clientId, tenant.id)
     const token = (await tokenFor(server, app, tenant.id)).json.access_token as string
@@ -457,7 +466,7 @@ describe('admin API', () => {
   const adminToken = randomBytes(32).toString('base64url')
   let server: TestServer
   before(async () => {
-    server = await startServer({ overrides: { adminToken } })
+    server = await startServer({ overrides: { ...open, adminToken } })
   })
   after(() => server.close())
   const admin = (path: string, init: RequestInit = {}) =>

@@ -76,6 +76,8 @@ async function requireClient(ctx: CoreContext, clientId: string | undefined): Pr
   if (!clientId) throw new AuthorizationPageError('The link that brought you here has no client_id: the app that sent you is misconfigured.')
   const app = isLookupKey(clientId) ? (await ctx.cache.client(clientId, ctx.now()))?.app : undefined
   if (!app) throw new AuthorizationPageError('The app that sent you here is not known to this server.')
+  if (app.suspendedAt !== null) throw new AuthorizationPageError(`${app.name} is suspended: it cannot be connected.`, 403)
+  if (app.approvedAt === null) throw new AuthorizationPageError(`${app.name} is waiting for review: it cannot be connected until the platform approves it.`, 403)
   return app
 }
 

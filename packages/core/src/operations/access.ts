@@ -3,6 +3,7 @@ import { isLookupKey } from '../client-auth.js'
 import type { OperationContext } from '../context.js'
 import type { App, Tenant, User } from '../model.js'
 import { forbidden, notFound } from '../operation-error.js'
+import { isAvailable } from './review.js'
 
 /*
  * Who may do what, in one place. Every operation calls one of these before it reads what it changes, so
@@ -60,10 +61,13 @@ export async function findOwnApp(ctx: OperationContext, actor: Actor, clientId: 
   return app && ownsOrOperates(actor, app) ? app : undefined
 }
 
-/** A marketplace app a person may see and install: public, and listed unless it is their own. */
+/**
+ * A marketplace app a person may see and install: public, approved and not suspended (review.ts), and
+ * listed unless it is their own.
+ */
 export async function findInstallableApp(ctx: OperationContext, actor: Actor, clientId: string): Promise<App | undefined> {
   const app = await signedInLookup(ctx, actor, clientId)
-  return app && app.kind === 'public' && (app.listed || ownsOrOperates(actor, app)) ? app : undefined
+  return app && app.kind === 'public' && isAvailable(app) && (app.listed || ownsOrOperates(actor, app)) ? app : undefined
 }
 
 /** The app by client_id for anyone but a visitor; a value that cannot be a client_id finds nothing. */

@@ -4,10 +4,11 @@ import type { OperationContext } from '../context.js'
 import { newEvent } from '../events.js'
 import { isLookupKey } from '../client-auth.js'
 import type { App, AppKind, AppSecret, OutboxEvent, Tenant } from '../model.js'
-import { invalid, notFound, type AppField } from '../operation-error.js'
+import { forbidden, invalid, notFound, type AppField } from '../operation-error.js'
 import { hashSecret, newClientId, newClientSecret, seal, secretHint } from '../secrets.js'
 import { adminTenants, appFor, requireSignedIn, tenantFor } from './access.js'
 import { newGrant } from './grants.js'
+import { isReviewed, reviewedFields } from './review.js'
 import { ensurePartnerSandbox, environments, newTenant } from './tenants.js'
 import { isSecureUrl, oneOf, optionalEmail, optionalUrl, requireRedirectUri, requireText, safeScopes } from './validate.js'
 
@@ -55,6 +56,7 @@ export interface CreatedApp {
  */
 export async function createApp(ctx: OperationContext, actor: Actor, input: NewAppInput): Promise<CreatedApp> {
   requireSignedIn(actor, 'create apps')
+  requireVerifiedPartner(ctx, actor)
   const now = ctx.now()
   const kind = oneOf(input.kind, kinds, 'kind')
   const tenant = await ownTenant(ctx, actor, input, kind)
@@ -90,6 +92,8 @@ export async function createApp(ctx: OperationContext, actor: Actor, input: NewA
     },
     input,
   )
+  // A partner's public live app reaches real customers only once an operator approved it (review.ts).
+  if (actor.kind === 'person' && isReviewed(app)) Object.assign(app, { review: 'pending', approvedAt: null })
   const clientSecret = newClientSecret(environment)
   // A marketplace app gets a sandbox tenant to test against, stored with the app.
   const testsOnSandbox = kind === 'public' && environment === 'sandbox'
@@ -102,7 +106,15 @@ export async function createApp(ctx: OperationContext, actor: Actor, input: NewA
   await ctx.storage.createApp(app, newSecret(app.id, clientSecret, now, ctx.masterKey), grant, {
     ...(madeTenant ? { tenant: madeTenant } : {}),
     events: grant ? newEvent(app, grant.tenantId, 'grant.created', { grant_id: grant.id, scopes: grant.scopes }, now) : [],
-    audit: [auditEntry(actor, now, 'app.created', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, kind, environment })],
+    audit: [
+      auditEntry(
+        actor,
+        now,
+        'app.created',
+        { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId },
+        { name: app.name, kind, environment, review: app.review },
+      ),
+    ],
   })
   return sandboxTenant ? { app, clientSecret, sandboxTenant } : { app, clientSecret }
 }
@@ -117,18 +129,45 @@ async function ownTenant(ctx: OperationContext, actor: Actor, input: NewAppInput
 }
 
 /**
+ * Under the `verified` and `invite` sign-up policies (the default is `verified`), a partner creates
+ * apps only once they confirmed their address: an app's notices then reach a real mailbox.
+ */
+function requireVerifiedPartner(ctx: OperationContext, actor: Actor): void {
+  if (actor.kind !== 'person' || actor.user.emailVerifiedAt !== null || ctx.config?.signup === 'open') return
+  throw forbidden(`confirm your email address first: follow the link we sent to ${actor.user.email}`)
+}
+
+/**
  * Changes what a person may change of an app: never its id, client_id, kind, environment or tenant.
  * Never its grants either: widening `scopes` widens no grant and no token (wider access needs a new
  * consent or install); narrowing it narrows what new client-credentials tokens carry (grants/client-credentials.ts).
+ * A partner's change to a reviewed app waits for review (review.ts); an operator's takes effect as made.
  */
 export async function updateApp(ctx: OperationContext, actor: Actor, input: { clientId: string; fields: AppFields }): Promise<App> {
   const app = await appFor(ctx, actor, input.clientId)
-  const updated = withFields({ ...app }, input.fields)
-  const changed = appFieldNames.filter((k) => input.fields[k] !== undefined && JSON.stringify(app[k]) !== JSON.stringify(updated[k]))
+  const submits = actor.kind === 'person' && isReviewed(app)
+  const updated = submits ? submitted(app, input.fields) : withFields({ ...app }, input.fields)
+  const changed = appFieldNames.filter((k) => input.fields[k] !== undefined && JSON.stringify(asProposed(app)[k]) !== JSON.stringify(asProposed(updated)[k]))
   const about = { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }
-  await ctx.storage.updateApp(updated, { audit: [auditEntry(actor, ctx.now(), 'app.updated', about, { changed })] })
+  await ctx.storage.updateApp(updated, { audit: [auditEntry(actor, ctx.now(), 'app.updated', about, { changed, review: updated.review })] })
   ctx.cache.apply({ kind: 'app', ref: app.id })
   return updated
+}
+
+/** The app as its partner edits it: what waits for review over what is in force. */
+export const asProposed = (app: App): App => ({ ...app, ...(app.proposed ?? {}) })
+
+/**
+ * A partner's save of a reviewed app. Never approved, the app itself is the submission. Approved, the
+ * reviewed fields go to `proposed` (the approved ones stay in force) and the rest apply at once; a save
+ * that leaves the reviewed fields as approved withdraws what waited. Every save asks for review again.
+ */
+function submitted(app: App, fields: AppFields): App {
+  const candidate = withFields(asProposed(app), fields)
+  if (app.approvedAt === null) return { ...candidate, review: 'pending', proposed: null }
+  const proposed = reviewedFields(candidate)
+  const unchanged = JSON.stringify(proposed) === JSON.stringify(reviewedFields(app))
+  return { ...candidate, ...reviewedFields(app), proposed: unchanged ? null : proposed, review: unchanged ? 'approved' : 'pending' }
 }
 
 const appFieldNames = [

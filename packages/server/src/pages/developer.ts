@@ -1,4 +1,4 @@
-import { describeScope, scopeDescriptions, type App, type AuditEntry, type DeliveryAttempt, type OutboxEvent, type Tenant } from '@fieldgate/core'
+import { describeScope, asProposed, isReviewed, scopeDescriptions, type App, type AuditEntry, type DeliveryAttempt, type OutboxEvent, type Tenant } from '@fieldgate/core'
 import { auditTable } from './audit.js'
 import { html, type SafeHtml } from './html.js'
 import { layout } from './layout.js'
@@ -24,11 +24,42 @@ ${
     ? html`<p class="muted">No apps yet.</p>`
     : html`<ul class="apps">${p.apps.map(
         (a) => html`<li>
-  <a href="/developer/apps/${a.clientId}">${a.name}</a> <span class="muted">${a.kind}, ${a.environment}</span></li>`,
+  <a href="/developer/apps/${a.clientId}">${a.name}</a> <span class="muted">${a.kind}, ${a.environment}</span> ${stateTag(a)}</li>`,
       )}</ul>`
 }
 <p><a class="button" href="/developer/apps/new">Create an app</a></p>`,
   })
+
+/** Where an app stands with the platform, in a word for the list of apps. */
+const stateTag = (a: App): SafeHtml | string => {
+  if (a.suspendedAt !== null) return html`<span class="tag bad">suspended</span>`
+  if (!isReviewed(a)) return ''
+  if (a.review === 'pending') return html`<span class="tag">${a.approvedAt === null ? 'waiting for review' : 'changes waiting for review'}</span>`
+  return a.review === 'rejected' ? html`<span class="tag bad">not approved</span>` : ''
+}
+
+const reviewedLabels = { name: 'name', scopes: 'scopes', installUrl: 'install URL', redirectUris: 'redirect URIs', dataApiUrl: 'Data API URL' } as const
+
+/** What the partner must know of review and suspension, above everything else on the app's page. */
+function standing(app: App): SafeHtml | string {
+  const suspended =
+    app.suspendedAt === null
+      ? ''
+      : html`<p class="warning" role="alert" id="suspension"><strong>Suspended${app.suspendedWithAccount ? ' with your account' : ''}</strong>: ${app.suspendedReason ?? ''}.
+  Its tokens are refused and it gets no new ones until the platform lifts the suspension.</p>`
+  if (!isReviewed(app)) return suspended
+  const waiting = app.proposed ? (Object.keys(reviewedLabels) as (keyof typeof reviewedLabels)[]).filter((k) => JSON.stringify(app[k]) !== JSON.stringify(app.proposed![k])) : []
+  const reason = app.reviewReason ? html` The reviewer wrote: <q>${app.reviewReason}</q>` : ''
+  const review =
+    app.review === 'pending'
+      ? app.approvedAt === null
+        ? html`<p class="warning" id="review"><strong>Waiting for review.</strong> Customers cannot see, install or connect it until the platform approves it.</p>`
+        : html`<p class="warning" id="review"><strong>Your changes wait for review</strong> (${waiting.map((k) => reviewedLabels[k]).join(', ')}). The approved version stays in effect until then.</p>`
+      : app.review === 'rejected'
+        ? html`<p class="warning" role="alert" id="review"><strong>Not approved.</strong>${reason} ${app.approvedAt === null ? 'Customers cannot see it.' : 'The version approved before stays in effect.'} Change it and save to ask for review again.</p>`
+        : html`<p id="review"><strong>Approved</strong> on ${new Date(app.approvedAt ?? app.createdAt).toISOString().slice(0, 10)}.${reason}</p>`
+  return html`${suspended}${review}`
+}
 
 export interface AppFormValues {
   name?: string
@@ -178,6 +209,23 @@ ${
 </table>`
 }`
 
+/** The edit form shows what waits for review, if anything does: that is what the partner changes next. */
+const editFields = (app: App, error: FieldError | undefined): SafeHtml =>
+  appFields(
+    {
+      name: app.name,
+      description: app.description,
+      installUrl: app.installUrl ?? '',
+      redirectUris: app.redirectUris.join('\n'),
+      contactEmail: app.contactEmail ?? '',
+      dataApiUrl: app.dataApiUrl ?? '',
+      tokenTtl: app.tokenTtl === null ? '' : String(app.tokenTtl),
+      scopes: app.scopes,
+      listed: app.listed,
+    },
+    error,
+  )
+
 export const appPage = (
   p: Frame & {
     app: App
@@ -194,6 +242,7 @@ export const appPage = (
     ...p,
     body: html`<h1>${p.app.name}</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
+${standing(p.app)}
 ${formError(p.error)}
 <dl class="facts">
   <dt>Client ID</dt><dd><code>${p.app.clientId}</code></dd>
@@ -214,20 +263,7 @@ ${
 <h2>Edit</h2>
 <form method="post" action="/developer/apps/${p.app.clientId}">
   <input type="hidden" name="csrf" value="${p.csrf}">
-  ${appFields(
-    {
-      name: p.app.name,
-      description: p.app.description,
-      installUrl: p.app.installUrl ?? '',
-      redirectUris: p.app.redirectUris.join('\n'),
-      contactEmail: p.app.contactEmail ?? '',
-      dataApiUrl: p.app.dataApiUrl ?? '',
-      tokenTtl: p.app.tokenTtl === null ? '' : String(p.app.tokenTtl),
-      scopes: p.app.scopes,
-      listed: p.app.listed,
-    },
-    p.error,
-  )}
+  ${editFields(asProposed(p.app), p.error)}
   <div class="actions"><button type="submit" class="primary">Save changes</button></div>
 </form>
 <h2>Rotate the client secret</h2>

@@ -84,6 +84,8 @@ table.audit th, table.audit td { text-align: left; padding: .3rem .4rem; border-
 ul.scopes code, .connection code { font-weight: 700; }
 .connection { padding: .75rem 0; border-top: 1px solid var(--line); }
 .connection form { margin: .5rem 0 0; }
+.tag { display: inline-block; font-size: .8rem; padding: 0 .4rem; border-radius: .3rem; background: #fff6dc; border: 1px solid #e2c25c; }
+.tag.bad { background: #fbe9e9; border-color: var(--bad); color: var(--bad); }
 `
 
 /** The copy button of the page that shows a secret once; without script the field is still selectable. */

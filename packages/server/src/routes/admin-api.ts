@@ -6,7 +6,14 @@ import {
   InvalidToken,
   MissingToken,
   adminApiActor,
+  approveApp,
+  listReviewQueue,
   notFound,
+  rejectApp,
+  suspendAccount,
+  suspendApp,
+  unsuspendAccount,
+  unsuspendApp,
   createApp,
   createGrant,
   createTenant,
@@ -18,7 +25,7 @@ import {
   type Actor,
   type CoreContext,
 } from '@fieldgate/core'
-import { appInput, appJson, auditJson, grantJson, keyJson, tenantJson } from '../admin-json.js'
+import { appInput, appJson, auditJson, grantJson, keyJson, tenantJson, userJson } from '../admin-json.js'
 import { list, nullable, oneOf, strict, text as str } from '../schemas/common.js'
 
 /**
@@ -58,18 +65,72 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
           password: Type.String({ minLength: 10, maxLength: 1000 }),
           tenant_id: Type.Optional(str()),
           role: Type.Optional(oneOf(['owner', 'admin', 'member'])),
+          operator: Type.Optional(Type.Boolean()),
         }),
         response: { 201: strict({ id: str(), email: str() }) },
       },
     },
     async (request, reply) => {
       const b = request.body
-      const u = await createUser(ctx, by(request), { email: b.email, password: b.password, ...(b.tenant_id ? { tenantId: b.tenant_id, role: b.role ?? 'member' } : {}) })
+      const membership = b.tenant_id ? { tenantId: b.tenant_id, role: b.role ?? 'member' } : {}
+      const u = await createUser(ctx, by(request), { email: b.email, password: b.password, operator: b.operator ?? false, ...membership })
       return reply.code(201).send({ id: u.id, email: u.email })
     },
   )
 
-  app.get('/admin/v1/apps', { schema: { ...doc('List apps'), response: { 200: list(appShape) } } }, async () => (await s.listApps()).map(appJson))
+  app.get('/admin/v1/users', { schema: { ...doc('List users, oldest first; `q` finds part of an email'), querystring: page, response: { 200: list(user) } } }, async (request) =>
+    (await s.listUsers(pageOf(request.query))).map(userJson),
+  )
+
+  for (const [verb, suspend] of [
+    ['suspend', true],
+    ['unsuspend', false],
+  ] as const) {
+    app.post(
+      `/admin/v1/users/${verb}`,
+      {
+        schema: {
+          ...doc(suspend ? 'Suspend a partner account: no sign-in, and every app of theirs suspended' : 'Lift an account suspension, and that of the apps suspended with it'),
+          body: suspend ? strict({ email: str(), reason: str() }) : strict({ email: str(), reason: Type.Optional(str()) }),
+          response: { 200: strict({ user, apps: list(appShape) }) },
+        },
+      },
+      async (request) => {
+        const { email, reason } = request.body
+        const r = suspend ? await suspendAccount(ctx, by(request), { email, reason: reason ?? '' }) : await unsuspendAccount(ctx, by(request), { email })
+        return { user: userJson(r.user), apps: r.apps.map(appJson) }
+      },
+    )
+  }
+
+  app.get(
+    '/admin/v1/apps',
+    {
+      schema: { ...doc('List apps; `review=pending` is the review queue'), querystring: strict({ review: Type.Optional(oneOf(['pending'])) }), response: { 200: list(appShape) } },
+    },
+    async (request) => (request.query.review ? await listReviewQueue(ctx, by(request)) : await s.listApps()).map(appJson),
+  )
+
+  const decisions = {
+    approve: { summary: 'Approve what waits for review: a first submission goes live, a change takes effect', reason: 'optional', run: approveApp },
+    reject: { summary: 'Reject what waits for review, with the reason the partner reads', reason: 'required', run: rejectApp },
+    suspend: { summary: 'Suspend an app: no new token (invalid_client), every token it holds refused, on every instance', reason: 'required', run: suspendApp },
+    unsuspend: { summary: 'Lift an app suspension', reason: 'none', run: unsuspendApp },
+  } as const
+  for (const [verb, d] of Object.entries(decisions)) {
+    app.post(
+      `/admin/v1/apps/:client_id/${verb}`,
+      {
+        schema: {
+          ...doc(d.summary),
+          params: strict({ client_id: str() }),
+          body: Type.Unsafe<{ reason?: string } | undefined>({ ...strict({ reason: Type.Optional(Type.String({ maxLength: 2000 })) }), nullable: true }),
+          response: { 200: appShape },
+        },
+      },
+      async (request) => appJson(await d.run(ctx, by(request), { clientId: request.params.client_id, reason: request.body?.reason ?? '' })),
+    )
+  }
 
   app.post(
     '/admin/v1/apps',
@@ -197,6 +258,7 @@ const nullableStr = nullable(Type.String())
 const doc = (summary: string) => ({ tags: ['admin'], summary, security: [{ adminToken: [] }] })
 
 const tenant = strict({ id: str(), name: str(), environment: str(), marketplace_id: str(), created_at: str() })
+const reviewed = strict({ name: str(), scopes: str(), install_url: nullableStr, redirect_uris: list(str()), data_api_url: nullableStr })
 const appShape = strict({
   client_id: str(),
   name: str(),
@@ -211,7 +273,29 @@ const appShape = strict({
   data_api_url: nullableStr,
   description: str(),
   listed: Type.Boolean(),
+  owner_user_id: nullableStr,
+  review: str(),
+  review_reason: nullableStr,
+  approved_at: nullableStr,
+  proposed: nullable(reviewed),
+  suspended_at: nullableStr,
+  suspended_reason: nullableStr,
 })
+const user = strict({
+  id: str(),
+  email: str(),
+  created_at: str(),
+  email_verified_at: nullableStr,
+  operator: Type.Boolean(),
+  suspended_at: nullableStr,
+  suspended_reason: nullableStr,
+})
+const page = strict({
+  q: Type.Optional(Type.String({ maxLength: 200 })),
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+})
+const pageOf = (q: { q?: string | undefined; limit: number; offset: number }) => ({ limit: q.limit, offset: q.offset, ...(q.q ? { query: q.q } : {}) })
 const grant = strict({ id: str(), app_id: str(), tenant_id: str(), scopes: str(), status: str() })
 const key = strict({ kid: str(), alg: str(), state: str(), created_at: str(), retire_at: nullableStr })
 const audit = strict({

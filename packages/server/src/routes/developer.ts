@@ -32,6 +32,7 @@ import { appPage, developerHome, newAppPage, secretPage, secretShownPage, type A
  */
 const notices = {
   saved: 'Saved.',
+  submitted: 'Saved. Your changes wait for review by the platform.',
   installed: 'Installed on your sandbox.',
   redelivered: 'The event will be delivered again.',
   waiting: 'The event is already waiting to be delivered.',
@@ -161,7 +162,7 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
     onOwnApp(async ({ request, reply, user, app: found, form }) => {
       try {
         const updated = await updateApp(ctx, kit.actor(request, user), { clientId: found.clientId, fields: appFields(form) })
-        return toApp(reply, updated, 'saved')
+        return toApp(reply, updated, updated.review === 'pending' ? 'submitted' : 'saved')
       } catch (err) {
         if (err instanceof OperationError) return showApp(request, reply, user, found, operationStatus[err.code], { error: fieldError(err) })
         throw err

@@ -7,6 +7,7 @@ import {
   formatScope,
   installApp,
   installRedirect,
+  isAvailable,
   isLookupKey,
   liveSigningSecrets,
   parseScope,
@@ -73,7 +74,7 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
   app.get('/marketplace', async (request, reply) => {
     const c = await adminContext(request, reply, queryOf(request).tenant)
     if (!c) return reply
-    const apps = (await ctx.storage.listApps()).filter((a) => a.kind === 'public' && a.listed && a.environment === c.tenant.environment)
+    const apps = (await ctx.storage.listApps()).filter((a) => a.kind === 'public' && a.listed && isAvailable(a) && a.environment === c.tenant.environment)
     const statuses = new Map<string, InstallStatus>()
     for (const g of await ctx.storage.listGrants({ tenantId: c.tenant.id })) {
       const status = g.status === 'active' ? await statusOf(g) : undefined
