@@ -9,6 +9,7 @@ import {
   listReviewQueue,
   notFound,
   rejectApp,
+  setOperatorRole,
   suspendAccount,
   suspendApp,
   unsuspendAccount,
@@ -122,6 +123,18 @@ users
       const flags = (u: (typeof list)[number]) =>
         [u.operator ? 'operator' : '', u.emailVerifiedAt === null ? 'unverified' : '', u.suspendedAt !== null ? 'suspended' : ''].filter(Boolean).join(',')
       return { json: list.map(userJson), text: list.map((u) => `${u.id}  ${u.email}  ${flags(u)}`).join('\n') || 'no users' }
+    }),
+  )
+users
+  .command('set-operator')
+  .description('give the operator role, or take it with --off')
+  .requiredOption('--email <email>')
+  .option('--off', 'take the role away')
+  .action(
+    command(async (rt, _c, a) => {
+      const operator = (a as Record<string, unknown>).off !== true
+      const u = await setOperatorRole(rt.ctx, cliActor, { email: a.email!, operator })
+      return { json: userJson(u), text: `${u.email} ${u.operator ? 'is an operator' : 'is not an operator'}` }
     }),
   )
 users

@@ -53,6 +53,7 @@ const specs: Spec[] = [
       ],
       ['/admin/v1/grants', { text: ['client_id', 'tenant_id', 'scopes'], required: ['client_id', 'tenant_id'] }, {}],
       ['/admin/v1/users/suspend', { text: ['email', 'reason'], required: ['email', 'reason'] }, { email: ['fuzz@farm.example'] }],
+      ['/admin/v1/users/operator', { text: ['email'], other: ['operator'], required: ['email', 'operator'] }, { email: ['fuzz@farm.example'] }],
       ['/admin/v1/users/unsuspend', { text: ['email'], other: ['reason'], required: ['email'] }, { email: ['fuzz@farm.example'] }],
     ] as [string, WriteSchema, Record<string, readonly string[]>][]
   ).map(

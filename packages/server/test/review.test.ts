@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { cliActor, createApp, createTenant, createUser, installApp, personActor, type App, type Tenant, type User } from '@fieldgate/core'
-import { bearer, cliBin, databaseUrl, getToken, postJson, request, runCli, startServer, waitUntil, type TestServer } from './helpers.js'
+import { bearer, databaseUrl, getToken, postJson, request, runCli, startServer, waitUntil, type TestServer } from './helpers.js'
 import { Person } from './person.js'
 
 const ADMIN_TOKEN = randomBytes(24).toString('hex')
@@ -282,7 +282,14 @@ describe('review and suspension from the CLI', () => {
         .sort(),
       ['app.approved', 'app.rejected', 'app.suspended', 'app.unsuspended'],
     )
-    assert.ok(cliBin)
+    const op = await runCli(['--json', 'users', 'set-operator', '--email', w.partner.email], env)
+    assert.equal(op.code, 0, op.stderr)
+    assert.equal(op.json.operator, true)
+    assert.equal((await server.storage.getUser(w.partner.id))!.operator, true)
+    assert.equal((await runCli(['users', 'set-operator', '--email', w.partner.email, '--off'], env)).code, 0)
+    assert.equal((await server.storage.getUser(w.partner.id))!.operator, false)
+    const made = await runCli(['users', 'create', '--email', `ops-${unique()}@platform.example`, '--password', Person.password, '--operator'], env)
+    assert.match(made.stdout, /\(operator\)/)
   })
 })
 

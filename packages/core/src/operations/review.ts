@@ -1,8 +1,8 @@
-import { auditEntry, type Actor } from '../audit.js'
+import { actingUser, auditEntry, type Actor } from '../audit.js'
 import type { OperationContext } from '../context.js'
 import { newMail } from '../mail.js'
 import type { App, MailMessage, ReviewedFields, SecurityEvent, SecurityEventKind, User } from '../model.js'
-import { conflict, invalid, notFound } from '../operation-error.js'
+import { conflict, forbidden, invalid, notFound } from '../operation-error.js'
 import { securityEvent } from '../security.js'
 import { appFor, requireOperator } from './access.js'
 
@@ -168,6 +168,20 @@ export async function unsuspendAccount(ctx: OperationContext, actor: Actor, inpu
     )
   }
   return { user: lifted, apps }
+}
+
+/** Gives or takes the operator role; an operator cannot take their own, so a deployment keeps one. */
+export async function setOperatorRole(ctx: OperationContext, actor: Actor, input: { email: string; operator: boolean }): Promise<User> {
+  requireOperator(actor, 'change who operates the deployment')
+  const user = await userByEmail(ctx, input.email)
+  if (!input.operator && actingUser(actor)?.id === user.id) throw forbidden('you cannot take the operator role from yourself')
+  if (user.suspendedAt !== null && input.operator) throw conflict(`${user.email} is suspended`)
+  if (user.operator === input.operator) return user
+  const changed: User = { ...user, operator: input.operator }
+  await ctx.storage.updateUser(changed, {
+    audit: [auditEntry(actor, ctx.now(), input.operator ? 'operator.granted' : 'operator.revoked', { objectId: user.id }, { email: user.email })],
+  })
+  return changed
 }
 
 async function decide(

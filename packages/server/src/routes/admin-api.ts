@@ -10,6 +10,7 @@ import {
   listReviewQueue,
   notFound,
   rejectApp,
+  setOperatorRole,
   suspendAccount,
   suspendApp,
   unsuspendAccount,
@@ -80,6 +81,14 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
 
   app.get('/admin/v1/users', { schema: { ...doc('List users, oldest first; `q` finds part of an email'), querystring: page, response: { 200: list(user) } } }, async (request) =>
     (await s.listUsers(pageOf(request.query))).map(userJson),
+  )
+
+  app.post(
+    '/admin/v1/users/operator',
+    {
+      schema: { ...doc('Give or take the operator role'), body: strict({ email: str(), operator: Type.Boolean() }), response: { 200: user } },
+    },
+    async (request) => userJson(await setOperatorRole(ctx, by(request), request.body)),
   )
 
   for (const [verb, suspend] of [
