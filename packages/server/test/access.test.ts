@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import {
   OperationError,
+  approveApp,
   cliActor,
   createApp,
   createGrant,
@@ -13,11 +14,16 @@ import {
   findOwnApp,
   installApp,
   listConnections,
+  listReviewQueue,
   personActor,
   redeliverEvent,
+  rejectApp,
   revokeGrant,
   rotateSecret,
   rotateSigningKeys,
+  setOperatorRole,
+  suspendAccount,
+  suspendApp,
   updateApp,
   visitorActor,
   type OperationContext,
@@ -122,6 +128,24 @@ function accessRules(engine: Engine): void {
     assert.ok(event)
     assert.equal(await codeOf(redeliverEvent(ctx, partner, { eventId: event.id })), 'not_found')
     assert.equal(await codeOf(redeliverEvent(ctx, cliActor, { eventId: 'no-such-event' })), 'not_found')
+  })
+
+  it('lets only an operator review, suspend and give the operator role; a refusal changes nothing', async () => {
+    const { app } = await createApp(ctx, partner, { name: 'Reviewed', kind: 'public', environment: 'live', installUrl: 'https://partner.example/i' })
+    assert.equal(app.review, 'pending')
+    for (const who of [partner, owner, visitorActor('127.0.0.1')]) {
+      assert.equal(await codeOf(listReviewQueue(ctx, who)), 'forbidden')
+      assert.equal(await codeOf(approveApp(ctx, who, { clientId: app.clientId })), 'forbidden')
+      assert.equal(await codeOf(rejectApp(ctx, who, { clientId: app.clientId, reason: 'no' })), 'forbidden')
+      assert.equal(await codeOf(suspendApp(ctx, who, { clientId: app.clientId, reason: 'no' })), 'forbidden')
+      assert.equal(await codeOf(suspendAccount(ctx, who, { email: stranger.user.email, reason: 'no' })), 'forbidden')
+      assert.equal(await codeOf(setOperatorRole(ctx, who, { email: partner.user.email, operator: true })), 'forbidden')
+    }
+    const stored = await server.storage.getApp(app.id)
+    assert.deepEqual([stored?.review, stored?.suspendedAt], ['pending', null])
+    assert.equal((await server.storage.getUser(partner.user.id))?.operator, false)
+    assert.equal((await server.storage.getUser(stranger.user.id))?.suspendedAt, null)
+    assert.equal(await codeOf(approveApp(ctx, cliActor, { clientId: app.clientId })), 'allowed')
   })
 
   it('lets a visitor sign up and nothing more', async () => {
