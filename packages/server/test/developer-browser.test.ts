@@ -18,7 +18,7 @@ describe('the developer portal in a browser: reloads and the token lifetime', ()
 
   before(
     async () => {
-      server = await startServer()
+      server = await startServer({ overrides: { signup: 'open' } })
       if (!browserSkip) browser = await launchBrowser()
     },
     { timeout: 30_000 },

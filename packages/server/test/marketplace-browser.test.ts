@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { cliActor, createTenant, createUser, updateApp, type Tenant } from '@fieldgate/core'
+import { approveApp, cliActor, createTenant, createUser, updateApp, type Tenant } from '@fieldgate/core'
 import { completionUrl, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Hit, type Partner } from './browser.js'
@@ -60,7 +60,8 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
   before(
     async () => {
       partner = await startPartner('/install', 'Route Planner', 'Route Planner is setting up your account')
-      server = await startServer()
+      // Partners sign up and use the portal at once here; verifying by email is in accounts-browser.test.ts.
+      server = await startServer({ overrides: { signup: 'open' } })
       if (!browserSkip) browser = await launchBrowser()
     },
     { timeout: 30_000 },
@@ -120,6 +121,11 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     const email = `owner-${label.toLowerCase()}@hvac.example`
     await createUser(server.runtime.ctx, cliActor, { email, password: PASSWORD, tenantId: tenant.id, role: 'owner' })
     return { tenant, email }
+  }
+
+  /** An operator approves the live app (or its change): until then no customer sees it (review.test.ts). */
+  async function approve(clientId: string): Promise<void> {
+    await approveApp(server.runtime.ctx, cliActor, { clientId })
   }
 
   interface NewApp {
@@ -372,6 +378,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
       listed: true,
       contact: 'hello@dispatchboard.example',
     })
+    await approve(clientId)
     const id = await appId(clientId)
     const app = (await server.storage.getApp(id))!
     assert.equal(app.environment, 'live')
@@ -472,6 +479,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
       listed: true,
       contact: 'hello@invoicesync.example',
     })
+    await approve(clientId)
     const id = await appId(clientId)
     const { tenant, email } = await liveOwner('Birch')
     const page = await newPage()
@@ -562,6 +570,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
       listed: true,
       contact: 'hello@crewtimesheets.example',
     })
+    await approve(clientId)
     const { tenant, email } = await liveOwner('Aspen')
     const page = await newPage()
     await signIn(page, email)
@@ -576,6 +585,8 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
       partnerPage.getByRole('button', { name: 'Save changes' }).click(),
     ])
     assert.equal(saved.status(), 303, 'Save answers with a redirect')
+    assert.deepEqual((await server.storage.getAppByClientId(clientId))!.scopes, ['api'], "a live app's change waits for review")
+    await approve(clientId)
     assert.deepEqual([...(await server.storage.getAppByClientId(clientId))!.scopes].sort(), ['alerts:write', 'api'])
 
     const seen = partner.hits.length
