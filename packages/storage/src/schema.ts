@@ -148,6 +148,8 @@ export interface Database {
     error: string | null
     createdAt: number
     sentAt: number | null
+    /** While a mailer sends it: until then no other mailer claims it (claimMail). */
+    leaseUntil: Generated<number | null>
   }
   securityEvents: {
     id: string

@@ -997,6 +997,39 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.deepEqual(await s.listMail({ state: 'sent' }), [{ ...sent, subject: b.subject, to: b.to }])
       })
 
+      it('leases pending mail to one claimer at a time, oldest first, until the lease ends or the mail is saved', async () => {
+        const s = db()
+        const [a, b, local] = [
+          mailMessage({ to: 'ann@example.com', createdAt: T + 1, state: 'pending' }),
+          mailMessage({ to: 'bob@example.com', createdAt: T + 2, state: 'pending' }),
+          mailMessage({ to: 'cat@example.com', createdAt: T, state: 'local' }),
+        ]
+        for (const m of [b, a, local]) await s.saveMail(m)
+        const claims = await Promise.all(Array.from({ length: 8 }, () => s.claimMail(T + 10, 60_000, 10)))
+        const won = claims.filter((c) => c.length > 0)
+        assert.equal(won.length, 1, 'one of 8 concurrent claims gets the mail')
+        assert.deepEqual(
+          won[0]?.map((m) => [m.id, m.attempts]),
+          [
+            [a.id, 1],
+            [b.id, 1],
+          ],
+          'oldest first, each attempt counted',
+        )
+        assert.deepEqual(await s.claimMail(T + 20, 60_000, 10), [], 'leased')
+        assert.deepEqual(
+          (await s.claimMail(T + 60_011, 60_000, 1)).map((m) => [m.id, m.attempts]),
+          [[a.id, 2]],
+          'claimable again once the lease ended',
+        )
+        await s.updateMail({ ...b, state: 'sent', attempts: 1, sentAt: T + 30, text: null })
+        assert.deepEqual(
+          (await s.claimMail(T + 200_000, 60_000, 10)).map((m) => m.id),
+          [a.id],
+          'sent mail is not claimed; local mail never is',
+        )
+      })
+
       it('records security events and lists them newest first by kind, user, address and search', async () => {
         const s = db()
         const u = randomUUID()
@@ -1394,6 +1427,7 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   saveEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
   getEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
   useEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
+  claimMail: 'leases pending mail to one claimer at a time, oldest first, until the lease ends or the mail is saved',
   saveMail: 'saves mail, updates its delivery state, and lists it newest first by state and recipient',
   updateMail: 'saves mail, updates its delivery state, and lists it newest first by state and recipient',
   listMail: 'saves mail, updates its delivery state, and lists it newest first by state and recipient',

@@ -10,7 +10,13 @@ export interface AccountStore {
   useEmailToken(idHash: string, now: number): Promise<EmailToken | undefined>
 
   saveMail(mail: MailMessage): Promise<void>
-  /** Saves a message's delivery state (state, attempts, error, sentAt, text). */
+  /**
+   * Up to `limit` pending messages, oldest first, leased to the caller for `leaseMs`: until the lease
+   * ends no other mailer (process or instance) gets them, so a message is sent once; a mailer that
+   * dies mid-send leaves it to be claimed again when the lease ends. Each claim counts an attempt.
+   */
+  claimMail(now: number, leaseMs: number, limit: number): Promise<MailMessage[]>
+  /** Saves a message's delivery state (state, attempts, error, sentAt, text) and ends its lease. */
   updateMail(mail: MailMessage): Promise<void>
   /** Newest first; `query` matches the recipient or subject. */
   listMail(filter?: { state?: MailMessage['state'] } & Page): Promise<MailMessage[]>

@@ -15,7 +15,7 @@ export interface TenantStore {
   /** Oldest first. */
   listTenants(page?: Page): Promise<Tenant[]>
 
-  createUser(user: User, memberships: Omit<Membership, 'userId'>[]): Promise<User>
+  createUser(user: User, memberships: Omit<Membership, 'userId'>[], also?: Alongside): Promise<User>
   getUser(id: string): Promise<User | undefined>
   getUserByEmail(email: string): Promise<User | undefined>
   setSandboxTenant(userId: string, tenantId: string): Promise<void>

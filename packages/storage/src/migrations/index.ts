@@ -5,6 +5,7 @@ import {
   codesTokensSessions,
   initialSchema,
   marketplace,
+  mailLease,
   operatorsAccounts,
   outbox,
   records,
@@ -37,6 +38,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0007_audit_client_id_secret_handles': statements(auditClientIdSecretHandles(d)),
       '0008_work_orders_as_records': statements(workOrdersAsRecords(engine)),
       '0009_operators_accounts': statements(operatorsAccounts(d)),
+      '0010_mail_lease': statements(mailLease(d)),
     }),
   }
 }

@@ -309,3 +309,6 @@ export const operatorsAccounts = ({ ms }: Dialect): string[] => [
   `CREATE INDEX security_events_at ON security_events (at)`,
   `CREATE INDEX security_events_user ON security_events (user_id, address, at)`,
 ]
+
+/** Mail claimed by a mailer carries a lease, so two serving processes never send the same message. */
+export const mailLease = ({ ms }: Dialect): string[] => [`ALTER TABLE mail ADD COLUMN lease_until ${ms}`]

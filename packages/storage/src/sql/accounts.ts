@@ -1,5 +1,5 @@
 import type { AccountStore, EmailToken, MailMessage, Page, SecurityEvent, SecurityEventKind } from '@fieldgate/core'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely, type SqlBool } from 'kysely'
 import type { Database } from '../schema.js'
 import { fromSecurityEvent, paged, toMail, toSecurityEvent, type Row } from './rows.js'
 
@@ -39,9 +39,23 @@ export function sqlAccountStore(db: Kysely<Database>): AccountStore {
       await db.insertInto('mail').values(mail).execute()
     },
 
+    async claimMail(now: number, leaseMs: number, limit: number): Promise<MailMessage[]> {
+      const claimable = sql<SqlBool>`state = 'pending' AND (lease_until IS NULL OR lease_until < ${now})`
+      // The condition is repeated outside the subquery: a concurrent claim that updated a row first
+      // makes it false on PostgreSQL's recheck, so two mailers never lease the same message.
+      const rows = await db
+        .updateTable('mail')
+        .set((eb) => ({ leaseUntil: now + leaseMs, attempts: eb('attempts', '+', 1) }))
+        .where('id', 'in', db.selectFrom('mail').select('id').where(claimable).orderBy('createdAt').limit(limit))
+        .where(claimable)
+        .returningAll()
+        .execute()
+      return rows.map(toMail).sort((a, b) => a.createdAt - b.createdAt)
+    },
+
     async updateMail(mail: MailMessage): Promise<void> {
       const { state, attempts, error, sentAt, text } = mail
-      await db.updateTable('mail').set({ state, attempts, error, sentAt, text }).where('id', '=', mail.id).execute()
+      await db.updateTable('mail').set({ state, attempts, error, sentAt, text, leaseUntil: null }).where('id', '=', mail.id).execute()
     },
 
     async listMail(filter: { state?: MailMessage['state'] } & Page = {}): Promise<MailMessage[]> {

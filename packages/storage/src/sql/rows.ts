@@ -40,6 +40,7 @@ export async function writeAlongside(db: Db, also: Alongside): Promise<void> {
   await enqueue(db, also.events ?? [])
   await insertAudit(db, also.audit ?? [])
   if (also.security?.length) await db.insertInto('securityEvents').values(also.security.map(fromSecurityEvent)).execute()
+  if (also.emailTokens?.length) await db.insertInto('emailTokens').values(also.emailTokens).execute()
   if (also.mail?.length) await db.insertInto('mail').values(also.mail).execute()
 }
 
@@ -78,7 +79,7 @@ export const toSecurityEvent = (row: Row<'securityEvents'>): SecurityEvent => ({
   details: JSON.parse(row.details) as Record<string, unknown>,
 })
 
-export const toMail = (row: Row<'mail'>): MailMessage => ({ ...row, state: row.state as MailMessage['state'] })
+export const toMail = ({ leaseUntil: _lease, ...row }: Row<'mail'>): MailMessage => ({ ...row, state: row.state as MailMessage['state'] })
 
 export const toEvent = (row: Row<'events'>): OutboxEvent => ({ ...row, state: row.state as OutboxEvent['state'] })
 

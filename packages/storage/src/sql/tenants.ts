@@ -23,7 +23,7 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
 
     // users
 
-    async createUser(user: User, memberships: Omit<Membership, 'userId'>[]): Promise<User> {
+    async createUser(user: User, memberships: Omit<Membership, 'userId'>[], also: Alongside = {}): Promise<User> {
       await db.transaction().execute(async (tx) => {
         await tx.insertInto('users').values(fromUser(user)).execute()
         for (const m of memberships)
@@ -31,6 +31,7 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
             .insertInto('memberships')
             .values({ ...m, userId: user.id })
             .execute()
+        await writeAlongside(tx, also)
       })
       return user
     },
