@@ -6,7 +6,19 @@
 export type OperationErrorCode = 'not_found' | 'conflict' | 'invalid' | 'forbidden'
 
 /** Names of the app fields a message can point at, as forms and the admin API spell them. */
-export type AppField = 'name' | 'description' | 'scopes' | 'token_ttl' | 'install_url' | 'redirect_uris' | 'contact_email' | 'data_api_url' | 'listed' | 'reason'
+export type AppField =
+  | 'name'
+  | 'description'
+  | 'scopes'
+  | 'token_ttl'
+  | 'install_url'
+  | 'redirect_uris'
+  | 'contact_email'
+  | 'data_api_url'
+  | 'listed'
+  | 'reason'
+  | 'email'
+  | 'password'
 
 export class OperationError extends Error {
   constructor(

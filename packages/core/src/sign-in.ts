@@ -28,7 +28,9 @@ export async function startSession(ctx: CoreContext, userId: string): Promise<st
 export async function sessionUser(ctx: CoreContext, cookie: string | undefined): Promise<User | undefined> {
   if (!cookie || cookie.length > 100) return undefined
   const session = await ctx.storage.getSession(hashSecret(cookie), ctx.now())
-  return session && ctx.storage.getUser(session.userId)
+  const user = session && (await ctx.storage.getUser(session.userId))
+  // A suspended account's sessions end when it is suspended; one racing that is refused here.
+  return user?.suspendedAt === null ? user : undefined
 }
 
 export async function endSession(ctx: CoreContext, cookie: string | undefined): Promise<void> {

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { ChangeFeed, KeyRing, securityLog, standardGrantTypes, StoreCache, ensureSigningKeys, parseMasterKey, type Config, type CoreContext, type Storage } from '@fieldgate/core'
 import { openStorage } from '@fieldgate/storage'
 import type { Logger } from 'pino'
+import { defaultMailerTiming, Mailer } from './mail/mailer.js'
 import { Dispatcher } from './webhooks/dispatcher.js'
 
 /** One process's view of a deployment: its store, keys, caches and the change feed that keeps them fresh. */
@@ -13,6 +14,8 @@ export interface Runtime {
   readonly masterKey: Buffer
   /** Delivers the Data API outbox (started in serving processes). */
   readonly dispatcher: Dispatcher
+  /** Sends the mail outbox over SMTP, or files it in the local mailbox (started in serving processes). */
+  readonly mailer: Mailer
   /** Derived from the master key, so every process of a deployment accepts the others' form tokens. */
   readonly csrfKey: Buffer
   close(): Promise<void>
@@ -36,10 +39,11 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     const cursor = await storage.latestChangeSeq()
     const records = opts.prepare ? await ensureSigningKeys(storage, config.signingAlg, masterKey) : await storage.listSigningKeys()
     const cache = new StoreCache(storage)
-    // One line per event at warn, so a log pipeline can alert on them without parsing request lines.
+    // One line per event at warn, so a log pipeline can alert on them without parsing request lines;
+    // the line names the account by id, never by address (the stored event has it, for the console).
     const security = securityLog(storage, {
       now: Date.now,
-      log: ({ details, ...event }) => logger.warn({ security: { ...event, ...details } }, `security event ${event.kind}`),
+      log: ({ details, email: _email, ...event }) => logger.warn({ security: { ...event, ...details } }, `security event ${event.kind}`),
       onError: (err, event) => logger.error({ err, security: { kind: event.kind } }, 'storing a security event failed'),
     })
     const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache, grants: standardGrantTypes, security, now: Date.now }
@@ -74,16 +78,20 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     const { maxAgeSeconds, ...timing } = config.webhooks
     const dispatcher = new Dispatcher(ctx, masterKey, logger, { ...timing, maxAgeMs: maxAgeSeconds * 1000 })
     if (opts.follow) dispatcher.start()
+    const mailer = new Mailer(storage, logger, { smtpUrl: config.smtpUrl, from: config.mailFrom, now: Date.now, ...defaultMailerTiming })
+    if (opts.follow) mailer.start()
     return {
       ctx,
       storage,
       masterKey,
       csrfKey: Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), 'fieldgate csrf v1', 32)),
       dispatcher,
+      mailer,
       async close() {
         await stopWatching()
         feed.stop()
         await dispatcher.stop()
+        await mailer.stop()
         await storage.close()
       },
     }

@@ -80,6 +80,13 @@ const specs: Spec[] = [
   getRoute('/developer/apps/new', 'page', { auth: pageAuth }),
   {
     method: 'POST',
+    route: '/developer/verify-email',
+    kind: 'page',
+    note: "the person's address is confirmed already: nothing is sent",
+    build: (f) => pageForm(f, { path: '/developer/verify-email', hints: [], params: paramsOf({}) }),
+  },
+  {
+    method: 'POST',
     route: '/developer/apps',
     kind: 'page',
     note: 'a public app is live with neither install URL nor redirect URI, a private one never has an own tenant',

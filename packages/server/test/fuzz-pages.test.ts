@@ -8,6 +8,10 @@ import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import fc from 'fast-check'
 import { asText, fieldsOf, forgedCsrf, fuzzFile, getRoute, pageAuth, pageForm, paramsOf, replay, sendRaw, withKey, type Spec } from './support/fuzz.js'
+import { Person } from './person.js'
+
+/** Shaped like a mailed link's token, but never issued. */
+const unknownLink = `fgl_${'A'.repeat(43)}`
 
 const specs: Spec[] = [
   // ---- pages: home ----
@@ -51,6 +55,44 @@ const specs: Spec[] = [
         params: paramsOf(fieldsOf(['email', 'password', 'return_to'], { email: ['new@farm.example', f.person.email, 'a@b'] })).map((p) =>
           p.password === undefined ? p : withKey(p, 'password', asText(p.password).slice(0, 3)),
         ),
+      }),
+  },
+  getRoute('/signup/sent', 'page', { auth: pageAuth }),
+
+  // ---- pages: the links mailed to people, and forgot password ----
+  getRoute('/verify-email', 'page', { auth: pageAuth, names: ['token'], real: () => [unknownLink, '', 'fgl_'] }),
+  {
+    method: 'POST',
+    route: '/verify-email',
+    kind: 'page',
+    note: 'the token is never a live link',
+    build: (f) => pageForm(f, { path: '/verify-email', hints: ['token'], params: paramsOf(fieldsOf(['token'], { token: [unknownLink, 'fgl_'] })) }),
+  },
+  getRoute('/forgot-password', 'page', { auth: pageAuth }),
+  {
+    method: 'POST',
+    route: '/forgot-password',
+    kind: 'page',
+    note: "never an account's address (that one mails a link)",
+    build: (f) =>
+      pageForm(f, {
+        path: '/forgot-password',
+        hints: ['email'],
+        params: paramsOf(fieldsOf(['email'], { email: ['nobody@farm.example', 'a@b', ' @ '] })).filter((p) => asText(p.email).trim().toLowerCase() !== f.person.email),
+      }),
+  },
+  getRoute('/forgot-password/sent', 'page', { auth: pageAuth }),
+  getRoute('/reset-password', 'page', { auth: pageAuth, names: ['token'], real: () => [unknownLink, ''] }),
+  {
+    method: 'POST',
+    route: '/reset-password',
+    kind: 'page',
+    note: 'the token is never a live link',
+    build: (f) =>
+      pageForm(f, {
+        path: '/reset-password',
+        hints: ['token', 'password'],
+        params: paramsOf(fieldsOf(['token', 'password'], { token: [unknownLink], password: [Person.password] })),
       }),
   },
   {

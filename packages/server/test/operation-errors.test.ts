@@ -62,11 +62,12 @@ function operationErrors(engine: Engine): void {
   })
 }
 
-// Sign-up tells a taken email by the operation's code, not by matching its message (real port: a Person browses).
-describe('sign-up with an email that has an account', () => {
+// Open sign-up tells a taken email by the operation's code, not by matching its message (real port: a Person browses).
+// Under `verified`, the default, it tells nobody but the mailbox (accounts.test.ts).
+describe('open sign-up with an email that has an account', () => {
   let server: TestServer
   before(async () => {
-    server = await startServer()
+    server = await startServer({ overrides: { signup: 'open' } })
   })
   after(() => server.close())
 

@@ -1023,10 +1023,11 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           'claimable again once the lease ended',
         )
         await s.updateMail({ ...b, state: 'sent', attempts: 1, sentAt: T + 30, text: null })
+        await s.updateMail({ ...a, attempts: 2, error: 'connection refused' }, T + 300_000)
+        assert.deepEqual(await s.claimMail(T + 200_000, 60_000, 10), [], 'sent mail is not claimed, local mail never is, a retry waits')
         assert.deepEqual(
-          (await s.claimMail(T + 200_000, 60_000, 10)).map((m) => m.id),
-          [a.id],
-          'sent mail is not claimed; local mail never is',
+          (await s.claimMail(T + 300_001, 60_000, 10)).map((m) => [m.id, m.attempts, m.error]),
+          [[a.id, 3, 'connection refused']],
         )
       })
 

@@ -4,6 +4,7 @@
  * the admin API and the portal call these and nothing below them.
  */
 export * from './access.js'
+export * from './accounts.js'
 export * from './apps.js'
 export * from './grants.js'
 export * from './installs.js'

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto'
 import type { Actor, Person } from '../audit.js'
 import type { OperationContext } from '../context.js'
 import type { Environment, Role, Tenant, User } from '../model.js'
-import { conflict, forbidden, invalid } from '../operation-error.js'
+import { conflict, forbidden } from '../operation-error.js'
 import { hashPassword } from '../sign-in.js'
 import { requireOperator, tenantFor } from './access.js'
-import { oneOf, requireText } from './validate.js'
+import { accountEmail, newPassword, oneOf, requireText } from './validate.js'
 
 export const environments: readonly Environment[] = ['sandbox', 'live']
 const roles: readonly Role[] = ['owner', 'admin', 'member']
@@ -30,16 +30,15 @@ export async function createUser(
   if (actor.kind === 'person') throw forbidden('a signed-in person cannot create accounts')
   if (input.operator) requireOperator(actor, 'make operators')
   if (actor.kind === 'visitor' && input.tenantId) throw forbidden('signing up joins no tenant')
-  const email = requireText(input.email, 'email').toLowerCase()
-  if (!/^[^@\s]+@[^@\s]+$/.test(email)) throw invalid('email is not an email address')
-  if (input.password.length < 10) throw invalid('password must be at least 10 characters')
+  const email = accountEmail(input.email)
+  const password = newPassword(input.password)
   if (await ctx.storage.getUserByEmail(email)) throw conflict(`a user with email ${email} exists`)
   const memberships = []
   if (input.tenantId) {
     await tenantFor(ctx, actor, input.tenantId)
     memberships.push({ tenantId: input.tenantId, role: oneOf(input.role ?? 'member', roles, 'role') })
   }
-  const passwordHash = await hashPassword(input.password)
+  const passwordHash = await hashPassword(password)
   const now = ctx.now()
   // An operator vouches for the addresses they add; a visitor confirms theirs by the link mailed to it.
   const user: User = {

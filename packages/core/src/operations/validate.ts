@@ -24,6 +24,21 @@ export function safeScopes(value: string): string[] {
   }
 }
 
+/** An account's address: trimmed, lower-cased, one @, at most 320 characters (RFC 5321 §4.5.3.1). */
+export function accountEmail(value: string | undefined): string {
+  const email = (value ?? '').trim().toLowerCase()
+  if (!/^[^@\s]+@[^@\s]+$/.test(email) || email.length > 320) throw invalid('Enter an email address, like name@example.com.', 'email')
+  return email
+}
+
+/** A new password: at least 10 characters (NIST SP 800-63B §5.1.1.2: length, no composition rules), at most 200. */
+export function newPassword(value: string | undefined): string {
+  const password = value ?? ''
+  if (password.length < 10) throw invalid('password must be at least 10 characters', 'password')
+  if (password.length > 200) throw invalid('password must be at most 200 characters', 'password')
+  return password
+}
+
 export function optionalEmail(value: string | undefined): string | null {
   if (value === undefined || value.trim() === '') return null
   if (!/^[^@\s]+@[^@\s]+$/.test(value.trim()) || value.length > 320) throw invalid('contact email is not an email address', 'contact_email')

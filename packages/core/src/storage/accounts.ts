@@ -16,8 +16,11 @@ export interface AccountStore {
    * dies mid-send leaves it to be claimed again when the lease ends. Each claim counts an attempt.
    */
   claimMail(now: number, leaseMs: number, limit: number): Promise<MailMessage[]>
-  /** Saves a message's delivery state (state, attempts, error, sentAt, text) and ends its lease. */
-  updateMail(mail: MailMessage): Promise<void>
+  /**
+   * Saves a message's delivery state (state, attempts, error, sentAt, text) and ends its lease; a
+   * message still pending with `retryAt` is not claimed again before then.
+   */
+  updateMail(mail: MailMessage, retryAt?: number): Promise<void>
   /** Newest first; `query` matches the recipient or subject. */
   listMail(filter?: { state?: MailMessage['state'] } & Page): Promise<MailMessage[]>
 

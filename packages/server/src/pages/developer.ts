@@ -1,5 +1,6 @@
 import { describeScope, asProposed, isReviewed, scopeDescriptions, type App, type AuditEntry, type DeliveryAttempt, type OutboxEvent, type Tenant } from '@fieldgate/core'
 import { auditTable } from './audit.js'
+import { describedBy, field, fieldError, formError, type FieldError } from './form.js'
 import { html, type SafeHtml } from './html.js'
 import { layout } from './layout.js'
 
@@ -8,11 +9,14 @@ interface Frame {
   user: { email: string }
 }
 
-export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[] }): string =>
+export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[]; confirmFirst: boolean; notice?: string; error?: string }): string =>
   layout({
     title: 'Developer portal',
     ...p,
     body: html`<h1>Developer portal</h1>
+${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
+${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+${p.confirmFirst ? unconfirmed(p) : ''}
 <section aria-label="Sandbox">
   <h2>Your sandbox</h2>
   <p>Test your apps on this sandbox tenant before any customer installs them.</p>
@@ -29,6 +33,15 @@ ${
 }
 <p><a class="button" href="/developer/apps/new">Create an app</a></p>`,
   })
+
+/** Until the address is confirmed the partner may look around; creating apps waits (FIELDGATE_SIGNUP=verified). */
+const unconfirmed = (p: Frame): SafeHtml => html`<section class="warning" aria-label="Confirm your email address">
+  <p>Confirm your email address to create apps: follow the link we sent to <strong>${p.user.email}</strong>.</p>
+  <form method="post" action="/developer/verify-email">
+    <input type="hidden" name="csrf" value="${p.csrf}">
+    <button type="submit">Send the link again</button>
+  </form>
+</section>`
 
 /** Where an app stands with the platform, in a word for the list of apps. */
 const stateTag = (a: App): SafeHtml | string => {
@@ -77,27 +90,6 @@ export interface AppFormValues {
   tenantId?: string
 }
 
-/** A message from the core, and the field it is about when it is about one (shown beside it). */
-export interface FieldError {
-  message: string
-  field?: string
-}
-
-/** Hint and error ids the field's aria-describedby names, so a screen reader reads them with it. */
-const describedBy = (id: string, hint: string | undefined, error: FieldError | undefined): SafeHtml => {
-  const ids = [hint ? `${id}-hint` : '', error?.field === id ? `${id}-error` : ''].filter(Boolean)
-  return html`${ids.length ? html` aria-describedby="${ids.join(' ')}"` : ''}${error?.field === id ? html` aria-invalid="true"` : ''}`
-}
-
-const fieldError = (id: string, error: FieldError | undefined): SafeHtml | string =>
-  error?.field === id ? html`<p class="error field-error" id="${id}-error">${error.message}</p>` : ''
-
-const field = (id: string, label: string, value: string | undefined, error: FieldError | undefined, type = 'text', hint?: string, extra: SafeHtml | string = '') => html`
-  <label for="${id}">${label}</label>
-  ${hint ? html`<p class="muted hint" id="${id}-hint">${hint}</p>` : ''}
-  <input id="${id}" name="${id}" type="${type}" value="${value ?? ''}"${describedBy(id, hint, error)}${extra}>
-  ${fieldError(id, error)}`
-
 const redirectHint =
   'One per line, matched exactly, for the authorization-code flow (connecting through /authorize). Live apps: https only, http only for localhost/127.0.0.1/[::1].'
 
@@ -124,10 +116,6 @@ const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
   ${fieldError('scopes', error)}
   <label class="check"><input type="checkbox" id="listed" name="listed"${v.listed ? html` checked` : ''}${describedBy('listed', undefined, error)}> List it in the marketplace</label>
   ${fieldError('listed', error)}`
-
-/** The error at the top of a form: every message, with a link to its field when it has one. */
-const formError = (error: FieldError | undefined): SafeHtml | string =>
-  error ? html`<p class="error" role="alert">${error.field ? html`<a href="#${error.field}">${error.message}</a>` : error.message}</p>` : ''
 
 export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): string =>
   layout({

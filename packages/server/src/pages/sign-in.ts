@@ -1,4 +1,6 @@
-import { html } from './html.js'
+import type { SignupPolicy } from '@fieldgate/core'
+import { field, formError, type FieldError } from './form.js'
+import { html, type SafeHtml } from './html.js'
 import { layout } from './layout.js'
 
 export interface SignInPage {
@@ -6,14 +8,20 @@ export interface SignInPage {
   returnTo: string
   email?: string
   error?: string
+  /** What the previous step did (an address confirmed, a password changed), from a fixed list. */
+  notice?: string
 }
+
+const alert = (error: string | undefined): SafeHtml | string => (error ? html`<p class="error" role="alert">${error}</p>` : '')
+const status = (notice: string | undefined): SafeHtml | string => (notice ? html`<p role="status">${notice}</p>` : '')
 
 export const signInPage = (p: SignInPage): string =>
   layout({
     title: 'Sign in',
     csrf: p.csrf,
     body: html`<h1>Sign in</h1>
-${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
+${status(p.notice)}
+${alert(p.error)}
 <form method="post" action="/login">
   <input type="hidden" name="csrf" value="${p.csrf}">
   <input type="hidden" name="return_to" value="${p.returnTo}">
@@ -23,24 +31,103 @@ ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
   <input id="password" name="password" type="password" autocomplete="current-password" required>
   <div class="actions"><button type="submit" class="primary">Sign in</button></div>
 </form>
+<p><a href="/forgot-password">Forgot your password?</a></p>
 <p>New here? <a href="/signup?return_to=${encodeURIComponent(p.returnTo)}">Create an account</a></p>`,
   })
 
-export const signUpPage = (p: SignInPage): string =>
+export interface SignUpPage {
+  csrf: string
+  returnTo: string
+  policy: SignupPolicy
+  email?: string
+  error?: FieldError
+}
+
+export const signUpPage = (p: SignUpPage): string =>
   layout({
     title: 'Create an account',
     csrf: p.csrf,
     body: html`<h1>Create an account</h1>
-${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
-<form method="post" action="/signup">
+${p.policy === 'invite' || p.policy === 'closed' ? closed(p.policy) : signUpForm(p)}
+<p>Have an account? <a href="/login?return_to=${encodeURIComponent(p.returnTo)}">Sign in</a></p>`,
+  })
+
+const closed = (policy: 'invite' | 'closed'): SafeHtml =>
+  policy === 'invite'
+    ? html`<p>Accounts here are by invitation. Ask the people who run it, or the owner of your company's account, to invite you: the invitation comes by email.</p>`
+    : html`<p>Sign-up is closed here: the people who run it create accounts.</p>`
+
+const signUpForm = (p: SignUpPage): SafeHtml => html`${formError(p.error)}
+<form method="post" action="/signup" novalidate>
   <input type="hidden" name="csrf" value="${p.csrf}">
   <input type="hidden" name="return_to" value="${p.returnTo}">
-  <label for="email">Email</label>
-  <input id="email" name="email" type="email" autocomplete="username" required value="${p.email ?? ''}">
-  <label for="password">Password</label>
-  <p class="muted hint" id="password-hint">At least 10 characters.</p>
-  <input id="password" name="password" type="password" autocomplete="new-password" required minlength="10" aria-describedby="password-hint">
+  ${field('email', 'Email', p.email, p.error, 'email', undefined, html` autocomplete="username" required`)}
+  ${field('password', 'Password', undefined, p.error, 'password', 'At least 10 characters.', html` autocomplete="new-password" required minlength="10"`)}
   <div class="actions"><button type="submit" class="primary">Create account</button></div>
 </form>
-<p>Have an account? <a href="/login?return_to=${encodeURIComponent(p.returnTo)}">Sign in</a></p>`,
+${p.policy === 'verified' ? html`<p class="muted">We will send a link to your address: follow it to confirm the address before you create apps.</p>` : ''}`
+
+/** After sign-up and "Forgot password": the same page whether or not the address has an account. */
+export const checkEmailPage = (p: { csrf: string; returnTo: string; title: string; message: string }): string =>
+  layout({
+    title: p.title,
+    csrf: p.csrf,
+    body: html`<h1>${p.title}</h1>
+<p role="status">${p.message}</p>
+<p class="muted">Nothing there after a few minutes? Look in the spam folder, and check the address you typed.</p>
+<p><a href="/login?return_to=${encodeURIComponent(p.returnTo)}">Sign in</a></p>`,
+  })
+
+export const forgotPasswordPage = (p: { csrf: string; email?: string; error?: FieldError }): string =>
+  layout({
+    title: 'Reset your password',
+    csrf: p.csrf,
+    body: html`<h1>Reset your password</h1>
+<p>Enter the address of your account: we will mail it a link to choose a new password.</p>
+${formError(p.error)}
+<form method="post" action="/forgot-password" novalidate>
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  ${field('email', 'Email', p.email, p.error, 'email', undefined, html` autocomplete="username" required`)}
+  <div class="actions"><button type="submit" class="primary">Send the link</button></div>
+</form>
+<p><a href="/login">Back to sign in</a></p>`,
+  })
+
+export const resetPasswordPage = (p: { csrf: string; token: string; email: string; error?: FieldError }): string =>
+  layout({
+    title: 'Choose a new password',
+    csrf: p.csrf,
+    body: html`<h1>Choose a new password</h1>
+<p>For <strong>${p.email}</strong>. Every other session of this account will be signed out.</p>
+${formError(p.error)}
+<form method="post" action="/reset-password" novalidate>
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  <input type="hidden" name="token" value="${p.token}">
+  <input type="text" name="username" autocomplete="username" value="${p.email}" hidden>
+  ${field('password', 'New password', undefined, p.error, 'password', 'At least 10 characters.', html` autocomplete="new-password" required minlength="10"`)}
+  <div class="actions"><button type="submit" class="primary">Set the password</button></div>
+</form>`,
+  })
+
+export const verifyEmailPage = (p: { csrf: string; token: string; email: string }): string =>
+  layout({
+    title: 'Confirm your email address',
+    csrf: p.csrf,
+    body: html`<h1>Confirm your email address</h1>
+<p>Confirm that <strong>${p.email}</strong> is your address.</p>
+<form method="post" action="/verify-email">
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  <input type="hidden" name="token" value="${p.token}">
+  <div class="actions"><button type="submit" class="primary">Confirm my address</button></div>
+</form>`,
+  })
+
+/** A link that opens nothing: used, expired, or never ours. Where to get a new one. */
+export const spentLinkPage = (p: { csrf: string; message: string; again: SafeHtml }): string =>
+  layout({
+    title: 'This link does not work',
+    csrf: p.csrf,
+    body: html`<h1>This link does not work</h1>
+<p class="error" role="alert">${p.message}</p>
+<p>${p.again}</p>`,
   })

@@ -156,7 +156,13 @@ export class SignInGuard {
   async throttled(a: Attempt, what: 'sign-in' | 'sign-up' = 'sign-in'): Promise<SignInWait | undefined> {
     const [pair, address] = await Promise.all([what === 'sign-in' ? this.pairs.read(a.pair, a.now) : undefined, this.addresses.read(a.address, a.now)])
     const wait = signInWait(this.ctx.config.signInLimits, a.now, pair, address)
-    if (wait) a.request.log.warn({ event: `${what}.throttled`, ...this.who(a), limit: wait.limit, retryAfter: wait.seconds }, `${what} throttled`)
+    if (!wait) return undefined
+    a.request.log.warn({ event: `${what}.throttled`, ...this.who(a), limit: wait.limit, retryAfter: wait.seconds }, `${what} throttled`)
+    // One event a minute per account and address: a script hammering the form leaves a line, not thousands.
+    this.ctx.security.record(
+      { kind: 'sign_in.throttled', email: a.account || null, address: a.request.ip, details: { limit: wait.limit, form: what } },
+      { once: `throttled ${a.pair}` },
+    )
     return wait
   }
 
@@ -171,6 +177,7 @@ export class SignInGuard {
   async failed(a: Attempt): Promise<void> {
     await Promise.all([this.pairs.record(a.pair, a.now), this.addresses.record(a.address, a.now), this.accounts.record(a.account, a.now)])
     a.request.log.info({ event: 'sign-in.failed', ...this.who(a) }, 'sign-in failed: the email and password do not match')
+    this.ctx.security.record({ kind: 'sign_in.failed', email: a.account, address: a.request.ip })
   }
 
   /** Forgets this address's failures on the account; the address budget and account count stay. */

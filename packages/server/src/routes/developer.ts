@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import {
   OperationError,
+  resendVerification,
   adminTenants,
   createApp,
   deleteApp,
@@ -24,7 +25,8 @@ import {
 } from '@fieldgate/core'
 import { readParams } from '../plugins/body.js'
 import type { PageKit } from '../plugins/pages.js'
-import { appPage, developerHome, newAppPage, secretPage, secretShownPage, type AppFormValues, type FieldError } from '../pages/developer.js'
+import { appPage, developerHome, newAppPage, secretPage, secretShownPage, type AppFormValues } from '../pages/developer.js'
+import type { FieldError } from '../pages/form.js'
 
 /**
  * Notices an app page shows after a form's redirect (POST/redirect/GET), named in its query: the page
@@ -36,9 +38,14 @@ const notices = {
   installed: 'Installed on your sandbox.',
   redelivered: 'The event will be delivered again.',
   waiting: 'The event is already waiting to be delivered.',
+  verified: 'Your email address is confirmed: you can create apps.',
+  resent: 'We sent a new link to your address. It works for 24 hours.',
 } as const
 type Notice = keyof typeof notices
 const isNotice = (value: unknown): value is Notice => typeof value === 'string' && Object.hasOwn(notices, value)
+
+// A page ignores what it does not understand in its query: an odd `notice` or `h` shows no notice or no secret.
+const pageQuery = Type.Object({ notice: Type.Optional(Type.Unknown()), h: Type.Optional(Type.Unknown()) })
 
 /**
  * The developer portal (FieldEdge's "Apps → Create New OAuth App"): a signed-in partner creates apps,
@@ -52,12 +59,33 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
   const { ctx } = kit
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
 
-  app.get('/developer', async (request, reply) => {
-    const user = await kit.user(request, reply)
-    if (!user) return reply
+  const showHome = async (request: FastifyRequest, reply: FastifyReply, user: User, status: number, say: { notice?: string; error?: string }) => {
     const sandbox = await ensurePartnerSandbox(ctx, kit.actor(request, user))
     const apps = await ctx.storage.listApps({ ownerUserId: user.id })
-    return kit.render(reply, 200, developerHome({ csrf: kit.csrf(request, reply), user, sandbox, apps }))
+    // The policy decides whether an unconfirmed address holds back apps (apps.ts requireVerifiedPartner).
+    const confirmFirst = user.emailVerifiedAt === null && ctx.config.signup !== 'open'
+    return kit.render(reply, status, developerHome({ csrf: kit.csrf(request, reply), user, sandbox, apps, confirmFirst, ...say }))
+  }
+
+  app.get('/developer', { schema: { querystring: pageQuery } }, async (request, reply) => {
+    const user = await kit.user(request, reply)
+    if (!user) return reply
+    const { notice } = request.query
+    return showHome(request, reply, user, 200, isNotice(notice) ? { notice: notices[notice] } : {})
+  })
+
+  /** "Send the link again", for a partner whose address is not confirmed yet. */
+  app.post('/developer/verify-email', async (request, reply) => {
+    kit.form(request)
+    const user = await kit.user(request, reply, '/developer')
+    if (!user) return reply
+    try {
+      await resendVerification(ctx, kit.actor(request, user))
+    } catch (err) {
+      if (err instanceof OperationError && err.code === 'conflict') return showHome(request, reply, user, 409, { error: err.message })
+      throw err
+    }
+    return reply.redirect('/developer?notice=resent', 303)
   })
 
   const showNew = async (request: FastifyRequest, reply: FastifyReply, user: User, status: number, values: AppFormValues, error?: FieldError) => {
@@ -126,9 +154,6 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
     const deliveries = await Promise.all(events.map(async (event) => ({ event, attempts: await ctx.storage.listAttempts(event.id) })))
     return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, deliveries, ...extra }), kit.installTarget(found))
   }
-
-  // A page ignores what it does not understand in its query: an odd `notice` or `h` shows no notice or no secret.
-  const pageQuery = Type.Object({ notice: Type.Optional(Type.Unknown()), h: Type.Optional(Type.Unknown()) })
 
   app.get('/developer/apps/:clientId', { schema: { querystring: pageQuery } }, async (request, reply) => {
     const user = await kit.user(request, reply)

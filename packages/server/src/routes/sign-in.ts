@@ -1,10 +1,28 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { OperationError, checkPassword, createUser, endSession, visitorActor, startSession, type Params, type SignInWait } from '@fieldgate/core'
+import {
+  OperationError,
+  checkPassword,
+  endSession,
+  noteSignIn,
+  peekEmailLink,
+  personActor,
+  requestPasswordReset,
+  resetPassword,
+  signUp,
+  startSession,
+  verifyEmail,
+  visitorActor,
+  type Params,
+  type SignInWait,
+  type User,
+} from '@fieldgate/core'
 import { queryOf } from '../plugins/body.js'
 import { SignInGuard } from '../plugins/attempts.js'
 import { sessionCookie } from '../plugins/browser.js'
 import { CsrfError, isReturnPath, type PageKit } from '../plugins/pages.js'
-import { signInPage, signUpPage } from '../pages/sign-in.js'
+import { checkEmailPage, forgotPasswordPage, resetPasswordPage, signInPage, signUpPage, spentLinkPage, verifyEmailPage } from '../pages/sign-in.js'
+import { html } from '../pages/html.js'
+import type { FieldError } from '../pages/form.js'
 
 const home = '/connected-apps'
 
@@ -30,7 +48,8 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
   app.get('/login', async (request, reply) => {
     const returnTo = safeReturnTo(queryOf(request).return_to)
     if (await browser.user(request)) return reply.redirect(returnTo, 303)
-    return kit.render(reply, 200, signInPage({ csrf: kit.csrf(request, reply), returnTo }))
+    const notice = signInNotices.find((n) => n.name === queryOf(request).notice)?.text
+    return kit.render(reply, 200, signInPage({ csrf: kit.csrf(request, reply), returnTo, ...(notice ? { notice } : {}) }))
   })
 
   app.post('/login', async (request, reply) => {
@@ -48,38 +67,160 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
       await guard.failed(attempt)
       return again(401, 'That email and password do not match an account.')
     }
+    // Only once the password is right, so a suspension tells nothing to someone who does not know it.
+    if (user.suspendedAt !== null) {
+      ctx.security.record({ kind: 'sign_in.failed', userId: user.id, email, address: request.ip, details: { reason: 'suspended' } })
+      return again(403, 'This account is suspended. Write to the people who run this site to ask why.')
+    }
     await guard.succeeded(attempt, user.id)
-    browser.renew(reply)
-    reply.setCookie(sessionCookie, await startSession(ctx, user.id), browser.cookieOptions(ctx.config.sessionTtl))
+    await signIn(request, reply, user)
     return reply.redirect(returnTo, 303)
   })
 
+  /** A new session for `user`, with a new browser id (no fixation), and the sign-in noted (new address?). */
+  const signIn = async (request: FastifyRequest, reply: FastifyReply, user: User): Promise<void> => {
+    browser.renew(reply)
+    reply.setCookie(sessionCookie, await startSession(ctx, user.id), browser.cookieOptions(ctx.config.sessionTtl))
+    await noteSignIn(ctx, personActor(user, request.ip))
+  }
+
   app.get('/signup', async (request, reply) => {
     const returnTo = safeReturnTo(queryOf(request).return_to ?? '/developer')
-    return kit.render(reply, 200, signUpPage({ csrf: kit.csrf(request, reply), returnTo }))
+    return kit.render(reply, 200, signUpPage({ csrf: kit.csrf(request, reply), returnTo, policy: ctx.config.signup }))
   })
 
+  /**
+   * Under `verified` (the default) the answer is "check your email" whether or not the address had an
+   * account: its owner learns which in the message. Under `open` signing up signs in at once.
+   */
   app.post('/signup', async (request, reply) => {
     const form = freshForm(request)
     const returnTo = safeReturnTo(form?.return_to ?? '/developer')
     const email = (form?.email ?? '').trim()
-    const again = (status: number, error: string) => kit.render(reply, status, signUpPage({ csrf: kit.csrf(request, reply), returnTo, email, error }))
-    if (!form) return again(403, 'The form expired. Please try again.')
+    const again = (status: number, error: FieldError) =>
+      kit.render(reply, status, signUpPage({ csrf: kit.csrf(request, reply), returnTo, policy: ctx.config.signup, email, error }))
+    if (!form) return again(403, { message: 'The form expired. Please try again.' })
     const attempt = guard.attempt(request, email.toLowerCase())
     const wait = await guard.throttled(attempt, 'sign-up')
-    if (wait) return again(429, tooMany(reply, wait))
+    if (wait) return again(429, { message: tooMany(reply, wait) })
     await guard.signedUp(attempt)
-    let userId: string
     try {
-      userId = (await createUser(ctx, visitorActor(request.ip), { email, password: form.password ?? '' })).id
+      const outcome = await signUp(ctx, visitorActor(request.ip), { email, password: form.password ?? '' })
+      // The way back (to the app a farm user came from, say) waits on the page, for after the link.
+      if ('mailed' in outcome) return reply.redirect(`/signup/sent?${new URLSearchParams({ return_to: returnTo })}`, 303)
+      // Signing up signs in: renew the browser id as sign-in does, so one planted before (session fixation) forges nothing after.
+      await signIn(request, reply, outcome.signedIn)
+      return reply.redirect(returnTo, 303)
     } catch (err) {
-      if (err instanceof OperationError) return again(400, err.code === 'conflict' ? 'An account with that email exists: sign in instead.' : err.message)
-      throw err
+      if (!(err instanceof OperationError)) throw err
+      const message = err.code === 'conflict' ? 'An account with that email exists: sign in instead.' : err.message
+      return again(err.code === 'forbidden' ? 403 : 400, { message, ...(err.field ? { field: err.field } : {}) })
     }
-    // Signing up signs in: renew the browser id as sign-in does, so one planted before (session fixation) forges nothing after.
-    browser.renew(reply)
-    reply.setCookie(sessionCookie, await startSession(ctx, userId), browser.cookieOptions(ctx.config.sessionTtl))
-    return reply.redirect(returnTo, 303)
+  })
+
+  app.get('/signup/sent', async (request, reply) =>
+    kit.render(
+      reply,
+      200,
+      checkEmailPage({
+        csrf: kit.csrf(request, reply),
+        returnTo: safeReturnTo(queryOf(request).return_to ?? '/developer'),
+        title: 'Check your email',
+        message: 'We sent a message to the address you gave. Follow its link to confirm the address; then sign in and create your apps.',
+      }),
+    ),
+  )
+
+  // ---- the links mailed to people: a page that says what the link does, and a button that does it ----
+
+  const spent = (request: FastifyRequest, reply: FastifyReply, err: unknown, again: 'verify' | 'reset') => {
+    if (!(err instanceof OperationError)) throw err
+    const where =
+      again === 'verify' ? html`Sign in, and ask for a new link from the <a href="/developer">developer portal</a>.` : html`<a href="/forgot-password">Ask for a new link</a>.`
+    return kit.render(reply, err.code === 'invalid' ? 400 : 403, spentLinkPage({ csrf: kit.csrf(request, reply), message: err.message, again: where }))
+  }
+
+  app.get('/verify-email', async (request, reply) => {
+    const token = queryOf(request).token
+    try {
+      const { email } = await peekEmailLink(ctx, { token, purpose: 'verify' })
+      return kit.render(reply, 200, verifyEmailPage({ csrf: kit.csrf(request, reply), token: token ?? '', email }))
+    } catch (err) {
+      return spent(request, reply, err, 'verify')
+    }
+  })
+
+  app.post('/verify-email', async (request, reply) => {
+    const form = kit.form(request)
+    let user: User
+    try {
+      user = await verifyEmail(ctx, visitorActor(request.ip), { token: form.token })
+    } catch (err) {
+      return spent(request, reply, err, 'verify')
+    }
+    const signedIn = await browser.user(request)
+    return reply.redirect(signedIn?.id === user.id ? '/developer?notice=verified' : '/login?notice=verified&return_to=%2Fdeveloper', 303)
+  })
+
+  app.get('/forgot-password', async (request, reply) => kit.render(reply, 200, forgotPasswordPage({ csrf: kit.csrf(request, reply) })))
+
+  /** The same answer whether or not the address has an account; the address's budget is spent as by a sign-up. */
+  app.post('/forgot-password', async (request, reply) => {
+    const form = freshForm(request)
+    const email = (form?.email ?? '').trim()
+    const again = (status: number, error: FieldError) => kit.render(reply, status, forgotPasswordPage({ csrf: kit.csrf(request, reply), email, error }))
+    if (!form) return again(403, { message: 'The form expired. Please try again.' })
+    const attempt = guard.attempt(request, email.toLowerCase())
+    const wait = await guard.throttled(attempt, 'sign-up')
+    if (wait) return again(429, { message: tooMany(reply, wait) })
+    await guard.signedUp(attempt)
+    try {
+      await requestPasswordReset(ctx, visitorActor(request.ip), { email })
+    } catch (err) {
+      if (!(err instanceof OperationError)) throw err
+      return again(400, { message: err.message, ...(err.field ? { field: err.field } : {}) })
+    }
+    return reply.redirect('/forgot-password/sent', 303)
+  })
+
+  app.get('/forgot-password/sent', async (request, reply) =>
+    kit.render(
+      reply,
+      200,
+      checkEmailPage({
+        csrf: kit.csrf(request, reply),
+        returnTo: home,
+        title: 'Check your email',
+        message: 'If an account has that address, we sent it a link to choose a new password. The link works for an hour, once.',
+      }),
+    ),
+  )
+
+  app.get('/reset-password', async (request, reply) => {
+    const token = queryOf(request).token
+    try {
+      const { email } = await peekEmailLink(ctx, { token, purpose: 'reset' })
+      return kit.render(reply, 200, resetPasswordPage({ csrf: kit.csrf(request, reply), token: token ?? '', email }))
+    } catch (err) {
+      return spent(request, reply, err, 'reset')
+    }
+  })
+
+  /** A new password ends every session of the account; this browser gets a new one. */
+  app.post('/reset-password', async (request, reply) => {
+    const form = kit.form(request)
+    let user: User
+    try {
+      user = await resetPassword(ctx, visitorActor(request.ip), { token: form.token, password: form.password })
+    } catch (err) {
+      if (err instanceof OperationError && err.field === 'password') {
+        const { email } = await peekEmailLink(ctx, { token: form.token, purpose: 'reset' })
+        return kit.render(reply, 400, resetPasswordPage({ csrf: kit.csrf(request, reply), token: form.token ?? '', email, error: { message: err.message, field: 'password' } }))
+      }
+      return spent(request, reply, err, 'reset')
+    }
+    await signIn(request, reply, user)
+    return reply.redirect(home, 303)
   })
 
   app.post('/logout', async (request, reply) => {
@@ -89,6 +230,9 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     return reply.redirect('/login', 303)
   })
 }
+
+/** What the sign-in page may say after a redirect, by name: the page never echoes text from its URL. */
+const signInNotices = [{ name: 'verified', text: 'Your email address is confirmed. Sign in to go on.' }] as const
 
 /** Only a path on this server (see isReturnPath). Anything else goes home. */
 export const safeReturnTo = (value: string | undefined): string => (isReturnPath(value) ? value : home)

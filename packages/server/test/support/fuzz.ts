@@ -12,8 +12,8 @@
  * private app, a public sandbox app with an opaque connection token from the code flow, and a signed-in
  * person with a CSRF token, so forms get past the CSRF check and into the handlers.
  *
- * "No state change": every run snapshots the store before and after its request (tenants, apps, grants,
- * live secrets, the audit log, outbox events, signing keys, the change feed, work orders and records)
+ * "No state change": every run snapshots the store before and after its request (tenants, users, mail,
+ * apps, grants, live secrets, the audit log, outbox events, signing keys, the change feed, work orders and records)
  * and the two must be equal, so a failure shrinks to the one request that changed something. Write
  * routes are only ever sent bodies that are invalid by construction (a required field dropped, an
  * unknown field added, a NUL in a text field, a grace period out of range, no valid CSRF token on a form
@@ -665,9 +665,11 @@ export async function snapshot(f: Fixture): Promise<unknown> {
     const apps = await s.listApps()
     return [apps, await all(apps, async (a) => (await s.listLiveSecrets(a.id, now)).map((x) => [x.id, x.expiresAt ?? null]))] as const
   }
-  const [[apps, secrets], tenants, grants, fixtureGrants, audit, events, keys, changes, workOrders, records] = await Promise.all([
+  const [[apps, secrets], tenants, users, mail, grants, fixtureGrants, audit, events, keys, changes, workOrders, records] = await Promise.all([
     appsAndSecrets(),
     s.listTenants(),
+    s.listUsers({ limit: 500 }),
+    s.listMail({ limit: 500 }).then((l) => l.map((m) => [m.id, m.state])),
     s.listGrants(),
     all(f.grantIds, async (id) => (await s.getGrant(id))?.status),
     s.listAudit({ limit: 1000 }).then((l) => l.map((e) => e.id)),
@@ -680,7 +682,7 @@ export async function snapshot(f: Fixture): Promise<unknown> {
       async ([t, kind]) => (await s.listRecords(t, kind, { limit: 1000 })).length,
     ),
   ])
-  return { tenants, apps, secrets, grants, fixtureGrants, audit, events, keys, changes, workOrders, records }
+  return { tenants, users, mail, apps, secrets, grants, fixtureGrants, audit, events, keys, changes, workOrders, records }
 }
 
 export interface RawRes {
@@ -1004,7 +1006,7 @@ export function areaOf(route: string): Area {
   if (path === '/authorize' || path === '/oauth/authorize' || path === '/consent') return 'authorize'
   if (path === '/developer' || path.startsWith('/developer/')) return 'developer'
   if (path === '/marketplace' || path.startsWith('/marketplace/')) return 'marketplace'
-  if (path === '/' || /^\/(login|signup|logout|connected-apps)(\/|$)/.test(path)) return 'pages'
+  if (path === '/' || /^\/(login|signup|logout|connected-apps|verify-email|forgot-password|reset-password)(\/|$)/.test(path)) return 'pages'
   return 'ops'
 }
 

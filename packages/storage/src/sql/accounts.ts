@@ -53,9 +53,10 @@ export function sqlAccountStore(db: Kysely<Database>): AccountStore {
       return rows.map(toMail).sort((a, b) => a.createdAt - b.createdAt)
     },
 
-    async updateMail(mail: MailMessage): Promise<void> {
+    async updateMail(mail: MailMessage, retryAt?: number): Promise<void> {
       const { state, attempts, error, sentAt, text } = mail
-      await db.updateTable('mail').set({ state, attempts, error, sentAt, text, leaseUntil: null }).where('id', '=', mail.id).execute()
+      const leaseUntil = state === 'pending' && retryAt !== undefined ? retryAt : null
+      await db.updateTable('mail').set({ state, attempts, error, sentAt, text, leaseUntil }).where('id', '=', mail.id).execute()
     },
 
     async listMail(filter: { state?: MailMessage['state'] } & Page = {}): Promise<MailMessage[]> {
