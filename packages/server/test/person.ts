@@ -9,6 +9,8 @@ export class Person {
   static readonly password = 'correct horse battery staple'
 
   private readonly cookies = new Map<string, string>()
+  /** Headers every request carries: X-Forwarded-For, for a person at another address behind a trusted proxy. */
+  readonly headers: Record<string, string> = {}
   constructor(
     private readonly server: Pick<TestServer, 'url'>,
     readonly email: string,
@@ -19,7 +21,7 @@ export class Person {
   }
 
   async get(path: string): Promise<Res> {
-    return this.keep(await request(this.server.url(path), { redirect: 'manual', headers: { cookie: this.cookieHeader() } }))
+    return this.keep(await request(this.server.url(path), { redirect: 'manual', headers: { ...this.headers, cookie: this.cookieHeader() } }))
   }
 
   async post(path: string, form: Record<string, string>): Promise<Res> {
@@ -28,7 +30,7 @@ export class Person {
         method: 'POST',
         redirect: 'manual',
         body: new URLSearchParams(form).toString(),
-        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: this.cookieHeader() },
+        headers: { ...this.headers, 'content-type': 'application/x-www-form-urlencoded', cookie: this.cookieHeader() },
       }),
     )
   }

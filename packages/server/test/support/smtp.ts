@@ -95,7 +95,8 @@ export class SmtpReceiver {
 export function linkIn(mail: ReceivedMail, path: string): URL {
   const found = mail.text
     .match(/https?:\/\/\S+/g)
-    ?.map((u) => new URL(u))
+    // A mail client leaves the punctuation that ends a sentence out of the link; so does this.
+    ?.map((u) => new URL(u.replace(/[.,:;)]+$/, '')))
     .find((u) => u.pathname === path)
   if (!found) throw new Error(`no ${path} link in: ${mail.text}`)
   return found
