@@ -23,10 +23,11 @@ import {
   rotateSigningKeys,
   type App,
   type Config,
+  type MailMessage,
   type SigningKeyRecord,
 } from '@fieldgate/core'
 import { backupSqlite, restoreSqlite } from '@fieldgate/storage'
-import { appInput, appJson, auditJson, createLogger, eventJson, grantJson, keyJson, openRuntime, serve, tenantJson, userJson, type Runtime } from '@fieldgate/server'
+import { appInput, appJson, auditJson, createLogger, eventJson, grantJson, keyJson, mailJson, openRuntime, serve, tenantJson, userJson, type Runtime } from '@fieldgate/server'
 
 /**
  * `fieldgate`: runs the server and manages the store it serves. Every command accepts --json for
@@ -372,6 +373,28 @@ program
       }
     }),
   )
+
+program
+  .command('mail')
+  .description('the mail outbox: with no FIELDGATE_SMTP_URL, the local mailbox, messages and all')
+  .command('list')
+  .addOption(new Option('--state <state>').choices(['local', 'pending', 'sent', 'failed']))
+  .option('--query <text>', 'part of a recipient or subject')
+  .option('--limit <n>', 'newest messages to show', '20')
+  .action(
+    command(async (rt, _c, a) => {
+      const state = mailStates.find((s) => s === a.state)
+      const list = await rt.storage.listMail({ limit: limitOption(a.limit), ...(state ? { state } : {}), ...(a.query ? { query: a.query } : {}) })
+      const shown = (m: MailMessage) =>
+        [
+          `${new Date(m.createdAt).toISOString()}  ${m.state.padEnd(7)}  ${m.to}  ${m.subject}${m.error ? `  (${m.error})` : ''}`,
+          ...(m.state === 'local' && m.text ? ['', m.text, ''] : []),
+        ].join('\n')
+      return { json: list.map(mailJson), text: list.map(shown).join('\n') || 'no mail' }
+    }),
+  )
+
+const mailStates = ['local', 'pending', 'sent', 'failed'] as const
 
 const events = program.command('events').description('Data API deliveries')
 events

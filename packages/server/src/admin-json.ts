@@ -1,4 +1,4 @@
-import type { App, AuditEntry, DeliveryAttempt, Grant, NewAppInput, OutboxEvent, ReviewedFields, SigningKeyRecord, Tenant, User } from '@fieldgate/core'
+import type { App, AuditEntry, DeliveryAttempt, Grant, MailMessage, NewAppInput, OutboxEvent, ReviewedFields, SigningKeyRecord, Tenant, User } from '@fieldgate/core'
 
 /** How the CLI's --json and the admin API show the store's objects: snake_case, ISO times, no secrets. */
 type Json = Record<string, unknown>
@@ -50,6 +50,20 @@ export const userJson = (u: User) => ({
   operator: u.operator,
   suspended_at: iso(u.suspendedAt),
   suspended_reason: u.suspendedReason,
+})
+
+/** A message of the outbox; its text only while it sits in the local mailbox (a sent one has none). */
+export const mailJson = (m: MailMessage) => ({
+  id: m.id,
+  to: m.to,
+  subject: m.subject,
+  kind: m.kind,
+  state: m.state,
+  attempts: m.attempts,
+  error: m.error,
+  created_at: iso(m.createdAt),
+  sent_at: iso(m.sentAt),
+  text: m.state === 'local' ? m.text : null,
 })
 
 export const grantJson = (g: Grant) => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })

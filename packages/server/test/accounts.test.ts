@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test'
 import { cliActor, createUser, newEmailLink, suspendAccount, type MailMessage } from '@fieldgate/core'
 import { openStorage } from '@fieldgate/storage'
 import { Mailer } from '../src/mail/mailer.js'
-import { silentLogger, startServer, tempDir, waitUntil, type TestServer } from './helpers.js'
+import { bearer, request, runCli, silentLogger, startServer, tempDir, waitUntil, type TestServer } from './helpers.js'
 import { csrfOf, hiddenFields, Person } from './person.js'
 import { linkIn, SmtpReceiver } from './support/smtp.js'
 
@@ -98,7 +98,7 @@ describe('accounts with real email (verified sign-up, the default)', () => {
     const p = new Person(server, 'not-an-address')
     const res = await signUp(p)
     assert.equal(res.status, 400)
-    assert.match(res.text, /id="email-error">Enter an email address/)
+    assert.match(res.text, /id="email-error">email is not an email address/)
     const short = await signUp(new Person(server, address()), 'short')
     assert.equal(short.status, 400)
     assert.match(short.text, /id="password-error">password must be at least 10 characters/)
@@ -256,8 +256,9 @@ describe('accounts with real email (verified sign-up, the default)', () => {
 describe('without an SMTP server: the local mailbox', () => {
   let server: TestServer
   const log: string[] = []
+  const adminToken = randomBytes(32).toString('base64url')
   before(async () => {
-    server = await startServer({ log: new Writable({ write: (chunk, _e, done) => (log.push(String(chunk)), done()) }) })
+    server = await startServer({ overrides: { adminToken }, log: new Writable({ write: (chunk, _e, done) => (log.push(String(chunk)), done()) }) })
   })
   after(() => server?.close())
 
@@ -269,7 +270,29 @@ describe('without an SMTP server: the local mailbox', () => {
     assert.match(mail?.text ?? '', /\/verify-email\?token=fgl_/)
     const token = /token=(fgl_[\w-]+)/.exec(mail!.text!)![1]!
     assert.ok(log.length > 0)
-    assert.ok(log.every((l) => !l.includes(token)), 'the link is not in the log')
+    assert.ok(
+      log.every((l) => !l.includes(token)),
+      'the link is not in the log',
+    )
+  })
+
+  it('the operator reads it with `fieldgate mail list` and GET /admin/v1/mail', async () => {
+    const p = new Person(server, address())
+    await signUp(p)
+    await waitUntil(async () => (await server.storage.listMail({ query: p.email }))[0]?.state === 'local', 5_000)
+    const cli = await runCli(['mail', 'list', '--json', '--query', p.email], { FIELDGATE_DATA_DIR: server.config.dataDir })
+    assert.equal(cli.code, 0, cli.stderr)
+    const [listed] = cli.json as { to: string; state: string; kind: string; text: string }[]
+    assert.equal(listed?.to, p.email)
+    assert.equal(listed?.kind, 'verify')
+    assert.match(listed?.text ?? '', /\/verify-email\?token=fgl_/)
+    const text = await runCli(['mail', 'list', '--state', 'local'], { FIELDGATE_DATA_DIR: server.config.dataDir })
+    assert.match(text.stdout, new RegExp(`local +${p.email}  Confirm your email address`))
+    const api = await request(server.url(`/admin/v1/mail?q=${encodeURIComponent(p.email)}&state=local`), { headers: bearer(adminToken) })
+    assert.equal(api.status, 200, api.text)
+    assert.deepEqual(api.json, cli.json)
+    const refused = await request(server.url('/admin/v1/mail'), { headers: bearer('x'.repeat(40)) })
+    assert.equal(refused.status, 401)
   })
 })
 
@@ -281,8 +304,26 @@ describe('the mailer', () => {
     const smtp = await SmtpReceiver.start()
     const port = new URL(smtp.smtpUrl).port
     await smtp.close()
-    const down = new Mailer(storage, silentLogger(), { smtpUrl: `smtp://127.0.0.1:${port}`, from: 'Fieldgate <no-reply@fieldgate.example>', pollMs: 50, leaseMs: 60_000, maxAttempts: 3, now: () => now })
-    const message: MailMessage = { id: 'm1', to: 'ann@example.com', subject: 'Hello', text: 'Hi Ann', kind: 'test', state: 'pending', attempts: 0, error: null, createdAt: now, sentAt: null }
+    const down = new Mailer(storage, silentLogger(), {
+      smtpUrl: `smtp://127.0.0.1:${port}`,
+      from: 'Fieldgate <no-reply@fieldgate.example>',
+      pollMs: 50,
+      leaseMs: 60_000,
+      maxAttempts: 3,
+      now: () => now,
+    })
+    const message: MailMessage = {
+      id: 'm1',
+      to: 'ann@example.com',
+      subject: 'Hello',
+      text: 'Hi Ann',
+      kind: 'test',
+      state: 'pending',
+      attempts: 0,
+      error: null,
+      createdAt: now,
+      sentAt: null,
+    }
     await storage.saveMail(message)
     assert.equal(await down.tick(), 1)
     let [stored] = await storage.listMail()
@@ -293,7 +334,14 @@ describe('the mailer', () => {
     await down.stop()
 
     const up = await SmtpReceiver.start()
-    const mailer = new Mailer(storage, silentLogger(), { smtpUrl: up.smtpUrl, from: 'Fieldgate <no-reply@fieldgate.example>', pollMs: 50, leaseMs: 60_000, maxAttempts: 3, now: () => now })
+    const mailer = new Mailer(storage, silentLogger(), {
+      smtpUrl: up.smtpUrl,
+      from: 'Fieldgate <no-reply@fieldgate.example>',
+      pollMs: 50,
+      leaseMs: 60_000,
+      maxAttempts: 3,
+      now: () => now,
+    })
     now += 10_001
     assert.equal(await mailer.tick(), 1)
     ;[stored] = await storage.listMail()

@@ -27,7 +27,7 @@ export function safeScopes(value: string): string[] {
 /** An account's address: trimmed, lower-cased, one @, at most 320 characters (RFC 5321 §4.5.3.1). */
 export function accountEmail(value: string | undefined): string {
   const email = (value ?? '').trim().toLowerCase()
-  if (!/^[^@\s]+@[^@\s]+$/.test(email) || email.length > 320) throw invalid('Enter an email address, like name@example.com.', 'email')
+  if (!/^[^@\s]+@[^@\s]+$/.test(email) || email.length > 320) throw invalid('email is not an email address (like name@example.com)', 'email')
   return email
 }
 

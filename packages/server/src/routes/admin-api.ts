@@ -26,7 +26,7 @@ import {
   type Actor,
   type CoreContext,
 } from '@fieldgate/core'
-import { appInput, appJson, auditJson, grantJson, keyJson, tenantJson, userJson } from '../admin-json.js'
+import { appInput, appJson, auditJson, grantJson, keyJson, mailJson, tenantJson, userJson } from '../admin-json.js'
 import { list, nullable, oneOf, strict, text as str } from '../schemas/common.js'
 
 /**
@@ -81,6 +81,18 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
 
   app.get('/admin/v1/users', { schema: { ...doc('List users, oldest first; `q` finds part of an email'), querystring: page, response: { 200: list(user) } } }, async (request) =>
     (await s.listUsers(pageOf(request.query))).map(userJson),
+  )
+
+  app.get(
+    '/admin/v1/mail',
+    {
+      schema: {
+        ...doc('The mail outbox, newest first: with no SMTP server set, the local mailbox (messages with their text); `q` finds a recipient or subject'),
+        querystring: strict({ ...page.properties, state: Type.Optional(Type.Union(mailStates.map((s) => Type.Literal(s)))) }),
+        response: { 200: list(mail) },
+      },
+    },
+    async (request) => (await s.listMail({ ...pageOf(request.query), ...(request.query.state ? { state: request.query.state } : {}) })).map(mailJson),
   )
 
   app.post(
@@ -298,6 +310,19 @@ const user = strict({
   operator: Type.Boolean(),
   suspended_at: nullableStr,
   suspended_reason: nullableStr,
+})
+const mailStates = ['local', 'pending', 'sent', 'failed'] as const
+const mail = strict({
+  id: str(),
+  to: str(),
+  subject: str(),
+  kind: str(),
+  state: str(),
+  attempts: Type.Integer(),
+  error: nullableStr,
+  created_at: str(),
+  sent_at: nullableStr,
+  text: nullableStr,
 })
 const page = strict({
   q: Type.Optional(Type.String({ maxLength: 200 })),
