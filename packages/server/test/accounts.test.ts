@@ -33,7 +33,7 @@ describe('accounts with real email (verified sign-up, the default)', () => {
     smtp = await SmtpReceiver.start()
     server = await startServer({
       overrides: { smtpUrl: smtp.smtpUrl, trustProxy: ['127.0.0.1/32'] },
-      log: new Writable({ write: (chunk, _e, done) => (log.push(String(chunk)), done()) }),
+      log: logTo(log),
     })
     assert.equal(server.config.signup, 'verified', 'the default policy')
   })
@@ -258,15 +258,15 @@ describe('without an SMTP server: the local mailbox', () => {
   const log: string[] = []
   const adminToken = randomBytes(32).toString('base64url')
   before(async () => {
-    server = await startServer({ overrides: { adminToken }, log: new Writable({ write: (chunk, _e, done) => (log.push(String(chunk)), done()) }) })
+    server = await startServer({ overrides: { adminToken }, log: logTo(log) })
   })
   after(() => server?.close())
 
   it('keeps the message, text and all, for the operator to read; never in the log', async () => {
     const p = new Person(server, address())
     await signUp(p)
-    let mail: MailMessage | undefined
-    await waitUntil(async () => (mail = (await server.storage.listMail({ query: p.email }))[0])?.state === 'local', 5_000)
+    await waitUntil(async () => (await server.storage.listMail({ query: p.email }))[0]?.state === 'local', 5_000)
+    const [mail] = await server.storage.listMail({ query: p.email })
     assert.match(mail?.text ?? '', /\/verify-email\?token=fgl_/)
     const token = /token=(fgl_[\w-]+)/.exec(mail!.text!)![1]!
     assert.ok(log.length > 0)
@@ -356,3 +356,13 @@ describe('the mailer', () => {
     await storage.close()
   })
 })
+
+/** A log destination that keeps each line, for tests that read what was logged. */
+function logTo(lines: string[]): Writable {
+  return new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk))
+      done()
+    },
+  })
+}
