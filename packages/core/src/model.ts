@@ -119,24 +119,26 @@ export interface MailMessage {
   sentAt: number | null
 }
 
-export type SecurityEventKind =
-  | 'sign_in.failed'
-  | 'sign_in.throttled'
-  | 'sign_in.succeeded'
-  | 'sign_in.new_address'
-  | 'password.reset'
-  | 'email.verified'
-  | 'consent.given'
-  | 'consent.denied'
-  | 'code.replayed'
-  | 'token.revoked_grant'
-  | 'admin_token.failed'
-  | 'review.approved'
-  | 'review.rejected'
-  | 'app.suspended'
-  | 'app.unsuspended'
-  | 'account.suspended'
-  | 'account.unsuspended'
+/** Every kind of security event, in the order the console lists them. */
+export const securityEventKinds = [
+  'sign_in.failed',
+  'sign_in.throttled',
+  'sign_in.new_address',
+  'password.reset',
+  'email.verified',
+  'consent.given',
+  'consent.denied',
+  'code.replayed',
+  'token.revoked_grant',
+  'admin_token.failed',
+  'review.approved',
+  'review.rejected',
+  'app.suspended',
+  'app.unsuspended',
+  'account.suspended',
+  'account.unsuspended',
+] as const
+export type SecurityEventKind = (typeof securityEventKinds)[number]
 
 /** Something that matters to the deployment's security, stored and logged (security.ts). */
 export interface SecurityEvent {

@@ -174,7 +174,8 @@ export interface Delivery {
   attempts: DeliveryAttempt[]
 }
 
-const deliveries = (csrf: string, app: App, list: Delivery[]): SafeHtml => html`<h2>Data API deliveries</h2>
+/** An app's Data API events and their attempts; Redeliver posts to `redeliverBase`/<event id>/redeliver. */
+export const deliveries = (csrf: string, app: App, list: Delivery[], redeliverBase = `/developer/apps/${app.clientId}/events`): SafeHtml => html`<h2>Data API deliveries</h2>
 ${app.dataApiUrl ? html`<p class="muted">Events go to <code>${app.dataApiUrl}</code>, signed in <code>fieldgate-signature</code>.</p>` : html`<p class="muted">Set a Data API URL to receive events.</p>`}
 ${
   list.length === 0
@@ -189,7 +190,7 @@ ${
     <td>${
       event.state === 'pending'
         ? ''
-        : html`<form method="post" action="/developer/apps/${app.clientId}/events/${event.id}/redeliver">
+        : html`<form method="post" action="${redeliverBase}/${event.id}/redeliver">
       <input type="hidden" name="csrf" value="${csrf}"><button type="submit">Redeliver</button></form>`
     }</td>
   </tr>`,

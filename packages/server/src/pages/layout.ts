@@ -2,8 +2,10 @@ import { html, type SafeHtml } from './html.js'
 
 export interface PageFrame {
   title: string
-  /** The signed-in person, for the header and its Sign out button. */
-  user?: { email: string } | undefined
+  /** The signed-in person, for the header and its Sign out button; an operator also gets the console's link. */
+  user?: { email: string; operator?: boolean } | undefined
+  /** Room for tables (the operator console). */
+  wide?: boolean
   /** The CSRF token every form on the page carries. */
   csrf: string
   body: SafeHtml
@@ -25,7 +27,7 @@ ${page.script ? html`<script src="${page.script}" defer></script>` : ''}
 <body>
 <header class="bar">
   <nav aria-label="Fieldgate"><span class="brand">Fieldgate</span>
-  ${page.user ? html`<a href="/connected-apps">Connected apps</a> <a href="/marketplace">Marketplace</a> <a href="/developer">Developer portal</a>` : ''}</nav>
+  ${page.user ? html`<a href="/connected-apps">Connected apps</a> <a href="/marketplace">Marketplace</a> <a href="/developer">Developer portal</a>${page.user.operator ? html` <a href="/operator">Operator console</a>` : ''}` : ''}</nav>
   ${
     page.user
       ? html`<form method="post" action="/logout" class="signout">
@@ -35,7 +37,7 @@ ${page.script ? html`<script src="${page.script}" defer></script>` : ''}
       : ''
   }
 </header>
-<main>
+<main${page.wide ? html` class="wide"` : ''}>
 ${page.body}
 </main>
 </body>
@@ -51,6 +53,7 @@ body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, s
 .brand { font-weight: 700; letter-spacing: .02em; }
 .signout { display: flex; gap: .5rem; align-items: center; margin: 0; color: var(--muted); }
 main { max-width: 40rem; margin: 2.5rem auto; padding: 2rem; background: #fff; border: 1px solid var(--line); border-radius: .75rem; }
+main.wide { max-width: 76rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 p { margin: .5rem 0; }
@@ -85,6 +88,17 @@ ul.scopes code, .connection code { font-weight: 700; }
 .connection { padding: .75rem 0; border-top: 1px solid var(--line); }
 .connection form { margin: .5rem 0 0; }
 .tag { display: inline-block; font-size: .8rem; padding: 0 .4rem; border-radius: .3rem; background: #fff6dc; border: 1px solid #e2c25c; }
+.search { display: flex; gap: .5rem; align-items: end; margin: 1rem 0; }
+.search input, .search select { width: auto; flex: 1; }
+.search label { margin: 0; }
+.pager { display: flex; gap: 1rem; margin-top: 1rem; }
+.counts { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)); gap: .75rem; padding: 0; list-style: none; }
+.counts li { border: 1px solid var(--line); border-radius: .5rem; padding: .75rem; }
+.counts strong { display: block; font-size: 1.6rem; }
+.compare { display: grid; grid-template-columns: 10rem 1fr 1fr; gap: .25rem .75rem; }
+.compare .changed { background: #fff6dc; }
+.decide { display: flex; gap: 1rem; flex-wrap: wrap; align-items: end; }
+.decide form { flex: 1; min-width: 16rem; }
 .tag.bad { background: #fbe9e9; border-color: var(--bad); color: var(--bad); }
 `
 

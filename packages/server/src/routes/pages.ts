@@ -6,6 +6,7 @@ import { consentRoutes } from './consent.js'
 import { developerRoutes } from './developer.js'
 import { installedRoutes } from './installed.js'
 import { marketplaceRoutes } from './marketplace.js'
+import { operatorRoutes } from './operator.js'
 import { signInRoutes } from './sign-in.js'
 
 /**
@@ -28,4 +29,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { ctx: CoreContext;
   installedRoutes(app, kit)
   developerRoutes(app, kit)
   marketplaceRoutes(app, kit)
+  operatorRoutes(app, kit)
 }

@@ -623,7 +623,9 @@ export interface Fixture {
   pub: PublicFixture
   /** The signed-in person's own marketplace app (the developer portal acts on it). */
   own: { clientId: string }
+  /** Signed in; an operator too, so the operator console's routes reach their handlers. */
   person: Person
+  userId: string
   /** The person's cookies, as a Cookie header. */
   cookie: string
   csrf: string
@@ -989,7 +991,7 @@ export function registeredRoutes(server: TestServer): Set<string> {
 // ---------------------------------------------------------------------------------------------------
 
 /** The fuzz files, one per concern: `fuzz-<area>.test.ts` fuzzes the routes `areaOf` gives its area. */
-export const AREAS = ['ops', 'token', 'api', 'authorize', 'pages', 'developer', 'marketplace', 'admin'] as const
+export const AREAS = ['ops', 'token', 'api', 'authorize', 'pages', 'developer', 'marketplace', 'operator', 'admin'] as const
 export type Area = (typeof AREAS)[number]
 
 const resourcePaths = new Set(resourceRoutes.flatMap((r) => [r.path, `${r.path}/:id`]))
@@ -1006,6 +1008,7 @@ export function areaOf(route: string): Area {
   if (path === '/authorize' || path === '/oauth/authorize' || path === '/consent') return 'authorize'
   if (path === '/developer' || path.startsWith('/developer/')) return 'developer'
   if (path === '/marketplace' || path.startsWith('/marketplace/')) return 'marketplace'
+  if (path === '/operator' || path.startsWith('/operator/')) return 'operator'
   if (path === '/' || /^\/(login|signup|logout|connected-apps|verify-email|forgot-password|reset-password)(\/|$)/.test(path)) return 'pages'
   return 'ops'
 }
@@ -1049,7 +1052,7 @@ function fuzzSuite(engine: Engine, area: Area, specs: readonly Spec[], extra?: (
       const priv = await privateApp(storage, { scopes: ALL_SCOPES })
       const pub = await publicSandboxApp(storage, { scopes: ALL_SCOPES, redirectUris: [CALLBACK], listed: true, installUrl: INSTALL_URL })
       const email = `fuzz-${randomBytes(4).toString('hex')}@farm.example`
-      const user = await createUser(storeContext(storage), cliActor, { email, password: Person.password, tenantId: priv.tenant.id, role: 'owner' })
+      const user = await createUser(storeContext(storage), cliActor, { email, password: Person.password, tenantId: priv.tenant.id, role: 'owner', operator: true })
       const person = new Person(server, email)
       assert.equal((await person.signIn()).status, 303)
       assert.equal((await person.get('/developer')).status, 200) // makes the person's sandbox tenant, once
@@ -1081,6 +1084,7 @@ function fuzzSuite(engine: Engine, area: Area, specs: readonly Spec[], extra?: (
         pub,
         own: { clientId: own.app.clientId },
         person,
+        userId: user.id,
         cookie: `fg_browser=${person.cookie('fg_browser')}; fg_session=${person.cookie('fg_session')}`,
         csrf,
         privToken: await getToken(server, priv),

@@ -49,7 +49,8 @@ export async function writeAlongside(db: Db, also: Alongside): Promise<void> {
  * on both sides, since PostgreSQL's LIKE is case-sensitive and SQLite's is not).
  */
 export function matching(columns: string[], query: string | undefined): Expression<SqlBool> | undefined {
-  const q = query?.trim().toLowerCase()
+  // NUL can be in no stored text, and PostgreSQL refuses it in a query: it matches nothing more without it.
+  const q = query?.replace(/\0/g, '').trim().toLowerCase()
   if (!q) return undefined
   const pattern = `%${q.replace(/[!%_]/g, (c) => `!${c}`)}%`
   return sql<SqlBool>`(${sql.join(

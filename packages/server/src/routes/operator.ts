@@ -1,0 +1,296 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import {
+  AuthorizationPageError,
+  OperationError,
+  approveApp,
+  consoleActor,
+  isLookupKey,
+  listReviewQueue,
+  redeliverEvent,
+  rejectApp,
+  securityEventKinds,
+  suspendAccount,
+  suspendApp,
+  unsuspendAccount,
+  unsuspendApp,
+  type Actor,
+  type App,
+  type User,
+} from '@fieldgate/core'
+import type { PageKit } from '../plugins/pages.js'
+import {
+  appDetailPage,
+  appsPage,
+  auditPage,
+  mailPage,
+  overviewPage,
+  reviewPage,
+  securityPage,
+  tenantDetailPage,
+  tenantsPage,
+  userDetailPage,
+  usersPage,
+  type ConsoleFrame,
+  type Owned,
+  type Paging,
+} from '../pages/operator.js'
+import type { FieldError } from '../pages/form.js'
+
+const perPage = 50
+
+/** A listing's query: a search, a page number, and the filters some listings have. Anything else is refused (400). */
+const listQuery = Type.Object({
+  q: Type.Optional(Type.String({ maxLength: 200 })),
+  page: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  notice: Type.Optional(Type.Unknown()),
+})
+const securityQuery = Type.Object({ ...listQuery.properties, kind: Type.Optional(Type.Union([Type.Literal(''), ...securityEventKinds.map((k) => Type.Literal(k))])) })
+const mailQuery = Type.Object({ ...listQuery.properties, state: Type.Optional(Type.Union(['', 'local', 'pending', 'sent', 'failed'].map((s) => Type.Literal(s)))) })
+const clientIdParams = Type.Object({ clientId: Type.String({ maxLength: 100 }) })
+const idParams = Type.Object({ id: Type.String({ maxLength: 100 }) })
+const eventParams = Type.Object({ clientId: Type.String({ maxLength: 100 }), eventId: Type.String({ maxLength: 100 }) })
+
+/** What a console page may say after a redirect, by name: a page never echoes text from its URL. */
+const notices = {
+  approved: 'Approved: the partner was told.',
+  rejected: 'Rejected: the partner was told why.',
+  suspended: 'Suspended: every token is refused, and the partner was told why.',
+  unsuspended: 'The suspension is lifted.',
+  redelivered: 'The event will be delivered again.',
+} as const
+const noticeOf = (value: unknown): string | undefined => Object.entries(notices).find(([name]) => name === value)?.[1]
+
+/**
+ * The operator console (`/operator`): tenants, users, apps with their owners and grants, the review
+ * queue, Data API deliveries, the audit log, security events and mail, with search and paging.
+ * Only operators see it: to anyone else it does not exist (404). Decisions call the same operations
+ * as the CLI and the admin API, as the signed-in operator (consoleActor), so the audit log names them.
+ */
+export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
+  const { ctx } = kit
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>()
+  const s = ctx.storage
+
+  /** The signed-in operator and their actor, or undefined when the reply is already a redirect to sign in. */
+  const operator = async (request: FastifyRequest, reply: FastifyReply): Promise<{ user: User; actor: Actor } | undefined> => {
+    const user = await kit.user(request, reply)
+    if (!user) return undefined
+    if (!user.operator) throw new AuthorizationPageError('There is no such page.', 404)
+    return { user, actor: consoleActor(user, request.ip) }
+  }
+  const frame = (request: FastifyRequest, reply: FastifyReply, user: User, notice?: unknown): ConsoleFrame => ({ csrf: kit.csrf(request, reply), user, notice: noticeOf(notice) })
+  /** One more row than the page shows, to know whether there is a next page. */
+  const paging = <T>(path: string, q: { q?: string | undefined; page?: number | undefined }, rows: T[], keep?: Record<string, string>): { rows: T[]; paging: Paging } => ({
+    rows: rows.slice(0, perPage),
+    paging: { path, q: q.q ?? '', page: q.page ?? 1, hasNext: rows.length > perPage, ...(keep ? { keep } : {}) },
+  })
+  const window = (q: { q?: string | undefined; page?: number | undefined }) => ({
+    limit: perPage + 1,
+    offset: ((q.page ?? 1) - 1) * perPage,
+    ...(q.q?.trim() ? { query: q.q.trim() } : {}),
+  })
+  const owned = (apps: App[]): Promise<Owned[]> => Promise.all(apps.map(async (a) => ({ app: a, owner: a.ownerUserId ? await s.getUser(a.ownerUserId) : undefined })))
+  const findApp = async (clientId: string): Promise<App> => {
+    const found = isLookupKey(clientId) ? await s.getAppByClientId(clientId) : undefined
+    if (!found) throw new AuthorizationPageError('There is no app with that client_id.', 404)
+    return found
+  }
+
+  app.get('/operator', async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const counted = { limit: 500 }
+    const [pending, apps, tenants, users, events] = await Promise.all([
+      s.listApps({ review: 'pending', ...counted }),
+      s.listApps(counted),
+      s.listTenants(counted),
+      s.listUsers(counted),
+      s.listSecurityEvents({ limit: 10 }),
+    ])
+    return kit.render(
+      reply,
+      200,
+      overviewPage({ ...frame(request, reply, op.user), pending: pending.length, apps: apps.length, tenants: tenants.length, users: users.length, events }),
+    )
+  })
+
+  // ---- review ----
+
+  const showReview = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    op: { user: User; actor: Actor },
+    q: { q?: string; page?: number; notice?: unknown },
+    status = 200,
+    error?: { clientId: string } & FieldError,
+  ) => {
+    const { rows, paging: p } = paging('/operator/review', q, await listReviewQueue(ctx, op.actor, window(q)))
+    return kit.render(reply, status, reviewPage({ ...frame(request, reply, op.user, q.notice), queue: await owned(rows), paging: p, ...(error ? { error } : {}) }))
+  }
+
+  app.get('/operator/review', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    return op ? showReview(request, reply, op, request.query) : reply
+  })
+
+  // ---- apps ----
+
+  app.get('/operator/apps', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const { rows, paging: p } = paging('/operator/apps', request.query, await s.listApps(window(request.query)))
+    return kit.render(reply, 200, appsPage({ ...frame(request, reply, op.user, request.query.notice), apps: await owned(rows), paging: p }))
+  })
+
+  const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, notice?: unknown, status = 200, error?: FieldError) => {
+    const [owner, grants, events, audit] = await Promise.all([
+      found.ownerUserId ? s.getUser(found.ownerUserId) : undefined,
+      s.listGrants({ appId: found.id }),
+      s.listEvents({ appId: found.id, limit: 20 }),
+      s.listAudit({ appIds: [found.id], limit: 50 }),
+    ])
+    const withTenants = await Promise.all(grants.map(async (grant) => ({ grant, tenant: await s.getTenant(grant.tenantId) })))
+    const deliveries = await Promise.all(events.map(async (event) => ({ event, attempts: await s.listAttempts(event.id) })))
+    return kit.render(
+      reply,
+      status,
+      appDetailPage({ ...frame(request, reply, user, notice), app: found, owner, grants: withTenants, deliveries, audit, ...(error ? { error } : {}) }),
+    )
+  }
+
+  app.get('/operator/apps/:clientId', { schema: { params: clientIdParams, querystring: listQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    return op ? showApp(request, reply, op.user, await findApp(request.params.clientId), request.query.notice) : reply
+  })
+
+  /** A decision on an app: the operation, then back where it was made; a refused one is shown beside its field there. */
+  const decide = (verb: keyof typeof appDecisions) =>
+    app.post(`/operator/apps/:clientId/${verb}`, { schema: { params: clientIdParams } }, async (request, reply) => {
+      const form = kit.form(request)
+      const op = await operator(request, reply)
+      if (!op) return reply
+      const found = await findApp(request.params.clientId)
+      const back = form.back === 'review' ? 'review' : 'app'
+      try {
+        await appDecisions[verb](op.actor, found.clientId, form.reason)
+      } catch (err) {
+        if (!(err instanceof OperationError) || err.code === 'forbidden') throw err
+        const error = { message: err.message, field: err.field ?? 'reason' }
+        return back === 'review' ? showReview(request, reply, op, {}, 400, { clientId: found.clientId, ...error }) : showApp(request, reply, op.user, found, undefined, 400, error)
+      }
+      const notice = appNotices[verb]
+      return reply.redirect(back === 'review' ? `/operator/review?notice=${notice}` : `/operator/apps/${found.clientId}?notice=${notice}`, 303)
+    })
+  const appDecisions = {
+    approve: (actor: Actor, clientId: string, reason?: string) => approveApp(ctx, actor, { clientId, ...(reason?.trim() ? { reason } : {}) }),
+    reject: (actor: Actor, clientId: string, reason?: string) => rejectApp(ctx, actor, { clientId, reason: reason ?? '' }),
+    suspend: (actor: Actor, clientId: string, reason?: string) => suspendApp(ctx, actor, { clientId, reason: reason ?? '' }),
+    unsuspend: (actor: Actor, clientId: string) => unsuspendApp(ctx, actor, { clientId }),
+  }
+  const appNotices = { approve: 'approved', reject: 'rejected', suspend: 'suspended', unsuspend: 'unsuspended' } as const
+  for (const verb of Object.keys(appDecisions) as (keyof typeof appDecisions)[]) decide(verb)
+
+  app.post('/operator/apps/:clientId/events/:eventId/redeliver', { schema: { params: eventParams } }, async (request, reply) => {
+    kit.form(request)
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const found = await findApp(request.params.clientId)
+    await redeliverEvent(ctx, op.actor, { eventId: request.params.eventId, appId: found.id })
+    return reply.redirect(`/operator/apps/${found.clientId}?notice=redelivered`, 303)
+  })
+
+  // ---- tenants ----
+
+  app.get('/operator/tenants', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const { rows, paging: p } = paging('/operator/tenants', request.query, await s.listTenants(window(request.query)))
+    return kit.render(reply, 200, tenantsPage({ ...frame(request, reply, op.user), tenants: rows, paging: p }))
+  })
+
+  app.get('/operator/tenants/:id', { schema: { params: idParams } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const tenant = /^[0-9a-f-]{36}$/.test(request.params.id) ? await s.getTenant(request.params.id) : undefined
+    if (!tenant) throw new AuthorizationPageError('There is no such tenant.', 404)
+    const [members, grants] = await Promise.all([s.listMembers(tenant.id), s.listGrants({ tenantId: tenant.id })])
+    const withApps = await Promise.all(grants.map(async (grant) => ({ grant, app: await s.getApp(grant.appId) })))
+    return kit.render(reply, 200, tenantDetailPage({ ...frame(request, reply, op.user), tenant, members, grants: withApps }))
+  })
+
+  // ---- users ----
+
+  app.get('/operator/users', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const { rows, paging: p } = paging('/operator/users', request.query, await s.listUsers(window(request.query)))
+    return kit.render(reply, 200, usersPage({ ...frame(request, reply, op.user), users: rows, paging: p }))
+  })
+
+  const findUser = async (id: string): Promise<User> => {
+    const person = /^[0-9a-f-]{36}$/.test(id) ? await s.getUser(id) : undefined
+    if (!person) throw new AuthorizationPageError('There is no such user.', 404)
+    return person
+  }
+  const showUser = async (request: FastifyRequest, reply: FastifyReply, user: User, person: User, notice?: unknown, status = 200, error?: FieldError) => {
+    const [memberships, apps, events] = await Promise.all([
+      s.listMemberships(person.id),
+      s.listApps({ ownerUserId: person.id }),
+      s.listSecurityEvents({ userId: person.id, limit: 20 }),
+    ])
+    const withTenants = await Promise.all(memberships.map(async (membership) => ({ membership, tenant: await s.getTenant(membership.tenantId) })))
+    return kit.render(reply, status, userDetailPage({ ...frame(request, reply, user, notice), person, memberships: withTenants, apps, events, ...(error ? { error } : {}) }))
+  }
+
+  app.get('/operator/users/:id', { schema: { params: idParams, querystring: listQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    return op ? showUser(request, reply, op.user, await findUser(request.params.id), request.query.notice) : reply
+  })
+
+  for (const verb of ['suspend', 'unsuspend'] as const)
+    app.post(`/operator/users/:id/${verb}`, { schema: { params: idParams } }, async (request, reply) => {
+      const form = kit.form(request)
+      const op = await operator(request, reply)
+      if (!op) return reply
+      const person = await findUser(request.params.id)
+      try {
+        if (verb === 'suspend') await suspendAccount(ctx, op.actor, { email: person.email, reason: form.reason ?? '' })
+        else await unsuspendAccount(ctx, op.actor, { email: person.email })
+      } catch (err) {
+        if (!(err instanceof OperationError) || err.code === 'forbidden') throw err
+        return showUser(request, reply, op.user, person, undefined, 400, { message: err.message, ...(err.field ? { field: err.field } : {}) })
+      }
+      return reply.redirect(`/operator/users/${person.id}?notice=${verb === 'suspend' ? 'suspended' : 'unsuspended'}`, 303)
+    })
+
+  // ---- logs ----
+
+  app.get('/operator/audit', { schema: { querystring: listQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const { rows, paging: p } = paging('/operator/audit', request.query, await s.listAudit(window(request.query)))
+    return kit.render(reply, 200, auditPage({ ...frame(request, reply, op.user), entries: rows, paging: p }))
+  })
+
+  app.get('/operator/security', { schema: { querystring: securityQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const kind = request.query.kind || undefined
+    const events = await s.listSecurityEvents({ ...window(request.query), ...(kind ? { kinds: [kind] } : {}) })
+    const { rows, paging: p } = paging('/operator/security', request.query, events, kind ? { kind } : undefined)
+    return kit.render(reply, 200, securityPage({ ...frame(request, reply, op.user), events: rows, kinds: securityEventKinds, kind: kind ?? '', paging: p }))
+  })
+
+  app.get('/operator/mail', { schema: { querystring: mailQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const state = mailStates.find((m) => m === request.query.state)
+    const mail = await s.listMail({ ...window(request.query), ...(state ? { state } : {}) })
+    const { rows, paging: p } = paging('/operator/mail', request.query, mail, state ? { state } : undefined)
+    return kit.render(reply, 200, mailPage({ ...frame(request, reply, op.user), mail: rows, smtp: ctx.config.smtpUrl !== undefined, state: state ?? '', paging: p }))
+  })
+}
+
+const mailStates = ['local', 'pending', 'sent', 'failed'] as const
