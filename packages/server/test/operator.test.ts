@@ -104,7 +104,7 @@ describe('the operator console', () => {
     }
     const noReason = await operator.post(`/operator/apps/${app.clientId}/reject`, { ...rejectForm(queue.text), reason: '  ' })
     assert.equal(noReason.status, 400)
-    assert.match(noReason.text, /id="reason-error"/)
+    assert.match(noReason.text, new RegExp(`id="reject-reason-${app.clientId}-error">a rejection needs a reason`))
     assert.equal((await server.storage.getApp(app.id))?.review, 'pending')
 
     const rejected = await operator.post(`/operator/apps/${app.clientId}/reject`, { ...rejectForm(queue.text), reason: 'The name copies the platform' })

@@ -58,7 +58,7 @@ h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 p { margin: .5rem 0; }
 label { display: block; font-weight: 600; margin: 1rem 0 .25rem; }
-input[type=email], input[type=password], select { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid #9aa89d; border-radius: .4rem; }
+input[type=email], input[type=password], input[type=search], select { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid #9aa89d; border-radius: .4rem; }
 input:focus, select:focus, button:focus { outline: 3px solid #8fc39a; outline-offset: 1px; }
 button { font: inherit; padding: .6rem 1.2rem; border-radius: .4rem; border: 1px solid var(--accent); background: #fff; color: var(--accent); cursor: pointer; }
 button.primary { background: var(--accent); color: var(--accent-ink); }

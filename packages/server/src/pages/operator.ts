@@ -147,6 +147,9 @@ function comparison(app: App): SafeHtml {
 
 function decisionForms(csrf: string, app: App, back: 'review' | 'app', error?: FieldError): SafeHtml {
   const action = (verb: string) => `/operator/apps/${app.clientId}/${verb}`
+  // One form per app on the queue's page: ids carry the client_id, so each label and error is its own.
+  const rid = `reject-reason-${app.clientId}`
+  const rejectError = error?.field === 'reason' ? { ...error, field: rid } : undefined
   return html`<div class="decide">
   <form method="post" action="${action('approve')}">
     <input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="back" value="${back}">
@@ -156,9 +159,9 @@ function decisionForms(csrf: string, app: App, back: 'review' | 'app', error?: F
   </form>
   <form method="post" action="${action('reject')}">
     <input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="back" value="${back}">
-    <label for="reason">Why it is rejected</label>
-    <input type="text" id="reason" name="reason" maxlength="2000"${error?.field === 'reason' ? html` aria-invalid="true" aria-describedby="reason-error"` : ''}>
-    ${fieldError('reason', error)}
+    <label for="${rid}">Why it is rejected</label>
+    <input type="text" id="${rid}" name="reason" maxlength="2000"${rejectError ? html` aria-invalid="true" aria-describedby="${rid}-error"` : ''}>
+    ${fieldError(rid, rejectError)}
     <div class="actions"><button type="submit" class="danger">Reject</button></div>
   </form>
 </div>`

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict'
+import { mkdirSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { cliActor, createTenant, createUser } from '@fieldgate/core'
+import { repoRoot, startServer, type TestServer } from './helpers.js'
+import { browserSkip, launchBrowser } from './browser.js'
+import { linkIn, SmtpReceiver } from './support/smtp.js'
+
+/**
+ * The operator's side as people live it, in Debian's chromium against a real server that mails
+ * through a real SMTP server on loopback: a partner signs up, confirms the address from the message
+ * the SMTP server received, creates a live app that no customer sees until an operator approves it in
+ * the console, and sees the operator's suspension and its reason in the portal.
+ * FIELDGATE_SCREENSHOTS=1 writes the console's screenshots to docs/.
+ */
+
+const PASSWORD = 'correct horse battery staple'
+const APP = 'Orchard Route Planner'
+
+function screenshotPath(name: string): string | undefined {
+  if (process.env.FIELDGATE_SCREENSHOTS !== '1') return undefined
+  const shot = join(repoRoot, 'docs', name)
+  mkdirSync(dirname(shot), { recursive: true })
+  return shot
+}
+
+describe('a partner signs up with real email and an operator reviews their app, in a browser', () => {
+  let server: TestServer
+  let smtp: SmtpReceiver
+  let browser: Browser | undefined
+  const contexts: BrowserContext[] = []
+
+  before(
+    async () => {
+      smtp = await SmtpReceiver.start()
+      server = await startServer({ overrides: { smtpUrl: smtp.smtpUrl } })
+      if (!browserSkip) browser = await launchBrowser()
+    },
+    { timeout: 30_000 },
+  )
+  after(async () => {
+    for (const c of contexts) await c.close().catch(() => {})
+    await browser?.close().catch(() => {})
+    await server?.close()
+    await smtp?.close()
+  })
+
+  async function newPage(): Promise<Page> {
+    if (!browser) throw new Error('no browser')
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
+    contexts.push(context)
+    context.setDefaultTimeout(8_000)
+    return context.newPage()
+  }
+
+  async function signIn(page: Page, email: string): Promise<void> {
+    await page.goto(server.url('/login'))
+    await page.getByLabel('Email').fill(email)
+    await page.getByLabel('Password').fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL((u) => u.pathname !== '/login')
+  }
+
+  it('sign up, confirm from the mail, create a live app; hidden until the operator approves it; suspended with a reason the partner sees', {
+    skip: browserSkip,
+    timeout: 90_000,
+  }, async () => {
+    const email = 'dev@orchardroutes.example'
+    const partner = await newPage()
+
+    // Sign up: the answer is "check your email", and nobody is signed in.
+    await partner.goto(server.url('/signup'))
+    await partner.getByLabel('Email').fill(email)
+    await partner.getByLabel('Password').fill(PASSWORD)
+    await partner.getByRole('button', { name: 'Create account' }).click()
+    await partner.getByRole('heading', { name: 'Check your email' }).waitFor()
+
+    // The link from the message the SMTP server received: a page, then a button.
+    const mail = await smtp.next(email, /Confirm your email address/)
+    await partner.goto(linkIn(mail, '/verify-email').href)
+    await partner.getByText(`Confirm that ${email} is your address`).waitFor()
+    await partner.getByRole('button', { name: 'Confirm my address' }).click()
+    await partner.getByRole('status').filter({ hasText: 'Your email address is confirmed' }).waitFor()
+    await partner.getByLabel('Email').fill(email)
+    await partner.getByLabel('Password').fill(PASSWORD)
+    await partner.getByRole('button', { name: 'Sign in' }).click()
+    await partner.waitForURL((u) => u.pathname === '/developer')
+    assert.equal(await partner.getByRole('region', { name: 'Confirm your email address' }).count(), 0, 'confirmed: no banner')
+
+    // A live, listed app.
+    await partner.getByRole('link', { name: 'Create an app' }).click()
+    await partner.getByLabel('App name').fill(APP)
+    await partner.getByLabel('What it does').fill('Plans picking routes across your orchards.')
+    await partner.getByLabel('Install URL').fill('https://orchardroutes.example/install')
+    await partner.getByLabel('Contact email').fill(email)
+    await partner.getByLabel('Environment', { exact: true }).selectOption('live')
+    await partner.getByRole('checkbox', { name: /^api / }).check()
+    await partner.getByRole('checkbox', { name: 'List it in the marketplace' }).check()
+    await partner.getByRole('button', { name: 'Create app' }).click()
+    const clientId = await partner.getByLabel('Client ID').inputValue()
+    await partner.goto(server.url(`/developer/apps/${clientId}`))
+    await partner.getByText('Waiting for review.').waitFor()
+
+    // A customer does not see it, nor reach it directly.
+    const tenant = await createTenant(server.runtime.ctx, cliActor, { name: 'Cedar Orchards', environment: 'live' })
+    const ownerEmail = 'owner@cedarorchards.example'
+    await createUser(server.runtime.ctx, cliActor, { email: ownerEmail, password: PASSWORD, tenantId: tenant.id, role: 'owner' })
+    const customer = await newPage()
+    await signIn(customer, ownerEmail)
+    await customer.goto(server.url(`/marketplace?tenant=${tenant.id}`))
+    assert.equal(await customer.getByRole('region', { name: APP }).count(), 0, 'not listed before review')
+    const direct = await customer.goto(server.url(`/marketplace/apps/${clientId}?tenant=${tenant.id}`))
+    assert.equal(direct?.status(), 404)
+
+    // The operator finds it in the console's review queue and approves it.
+    const operatorEmail = 'ops@platform.example'
+    await createUser(server.runtime.ctx, cliActor, { email: operatorEmail, password: PASSWORD, operator: true })
+    const operator = await newPage()
+    await signIn(operator, operatorEmail)
+    await operator.getByRole('link', { name: 'Operator console' }).click()
+    await operator.getByRole('heading', { name: 'Operator console', level: 1 }).waitFor()
+    await operator.getByRole('link', { name: /waiting for review/ }).click()
+    const card = operator.getByRole('region', { name: APP })
+    await card.waitFor()
+    await card.getByText('In force (not live yet)').waitFor()
+    const shot = screenshotPath('operator-review.png')
+    if (shot) await operator.screenshot({ path: shot, fullPage: true })
+    await card.getByLabel('Note to the partner (optional)').fill('Welcome aboard')
+    await card.getByRole('button', { name: 'Approve' }).click()
+    await operator.getByRole('status').filter({ hasText: 'Approved' }).waitFor()
+    assert.match((await smtp.next(email, new RegExp(`Approved: ${APP}`))).text, /Welcome aboard/)
+
+    // Now the customer sees it.
+    await customer.goto(server.url(`/marketplace?tenant=${tenant.id}`))
+    await customer.getByRole('region', { name: APP }).waitFor()
+
+    // The operator suspends it with a reason; the partner sees the reason in the portal and by mail.
+    await operator.goto(server.url('/operator/apps'))
+    await operator.getByLabel('Name or client_id').fill(APP)
+    await operator.getByRole('button', { name: 'Search' }).click()
+    await operator.getByRole('link', { name: APP }).click()
+    await operator.getByLabel('Suspend: why (the partner is told)').fill('Customers report wrong routes')
+    await operator.getByRole('button', { name: 'Suspend the app' }).click()
+    await operator.getByRole('status').filter({ hasText: 'Suspended' }).waitFor()
+    const appShot = screenshotPath('operator-app.png')
+    if (appShot) await operator.screenshot({ path: appShot, fullPage: true })
+    await partner.goto(server.url(`/developer/apps/${clientId}`))
+    await partner.getByRole('alert').filter({ hasText: 'Customers report wrong routes' }).waitFor()
+    await smtp.next(email, new RegExp(`Suspended: ${APP}`))
+    await customer.goto(server.url(`/marketplace?tenant=${tenant.id}`))
+    assert.equal(await customer.getByRole('region', { name: APP }).count(), 0, 'a suspended app is not listed')
+
+    for (const [name, path] of [
+      ['operator-overview.png', '/operator'],
+      ['operator-security.png', '/operator/security'],
+    ] as const) {
+      const file = screenshotPath(name)
+      if (!file) continue
+      await operator.goto(server.url(path))
+      await operator.screenshot({ path: file, fullPage: true })
+    }
+  })
+})
