@@ -221,7 +221,8 @@ export interface AppDetail extends Owned {
   grants: { grant: Grant; tenant: Tenant | undefined }[]
   deliveries: Delivery[]
   audit: AuditEntry[]
-  error?: FieldError
+  /** A refused decision, shown beside the field of the form that made it. */
+  error?: FieldError & { form: 'review' | 'suspension' }
 }
 
 function suspension(csrf: string, app: App, error: FieldError | undefined): SafeHtml {
@@ -254,9 +255,9 @@ export const appDetailPage = (p: ConsoleFrame & AppDetail): string =>
 ${p.app.description ? html`<p>${p.app.description}</p>` : ''}
 <h2>Review</h2>
 ${comparison(p.app)}
-${isReviewed(p.app) && p.app.review === 'pending' ? decisionForms(p.csrf, p.app, 'app', p.error) : ''}
+${isReviewed(p.app) && p.app.review === 'pending' ? decisionForms(p.csrf, p.app, 'app', p.error?.form === 'review' ? p.error : undefined) : ''}
 <h2>Suspension</h2>
-${suspension(p.csrf, p.app, p.app.review === 'pending' ? undefined : p.error)}
+${suspension(p.csrf, p.app, p.error?.form === 'suspension' ? p.error : undefined)}
 <h2>Grants</h2>
 ${
   p.grants.length === 0

@@ -32,6 +32,7 @@ import {
   tenantsPage,
   userDetailPage,
   usersPage,
+  type AppDetail,
   type ConsoleFrame,
   type Owned,
   type Paging,
@@ -144,7 +145,7 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
     return kit.render(reply, 200, appsPage({ ...frame(request, reply, op.user, request.query.notice), apps: await owned(rows), paging: p }))
   })
 
-  const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, notice?: unknown, status = 200, error?: FieldError) => {
+  const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, notice?: unknown, status = 200, error?: AppDetail['error']) => {
     const [owner, grants, events, audit] = await Promise.all([
       found.ownerUserId ? s.getUser(found.ownerUserId) : undefined,
       s.listGrants({ appId: found.id }),
@@ -178,7 +179,8 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
       } catch (err) {
         if (!(err instanceof OperationError) || err.code === 'forbidden') throw err
         const error = { message: err.message, field: err.field ?? 'reason' }
-        return back === 'review' ? showReview(request, reply, op, {}, 400, { clientId: found.clientId, ...error }) : showApp(request, reply, op.user, found, undefined, 400, error)
+        if (back === 'review') return showReview(request, reply, op, {}, 400, { clientId: found.clientId, ...error })
+        return showApp(request, reply, op.user, found, undefined, 400, { ...error, form: verb === 'approve' || verb === 'reject' ? 'review' : 'suspension' })
       }
       const notice = appNotices[verb]
       return reply.redirect(back === 'review' ? `/operator/review?notice=${notice}` : `/operator/apps/${found.clientId}?notice=${notice}`, 303)
