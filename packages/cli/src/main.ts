@@ -23,11 +23,28 @@ import {
   rotateSigningKeys,
   type App,
   type Config,
+  securityEventKinds,
   type MailMessage,
+  type SecurityEvent,
   type SigningKeyRecord,
 } from '@fieldgate/core'
 import { backupSqlite, restoreSqlite } from '@fieldgate/storage'
-import { appInput, appJson, auditJson, createLogger, eventJson, grantJson, keyJson, mailJson, openRuntime, serve, tenantJson, userJson, type Runtime } from '@fieldgate/server'
+import {
+  appInput,
+  appJson,
+  auditJson,
+  createLogger,
+  eventJson,
+  grantJson,
+  keyJson,
+  mailJson,
+  openRuntime,
+  securityEventJson,
+  serve,
+  tenantJson,
+  userJson,
+  type Runtime,
+} from '@fieldgate/server'
 
 /**
  * `fieldgate`: runs the server and manages the store it serves. Every command accepts --json for
@@ -396,7 +413,7 @@ program
 
 const mailStates = ['local', 'pending', 'sent', 'failed'] as const
 
-const events = program.command('events').description('Data API deliveries')
+const events = program.command('events').description('Data API deliveries, and security events')
 events
   .command('list')
   .option('--app <client_id>', "only this app's events")
@@ -412,6 +429,30 @@ events
         json: withAttempts.map(({ e, attempts }) => eventJson(e, attempts)),
         text: list.map((e) => `${e.id}  ${e.type.padEnd(20)}  ${e.state.padEnd(9)}  ${e.attempts} attempts${e.lastError ? `  ${e.lastError}` : ''}`).join('\n') || 'no events',
       }
+    }),
+  )
+events
+  .command('security')
+  .description('security events, newest first: failed sign-ins, resets, consents, code replays, review decisions, suspensions')
+  .addOption(new Option('--kind <kind>', 'only this kind').choices([...securityEventKinds]))
+  .option('--query <text>', 'part of an email, client_id or address')
+  .option('--limit <n>', 'newest events to show', '50')
+  .action(
+    command(async (rt, _c, a) => {
+      const kind = securityEventKinds.find((k) => k === a.kind)
+      const list = await rt.storage.listSecurityEvents({ limit: limitOption(a.limit), ...(kind ? { kinds: [kind] } : {}), ...(a.query ? { query: a.query } : {}) })
+      const line = (e: SecurityEvent) =>
+        [
+          new Date(e.at).toISOString(),
+          e.kind.padEnd(20),
+          e.email ?? e.userId ?? '-',
+          `address=${e.address ?? '-'}`,
+          `client_id=${e.clientId ?? '-'}`,
+          Object.keys(e.details).length ? JSON.stringify(e.details) : '',
+        ]
+          .join('  ')
+          .trimEnd()
+      return { json: list.map(securityEventJson), text: list.map(line).join('\n') || 'no security events' }
     }),
   )
 events

@@ -1,4 +1,4 @@
-import type { App, AuditEntry, DeliveryAttempt, Grant, MailMessage, NewAppInput, OutboxEvent, ReviewedFields, SigningKeyRecord, Tenant, User } from '@fieldgate/core'
+import type { App, AuditEntry, DeliveryAttempt, Grant, MailMessage, NewAppInput, OutboxEvent, ReviewedFields, SecurityEvent, SigningKeyRecord, Tenant, User } from '@fieldgate/core'
 
 /** How the CLI's --json and the admin API show the store's objects: snake_case, ISO times, no secrets. */
 type Json = Record<string, unknown>
@@ -50,6 +50,18 @@ export const userJson = (u: User) => ({
   operator: u.operator,
   suspended_at: iso(u.suspendedAt),
   suspended_reason: u.suspendedReason,
+})
+
+export const securityEventJson = (e: SecurityEvent) => ({
+  id: e.id,
+  at: iso(e.at),
+  kind: e.kind,
+  user_id: e.userId,
+  email: e.email,
+  client_id: e.clientId,
+  tenant_id: e.tenantId,
+  address: e.address,
+  details: e.details,
 })
 
 /** A message of the outbox; its text only while it sits in the local mailbox (a sent one has none). */

@@ -29,6 +29,11 @@ const specs: Spec[] = [
   getRoute('/admin/v1/keys', 'api', { auth: adminAuth }),
   getRoute('/admin/v1/users', 'api', { auth: adminAuth, names: ['q', 'limit', 'offset'], real: () => ['1', '500', '501', '0', '-1', '1.5', '%', 'farm'] }),
   getRoute('/admin/v1/mail', 'api', { auth: adminAuth, names: ['q', 'limit', 'offset', 'state'], real: () => ['local', 'sent', 'LOCAL', '1', '501', '-1', '%'] }),
+  getRoute('/admin/v1/security-events', 'api', {
+    auth: adminAuth,
+    names: ['q', 'limit', 'offset', 'kind'],
+    real: () => ['sign_in.failed', 'code.replayed', 'nope', '1', '501', '-1', '%'],
+  }),
   getRoute('/admin/v1/audit', 'api', {
     auth: adminAuth,
     names: ['client_id', 'tenant_id', 'limit'],

@@ -1,6 +1,6 @@
 import { adminTenants } from '../operations/access.js'
 import { connectApp } from '../operations/grants.js'
-import { auditEntry, type Actor } from '../audit.js'
+import { actingUser, auditEntry, type Actor } from '../audit.js'
 import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, InvalidScope, type OAuthError, UnsupportedResponseType } from '../errors.js'
@@ -176,6 +176,7 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
   // The audit entry commits with the grant, as an install's does: a crash leaves both or neither.
   const audit = (grant: Grant) => ({ audit: [consentAudit(req, consent.actor, grant, now)] })
   const { grant } = await connectApp(ctx, req.app, tenant.id, req.scopes, audit)
+  ctx.security.record({ ...consentBy(req, consent.actor), kind: 'consent.given', tenantId: tenant.id, details: { scopes: req.scopes } })
   const code = randomValue(32)
   await ctx.storage.saveCode({
     codeHash: hashSecret(code),
@@ -207,7 +208,14 @@ const consentAudit = (req: AuthorizationRequest, actor: Actor, grant: Grant, now
     },
   )
 
-/** Deny: RFC 6749 §4.1.2.1 access_denied, and nothing is stored. */
-export function denyAuthorization(ctx: CoreContext, req: AuthorizationRequest): string {
+/** Who decided on which app, for the security event of a consent. */
+const consentBy = (req: AuthorizationRequest, actor: Actor) => {
+  const user = actingUser(actor)
+  return { clientId: req.app.clientId, userId: user?.id ?? null, email: user?.email ?? null, address: actor.address ?? null }
+}
+
+/** Deny: RFC 6749 §4.1.2.1 access_denied; nothing is stored but the security event. */
+export function denyAuthorization(ctx: CoreContext, req: AuthorizationRequest, actor: Actor): string {
+  ctx.security.record({ ...consentBy(req, actor), kind: 'consent.denied', details: { scopes: req.scopes } })
   return authorizationResponse(ctx, req, { error: 'access_denied', error_description: 'The user denied the request' })
 }

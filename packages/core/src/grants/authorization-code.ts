@@ -20,7 +20,7 @@ async function authorizationCode(ctx: CoreContext, app: App, params: Params): Pr
   if (grant?.status !== 'active') throw new InvalidGrant(badCode)
   const now = ctx.now()
   const { value, token } = newOpaqueToken({ grantId: grant.id, appId: app.id, tenantId: code.tenantId, userId: code.userId, codeHash: code.codeHash, createdAt: now })
-  if (!(await ctx.storage.redeemCode(code.codeHash, now, token))) return replayed(ctx, code)
+  if (!(await ctx.storage.redeemCode(code.codeHash, now, token))) return replayed(ctx, app, code)
   return { accessToken: value, tokenType: 'Bearer', scope: formatScope(grant.scopes), tenantId: code.tenantId }
 }
 
@@ -28,14 +28,15 @@ async function requireCode(ctx: CoreContext, app: App, value: string | undefined
   if (!value) throw new InvalidRequest('code is required')
   const code = isLookupKey(value) ? await ctx.storage.getCode(hashSecret(value)) : undefined
   if (!code || code.appId !== app.id) throw new InvalidGrant(badCode)
-  if (code.consumedAt !== null) return replayed(ctx, code)
+  if (code.consumedAt !== null) return replayed(ctx, app, code)
   if (code.expiresAt <= ctx.now()) throw new InvalidGrant(badCode)
   return code
 }
 
 /** RFC 6749 §4.1.2: a code used twice may be stolen; what it issued is revoked. */
-async function replayed(ctx: CoreContext, code: AuthorizationCode): Promise<never> {
+async function replayed(ctx: CoreContext, app: App, code: AuthorizationCode): Promise<never> {
   await ctx.storage.revokeTokensFromCode(code.codeHash, ctx.now())
+  ctx.security.record({ kind: 'code.replayed', clientId: app.clientId, tenantId: code.tenantId, userId: code.userId, details: { grant_id: code.grantId } })
   throw new InvalidGrant(badCode)
 }
 

@@ -231,7 +231,7 @@ describe('consent', () => {
   it('denial answers access_denied and stores nothing', async () => {
     const fresh = (await publicApp(ctx)).app
     const req = await validate({ client_id: fresh.clientId, state: 'd' })
-    const url = new URL(denyAuthorization(ctx, req))
+    const url = new URL(denyAuthorization(ctx, req, personActor(owner.user, '127.0.0.1')))
     assert.equal(url.searchParams.get('error'), 'access_denied')
     assert.equal(url.searchParams.get('state'), 'd')
     assert.equal(url.searchParams.get('iss'), ISSUER)

@@ -23,10 +23,11 @@ import {
   revokeGrant,
   rotateSecret,
   rotateSigningKeys,
+  securityEventKinds,
   type Actor,
   type CoreContext,
 } from '@fieldgate/core'
-import { appInput, appJson, auditJson, grantJson, keyJson, mailJson, tenantJson, userJson } from '../admin-json.js'
+import { appInput, appJson, auditJson, grantJson, keyJson, mailJson, securityEventJson, tenantJson, userJson } from '../admin-json.js'
 import { list, nullable, oneOf, strict, text as str } from '../schemas/common.js'
 
 /**
@@ -41,7 +42,11 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
   app.addHook('onRequest', async (request) => {
     const header = request.headers.authorization
     if (!header || !/^bearer /i.test(header)) throw new MissingToken()
-    if (!timingSafeEqual(sha256(header.slice(7).trim()), expected)) throw new InvalidToken('The admin token is not valid')
+    if (!timingSafeEqual(sha256(header.slice(7).trim()), expected)) {
+      // One event a minute per address: a script guessing leaves a line, not one per guess.
+      ctx.security.record({ kind: 'admin_token.failed', address: request.ip, details: { route: request.routeOptions.url ?? null } }, { once: `admin ${request.ip}` })
+      throw new InvalidToken('The admin token is not valid')
+    }
   })
   const by = (request: FastifyRequest): Actor => adminApiActor(request.ip)
   const s = ctx.storage
@@ -93,6 +98,18 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
       },
     },
     async (request) => (await s.listMail({ ...pageOf(request.query), ...(request.query.state ? { state: request.query.state } : {}) })).map(mailJson),
+  )
+
+  app.get(
+    '/admin/v1/security-events',
+    {
+      schema: {
+        ...doc('Security events, newest first; `kind` picks one kind, `q` finds an email, client_id or address'),
+        querystring: strict({ ...page.properties, kind: Type.Optional(Type.Union(securityEventKinds.map((k) => Type.Literal(k)))) }),
+        response: { 200: list(securityEventShape) },
+      },
+    },
+    async (request) => (await s.listSecurityEvents({ ...pageOf(request.query), ...(request.query.kind ? { kinds: [request.query.kind] } : {}) })).map(securityEventJson),
   )
 
   app.post(
@@ -310,6 +327,17 @@ const user = strict({
   operator: Type.Boolean(),
   suspended_at: nullableStr,
   suspended_reason: nullableStr,
+})
+const securityEventShape = strict({
+  id: str(),
+  at: str(),
+  kind: str(),
+  user_id: nullableStr,
+  email: nullableStr,
+  client_id: nullableStr,
+  tenant_id: nullableStr,
+  address: nullableStr,
+  details: Type.Record(Type.String(), Type.Unknown()),
 })
 const mailStates = ['local', 'pending', 'sent', 'failed'] as const
 const mail = strict({

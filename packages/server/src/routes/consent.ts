@@ -69,7 +69,7 @@ export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
     const user = await kit.browser.user(request)
     const req = await validateAuthorizationRequest(ctx, params, user !== undefined)
     if (!user) return reply.redirect(signInLocation(`/oauth/authorize?${new URLSearchParams(params)}`), 303)
-    if (form.decision === 'deny') return reply.redirect(denyAuthorization(ctx, req), 303)
+    if (form.decision === 'deny') return reply.redirect(denyAuthorization(ctx, req, kit.actor(request, user)), 303)
     if (form.decision !== 'allow') throw new AuthorizationPageError('Choose Allow or Deny.')
     const consent = { userId: user.id, tenantId: form.tenant_id ?? '', shownScopes: shownScopes(request, user, req, form), actor: kit.actor(request, user) }
     try {
