@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { InvalidRequest, UnsupportedGrantType, echo, tokenEndpoint, type CoreContext, type Params, type TokenResult } from '@fieldgate/core'
 import { parseForm, readParams } from '../plugins/body.js'
 import { clientRequest, tokenLimits } from '../plugins/rate-limit.js'
+import { logAbout } from '../plugins/request-log.js'
 import { noStore } from './oauth.js'
 
 /**
@@ -37,6 +38,8 @@ export async function tokenRoutes(app: FastifyInstance, { ctx }: { ctx: CoreCont
     app.post(dialect.path, { ...tokenLimits(app, ctx, dialect.read) }, async (request, reply) => {
       const req = clientRequest(ctx, request, dialect.read)
       const result = await tokenEndpoint(ctx, req)
+      const client = await req.client?.()
+      if (client) logAbout(request, { clientId: client.clientId, tenantId: result.tenantId ?? null })
       const { dialect: name, body } = dialect.respond(result, req.params, request)
       app.metrics.tokenIssued(req.params.grant_type ?? '', name)
       return reply.headers(noStore).send(body)
