@@ -23,7 +23,9 @@ import {
   rotateSigningKeys,
   type App,
   type Config,
+  removeMembership,
   securityEventKinds,
+  setMembership,
   type MailMessage,
   type SecurityEvent,
   type SigningKeyRecord,
@@ -141,6 +143,29 @@ users
       const flags = (u: (typeof list)[number]) =>
         [u.operator ? 'operator' : '', u.emailVerifiedAt === null ? 'unverified' : '', u.suspendedAt !== null ? 'suspended' : ''].filter(Boolean).join(',')
       return { json: list.map(userJson), text: list.map((u) => `${u.id}  ${u.email}  ${flags(u)}`).join('\n') || 'no users' }
+    }),
+  )
+users
+  .command('add-membership')
+  .description('add an account to a tenant, or change its role there')
+  .requiredOption('--email <email>')
+  .requiredOption('--tenant <id>')
+  .addOption(new Option('--role <role>').choices(['owner', 'admin', 'member']).default('member'))
+  .action(
+    command(async (rt, _c, a) => {
+      const m = await setMembership(rt.ctx, cliActor, { tenantId: a.tenant!, email: a.email!, role: a.role! })
+      return { json: { user_id: m.userId, tenant_id: m.tenantId, role: m.role }, text: `${a.email} is ${m.role} of ${m.tenantId}` }
+    }),
+  )
+users
+  .command('remove-membership')
+  .description('take an account out of a tenant (never its last owner)')
+  .requiredOption('--email <email>')
+  .requiredOption('--tenant <id>')
+  .action(
+    command(async (rt, _c, a) => {
+      await removeMembership(rt.ctx, cliActor, { tenantId: a.tenant!, email: a.email! })
+      return { json: { removed: true, email: a.email, tenant_id: a.tenant }, text: `${a.email} is no longer a member of ${a.tenant}` }
     }),
   )
 users

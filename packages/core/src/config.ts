@@ -456,7 +456,12 @@ const leafSettings: LeafSettings = {
     default: 250,
     doc: 'How often each process reads the change feed (revocations, key rotation), ms (10 to 60000)',
   },
-  logLevel: { env: 'FIELDGATE_LOG_LEVEL', parse: text, default: 'info', doc: 'pino level: `info` logs one line per request (route, status, ms, client_id, tenant), `warn` only problems and security events, `debug` also probes; never a secret, token or query string' },
+  logLevel: {
+    env: 'FIELDGATE_LOG_LEVEL',
+    parse: text,
+    default: 'info',
+    doc: 'pino level: `info` logs one line per request (route, status, ms, client_id, tenant), `warn` only problems and security events, `debug` also probes; never a secret, token or query string',
+  },
   shutdownTimeoutMs: {
     env: 'FIELDGATE_SHUTDOWN_TIMEOUT_MS',
     parse: whole,

@@ -23,7 +23,9 @@ import {
   revokeGrant,
   rotateSecret,
   rotateSigningKeys,
+  removeMembership,
   securityEventKinds,
+  setMembership,
   type Actor,
   type CoreContext,
 } from '@fieldgate/core'
@@ -110,6 +112,36 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
       },
     },
     async (request) => (await s.listSecurityEvents({ ...pageOf(request.query), ...(request.query.kind ? { kinds: [request.query.kind] } : {}) })).map(securityEventJson),
+  )
+
+  const membership = strict({ user_id: str(), tenant_id: str(), role: str() })
+  app.post(
+    '/admin/v1/memberships',
+    {
+      schema: {
+        ...doc('Add an account to a tenant, or change its role there; a tenant keeps at least one owner'),
+        body: strict({ email: str(), tenant_id: str(), role: oneOf(['owner', 'admin', 'member']) }),
+        response: { 200: membership },
+      },
+    },
+    async (request) => {
+      const m = await setMembership(ctx, by(request), { tenantId: request.body.tenant_id, email: request.body.email, role: request.body.role })
+      return { user_id: m.userId, tenant_id: m.tenantId, role: m.role }
+    },
+  )
+  app.post(
+    '/admin/v1/memberships/remove',
+    {
+      schema: {
+        ...doc('Take an account out of a tenant (never its last owner)'),
+        body: strict({ email: str(), tenant_id: str() }),
+        response: { 200: strict({ removed: Type.Boolean() }) },
+      },
+    },
+    async (request) => {
+      await removeMembership(ctx, by(request), { tenantId: request.body.tenant_id, email: request.body.email })
+      return { removed: true }
+    },
   )
 
   app.post(
