@@ -19,6 +19,7 @@ export type AppField =
   | 'reason'
   | 'email'
   | 'password'
+  | 'role'
 
 export class OperationError extends Error {
   constructor(

@@ -981,6 +981,33 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(await s.useEmailToken(hex(), T), undefined)
       })
 
+      it("saveEmailToken commits the mail and audit alongside; listInvitations gives a tenant's open invitations, newest first", async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const older = emailToken({ purpose: 'invite', tenantId: t.id, role: 'member', createdAt: T, expiresAt: T + 3_600_000 })
+        const newer = emailToken({ purpose: 'invite', tenantId: t.id, role: 'owner', createdAt: T + 1, expiresAt: T + 3_600_000 })
+        const spent = emailToken({ purpose: 'invite', tenantId: t.id, role: 'admin', createdAt: T + 2 })
+        const expired = emailToken({ purpose: 'invite', tenantId: t.id, role: 'admin', createdAt: T, expiresAt: T + 10 })
+        const operator = emailToken({ purpose: 'invite', createdAt: T + 3 })
+        const verify = emailToken({ purpose: 'verify', tenantId: t.id })
+        const mail = mailMessage({ to: older.email, kind: 'invite' })
+        const audit = auditEntry({ tenantId: t.id, objectId: older.email, action: 'invitation.sent' })
+        await s.saveEmailToken(older, { mail: [mail], audit: [audit] })
+        for (const x of [newer, spent, expired, operator, verify]) await s.saveEmailToken(x)
+        await s.useEmailToken(spent.idHash, T + 5)
+        assert.deepEqual(await s.listInvitations(t.id, T + 100), [newer, older])
+        const toOperate = await s.listInvitations(null, T + 100)
+        assert.ok(toOperate.some((x) => x.idHash === operator.idHash) && toOperate.every((x) => x.tenantId === null && x.purpose === 'invite'))
+        assert.deepEqual(
+          (await s.listMail({ query: older.email })).map((m) => m.id),
+          [mail.id],
+        )
+        assert.deepEqual(
+          (await s.listAudit({ tenantIds: [t.id], limit: 10 })).map((e) => e.id),
+          [audit.id],
+        )
+      })
+
       it('saves mail, updates its delivery state, and lists it newest first by state and recipient', async () => {
         const s = db()
         const [a, b] = [
@@ -1428,6 +1455,7 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   saveEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
   getEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
   useEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
+  listInvitations: "saveEmailToken commits the mail and audit alongside; listInvitations gives a tenant's open invitations, newest first",
   claimMail: 'leases pending mail to one claimer at a time, oldest first, until the lease ends or the mail is saved',
   saveMail: 'saves mail, updates its delivery state, and lists it newest first by state and recipient',
   updateMail: 'saves mail, updates its delivery state, and lists it newest first by state and recipient',

@@ -1,13 +1,17 @@
 import type { EmailToken, MailMessage, SecurityEvent, SecurityEventKind } from '../model.js'
+import type { Alongside } from './alongside.js'
 import type { Page } from './tenants.js'
 
 /** What accounts need besides users: the links mailed to people, the mail itself, and security events. */
 export interface AccountStore {
-  saveEmailToken(token: EmailToken): Promise<void>
+  /** Saves a link, with what goes alongside (the mail carrying it, its audit entry) in one transaction. */
+  saveEmailToken(token: EmailToken, also?: Alongside): Promise<void>
   /** The token if it is unused and has not expired at `now`. */
   getEmailToken(idHash: string, now: number): Promise<EmailToken | undefined>
   /** Marks the token used if it is unused and unexpired: exactly one of concurrent calls gets it. */
   useEmailToken(idHash: string, now: number): Promise<EmailToken | undefined>
+  /** Invitations unused and unexpired at `now`, to `tenantId` (null: to be an operator), newest first. */
+  listInvitations(tenantId: string | null, now: number): Promise<EmailToken[]>
 
   saveMail(mail: MailMessage): Promise<void>
   /**

@@ -1,20 +1,23 @@
-import type { AccountStore, EmailToken, MailMessage, Page, SecurityEvent, SecurityEventKind } from '@fieldgate/core'
+import type { AccountStore, Alongside, EmailToken, MailMessage, Page, SecurityEvent, SecurityEventKind } from '@fieldgate/core'
 import { sql, type Kysely, type SqlBool } from 'kysely'
 import type { Database } from '../schema.js'
-import { fromSecurityEvent, paged, toMail, toSecurityEvent, type Row } from './rows.js'
+import { fromSecurityEvent, paged, toMail, toSecurityEvent, writeAlongside, type Row } from './rows.js'
 
 const toEmailToken = (row: Row<'emailTokens'>): EmailToken => ({ ...row, purpose: row.purpose as EmailToken['purpose'], role: row.role as EmailToken['role'] })
 
 /** Links mailed to people, the mail, and security events. */
 export function sqlAccountStore(db: Kysely<Database>): AccountStore {
   return {
-    async saveEmailToken(token: EmailToken): Promise<void> {
-      // Spent and expired links are dropped as new ones are made; a day's grace keeps "already used" answerable.
-      await db
-        .deleteFrom('emailTokens')
-        .where('expiresAt', '<', token.createdAt - 86_400_000)
-        .execute()
-      await db.insertInto('emailTokens').values(token).execute()
+    async saveEmailToken(token: EmailToken, also: Alongside = {}): Promise<void> {
+      await db.transaction().execute(async (tx) => {
+        // Spent and expired links are dropped as new ones are made; a day's grace keeps "already used" answerable.
+        await tx
+          .deleteFrom('emailTokens')
+          .where('expiresAt', '<', token.createdAt - 86_400_000)
+          .execute()
+        await tx.insertInto('emailTokens').values(token).execute()
+        await writeAlongside(tx, also)
+      })
     },
 
     async getEmailToken(idHash: string, now: number): Promise<EmailToken | undefined> {
@@ -33,6 +36,19 @@ export function sqlAccountStore(db: Kysely<Database>): AccountStore {
         .returningAll()
         .executeTakeFirst()
       return row && toEmailToken(row)
+    },
+
+    async listInvitations(tenantId: string | null, now: number): Promise<EmailToken[]> {
+      const rows = await db
+        .selectFrom('emailTokens')
+        .selectAll()
+        .where('purpose', '=', 'invite')
+        .where('tenantId', tenantId === null ? 'is' : '=', tenantId)
+        .where('expiresAt', '>', now)
+        .where('usedAt', 'is', null)
+        .orderBy('createdAt', 'desc')
+        .execute()
+      return rows.map(toEmailToken)
     },
 
     async saveMail(mail: MailMessage): Promise<void> {
