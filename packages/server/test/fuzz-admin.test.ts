@@ -63,6 +63,7 @@ const specs: Spec[] = [
       ['/admin/v1/users/unsuspend', { text: ['email'], other: ['reason'], required: ['email'] }, { email: ['fuzz@farm.example'] }],
       ['/admin/v1/memberships', { text: ['email', 'tenant_id', 'role'], required: ['email', 'tenant_id', 'role'] }, { email: ['fuzz@farm.example'], role: ['owner', 'member'] }],
       ['/admin/v1/memberships/remove', { text: ['email', 'tenant_id'], required: ['email', 'tenant_id'] }, { email: ['fuzz@farm.example'] }],
+      ['/admin/v1/invitations', { text: ['email', 'tenant_id', 'role'], other: ['operator'], required: ['email'] }, { email: ['fuzz@farm.example'], role: ['owner', 'member'] }],
     ] as [string, WriteSchema, Record<string, readonly string[]>][]
   ).map(
     ([route, schema, real]): Spec => ({

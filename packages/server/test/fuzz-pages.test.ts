@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import fc from 'fast-check'
-import { asText, fieldsOf, forgedCsrf, fuzzFile, getRoute, pageAuth, pageForm, paramsOf, replay, sendRaw, withKey, type Spec } from './support/fuzz.js'
+import { asText, edgeSegment, fieldsOf, forgedCsrf, fuzzFile, getRoute, pageAuth, pageForm, paramsOf, replay, sendRaw, withKey, type Spec } from './support/fuzz.js'
 import { Person } from './person.js'
 
 /** Shaped like a mailed link's token, but never issued. */
@@ -68,6 +68,15 @@ const specs: Spec[] = [
     note: 'the token is never a live link',
     build: (f) => pageForm(f, { path: '/verify-email', hints: ['token'], params: paramsOf(fieldsOf(['token'], { token: [unknownLink, 'fgl_'] })) }),
   },
+  getRoute('/invitations/accept', 'page', { auth: pageAuth, names: ['token'], real: () => [unknownLink, '', 'fgl_'] }),
+  {
+    method: 'POST',
+    route: '/invitations/accept',
+    kind: 'page',
+    note: 'the token is never a live invitation',
+    build: (f) =>
+      pageForm(f, { path: '/invitations/accept', hints: ['token', 'password'], params: paramsOf(fieldsOf(['token', 'password'], { token: [unknownLink], password: [Person.password] })) }),
+  },
   getRoute('/forgot-password', 'page', { auth: pageAuth }),
   {
     method: 'POST',
@@ -119,7 +128,42 @@ const specs: Spec[] = [
         ),
       }),
   },
+
+  // ---- pages: a tenant's members (the person owns the first fixture tenant) ----
+  getRoute('/tenants/:id/members', 'page', { auth: pageAuth, names: ['notice'], real: () => ['invited', 'nope'], path: (f) => tenantPath(f, '') }),
+  {
+    method: 'POST',
+    route: '/tenants/:id/members/invite',
+    kind: 'page',
+    note: 'the role is never a role',
+    build: (f) =>
+      pageForm(f, {
+        path: tenantPath(f, '/invite'),
+        hints: ['email', 'role'],
+        params: paramsOf(fieldsOf(['email', 'role'], { email: ['new@farm.example', f.person.email], role: ['king', 'Owner', ' member'] })).filter((p) => !isRole(p.role)),
+      }),
+  },
+  ...(['role', 'remove'] as const).map(
+    (action): Spec => ({
+      method: 'POST',
+      route: `/tenants/:id/members/${action}`,
+      kind: 'page',
+      note: "user_id is never a member's",
+      build: (f) =>
+        pageForm(f, {
+          path: tenantPath(f, `/${action}`),
+          hints: ['user_id', 'role'],
+          params: paramsOf(fieldsOf(['user_id', 'role'], { user_id: [`${f.userId}x`, ` ${f.userId}`], role: ['owner', 'member'] })),
+        }),
+    }),
+  ),
 ]
+
+/** The members page of a fixture tenant (mostly the person's own), or of an odd id. */
+function tenantPath(f: Parameters<Spec['build']>[0], tail: string) {
+  return fc.oneof(fc.constantFrom(...f.tenantIds).map((t) => `/tenants/${t}/members${tail}`), edgeSegment.map((s) => `/tenants/${s}/members${tail}`))
+}
+const isRole = (value: unknown) => typeof value === 'string' && ['owner', 'admin', 'member'].includes(value)
 
 fuzzFile('pages', 'fuzzing the sign-in and connected-apps pages', specs, (fx) => {
   // Found by this fuzzing: a page that sent a signed-out person to sign in put the whole request URL,

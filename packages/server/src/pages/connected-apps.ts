@@ -1,4 +1,4 @@
-import type { AuditEntry, Connection } from '@fieldgate/core'
+import type { AuditEntry, Connection, Tenant } from '@fieldgate/core'
 import { html } from './html.js'
 import { auditTable } from './audit.js'
 import { layout } from './layout.js'
@@ -12,12 +12,13 @@ const installLine = (c: Connection) =>
     ${c.install.state === 'failed' ? html` <strong class="error">Setup failed: ${c.install.error ?? ''}</strong>` : ''}`
     : html`Connected ${day(c.grant.createdAt)}.`
 
-export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[] }): string =>
+export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[]; owned?: Tenant[] }): string =>
   layout({
     title: p.title,
     user: p.user,
     csrf: p.csrf,
     body: html`<h1>${p.title}</h1>
+${p.owned?.length ? html`<p class="muted">Members: ${p.owned.map((t, i) => html`${i ? ', ' : ''}<a href="/tenants/${t.id}/members">${t.name}</a>`)}</p>` : ''}
 ${p.connections.length === 0 ? html`<p class="muted">No apps are connected to your farms.</p>` : ''}
 ${p.connections.map(
   (c) => html`<section class="connection" aria-label="${c.app.name} on ${c.tenant.name}">

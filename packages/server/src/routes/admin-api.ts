@@ -26,6 +26,9 @@ import {
   removeMembership,
   securityEventKinds,
   setMembership,
+  invalid,
+  inviteMember,
+  inviteOperator,
   type Actor,
   type CoreContext,
 } from '@fieldgate/core'
@@ -141,6 +144,23 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
     async (request) => {
       await removeMembership(ctx, by(request), { tenantId: request.body.tenant_id, email: request.body.email })
       return { removed: true }
+    },
+  )
+
+  app.post(
+    '/admin/v1/invitations',
+    {
+      schema: {
+        ...doc('Mail a one-week invitation: to join tenant_id with role, or (operator: true) to be an operator'),
+        body: strict({ email: str(), tenant_id: Type.Optional(str()), role: Type.Optional(oneOf(['owner', 'admin', 'member'])), operator: Type.Optional(Type.Boolean()) }),
+        response: { 201: strict({ invited: str(), expires_at: str() }) },
+      },
+    },
+    async (request, reply) => {
+      const { email, tenant_id: tenantId, role, operator } = request.body
+      if ((operator === true) === (tenantId !== undefined)) throw invalid('give tenant_id (with role) or operator: true')
+      const sent = tenantId !== undefined ? await inviteMember(ctx, by(request), { tenantId, email, role: role ?? 'member' }) : await inviteOperator(ctx, by(request), { email })
+      return reply.code(201).send({ invited: sent.email, expires_at: new Date(sent.expiresAt).toISOString() })
     },
   )
 
