@@ -181,7 +181,9 @@ users
     command(async (rt, _c, a) => {
       const operator = (a as Record<string, unknown>).operator === true
       if (operator === (a.tenant !== undefined)) throw invalid('give --tenant (with --role) or --operator')
-      const sent = a.tenant ? await inviteMember(rt.ctx, cliActor, { tenantId: a.tenant, email: a.email!, role: a.role! }) : await inviteOperator(rt.ctx, cliActor, { email: a.email! })
+      const sent = a.tenant
+        ? await inviteMember(rt.ctx, cliActor, { tenantId: a.tenant, email: a.email!, role: a.role! })
+        : await inviteOperator(rt.ctx, cliActor, { email: a.email! })
       return { json: { invited: sent.email, expires_at: new Date(sent.expiresAt).toISOString() }, text: `invitation mailed to ${sent.email}` }
     }),
   )

@@ -75,7 +75,11 @@ const specs: Spec[] = [
     kind: 'page',
     note: 'the token is never a live invitation',
     build: (f) =>
-      pageForm(f, { path: '/invitations/accept', hints: ['token', 'password'], params: paramsOf(fieldsOf(['token', 'password'], { token: [unknownLink], password: [Person.password] })) }),
+      pageForm(f, {
+        path: '/invitations/accept',
+        hints: ['token', 'password'],
+        params: paramsOf(fieldsOf(['token', 'password'], { token: [unknownLink], password: [Person.password] })),
+      }),
   },
   getRoute('/forgot-password', 'page', { auth: pageAuth }),
   {
@@ -161,7 +165,10 @@ const specs: Spec[] = [
 
 /** The members page of a fixture tenant (mostly the person's own), or of an odd id. */
 function tenantPath(f: Parameters<Spec['build']>[0], tail: string) {
-  return fc.oneof(fc.constantFrom(...f.tenantIds).map((t) => `/tenants/${t}/members${tail}`), edgeSegment.map((s) => `/tenants/${s}/members${tail}`))
+  return fc.oneof(
+    fc.constantFrom(...f.tenantIds).map((t) => `/tenants/${t}/members${tail}`),
+    edgeSegment.map((s) => `/tenants/${s}/members${tail}`),
+  )
 }
 const isRole = (value: unknown) => typeof value === 'string' && ['owner', 'admin', 'member'].includes(value)
 

@@ -95,11 +95,10 @@ async function takeOut(ctx: OperationContext, actor: Actor, tenant: Tenant, user
 
 /** Operators, or an owner of the tenant (an admin connects apps but does not change who belongs). */
 async function ownedTenant(ctx: OperationContext, actor: Actor, tenantId: string): Promise<Tenant> {
-  const tenant = await tenantFor(ctx, actor, tenantId)
-  if (actor.kind === 'person') {
-    const role = (await ctx.storage.listMemberships(actor.user.id)).find((m) => m.tenantId === tenant.id)?.role
-    if (role !== 'owner') throw forbidden('changing who belongs to a tenant needs one of its owners')
-  }
+  if (actor.kind !== 'person') return tenantFor(ctx, actor, tenantId)
+  const role = (await ctx.storage.listMemberships(actor.user.id)).find((m) => m.tenantId === tenantId)?.role
+  const tenant = role === 'owner' ? await ctx.storage.getTenant(tenantId) : undefined
+  if (!tenant) throw forbidden('changing who belongs to a tenant needs one of its owners')
   return tenant
 }
 

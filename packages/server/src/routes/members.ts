@@ -69,7 +69,12 @@ export function memberRoutes(fastify: FastifyInstance, kit: PageKit): void {
    * A form about the tenant's members: CSRF, the person, then the operation; a refusal the person can
    * act on (bad input, a conflict) shows the page again with the message where it belongs.
    */
-  const onMembers = (path: string, run: (c: { request: FastifyRequest; actor: Actor; tenantId: string; form: Params; user: User }) => Promise<string>, errorField: (form: Params, err: OperationError) => MembersPage['error'], keep?: (form: Params) => MembersPage['invite']) =>
+  const onMembers = (
+    path: string,
+    run: (c: { request: FastifyRequest; actor: Actor; tenantId: string; form: Params; user: User }) => Promise<string>,
+    errorField: (form: Params, err: OperationError) => MembersPage['error'],
+    keep?: (form: Params) => MembersPage['invite'],
+  ) =>
     app.post(`/tenants/:id/members/${path}`, { schema: { params: tenantParams } }, async (request, reply) => {
       const form = kit.form(request)
       const tenantId = request.params.id
@@ -142,7 +147,13 @@ export function memberRoutes(fastify: FastifyInstance, kit: PageKit): void {
     } catch (err) {
       if (err instanceof OperationError && err.field === 'password') {
         const invitation = await peekInvitation(ctx, { token: form.token })
-        const page = invitationPage({ csrf: kit.csrf(request, reply), token: form.token ?? '', invitation, signedInAs: undefined, error: { message: err.message, field: 'password' } })
+        const page = invitationPage({
+          csrf: kit.csrf(request, reply),
+          token: form.token ?? '',
+          invitation,
+          signedInAs: undefined,
+          error: { message: err.message, field: 'password' },
+        })
         return kit.render(reply, 400, page)
       }
       return refused(request, reply, err)
