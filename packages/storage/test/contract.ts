@@ -959,27 +959,9 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
       })
     })
 
-    describe('email links, mail and security events', () => {
+    describe('invitations', () => {
+      // A store of its own: the mail saved here would be counted by the mail tests.
       const db = freshStore(open)
-
-      it('gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning', async () => {
-        const s = db()
-        const t = await s.createTenant(tenant())
-        const u = await s.createUser(user(), [])
-        const invite = emailToken({ purpose: 'invite', userId: null, tenantId: t.id, role: 'admin', invitedBy: u.id })
-        const reset = emailToken({ purpose: 'reset', userId: u.id })
-        for (const x of [invite, reset]) await s.saveEmailToken(x)
-        assert.deepEqual(await s.getEmailToken(invite.idHash, T + 1), invite)
-        assert.equal(await s.getEmailToken(invite.idHash, invite.expiresAt), undefined)
-        assert.equal(await s.useEmailToken(reset.idHash, reset.expiresAt), undefined, 'expired')
-        const uses = await Promise.all(Array.from({ length: 20 }, () => s.useEmailToken(reset.idHash, T + 1)))
-        assert.deepEqual(
-          uses.filter((x) => x !== undefined),
-          [{ ...reset, usedAt: T + 1 }],
-        )
-        assert.equal(await s.getEmailToken(reset.idHash, T + 2), undefined, 'spent')
-        assert.equal(await s.useEmailToken(hex(), T), undefined)
-      })
 
       it("saveEmailToken commits the mail and audit alongside; listInvitations gives a tenant's open invitations, newest first", async () => {
         const s = db()
@@ -1006,6 +988,29 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           (await s.listAudit({ tenantIds: [t.id], limit: 10 })).map((e) => e.id),
           [audit.id],
         )
+      })
+    })
+
+    describe('email links, mail and security events', () => {
+      const db = freshStore(open)
+
+      it('gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning', async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const u = await s.createUser(user(), [])
+        const invite = emailToken({ purpose: 'invite', userId: null, tenantId: t.id, role: 'admin', invitedBy: u.id })
+        const reset = emailToken({ purpose: 'reset', userId: u.id })
+        for (const x of [invite, reset]) await s.saveEmailToken(x)
+        assert.deepEqual(await s.getEmailToken(invite.idHash, T + 1), invite)
+        assert.equal(await s.getEmailToken(invite.idHash, invite.expiresAt), undefined)
+        assert.equal(await s.useEmailToken(reset.idHash, reset.expiresAt), undefined, 'expired')
+        const uses = await Promise.all(Array.from({ length: 20 }, () => s.useEmailToken(reset.idHash, T + 1)))
+        assert.deepEqual(
+          uses.filter((x) => x !== undefined),
+          [{ ...reset, usedAt: T + 1 }],
+        )
+        assert.equal(await s.getEmailToken(reset.idHash, T + 2), undefined, 'spent')
+        assert.equal(await s.useEmailToken(hex(), T), undefined)
       })
 
       it('saves mail, updates its delivery state, and lists it newest first by state and recipient', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { actingUser, auditEntry, type Actor } from '../audit.js'
+import { isLookupKey } from '../client-auth.js'
 import type { OperationContext } from '../context.js'
 import { emailLinkUrl, newEmailLink } from '../email-links.js'
 import { newMail } from '../mail.js'
@@ -95,6 +96,8 @@ async function takeOut(ctx: OperationContext, actor: Actor, tenant: Tenant, user
 
 /** Operators, or an owner of the tenant (an admin connects apps but does not change who belongs). */
 async function ownedTenant(ctx: OperationContext, actor: Actor, tenantId: string): Promise<Tenant> {
+  // A value that cannot be an id (empty, NUL, huge) finds nothing, before any store sees it.
+  if (!isLookupKey(tenantId)) throw notFound('no such tenant')
   if (actor.kind !== 'person') return tenantFor(ctx, actor, tenantId)
   const role = (await ctx.storage.listMemberships(actor.user.id)).find((m) => m.tenantId === tenantId)?.role
   const tenant = role === 'owner' ? await ctx.storage.getTenant(tenantId) : undefined
