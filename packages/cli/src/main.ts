@@ -23,6 +23,7 @@ import {
   rotateSigningKeys,
   type App,
   type Config,
+  invite,
   removeMembership,
   securityEventKinds,
   setMembership,
@@ -166,6 +167,21 @@ users
     command(async (rt, _c, a) => {
       await removeMembership(rt.ctx, cliActor, { tenantId: a.tenant!, email: a.email! })
       return { json: { removed: true, email: a.email, tenant_id: a.tenant }, text: `${a.email} is no longer a member of ${a.tenant}` }
+    }),
+  )
+users
+  .command('invite')
+  .description('mail a one-week invitation: to a tenant with a role, or (--operator) to be an operator')
+  .requiredOption('--email <email>')
+  .option('--tenant <id>', 'the tenant to join')
+  .addOption(new Option('--role <role>').choices(['owner', 'admin', 'member']).default('member'))
+  .option('--operator', 'an invitation to be an operator')
+  .action(
+    command(async (rt, _c, a) => {
+      const operator = (a as Record<string, unknown>).operator === true
+      if (operator === (a.tenant !== undefined)) throw invalid('give --tenant (with --role) or --operator')
+      const sent = await invite(rt.ctx, cliActor, { email: a.email!, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
+      return { json: { invited: sent.email, expires_at: new Date(sent.expiresAt).toISOString() }, text: `invitation mailed to ${sent.email}` }
     }),
   )
 users

@@ -62,6 +62,7 @@ const specs: Spec[] = [
       ['/admin/v1/users/operator', { text: ['email'], other: ['operator'], required: ['email', 'operator'] }, { email: ['fuzz@farm.example'] }],
       ['/admin/v1/users/unsuspend', { text: ['email'], other: ['reason'], required: ['email'] }, { email: ['fuzz@farm.example'] }],
       ['/admin/v1/memberships', { text: ['email', 'tenant_id', 'role'], required: ['email', 'tenant_id', 'role'] }, { email: ['fuzz@farm.example'], role: ['owner', 'member'] }],
+      ['/admin/v1/invitations', { text: ['email', 'tenant_id', 'role'], required: ['email'] }, { email: ['fuzz@farm.example'], role: ['owner', 'member'] }],
       ['/admin/v1/memberships/remove', { text: ['email', 'tenant_id'], required: ['email', 'tenant_id'] }, { email: ['fuzz@farm.example'] }],
     ] as [string, WriteSchema, Record<string, readonly string[]>][]
   ).map(

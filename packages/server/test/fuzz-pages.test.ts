@@ -68,6 +68,19 @@ const specs: Spec[] = [
     note: 'the token is never a live link',
     build: (f) => pageForm(f, { path: '/verify-email', hints: ['token'], params: paramsOf(fieldsOf(['token'], { token: [unknownLink, 'fgl_'] })) }),
   },
+  getRoute('/invitations/accept', 'page', { auth: pageAuth, names: ['token'], real: () => [unknownLink, ''] }),
+  {
+    method: 'POST',
+    route: '/invitations/accept',
+    kind: 'page',
+    note: 'the token is never a live invitation',
+    build: (f) =>
+      pageForm(f, {
+        path: '/invitations/accept',
+        hints: ['token', 'password'],
+        params: paramsOf(fieldsOf(['token', 'password'], { token: [unknownLink], password: [Person.password] })),
+      }),
+  },
   getRoute('/forgot-password', 'page', { auth: pageAuth }),
   {
     method: 'POST',

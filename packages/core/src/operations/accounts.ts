@@ -160,7 +160,8 @@ export async function resetPassword(ctx: OperationContext, actor: Actor, input: 
 
 const spent = 'This link was used already or has expired. You can ask for a new one.'
 
-async function validLink(ctx: OperationContext, token: string | undefined, purpose: EmailToken['purpose']): Promise<EmailToken> {
+/** A link of `purpose` that is unused and unexpired, without spending it. */
+export async function validLink(ctx: OperationContext, token: string | undefined, purpose: EmailToken['purpose']): Promise<EmailToken> {
   const hash = emailLinkHash(token)
   const record = hash === undefined ? undefined : await ctx.storage.getEmailToken(hash, ctx.now())
   if (!record || record.purpose !== purpose) throw invalid(spent)
@@ -178,7 +179,7 @@ async function spendLink(ctx: OperationContext, token: string | undefined, purpo
 }
 
 /** A link and the message carrying it; the link first, so a message never names a link that is not there. */
-async function saveLink(ctx: OperationContext, record: EmailToken, mail: ReturnType<typeof newMail>): Promise<void> {
+export async function saveLink(ctx: OperationContext, record: EmailToken, mail: ReturnType<typeof newMail>): Promise<void> {
   await ctx.storage.saveEmailToken(record)
   await ctx.storage.saveMail(mail)
 }
@@ -191,7 +192,7 @@ async function mailedRecently(ctx: OperationContext, to: string, kind: string): 
 
 // ---- the messages ----
 
-function issuer(ctx: OperationContext): string {
+export function issuer(ctx: OperationContext): string {
   if (!ctx.config) throw new Error('mailing a link needs the issuer (OperationContext.config)')
   return ctx.config.issuer.replace(/\/$/, '')
 }

@@ -23,6 +23,7 @@ import {
   revokeGrant,
   rotateSecret,
   rotateSigningKeys,
+  invite,
   removeMembership,
   securityEventKinds,
   setMembership,
@@ -127,6 +128,21 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
     async (request) => {
       const m = await setMembership(ctx, by(request), { tenantId: request.body.tenant_id, email: request.body.email, role: request.body.role })
       return { user_id: m.userId, tenant_id: m.tenantId, role: m.role }
+    },
+  )
+  app.post(
+    '/admin/v1/invitations',
+    {
+      schema: {
+        ...doc('Mail a one-week invitation: with tenant_id, to join that tenant with role; without, to be an operator'),
+        body: strict({ email: str(), tenant_id: Type.Optional(str()), role: Type.Optional(oneOf(['owner', 'admin', 'member'])) }),
+        response: { 201: strict({ invited: str(), expires_at: str() }) },
+      },
+    },
+    async (request, reply) => {
+      const { email, tenant_id: tenantId, role } = request.body
+      const sent = await invite(ctx, by(request), { email, ...(tenantId ? { tenantId } : {}), ...(role ? { role } : {}) })
+      return reply.code(201).send({ invited: sent.email, expires_at: new Date(sent.expiresAt).toISOString() })
     },
   )
   app.post(

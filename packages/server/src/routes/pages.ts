@@ -6,6 +6,7 @@ import { consentRoutes } from './consent.js'
 import { developerRoutes } from './developer.js'
 import { installedRoutes } from './installed.js'
 import { marketplaceRoutes } from './marketplace.js'
+import { invitationRoutes } from './invitations.js'
 import { operatorRoutes } from './operator.js'
 import { signInRoutes } from './sign-in.js'
 
@@ -30,4 +31,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { ctx: CoreContext;
   developerRoutes(app, kit)
   marketplaceRoutes(app, kit)
   operatorRoutes(app, kit)
+  invitationRoutes(app, kit)
 }
