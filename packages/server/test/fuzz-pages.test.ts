@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { it } from 'node:test'
 import fc from 'fast-check'
-import { asText, fieldsOf, forgedCsrf, fuzzFile, getRoute, pageAuth, pageForm, paramsOf, replay, sendRaw, withKey, type Spec } from './support/fuzz.js'
+import { asText, edgeSegment, fieldsOf, forgedCsrf, fuzzFile, getRoute, pageAuth, pageForm, paramsOf, replay, sendRaw, withKey, type Spec } from './support/fuzz.js'
 import { Person } from './person.js'
 
 /** Shaped like a mailed link's token, but never issued. */
@@ -81,6 +81,31 @@ const specs: Spec[] = [
         params: paramsOf(fieldsOf(['token', 'password'], { token: [unknownLink], password: [Person.password] })),
       }),
   },
+  // ---- pages: a tenant's members, for its owners ----
+  getRoute('/tenants/:id/members', 'page', {
+    auth: pageAuth,
+    names: ['notice'],
+    path: (f) =>
+      fc.oneof(
+        fc.constantFrom(...f.tenantIds).map((t) => `/tenants/${t}/members`),
+        edgeSegment.map((s) => `/tenants/${s}/members`),
+      ),
+  }),
+  ...(['invite', 'role', 'remove'] as const).map(
+    (verb): Spec => ({
+      method: 'POST',
+      route: `/tenants/:id/members/${verb}`,
+      kind: 'page',
+      note: 'never a valid CSRF token (a valid one on a real member and role would act)',
+      build: (f) =>
+        pageForm(f, {
+          path: fc.constantFrom(...f.tenantIds).map((t) => `/tenants/${t}/members/${verb}`),
+          hints: ['email', 'role'],
+          params: paramsOf(fieldsOf(['email', 'role'], { email: [f.person.email], role: ['owner', 'member'] })),
+          csrf: forgedCsrf(f),
+        }),
+    }),
+  ),
   getRoute('/forgot-password', 'page', { auth: pageAuth }),
   {
     method: 'POST',

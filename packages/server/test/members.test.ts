@@ -169,3 +169,48 @@ describe('invitations', () => {
     assert.equal(await server.storage.getUserByEmail(p.email), undefined)
   })
 })
+
+describe('the members page, for a tenant owner', () => {
+  let server: TestServer
+  before(async () => {
+    server = await startServer()
+  })
+  after(() => server?.close())
+
+  it('an owner invites, changes a role and removes a member from the page; a farm keeps its owner; others may not', async () => {
+    const ctx = server.runtime.ctx
+    const farm = await createTenant(ctx, cliActor, { name: 'Brook Farm', environment: 'live' })
+    const owner = await createUser(ctx, cliActor, { email: `owner-${unique()}@farm.example`, password: Person.password, tenantId: farm.id, role: 'owner' })
+    const hand = await createUser(ctx, cliActor, { email: `hand-${unique()}@farm.example`, password: Person.password, tenantId: farm.id, role: 'member' })
+    const p = new Person(server, owner.email)
+    await p.signIn()
+    assert.match((await p.get('/connected-apps')).text, new RegExp(`href="/tenants/${farm.id}/members">Members of Brook Farm`))
+    const path = `/tenants/${farm.id}/members`
+    const page = await p.get(path)
+    assert.equal(page.status, 200)
+    assert.match(page.text, new RegExp(hand.email))
+    const csrf = csrfOf(page)
+
+    const badInvite = await p.post(`${path}/invite`, { csrf, email: 'not an address', role: 'member' })
+    assert.equal(badInvite.status, 400)
+    assert.match(badInvite.text, /id="email-error">email is not an email address/)
+    const invited = await p.post(`${path}/invite`, { csrf, email: `new-${unique()}@farm.example`, role: 'admin' })
+    assert.equal(invited.status, 303)
+    assert.equal(invited.headers.get('location'), `${path}?notice=invited`)
+    assert.match((await p.get(invited.headers.get('location')!)).text, /Invitation sent/)
+
+    assert.equal((await p.post(`${path}/role`, { csrf, email: hand.email, role: 'admin' })).status, 303)
+    assert.equal((await server.storage.listMemberships(hand.id))[0]?.role, 'admin')
+    const alone = await p.post(`${path}/role`, { csrf, email: owner.email, role: 'member' })
+    assert.equal(alone.status, 409)
+    assert.match(alone.text, /would have no owner/)
+    assert.equal((await p.post(`${path}/remove`, { csrf, email: hand.email })).status, 303)
+    assert.equal((await server.storage.listMemberships(hand.id)).length, 0)
+
+    const outsider = await createUser(ctx, cliActor, { email: `x-${unique()}@farm.example`, password: Person.password })
+    const o = new Person(server, outsider.email)
+    await o.signIn()
+    assert.equal((await o.get(path)).status, 403)
+    assert.equal((await o.post(`${path}/remove`, { csrf: csrfOf(await o.get('/connected-apps')), email: owner.email })).status, 403)
+  })
+})

@@ -159,3 +159,16 @@ export async function acceptInvitation(
   } else await ctx.storage.createUser(accepted, memberships, { audit })
   return { user: accepted, created: !existing }
 }
+
+/** A tenant's members, for its owners and operators. */
+export async function listTenantMembers(ctx: OperationContext, actor: Actor, tenantId: string): Promise<{ tenant: Tenant; members: { user: User; role: Role }[] }> {
+  const tenant = await ownedTenant(ctx, actor, tenantId)
+  return { tenant, members: await ctx.storage.listMembers(tenant.id) }
+}
+
+/** The tenants a person owns: where they manage who belongs. */
+export async function ownedTenants(ctx: OperationContext, user: Pick<User, 'id'>): Promise<Tenant[]> {
+  const owned = (await ctx.storage.listMemberships(user.id)).filter((m) => m.role === 'owner')
+  const tenants = await Promise.all(owned.map((m) => ctx.storage.getTenant(m.tenantId)))
+  return tenants.filter((t): t is Tenant => t !== undefined)
+}

@@ -1,4 +1,4 @@
-import type { AuditEntry, Connection } from '@fieldgate/core'
+import type { AuditEntry, Connection, Tenant } from '@fieldgate/core'
 import { html } from './html.js'
 import { auditTable } from './audit.js'
 import { layout } from './layout.js'
@@ -12,7 +12,7 @@ const installLine = (c: Connection) =>
     ${c.install.state === 'failed' ? html` <strong class="error">Setup failed: ${c.install.error ?? ''}</strong>` : ''}`
     : html`Connected ${day(c.grant.createdAt)}.`
 
-export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[] }): string =>
+export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[]; owned: Tenant[] }): string =>
   layout({
     title: p.title,
     user: p.user,
@@ -36,5 +36,6 @@ ${p.connections.map(
   }
 </section>`,
 )}
-${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}`,
+${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}
+${p.owned.length ? html`<h2>Your farms</h2><ul>${p.owned.map((t) => html`<li><a href="/tenants/${t.id}/members">Members of ${t.name}</a></li>`)}</ul>` : ''}`,
   })

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { OperationError, listConnections, revokeGrant } from '@fieldgate/core'
+import { OperationError, listConnections, ownedTenants, revokeGrant } from '@fieldgate/core'
 import type { PageKit } from '../plugins/pages.js'
 import { connectedAppsPage } from '../pages/connected-apps.js'
 
@@ -17,7 +17,8 @@ export function installedRoutes(app: FastifyInstance, kit: PageKit): void {
     const list = await listConnections(ctx, kit.actor(request, user))
     const tenantIds = [...new Set(list.filter((c) => c.canDisconnect).map((c) => c.tenant.id))]
     const audit = tenantIds.length ? await ctx.storage.listAudit({ tenantIds, limit: 50 }) : []
-    return kit.render(reply, 200, connectedAppsPage({ title, csrf: kit.csrf(request, reply), user, connections: list, audit }))
+    const owned = await ownedTenants(ctx, user)
+    return kit.render(reply, 200, connectedAppsPage({ title, csrf: kit.csrf(request, reply), user, connections: list, audit, owned }))
   }
   app.get('/connected-apps', show('Connected apps'))
   app.get('/marketplace/installed', show('Installed apps'))

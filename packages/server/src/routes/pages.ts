@@ -7,6 +7,7 @@ import { developerRoutes } from './developer.js'
 import { installedRoutes } from './installed.js'
 import { marketplaceRoutes } from './marketplace.js'
 import { invitationRoutes } from './invitations.js'
+import { memberRoutes } from './members.js'
 import { operatorRoutes } from './operator.js'
 import { signInRoutes } from './sign-in.js'
 
@@ -32,4 +33,5 @@ export async function pageRoutes(app: FastifyInstance, opts: { ctx: CoreContext;
   marketplaceRoutes(app, kit)
   operatorRoutes(app, kit)
   invitationRoutes(app, kit)
+  memberRoutes(app, kit)
 }
