@@ -5,6 +5,7 @@ import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { cliActor, createApp, createTenant, createUser, updateApp, type App, type Tenant } from '@fieldgate/core'
 import { bearer, postForm, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
+import { linkIn, SmtpReceiver } from './support/smtp.js'
 import { browserSkip, launchBrowser, startPartner, type Partner } from './browser.js'
 
 /**
@@ -38,6 +39,7 @@ function parts(pathAndQuery: string): [string, string[][]] {
 describe('authorization in a browser: the fieldmargin journey', () => {
   let server: TestServer
   let partner: Partner
+  let smtp: SmtpReceiver
   let browser: Browser | undefined
   let app: App
   let clientSecret: string
@@ -46,7 +48,8 @@ describe('authorization in a browser: the fieldmargin journey', () => {
   before(
     async () => {
       partner = await startPartner('/callback', 'Field Mapper', 'Field Mapper got your answer')
-      server = await startServer()
+      smtp = await SmtpReceiver.start()
+      server = await startServer({ overrides: { smtpUrl: smtp.smtpUrl } })
       const created = await createApp(server.runtime.ctx, cliActor, {
         name: APP_NAME,
         kind: 'public',
@@ -70,6 +73,7 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     await browser?.close().catch(() => {})
     await server?.close()
     await partner?.close()
+    await smtp?.close()
   })
 
   // ---- fixtures and steps ----
@@ -351,6 +355,17 @@ describe('authorization in a browser: the fieldmargin journey', () => {
     await page.getByLabel('Email').fill('farmless@farm.example')
     await page.getByLabel('Password').fill(PASSWORD)
     await page.getByRole('button', { name: /Create|Sign up/ }).click()
+    // The address is confirmed from the mail, in another tab as a mail client opens it; then the first
+    // tab's Sign in goes back to the app's link.
+    await page.getByRole('heading', { name: 'Check your email' }).waitFor()
+    const mailTab = await page.context().newPage()
+    await mailTab.goto(linkIn(await smtp.next('farmless@farm.example', /Confirm your email address/), '/verify-email').href)
+    await mailTab.getByRole('button', { name: 'Confirm my address' }).click()
+    await mailTab.getByRole('status').filter({ hasText: 'Your email address is confirmed' }).waitFor()
+    await page.getByRole('link', { name: 'Sign in' }).click()
+    await page.getByLabel('Email').fill('farmless@farm.example')
+    await page.getByLabel('Password').fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByRole('heading', { name: 'No farm to connect' }).waitFor()
     await page.getByText(/ask an owner or admin of your farm/).waitFor()
     const seen = partner.hits.length

@@ -57,8 +57,8 @@ describe('an owner invites someone to their tenant, in a browser', () => {
     await ownerPage.getByRole('button', { name: 'Sign in' }).click()
     await ownerPage.waitForURL((u) => u.pathname === '/connected-apps')
 
-    // The small Members link an owner sees on Connected apps.
-    await ownerPage.getByRole('link', { name: 'Hill Farm' }).click()
+    // The Members link an owner sees on Connected apps, under Your farms.
+    await ownerPage.getByRole('link', { name: 'Members of Hill Farm' }).click()
     await ownerPage.getByRole('heading', { name: 'Members of Hill Farm' }).waitFor()
     await ownerPage.getByLabel('Email address').fill(invitee)
     await ownerPage.getByLabel('Role', { exact: true }).selectOption('member')

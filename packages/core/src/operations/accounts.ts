@@ -179,7 +179,7 @@ async function spendLink(ctx: OperationContext, token: string | undefined, purpo
 }
 
 /** A link and the message carrying it; the link first, so a message never names a link that is not there. */
-async function saveLink(ctx: OperationContext, record: EmailToken, mail: ReturnType<typeof newMail>): Promise<void> {
+export async function saveLink(ctx: OperationContext, record: EmailToken, mail: ReturnType<typeof newMail>): Promise<void> {
   await ctx.storage.saveEmailToken(record)
   await ctx.storage.saveMail(mail)
 }

@@ -286,3 +286,10 @@ export const rolePhrase = (role: Role | null): string => (role === 'owner' ? 'an
 const pending = (t: EmailToken): PendingInvitation => ({ email: t.email, role: t.role, invitedBy: t.invitedBy, createdAt: t.createdAt, expiresAt: t.expiresAt })
 
 const acceptedDetails = (record: EmailToken) => ({ email: record.email, role: record.role, operator: record.tenantId === null, invited_by: record.invitedBy })
+
+/** The tenants a person owns: where they manage who belongs (the Members links on Connected apps). */
+export async function ownedTenants(ctx: OperationContext, user: Pick<User, 'id'>): Promise<Tenant[]> {
+  const owned = (await ctx.storage.listMemberships(user.id)).filter((m) => m.role === 'owner')
+  const tenants = await Promise.all(owned.map((m) => ctx.storage.getTenant(m.tenantId)))
+  return tenants.filter((t): t is Tenant => t !== undefined)
+}

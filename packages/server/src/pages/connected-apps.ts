@@ -12,13 +12,12 @@ const installLine = (c: Connection) =>
     ${c.install.state === 'failed' ? html` <strong class="error">Setup failed: ${c.install.error ?? ''}</strong>` : ''}`
     : html`Connected ${day(c.grant.createdAt)}.`
 
-export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[]; owned?: Tenant[] }): string =>
+export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[]; owned: Tenant[] }): string =>
   layout({
     title: p.title,
     user: p.user,
     csrf: p.csrf,
     body: html`<h1>${p.title}</h1>
-${p.owned?.length ? html`<p class="muted">Members: ${p.owned.map((t, i) => html`${i ? ', ' : ''}<a href="/tenants/${t.id}/members">${t.name}</a>`)}</p>` : ''}
 ${p.connections.length === 0 ? html`<p class="muted">No apps are connected to your farms.</p>` : ''}
 ${p.connections.map(
   (c) => html`<section class="connection" aria-label="${c.app.name} on ${c.tenant.name}">
@@ -37,5 +36,6 @@ ${p.connections.map(
   }
 </section>`,
 )}
-${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}`,
+${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}
+${p.owned.length ? html`<h2>Your farms</h2><ul>${p.owned.map((t) => html`<li><a href="/tenants/${t.id}/members">Members of ${t.name}</a></li>`)}</ul>` : ''}`,
   })

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { OperationError, listConnections, revokeGrant } from '@fieldgate/core'
+import { OperationError, listConnections, ownedTenants, revokeGrant } from '@fieldgate/core'
 import type { PageKit } from '../plugins/pages.js'
 import { connectedAppsPage } from '../pages/connected-apps.js'
 
@@ -11,19 +11,13 @@ import { connectedAppsPage } from '../pages/connected-apps.js'
 export function installedRoutes(app: FastifyInstance, kit: PageKit): void {
   const { ctx } = kit
 
-  /** The tenants whose members the person manages, for the small "Members" links. */
-  const ownedTenants = async (userId: string) => {
-    const owned = (await ctx.storage.listMemberships(userId)).filter((m) => m.role === 'owner')
-    return (await Promise.all(owned.map((m) => ctx.cache.tenant(m.tenantId)))).filter((t) => t !== undefined)
-  }
-
   const show = (title: string) => async (request: FastifyRequest, reply: FastifyReply) => {
     const user = await kit.user(request, reply)
     if (!user) return reply
     const list = await listConnections(ctx, kit.actor(request, user))
     const tenantIds = [...new Set(list.filter((c) => c.canDisconnect).map((c) => c.tenant.id))]
     const audit = tenantIds.length ? await ctx.storage.listAudit({ tenantIds, limit: 50 }) : []
-    const owned = await ownedTenants(user.id)
+    const owned = await ownedTenants(ctx, user)
     return kit.render(reply, 200, connectedAppsPage({ title, csrf: kit.csrf(request, reply), user, connections: list, audit, owned }))
   }
   app.get('/connected-apps', show('Connected apps'))

@@ -1009,7 +1009,8 @@ export function areaOf(route: string): Area {
   if (path === '/developer' || path.startsWith('/developer/')) return 'developer'
   if (path === '/marketplace' || path.startsWith('/marketplace/')) return 'marketplace'
   if (path === '/operator' || path.startsWith('/operator/')) return 'operator'
-  if (path === '/' || /^\/(login|signup|logout|connected-apps|verify-email|forgot-password|reset-password|invitations|tenants)(\/|$)/.test(path)) return 'pages'
+  if (path === '/' || /^\/(login|signup|logout|connected-apps|verify-email|forgot-password|reset-password|invitations)(\/|$)/.test(path) || path.startsWith('/tenants/'))
+    return 'pages'
   return 'ops'
 }
 
