@@ -6,10 +6,17 @@
  * one row per setting with its variable, default, parser and one line for README's Settings table
  * (`npm run docs:settings` writes it; packages/core/test/config.test.ts checks it matches).
  */
+import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256'
 export type SignupPolicy = 'open' | 'verified' | 'invite' | 'closed'
+
+/** What the customer's organisation is called on every page and in every message: "farm", "company". */
+export interface TenantWord {
+  readonly one: string
+  readonly many: string
+}
 
 export interface Config {
   /** Where the HTTP server listens. FIELDGATE_HOST, FIELDGATE_PORT. */
@@ -116,7 +123,29 @@ export interface Config {
    * console). FIELDGATE_SMTP_URL.
    */
   readonly smtpUrl: string | undefined
-  /** The From of every message. FIELDGATE_MAIL_FROM; defaults to `Fieldgate <no-reply@<issuer's host>>`. */
+  /**
+   * The platform's brand on every page and message, so its customers see its name, not ours: `name`,
+   * `logo` (an https URL, or a file name in the data dir, served at /assets/brand-logo), `color` (the
+   * primary colour, #rrggbb), `supportUrl`, `termsUrl`, `privacyUrl` (linked in every page's footer),
+   * `tenantWord` (farm, company, organisation; `singular/plural` for any other word), and for a look of
+   * its own `stylesheet` (a CSS file served instead of Fieldgate's) and `layout` (an HTML template every
+   * page is drawn in, with {{title}}, {{head}}, {{header}}, {{main}} and {{footer}}). Each from its
+   * FIELDGATE_BRAND_* variable (FIELDGATE_TENANT_WORD for the word) or, where that is unset, from the JSON
+   * file FIELDGATE_BRAND_FILE with the same keys. Paths are relative to the data dir.
+   */
+  readonly brand: {
+    readonly file: string | undefined
+    readonly name: string
+    readonly logo: string | undefined
+    readonly color: string
+    readonly supportUrl: string | undefined
+    readonly termsUrl: string | undefined
+    readonly privacyUrl: string | undefined
+    readonly tenantWord: TenantWord
+    readonly stylesheet: string | undefined
+    readonly layout: string | undefined
+  }
+  /** The From of every message. FIELDGATE_MAIL_FROM; defaults to `<brand name> <no-reply@<issuer's host>>`. */
   readonly mailFrom: string
   /**
    * Requests allowed per window of `windowSeconds`, counted across every process of a deployment when
@@ -225,7 +254,7 @@ export type Setting<T, Basis = undefined> = Source<T> &
   }
 
 /** Settings read as a group, with checks across their rows (a delay no longer than its maximum...). */
-type GroupKey = 'tokenTtl' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks'
+type GroupKey = 'tokenTtl' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks' | 'brand'
 type LeafKey = Exclude<keyof Config, GroupKey>
 
 /** Settings whose default is computed from others, and from which. */
@@ -233,7 +262,7 @@ interface Bases {
   issuer: Pick<Config, 'host' | 'port'>
   audience: Pick<Config, 'issuer'>
   rateLimitPrefix: Pick<Config, 'issuer'>
-  mailFrom: Pick<Config, 'issuer'>
+  mailFrom: Pick<Config, 'issuer' | 'brand'>
 }
 type BasisOf<K> = K extends keyof Bases ? Bases[K] : undefined
 
@@ -286,6 +315,86 @@ function smtpUrl(value: string | undefined, name: string): string | undefined {
   }
   if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new ConfigError(`${name} must start with smtp:// or smtps://`)
   return value
+}
+
+// The brand's rows: what a page shows must be a plain name, a colour, a link a person may follow.
+
+function brandName(value: string, name: string): string {
+  const trimmed = value.trim()
+  if (trimmed.length < 1 || trimmed.length > 60 || /[\u0000-\u001f\u007f]/.test(trimmed)) throw new ConfigError(`${name} must be 1 to 60 characters on one line`)
+  return trimmed
+}
+
+function hexColor(value: string, name: string): string {
+  if (!/^#[0-9a-fA-F]{6}$/.test(value.trim())) throw new ConfigError(`${name} must be a colour as #rrggbb, e.g. #2f6b3a`)
+  return value.trim().toLowerCase()
+}
+
+function webLink(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {
+    url = undefined
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new ConfigError(`${name} must be an http(s) URL`)
+  return url.href
+}
+
+/** A logo: an https URL, or a file name inside the data dir (no `..`). */
+function brandLogo(value: string | undefined, name: string): string | undefined {
+  if (value === undefined || /^https:\/\//.test(value)) return webLink(value, name)
+  return dataDirFile(value, name)
+}
+
+function dataDirFile(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined
+  if (value.startsWith('/') || value.split(/[\\/]/).includes('..') || /^[a-z]+:/i.test(value)) {
+    throw new ConfigError(`${name} must be an https URL or a file in the data dir (a relative path without ..)`)
+  }
+  return value
+}
+
+/** `farm`, `company`, `organisation`, or `singular/plural` for a word English plurals would get wrong. */
+function tenantWord(value: string, name: string): TenantWord {
+  const [one = '', many, ...rest] = value.trim().toLowerCase().split('/')
+  const word = /^[a-z][a-z -]{1,28}[a-z]$/
+  if (rest.length || !word.test(one) || (many !== undefined && !word.test(many))) {
+    throw new ConfigError(`${name} must be a word such as farm, company or organisation, or singular/plural such as site/sites`)
+  }
+  return Object.freeze({ one, many: many ?? plural(one) })
+}
+
+const plural = (word: string): string => (/[^aeiou]y$/.test(word) ? `${word.slice(0, -1)}ies` : /(s|x|z|ch|sh)$/.test(word) ? `${word}es` : `${word}s`)
+
+const checkTenantWord = (value: TenantWord, name: string): TenantWord => tenantWord(`${value.one}/${value.many}`, name)
+
+/**
+ * The brand's variables, with FIELDGATE_BRAND_FILE's keys standing in for those unset: the file is one
+ * more source of the same rows, read by their own parsers and checks.
+ */
+function brandEnv(env: SettingsEnv, dataDir: string): SettingsEnv {
+  const file = env.FIELDGATE_BRAND_FILE
+  if (!file) return env
+  const path = file.startsWith('/') ? file : `${dataDir.replace(/\/+$/, '')}/${file}`
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new ConfigError(`FIELDGATE_BRAND_FILE ${path} cannot be read as JSON: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`FIELDGATE_BRAND_FILE ${path} must hold a JSON object`)
+  const variables = new Map<string, string>()
+  for (const [key, row] of Object.entries(groupSettings.brand.rows)) if (key !== 'file' && row.env !== null) variables.set(key, row.env)
+  const merged: Record<string, string | undefined> = { ...env }
+  for (const [key, value] of Object.entries(json)) {
+    const variable = variables.get(key)
+    if (!variable) throw new ConfigError(`FIELDGATE_BRAND_FILE: unknown key "${key}" (known: ${[...variables.keys()].join(', ')})`)
+    if (typeof value !== 'string') throw new ConfigError(`FIELDGATE_BRAND_FILE: "${key}" must be a string`)
+    if (!env[variable]) merged[variable] = value // a variable set wins over the file
+  }
+  return merged
 }
 
 function portNumber(value: string, name: string): number {
@@ -494,8 +603,8 @@ const leafSettings: LeafSettings = {
   mailFrom: {
     env: 'FIELDGATE_MAIL_FROM',
     parse: text,
-    shown: '`Fieldgate <no-reply@<issuer host>>`',
-    derive: ({ issuer }) => `Fieldgate <no-reply@${new URL(issuer).hostname.replace(/^\[|\]$/g, '')}>`,
+    shown: '`<brand name> <no-reply@<issuer host>>`',
+    derive: ({ issuer, brand }) => `${brand.name.replace(/[<>"\\]/g, '')} <no-reply@${new URL(issuer).hostname.replace(/^\[|\]$/g, '')}>`,
     doc: 'The From of every message',
   },
   redisUrl: {
@@ -516,6 +625,39 @@ const leafSettings: LeafSettings = {
 }
 
 const groupSettings: GroupSettings = {
+  brand: {
+    rows: {
+      file: {
+        env: 'FIELDGATE_BRAND_FILE',
+        parse: optionalText,
+        default: undefined,
+        doc: 'A JSON file with any of the brand keys below (`name`, `logo`, `color`, `supportUrl`, `termsUrl`, `privacyUrl`, `tenantWord`, `stylesheet`, `layout`); a variable set wins over it',
+      },
+      name: { env: 'FIELDGATE_BRAND_NAME', parse: brandName, check: brandName, default: 'Fieldgate', doc: 'The name on every page, in titles and in mail' },
+      logo: { env: 'FIELDGATE_BRAND_LOGO', parse: optionalText, check: brandLogo, default: undefined, doc: 'Logo in the header: an https URL, or an image file (png, svg, jpg, webp) in the data dir' },
+      color: { env: 'FIELDGATE_BRAND_COLOR', parse: hexColor, check: hexColor, default: '#2f6b3a', doc: 'Primary colour of buttons and links, `#rrggbb`' },
+      supportUrl: { env: 'FIELDGATE_BRAND_SUPPORT_URL', parse: optionalText, check: webLink, default: undefined, doc: 'Help link in every page footer' },
+      termsUrl: { env: 'FIELDGATE_BRAND_TERMS_URL', parse: optionalText, check: webLink, default: undefined, doc: 'Terms of service, linked in every page footer' },
+      privacyUrl: { env: 'FIELDGATE_BRAND_PRIVACY_URL', parse: optionalText, check: webLink, default: undefined, doc: 'Privacy policy, linked in every page footer' },
+      tenantWord: {
+        env: 'FIELDGATE_TENANT_WORD',
+        parse: tenantWord,
+        check: checkTenantWord,
+        default: { one: 'farm', many: 'farms' },
+        shown: '`farm`',
+        doc: 'What a customer organisation is called on pages and in mail: `farm`, `company`, `organisation`, or `singular/plural`',
+      },
+      stylesheet: { env: 'FIELDGATE_BRAND_STYLESHEET', parse: optionalText, check: dataDirFile, default: undefined, doc: 'A CSS file in the data dir served instead of Fieldgate\'s stylesheet' },
+      layout: {
+        env: 'FIELDGATE_BRAND_LAYOUT',
+        parse: optionalText,
+        check: dataDirFile,
+        default: undefined,
+        doc: 'An HTML file in the data dir every page is drawn in: `{{title}}`, `{{head}}`, `{{header}}`, `{{main}}`, `{{footer}}`, `{{lang}}`',
+      },
+    },
+  },
+
   tokenTtl: {
     rows: {
       // The platforms' documented lifetimes; an app may set its own (developer portal, CLI --token-ttl).
@@ -652,12 +794,14 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
   const host = leaf('host', undefined)
   const port = leaf('port', undefined)
   const issuer = leaf('issuer', { host, port })
+  const dataDir = leaf('dataDir', undefined)
+  const brand = readGroup<Config['brand']>(groupSettings.brand, brandEnv(env, dataDir), parts.brand)
   return Object.freeze({
     host,
     port,
     issuer,
     audience: leaf('audience', { issuer }),
-    dataDir: leaf('dataDir', undefined),
+    dataDir,
     databaseUrl: leaf('databaseUrl', undefined),
     masterKey: leaf('masterKey', undefined),
     signingAlg: leaf('signingAlg', undefined),
@@ -673,7 +817,8 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     adminToken: leaf('adminToken', undefined),
     signup: leaf('signup', undefined),
     smtpUrl: leaf('smtpUrl', undefined),
-    mailFrom: leaf('mailFrom', { issuer }),
+    brand,
+    mailFrom: leaf('mailFrom', { issuer, brand }),
     metrics: group('metrics'),
     rateLimits: group('rateLimits'),
     redisUrl: leaf('redisUrl', undefined),

@@ -169,7 +169,7 @@ describe('invitations and the members page', () => {
     assert.equal(accepted.headers.get('location'), '/connected-apps')
     const home = await invitee.get('/connected-apps')
     assert.equal(home.status, 200, 'signed in')
-    assert.match(home.text, new RegExp(`<span>${email}</span>`))
+    assert.match(home.text, new RegExp(`<span class="who">${email}</span>`))
     const user = await server.storage.getUserByEmail(email)
     assert.ok(user?.emailVerifiedAt, 'the click confirmed the address')
     assert.equal(await roleIn(user, farm), 'admin')

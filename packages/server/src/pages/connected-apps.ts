@@ -1,7 +1,7 @@
 import type { AuditEntry, Connection, Tenant } from '@fieldgate/core'
 import { html } from './html.js'
 import { auditTable } from './audit.js'
-import { layout } from './layout.js'
+import type { Page } from './layout.js'
 
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
@@ -12,8 +12,8 @@ const installLine = (c: Connection) =>
     ${c.install.state === 'failed' ? html` <strong class="error">Setup failed: ${c.install.error ?? ''}</strong>` : ''}`
     : html`Connected ${day(c.grant.createdAt)}.`
 
-export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[]; owned: Tenant[] }): string =>
-  layout({
+export const connectedAppsPage = (p: { title: string; csrf: string; user: { email: string }; connections: Connection[]; audit: AuditEntry[]; owned: Tenant[] }): Page =>
+  ({
     title: p.title,
     user: p.user,
     csrf: p.csrf,

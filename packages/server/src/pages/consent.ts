@@ -1,6 +1,6 @@
 import { describeScope, type App, type Tenant } from '@fieldgate/core'
 import { html, type SafeHtml } from './html.js'
-import { layout } from './layout.js'
+import type { Page } from './layout.js'
 
 export interface ConsentPage {
   csrf: string
@@ -18,8 +18,8 @@ export interface ConsentPage {
   request: Record<string, string>
 }
 
-export const consentPage = (p: ConsentPage): string =>
-  layout({
+export const consentPage = (p: ConsentPage): Page =>
+  ({
     title: `Connect ${p.app.name}`,
     user: p.user,
     csrf: p.csrf,
@@ -81,8 +81,8 @@ function scopeLists(p: ConsentPage): SafeHtml {
  * A person with no farm the app can connect to (often just signed up from the app's link): what to do,
  * and the way back to the app, a Deny that sends `access_denied` with the state (a POST: it is the decision).
  */
-export const noFarmPage = (p: { csrf: string; user: { email: string }; app: App; request: Record<string, string> }): string =>
-  layout({
+export const noFarmPage = (p: { csrf: string; user: { email: string }; app: App; request: Record<string, string> }): Page =>
+  ({
     title: 'No farm to connect',
     user: p.user,
     csrf: p.csrf,

@@ -2,15 +2,15 @@ import { describeScope, asProposed, isReviewed, scopeDescriptions, type App, typ
 import { auditTable } from './audit.js'
 import { describedBy, field, fieldError, formError, type FieldError } from './form.js'
 import { html, type SafeHtml } from './html.js'
-import { layout } from './layout.js'
+import type { Page } from './layout.js'
 
 interface Frame {
   csrf: string
   user: { email: string }
 }
 
-export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[]; confirmFirst: boolean; notice?: string; error?: string }): string =>
-  layout({
+export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[]; confirmFirst: boolean; notice?: string; error?: string }): Page =>
+  ({
     title: 'Developer portal',
     ...p,
     body: html`<h1>Developer portal</h1>
@@ -117,8 +117,8 @@ const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
   <label class="check"><input type="checkbox" id="listed" name="listed"${v.listed ? html` checked` : ''}${describedBy('listed', undefined, error)}> List it in the marketplace</label>
   ${fieldError('listed', error)}`
 
-export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): string =>
-  layout({
+export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): Page =>
+  ({
     title: 'Create an app',
     ...p,
     body: html`<h1>Create an app</h1>
@@ -143,8 +143,8 @@ ${formError(p.error)}
   })
 
 /** The one time a secret is shown: after creation or rotation. */
-export const secretPage = (p: Frame & { app: App; clientSecret: string; heading: string; note?: string }): string =>
-  layout({
+export const secretPage = (p: Frame & { app: App; clientSecret: string; heading: string; note?: string }): Page =>
+  ({
     title: p.heading,
     ...p,
     script: '/assets/copy.js',
@@ -159,8 +159,8 @@ ${p.note ? html`<p>${p.note}</p>` : ''}
   })
 
 /** A reload of the secret page, or a handle that expired: the secret is never shown twice. */
-export const secretShownPage = (p: Frame & { app: App }): string =>
-  layout({
+export const secretShownPage = (p: Frame & { app: App }): Page =>
+  ({
     title: 'Secret already shown',
     ...p,
     body: html`<h1>This secret was already shown</h1>
@@ -225,8 +225,8 @@ export const appPage = (
     notice?: string
     error?: FieldError
   },
-): string =>
-  layout({
+): Page =>
+  ({
     title: p.app.name,
     ...p,
     body: html`<h1>${p.app.name}</h1>

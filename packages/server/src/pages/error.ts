@@ -1,8 +1,8 @@
 import { html } from './html.js'
-import { layout } from './layout.js'
+import type { Page } from './layout.js'
 
-export const errorPage = (p: { csrf: string; title: string; message: string; user?: { email: string } | undefined }): string =>
-  layout({
+export const errorPage = (p: { csrf: string; title: string; message: string; user?: { email: string } | undefined }): Page =>
+  ({
     title: p.title,
     user: p.user,
     csrf: p.csrf,

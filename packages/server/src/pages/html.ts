@@ -25,3 +25,13 @@ export function html(strings: TemplateStringsArray, ...values: Value[]): SafeHtm
   for (let i = 0; i < values.length; i++) out += render(values[i]!) + strings[i + 1]!
   return new SafeHtml(out)
 }
+
+/**
+ * A moment as people read it: UTC on the page, and in the reader's own zone and locale once pages.js
+ * runs (the server knows neither). `date` for a day, `time` for a day and time.
+ */
+export function when(ms: number, style: 'date' | 'time' = 'time'): SafeHtml {
+  const iso = new Date(ms).toISOString()
+  const shown = style === 'date' ? iso.slice(0, 10) : `${iso.slice(0, 16).replace('T', ' ')} UTC`
+  return html`<time datetime="${iso}" data-local="${style}">${shown}</time>`
+}

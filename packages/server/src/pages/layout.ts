@@ -1,3 +1,4 @@
+import type { Brand } from './brand.js'
 import { html, type SafeHtml } from './html.js'
 
 export interface PageFrame {
@@ -6,6 +7,11 @@ export interface PageFrame {
   user?: { email: string; operator?: boolean } | undefined
   /** Room for tables (the operator console). */
   wide?: boolean
+  /**
+   * Sign-in and consent: a person on their way to an app sees the brand and the task, no site navigation
+   * to wander off into (as GitHub's and Shopify's authorize pages do).
+   */
+  focused?: boolean
   /** The CSRF token every form on the page carries. */
   csrf: string
   body: SafeHtml
@@ -13,66 +19,143 @@ export interface PageFrame {
   script?: string
 }
 
-/** Every page: one stylesheet from this origin, no script, a header with who is signed in. */
-export function layout(page: PageFrame): string {
-  return html`<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${page.title} · Fieldgate</title>
-<link rel="stylesheet" href="/assets/fieldgate.css">
-${page.script ? html`<script src="${page.script}" defer></script>` : ''}
-</head>
-<body>
-<header class="bar">
-  <nav aria-label="Fieldgate"><span class="brand">Fieldgate</span>
-  ${page.user ? html`<a href="/connected-apps">Connected apps</a> <a href="/marketplace">Marketplace</a> <a href="/developer">Developer portal</a>${page.user.operator ? html` <a href="/operator">Operator console</a>` : ''}` : ''}</nav>
+/** A page: its frame, or a frame drawn with the deployment's brand (its words for a tenant, its name). */
+export type Page = PageFrame | ((brand: Brand) => PageFrame)
+
+/** Where the page is shown: its path (for aria-current) and a notice of what the last form did. */
+export interface PageSpot {
+  path: string
+  notice?: string | undefined
+}
+
+/** The site's sections, in the header of every page but the focused ones. */
+const sections = (user: NonNullable<PageFrame['user']>) => [
+  { href: '/connected-apps', label: 'Connected apps' },
+  { href: '/marketplace', label: 'Marketplace' },
+  { href: '/developer', label: 'Developer portal' },
+  ...(user.operator ? [{ href: '/operator', label: 'Operator console' }] : []),
+]
+
+const current = (path: string, href: string) => path === href || path.startsWith(`${href}/`) || path.startsWith(`${href}?`)
+
+const logo = (brand: Brand): SafeHtml =>
+  html`<a class="brand" href="/">${brand.logoSrc ? html`<img src="${brand.logoSrc}" alt="" class="logo">` : ''}<span>${brand.name}</span></a>`
+
+function header(brand: Brand, page: PageFrame, spot: PageSpot): SafeHtml {
+  const user = page.user
+  return html`<header class="bar">
+  ${logo(brand)}
   ${
-    page.user
+    user && !page.focused
+      ? html`<nav aria-label="${brand.name}">${sections(user).map((s) => html`<a href="${s.href}"${current(spot.path, s.href) ? html` aria-current="page"` : ''}>${s.label}</a>`)}</nav>`
+      : ''
+  }
+  ${
+    user
       ? html`<form method="post" action="/logout" class="signout">
     <input type="hidden" name="csrf" value="${page.csrf}">
-    <span>${page.user.email}</span> <button type="submit" class="link">Sign out</button>
+    <span class="who">${user.email}</span> <button type="submit" class="link">Sign out</button>
   </form>`
       : ''
   }
-</header>
-<main${page.wide ? html` class="wide"` : ''}>
-${page.body}
-</main>
-</body>
-</html>
-`.value
+</header>`
 }
 
+function footer(brand: Brand): SafeHtml {
+  const links = [
+    { href: brand.supportUrl, label: 'Help' },
+    { href: brand.termsUrl, label: 'Terms' },
+    { href: brand.privacyUrl, label: 'Privacy' },
+  ].filter((l) => l.href)
+  return html`<footer class="foot">${links.length ? html`<nav aria-label="${brand.name} links">${links.map((l) => html`<a href="${l.href!}">${l.label}</a>`)}</nav>` : ''}</footer>`
+}
+
+/** The pieces of every page, which a platform's own template (FIELDGATE_BRAND_LAYOUT) places where it likes. */
+function pieces(brand: Brand, page: PageFrame, spot: PageSpot): Record<string, SafeHtml | string> {
+  return {
+    lang: 'en',
+    title: html`${page.title} · ${brand.name}`,
+    head: html`<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/assets/fieldgate.css">
+<script src="/assets/pages.js" defer></script>
+${page.script ? html`<script src="${page.script}" defer></script>` : ''}`,
+    header: html`<a class="skip" href="#main">Skip to content</a>
+${header(brand, page, spot)}`,
+    main: html`<main id="main" tabindex="-1" class="${[page.wide ? 'wide' : '', page.focused ? 'focused' : ''].filter(Boolean).join(' ')}">
+${spot.notice ? html`<p class="notice" role="status">${spot.notice}</p>` : ''}
+${page.body}
+</main>`,
+    footer: footer(brand),
+  }
+}
+
+const defaultTemplate = `<!doctype html>
+<html lang="{{lang}}">
+<head>
+{{head}}
+<title>{{title}}</title>
+</head>
+<body>
+{{header}}
+{{main}}
+{{footer}}
+</body>
+</html>
+`
+
+/** Every page: one stylesheet and one small script from this origin, a header with who is signed in. */
+export function renderPage(brand: Brand, page: Page, spot: PageSpot): string {
+  const frame = typeof page === 'function' ? page(brand) : page
+  const parts = pieces(brand, frame, spot)
+  // One pass, so nothing a page contains is ever read as a placeholder.
+  return (brand.layout ?? defaultTemplate).replace(/\{\{(\w+)\}\}/g, (whole, name: string) => String(parts[name] ?? whole))
+}
+
+/** The brand's colours, ahead of the stylesheet that uses them. */
+export const stylesheetFor = (brand: Brand): string =>
+  `:root { --accent: ${brand.color}; --accent-ink: ${brand.onColor}; --accent-text: ${brand.textColor}; }\n${stylesheet}`
+
 export const stylesheet = `
-:root { color-scheme: light; --ink: #1d2a21; --muted: #56645a; --line: #d5ddd6; --accent: #2f6b3a; --accent-ink: #fff; --bad: #a32020; }
+:root { color-scheme: light; --ink: #1d2a21; --muted: #56645a; --line: #d5ddd6; --field: #6b7a6f; --bad: #a32020; --page: #f4f6f2; }
 * { box-sizing: border-box; }
-body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: #f4f6f2; }
-.bar { display: flex; justify-content: space-between; align-items: center; padding: .75rem 1.5rem; background: #fff; border-bottom: 1px solid var(--line); }
-.brand { font-weight: 700; letter-spacing: .02em; }
-.signout { display: flex; gap: .5rem; align-items: center; margin: 0; color: var(--muted); }
+body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--page); overflow-wrap: break-word; }
+a { color: var(--accent-text); }
+.skip { position: absolute; left: .5rem; top: -3rem; padding: .5rem .75rem; background: #fff; border: 2px solid var(--accent-text); border-radius: .4rem; z-index: 10; }
+.skip:focus { top: .5rem; }
+.bar { display: flex; flex-wrap: wrap; justify-content: space-between; align-items: center; gap: .5rem 1.5rem; padding: .75rem 1.5rem; background: #fff; border-bottom: 3px solid var(--accent); }
+.brand { display: inline-flex; align-items: center; gap: .5rem; font-weight: 700; letter-spacing: .02em; color: var(--ink); text-decoration: none; }
+.brand .logo { height: 2rem; width: auto; max-width: 10rem; }
+.bar nav { display: flex; flex-wrap: wrap; gap: .25rem 1rem; flex: 1; }
+.bar nav a { text-decoration: none; padding: .2rem 0; border-bottom: 2px solid transparent; }
+.bar nav a[aria-current=page] { color: var(--ink); font-weight: 600; border-bottom-color: var(--accent); }
+.signout { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: 0; color: var(--muted); }
+.signout .who { overflow-wrap: anywhere; }
 main { max-width: 40rem; margin: 2.5rem auto; padding: 2rem; background: #fff; border: 1px solid var(--line); border-radius: .75rem; }
 main.wide { max-width: 76rem; }
+main.focused { max-width: 28rem; }
+main:focus { outline: none; }
+.foot { max-width: 40rem; margin: 0 auto 2rem; padding: 0 1rem; color: var(--muted); font-size: .9rem; }
+.foot nav { display: flex; gap: 1rem; justify-content: center; }
+.notice { background: #e8f3ea; border: 1px solid #8fc39a; padding: .6rem .75rem; border-radius: .4rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 p { margin: .5rem 0; }
+code { overflow-wrap: anywhere; }
 label { display: block; font-weight: 600; margin: 1rem 0 .25rem; }
-input[type=email], input[type=password], input[type=search], select { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid #9aa89d; border-radius: .4rem; }
-input:focus, select:focus, button:focus { outline: 3px solid #8fc39a; outline-offset: 1px; }
-button { font: inherit; padding: .6rem 1.2rem; border-radius: .4rem; border: 1px solid var(--accent); background: #fff; color: var(--accent); cursor: pointer; }
-button.primary { background: var(--accent); color: var(--accent-ink); }
+input[type=email], input[type=password], input[type=search], input[type=text], input[type=url], select, textarea { width: 100%; max-width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid var(--field); border-radius: .4rem; background: #fff; color: var(--ink); }
+input:focus, select:focus, textarea:focus, button:focus, a:focus { outline: 3px solid var(--accent); outline-offset: 2px; }
+[aria-invalid=true] { border-color: var(--bad); border-width: 2px; }
+button { font: inherit; padding: .6rem 1.2rem; border-radius: .4rem; border: 1px solid var(--accent-text); background: #fff; color: var(--accent-text); cursor: pointer; }
+button.primary { background: var(--accent); border-color: var(--accent); color: var(--accent-ink); }
 button.link { border: 0; padding: 0; text-decoration: underline; background: none; }
-.actions { display: flex; gap: .75rem; margin-top: 1.5rem; }
+.actions { display: flex; flex-wrap: wrap; gap: .75rem; margin-top: 1.5rem; }
 .error { color: var(--bad); font-weight: 600; }
 .muted { color: var(--muted); }
 ul.scopes { padding: 0; list-style: none; }
 ul.scopes li { padding: .6rem 0; border-top: 1px solid var(--line); }
-nav { display: flex; gap: 1rem; align-items: center; }
-nav a { color: var(--accent); }
-textarea { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid #9aa89d; border-radius: .4rem; }
-input[type=text], input[type=url] { width: 100%; padding: .6rem .7rem; font: inherit; border: 1px solid #9aa89d; border-radius: .4rem; }
-fieldset { margin: 1rem 0 0; border: 1px solid var(--line); border-radius: .4rem; }
+nav { display: flex; flex-wrap: wrap; gap: 1rem; align-items: center; }
+fieldset { margin: 1rem 0 0; border: 1px solid var(--line); border-radius: .4rem; min-width: 0; }
 label.check { font-weight: 400; display: block; margin: .4rem 0; }
 .hint { margin: 0 0 .25rem; font-size: .9rem; }
 .warning { background: #fff6dc; border: 1px solid #e2c25c; padding: .75rem; border-radius: .4rem; }
@@ -80,16 +163,16 @@ label.check { font-weight: 400; display: block; margin: .4rem 0; }
 button.danger { border-color: var(--bad); color: var(--bad); }
 a.button { display: inline-block; padding: .6rem 1.2rem; border-radius: .4rem; background: var(--accent); color: var(--accent-ink); text-decoration: none; }
 dl.facts dt { font-weight: 600; margin-top: .5rem; }
-dl.facts dd { margin: 0; }
-table.audit { width: 100%; border-collapse: collapse; font-size: .9rem; }
-table.audit th, table.audit td { text-align: left; padding: .3rem .4rem; border-top: 1px solid var(--line); }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+table { width: 100%; border-collapse: collapse; font-size: .9rem; }
+table th, table td { text-align: left; padding: .3rem .4rem; border-top: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
 .app-card { padding: .75rem 0; border-top: 1px solid var(--line); }
 ul.scopes code, .connection code { font-weight: 700; }
 .connection { padding: .75rem 0; border-top: 1px solid var(--line); }
 .connection form { margin: .5rem 0 0; }
 .tag { display: inline-block; font-size: .8rem; padding: 0 .4rem; border-radius: .3rem; background: #fff6dc; border: 1px solid #e2c25c; }
-.search { display: flex; gap: .5rem; align-items: end; margin: 1rem 0; }
-.search input, .search select { width: auto; flex: 1; }
+.search { display: flex; flex-wrap: wrap; gap: .5rem; align-items: end; margin: 1rem 0; }
+.search input, .search select { width: auto; flex: 1 1 10rem; }
 .search label { margin: 0; }
 .pager { display: flex; gap: 1rem; margin-top: 1rem; }
 .counts { display: grid; grid-template-columns: repeat(auto-fit, minmax(12rem, 1fr)); gap: .75rem; padding: 0; list-style: none; }
@@ -98,8 +181,22 @@ ul.scopes code, .connection code { font-weight: 700; }
 .compare { display: grid; grid-template-columns: 10rem 1fr 1fr; gap: .25rem .75rem; }
 .compare .changed { background: #fff6dc; }
 .decide { display: flex; gap: 1rem; flex-wrap: wrap; align-items: end; }
-.decide form { flex: 1; min-width: 16rem; }
+.decide form { flex: 1; min-width: min(16rem, 100%); }
 .tag.bad { background: #fbe9e9; border-color: var(--bad); color: var(--bad); }
+.app-head { display: flex; gap: .75rem; align-items: center; margin: 0 0 1rem; }
+.app-head img, .app-head .initials { width: 3rem; height: 3rem; border-radius: .6rem; flex: none; }
+.app-head .initials { display: inline-flex; align-items: center; justify-content: center; background: var(--accent); color: var(--accent-ink); font-weight: 700; }
+.app-head p { margin: 0; }
+@media (max-width: 40rem) {
+  .bar { padding: .6rem 1rem; }
+  main { margin: 0 0 1.5rem; padding: 1.25rem 1rem; border-radius: 0; border-left: 0; border-right: 0; }
+  .compare { grid-template-columns: 1fr; }
+  table, thead, tbody, tr, th, td { display: block; }
+  table thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  table tr { border-top: 1px solid var(--line); padding: .4rem 0; }
+  table th, table td { border: 0; padding: .1rem 0; }
+  table td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
+}
 `
 
 /** The copy button of the page that shows a secret once; without script the field is still selectable. */
@@ -109,5 +206,23 @@ export const copyScript = `document.addEventListener('click', (event) => {
   const field = document.getElementById(button.dataset.copy)
   field.select()
   navigator.clipboard.writeText(field.value).then(() => { button.textContent = 'Copied' }, () => {})
+})
+`
+
+/**
+ * On every page, and every page works without it: focus goes to the first field with an error (or the
+ * error summary), and times are shown in the reader's own time zone and locale.
+ */
+export const pagesScript = `document.addEventListener('DOMContentLoaded', () => {
+  const invalid = document.querySelector('[aria-invalid=true]') || document.querySelector('.error[role=alert]')
+  if (invalid) {
+    if (!invalid.matches('input, select, textarea, button, a')) invalid.setAttribute('tabindex', '-1')
+    invalid.focus()
+  }
+  for (const time of document.querySelectorAll('time[datetime][data-local]')) {
+    const at = new Date(time.getAttribute('datetime'))
+    const style = time.dataset.local === 'date' ? { dateStyle: 'medium' } : { dateStyle: 'medium', timeStyle: 'short' }
+    if (!Number.isNaN(at.getTime())) time.textContent = at.toLocaleString(undefined, style)
+  }
 })
 `

@@ -1,6 +1,6 @@
 import { describeScope, formatScope, type App, type Grant, type Install, type Tenant } from '@fieldgate/core'
 import { html, type SafeHtml } from './html.js'
-import { layout } from './layout.js'
+import type { Page } from './layout.js'
 
 interface Frame {
   csrf: string
@@ -44,8 +44,8 @@ const installForm = (p: { csrf: string; app: App; tenant: Tenant; shown: ShownSc
   ${inner}
 </form>`
 
-export const marketplacePage = (p: Frame & { tenants: Tenant[]; tenant: Tenant; apps: App[]; statuses: Map<string, InstallStatus> }): string =>
-  layout({
+export const marketplacePage = (p: Frame & { tenants: Tenant[]; tenant: Tenant; apps: App[]; statuses: Map<string, InstallStatus> }): Page =>
+  ({
     title: 'Marketplace',
     ...p,
     body: html`<h1>Marketplace</h1>
@@ -70,8 +70,8 @@ export const marketplaceAppPage = (
     shown: ShownScopes
     note?: string
   },
-): string =>
-  layout({
+): Page =>
+  ({
     title: p.app.name,
     ...p,
     body: html`<h1>${p.app.name}</h1>
@@ -93,8 +93,8 @@ ${
   })
 
 /** Where the partner sends the person back: the outcome, and on error a retry (showing what it grants) or a removal. */
-export const installOutcomePage = (p: Frame & { app: App; tenant: Tenant; grant: Grant; ok: boolean; error: string | null; shown: ShownScopes }): string =>
-  layout({
+export const installOutcomePage = (p: Frame & { app: App; tenant: Tenant; grant: Grant; ok: boolean; error: string | null; shown: ShownScopes }): Page =>
+  ({
     title: p.ok ? 'Installed' : 'Setup failed',
     ...p,
     body: p.ok
@@ -123,8 +123,8 @@ ${installForm(p, html`<button type="submit" class="primary">Try again</button>`)
  * A `/marketplace/complete` link the partner did not sign (or signed too long ago): nothing changed, and
  * the install is shown as it is. A stored message was signed when it arrived, so it may be shown.
  */
-export const unsignedCompletionPage = (p: Frame & { app: App; tenant: Tenant; install: Install | undefined }): string =>
-  layout({
+export const unsignedCompletionPage = (p: Frame & { app: App; tenant: Tenant; install: Install | undefined }): Page =>
+  ({
     title: 'Link not signed',
     ...p,
     body: html`<h1>This link from ${p.app.name} is not signed or has expired</h1>

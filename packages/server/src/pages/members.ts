@@ -1,7 +1,7 @@
 import { rolePhrase, type Invitation, type Member, type PendingInvitation, type Role, type Tenant } from '@fieldgate/core'
 import { describedBy, field, fieldError, formError, type FieldError } from './form.js'
 import { html, type SafeHtml } from './html.js'
-import { layout } from './layout.js'
+import type { Page } from './layout.js'
 
 const roleNames: readonly Role[] = ['owner', 'admin', 'member']
 const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
@@ -28,7 +28,7 @@ export interface MembersPage {
 }
 
 /** A tenant's members with their roles, for its owners: change a role, remove, invite by email. */
-export const membersPage = (p: MembersPage): string => {
+export const membersPage = (p: MembersPage): Page => {
   const base = `/tenants/${encodeURIComponent(p.tenant.id)}/members`
   const row = (m: Member) => html`<tr>
   <td>${m.user.email}${m.user.email === p.user.email ? html` <span class="muted">(you)</span>` : ''}</td>
@@ -46,7 +46,7 @@ export const membersPage = (p: MembersPage): string => {
   </form></td>
 </tr>`
   const inviteError = p.error && (p.error.field === 'email' || p.error.field === 'invite-role' || p.error.field === undefined) ? p.error : undefined
-  return layout({
+  return {
     title: `Members of ${p.tenant.name}`,
     user: p.user,
     csrf: p.csrf,
@@ -68,7 +68,7 @@ ${formError(inviteError)}
   <div class="actions"><button type="submit" class="primary">Send the invitation</button></div>
 </form>
 ${p.invitations.length ? invitationsTable(p.invitations) : ''}`,
-  })
+  }
 }
 
 const invitationsTable = (list: PendingInvitation[]): SafeHtml => html`<h2>Invitations waiting</h2>
@@ -87,7 +87,7 @@ export const invitationPage = (p: {
   invitation: Invitation
   signedInAs: { email: string; operator?: boolean } | undefined
   error?: FieldError
-}): string => {
+}): Page => {
   const i = p.invitation
   const what = i.tenant ? html`<strong>${i.tenant.name}</strong> as ${rolePhrase(i.role)}` : html`this platform as an <strong>operator</strong>`
   const back = `/invitations/accept?token=${encodeURIComponent(p.token)}`
@@ -108,7 +108,7 @@ export const invitationPage = (p: {
           : form(html`<p>Choose a password for your new account.</p>
   <input type="text" name="username" autocomplete="username" value="${i.email}" hidden>
   ${field('password', 'Password', undefined, p.error, 'password', 'At least 10 characters.', html` autocomplete="new-password" required minlength="10"`)}`)
-  return layout({
+  return {
     title: 'Invitation',
     user: p.signedInAs,
     csrf: p.csrf,
@@ -116,5 +116,5 @@ export const invitationPage = (p: {
 <p>${i.invitedBy ?? 'The people who run this platform'} invited <strong>${i.email}</strong> to join ${what}.</p>
 <p class="muted">The link works until ${day(i.expiresAt)}, once.</p>
 ${action}`,
-  })
+  }
 }

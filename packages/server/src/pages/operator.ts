@@ -17,7 +17,7 @@ import { auditTable } from './audit.js'
 import { deliveries, type Delivery } from './developer.js'
 import { fieldError, type FieldError } from './form.js'
 import { html, type SafeHtml } from './html.js'
-import { layout } from './layout.js'
+import type { Page } from './layout.js'
 
 /*
  * The operator console: what the platform's staff see of the whole deployment. Every page is a GET
@@ -51,8 +51,8 @@ const sections = [
   ['/operator/mail', 'Mail'],
 ] as const
 
-function frame(p: ConsoleFrame, title: string, body: SafeHtml): string {
-  return layout({
+function frame(p: ConsoleFrame, title: string, body: SafeHtml): Page {
+  return {
     title: `${title} · Operator console`,
     csrf: p.csrf,
     user: p.user,
@@ -61,7 +61,7 @@ function frame(p: ConsoleFrame, title: string, body: SafeHtml): string {
 <h1>${title}</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
 ${body}`,
-  })
+  }
 }
 
 const when = (at: number | null): string => (at === null ? '' : new Date(at).toISOString().replace('T', ' ').slice(0, 19))
@@ -108,7 +108,7 @@ export interface Overview {
 
 const count = (n: number) => (n >= 500 ? '500+' : String(n))
 
-export const overviewPage = (p: ConsoleFrame & Overview): string =>
+export const overviewPage = (p: ConsoleFrame & Overview): Page =>
   frame(
     p,
     'Operator console',
@@ -174,7 +174,7 @@ export interface Owned {
 
 const ownerLink = (owner: User | undefined): SafeHtml | string => (owner ? html`<a href="/operator/users/${owner.id}">${owner.email}</a>` : 'the platform')
 
-export const reviewPage = (p: ConsoleFrame & { queue: Owned[]; paging: Paging; error?: { clientId: string } & FieldError }): string =>
+export const reviewPage = (p: ConsoleFrame & { queue: Owned[]; paging: Paging; error?: { clientId: string } & FieldError }): Page =>
   frame(
     p,
     'Review',
@@ -198,7 +198,7 @@ ${pager(p.paging)}`,
 
 // ---- apps ----
 
-export const appsPage = (p: ConsoleFrame & { apps: Owned[]; paging: Paging }): string =>
+export const appsPage = (p: ConsoleFrame & { apps: Owned[]; paging: Paging }): Page =>
   frame(
     p,
     'Apps',
@@ -239,7 +239,7 @@ function suspension(csrf: string, app: App, error: FieldError | undefined): Safe
 </form>`
 }
 
-export const appDetailPage = (p: ConsoleFrame & AppDetail): string =>
+export const appDetailPage = (p: ConsoleFrame & AppDetail): Page =>
   frame(
     p,
     p.app.name,
@@ -275,7 +275,7 @@ ${p.audit.length ? auditTable(p.audit) : none('Nothing recorded yet.')}`,
 
 // ---- tenants ----
 
-export const tenantsPage = (p: ConsoleFrame & { tenants: Tenant[]; paging: Paging }): string =>
+export const tenantsPage = (p: ConsoleFrame & { tenants: Tenant[]; paging: Paging }): Page =>
   frame(
     p,
     'Tenants',
@@ -289,7 +289,7 @@ ${
 ${pager(p.paging)}`,
   )
 
-export const tenantDetailPage = (p: ConsoleFrame & { tenant: Tenant; members: { user: User; role: Role }[]; grants: { grant: Grant; app: App | undefined }[] }): string =>
+export const tenantDetailPage = (p: ConsoleFrame & { tenant: Tenant; members: { user: User; role: Role }[]; grants: { grant: Grant; app: App | undefined }[] }): Page =>
   frame(
     p,
     p.tenant.name,
@@ -319,7 +319,7 @@ function userFlags(u: User): SafeHtml {
   return html`${u.operator ? html`<span class="tag">operator</span> ` : ''}${u.emailVerifiedAt === null ? html`<span class="tag">unconfirmed</span> ` : ''}${u.suspendedAt !== null ? html`<span class="tag bad">suspended</span>` : ''}`
 }
 
-export const usersPage = (p: ConsoleFrame & { users: User[]; paging: Paging }): string =>
+export const usersPage = (p: ConsoleFrame & { users: User[]; paging: Paging }): Page =>
   frame(
     p,
     'Users',
@@ -357,7 +357,7 @@ function accountForms(p: ConsoleFrame & UserDetail): SafeHtml | string {
 </form>`
 }
 
-export const userDetailPage = (p: ConsoleFrame & UserDetail): string =>
+export const userDetailPage = (p: ConsoleFrame & UserDetail): Page =>
   frame(
     p,
     p.person.email,
@@ -380,7 +380,7 @@ ${p.events.length ? securityTable(p.events) : none('None.')}`,
 
 // ---- logs ----
 
-export const auditPage = (p: ConsoleFrame & { entries: AuditEntry[]; paging: Paging }): string =>
+export const auditPage = (p: ConsoleFrame & { entries: AuditEntry[]; paging: Paging }): Page =>
   frame(p, 'Audit log', html`${search(p.paging, 'Who, what, client_id or tenant')}${p.entries.length ? auditTable(p.entries) : none('No entries match.')}${pager(p.paging)}`)
 
 function securityTable(events: SecurityEvent[]): SafeHtml {
@@ -391,7 +391,7 @@ function securityTable(events: SecurityEvent[]): SafeHtml {
   )}</tbody></table>`
 }
 
-export const securityPage = (p: ConsoleFrame & { events: SecurityEvent[]; kinds: readonly SecurityEventKind[]; kind: string; paging: Paging }): string =>
+export const securityPage = (p: ConsoleFrame & { events: SecurityEvent[]; kinds: readonly SecurityEventKind[]; kind: string; paging: Paging }): Page =>
   frame(
     p,
     'Security events',
@@ -404,7 +404,7 @@ ${p.events.length ? securityTable(p.events) : none('No events match.')}
 ${pager(p.paging)}`,
   )
 
-export const mailPage = (p: ConsoleFrame & { mail: MailMessage[]; smtp: boolean; state: string; paging: Paging }): string =>
+export const mailPage = (p: ConsoleFrame & { mail: MailMessage[]; smtp: boolean; state: string; paging: Paging }): Page =>
   frame(
     p,
     'Mail',

@@ -1,7 +1,7 @@
 import type { Invitation, SignupPolicy } from '@fieldgate/core'
 import { field, formError, type FieldError } from './form.js'
 import { html, type SafeHtml } from './html.js'
-import { layout } from './layout.js'
+import type { Page } from './layout.js'
 
 export interface SignInPage {
   csrf: string
@@ -15,8 +15,8 @@ export interface SignInPage {
 const alert = (error: string | undefined): SafeHtml | string => (error ? html`<p class="error" role="alert">${error}</p>` : '')
 const status = (notice: string | undefined): SafeHtml | string => (notice ? html`<p role="status">${notice}</p>` : '')
 
-export const signInPage = (p: SignInPage): string =>
-  layout({
+export const signInPage = (p: SignInPage): Page =>
+  ({
     title: 'Sign in',
     csrf: p.csrf,
     body: html`<h1>Sign in</h1>
@@ -43,8 +43,8 @@ export interface SignUpPage {
   error?: FieldError
 }
 
-export const signUpPage = (p: SignUpPage): string =>
-  layout({
+export const signUpPage = (p: SignUpPage): Page =>
+  ({
     title: 'Create an account',
     csrf: p.csrf,
     body: html`<h1>Create an account</h1>
@@ -68,8 +68,8 @@ const signUpForm = (p: SignUpPage): SafeHtml => html`${formError(p.error)}
 ${p.policy === 'verified' ? html`<p class="muted">We will send a link to your address: follow it to confirm the address before you create apps.</p>` : ''}`
 
 /** After sign-up and "Forgot password": the same page whether or not the address has an account. */
-export const checkEmailPage = (p: { csrf: string; returnTo: string; title: string; message: string }): string =>
-  layout({
+export const checkEmailPage = (p: { csrf: string; returnTo: string; title: string; message: string }): Page =>
+  ({
     title: p.title,
     csrf: p.csrf,
     body: html`<h1>${p.title}</h1>
@@ -78,8 +78,8 @@ export const checkEmailPage = (p: { csrf: string; returnTo: string; title: strin
 <p><a href="/login?return_to=${encodeURIComponent(p.returnTo)}">Sign in</a></p>`,
   })
 
-export const forgotPasswordPage = (p: { csrf: string; email?: string; error?: FieldError }): string =>
-  layout({
+export const forgotPasswordPage = (p: { csrf: string; email?: string; error?: FieldError }): Page =>
+  ({
     title: 'Reset your password',
     csrf: p.csrf,
     body: html`<h1>Reset your password</h1>
@@ -93,8 +93,8 @@ ${formError(p.error)}
 <p><a href="/login">Back to sign in</a></p>`,
   })
 
-export const resetPasswordPage = (p: { csrf: string; token: string; email: string; error?: FieldError }): string =>
-  layout({
+export const resetPasswordPage = (p: { csrf: string; token: string; email: string; error?: FieldError }): Page =>
+  ({
     title: 'Choose a new password',
     csrf: p.csrf,
     body: html`<h1>Choose a new password</h1>
@@ -109,8 +109,8 @@ ${formError(p.error)}
 </form>`,
   })
 
-export const verifyEmailPage = (p: { csrf: string; token: string; email: string }): string =>
-  layout({
+export const verifyEmailPage = (p: { csrf: string; token: string; email: string }): Page =>
+  ({
     title: 'Confirm your email address',
     csrf: p.csrf,
     body: html`<h1>Confirm your email address</h1>
@@ -123,8 +123,8 @@ export const verifyEmailPage = (p: { csrf: string; token: string; email: string 
   })
 
 /** A link that opens nothing: used, expired, or never ours. Where to get a new one. */
-export const spentLinkPage = (p: { csrf: string; message: string; again: SafeHtml }): string =>
-  layout({
+export const spentLinkPage = (p: { csrf: string; message: string; again: SafeHtml }): Page =>
+  ({
     title: 'This link does not work',
     csrf: p.csrf,
     body: html`<h1>This link does not work</h1>
@@ -133,7 +133,7 @@ export const spentLinkPage = (p: { csrf: string; message: string; again: SafeHtm
   })
 
 /** An invitation: what it is, then Accept (with a password for an address without an account). */
-export const invitationPage = (p: { csrf: string; token: string; invitation: Invitation; signedInAs: string | undefined; error?: FieldError }): string => {
+export const invitationPage = (p: { csrf: string; token: string; invitation: Invitation; signedInAs: string | undefined; error?: FieldError }): Page => {
   const i = p.invitation
   const what = i.tenant
     ? html`<strong>${i.tenant.name}</strong> as ${i.role === 'member' ? 'a member' : `an ${i.role ?? 'member'}`}`
@@ -153,11 +153,11 @@ export const invitationPage = (p: { csrf: string; token: string; invitation: Inv
     : p.signedInAs === i.email
       ? form('')
       : html`<p><a class="button" href="/login?return_to=${encodeURIComponent(back)}">Sign in as ${i.email} to accept</a></p>`
-  return layout({
+  return {
     title: 'Invitation',
     csrf: p.csrf,
     body: html`<h1>You are invited</h1>
 <p>${i.invitedBy ?? 'The people who run this platform'} invited <strong>${i.email}</strong> to join ${what}.</p>
 ${action}`,
-  })
+  }
 }

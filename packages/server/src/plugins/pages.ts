@@ -12,7 +12,10 @@ import {
   type User,
 } from '@fieldgate/core'
 import { isStoreUnavailable } from '@fieldgate/storage'
+import type { Brand } from '../pages/brand.js'
 import { errorPage } from '../pages/error.js'
+import { noticeText } from '../pages/labels.js'
+import { renderPage, type Page } from '../pages/layout.js'
 import { readParams } from './body.js'
 import { Browser, pageHeaders } from './browser.js'
 
@@ -24,12 +27,16 @@ export class PageKit {
     readonly ctx: CoreContext,
     csrfKey: Buffer,
     readonly masterKey: Buffer,
+    readonly brand: Brand,
   ) {
     this.browser = new Browser(ctx, csrfKey)
   }
 
-  render(reply: FastifyReply, status: number, body: string, formTargets?: string[]): FastifyReply {
-    return pageHeaders(reply, formTargets).code(status).send(body)
+  /** A page in the deployment's brand, with the notice its `?done=` asks for (see pages/labels.ts). */
+  render(reply: FastifyReply, status: number, page: Page, formTargets?: string[]): FastifyReply {
+    const url = new URL(reply.request.url, 'http://page')
+    const spot = { path: url.pathname, notice: noticeText(url.searchParams.get('done') ?? undefined) }
+    return pageHeaders(reply, formTargets).code(status).send(renderPage(this.brand, page, spot))
   }
 
   async error(request: FastifyRequest, reply: FastifyReply, status: number, title: string, message: string): Promise<FastifyReply> {
