@@ -321,7 +321,7 @@ function smtpUrl(value: string | undefined, name: string): string | undefined {
 
 function brandName(value: string, name: string): string {
   const trimmed = value.trim()
-  if (trimmed.length < 1 || trimmed.length > 60 || /[\u0000-\u001f\u007f]/.test(trimmed)) throw new ConfigError(`${name} must be 1 to 60 characters on one line`)
+  if (trimmed.length < 1 || trimmed.length > 60 || /\p{Cc}/u.test(trimmed)) throw new ConfigError(`${name} must be 1 to 60 characters on one line`)
   return trimmed
 }
 
@@ -634,7 +634,13 @@ const groupSettings: GroupSettings = {
         doc: 'A JSON file with any of the brand keys below (`name`, `logo`, `color`, `supportUrl`, `termsUrl`, `privacyUrl`, `tenantWord`, `stylesheet`, `layout`); a variable set wins over it',
       },
       name: { env: 'FIELDGATE_BRAND_NAME', parse: brandName, check: brandName, default: 'Fieldgate', doc: 'The name on every page, in titles and in mail' },
-      logo: { env: 'FIELDGATE_BRAND_LOGO', parse: optionalText, check: brandLogo, default: undefined, doc: 'Logo in the header: an https URL, or an image file (png, svg, jpg, webp) in the data dir' },
+      logo: {
+        env: 'FIELDGATE_BRAND_LOGO',
+        parse: optionalText,
+        check: brandLogo,
+        default: undefined,
+        doc: 'Logo in the header: an https URL, or an image file (png, svg, jpg, webp) in the data dir',
+      },
       color: { env: 'FIELDGATE_BRAND_COLOR', parse: hexColor, check: hexColor, default: '#2f6b3a', doc: 'Primary colour of buttons and links, `#rrggbb`' },
       supportUrl: { env: 'FIELDGATE_BRAND_SUPPORT_URL', parse: optionalText, check: webLink, default: undefined, doc: 'Help link in every page footer' },
       termsUrl: { env: 'FIELDGATE_BRAND_TERMS_URL', parse: optionalText, check: webLink, default: undefined, doc: 'Terms of service, linked in every page footer' },
@@ -644,10 +650,16 @@ const groupSettings: GroupSettings = {
         parse: tenantWord,
         check: checkTenantWord,
         default: { one: 'farm', many: 'farms' },
-        shown: '`farm`',
+        shown: '`farm` (`farms`)',
         doc: 'What a customer organisation is called on pages and in mail: `farm`, `company`, `organisation`, or `singular/plural`',
       },
-      stylesheet: { env: 'FIELDGATE_BRAND_STYLESHEET', parse: optionalText, check: dataDirFile, default: undefined, doc: 'A CSS file in the data dir served instead of Fieldgate\'s stylesheet' },
+      stylesheet: {
+        env: 'FIELDGATE_BRAND_STYLESHEET',
+        parse: optionalText,
+        check: dataDirFile,
+        default: undefined,
+        doc: "A CSS file in the data dir served instead of Fieldgate's stylesheet",
+      },
       layout: {
         env: 'FIELDGATE_BRAND_LAYOUT',
         parse: optionalText,

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, documentedSettings, loadConfig, settingsMarkdown, type Config } from '../src/index.js'
 
@@ -125,5 +127,56 @@ describe('settings kept from before the table', () => {
       (err: unknown) => err instanceof ConfigError && err.message === 'FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS',
     )
     assert.throws(() => loadConfig({}, { tokenTtl: { public: -1 } }), /token lifetime public must be a whole number, 0 or more/)
+  })
+})
+
+describe('the brand: FIELDGATE_BRAND_* and FIELDGATE_TENANT_WORD, or a JSON file beneath them', () => {
+  it('defaults to Fieldgate, its green and "farm"; the variables set name, colour, links and the word with its plural', () => {
+    const d = loadConfig({})
+    assert.deepEqual([d.brand.name, d.brand.color, d.brand.tenantWord, d.brand.logo], ['Fieldgate', '#2f6b3a', { one: 'farm', many: 'farms' }, undefined])
+    assert.equal(d.mailFrom, 'Fieldgate <no-reply@127.0.0.1>')
+    const c = loadConfig({
+      FIELDGATE_BRAND_NAME: ' Acme Field ',
+      FIELDGATE_BRAND_COLOR: '#1A4D8F',
+      FIELDGATE_BRAND_SUPPORT_URL: 'https://help.acme.example/',
+      FIELDGATE_TENANT_WORD: 'company',
+      FIELDGATE_BRAND_LOGO: 'brand/logo.svg',
+    })
+    assert.deepEqual([c.brand.name, c.brand.color, c.brand.supportUrl, c.brand.logo], ['Acme Field', '#1a4d8f', 'https://help.acme.example/', 'brand/logo.svg'])
+    assert.deepEqual(c.brand.tenantWord, { one: 'company', many: 'companies' })
+    assert.equal(c.mailFrom, 'Acme Field <no-reply@127.0.0.1>', 'mail comes from the brand')
+    assert.deepEqual(loadConfig({ FIELDGATE_TENANT_WORD: 'organisation' }).brand.tenantWord, { one: 'organisation', many: 'organisations' })
+    assert.deepEqual(loadConfig({ FIELDGATE_TENANT_WORD: 'Branch' }).brand.tenantWord, { one: 'branch', many: 'branches' })
+    assert.deepEqual(loadConfig({ FIELDGATE_TENANT_WORD: 'site/locations' }).brand.tenantWord, { one: 'site', many: 'locations' })
+  })
+
+  it('refuses a colour, link, logo path or word it could not show, naming the variable', () => {
+    const refused: [string, string, RegExp][] = [
+      ['FIELDGATE_BRAND_COLOR', 'green', /FIELDGATE_BRAND_COLOR must be a colour as #rrggbb/],
+      ['FIELDGATE_BRAND_SUPPORT_URL', 'javascript:alert(1)', /FIELDGATE_BRAND_SUPPORT_URL must be an http\(s\) URL/],
+      ['FIELDGATE_BRAND_LOGO', '../../etc/passwd', /FIELDGATE_BRAND_LOGO must be an https URL or a file in the data dir/],
+      ['FIELDGATE_BRAND_LOGO', 'http://cdn.example/logo.png', /FIELDGATE_BRAND_LOGO must be an https URL or a file in the data dir/],
+      ['FIELDGATE_BRAND_LAYOUT', '/etc/layout.html', /FIELDGATE_BRAND_LAYOUT must be/],
+      ['FIELDGATE_TENANT_WORD', 'farm<script>', /FIELDGATE_TENANT_WORD must be a word/],
+      ['FIELDGATE_BRAND_NAME', 'a\nb', /FIELDGATE_BRAND_NAME must be 1 to 60 characters on one line/],
+    ]
+    for (const [name, value, message] of refused) assert.throws(() => loadConfig({ [name]: value }), message, `${name}=${value}`)
+  })
+
+  it('reads FIELDGATE_BRAND_FILE from the data dir; a variable set wins over the file; unknown keys and bad JSON are refused', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-brand-'))
+    try {
+      writeFileSync(join(dir, 'brand.json'), JSON.stringify({ name: 'Northwind Service', color: '#aa3300', tenantWord: 'company', privacyUrl: 'https://nw.example/privacy' }))
+      const c = loadConfig({ FIELDGATE_DATA_DIR: dir, FIELDGATE_BRAND_FILE: 'brand.json', FIELDGATE_BRAND_COLOR: '#003366' })
+      assert.deepEqual([c.brand.name, c.brand.color, c.brand.tenantWord.one, c.brand.privacyUrl], ['Northwind Service', '#003366', 'company', 'https://nw.example/privacy'])
+      writeFileSync(join(dir, 'odd.json'), JSON.stringify({ colour: '#003366' }))
+      assert.throws(() => loadConfig({ FIELDGATE_DATA_DIR: dir, FIELDGATE_BRAND_FILE: 'odd.json' }), /unknown key "colour"/)
+      writeFileSync(join(dir, 'bad.json'), '{ name: ')
+      assert.throws(() => loadConfig({ FIELDGATE_DATA_DIR: dir, FIELDGATE_BRAND_FILE: 'bad.json' }), /cannot be read as JSON/)
+      writeFileSync(join(dir, 'colour.json'), JSON.stringify({ color: 'red' }))
+      assert.throws(() => loadConfig({ FIELDGATE_DATA_DIR: dir, FIELDGATE_BRAND_FILE: 'colour.json' }), /must be a colour/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

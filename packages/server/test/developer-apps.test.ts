@@ -60,7 +60,9 @@ describe('developer portal: apps', () => {
     const appPage = await p.get(`/developer/apps/${clientId}`)
     assert.match(
       appPage.text,
-      new RegExp(`<td>${p.email.replace(/[.]/g, '\\.')}</td><td>127\\.0\\.0\\.1</td>\\s*<td>app\\.created</td><td><code>${clientId}</code></td><td><code>${targetId}</code></td>`),
+      new RegExp(
+        `<td data-label="Who">${p.email.replace(/[.]/g, '\\.')}</td><td data-label="Address">127\\.0\\.0\\.1</td>\\s*<td data-label="What">App created</td><td data-label="App"><code>${clientId}</code></td><td data-label="Farm"><code>${targetId}</code></td>`,
+      ),
     )
   })
 

@@ -223,7 +223,7 @@ describe('developer portal and marketplace over HTTP', () => {
     assert.equal((await server.storage.getInstall(grants[0]!.id))?.state, 'complete')
 
     const partnerView = await p.get(`/developer/apps/${app.clientId}`)
-    assert.match(partnerView.text, /app\.installed/)
+    assert.match(partnerView.text, /App installed/)
     assert.equal(partnerView.text.includes(person.email), false, "a partner does not learn the customer's people")
     const installed = await person.get('/marketplace/installed')
     assert.match(installed.text, /Live planner/)
@@ -231,7 +231,7 @@ describe('developer portal and marketplace over HTTP', () => {
     const fields = [...installed.text.matchAll(/<form method="post" action="\/connected-apps\/disconnect">([\s\S]*?)<\/form>/g)]
     assert.equal(fields.length, 1)
     const res = await person.post('/connected-apps/disconnect', hiddenFields(fields[0]![1]!))
-    assert.equal(res.headers.get('location'), '/marketplace/installed')
+    assert.equal(res.headers.get('location'), '/marketplace/installed?notice=disconnected')
     const api = await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })
     assert.equal(api.status, 401)
     const actions = (await server.storage.listAudit({ tenantIds: [tenant.id], limit: 20 })).map((e) => e.action)

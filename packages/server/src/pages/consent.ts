@@ -1,4 +1,5 @@
 import { describeScope, type App, type Tenant } from '@fieldgate/core'
+import { appHead } from './app-head.js'
 import { html, type SafeHtml } from './html.js'
 import type { Page } from './layout.js'
 
@@ -16,14 +17,19 @@ export interface ConsentPage {
   note?: string | undefined
   /** The authorization request's parameters, carried back unchanged with the decision. */
   request: Record<string, string>
+  /** Where the decision sends the person: its host is shown, so a look-alike app gives itself away. */
+  redirectUri: string
 }
 
-export const consentPage = (p: ConsentPage): Page =>
-  ({
+export const consentPage =
+  (p: ConsentPage): Page =>
+  ({ words }) => ({
     title: `Connect ${p.app.name}`,
     user: p.user,
     csrf: p.csrf,
-    body: html`<h1>Connect <span class="app">${p.app.name}</span> to your ${p.tenants.length > 1 ? 'farms' : 'farm'}?</h1>
+    focused: true,
+    body: html`${appHead(p.app, { returnTo: p.redirectUri })}
+<h1>Connect <span class="app">${p.app.name}</span> to your ${p.tenants.length > 1 ? words.tenants : words.tenant}?</h1>
 ${p.note ? html`<p class="warning" role="alert">${p.note}</p>` : ''}
 ${p.app.contactEmail ? html`<p class="muted">Contact: <a href="mailto:${p.app.contactEmail}">${p.app.contactEmail}</a></p>` : ''}
 <form method="post" action="/consent">
@@ -33,12 +39,12 @@ ${p.app.contactEmail ? html`<p class="muted">Contact: <a href="mailto:${p.app.co
   <input type="hidden" name="shown_scope_mac" value="${p.shown.mac}">
   ${
     p.tenants.length > 1
-      ? html`<label for="tenant">Farm</label>
+      ? html`<label for="tenant">${words.Tenant}</label>
   <select id="tenant" name="tenant_id">${p.tenants.map((t) => html`<option value="${t.id}">${t.name}</option>`)}</select>`
-      : html`<p>Farm: <strong>${p.tenants[0]!.name}</strong></p><input type="hidden" name="tenant_id" value="${p.tenants[0]!.id}">`
+      : html`<p>${words.Tenant}: <strong>${p.tenants[0]!.name}</strong></p><input type="hidden" name="tenant_id" value="${p.tenants[0]!.id}">`
   }
   ${scopeLists(p)}
-  <p class="muted">It can read what it creates. You can disconnect it at any time under Connected apps.</p>
+  <p class="muted">It can read what it creates. You can disconnect it at any time under Connected apps. Allow sends you back to ${p.app.name}.</p>
   <div class="actions">
     <button type="submit" name="decision" value="allow" class="primary">Allow</button>
     <button type="submit" name="decision" value="deny">Deny</button>
@@ -81,15 +87,18 @@ function scopeLists(p: ConsentPage): SafeHtml {
  * A person with no farm the app can connect to (often just signed up from the app's link): what to do,
  * and the way back to the app, a Deny that sends `access_denied` with the state (a POST: it is the decision).
  */
-export const noFarmPage = (p: { csrf: string; user: { email: string }; app: App; request: Record<string, string> }): Page =>
-  ({
-    title: 'No farm to connect',
+export const noFarmPage =
+  (p: { csrf: string; user: { email: string }; app: App; request: Record<string, string> }): Page =>
+  ({ words, name }) => ({
+    title: `No ${words.tenant} to connect`,
     user: p.user,
     csrf: p.csrf,
-    body: html`<h1>No farm to connect</h1>
-<p role="alert">You are not an owner or admin of any ${p.app.environment} farm that <span class="app">${p.app.name}</span> can connect to.</p>
-<p>To connect it, ask an owner or admin of your farm to add you as an admin; if your farm is not on Fieldgate yet,
-ask whoever runs Fieldgate for your organisation to create it. Then open the link in ${p.app.name} again.</p>
+    focused: true,
+    body: html`${appHead(p.app, {})}
+<h1>No ${words.tenant} to connect</h1>
+<p role="alert">You are not an owner or admin of any ${p.app.environment} ${words.tenant} that <span class="app">${p.app.name}</span> can connect to.</p>
+<p>To connect it, ask an owner or admin of your ${words.tenant} to add you as an admin; if your ${words.tenant} is not on ${name} yet,
+ask whoever runs ${name} for your organisation to create it. Then open the link in ${p.app.name} again.</p>
 <form method="post" action="/consent">
   <input type="hidden" name="csrf" value="${p.csrf}">
   ${Object.entries(p.request).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}

@@ -9,11 +9,10 @@ interface Frame {
   user: { email: string }
 }
 
-export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[]; confirmFirst: boolean; notice?: string; error?: string }): Page =>
-  ({
-    title: 'Developer portal',
-    ...p,
-    body: html`<h1>Developer portal</h1>
+export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[]; confirmFirst: boolean; notice?: string; error?: string }): Page => ({
+  title: 'Developer portal',
+  ...p,
+  body: html`<h1>Developer portal</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
 ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
 ${p.confirmFirst ? unconfirmed(p) : ''}
@@ -32,7 +31,7 @@ ${
       )}</ul>`
 }
 <p><a class="button" href="/developer/apps/new">Create an app</a></p>`,
-  })
+})
 
 /** Until the address is confirmed the partner may look around; creating apps waits (FIELDGATE_SIGNUP=verified). */
 const unconfirmed = (p: Frame): SafeHtml => html`<section class="warning" aria-label="Confirm your email address">
@@ -117,11 +116,10 @@ const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
   <label class="check"><input type="checkbox" id="listed" name="listed"${v.listed ? html` checked` : ''}${describedBy('listed', undefined, error)}> List it in the marketplace</label>
   ${fieldError('listed', error)}`
 
-export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): Page =>
-  ({
-    title: 'Create an app',
-    ...p,
-    body: html`<h1>Create an app</h1>
+export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): Page => ({
+  title: 'Create an app',
+  ...p,
+  body: html`<h1>Create an app</h1>
 ${formError(p.error)}
 <form method="post" action="/developer/apps">
   <input type="hidden" name="csrf" value="${p.csrf}">
@@ -140,15 +138,14 @@ ${formError(p.error)}
   ${appFields(p.values, p.error)}
   <div class="actions"><button type="submit" class="primary">Create app</button></div>
 </form>`,
-  })
+})
 
 /** The one time a secret is shown: after creation or rotation. */
-export const secretPage = (p: Frame & { app: App; clientSecret: string; heading: string; note?: string }): Page =>
-  ({
-    title: p.heading,
-    ...p,
-    script: '/assets/copy.js',
-    body: html`<h1>${p.heading}</h1>
+export const secretPage = (p: Frame & { app: App; clientSecret: string; heading: string; note?: string }): Page => ({
+  title: p.heading,
+  ...p,
+  script: '/assets/copy.js',
+  body: html`<h1>${p.heading}</h1>
 <p class="warning" role="alert"><strong>Copy the client secret now.</strong> It is shown only this once and cannot be shown again; if you lose it, rotate it.</p>
 <label for="client_id">Client ID</label>
 <input id="client_id" type="text" readonly value="${p.app.clientId}">
@@ -156,18 +153,17 @@ export const secretPage = (p: Frame & { app: App; clientSecret: string; heading:
 <div class="copy"><input id="client_secret" type="text" readonly value="${p.clientSecret}"> <button type="button" data-copy="client_secret">Copy</button></div>
 ${p.note ? html`<p>${p.note}</p>` : ''}
 <p><a href="/developer/apps/${p.app.clientId}">Continue to ${p.app.name}</a></p>`,
-  })
+})
 
 /** A reload of the secret page, or a handle that expired: the secret is never shown twice. */
-export const secretShownPage = (p: Frame & { app: App }): Page =>
-  ({
-    title: 'Secret already shown',
-    ...p,
-    body: html`<h1>This secret was already shown</h1>
+export const secretShownPage = (p: Frame & { app: App }): Page => ({
+  title: 'Secret already shown',
+  ...p,
+  body: html`<h1>This secret was already shown</h1>
 <p>A client secret is shown only once, right after it is made, and only in the browser that made it. Reloading the page does not create the app or rotate the secret again.</p>
 <p>If you did not copy it, rotate the secret on the app's page.</p>
 <p><a href="/developer/apps/${p.app.clientId}">Continue to ${p.app.name}</a></p>`,
-  })
+})
 
 export interface Delivery {
   event: OutboxEvent
@@ -225,11 +221,10 @@ export const appPage = (
     notice?: string
     error?: FieldError
   },
-): Page =>
-  ({
-    title: p.app.name,
-    ...p,
-    body: html`<h1>${p.app.name}</h1>
+): Page => ({
+  title: p.app.name,
+  ...p,
+  body: html`<h1>${p.app.name}</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
 ${standing(p.app)}
 ${formError(p.error)}
@@ -275,4 +270,4 @@ ${
 </form>
 ${deliveries(p.csrf, p.app, p.deliveries)}
 ${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}`,
-  })
+})

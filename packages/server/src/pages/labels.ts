@@ -1,10 +1,6 @@
 import type { Words } from './brand.js'
 
-/*
- * What people read instead of the codes the store keeps: audit actions, security events, and the notice
- * a page shows after a form did what was asked (`?done=<key>`, from this fixed list only, so no one can
- * put words on our page through a link).
- */
+/* What people read instead of the codes the store keeps: audit actions and security events. */
 
 const actions = (w: Words): Readonly<Record<string, string>> => ({
   'app.created': 'App created',
@@ -56,30 +52,3 @@ export function actionLabel(code: string, words: Words): string {
   const text = code.replace(/[._]+/g, ' ').trim()
   return text.charAt(0).toUpperCase() + text.slice(1)
 }
-
-/** The notices a redirect after a form may ask for. */
-export const notices = {
-  saved: 'Saved.',
-  created: 'Created.',
-  deleted: 'Deleted.',
-  'signed-out': 'You are signed out.',
-  disconnected: 'Disconnected. The app can no longer reach your data.',
-  invited: 'Invitation sent.',
-  'role-changed': 'Role changed.',
-  removed: 'Removed.',
-  rotated: 'A new client secret was made.',
-  queued: 'Queued: it is sent within a few seconds.',
-  approved: 'Approved.',
-  rejected: 'Rejected.',
-  suspended: 'Suspended.',
-  unsuspended: 'Active again.',
-} as const
-
-export type NoticeKey = keyof typeof notices
-
-const isNotice = (key: string): key is NoticeKey => Object.hasOwn(notices, key)
-
-export const noticeText = (key: string | undefined): string | undefined => (key !== undefined && isNotice(key) ? notices[key] : undefined)
-
-/** A path with `?done=<key>` added, for the redirect after a form. */
-export const withNotice = (path: string, key: NoticeKey): string => `${path}${path.includes('?') ? '&' : '?'}done=${key}`

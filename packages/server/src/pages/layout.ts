@@ -22,12 +22,6 @@ export interface PageFrame {
 /** A page: its frame, or a frame drawn with the deployment's brand (its words for a tenant, its name). */
 export type Page = PageFrame | ((brand: Brand) => PageFrame)
 
-/** Where the page is shown: its path (for aria-current) and a notice of what the last form did. */
-export interface PageSpot {
-  path: string
-  notice?: string | undefined
-}
-
 /** The site's sections, in the header of every page but the focused ones. */
 const sections = (user: NonNullable<PageFrame['user']>) => [
   { href: '/connected-apps', label: 'Connected apps' },
@@ -41,13 +35,13 @@ const current = (path: string, href: string) => path === href || path.startsWith
 const logo = (brand: Brand): SafeHtml =>
   html`<a class="brand" href="/">${brand.logoSrc ? html`<img src="${brand.logoSrc}" alt="" class="logo">` : ''}<span>${brand.name}</span></a>`
 
-function header(brand: Brand, page: PageFrame, spot: PageSpot): SafeHtml {
+function header(brand: Brand, page: PageFrame, path: string): SafeHtml {
   const user = page.user
   return html`<header class="bar">
   ${logo(brand)}
   ${
     user && !page.focused
-      ? html`<nav aria-label="${brand.name}">${sections(user).map((s) => html`<a href="${s.href}"${current(spot.path, s.href) ? html` aria-current="page"` : ''}>${s.label}</a>`)}</nav>`
+      ? html`<nav aria-label="${brand.name}">${sections(user).map((s) => html`<a href="${s.href}"${current(path, s.href) ? html` aria-current="page"` : ''}>${s.label}</a>`)}</nav>`
       : ''
   }
   ${
@@ -71,7 +65,7 @@ function footer(brand: Brand): SafeHtml {
 }
 
 /** The pieces of every page, which a platform's own template (FIELDGATE_BRAND_LAYOUT) places where it likes. */
-function pieces(brand: Brand, page: PageFrame, spot: PageSpot): Record<string, SafeHtml | string> {
+function pieces(brand: Brand, page: PageFrame, path: string): Record<string, SafeHtml | string> {
   return {
     lang: 'en',
     title: html`${page.title} · ${brand.name}`,
@@ -81,9 +75,8 @@ function pieces(brand: Brand, page: PageFrame, spot: PageSpot): Record<string, S
 <script src="/assets/pages.js" defer></script>
 ${page.script ? html`<script src="${page.script}" defer></script>` : ''}`,
     header: html`<a class="skip" href="#main">Skip to content</a>
-${header(brand, page, spot)}`,
+${header(brand, page, path)}`,
     main: html`<main id="main" tabindex="-1" class="${[page.wide ? 'wide' : '', page.focused ? 'focused' : ''].filter(Boolean).join(' ')}">
-${spot.notice ? html`<p class="notice" role="status">${spot.notice}</p>` : ''}
 ${page.body}
 </main>`,
     footer: footer(brand),
@@ -105,16 +98,15 @@ const defaultTemplate = `<!doctype html>
 `
 
 /** Every page: one stylesheet and one small script from this origin, a header with who is signed in. */
-export function renderPage(brand: Brand, page: Page, spot: PageSpot): string {
+export function renderPage(brand: Brand, page: Page, path: string): string {
   const frame = typeof page === 'function' ? page(brand) : page
-  const parts = pieces(brand, frame, spot)
+  const parts = pieces(brand, frame, path)
   // One pass, so nothing a page contains is ever read as a placeholder.
   return (brand.layout ?? defaultTemplate).replace(/\{\{(\w+)\}\}/g, (whole, name: string) => String(parts[name] ?? whole))
 }
 
 /** The brand's colours, ahead of the stylesheet that uses them. */
-export const stylesheetFor = (brand: Brand): string =>
-  `:root { --accent: ${brand.color}; --accent-ink: ${brand.onColor}; --accent-text: ${brand.textColor}; }\n${stylesheet}`
+export const stylesheetFor = (brand: Brand): string => `:root { --accent: ${brand.color}; --accent-ink: ${brand.onColor}; --accent-text: ${brand.textColor}; }\n${stylesheet}`
 
 export const stylesheet = `
 :root { color-scheme: light; --ink: #1d2a21; --muted: #56645a; --line: #d5ddd6; --field: #6b7a6f; --bad: #a32020; --page: #f4f6f2; }
@@ -137,7 +129,7 @@ main.focused { max-width: 28rem; }
 main:focus { outline: none; }
 .foot { max-width: 40rem; margin: 0 auto 2rem; padding: 0 1rem; color: var(--muted); font-size: .9rem; }
 .foot nav { display: flex; gap: 1rem; justify-content: center; }
-.notice { background: #e8f3ea; border: 1px solid #8fc39a; padding: .6rem .75rem; border-radius: .4rem; }
+main > p[role=status] { background: #e8f3ea; border: 1px solid #8fc39a; padding: .6rem .75rem; border-radius: .4rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 p { margin: .5rem 0; }

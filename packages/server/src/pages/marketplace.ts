@@ -44,11 +44,10 @@ const installForm = (p: { csrf: string; app: App; tenant: Tenant; shown: ShownSc
   ${inner}
 </form>`
 
-export const marketplacePage = (p: Frame & { tenants: Tenant[]; tenant: Tenant; apps: App[]; statuses: Map<string, InstallStatus> }): Page =>
-  ({
-    title: 'Marketplace',
-    ...p,
-    body: html`<h1>Marketplace</h1>
+export const marketplacePage = (p: Frame & { tenants: Tenant[]; tenant: Tenant; apps: App[]; statuses: Map<string, InstallStatus> }): Page => ({
+  title: 'Marketplace',
+  ...p,
+  body: html`<h1>Marketplace</h1>
 ${tenantChooser('/marketplace', p.tenants, p.tenant)}
 ${p.apps.length === 0 ? html`<p class="muted">No ${p.tenant.environment} apps are listed yet.</p>` : ''}
 ${p.apps.map(
@@ -59,7 +58,7 @@ ${p.apps.map(
 </section>`,
 )}
 <p><a href="/marketplace/installed">Installed apps</a></p>`,
-  })
+})
 
 export const marketplaceAppPage = (
   p: Frame & {
@@ -70,11 +69,10 @@ export const marketplaceAppPage = (
     shown: ShownScopes
     note?: string
   },
-): Page =>
-  ({
-    title: p.app.name,
-    ...p,
-    body: html`<h1>${p.app.name}</h1>
+): Page => ({
+  title: p.app.name,
+  ...p,
+  body: html`<h1>${p.app.name}</h1>
 ${p.note ? html`<p class="error" role="alert">${p.note}</p>` : ''}
 <p>${p.app.description || 'No description.'}</p>
 <p class="muted">Made by ${p.app.contactEmail ? html`<a href="mailto:${p.app.contactEmail}">${p.app.contactEmail}</a>` : 'its partner'}.</p>
@@ -90,20 +88,19 @@ ${
   <div class="actions"><button type="submit" class="primary">${p.grant ? 'Install again' : 'Install'}</button></div>`,
       )
 }`,
-  })
+})
 
 /** Where the partner sends the person back: the outcome, and on error a retry (showing what it grants) or a removal. */
-export const installOutcomePage = (p: Frame & { app: App; tenant: Tenant; grant: Grant; ok: boolean; error: string | null; shown: ShownScopes }): Page =>
-  ({
-    title: p.ok ? 'Installed' : 'Setup failed',
-    ...p,
-    body: p.ok
-      ? html`<h1>${p.app.name} is installed</h1><p role="status">${p.app.name} is installed on ${p.tenant.name} and set up.</p>
+export const installOutcomePage = (p: Frame & { app: App; tenant: Tenant; grant: Grant; ok: boolean; error: string | null; shown: ShownScopes }): Page => ({
+  title: p.ok ? 'Installed' : 'Setup failed',
+  ...p,
+  body: p.ok
+    ? html`<h1>${p.app.name} is installed</h1><p role="status">${p.app.name} is installed on ${p.tenant.name} and set up.</p>
 <p><a href="/marketplace/installed">Installed apps</a></p>`
-      : html`<h1>${p.app.name} could not finish setting up</h1>
+    : html`<h1>${p.app.name} could not finish setting up</h1>
 <p class="error" role="alert">${p.app.name} said: ${p.error ?? 'an error'}</p>
 ${retryOrRemove(p)}`,
-  })
+})
 
 function retryOrRemove(p: { csrf: string; app: App; tenant: Tenant; grant: Grant; shown: ShownScopes }) {
   return html`<h2>Trying again lets it</h2>
@@ -123,13 +120,12 @@ ${installForm(p, html`<button type="submit" class="primary">Try again</button>`)
  * A `/marketplace/complete` link the partner did not sign (or signed too long ago): nothing changed, and
  * the install is shown as it is. A stored message was signed when it arrived, so it may be shown.
  */
-export const unsignedCompletionPage = (p: Frame & { app: App; tenant: Tenant; install: Install | undefined }): Page =>
-  ({
-    title: 'Link not signed',
-    ...p,
-    body: html`<h1>This link from ${p.app.name} is not signed or has expired</h1>
+export const unsignedCompletionPage = (p: Frame & { app: App; tenant: Tenant; install: Install | undefined }): Page => ({
+  title: 'Link not signed',
+  ...p,
+  body: html`<h1>This link from ${p.app.name} is not signed or has expired</h1>
 <p role="alert">${p.app.name} signs the link that brings you back, and it works for five minutes. This one is not signed, or is older: nothing was changed.</p>
 <p role="status">${p.app.name} on ${p.tenant.name}: <strong>${installStatus(p.install)}</strong>.</p>
 ${p.install?.state === 'failed' && p.install.error ? html`<p>${p.app.name} said: ${p.install.error}</p>` : ''}
 <p><a href="/marketplace/apps/${p.app.clientId}?tenant=${p.tenant.id}">${p.app.name} in the marketplace</a> · <a href="/marketplace/installed">Installed apps</a></p>`,
-  })
+})

@@ -1,4 +1,5 @@
-import type { Invitation, SignupPolicy } from '@fieldgate/core'
+import type { App, Invitation, SignupPolicy } from '@fieldgate/core'
+import { appHead } from './app-head.js'
 import { field, formError, type FieldError } from './form.js'
 import { html, type SafeHtml } from './html.js'
 import type { Page } from './layout.js'
@@ -10,16 +11,27 @@ export interface SignInPage {
   error?: string
   /** What the previous step did (an address confirmed, a password changed), from a fixed list. */
   notice?: string
+  /** The app the person is signing in to reach, when they came from its authorization link. */
+  toApp?: ToApp | undefined
 }
+
+/** The app at the end of a sign-in, and where it will send the person back to. */
+export interface ToApp {
+  app: App
+  redirectUri: string | undefined
+}
+
+const continuing = (to: ToApp | undefined, lead: string): SafeHtml | string => (to ? appHead(to.app, { returnTo: to.redirectUri, lead }) : '')
 
 const alert = (error: string | undefined): SafeHtml | string => (error ? html`<p class="error" role="alert">${error}</p>` : '')
 const status = (notice: string | undefined): SafeHtml | string => (notice ? html`<p role="status">${notice}</p>` : '')
 
-export const signInPage = (p: SignInPage): Page =>
-  ({
-    title: 'Sign in',
-    csrf: p.csrf,
-    body: html`<h1>Sign in</h1>
+export const signInPage = (p: SignInPage): Page => ({
+  focused: true,
+  title: 'Sign in',
+  csrf: p.csrf,
+  body: html`${continuing(p.toApp, 'Signing in to continue to')}
+<h1>Sign in</h1>
 ${status(p.notice)}
 ${alert(p.error)}
 <form method="post" action="/login">
@@ -33,7 +45,7 @@ ${alert(p.error)}
 </form>
 <p><a href="/forgot-password">Forgot your password?</a></p>
 <p>New here? <a href="/signup?return_to=${encodeURIComponent(p.returnTo)}">Create an account</a></p>`,
-  })
+})
 
 export interface SignUpPage {
   csrf: string
@@ -41,16 +53,18 @@ export interface SignUpPage {
   policy: SignupPolicy
   email?: string
   error?: FieldError
+  toApp?: ToApp | undefined
 }
 
-export const signUpPage = (p: SignUpPage): Page =>
-  ({
-    title: 'Create an account',
-    csrf: p.csrf,
-    body: html`<h1>Create an account</h1>
+export const signUpPage = (p: SignUpPage): Page => ({
+  focused: true,
+  title: 'Create an account',
+  csrf: p.csrf,
+  body: html`${continuing(p.toApp, 'Creating an account to continue to')}
+<h1>Create an account</h1>
 ${p.policy === 'invite' || p.policy === 'closed' ? closed(p.policy) : signUpForm(p)}
 <p>Have an account? <a href="/login?return_to=${encodeURIComponent(p.returnTo)}">Sign in</a></p>`,
-  })
+})
 
 const closed = (policy: 'invite' | 'closed'): SafeHtml =>
   policy === 'invite'
@@ -68,21 +82,21 @@ const signUpForm = (p: SignUpPage): SafeHtml => html`${formError(p.error)}
 ${p.policy === 'verified' ? html`<p class="muted">We will send a link to your address: follow it to confirm the address before you create apps.</p>` : ''}`
 
 /** After sign-up and "Forgot password": the same page whether or not the address has an account. */
-export const checkEmailPage = (p: { csrf: string; returnTo: string; title: string; message: string }): Page =>
-  ({
-    title: p.title,
-    csrf: p.csrf,
-    body: html`<h1>${p.title}</h1>
+export const checkEmailPage = (p: { csrf: string; returnTo: string; title: string; message: string }): Page => ({
+  focused: true,
+  title: p.title,
+  csrf: p.csrf,
+  body: html`<h1>${p.title}</h1>
 <p role="status">${p.message}</p>
 <p class="muted">Nothing there after a few minutes? Look in the spam folder, and check the address you typed.</p>
 <p><a href="/login?return_to=${encodeURIComponent(p.returnTo)}">Sign in</a></p>`,
-  })
+})
 
-export const forgotPasswordPage = (p: { csrf: string; email?: string; error?: FieldError }): Page =>
-  ({
-    title: 'Reset your password',
-    csrf: p.csrf,
-    body: html`<h1>Reset your password</h1>
+export const forgotPasswordPage = (p: { csrf: string; email?: string; error?: FieldError }): Page => ({
+  focused: true,
+  title: 'Reset your password',
+  csrf: p.csrf,
+  body: html`<h1>Reset your password</h1>
 <p>Enter the address of your account: we will mail it a link to choose a new password.</p>
 ${formError(p.error)}
 <form method="post" action="/forgot-password" novalidate>
@@ -91,13 +105,13 @@ ${formError(p.error)}
   <div class="actions"><button type="submit" class="primary">Send the link</button></div>
 </form>
 <p><a href="/login">Back to sign in</a></p>`,
-  })
+})
 
-export const resetPasswordPage = (p: { csrf: string; token: string; email: string; error?: FieldError }): Page =>
-  ({
-    title: 'Choose a new password',
-    csrf: p.csrf,
-    body: html`<h1>Choose a new password</h1>
+export const resetPasswordPage = (p: { csrf: string; token: string; email: string; error?: FieldError }): Page => ({
+  focused: true,
+  title: 'Choose a new password',
+  csrf: p.csrf,
+  body: html`<h1>Choose a new password</h1>
 <p>For <strong>${p.email}</strong>. Every other session of this account will be signed out.</p>
 ${formError(p.error)}
 <form method="post" action="/reset-password" novalidate>
@@ -107,30 +121,30 @@ ${formError(p.error)}
   ${field('password', 'New password', undefined, p.error, 'password', 'At least 10 characters.', html` autocomplete="new-password" required minlength="10"`)}
   <div class="actions"><button type="submit" class="primary">Set the password</button></div>
 </form>`,
-  })
+})
 
-export const verifyEmailPage = (p: { csrf: string; token: string; email: string }): Page =>
-  ({
-    title: 'Confirm your email address',
-    csrf: p.csrf,
-    body: html`<h1>Confirm your email address</h1>
+export const verifyEmailPage = (p: { csrf: string; token: string; email: string }): Page => ({
+  focused: true,
+  title: 'Confirm your email address',
+  csrf: p.csrf,
+  body: html`<h1>Confirm your email address</h1>
 <p>Confirm that <strong>${p.email}</strong> is your address.</p>
 <form method="post" action="/verify-email">
   <input type="hidden" name="csrf" value="${p.csrf}">
   <input type="hidden" name="token" value="${p.token}">
   <div class="actions"><button type="submit" class="primary">Confirm my address</button></div>
 </form>`,
-  })
+})
 
 /** A link that opens nothing: used, expired, or never ours. Where to get a new one. */
-export const spentLinkPage = (p: { csrf: string; message: string; again: SafeHtml }): Page =>
-  ({
-    title: 'This link does not work',
-    csrf: p.csrf,
-    body: html`<h1>This link does not work</h1>
+export const spentLinkPage = (p: { csrf: string; message: string; again: SafeHtml }): Page => ({
+  focused: true,
+  title: 'This link does not work',
+  csrf: p.csrf,
+  body: html`<h1>This link does not work</h1>
 <p class="error" role="alert">${p.message}</p>
 <p>${p.again}</p>`,
-  })
+})
 
 /** An invitation: what it is, then Accept (with a password for an address without an account). */
 export const invitationPage = (p: { csrf: string; token: string; invitation: Invitation; signedInAs: string | undefined; error?: FieldError }): Page => {
@@ -154,6 +168,7 @@ export const invitationPage = (p: { csrf: string; token: string; invitation: Inv
       ? form('')
       : html`<p><a class="button" href="/login?return_to=${encodeURIComponent(back)}">Sign in as ${i.email} to accept</a></p>`
   return {
+    focused: true,
     title: 'Invitation',
     csrf: p.csrf,
     body: html`<h1>You are invited</h1>

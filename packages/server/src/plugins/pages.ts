@@ -14,7 +14,6 @@ import {
 import { isStoreUnavailable } from '@fieldgate/storage'
 import type { Brand } from '../pages/brand.js'
 import { errorPage } from '../pages/error.js'
-import { noticeText } from '../pages/labels.js'
 import { renderPage, type Page } from '../pages/layout.js'
 import { readParams } from './body.js'
 import { Browser, pageHeaders } from './browser.js'
@@ -32,11 +31,12 @@ export class PageKit {
     this.browser = new Browser(ctx, csrfKey)
   }
 
-  /** A page in the deployment's brand, with the notice its `?done=` asks for (see pages/labels.ts). */
+  /** A page in the deployment's brand; the path tells the navigation where the person is. */
   render(reply: FastifyReply, status: number, page: Page, formTargets?: string[]): FastifyReply {
-    const url = new URL(reply.request.url, 'http://page')
-    const spot = { path: url.pathname, notice: noticeText(url.searchParams.get('done') ?? undefined) }
-    return pageHeaders(reply, formTargets).code(status).send(renderPage(this.brand, page, spot))
+    const path = reply.request.url.split('?')[0] ?? '/'
+    return pageHeaders(reply, formTargets)
+      .code(status)
+      .send(renderPage(this.brand, page, path))
   }
 
   async error(request: FastifyRequest, reply: FastifyReply, status: number, title: string, message: string): Promise<FastifyReply> {

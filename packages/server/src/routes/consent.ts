@@ -50,7 +50,18 @@ export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
     const scope = formatScope(req.scopes)
     const shown = { scope, mac: kit.browser.bind(request, reply, 'consent', shownTo(user, req.app, scope)) }
     const granted = await grantedScopes(ctx, req.app, tenants)
-    const body = consentPage({ csrf: kit.csrf(request, reply), user, app: req.app, scopes: req.scopes, shown, tenants, granted, request: carried(params), note })
+    const body = consentPage({
+      csrf: kit.csrf(request, reply),
+      user,
+      app: req.app,
+      scopes: req.scopes,
+      shown,
+      tenants,
+      granted,
+      request: carried(params),
+      redirectUri: req.redirectUri,
+      note,
+    })
     return kit.render(reply, note ? 409 : 200, body, formTargets)
   }
 

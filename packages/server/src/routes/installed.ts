@@ -18,7 +18,10 @@ export function installedRoutes(app: FastifyInstance, kit: PageKit): void {
     const tenantIds = [...new Set(list.filter((c) => c.canDisconnect).map((c) => c.tenant.id))]
     const audit = tenantIds.length ? await ctx.storage.listAudit({ tenantIds, limit: 50 }) : []
     const owned = await ownedTenants(ctx, user)
-    return kit.render(reply, 200, connectedAppsPage({ title, csrf: kit.csrf(request, reply), user, connections: list, audit, owned }))
+    // The one thing this page may say after a form, by name: it never echoes text from its URL.
+    const disconnected = new URL(request.url, 'http://page').searchParams.get('notice') === 'disconnected'
+    const notice = disconnected ? 'Disconnected: the app can no longer reach your data, and its tokens are refused.' : undefined
+    return kit.render(reply, 200, connectedAppsPage({ title, csrf: kit.csrf(request, reply), user, connections: list, audit, owned, notice }))
   }
   app.get('/connected-apps', show('Connected apps'))
   app.get('/marketplace/installed', show('Installed apps'))
@@ -33,7 +36,7 @@ export function installedRoutes(app: FastifyInstance, kit: PageKit): void {
       if (err instanceof OperationError && err.code === 'forbidden') return kit.error(request, reply, 403, 'Not allowed', err.message)
       throw err
     }
-    return reply.redirect(safeBack(form.back), 303)
+    return reply.redirect(`${safeBack(form.back)}?notice=disconnected`, 303)
   })
 }
 

@@ -23,7 +23,12 @@ export async function pageRoutes(app: FastifyInstance, opts: { ctx: CoreContext;
 
   const asset = (type: string, body: string | Buffer) => async (_r: unknown, reply: import('fastify').FastifyReply) =>
     reply
-      .headers({ 'content-type': type, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'" })
+      .headers({
+        'content-type': type,
+        'cache-control': 'public, max-age=3600',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'",
+      })
       .send(body)
   app.get('/assets/fieldgate.css', asset('text/css; charset=utf-8', brand.stylesheet ?? stylesheetFor(brand)))
   app.get('/assets/pages.js', asset('text/javascript; charset=utf-8', pagesScript))

@@ -20,7 +20,7 @@ import { queryOf } from '../plugins/body.js'
 import { SignInGuard } from '../plugins/attempts.js'
 import { sessionCookie } from '../plugins/browser.js'
 import { CsrfError, isReturnPath, type PageKit } from '../plugins/pages.js'
-import { checkEmailPage, forgotPasswordPage, resetPasswordPage, signInPage, signUpPage, spentLinkPage, verifyEmailPage } from '../pages/sign-in.js'
+import { checkEmailPage, forgotPasswordPage, resetPasswordPage, signInPage, signUpPage, spentLinkPage, verifyEmailPage, type ToApp } from '../pages/sign-in.js'
 import { html } from '../pages/html.js'
 import type { FieldError } from '../pages/form.js'
 
@@ -45,11 +45,26 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     }
   }
 
+  /**
+   * The app an authorization link leads to, when the person is signing in on the way there: its name
+   * and the host it sends them back to (the link's redirect_uri if it is one the app registered).
+   */
+  const appAhead = async (returnTo: string): Promise<ToApp | undefined> => {
+    const url = new URL(returnTo, 'http://return')
+    const clientId = url.searchParams.get('client_id')
+    if (!['/authorize', '/oauth/authorize'].includes(url.pathname) || !clientId || clientId.length > 200) return undefined
+    const found = await ctx.storage.getAppByClientId(clientId)
+    if (!found || found.suspendedAt !== null) return undefined
+    const asked = url.searchParams.get('redirect_uri')
+    const redirectUri = asked !== null ? found.redirectUris.find((u) => u === asked) : found.redirectUris.length === 1 ? found.redirectUris[0] : undefined
+    return { app: found, redirectUri }
+  }
+
   app.get('/login', async (request, reply) => {
     const returnTo = safeReturnTo(queryOf(request).return_to)
     if (await browser.user(request)) return reply.redirect(returnTo, 303)
     const notice = signInNotices.find((n) => n.name === queryOf(request).notice)?.text
-    return kit.render(reply, 200, signInPage({ csrf: kit.csrf(request, reply), returnTo, ...(notice ? { notice } : {}) }))
+    return kit.render(reply, 200, signInPage({ csrf: kit.csrf(request, reply), returnTo, toApp: await appAhead(returnTo), ...(notice ? { notice } : {}) }))
   })
 
   app.post('/login', async (request, reply) => {
@@ -57,7 +72,8 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     if (!form) return kit.render(reply, 403, signInPage({ csrf: kit.csrf(request, reply), returnTo: home, error: 'The form expired. Please sign in again.' }))
     const returnTo = safeReturnTo(form.return_to)
     const email = (form.email ?? '').trim().toLowerCase()
-    const again = (status: number, error: string) => kit.render(reply, status, signInPage({ csrf: kit.csrf(request, reply), returnTo, email, error }))
+    const again = async (status: number, error: string) =>
+      kit.render(reply, status, signInPage({ csrf: kit.csrf(request, reply), returnTo, email, error, toApp: await appAhead(returnTo) }))
     const attempt = guard.attempt(request, email)
     const wait = await guard.throttled(attempt)
     if (wait) return again(429, tooMany(reply, wait))
@@ -86,7 +102,7 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
 
   app.get('/signup', async (request, reply) => {
     const returnTo = safeReturnTo(queryOf(request).return_to ?? '/developer')
-    return kit.render(reply, 200, signUpPage({ csrf: kit.csrf(request, reply), returnTo, policy: ctx.config.signup }))
+    return kit.render(reply, 200, signUpPage({ csrf: kit.csrf(request, reply), returnTo, policy: ctx.config.signup, toApp: await appAhead(returnTo) }))
   })
 
   /**
@@ -97,8 +113,8 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     const form = freshForm(request)
     const returnTo = safeReturnTo(form?.return_to ?? '/developer')
     const email = (form?.email ?? '').trim()
-    const again = (status: number, error: FieldError) =>
-      kit.render(reply, status, signUpPage({ csrf: kit.csrf(request, reply), returnTo, policy: ctx.config.signup, email, error }))
+    const again = async (status: number, error: FieldError) =>
+      kit.render(reply, status, signUpPage({ csrf: kit.csrf(request, reply), returnTo, policy: ctx.config.signup, email, error, toApp: await appAhead(returnTo) }))
     if (!form) return again(403, { message: 'The form expired. Please try again.' })
     const attempt = guard.attempt(request, email.toLowerCase())
     const wait = await guard.throttled(attempt, 'sign-up')
@@ -227,12 +243,15 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     kit.form(request)
     await endSession(ctx, request.cookies[sessionCookie])
     reply.clearCookie(sessionCookie, browser.cookieOptions())
-    return reply.redirect('/login', 303)
+    return reply.redirect('/login?notice=signed-out', 303)
   })
 }
 
 /** What the sign-in page may say after a redirect, by name: the page never echoes text from its URL. */
-const signInNotices = [{ name: 'verified', text: 'Your email address is confirmed. Sign in to go on.' }] as const
+const signInNotices = [
+  { name: 'verified', text: 'Your email address is confirmed. Sign in to go on.' },
+  { name: 'signed-out', text: 'You are signed out.' },
+] as const
 
 /** Only a path on this server (see isReturnPath). Anything else goes home. */
 export const safeReturnTo = (value: string | undefined): string => (isReturnPath(value) ? value : home)
