@@ -372,7 +372,7 @@ describe('authorization code grant over HTTP', () => {
       const res = await f.person.post('/consent', { ...fields, decision: 'allow' })
       assert.equal(res.status, 403, JSON.stringify(fields))
       assert.equal(res.headers.get('location'), null)
-      assert.match(res.text, /not the ones Fieldgate showed you/)
+      assert.match(res.text, /not the ones this page showed you/)
     }
     // Another person's page, signed for them, is not this person's either.
     const other = await farm(server)

@@ -28,11 +28,11 @@ export interface MembersPage {
 }
 
 /** A tenant's members with their roles, for its owners: change a role, remove, invite by email. */
-export const membersPage = (p: MembersPage): Page => {
+export const membersPage = (p: MembersPage): Page => ({ words }) => {
   const base = `/tenants/${encodeURIComponent(p.tenant.id)}/members`
   const row = (m: Member) => html`<tr>
-  <td>${m.user.email}${m.user.email === p.user.email ? html` <span class="muted">(you)</span>` : ''}</td>
-  <td>${m.role}</td>
+  <td data-label="Email">${m.user.email}${m.user.email === p.user.email ? html` <span class="muted">(you)</span>` : ''}</td>
+  <td data-label="Role">${m.role}</td>
   <td><form method="post" action="${base}/role">
     <input type="hidden" name="csrf" value="${p.csrf}">
     <input type="hidden" name="user_id" value="${m.user.id}">
@@ -58,7 +58,7 @@ ${p.error && !inviteError ? html`<p class="error" role="alert"><a href="#${p.err
   <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Change role</th><th scope="col">Remove</th></tr></thead>
   <tbody>${p.members.map(row)}</tbody>
 </table>
-<p class="muted">Owners manage who belongs; admins connect and disconnect apps; members use them. A tenant always keeps an owner.</p>
+<p class="muted">Owners manage who belongs; admins connect and disconnect apps; members use them. A ${words.tenant} always keeps an owner.</p>
 <h2>Invite someone</h2>
 ${formError(inviteError)}
 <form method="post" action="${base}/invite" novalidate>

@@ -68,7 +68,7 @@ ${p.policy === 'invite' || p.policy === 'closed' ? closed(p.policy) : signUpForm
 
 const closed = (policy: 'invite' | 'closed'): SafeHtml =>
   policy === 'invite'
-    ? html`<p>Accounts here are by invitation. Ask the people who run it, or the owner of your company's account, to invite you: the invitation comes by email.</p>`
+    ? html`<p>Accounts here are by invitation. Ask the people who run it, or an owner of your organisation's account, to invite you: the invitation comes by email.</p>`
     : html`<p>Sign-up is closed here: the people who run it create accounts.</p>`
 
 const signUpForm = (p: SignUpPage): SafeHtml => html`${formError(p.error)}

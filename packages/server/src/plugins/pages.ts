@@ -90,7 +90,7 @@ export function signInLocation(back: string): string {
 
 export class CsrfError extends AuthorizationPageError {
   constructor() {
-    super('This form has expired or did not come from Fieldgate. Go back, reload the page and try again.', 403)
+    super('This form has expired or did not come from this site. Go back, reload the page and try again.', 403)
   }
 }
 
@@ -106,9 +106,9 @@ export function registerPageErrors(app: FastifyInstance, kit: PageKit): void {
     if (status !== undefined && status >= 400 && status < 500) return kit.error(request, reply, status, 'Bad request', 'The form could not be read.')
     if (isStoreUnavailable(err)) {
       reply.header('retry-after', '1')
-      return kit.error(request, reply, 503, 'Temporarily unavailable', 'Fieldgate cannot reach its store right now. Please try again in a moment.')
+      return kit.error(request, reply, 503, 'Temporarily unavailable', 'The service cannot reach its store right now. Please try again in a moment.')
     }
     request.log.error({ err }, 'page failed')
-    return kit.error(request, reply, 500, 'Something went wrong', 'Fieldgate could not complete this page. Please try again.')
+    return kit.error(request, reply, 500, 'Something went wrong', 'This page could not be completed. Please try again.')
   })
 }

@@ -69,7 +69,7 @@ export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
   const shownScopes = (request: FastifyRequest, user: User, req: AuthorizationRequest, form: Params): string[] => {
     const scope = form.shown_scope ?? ''
     if (!kit.browser.checkBinding(request, form.shown_scope_mac, 'consent', shownTo(user, req.app, scope))) {
-      throw new AuthorizationPageError('The permissions on this form are not the ones Fieldgate showed you. Nothing was allowed: go back to the app and start again.', 403)
+      throw new AuthorizationPageError('The permissions on this form are not the ones this page showed you. Nothing was allowed: go back to the app and start again.', 403)
     }
     return parseScope(scope)
   }
