@@ -71,7 +71,8 @@ function mask(value) {
 
 const SECRET_FIELDS = new Set(['client_secret', 'code', 'code_verifier', 'access_token'])
 const masked = (obj) => Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, SECRET_FIELDS.has(k) ? mask(v) : v]))
-const maskedForm = (form) => new URLSearchParams(Object.entries(masked(Object.fromEntries(form)))).toString().replaceAll('%E2%80%A2', '•').replaceAll('%E2%80%A6', '…')
+/** A form body as people read it: one field a line, values decoded, secrets masked. */
+const maskedForm = (form) => Object.entries(masked(form)).map(([k, v], i) => `${i ? '&' : ''}${k}=${v}`).join('\n')
 
 /** A JWT's claims, unverified: Fieldgate's API verifies it; we only show what it says. */
 function jwtClaims(token) {
@@ -95,14 +96,14 @@ async function call(method, path, { form, json, bearer } = {}) {
   if (form) {
     headers['content-type'] = 'application/x-www-form-urlencoded'
     body = new URLSearchParams(form).toString()
-    shown = maskedForm(new URLSearchParams(form))
+    shown = maskedForm(form)
   } else if (json) {
     headers['content-type'] = 'application/json'
     body = JSON.stringify(json)
     shown = JSON.stringify(masked(json))
   }
   if (bearer) headers.authorization = `Bearer ${bearer}`
-  const request = { method, url, ...(bearer ? { authorization: `Bearer ${mask(bearer)}` } : {}), ...(shown ? { body: shown } : {}) }
+  const request = { method, url, ...(bearer ? { authorization: `Bearer ${mask(bearer)}` } : {}), ...(shown ? { contentType: headers['content-type'], body: shown } : {}) }
   try {
     const res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(10_000) })
     const text = await res.text()
@@ -292,7 +293,7 @@ async function dataApi(req, res) {
 
 const call2html = (c) =>
   `<p><strong>${escape(c.request.method)} ${escape(c.request.url)}</strong></p>` +
-  `<pre>${c.request.authorization ? `authorization: ${escape(c.request.authorization)}\n` : ''}${c.request.body ? escape(c.request.body) : ''}</pre>` +
+  `<pre>${c.request.authorization ? `authorization: ${escape(c.request.authorization)}\n` : ''}${c.request.body ? `content-type: ${escape(c.request.contentType)}\n\n${escape(c.request.body)}` : ''}</pre>` +
   `<p>→ <strong>${escape(c.response.status || 'no answer')}</strong></p><pre>${escape(c.response.body)}</pre>`
 
 const verdict = (ok, yes, no) => `<p class="verdict">${ok ? `✔ ${yes}` : `✘ ${no}`}</p>`
