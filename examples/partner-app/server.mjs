@@ -24,8 +24,14 @@ const { values: args } = parseArgs({ options: { port: { type: 'string' }, host: 
 /** `--app file`: the JSON `fieldgate apps create --json` printed, so nothing is copied by hand. */
 function appFile(path) {
   if (!path) return {}
-  const app = JSON.parse(readFileSync(path, 'utf8'))
-  return { CLIENT_ID: app.client_id, CLIENT_SECRET: app.client_secret }
+  try {
+    const app = JSON.parse(readFileSync(path, 'utf8'))
+    if (typeof app.client_id !== 'string' || typeof app.client_secret !== 'string') throw new Error('it has no client_id and client_secret')
+    return { CLIENT_ID: app.client_id, CLIENT_SECRET: app.client_secret }
+  } catch (err) {
+    console.error(`partner-app: --app ${path} is not the output of fieldgate apps create --json: ${err.message}`)
+    process.exit(2)
+  }
 }
 const env = { ...process.env, ...appFile(args.app) }
 
