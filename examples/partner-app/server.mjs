@@ -161,13 +161,13 @@ function page(res, status, title, body) {
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escape(title)}</title>
 <style>
-body { font: 16px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem; color: #1b1b1b; }
+body { font: 16px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem; color: #1b1b1b; overflow-wrap: anywhere; }
 h1 { font-size: 1.6rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ccc; }
 pre { background: #f4f4f4; padding: .5rem; overflow-x: auto; white-space: pre-wrap; word-break: break-all; }
 article { border: 1px solid #ccc; border-left: 6px solid #888; padding: .25rem 1rem; margin: 1rem 0; }
 article.ok { border-left-color: #1a7f37; } article.failed { border-left-color: #c62828; }
-.verdict { font-weight: bold; } .muted { color: #555; } code { background: #f4f4f4; padding: 0 .2rem; }
-dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; } dt { font-weight: bold; } dd { margin: 0; word-break: break-all; }
+.verdict { font-weight: bold; } .muted { color: #555; } code { background: #f4f4f4; padding: 0 .2rem; overflow-wrap: anywhere; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; } dt { font-weight: bold; } dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
 a.button { display: inline-block; background: #1a5fb4; color: #fff; padding: .5rem 1rem; border-radius: 4px; text-decoration: none; }
 </style></head>
 <body>${body}</body></html>`)

@@ -168,6 +168,9 @@ describe('examples/partner-app: the README walkthroughs end on the partner page'
     assert.match(text, /code_verifier=/)
     assert.match(text, /"scopes":\["fields:read:all","maps:write"\]/)
     await assertNothingSecret(page, app.client_secret)
+    // Readable on a phone: nothing wider than 390 px.
+    await page.setViewportSize({ width: 390, height: 800 })
+    assert.ok(Number(await page.evaluate('document.documentElement.scrollWidth')) <= 390, 'the page scrolls sideways at 390 px')
 
     // Fieldgate told the partner about the new connection, signed.
     const delivery = await waitForDelivery(page, origin, 'grant.created', tenantId)
