@@ -236,6 +236,7 @@ apps
   .option('--redirect-uri <uri...>', 'redirect URIs, exact match')
   .option('--contact-email <email>')
   .option('--data-api-url <url>')
+  .option('--listed', 'list it in the marketplace (a public app with an install URL)')
   .action(
     command(async (rt, _c, a) => {
       // Commander collects a variadic option into an array; every other option is one string.
@@ -253,6 +254,7 @@ apps
           token_ttl: a.tokenTtl ? Number(a.tokenTtl) : undefined,
           contact_email: a.contactEmail,
           data_api_url: a.dataApiUrl,
+          listed: a.listed !== undefined,
           redirect_uris: Array.isArray(redirectUris) ? redirectUris.filter((u): u is string => typeof u === 'string') : undefined,
         }),
       )
