@@ -1,5 +1,6 @@
 import { describeScope, asProposed, isReviewed, scopeDescriptions, type App, type AuditEntry, type DeliveryAttempt, type OutboxEvent, type Tenant } from '@fieldgate/core'
 import { auditTable } from './audit.js'
+import { wordsFor } from './brand.js'
 import { describedBy, field, fieldError, formError, type FieldError } from './form.js'
 import { html, type SafeHtml } from './html.js'
 import type { Page } from './layout.js'
@@ -269,5 +270,5 @@ ${
   <div class="actions"><button type="submit" class="danger">Delete app</button></div>
 </form>
 ${deliveries(p.csrf, p.app, p.deliveries)}
-${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit)}` : ''}`,
+${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit, wordsFor({ one: 'farm', many: 'farms' }))}` : ''}`,
 })

@@ -1,8 +1,6 @@
-import type { Words } from './brand.js'
-
 /* What people read instead of the codes the store keeps: audit actions and security events. */
 
-const actions = (w: Words): Readonly<Record<string, string>> => ({
+const actions: Readonly<Record<string, string>> = {
   'app.created': 'App created',
   'app.updated': 'App changed',
   'app.deleted': 'App deleted',
@@ -28,9 +26,9 @@ const actions = (w: Words): Readonly<Record<string, string>> => ({
   'install.failed': 'Setup failed',
   'invitation.sent': 'Invitation sent',
   'invitation.accepted': 'Invitation accepted',
-  'membership.added': `Added to the ${w.tenant}`,
+  'membership.added': 'Member added',
   'membership.changed': 'Role changed',
-  'membership.removed': `Removed from the ${w.tenant}`,
+  'membership.removed': 'Member removed',
   'operator.granted': 'Made an operator',
   'operator.revoked': 'No longer an operator',
   'user.signed_up': 'Account created',
@@ -43,11 +41,11 @@ const actions = (w: Words): Readonly<Record<string, string>> => ({
   'sign_in.new_address': 'Sign-in from a new address',
   'code.replayed': 'Authorization code used twice',
   'admin_token.failed': 'Wrong admin token',
-})
+}
 
 /** An action or event as a phrase; one not in the list still reads as words ("webhook.parked" → "Webhook parked"). */
-export function actionLabel(code: string, words: Words): string {
-  const known = actions(words)[code]
+export function actionLabel(code: string): string {
+  const known = actions[code]
   if (known) return known
   const text = code.replace(/[._]+/g, ' ').trim()
   return text.charAt(0).toUpperCase() + text.slice(1)

@@ -28,9 +28,11 @@ export interface MembersPage {
 }
 
 /** A tenant's members with their roles, for its owners: change a role, remove, invite by email. */
-export const membersPage = (p: MembersPage): Page => ({ words }) => {
-  const base = `/tenants/${encodeURIComponent(p.tenant.id)}/members`
-  const row = (m: Member) => html`<tr>
+export const membersPage =
+  (p: MembersPage): Page =>
+  ({ words }) => {
+    const base = `/tenants/${encodeURIComponent(p.tenant.id)}/members`
+    const row = (m: Member) => html`<tr>
   <td data-label="Email">${m.user.email}${m.user.email === p.user.email ? html` <span class="muted">(you)</span>` : ''}</td>
   <td data-label="Role">${m.role}</td>
   <td><form method="post" action="${base}/role">
@@ -45,13 +47,13 @@ export const membersPage = (p: MembersPage): Page => ({ words }) => {
     <button type="submit" class="danger" aria-label="Remove ${m.user.email}">Remove</button>
   </form></td>
 </tr>`
-  const inviteError = p.error && (p.error.field === 'email' || p.error.field === 'invite-role' || p.error.field === undefined) ? p.error : undefined
-  return {
-    title: `Members of ${p.tenant.name}`,
-    user: p.user,
-    csrf: p.csrf,
-    wide: true,
-    body: html`<h1>Members of ${p.tenant.name}</h1>
+    const inviteError = p.error && (p.error.field === 'email' || p.error.field === 'invite-role' || p.error.field === undefined) ? p.error : undefined
+    return {
+      title: `Members of ${p.tenant.name}`,
+      user: p.user,
+      csrf: p.csrf,
+      wide: true,
+      body: html`<h1>Members of ${p.tenant.name}</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
 ${p.error && !inviteError ? html`<p class="error" role="alert"><a href="#${p.error.field ?? ''}">${p.error.message}</a></p>` : ''}
 <table class="audit">
@@ -68,8 +70,8 @@ ${formError(inviteError)}
   <div class="actions"><button type="submit" class="primary">Send the invitation</button></div>
 </form>
 ${p.invitations.length ? invitationsTable(p.invitations) : ''}`,
+    }
   }
-}
 
 const invitationsTable = (list: PendingInvitation[]): SafeHtml => html`<h2>Invitations waiting</h2>
 <table class="audit">

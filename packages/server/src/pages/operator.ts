@@ -14,9 +14,11 @@ import {
   type User,
 } from '@fieldgate/core'
 import { auditTable } from './audit.js'
+import { wordsFor } from './brand.js'
 import { deliveries, type Delivery } from './developer.js'
 import { fieldError, type FieldError } from './form.js'
-import { html, type SafeHtml } from './html.js'
+import { html, when as moment, type SafeHtml } from './html.js'
+import { actionLabel } from './labels.js'
 import type { Page } from './layout.js'
 
 /*
@@ -64,7 +66,13 @@ ${body}`,
   }
 }
 
-const when = (at: number | null): string => (at === null ? '' : new Date(at).toISOString().replace('T', ' ').slice(0, 19))
+const when = (at: number | null): SafeHtml | string => (at === null ? '' : moment(at))
+
+/**
+ * The console speaks of tenants, whatever the customers' pages call them: the word of the CLI, the
+ * admin API and `target_id`, which operators work with.
+ */
+const staffWords = wordsFor({ one: 'tenant', many: 'tenants' })
 
 function search(p: Paging, label: string, extra: SafeHtml | string = ''): SafeHtml {
   return html`<form method="get" action="${p.path}" class="search" role="search">
@@ -270,7 +278,7 @@ ${
 }
 ${deliveries(p.csrf, p.app, p.deliveries, `/operator/apps/${p.app.clientId}/events`)}
 <h2>Audit log</h2>
-${p.audit.length ? auditTable(p.audit) : none('Nothing recorded yet.')}`,
+${p.audit.length ? auditTable(p.audit, staffWords) : none('Nothing recorded yet.')}`,
   )
 
 // ---- tenants ----
@@ -381,13 +389,17 @@ ${p.events.length ? securityTable(p.events) : none('None.')}`,
 // ---- logs ----
 
 export const auditPage = (p: ConsoleFrame & { entries: AuditEntry[]; paging: Paging }): Page =>
-  frame(p, 'Audit log', html`${search(p.paging, 'Who, what, client_id or tenant')}${p.entries.length ? auditTable(p.entries) : none('No entries match.')}${pager(p.paging)}`)
+  frame(
+    p,
+    'Audit log',
+    html`${search(p.paging, 'Who, what, client_id or tenant')}${p.entries.length ? auditTable(p.entries, staffWords) : none('No entries match.')}${pager(p.paging)}`,
+  )
 
 function securityTable(events: SecurityEvent[]): SafeHtml {
   return html`<table class="audit"><thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Account</th><th scope="col">Address</th><th scope="col">App</th><th scope="col">Details</th></tr></thead>
 <tbody>${events.map(
     (e) =>
-      html`<tr><td>${when(e.at)}</td><td><code>${e.kind}</code></td><td>${e.userId ? html`<a href="/operator/users/${e.userId}">${e.email ?? e.userId}</a>` : (e.email ?? '')}</td><td>${e.address ?? ''}</td><td>${e.clientId ? html`<a href="/operator/apps/${e.clientId}">${e.clientId}</a>` : ''}</td><td>${Object.keys(e.details).length ? JSON.stringify(e.details) : ''}</td></tr>`,
+      html`<tr><td>${when(e.at)}</td><td>${actionLabel(e.kind)}</td><td>${e.userId ? html`<a href="/operator/users/${e.userId}">${e.email ?? e.userId}</a>` : (e.email ?? '')}</td><td>${e.address ?? ''}</td><td>${e.clientId ? html`<a href="/operator/apps/${e.clientId}">${e.clientId}</a>` : ''}</td><td>${Object.keys(e.details).length ? JSON.stringify(e.details) : ''}</td></tr>`,
   )}</tbody></table>`
 }
 
