@@ -1,10 +1,9 @@
 import { rolePhrase, type Invitation, type Member, type PendingInvitation, type Role, type Tenant } from '@fieldgate/core'
 import { describedBy, field, fieldError, formError, type FieldError } from './form.js'
-import { html, type SafeHtml } from './html.js'
+import { html, when, type SafeHtml } from './html.js'
 import type { Page } from './layout.js'
 
 const roleNames: readonly Role[] = ['owner', 'admin', 'member']
-const day = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
 /** A role picker; `id` is unique on the page (one per member row, one for the invitation). A row's has no visible label. */
 const roleSelect = (id: string, selected: string | undefined, error: FieldError | undefined, label: { visible: boolean; text: string }) => html`
@@ -76,7 +75,7 @@ ${p.invitations.length ? invitationsTable(p.invitations) : ''}`,
 const invitationsTable = (list: PendingInvitation[]): SafeHtml => html`<h2>Invitations waiting</h2>
 <table class="audit">
   <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Invited by</th><th scope="col">Link works until</th></tr></thead>
-  <tbody>${list.map((i) => html`<tr><td>${i.email}</td><td>${i.role ?? ''}</td><td>${i.invitedBy ?? 'the operators'}</td><td>${day(i.expiresAt)}</td></tr>`)}</tbody>
+  <tbody>${list.map((i) => html`<tr><td>${i.email}</td><td>${i.role ?? ''}</td><td>${i.invitedBy ?? 'the operators'}</td><td>${when(i.expiresAt, 'date')}</td></tr>`)}</tbody>
 </table>`
 
 /**
@@ -116,7 +115,7 @@ export const invitationPage = (p: {
     csrf: p.csrf,
     body: html`<h1>You are invited</h1>
 <p>${i.invitedBy ?? 'The people who run this platform'} invited <strong>${i.email}</strong> to join ${what}.</p>
-<p class="muted">The link works until ${day(i.expiresAt)}, once.</p>
+<p class="muted">The link works until ${when(i.expiresAt, 'date')}, once.</p>
 ${action}`,
   }
 }
