@@ -30,13 +30,13 @@ export interface ListingSearch {
   limit?: number
 }
 
-/** A page of listed apps that match, by name; `more` when another page follows. */
+/** A page of listed apps that match, newest first (what a farm has not seen yet); `more` when another page follows. */
 export function searchListings(apps: readonly App[], search: ListingSearch): { apps: App[]; total: number; more: boolean } {
   const q = search.query?.trim().toLowerCase() ?? ''
   const matches = apps
     .filter((a) => !search.category || a.categories.includes(search.category))
     .filter((a) => !q || [a.name, a.shortDescription, publisherOf(a)].some((text) => text.toLowerCase().includes(q)))
-    .sort((a, b) => a.name.localeCompare(b.name) || a.clientId.localeCompare(b.clientId))
+    .sort((a, b) => b.createdAt - a.createdAt || a.clientId.localeCompare(b.clientId))
   const offset = Math.max(search.offset ?? 0, 0)
   const limit = Math.min(Math.max(search.limit ?? 20, 1), 100)
   return { apps: matches.slice(offset, offset + limit), total: matches.length, more: offset + limit < matches.length }

@@ -88,14 +88,15 @@ export class Browser {
 }
 
 /**
- * Pages never render in frames, load nothing from elsewhere, run no script but our own, and leak no URL (which
+ * Pages never render in frames, load nothing from elsewhere but https images (marketplace logos, which
+ * review covers), run no script but our own, and leak no URL (which
  * may carry a state or code) in the Referer. `formTargets` adds origins a form may end up at: Chrome
  * applies form-action to the redirect that follows a consent decision.
  */
 export function pageHeaders(reply: FastifyReply, formTargets: string[] = []): FastifyReply {
   return reply.headers({
     'content-type': 'text/html; charset=utf-8',
-    'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'${formTargets.map((t) => ` ${t}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
+    'content-security-policy': `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; form-action 'self'${formTargets.map((t) => ` ${t}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
     'x-frame-options': 'DENY',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
