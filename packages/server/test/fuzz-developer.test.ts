@@ -115,7 +115,11 @@ const specs: Spec[] = [
         ),
       }),
   },
-  getRoute('/developer/apps/:clientId', 'page', { auth: pageAuth, names: ['notice', 'state', 'events', 'activity'], path: (f) => fc.oneof(fc.constant(ownPath(f, '')), appPath(f, '')) }),
+  getRoute('/developer/apps/:clientId', 'page', {
+    auth: pageAuth,
+    names: ['notice', 'state', 'events', 'activity'],
+    path: (f) => fc.oneof(fc.constant(ownPath(f, '')), appPath(f, '')),
+  }),
   getRoute('/developer/apps/:clientId/secret', 'page', { auth: pageAuth, names: ['h'], path: (f) => fc.oneof(fc.constant(ownPath(f, '/secret')), appPath(f, '/secret')) }),
   {
     method: 'POST',

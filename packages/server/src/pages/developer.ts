@@ -154,7 +154,7 @@ const listingFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`<
   ${field('short_description', 'Short description', v.shortDescription, error, 'text', `One line on the app's card, at most ${shortDescriptionMax} characters.`, html` maxlength="${shortDescriptionMax}"`)}
   ${field('logo_url', 'Logo URL', v.logoUrl, error, 'url', 'An https image, shown square (at least 96 × 96 pixels). Without one the card shows your initials.')}
   ${field('publisher', 'Publisher', v.publisher, error, 'text', 'Who customers see as its maker. Blank shows the contact email.', html` maxlength="100"`)}
-  <fieldset${describedBy('categories', 'categories-hint', error)} id="categories"><legend>Categories</legend>
+  <fieldset id="categories"${describedBy('categories', 'categories-hint', error)}><legend>Categories</legend>
   <p class="muted hint" id="categories-hint">Up to three, so farms find it when they filter.</p>
   ${appCategories.map((c) => html`<label class="check"><input type="checkbox" name="category:${c}"${(v.categories ?? []).includes(c) ? html` checked` : ''}> ${c}</label>`)}
   </fieldset>
