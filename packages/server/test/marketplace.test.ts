@@ -699,6 +699,6 @@ describe('marketplace: listings, search and an app page', () => {
     const plain = await person.get(`/marketplace/apps/${bare.app.clientId}?tenant=${tenant.id}`)
     assert.match(plain.text, /No support page given\./)
     assert.match(plain.text, /No privacy policy given\./)
-    assert.match(plain.text, /by <strong>dev@partner\.example<\/strong>/)
+    assert.match(plain.text, /by <strong><a href="mailto:dev@partner\.example">dev@partner\.example<\/a><\/strong>/, 'the contact email stands in, as a link')
   })
 })

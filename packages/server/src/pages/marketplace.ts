@@ -132,6 +132,13 @@ ${pager(p.tenant, p.search)}
 <p><a href="/marketplace/installed">Installed apps</a></p>`,
   })
 
+/** Who makes it, and the address to write to: the contact email stands in for a publisher not named. */
+const publisherLine = (a: App): SafeHtml => {
+  const mail = a.contactEmail ? html`<a href="mailto:${a.contactEmail}">${a.contactEmail}</a>` : ''
+  if (!a.publisher) return mail ? html`<strong>${mail}</strong>` : html`<strong>${publisherOf(a)}</strong>`
+  return html`<strong>${a.publisher}</strong>${mail ? html` · ${mail}` : ''}`
+}
+
 /** The partner's links, for help and for what they do with the farm's data; external, so they say where they go. */
 const listingLinks = (a: App): SafeHtml => html`<ul class="listing-links">
   ${a.supportUrl ? html`<li><a href="${a.supportUrl}" rel="noopener noreferrer">Support</a> <span class="muted">(${new URL(a.supportUrl).host})</span></li>` : html`<li class="muted">No support page given.</li>`}
@@ -153,7 +160,7 @@ export const marketplaceAppPage = (
     ...p,
     body: html`<div class="app-header">${logo(p.app, 'large')}<div>
 <h1>${p.app.name}</h1>
-<p class="publisher">by <strong>${publisherOf(p.app)}</strong>${p.app.contactEmail && p.app.publisher ? html` · <a href="mailto:${p.app.contactEmail}">${p.app.contactEmail}</a>` : ''}</p>
+<p class="publisher">by ${publisherLine(p.app)}</p>
 ${categoryTags(p.app)}
 </div></div>
 ${p.note ? html`<p class="error" role="alert">${p.note}</p>` : ''}
