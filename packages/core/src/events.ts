@@ -2,8 +2,8 @@ import { createHmac, randomBytes } from 'node:crypto'
 import type { App, OutboxEvent } from './model.js'
 import { sameHash } from './secrets.js'
 
-/** What the Data API announces to an app (fieldmargin: "you will start to receive requests for this newly connected farm"). */
-export type EventType = 'grant.created' | 'grant.scopes_changed' | 'grant.revoked' | 'app.installed' | 'app.uninstalled' | 'record.created'
+/** What the Data API announces to an app (fieldmargin: "you will start to receive requests for this newly connected farm"); `ping` is a test the partner asked for. */
+export type EventType = 'grant.created' | 'grant.scopes_changed' | 'grant.revoked' | 'app.installed' | 'app.uninstalled' | 'record.created' | 'ping'
 
 /**
  * An outbox row for `app`, or none when the app has no Data API URL to deliver to. The body is built

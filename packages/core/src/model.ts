@@ -59,6 +59,14 @@ export interface App {
   description: string
   /** Shown in the marketplace of tenants of its environment (public apps). */
   listed: boolean
+  /** The marketplace listing (listing.ts): an https logo, one line, categories, who publishes it, and links. */
+  logoUrl: string | null
+  shortDescription: string
+  categories: AppCategory[]
+  /** Who customers see as its maker; null shows the contact email (listing.ts publisherOf). */
+  publisher: string | null
+  supportUrl: string | null
+  privacyPolicyUrl: string | null
   /**
    * Review of a public live app made or changed by its partner (operations/review.ts). The row holds
    * what is in force; `proposed` what waits for review. Never approved (`approvedAt` null), the app is
@@ -76,14 +84,39 @@ export interface App {
   suspendedWithAccount: boolean
 }
 
-/** What an operator reviews of a public live app: its name, what it may reach, and where customers are sent. */
+/**
+ * What an operator reviews of a public live app: its name, what it may reach, where customers are sent,
+ * and how the marketplace presents it (a listing could pass for someone else's).
+ */
 export interface ReviewedFields {
   name: string
   scopes: string[]
   installUrl: string | null
   redirectUris: string[]
   dataApiUrl: string | null
+  logoUrl: string | null
+  shortDescription: string
+  categories: AppCategory[]
+  publisher: string | null
+  supportUrl: string | null
+  privacyPolicyUrl: string | null
 }
+
+/** The marketplace's categories, fixed so a farm can filter by them; an app has up to three. */
+export const appCategories = [
+  'Scheduling',
+  'Mapping',
+  'Agronomy',
+  'Livestock',
+  'Telematics',
+  'Weather',
+  'Inventory',
+  'Accounting',
+  'Compliance',
+  'Reporting',
+  'Communication',
+] as const
+export type AppCategory = (typeof appCategories)[number]
 
 /** A single-use link mailed to a person; only the hash of its secret is stored. */
 export interface EmailToken {

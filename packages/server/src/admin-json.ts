@@ -25,6 +25,7 @@ export const appJson = (a: App) => ({
   data_api_url: a.dataApiUrl,
   description: a.description,
   listed: a.listed,
+  ...listingJson(a),
   owner_user_id: a.ownerUserId,
   review: a.review,
   review_reason: a.reviewReason,
@@ -40,6 +41,17 @@ const reviewedJson = (r: ReviewedFields) => ({
   install_url: r.installUrl,
   redirect_uris: r.redirectUris,
   data_api_url: r.dataApiUrl,
+  ...listingJson(r),
+})
+
+/** The marketplace listing, in force or proposed. */
+const listingJson = (r: ReviewedFields) => ({
+  logo_url: r.logoUrl,
+  short_description: r.shortDescription,
+  categories: r.categories,
+  publisher: r.publisher,
+  support_url: r.supportUrl,
+  privacy_policy_url: r.privacyPolicyUrl,
 })
 
 export const userJson = (u: User) => ({
@@ -125,6 +137,12 @@ export interface AppWire {
   data_api_url?: string | undefined
   description?: string | undefined
   listed?: boolean | undefined
+  logo_url?: string | undefined
+  short_description?: string | undefined
+  categories?: string[] | undefined
+  publisher?: string | undefined
+  support_url?: string | undefined
+  privacy_policy_url?: string | undefined
 }
 
 /** The one mapping from wire fields to the operation's input: what is absent or empty stays unset. */
@@ -142,5 +160,11 @@ export function appInput(w: AppWire): NewAppInput {
     ...(w.data_api_url ? { dataApiUrl: w.data_api_url } : {}),
     ...(w.description ? { description: w.description } : {}),
     ...(w.listed !== undefined ? { listed: w.listed } : {}),
+    ...(w.logo_url ? { logoUrl: w.logo_url } : {}),
+    ...(w.short_description ? { shortDescription: w.short_description } : {}),
+    ...(w.categories ? { categories: w.categories } : {}),
+    ...(w.publisher ? { publisher: w.publisher } : {}),
+    ...(w.support_url ? { supportUrl: w.support_url } : {}),
+    ...(w.privacy_policy_url ? { privacyPolicyUrl: w.privacy_policy_url } : {}),
   }
 }

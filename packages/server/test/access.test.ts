@@ -17,6 +17,8 @@ import {
   listReviewQueue,
   personActor,
   redeliverEvent,
+  retryEventNow,
+  sendTestEvent,
   rejectApp,
   revokeGrant,
   rotateSecret,
@@ -128,6 +130,32 @@ function accessRules(engine: Engine): void {
     assert.ok(event)
     assert.equal(await codeOf(redeliverEvent(ctx, partner, { eventId: event.id })), 'not_found')
     assert.equal(await codeOf(redeliverEvent(ctx, cliActor, { eventId: 'no-such-event' })), 'not_found')
+    assert.equal(await codeOf(retryEventNow(ctx, partner, { eventId: event.id })), 'not_found')
+  })
+
+  it("sends test events only to a person's own apps (or an operator's), audited; retries only their events", async () => {
+    const mine = await createApp(ctx, partner, {
+      name: 'Pinged',
+      kind: 'public',
+      environment: 'sandbox',
+      installUrl: 'https://partner.example/i',
+      dataApiUrl: 'https://partner.example/hook',
+    })
+    const before = await server.storage.listEvents({ appId: mine.app.id, limit: 50 })
+    for (const who of [owner, member, stranger, visitorActor('127.0.0.1')]) {
+      assert.equal(await codeOf(sendTestEvent(ctx, who, { clientId: mine.app.clientId })), 'not_found')
+    }
+    assert.deepEqual(await server.storage.listEvents({ appId: mine.app.id, limit: 50 }), before, 'a refusal queues nothing')
+    const event = await sendTestEvent(ctx, partner, { clientId: mine.app.clientId })
+    assert.equal(event.type, 'ping')
+    assert.equal((await server.storage.getEvent(event.id))?.state, 'pending')
+    const [entry] = await server.storage.listAudit({ appIds: [mine.app.id], limit: 1 })
+    assert.deepEqual([entry?.action, entry?.actorUserId, entry?.objectId], ['event.test_sent', partner.user.id, event.id])
+    assert.equal((await sendTestEvent(ctx, cliActor, { clientId: mine.app.clientId })).type, 'ping', 'an operator may too')
+    assert.equal(await codeOf(retryEventNow(ctx, stranger, { eventId: event.id })), 'not_found')
+    assert.equal((await retryEventNow(ctx, partner, { eventId: event.id })).event.id, event.id)
+    const silent = await createApp(ctx, partner, { name: 'Silent', kind: 'public', environment: 'sandbox', installUrl: 'https://partner.example/i' })
+    assert.equal(await codeOf(sendTestEvent(ctx, partner, { clientId: silent.app.clientId })), 'invalid', 'no Data API URL')
   })
 
   it('lets only an operator review, suspend and give the operator role; a refusal changes nothing', async () => {

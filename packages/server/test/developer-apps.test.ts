@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
-import { cliActor, createGrant, updateApp } from '@fieldgate/core'
-import { decodeJwt, eachEngine, postJson, publicSandboxApp, request, startServer, type Res, type TestServer } from './helpers.js'
+import { approveApp, cliActor, createGrant, createUser, updateApp, verifyEventSignature } from '@fieldgate/core'
+import { decodeJwt, eachEngine, postJson, publicSandboxApp, request, startServer, waitUntil, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf } from './person.js'
 
 /** Partners here sign up and create apps at once; verifying the address first is accounts.test.ts's. */
@@ -237,5 +239,292 @@ describe('admin API: apps', () => {
       audit.json.map((e: Record<string, unknown>) => [e.action, e.client_id, e.tenant_id, e.address]),
       [['app.created', sandbox.json.client_id, sandbox.json.sandbox_target_id, '127.0.0.1']],
     )
+  })
+})
+
+/** A Data API receiver on loopback that answers `status` and keeps what arrived. */
+class Receiver {
+  readonly received: { body: string; signature: string }[] = []
+  status = 204
+  private server: Server | undefined
+
+  async listen(): Promise<string> {
+    this.server = createServer((req, res) => {
+      let body = ''
+      req.setEncoding('utf8').on('data', (c: string) => {
+        body += c
+      })
+      req.on('end', () => {
+        this.received.push({ body, signature: String(req.headers['fieldgate-signature']) })
+        res.writeHead(this.status).end()
+      })
+    })
+    await new Promise<void>((ok) => this.server!.listen(0, '127.0.0.1', ok))
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/events`
+  }
+
+  close(): Promise<void> {
+    return new Promise((ok) => {
+      this.server?.closeAllConnections()
+      this.server ? this.server.close(() => ok()) : ok()
+    })
+  }
+}
+
+const listing = {
+  short_description: 'Plans the week of fieldwork',
+  logo_url: 'https://planner.example/logo.png',
+  publisher: 'Planner & Co',
+  'category:Scheduling': 'on',
+  'category:Mapping': 'on',
+  support_url: 'https://planner.example/help',
+  privacy_policy_url: 'https://planner.example/privacy',
+}
+
+/**
+ * Issue 14, the portal part: the marketplace listing in the app form and the admin API, its errors
+ * beside each field, its review for live apps, and the app page's sections with the Data API's
+ * deliveries, test events and Retry now.
+ */
+describe('developer portal: the marketplace listing and the Data API section', () => {
+  let server: TestServer
+  let receiver: Receiver
+  let dataApiUrl: string
+  const adminToken = randomBytes(24).toString('hex')
+  // A retry waits a minute: only Retry now brings it forward within the test.
+  const webhooks = { allowPrivateTargets: true, pollMs: 50, timeoutMs: 1000, leaseMs: 3000, baseDelayMs: 60_000, maxDelayMs: 60_000, maxAgeSeconds: 86400, batch: 20 }
+  before(async () => {
+    server = await startServer({ overrides: { ...open, adminToken, webhooks } })
+    receiver = new Receiver()
+    dataApiUrl = await receiver.listen()
+  })
+  after(async () => {
+    await server.close()
+    await receiver.close()
+  })
+
+  it('stores the listing from the form, shows it in the edit form, and refuses bad values beside their field, changing nothing', async () => {
+    const p = await partner(server)
+    const res = await postCreate(p, { install_url: 'https://planner.example/install', ...listing })
+    assert.equal(res.status, 303, res.text)
+    const clientId = clientIdOf(await p.get(res.headers.get('location')!))!
+    const app = await server.storage.getAppByClientId(clientId)
+    assert.deepEqual(
+      [app?.shortDescription, app?.logoUrl, app?.publisher, app?.categories, app?.supportUrl, app?.privacyPolicyUrl],
+      ['Plans the week of fieldwork', 'https://planner.example/logo.png', 'Planner & Co', ['Scheduling', 'Mapping'], listing.support_url, listing.privacy_policy_url],
+    )
+    const page = await p.get(`/developer/apps/${clientId}`)
+    assert.match(page.text, /id="short_description" name="short_description" type="text" value="Plans the week of fieldwork"/)
+    assert.match(page.text, /id="publisher" name="publisher" type="text" value="Planner &amp; Co"/)
+    assert.match(page.text, /name="category:Scheduling" checked/)
+    assert.doesNotMatch(page.text, /name="category:Weather" checked/)
+
+    const base = { csrf: csrfOf(page), name: 'Route planner', 'scope:api': 'on', install_url: 'https://planner.example/install' }
+    const cases: [Record<string, string>, string, RegExp][] = [
+      [{ logo_url: 'http://planner.example/logo.png' }, 'logo_url', /logo URL must be an https URL/],
+      [{ logo_url: 'javascript:alert(1)' }, 'logo_url', /logo URL must be an https URL/],
+      [{ short_description: 'x'.repeat(141) }, 'short_description', /short description is at most 140 characters/],
+      [{ short_description: 'two\nlines' }, 'short_description', /short description must be one line/],
+      [{ publisher: 'p'.repeat(101) }, 'publisher', /publisher is at most 100 characters/],
+      [{ 'category:Scheduling': 'on', 'category:Mapping': 'on', 'category:Weather': 'on', 'category:Livestock': 'on' }, 'categories', /choose at most 3 categories/],
+      [{ support_url: 'mailto:help@planner.example' }, 'support_url', /support URL must be an https URL/],
+      [{ privacy_policy_url: 'ftp://planner.example/privacy' }, 'privacy_policy_url', /privacy policy URL must be an https URL/],
+    ]
+    for (const [fields, field, message] of cases) {
+      const refused = await p.post(`/developer/apps/${clientId}`, { ...base, ...fields })
+      assert.equal(refused.status, 400, field)
+      const beside = new RegExp(`<p class="error field-error" id="${field}-error">([^<]*)</p>`).exec(refused.text)?.[1] ?? assert.fail(`no error beside ${field}`)
+      assert.match(beside, message)
+      assert.match(refused.text, new RegExp(`id="${field}"[^>]*aria-describedby="[^"]*${field}-error"[^>]*aria-invalid="true"`), `${field} names its error`)
+      assert.match(refused.text, new RegExp(`<a href="#${field}">`), 'the summary links to the field')
+    }
+    assert.deepEqual(await server.storage.getAppByClientId(clientId), app, 'nothing changed')
+
+    // Blank clears: no logo, no links, the contact email as publisher.
+    const cleared = await p.post(`/developer/apps/${clientId}`, base)
+    assert.equal(cleared.status, 303)
+    const after = await server.storage.getAppByClientId(clientId)
+    assert.deepEqual([after?.logoUrl, after?.publisher, after?.categories, after?.supportUrl, after?.shortDescription], [null, null, [], null, ''])
+  })
+
+  it('round-trips the listing through the admin API, and refuses an unknown category with a clear message', async () => {
+    const post = (body: unknown) =>
+      request(server.url('/admin/v1/apps'), { method: 'POST', body: JSON.stringify(body), headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' } })
+    const body = {
+      name: 'Yield maps',
+      kind: 'public',
+      environment: 'sandbox',
+      install_url: 'https://yield.example/install',
+      logo_url: 'https://yield.example/logo.svg',
+      short_description: 'Yield maps from your combine',
+      categories: ['Mapping', 'Agronomy'],
+      publisher: 'Yield Ltd',
+      support_url: 'https://yield.example/support',
+      privacy_policy_url: 'https://yield.example/privacy',
+    }
+    const made = await post(body)
+    assert.equal(made.status, 201, made.text)
+    const { name: _n, kind: _k, environment: _e, install_url: _i, ...sent } = body
+    const shown = (json: Record<string, unknown>) =>
+      Object.fromEntries(['logo_url', 'short_description', 'categories', 'publisher', 'support_url', 'privacy_policy_url'].map((k) => [k, json[k]]))
+    assert.deepEqual(shown(made.json), sent)
+    const listed = await request(server.url('/admin/v1/apps'), { headers: { authorization: `Bearer ${adminToken}` } })
+    assert.equal(listed.status, 200, listed.text)
+    assert.deepEqual(shown(listed.json.find((a: { client_id: string }) => a.client_id === made.json.client_id)), sent)
+
+    const unknown = await post({ ...body, categories: ['Mapping', 'Cooking'] })
+    assert.equal(unknown.status, 400)
+    assert.equal(unknown.json.error, 'invalid_request')
+    assert.match(unknown.json.error_description, /categories must be among: Scheduling, .* \(not Cooking\)/)
+    const plain = await post({ ...body, support_url: 'http://yield.example/support' })
+    assert.equal(plain.status, 400)
+    assert.match(plain.json.error_description, /support URL must be an https URL/)
+  })
+
+  it("a live app's listing changes wait for review: the old listing stays in force and the operator sees both", async () => {
+    const p = await partner(server)
+    const res = await postCreate(p, { environment: 'live', install_url: 'https://planner.example/install', listed: 'on', ...listing })
+    assert.equal(res.status, 303, res.text)
+    const clientId = clientIdOf(await p.get(res.headers.get('location')!))!
+    await approveApp(server.runtime.ctx, cliActor, { clientId })
+    const page = await p.get(`/developer/apps/${clientId}`)
+    const saved = await p.post(`/developer/apps/${clientId}`, {
+      csrf: csrfOf(page),
+      name: 'Route planner',
+      'scope:api': 'on',
+      install_url: 'https://planner.example/install',
+      listed: 'on',
+      ...listing,
+      publisher: 'Someone Famous',
+      'category:Mapping': 'off',
+      'category:Weather': 'on',
+      logo_url: 'https://elsewhere.example/logo.png',
+    })
+    assert.equal(saved.status, 303)
+    assert.match(saved.headers.get('location')!, /notice=submitted/)
+    const app = (await server.storage.getAppByClientId(clientId))!
+    assert.deepEqual([app.review, app.publisher, app.categories, app.logoUrl], ['pending', 'Planner & Co', ['Scheduling', 'Mapping'], listing.logo_url], 'in force as approved')
+    assert.deepEqual(
+      [app.proposed?.publisher, app.proposed?.categories, app.proposed?.logoUrl],
+      ['Someone Famous', ['Scheduling', 'Weather'], 'https://elsewhere.example/logo.png'],
+    )
+    const after = await p.get(`/developer/apps/${clientId}`)
+    assert.match(after.text, /Your changes wait for review<\/strong> \(logo, categories, publisher\)/)
+    assert.match(after.text, /id="publisher" name="publisher" type="text" value="Someone Famous"/, 'the form shows what waits')
+
+    const opEmail = `op-${randomBytes(4).toString('hex')}@fieldgate.example`
+    await createUser(server.runtime.ctx, cliActor, { email: opEmail, password: Person.password, operator: true })
+    const operator = new Person(server, opEmail)
+    assert.equal((await operator.signIn()).status, 303)
+    const queue = await operator.get('/operator/review')
+    assert.equal(queue.status, 200)
+    const row = (label: string) => new RegExp(`<div>${label}</div><div class="changed">([^<]*)</div><div class="changed">([^<]*) <span class="tag">changed</span>`).exec(queue.text)
+    assert.deepEqual(row('Publisher')?.slice(1), ['Planner &amp; Co', 'Someone Famous'])
+    assert.deepEqual(row('Categories')?.slice(1), ['Scheduling, Mapping', 'Scheduling, Weather'])
+    assert.deepEqual(row('Logo URL')?.slice(1), [listing.logo_url, 'https://elsewhere.example/logo.png'])
+    assert.match(queue.text, /<div>Support URL<\/div><div>https:\/\/planner\.example\/help<\/div><div>https:\/\/planner\.example\/help<\/div>/, 'unchanged fields unmarked')
+    await approveApp(server.runtime.ctx, cliActor, { clientId })
+    const approved = (await server.storage.getAppByClientId(clientId))!
+    assert.deepEqual([approved.publisher, approved.categories, approved.proposed], ['Someone Famous', ['Scheduling', 'Weather'], null])
+  })
+
+  it('splits the app page into sections, sends a signed test event, shows it delivered with body, status and time, retries a waiting one now, and pages and filters deliveries', async () => {
+    const p = await partner(server)
+    const res = await postCreate(p, { install_url: 'https://planner.example/install', data_api_url: dataApiUrl })
+    const created = await p.get(res.headers.get('location')!)
+    const clientId = clientIdOf(created)!
+    const secret = secretOf(created)!
+    const app = (await server.storage.getAppByClientId(clientId))!
+    const path = `/developer/apps/${clientId}`
+    const page = await p.get(path)
+    for (const id of ['settings', 'credentials', 'data-api', 'activity']) {
+      assert.match(page.text, new RegExp(`<a href="#${id}">`), `nav links to #${id}`)
+      assert.match(page.text, new RegExp(`<section id="${id}" aria-labelledby="${id}-heading">`), `section ${id}`)
+    }
+
+    const forged = await p.post(`${path}/test-event`, { csrf: 'forged' })
+    assert.equal(forged.status, 403, 'CSRF first')
+    const sent = await p.post(`${path}/test-event`, { csrf: csrfOf(page) })
+    assert.equal(sent.status, 303)
+    assert.equal(sent.headers.get('location'), `${path}?notice=test_sent#data-api`)
+    await waitUntil(async () => receiver.received.some((r) => r.body.includes('"type":"ping"') && r.body.includes(clientId)), 10_000)
+    const ping = receiver.received.find((r) => r.body.includes('"type":"ping"') && r.body.includes(clientId))!
+    assert.equal(verifyEventSignature(ping.signature, ping.body, secret, Math.floor(Date.now() / 1000)), true, 'signed with the client secret')
+    const event = JSON.parse(ping.body) as { id: string; data: { test: boolean } }
+    assert.equal(event.data.test, true)
+    await waitUntil(async () => (await server.storage.getEvent(event.id))?.state === 'delivered', 5000)
+    const shown = await p.get(`${path}?notice=test_sent`)
+    assert.match(shown.text, /<p role="status">A test event is on its way to your Data API URL\.<\/p>/)
+    const item =
+      new RegExp(`<li class="delivery" id="event-${event.id}">([\\s\\S]*?)</li>\\s*(?=<li class="delivery"|</ul>)`).exec(shown.text)?.[1] ?? assert.fail('the test event is listed')
+    assert.match(item, /<strong>Test event<\/strong> <code>ping<\/code>/)
+    assert.match(item, /<span class="tag">Delivered<\/span>/)
+    assert.match(item, /<pre class="delivery-body">\{\n {2}&quot;id&quot;: &quot;evt_/, 'the request body, as sent')
+    assert.match(item, /<time datetime="[^"]+" data-local="time">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC<\/time>: status <strong>204<\/strong> in \d+ ms/)
+    assert.match(item, /action="\/developer\/apps\/[^/]+\/events\/evt_[0-9a-f]+\/redeliver"/, 'a delivered event can be redelivered')
+    const audit = await server.storage.listAudit({ appIds: [app.id], limit: 5 })
+    assert.ok(
+      audit.some((e) => e.action === 'event.test_sent' && e.objectId === event.id && e.actor === p.email),
+      'audited, by whom',
+    )
+
+    // The receiver fails: the retry waits a minute, until Retry now.
+    receiver.status = 500
+    const again = await p.post(`${path}/test-event`, { csrf: csrfOf(page) })
+    assert.equal(again.status, 303)
+    let failing = ''
+    await waitUntil(async () => {
+      const [latest] = await server.storage.listEvents({ appId: app.id, limit: 1 })
+      failing = latest?.id ?? ''
+      return latest?.state === 'pending' && latest.attempts === 1
+    }, 10_000)
+    const waiting = await p.get(`${path}?state=pending`)
+    const waitingItem =
+      new RegExp(`<li class="delivery" id="event-${failing}">([\\s\\S]*?)</li>\\s*(?=<li class="delivery"|</ul>)`).exec(waiting.text)?.[1] ?? assert.fail('listed as waiting')
+    assert.match(waitingItem, /<span class="tag">Retrying<\/span>/)
+    assert.match(waitingItem, /status <strong>500<\/strong>/)
+    assert.doesNotMatch(waiting.text, new RegExp(`id="event-${event.id}"`), 'the filter leaves the delivered one out')
+    assert.match(waiting.text, /<option value="pending" selected>Waiting<\/option>/)
+    receiver.status = 204
+    const retried = await p.post(`${path}/events/${failing}/retry`, { csrf: csrfOf(page) })
+    assert.equal(retried.status, 303)
+    assert.equal(retried.headers.get('location'), `${path}?notice=retrying#data-api`)
+    await waitUntil(async () => (await server.storage.getEvent(failing))?.state === 'delivered', 5000)
+    assert.deepEqual(
+      (await server.storage.listAttempts(failing)).map((a) => a.status),
+      [500, 204],
+    )
+    const late = await p.post(`${path}/events/${failing}/retry`, { csrf: csrfOf(page) })
+    assert.equal(late.headers.get('location'), `${path}?notice=busy#data-api`, 'delivered already: nothing to retry')
+    const stranger = await partner(server)
+    const strangerPage = await stranger.get('/developer')
+    assert.equal((await stranger.post(`${path}/events/${failing}/retry`, { csrf: csrfOf(strangerPage) })).status, 404, "another partner's app is as good as absent")
+    assert.equal((await stranger.post(`${path}/test-event`, { csrf: csrfOf(strangerPage) })).status, 404)
+
+    // Ten a page: twelve test events and the sandbox install's grant.created make thirteen, three on the next page.
+    for (let i = 0; i < 10; i++) assert.equal((await p.post(`${path}/test-event`, { csrf: csrfOf(page) })).status, 303)
+    const first = await p.get(path)
+    assert.equal((first.text.match(/<li class="delivery"/g) ?? []).length, 10)
+    const next = /<a href="([^"]+)" rel="next">Next<\/a>/.exec(first.text)?.[1] ?? assert.fail('a next page')
+    assert.equal(next, `${path}?events=10#data-api`)
+    const second = await p.get(next.replace('#data-api', ''))
+    assert.equal((second.text.match(/<li class="delivery"/g) ?? []).length, 3)
+    assert.match(second.text, /<strong>Access granted<\/strong> <code>grant\.created<\/code>/, 'the oldest, last')
+    assert.match(second.text, /rel="prev">Previous<\/a>/)
+    assert.doesNotMatch(second.text, /rel="next"/)
+    const junk = await p.get(`${path}?state=everything&events=-5&activity=x`)
+    assert.equal(junk.status, 200, 'an odd query shows the first page of everything')
+    assert.equal((junk.text.match(/<li class="delivery"/g) ?? []).length, 10)
+  })
+
+  it('says to set a Data API URL before a test event, beside the field', async () => {
+    const p = await partner(server)
+    const res = await postCreate(p, { install_url: 'https://planner.example/install' })
+    const clientId = clientIdOf(await p.get(res.headers.get('location')!))!
+    const page = await p.get(`/developer/apps/${clientId}`)
+    assert.doesNotMatch(page.text, /Send a test event/, 'no button without a URL')
+    const refused = await p.post(`/developer/apps/${clientId}/test-event`, { csrf: csrfOf(page) })
+    assert.equal(refused.status, 400)
+    assert.match(refused.text, /<p class="error field-error" id="data_api_url-error">set a Data API URL first: test events are sent there<\/p>/)
   })
 })

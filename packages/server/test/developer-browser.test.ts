@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { postJson, startServer, type TestServer } from './helpers.js'
@@ -106,5 +108,122 @@ describe('the developer portal in a browser: reloads and the token lifetime', ()
     assert.equal((await server.storage.getAppByClientId(clientId))?.tokenTtl, 7200)
     await page.reload()
     assert.equal(await appCount(), before + 1)
+  })
+})
+
+/**
+ * Issue 14, the portal part, on a phone's width (390 px): the app page's sections by in-page links, the
+ * listing in the form, and a test event sent to a real receiver on loopback, shown with its body,
+ * status and time; the deliveries fit their container.
+ */
+describe('the developer portal in a browser: sections, the listing and a test event', () => {
+  let server: TestServer
+  let browser: Browser | undefined
+  const received: string[] = []
+  let receiver: Server | undefined
+  let dataApiUrl = ''
+
+  before(
+    async () => {
+      receiver = createServer((req, res) => {
+        let body = ''
+        req.setEncoding('utf8').on('data', (c: string) => {
+          body += c
+        })
+        req.on('end', () => {
+          received.push(body)
+          res.writeHead(202).end()
+        })
+      })
+      await new Promise<void>((ok) => receiver!.listen(0, '127.0.0.1', ok))
+      dataApiUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/fieldgate-events`
+      const webhooks = { allowPrivateTargets: true, pollMs: 50, timeoutMs: 1000, leaseMs: 3000, baseDelayMs: 100, maxDelayMs: 400, maxAgeSeconds: 86400, batch: 20 }
+      server = await startServer({ overrides: { signup: 'open', webhooks } })
+      if (!browserSkip) browser = await launchBrowser()
+    },
+    { timeout: 30_000 },
+  )
+
+  after(async () => {
+    await browser?.close().catch(() => {})
+    await server?.close()
+    receiver?.closeAllConnections()
+    await new Promise<void>((ok) => (receiver ? receiver.close(() => ok()) : ok()))
+  })
+
+  it('navigates the sections, saves the listing, and shows a test event delivered to the receiver', { skip: browserSkip, timeout: 60_000 }, async () => {
+    if (!browser) throw new Error('no browser')
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
+    context.setDefaultTimeout(5_000)
+    try {
+      const page = await context.newPage()
+      await page.goto(server.url('/signup'))
+      await page.getByLabel('Email').fill(`partner-${randomUUID().slice(0, 8)}@partner.example`)
+      await page.getByLabel('Password').fill(PASSWORD)
+      await page.getByRole('button', { name: 'Create account' }).click()
+      await page.waitForURL((u) => u.pathname === '/developer')
+      await page.goto(server.url('/developer/apps/new'))
+      await page.getByLabel('App name').fill('Spray log')
+      await page.getByLabel('Data API URL').fill(dataApiUrl)
+      await page.getByLabel('Short description').fill('Every spray, logged')
+      await page.getByLabel('Publisher').fill('Spray Log Ltd')
+      await page.getByLabel('Compliance').check()
+      await page.getByLabel('Support URL').fill('https://spray.example/help')
+      await page.getByRole('button', { name: 'Create app' }).click()
+      await page.waitForURL((u) => u.pathname.endsWith('/secret'))
+      const clientId = await page.getByLabel('Client ID').inputValue()
+      const app = (await server.storage.getAppByClientId(clientId))!
+      assert.deepEqual(
+        [app.shortDescription, app.publisher, app.categories, app.supportUrl],
+        ['Every spray, logged', 'Spray Log Ltd', ['Compliance'], 'https://spray.example/help'],
+      )
+
+      await page.goto(server.url(`/developer/apps/${clientId}`))
+      const nav = page.getByRole('navigation', { name: 'Sections of this app' })
+      for (const [name, id] of [
+        ['Credentials', 'credentials'],
+        ['Activity', 'activity'],
+        ['Data API', 'data-api'],
+      ] as const) {
+        await nav.getByRole('link', { name }).click()
+        await page.waitForURL((u) => u.hash === `#${id}`)
+        const top = await page.locator(`#${id}`).evaluate((el) => el.getBoundingClientRect().top)
+        assert.ok(top >= -1 && top < 844, `${name} is scrolled into view (top ${top})`)
+      }
+      assert.match(await page.locator('#credentials').innerText(), new RegExp(clientId))
+
+      await page.getByRole('button', { name: 'Send a test event' }).click()
+      await page.getByRole('status').filter({ hasText: 'A test event is on its way' }).waitFor()
+      assert.equal(new URL(page.url()).hash, '#data-api')
+      const start = Date.now()
+      while (!received.some((b) => b.includes('"type":"ping"') && b.includes(clientId)) && Date.now() - start < 10_000) await page.waitForTimeout(50)
+      const ping = JSON.parse(received.find((b) => b.includes('"type":"ping"') && b.includes(clientId))!) as { id: string }
+      // Reload until the dispatcher has recorded the receiver's answer.
+      const delivery = page.locator(`#event-${ping.id}`)
+      for (let i = 0; i < 50; i++) {
+        await page.reload()
+        if ((await delivery.count()) && (await delivery.innerText()).includes('Delivered')) break
+        await page.waitForTimeout(100)
+      }
+      const text = await delivery.innerText()
+      assert.match(text, /Test event[\s\S]*ping[\s\S]*Delivered/)
+      assert.match(text, /Request body[\s\S]*"id": "evt_/, 'the body as sent')
+      assert.match(text, /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: status 202 in \d+ ms/, 'the answer and its time')
+      assert.equal(await page.locator('ul.deliveries').evaluate((el) => el.scrollWidth <= el.clientWidth + 1), true, 'the deliveries fit at 390 px')
+      assert.equal(await page.locator('#data-api').evaluate((el) => el.scrollWidth <= el.clientWidth + 1), true, 'and so does the section')
+
+      await page.getByLabel('Show').selectOption('failed')
+      await page.getByRole('button', { name: 'Filter' }).click()
+      await page.waitForURL((u) => u.searchParams.get('state') === 'failed')
+      assert.equal(await page.locator('li.delivery').count(), 0, 'nothing failed')
+      await page.getByLabel('Show').selectOption('delivered')
+      await page.getByRole('button', { name: 'Filter' }).click()
+      await page.waitForURL((u) => u.searchParams.get('state') === 'delivered')
+      assert.ok((await page.locator('li.delivery').count()) >= 1)
+      await page.locator(`#event-${ping.id}`).getByRole('button', { name: 'Redeliver' }).click()
+      await page.getByRole('status').filter({ hasText: 'The event will be delivered again.' }).waitFor()
+    } finally {
+      await context.close().catch(() => {})
+    }
   })
 })

@@ -1,6 +1,6 @@
 /**
  * Fuzzing the developer portal's pages and forms (new app, settings, secret rotation, deletion, sandbox
- * installs, event redelivery). Issue 7, the security sweep: no 5xx, errors keep their shape, no request
+ * installs, event redelivery and Retry now, test events). Issue 7, the security sweep: no 5xx, errors keep their shape, no request
  * changes the store. The generators, the server with its fixtures and the checks are in
  * support/fuzz.ts.
  */
@@ -47,6 +47,13 @@ const APP_FORM_FIELDS = [
   'listed',
   'scope:api',
   'scope:maps:write',
+  'logo_url',
+  'short_description',
+  'category:Mapping',
+  'category:Weather',
+  'publisher',
+  'support_url',
+  'privacy_policy_url',
   'grace',
   'confirm',
 ]
@@ -65,6 +72,13 @@ const APP_FORM_REAL = {
   tenant_id: [randomBytes(8).toString('hex')],
   name: ['App', ' ', ''],
   description: ['x'.repeat(2001)],
+  logo_url: ['https://logo.example/l.png', 'http://logo.example/l.png', 'data:image/png;base64,AAAA', 'https://'],
+  short_description: ['One line', 'two\nlines', 'x'.repeat(141)],
+  'category:Mapping': ['on'],
+  'category:Weather': ['on', 'off'],
+  publisher: ['Acme', 'x'.repeat(101), '\u0000'],
+  support_url: ['https://help.example/', 'mailto:help@example.com', 'javascript:alert(1)'],
+  privacy_policy_url: ['https://help.example/privacy', 'ftp://help.example/'],
 } as Record<string, readonly string[]>
 
 /** Numbers the developer portal would accept as a grace period (it reads `Number(form.grace || '86400')`). */
@@ -101,7 +115,11 @@ const specs: Spec[] = [
         ),
       }),
   },
-  getRoute('/developer/apps/:clientId', 'page', { auth: pageAuth, names: ['notice'], path: (f) => fc.oneof(fc.constant(ownPath(f, '')), appPath(f, '')) }),
+  getRoute('/developer/apps/:clientId', 'page', {
+    auth: pageAuth,
+    names: ['notice', 'state', 'events', 'activity'],
+    path: (f) => fc.oneof(fc.constant(ownPath(f, '')), appPath(f, '')),
+  }),
   getRoute('/developer/apps/:clientId/secret', 'page', { auth: pageAuth, names: ['h'], path: (f) => fc.oneof(fc.constant(ownPath(f, '/secret')), appPath(f, '/secret')) }),
   {
     method: 'POST',
@@ -174,6 +192,29 @@ const specs: Spec[] = [
         hints: [],
         params: paramsOf({}),
       }),
+  },
+  {
+    method: 'POST',
+    route: '/developer/apps/:clientId/events/:eventId/retry',
+    kind: 'page',
+    note: 'no real event id',
+    build: (f) =>
+      pageForm(f, {
+        path: fc.tuple(fc.oneof(fc.constant(f.own.clientId), edgeSegment), edgeSegment).map(([c, e]) => `/developer/apps/${c}/events/${e}/retry`),
+        hints: [],
+        params: paramsOf({}),
+      }),
+  },
+  {
+    method: 'POST',
+    route: '/developer/apps/:clientId/test-event',
+    kind: 'page',
+    note: "someone else's app or junk, or the own app without a valid CSRF token",
+    build: (f) =>
+      fc.oneof(
+        pageForm(f, { path: appPath(f, '/test-event'), hints: [], params: paramsOf({}) }),
+        pageForm(f, { path: ownPath(f, '/test-event'), hints: [], params: paramsOf({}), csrf: forgedCsrf(f) }),
+      ),
   },
 ]
 

@@ -9,7 +9,11 @@ import { edgeSegment, fieldsOf, forgedCsrf, fuzzFile, getRoute, pageAuth, pageFo
 const specs: Spec[] = [
   // ---- pages: marketplace ----
   getRoute('/marketplace/installed', 'page', { auth: pageAuth }),
-  getRoute('/marketplace', 'page', { auth: pageAuth, names: ['tenant'], real: (f) => f.tenantIds }),
+  getRoute('/marketplace', 'page', {
+    auth: pageAuth,
+    names: ['tenant', 'q', 'category', 'offset'],
+    real: (f) => [...f.tenantIds, 'Mapping', 'mapping', 'Weather', '20', '99999', '-1', '1e3', '%', '_', '!'],
+  }),
   getRoute('/marketplace/apps/:clientId', 'page', {
     auth: pageAuth,
     names: ['tenant'],

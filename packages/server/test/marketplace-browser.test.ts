@@ -4,7 +4,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, afterEach, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { approveApp, cliActor, createTenant, createUser, updateApp, type Tenant } from '@fieldgate/core'
+import { approveApp, cliActor, createApp, createTenant, createUser, updateApp, type Tenant } from '@fieldgate/core'
 import { completionUrl, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, repoRoot, request, startServer, type Res, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Hit, type Partner } from './browser.js'
@@ -659,5 +659,111 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.equal(partner.hits.length, seen, 'nothing reached the partner')
     assert.equal((await server.storage.listGrants({ tenantId: tenant.id })).length, 0, 'no grant on the live tenant')
     assert.equal((await server.storage.listGrants({ appId: id })).filter((g) => g.tenantId === tenant.id).length, 0)
+  })
+})
+
+/**
+ * Issue 14, the marketplace part, on a phone's width (390 px): search and the category filter by a
+ * plain GET form, an app's page with its publisher, links and what it can do, Cancel back to the list
+ * (nothing installed), and Install on to the partner's install URL.
+ */
+describe('the marketplace in a browser: search, filter, an app page, Install and Cancel', () => {
+  let server: TestServer
+  let partner: Partner
+  let browser: Browser | undefined
+  let tenant: Tenant
+  let email: string
+  const word = `Tilth${randomUUID().slice(0, 6)}`
+
+  before(
+    async () => {
+      partner = await startPartner('/install', 'Crop Planner', 'Crop Planner is setting up your farm')
+      server = await startServer({ overrides: { signup: 'open' } })
+      if (!browserSkip) browser = await launchBrowser()
+      const ctx = server.runtime.ctx
+      tenant = await createTenant(ctx, cliActor, { name: 'Hillside Farm', environment: 'live' })
+      email = `owner-${randomUUID().slice(0, 8)}@hillside.example`
+      await createUser(ctx, cliActor, { email, password: PASSWORD, tenantId: tenant.id, role: 'owner' })
+      const app = (name: string, fields: Record<string, unknown>) =>
+        createApp(ctx, cliActor, { name, kind: 'public', environment: 'live', installUrl: partner.url, listed: true, contactEmail: 'dev@crop.example', ...fields })
+      await app(`${word} Crop Planner`, {
+        scopes: 'api fields:read',
+        shortDescription: 'Plans rotations field by field',
+        categories: ['Agronomy', 'Scheduling'],
+        publisher: 'Crop Planner Ltd',
+        supportUrl: 'https://crop.example/support',
+        privacyPolicyUrl: 'https://crop.example/privacy',
+      })
+      await app(`${word} Ledger`, { shortDescription: 'Books for the farm office', categories: ['Accounting'] })
+    },
+    { timeout: 30_000 },
+  )
+
+  after(async () => {
+    await browser?.close().catch(() => {})
+    await server?.close()
+    await partner?.close()
+  })
+
+  /** True when nothing inside `selector` is wider than it: it fits its container at this width. */
+  const fits = (page: Page, selector: string) => page.locator(selector).evaluate((el) => el.scrollWidth <= el.clientWidth + 1)
+
+  it('finds apps by search and category, shows one, cancels back to the list and installs', { skip: browserSkip, timeout: 60_000 }, async () => {
+    if (!browser) throw new Error('no browser')
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 } })
+    context.setDefaultTimeout(5_000)
+    try {
+      const page = await context.newPage()
+      await page.goto(server.url('/login'))
+      await page.getByLabel('Email').fill(email)
+      await page.getByLabel('Password').fill(PASSWORD)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.waitForURL((u) => u.pathname !== '/login')
+      await page.goto(server.url('/marketplace'))
+
+      await page.getByRole('searchbox', { name: 'Search' }).fill(word.toLowerCase())
+      await page.getByRole('button', { name: 'Search' }).click()
+      await page.waitForURL((u) => u.searchParams.get('q') === word.toLowerCase())
+      assert.equal(await page.locator('section.app-card').count(), 2, 'both match, whatever the case')
+      assert.equal(await fits(page, '.app-cards'), true, 'the cards fit at 390 px')
+      assert.equal(await fits(page, 'form.market-search'), true, 'the search form wraps at 390 px')
+
+      await page.getByLabel('Category').selectOption('Accounting')
+      await page.getByRole('button', { name: 'Search' }).click()
+      await page.waitForURL((u) => u.searchParams.get('category') === 'Accounting')
+      const cards = page.locator('section.app-card')
+      assert.deepEqual(await cards.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label'))), [`${word} Ledger`])
+      assert.match(await cards.first().innerText(), /Books for the farm office[\s\S]*Accounting/)
+      assert.equal(await page.getByRole('searchbox', { name: 'Search' }).inputValue(), word.toLowerCase(), 'the search is kept')
+
+      await page.getByLabel('Category').selectOption('')
+      await page.getByRole('button', { name: 'Search' }).click()
+      await page.waitForURL((u) => u.searchParams.get('category') === '')
+      const card = page.getByRole('region', { name: `${word} Crop Planner` })
+      assert.match(await card.innerText(), /by Crop Planner Ltd[\s\S]*Plans rotations field by field[\s\S]*Scheduling[\s\S]*Agronomy/)
+      assert.equal(await card.locator('.initials').innerText(), 'TC', 'no logo: initials')
+      await card.getByRole('link', { name: `${word} Crop Planner` }).click()
+
+      await page.getByRole('heading', { name: `${word} Crop Planner`, level: 1 }).waitFor()
+      assert.match(await page.locator('.publisher').innerText(), /by Crop Planner Ltd/)
+      assert.equal(await page.getByRole('link', { name: 'Support' }).getAttribute('href'), 'https://crop.example/support')
+      assert.equal(await page.getByRole('link', { name: 'Privacy policy' }).getAttribute('href'), 'https://crop.example/privacy')
+      await page.getByRole('heading', { name: 'It will be able to' }).waitFor()
+      assert.match(await page.locator('ul.scopes').innerText(), /fields:read/)
+      assert.equal(await fits(page, 'main'), true, 'the app page fits')
+
+      await page.getByRole('link', { name: 'Cancel' }).click()
+      await page.waitForURL((u) => u.pathname === '/marketplace' && u.searchParams.get('tenant') === tenant.id)
+      assert.deepEqual(await server.storage.listGrants({ tenantId: tenant.id }), [], 'Cancel installs nothing')
+
+      await page.getByRole('link', { name: `${word} Crop Planner` }).click()
+      await page.getByRole('button', { name: 'Install' }).click()
+      await page.waitForURL((u) => u.href.startsWith(partner.url))
+      await page.getByRole('heading', { name: 'Crop Planner is setting up your farm' }).waitFor()
+      assert.equal(partner.hits.at(-1)?.params.get('target_id'), tenant.id)
+      assert.equal((await server.storage.listGrants({ tenantId: tenant.id })).length, 1, 'installed')
+    } finally {
+      await context.close().catch(() => {})
+    }
   })
 })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { approveApp, cliActor, createTenant, createUser, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
+import { approveApp, cliActor, createApp, createTenant, createUser, describeScope, queryHmac, updateApp, type Tenant } from '@fieldgate/core'
 import { FieldgateError, completionUrl, readInstallRequest, verifyInstallRequest, type CompletionStatus } from '@fieldgate/client'
 import { bearer, postJson, request, runCli, startServer, tempDir, type Res, type TestServer } from './helpers.js'
 import { Person, csrfOf, hiddenFields } from './person.js'
@@ -581,5 +581,124 @@ describe('fieldgate audit list', () => {
     )
     const filtered = await runCli(['audit', 'list', '--app', 'nope', '--json'], { FIELDGATE_DATA_DIR: dataDir })
     assert.equal(filtered.code, 1)
+  })
+})
+
+/**
+ * Issue 14, the marketplace part: cards with logo (or initials), one line, publisher and categories;
+ * search and a category filter by GET, paged; an app's page with what it can do, its publisher and
+ * links, and Install / Cancel.
+ */
+describe('marketplace: listings, search and an app page', () => {
+  let server: TestServer
+  let tenant: Tenant
+  let person: Person
+  const word = `zq${randomBytes(3).toString('hex')}`
+  before(async () => {
+    server = await startServer({ overrides: open })
+    ;({ tenant, person } = await tenantOwner(server, 'live'))
+  })
+  after(() => server.close())
+
+  /** A listed live app, made by an operator (so in force at once). */
+  const listed = (name: string, fields: Partial<Parameters<typeof createApp>[2]> = {}) =>
+    createApp(server.runtime.ctx, cliActor, { name, kind: 'public', environment: 'live', installUrl: INSTALL, listed: true, contactEmail: 'dev@partner.example', ...fields })
+  const cards = (text: string) => [...text.matchAll(/<section class="app-card" aria-label="([^"]+)">/g)].map((m) => m[1])
+  const market = (query: Record<string, string>) => person.get(`/marketplace?${new URLSearchParams({ tenant: tenant.id, ...query })}`)
+
+  it('shows each card with its logo or initials, one line, publisher and categories', async () => {
+    const logo = await listed(`Soil ${word} probe`, {
+      logoUrl: 'https://soil.example/logo.png',
+      shortDescription: 'Moisture by the hour',
+      categories: ['Agronomy', 'Weather'],
+      publisher: 'Soil Sense',
+    })
+    await listed(`bare ${word} tool`, { description: 'd'.repeat(300) })
+    const page = await market({ q: word })
+    assert.equal(page.status, 200)
+    const card = (name: string) => new RegExp(`<section class="app-card" aria-label="${name}">([\\s\\S]*?)</section>`).exec(page.text)?.[1] ?? assert.fail(`no card for ${name}`)
+    const withLogo = card(logo.app.name)
+    assert.match(withLogo, /<img class="app-logo small" src="https:\/\/soil\.example\/logo\.png" alt="" width="48" height="48">/)
+    assert.match(withLogo, /<p class="publisher">by Soil Sense<\/p>/)
+    assert.match(withLogo, /<p>Moisture by the hour<\/p>/)
+    assert.match(withLogo, /<li class="tag">Agronomy<\/li><li class="tag">Weather<\/li>/)
+    const bare = card(`bare ${word} tool`)
+    assert.match(bare, /<span class="app-logo small initials" aria-hidden="true">BZ<\/span>/, 'initials of the first two words')
+    assert.match(bare, /<p class="publisher">by dev@partner\.example<\/p>/, 'the contact email stands in for a publisher')
+    assert.match(bare, /<p>d{139}…<\/p>/, 'the long description, cut to a line')
+    assert.doesNotMatch(bare, /class="categories"/)
+    // The CSP lets the logo load: https images only, nothing else from elsewhere.
+    assert.match(page.headers.get('content-security-policy') ?? '', /img-src 'self' https:;/)
+  })
+
+  it('searches name, short description and publisher; filters by category; pages by GET; odd queries show everything', async () => {
+    const tag = `yx${randomBytes(3).toString('hex')}`
+    await listed(`Harvest ${tag}`, { categories: ['Scheduling'] })
+    await listed('Moisture map', { shortDescription: `Maps for ${tag.toUpperCase()} fields`, categories: ['Mapping'] })
+    await listed('Ledger', { publisher: `Books ${tag} Ltd`, categories: ['Accounting', 'Mapping'] })
+    await listed(`Sandbox ${tag}`, { environment: 'sandbox' })
+    await listed(`Hidden ${tag}`, { listed: false })
+    const found = await market({ q: tag })
+    assert.deepEqual(cards(found.text).sort(), [`Harvest ${tag}`, 'Ledger', 'Moisture map'].sort(), 'name, short description (any case) and publisher; listed live apps only')
+    assert.match(found.text, /<p class="muted" role="status">3 apps match\.<\/p>/)
+    assert.match(found.text, new RegExp(`<input type="search" id="q" name="q" value="${tag}"`), 'the box keeps the search')
+    const mapping = await market({ q: tag, category: 'Mapping' })
+    assert.deepEqual(cards(mapping.text).sort(), ['Ledger', 'Moisture map'])
+    assert.match(mapping.text, /<option value="Mapping" selected>Mapping<\/option>/)
+    const none = await market({ q: tag, category: 'Livestock' })
+    assert.deepEqual(cards(none.text), [])
+    assert.match(none.text, new RegExp(`No apps match “${tag}” in Livestock\\. <a href="/marketplace\\?tenant=${tenant.id}">Show all apps</a>`))
+    const odds: Record<string, string>[] = [{ category: 'Cooking' }, { offset: '-1' }, { offset: 'x' }, { q: '%' }]
+    for (const odd of odds) {
+      const res = await market(odd)
+      assert.equal(res.status, 200, JSON.stringify(odd))
+    }
+    assert.ok(cards((await market({ category: 'Cooking' })).text).length >= 3, 'an unknown category filters nothing')
+    assert.deepEqual(cards((await market({ q: '%' })).text), [], '% is a character, not a wildcard')
+
+    // Twenty a page, newest first.
+    const many = `pg${randomBytes(3).toString('hex')}`
+    for (let i = 1; i <= 23; i++) await listed(`${many} ${String(i).padStart(2, '0')}`)
+    const first = await market({ q: many })
+    assert.equal(cards(first.text).length, 20)
+    assert.equal(cards(first.text)[0], `${many} 23`)
+    assert.match(first.text, /23 apps match, showing 1–20 of 23\./)
+    const next = /<a href="([^"]+)" rel="next">Next<\/a>/.exec(first.text)?.[1]?.replace(/&amp;/g, '&') ?? assert.fail('a next page')
+    assert.equal(next, `/marketplace?tenant=${tenant.id}&q=${many}&offset=20`)
+    const second = await person.get(next)
+    assert.deepEqual(cards(second.text), [`${many} 03`, `${many} 02`, `${many} 01`])
+    assert.match(second.text, /rel="prev">Previous<\/a>/)
+    assert.doesNotMatch(second.text, /rel="next"/)
+  })
+
+  it("shows an app's page with what it can do in people's words, its publisher and links, and Install / Cancel", async () => {
+    const made = await listed(`Fleet ${word}`, {
+      scopes: 'api fields:read',
+      shortDescription: 'Where your tractors are',
+      description: 'Live positions of every machine.',
+      categories: ['Telematics'],
+      publisher: 'Fleet Works',
+      supportUrl: 'https://fleet.example/support',
+      privacyPolicyUrl: 'https://fleet.example/privacy',
+    })
+    const page = await person.get(`/marketplace/apps/${made.app.clientId}?tenant=${tenant.id}`)
+    assert.equal(page.status, 200)
+    assert.match(page.text, /<span class="app-logo large initials" aria-hidden="true">FZ<\/span>/)
+    assert.match(page.text, /<p class="publisher">by <strong>Fleet Works<\/strong> · <a href="mailto:dev@partner\.example">dev@partner\.example<\/a><\/p>/)
+    assert.match(page.text, /<p class="lead">Where your tractors are<\/p>/)
+    assert.match(page.text, /<p>Live positions of every machine\.<\/p>/)
+    assert.match(page.text, /<a href="https:\/\/fleet\.example\/support" rel="noopener noreferrer">Support<\/a> <span class="muted">\(fleet\.example\)<\/span>/)
+    assert.match(page.text, /<a href="https:\/\/fleet\.example\/privacy" rel="noopener noreferrer">Privacy policy<\/a>/)
+    assert.match(page.text, new RegExp(`<code>fields:read</code><br><span>${describeScope('fields:read').replace(/[.()]/g, '\\$&')}</span>`))
+    assert.match(page.text, /<button type="submit" class="primary">Install<\/button> <a class="button secondary" href="\/marketplace\?tenant=[^"]+">Cancel<\/a>/)
+    const cancel = /<a class="button secondary" href="([^"]+)">Cancel<\/a>/.exec(page.text)![1]!
+    assert.equal(cancel, `/marketplace?tenant=${tenant.id}`, 'Cancel goes back to the list, changing nothing')
+    assert.equal((await person.get(cancel)).status, 200)
+    assert.deepEqual(await server.storage.listGrants({ tenantId: tenant.id, appId: made.app.id }), [])
+    const bare = await listed(`Plain ${word}`)
+    const plain = await person.get(`/marketplace/apps/${bare.app.clientId}?tenant=${tenant.id}`)
+    assert.match(plain.text, /No support page given\./)
+    assert.match(plain.text, /No privacy policy given\./)
+    assert.match(plain.text, /by <strong><a href="mailto:dev@partner\.example">dev@partner\.example<\/a><\/strong>/, 'the contact email stands in, as a link')
   })
 })

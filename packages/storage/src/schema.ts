@@ -45,6 +45,13 @@ export interface Database {
     suspendedReason: string | null
     /** 0 or 1 */
     suspendedWithAccount: number
+    logoUrl: string | null
+    shortDescription: string
+    /** JSON array */
+    categories: string
+    publisher: string | null
+    supportUrl: string | null
+    privacyPolicyUrl: string | null
   }
   appSecrets: { id: string; appId: string; secretHash: string; hint: string; createdAt: number; expiresAt: number | null; secretEnc: string | null }
   grants: { id: string; appId: string; tenantId: string; scopes: string; status: string; createdAt: number; updatedAt: number }

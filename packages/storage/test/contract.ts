@@ -6,6 +6,7 @@ import {
   storeContext,
   createApp as adminCreateApp,
   ensureSigningKeys,
+  reviewedFields,
   createTenant as adminCreateTenant,
   createUser as adminCreateUser,
   type ApiRecord,
@@ -445,7 +446,19 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           environment: 'live',
           review: 'pending',
           approvedAt: null,
-          proposed: { name: 'Hay Sync 2', scopes: ['api', 'fields:read'], installUrl: 'https://hay.example/i', redirectUris: ['https://hay.example/cb'], dataApiUrl: null },
+          proposed: {
+            name: 'Hay Sync 2',
+            scopes: ['api', 'fields:read'],
+            installUrl: 'https://hay.example/i',
+            redirectUris: ['https://hay.example/cb'],
+            dataApiUrl: null,
+            logoUrl: 'https://hay.example/logo-2.png',
+            shortDescription: 'Hay bales, synced',
+            categories: ['Inventory', 'Reporting'],
+            publisher: 'Hay Co',
+            supportUrl: 'https://hay.example/help',
+            privacyPolicyUrl: 'https://hay.example/privacy',
+          },
           createdAt: T + 1,
         })
         const suspended = app({ name: 'Barn Watch', suspendedAt: T + 2, suspendedReason: 'abuse', suspendedWithAccount: true, createdAt: T + 2 })
@@ -460,6 +473,34 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await s.updateApp(approved)
         assert.deepEqual(await s.getApp(pending.id), approved)
         assert.deepEqual(await s.listApps({ review: 'pending' }), [])
+      })
+    })
+
+    describe('apps: marketplace listing', () => {
+      const db = freshStore(open)
+
+      it('round-trips the listing (logo, short description, categories, publisher, links) and in a proposal', async () => {
+        const s = db()
+        const listing = {
+          logoUrl: 'https://barn.example/logo.png',
+          shortDescription: 'Plans the week’s fieldwork',
+          categories: ['Scheduling', 'Mapping'] as App['categories'],
+          publisher: 'Barn & Co',
+          supportUrl: 'https://barn.example/support',
+          privacyPolicyUrl: 'https://barn.example/privacy',
+        }
+        const a = app({ kind: 'public', listed: true, installUrl: 'https://barn.example/i', ...listing })
+        const bare = app()
+        for (const x of [a, bare]) await s.createApp(x, secret(x.id))
+        assert.deepEqual(await s.getApp(a.id), a)
+        assert.deepEqual(await s.getAppByClientId(bare.clientId), bare)
+        assert.deepEqual(bare.categories, [], 'no categories is an empty list, not null')
+        const changed: App = { ...a, categories: ['Telematics'], publisher: null, logoUrl: null, shortDescription: '' }
+        await s.updateApp(changed)
+        assert.deepEqual(await s.getApp(a.id), changed)
+        const proposed: App = { ...changed, review: 'pending', proposed: { ...reviewedFields(changed), name: 'Barn 2', categories: ['Agronomy', 'Weather'], supportUrl: null } }
+        await s.updateApp(proposed)
+        assert.deepEqual(await s.getApp(a.id), proposed, 'a proposed listing round-trips')
       })
     })
 
@@ -1264,6 +1305,60 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(redelivered?.body, first.body, 'same body, same id')
       })
 
+      it('queues an event with its audit entry, pages events by state, and retries a waiting one now', async () => {
+        const s = db()
+        const a = app()
+        await s.createApp(a, secret(a.id))
+        const waiting = event(a.id, { createdAt: T + 1, nextAttemptAt: T + 3_600_000, attempts: 2, lastError: 'the receiver answered 500' })
+        const newer = event(a.id, { createdAt: T + 2 })
+        const entry: AuditEntry = {
+          id: randomUUID(),
+          at: T,
+          actor: 'cli',
+          actorUserId: null,
+          action: 'event.test_sent',
+          appId: a.id,
+          clientId: null,
+          tenantId: null,
+          objectId: waiting.id,
+          address: null,
+          details: {},
+        }
+        await s.queueEvents([waiting, newer], { audit: [entry] })
+        assert.deepEqual(await s.getEvent(waiting.id), waiting)
+        assert.deepEqual(
+          (await s.listAudit({ appIds: [a.id], limit: 5 })).map((e) => e.id),
+          [entry.id],
+          'the audit entry came with it',
+        )
+        assert.deepEqual(
+          (await s.listEvents({ appId: a.id, limit: 1 })).map((e) => e.id),
+          [newer.id],
+          'newest first',
+        )
+        assert.deepEqual(
+          (await s.listEvents({ appId: a.id, limit: 1, offset: 1 })).map((e) => e.id),
+          [waiting.id],
+          'the next page',
+        )
+        assert.deepEqual(await s.listEvents({ appId: a.id, state: 'failed', limit: 5 }), [])
+        assert.equal(await s.retryNow(waiting.id, T + 10), true)
+        assert.equal((await s.getEvent(waiting.id))?.nextAttemptAt, T + 10, 'due now')
+        assert.deepEqual((await s.claimEvents(T + 10, T + 60_000, 5)).map((e) => e.id).sort(), [waiting.id, newer.id].sort())
+        assert.equal(await s.retryNow(waiting.id, T + 20), false, 'leased to a dispatcher: it is being attempted')
+        assert.equal(await s.retryNow(`evt_${hex()}`, T + 20), false, 'unknown')
+        const attempt = { id: randomUUID(), eventId: newer.id, at: T + 30, status: 204, error: null, durationMs: 3 }
+        await s.finishAttempt({ id: newer.id, state: 'delivered', attempts: 1, nextAttemptAt: T, deliveredAt: T + 30, lastError: null }, T + 60_000, attempt)
+        assert.equal(await s.retryNow(newer.id, T + 70_000), false, 'delivered: redeliver it instead')
+        assert.deepEqual(
+          (await s.listEvents({ appId: a.id, state: 'delivered', limit: 5 })).map((e) => e.id),
+          [newer.id],
+        )
+        const lost = event(a.id)
+        await assert.rejects(s.queueEvents([lost], { audit: [entry] }), 'the audit id is taken')
+        assert.equal(await s.getEvent(lost.id), undefined, 'nothing of a failed queueing stays')
+      })
+
       it('writes no events when the change fails', async () => {
         const s = db()
         const a = app()
@@ -1515,6 +1610,8 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   listEvents: 'writes events with the change, leases each to one claimer, and records attempts under the lease only',
   listAttempts: 'writes events with the change, leases each to one claimer, and records attempts under the lease only',
   redeliver: 'writes events with the change, leases each to one claimer, and records attempts under the lease only',
+  queueEvents: 'queues an event with its audit entry, pages events by state, and retries a waiting one now',
+  retryNow: 'queues an event with its audit entry, pages events by state, and retries a waiting one now',
 
   changesSince: 'returns strictly newer changes in order and honours limit',
   changesIn: 'changesIn returns the changes with the given sequence numbers that exist, in order',
@@ -1595,6 +1692,12 @@ export const app = (over: Partial<App> = {}): App => ({
   createdAt: T,
   description: '',
   listed: false,
+  logoUrl: null,
+  shortDescription: '',
+  categories: [],
+  publisher: null,
+  supportUrl: null,
+  privacyPolicyUrl: null,
   review: 'approved',
   reviewReason: null,
   approvedAt: T,

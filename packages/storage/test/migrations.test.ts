@@ -107,3 +107,61 @@ describe('migration 0008: work orders become records', () => {
     }
   })
 })
+
+/**
+ * An app with a waiting proposal, stored before the listing existed (0010), migrated to the latest: it
+ * reads with an empty listing, and its proposal with the listing as in force.
+ */
+async function appsGetAListing(engine: 'sqlite' | 'postgres', early: Kysely<unknown>, migrationTableSchema: string | undefined, open: () => Storage): Promise<void> {
+  const id = randomUUID()
+  const proposed = { name: 'Hay 2', scopes: ['api'], installUrl: 'https://hay.example/i', redirectUris: [], dataApiUrl: null }
+  try {
+    const { error } = await new Migrator({ db: early, provider: migrationsFor(engine), ...(migrationTableSchema ? { migrationTableSchema } : {}) }).migrateTo('0010_mail_lease')
+    if (error) throw error
+    await sql`INSERT INTO apps (id, client_id, name, kind, environment, install_url, redirect_uris, scopes, created_at, description, listed, review, approved_at, proposed)
+      VALUES (${id}, ${`fg_${randomBytes(8).toString('hex')}`}, 'Hay', 'public', 'live', 'https://hay.example/i', '[]', 'api', ${T}, '', 1, 'pending', ${T}, ${JSON.stringify(proposed)})`.execute(
+      early,
+    )
+  } finally {
+    await early.destroy()
+  }
+  const store = open()
+  try {
+    await store.migrate()
+    const app = await store.getApp(id)
+    const listing = { logoUrl: null, shortDescription: '', categories: [], publisher: null, supportUrl: null, privacyPolicyUrl: null }
+    assert.deepEqual({ ...app, proposed: null }, { ...app, ...listing, proposed: null }, 'an empty listing')
+    assert.deepEqual(app?.proposed, { ...proposed, ...listing }, 'the proposal as it was, the listing as in force')
+  } finally {
+    await store.close()
+  }
+}
+
+describe('migration 0011: apps get a marketplace listing', () => {
+  it('SQLite', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fg-migrate-'))
+    try {
+      const connection = new Sqlite(join(dir, 'listing.db'))
+      connection.pragma('foreign_keys = ON')
+      await appsGetAListing('sqlite', new Kysely<unknown>({ dialect: new SqliteDialect(connection) }), undefined, () => openSqlite(dir, 'listing.db'))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  const url = process.env.DATABASE_URL
+  it('PostgreSQL', { skip: url ? false : 'DATABASE_URL is not set: PostgreSQL migration tests need a server' }, async () => {
+    if (!url) return
+    const schema = `fg_test_listing_${randomBytes(6).toString('hex')}`
+    const admin = new pg.Client({ connectionString: url })
+    await admin.connect()
+    try {
+      await admin.query(`CREATE SCHEMA ${schema}`)
+      const pool = new pg.Pool({ connectionString: url, options: `-c search_path=${schema}` })
+      await appsGetAListing('postgres', new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) }), schema, () => openPostgres(url, { schema }))
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {})
+      await admin.end()
+    }
+  })
+})

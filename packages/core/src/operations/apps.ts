@@ -3,14 +3,15 @@ import { auditEntry, type Actor } from '../audit.js'
 import type { OperationContext } from '../context.js'
 import { newEvent } from '../events.js'
 import { isLookupKey } from '../client-auth.js'
-import type { App, AppKind, AppSecret, OutboxEvent, Tenant } from '../model.js'
+import { appCategories, type App, type AppKind, type AppSecret, type OutboxEvent, type Tenant } from '../model.js'
+import { maxCategories, shortDescriptionMax } from '../listing.js'
 import { forbidden, invalid, notFound, type AppField } from '../operation-error.js'
 import { hashSecret, newClientId, newClientSecret, seal, secretHint } from '../secrets.js'
 import { adminTenants, appFor, requireSignedIn, tenantFor } from './access.js'
 import { newGrant } from './grants.js'
 import { isReviewed, reviewedFields } from './review.js'
 import { ensurePartnerSandbox, environments, newTenant } from './tenants.js'
-import { isSecureUrl, oneOf, optionalEmail, optionalUrl, requireRedirectUri, requireText, safeScopes } from './validate.js'
+import { isSecureUrl, oneLine, oneOf, optionalEmail, optionalHttpsUrl, optionalUrl, requireRedirectUri, requireText, safeScopes, someOf } from './validate.js'
 
 const kinds: readonly AppKind[] = ['private', 'public']
 
@@ -25,6 +26,13 @@ export interface AppFields {
   contactEmail?: string | null
   dataApiUrl?: string | null
   listed?: boolean
+  logoUrl?: string | null
+  shortDescription?: string
+  /** Names from appCategories. */
+  categories?: string[]
+  publisher?: string | null
+  supportUrl?: string | null
+  privacyPolicyUrl?: string | null
 }
 
 export interface NewAppInput extends AppFields {
@@ -82,6 +90,12 @@ export async function createApp(ctx: OperationContext, actor: Actor, input: NewA
       createdAt: now,
       description: '',
       listed: false,
+      logoUrl: null,
+      shortDescription: '',
+      categories: [],
+      publisher: null,
+      supportUrl: null,
+      privacyPolicyUrl: null,
       review: 'approved',
       reviewReason: null,
       approvedAt: now,
@@ -180,6 +194,12 @@ const appFieldNames = [
   'contactEmail',
   'dataApiUrl',
   'listed',
+  'logoUrl',
+  'shortDescription',
+  'categories',
+  'publisher',
+  'supportUrl',
+  'privacyPolicyUrl',
 ] as const satisfies readonly (keyof AppFields)[]
 
 /** Deletes an app; its grants, and so every token it holds, end at once. Returns the grants it ended. */
@@ -218,11 +238,40 @@ export async function rotateSecret(
  * their own app's (and, with `appId`, only that app's). `queued` is false when it is already waiting.
  */
 export async function redeliverEvent(ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string }): Promise<{ event: OutboxEvent; queued: boolean }> {
+  const event = await eventFor(ctx, actor, input)
+  return { event, queued: await ctx.storage.redeliver(event.id, ctx.now()) }
+}
+
+/**
+ * "Retry now" for an event waiting out its backoff: its next attempt is due at once, same id and body.
+ * Who may: as redeliverEvent. `queued` is false when it is no longer pending or is being attempted.
+ */
+export async function retryEventNow(ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string }): Promise<{ event: OutboxEvent; queued: boolean }> {
+  const event = await eventFor(ctx, actor, input)
+  return { event, queued: await ctx.storage.retryNow(event.id, ctx.now()) }
+}
+
+/** The event, if the actor may act on it: an operator any, a person their own app's; with `appId`, only that app's. */
+async function eventFor(ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string }): Promise<OutboxEvent> {
   const event = isLookupKey(input.eventId) ? await ctx.storage.getEvent(input.eventId) : undefined
   const owner = event && actor.kind === 'person' ? (await ctx.storage.getApp(event.appId))?.ownerUserId : undefined
   const mayAct = actor.kind === 'operator' || (actor.kind === 'person' && owner === actor.user.id)
   if (!event || !mayAct || (input.appId !== undefined && event.appId !== input.appId)) throw notFound(`no event ${input.eventId}`)
-  return { event, queued: await ctx.storage.redeliver(event.id, ctx.now()) }
+  return event
+}
+
+/**
+ * "Send a test event": a `ping` to the app's Data API URL through the outbox, so it is signed, retried
+ * and shown like any other event. Its owner (or an operator) may; audited with the event's id.
+ */
+export async function sendTestEvent(ctx: OperationContext, actor: Actor, input: { clientId: string }): Promise<OutboxEvent> {
+  const app = await appFor(ctx, actor, input.clientId)
+  const now = ctx.now()
+  const [event] = newEvent(app, app.tenantId, 'ping', { test: true, message: `A test event for ${app.name}` }, now)
+  if (!event) throw invalid('set a Data API URL first: test events are sent there', 'data_api_url')
+  const about = { objectId: event.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }
+  await ctx.storage.queueEvents([event], { audit: [auditEntry(actor, now, 'event.test_sent', about, { event_id: event.id })] })
+  return event
 }
 
 /** Validates `fields` and applies them to `app`; the rules every way of creating or editing an app shares. */
@@ -240,6 +289,7 @@ function withFields(app: App, fields: AppFields): App {
   if (fields.contactEmail !== undefined) app.contactEmail = optionalEmail(fields.contactEmail ?? undefined)
   if (fields.dataApiUrl !== undefined) app.dataApiUrl = optionalUrl(fields.dataApiUrl ?? undefined, 'Data API URL', 'data_api_url')
   if (fields.listed !== undefined) app.listed = fields.listed
+  withListing(app, fields)
   if (app.environment === 'live') requireLiveUrls(app)
   // Install sends a customer to the install URL; connecting (authorization code) needs a redirect URI.
   // A live public app needs a way in: either, or both (fieldmargin integrations have only redirect URIs).
@@ -248,6 +298,16 @@ function withFields(app: App, fields: AppFields): App {
   }
   if (app.listed && (app.kind !== 'public' || !app.installUrl)) throw invalid('only a public app with an install URL can be listed in the marketplace', 'listed')
   return app
+}
+
+/** The marketplace listing's fields: https links a customer's browser loads, one-line texts, known categories. */
+function withListing(app: App, fields: AppFields): void {
+  if (fields.logoUrl !== undefined) app.logoUrl = optionalHttpsUrl(fields.logoUrl, 'logo URL', 'logo_url')
+  if (fields.shortDescription !== undefined) app.shortDescription = oneLine(fields.shortDescription, 'short description', 'short_description', shortDescriptionMax)
+  if (fields.categories !== undefined) app.categories = someOf(fields.categories, appCategories, 'categories', 'categories', maxCategories)
+  if (fields.publisher !== undefined) app.publisher = oneLine(fields.publisher ?? '', 'publisher', 'publisher', 100) || null
+  if (fields.supportUrl !== undefined) app.supportUrl = optionalHttpsUrl(fields.supportUrl, 'support URL', 'support_url')
+  if (fields.privacyPolicyUrl !== undefined) app.privacyPolicyUrl = optionalHttpsUrl(fields.privacyPolicyUrl, 'privacy policy URL', 'privacy_policy_url')
 }
 
 /** The app's own access-token lifetime; null falls back to the server's default for its kind. */

@@ -18,7 +18,19 @@ import { appFor, requireOperator } from './access.js'
  */
 
 /** What review covers, so a partner's edit of any of them waits for an operator. */
-export const reviewedFieldNames = ['name', 'scopes', 'installUrl', 'redirectUris', 'dataApiUrl'] as const satisfies readonly (keyof ReviewedFields)[]
+export const reviewedFieldNames = [
+  'name',
+  'scopes',
+  'installUrl',
+  'redirectUris',
+  'dataApiUrl',
+  'logoUrl',
+  'shortDescription',
+  'categories',
+  'publisher',
+  'supportUrl',
+  'privacyPolicyUrl',
+] as const satisfies readonly (keyof ReviewedFields)[]
 
 /** Public live apps face real customers: they are reviewed. Sandbox and private apps work at once. */
 export const isReviewed = (app: Pick<App, 'kind' | 'environment'>): boolean => app.kind === 'public' && app.environment === 'live'
@@ -32,6 +44,12 @@ export const reviewedFields = (app: ReviewedFields): ReviewedFields => ({
   installUrl: app.installUrl,
   redirectUris: app.redirectUris,
   dataApiUrl: app.dataApiUrl,
+  logoUrl: app.logoUrl,
+  shortDescription: app.shortDescription,
+  categories: app.categories,
+  publisher: app.publisher,
+  supportUrl: app.supportUrl,
+  privacyPolicyUrl: app.privacyPolicyUrl,
 })
 
 /** Operators only: the apps waiting for a decision, oldest first. */

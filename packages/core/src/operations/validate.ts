@@ -73,3 +73,28 @@ export function isSecureUrl(value: string): boolean {
   const host = url.hostname.toLowerCase()
   return url.protocol === 'http:' && (host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host))
 }
+
+/** An https URL of at most 2000 characters, or null when blank: links and images customers' browsers load. */
+export function optionalHttpsUrl(value: string | null | undefined, name: string, field: AppField): string | null {
+  const url = value?.trim() ?? ''
+  if (url === '') return null
+  if (url.length > 2000 || !isHttpUrl(url) || new URL(url).protocol !== 'https:') throw invalid(`${name} must be an https URL (like https://example.com/…)`, field)
+  return url
+}
+
+/** One line of text (no line breaks or control characters), trimmed, at most `max` characters; blank is ''. */
+export function oneLine(value: string | undefined, name: string, field: AppField, max: number): string {
+  const text = (value ?? '').trim()
+  if ([...text].some((c) => c.charCodeAt(0) < 32 || c.charCodeAt(0) === 127)) throw invalid(`${name} must be one line`, field)
+  if (text.length > max) throw invalid(`${name} is at most ${max} characters`, field)
+  return text
+}
+
+/** Up to `max` names from `allowed`, each once, in the order of `allowed`. */
+export function someOf<T extends string>(values: readonly string[], allowed: readonly T[], name: string, field: AppField, max: number): T[] {
+  const unknown = values.filter((v) => !allowed.some((a) => a === v))
+  if (unknown.length) throw invalid(`${name} must be among: ${allowed.join(', ')} (not ${unknown.join(', ')})`, field)
+  const chosen = allowed.filter((a) => values.includes(a))
+  if (chosen.length > max) throw invalid(`choose at most ${max} ${name}`, field)
+  return chosen
+}

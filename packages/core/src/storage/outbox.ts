@@ -1,4 +1,5 @@
 import type { DeliveryAttempt, OutboxEvent } from '../model.js'
+import type { Alongside } from './alongside.js'
 
 /** The Data API outbox: events written with the change they announce (see Alongside), and their delivery. */
 export interface OutboxStore {
@@ -18,8 +19,12 @@ export interface OutboxStore {
   /** Events waiting to be delivered, for the backlog metric. */
   countPendingEvents(): Promise<number>
   /** Newest first. */
-  listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number }): Promise<OutboxEvent[]>
+  listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number; offset?: number }): Promise<OutboxEvent[]>
+  /** Queues events that announce no stored change (a test event), with what they carry along. */
+  queueEvents(events: OutboxEvent[], also?: Alongside): Promise<void>
   listAttempts(eventId: string): Promise<DeliveryAttempt[]>
   /** Sends a delivered or failed event again, same id and body; false if it is unknown or pending. */
   redeliver(id: string, now: number): Promise<boolean>
+  /** Makes a pending event due at `now`; false if it is unknown, not pending, or leased to a dispatcher right now. */
+  retryNow(id: string, now: number): Promise<boolean>
 }

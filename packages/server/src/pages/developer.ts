@@ -1,8 +1,20 @@
-import { describeScope, asProposed, isReviewed, scopeDescriptions, type App, type AuditEntry, type DeliveryAttempt, type OutboxEvent, type Tenant } from '@fieldgate/core'
+import {
+  appCategories,
+  asProposed,
+  describeScope,
+  isReviewed,
+  scopeDescriptions,
+  shortDescriptionMax,
+  type App,
+  type AuditEntry,
+  type DeliveryAttempt,
+  type OutboxEvent,
+  type ReviewedFields,
+  type Tenant,
+} from '@fieldgate/core'
 import { auditTable } from './audit.js'
-import { wordsFor } from './brand.js'
 import { describedBy, field, fieldError, formError, type FieldError } from './form.js'
-import { html, type SafeHtml } from './html.js'
+import { html, when, type SafeHtml } from './html.js'
 import type { Page } from './layout.js'
 
 interface Frame {
@@ -10,16 +22,18 @@ interface Frame {
   user: { email: string }
 }
 
-export const developerHome = (p: Frame & { sandbox: Tenant; apps: App[]; confirmFirst: boolean; notice?: string; error?: string }): Page => ({
-  title: 'Developer portal',
-  ...p,
-  body: html`<h1>Developer portal</h1>
+export const developerHome =
+  (p: Frame & { sandbox: Tenant; apps: App[]; confirmFirst: boolean; notice?: string; error?: string }): Page =>
+  ({ words }) => ({
+    title: 'Developer portal',
+    ...p,
+    body: html`<h1>Developer portal</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
 ${p.error ? html`<p class="error" role="alert">${p.error}</p>` : ''}
 ${p.confirmFirst ? unconfirmed(p) : ''}
 <section aria-label="Sandbox">
   <h2>Your sandbox</h2>
-  <p>Test your apps on this sandbox tenant before any customer installs them.</p>
+  <p>Test your apps on this sandbox ${words.tenant} before any customer installs them.</p>
   <p>Sandbox <code>target_id</code>: <code id="sandbox-target-id">${p.sandbox.id}</code></p>
 </section>
 <h2>Your apps</h2>
@@ -32,7 +46,7 @@ ${
       )}</ul>`
 }
 <p><a class="button" href="/developer/apps/new">Create an app</a></p>`,
-})
+  })
 
 /** Until the address is confirmed the partner may look around; creating apps waits (FIELDGATE_SIGNUP=verified). */
 const unconfirmed = (p: Frame): SafeHtml => html`<section class="warning" aria-label="Confirm your email address">
@@ -51,7 +65,19 @@ const stateTag = (a: App): SafeHtml | string => {
   return a.review === 'rejected' ? html`<span class="tag bad">not approved</span>` : ''
 }
 
-const reviewedLabels = { name: 'name', scopes: 'scopes', installUrl: 'install URL', redirectUris: 'redirect URIs', dataApiUrl: 'Data API URL' } as const
+const reviewedLabels = {
+  name: 'name',
+  scopes: 'scopes',
+  installUrl: 'install URL',
+  redirectUris: 'redirect URIs',
+  dataApiUrl: 'Data API URL',
+  logoUrl: 'logo',
+  shortDescription: 'short description',
+  categories: 'categories',
+  publisher: 'publisher',
+  supportUrl: 'support URL',
+  privacyPolicyUrl: 'privacy policy URL',
+} as const satisfies Record<keyof ReviewedFields, string>
 
 /** What the partner must know of review and suspension, above everything else on the app's page. */
 function standing(app: App): SafeHtml | string {
@@ -70,7 +96,7 @@ function standing(app: App): SafeHtml | string {
         : html`<p class="warning" id="review"><strong>Your changes wait for review</strong> (${waiting.map((k) => reviewedLabels[k]).join(', ')}). The approved version stays in effect until then.</p>`
       : app.review === 'rejected'
         ? html`<p class="warning" role="alert" id="review"><strong>Not approved.</strong>${reason} ${app.approvedAt === null ? 'Customers cannot see it.' : 'The version approved before stays in effect.'} Change it and save to ask for review again.</p>`
-        : html`<p id="review"><strong>Approved</strong> on ${new Date(app.approvedAt ?? app.createdAt).toISOString().slice(0, 10)}.${reason}</p>`
+        : html`<p id="review"><strong>Approved</strong> on ${when(app.approvedAt ?? app.createdAt, 'date')}.${reason}</p>`
   return html`${suspended}${review}`
 }
 
@@ -88,6 +114,12 @@ export interface AppFormValues {
   scopes?: string[]
   listed?: boolean
   tenantId?: string
+  logoUrl?: string
+  shortDescription?: string
+  categories?: string[]
+  publisher?: string
+  supportUrl?: string
+  privacyPolicyUrl?: string
 }
 
 const redirectHint =
@@ -115,19 +147,36 @@ const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
   </fieldset>
   ${fieldError('scopes', error)}
   <label class="check"><input type="checkbox" id="listed" name="listed"${v.listed ? html` checked` : ''}${describedBy('listed', undefined, error)}> List it in the marketplace</label>
-  ${fieldError('listed', error)}`
+  ${fieldError('listed', error)}
+  ${listingFields(v, error)}`
 
-export const newAppPage = (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): Page => ({
-  title: 'Create an app',
-  ...p,
-  body: html`<h1>Create an app</h1>
+/** How the marketplace shows the app; a live app's changes to it wait for review, like its name. */
+const listingFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`<fieldset class="listing"><legend>Marketplace listing</legend>
+  ${field('short_description', 'Short description', v.shortDescription, error, 'text', `One line on the app's card, at most ${shortDescriptionMax} characters.`, html` maxlength="${shortDescriptionMax}"`)}
+  ${field('logo_url', 'Logo URL', v.logoUrl, error, 'url', 'An https image, shown square (at least 96 × 96 pixels). Without one the card shows your initials.')}
+  ${field('publisher', 'Publisher', v.publisher, error, 'text', 'Who customers see as its maker. Blank shows the contact email.', html` maxlength="100"`)}
+  <fieldset id="categories"${describedBy('categories', 'categories-hint', error)}><legend>Categories</legend>
+  <p class="muted hint" id="categories-hint">Up to three, so customers find it when they filter.</p>
+  ${appCategories.map((c) => html`<label class="check"><input type="checkbox" name="category:${c}"${(v.categories ?? []).includes(c) ? html` checked` : ''}> ${c}</label>`)}
+  </fieldset>
+  ${fieldError('categories', error)}
+  ${field('support_url', 'Support URL', v.supportUrl, error, 'url', 'Where customers get help (https).')}
+  ${field('privacy_policy_url', 'Privacy policy URL', v.privacyPolicyUrl, error, 'url', 'What you do with your customers’ data (https).')}
+</fieldset>`
+
+export const newAppPage =
+  (p: Frame & { values: AppFormValues; tenants: Tenant[]; error?: FieldError }): Page =>
+  ({ words }) => ({
+    title: 'Create an app',
+    ...p,
+    body: html`<h1>Create an app</h1>
 ${formError(p.error)}
 <form method="post" action="/developer/apps">
   <input type="hidden" name="csrf" value="${p.csrf}">
   <label for="kind">Type</label>
   <select id="kind" name="kind">
     <option value="public"${p.values.kind !== 'private' ? html` selected` : ''}>Public: installed by customers from the marketplace</option>
-    <option value="private"${p.values.kind === 'private' ? html` selected` : ''}>Private: acts only on one tenant of yours</option>
+    <option value="private"${p.values.kind === 'private' ? html` selected` : ''}>Private: acts only on one ${words.tenant} of yours</option>
   </select>
   <label for="environment">Environment</label>
   <select id="environment" name="environment">
@@ -139,7 +188,7 @@ ${formError(p.error)}
   ${appFields(p.values, p.error)}
   <div class="actions"><button type="submit" class="primary">Create app</button></div>
 </form>`,
-})
+  })
 
 /** The one time a secret is shown: after creation or rotation. */
 export const secretPage = (p: Frame & { app: App; clientSecret: string; heading: string; note?: string }): Page => ({
@@ -171,29 +220,70 @@ export interface Delivery {
   attempts: DeliveryAttempt[]
 }
 
-/** An app's Data API events and their attempts; Redeliver posts to `redeliverBase`/<event id>/redeliver. */
-export const deliveries = (csrf: string, app: App, list: Delivery[], redeliverBase = `/developer/apps/${app.clientId}/events`): SafeHtml => html`<h2>Data API deliveries</h2>
+/** What each event type announces, in people's words; the type itself is shown beside it for developers. */
+const eventLabels: Record<string, string> = {
+  ping: 'Test event',
+  'grant.created': 'Access granted',
+  'grant.scopes_changed': 'Access changed',
+  'grant.revoked': 'Access ended',
+  'app.installed': 'Installed',
+  'app.uninstalled': 'Uninstalled',
+  'record.created': 'Record created',
+}
+
+/** A delivery's state as the partner reads it. */
+const stateLabel = (e: OutboxEvent): string => (e.state === 'delivered' ? 'Delivered' : e.state === 'failed' ? 'Failed' : e.attempts > 0 ? 'Retrying' : 'Waiting')
+
+/** UTC to the second, in a <time> a browser or reader can localise. */
+
+/** The body as sent, indented when it is JSON (it always is from the outbox); wrapped, never scrolled sideways. */
+const prettyBody = (body: string): string => {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2)
+  } catch {
+    return body
+  }
+}
+
+const attemptLine = (a: DeliveryAttempt): SafeHtml =>
+  html`<li>${when(a.at)}: ${a.status === null ? html`<strong>no answer</strong>` : html`status <strong>${a.status}</strong>`}${a.error && a.status === null ? html` (${a.error})` : ''} in ${a.durationMs} ms</li>`
+
+/**
+ * An app's Data API events, each with what was sent, every attempt's answer and time, and its action:
+ * Redeliver for a delivered or failed one (posts to `base`/<id>/redeliver), Retry now for one waiting out
+ * its backoff (`base`/<id>/retry) where `retry` is offered. Stacked, so it fits a phone's width.
+ */
+export const deliveries = (
+  csrf: string,
+  app: App,
+  list: Delivery[],
+  base = `/developer/apps/${app.clientId}/events`,
+  opts: { retry?: boolean; heading?: boolean } = {},
+): SafeHtml => html`${opts.heading === false ? '' : html`<h2>Data API deliveries</h2>`}
 ${app.dataApiUrl ? html`<p class="muted">Events go to <code>${app.dataApiUrl}</code>, signed in <code>fieldgate-signature</code>.</p>` : html`<p class="muted">Set a Data API URL to receive events.</p>`}
 ${
   list.length === 0
     ? html`<p class="muted">No events yet.</p>`
-    : html`<table class="audit">
-  <thead><tr><th scope="col">Event</th><th scope="col">State</th><th scope="col">Attempts</th><th scope="col"></th></tr></thead>
-  <tbody>${list.map(
-    ({ event, attempts }) => html`<tr>
-    <td><code>${event.type}</code><br><span class="muted">${event.id}</span></td>
-    <td>${event.state}${event.lastError ? html`<br><span class="muted">${event.lastError}</span>` : ''}</td>
-    <td>${attempts.map((a) => html`${new Date(a.at).toISOString().slice(11, 19)} ${a.status ?? 'no answer'}<br>`)}</td>
-    <td>${
-      event.state === 'pending'
-        ? ''
-        : html`<form method="post" action="${redeliverBase}/${event.id}/redeliver">
-      <input type="hidden" name="csrf" value="${csrf}"><button type="submit">Redeliver</button></form>`
-    }</td>
-  </tr>`,
-  )}</tbody>
-</table>`
+    : html`<ul class="deliveries" aria-label="Deliveries">${list.map(
+        ({ event, attempts }) => html`<li class="delivery" id="event-${event.id}">
+  <p class="delivery-head"><strong>${eventLabels[event.type] ?? event.type}</strong> <code>${event.type}</code>
+    <span class="tag${event.state === 'failed' ? ' bad' : ''}">${stateLabel(event)}</span></p>
+  <p class="muted">${event.id} · queued ${when(event.createdAt)}${event.state === 'pending' && event.attempts > 0 ? html` · next attempt ${when(event.nextAttemptAt)}` : ''}</p>
+  <p class="delivery-label">Request body</p>
+  <pre class="delivery-body">${prettyBody(event.body)}</pre>
+  <p class="delivery-label">Responses</p>
+  ${attempts.length ? html`<ol class="attempts">${attempts.map(attemptLine)}</ol>` : html`<p class="muted">Not attempted yet.</p>`}
+  ${deliveryAction(csrf, event, base, opts.retry === true)}
+</li>`,
+      )}</ul>`
 }`
+
+function deliveryAction(csrf: string, event: OutboxEvent, base: string, retry: boolean): SafeHtml | string {
+  const button = (verb: string, label: string) => html`<form method="post" action="${base}/${event.id}/${verb}">
+    <input type="hidden" name="csrf" value="${csrf}"><button type="submit">${label}</button></form>`
+  if (event.state !== 'pending') return button('redeliver', 'Redeliver')
+  return retry ? button('retry', 'Retry now') : ''
+}
 
 /** The edit form shows what waits for review, if anything does: that is what the partner changes next. */
 const editFields = (app: App, error: FieldError | undefined): SafeHtml =>
@@ -208,32 +298,63 @@ const editFields = (app: App, error: FieldError | undefined): SafeHtml =>
       tokenTtl: app.tokenTtl === null ? '' : String(app.tokenTtl),
       scopes: app.scopes,
       listed: app.listed,
+      logoUrl: app.logoUrl ?? '',
+      shortDescription: app.shortDescription,
+      categories: app.categories,
+      publisher: app.publisher ?? '',
+      supportUrl: app.supportUrl ?? '',
+      privacyPolicyUrl: app.privacyPolicyUrl ?? '',
     },
     error,
   )
 
-export const appPage = (
-  p: Frame & {
-    app: App
-    secretHints: { hint: string; expiresAt: number | null }[]
-    sandbox: Tenant
-    audit: AuditEntry[]
-    deliveries: Delivery[]
-    notice?: string
-    error?: FieldError
-  },
-): Page => ({
-  title: p.app.name,
-  ...p,
-  body: html`<h1>${p.app.name}</h1>
+/** Which deliveries the page shows: a state (or all), and where the page starts; `more` when another follows. */
+export interface DeliveryView {
+  state: OutboxEvent['state'] | undefined
+  offset: number
+  more: boolean
+}
+
+/** Where the activity log's page starts, and whether another follows. */
+export interface ActivityView {
+  offset: number
+  more: boolean
+}
+
+export const deliveriesPerPage = 10
+export const activityPerPage = 25
+
+const sectionNav = html`<nav class="sections" aria-label="Sections of this app">
+  <a href="#settings">Settings</a><a href="#credentials">Credentials</a><a href="#data-api">Data API</a><a href="#activity">Activity</a>
+</nav>`
+
+export const appPage =
+  (
+    p: Frame & {
+      app: App
+      secretHints: { hint: string; expiresAt: number | null }[]
+      sandbox: Tenant
+      audit: AuditEntry[]
+      deliveries: Delivery[]
+      deliveryView?: DeliveryView
+      activityView?: ActivityView
+      notice?: string
+      error?: FieldError
+    },
+  ): Page =>
+  ({ words }) => ({
+    title: p.app.name,
+    ...p,
+    body: html`<h1>${p.app.name}</h1>
 ${p.notice ? html`<p role="status">${p.notice}</p>` : ''}
 ${standing(p.app)}
 ${formError(p.error)}
+${sectionNav}
+<section id="settings" aria-labelledby="settings-heading">
+<h2 id="settings-heading">Settings</h2>
 <dl class="facts">
-  <dt>Client ID</dt><dd><code>${p.app.clientId}</code></dd>
   <dt>Type</dt><dd>${p.app.kind}, ${p.app.environment}</dd>
   <dt>Access-token lifetime</dt><dd>${p.app.tokenTtl === null ? 'the default' : `${p.app.tokenTtl} seconds`}</dd>
-  <dt>Client secrets</dt><dd>${p.secretHints.map((s) => html`<code>${s.hint}</code>${s.expiresAt ? html` (works until ${new Date(s.expiresAt).toISOString()})` : ' (current)'}<br>`)}</dd>
 </dl>
 ${
   p.app.kind === 'public' && p.app.environment === 'sandbox'
@@ -245,13 +366,26 @@ ${
 </form>`
     : ''
 }
-<h2>Edit</h2>
+<h3>Edit</h3>
 <form method="post" action="/developer/apps/${p.app.clientId}">
   <input type="hidden" name="csrf" value="${p.csrf}">
   ${editFields(asProposed(p.app), p.error)}
   <div class="actions"><button type="submit" class="primary">Save changes</button></div>
 </form>
-<h2>Rotate the client secret</h2>
+<h3>Delete</h3>
+<form method="post" action="/developer/apps/${p.app.clientId}/delete">
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  <label class="check"><input type="checkbox" name="confirm" required> Delete ${p.app.name}, uninstall it everywhere and stop all its tokens</label>
+  <div class="actions"><button type="submit" class="danger">Delete app</button></div>
+</form>
+</section>
+<section id="credentials" aria-labelledby="credentials-heading">
+<h2 id="credentials-heading">Credentials</h2>
+<dl class="facts">
+  <dt>Client ID</dt><dd><code>${p.app.clientId}</code></dd>
+  <dt>Client secrets</dt><dd>${p.secretHints.map((s) => html`<code>${s.hint}</code>${s.expiresAt ? html` (works until ${when(s.expiresAt)})` : ' (current)'}<br>`)}</dd>
+</dl>
+<h3>Rotate the client secret</h3>
 <form method="post" action="/developer/apps/${p.app.clientId}/rotate-secret">
   <input type="hidden" name="csrf" value="${p.csrf}">
   <label for="grace">The old secret keeps working for</label>
@@ -263,12 +397,53 @@ ${
   </select>
   <div class="actions"><button type="submit">Rotate secret</button></div>
 </form>
-<h2>Delete</h2>
-<form method="post" action="/developer/apps/${p.app.clientId}/delete">
+</section>
+<section id="data-api" aria-labelledby="data-api-heading">
+<h2 id="data-api-heading">Data API</h2>
+${dataApi(p)}
+</section>
+<section id="activity" aria-labelledby="activity-heading">
+<h2 id="activity-heading">Activity</h2>
+${p.audit.length ? auditTable(p.audit, words) : html`<p class="muted">Nothing yet.</p>`}
+${pager(p.app, 'activity', p.activityView?.offset ?? 0, activityPerPage, p.activityView?.more ?? false, {}, '#activity')}
+</section>`,
+  })
+
+const deliveryStates = [
+  ['', 'All'],
+  ['pending', 'Waiting'],
+  ['delivered', 'Delivered'],
+  ['failed', 'Failed'],
+] as const
+
+function dataApi(p: { csrf: string; app: App; deliveries: Delivery[]; deliveryView?: DeliveryView }): SafeHtml {
+  const view = p.deliveryView ?? { state: undefined, offset: 0, more: false }
+  return html`${
+    p.app.dataApiUrl
+      ? html`<form method="post" action="/developer/apps/${p.app.clientId}/test-event" class="inline">
   <input type="hidden" name="csrf" value="${p.csrf}">
-  <label class="check"><input type="checkbox" name="confirm" required> Delete ${p.app.name}, uninstall it everywhere and stop all its tokens</label>
-  <div class="actions"><button type="submit" class="danger">Delete app</button></div>
+  <button type="submit">Send a test event</button> <span class="muted">A signed <code>ping</code> to your Data API URL, shown below with the answer.</span>
+</form>`
+      : ''
+  }
+<form method="get" action="/developer/apps/${p.app.clientId}#data-api" class="search delivery-filter" role="search" aria-label="Filter deliveries">
+  <label for="delivery-state">Show</label>
+  <select id="delivery-state" name="state">${deliveryStates.map(([value, label]) => html`<option value="${value}"${(view.state ?? '') === value ? html` selected` : ''}>${label}</option>`)}</select>
+  <button type="submit">Filter</button>
 </form>
-${deliveries(p.csrf, p.app, p.deliveries)}
-${p.audit.length ? html`<h2>Activity</h2>${auditTable(p.audit, wordsFor({ one: 'farm', many: 'farms' }))}` : ''}`,
-})
+${deliveries(p.csrf, p.app, p.deliveries, undefined, { retry: true, heading: false })}
+${pager(p.app, 'events', view.offset, deliveriesPerPage, view.more, view.state ? { state: view.state } : {}, '#data-api')}`
+}
+
+/** Previous and Next links for one of the page's lists, keeping the other query parameters it names. */
+function pager(app: App, name: 'events' | 'activity', offset: number, size: number, more: boolean, keep: Record<string, string>, anchor: string): SafeHtml | string {
+  if (offset === 0 && !more) return ''
+  const link = (at: number) => {
+    const query = new URLSearchParams({ ...keep, ...(at > 0 ? { [name]: String(at) } : {}) }).toString()
+    return `/developer/apps/${app.clientId}${query ? `?${query}` : ''}${anchor}`
+  }
+  return html`<nav class="pager" aria-label="Pages of ${name === 'events' ? 'deliveries' : 'activity'}">
+  ${offset > 0 ? html`<a href="${link(Math.max(offset - size, 0))}" rel="prev">Previous</a>` : ''}
+  ${more ? html`<a href="${link(offset + size)}" rel="next">Next</a>` : ''}
+</nav>`
+}

@@ -32,6 +32,6 @@ export function html(strings: TemplateStringsArray, ...values: Value[]): SafeHtm
  */
 export function when(ms: number, style: 'date' | 'time' = 'time'): SafeHtml {
   const iso = new Date(ms).toISOString()
-  const shown = style === 'date' ? iso.slice(0, 10) : `${iso.slice(0, 16).replace('T', ' ')} UTC`
+  const shown = style === 'date' ? iso.slice(0, 10) : `${iso.slice(0, 19).replace('T', ' ')} UTC`
   return html`<time datetime="${iso}" data-local="${style}">${shown}</time>`
 }

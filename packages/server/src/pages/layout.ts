@@ -176,9 +176,39 @@ ul.scopes code, .connection code { font-weight: 700; }
 .decide form { flex: 1; min-width: min(16rem, 100%); }
 .tag.bad { background: #fbe9e9; border-color: var(--bad); color: var(--bad); }
 .app-head { display: flex; gap: .75rem; align-items: center; margin: 0 0 1rem; }
-.app-head img, .app-head .initials { width: 3rem; height: 3rem; border-radius: .6rem; flex: none; }
-.app-head .initials { display: inline-flex; align-items: center; justify-content: center; background: var(--accent); color: var(--accent-ink); font-weight: 700; }
 .app-head p { margin: 0; }
+/* marketplace and portal */
+.market-search, .delivery-filter { flex-wrap: wrap; }
+.market-search input[type=search] { min-width: 12rem; }
+.app-cards { margin: 1rem 0; }
+.app-card { display: flex; gap: .75rem; align-items: flex-start; }
+.app-card-text { min-width: 0; flex: 1; overflow-wrap: anywhere; }
+.app-card h2 { margin: 0; font-size: 1.15rem; }
+.app-card p { margin: .2rem 0; }
+.publisher { color: var(--muted); }
+.app-logo { flex: none; border-radius: .6rem; border: 1px solid var(--line); object-fit: cover; background: #fff; }
+.app-logo.small { width: 48px; height: 48px; }
+.app-logo.large { width: 72px; height: 72px; }
+.app-logo.initials { display: inline-flex; align-items: center; justify-content: center; box-sizing: border-box; font-weight: 700; color: var(--accent-ink); background: var(--accent); border-color: var(--accent); }
+.app-logo.small.initials { font-size: 1.1rem; }
+.app-logo.large.initials { font-size: 1.6rem; }
+.app-header { display: flex; gap: 1rem; align-items: center; overflow-wrap: anywhere; }
+.app-header h1 { margin: 0; }
+.app-header p { margin: .2rem 0; }
+ul.categories { display: flex; flex-wrap: wrap; gap: .3rem; padding: 0; margin: .3rem 0; list-style: none; }
+.lead { font-size: 1.1rem; }
+ul.listing-links { padding: 0; list-style: none; display: flex; flex-wrap: wrap; gap: .25rem 1.25rem; }
+a.button.secondary { background: #fff; color: var(--accent-text); border: 1px solid var(--accent-text); }
+.actions a.button { margin-left: .5rem; }
+nav.sections { display: flex; flex-wrap: wrap; gap: .25rem 1rem; padding: .5rem 0; margin: 1rem 0; border-top: 1px solid var(--line); border-bottom: 1px solid var(--line); }
+section[id] { scroll-margin-top: 1rem; }
+ul.deliveries { padding: 0; list-style: none; }
+.delivery { padding: .75rem 0; border-top: 1px solid var(--line); min-width: 0; overflow-wrap: anywhere; }
+.delivery p { margin: .2rem 0; }
+.delivery-label { font-weight: 700; font-size: .9rem; }
+pre.delivery-body { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 16rem; overflow-y: auto; margin: .2rem 0; padding: .5rem; font-size: .85rem; background: #f4f6f2; border: 1px solid var(--line); border-radius: .4rem; }
+ol.attempts { margin: .2rem 0; padding-left: 1.5rem; }
+.delivery form { margin: .5rem 0 0; }
 @media (max-width: 40rem) {
   .bar { padding: .6rem 1rem; }
   main { margin: 0 0 1.5rem; padding: 1.25rem 1rem; border-radius: 0; border-left: 0; border-right: 0; }
@@ -213,7 +243,7 @@ export const pagesScript = `document.addEventListener('DOMContentLoaded', () => 
   }
   for (const time of document.querySelectorAll('time[datetime][data-local]')) {
     const at = new Date(time.getAttribute('datetime'))
-    const style = time.dataset.local === 'date' ? { dateStyle: 'medium' } : { dateStyle: 'medium', timeStyle: 'short' }
+    const style = time.dataset.local === 'date' ? { dateStyle: 'medium' } : { dateStyle: 'medium', timeStyle: 'medium' }
     if (!Number.isNaN(at.getTime())) time.textContent = at.toLocaleString(undefined, style)
   }
 })

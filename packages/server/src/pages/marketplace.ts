@@ -1,5 +1,6 @@
-import { describeScope, formatScope, type App, type Grant, type Install, type Tenant } from '@fieldgate/core'
+import { appCategories, describeScope, formatScope, publisherOf, type App, type AppCategory, type Grant, type Install, type Tenant } from '@fieldgate/core'
 import { html, type SafeHtml } from './html.js'
+import { appLogo } from './app-head.js'
 import type { Page } from './layout.js'
 
 interface Frame {
@@ -44,21 +45,99 @@ const installForm = (p: { csrf: string; app: App; tenant: Tenant; shown: ShownSc
   ${inner}
 </form>`
 
-export const marketplacePage = (p: Frame & { tenants: Tenant[]; tenant: Tenant; apps: App[]; statuses: Map<string, InstallStatus> }): Page => ({
+const categoryTags = (a: App): SafeHtml | string =>
+  a.categories.length ? html`<ul class="categories" aria-label="Categories">${a.categories.map((c) => html`<li class="tag">${c}</li>`)}</ul>` : ''
+
+/** The one line a card shows: the short description, else the start of the long one. */
+const oneLiner = (a: App): string => a.shortDescription || (a.description.length > 140 ? `${a.description.slice(0, 139)}…` : a.description) || 'No description.'
+
+/** What the list was asked for, kept by its links and its search form. */
+export interface MarketplaceSearch {
+  query: string
+  category: AppCategory | undefined
+  offset: number
+  /** Apps per page. */
+  size: number
+  total: number
+  more: boolean
+}
+
+const marketplaceHref = (tenant: Tenant, search: Pick<MarketplaceSearch, 'query' | 'category'>, offset: number): string => {
+  const q = new URLSearchParams({ tenant: tenant.id })
+  if (search.query) q.set('q', search.query)
+  if (search.category) q.set('category', search.category)
+  if (offset > 0) q.set('offset', String(offset))
+  return `/marketplace?${q}`
+}
+
+/** The search box and category filter: a plain GET form, so it works without script and can be linked. */
+const searchForm = (tenant: Tenant, search: MarketplaceSearch): SafeHtml => html`<form method="get" action="/marketplace" class="search market-search" role="search">
+  <input type="hidden" name="tenant" value="${tenant.id}">
+  <label for="q">Search</label>
+  <input type="search" id="q" name="q" value="${search.query}" maxlength="200" placeholder="Name, description or publisher">
+  <label for="category">Category</label>
+  <select id="category" name="category">
+    <option value="">All categories</option>
+    ${appCategories.map((c) => html`<option value="${c}"${search.category === c ? html` selected` : ''}>${c}</option>`)}
+  </select>
+  <button type="submit">Search</button>
+</form>`
+
+const resultsLine = (p: { tenant: Tenant; search: MarketplaceSearch; apps: App[] }): SafeHtml | string => {
+  const { search } = p
+  const asked = search.query || search.category
+  if (p.apps.length === 0) {
+    return asked
+      ? html`<p class="muted" role="status">No apps match${search.query ? html` “${search.query}”` : ''}${search.category ? html` in ${search.category}` : ''}. <a href="${marketplaceHref(p.tenant, { query: '', category: undefined }, 0)}">Show all apps</a></p>`
+      : html`<p class="muted">No ${p.tenant.environment} apps are listed yet.</p>`
+  }
+  const range = `${search.offset + 1}–${search.offset + p.apps.length} of ${search.total}`
+  return html`<p class="muted" role="status">${asked ? `${search.total} ${search.total === 1 ? 'app matches' : 'apps match'}` : `${search.total} ${search.total === 1 ? 'app' : 'apps'}`}${search.total > p.apps.length ? `, showing ${range}` : ''}.</p>`
+}
+
+const pager = (tenant: Tenant, search: MarketplaceSearch): SafeHtml | string =>
+  search.offset > 0 || search.more
+    ? html`<nav class="pager" aria-label="Pages of apps">
+  ${search.offset > 0 ? html`<a href="${marketplaceHref(tenant, search, Math.max(search.offset - search.size, 0))}" rel="prev">Previous</a>` : ''}
+  ${search.more ? html`<a href="${marketplaceHref(tenant, search, search.offset + search.size)}" rel="next">Next</a>` : ''}
+</nav>`
+    : ''
+
+export const marketplacePage = (p: Frame & { tenants: Tenant[]; tenant: Tenant; apps: App[]; statuses: Map<string, InstallStatus>; search: MarketplaceSearch }): Page => ({
   title: 'Marketplace',
   ...p,
   body: html`<h1>Marketplace</h1>
 ${tenantChooser('/marketplace', p.tenants, p.tenant)}
-${p.apps.length === 0 ? html`<p class="muted">No ${p.tenant.environment} apps are listed yet.</p>` : ''}
-${p.apps.map(
-  (a) => html`<section class="app-card" aria-label="${a.name}">
+${searchForm(p.tenant, p.search)}
+${resultsLine(p)}
+<div class="app-cards">${p.apps.map(
+    (a) => html`<section class="app-card" aria-label="${a.name}">
+  ${appLogo(a)}
+  <div class="app-card-text">
   <h2><a href="/marketplace/apps/${a.clientId}?tenant=${p.tenant.id}">${a.name}</a></h2>
-  <p>${a.description || 'No description.'}</p>
+  <p class="publisher">by ${publisherOf(a)}</p>
+  <p>${oneLiner(a)}</p>
+  ${categoryTags(a)}
   ${p.statuses.has(a.id) ? html`<p class="install-status"><strong>${p.statuses.get(a.id)}</strong></p>` : ''}
+  </div>
 </section>`,
-)}
+  )}</div>
+${pager(p.tenant, p.search)}
 <p><a href="/marketplace/installed">Installed apps</a></p>`,
 })
+
+/** Who makes it, and the address to write to: the contact email stands in for a publisher not named. */
+const publisherLine = (a: App): SafeHtml => {
+  const mail = a.contactEmail ? html`<a href="mailto:${a.contactEmail}">${a.contactEmail}</a>` : ''
+  if (!a.publisher) return mail ? html`<strong>${mail}</strong>` : html`<strong>${publisherOf(a)}</strong>`
+  return html`<strong>${a.publisher}</strong>${mail ? html` · ${mail}` : ''}`
+}
+
+/** The partner's links, for help and for what they do with the farm's data; external, so they say where they go. */
+const listingLinks = (a: App): SafeHtml => html`<ul class="listing-links">
+  ${a.supportUrl ? html`<li><a href="${a.supportUrl}" rel="noopener noreferrer">Support</a> <span class="muted">(${new URL(a.supportUrl).host})</span></li>` : html`<li class="muted">No support page given.</li>`}
+  ${a.privacyPolicyUrl ? html`<li><a href="${a.privacyPolicyUrl}" rel="noopener noreferrer">Privacy policy</a> <span class="muted">(${new URL(a.privacyPolicyUrl).host})</span></li>` : html`<li class="muted">No privacy policy given.</li>`}
+</ul>`
 
 export const marketplaceAppPage = (
   p: Frame & {
@@ -72,20 +151,26 @@ export const marketplaceAppPage = (
 ): Page => ({
   title: p.app.name,
   ...p,
-  body: html`<h1>${p.app.name}</h1>
+  body: html`<div class="app-header">${appLogo(p.app, 'large')}<div>
+<h1>${p.app.name}</h1>
+<p class="publisher">by ${publisherLine(p.app)}</p>
+${categoryTags(p.app)}
+</div></div>
 ${p.note ? html`<p class="error" role="alert">${p.note}</p>` : ''}
-<p>${p.app.description || 'No description.'}</p>
-<p class="muted">Made by ${p.app.contactEmail ? html`<a href="mailto:${p.app.contactEmail}">${p.app.contactEmail}</a>` : 'its partner'}.</p>
+${p.app.shortDescription ? html`<p class="lead">${p.app.shortDescription}</p>` : ''}
+<p>${p.app.description || (p.app.shortDescription ? '' : 'No description.')}</p>
+${listingLinks(p.app)}
 <h2>It will be able to</h2>
 ${scopeList(p.shown.scopes)}
 ${p.grant ? html`<p><strong>Installed on ${p.tenant.name}${p.status && p.status !== 'Installed' ? html` (${p.status.toLowerCase()})` : ''}.</strong></p>` : ''}
 ${
   p.app.environment !== p.tenant.environment
-    ? html`<p class="error" role="alert">This is a ${p.app.environment} app: it cannot be installed on ${p.tenant.name}, a ${p.tenant.environment} tenant.</p>`
+    ? html`<p class="error" role="alert">This is a ${p.app.environment} app: it cannot be installed on ${p.tenant.name}, a ${p.tenant.environment} tenant.</p>
+<div class="actions"><a class="button secondary" href="/marketplace?tenant=${p.tenant.id}">Back to the marketplace</a></div>`
     : installForm(
         p,
         html`<p>On <strong>${p.tenant.name}</strong>. After installing you go to ${p.app.name} to finish setting it up.</p>
-  <div class="actions"><button type="submit" class="primary">${p.grant ? 'Install again' : 'Install'}</button></div>`,
+  <div class="actions"><button type="submit" class="primary">${p.grant ? 'Install again' : 'Install'}</button> <a class="button secondary" href="/marketplace?tenant=${p.tenant.id}">Cancel</a></div>`,
       )
 }`,
 })

@@ -133,9 +133,21 @@ ${p.events.length ? securityTable(p.events) : none('No security events yet.')}
 
 // ---- review ----
 
-const fieldLabels: Record<keyof ReviewedFields, string> = { name: 'Name', scopes: 'Scopes', installUrl: 'Install URL', redirectUris: 'Redirect URIs', dataApiUrl: 'Data API URL' }
+const fieldLabels: Record<keyof ReviewedFields, string> = {
+  name: 'Name',
+  scopes: 'Scopes',
+  installUrl: 'Install URL',
+  redirectUris: 'Redirect URIs',
+  dataApiUrl: 'Data API URL',
+  logoUrl: 'Logo URL',
+  shortDescription: 'Short description',
+  categories: 'Categories',
+  publisher: 'Publisher',
+  supportUrl: 'Support URL',
+  privacyPolicyUrl: 'Privacy policy URL',
+}
 
-const shownValue = (v: ReviewedFields[keyof ReviewedFields]): string => (Array.isArray(v) ? v.join(' ') || '—' : (v ?? '—'))
+const shownValue = (v: ReviewedFields[keyof ReviewedFields]): string => (Array.isArray(v) ? v.join(', ') || '—' : v || '—')
 
 /** What is in force beside what the partner proposes, changed fields marked. */
 function comparison(app: App): SafeHtml {

@@ -88,7 +88,8 @@ export class Browser {
 }
 
 /**
- * Pages never render in frames, load nothing from elsewhere, run no script but our own, and leak no URL (which
+ * Pages never render in frames, load nothing from elsewhere but https images (marketplace logos, which
+ * review covers), run no script but our own, and leak no URL (which
  * may carry a state or code) in the Referer. `formTargets` adds origins a form may end up at: Chrome
  * applies form-action to the redirect that follows a consent decision.
  */

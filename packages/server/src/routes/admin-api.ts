@@ -240,6 +240,12 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
           data_api_url: Type.Optional(str()),
           description: Type.Optional(str()),
           listed: Type.Optional(Type.Boolean()),
+          logo_url: Type.Optional(str()),
+          short_description: Type.Optional(str()),
+          categories: Type.Optional(list(str(100))),
+          publisher: Type.Optional(str()),
+          support_url: Type.Optional(str()),
+          privacy_policy_url: Type.Optional(str()),
         }),
         response: { 201: strict({ ...appShape.properties, client_secret: str(), sandbox_target_id: Type.Optional(str()) }) },
       },
@@ -348,7 +354,15 @@ const nullableStr = nullable(Type.String())
 const doc = (summary: string) => ({ tags: ['admin'], summary, security: [{ adminToken: [] }] })
 
 const tenant = strict({ id: str(), name: str(), environment: str(), marketplace_id: str(), created_at: str() })
-const reviewed = strict({ name: str(), scopes: str(), install_url: nullableStr, redirect_uris: list(str()), data_api_url: nullableStr })
+const listing = {
+  logo_url: nullableStr,
+  short_description: Type.String(),
+  categories: list(str()),
+  publisher: nullableStr,
+  support_url: nullableStr,
+  privacy_policy_url: nullableStr,
+}
+const reviewed = strict({ name: str(), scopes: str(), install_url: nullableStr, redirect_uris: list(str()), data_api_url: nullableStr, ...listing })
 const appShape = strict({
   client_id: str(),
   name: str(),
@@ -363,6 +377,7 @@ const appShape = strict({
   data_api_url: nullableStr,
   description: str(),
   listed: Type.Boolean(),
+  ...listing,
   owner_user_id: nullableStr,
   review: str(),
   review_reason: nullableStr,

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import {
   OperationError,
+  appCategories,
   resendVerification,
   adminTenants,
   createApp,
@@ -13,19 +14,22 @@ import {
   installRedirect,
   operationStatus,
   redeliverEvent,
+  retryEventNow,
   revealSecret,
+  sendTestEvent,
   rotateSecret,
   scopeDescriptions,
   stashSecret,
   updateApp,
   type App,
   type AppFields,
+  type OutboxEvent,
   type Params,
   type User,
 } from '@fieldgate/core'
 import { readParams } from '../plugins/body.js'
 import type { PageKit } from '../plugins/pages.js'
-import { appPage, developerHome, newAppPage, secretPage, secretShownPage, type AppFormValues } from '../pages/developer.js'
+import { activityPerPage, appPage, deliveriesPerPage, developerHome, newAppPage, secretPage, secretShownPage, type AppFormValues } from '../pages/developer.js'
 import type { FieldError } from '../pages/form.js'
 
 /**
@@ -38,14 +42,29 @@ const notices = {
   installed: 'Installed on your sandbox.',
   redelivered: 'The event will be delivered again.',
   waiting: 'The event is already waiting to be delivered.',
+  retrying: 'The event will be attempted again now.',
+  busy: 'The event is being delivered right now, or was delivered already.',
+  test_sent: 'A test event is on its way to your Data API URL.',
   verified: 'Your email address is confirmed: you can create apps.',
   resent: 'We sent a new link to your address. It works for 24 hours.',
+  deleted: 'The app is deleted: it is uninstalled everywhere and its tokens are refused.',
 } as const
 type Notice = keyof typeof notices
 const isNotice = (value: unknown): value is Notice => typeof value === 'string' && Object.hasOwn(notices, value)
 
 // A page ignores what it does not understand in its query: an odd `notice` or `h` shows no notice or no secret.
-const pageQuery = Type.Object({ notice: Type.Optional(Type.Unknown()), h: Type.Optional(Type.Unknown()) })
+const pageQuery = Type.Object({
+  notice: Type.Optional(Type.Unknown()),
+  h: Type.Optional(Type.Unknown()),
+  state: Type.Optional(Type.Unknown()),
+  events: Type.Optional(Type.Unknown()),
+  activity: Type.Optional(Type.Unknown()),
+})
+
+const eventStates = ['pending', 'delivered', 'failed'] as const
+const eventState = (value: unknown): OutboxEvent['state'] | undefined => eventStates.find((s) => s === value)
+/** A list's starting row from the query: a whole number up to 10000, else the first page. */
+const offsetOf = (value: unknown): number => (typeof value === 'string' && /^\d{1,5}$/.test(value) ? Math.min(Number(value), 10_000) : 0)
 
 /**
  * The developer portal (FieldEdge's "Apps → Create New OAuth App"): a signed-in partner creates apps,
@@ -145,22 +164,54 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
       return found ? handler({ request, reply, user, app: found, form }) : reply
     }
 
-  const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, status = 200, extra: { notice?: string; error?: FieldError } = {}) => {
+  /** Where the page's lists stand: the deliveries' state filter and page, the activity's page. */
+  interface Lists {
+    state?: OutboxEvent['state'] | undefined
+    events?: number
+    activity?: number
+  }
+
+  const showApp = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    user: User,
+    found: App,
+    status = 200,
+    extra: { notice?: string; error?: FieldError } = {},
+    lists: Lists = {},
+  ) => {
     const sandbox = await ensurePartnerSandbox(ctx, kit.actor(request, user))
     const secretHints = (await ctx.storage.listLiveSecrets(found.id, ctx.now())).sort((a, b) => b.createdAt - a.createdAt)
+    // One row more than a page tells whether a next page exists.
+    const activity = lists.activity ?? 0
+    const entries = await ctx.storage.listAudit({ appIds: [found.id], limit: activityPerPage + 1, offset: activity })
     // A partner sees what customers did to its app, not who they are.
-    const audit = (await ctx.storage.listAudit({ appIds: [found.id], limit: 50 })).map((e) => (e.actorUserId && e.actorUserId !== user.id ? { ...e, actor: 'a tenant admin' } : e))
-    const events = await ctx.storage.listEvents({ appId: found.id, limit: 20 })
-    const deliveries = await Promise.all(events.map(async (event) => ({ event, attempts: await ctx.storage.listAttempts(event.id) })))
-    return kit.render(reply, status, appPage({ csrf: kit.csrf(request, reply), user, app: found, secretHints, sandbox, audit, deliveries, ...extra }), kit.installTarget(found))
+    const audit = entries.slice(0, activityPerPage).map((e) => (e.actorUserId && e.actorUserId !== user.id ? { ...e, actor: 'a tenant admin' } : e))
+    const offset = lists.events ?? 0
+    const events = await ctx.storage.listEvents({ appId: found.id, limit: deliveriesPerPage + 1, offset, ...(lists.state ? { state: lists.state } : {}) })
+    const deliveries = await Promise.all(events.slice(0, deliveriesPerPage).map(async (event) => ({ event, attempts: await ctx.storage.listAttempts(event.id) })))
+    const page = appPage({
+      csrf: kit.csrf(request, reply),
+      user,
+      app: found,
+      secretHints,
+      sandbox,
+      audit,
+      deliveries,
+      deliveryView: { state: lists.state, offset, more: events.length > deliveriesPerPage },
+      activityView: { offset: activity, more: entries.length > activityPerPage },
+      ...extra,
+    })
+    return kit.render(reply, status, page, kit.installTarget(found))
   }
 
   app.get('/developer/apps/:clientId', { schema: { querystring: pageQuery } }, async (request, reply) => {
     const user = await kit.user(request, reply)
     if (!user) return reply
     const found = await ownedApp(request, reply, user)
-    const { notice } = request.query
-    return found ? showApp(request, reply, user, found, 200, isNotice(notice) ? { notice: notices[notice] } : {}) : reply
+    const q = request.query
+    const lists = { state: eventState(q.state), events: offsetOf(q.events), activity: offsetOf(q.activity) }
+    return found ? showApp(request, reply, user, found, 200, isNotice(q.notice) ? { notice: notices[q.notice] } : {}, lists) : reply
   })
 
   /** The one view of a new secret; a reload, or another browser, finds it gone. */
@@ -210,7 +261,7 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
     onOwnApp(async ({ request, reply, user, app: found, form }) => {
       if (form.confirm !== 'on') return showApp(request, reply, user, found, 400, { error: { message: 'Tick the box to confirm the deletion.' } })
       await deleteApp(ctx, kit.actor(request, user), { clientId: found.clientId })
-      return reply.redirect('/developer', 303)
+      return reply.redirect('/developer?notice=deleted', 303)
     }),
   )
 
@@ -226,23 +277,37 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
     }),
   )
 
-  app.post(
-    '/developer/apps/:clientId/events/:eventId/redeliver',
+  /** Redeliver (delivered or failed) and Retry now (waiting): one of the app's own events, back to its deliveries. */
+  const onOwnEvent = (act: typeof redeliverEvent, done: Notice, not: Notice) =>
     onOwnApp(async ({ request, reply, user, app: found }) => {
       const eventId = readParams(request.params).eventId ?? ''
-      const redelivered = await redeliverEvent(ctx, kit.actor(request, user), { eventId, appId: found.id }).catch((err: unknown) => {
+      const acted = await act(ctx, kit.actor(request, user), { eventId, appId: found.id }).catch((err: unknown) => {
         if (err instanceof OperationError && err.code === 'not_found') return undefined
         throw err
       })
-      if (!redelivered) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
-      const { queued } = redelivered
-      return toApp(reply, found, queued ? 'redelivered' : 'waiting')
+      if (!acted) return kit.error(request, reply, 404, 'No such event', 'This app has no event with that id.')
+      return toApp(reply, found, acted.queued ? done : not, '#data-api')
+    })
+
+  app.post('/developer/apps/:clientId/events/:eventId/redeliver', onOwnEvent(redeliverEvent, 'redelivered', 'waiting'))
+  app.post('/developer/apps/:clientId/events/:eventId/retry', onOwnEvent(retryEventNow, 'retrying', 'busy'))
+
+  app.post(
+    '/developer/apps/:clientId/test-event',
+    onOwnApp(async ({ request, reply, user, app: found }) => {
+      try {
+        await sendTestEvent(ctx, kit.actor(request, user), { clientId: found.clientId })
+      } catch (err) {
+        if (err instanceof OperationError) return showApp(request, reply, user, found, operationStatus[err.code], { error: fieldError(err) })
+        throw err
+      }
+      return toApp(reply, found, 'test_sent', '#data-api')
     }),
   )
 }
 
 /** POST/redirect/GET: back to the app's page, which shows `notice`. */
-const toApp = (reply: FastifyReply, app: App, notice: Notice): FastifyReply => reply.redirect(`/developer/apps/${app.clientId}?notice=${notice}`, 303)
+const toApp = (reply: FastifyReply, app: App, notice: Notice, anchor = ''): FastifyReply => reply.redirect(`/developer/apps/${app.clientId}?notice=${notice}${anchor}`, 303)
 
 /** The core's message, beside the field it is about. */
 const fieldError = (err: OperationError): FieldError => ({ message: err.message, ...(err.field ? { field: err.field } : {}) })
@@ -264,6 +329,12 @@ function appFields(form: Params): AppFields {
     tokenTtl: blank(form.token_ttl) === null ? null : Number(form.token_ttl),
     scopes: scopes.join(' '),
     listed: form.listed === 'on',
+    logoUrl: blank(form.logo_url),
+    shortDescription: form.short_description ?? '',
+    categories: appCategories.filter((c) => form[`category:${c}`] === 'on'),
+    publisher: blank(form.publisher),
+    supportUrl: blank(form.support_url),
+    privacyPolicyUrl: blank(form.privacy_policy_url),
   }
 }
 
@@ -281,6 +352,12 @@ function formValues(form: Params): AppFormValues {
     tokenTtl: form.token_ttl ?? '',
     scopes: fields.scopes!.split(' ').filter(Boolean),
     listed: fields.listed ?? false,
+    logoUrl: form.logo_url ?? '',
+    shortDescription: fields.shortDescription ?? '',
+    categories: fields.categories ?? [],
+    publisher: form.publisher ?? '',
+    supportUrl: form.support_url ?? '',
+    privacyPolicyUrl: form.privacy_policy_url ?? '',
     ...(form.tenant_id ? { tenantId: form.tenant_id } : {}),
   }
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import {
   ShownScopesChanged,
   adminTenants,
+  appCategories,
   findInstallableApp,
   finishInstall,
   formatScope,
@@ -12,8 +13,10 @@ import {
   liveSigningSecrets,
   parseScope,
   requireInstallable,
+  searchListings,
   verifySignedQuery,
   type App,
+  type AppCategory,
   type Grant,
   type Params,
   type Tenant,
@@ -22,6 +25,19 @@ import {
 import { queryOf, readParams } from '../plugins/body.js'
 import { CsrfError, type PageKit } from '../plugins/pages.js'
 import { installOutcomePage, installStatus, marketplaceAppPage, marketplacePage, unsignedCompletionPage, type InstallStatus, type ShownScopes } from '../pages/marketplace.js'
+
+/** Apps on a page of the marketplace. */
+const appsPerPage = 20
+
+/**
+ * The list's search as the query asks for it: `q` (at most 200 characters), `category` (one of the
+ * fixed list, else all) and `offset` (a whole number); anything else asks for nothing.
+ */
+function listingQuery(q: Params): { query: string; category: AppCategory | undefined; offset: number } {
+  const category = appCategories.find((c) => c === q.category)
+  const offset = /^\d{1,5}$/.test(q.offset ?? '') ? Number(q.offset) : 0
+  return { query: (q.q ?? '').replace(/\0/g, '').trim().slice(0, 200), category, offset }
+}
 
 /** What an install form's binding covers: the app, the tenant and the scope list the page showed. */
 const installBinding = 'marketplace.install'
@@ -74,13 +90,16 @@ export function marketplaceRoutes(app: FastifyInstance, kit: PageKit): void {
   app.get('/marketplace', async (request, reply) => {
     const c = await adminContext(request, reply, queryOf(request).tenant)
     if (!c) return reply
-    const apps = (await ctx.storage.listApps()).filter((a) => a.kind === 'public' && a.listed && isAvailable(a) && a.environment === c.tenant.environment)
+    const listed = (await ctx.storage.listApps()).filter((a) => a.kind === 'public' && a.listed && isAvailable(a) && a.environment === c.tenant.environment)
+    const asked = listingQuery(queryOf(request))
+    const found = searchListings(listed, { ...asked, limit: appsPerPage })
     const statuses = new Map<string, InstallStatus>()
     for (const g of await ctx.storage.listGrants({ tenantId: c.tenant.id })) {
       const status = g.status === 'active' ? await statusOf(g) : undefined
       if (status) statuses.set(g.appId, status)
     }
-    return kit.render(reply, 200, marketplacePage({ csrf: kit.csrf(request, reply), ...c, apps, statuses }))
+    const search = { query: asked.query, category: asked.category, offset: asked.offset, size: appsPerPage, total: found.total, more: found.more }
+    return kit.render(reply, 200, marketplacePage({ csrf: kit.csrf(request, reply), ...c, apps: found.apps, statuses, search }))
   })
 
   app.get('/marketplace/apps/:clientId', async (request, reply) => {

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely'
 import {
+  appListing,
   auditClientIdSecretHandles,
   changeNotify,
   codesTokensSessions,
@@ -39,6 +40,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0008_work_orders_as_records': statements(workOrdersAsRecords(engine)),
       '0009_operators_accounts': statements(operatorsAccounts(d)),
       '0010_mail_lease': statements(mailLease(d)),
+      '0011_app_listing': statements(appListing()),
     }),
   }
 }

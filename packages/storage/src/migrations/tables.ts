@@ -312,3 +312,16 @@ export const operatorsAccounts = ({ ms }: Dialect): string[] => [
 
 /** Mail claimed by a mailer carries a lease, so two serving processes never send the same message. */
 export const mailLease = ({ ms }: Dialect): string[] => [`ALTER TABLE mail ADD COLUMN lease_until ${ms}`]
+
+/**
+ * The marketplace listing of an app: logo, one-line description, categories (a JSON array), publisher
+ * and links. Existing apps get an empty listing, shown with an initials badge and their contact address.
+ */
+export const appListing = (): string[] => [
+  `ALTER TABLE apps ADD COLUMN logo_url TEXT`,
+  `ALTER TABLE apps ADD COLUMN short_description TEXT NOT NULL DEFAULT ''`,
+  `ALTER TABLE apps ADD COLUMN categories TEXT NOT NULL DEFAULT '[]'`,
+  `ALTER TABLE apps ADD COLUMN publisher TEXT`,
+  `ALTER TABLE apps ADD COLUMN support_url TEXT`,
+  `ALTER TABLE apps ADD COLUMN privacy_policy_url TEXT`,
+]

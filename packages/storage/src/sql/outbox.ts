@@ -1,7 +1,7 @@
-import type { DeliveryAttempt, OutboxEvent, OutboxStore } from '@fieldgate/core'
+import type { Alongside, DeliveryAttempt, OutboxEvent, OutboxStore } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { toEvent, type Engine } from './rows.js'
+import { toEvent, writeAlongside, type Engine } from './rows.js'
 
 /** The Data API outbox. */
 export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStore {
@@ -68,11 +68,16 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
       return Number(row?.n ?? 0)
     },
 
-    async listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number }): Promise<OutboxEvent[]> {
+    async listEvents(filter: { appId?: string; state?: OutboxEvent['state']; limit: number; offset?: number }): Promise<OutboxEvent[]> {
       let q = db.selectFrom('events').selectAll()
       if (filter.appId) q = q.where('appId', '=', filter.appId)
       if (filter.state) q = q.where('state', '=', filter.state)
-      return (await q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()).map(toEvent)
+      q = q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(filter.limit)
+      return (await (filter.offset ? q.offset(filter.offset) : q).execute()).map(toEvent)
+    },
+
+    async queueEvents(events: OutboxEvent[], also: Alongside = {}): Promise<void> {
+      await db.transaction().execute((tx) => writeAlongside(tx, { ...also, events: [...events, ...(also.events ?? [])] }))
     },
 
     async listAttempts(eventId: string): Promise<DeliveryAttempt[]> {
@@ -85,6 +90,17 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
         .set({ state: 'pending', nextAttemptAt: now, lockedUntil: null })
         .where('id', '=', id)
         .where('state', '!=', 'pending')
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows) === 1
+    },
+
+    async retryNow(id: string, now: number): Promise<boolean> {
+      const result = await db
+        .updateTable('events')
+        .set({ nextAttemptAt: now })
+        .where('id', '=', id)
+        .where('state', '=', 'pending')
+        .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
         .executeTakeFirst()
       return Number(result.numUpdatedRows) === 1
     },

@@ -1,3 +1,4 @@
+import { reviewedFields, type AppCategory } from '@fieldgate/core'
 import type { Alongside, ApiRecord, App, AuditEntry, Change, Grant, Install, MailMessage, OutboxEvent, Page, ReviewedFields, SecurityEvent, Tenant, User } from '@fieldgate/core'
 import { sql, type Expression, type Kysely, type Selectable, type SelectQueryBuilder, type SqlBool, type Transaction } from 'kysely'
 import type { Database } from '../schema.js'
@@ -95,19 +96,22 @@ export function toTenant(row: Row<'tenants'> | undefined): Tenant | undefined {
 }
 
 export function toApp(row: Row<'apps'> | undefined): App | undefined {
-  return (
-    row && {
-      ...row,
-      listed: row.listed === 1,
-      kind: row.kind as App['kind'],
-      environment: row.environment as App['environment'],
-      redirectUris: JSON.parse(row.redirectUris) as string[],
-      scopes: splitScopes(row.scopes),
-      review: row.review as App['review'],
-      proposed: row.proposed === null ? null : (JSON.parse(row.proposed) as ReviewedFields),
-      suspendedWithAccount: row.suspendedWithAccount === 1,
-    }
-  )
+  if (!row) return undefined
+  const app: App = {
+    ...row,
+    listed: row.listed === 1,
+    kind: row.kind as App['kind'],
+    environment: row.environment as App['environment'],
+    redirectUris: JSON.parse(row.redirectUris) as string[],
+    scopes: splitScopes(row.scopes),
+    categories: JSON.parse(row.categories) as AppCategory[],
+    review: row.review as App['review'],
+    proposed: null,
+    suspendedWithAccount: row.suspendedWithAccount === 1,
+  }
+  // A proposal saved before the listing was reviewed lacks its fields: they stay as in force.
+  if (row.proposed !== null) app.proposed = { ...reviewedFields(app), ...(JSON.parse(row.proposed) as Partial<ReviewedFields>) }
+  return app
 }
 
 export function fromApp(app: App): Database['apps'] {
@@ -116,6 +120,7 @@ export function fromApp(app: App): Database['apps'] {
     redirectUris: JSON.stringify(app.redirectUris),
     scopes: app.scopes.join(' '),
     listed: app.listed ? 1 : 0,
+    categories: JSON.stringify(app.categories),
     proposed: app.proposed && JSON.stringify(app.proposed),
     suspendedWithAccount: app.suspendedWithAccount ? 1 : 0,
   }
