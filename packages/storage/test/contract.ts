@@ -87,6 +87,23 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await assert.rejects(s.createTenant(dup))
         assert.equal(await s.getTenant(dup.id), undefined)
       })
+
+      it('renameTenant renames one tenant with what goes alongside and a tenant change; false for none', async () => {
+        const s = db()
+        const [a, b] = [await s.createTenant(tenant({ name: 'Old name' })), await s.createTenant(tenant({ name: 'Other' }))]
+        const seq = await s.latestChangeSeq()
+        const entry = auditEntry({ tenantId: a.id, objectId: a.id, action: 'tenant.renamed' })
+        assert.equal(await s.renameTenant(a.id, 'New name', { audit: [entry] }), true)
+        assert.deepEqual(await s.getTenant(a.id), { ...a, name: 'New name' })
+        assert.deepEqual(await s.getTenant(b.id), b, 'other tenants stay')
+        assert.deepEqual(
+          (await s.changesSince(seq)).map(({ kind, ref }) => ({ kind, ref })),
+          [{ kind: 'tenant', ref: a.id }],
+        )
+        assert.deepEqual(await s.listAudit({ tenantIds: [a.id], limit: 10 }), [entry])
+        assert.equal(await s.renameTenant(randomUUID(), 'Nobody'), false)
+        assert.equal(await s.latestChangeSeq(), seq + 1, 'no change for a tenant that is not there')
+      })
     })
 
     describe('users and memberships', () => {
@@ -1446,6 +1463,7 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   createTenant: 'round-trips every field through create, get and list',
   getTenant: 'round-trips every field through create, get and list',
   listTenants: 'round-trips every field through create, get and list',
+  renameTenant: 'renameTenant renames one tenant with what goes alongside and a tenant change; false for none',
   createUser: 'stores several memberships given at creation',
   getUser: "setSandboxTenant sets the user's sandbox tenant and leaves other users alone",
   getUserByEmail: 'creates a user with memberships and finds it by email in any case',

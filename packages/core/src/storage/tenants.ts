@@ -14,6 +14,8 @@ export interface TenantStore {
   getTenant(id: string): Promise<Tenant | undefined>
   /** Oldest first. */
   listTenants(page?: Page): Promise<Tenant[]>
+  /** Renames a tenant; appends a `tenant` change, so every process drops the name it cached. False if there is none. */
+  renameTenant(id: string, name: string, also?: Alongside): Promise<boolean>
 
   createUser(user: User, memberships: Omit<Membership, 'userId'>[], also?: Alongside): Promise<User>
   getUser(id: string): Promise<User | undefined>
