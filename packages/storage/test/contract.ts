@@ -222,6 +222,20 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.ok((await s.listUsers()).length >= 5)
       })
 
+      it('listUsers keeps operators or the others, and the members of a tenant', async () => {
+        const s = db()
+        const tag = hex()
+        const t = await s.createTenant(tenant())
+        const op = await s.createUser(user({ email: `op.${tag}@example.com`, operator: true, createdAt: T + 200 }), [])
+        const member = await s.createUser(user({ email: `member.${tag}@example.com`, createdAt: T + 201 }), [{ tenantId: t.id, role: 'admin' }])
+        const neither = await s.createUser(user({ email: `neither.${tag}@example.com`, createdAt: T + 202 }), [])
+        assert.deepEqual(await s.listUsers({ query: tag, operator: true }), [op])
+        assert.deepEqual(await s.listUsers({ query: tag, operator: false }), [member, neither])
+        assert.deepEqual(await s.listUsers({ tenantId: t.id }), [member])
+        assert.deepEqual(await s.listUsers({ tenantId: t.id, operator: true }), [])
+        assert.deepEqual(await s.listUsers({ tenantId: randomUUID() }), [])
+      })
+
       it("listMembers gives a tenant's members with their roles; removeMembership removes one with what goes alongside", async () => {
         const s = db()
         const t = await s.createTenant(tenant())
@@ -283,7 +297,7 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           redirectUris: ['https://partner.example/cb', 'http://localhost:8080/cb?x=1'],
           contactEmail: 'dev@partner.example',
           dataApiUrl: 'https://partner.example/data',
-          scopes: ['api', 'work_orders:read', 'work_orders:write'],
+          scopes: ['api', 'fields:read:all', 'maps:write'],
           tokenTtl: 3600,
         })
         const bare = app({ redirectUris: [], scopes: [], tokenTtl: null, createdAt: T + 1 })
@@ -326,14 +340,14 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const created = await adminCreateApp(storeContext(s, { now: () => T }), cliActor, {
           name: 'Route planner',
           kind: 'public',
-          scopes: 'api work_orders:read',
+          scopes: 'api fields:read:all',
           redirectUris: ['https://planner.example/cb'],
         })
         assert.ok(created.sandboxTenant)
         assert.deepEqual(await s.getApp(created.app.id), created.app)
         assert.deepEqual(await s.getTenant(created.sandboxTenant.id), created.sandboxTenant)
         const g = await s.findActiveGrant(created.app.id, created.sandboxTenant.id)
-        assert.deepEqual(g?.scopes, ['api', 'work_orders:read'])
+        assert.deepEqual(g?.scopes, ['api', 'fields:read:all'])
         assert.equal((await s.listLiveSecrets(created.app.id, T)).length, 1)
       })
 
@@ -477,6 +491,23 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await s.updateApp(approved)
         assert.deepEqual(await s.getApp(pending.id), approved)
         assert.deepEqual(await s.listApps({ review: 'pending' }), [])
+      })
+
+      it('listApps filters by tenant, kind, environment and suspension, each with the others', async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const own = app({ name: 'Tenant app', tenantId: t.id, createdAt: T + 5 })
+        await s.createApp(own, secret(own.id))
+        const all = await s.listApps()
+        const names = (list: App[]) => list.map((a) => a.name)
+        assert.deepEqual(await s.listApps({ tenantId: t.id }), [own])
+        assert.deepEqual(await s.listApps({ tenantId: randomUUID() }), [])
+        assert.deepEqual(names(await s.listApps({ kind: 'public' })), names(all.filter((a) => a.kind === 'public')))
+        assert.deepEqual(names(await s.listApps({ environment: 'live' })), names(all.filter((a) => a.environment === 'live')))
+        assert.deepEqual(names(await s.listApps({ suspended: true })), ['Barn Watch'])
+        assert.deepEqual(names(await s.listApps({ suspended: false })), names(all.filter((a) => a.suspendedAt === null)))
+        assert.deepEqual(await s.listApps({ kind: 'private', environment: 'sandbox', suspended: false, query: 'tenant' }), [own])
+        assert.ok(all.some((a) => a.kind === 'public') && all.some((a) => a.environment === 'live'), 'the filters have something to leave out')
       })
     })
 

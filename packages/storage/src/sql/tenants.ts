@@ -58,8 +58,12 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
       })
     },
 
-    async listUsers(page: Page = {}): Promise<User[]> {
-      const rows = await paged(db.selectFrom('users').selectAll().orderBy('createdAt').orderBy('id'), ['email'], page).execute()
+    async listUsers(filter: { operator?: boolean; tenantId?: string } & Page = {}): Promise<User[]> {
+      const { operator, tenantId, ...page } = filter
+      let q = db.selectFrom('users').selectAll()
+      if (operator !== undefined) q = q.where('operator', '=', operator ? 1 : 0)
+      if (tenantId) q = q.where('id', 'in', db.selectFrom('memberships').select('userId').where('tenantId', '=', tenantId))
+      const rows = await paged(q.orderBy('createdAt').orderBy('id'), ['email'], page).execute()
       return rows.map((r) => toUser(r)!)
     },
 
