@@ -2,8 +2,10 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
-import { basicAuth, postForm, repoRoot, request, runCli, startServer, tempDir, type CliResult } from './helpers.js'
+import { firstStartSteps } from '@fieldgate/server'
+import { basicAuth, childEnv, freePort, postForm, repoRoot, request, runCli, startServer, tempDir, waitUntil, type CliResult } from './helpers.js'
 
 /** The `fieldgate` CLI as a subprocess against a temp SQLite data dir, with --json output. */
 describe('fieldgate CLI', () => {
@@ -578,5 +580,112 @@ describe('fieldgate CLI', () => {
     assert.equal(unknown.code, 1)
     assert.match(unknown.stderr, /^error: unknown option '--bogus'\n\nUsage: fieldgate apps list/)
     fails(missing, /^fieldgate: no grant 00000000-0000-0000-0000-000000000000\n$/)
+  })
+})
+
+/** `npm start` (`fieldgate serve`) in a process group of its own, with what it printed. */
+function npmStart(args: string[], env: Record<string, string>) {
+  const child = spawn('npm', ['start', '--silent', ...(args.length ? ['--', ...args] : [])], {
+    cwd: repoRoot,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  let out = ''
+  for (const stream of [child.stdout, child.stderr]) stream.setEncoding('utf8').on('data', (d: string) => (out += d))
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  let code: number | null | undefined
+  void exited.then((c) => (code = c))
+  return {
+    output: () => out,
+    exited,
+    /** Resolves once `origin` answers its metadata document; rejects if the process ended first. */
+    async answers(origin: string) {
+      await waitUntil(async () => {
+        if (code !== undefined) throw new Error(`npm start exited ${code}:\n${out}`)
+        const res = await fetch(`${origin}/.well-known/oauth-authorization-server`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined)
+        await res?.arrayBuffer()
+        return res?.status === 200
+      }, 30_000)
+    },
+    async stop() {
+      if (code === undefined && child.pid !== undefined) process.kill(-child.pid, 'SIGTERM')
+      await exited
+    },
+  }
+}
+
+describe('npm start: the port and the first steps', () => {
+  it("README's first steps are the ones the first start prints", () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('## First tokens in a minute'))
+    const block = section.slice(section.indexOf('```sh\n') + 6, section.indexOf('\n```', section.indexOf('```sh\n')))
+    assert.deepEqual(block.split('\n'), firstStartSteps('http://127.0.0.1:4400'))
+    assert.match(section.slice(0, section.indexOf('```')), /npm start -- --port 5000.*FIELDGATE_PORT=5000 npm start/s)
+  })
+
+  it('npm start -- --port serves there and prints steps that get a token', async () => {
+    const dataDir = tempDir('fg-start-')
+    const port = await freePort()
+    const origin = `http://127.0.0.1:${port}`
+    const server = npmStart(['--port', String(port)], { FIELDGATE_DATA_DIR: dataDir })
+    try {
+      await server.answers(origin)
+      const printed = server.output()
+      const steps = firstStartSteps(origin)
+      for (const step of steps) assert.ok(printed.includes(`    ${step}\n`), `the banner shows: ${step}\n${printed}`)
+      assert.match(printed, new RegExp(`Fieldgate is running at ${origin} with an empty store`))
+      assert.match(printed, /Another port: npm start -- --port 5000, or FIELDGATE_PORT=5000 npm start/)
+      // Follow the steps as printed (the commands without npx; the token request as curl would send it).
+      const env = { FIELDGATE_DATA_DIR: dataDir }
+      const tenant = await runCli(['tenants', 'create', '--name', 'Acme Field Services', '--environment', 'sandbox'], env)
+      const tenantId = /^tenant (\S+) /.exec(tenant.stdout)?.[1]
+      assert.ok(tenantId, tenant.stdout + tenant.stderr)
+      const made = await runCli(['apps', 'create', '--name', 'Acme dispatch', '--kind', 'private', '--tenant', tenantId], env)
+      const clientId = /^client_id\s+(\S+)$/m.exec(made.stdout)?.[1]
+      const clientSecret = /^client_secret\s+(\S+)$/m.exec(made.stdout)?.[1]
+      assert.ok(clientId && clientSecret, made.stdout + made.stderr)
+      const body = /-d '(.*)'$/.exec(steps[3]!)![1]!.replace('<client_id>', clientId).replace('<client_secret>', clientSecret)
+      const res = await request(`${origin}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      assert.equal(res.status, 200, res.text)
+      const token = res.json
+      assert.deepEqual(Object.keys(token).sort(), ['access_token', 'expires_in', 'scope', 'token_type'])
+      assert.deepEqual([token.token_type, token.expires_in, token.scope], ['Bearer', 3600, 'api'])
+      assert.match(token.access_token, /^eyJ/)
+    } finally {
+      await server.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  it('FIELDGATE_PORT=<port> npm start serves there; a store with tenants prints no steps', async () => {
+    const dataDir = tempDir('fg-start-')
+    const port = await freePort()
+    const migrated = await runCli(['tenants', 'create', '--name', 'Already here'], { FIELDGATE_DATA_DIR: dataDir })
+    assert.equal(migrated.code, 0, migrated.stderr)
+    const server = npmStart([], { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_PORT: String(port) })
+    try {
+      await server.answers(`http://127.0.0.1:${port}`)
+      assert.doesNotMatch(server.output(), /empty store/)
+    } finally {
+      await server.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses a port that is not one, from --port or FIELDGATE_PORT, in one clear line', async () => {
+    for (const [args, env, message] of [
+      [['--port', 'http'], {}, '--port must be a port number from 0 to 65535'],
+      [['--port', '65536'], {}, '--port must be a port number from 0 to 65535'],
+      [[], { FIELDGATE_PORT: '1e3' }, 'FIELDGATE_PORT must be a port number from 0 to 65535'],
+    ] as const) {
+      const dataDir = tempDir('fg-start-')
+      const server = npmStart([...args], { FIELDGATE_DATA_DIR: dataDir, ...env })
+      const code = await server.exited
+      rmSync(dataDir, { recursive: true, force: true })
+      assert.notEqual(code, 0)
+      assert.ok(server.output().includes(`fieldgate: ${message}\n`), server.output())
+      assert.doesNotMatch(server.output(), /^\s+at /m, 'no stack trace')
+    }
   })
 })
