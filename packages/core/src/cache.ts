@@ -58,6 +58,8 @@ export class StoreCache {
     this.epoch++
     if (change.kind === 'app') {
       for (const [clientId, record] of this.clients) if (record.app.id === change.ref) this.clients.delete(clientId)
+    } else if (change.kind === 'tenant') {
+      this.tenants.delete(change.ref)
     } else if (change.kind === 'grant') {
       this.grantStatus.delete(change.ref)
       for (const [key, grant] of this.activeGrants) if (grant.id === change.ref) this.activeGrants.delete(key)

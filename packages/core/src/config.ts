@@ -397,9 +397,10 @@ function brandEnv(env: SettingsEnv, dataDir: string): SettingsEnv {
   return merged
 }
 
-function portNumber(value: string, name: string): number {
+/** Digits only (no `1e3`, no `0x50`), 0 to 65535; 0 lets the system pick a free port. */
+export function portNumber(value: string, name: string): number {
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a port number`)
+  if (!/^\d{1,5}$/.test(value.trim()) || n > 65535) throw new ConfigError(`${name} must be a port number from 0 to 65535`)
   return n
 }
 

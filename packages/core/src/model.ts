@@ -358,7 +358,7 @@ export interface DeliveryAttempt {
 /** One row of the change feed each process polls to drop cached state (RFC 7009 "at once" across processes). */
 export interface Change {
   seq: number
-  kind: 'grant' | 'keys' | 'app'
+  kind: 'grant' | 'keys' | 'app' | 'tenant'
   ref: string
   createdAt: number
 }

@@ -145,18 +145,36 @@ function drain(app: FastifyInstance, runtime: Runtime, config: Config, logger: L
     )
 }
 
+/**
+ * The first steps to a token, as the first start prints them and README's "First tokens in a minute"
+ * shows them (a test keeps the two the same): a tenant, a private app on it, a client-credentials token.
+ */
+export function firstStartSteps(issuer: string): string[] {
+  return [
+    'npx fieldgate tenants create --name "Acme Field Services" --environment sandbox',
+    'npx fieldgate apps create --name "Acme dispatch" --kind private --tenant <tenant id>',
+    `curl -s ${issuer}/oauth/token -H 'content-type: application/json' \\`,
+    `  -d '{"grant_type":"client_credentials","client_id":"<client_id>","client_secret":"<client_secret>","scope":"api"}'`,
+  ]
+}
+
+/** What the first start with an empty store prints: where it listens, the first steps, and how to pick the port. */
+export function firstStartBanner(issuer: string): string {
+  return [
+    '',
+    `  Fieldgate is running at ${issuer} with an empty store. In another terminal, make a tenant and an app, then ask for a token:`,
+    '',
+    ...firstStartSteps(issuer).map((line) => `    ${line}`),
+    '',
+    `  Partners: sign up at ${issuer}/signup for the developer portal and a sandbox tenant.`,
+    '  Another port: npm start -- --port 5000, or FIELDGATE_PORT=5000 npm start (npx fieldgate serve --port 5000).',
+    '',
+    '',
+  ].join('\n')
+}
+
 async function printFirstStartHelp(storage: { listTenants(): Promise<unknown[]> }, config: Config, logger: Logger): Promise<void> {
   if ((await storage.listTenants()).length > 0) return
   logger.info('empty store: create a first tenant and app')
-  process.stdout.write(`
-  Fieldgate is running with an empty store. Create a tenant and an app, then ask for a token:
-
-    npx fieldgate tenants create --name "Acme Field Services" --environment sandbox
-    npx fieldgate apps create --name "Acme dispatch" --kind private --tenant <tenant id>
-    curl -s -X POST ${config.issuer}/oauth/token -H 'content-type: application/json' \\
-      -d '{"grant_type":"client_credentials","client_id":"<client_id>","client_secret":"<client_secret>","scope":"api"}'
-
-  Partners: sign up at ${config.issuer}/signup for the developer portal and a sandbox tenant.
-
-`)
+  process.stdout.write(firstStartBanner(config.issuer))
 }

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
-import { basicAuth, postForm, request, runCli, startServer, tempDir, type CliResult } from './helpers.js'
+import { firstStartSteps } from '@fieldgate/server'
+import { basicAuth, childEnv, freePort, postForm, repoRoot, request, runCli, startServer, tempDir, waitUntil, type CliResult } from './helpers.js'
 
 /** The `fieldgate` CLI as a subprocess against a temp SQLite data dir, with --json output. */
 describe('fieldgate CLI', () => {
@@ -234,13 +236,17 @@ describe('fieldgate CLI', () => {
       ),
       cli('apps', 'create', '--name', 'Plain', '--kind', 'private', '--tenant', live.id, '--redirect-uri', 'http://127.0.0.2.example/cb', '--json'),
     ])
-    fails(refused[0]!, /redirect URI http:\/\/notes\.example\/callback must use https in a live app/)
+    fails(refused[0]!, /redirect URI http:\/\/notes\.example\/callback must use https/)
     fails(refused[1]!, /install URL http:\/\/notes\.example\/install must use https/)
     fails(refused[2]!, /Data API URL .* must use https/)
     fails(refused[3]!, /must use https/)
-    // Sandbox apps keep http.
-    const sandboxApp = await ok('apps', 'create', '--name', 'Local', '--kind', 'public', '--redirect-uri', 'http://dev.example/cb', '--json')
-    assert.deepEqual(sandboxApp.redirect_uris, ['http://dev.example/cb'])
+    // Sandbox apps too: plain http only to loopback, where a code crosses no network.
+    const sandboxApp = await ok('apps', 'create', '--name', 'Local', '--kind', 'public', '--redirect-uri', 'http://localhost:3000/cb', '--json')
+    assert.deepEqual(sandboxApp.redirect_uris, ['http://localhost:3000/cb'])
+    fails(
+      await cli('apps', 'create', '--name', 'Local', '--kind', 'public', '--redirect-uri', 'http://dev.example/cb', '--json'),
+      /redirect URI http:\/\/dev\.example\/cb must use https \(http only for 127\.0\.0\.1, \[::1\] or localhost\)/,
+    )
   })
 
   it('names the client_id, tenant and address in audit list --json', async () => {
@@ -299,6 +305,389 @@ describe('fieldgate CLI', () => {
       assert.equal(bytes.includes(body), false, 'nor its random part')
       // What is stored is its SHA-256: proof that these are the bytes the store uses.
       assert.ok(bytes.includes(createHash('sha256').update(secret).digest('base64url')), 'the secret hash is in the database file')
+    }
+  })
+  it('refuses scopes outside the catalogue, naming them and the scopes there are', async () => {
+    const r = await cli('apps', 'create', '--name', 'Typo', '--kind', 'private', '--tenant', sandbox.id, '--scopes', 'api feilds:read:all', '--json')
+    fails(r, /unknown scope feilds:read:all: the scopes are api, fields:read:all, /)
+    assert.deepEqual(JSON.parse(r.stderr), { error: 'invalid', message: JSON.parse(r.stderr).message })
+  })
+
+  it('renames a tenant; an unknown one or an empty name is refused', async () => {
+    const t = await ok('tenants', 'create', '--name', 'Old Farm', '--json')
+    const renamed = await ok('tenants', 'rename', t.id, '--name', '  New Farm  ', '--json')
+    assert.deepEqual(renamed, { ...t, name: 'New Farm' })
+    const listed = await ok('tenants', 'list', '--query', 'new farm', '--json')
+    assert.deepEqual(listed, [renamed])
+    const [entry] = await ok('audit', 'list', '--tenant', t.id, '--json')
+    assert.equal(entry.action, 'tenant.renamed')
+    assert.deepEqual(entry.details, { from: 'Old Farm', to: 'New Farm' })
+    fails(await cli('tenants', 'rename', '00000000-0000-0000-0000-000000000000', '--name', 'X', '--json'), /no tenant 00000000-0000-0000-0000-000000000000/)
+    fails(await cli('tenants', 'rename', t.id, '--name', ' ', '--json'), /name is required/)
+    fails(await cli('tenants', 'rename', t.id, '--json'), /--name/)
+    const text = await cli('tenants', 'rename', t.id, '--name', 'Newer Farm')
+    assert.equal(text.code, 0)
+    assert.equal(text.stdout, `tenant ${t.id} is now Newer Farm\n`)
+  })
+
+  it("updates an app's settings as made (no review), refusing what the portal refuses", async () => {
+    const made = await ok('apps', 'create', '--name', 'Mapper', '--kind', 'public', '--environment', 'live', '--redirect-uri', 'https://mapper.example/cb', '--json')
+    const updated = await ok(
+      'apps',
+      'update',
+      made.client_id,
+      '--name',
+      'Mapper 2',
+      '--scopes',
+      'fields:read:all maps:write',
+      '--redirect-uri',
+      'https://mapper.example/cb2',
+      'http://127.0.0.1:9000/cb',
+      '--install-url',
+      'https://mapper.example/install',
+      '--contact-email',
+      'dev@mapper.example',
+      '--data-api-url',
+      'https://mapper.example/events',
+      '--token-ttl',
+      '900',
+      '--description',
+      'Maps your fields',
+      '--listed',
+      '--json',
+    )
+    assert.deepEqual(
+      {
+        name: updated.name,
+        scopes: updated.scopes,
+        redirect_uris: updated.redirect_uris,
+        install_url: updated.install_url,
+        contact_email: updated.contact_email,
+        data_api_url: updated.data_api_url,
+        token_ttl: updated.token_ttl,
+        description: updated.description,
+        listed: updated.listed,
+        review: updated.review,
+        proposed: updated.proposed,
+      },
+      {
+        name: 'Mapper 2',
+        scopes: 'fields:read:all maps:write',
+        redirect_uris: ['https://mapper.example/cb2', 'http://127.0.0.1:9000/cb'],
+        install_url: 'https://mapper.example/install',
+        contact_email: 'dev@mapper.example',
+        data_api_url: 'https://mapper.example/events',
+        token_ttl: 900,
+        description: 'Maps your fields',
+        listed: true,
+        review: 'approved',
+        proposed: null,
+      },
+    )
+    // What is stored is what `apps list` shows; "" removes an optional field, --no-listed unlists, "default" resets the lifetime.
+    const cleared = await ok('apps', 'update', made.client_id, '--no-listed', '--contact-email', '', '--token-ttl', 'default', '--json')
+    assert.deepEqual([cleared.listed, cleared.contact_email, cleared.token_ttl, cleared.name], [false, null, null, 'Mapper 2'])
+    const [listed] = await ok('apps', 'list', '--query', made.client_id, '--json')
+    assert.deepEqual(listed, cleared)
+    const [entry] = await ok('audit', 'list', '--app', made.client_id, '--limit', '1', '--json')
+    assert.equal(entry.action, 'app.updated')
+    assert.equal(entry.actor, 'cli')
+    const refusals = await Promise.all([
+      cli('apps', 'update', made.client_id, '--scopes', 'api everything', '--json'),
+      cli('apps', 'update', made.client_id, '--redirect-uri', 'http://mapper.example/cb', '--json'),
+      cli('apps', 'update', made.client_id, '--token-ttl', 'soon', '--json'),
+      cli('apps', 'update', made.client_id, '--json'),
+      cli('apps', 'update', 'no-such-client', '--name', 'X', '--json'),
+      cli('apps', 'update', made.client_id, '--contact-email', 'not-an-address', '--json'),
+    ])
+    const expected: [string, RegExp][] = [
+      ['invalid', /unknown scope everything/],
+      ['invalid', /redirect URI http:\/\/mapper\.example\/cb must use https/],
+      ['invalid', /token lifetime/],
+      ['invalid', /nothing to change/],
+      ['not_found', /no app with client_id no-such-client/],
+      ['invalid', /contact email/],
+    ]
+    for (const [i, r] of refusals.entries()) {
+      fails(r, expected[i]![1])
+      assert.equal(JSON.parse(r.stderr).error, expected[i]![0])
+    }
+    assert.deepEqual((await ok('apps', 'list', '--query', made.client_id, '--json'))[0], cleared, 'a refused update changes nothing')
+  })
+
+  it('lists apps by tenant, kind, environment, review, state, owner and text', async () => {
+    const t = await ok('tenants', 'create', '--name', 'Filter Farm', '--json')
+    const mine = await ok('apps', 'create', '--name', 'Filter private', '--kind', 'private', '--tenant', t.id, '--json')
+    const livePub = await ok('apps', 'create', '--name', 'Filter live', '--kind', 'public', '--environment', 'live', '--install-url', 'https://f.example/i', '--json')
+    await ok('apps', 'suspend', livePub.client_id, '--reason', 'testing filters', '--json')
+    const ids = async (...args: string[]): Promise<string[]> => (await ok('apps', 'list', ...args, '--json')).map((a: { client_id: string }) => a.client_id)
+    const all = await ok('apps', 'list', '--json')
+    assert.ok(all.length >= 4)
+    assert.deepEqual(await ids('--tenant', t.id), [mine.client_id])
+    const byKind = await ids('--kind', 'public')
+    assert.deepEqual(
+      byKind,
+      all.filter((a: { kind: string }) => a.kind === 'public').map((a: { client_id: string }) => a.client_id),
+    )
+    assert.ok(byKind.includes(livePub.client_id) && !byKind.includes(mine.client_id))
+    assert.deepEqual(await ids('--environment', 'live', '--kind', 'public', '--query', 'filter'), [livePub.client_id])
+    assert.deepEqual(await ids('--state', 'suspended', '--query', 'filter'), [livePub.client_id])
+    assert.deepEqual(await ids('--state', 'active', '--query', 'filter'), [mine.client_id])
+    assert.deepEqual(await ids('--review', 'pending'), [])
+    assert.deepEqual(await ids('--query', 'FILTER PRIV'), [mine.client_id])
+    assert.deepEqual(await ids('--limit', '1'), [all[0].client_id])
+    const refusals = await Promise.all([
+      cli('apps', 'list', '--tenant', '00000000-0000-0000-0000-000000000000', '--json'),
+      cli('apps', 'list', '--owner', 'nobody@example.com', '--json'),
+      cli('apps', 'list', '--kind', 'secret', '--json'),
+      cli('apps', 'list', '--limit', '501', '--json'),
+    ])
+    fails(refusals[0]!, /no tenant 00000000-0000-0000-0000-000000000000/)
+    fails(refusals[1]!, /no user with email nobody@example.com/)
+    fails(refusals[2]!, /Allowed choices are private, public/)
+    fails(refusals[3]!, /--limit must be a whole number from 1 to 500/)
+    assert.deepEqual(
+      refusals.map((r) => JSON.parse(r.stderr).error),
+      ['not_found', 'not_found', 'invalid_argument', 'invalid'],
+    )
+  })
+
+  it('deletes an app: its tokens stop working, and it is gone', async () => {
+    const made = await ok('apps', 'create', '--name', 'Short lived', '--kind', 'private', '--tenant', sandbox.id, '--json')
+    const server = await startServer({ dataDir })
+    try {
+      const token = () => postForm(server.url('/oauth/token'), { grant_type: 'client_credentials' }, { authorization: basicAuth(made.client_id, made.client_secret) })
+      const before = await token()
+      assert.equal(before.status, 200, before.text)
+      const deleted = await ok('apps', 'delete', made.client_id, '--json')
+      assert.equal(deleted.deleted, true)
+      assert.equal(deleted.client_id, made.client_id)
+      assert.equal(deleted.grant_ids.length, 1)
+      // The server over the same store learns of it from the change feed.
+      let after = await token()
+      for (let i = 0; i < 50 && after.status === 200; i++) {
+        await new Promise((r) => setTimeout(r, 100))
+        after = await token()
+      }
+      assert.equal(after.status, 401, after.text)
+    } finally {
+      await server.close()
+    }
+    assert.deepEqual(await ok('apps', 'list', '--query', made.client_id, '--json'), [])
+    const again = await cli('apps', 'delete', made.client_id, '--json')
+    fails(again, /no app with client_id/)
+    assert.equal(JSON.parse(again.stderr).error, 'not_found')
+  })
+
+  it('lists users by operator role and tenant membership', async () => {
+    const t = await ok('tenants', 'create', '--name', 'People Farm', '--json')
+    const op = await ok('users', 'create', '--email', 'op@people.example', '--password', 'correct horse battery', '--operator', '--json')
+    const member = await ok('users', 'create', '--email', 'member@people.example', '--password', 'correct horse battery', '--tenant', t.id, '--json')
+    const emails = async (...args: string[]): Promise<string[]> => (await ok('users', 'list', ...args, '--json')).map((u: { email: string }) => u.email)
+    assert.deepEqual(await emails('--query', 'people.example', '--operator'), [op.email])
+    assert.deepEqual(await emails('--query', 'people.example', '--no-operator'), [member.email])
+    assert.deepEqual(await emails('--tenant', t.id), [member.email])
+    assert.deepEqual(await emails('--tenant', t.id, '--operator'), [])
+    fails(await cli('users', 'list', '--tenant', 'no-such-tenant', '--json'), /no tenant no-such-tenant/)
+  })
+
+  it('prints its version', async () => {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, 'packages/cli/package.json'), 'utf8'))
+    for (const flag of ['--version', '-V']) {
+      const r = await cli(flag)
+      assert.equal(r.code, 0)
+      assert.equal(r.stdout, `${pkg.version}\n`)
+    }
+  })
+
+  it('describes every command, argument and option in --help', async () => {
+    /** The items of a help section ("Options:", ...) that have no description beside them. */
+    const undescribed = (help: string): string[] => {
+      const bare: string[] = []
+      let inSection = false
+      for (const line of help.split('\n')) {
+        if (/^(Arguments|Options|Global Options|Commands):$/.test(line)) inSection = true
+        else if (line.trim() === '') inSection = false
+        // An item starts two spaces in; its description follows after two or more spaces (wrapped lines start further in).
+        else if (inSection && /^ {2}\S/.test(line) && !/^ {2}\S.*?\S {2,}\S/.test(line)) bare.push(line.trim())
+      }
+      return bare
+    }
+    const subcommands = (help: string): string[] => {
+      const at = help.indexOf('\nCommands:\n')
+      if (at < 0) return []
+      const names = help
+        .slice(at + 11)
+        .split('\n\n')[0]!
+        .split('\n')
+        .filter((l) => /^ {2}\S/.test(l))
+        .map((l) => l.trim().split(' ')[0]!)
+      return names.filter((n) => n !== 'help')
+    }
+    let pending: string[][] = [[]]
+    const seen: string[] = []
+    while (pending.length > 0) {
+      // A few at a time: each process loads the whole server, and a loaded machine must not hit runCli's timeout.
+      const helps: CliResult[] = []
+      for (let i = 0; i < pending.length; i += 4) helps.push(...(await Promise.all(pending.slice(i, i + 4).map((path) => cli(...path, '--help')))))
+      const next: string[][] = []
+      for (const [i, r] of helps.entries()) {
+        const path = pending[i]!
+        assert.equal(r.code, 0, `${path.join(' ')} --help: ${r.stderr}`)
+        assert.match(r.stdout, /^Usage: fieldgate/)
+        assert.deepEqual(undescribed(r.stdout), [], `fieldgate ${path.join(' ')} --help`)
+        seen.push(path.join(' '))
+        for (const sub of subcommands(r.stdout)) next.push([...path, sub])
+      }
+      pending = next
+    }
+    for (const cmd of ['apps update', 'apps list', 'apps delete', 'tenants rename', 'users list', 'apps review list', 'events security', 'serve'])
+      assert.ok(seen.includes(cmd), cmd)
+    assert.ok(seen.length > 35, `${seen.length} commands`)
+    // The check finds an option without a description: the help of a command shows one.
+    assert.deepEqual(undescribed('Options:\n  --bare <x>\n  --told <y>  what it is\n\n'), ['--bare <x>'])
+  })
+
+  it('prints every error under --json as {"error","message"} on stderr, exit 1, and a line for people without', async () => {
+    const cases: [string[], string, RegExp][] = [
+      [['nope', '--json'], 'unknown_command', /unknown command 'nope'/],
+      [['apps', 'list', '--bogus', '--json'], 'unknown_option', /unknown option '--bogus'/],
+      [['--json', 'apps', 'create', '--name', 'x'], 'missing_option', /required option '--kind <kind>' not specified/],
+      [['apps', 'approve', '--json'], 'missing_argument', /missing required argument 'client_id'/],
+      [['apps', 'list', 'extra', '--json'], 'too_many_arguments', /too many arguments/],
+      [['apps', '--json'], 'missing_command', /fieldgate apps needs a command: create, list, update, delete/],
+      [['grants', 'revoke', '00000000-0000-0000-0000-000000000000', '--json'], 'not_found', /no grant/],
+      [['tenants', 'create', '--name', 'x', '--environment', 'prod', '--json'], 'invalid_argument', /Allowed choices are sandbox, live/],
+      [['serve', '--port', '99999', '--json'], 'invalid_setting', /--port must be a port number from 0 to 65535/],
+    ]
+    const results = await Promise.all(cases.map(([args]) => cli(...args)))
+    for (const [i, r] of results.entries()) {
+      const [args, error, message] = cases[i]!
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout} ${r.stderr}`)
+      assert.equal(r.stdout, '', args.join(' '))
+      const body = JSON.parse(r.stderr)
+      assert.deepEqual(Object.keys(body), ['error', 'message'], args.join(' '))
+      assert.equal(body.error, error, args.join(' '))
+      assert.match(body.message, message, args.join(' '))
+    }
+    // A store error: a setting the store cannot open with.
+    const store = await runCli(['tenants', 'list', '--json'], { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_SIGNING_ALG: 'HS256' })
+    assert.equal(store.code, 1)
+    assert.equal(JSON.parse(store.stderr).error, 'invalid_setting')
+    const unreachable = await runCli(['tenants', 'list', '--json'], { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' })
+    assert.equal(unreachable.code, 1)
+    assert.equal(JSON.parse(unreachable.stderr).error, 'store_unavailable', unreachable.stderr)
+    // Without --json: Commander's own message with the help, or one line; never JSON, never a trace.
+    const [unknown, missing] = await Promise.all([cli('apps', 'list', '--bogus'), cli('grants', 'revoke', '00000000-0000-0000-0000-000000000000')])
+    assert.equal(unknown.code, 1)
+    assert.match(unknown.stderr, /^error: unknown option '--bogus'\n\nUsage: fieldgate apps list/)
+    fails(missing, /^fieldgate: no grant 00000000-0000-0000-0000-000000000000\n$/)
+  })
+})
+
+/** `npm start` (`fieldgate serve`) in a process group of its own, with what it printed. */
+function npmStart(args: string[], env: Record<string, string>) {
+  const child = spawn('npm', ['start', '--silent', ...(args.length ? ['--', ...args] : [])], {
+    cwd: repoRoot,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
+  let out = ''
+  for (const stream of [child.stdout, child.stderr]) stream.setEncoding('utf8').on('data', (d: string) => (out += d))
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+  let code: number | null | undefined
+  void exited.then((c) => (code = c))
+  return {
+    output: () => out,
+    exited,
+    /** Resolves once `origin` answers its metadata document; rejects if the process ended first. */
+    async answers(origin: string) {
+      await waitUntil(async () => {
+        if (code !== undefined) throw new Error(`npm start exited ${code}:\n${out}`)
+        const res = await fetch(`${origin}/.well-known/oauth-authorization-server`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined)
+        await res?.arrayBuffer()
+        return res?.status === 200
+      }, 30_000)
+    },
+    async stop() {
+      if (code === undefined && child.pid !== undefined) process.kill(-child.pid, 'SIGTERM')
+      await exited
+    },
+  }
+}
+
+describe('npm start: the port and the first steps', () => {
+  it("README's first steps are the ones the first start prints", () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')
+    const section = readme.slice(readme.indexOf('## First tokens in a minute'))
+    const block = section.slice(section.indexOf('```sh\n') + 6, section.indexOf('\n```', section.indexOf('```sh\n')))
+    assert.deepEqual(block.split('\n'), firstStartSteps('http://127.0.0.1:4400'))
+    assert.match(section.slice(0, section.indexOf('```')), /npm start -- --port 5000.*FIELDGATE_PORT=5000 npm start/s)
+  })
+
+  it('npm start -- --port serves there and prints steps that get a token', async () => {
+    const dataDir = tempDir('fg-start-')
+    const port = await freePort()
+    const origin = `http://127.0.0.1:${port}`
+    const server = npmStart(['--port', String(port)], { FIELDGATE_DATA_DIR: dataDir })
+    try {
+      await server.answers(origin)
+      const printed = server.output()
+      const steps = firstStartSteps(origin)
+      for (const step of steps) assert.ok(printed.includes(`    ${step}\n`), `the banner shows: ${step}\n${printed}`)
+      assert.match(printed, new RegExp(`Fieldgate is running at ${origin} with an empty store`))
+      assert.match(printed, /Another port: npm start -- --port 5000, or FIELDGATE_PORT=5000 npm start/)
+      // Follow the steps as printed (the commands without npx; the token request as curl would send it).
+      const env = { FIELDGATE_DATA_DIR: dataDir }
+      const tenant = await runCli(['tenants', 'create', '--name', 'Acme Field Services', '--environment', 'sandbox'], env)
+      const tenantId = /^tenant (\S+) /.exec(tenant.stdout)?.[1]
+      assert.ok(tenantId, tenant.stdout + tenant.stderr)
+      const made = await runCli(['apps', 'create', '--name', 'Acme dispatch', '--kind', 'private', '--tenant', tenantId], env)
+      const clientId = /^client_id\s+(\S+)$/m.exec(made.stdout)?.[1]
+      const clientSecret = /^client_secret\s+(\S+)$/m.exec(made.stdout)?.[1]
+      assert.ok(clientId && clientSecret, made.stdout + made.stderr)
+      const body = /-d '(.*)'$/.exec(steps[3]!)![1]!.replace('<client_id>', clientId).replace('<client_secret>', clientSecret)
+      const res = await request(`${origin}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      assert.equal(res.status, 200, res.text)
+      const token = res.json
+      assert.deepEqual(Object.keys(token).sort(), ['access_token', 'expires_in', 'scope', 'token_type'])
+      assert.deepEqual([token.token_type, token.expires_in, token.scope], ['Bearer', 3600, 'api'])
+      assert.match(token.access_token, /^eyJ/)
+    } finally {
+      await server.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  it('FIELDGATE_PORT=<port> npm start serves there; a store with tenants prints no steps', async () => {
+    const dataDir = tempDir('fg-start-')
+    const port = await freePort()
+    const migrated = await runCli(['tenants', 'create', '--name', 'Already here'], { FIELDGATE_DATA_DIR: dataDir })
+    assert.equal(migrated.code, 0, migrated.stderr)
+    const server = npmStart([], { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_PORT: String(port) })
+    try {
+      await server.answers(`http://127.0.0.1:${port}`)
+      assert.doesNotMatch(server.output(), /empty store/)
+    } finally {
+      await server.stop()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses a port that is not one, from --port or FIELDGATE_PORT, in one clear line', async () => {
+    for (const [args, env, message] of [
+      [['--port', 'http'], {}, '--port must be a port number from 0 to 65535'],
+      [['--port', '65536'], {}, '--port must be a port number from 0 to 65535'],
+      [[], { FIELDGATE_PORT: '1e3' }, 'FIELDGATE_PORT must be a port number from 0 to 65535'],
+    ] as const) {
+      const dataDir = tempDir('fg-start-')
+      const server = npmStart([...args], { FIELDGATE_DATA_DIR: dataDir, ...env })
+      const code = await server.exited
+      rmSync(dataDir, { recursive: true, force: true })
+      assert.notEqual(code, 0)
+      assert.ok(server.output().includes(`fieldgate: ${message}\n`), server.output())
+      assert.doesNotMatch(server.output(), /^\s+at /m, 'no stack trace')
     }
   })
 })

@@ -144,7 +144,7 @@ describe('developer portal: apps', () => {
     const app = await server.storage.getAppByClientId(clientIdOf(page)!)
     assert.deepEqual([app?.environment, app?.installUrl, app?.redirectUris], ['live', null, ['https://notes.example/callback', 'http://127.0.0.1:9000/cb']])
     const cases: [Record<string, string>, string, RegExp][] = [
-      [{ redirect_uris: 'http://notes.example/callback' }, 'redirect_uris', /redirect URI http:\/\/notes\.example\/callback must use https in a live app/],
+      [{ redirect_uris: 'http://notes.example/callback' }, 'redirect_uris', /redirect URI http:\/\/notes\.example\/callback must use https/],
       [{ install_url: 'http://notes.example/install' }, 'install_url', /install URL http:\/\/notes\.example\/install must use https/],
       [{ redirect_uris: 'https://n.example/cb', data_api_url: 'http://n.example/events' }, 'data_api_url', /Data API URL http:\/\/n\.example\/events must use https/],
       [{}, 'install_url', /a live public app needs an install URL .*, a redirect URI .*, or both/],
@@ -155,8 +155,9 @@ describe('developer portal: apps', () => {
       assert.match(refused.text, new RegExp(`<p class="error field-error" id="${field}-error">`))
       assert.match(refused.text, message)
     }
-    // A sandbox app keeps plain http.
-    assert.equal((await postCreate(p, { redirect_uris: 'http://dev.example/cb' })).status, 303)
+    // A sandbox app keeps plain http for loopback only: a code sent over http can be read on the way.
+    assert.equal((await postCreate(p, { redirect_uris: 'http://localhost:3000/cb' })).status, 303)
+    assert.equal((await postCreate(p, { redirect_uris: 'http://dev.example/cb' })).status, 400)
   })
 })
 

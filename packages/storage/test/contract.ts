@@ -88,6 +88,23 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await assert.rejects(s.createTenant(dup))
         assert.equal(await s.getTenant(dup.id), undefined)
       })
+
+      it('renameTenant renames one tenant with what goes alongside and a tenant change; false for none', async () => {
+        const s = db()
+        const [a, b] = [await s.createTenant(tenant({ name: 'Old name' })), await s.createTenant(tenant({ name: 'Other' }))]
+        const seq = await s.latestChangeSeq()
+        const entry = auditEntry({ tenantId: a.id, objectId: a.id, action: 'tenant.renamed' })
+        assert.equal(await s.renameTenant(a.id, 'New name', { audit: [entry] }), true)
+        assert.deepEqual(await s.getTenant(a.id), { ...a, name: 'New name' })
+        assert.deepEqual(await s.getTenant(b.id), b, 'other tenants stay')
+        assert.deepEqual(
+          (await s.changesSince(seq)).map(({ kind, ref }) => ({ kind, ref })),
+          [{ kind: 'tenant', ref: a.id }],
+        )
+        assert.deepEqual(await s.listAudit({ tenantIds: [a.id], limit: 10 }), [entry])
+        assert.equal(await s.renameTenant(randomUUID(), 'Nobody'), false)
+        assert.equal(await s.latestChangeSeq(), seq + 1, 'no change for a tenant that is not there')
+      })
     })
 
     describe('users and memberships', () => {
@@ -206,6 +223,20 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.ok((await s.listUsers()).length >= 5)
       })
 
+      it('listUsers keeps operators or the others, and the members of a tenant', async () => {
+        const s = db()
+        const tag = hex()
+        const t = await s.createTenant(tenant())
+        const op = await s.createUser(user({ email: `op.${tag}@example.com`, operator: true, createdAt: T + 200 }), [])
+        const member = await s.createUser(user({ email: `member.${tag}@example.com`, createdAt: T + 201 }), [{ tenantId: t.id, role: 'admin' }])
+        const neither = await s.createUser(user({ email: `neither.${tag}@example.com`, createdAt: T + 202 }), [])
+        assert.deepEqual(await s.listUsers({ query: tag, operator: true }), [op])
+        assert.deepEqual(await s.listUsers({ query: tag, operator: false }), [member, neither])
+        assert.deepEqual(await s.listUsers({ tenantId: t.id }), [member])
+        assert.deepEqual(await s.listUsers({ tenantId: t.id, operator: true }), [])
+        assert.deepEqual(await s.listUsers({ tenantId: randomUUID() }), [])
+      })
+
       it("listMembers gives a tenant's members with their roles; removeMembership removes one with what goes alongside", async () => {
         const s = db()
         const t = await s.createTenant(tenant())
@@ -267,7 +298,7 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           redirectUris: ['https://partner.example/cb', 'http://localhost:8080/cb?x=1'],
           contactEmail: 'dev@partner.example',
           dataApiUrl: 'https://partner.example/data',
-          scopes: ['api', 'work_orders:read', 'work_orders:write'],
+          scopes: ['api', 'fields:read:all', 'maps:write'],
           tokenTtl: 3600,
         })
         const bare = app({ redirectUris: [], scopes: [], tokenTtl: null, createdAt: T + 1 })
@@ -310,14 +341,14 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const created = await adminCreateApp(storeContext(s, { now: () => T }), cliActor, {
           name: 'Route planner',
           kind: 'public',
-          scopes: 'api work_orders:read',
+          scopes: 'api fields:read:all',
           redirectUris: ['https://planner.example/cb'],
         })
         assert.ok(created.sandboxTenant)
         assert.deepEqual(await s.getApp(created.app.id), created.app)
         assert.deepEqual(await s.getTenant(created.sandboxTenant.id), created.sandboxTenant)
         const g = await s.findActiveGrant(created.app.id, created.sandboxTenant.id)
-        assert.deepEqual(g?.scopes, ['api', 'work_orders:read'])
+        assert.deepEqual(g?.scopes, ['api', 'fields:read:all'])
         assert.equal((await s.listLiveSecrets(created.app.id, T)).length, 1)
       })
 
@@ -473,6 +504,23 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         await s.updateApp(approved)
         assert.deepEqual(await s.getApp(pending.id), approved)
         assert.deepEqual(await s.listApps({ review: 'pending' }), [])
+      })
+
+      it('listApps filters by tenant, kind, environment and suspension, each with the others', async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const own = app({ name: 'Tenant app', tenantId: t.id, createdAt: T + 5 })
+        await s.createApp(own, secret(own.id))
+        const all = await s.listApps()
+        const names = (list: App[]) => list.map((a) => a.name)
+        assert.deepEqual(await s.listApps({ tenantId: t.id }), [own])
+        assert.deepEqual(await s.listApps({ tenantId: randomUUID() }), [])
+        assert.deepEqual(names(await s.listApps({ kind: 'public' })), names(all.filter((a) => a.kind === 'public')))
+        assert.deepEqual(names(await s.listApps({ environment: 'live' })), names(all.filter((a) => a.environment === 'live')))
+        assert.deepEqual(names(await s.listApps({ suspended: true })), ['Barn Watch'])
+        assert.deepEqual(names(await s.listApps({ suspended: false })), names(all.filter((a) => a.suspendedAt === null)))
+        assert.deepEqual(await s.listApps({ kind: 'private', environment: 'sandbox', suspended: false, query: 'tenant' }), [own])
+        assert.ok(all.some((a) => a.kind === 'public') && all.some((a) => a.environment === 'live'), 'the filters have something to leave out')
       })
     })
 
@@ -1541,6 +1589,7 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   createTenant: 'round-trips every field through create, get and list',
   getTenant: 'round-trips every field through create, get and list',
   listTenants: 'round-trips every field through create, get and list',
+  renameTenant: 'renameTenant renames one tenant with what goes alongside and a tenant change; false for none',
   createUser: 'stores several memberships given at creation',
   getUser: "setSandboxTenant sets the user's sandbox tenant and leaves other users alone",
   getUserByEmail: 'creates a user with memberships and finds it by email in any case',

@@ -95,7 +95,7 @@ async function takeOut(ctx: OperationContext, actor: Actor, tenant: Tenant, user
 }
 
 /** Operators, or an owner of the tenant (an admin connects apps but does not change who belongs). */
-async function ownedTenant(ctx: OperationContext, actor: Actor, tenantId: string): Promise<Tenant> {
+export async function ownedTenant(ctx: OperationContext, actor: Actor, tenantId: string): Promise<Tenant> {
   // A value that cannot be an id (empty, NUL, huge) finds nothing, before any store sees it.
   if (!isLookupKey(tenantId)) throw notFound('no such tenant')
   if (actor.kind !== 'person') return tenantFor(ctx, actor, tenantId)

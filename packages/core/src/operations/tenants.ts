@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto'
 import type { Actor, Person } from '../audit.js'
 import type { OperationContext } from '../context.js'
 import type { Environment, Role, Tenant, User } from '../model.js'
-import { conflict, forbidden } from '../operation-error.js'
+import { conflict, forbidden, notFound } from '../operation-error.js'
 import { hashPassword } from '../sign-in.js'
+import { auditEntry } from '../audit.js'
+import { ownedTenant } from './members.js'
 import { requireOperator, tenantFor } from './access.js'
 import { accountEmail, newPassword, oneOf, requireText } from './validate.js'
 
@@ -14,6 +16,16 @@ const roles: readonly Role[] = ['owner', 'admin', 'member']
 export async function createTenant(ctx: OperationContext, actor: Actor, input: { name: string; environment: string }): Promise<Tenant> {
   requireOperator(actor, 'create tenants')
   return ctx.storage.createTenant(newTenant(input, ctx.now()))
+}
+
+/** Operators, or one of the tenant's owners; the new name shows at once on every instance (a `tenant` change). */
+export async function renameTenant(ctx: OperationContext, actor: Actor, input: { tenantId: string; name: string }): Promise<Tenant> {
+  const tenant = await ownedTenant(ctx, actor, input.tenantId)
+  const name = requireText(input.name, 'name')
+  const audit = [auditEntry(actor, ctx.now(), 'tenant.renamed', { objectId: tenant.id, tenantId: tenant.id }, { from: tenant.name, to: name })]
+  if (!(await ctx.storage.renameTenant(tenant.id, name, { audit }))) throw notFound(`no tenant ${tenant.id}`)
+  ctx.cache.apply({ kind: 'tenant', ref: tenant.id })
+  return { ...tenant, name }
 }
 
 export function newTenant(input: { name: string; environment: string }, now: number): Tenant {

@@ -1,6 +1,7 @@
 import type { AppField } from '../operation-error.js'
 import { invalid } from '../operation-error.js'
-import { parseScope } from '../scopes.js'
+import { introspectAllScope } from '../endpoints/introspect.js'
+import { parseScope, scopeDescriptions } from '../scopes.js'
 
 /* The input rules operations share; each throws OperationError `invalid`, naming the field when it can. */
 
@@ -16,12 +17,21 @@ export function requireText(value: string | undefined, name: string, field?: App
   return text
 }
 
+/** The scopes an app may register: the catalogue the consent page describes, and the resource servers' one. */
+export const knownScopes = (): string[] => [...Object.keys(scopeDescriptions), introspectAllScope]
+
+/** Space-separated scope names from the catalogue: a typo would otherwise become a scope no API checks. */
 export function safeScopes(value: string): string[] {
+  let scopes: string[]
   try {
-    return parseScope(value)
+    scopes = parseScope(value)
   } catch {
     throw invalid('scopes must be space-separated scope names', 'scopes')
   }
+  const known = knownScopes()
+  const unknown = scopes.filter((s) => !known.includes(s))
+  if (unknown.length > 0) throw invalid(`unknown scope ${unknown.join(', ')}: the scopes are ${known.join(', ')}`, 'scopes')
+  return scopes
 }
 
 /** An account's address: trimmed, lower-cased, one @, at most 320 characters (RFC 5321 §4.5.3.1). */
@@ -51,9 +61,13 @@ export function optionalUrl(value: string | undefined, name: string, field: AppF
   return value
 }
 
-/** RFC 9700 §4.1: redirect URIs are compared exactly, so they must be absolute and carry no fragment. */
+/**
+ * RFC 9700 §4.1: redirect URIs are compared exactly, so they must be absolute and carry no fragment;
+ * a code sent over plain http can be read on the way, so http only to loopback (RFC 8252 §7.3, RFC 9700 §2.1).
+ */
 export function requireRedirectUri(value: string): string {
   if (!isHttpUrl(value) || value.includes('#')) throw invalid(`redirect URI ${value} must be an absolute http(s) URL without a fragment`, 'redirect_uris')
+  if (!isSecureUrl(value)) throw invalid(`redirect URI ${value} must use https (http only for 127.0.0.1, [::1] or localhost)`, 'redirect_uris')
   return value
 }
 

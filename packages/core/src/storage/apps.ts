@@ -1,6 +1,16 @@
-import type { App, AppSecret, Grant, ReviewState, SecretHandle } from '../model.js'
+import type { App, AppKind, AppSecret, Environment, Grant, ReviewState, SecretHandle } from '../model.js'
 import type { Alongside } from './alongside.js'
 import type { Page } from './tenants.js'
+
+/** What a listing of apps keeps: each given field must match. */
+export interface AppFilter {
+  ownerUserId?: string
+  review?: ReviewState
+  tenantId?: string
+  kind?: AppKind
+  environment?: Environment
+  suspended?: boolean
+}
 
 /** Apps with their client secrets, and the secrets waiting to be shown once. */
 export interface AppStore {
@@ -8,8 +18,8 @@ export interface AppStore {
   createApp(app: App, secret: AppSecret, grant?: Grant, also?: Alongside): Promise<App>
   getApp(id: string): Promise<App | undefined>
   getAppByClientId(clientId: string): Promise<App | undefined>
-  /** Oldest first; `query` matches the name or client_id. */
-  listApps(filter?: { ownerUserId?: string; review?: ReviewState } & Page): Promise<App[]>
+  /** Oldest first; `query` matches the name or client_id; `suspended` keeps the suspended apps (true) or the others (false). */
+  listApps(filter?: AppFilter & Page): Promise<App[]>
   /** Saves an app's editable fields; appends an `app` change. */
   updateApp(app: App, also?: Alongside): Promise<void>
   /**

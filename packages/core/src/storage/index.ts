@@ -11,7 +11,7 @@ import type { TokenStore } from './tokens.js'
 
 export { withEvents, type Alongside } from './alongside.js'
 export type { AccountStore } from './accounts.js'
-export type { AppStore } from './apps.js'
+export type { AppFilter, AppStore } from './apps.js'
 export type { AuditStore } from './audit.js'
 export type { ChangeStore } from './changes.js'
 export type { GrantStore } from './grants.js'

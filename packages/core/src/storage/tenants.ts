@@ -14,6 +14,8 @@ export interface TenantStore {
   getTenant(id: string): Promise<Tenant | undefined>
   /** Oldest first. */
   listTenants(page?: Page): Promise<Tenant[]>
+  /** Renames a tenant; appends a `tenant` change, so every process drops the name it cached. False if there is none. */
+  renameTenant(id: string, name: string, also?: Alongside): Promise<boolean>
 
   createUser(user: User, memberships: Omit<Membership, 'userId'>[], also?: Alongside): Promise<User>
   getUser(id: string): Promise<User | undefined>
@@ -21,8 +23,8 @@ export interface TenantStore {
   setSandboxTenant(userId: string, tenantId: string): Promise<void>
   /** Saves email, password hash, verification, operator role and suspension (never id, createdAt or sandbox tenant). */
   updateUser(user: User, also?: Alongside): Promise<void>
-  /** Oldest first; `query` matches the email. */
-  listUsers(page?: Page): Promise<User[]>
+  /** Oldest first; `query` matches the email; `operator` keeps operators (true) or the others (false); `tenantId` its members. */
+  listUsers(filter?: { operator?: boolean; tenantId?: string } & Page): Promise<User[]>
   listMemberships(userId: string): Promise<Membership[]>
   /** A tenant's members with their roles, by email. */
   listMembers(tenantId: string): Promise<{ user: User; role: Role }[]>

@@ -1,4 +1,4 @@
-import type { Alongside, App, AppSecret, AppStore, Grant, Page, ReviewState, SecretHandle } from '@fieldgate/core'
+import type { Alongside, App, AppFilter, AppSecret, AppStore, Grant, Page, SecretHandle } from '@fieldgate/core'
 import type { Kysely, Transaction } from 'kysely'
 import type { Database } from '../schema.js'
 import { appendChange, fromApp, fromGrant, paged, toApp, writeAlongside, type Engine } from './rows.js'
@@ -35,11 +35,15 @@ export function sqlAppStore(db: Kysely<Database>, engine: Engine): AppStore {
       return toApp(await db.selectFrom('apps').selectAll().where('clientId', '=', clientId).executeTakeFirst())
     },
 
-    async listApps(filter: { ownerUserId?: string; review?: ReviewState } & Page = {}): Promise<App[]> {
-      const { ownerUserId, review, ...page } = filter
+    async listApps(filter: AppFilter & Page = {}): Promise<App[]> {
+      const { ownerUserId, review, tenantId, kind, environment, suspended, ...page } = filter
       let q = db.selectFrom('apps').selectAll()
       if (ownerUserId) q = q.where('ownerUserId', '=', ownerUserId)
       if (review) q = q.where('review', '=', review)
+      if (tenantId) q = q.where('tenantId', '=', tenantId)
+      if (kind) q = q.where('kind', '=', kind)
+      if (environment) q = q.where('environment', '=', environment)
+      if (suspended !== undefined) q = q.where('suspendedAt', suspended ? 'is not' : 'is', null)
       q = q.orderBy('createdAt').orderBy('id')
       const rows = await (page.limit !== undefined || page.query || page.offset ? paged(q, ['name', 'clientId'], page) : q).execute()
       return rows.map((r) => toApp(r)!)

@@ -1,7 +1,7 @@
 import type { Alongside, Membership, Page, Role, Session, Tenant, TenantStore, User } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { fromUser, paged, toTenant, toUser, writeAlongside } from './rows.js'
+import { appendChange, fromUser, paged, toTenant, toUser, writeAlongside } from './rows.js'
 
 /** Tenants, users with their memberships, and sessions. */
 export function sqlTenantStore(db: Kysely<Database>): TenantStore {
@@ -19,6 +19,16 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
       const q = db.selectFrom('tenants').selectAll().orderBy('createdAt').orderBy('id')
       const rows = await (page ? paged(q, ['name', 'id'], page) : q).execute()
       return rows.map((r) => toTenant(r)!)
+    },
+
+    async renameTenant(id: string, name: string, also: Alongside = {}): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const { numUpdatedRows } = await tx.updateTable('tenants').set({ name }).where('id', '=', id).executeTakeFirst()
+        if (numUpdatedRows === 0n) return false
+        await appendChange(tx, 'tenant', id, Date.now())
+        await writeAlongside(tx, also)
+        return true
+      })
     },
 
     // users
@@ -48,8 +58,12 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
       })
     },
 
-    async listUsers(page: Page = {}): Promise<User[]> {
-      const rows = await paged(db.selectFrom('users').selectAll().orderBy('createdAt').orderBy('id'), ['email'], page).execute()
+    async listUsers(filter: { operator?: boolean; tenantId?: string } & Page = {}): Promise<User[]> {
+      const { operator, tenantId, ...page } = filter
+      let q = db.selectFrom('users').selectAll()
+      if (operator !== undefined) q = q.where('operator', '=', operator ? 1 : 0)
+      if (tenantId) q = q.where('id', 'in', db.selectFrom('memberships').select('userId').where('tenantId', '=', tenantId))
+      const rows = await paged(q.orderBy('createdAt').orderBy('id'), ['email'], page).execute()
       return rows.map((r) => toUser(r)!)
     },
 
