@@ -208,7 +208,7 @@ describe('the developer portal in a browser: sections, the listing and a test ev
       const text = await delivery.innerText()
       assert.match(text, /Test event[\s\S]*ping[\s\S]*Delivered/)
       assert.match(text, /Request body[\s\S]*"id": "evt_/, 'the body as sent')
-      assert.match(text, /\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC: status 202 in \d+ ms/, 'the answer and its time')
+      assert.match(text, /\w{3} \d{1,2}, \d{4}, \d{1,2}:\d\d:\d\d\s[AP]M: status 202 in \d+ ms/, "the answer and its time, in the reader's locale")
       assert.equal(await page.locator('ul.deliveries').evaluate((el) => el.scrollWidth <= el.clientWidth + 1), true, 'the deliveries fit at 390 px')
       assert.equal(await page.locator('#data-api').evaluate((el) => el.scrollWidth <= el.clientWidth + 1), true, 'and so does the section')
 

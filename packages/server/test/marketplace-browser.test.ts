@@ -452,7 +452,7 @@ describe('the marketplace in a browser: the FieldEdge partner journey', () => {
     assert.equal(await entry.count(), 1)
     const text = await entry.innerText()
     assert.ok(text.includes(email), `installed by ${email}: ${text}`)
-    assert.match(text, /Installed \d{4}-\d{2}-\d{2}/)
+    assert.match(text, /Installed \w{3} \d{1,2}, \d{4}/, "the day in the reader's locale")
     for (const scope of scopes) assert.equal(await entry.locator('code', { hasText: new RegExp(`^${scope}$`) }).count(), 1, `scope ${scope} on the installed page`)
     await Promise.all([
       page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).origin === server.origin),

@@ -41,6 +41,8 @@ const actions: Readonly<Record<string, string>> = {
   'sign_in.new_address': 'Sign-in from a new address',
   'code.replayed': 'Authorization code used twice',
   'admin_token.failed': 'Wrong admin token',
+  'tenant.renamed': 'Renamed',
+  'event.test_sent': 'Test event sent',
 }
 
 /** An action or event as a phrase; one not in the list still reads as words ("webhook.parked" → "Webhook parked"). */

@@ -159,8 +159,8 @@ function comparison(app: App): SafeHtml {
     const changed = before !== after
     return html`<div>${fieldLabels[k]}</div><div${changed ? html` class="changed"` : ''}>${before}</div><div${changed ? html` class="changed"` : ''}>${after}${changed ? html` <span class="tag">changed</span>` : ''}</div>`
   })
-  return html`<div class="compare" role="table" aria-label="What changes">
-  <div role="columnheader"></div><div role="columnheader"><strong>${first ? 'In force (not live yet)' : 'In force'}</strong></div><div role="columnheader"><strong>Proposed</strong></div>
+  return html`<div class="compare" role="group" aria-label="What changes">
+  <div></div><div><strong>${first ? 'In force (not live yet)' : 'In force'}</strong></div><div><strong>Proposed</strong></div>
   ${rows}
 </div>`
 }
