@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, CommanderError, Option } from 'commander'
 import {
+  appCategories,
   approveApp,
   cliActor,
   ConfigError,
@@ -300,14 +301,18 @@ apps
   .option('--contact-email <email>', "the partner's address for notices")
   .option('--data-api-url <url>', 'where Data API events are delivered (https in live)')
   .option('--listed', 'list it in the marketplace (a public app with an install URL)')
+  .option('--logo-url <url>', "the marketplace card's logo, an https image")
+  .option('--short-description <text>', 'one line for the marketplace card (at most 140 characters)')
+  .option('--category <name...>', `up to three marketplace categories: ${appCategories.join(', ')}`)
+  .option('--publisher <name>', 'who publishes it, as the marketplace shows it (default: the contact email)')
+  .option('--support-url <url>', 'where customers get help, https')
+  .option('--privacy-policy-url <url>', "what the app does with a customer's data, https")
   .action(
     command(async (rt, _c, a) => {
       // Commander collects a variadic option into an array; every other option is one string.
       const redirectUris = (a as Record<string, unknown>).redirectUri
-      const created = await createApp(
-        rt.ctx,
-        cliActor,
-        appInput({
+      const created = await createApp(rt.ctx, cliActor, {
+        ...appInput({
           name: a.name!,
           kind: a.kind!,
           tenant_id: a.tenant,
@@ -320,7 +325,8 @@ apps
           listed: a.listed !== undefined,
           redirect_uris: Array.isArray(redirectUris) ? redirectUris.filter((u): u is string => typeof u === 'string') : undefined,
         }),
-      )
+        ...listingFields(a),
+      })
       const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
       return {
         json: { ...appJson(created.app), client_secret: created.clientSecret, ...sandbox },
@@ -383,6 +389,12 @@ apps
   .option('--data-api-url <url>', 'where Data API events are delivered; "" removes it')
   .option('--listed', 'list it in the marketplace (a public app with an install URL)')
   .option('--no-listed', 'take it out of the marketplace')
+  .option('--logo-url <url>', 'the marketplace card\'s logo, an https image; "" removes it')
+  .option('--short-description <text>', 'one line for the marketplace card (at most 140 characters)')
+  .option('--category <name...>', `replaces the marketplace categories (up to three): ${appCategories.join(', ')}; "" removes them`)
+  .option('--publisher <name>', 'who publishes it, as the marketplace shows it; "" shows the contact email')
+  .option('--support-url <url>', 'where customers get help, https; "" removes it')
+  .option('--privacy-policy-url <url>', 'what the app does with a customer\'s data, https; "" removes it')
   .action(
     command(async (rt, _c, a, [clientId]) => {
       const fields = appUpdate(a)
@@ -569,7 +581,27 @@ function appUpdate(a: Record<string, unknown>): AppFields {
     ...(dataApiUrl ? { dataApiUrl: dataApiUrl.value } : {}),
     ...(Array.isArray(redirectUris) ? { redirectUris: redirectUris.filter((u): u is string => typeof u === 'string' && u.trim() !== '') } : {}),
     ...(listed !== undefined ? { listed } : {}),
+    ...listingFields(a),
   }
+}
+
+/** The marketplace listing's options, as apps create and apps update take them; "" removes one. */
+function listingFields(a: Record<string, unknown>): AppFields {
+  const text = (name: string): string | undefined => (typeof a[name] === 'string' ? a[name] : undefined)
+  const orNull = (name: string): string | null | undefined => {
+    const value = text(name)
+    return value === undefined ? undefined : value.trim() === '' ? null : value
+  }
+  const categories = a.category
+  const fields: AppFields = {}
+  const [logoUrl, publisher, supportUrl, privacyPolicyUrl] = [orNull('logoUrl'), orNull('publisher'), orNull('supportUrl'), orNull('privacyPolicyUrl')]
+  if (logoUrl !== undefined) fields.logoUrl = logoUrl
+  if (publisher !== undefined) fields.publisher = publisher
+  if (supportUrl !== undefined) fields.supportUrl = supportUrl
+  if (privacyPolicyUrl !== undefined) fields.privacyPolicyUrl = privacyPolicyUrl
+  if (text('shortDescription') !== undefined) fields.shortDescription = text('shortDescription')
+  if (Array.isArray(categories)) fields.categories = categories.filter((c): c is string => typeof c === 'string' && c.trim() !== '')
+  return fields
 }
 
 /** The app an `--app <client_id>` filter names, if given; an unknown one is an error, not an empty list. */

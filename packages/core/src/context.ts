@@ -15,8 +15,8 @@ export interface OperationContext {
   readonly storage: Storage
   readonly cache: StoreCache
   readonly masterKey?: Buffer
-  /** The settings operations read: the sign-up policy, and the issuer that links in mail start with. */
-  readonly config?: Pick<Config, 'signup' | 'issuer'>
+  /** The settings operations read: the sign-up policy, the issuer that links in mail start with, the brand mail names. */
+  readonly config?: Pick<Config, 'signup' | 'issuer'> & { readonly brand?: Pick<Config['brand'], 'name'> }
   /** Where an operation logs the security events it stored with its change; absent in scripts. */
   readonly security?: SecurityLog
   now(): number

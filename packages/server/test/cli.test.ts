@@ -389,6 +389,35 @@ describe('fieldgate CLI', () => {
     assert.deepEqual([cleared.listed, cleared.contact_email, cleared.token_ttl, cleared.name], [false, null, null, 'Mapper 2'])
     const [listed] = await ok('apps', 'list', '--query', made.client_id, '--json')
     assert.deepEqual(listed, cleared)
+    // The marketplace listing, from the same command: set, then "" removes the optional ones.
+    const listing = await ok(
+      'apps',
+      'update',
+      made.client_id,
+      '--logo-url',
+      'https://mapper.example/logo.png',
+      '--short-description',
+      'Field maps in minutes',
+      '--category',
+      'Mapping',
+      'Agronomy',
+      '--publisher',
+      'Mapper Ltd',
+      '--support-url',
+      'https://mapper.example/help',
+      '--privacy-policy-url',
+      'https://mapper.example/privacy',
+      '--json',
+    )
+    assert.deepEqual(
+      [listing.logo_url, listing.short_description, listing.categories, listing.publisher, listing.support_url, listing.privacy_policy_url],
+      ['https://mapper.example/logo.png', 'Field maps in minutes', ['Mapping', 'Agronomy'], 'Mapper Ltd', 'https://mapper.example/help', 'https://mapper.example/privacy'],
+    )
+    const unlisted = await ok('apps', 'update', made.client_id, '--logo-url', '', '--publisher', '', '--category', '', '--json')
+    assert.deepEqual([unlisted.logo_url, unlisted.publisher, unlisted.categories], [null, null, []])
+    const badLogo = await cli('apps', 'update', made.client_id, '--logo-url', 'http://mapper.example/logo.png', '--json')
+    assert.equal(badLogo.code, 1)
+    assert.equal(JSON.parse(badLogo.stderr).error, 'invalid')
     const [entry] = await ok('audit', 'list', '--app', made.client_id, '--limit', '1', '--json')
     assert.equal(entry.action, 'app.updated')
     assert.equal(entry.actor, 'cli')

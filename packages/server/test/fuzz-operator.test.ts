@@ -63,13 +63,15 @@ const specs: Spec[] = [
   decision('reject', 'no fixture app waits for review', fieldsOf(['reason']).reason),
   decision('suspend', 'the reason is always blank or over 2000 characters', badReason),
   decision('unsuspend', 'no fixture app is suspended', undefined),
-  {
-    method: 'POST',
-    route: '/operator/apps/:clientId/events/:eventId/redeliver',
-    kind: 'page',
-    note: 'the event is never a real one',
-    build: (f) => pageForm(f, { path: fc.tuple(appPath(f, ''), edgeSegment).map(([app, e]) => `${app}/events/${e}/redeliver`), hints: [], params: paramsOf({}) }),
-  },
+  ...(['redeliver', 'retry'] as const).map(
+    (verb): Spec => ({
+      method: 'POST',
+      route: `/operator/apps/:clientId/events/:eventId/${verb}`,
+      kind: 'page',
+      note: 'the event is never a real one',
+      build: (f) => pageForm(f, { path: fc.tuple(appPath(f, ''), edgeSegment).map(([app, e]) => `${app}/events/${e}/${verb}`), hints: [], params: paramsOf({}) }),
+    }),
+  ),
   {
     method: 'POST',
     route: '/operator/users/:id/suspend',

@@ -7,6 +7,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { cliActor, createApp, createGrant, createTenant, createUser, scopeDescriptions, type App, type Tenant } from '@fieldgate/core'
 import { repoRoot, startServer, tempDir, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Partner } from './browser.js'
+import { contrast } from '../src/pages/brand.js'
 
 /**
  * Every page, as a platform's customers and staff see it under the platform's own brand, on a phone
@@ -21,6 +22,13 @@ const widths = [390, 1440] as const
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const logoSvg = `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64"><rect width="64" height="64" rx="12" fill="#1a4d8f"/><path d="M14 46V18h8l20 18V18h8v28h-8L22 28v18z" fill="#fff"/></svg>`
 
+/** rgb(r, g, b) as #rrggbb. */
+const hex = (rgb: string): string =>
+  `#${(rgb.match(/\d+/g) ?? [])
+    .slice(0, 3)
+    .map((n) => Number(n).toString(16).padStart(2, '0'))
+    .join('')}`
+
 interface Layout {
   scroll: number
   inner: number
@@ -29,6 +37,8 @@ interface Layout {
   logo: boolean[]
   footer: string[]
   skip: string | undefined
+  /** Each form field's border colour, as computed: rgb(r, g, b). */
+  borders: string[]
 }
 
 interface AxeResult {
@@ -120,6 +130,7 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
       logo: [...document.querySelectorAll('header img.logo')].map((img) => img.complete && img.naturalWidth > 0),
       footer: [...document.querySelectorAll('footer a')].map((a) => a.textContent),
       skip: document.querySelector('a.skip')?.getAttribute('href'),
+      borders: [...document.querySelectorAll('main input:not([type=hidden]):not([type=checkbox]):not([type=radio]), main select, main textarea')].map((el) => getComputedStyle(el).borderTopColor),
     })`)
     assert.ok(layout.scroll <= layout.inner, `${where}: no horizontal scrolling (content is ${layout.scroll} px wide)`)
     assert.ok(layout.title.endsWith(`· ${BRAND}`), `${where}: the title names the brand: ${layout.title}`)
@@ -131,6 +142,10 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
     assert.deepEqual(layout.logo, [true], `${where}: the brand's logo is shown`)
     assert.deepEqual(layout.footer, ['Help', 'Terms', 'Privacy'], `${where}: the brand's links`)
     assert.equal(layout.skip, '#main', `${where}: a skip link to the content`)
+    for (const border of new Set(layout.borders)) {
+      // WCAG 1.4.11: a field's boundary is at 3:1 against the white it sits on.
+      assert.ok(contrast(hex(border), '#ffffff') >= 3, `${where}: a field's border ${border} is at 3:1 on white`)
+    }
     await page.evaluate(axeSource)
     const axe = await page.evaluate<AxeResult>('axe.run(document, { resultTypes: ["violations"] })')
     const serious = axe.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')

@@ -175,12 +175,14 @@ async function sendInvitation(ctx: OperationContext, actor: Actor, email: string
   const invitedBy = actingUser(actor)?.email ?? null
   const now = ctx.now()
   const link = newEmailLink(now, 'invite', { email, tenantId: tenant?.id ?? null, role, invitedBy })
-  const what = tenant ? `${tenant.name} as ${rolePhrase(role)}` : `${issuer(ctx)} as an operator`
+  // The platform by its brand's name, as its pages call it.
+  const platform = ctx.config?.brand?.name ?? issuer(ctx)
+  const what = tenant ? `${tenant.name} as ${rolePhrase(role)}` : `${platform} as an operator`
   const mail = newMail(now, {
     to: email,
-    subject: tenant ? `You are invited to ${tenant.name}` : `You are invited to operate ${issuer(ctx)}`,
+    subject: tenant ? `You are invited to ${tenant.name}` : `You are invited to operate ${platform}`,
     text: [
-      `${invitedBy ?? `The people who run ${issuer(ctx)}`} invited you to join ${what}.`,
+      `${invitedBy ?? `The people who run ${platform}`} invited you to join ${what}.`,
       '',
       'Accept by opening this link within 7 days:',
       emailLinkUrl(issuer(ctx), 'invite', link.token),

@@ -288,7 +288,7 @@ ${
           html`<tr><td>${tenant ? html`<a href="/operator/tenants/${tenant.id}">${tenant.name}</a>` : grant.tenantId}</td><td>${grant.scopes.join(' ')}</td><td>${grant.status}</td><td>${when(grant.createdAt)}</td></tr>`,
       )}</tbody></table>`
 }
-${deliveries(p.csrf, p.app, p.deliveries, `/operator/apps/${p.app.clientId}/events`)}
+${deliveries(p.csrf, p.app, p.deliveries, `/operator/apps/${p.app.clientId}/events`, { retry: true })}
 <h2>Audit log</h2>
 ${p.audit.length ? auditTable(p.audit, staffWords) : none('Nothing recorded yet.')}`,
   )

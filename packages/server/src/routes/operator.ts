@@ -9,6 +9,7 @@ import {
   isLookupKey,
   listReviewQueue,
   redeliverEvent,
+  retryEventNow,
   rejectApp,
   securityEventKinds,
   suspendAccount,
@@ -60,6 +61,9 @@ const notices = {
   suspended: 'Suspended: every token is refused, and the partner was told why.',
   unsuspended: 'The suspension is lifted.',
   redelivered: 'The event will be delivered again.',
+  waiting: 'The event is already waiting to be delivered.',
+  retrying: 'The event will be attempted again now.',
+  busy: 'The event is being delivered right now, or was delivered already.',
 } as const
 const noticeOf = (value: unknown): string | undefined => Object.entries(notices).find(([name]) => name === value)?.[1]
 
@@ -194,14 +198,18 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
   const appNotices = { approve: 'approved', reject: 'rejected', suspend: 'suspended', unsuspend: 'unsuspended' } as const
   for (const verb of Object.keys(appDecisions) as (keyof typeof appDecisions)[]) decide(verb)
 
-  app.post('/operator/apps/:clientId/events/:eventId/redeliver', { schema: { params: eventParams } }, async (request, reply) => {
-    kit.form(request)
-    const op = await operator(request, reply)
-    if (!op) return reply
-    const found = await findApp(request.params.clientId)
-    await redeliverEvent(ctx, op.actor, { eventId: request.params.eventId, appId: found.id })
-    return reply.redirect(`/operator/apps/${found.clientId}?notice=redelivered`, 303)
-  })
+  /** Redeliver (delivered or failed) and Retry now (waiting), for any app's event, back to its deliveries. */
+  const onEvent = (verb: 'redeliver' | 'retry', act: typeof redeliverEvent, done: keyof typeof notices, not: keyof typeof notices) =>
+    app.post(`/operator/apps/:clientId/events/:eventId/${verb}`, { schema: { params: eventParams } }, async (request, reply) => {
+      kit.form(request)
+      const op = await operator(request, reply)
+      if (!op) return reply
+      const found = await findApp(request.params.clientId)
+      const acted = await act(ctx, op.actor, { eventId: request.params.eventId, appId: found.id })
+      return reply.redirect(`/operator/apps/${found.clientId}?notice=${acted.queued ? done : not}`, 303)
+    })
+  onEvent('redeliver', redeliverEvent, 'redelivered', 'waiting')
+  onEvent('retry', retryEventNow, 'retrying', 'busy')
 
   // ---- tenants ----
 
