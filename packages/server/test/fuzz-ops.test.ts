@@ -20,6 +20,7 @@ const specs: Spec[] = [
   getRoute('/.well-known/jwks.json', 'api'),
   getRoute('/assets/fieldgate.css', 'plain'),
   getRoute('/assets/copy.js', 'plain'),
+  getRoute('/assets/pages.js', 'plain'),
 ]
 
 fuzzFile('ops', 'fuzzing operations and metadata', specs, (fx) => {
