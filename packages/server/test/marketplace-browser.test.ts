@@ -687,7 +687,7 @@ describe('the marketplace in a browser: search, filter, an app page, Install and
       const app = (name: string, fields: Record<string, unknown>) =>
         createApp(ctx, cliActor, { name, kind: 'public', environment: 'live', installUrl: partner.url, listed: true, contactEmail: 'dev@crop.example', ...fields })
       await app(`${word} Crop Planner`, {
-        scopes: 'api fields:read',
+        scopes: 'api fields:read:all',
         shortDescription: 'Plans rotations field by field',
         categories: ['Agronomy', 'Scheduling'],
         publisher: 'Crop Planner Ltd',

@@ -673,7 +673,7 @@ describe('marketplace: listings, search and an app page', () => {
 
   it("shows an app's page with what it can do in people's words, its publisher and links, and Install / Cancel", async () => {
     const made = await listed(`Fleet ${word}`, {
-      scopes: 'api fields:read',
+      scopes: 'api fields:read:all',
       shortDescription: 'Where your tractors are',
       description: 'Live positions of every machine.',
       categories: ['Telematics'],
@@ -689,7 +689,7 @@ describe('marketplace: listings, search and an app page', () => {
     assert.match(page.text, /<p>Live positions of every machine\.<\/p>/)
     assert.match(page.text, /<a href="https:\/\/fleet\.example\/support" rel="noopener noreferrer">Support<\/a> <span class="muted">\(fleet\.example\)<\/span>/)
     assert.match(page.text, /<a href="https:\/\/fleet\.example\/privacy" rel="noopener noreferrer">Privacy policy<\/a>/)
-    assert.match(page.text, new RegExp(`<code>fields:read</code><br><span>${describeScope('fields:read').replace(/[.()]/g, '\\$&')}</span>`))
+    assert.match(page.text, new RegExp(`<code>fields:read:all</code><br><span>${describeScope('fields:read:all').replace(/[.()]/g, '\\$&')}</span>`))
     assert.match(page.text, /<button type="submit" class="primary">Install<\/button> <a class="button secondary" href="\/marketplace\?tenant=[^"]+">Cancel<\/a>/)
     const cancel = /<a class="button secondary" href="([^"]+)">Cancel<\/a>/.exec(page.text)![1]!
     assert.equal(cancel, `/marketplace?tenant=${tenant.id}`, 'Cancel goes back to the list, changing nothing')
