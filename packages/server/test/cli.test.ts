@@ -389,6 +389,30 @@ describe('fieldgate CLI', () => {
     assert.deepEqual([cleared.listed, cleared.contact_email, cleared.token_ttl, cleared.name], [false, null, null, 'Mapper 2'])
     const [listed] = await ok('apps', 'list', '--query', made.client_id, '--json')
     assert.deepEqual(listed, cleared)
+    const [entry] = await ok('audit', 'list', '--app', made.client_id, '--limit', '1', '--json')
+    assert.equal(entry.action, 'app.updated')
+    assert.equal(entry.actor, 'cli')
+    const refusals = await Promise.all([
+      cli('apps', 'update', made.client_id, '--scopes', 'api everything', '--json'),
+      cli('apps', 'update', made.client_id, '--redirect-uri', 'http://mapper.example/cb', '--json'),
+      cli('apps', 'update', made.client_id, '--token-ttl', 'soon', '--json'),
+      cli('apps', 'update', made.client_id, '--json'),
+      cli('apps', 'update', 'no-such-client', '--name', 'X', '--json'),
+      cli('apps', 'update', made.client_id, '--contact-email', 'not-an-address', '--json'),
+    ])
+    const expected: [string, RegExp][] = [
+      ['invalid', /unknown scope everything/],
+      ['invalid', /redirect URI http:\/\/mapper\.example\/cb must use https/],
+      ['invalid', /token lifetime/],
+      ['invalid', /nothing to change/],
+      ['not_found', /no app with client_id no-such-client/],
+      ['invalid', /contact email/],
+    ]
+    for (const [i, r] of refusals.entries()) {
+      fails(r, expected[i]![1])
+      assert.equal(JSON.parse(r.stderr).error, expected[i]![0])
+    }
+    assert.deepEqual((await ok('apps', 'list', '--query', made.client_id, '--json'))[0], cleared, 'a refused update changes nothing')
     // The marketplace listing, from the same command: set, then "" removes the optional ones.
     const listing = await ok(
       'apps',
@@ -418,30 +442,6 @@ describe('fieldgate CLI', () => {
     const badLogo = await cli('apps', 'update', made.client_id, '--logo-url', 'http://mapper.example/logo.png', '--json')
     assert.equal(badLogo.code, 1)
     assert.equal(JSON.parse(badLogo.stderr).error, 'invalid')
-    const [entry] = await ok('audit', 'list', '--app', made.client_id, '--limit', '1', '--json')
-    assert.equal(entry.action, 'app.updated')
-    assert.equal(entry.actor, 'cli')
-    const refusals = await Promise.all([
-      cli('apps', 'update', made.client_id, '--scopes', 'api everything', '--json'),
-      cli('apps', 'update', made.client_id, '--redirect-uri', 'http://mapper.example/cb', '--json'),
-      cli('apps', 'update', made.client_id, '--token-ttl', 'soon', '--json'),
-      cli('apps', 'update', made.client_id, '--json'),
-      cli('apps', 'update', 'no-such-client', '--name', 'X', '--json'),
-      cli('apps', 'update', made.client_id, '--contact-email', 'not-an-address', '--json'),
-    ])
-    const expected: [string, RegExp][] = [
-      ['invalid', /unknown scope everything/],
-      ['invalid', /redirect URI http:\/\/mapper\.example\/cb must use https/],
-      ['invalid', /token lifetime/],
-      ['invalid', /nothing to change/],
-      ['not_found', /no app with client_id no-such-client/],
-      ['invalid', /contact email/],
-    ]
-    for (const [i, r] of refusals.entries()) {
-      fails(r, expected[i]![1])
-      assert.equal(JSON.parse(r.stderr).error, expected[i]![0])
-    }
-    assert.deepEqual((await ok('apps', 'list', '--query', made.client_id, '--json'))[0], cleared, 'a refused update changes nothing')
   })
 
   it('lists apps by tenant, kind, environment, review, state, owner and text', async () => {

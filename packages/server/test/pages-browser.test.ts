@@ -88,6 +88,7 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
           redirectUris: [partner.url],
           contactEmail: 'support@routeplanner.example',
           installUrl: `${partner.origin}/install`,
+          listed: true,
         })
       ).app
       if (!browserSkip) browser = await launchBrowser()
@@ -166,6 +167,15 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
     await checkPage(page, name, width)
   }
 
+  /** The path and query of the link mailed to `to` that leads to `path`, from the local mailbox. */
+  async function mailedLink(to: string, path: string): Promise<string> {
+    const mail = (await server.storage.listMail({ limit: 50 })).find((m) => m.to === to && (m.text ?? '').includes(path))
+    const link = new RegExp(`https?://\\S+${path}\\?\\S+`).exec(mail?.text ?? '')?.[0]
+    assert.ok(link, `a ${path} link mailed to ${to}`)
+    const url = new URL(link)
+    return url.pathname + url.search
+  }
+
   const authorizePath = () => `/authorize?${new URLSearchParams({ client_id: planner.clientId, redirect_uri: partner.url, scope: 'api', state: 'st-1' })}`
 
   for (const width of widths) {
@@ -186,15 +196,19 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
       assert.match((await page.locator('#email').getAttribute('aria-describedby')) ?? '', /\bemail-error\b/)
       assert.equal(await page.evaluate<string | undefined>('document.activeElement?.id'), 'email', 'focus moved to the first error')
       await checkPage(page, 'sign-up-error', width)
+      const newcomer = `new-${width}-${Date.now()}@partner.example`
+      await page.getByLabel('Email').fill(newcomer)
+      await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
+      await page.getByRole('button', { name: 'Create account' }).click()
+      await page.waitForURL((u) => u.pathname === '/signup/sent')
+      await checkPage(page, 'sign-up-sent', width)
+      await visit(page, await mailedLink(newcomer, '/verify-email'), 'verify-email', width)
       await visit(page, '/forgot-password', 'forgot-password', width)
       await page.getByLabel('Email').fill(operator)
       await page.getByRole('button', { name: 'Send the link' }).click()
       await page.waitForURL((u) => u.pathname === '/forgot-password/sent')
       await checkPage(page, 'forgot-password-sent', width)
-      const mail = (await server.storage.listMail({ limit: 20 })).find((m) => m.to === operator && /reset/i.test(m.subject))
-      const link = /https?:\/\/\S+\/reset-password\S*/.exec(mail?.text ?? '')?.[0]
-      assert.ok(link, 'a reset link in the local mailbox')
-      await visit(page, new URL(link).pathname + new URL(link).search, 'reset-password', width)
+      await visit(page, await mailedLink(operator, '/reset-password'), 'reset-password', width)
       await visit(page, '/developer/apps/nope', 'not-signed-in', width)
     })
 
@@ -214,7 +228,15 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
       await checkPage(page, 'connected-apps-disconnected', width)
       await visit(page, '/marketplace', 'marketplace', width)
       await visit(page, '/marketplace/installed', 'installed-apps', width)
+      await visit(page, `/marketplace/apps/${planner.clientId}`, 'marketplace-app', width)
       await visit(page, `/tenants/${company.id}/members`, 'members', width)
+      const invitee = `crew-${width}-${Date.now()}@northwind.example`
+      await page.getByLabel('Email address').fill(invitee)
+      await page.getByRole('button', { name: 'Send the invitation' }).click()
+      await page.getByText('The invitation is on its way').waitFor()
+      await checkPage(page, 'members-invited', width)
+      const stranger = await visitor(width)
+      await visit(stranger, await mailedLink(invitee, '/invitations/accept'), 'invitation', width)
     })
 
     it(`a partner's portal at ${width} px`, { skip: browserSkip, timeout: 120_000 }, async () => {
@@ -222,6 +244,12 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
       await visit(page, '/developer', 'developer', width)
       await visit(page, '/developer/apps/new', 'developer-new-app', width)
       await visit(page, `/developer/apps/${planner.clientId}`, 'developer-app', width)
+      await page.getByRole('button', { name: 'Rotate secret' }).click()
+      await page.waitForURL((u) => u.pathname.endsWith('/secret'))
+      await checkPage(page, 'developer-secret', width)
+      // A partner who is in no company, at an app's authorization link: what to do, and the way back.
+      await visit(page, authorizePath(), 'consent-no-company', width)
+      assert.match(await page.locator('main').innerText(), /No company to connect/)
     })
 
     it(`the operator console at ${width} px`, { skip: browserSkip, timeout: 120_000 }, async () => {
