@@ -89,6 +89,12 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
           contactEmail: 'support@routeplanner.example',
           installUrl: `${partner.origin}/install`,
           listed: true,
+          description: 'Plans each crew’s day from the work orders due, and sends the route to their phones.',
+          shortDescription: 'Daily routes for every crew, from the work orders due',
+          categories: ['Scheduling', 'Telematics'],
+          publisher: 'Route Planner Ltd',
+          supportUrl: 'https://routeplanner.example/help',
+          privacyPolicyUrl: 'https://routeplanner.example/privacy',
         })
       ).app
       if (!browserSkip) browser = await launchBrowser()
@@ -218,7 +224,7 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
       await visit(page, authorizePath(), 'consent', width)
       const main = await page.locator('main').innerText()
       assert.match(main, /Route Planner/)
-      assert.match(main, /by support@routeplanner\.example/, 'the publisher')
+      assert.match(main, /by Route Planner Ltd/, 'the publisher')
       assert.match(main, /Company: Harbor Mechanical/, 'the tenant word on the consent page')
       assert.equal(await page.locator('header nav').count(), 0, 'a focused page: no site navigation')
       await visit(page, '/connected-apps', 'connected-apps', width)

@@ -129,7 +129,7 @@ main.focused { max-width: 28rem; }
 main:focus { outline: none; }
 .foot { max-width: 40rem; margin: 0 auto 2rem; padding: 0 1rem; color: var(--muted); font-size: .9rem; }
 .foot nav { display: flex; gap: 1rem; justify-content: center; }
-main > p[role=status] { background: #e8f3ea; border: 1px solid #8fc39a; padding: .6rem .75rem; border-radius: .4rem; }
+main > p[role=status]:not(.muted) { background: #e8f3ea; border: 1px solid #8fc39a; padding: .6rem .75rem; border-radius: .4rem; }
 h1 { font-size: 1.5rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.5rem 0 .5rem; }
 p { margin: .5rem 0; }
@@ -213,6 +213,8 @@ ol.attempts { margin: .2rem 0; padding-left: 1.5rem; }
   .bar { padding: .6rem 1rem; }
   main { margin: 0 0 1.5rem; padding: 1.25rem 1rem; border-radius: 0; border-left: 0; border-right: 0; }
   .compare { grid-template-columns: 1fr; }
+  .search label { flex-basis: 100%; }
+  .search input, .search select { flex: 1 1 100%; }
   table, thead, tbody, tr, th, td { display: block; }
   table thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   table tr { border-top: 1px solid var(--line); padding: .4rem 0; }
