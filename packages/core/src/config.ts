@@ -145,6 +145,12 @@ export interface Config {
     readonly stylesheet: string | undefined
     readonly layout: string | undefined
   }
+  /**
+   * The APIs a gateway protects with `GET /forward-auth` (core/gateway.ts): a JSON file the operator writes,
+   * relative to the data dir or absolute. Unset, forward-auth knows no API and refuses every check.
+   * FIELDGATE_GATEWAY_FILE.
+   */
+  readonly gatewayFile: string | undefined
   /** The From of every message. FIELDGATE_MAIL_FROM; defaults to `<brand name> <no-reply@<issuer's host>>`. */
   readonly mailFrom: string
   /**
@@ -601,6 +607,13 @@ const leafSettings: LeafSettings = {
     shown: '— (local mailbox)',
     doc: 'SMTP server for mail, `smtp://user:pass@host:587` (STARTTLS where offered) or `smtps://`',
   },
+  gatewayFile: {
+    env: 'FIELDGATE_GATEWAY_FILE',
+    parse: optionalText,
+    default: undefined,
+    shown: '— (forward-auth off)',
+    doc: "JSON file of the APIs a gateway protects with `GET /forward-auth`: each API's resource URL, hosts and route rules (docs/gateways.md)",
+  },
   mailFrom: {
     env: 'FIELDGATE_MAIL_FROM',
     parse: text,
@@ -831,6 +844,7 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     signup: leaf('signup', undefined),
     smtpUrl: leaf('smtpUrl', undefined),
     brand,
+    gatewayFile: leaf('gatewayFile', undefined),
     mailFrom: leaf('mailFrom', { issuer, brand }),
     metrics: group('metrics'),
     rateLimits: group('rateLimits'),

@@ -23,6 +23,15 @@ export class GuardError extends Error {
     this.name = 'GuardError'
   }
 
+  /**
+   * The challenge with RFC 9728 §5.1's `resource_metadata`: the URL of this service's protected resource
+   * metadata, so a client can find the authorization server to get a token from. Fieldgate's own API
+   * names its metadata so in every challenge.
+   */
+  challenge(resourceMetadata?: string): string {
+    return resourceMetadata ? `${this.wwwAuthenticate}, resource_metadata="${resourceMetadata}"` : this.wwwAuthenticate
+  }
+
   /** The response body, exactly as Fieldgate's API sends it. */
   toJSON(): { error: GuardErrorCode; error_description: string; needed?: string } {
     const body: { error: GuardErrorCode; error_description: string; needed?: string } = { error: this.error, error_description: this.description }

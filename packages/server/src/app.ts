@@ -2,17 +2,18 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
-import type { Config } from '@fieldgate/core'
+import { loadGateway, type Config } from '@fieldgate/core'
 import { documentRoute } from './openapi.js'
 import { registerBodyParsers } from './plugins/body.js'
 import { clientErrorHandler } from './plugins/client-errors.js'
-import { registerErrorHandling } from './plugins/errors.js'
+import { metadataUrlOf, registerErrorHandling } from './plugins/errors.js'
 import { registerOperations, requestId } from './plugins/operations.js'
 import { registerRateLimits } from './plugins/rate-limit.js'
 import { registerRequestLog } from './plugins/request-log.js'
 import { adminApiRoutes } from './routes/admin-api.js'
 import { apiRoutes } from './routes/api.js'
 import { fieldmarginRoutes } from './routes/fieldmargin.js'
+import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { oauthRoutes } from './routes/oauth.js'
 import { pageRoutes } from './routes/pages.js'
 import { resourceApiRoutes } from './routes/resources.js'
@@ -75,12 +76,13 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     },
   })
   registerBodyParsers(app)
-  registerErrorHandling(app)
+  registerErrorHandling(app, metadataUrlOf(ctx.config.audience))
   registerOperations(app, ctx)
   registerRequestLog(app)
   await app.register(fastifyCookie)
   await registerRateLimits(app, ctx.config)
-  await app.register(wellKnownRoutes, { ctx })
+  const gateway = loadGateway(ctx.config)
+  await app.register(wellKnownRoutes, { ctx, gateway })
   await app.register(tokenRoutes, { ctx })
   await app.register(oauthRoutes, { ctx })
   await app.register(fieldmarginRoutes, { ctx })
@@ -88,6 +90,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   await app.register(apiRoutes, { ctx })
   await app.register(resourceApiRoutes, { ctx })
   await app.register(adminApiRoutes, { ctx })
+  await app.register(forwardAuthRoutes, { ctx, gateway })
   app.get('/openapi.json', async () => app.swagger())
   return app
 }

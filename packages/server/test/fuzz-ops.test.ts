@@ -8,7 +8,42 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import { it } from 'node:test'
 import { bearer, request } from './helpers.js'
-import { fuzzFile, getRoute, type Spec } from './support/fuzz.js'
+import fc from 'fast-check'
+import { bearerAuth, edgeSegment, fuzzFile, getRoute, req, type Fixture, type Spec } from './support/fuzz.js'
+
+/** What a gateway sends forward-auth: the original request in X-Forwarded-*, odd as a client could make it, and a token or junk. */
+const forwarded = (f: Fixture) =>
+  fc
+    .tuple(
+      bearerAuth(f),
+      fc.record(
+        {
+          'x-forwarded-uri': fc.oneof(fc.constantFrom('/orders', '/orders/../admin', '/a%2fb', `/x?access_token=${f.privToken}`), fc.stringMatching(/^[\x21-\x7e]{0,60}$/)),
+          'x-forwarded-method': fc.oneof(fc.constantFrom('GET', 'POST', 'DELETE', 'BREW'), fc.stringMatching(/^[\x21-\x7e]{0,10}$/)),
+          'x-forwarded-host': fc.oneof(fc.constant('127.0.0.1'), fc.stringMatching(/^[\x21-\x7e]{0,40}$/)),
+        },
+        { requiredKeys: [] },
+      ),
+    )
+    .map(([auth, headers]) => ({ ...auth, ...headers }))
+
+const forwardAuthMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const
+const forwardAuth = forwardAuthMethods.flatMap((method): Spec[] => [
+  {
+    method,
+    route: '/forward-auth',
+    kind: 'api',
+    note: 'no API is declared: every check is refused',
+    build: (f) => req({ method, path: '/forward-auth', auth: forwarded(f), otherMethods: false }),
+  },
+  {
+    method,
+    route: '/forward-auth/*',
+    kind: 'api',
+    note: 'Envoy’s form, the original path after /forward-auth',
+    build: (f) => req({ method, path: edgeSegment.map((s) => `/forward-auth/${s}`), auth: forwarded(f), otherMethods: false }),
+  },
+])
 
 const specs: Spec[] = [
   // ---- operations and metadata ----
@@ -21,6 +56,9 @@ const specs: Spec[] = [
   getRoute('/assets/fieldgate.css', 'plain'),
   getRoute('/assets/copy.js', 'plain'),
   getRoute('/assets/pages.js', 'plain'),
+  getRoute('/.well-known/oauth-protected-resource', 'api'),
+  getRoute('/.well-known/oauth-protected-resource/*', 'api', { path: () => edgeSegment.map((s) => `/.well-known/oauth-protected-resource/${s}`) }),
+  ...forwardAuth,
 ]
 
 fuzzFile('ops', 'fuzzing operations and metadata', specs, (fx) => {

@@ -78,11 +78,14 @@ function thrownBy(fn: () => unknown): GuardError {
   assert.fail('nothing was thrown')
 }
 
-/** The guard's refusal is the server's own answer for the same token: status, body and challenge. */
-function assertSameAsServer(err: GuardError, res: Res): void {
+/**
+ * The guard's refusal is the server's own answer for the same token: status, body and challenge, the
+ * challenge naming the server's RFC 9728 metadata as the server's does.
+ */
+function assertSameAsServer(err: GuardError, res: Res, server: TestServer): void {
   assert.equal(err.status, res.status, res.text)
   assert.deepEqual(err.toJSON(), res.json)
-  assert.equal(err.wwwAuthenticate, res.headers.get('www-authenticate'))
+  assert.equal(err.challenge(`${server.issuer}/.well-known/oauth-protected-resource/api`), res.headers.get('www-authenticate'))
 }
 
 interface Farm {
@@ -236,7 +239,7 @@ describe('@fieldgate/guard: JWT access tokens', () => {
       assert.deepEqual(err.toJSON(), { error: 'invalid_token', error_description: description }, name)
       assert.equal(err.status, 401, name)
       assert.equal(err.wwwAuthenticate, `Bearer realm="fieldgate", error="invalid_token", error_description="${description}"`, name)
-      assertSameAsServer(err, await request(server.url(WORKORDERS), { headers: bearer(bad) }))
+      assertSameAsServer(err, await request(server.url(WORKORDERS), { headers: bearer(bad) }), server)
     }
     // The unknown kid came within the cooldown of the first fetch: it made no second one.
     assert.equal(rec.count(JWKS), 1)
@@ -258,6 +261,7 @@ describe('@fieldgate/guard: JWT access tokens', () => {
     assertSameAsServer(
       thrownBy(() => requireScope(mapsPrincipal, 'api')),
       await request(server.url(WORKORDERS), { headers: bearer(mapsToken) }),
+      server,
     )
   })
 
@@ -280,6 +284,7 @@ describe('@fieldgate/guard: JWT access tokens', () => {
       assertSameAsServer(
         thrownBy(() => bearerToken(headers, path)),
         res,
+        server,
       )
     }
     assert.equal((await guardError(guardFor(server).authenticate(undefined))).toJSON().error_description, 'An access token is required')
@@ -421,7 +426,7 @@ describe('@fieldgate/guard: opaque tokens by introspection', () => {
     assert.ok(elapsed <= cacheMs + 100, `refused ${Math.round(elapsed)} ms after the revocation`)
     const err = await guardError(guard.authenticate(token))
     assert.deepEqual(err.toJSON(), { error: 'invalid_token', error_description: 'The access token was revoked' })
-    assertSameAsServer(err, await request(server.url('/v1/permissions'), { headers: bearer(token) }))
+    assertSameAsServer(err, await request(server.url('/v1/permissions'), { headers: bearer(token) }), server)
   })
 
   it('forget(token) makes a revocation effective at once, whatever opaqueCacheMs is', async () => {

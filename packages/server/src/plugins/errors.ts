@@ -12,9 +12,10 @@ const operationErrorName: Readonly<Record<OperationErrorCode, string>> = { inval
  * a store that cannot be reached is 503 temporarily_unavailable with Retry-After (never a 4xx that
  * blames the client); anything else unexpected is logged and answered as server_error without internals.
  */
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, ownMetadataUrl: string): void {
   app.setErrorHandler((err: FastifyError | OAuthError, request, reply) => {
-    if (err instanceof OAuthError) return sendOAuthError(reply, err)
+    // Every Bearer challenge of Fieldgate's own API names its RFC 9728 metadata.
+    if (err instanceof OAuthError) return sendOAuthError(reply, err, challengeWithMetadata(err, ownMetadataUrl))
     if (err instanceof OperationError) return reply.code(operationStatus[err.code]).send({ error: operationErrorName[err.code], error_description: err.message })
     const status = (err as FastifyError).statusCode ?? 500
     if ((err as FastifyError).validation) {
@@ -35,11 +36,25 @@ export function registerErrorHandling(app: FastifyInstance): void {
   })
 }
 
-export function sendOAuthError(reply: FastifyReply, err: OAuthError): FastifyReply {
+/** An OAuth error as its response; `headers` stand in for the error's own (a challenge with metadata added), `status` for its status. */
+export function sendOAuthError(reply: FastifyReply, err: OAuthError, headers: Record<string, string> = err.headers, status = err.status): FastifyReply {
   return reply
-    .code(err.status)
-    .headers({ ...err.headers, 'cache-control': 'no-store' })
+    .code(status)
+    .headers({ ...headers, 'cache-control': 'no-store' })
     .send(err.toJSON())
+}
+
+/** RFC 9728 §3.1: where a resource's metadata is, its path after /.well-known/oauth-protected-resource. */
+export function metadataUrlOf(resource: string): string {
+  const url = new URL(resource)
+  return `${url.origin}/.well-known/oauth-protected-resource${url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '')}`
+}
+
+/** The error's headers with RFC 9728 §5.1's `resource_metadata` in its Bearer challenge, if it has one. */
+export function challengeWithMetadata(err: OAuthError, metadataUrl: string): Record<string, string> {
+  const challenge = err.headers['www-authenticate']
+  if (!challenge?.startsWith('Bearer')) return err.headers
+  return { ...err.headers, 'www-authenticate': `${challenge}, resource_metadata="${metadataUrl}"` }
 }
 
 function describeClientError(err: FastifyError): string {

@@ -1,8 +1,10 @@
-import type { FastifyInstance } from 'fastify'
-import { scopeDescriptions, type CoreContext } from '@fieldgate/core'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { scopeDescriptions, type CoreContext, type Gateway } from '@fieldgate/core'
+import { metadataUrlOf } from '../plugins/errors.js'
+import { resourceMetadata } from './forward-auth.js'
 
-/** RFC 8414 metadata and the JWKS that resource servers verify access tokens with. */
-export async function wellKnownRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
+/** RFC 8414 metadata, the JWKS that resource servers verify access tokens with, and RFC 9728 resource metadata. */
+export async function wellKnownRoutes(app: FastifyInstance, { ctx, gateway }: { ctx: CoreContext; gateway: Gateway }): Promise<void> {
   const { issuer } = ctx.config
   app.get('/.well-known/oauth-authorization-server', async (_request, reply) => {
     return reply.header('cache-control', 'public, max-age=300').send({
@@ -27,4 +29,26 @@ export async function wellKnownRoutes(app: FastifyInstance, { ctx }: { ctx: Core
     // Short cache: a key published as `next` must reach resource servers before it signs.
     return reply.header('cache-control', 'public, max-age=60').send(ctx.keys.jwks())
   })
+
+  // RFC 9728: Fieldgate's own API (the tokens' audience), and each API declared for the gateway, which a
+  // gateway serves by passing /.well-known/oauth-protected-resource on to Fieldgate with X-Forwarded-Host.
+  const ownScopes = Object.keys(scopeDescriptions)
+  const own = resourceMetadata(issuer, { resource: ctx.config.audience, name: 'Fieldgate resource API', scopes: ownScopes }, ['header', 'query'])
+  const ownPath = new URL(metadataUrlOf(ctx.config.audience)).pathname
+  const declared = (request: FastifyRequest) => {
+    const forwarded = request.headers['x-forwarded-host']
+    const host = (typeof forwarded === 'string' && forwarded ? forwarded : request.headers.host)?.toLowerCase()
+    return gateway.apis.find((a) => host !== undefined && a.hosts.includes(host))
+  }
+  const metadata = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const api = declared(request)
+    const path = request.url.split('?')[0]
+    // An API's own host asks for it at its RFC 9728 path; Fieldgate's own API at its audience's path, or the bare one.
+    if (api) return reply.header('cache-control', 'public, max-age=300').send(resourceMetadata(issuer, api, ['header', 'query']))
+    if (path !== '/.well-known/oauth-protected-resource' && path !== ownPath)
+      return reply.code(404).send({ error: 'not_found', error_description: 'no protected resource is described here' })
+    return reply.header('cache-control', 'public, max-age=300').send(own)
+  }
+  app.get('/.well-known/oauth-protected-resource', metadata)
+  app.get('/.well-known/oauth-protected-resource/*', metadata)
 }

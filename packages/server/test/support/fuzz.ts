@@ -649,7 +649,7 @@ export interface Req {
 export type Kind = 'api' | 'page' | 'plain'
 
 export interface Spec {
-  method: 'GET' | 'POST' | 'DELETE'
+  method: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH' | 'OPTIONS'
   /** The route as Fastify knows it. */
   route: string
   kind: Kind
@@ -979,7 +979,9 @@ export function registeredRoutes(server: TestServer): Set<string> {
     if (!m) continue
     const depth = m[1]!.length / 4
     stack.length = depth
-    const path = (stack[depth - 1] ?? '') + m[2]!
+    const parent = stack[depth - 1] ?? ''
+    // printRoutes shows `/x/*` as a `*` under `/x`, its slash dropped.
+    const path = parent + (m[2] === '*' && !parent.endsWith('/') ? '/*' : m[2]!)
     stack.push(path)
     for (const method of m[3]!.split(', ')) if (method !== 'HEAD') found.add(`${method} ${path.replace(/^\/\//, '/')}`)
   }
