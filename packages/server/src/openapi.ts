@@ -20,6 +20,7 @@ export interface OperationDoc {
   consumes?: string[]
   body?: Schema
   querystring?: Schema
+  headers?: Schema
   response: Record<string, Schema>
 }
 
@@ -332,6 +333,46 @@ const readyz: OperationDoc = {
   },
 }
 
+const protectedResource: OperationDoc = {
+  tags: ['well-known'],
+  summary: "Protected resource metadata (RFC 9728): Fieldgate's API, or the declared API whose host (X-Forwarded-Host) asks",
+  response: {
+    200: {
+      description: 'The metadata (cacheable for 5 minutes)',
+      type: 'object',
+      additionalProperties: true,
+      required: ['resource', 'authorization_servers'],
+      properties: {
+        resource: { type: 'string', format: 'uri' },
+        resource_name: { type: 'string' },
+        authorization_servers: { type: 'array', items: { type: 'string', format: 'uri' } },
+        scopes_supported: { type: 'array', items: { type: 'string' } },
+        bearer_methods_supported: { type: 'array', items: { type: 'string', enum: ['header', 'query'] } },
+      },
+    },
+    404: oauthError('No protected resource is described at this path (not_found)'),
+  },
+}
+
+const forwardAuth: OperationDoc = {
+  tags: ['gateway'],
+  summary: 'The check a gateway makes before passing a request to an API (nginx auth_request, Caddy forward_auth, Traefik ForwardAuth); see docs/gateways.md',
+  security: bearer,
+  headers: {
+    type: 'object',
+    properties: {
+      'x-forwarded-method': str("the original request's method"),
+      'x-forwarded-uri': str('its path and query (the token may be its access_token parameter)'),
+      'x-forwarded-host': str('its host: which declared API it is'),
+    },
+  },
+  response: {
+    200: { description: 'Allowed: the caller in X-Fieldgate-Tenant-Id, -Client-Id, -Scope, -Subject and -Grant-Id', type: 'null' },
+    401: { ...badToken, description: 'No token, or a bad, expired or revoked one (a malformed request too): the RFC 6750 challenge with resource_metadata' },
+    403: oauthError('A scope the route needs is missing (insufficient_scope, with the challenge), or no rule opens the route (access_denied)'),
+  },
+}
+
 /** Keyed by method and route pattern, as Fastify registers them. */
 export const operationDocs: Readonly<Record<string, OperationDoc>> = {
   'POST /oauth/token': tokenEndpoint,
@@ -345,6 +386,8 @@ export const operationDocs: Readonly<Record<string, OperationDoc>> = {
   'POST /api/rest/v2/workorders': createWorkOrder,
   'GET /.well-known/oauth-authorization-server': metadata,
   'GET /.well-known/jwks.json': jwks,
+  'GET /.well-known/oauth-protected-resource': protectedResource,
+  'GET /forward-auth': forwardAuth,
   'GET /healthz': healthz,
   'GET /readyz': readyz,
 }
