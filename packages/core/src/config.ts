@@ -467,7 +467,10 @@ const reservedProviderIds = ['default', 'callback', 'backchannel-logout', 'signe
 const scopeList = (value: string): string[] => ['openid', ...value.split(/\s+/).filter((s) => s !== '' && s !== 'openid')]
 
 /** One provider from its parts, checked; `where` names its source in every refusal. */
-function upstreamProvider(p: { id: string; name: unknown; issuer: unknown; clientId: unknown; clientSecret: unknown; scopes: unknown; tenantsClaim: unknown }, where: string): UpstreamProvider {
+function upstreamProvider(
+  p: { id: string; name: unknown; issuer: unknown; clientId: unknown; clientSecret: unknown; scopes: unknown; tenantsClaim: unknown },
+  where: string,
+): UpstreamProvider {
   const textOf = (value: unknown, key: string): string => {
     if (typeof value !== 'string' || value === '') throw new ConfigError(`${where}: ${key} must be given as text`)
     return value
@@ -505,7 +508,15 @@ function providersFile(file: string, dataDir: string): UpstreamProvider[] {
       throw new ConfigError(`${where}: id must be 1 to 32 of a-z, 0-9 and -, and not one of ${reservedProviderIds.join(', ')}`)
     }
     return upstreamProvider(
-      { id, name: e.get('name'), issuer: e.get('issuer'), clientId: e.get('client_id'), clientSecret: e.get('client_secret'), scopes: e.get('scopes'), tenantsClaim: e.get('tenants_claim') },
+      {
+        id,
+        name: e.get('name'),
+        issuer: e.get('issuer'),
+        clientId: e.get('client_id'),
+        clientSecret: e.get('client_secret'),
+        scopes: e.get('scopes'),
+        tenantsClaim: e.get('tenants_claim'),
+      },
       where,
     )
   })
@@ -813,7 +824,13 @@ const groupSettings: GroupSettings = {
         default: undefined,
         doc: 'A JSON file in the data dir listing upstream OpenID Connect providers: `[{"id", "name", "issuer", "client_id", "client_secret", "scopes", "tenants_claim"}]`',
       },
-      issuer: { env: 'FIELDGATE_OIDC_ISSUER', parse: optionalText, check: upstreamIssuer, default: undefined, doc: 'Issuer of the upstream OpenID Connect provider people sign in with' },
+      issuer: {
+        env: 'FIELDGATE_OIDC_ISSUER',
+        parse: optionalText,
+        check: upstreamIssuer,
+        default: undefined,
+        doc: 'Issuer of the upstream OpenID Connect provider people sign in with',
+      },
       clientId: { env: 'FIELDGATE_OIDC_CLIENT_ID', parse: optionalText, default: undefined, doc: "Fieldgate's client id at that provider" },
       clientSecret: { env: 'FIELDGATE_OIDC_CLIENT_SECRET', parse: optionalText, default: undefined, doc: "Fieldgate's client secret at that provider" },
       name: { env: 'FIELDGATE_OIDC_NAME', parse: brandName, default: undefined, shown: "the issuer's host", doc: 'What the sign-in button says: "Continue with <name>"' },
