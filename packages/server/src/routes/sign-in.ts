@@ -42,7 +42,8 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
   const passwords = ctx.config.upstream.passwordSignIn
   // Sign-in and logout forms end at the providers (Chrome applies form-action to the redirect after a POST).
   kit.formTargets = () => upstreams.formTargets()
-  upstreamRoutes(app, kit, upstreams)
+  // Without a provider there is nothing under /login/oidc: those paths answer 404.
+  if (upstreams.providers.length) upstreamRoutes(app, kit, upstreams)
   const offered = upstreams.providers.map((p) => ({ id: p.id, name: p.name }))
   const signInWith = (p: Parameters<typeof signInPage>[0]) => signInPage({ ...p, upstreams: offered, passwords })
   const noPasswords = 'Sign-in with a password is off here. Use the button above.'
