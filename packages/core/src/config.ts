@@ -18,6 +18,20 @@ export interface TenantWord {
   readonly many: string
 }
 
+/** An upstream OpenID Connect provider people may sign in with (the platform's own identity provider). */
+export interface UpstreamProvider {
+  /** `default` for the one set by FIELDGATE_OIDC_*: its callback is `/login/oidc/callback`; others `/login/oidc/<id>/callback`. */
+  readonly id: string
+  /** The button says "Continue with <name>". */
+  readonly name: string
+  readonly issuer: string
+  readonly clientId: string
+  readonly clientSecret: string
+  readonly scopes: readonly string[]
+  /** The claim listing the person's tenants: `[{"tenant_id": "…", "role": "owner|admin|member"}]`. */
+  readonly tenantsClaim: string
+}
+
 export interface Config {
   /** Where the HTTP server listens. FIELDGATE_HOST, FIELDGATE_PORT. */
   readonly host: string
@@ -151,6 +165,26 @@ export interface Config {
    * FIELDGATE_GATEWAY_FILE.
    */
   readonly gatewayFile: string | undefined
+  /**
+   * Sign-in with upstream OpenID Connect providers (docs/upstream-sign-in.md). One by FIELDGATE_OIDC_ISSUER,
+   * FIELDGATE_OIDC_CLIENT_ID, FIELDGATE_OIDC_CLIENT_SECRET, FIELDGATE_OIDC_NAME, FIELDGATE_OIDC_SCOPES and
+   * FIELDGATE_OIDC_TENANTS_CLAIM; any number more in the JSON file FIELDGATE_OIDC_FILE (relative to the data
+   * dir): a list of `{id, name, issuer, client_id, client_secret, scopes, tenants_claim}`. `providers` is
+   * all of them, read at start. `passwordSignIn` false (FIELDGATE_PASSWORD_SIGNIN=off) leaves only the
+   * providers' buttons on the sign-in page; it needs at least one provider. An issuer is https, or http on
+   * loopback (development and tests).
+   */
+  readonly upstream: {
+    readonly file: string | undefined
+    readonly issuer: string | undefined
+    readonly clientId: string | undefined
+    readonly clientSecret: string | undefined
+    readonly name: string | undefined
+    readonly scopes: string
+    readonly tenantsClaim: string
+    readonly passwordSignIn: boolean
+    readonly providers: readonly UpstreamProvider[]
+  }
   /** The From of every message. FIELDGATE_MAIL_FROM; defaults to `<brand name> <no-reply@<issuer's host>>`. */
   readonly mailFrom: string
   /**
@@ -260,7 +294,7 @@ export type Setting<T, Basis = undefined> = Source<T> &
   }
 
 /** Settings read as a group, with checks across their rows (a delay no longer than its maximum...). */
-type GroupKey = 'tokenTtl' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks' | 'brand'
+type GroupKey = 'tokenTtl' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks' | 'brand' | 'upstream'
 type LeafKey = Exclude<keyof Config, GroupKey>
 
 /** Settings whose default is computed from others, and from which. */
@@ -401,6 +435,116 @@ function brandEnv(env: SettingsEnv, dataDir: string): SettingsEnv {
     if (!env[variable]) merged[variable] = value // a variable set wins over the file
   }
   return merged
+}
+
+// Upstream OpenID Connect providers: the variables' one and the file's list, checked alike.
+
+function onOff(value: string, name: string): boolean {
+  if (/^(on|1|true|yes)$/i.test(value)) return true
+  if (/^(off|0|false|no)$/i.test(value)) return false
+  throw new ConfigError(`${name} must be on or off`)
+}
+
+/** https, or http on loopback only: an ID token fetched over plain http elsewhere could be anyone's. */
+function upstreamIssuer(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined
+  let url: URL | undefined
+  try {
+    url = new URL(value)
+  } catch {
+    url = undefined
+  }
+  const loopback = url !== undefined && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
+  if (!url || url.search || url.hash || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
+    throw new ConfigError(`${name} must be an https URL (http only on loopback), without query or fragment`)
+  }
+  return value
+}
+
+function claimName(value: string, name: string): string {
+  if (!/^[\x21-\x7e]{1,100}$/.test(value)) throw new ConfigError(`${name} must be a claim name`)
+  return value
+}
+
+const providerId = /^[a-z0-9][a-z0-9-]{0,31}$/
+// Paths under /login/oidc/ that are not a provider's.
+const reservedProviderIds = ['default', 'callback', 'backchannel-logout', 'signed-out', 'start', 'no-tenant']
+
+const scopeList = (value: string): string[] => ['openid', ...value.split(/\s+/).filter((s) => s !== '' && s !== 'openid')]
+
+/** One provider from its parts, checked; `where` names its source in every refusal. */
+function upstreamProvider(
+  p: { id: string; name: unknown; issuer: unknown; clientId: unknown; clientSecret: unknown; scopes: unknown; tenantsClaim: unknown },
+  where: string,
+): UpstreamProvider {
+  const textOf = (value: unknown, key: string): string => {
+    if (typeof value !== 'string' || value === '') throw new ConfigError(`${where}: ${key} must be given as text`)
+    return value
+  }
+  const issuer = upstreamIssuer(textOf(p.issuer, 'issuer'), `${where}: issuer`) ?? ''
+  const scopes = Array.isArray(p.scopes) ? p.scopes.map((s) => textOf(s, 'scopes')).join(' ') : p.scopes === undefined ? 'openid email profile' : textOf(p.scopes, 'scopes')
+  return Object.freeze({
+    id: p.id,
+    name: brandName(p.name === undefined ? new URL(issuer).host : textOf(p.name, 'name'), `${where}: name`),
+    issuer,
+    clientId: textOf(p.clientId, 'client_id'),
+    clientSecret: textOf(p.clientSecret, 'client_secret'),
+    scopes: Object.freeze(scopeList(scopes)),
+    tenantsClaim: claimName(p.tenantsClaim === undefined ? 'tenants' : textOf(p.tenantsClaim, 'tenants_claim'), `${where}: tenants_claim`),
+  })
+}
+
+function providersFile(file: string, dataDir: string): UpstreamProvider[] {
+  const path = file.startsWith('/') ? file : `${dataDir.replace(/\/+$/, '')}/${file}`
+  let json: unknown
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new ConfigError(`FIELDGATE_OIDC_FILE ${path} cannot be read as JSON: ${err instanceof Error ? err.message : String(err)}`)
+  }
+  if (!Array.isArray(json)) throw new ConfigError(`FIELDGATE_OIDC_FILE ${path} must hold a JSON list of providers`)
+  const known = ['id', 'name', 'issuer', 'client_id', 'client_secret', 'scopes', 'tenants_claim']
+  return json.map((entry: unknown, i) => {
+    const where = `FIELDGATE_OIDC_FILE provider ${i + 1}`
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(`${where} must be a JSON object`)
+    const e = new Map(Object.entries(entry))
+    for (const key of e.keys()) if (!known.includes(key)) throw new ConfigError(`${where}: unknown key "${key}" (known: ${known.join(', ')})`)
+    const id = e.get('id')
+    if (typeof id !== 'string' || !providerId.test(id) || reservedProviderIds.includes(id)) {
+      throw new ConfigError(`${where}: id must be 1 to 32 of a-z, 0-9 and -, and not one of ${reservedProviderIds.join(', ')}`)
+    }
+    return upstreamProvider(
+      {
+        id,
+        name: e.get('name'),
+        issuer: e.get('issuer'),
+        clientId: e.get('client_id'),
+        clientSecret: e.get('client_secret'),
+        scopes: e.get('scopes'),
+        tenantsClaim: e.get('tenants_claim'),
+      },
+      where,
+    )
+  })
+}
+
+/** The group with `providers` assembled: those given in code, the variables' one, the file's. */
+function upstreamSettings(u: Config['upstream'], dataDir: string): Config['upstream'] {
+  const providers = [...u.providers]
+  if (u.issuer !== undefined || u.clientId !== undefined) {
+    providers.push(
+      upstreamProvider(
+        { id: 'default', name: u.name, issuer: u.issuer, clientId: u.clientId, clientSecret: u.clientSecret, scopes: u.scopes, tenantsClaim: u.tenantsClaim },
+        'FIELDGATE_OIDC_*',
+      ),
+    )
+  }
+  if (u.file !== undefined) providers.push(...providersFile(u.file, dataDir))
+  const ids = providers.map((p) => p.id)
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i)
+  if (twice !== undefined) throw new ConfigError(`upstream provider id "${twice}" is used twice`)
+  if (!u.passwordSignIn && providers.length === 0) throw new ConfigError('FIELDGATE_PASSWORD_SIGNIN=off needs an upstream provider (FIELDGATE_OIDC_ISSUER or FIELDGATE_OIDC_FILE)')
+  return Object.freeze({ ...u, providers: Object.freeze(providers) })
 }
 
 /** Digits only (no `1e3`, no `0x50`), 0 to 65535; 0 lets the system pick a free port. */
@@ -684,6 +828,38 @@ const groupSettings: GroupSettings = {
     },
   },
 
+  upstream: {
+    rows: {
+      file: {
+        env: 'FIELDGATE_OIDC_FILE',
+        parse: optionalText,
+        check: dataDirFile,
+        default: undefined,
+        doc: 'A JSON file in the data dir listing upstream OpenID Connect providers: `[{"id", "name", "issuer", "client_id", "client_secret", "scopes", "tenants_claim"}]`',
+      },
+      issuer: {
+        env: 'FIELDGATE_OIDC_ISSUER',
+        parse: optionalText,
+        check: upstreamIssuer,
+        default: undefined,
+        doc: 'Issuer of the upstream OpenID Connect provider people sign in with',
+      },
+      clientId: { env: 'FIELDGATE_OIDC_CLIENT_ID', parse: optionalText, default: undefined, doc: "Fieldgate's client id at that provider" },
+      clientSecret: { env: 'FIELDGATE_OIDC_CLIENT_SECRET', parse: optionalText, default: undefined, doc: "Fieldgate's client secret at that provider" },
+      name: { env: 'FIELDGATE_OIDC_NAME', parse: brandName, default: undefined, shown: "the issuer's host", doc: 'What the sign-in button says: "Continue with <name>"' },
+      scopes: { env: 'FIELDGATE_OIDC_SCOPES', parse: text, default: 'openid email profile', doc: 'Scopes asked of that provider; `openid` is always asked' },
+      tenantsClaim: {
+        env: 'FIELDGATE_OIDC_TENANTS_CLAIM',
+        parse: claimName,
+        default: 'tenants',
+        doc: 'The claim listing the person\'s tenants and roles, `[{"tenant_id": "…", "role": "owner|admin|member"}]`, applied at every sign-in',
+      },
+      passwordSignIn: { env: 'FIELDGATE_PASSWORD_SIGNIN', parse: onOff, default: true, doc: '`off` leaves only the upstream providers on the sign-in page (needs one)' },
+      // Assembled from the rows above and the file (upstreamSettings); code and tests may give more.
+      providers: { env: null, default: [], doc: 'Every upstream provider' },
+    },
+  },
+
   tokenTtl: {
     rows: {
       // The platforms' documented lifetimes; an app may set its own (developer portal, CLI --token-ttl).
@@ -822,6 +998,7 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
   const issuer = leaf('issuer', { host, port })
   const dataDir = leaf('dataDir', undefined)
   const brand = readGroup<Config['brand']>(groupSettings.brand, brandEnv(env, dataDir), parts.brand)
+  const upstream = upstreamSettings(readGroup<Config['upstream']>(groupSettings.upstream, env, parts.upstream), dataDir)
   return Object.freeze({
     host,
     port,
@@ -846,6 +1023,7 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     brand,
     gatewayFile: leaf('gatewayFile', undefined),
     mailFrom: leaf('mailFrom', { issuer, brand }),
+    upstream,
     metrics: group('metrics'),
     rateLimits: group('rateLimits'),
     redisUrl: leaf('redisUrl', undefined),

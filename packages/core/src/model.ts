@@ -362,3 +362,32 @@ export interface Change {
   ref: string
   createdAt: number
 }
+
+/**
+ * A person's account at an upstream OpenID Connect provider (the platform's own identity provider),
+ * linked to a Fieldgate user by the provider's issuer and `sub`: never by an email address.
+ */
+export interface UpstreamIdentity {
+  issuer: string
+  subject: string
+  userId: string
+  createdAt: number
+  lastSignInAt: number
+}
+
+/** A session begun by an upstream sign-in: what logout needs (the ID token as `id_token_hint`, the provider's `sid`). */
+export interface UpstreamSession {
+  sessionIdHash: string
+  issuer: string
+  subject: string
+  /** The provider's session id (`sid` claim), when it gave one: back-channel logout may name it. */
+  sid: string | null
+  idToken: string
+}
+
+/** A membership the upstream provider's tenants claim gave: the next sign-in may change or remove it. */
+export interface UpstreamMembership {
+  userId: string
+  tenantId: string
+  issuer: string
+}

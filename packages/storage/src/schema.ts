@@ -131,6 +131,9 @@ export interface Database {
     shownAt: number | null
   }
   sessions: { idHash: string; userId: string; createdAt: number; expiresAt: number }
+  upstreamIdentities: { issuer: string; subject: string; userId: string; createdAt: number; lastSignInAt: number }
+  upstreamMemberships: { userId: string; tenantId: string; issuer: string }
+  upstreamSessions: { sessionIdHash: string; issuer: string; subject: string; sid: string | null; idToken: string }
   changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }
   emailTokens: {
     idHash: string

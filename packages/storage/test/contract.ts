@@ -1498,6 +1498,89 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
       })
     })
 
+    describe('upstream sign-in', () => {
+      const db = freshStore(open)
+      const ISS = 'https://idp.example'
+
+      it("links an account by issuer and sub, notes later sign-ins, and lists a user's links", async () => {
+        const s = db()
+        const u = await s.createUser(user(), [])
+        const identity = { issuer: ISS, subject: 'sub-1', userId: u.id, createdAt: T, lastSignInAt: T }
+        await s.saveUpstreamIdentity(identity)
+        assert.deepEqual(await s.getUpstreamIdentity(ISS, 'sub-1'), identity)
+        assert.equal(await s.getUpstreamIdentity('https://other.example', 'sub-1'), undefined)
+        assert.equal(await s.getUpstreamIdentity(ISS, 'SUB-1'), undefined)
+        // A second save is a sign-in: only lastSignInAt changes, never whom it links to.
+        await s.saveUpstreamIdentity({ ...identity, userId: u.id, createdAt: T + 5, lastSignInAt: T + 10 })
+        assert.deepEqual(await s.getUpstreamIdentity(ISS, 'sub-1'), { ...identity, lastSignInAt: T + 10 })
+        const other = { issuer: 'https://other.example', subject: 'x', userId: u.id, createdAt: T + 1, lastSignInAt: T + 1 }
+        await s.saveUpstreamIdentity(other, { audit: [auditEntry({ objectId: u.id, action: 'user.upstream_linked' })] })
+        assert.deepEqual(await s.listUpstreamIdentities(u.id), [{ ...identity, lastSignInAt: T + 10 }, other])
+        assert.equal((await s.listAudit({ limit: 10 })).filter((e) => e.action === 'user.upstream_linked' && e.objectId === u.id).length, 1)
+      })
+
+      it('applies upstream memberships: adds, changes roles, removes only those given, and a local removal drops the mark', async () => {
+        const s = db()
+        const [a, b, c] = [await s.createTenant(tenant()), await s.createTenant(tenant()), await s.createTenant(tenant())]
+        const u = await s.createUser(user(), [{ tenantId: c.id, role: 'owner' }])
+        await s.applyUpstreamMemberships(u.id, ISS, {
+          put: [
+            { userId: u.id, tenantId: a.id, role: 'member' },
+            { userId: u.id, tenantId: b.id, role: 'admin' },
+          ],
+          remove: [],
+        })
+        const roles = async () => Object.fromEntries((await s.listMemberships(u.id)).map((m) => [m.tenantId, m.role]))
+        assert.deepEqual(await roles(), { [a.id]: 'member', [b.id]: 'admin', [c.id]: 'owner' })
+        assert.deepEqual((await s.listUpstreamMemberships(u.id, ISS)).map((m) => m.tenantId).sort(), [a.id, b.id].sort())
+        assert.deepEqual(await s.listUpstreamMemberships(u.id, 'https://other.example'), [])
+        await s.applyUpstreamMemberships(
+          u.id,
+          ISS,
+          { put: [{ userId: u.id, tenantId: a.id, role: 'owner' }], remove: [b.id] },
+          { audit: [auditEntry({ objectId: u.id, action: 'membership.upstream' })] },
+        )
+        assert.deepEqual(await roles(), { [a.id]: 'owner', [c.id]: 'owner' })
+        assert.deepEqual(
+          (await s.listUpstreamMemberships(u.id, ISS)).map((m) => m.tenantId),
+          [a.id],
+        )
+        assert.ok((await s.listAudit({ limit: 50 })).some((e) => e.action === 'membership.upstream' && e.objectId === u.id))
+        // Taken away here: the mark goes with it, so the upstream no longer owns that membership.
+        assert.equal(await s.removeMembership(u.id, a.id), true)
+        assert.deepEqual(await s.listUpstreamMemberships(u.id, ISS), [])
+      })
+
+      it('keeps what logout needs with an upstream session, and ends sessions by sub, by sid, or both', async () => {
+        const s = db()
+        const u = await s.createUser(user(), [])
+        const session = (): Session => ({ idHash: hex(), userId: u.id, createdAt: T, expiresAt: T + 1000 })
+        const [one, two, three, local] = [session(), session(), session(), session()]
+        await s.createUpstreamSession(one, { issuer: ISS, subject: 'alice', sid: 'sid-1', idToken: 'eyJ.one' })
+        await s.createUpstreamSession(two, { issuer: ISS, subject: 'alice', sid: 'sid-2', idToken: 'eyJ.two' })
+        await s.createUpstreamSession(three, { issuer: ISS, subject: 'bob', sid: null, idToken: 'eyJ.three' })
+        await s.createSession(local)
+        assert.deepEqual(await s.getSession(one.idHash, T), one)
+        assert.deepEqual(await s.getUpstreamSession(one.idHash), { sessionIdHash: one.idHash, issuer: ISS, subject: 'alice', sid: 'sid-1', idToken: 'eyJ.one' })
+        assert.equal(await s.getUpstreamSession(local.idHash), undefined)
+        assert.equal(await s.deleteUpstreamSessions(ISS, {}), 0)
+        assert.equal(await s.deleteUpstreamSessions('https://other.example', { subject: 'alice' }), 0)
+        assert.equal(await s.deleteUpstreamSessions(ISS, { subject: 'alice', sid: 'sid-3' }), 0)
+        assert.equal(await s.deleteUpstreamSessions(ISS, { sid: 'sid-1' }), 1)
+        assert.equal(await s.getSession(one.idHash, T), undefined)
+        assert.equal(await s.getUpstreamSession(one.idHash), undefined)
+        assert.deepEqual(await s.getSession(two.idHash, T), two)
+        assert.equal(await s.deleteUpstreamSessions(ISS, { subject: 'bob' }), 1)
+        assert.equal(await s.deleteUpstreamSessions(ISS, { subject: 'alice', sid: 'sid-2' }), 1)
+        assert.deepEqual(await s.getSession(local.idHash, T), local)
+        // Ending a session here drops its upstream part with it.
+        const four = session()
+        await s.createUpstreamSession(four, { issuer: ISS, subject: 'alice', sid: null, idToken: 'eyJ.four' })
+        await s.deleteSession(four.idHash)
+        assert.equal(await s.getUpstreamSession(four.idHash), undefined)
+      })
+    })
+
     describe('closing', () => {
       it('close() ends the store: it answers no more queries', async () => {
         const s = await open()
@@ -1666,6 +1749,15 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   changesIn: 'changesIn returns the changes with the given sequence numbers that exist, in order',
   latestChangeSeq: 'returns strictly newer changes in order and honours limit',
   watchChanges: 'watchChanges wakes the watcher after a commit where the engine signals one, never where it cannot, until stopped',
+
+  getUpstreamIdentity: "links an account by issuer and sub, notes later sign-ins, and lists a user's links",
+  listUpstreamIdentities: "links an account by issuer and sub, notes later sign-ins, and lists a user's links",
+  saveUpstreamIdentity: "links an account by issuer and sub, notes later sign-ins, and lists a user's links",
+  listUpstreamMemberships: 'applies upstream memberships: adds, changes roles, removes only those given, and a local removal drops the mark',
+  applyUpstreamMemberships: 'applies upstream memberships: adds, changes roles, removes only those given, and a local removal drops the mark',
+  createUpstreamSession: 'keeps what logout needs with an upstream session, and ends sessions by sub, by sid, or both',
+  getUpstreamSession: 'keeps what logout needs with an upstream session, and ends sessions by sub, by sid, or both',
+  deleteUpstreamSessions: 'keeps what logout needs with an upstream session, and ends sessions by sub, by sid, or both',
 }
 
 /** `store`, telling `called` the name of each method called on it. */

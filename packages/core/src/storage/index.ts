@@ -8,6 +8,7 @@ import type { OutboxStore } from './outbox.js'
 import type { RecordStore } from './records.js'
 import type { TenantStore } from './tenants.js'
 import type { TokenStore } from './tokens.js'
+import type { UpstreamStore } from './upstream.js'
 
 export { withEvents, type Alongside } from './alongside.js'
 export type { AccountStore } from './accounts.js'
@@ -20,6 +21,7 @@ export type { OutboxStore } from './outbox.js'
 export type { RecordStore } from './records.js'
 export type { Page, TenantStore } from './tenants.js'
 export type { TokenStore } from './tokens.js'
+export type { UpstreamStore } from './upstream.js'
 
 /**
  * Everything the core needs from a store, one part per aggregate. Adapters (SQLite, PostgreSQL) live in
@@ -27,7 +29,7 @@ export type { TokenStore } from './tokens.js'
  * every change that other processes must see at once also appends to the change feed in the same
  * transaction.
  */
-export interface Storage extends TenantStore, AccountStore, AppStore, GrantStore, TokenStore, AuditStore, SigningKeyStore, RecordStore, OutboxStore, ChangeStore {
+export interface Storage extends TenantStore, AccountStore, AppStore, GrantStore, TokenStore, AuditStore, SigningKeyStore, RecordStore, OutboxStore, ChangeStore, UpstreamStore {
   readonly engine: 'sqlite' | 'postgres'
   migrate(): Promise<void>
   close(): Promise<void>

@@ -13,6 +13,10 @@ export interface SignInPage {
   notice?: string
   /** The app the person is signing in to reach, when they came from its authorization link. */
   toApp?: ToApp | undefined
+  /** Upstream OpenID Connect providers, each a "Continue with <name>" button. */
+  upstreams?: readonly { id: string; name: string }[]
+  /** false: the upstream buttons only (FIELDGATE_PASSWORD_SIGNIN=off). */
+  passwords?: boolean
 }
 
 /** The app at the end of a sign-in, and where it will send the person back to. */
@@ -34,7 +38,27 @@ export const signInPage = (p: SignInPage): Page => ({
 <h1>Sign in</h1>
 ${status(p.notice)}
 ${alert(p.error)}
-<form method="post" action="/login">
+${upstreamButtons(p)}
+${p.passwords === false ? '' : passwordForm(p)}`,
+})
+
+/**
+ * One POST form per provider, with the CSRF token: starting a sign-in sets a transaction cookie, and
+ * a form only this page can send keeps another site from starting one in the person's browser.
+ */
+const upstreamButtons = (p: SignInPage): SafeHtml | string =>
+  p.upstreams?.length
+    ? html`${p.upstreams.map(
+        (u) => html`<form method="post" action="/login/oidc/start" class="upstream">
+  <input type="hidden" name="csrf" value="${p.csrf}">
+  <input type="hidden" name="provider" value="${u.id}">
+  <input type="hidden" name="return_to" value="${p.returnTo}">
+  <div class="actions"><button type="submit" class="primary">Continue with ${u.name}</button></div>
+</form>`,
+      )}${p.passwords === false ? '' : html`<p class="muted">Or sign in with your email and password:</p>`}`
+    : ''
+
+const passwordForm = (p: SignInPage): SafeHtml => html`<form method="post" action="/login">
   <input type="hidden" name="csrf" value="${p.csrf}">
   <input type="hidden" name="return_to" value="${p.returnTo}">
   <label for="email">Email</label>
@@ -44,7 +68,17 @@ ${alert(p.error)}
   <div class="actions"><button type="submit" class="primary">Sign in</button></div>
 </form>
 <p><a href="/forgot-password">Forgot your password?</a></p>
-<p>New here? <a href="/signup?return_to=${encodeURIComponent(p.returnTo)}">Create an account</a></p>`,
+<p>New here? <a href="/signup?return_to=${encodeURIComponent(p.returnTo)}">Create an account</a></p>`
+
+/** After an upstream sign-in, for a person the provider gives no tenant here. */
+export const noTenantPage = (p: { csrf: string; user: { email: string }; provider: string; tenantWord: string; returnTo: string }): Page => ({
+  title: `No ${p.tenantWord} here yet`,
+  user: p.user,
+  csrf: p.csrf,
+  body: html`<h1>No ${p.tenantWord} here yet</h1>
+<p role="alert">You are signed in as <strong>${p.user.email}</strong>, but ${p.provider} gives your account no ${p.tenantWord} here, so there is nothing to connect an app to yet.</p>
+<p>Ask an administrator of your ${p.tenantWord} at ${p.provider} to give you access, then sign in again. Building an app? The <a href="/developer">developer portal</a> needs no ${p.tenantWord}.</p>
+<p><a href="${p.returnTo}">Go on anyway</a></p>`,
 })
 
 export interface SignUpPage {

@@ -21,6 +21,8 @@ import { Browser, pageHeaders } from './browser.js'
 /** What every page route needs: the browser (cookies, CSRF, who is signed in) and how to answer. */
 export class PageKit {
   readonly browser: Browser
+  /** Origins every page's forms may end at besides ours: the upstream sign-in providers (routes/sign-in.ts sets it). */
+  formTargets: () => string[] = () => []
 
   constructor(
     readonly ctx: CoreContext,
@@ -34,7 +36,7 @@ export class PageKit {
   /** A page in the deployment's brand; the path tells the navigation where the person is. */
   render(reply: FastifyReply, status: number, page: Page, formTargets?: string[]): FastifyReply {
     const path = reply.request.url.split('?')[0] ?? '/'
-    return pageHeaders(reply, formTargets)
+    return pageHeaders(reply, [...(formTargets ?? []), ...this.formTargets()])
       .code(status)
       .send(renderPage(this.brand, page, path))
   }

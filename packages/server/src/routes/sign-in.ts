@@ -3,12 +3,14 @@ import {
   OperationError,
   checkPassword,
   endSession,
+  hashSecret,
   noteSignIn,
   peekEmailLink,
   personActor,
   requestPasswordReset,
   resetPassword,
   signUp,
+  signsInUpstream,
   startSession,
   verifyEmail,
   visitorActor,
@@ -23,6 +25,8 @@ import { CsrfError, isReturnPath, type PageKit } from '../plugins/pages.js'
 import { checkEmailPage, forgotPasswordPage, resetPasswordPage, signInPage, signUpPage, spentLinkPage, verifyEmailPage, type ToApp } from '../pages/sign-in.js'
 import { html } from '../pages/html.js'
 import type { FieldError } from '../pages/form.js'
+import { Upstreams } from '../oidc/upstream.js'
+import { upstreamRoutes } from './upstream.js'
 
 const home = '/connected-apps'
 
@@ -34,6 +38,15 @@ const home = '/connected-apps'
 export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
   const { ctx, browser } = kit
   const guard = new SignInGuard(app, ctx, kit.masterKey)
+  const upstreams = new Upstreams(ctx.config.upstream.providers, ctx.config.issuer, kit.masterKey)
+  const passwords = ctx.config.upstream.passwordSignIn
+  // Sign-in and logout forms end at the providers (Chrome applies form-action to the redirect after a POST).
+  kit.formTargets = () => upstreams.formTargets()
+  // Without a provider there is nothing under /login/oidc: those paths answer 404.
+  if (upstreams.providers.length) upstreamRoutes(app, kit, upstreams)
+  const offered = upstreams.providers.map((p) => ({ id: p.id, name: p.name }))
+  const signInWith = (p: Parameters<typeof signInPage>[0]) => signInPage({ ...p, upstreams: offered, passwords })
+  const noPasswords = 'Sign-in with a password is off here. Use the button above.'
 
   /** The form, or undefined when its CSRF token is stale: then the form is shown again with a fresh one. */
   const freshForm = (request: FastifyRequest): Params | undefined => {
@@ -64,16 +77,17 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     const returnTo = safeReturnTo(queryOf(request).return_to)
     if (await browser.user(request)) return reply.redirect(returnTo, 303)
     const notice = signInNotices.find((n) => n.name === queryOf(request).notice)?.text
-    return kit.render(reply, 200, signInPage({ csrf: kit.csrf(request, reply), returnTo, toApp: await appAhead(returnTo), ...(notice ? { notice } : {}) }))
+    return kit.render(reply, 200, signInWith({ csrf: kit.csrf(request, reply), returnTo, toApp: await appAhead(returnTo), ...(notice ? { notice } : {}) }))
   })
 
   app.post('/login', async (request, reply) => {
     const form = freshForm(request)
-    if (!form) return kit.render(reply, 403, signInPage({ csrf: kit.csrf(request, reply), returnTo: home, error: 'The form expired. Please sign in again.' }))
+    if (!form) return kit.render(reply, 403, signInWith({ csrf: kit.csrf(request, reply), returnTo: home, error: 'The form expired. Please sign in again.' }))
     const returnTo = safeReturnTo(form.return_to)
     const email = (form.email ?? '').trim().toLowerCase()
     const again = async (status: number, error: string) =>
-      kit.render(reply, status, signInPage({ csrf: kit.csrf(request, reply), returnTo, email, error, toApp: await appAhead(returnTo) }))
+      kit.render(reply, status, signInWith({ csrf: kit.csrf(request, reply), returnTo, email, error, toApp: await appAhead(returnTo) }))
+    if (!passwords) return again(403, noPasswords)
     const attempt = guard.attempt(request, email)
     const wait = await guard.throttled(attempt)
     if (wait) return again(429, tooMany(reply, wait))
@@ -88,6 +102,9 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
       ctx.security.record({ kind: 'sign_in.failed', userId: user.id, email, address: request.ip, details: { reason: 'suspended' } })
       return again(403, 'This account is suspended. Write to the people who run this site to ask why.')
     }
+    // Linked to a provider, the account signs in there: its memberships are the provider's to give.
+    if (await signsInUpstream(ctx, user.id))
+      return again(403, `This account signs in with ${upstreams.providers.map((p) => p.name).join(' or ') || 'its provider'}. Use the button above.`)
     await guard.succeeded(attempt, user.id)
     await signIn(request, reply, user)
     return reply.redirect(returnTo, 303)
@@ -116,6 +133,7 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     const again = async (status: number, error: FieldError) =>
       kit.render(reply, status, signUpPage({ csrf: kit.csrf(request, reply), returnTo, policy: ctx.config.signup, email, error, toApp: await appAhead(returnTo) }))
     if (!form) return again(403, { message: 'The form expired. Please try again.' })
+    if (!passwords) return again(403, { message: 'Accounts here are made by signing in with the button on the sign-in page.' })
     const attempt = guard.attempt(request, email.toLowerCase())
     const wait = await guard.throttled(attempt, 'sign-up')
     if (wait) return again(429, { message: tooMany(reply, wait) })
@@ -186,6 +204,7 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     const email = (form?.email ?? '').trim()
     const again = (status: number, error: FieldError) => kit.render(reply, status, forgotPasswordPage({ csrf: kit.csrf(request, reply), email, error }))
     if (!form) return again(403, { message: 'The form expired. Please try again.' })
+    if (!passwords) return again(403, { message: noPasswords })
     const attempt = guard.attempt(request, email.toLowerCase())
     const wait = await guard.throttled(attempt, 'sign-up')
     if (wait) return again(429, { message: tooMany(reply, wait) })
@@ -239,11 +258,19 @@ export function signInRoutes(app: FastifyInstance, kit: PageKit): void {
     return reply.redirect(home, 303)
   })
 
+  /**
+   * Ends the session here; one begun upstream goes on to the provider's end_session_endpoint with the
+   * ID token as id_token_hint (RP-initiated logout), which comes back to /login/oidc/signed-out.
+   */
   app.post('/logout', async (request, reply) => {
     kit.form(request)
-    await endSession(ctx, request.cookies[sessionCookie])
+    const cookie = request.cookies[sessionCookie]
+    const upstream = cookie && cookie.length <= 100 ? await ctx.storage.getUpstreamSession(hashSecret(cookie)) : undefined
+    await endSession(ctx, cookie)
     reply.clearCookie(sessionCookie, browser.cookieOptions())
-    return reply.redirect('/login?notice=signed-out', 303)
+    const provider = upstream && upstreams.providers.find((p) => p.issuer.replace(/\/+$/, '') === upstream.issuer.replace(/\/+$/, ''))
+    const endSessionUrl = provider && upstream ? await upstreams.endSessionUrl(provider, upstream.idToken) : undefined
+    return reply.redirect(endSessionUrl?.href ?? '/login?notice=signed-out', 303)
   })
 }
 

@@ -10,6 +10,7 @@ import {
   operatorsAccounts,
   outbox,
   records,
+  upstreamSignIn,
   workOrdersAsRecords,
   type Dialect,
 } from './tables.js'
@@ -41,6 +42,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0009_operators_accounts': statements(operatorsAccounts(d)),
       '0010_mail_lease': statements(mailLease(d)),
       '0011_app_listing': statements(appListing()),
+      '0012_upstream_sign_in': statements(upstreamSignIn(d)),
     }),
   }
 }

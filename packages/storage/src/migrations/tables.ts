@@ -325,3 +325,34 @@ export const appListing = (): string[] => [
   `ALTER TABLE apps ADD COLUMN support_url TEXT`,
   `ALTER TABLE apps ADD COLUMN privacy_policy_url TEXT`,
 ]
+
+/**
+ * Upstream sign-in (OpenID Connect): accounts linked by the provider's issuer and sub, the memberships
+ * its tenants claim gave (so the next sign-in may change or take away those, and only those), and the
+ * sessions it began, with the ID token logout sends back and the provider's sid back-channel logout names.
+ */
+export const upstreamSignIn = ({ ms }: Dialect): string[] => [
+  `CREATE TABLE upstream_identities (
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at ${ms} NOT NULL,
+    last_sign_in_at ${ms} NOT NULL,
+    PRIMARY KEY (issuer, subject))`,
+  `CREATE INDEX upstream_identities_user ON upstream_identities (user_id)`,
+  // Cascades with the membership: one taken away here (members page, CLI) is no longer the upstream's.
+  `CREATE TABLE upstream_memberships (
+    user_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    PRIMARY KEY (user_id, tenant_id),
+    FOREIGN KEY (user_id, tenant_id) REFERENCES memberships (user_id, tenant_id) ON DELETE CASCADE)`,
+  `CREATE TABLE upstream_sessions (
+    session_id_hash TEXT PRIMARY KEY REFERENCES sessions (id_hash) ON DELETE CASCADE,
+    issuer TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    sid TEXT,
+    id_token TEXT NOT NULL)`,
+  `CREATE INDEX upstream_sessions_subject ON upstream_sessions (issuer, subject)`,
+  `CREATE INDEX upstream_sessions_sid ON upstream_sessions (issuer, sid)`,
+]

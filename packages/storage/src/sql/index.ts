@@ -13,6 +13,7 @@ import { sqlRecordStore } from './records.js'
 import type { Engine } from './rows.js'
 import { sqlTenantStore } from './tenants.js'
 import { sqlTokenStore } from './tokens.js'
+import { sqlUpstreamStore } from './upstream.js'
 
 export type { ChangeWatcher } from './changes.js'
 
@@ -61,5 +62,6 @@ export function sqlStorage({ engine, db, schemaName, prepare, watcher }: SqlStor
     ...sqlRecordStore(db),
     ...sqlOutboxStore(db, engine),
     ...sqlChangeStore(db, watcher),
+    ...sqlUpstreamStore(db),
   }
 }
