@@ -105,8 +105,9 @@ async function main() {
   const upstream = await startUpstream()
   // nginx listens where the API is declared, so its port comes first; Fieldgate's is picked for it.
   const fgPort = await freePort()
-  const withCheck = await startNginx(await tmp('nginx'), (port) => nginxSite({ port, fieldgate: `${HOST}:${fgPort}`, upstream: upstream.at }))
-  const without = await startNginx(await tmp('nginx-open'), (port) => `server { listen ${HOST}:${port}; location / { proxy_pass http://${upstream.at}; } }`)
+  const onCpu0 = os.cpus().length > 1 ? ['taskset', '-c', '0'] : []
+  const withCheck = await startNginx(await tmp('nginx'), (port) => nginxSite({ port, fieldgate: `${HOST}:${fgPort}`, upstream: upstream.at }), onCpu0)
+  const without = await startNginx(await tmp('nginx-open'), (port) => `server { listen ${HOST}:${port}; location / { proxy_pass http://${upstream.at}; } }`, onCpu0)
   const apiHost = new URL(withCheck.origin).host
   const fg = await startFieldgate(apiHost, fgPort)
   try {

@@ -73,8 +73,11 @@ export interface Nginx {
   stop(): Promise<void>
 }
 
-/** nginx in the foreground with its own prefix, config, logs and temp paths under `dir`. */
-export async function startNginx(dir: string, site: (port: number) => string): Promise<Nginx> {
+/**
+ * nginx in the foreground with its own prefix, config, logs and temp paths under `dir`. `wrap` runs it
+ * through a command first (a benchmark's `taskset -c 0`), which its workers inherit.
+ */
+export async function startNginx(dir: string, site: (port: number) => string, wrap: readonly string[] = []): Promise<Nginx> {
   if (!nginxPath) throw new Error(nginxSkip)
   mkdirSync(join(dir, 'logs'), { recursive: true })
   const port = await freePort()
@@ -93,7 +96,8 @@ ${site(port)}
   writeFileSync(file, conf)
   const test = spawnSync(nginxPath, ['-t', '-p', dir, '-c', file], { encoding: 'utf8' })
   if (test.status !== 0) throw new Error(`nginx -t refused the configuration: ${test.stderr}`)
-  const child: ChildProcess = spawn(nginxPath, ['-p', dir, '-c', file, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const args = ['-p', dir, '-c', file, '-g', 'daemon off;']
+  const child: ChildProcess = wrap.length ? spawn(wrap[0]!, [...wrap.slice(1), nginxPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(nginxPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   const origin = `http://127.0.0.1:${port}`
