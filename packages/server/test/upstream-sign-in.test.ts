@@ -5,6 +5,8 @@ import { cliActor, createApp, createTenant, createUser, hashSecret, setMembershi
 import { freePort, postForm, startServer, type TestServer } from './helpers.js'
 import { browserSkip, launchBrowser, startPartner, type Partner } from './browser.js'
 import { startIdp, type Idp } from './support/idp.js'
+import { Upstreams, transactionCookie } from '../src/oidc/upstream.js'
+import { browserCookie, sessionCookie } from '../src/plugins/browser.js'
 
 /**
  * Sign-in with the platform's own identity provider: a real oidc-provider on loopback as the upstream,
@@ -303,6 +305,38 @@ describe('upstream sign-in: the platform identity provider', () => {
     })
     assert.equal(noCsrf.statusCode, 303)
     assert.equal(noCsrf.headers.location, '/login')
+  })
+
+  it('a nonce that is not the one sent: the ID token is refused with a clear page and nobody is signed in', { skip: browserSkip, timeout: 60_000 }, async () => {
+    idp.accounts.set('nell', { email: 'nell@acme.example', email_verified: true })
+    const page = await newPage()
+    await page.goto(server.url('/login'))
+    await page.getByRole('button', { name: `Continue with ${NAME}` }).click()
+    await page.waitForURL((u) => u.origin === idp.issuer)
+    // The browser's transaction, opened and sealed again with another nonce than the one the provider got.
+    // Every cookie of the context: the transaction's is scoped to the callback's path.
+    const cookies = await page.context().cookies()
+    const sealed = cookies.find((c) => c.name === transactionCookie)
+    const browserId = cookies.find((c) => c.name === browserCookie)?.value
+    const upstreams = new Upstreams(server.config.upstream.providers, server.issuer, server.runtime.masterKey)
+    const transaction = upstreams.open(sealed?.value, browserId, Date.now())
+    assert.ok(transaction && browserId && sealed, 'the sign-in left its sealed transaction in the browser')
+    await page.context().addCookies([{ ...sealed, value: upstreams.seal({ ...transaction, nonce: `${transaction.nonce}x` }, browserId) }])
+    await page.locator('input[name=login]').fill('nell')
+    await page.locator('input[name=password]').fill('any password')
+    await page.getByRole('button', { name: 'Sign-in' }).click()
+    await page.waitForURL((u) => u.origin === server.origin || u.pathname.includes('/interaction/'))
+    const consent = page.getByRole('button', { name: 'Continue' })
+    if (new URL(page.url()).origin === idp.issuer && (await consent.count()) > 0) await consent.click()
+    await page.waitForURL((u) => u.origin === server.origin)
+    assert.match(await page.locator('main').innerText(), /could not be checked/)
+    assert.equal(
+      (await page.context().cookies(server.origin)).some((c) => c.name === sessionCookie),
+      false,
+      'no session',
+    )
+    assert.equal(await server.storage.getUpstreamIdentity(idp.issuer, 'nell'), undefined)
+    assert.equal(await server.storage.getUserByEmail('nell@acme.example'), undefined)
   })
 
   it('access_denied at the provider, a bad state, and no transaction each get a clear page, never a 500', async () => {

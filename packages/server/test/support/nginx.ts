@@ -97,7 +97,9 @@ ${site(port)}
   const test = spawnSync(nginxPath, ['-t', '-p', dir, '-c', file], { encoding: 'utf8' })
   if (test.status !== 0) throw new Error(`nginx -t refused the configuration: ${test.stderr}`)
   const args = ['-p', dir, '-c', file, '-g', 'daemon off;']
-  const child: ChildProcess = wrap.length ? spawn(wrap[0]!, [...wrap.slice(1), nginxPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] }) : spawn(nginxPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child: ChildProcess = wrap.length
+    ? spawn(wrap[0]!, [...wrap.slice(1), nginxPath, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(nginxPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
   const origin = `http://127.0.0.1:${port}`
