@@ -553,8 +553,8 @@ describe('admin API', () => {
     ]) {
       assert.ok(paths.includes(p), p)
     }
-    // The APIs a program calls (admin, resources, OAuth and dialect endpoints, well-known, probes), never the pages.
-    const client = ['/oauth/token', '/oauth/introspect', '/oauth/revoke', '/authentication/api/oauth/token', '/healthz', '/readyz']
+    // The APIs a program calls (admin, resources, OAuth and dialect endpoints, well-known, probes, the gateways' check), never the pages.
+    const client = ['/oauth/token', '/oauth/introspect', '/oauth/revoke', '/authentication/api/oauth/token', '/healthz', '/readyz', '/forward-auth']
     assert.ok(
       paths.every((p) => p.startsWith('/admin/v1/') || p.startsWith('/api/') || p.startsWith('/v1/') || p.startsWith('/.well-known/') || client.includes(p)),
       paths.join(' '),
