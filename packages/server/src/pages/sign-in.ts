@@ -1,4 +1,4 @@
-import type { App, Invitation, SignupPolicy } from '@fieldgate/core'
+import type { App, SignupPolicy } from '@fieldgate/core'
 import { appHead } from './app-head.js'
 import { field, formError, type FieldError } from './form.js'
 import { html, type SafeHtml } from './html.js'
@@ -179,34 +179,3 @@ export const spentLinkPage = (p: { csrf: string; message: string; again: SafeHtm
 <p class="error" role="alert">${p.message}</p>
 <p>${p.again}</p>`,
 })
-
-/** An invitation: what it is, then Accept (with a password for an address without an account). */
-export const invitationPage = (p: { csrf: string; token: string; invitation: Invitation; signedInAs: string | undefined; error?: FieldError }): Page => {
-  const i = p.invitation
-  const what = i.tenant
-    ? html`<strong>${i.tenant.name}</strong> as ${i.role === 'member' ? 'a member' : `an ${i.role ?? 'member'}`}`
-    : html`this platform as an <strong>operator</strong>`
-  const back = `/invitations/accept?token=${encodeURIComponent(p.token)}`
-  const form = (inner: SafeHtml | string) => html`${formError(p.error)}<form method="post" action="/invitations/accept" novalidate>
-  <input type="hidden" name="csrf" value="${p.csrf}">
-  <input type="hidden" name="token" value="${p.token}">
-  ${inner}
-  <div class="actions"><button type="submit" class="primary">Accept the invitation</button></div>
-</form>`
-  const action = !i.hasAccount
-    ? p.signedInAs
-      ? html`<p class="error" role="alert">You are signed in as ${p.signedInAs}. Sign out to accept it with a new account for ${i.email}.</p>`
-      : form(html`<input type="text" name="username" autocomplete="username" value="${i.email}" hidden>
-  ${field('password', 'Choose a password', undefined, p.error, 'password', 'At least 10 characters.', html` autocomplete="new-password" required minlength="10"`)}`)
-    : p.signedInAs === i.email
-      ? form('')
-      : html`<p><a class="button" href="/login?return_to=${encodeURIComponent(back)}">Sign in as ${i.email} to accept</a></p>`
-  return {
-    focused: true,
-    title: 'Invitation',
-    csrf: p.csrf,
-    body: html`<h1>You are invited</h1>
-<p>${i.invitedBy ?? 'The people who run this platform'} invited <strong>${i.email}</strong> to join ${what}.</p>
-${action}`,
-  }
-}
