@@ -110,6 +110,8 @@ export const invitationPage = (p: {
   <input type="text" name="username" autocomplete="username" value="${i.email}" hidden>
   ${field('password', 'Password', undefined, p.error, 'password', 'At least 10 characters.', html` autocomplete="new-password" required minlength="10"`)}`)
   return {
+    // Like sign-in: a person on their way in sees the task, no site navigation.
+    focused: true,
     title: 'Invitation',
     user: p.signedInAs,
     csrf: p.csrf,
