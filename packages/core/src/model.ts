@@ -88,19 +88,10 @@ export interface App {
  * What an operator reviews of a public live app: its name, what it may reach, where customers are sent,
  * and how the marketplace presents it (a listing could pass for someone else's).
  */
-export interface ReviewedFields {
-  name: string
-  scopes: string[]
-  installUrl: string | null
-  redirectUris: string[]
-  dataApiUrl: string | null
-  logoUrl: string | null
-  shortDescription: string
-  categories: AppCategory[]
-  publisher: string | null
-  supportUrl: string | null
-  privacyPolicyUrl: string | null
-}
+export type ReviewedFields = Pick<
+  App,
+  'name' | 'scopes' | 'installUrl' | 'redirectUris' | 'dataApiUrl' | 'logoUrl' | 'shortDescription' | 'categories' | 'publisher' | 'supportUrl' | 'privacyPolicyUrl'
+>
 
 /** The marketplace's categories, fixed so a farm can filter by them; an app has up to three. */
 export const appCategories = [
