@@ -370,14 +370,12 @@ function hexColor(value: string, name: string): string {
   return value.trim().toLowerCase()
 }
 
+/** The URL `value` spells, or undefined: a check names its own setting when it is not one. */
+const urlOf = (value: string): URL | undefined => (URL.canParse(value) ? new URL(value) : undefined)
+
 function webLink(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined
-  let url: URL | undefined
-  try {
-    url = new URL(value)
-  } catch {
-    url = undefined
-  }
+  const url = urlOf(value)
   if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new ConfigError(`${name} must be an http(s) URL`)
   return url.href
 }
@@ -448,12 +446,7 @@ function onOff(value: string, name: string): boolean {
 /** https, or http on loopback only: an ID token fetched over plain http elsewhere could be anyone's. */
 function upstreamIssuer(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined
-  let url: URL | undefined
-  try {
-    url = new URL(value)
-  } catch {
-    url = undefined
-  }
+  const url = urlOf(value)
   const loopback = url !== undefined && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
   if (!url || url.search || url.hash || !(url.protocol === 'https:' || (url.protocol === 'http:' && loopback))) {
     throw new ConfigError(`${name} must be an https URL (http only on loopback), without query or fragment`)
