@@ -181,7 +181,7 @@ users
     command(async (rt, _c, a) => {
       const password = a.password ?? process.env.FIELDGATE_PASSWORD
       if (!password) throw invalid('give --password or set FIELDGATE_PASSWORD')
-      const operator = (a as Record<string, unknown>).operator === true
+      const operator = flag(a, 'operator') === true
       const u = await createUser(rt.ctx, cliActor, { email: a.email!, password, operator, ...(a.tenant ? { tenantId: a.tenant, role: a.role! } : {}) })
       return { json: { id: u.id, email: u.email }, text: `user ${u.id} <${u.email}>${operator ? ' (operator)' : ''}` }
     }),
@@ -241,7 +241,7 @@ users
   .option('--operator', 'an invitation to be an operator')
   .action(
     command(async (rt, _c, a) => {
-      const operator = (a as Record<string, unknown>).operator === true
+      const operator = flag(a, 'operator') === true
       if (operator === (a.tenant !== undefined)) throw invalid('give --tenant (with --role) or --operator')
       const sent = a.tenant
         ? await inviteMember(rt.ctx, cliActor, { tenantId: a.tenant, email: a.email!, role: a.role! })
@@ -256,7 +256,7 @@ users
   .option('--off', 'take the role away')
   .action(
     command(async (rt, _c, a) => {
-      const operator = (a as Record<string, unknown>).off !== true
+      const operator = flag(a, 'off') !== true
       const u = await setOperatorRole(rt.ctx, cliActor, { email: a.email!, operator })
       return { json: userJson(u), text: `${u.email} ${u.operator ? 'is an operator' : 'is not an operator'}` }
     }),
