@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { cliActor, createTenant, createUser } from '@fieldgate/core'
 import { repoRoot, startServer, type TestServer } from './helpers.js'
-import { browserSkip, launchBrowser } from './browser.js'
+import { Contexts, browserSkip, launchBrowser, signIn as signInAs } from './browser.js'
 import { linkIn, SmtpReceiver } from './support/smtp.js'
 
 /**
@@ -30,7 +30,7 @@ describe('a partner signs up with real email and an operator reviews their app, 
   let server: TestServer
   let smtp: SmtpReceiver
   let browser: Browser | undefined
-  const contexts: BrowserContext[] = []
+  const contexts = new Contexts(() => browser)
 
   before(
     async () => {
@@ -41,27 +41,14 @@ describe('a partner signs up with real email and an operator reviews their app, 
     { timeout: 30_000 },
   )
   after(async () => {
-    for (const c of contexts) await c.close().catch(() => {})
+    await contexts.close()
     await browser?.close().catch(() => {})
     await server?.close()
     await smtp?.close()
   })
 
-  async function newPage(): Promise<Page> {
-    if (!browser) throw new Error('no browser')
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-    contexts.push(context)
-    context.setDefaultTimeout(8_000)
-    return context.newPage()
-  }
-
-  async function signIn(page: Page, email: string): Promise<void> {
-    await page.goto(server.url('/login'))
-    await page.getByLabel('Email').fill(email)
-    await page.getByLabel('Password').fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL((u) => u.pathname !== '/login')
-  }
+  const newPage = () => contexts.page()
+  const signIn = (page: Page, email: string) => signInAs(page, server.origin, email, PASSWORD)
 
   it('sign up, confirm from the mail, create a live app; hidden until the operator approves it; suspended with a reason the partner sees', {
     skip: browserSkip,

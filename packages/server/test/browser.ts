@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { chromium, type Browser } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 
 export const chromiumPath = '/usr/bin/chromium'
 
@@ -20,6 +20,36 @@ export function launchBrowser(): Promise<Browser> {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     timeout: 20_000,
   })
+}
+
+/** The browser contexts a test opens, each a person of its own (its own cookies), closed together. */
+export class Contexts {
+  private readonly open: BrowserContext[] = []
+
+  constructor(private readonly browser: () => Browser | undefined) {}
+
+  /** A page in a new context: 1280 × 900 unless told, 8 s per action. */
+  async page(opts: { width?: number; height?: number; bypassCSP?: boolean; timeoutMs?: number } = {}): Promise<Page> {
+    const browser = this.browser()
+    if (!browser) throw new Error('no browser')
+    const context = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: opts.height ?? 900 }, bypassCSP: opts.bypassCSP ?? false })
+    this.open.push(context)
+    context.setDefaultTimeout(opts.timeoutMs ?? 8_000)
+    return context.newPage()
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.open.splice(0)) await c.close().catch(() => {})
+  }
+}
+
+/** Signs `email` in on the sign-in page at `origin`, and waits until the page has moved on. */
+export async function signIn(page: Page, origin: string, email: string, password: string): Promise<void> {
+  await page.goto(`${origin}/login`)
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill(password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.waitForURL((u) => u.pathname !== '/login')
 }
 
 export interface Hit {

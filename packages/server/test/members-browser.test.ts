@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { cliActor, createTenant, createUser, type Tenant } from '@fieldgate/core'
 import { startServer, type TestServer } from './helpers.js'
-import { browserSkip, launchBrowser } from './browser.js'
+import { Contexts, browserSkip, launchBrowser, signIn } from './browser.js'
 import { linkIn, SmtpReceiver } from './support/smtp.js'
 
 /**
@@ -21,7 +21,7 @@ describe('an owner invites someone to their tenant, in a browser', () => {
   let browser: Browser | undefined
   let farm: Tenant
   const owner = `owner-${randomBytes(4).toString('hex')}@hillfarm.example`
-  const contexts: BrowserContext[] = []
+  const contexts = new Contexts(() => browser)
 
   before(
     async () => {
@@ -34,28 +34,19 @@ describe('an owner invites someone to their tenant, in a browser', () => {
     { timeout: 30_000 },
   )
   after(async () => {
-    for (const c of contexts) await c.close().catch(() => {})
+    await contexts.close()
     await browser?.close().catch(() => {})
     await server?.close()
     await smtp?.close()
   })
 
-  async function newPage(): Promise<Page> {
-    if (!browser) throw new Error('no browser')
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
-    contexts.push(context)
-    context.setDefaultTimeout(8_000)
-    return context.newPage()
-  }
+  const newPage = () => contexts.page()
 
   it('owner invites from the members page; the invitee opens the mailed link, sets a password and is signed in as a member', { skip: browserSkip, timeout: 60_000 }, async () => {
     const invitee = `hand-${randomBytes(4).toString('hex')}@hillfarm.example`
     const ownerPage = await newPage()
-    await ownerPage.goto(server.url('/login'))
-    await ownerPage.getByLabel('Email').fill(owner)
-    await ownerPage.getByLabel('Password').fill(PASSWORD)
-    await ownerPage.getByRole('button', { name: 'Sign in' }).click()
-    await ownerPage.waitForURL((u) => u.pathname === '/connected-apps')
+    await signIn(ownerPage, server.origin, owner, PASSWORD)
+    assert.equal(new URL(ownerPage.url()).pathname, '/connected-apps')
 
     // The Members link an owner sees on Connected apps, under Your farms.
     await ownerPage.getByRole('link', { name: 'Members of Hill Farm' }).click()

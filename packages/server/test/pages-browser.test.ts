@@ -3,10 +3,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { cliActor, createApp, createGrant, createTenant, createUser, scopeDescriptions, type App, type Tenant } from '@fieldgate/core'
 import { repoRoot, startServer, tempDir, type TestServer } from './helpers.js'
-import { browserSkip, launchBrowser, startPartner, type Partner } from './browser.js'
+import { Contexts, browserSkip, launchBrowser, signIn, startPartner, type Partner } from './browser.js'
 import { contrast } from '../src/pages/brand.js'
 
 /**
@@ -51,7 +51,7 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
   let partner: Partner
   let company: Tenant
   let planner: App
-  const contexts: BrowserContext[] = []
+  const contexts = new Contexts(() => browser)
   const operator = `ops-${Date.now()}@northwind.example`
   const developer = `dev-${Date.now()}@partner.example`
 
@@ -102,7 +102,7 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
     { timeout: 60_000 },
   )
   after(async () => {
-    for (const c of contexts) await c.close().catch(() => {})
+    await contexts.close()
     await browser?.close().catch(() => {})
     await server?.close()
     await partner?.close()
@@ -110,18 +110,8 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
 
   /** A browser at `width`, signed in as `email` when given. axe is injected past the pages' CSP, which allows our own scripts only. */
   async function visitor(width: number, email?: string): Promise<Page> {
-    if (!browser) throw new Error('no browser')
-    const context = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true })
-    contexts.push(context)
-    context.setDefaultTimeout(10_000)
-    const page = await context.newPage()
-    if (email) {
-      await page.goto(server.url('/login'))
-      await page.getByLabel('Email').fill(email)
-      await page.getByLabel('Password').fill(PASSWORD)
-      await page.getByRole('button', { name: 'Sign in' }).click()
-      await page.waitForURL((u) => u.pathname !== '/login')
-    }
+    const page = await contexts.page({ width, bypassCSP: true, timeoutMs: 10_000 })
+    if (email) await signIn(page, server.origin, email, PASSWORD)
     return page
   }
 
