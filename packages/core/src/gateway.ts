@@ -149,10 +149,15 @@ export interface GatewayRequest {
 
 export type RouteDecision = { kind: 'public'; api: GatewayApi } | { kind: 'scope'; api: GatewayApi; scope: string } | { kind: 'no-api' } | { kind: 'no-rule'; api: GatewayApi }
 
+/** The declared API that answers on `host` (host or host:port, any case). */
+export function apiForHost(gateway: Gateway, host: string | undefined): GatewayApi | undefined {
+  const name = host?.toLowerCase()
+  return name === undefined ? undefined : gateway.apis.find((a) => a.hosts.includes(name))
+}
+
 /** The API a host is, and what its first matching rule asks of the request. */
 export function decideRoute(gateway: Gateway, req: GatewayRequest): RouteDecision {
-  const host = req.host?.toLowerCase()
-  const api = gateway.apis.find((a) => host !== undefined && a.hosts.includes(host)) ?? (gateway.apis.length === 1 && host === undefined ? gateway.apis[0] : undefined)
+  const api = apiForHost(gateway, req.host) ?? (gateway.apis.length === 1 && req.host === undefined ? gateway.apis[0] : undefined)
   if (!api) return { kind: 'no-api' }
   const method = req.method.toUpperCase()
   const rule = api.rules.find((r) => (r.methods.length === 0 || r.methods.includes(method) || (method === 'HEAD' && r.methods.includes('GET'))) && r.pattern.test(req.path))

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { scopeDescriptions, type CoreContext, type Gateway } from '@fieldgate/core'
+import { apiForHost, scopeDescriptions, type CoreContext, type Gateway } from '@fieldgate/core'
 import { metadataUrlOf } from '../plugins/errors.js'
 import { resourceMetadata } from './forward-auth.js'
 
@@ -37,8 +37,7 @@ export async function wellKnownRoutes(app: FastifyInstance, { ctx, gateway }: { 
   const ownPath = new URL(metadataUrlOf(ctx.config.audience)).pathname
   const declared = (request: FastifyRequest) => {
     const forwarded = request.headers['x-forwarded-host']
-    const host = (typeof forwarded === 'string' && forwarded ? forwarded : request.headers.host)?.toLowerCase()
-    return gateway.apis.find((a) => host !== undefined && a.hosts.includes(host))
+    return apiForHost(gateway, typeof forwarded === 'string' && forwarded ? forwarded : request.headers.host)
   }
   const metadata = async (request: FastifyRequest, reply: import('fastify').FastifyReply) => {
     const api = declared(request)
