@@ -12,12 +12,20 @@ declare module 'fastify' {
  * `access_token` query parameter (§2.3); a request carrying both is malformed (§2).
  */
 export function bearerToken(request: FastifyRequest): string {
-  const header = request.headers.authorization
-  const fromHeader = header !== undefined && /^bearer /i.test(header) ? header.slice(7).trim() : undefined
   const query = (request.query ?? {}) as Record<string, unknown>
   const fromQuery = query.access_token
-  if (Array.isArray(fromQuery)) throw new InvalidBearerRequest('access_token is repeated')
-  if (fromHeader !== undefined && fromQuery !== undefined) throw new InvalidBearerRequest('send the access token in the header or the query, not both')
+  return tokenFrom(request.headers.authorization, Array.isArray(fromQuery) ? fromQuery : fromQuery === undefined ? [] : [fromQuery])
+}
+
+/**
+ * The token of a request given its Authorization header and the `access_token` values of its query: the
+ * rules of bearerToken, for a request that arrives as headers (a gateway's forward-auth check).
+ */
+export function tokenFrom(authorization: string | undefined, inQuery: readonly unknown[]): string {
+  const fromHeader = authorization !== undefined && /^bearer /i.test(authorization) ? authorization.slice(7).trim() : undefined
+  if (inQuery.length > 1) throw new InvalidBearerRequest('access_token is repeated')
+  if (fromHeader !== undefined && inQuery.length) throw new InvalidBearerRequest('send the access token in the header or the query, not both')
+  const fromQuery = inQuery[0]
   const token = fromHeader ?? (typeof fromQuery === 'string' ? fromQuery : undefined)
   if (!token) throw new MissingToken()
   return token

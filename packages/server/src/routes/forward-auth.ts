@@ -1,15 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import {
-  InvalidBearerRequest,
-  MissingToken,
-  OAuthError,
-  authenticateAccessToken,
-  decideRoute,
-  requireScope,
-  type CoreContext,
-  type Gateway,
-  type GatewayApi,
-} from '@fieldgate/core'
+import { InvalidBearerRequest, OAuthError, authenticateAccessToken, decideRoute, requireScope, type CoreContext, type Gateway, type GatewayApi } from '@fieldgate/core'
+import { tokenFrom } from '../plugins/bearer.js'
 import { challengeWithMetadata, metadataUrlOf, sendOAuthError } from '../plugins/errors.js'
 
 /**
@@ -33,7 +24,7 @@ export async function forwardAuthRoutes(app: FastifyInstance, { ctx, gateway }: 
     if (decision.kind === 'no-rule') return refuse(reply, 403, `no rule of ${decision.api.id} opens ${original.method} ${original.path}`)
     if (decision.kind === 'public') return reply.code(200).send()
     try {
-      const principal = await authenticateAccessToken(ctx, tokenOf(request.headers.authorization, original.query))
+      const principal = await authenticateAccessToken(ctx, tokenFrom(request.headers.authorization, original.query.getAll('access_token')))
       requireScope(principal, decision.scope)
       return reply
         .code(200)
@@ -89,17 +80,6 @@ export function originalRequest(request: FastifyRequest): OriginalRequest | unde
     return undefined
   }
   return { method: method.toUpperCase(), host: header('x-forwarded-host') ?? header('host'), path, query: new URLSearchParams(rawQuery) }
-}
-
-/** RFC 6750: the Authorization header (§2.1) or the access_token query parameter of the original request (§2.3), never both. */
-function tokenOf(authorization: string | undefined, query: URLSearchParams): string {
-  const fromHeader = authorization !== undefined && /^bearer /i.test(authorization) ? authorization.slice(7).trim() : undefined
-  const fromQuery = query.getAll('access_token')
-  if (fromQuery.length > 1) throw new InvalidBearerRequest('access_token is repeated')
-  if (fromHeader !== undefined && fromQuery.length) throw new InvalidBearerRequest('send the access token in the header or the query, not both')
-  const token = fromHeader ?? fromQuery[0]
-  if (!token) throw new MissingToken()
-  return token
 }
 
 /** RFC 9728 §2: what a client learns of an API from its metadata. */
