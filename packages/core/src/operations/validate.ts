@@ -78,7 +78,7 @@ export function requireRedirectUri(value: string, publicClient = false): string 
  */
 export function isPrivateUseUri(value: string): boolean {
   const scheme = /^([a-z][a-z0-9+.-]*):[^#\s]+$/i.exec(value)?.[1]?.toLowerCase()
-  return scheme !== undefined && scheme.includes('.') && URL.canParse(value)
+  return scheme?.includes('.') === true && URL.canParse(value)
 }
 
 function isHttpUrl(value: string): boolean {

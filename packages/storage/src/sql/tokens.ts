@@ -5,7 +5,7 @@ import { splitScopes, toGrant, type Db, type Row } from './rows.js'
 
 const toRefreshToken = (row: Row<'refreshTokens'>): RefreshToken => ({ ...row, scopes: splitScopes(row.scopes) })
 const toOpaqueToken = (row: Row<'opaqueTokens'>): OpaqueToken => ({ ...row, scopes: row.scopes === null ? null : splitScopes(row.scopes) })
-const fromOpaqueToken = (token: OpaqueToken): Row<'opaqueTokens'> => ({ ...token, scopes: token.scopes && token.scopes.join(' ') })
+const fromOpaqueToken = (token: OpaqueToken): Row<'opaqueTokens'> => ({ ...token, scopes: token.scopes?.join(' ') ?? null })
 
 async function storeIssued(db: Db, issued: IssuedTokens): Promise<void> {
   if (issued.accessToken) await db.insertInto('opaqueTokens').values(fromOpaqueToken(issued.accessToken)).execute()
