@@ -218,6 +218,10 @@ describe('OAuth 2.1 clients', () => {
     const mcp = new URL(server.issuer)
     mcp.port = '9911'
     mcp.pathname = '/mcp'
+    const page = await f.person.get(
+      `/oauth/authorize?${new URLSearchParams({ client_id: f.app.clientId, redirect_uri: LOOPBACK, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', resource: mcp.href })}`,
+    )
+    assert.match(page.text, new RegExp(`works only at <code>${mcp.href.replace(/[.:/]/g, '\\$&')}</code>`), 'the consent page says where the access works')
     const { client, token } = await connect(f, { resource: mcp.href })
     assert.equal(decodeJwt(token.access_token).payload.aud, mcp.href)
     const own = await request(server.url('/v1/permissions'), { headers: bearer(token.access_token) })
