@@ -20,13 +20,13 @@ export interface Principal {
  * expiry, and its grant still active. An opaque connection token (code exchange): looked up in the store,
  * not revoked, its grant active, and the grant's scopes as they are now (incremental consent).
  */
-export async function authenticateAccessToken(ctx: CoreContext, token: string, audience: string | undefined = ctx.config.audience): Promise<Principal> {
+export async function authenticateAccessToken(ctx: CoreContext, token: string, audience: string | null = ctx.config.audience): Promise<Principal> {
   if (token.length > 8192) throw new InvalidToken()
   return isOpaqueToken(token) ? opaquePrincipal(ctx, token, audience) : jwtPrincipal(ctx, token, audience)
 }
 
-/** `audience`: the API asking (RFC 8707: a token is good only there); undefined for introspection, which answers for any. */
-async function jwtPrincipal(ctx: CoreContext, token: string, audience: string | undefined): Promise<Principal> {
+/** `audience`: the API asking (RFC 8707: a token is good only there); null for introspection, which answers for any. */
+async function jwtPrincipal(ctx: CoreContext, token: string, audience: string | null): Promise<Principal> {
   const claims = verifyAccessToken(ctx.keys, token, { issuer: ctx.config.issuer, audience, now: ctx.now() })
   if (!(await ctx.cache.isGrantActive(claims.grant_id))) throw revokedGrant(ctx, claims.client_id, claims.tenant_id, claims.grant_id)
   await requireActiveApp(ctx, claims.client_id)
@@ -39,11 +39,11 @@ async function jwtPrincipal(ctx: CoreContext, token: string, audience: string | 
   }
 }
 
-async function opaquePrincipal(ctx: CoreContext, token: string, audience: string | undefined): Promise<Principal> {
+async function opaquePrincipal(ctx: CoreContext, token: string, audience: string | null): Promise<Principal> {
   const record = await verifyOpaqueToken(ctx, token)
   const { token: t, grant, clientId } = record
   const aud = audienceOf(ctx.config, t.resource)
-  if (audience !== undefined && aud !== audience) throw new InvalidToken()
+  if (audience !== null && aud !== audience) throw new InvalidToken()
   if (grant.status !== 'active') throw revokedGrant(ctx, clientId, t.tenantId, grant.id)
   await requireActiveApp(ctx, clientId)
   const scopes = opaqueScopes(record)

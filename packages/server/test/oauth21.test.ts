@@ -226,6 +226,10 @@ describe('OAuth 2.1 clients', () => {
     assert.equal(decodeJwt(token.access_token).payload.aud, mcp.href)
     const own = await request(server.url('/v1/permissions'), { headers: bearer(token.access_token) })
     assert.equal(own.status, 401, 'Fieldgate’s own API refuses a token meant for another')
+    // Introspection answers for any audience and names it, so the resource server can check it is its own.
+    const introspected = await postForm(server.url('/oauth/introspect'), { client_id: client.client_id, token: token.access_token })
+    assert.equal(introspected.json.active, true, introspected.text)
+    assert.equal(introspected.json.aud, mcp.href)
     const refreshed = await refresh(client, token.refresh_token!)
     assert.equal(decodeJwt(refreshed.json.access_token as string).payload.aud, mcp.href, 'a refresh keeps the audience')
     const elsewhere = await refresh(client, refreshed.json.refresh_token as string, { resource: `${server.issuer}/api` })

@@ -31,12 +31,12 @@ const expired = 'The access token expired'
  * issuer, audience, expiry, and the claims Fieldgate relies on. Expiry is checked only after the
  * signature, so a forged token never learns anything. A client sends the same token for its whole
  * life, so the time- and audience-independent part is remembered per token string on the key ring (a
- * rotation starts afresh); audience and expiry are checked on every call. `audience` undefined accepts
+ * rotation starts afresh); audience and expiry are checked on every call. `audience` null accepts
  * any (introspection, which reports `aud` to the resource server that asks).
  */
-export function verifyAccessToken(keys: KeyRing, token: string, expect: { issuer: string; audience: string | undefined; now: number }): AccessTokenClaims {
+export function verifyAccessToken(keys: KeyRing, token: string, expect: { issuer: string; audience: string | null; now: number }): AccessTokenClaims {
   const c = keys.verified.get(token) ?? keys.rememberVerified(token, verifySigned(keys, token, expect.issuer))
-  if (expect.audience !== undefined && !audiencesOf(c).includes(expect.audience)) throw new InvalidToken()
+  if (expect.audience !== null && !audiencesOf(c).includes(expect.audience)) throw new InvalidToken()
   if (typeof c.nbf === 'number' && c.nbf * 1000 > expect.now) throw new InvalidToken()
   if (c.exp * 1000 <= expect.now) throw new InvalidToken(expired)
   return c
