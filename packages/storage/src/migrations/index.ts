@@ -4,6 +4,7 @@ import {
   auditClientIdSecretHandles,
   changeNotify,
   codesTokensSessions,
+  dpopProofs,
   initialSchema,
   marketplace,
   mailLease,
@@ -43,6 +44,8 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0010_mail_lease': statements(mailLease(d)),
       '0011_app_listing': statements(appListing()),
       '0012_upstream_sign_in': statements(upstreamSignIn(d)),
+      // 0013_oauth21 comes before this one (the lead's branch); they touch different tables.
+      '0014_dpop_proofs': statements(dpopProofs(d)),
     }),
   }
 }

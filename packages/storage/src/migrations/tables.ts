@@ -356,3 +356,14 @@ export const upstreamSignIn = ({ ms }: Dialect): string[] => [
   `CREATE INDEX upstream_sessions_subject ON upstream_sessions (issuer, subject)`,
   `CREATE INDEX upstream_sessions_sid ON upstream_sessions (issuer, sid)`,
 ]
+
+/**
+ * RFC 9449 §11.1: the DPoP proofs accepted, by the hash of their key's thumbprint and jti, until they are
+ * too old to be accepted anyway; the expiry index is what forgetting them walks.
+ */
+export const dpopProofs = ({ ms }: Dialect): string[] => [
+  `CREATE TABLE dpop_proofs (
+    jti_hash TEXT PRIMARY KEY,
+    expires_at ${ms} NOT NULL)`,
+  `CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at)`,
+]
