@@ -1,6 +1,9 @@
 import type { CoreContext } from './context.js'
-import { InsufficientScope, InvalidToken } from './errors.js'
+import { verifyDpopProof } from './dpop.js'
+import { InsufficientScope, InvalidDpopProof, InvalidToken } from './errors.js'
+import type { OpaqueToken } from './model.js'
 import { formatScope, parseScope } from './scopes.js'
+import { sameHash } from './secrets.js'
 import { verifyAccessToken } from './tokens/jwt.js'
 import { isOpaqueToken, verifyOpaqueToken } from './tokens/opaque.js'
 
@@ -10,30 +13,76 @@ export interface Principal {
   tenantId: string
   grantId: string
   scopes: string[]
+  /** RFC 9449: the thumbprint of the key the token is bound to (`cnf.jkt`); null for a bearer token. */
+  jkt: string | null
   /** What RFC 7662 introspection tells the token's own client. */
   introspection: Record<string, unknown>
 }
 
 /**
- * Resource-server check of a bearer token. A JWT (client credentials): signature, typ, issuer, audience,
- * expiry, and its grant still active. An opaque connection token (code exchange): looked up in the store,
- * not revoked, its grant active, and the grant's scopes as they are now (incremental consent).
+ * How a token came to a protected resource (RFC 9449 §7): in `Authorization: Bearer` (or RFC 6750's
+ * query parameter), or in `Authorization: DPoP` with the request's DPoP header (undefined when there was
+ * none), its method and its absolute URL as the client addressed it.
  */
-export async function authenticateAccessToken(ctx: CoreContext, token: string): Promise<Principal> {
+export type Presentation = { readonly scheme: 'Bearer' } | { readonly scheme: 'DPoP'; readonly proof: string | undefined; readonly method: string; readonly url: string }
+
+export const bearerPresentation: Presentation = Object.freeze({ scheme: 'Bearer' })
+
+/**
+ * Resource-server check of an access token as it was presented. A JWT (client credentials): signature,
+ * typ, issuer, audience, expiry, and its grant still active. An opaque connection token (code exchange):
+ * looked up in the store, not revoked, its grant active, and the grant's scopes as they are now
+ * (incremental consent). Then RFC 9449 §7: a DPoP-bound token only with the DPoP scheme and a proof by
+ * its key, an unbound one only as Bearer.
+ */
+export async function authenticateAccessToken(ctx: CoreContext, token: string, presentation: Presentation = bearerPresentation): Promise<Principal> {
+  let principal: Principal
+  try {
+    principal = await inspectAccessToken(ctx, token)
+  } catch (err) {
+    // RFC 9449 §7.1: a token sent with the DPoP scheme is refused in the DPoP challenge.
+    if (presentation.scheme === 'DPoP' && err instanceof InvalidToken) throw new InvalidToken(err.description, 'DPoP')
+    throw err
+  }
+  await checkPresentation(ctx, token, principal, presentation)
+  return principal
+}
+
+/**
+ * What a token is and says, whoever presents it and however: the check RFC 7662 introspection makes
+ * for a resource server, which checks the presentation (the DPoP proof) itself (RFC 9449 §6.2).
+ */
+export async function inspectAccessToken(ctx: CoreContext, token: string): Promise<Principal> {
   if (token.length > 8192) throw new InvalidToken()
   return isOpaqueToken(token) ? opaquePrincipal(ctx, token) : jwtPrincipal(ctx, token)
+}
+
+/** RFC 9449 §7.1, §7.2: the scheme must fit the token, and a bound token's proof must be by its key and for it. */
+async function checkPresentation(ctx: CoreContext, token: string, principal: Principal, presentation: Presentation): Promise<void> {
+  if (presentation.scheme === 'Bearer') {
+    // A bound token taken from its client is worth nothing as a bearer token: that is the point of binding.
+    if (principal.jkt !== null) throw new InvalidToken('The access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof')
+    return
+  }
+  if (principal.jkt === null) throw new InvalidToken('The access token is not DPoP-bound: send it with the Bearer scheme', 'DPoP')
+  if (presentation.proof === undefined) throw new InvalidDpopProof('A DPoP proof is required with a DPoP-bound access token', 'resource')
+  const jkt = await verifyDpopProof(ctx, { proof: presentation.proof, method: presentation.method, url: presentation.url, accessToken: token })
+  if (!sameHash(jkt, principal.jkt)) throw new InvalidToken('The DPoP proof is not signed with the key the access token is bound to', 'DPoP')
 }
 
 async function jwtPrincipal(ctx: CoreContext, token: string): Promise<Principal> {
   const claims = verifyAccessToken(ctx.keys, token, { issuer: ctx.config.issuer, audience: ctx.config.audience, now: ctx.now() })
   if (!(await ctx.cache.isGrantActive(claims.grant_id))) throw revokedGrant(ctx, claims.client_id, claims.tenant_id, claims.grant_id)
   await requireActiveApp(ctx, claims.client_id)
+  const jkt = claims.cnf?.jkt ?? null
   return {
     clientId: claims.client_id,
     tenantId: claims.tenant_id,
     grantId: claims.grant_id,
     scopes: parseScope(claims.scope),
-    introspection: { token_type: 'Bearer', ...claims },
+    jkt,
+    // RFC 9449 §6.2: introspection names a bound token's type and key (cnf is among its claims).
+    introspection: { token_type: jkt === null ? 'Bearer' : 'DPoP', ...claims },
   }
 }
 
@@ -41,13 +90,15 @@ async function opaquePrincipal(ctx: CoreContext, token: string): Promise<Princip
   const { token: t, grant, clientId } = await verifyOpaqueToken(ctx, token)
   if (grant.status !== 'active') throw revokedGrant(ctx, clientId, t.tenantId, grant.id)
   await requireActiveApp(ctx, clientId)
+  const jkt = boundKeyOf(t)
   return {
     clientId,
     tenantId: t.tenantId,
     grantId: grant.id,
     scopes: grant.scopes,
+    jkt,
     introspection: {
-      token_type: 'Bearer',
+      token_type: jkt === null ? 'Bearer' : 'DPoP',
       iss: ctx.config.issuer,
       sub: t.userId ?? clientId,
       client_id: clientId,
@@ -55,8 +106,18 @@ async function opaquePrincipal(ctx: CoreContext, token: string): Promise<Princip
       iat: Math.floor(t.createdAt / 1000),
       tenant_id: t.tenantId,
       grant_id: grant.id,
+      ...(jkt === null ? {} : { cnf: { jkt } }),
     },
   }
+}
+
+/**
+ * The key an opaque token is bound to. OpaqueToken gains `jkt` with migration 0013 (issue 16, the
+ * token endpoint's side); until then the row may or may not carry it, so it is read as it comes.
+ * TODO(i16 merge): read `t.jkt` once OpaqueToken declares it.
+ */
+function boundKeyOf(t: OpaqueToken): string | null {
+  return 'jkt' in t && typeof t.jkt === 'string' ? t.jkt : null
 }
 
 /**
@@ -74,6 +135,7 @@ function revokedGrant(ctx: CoreContext, clientId: string, tenantId: string, gran
   return new InvalidToken('The access token was revoked')
 }
 
+/** RFC 6750 §3.1 insufficient_scope, in the challenge of the scheme the token came with (RFC 9449 §7.1). */
 export function requireScope(principal: Principal, scope: string): void {
-  if (!principal.scopes.includes(scope)) throw new InsufficientScope(scope)
+  if (!principal.scopes.includes(scope)) throw new InsufficientScope(scope, principal.jkt === null ? 'Bearer' : 'DPoP')
 }

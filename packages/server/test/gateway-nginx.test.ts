@@ -93,7 +93,7 @@ describe('an API behind nginx auth_request and Fieldgate forward-auth', { skip: 
     const res = await call('/orders')
     assert.equal(res.status, 401)
     const metadataUrl = `${nginx.origin}/.well-known/oauth-protected-resource`
-    assert.equal(res.headers.get('www-authenticate'), `Bearer realm="fieldgate", resource_metadata="${metadataUrl}"`)
+    assert.equal(res.headers.get('www-authenticate'), `Bearer realm="fieldgate", resource_metadata="${metadataUrl}", DPoP algs="ES256 RS256 PS256 EdDSA"`)
     assert.equal(seen.length, before, 'nothing reached the API')
     const metadata = JSON.parse(await (await fetch(metadataUrl)).text())
     assert.deepEqual([metadata.resource, metadata.authorization_servers], [nginx.origin, [fieldgate.issuer]])

@@ -15,6 +15,8 @@ export interface AccessTokenClaims {
   scope: string
   tenant_id: string
   grant_id: string
+  /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to. */
+  cnf?: { jkt: string }
 }
 
 export async function signAccessToken(keys: KeyRing, claims: AccessTokenClaims): Promise<string> {
@@ -50,5 +52,10 @@ function verifySigned(keys: KeyRing, token: string, expect: { issuer: string; au
     if (typeof c[name] !== 'string') throw new InvalidToken()
   }
   if (typeof c.exp !== 'number' || typeof c.iat !== 'number') throw new InvalidToken()
+  // RFC 7800 §3.1: a confirmation the token needs honoured; the only one Fieldgate knows is DPoP's jkt.
+  if (c.cnf !== undefined && !isDpopConfirmation(c.cnf)) throw new InvalidToken()
   return c as unknown as AccessTokenClaims
 }
+
+const isDpopConfirmation = (cnf: unknown): boolean =>
+  typeof cnf === 'object' && cnf !== null && Object.keys(cnf).length === 1 && 'jkt' in cnf && typeof cnf.jkt === 'string' && cnf.jkt !== ''
