@@ -137,5 +137,7 @@ function revokedGrant(ctx: CoreContext, clientId: string, tenantId: string, gran
 
 /** RFC 6750 §3.1 insufficient_scope, in the challenge of the scheme the token came with (RFC 9449 §7.1). */
 export function requireScope(principal: Principal, scope: string): void {
-  if (!principal.scopes.includes(scope)) throw new InsufficientScope(scope, principal.jkt === null ? 'Bearer' : 'DPoP')
+  if (!principal.scopes.includes(scope)) throw insufficientScope(principal, scope)
 }
+
+export const insufficientScope = (principal: Principal, scope: string): InsufficientScope => new InsufficientScope(scope, principal.jkt === null ? 'Bearer' : 'DPoP')
