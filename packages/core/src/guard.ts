@@ -1,11 +1,11 @@
 import type { CoreContext } from './context.js'
 import { verifyDpopProof } from './dpop.js'
 import { InsufficientScope, InvalidDpopProof, InvalidToken } from './errors.js'
-import type { OpaqueToken } from './model.js'
 import { formatScope, parseScope } from './scopes.js'
 import { sameHash } from './secrets.js'
 import { verifyAccessToken } from './tokens/jwt.js'
-import { isOpaqueToken, verifyOpaqueToken } from './tokens/opaque.js'
+import { isOpaqueToken, opaqueScopes, verifyOpaqueToken } from './tokens/opaque.js'
+import { audienceOf } from './audiences.js'
 
 /** Who is calling the protected API, as far as the token says. */
 export interface Principal {
@@ -35,10 +35,15 @@ export const bearerPresentation: Presentation = Object.freeze({ scheme: 'Bearer'
  * (incremental consent). Then RFC 9449 §7: a DPoP-bound token only with the DPoP scheme and a proof by
  * its key, an unbound one only as Bearer.
  */
-export async function authenticateAccessToken(ctx: CoreContext, token: string, presentation: Presentation = bearerPresentation): Promise<Principal> {
+export async function authenticateAccessToken(
+  ctx: CoreContext,
+  token: string,
+  presentation: Presentation = bearerPresentation,
+  audience: string | undefined = ctx.config.audience,
+): Promise<Principal> {
   let principal: Principal
   try {
-    principal = await inspectAccessToken(ctx, token)
+    principal = await inspectAccessToken(ctx, token, audience)
   } catch (err) {
     // RFC 9449 §7.1: a token sent with the DPoP scheme is refused in the DPoP challenge.
     if (presentation.scheme === 'DPoP' && err instanceof InvalidToken) throw new InvalidToken(err.description, 'DPoP')
@@ -51,10 +56,12 @@ export async function authenticateAccessToken(ctx: CoreContext, token: string, p
 /**
  * What a token is and says, whoever presents it and however: the check RFC 7662 introspection makes
  * for a resource server, which checks the presentation (the DPoP proof) itself (RFC 9449 §6.2).
+ * `audience`: the API asking (RFC 8707: a token is good only there); undefined for introspection, which
+ * answers for any.
  */
-export async function inspectAccessToken(ctx: CoreContext, token: string): Promise<Principal> {
+export async function inspectAccessToken(ctx: CoreContext, token: string, audience: string | undefined = ctx.config.audience): Promise<Principal> {
   if (token.length > 8192) throw new InvalidToken()
-  return isOpaqueToken(token) ? opaquePrincipal(ctx, token) : jwtPrincipal(ctx, token)
+  return isOpaqueToken(token) ? opaquePrincipal(ctx, token, audience) : jwtPrincipal(ctx, token, audience)
 }
 
 /** RFC 9449 §7.1, §7.2: the scheme must fit the token, and a bound token's proof must be by its key and for it. */
@@ -70,8 +77,8 @@ async function checkPresentation(ctx: CoreContext, token: string, principal: Pri
   if (!sameHash(jkt, principal.jkt)) throw new InvalidToken('The DPoP proof is not signed with the key the access token is bound to', 'DPoP')
 }
 
-async function jwtPrincipal(ctx: CoreContext, token: string): Promise<Principal> {
-  const claims = verifyAccessToken(ctx.keys, token, { issuer: ctx.config.issuer, audience: ctx.config.audience, now: ctx.now() })
+async function jwtPrincipal(ctx: CoreContext, token: string, audience: string | undefined): Promise<Principal> {
+  const claims = verifyAccessToken(ctx.keys, token, { issuer: ctx.config.issuer, audience, now: ctx.now() })
   if (!(await ctx.cache.isGrantActive(claims.grant_id))) throw revokedGrant(ctx, claims.client_id, claims.tenant_id, claims.grant_id)
   await requireActiveApp(ctx, claims.client_id)
   const jkt = claims.cnf?.jkt ?? null
@@ -86,38 +93,36 @@ async function jwtPrincipal(ctx: CoreContext, token: string): Promise<Principal>
   }
 }
 
-async function opaquePrincipal(ctx: CoreContext, token: string): Promise<Principal> {
-  const { token: t, grant, clientId } = await verifyOpaqueToken(ctx, token)
+async function opaquePrincipal(ctx: CoreContext, token: string, audience: string | undefined): Promise<Principal> {
+  const record = await verifyOpaqueToken(ctx, token)
+  const { token: t, grant, clientId } = record
+  const aud = audienceOf(ctx.config, t.resource)
+  if (audience !== undefined && aud !== audience) throw new InvalidToken()
   if (grant.status !== 'active') throw revokedGrant(ctx, clientId, t.tenantId, grant.id)
   await requireActiveApp(ctx, clientId)
-  const jkt = boundKeyOf(t)
+  const scopes = opaqueScopes(record)
+  const jkt = t.jkt
   return {
     clientId,
     tenantId: t.tenantId,
     grantId: grant.id,
-    scopes: grant.scopes,
+    scopes,
     jkt,
     introspection: {
       token_type: jkt === null ? 'Bearer' : 'DPoP',
       iss: ctx.config.issuer,
       sub: t.userId ?? clientId,
+      aud,
       client_id: clientId,
-      scope: formatScope(grant.scopes),
+      scope: formatScope(scopes),
       iat: Math.floor(t.createdAt / 1000),
+      ...(t.expiresAt !== null ? { exp: Math.floor(t.expiresAt / 1000) } : {}),
       tenant_id: t.tenantId,
       grant_id: grant.id,
+      // RFC 9449 §6.2.
       ...(jkt === null ? {} : { cnf: { jkt } }),
     },
   }
-}
-
-/**
- * The key an opaque token is bound to. OpaqueToken gains `jkt` with migration 0013 (issue 16, the
- * token endpoint's side); until then the row may or may not carry it, so it is read as it comes.
- * TODO(i16 merge): read `t.jkt` once OpaqueToken declares it.
- */
-function boundKeyOf(t: OpaqueToken): string | null {
-  return 'jkt' in t && typeof t.jkt === 'string' ? t.jkt : null
 }
 
 /**

@@ -22,8 +22,9 @@ export async function introspectionEndpoint(ctx: CoreContext, req: TokenRequest)
   const token = req.params.token
   if (!token) throw new InvalidRequest('token is required')
   try {
-    // The resource server checks how the token came (its DPoP proof); this says what it is (RFC 9449 §6.2).
-    const principal = await inspectAccessToken(ctx, token)
+    // What the token is, for any audience (the answer names it, `aud`, and a resource server checks it is its
+    // own, RFC 7662 §2.2); the resource server checks how it came, its DPoP proof (RFC 9449 §6.2).
+    const principal = await inspectAccessToken(ctx, token, undefined)
     if (principal.clientId !== app.clientId && !app.scopes.includes(introspectAllScope)) return { active: false }
     return { active: true, ...principal.introspection }
   } catch (err) {

@@ -22,7 +22,7 @@ export type { OutboxStore } from './outbox.js'
 export type { ProofStore } from './proofs.js'
 export type { RecordStore } from './records.js'
 export type { Page, TenantStore } from './tenants.js'
-export type { TokenStore } from './tokens.js'
+export type { IssuedTokens, TokenStore } from './tokens.js'
 export type { UpstreamStore } from './upstream.js'
 
 /**

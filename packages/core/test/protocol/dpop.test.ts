@@ -14,8 +14,11 @@ import {
   accessTokenHash,
   authenticateAccessToken,
   currentDpopNonce,
+  approveAuthorization,
   introspectionEndpoint,
   normalizeHtu,
+  personActor,
+  validateAuthorizationRequest,
   signAccessToken,
   tokenEndpoint,
   verifyDpopProof,
@@ -23,7 +26,7 @@ import {
   type CoreContext,
   type DpopProofCheck,
 } from '@fieldgate/core'
-import { openContext, privateApp, type TestContext } from './context.js'
+import { openContext, person, privateApp, publicApp, type TestContext } from './context.js'
 
 let t: TestContext
 let ctx: CoreContext
@@ -216,6 +219,31 @@ describe('bound tokens at the resource (authenticateAccessToken)', () => {
     const { token, clientId, secret } = await boundJwt(key.jkt)
     const answer = await introspectionEndpoint(ctx, { params: { token, client_id: clientId, client_secret: secret }, authorization: undefined })
     assert.equal(answer.active, true)
+    assert.equal(answer.active && answer.token_type, 'DPoP')
+    assert.deepEqual(answer.active && answer.cnf, { jkt: key.jkt })
+  })
+
+  it('holds an opaque connection token bound by the code grant to its key, and introspection names the key', async () => {
+    const key = es256Key()
+    const { app, secret } = await publicApp(ctx)
+    const p = await person(ctx)
+    const req = await validateAuthorizationRequest(ctx, { client_id: app.clientId }, true)
+    const location = await approveAuthorization(ctx, req, { userId: p.user.id, tenantId: p.tenant.id, shownScopes: req.scopes, actor: personActor(p.user, '127.0.0.1') })
+    const code = new URL(location).searchParams.get('code')!
+    // The grant as the token endpoint runs it once a proof by `key` checked out (RFC 9449 §5).
+    const issued = await ctx.grants.get('authorization_code')!.handler(ctx, app, { code }, { dialect: 'connection', jkt: key.jkt })
+    assert.equal(issued.tokenType, 'DPoP')
+    const token = issued.accessToken
+    const asBearer = await refused(authenticateAccessToken(ctx, token), OAuthError)
+    assert.match(asBearer.description, /DPoP-bound/)
+    const principal = await authenticateAccessToken(ctx, token, {
+      scheme: 'DPoP',
+      proof: proof(key, { htm: 'GET', htu: API, ath: accessTokenHash(token) }),
+      method: 'GET',
+      url: API,
+    })
+    assert.equal(principal.jkt, key.jkt)
+    const answer = await introspectionEndpoint(ctx, { params: { token, client_id: app.clientId, client_secret: secret }, authorization: undefined })
     assert.equal(answer.active && answer.token_type, 'DPoP')
     assert.deepEqual(answer.active && answer.cnf, { jkt: key.jkt })
   })
