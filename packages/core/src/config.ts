@@ -246,6 +246,17 @@ export interface Config {
    */
   readonly overload: { readonly maxEventLoopDelayMs: number; readonly sampleMs: number; readonly retryAfterSeconds: number }
   /**
+   * RFC 9449 DPoP proofs, at the token endpoint and at Fieldgate's own protected API. A proof's `iat`
+   * may be at most `maxAgeSeconds` old and at most `futureSeconds` ahead of this clock (RFC 9449 §11.1):
+   * 60 s is ample for a proof made just before its request, and every accepted `jti` is remembered in
+   * the store that long (so across instances), which is what refuses a replay; clients' clocks run
+   * ahead less often than behind, so the future side is kept short (5 s). With `nonce`, every proof must
+   * also carry a nonce the server gave in DPoP-Nonce (§8, §9): stateless, an HMAC of a 5-minute step
+   * under the master key, so any instance accepts another's; a client's clock then matters no more.
+   * FIELDGATE_DPOP_NONCE, FIELDGATE_DPOP_PROOF_MAX_AGE, FIELDGATE_DPOP_PROOF_FUTURE.
+   */
+  readonly dpop: { readonly nonce: boolean; readonly maxAgeSeconds: number; readonly futureSeconds: number }
+  /**
    * Data API delivery (the outbox dispatcher in every serving process). A failed attempt is retried
    * after `baseDelayMs`, then twice as long each time up to `maxDelayMs`, with jitter, until the event
    * is `maxAgeSeconds` old (a day, as receivers may be down that long), then parked as failed.
@@ -304,7 +315,7 @@ export type Setting<T, Basis = undefined> = Source<T> &
   }
 
 /** Settings read as a group, with checks across their rows (a delay no longer than its maximum...). */
-type GroupKey = 'tokenTtl' | 'refresh' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks' | 'brand' | 'upstream'
+type GroupKey = 'tokenTtl' | 'refresh' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'dpop' | 'webhooks' | 'brand' | 'upstream'
 type LeafKey = Exclude<keyof Config, GroupKey>
 
 /** Settings whose default is computed from others, and from which. */
@@ -961,6 +972,18 @@ const groupSettings: GroupSettings = {
     },
   },
 
+  dpop: {
+    rows: {
+      nonce: { env: 'FIELDGATE_DPOP_NONCE', parse: onOff, default: false, doc: 'DPoP proofs must carry a server nonce (RFC 9449 §8, §9), given in `DPoP-Nonce`' },
+      maxAgeSeconds: count('FIELDGATE_DPOP_PROOF_MAX_AGE', 60, 'How old a DPoP proof may be, by its `iat`, seconds (1 to 600)'),
+      futureSeconds: count('FIELDGATE_DPOP_PROOF_FUTURE', 5, "How far ahead of this clock a DPoP proof's `iat` may be, seconds (0 to 60)"),
+    },
+    check: (d) => {
+      if (d.maxAgeSeconds < 1 || d.maxAgeSeconds > 600) throw new ConfigError('FIELDGATE_DPOP_PROOF_MAX_AGE must be 1 to 600 seconds')
+      if (d.futureSeconds > 60) throw new ConfigError('FIELDGATE_DPOP_PROOF_FUTURE must be 0 to 60 seconds')
+    },
+  },
+
   webhooks: {
     rows: {
       allowPrivateTargets: {
@@ -1055,6 +1078,7 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     redisUrl: leaf('redisUrl', undefined),
     rateLimitPrefix: leaf('rateLimitPrefix', { issuer }),
     overload: group('overload'),
+    dpop: group('dpop'),
     webhooks: group('webhooks'),
   })
 }

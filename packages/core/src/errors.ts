@@ -5,6 +5,11 @@
  */
 export class OAuthError extends Error {
   readonly headers: Record<string, string> = {}
+  /**
+   * A protected resource's challenges, Bearer and DPoP, kept apart so an edge can put RFC 9728's
+   * `resource_metadata` into the Bearer one (challengeWithMetadata); `headers` holds them joined.
+   */
+  challenges: Challenges | undefined = undefined
   constructor(
     readonly error: string,
     readonly description: string,
@@ -16,6 +21,40 @@ export class OAuthError extends Error {
 
   toJSON(): { error: string; error_description: string } {
     return { error: this.error, error_description: this.description }
+  }
+
+  /** Answers with both challenges, in one WWW-Authenticate field (RFC 9110 §11.6.1 allows a list). */
+  protected challenge(challenges: Challenges): void {
+    this.challenges = challenges
+    this.headers['www-authenticate'] = `${challenges.bearer}, ${challenges.dpop}`
+  }
+}
+
+/** RFC 9449 §7.1: what a DPoP proof may be signed with, as the DPoP challenge names them. */
+export const dpopAlgorithms = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const
+
+/** The two schemes a protected resource of Fieldgate accepts (RFC 6750, RFC 9449 §7). */
+export type TokenScheme = 'Bearer' | 'DPoP'
+
+export interface Challenges {
+  readonly bearer: string
+  readonly dpop: string
+}
+
+/** Parameters of one challenge; values are Fieldgate's own words, without quotes or backslashes. */
+type ChallengeParams = Readonly<Record<string, string>>
+
+const params = (p: ChallengeParams): string[] => Object.entries(p).map(([name, value]) => `${name}="${value}"`)
+
+/**
+ * RFC 6750 §3 and RFC 9449 §7.1: Bearer first, as RFC 6750 clients (and the MCP SDK) read the first
+ * challenge, then DPoP with its algorithms. The error goes into the challenge of the scheme the client
+ * used; the other is bare.
+ */
+export function resourceChallenges(scheme: TokenScheme, error: ChallengeParams = {}): Challenges {
+  return {
+    bearer: ['Bearer realm="fieldgate"', ...params(scheme === 'Bearer' ? error : {})].join(', '),
+    dpop: [`DPoP algs="${dpopAlgorithms.join(' ')}"`, ...params(scheme === 'DPoP' ? error : {})].join(', '),
   }
 }
 
@@ -86,38 +125,67 @@ export class UnsupportedTokenType extends OAuthError {
   }
 }
 
-/** RFC 6750 §3.1: 401 with a Bearer challenge. */
+/** RFC 6750 §3.1: 401 with a challenge naming the error, in the scheme the token came with (RFC 9449 §7.1). */
 export class InvalidToken extends OAuthError {
-  constructor(description = 'The access token is invalid') {
+  constructor(description = 'The access token is invalid', scheme: TokenScheme = 'Bearer') {
     super('invalid_token', description, 401)
-    this.headers['www-authenticate'] = `Bearer realm="fieldgate", error="invalid_token", error_description="${description}"`
+    this.challenge(resourceChallenges(scheme, { error: 'invalid_token', error_description: description }))
   }
 }
 
-/** RFC 6750 §3: a malformed request to a protected resource also carries a Bearer challenge. */
+/** RFC 6750 §3: a malformed request to a protected resource also carries a challenge. */
 export class InvalidBearerRequest extends OAuthError {
   constructor(description: string) {
     super('invalid_request', description, 400)
-    this.headers['www-authenticate'] = 'Bearer realm="fieldgate", error="invalid_request"'
+    this.challenge(resourceChallenges('Bearer', { error: 'invalid_request' }))
   }
 }
 
 export class MissingToken extends OAuthError {
   constructor() {
-    // RFC 6750 §3.1: a request with no credentials gets a bare challenge.
+    // RFC 6750 §3.1, RFC 9449 §7.1: a request with no credentials gets bare challenges.
     super('invalid_token', 'An access token is required', 401)
-    this.headers['www-authenticate'] = 'Bearer realm="fieldgate"'
+    this.challenge(resourceChallenges('Bearer'))
   }
 }
 
 export class InsufficientScope extends OAuthError {
-  constructor(readonly scope: string) {
+  constructor(
+    readonly scope: string,
+    scheme: TokenScheme = 'Bearer',
+  ) {
     super('missing_scope', `This call needs the scope ${scope}`, 403)
-    this.headers['www-authenticate'] = `Bearer realm="fieldgate", error="insufficient_scope", scope="${scope}"`
+    this.challenge(resourceChallenges(scheme, { error: 'insufficient_scope', scope }))
   }
 
   override toJSON(): { error: string; error_description: string; needed: string } {
     return { ...super.toJSON(), needed: this.scope }
+  }
+}
+
+/**
+ * Where a DPoP proof was refused: at the token endpoint an RFC 6749 §5.2 error (400, RFC 9449 §5), at a
+ * protected resource a 401 with the DPoP challenge naming the error (§7.1).
+ */
+export type DpopSite = 'token' | 'resource'
+
+/** RFC 9449 §5, §7.1: a DPoP proof that is missing, malformed, or fails one of the §4.3 checks. */
+export class InvalidDpopProof extends OAuthError {
+  constructor(description: string, site: DpopSite = 'token') {
+    super('invalid_dpop_proof', description, site === 'token' ? 400 : 401)
+    if (site === 'resource') this.challenge(resourceChallenges('DPoP', { error: 'invalid_dpop_proof', error_description: description }))
+  }
+}
+
+/** RFC 9449 §8 (token endpoint, 400) and §9 (resource, 401): the proof must carry the server's nonce, sent in DPoP-Nonce. */
+export class UseDpopNonce extends OAuthError {
+  constructor(
+    readonly nonce: string,
+    site: DpopSite = 'token',
+  ) {
+    super('use_dpop_nonce', 'The DPoP proof must carry the nonce given in the DPoP-Nonce header', site === 'token' ? 400 : 401)
+    if (site === 'resource') this.challenge(resourceChallenges('DPoP', { error: 'use_dpop_nonce', error_description: this.description }))
+    this.headers['dpop-nonce'] = nonce
   }
 }
 

@@ -1,5 +1,4 @@
-import { InsufficientScope } from './errors.js'
-import type { Principal } from './guard.js'
+import { insufficientScope, requireScope, type Principal } from './guard.js'
 import { newEvent } from './events.js'
 import type { ApiRecord, OutboxEvent } from './model.js'
 import type { Storage } from './storage.js'
@@ -32,13 +31,13 @@ export const resourceKinds = {
 } as const satisfies Record<string, ResourceKind>
 
 export function requireWrite(principal: Principal, resource: ResourceKind): void {
-  if (!principal.scopes.includes(resource.writeScope)) throw new InsufficientScope(resource.writeScope)
+  requireScope(principal, resource.writeScope)
 }
 
 /** What a caller may list: the tenant's records, or only its own. */
 export function listFilter(principal: Principal, resource: ResourceKind): { createdByClientId?: string } {
   if (resource.visibility === 'tenant') {
-    if (resource.readScope && !principal.scopes.includes(resource.readScope)) throw new InsufficientScope(resource.readScope)
+    if (resource.readScope) requireScope(principal, resource.readScope)
     return {}
   }
   return resource.readAllScope && principal.scopes.includes(resource.readAllScope) ? {} : { createdByClientId: principal.clientId }
@@ -52,7 +51,7 @@ export function readable(principal: Principal, resource: ResourceKind, record: A
   if (!record) return undefined
   const filter = listFilter(principal, resource)
   if (filter.createdByClientId === undefined || record.createdByClientId === filter.createdByClientId) return record
-  if (resource.readAllScope) throw new InsufficientScope(resource.readAllScope)
+  if (resource.readAllScope) throw insufficientScope(principal, resource.readAllScope)
   return undefined
 }
 

@@ -165,7 +165,7 @@ describe('scope helpers and echo', () => {
 })
 
 describe('resource API rules', () => {
-  const principal = (scopes: string[], clientId = 'me'): Principal => ({ clientId, tenantId: 't', grantId: 'g', scopes, introspection: {} })
+  const principal = (scopes: string[], clientId = 'me'): Principal => ({ clientId, tenantId: 't', grantId: 'g', scopes, jkt: null, introspection: {} })
   const record = (createdByClientId: string | null) => ({ id: 'r', tenantId: 't', kind: 'field', createdByClientId }) as unknown as ApiRecord
 
   it('needs the write scope of the kind to create', () => {

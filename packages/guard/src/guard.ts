@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import { createRemoteJWKSet, customFetch, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose'
-import { tokenOf } from './bearer.js'
-import { GuardError, GuardUpstreamError, expiredToken, invalidToken, missingScope, revokedToken } from './errors.js'
+import { dpopHeaderOf, presentedToken, schemeAndTokenOf, type HeaderSource } from './bearer.js'
+import { DpopVerifier, type DpopOptions } from './dpop.js'
+import { GuardError, GuardUpstreamError, expiredToken, invalidDpopProof, invalidToken, missingScope, revokedToken, type TokenScheme } from './errors.js'
 
 /** The fetch the guard uses for discovery, the JWKS and introspection (globalThis.fetch by default). */
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>
@@ -21,6 +22,15 @@ export interface GuardOptions {
   introspection?: { endpoint?: string; clientId: string; clientSecret: string }
   /** How long an active introspection result is reused (never past the token's exp). 0 turns the cache off. Default 1000. */
   opaqueCacheMs?: number
+  /**
+   * Introspect every token, JWTs too (after their signature checks out here), so a revoked grant or a
+   * suspended app cuts its caller off within `opaqueCacheMs`, as on Fieldgate's own API, rather than at
+   * the JWT's `exp`. Needs `introspection`, with resource-server credentials (`fieldgate:introspect`).
+   * Default false.
+   */
+  introspectAll?: boolean
+  /** RFC 9449 DPoP-bound tokens: the proof's time window and replay memory. */
+  dpop?: DpopOptions
   /** Leeway for exp and nbf when this host's clock and Fieldgate's differ. Default 0, as Fieldgate itself. */
   clockToleranceSec?: number
   /** Least time between two JWKS fetches caused by an unknown kid, so forged kids cannot make the guard hammer Fieldgate. Default 30000. */
@@ -45,6 +55,17 @@ export interface Principal {
   readonly expiresAt?: number
   /** The verified JWT claims, or the introspection response. */
   readonly claims: Readonly<Record<string, unknown>>
+  /** RFC 9449: the thumbprint of the key a DPoP-bound token is bound to (`cnf.jkt`); absent for a bearer token. */
+  readonly jkt?: string
+}
+
+/** The request a token came with, for a DPoP-bound token's proof (RFC 9449 §4.3): its method and absolute URL. */
+export interface ProtectedRequest {
+  /** node:http's `req.headers`, a fetch `Headers`, or any plain object of header values. */
+  headers: HeaderSource
+  method: string
+  /** The request's absolute URL as the client addressed it, e.g. `new URL(req.url, 'https://api.example.com')`. */
+  url: string | URL
 }
 
 export interface Guard {
@@ -53,7 +74,14 @@ export interface Guard {
    * rejects with a GuardError (the caller's fault: answer it) or a GuardUpstreamError (Fieldgate could
    * not be asked: answer 503 and log it).
    */
-  authenticate(authorizationHeaderOrToken: string | undefined | null): Promise<Principal>
+  authenticate(authorizationHeaderOrToken: string | undefined | null, request?: { method: string; url: string | URL; dpop?: string | null }): Promise<Principal>
+  /**
+   * Checks the token of a request as Fieldgate's own API does: `Authorization: Bearer` or the
+   * `access_token` query parameter (RFC 6750), or `Authorization: DPoP` with the request's DPoP proof
+   * (RFC 9449 §7), which must be by the key the token is bound to. A DPoP-bound token is refused as a
+   * bearer token, and an unbound one with the DPoP scheme.
+   */
+  authenticateRequest(request: ProtectedRequest): Promise<Principal>
   /** Throws the 403 missing_scope GuardError unless the principal holds `scope`. */
   requireScope(principal: Principal, scope: string): void
   /** Drops a cached introspection result at once, e.g. when this service learns the token was revoked. */
@@ -113,6 +141,7 @@ async function readJson(res: Response, what: string): Promise<Record<string, unk
 export function createGuard(options: GuardOptions): Guard {
   const { issuer, audience } = options
   if (!issuer || !audience) throw new TypeError('createGuard needs issuer and audience')
+  if (options.introspectAll && !options.introspection) throw new TypeError('introspectAll needs introspection credentials')
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => fetch(input, init))
   const timeoutMs = options.timeoutMs ?? 5000
   const opaqueCacheMs = options.opaqueCacheMs ?? 1000
@@ -194,6 +223,9 @@ export function createGuard(options: GuardOptions): Guard {
       throw new GuardUpstreamError(`the JSON Web Key Set at ${uri} could not be used: ${describe(err)}`, { cause: err })
     }
     for (const name of stringClaims) if (typeof payload[name] !== 'string') throw invalidToken()
+    // RFC 7800 §3.1: a confirmation to honour; the one Fieldgate issues is DPoP's jkt (RFC 9449 §6.1).
+    const jkt = payload.cnf === undefined ? undefined : dpopConfirmation(payload.cnf)
+    if (jkt === null) throw invalidToken()
     const c = payload as JWTPayload & Record<(typeof stringClaims)[number], string> & { exp: number }
     return Object.freeze({
       kind: 'jwt',
@@ -204,11 +236,15 @@ export function createGuard(options: GuardOptions): Guard {
       subject: c.sub,
       expiresAt: c.exp * 1000,
       claims: Object.freeze({ ...payload }),
+      ...(jkt === undefined ? {} : { jkt }),
     })
   }
 
-  /** RFC 7662 with client_secret_basic (RFC 6749 §2.3.1: id and secret form-encoded before base64). */
-  async function introspect(token: string): Promise<Principal> {
+  /**
+   * RFC 7662 with client_secret_basic (RFC 6749 §2.3.1: id and secret form-encoded before base64): the
+   * answer for an active token, or revokedToken.
+   */
+  async function introspect(token: string): Promise<{ url: string; body: Record<string, unknown> }> {
     if (!introspection) throw new Error('unreachable: no introspection configured')
     const url = await endpoint(introspection.endpoint, 'introspection_endpoint')
     const basic = Buffer.from(`${encodeURIComponent(introspection.clientId)}:${encodeURIComponent(introspection.clientSecret)}`).toString('base64')
@@ -233,10 +269,17 @@ export function createGuard(options: GuardOptions): Guard {
     if (res.status !== 200 || !body) throw new GuardUpstreamError(`introspection at ${url} answered ${res.status} ${String(body?.error ?? '')}`.trimEnd())
     if (body.active !== true) throw revokedToken()
     if (typeof body.iss === 'string' && body.iss !== issuer) throw new GuardUpstreamError(`introspection at ${url} speaks for issuer ${body.iss}, not ${issuer}`)
+    return { url, body }
+  }
+
+  /** An opaque token's principal, from what introspection answered (with RFC 9449 §6.2's cnf when bound). */
+  async function introspectOpaque(token: string): Promise<Principal> {
+    const { url, body } = await introspect(token)
     const { client_id: clientId, tenant_id: tenantId, grant_id: grantId, scope, sub, exp } = body
     if (typeof clientId !== 'string' || typeof tenantId !== 'string' || typeof grantId !== 'string' || typeof scope !== 'string') {
       throw new GuardUpstreamError(`introspection at ${url} answered active without client_id, tenant_id, grant_id and scope`)
     }
+    const jkt = body.cnf === undefined ? undefined : dpopConfirmation(body.cnf)
     return Object.freeze({
       kind: 'opaque',
       clientId,
@@ -246,6 +289,7 @@ export function createGuard(options: GuardOptions): Guard {
       subject: typeof sub === 'string' ? sub : clientId,
       ...(typeof exp === 'number' ? { expiresAt: exp * 1000 } : {}),
       claims: Object.freeze({ ...body }),
+      ...(typeof jkt === 'string' ? { jkt } : {}),
     })
   }
 
@@ -270,8 +314,20 @@ export function createGuard(options: GuardOptions): Guard {
    * Only active results are cached, and briefly: a revoked token is refused within opaqueCacheMs, an
    * inactive one is asked about again every time. Concurrent checks of one token share one request.
    */
-  async function verifyOpaque(token: string): Promise<Principal> {
-    if (!introspection) throw invalidToken()
+  function verifyOpaque(token: string): Promise<Principal> {
+    if (!introspection) return Promise.reject(invalidToken())
+    return introspected(token, introspectOpaque)
+  }
+
+  /** introspectAll: a JWT whose signature and claims check out here, still active at Fieldgate. */
+  const verifyJwtAndIntrospect = (token: string): Promise<Principal> =>
+    introspected(token, async (t) => {
+      const principal = await verifyJwt(t)
+      await introspect(t)
+      return principal
+    })
+
+  async function introspected(token: string, check: (token: string) => Promise<Principal>): Promise<Principal> {
     const key = keyOf(token)
     const hit = cache.get(key)
     if (hit) {
@@ -280,7 +336,7 @@ export function createGuard(options: GuardOptions): Guard {
     }
     const running = inflight.get(key)
     if (running) return running
-    const pending: Promise<Principal> = introspect(token).then(
+    const pending: Promise<Principal> = check(token).then(
       (principal) => {
         // forget() during the request removed it from inflight: then the result is not kept either.
         if (inflight.get(key) === pending) {
@@ -298,12 +354,51 @@ export function createGuard(options: GuardOptions): Guard {
     return pending
   }
 
+  const principalOf = (token: string): Promise<Principal> => (isOpaque(token) ? verifyOpaque(token) : options.introspectAll ? verifyJwtAndIntrospect(token) : verifyJwt(token))
+
+  const dpop = new DpopVerifier(options.dpop)
+
+  /** The token as it was presented (RFC 9449 §7): the scheme must fit its binding, a bound one's proof its key. */
+  async function check(token: string, scheme: TokenScheme, request: { method: string; url: string | URL; dpop?: string | null } | undefined): Promise<Principal> {
+    // Fieldgate refuses longer tokens before looking at them; so does the guard.
+    if (token.length > 8192) throw invalidToken('The access token is invalid', scheme)
+    let principal: Principal
+    try {
+      principal = await principalOf(token)
+    } catch (err) {
+      if (scheme === 'DPoP' && err instanceof GuardError && err.error === 'invalid_token') throw invalidToken(err.description, 'DPoP')
+      throw err
+    }
+    if (scheme === 'Bearer') {
+      if (principal.jkt !== undefined) throw invalidToken('The access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof')
+      return principal
+    }
+    if (principal.jkt === undefined) throw invalidToken('The access token is not DPoP-bound: send it with the Bearer scheme', 'DPoP')
+    const proof = request?.dpop
+    if (!request || proof === undefined || proof === null) throw invalidDpopProof('A DPoP proof is required with a DPoP-bound access token')
+    const url = String(request.url)
+    if (!URL.canParse(url)) throw new TypeError("the guard needs the request's absolute URL to check a DPoP proof's htu")
+    const jkt = await dpop.verify({ proof, method: request.method, url, accessToken: token })
+    if (jkt !== principal.jkt) throw invalidToken('The DPoP proof is not signed with the key the access token is bound to', 'DPoP')
+    return principal
+  }
+
   return {
-    async authenticate(authorizationHeaderOrToken) {
-      const token = tokenOf(authorizationHeaderOrToken)
-      // Fieldgate refuses longer tokens before looking at them; so does the guard.
-      if (token.length > 8192) throw invalidToken()
-      return isOpaque(token) ? verifyOpaque(token) : verifyJwt(token)
+    authenticate(authorizationHeaderOrToken, request) {
+      try {
+        const { token, scheme } = schemeAndTokenOf(authorizationHeaderOrToken)
+        return check(token, scheme, request)
+      } catch (err) {
+        return Promise.reject(err)
+      }
+    },
+    authenticateRequest(request) {
+      try {
+        const { token, scheme } = presentedToken(request.headers, request.url)
+        return check(token, scheme, { method: request.method, url: request.url, dpop: dpopHeaderOf(request.headers) ?? null })
+      } catch (err) {
+        return Promise.reject(err)
+      }
     },
     requireScope,
     forget(token) {
@@ -316,7 +411,13 @@ export function createGuard(options: GuardOptions): Guard {
 
 const parseScope = (scope: string): string[] => Object.freeze(scope.split(' ').filter(Boolean)) as string[]
 
-/** Throws the 403 missing_scope GuardError unless the principal holds `scope`. */
+/** Throws the 403 missing_scope GuardError unless the principal holds `scope`, in the challenge of the token's scheme. */
 export function requireScope(principal: Principal, scope: string): void {
-  if (!principal.scopes.includes(scope)) throw missingScope(scope)
+  if (!principal.scopes.includes(scope)) throw missingScope(scope, principal.jkt === undefined ? 'Bearer' : 'DPoP')
+}
+
+/** RFC 9449 §6.1 `cnf: {"jkt": …}`: its thumbprint, or null for a confirmation the guard cannot honour. */
+function dpopConfirmation(cnf: unknown): string | null {
+  if (typeof cnf !== 'object' || cnf === null || Object.keys(cnf).length !== 1 || !('jkt' in cnf)) return null
+  return typeof cnf.jkt === 'string' && cnf.jkt !== '' ? cnf.jkt : null
 }

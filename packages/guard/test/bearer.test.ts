@@ -38,7 +38,7 @@ describe('bearerToken', () => {
       const err = guardError(() => bearerToken(headers as never, url))
       assert.equal(err.error, 'invalid_request')
       assert.equal(err.status, 400)
-      assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate", error="invalid_request"')
+      assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate", error="invalid_request", DPoP algs="ES256 RS256 PS256 EdDSA"')
     }
   })
 
@@ -51,7 +51,7 @@ describe('bearerToken', () => {
     ] as const) {
       const err = guardError(() => bearerToken(headers, url))
       assert.equal(err.status, 401)
-      assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate"')
+      assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate", DPoP algs="ES256 RS256 PS256 EdDSA"')
       assert.deepEqual(err.toJSON(), { error: 'invalid_token', error_description: 'An access token is required' })
     }
   })
@@ -62,7 +62,7 @@ describe('tokenOf', () => {
     assert.equal(tokenOf('eyJ.a.b'), 'eyJ.a.b')
     assert.equal(tokenOf('Bearer eyJ.a.b'), 'eyJ.a.b')
     for (const v of [undefined, null, '', 'Bearer ', 'Bearer    ', 'Basic abc', 'two words']) {
-      assert.equal(guardError(() => tokenOf(v)).wwwAuthenticate, 'Bearer realm="fieldgate"', String(v))
+      assert.equal(guardError(() => tokenOf(v)).wwwAuthenticate, 'Bearer realm="fieldgate", DPoP algs="ES256 RS256 PS256 EdDSA"', String(v))
     }
   })
 })
@@ -75,7 +75,7 @@ describe('errors as Fieldgate answers them', () => {
       [revokedToken(), 'The access token was revoked'],
     ] as const) {
       assert.equal(err.status, 401)
-      assert.equal(err.wwwAuthenticate, `Bearer realm="fieldgate", error="invalid_token", error_description="${description}"`)
+      assert.equal(err.wwwAuthenticate, `Bearer realm="fieldgate", error="invalid_token", error_description="${description}", DPoP algs="ES256 RS256 PS256 EdDSA"`)
       assert.deepEqual(JSON.parse(JSON.stringify(err)), { error: 'invalid_token', error_description: description })
     }
     assert.equal(missingToken().error, 'invalid_token')
@@ -85,7 +85,7 @@ describe('errors as Fieldgate answers them', () => {
   it('missing_scope: 403, insufficient_scope in the challenge, needed in the body', () => {
     const err = missingScope('sensors:write')
     assert.equal(err.status, 403)
-    assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate", error="insufficient_scope", scope="sensors:write"')
+    assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate", error="insufficient_scope", scope="sensors:write", DPoP algs="ES256 RS256 PS256 EdDSA"')
     assert.deepEqual(err.toJSON(), { error: 'missing_scope', error_description: 'This call needs the scope sensors:write', needed: 'sensors:write' })
   })
 

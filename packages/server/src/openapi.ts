@@ -348,6 +348,8 @@ const protectedResource: OperationDoc = {
         authorization_servers: { type: 'array', items: { type: 'string', format: 'uri' } },
         scopes_supported: { type: 'array', items: { type: 'string' } },
         bearer_methods_supported: { type: 'array', items: { type: 'string', enum: ['header', 'query'] } },
+        dpop_signing_alg_values_supported: { type: 'array', items: { type: 'string' } },
+        dpop_bound_access_tokens_required: { type: 'boolean' },
       },
     },
     404: oauthError('No protected resource is described at this path (not_found)'),

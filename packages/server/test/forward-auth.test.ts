@@ -76,10 +76,13 @@ describe('GET /forward-auth', () => {
     const metadata = `resource_metadata="http://${API}/.well-known/oauth-protected-resource"`
     const none = await check({ 'x-forwarded-uri': '/orders' })
     assert.equal(none.statusCode, 401)
-    assert.equal(none.headers['www-authenticate'], `Bearer realm="fieldgate", ${metadata}`)
+    assert.equal(none.headers['www-authenticate'], `Bearer realm="fieldgate", ${metadata}, DPoP algs="ES256 RS256 PS256 EdDSA"`)
     const bad = await check({ 'x-forwarded-uri': '/orders', authorization: `Bearer ${token.slice(0, -4)}AAAA` })
     assert.equal(bad.statusCode, 401)
-    assert.match(String(bad.headers['www-authenticate']), new RegExp(`^Bearer realm="fieldgate", error="invalid_token", .*${metadata.replace(/[.?/]/g, '\\$&')}$`))
+    assert.match(
+      String(bad.headers['www-authenticate']),
+      new RegExp(`^Bearer realm="fieldgate", error="invalid_token", .*${metadata.replace(/[.?/]/g, '\\$&')}, DPoP algs="[^"]+"$`),
+    )
     assert.equal(bad.json().error, 'invalid_token')
   })
 
@@ -133,6 +136,8 @@ describe('GET /forward-auth', () => {
       authorization_servers: [server.issuer],
       scopes_supported: ['api', 'alerts:write'],
       bearer_methods_supported: ['header', 'query'],
+      dpop_signing_alg_values_supported: ['ES256', 'RS256', 'PS256', 'EdDSA'],
+      dpop_bound_access_tokens_required: false,
     })
     const own = await server.app.inject({ url: '/.well-known/oauth-protected-resource/api' })
     assert.equal(own.json().resource, server.config.audience)
@@ -140,7 +145,10 @@ describe('GET /forward-auth', () => {
     assert.equal((await server.app.inject({ url: '/.well-known/oauth-protected-resource/elsewhere' })).statusCode, 404)
     const unauthenticated = await server.app.inject({ url: '/api/rest/v2/workorders' })
     assert.equal(unauthenticated.statusCode, 401)
-    assert.equal(unauthenticated.headers['www-authenticate'], `Bearer realm="fieldgate", resource_metadata="${server.issuer}/.well-known/oauth-protected-resource/api"`)
+    assert.equal(
+      unauthenticated.headers['www-authenticate'],
+      `Bearer realm="fieldgate", resource_metadata="${server.issuer}/.well-known/oauth-protected-resource/api", DPoP algs="ES256 RS256 PS256 EdDSA"`,
+    )
   })
 })
 

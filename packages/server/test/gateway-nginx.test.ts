@@ -6,13 +6,14 @@ import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { cliActor, revokeGrant, signAccessToken } from '@fieldgate/core'
-import { freePort, getToken, privateApp, startServer, tempDir, type PrivateFixture, type TestServer } from './helpers.js'
+import { boundToken, dpopKey, dpopProof, freePort, getToken, privateApp, startServer, tempDir, type PrivateFixture, type TestServer } from './helpers.js'
 import { nginxSite, nginxSkip, startNginx, type Nginx } from './support/nginx.js'
 
 /**
  * An API with no auth code of its own, behind Debian's nginx with `auth_request` to Fieldgate's
  * forward-auth: allowed, a scope missing, a revoked grant, an expired token, the token in the query, no
- * token, a client's forged identity headers, and the API's RFC 9728 metadata through the gateway.
+ * token, a client's forged identity headers, the API's RFC 9728 metadata through the gateway, and a
+ * DPoP-bound token whose proof reaches the check in the auth subrequest's headers.
  */
 
 interface Seen {
@@ -93,7 +94,7 @@ describe('an API behind nginx auth_request and Fieldgate forward-auth', { skip: 
     const res = await call('/orders')
     assert.equal(res.status, 401)
     const metadataUrl = `${nginx.origin}/.well-known/oauth-protected-resource`
-    assert.equal(res.headers.get('www-authenticate'), `Bearer realm="fieldgate", resource_metadata="${metadataUrl}"`)
+    assert.equal(res.headers.get('www-authenticate'), `Bearer realm="fieldgate", resource_metadata="${metadataUrl}", DPoP algs="ES256 RS256 PS256 EdDSA"`)
     assert.equal(seen.length, before, 'nothing reached the API')
     const metadata = JSON.parse(await (await fetch(metadataUrl)).text())
     assert.deepEqual([metadata.resource, metadata.authorization_servers], [nginx.origin, [fieldgate.issuer]])
@@ -139,5 +140,21 @@ describe('an API behind nginx auth_request and Fieldgate forward-auth', { skip: 
     assert.equal((await call('/health', forged)).status, 200)
     assert.equal(lastSeen()!.headers['x-fieldgate-tenant-id'], undefined)
     assert.equal(lastSeen()!.headers['x-fieldgate-scope'], undefined)
+  })
+
+  it('a DPoP-bound token passes with its proof, which nginx hands the check, and a replayed proof does not', async () => {
+    const key = dpopKey()
+    const bound = await boundToken(fieldgate, token, key.jkt)
+    const proof = dpopProof(key, { htm: 'GET', htu: `${nginx.origin}/orders/9`, accessToken: bound })
+    const before = seen.length
+    const res = await call('/orders/9?x=1', { authorization: `DPoP ${bound}`, dpop: proof })
+    assert.equal(res.status, 200, await res.text())
+    assert.equal(lastSeen()!.headers['x-fieldgate-client-id'], app.clientId)
+    const replayed = await call('/orders/9?x=1', { authorization: `DPoP ${bound}`, dpop: proof })
+    assert.equal(replayed.status, 401)
+    assert.match(replayed.headers.get('www-authenticate') ?? '', /DPoP algs="[^"]+", error="invalid_dpop_proof"/)
+    const asBearer = await call('/orders/9', { authorization: `Bearer ${bound}` })
+    assert.equal(asBearer.status, 401)
+    assert.equal(seen.length, before + 1, 'only the first reached the API')
   })
 })

@@ -238,7 +238,7 @@ describe('@fieldgate/guard: JWT access tokens', () => {
       const err = await guardError(guard.authenticate(bad))
       assert.deepEqual(err.toJSON(), { error: 'invalid_token', error_description: description }, name)
       assert.equal(err.status, 401, name)
-      assert.equal(err.wwwAuthenticate, `Bearer realm="fieldgate", error="invalid_token", error_description="${description}"`, name)
+      assert.equal(err.wwwAuthenticate, `Bearer realm="fieldgate", error="invalid_token", error_description="${description}", DPoP algs="ES256 RS256 PS256 EdDSA"`, name)
       assertSameAsServer(err, await request(server.url(WORKORDERS), { headers: bearer(bad) }), server)
     }
     // The unknown kid came within the cooldown of the first fetch: it made no second one.
@@ -253,7 +253,7 @@ describe('@fieldgate/guard: JWT access tokens', () => {
     const err = thrownBy(() => guard.requireScope(principal, 'alerts:write'))
     assert.equal(err.status, 403)
     assert.deepEqual(err.toJSON(), { error: 'missing_scope', error_description: 'This call needs the scope alerts:write', needed: 'alerts:write' })
-    assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate", error="insufficient_scope", scope="alerts:write"')
+    assert.equal(err.wwwAuthenticate, 'Bearer realm="fieldgate", error="insufficient_scope", scope="alerts:write", DPoP algs="ES256 RS256 PS256 EdDSA"')
     // The server's own answer for a token without `api` on its work orders, next to the guard's.
     const maps = await privateApp(server.storage, { scopes: 'maps:write' })
     const mapsToken = await getToken(server, maps)
@@ -610,7 +610,7 @@ describe('examples/guarded-service', () => {
     assert.equal(none.status, 401)
     assert.match(none.headers.get('content-type') ?? '', /^application\/json/)
     assert.deepEqual(none.json, { error: 'invalid_token', error_description: 'An access token is required' })
-    assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="fieldgate"')
+    assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="fieldgate", DPoP algs="ES256 RS256 PS256 EdDSA"')
 
     const bad = await request(`${origin}/readings`, { headers: bearer(`${jwt.slice(0, -4)}AAAA`) })
     assert.equal(bad.status, 401)
@@ -624,7 +624,7 @@ describe('examples/guarded-service', () => {
     const forbidden = await request(`${origin}/readings`, { headers: bearer(noScope) })
     assert.equal(forbidden.status, 403)
     assert.deepEqual(forbidden.json, { error: 'missing_scope', error_description: 'This call needs the scope sensors:write', needed: 'sensors:write' })
-    assert.equal(forbidden.headers.get('www-authenticate'), 'Bearer realm="fieldgate", error="insufficient_scope", scope="sensors:write"')
+    assert.equal(forbidden.headers.get('www-authenticate'), 'Bearer realm="fieldgate", error="insufficient_scope", scope="sensors:write", DPoP algs="ES256 RS256 PS256 EdDSA"')
   })
 
   it('accepts an opaque connection token by introspection, and refuses it once revoked', async () => {

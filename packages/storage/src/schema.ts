@@ -180,6 +180,7 @@ export interface Database {
   upstreamIdentities: { issuer: string; subject: string; userId: string; createdAt: number; lastSignInAt: number }
   upstreamMemberships: { userId: string; tenantId: string; issuer: string }
   upstreamSessions: { sessionIdHash: string; issuer: string; subject: string; sid: string | null; idToken: string }
+  dpopProofs: { jtiHash: string; expiresAt: number }
   changes: { seq: Generated<number>; kind: string; ref: string; createdAt: number }
   emailTokens: {
     idHash: string

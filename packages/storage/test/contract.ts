@@ -1688,6 +1688,36 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
       })
     })
 
+    describe('DPoP proofs', () => {
+      const db = freshStore(open)
+
+      it('remembers a proof once: a second time is a replay, and of 20 concurrent calls exactly one wins', async () => {
+        const s = db()
+        const [first, other] = [hex(), hex()]
+        assert.equal(await s.rememberProof(first, T + 60_000), true)
+        assert.equal(await s.rememberProof(first, T + 60_000), false, 'seen before')
+        assert.equal(await s.rememberProof(first, T + 120_000), false, 'another expiry does not make it new')
+        assert.equal(await s.rememberProof(other, T + 60_000), true, 'another proof is not one seen')
+        const raced = hex()
+        const results = await Promise.all(Array.from({ length: 20 }, () => s.rememberProof(raced, T + 60_000)))
+        assert.equal(results.filter(Boolean).length, 1)
+      })
+
+      it('forgetExpiredProofs forgets only proofs expired before now, which may then be remembered again', async () => {
+        const s = db()
+        const [old, edge, live] = [hex(), hex(), hex()]
+        const now = T + 10_000_000
+        await s.rememberProof(old, now - 1)
+        await s.rememberProof(edge, now)
+        await s.rememberProof(live, now + 60_000)
+        assert.ok((await s.forgetExpiredProofs(now)) >= 1)
+        assert.equal(await s.forgetExpiredProofs(now), 0, 'nothing left to forget')
+        assert.equal(await s.rememberProof(old, now + 60_000), true, 'forgotten')
+        assert.equal(await s.rememberProof(edge, now + 60_000), false, 'not yet expired at now')
+        assert.equal(await s.rememberProof(live, now + 60_000), false, 'still remembered')
+      })
+    })
+
     describe('closing', () => {
       it('close() ends the store: it answers no more queries', async () => {
         const s = await open()
@@ -1870,6 +1900,8 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   applyUpstreamMemberships: 'applies upstream memberships: adds, changes roles, removes only those given, and a local removal drops the mark',
   createUpstreamSession: 'keeps what logout needs with an upstream session, and ends sessions by sub, by sid, or both',
   getUpstreamSession: 'keeps what logout needs with an upstream session, and ends sessions by sub, by sid, or both',
+  rememberProof: 'remembers a proof once: a second time is a replay, and of 20 concurrent calls exactly one wins',
+  forgetExpiredProofs: 'forgetExpiredProofs forgets only proofs expired before now, which may then be remembered again',
   deleteUpstreamSessions: 'keeps what logout needs with an upstream session, and ends sessions by sub, by sid, or both',
 }
 

@@ -1,7 +1,7 @@
 import { requestClient, type TokenRequest } from './token.js'
 import type { CoreContext } from '../context.js'
 import { InvalidRequest, OAuthError } from '../errors.js'
-import { authenticateAccessToken } from '../guard.js'
+import { inspectAccessToken } from '../guard.js'
 
 /**
  * The scope that makes an app a resource server: it may introspect every token, not just its own. The
@@ -14,15 +14,17 @@ export type IntrospectionResponse = { active: false } | ({ active: true } & Reco
 /**
  * RFC 7662. A client may introspect only its own tokens, a resource server (`fieldgate:introspect`)
  * any; anything else (foreign, unknown, expired, revoked, malformed) is `{"active": false}` and
- * nothing more, so introspection reveals nothing.
+ * nothing more, so introspection reveals nothing. A DPoP-bound token is `token_type` DPoP with its
+ * `cnf.jkt` (RFC 9449 §6.2).
  */
 export async function introspectionEndpoint(ctx: CoreContext, req: TokenRequest): Promise<IntrospectionResponse> {
   const app = await requestClient(ctx, req)
   const token = req.params.token
   if (!token) throw new InvalidRequest('token is required')
   try {
-    // Any audience: the answer names it (`aud`), and a resource server checks it is its own (RFC 7662 §2.2).
-    const principal = await authenticateAccessToken(ctx, token, null)
+    // What the token is, for any audience (the answer names it, `aud`, and a resource server checks it is its
+    // own, RFC 7662 §2.2); the resource server checks how it came, its DPoP proof (RFC 9449 §6.2).
+    const principal = await inspectAccessToken(ctx, token, null)
     if (principal.clientId !== app.clientId && !app.scopes.includes(introspectAllScope)) return { active: false }
     return { active: true, ...principal.introspection }
   } catch (err) {

@@ -1,6 +1,7 @@
 import { authenticateClient, readClientCredentials } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
-import { InvalidRequest, UnsupportedGrantType } from '../errors.js'
+import { verifyDpopProof } from '../dpop.js'
+import { InvalidDpopProof, InvalidRequest, UnsupportedGrantType } from '../errors.js'
 import type { GrantRequest, TokenResult } from '../grants/registry.js'
 import type { App } from '../model.js'
 
@@ -38,10 +39,13 @@ export async function tokenEndpoint(ctx: CoreContext, req: TokenRequest): Promis
   return grantType.handler(ctx, app, pick(req.params, grantType.parameters), { dialect: req.dialect ?? 'oauth', jkt })
 }
 
-/** RFC 9449 §5: the key of a valid DPoP proof binds what is issued; an app may require one. */
-async function proofKey(_ctx: CoreContext, app: App, req: TokenRequest): Promise<string | undefined> {
-  if (req.dpop) throw new InvalidRequest('DPoP proofs are not accepted yet')
-  if (app.requireDpop) throw new InvalidRequest('this app must send a DPoP proof (RFC 9449)')
+/**
+ * RFC 9449 §5: the key of a valid DPoP proof (for this method and URL, fresh, never seen before) binds
+ * what is issued; an app may require one of every token request.
+ */
+async function proofKey(ctx: CoreContext, app: App, req: TokenRequest): Promise<string | undefined> {
+  if (req.dpop) return verifyDpopProof(ctx, req.dpop)
+  if (app.requireDpop) throw new InvalidDpopProof('this app must send a DPoP proof with every token request (RFC 9449)')
   return undefined
 }
 

@@ -5,6 +5,7 @@ import type { ChangeStore } from './changes.js'
 import type { GrantStore } from './grants.js'
 import type { SigningKeyStore } from './keys.js'
 import type { OutboxStore } from './outbox.js'
+import type { ProofStore } from './proofs.js'
 import type { RecordStore } from './records.js'
 import type { TenantStore } from './tenants.js'
 import type { TokenStore } from './tokens.js'
@@ -18,6 +19,7 @@ export type { ChangeStore } from './changes.js'
 export type { GrantStore } from './grants.js'
 export type { SigningKeyStore } from './keys.js'
 export type { OutboxStore } from './outbox.js'
+export type { ProofStore } from './proofs.js'
 export type { RecordStore } from './records.js'
 export type { Page, TenantStore } from './tenants.js'
 export type { IssuedTokens, TokenStore } from './tokens.js'
@@ -29,7 +31,19 @@ export type { UpstreamStore } from './upstream.js'
  * every change that other processes must see at once also appends to the change feed in the same
  * transaction.
  */
-export interface Storage extends TenantStore, AccountStore, AppStore, GrantStore, TokenStore, AuditStore, SigningKeyStore, RecordStore, OutboxStore, ChangeStore, UpstreamStore {
+export interface Storage
+  extends TenantStore,
+    AccountStore,
+    AppStore,
+    GrantStore,
+    TokenStore,
+    AuditStore,
+    SigningKeyStore,
+    RecordStore,
+    OutboxStore,
+    ChangeStore,
+    UpstreamStore,
+    ProofStore {
   readonly engine: 'sqlite' | 'postgres'
   migrate(): Promise<void>
   close(): Promise<void>

@@ -14,7 +14,7 @@ const operationErrorName: Readonly<Record<OperationErrorCode, string>> = { inval
  */
 export function registerErrorHandling(app: FastifyInstance, ownMetadataUrl: string): void {
   app.setErrorHandler((err: FastifyError | OAuthError, request, reply) => {
-    // Every Bearer challenge of Fieldgate's own API names its RFC 9728 metadata.
+    // Every challenge of Fieldgate's own API names its RFC 9728 metadata.
     if (err instanceof OAuthError) return sendOAuthError(reply, err, challengeWithMetadata(err, ownMetadataUrl))
     if (err instanceof OperationError) return reply.code(operationStatus[err.code]).send({ error: operationErrorName[err.code], error_description: err.message })
     const status = (err as FastifyError).statusCode ?? 500
@@ -50,11 +50,14 @@ export function metadataUrlOf(resource: string): string {
   return `${url.origin}/.well-known/oauth-protected-resource${url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '')}`
 }
 
-/** The error's headers with RFC 9728 §5.1's `resource_metadata` in its Bearer challenge, if it has one. */
+/**
+ * The error's headers with RFC 9728 §5.1's `resource_metadata` in its Bearer challenge (before the
+ * DPoP one, RFC 9449 §7.1), if it is a protected resource's refusal.
+ */
 export function challengeWithMetadata(err: OAuthError, metadataUrl: string): Record<string, string> {
-  const challenge = err.headers['www-authenticate']
-  if (!challenge?.startsWith('Bearer')) return err.headers
-  return { ...err.headers, 'www-authenticate': `${challenge}, resource_metadata="${metadataUrl}"` }
+  if (!err.challenges) return err.headers
+  const { bearer, dpop } = err.challenges
+  return { ...err.headers, 'www-authenticate': `${bearer}, resource_metadata="${metadataUrl}", ${dpop}` }
 }
 
 function describeClientError(err: FastifyError): string {

@@ -1,13 +1,27 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { InvalidBearerRequest, OAuthError, authenticateAccessToken, decideRoute, requireScope, type CoreContext, type Gateway, type GatewayApi } from '@fieldgate/core'
-import { tokenFrom } from '../plugins/bearer.js'
+import {
+  InvalidBearerRequest,
+  OAuthError,
+  authenticateAccessToken,
+  bearerPresentation,
+  decideRoute,
+  dpopAlgorithms,
+  requireScope,
+  type CoreContext,
+  type Gateway,
+  type GatewayApi,
+  type Presentation,
+} from '@fieldgate/core'
+import { presentedToken } from '../plugins/bearer.js'
+import { dpopHeader } from '../plugins/dpop.js'
 import { challengeWithMetadata, metadataUrlOf, sendOAuthError } from '../plugins/errors.js'
 
 /**
  * `GET /forward-auth`: the check a gateway makes before it passes a request to an API that has no auth
  * code of its own (nginx `auth_request`, Caddy `forward_auth`, Traefik ForwardAuth; Envoy ext_authz calls
  * `/forward-auth/<original path>` with the original method). The original request comes as headers:
- * X-Forwarded-Method, X-Forwarded-Uri (path and query), X-Forwarded-Host, and its Authorization.
+ * X-Forwarded-Method, X-Forwarded-Uri (path and query), X-Forwarded-Host, X-Forwarded-Proto, and its
+ * Authorization and DPoP headers (a DPoP-bound token's proof names the original method and URL).
  *
  * 200 lets it through, with who is calling in X-Fieldgate-* headers for the API to read; 401 (no token,
  * a bad, expired or revoked one) and 403 (a scope missing, a route no rule opens) come with the RFC 6750
@@ -24,7 +38,10 @@ export async function forwardAuthRoutes(app: FastifyInstance, { ctx, gateway }: 
     if (decision.kind === 'no-rule') return refuse(reply, 403, `no rule of ${decision.api.id} opens ${original.method} ${original.path}`)
     if (decision.kind === 'public') return reply.code(200).send()
     try {
-      const principal = await authenticateAccessToken(ctx, tokenFrom(request.headers.authorization, original.query.getAll('access_token')))
+      const { token, scheme } = presentedToken(request.headers.authorization, original.query.getAll('access_token'))
+      const presentation: Presentation =
+        scheme === 'Bearer' ? bearerPresentation : { scheme, proof: dpopHeader(request), method: original.method, url: originalUrl(request, original, decision.api) }
+      const principal = await authenticateAccessToken(ctx, token, presentation)
       requireScope(principal, decision.scope)
       return reply
         .code(200)
@@ -54,6 +71,8 @@ export interface OriginalRequest {
   method: string
   host: string | undefined
   path: string
+  /** The path as the client sent it, still percent-encoded: what a DPoP proof's htu names. */
+  rawPath: string
   query: URLSearchParams
 }
 
@@ -79,7 +98,17 @@ export function originalRequest(request: FastifyRequest): OriginalRequest | unde
   } catch {
     return undefined
   }
-  return { method: method.toUpperCase(), host: header('x-forwarded-host') ?? header('host'), path, query: new URLSearchParams(rawQuery) }
+  return { method: method.toUpperCase(), host: header('x-forwarded-host') ?? header('host'), path, rawPath, query: new URLSearchParams(rawQuery) }
+}
+
+/**
+ * The original request's absolute URL, for a DPoP proof's htu: the scheme from X-Forwarded-Proto (the
+ * first, nearest the client, when proxies listed several), else the API's own; then its host and path.
+ */
+export function originalUrl(request: FastifyRequest, original: OriginalRequest, api: Pick<GatewayApi, 'resource'>): string {
+  const forwarded = request.headers['x-forwarded-proto']
+  const proto = (typeof forwarded === 'string' ? forwarded.split(',')[0]?.trim() : undefined) || new URL(api.resource).protocol.replace(':', '')
+  return `${proto}://${original.host ?? ''}${original.rawPath}`
 }
 
 /** RFC 9728 §2: what a client learns of an API from its metadata. */
@@ -90,5 +119,8 @@ export function resourceMetadata(issuer: string, api: Pick<GatewayApi, 'resource
     authorization_servers: [issuer],
     scopes_supported: api.scopes,
     bearer_methods_supported: bearerMethods,
+    // RFC 9728 §2: DPoP-bound tokens are accepted (RFC 9449 §7), and so are bearer tokens.
+    dpop_signing_alg_values_supported: [...dpopAlgorithms],
+    dpop_bound_access_tokens_required: false,
   }
 }

@@ -3,6 +3,7 @@ import { InvalidRequest, UnsupportedGrantType, echo, tokenEndpoint, type CoreCon
 import { parseForm, readParams } from '../plugins/body.js'
 import { clientRequest, tokenLimits } from '../plugins/rate-limit.js'
 import { logAbout } from '../plugins/request-log.js'
+import { dpopOf } from '../plugins/dpop.js'
 import { noStore } from './oauth.js'
 
 /**
@@ -47,7 +48,8 @@ export const tokenDialects: readonly TokenDialect[] = [
 export async function tokenRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   for (const dialect of tokenDialects) {
     app.post(dialect.path, { ...tokenLimits(app, ctx, dialect.read) }, async (request, reply) => {
-      const req = { ...clientRequest(ctx, request, dialect.read), dialect: dialect.grants }
+      const dpop = dpopOf(ctx, request)
+      const req = { ...clientRequest(ctx, request, dialect.read), dialect: dialect.grants, ...(dpop ? { dpop } : {}) }
       const result = await tokenEndpoint(ctx, req)
       const client = await req.client?.()
       if (client) logAbout(request, { clientId: client.clientId, tenantId: result.tenantId ?? null })

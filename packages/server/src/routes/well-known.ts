@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { apiForHost, scopeDescriptions, type CoreContext, type Gateway } from '@fieldgate/core'
+import { apiForHost, dpopAlgorithms, scopeDescriptions, type CoreContext, type Gateway } from '@fieldgate/core'
 import { metadataUrlOf } from '../plugins/errors.js'
 import { resourceMetadata } from './forward-auth.js'
 
@@ -28,6 +28,8 @@ export async function wellKnownRoutes(app: FastifyInstance, { ctx, gateway }: { 
       pushed_authorization_request_endpoint: `${issuer}/oauth/par`,
       // RFC 9126 §5: per app, not for the whole server.
       require_pushed_authorization_requests: false,
+      // RFC 9449 §5.1: any client may bind its tokens; an app may be made to (requireDpop).
+      dpop_signing_alg_values_supported: [...dpopAlgorithms],
       scopes_supported: Object.keys(scopeDescriptions),
     })
   })

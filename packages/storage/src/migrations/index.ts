@@ -4,6 +4,7 @@ import {
   auditClientIdSecretHandles,
   changeNotify,
   codesTokensSessions,
+  dpopProofs,
   initialSchema,
   marketplace,
   mailLease,
@@ -45,6 +46,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0011_app_listing': statements(appListing()),
       '0012_upstream_sign_in': statements(upstreamSignIn(d)),
       '0013_oauth21_clients': statements(oauth21Clients(d)),
+      '0014_dpop_proofs': statements(dpopProofs(d)),
     }),
   }
 }

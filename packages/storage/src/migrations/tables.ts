@@ -406,3 +406,14 @@ export const oauth21Clients = ({ ms }: Dialect): string[] => [
     used_at ${ms})`,
   `CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at)`,
 ]
+
+/**
+ * RFC 9449 §11.1: the DPoP proofs accepted, by the hash of their key's thumbprint and jti, until they are
+ * too old to be accepted anyway; the expiry index is what forgetting them walks.
+ */
+export const dpopProofs = ({ ms }: Dialect): string[] => [
+  `CREATE TABLE dpop_proofs (
+    jti_hash TEXT PRIMARY KEY,
+    expires_at ${ms} NOT NULL)`,
+  `CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at)`,
+]

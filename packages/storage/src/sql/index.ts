@@ -9,6 +9,7 @@ import { sqlChangeStore, type ChangeWatcher } from './changes.js'
 import { sqlGrantStore } from './grants.js'
 import { sqlSigningKeyStore } from './keys.js'
 import { sqlOutboxStore } from './outbox.js'
+import { sqlProofStore } from './proofs.js'
 import { sqlRecordStore } from './records.js'
 import type { Engine } from './rows.js'
 import { sqlTenantStore } from './tenants.js'
@@ -63,5 +64,6 @@ export function sqlStorage({ engine, db, schemaName, prepare, watcher }: SqlStor
     ...sqlOutboxStore(db, engine),
     ...sqlChangeStore(db, watcher),
     ...sqlUpstreamStore(db),
+    ...sqlProofStore(db),
   }
 }
