@@ -26,7 +26,7 @@ import { Person } from './person.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
 const TOKEN_PATHS = ['/oauth/token', '/authentication/api/oauth/token'] as const
-const roomy: Config['rateLimits'] = { windowSeconds: 60, perToken: 1000, perClient: 1000, tokenPerClient: 1000, tokenPerAddress: 1000 }
+const roomy: Config['rateLimits'] = { windowSeconds: 60, perToken: 1000, perClient: 1000, tokenPerClient: 1000, tokenPerAddress: 1000, registerPerAddress: 1000 }
 
 const limited = (limits: Partial<Config['rateLimits']>, extra: Partial<Config> = {}) => startServer({ overrides: { rateLimits: { ...roomy, ...limits }, ...extra } })
 

@@ -6,6 +6,7 @@ import type { GrantStore } from './grants.js'
 import type { SigningKeyStore } from './keys.js'
 import type { OutboxStore } from './outbox.js'
 import type { RecordStore } from './records.js'
+import type { RegistrationStore } from './registration.js'
 import type { TenantStore } from './tenants.js'
 import type { TokenStore } from './tokens.js'
 import type { UpstreamStore } from './upstream.js'
@@ -19,6 +20,7 @@ export type { GrantStore } from './grants.js'
 export type { SigningKeyStore } from './keys.js'
 export type { OutboxStore } from './outbox.js'
 export type { RecordStore } from './records.js'
+export type { InitialAccessToken, RegistrationStore } from './registration.js'
 export type { Page, TenantStore } from './tenants.js'
 export type { IssuedTokens, TokenStore } from './tokens.js'
 export type { UpstreamStore } from './upstream.js'
@@ -29,7 +31,19 @@ export type { UpstreamStore } from './upstream.js'
  * every change that other processes must see at once also appends to the change feed in the same
  * transaction.
  */
-export interface Storage extends TenantStore, AccountStore, AppStore, GrantStore, TokenStore, AuditStore, SigningKeyStore, RecordStore, OutboxStore, ChangeStore, UpstreamStore {
+export interface Storage
+  extends TenantStore,
+    AccountStore,
+    AppStore,
+    GrantStore,
+    TokenStore,
+    AuditStore,
+    SigningKeyStore,
+    RecordStore,
+    OutboxStore,
+    ChangeStore,
+    UpstreamStore,
+    RegistrationStore {
   readonly engine: 'sqlite' | 'postgres'
   migrate(): Promise<void>
   close(): Promise<void>

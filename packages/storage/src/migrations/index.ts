@@ -4,6 +4,7 @@ import {
   auditClientIdSecretHandles,
   changeNotify,
   codesTokensSessions,
+  initialAccessTokens,
   initialSchema,
   marketplace,
   mailLease,
@@ -45,6 +46,8 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0011_app_listing': statements(appListing()),
       '0012_upstream_sign_in': statements(upstreamSignIn(d)),
       '0013_oauth21_clients': statements(oauth21Clients(d)),
+      // Numbered after 0014 (DPoP proofs, another branch of issue 16); renumbered at merge if need be.
+      '0015_initial_access_tokens': statements(initialAccessTokens(d)),
     }),
   }
 }

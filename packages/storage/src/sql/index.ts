@@ -10,6 +10,7 @@ import { sqlGrantStore } from './grants.js'
 import { sqlSigningKeyStore } from './keys.js'
 import { sqlOutboxStore } from './outbox.js'
 import { sqlRecordStore } from './records.js'
+import { sqlRegistrationStore } from './registration.js'
 import type { Engine } from './rows.js'
 import { sqlTenantStore } from './tenants.js'
 import { sqlTokenStore } from './tokens.js'
@@ -63,5 +64,6 @@ export function sqlStorage({ engine, db, schemaName, prepare, watcher }: SqlStor
     ...sqlOutboxStore(db, engine),
     ...sqlChangeStore(db, watcher),
     ...sqlUpstreamStore(db),
+    ...sqlRegistrationStore(db),
   }
 }
