@@ -23,6 +23,10 @@ export async function wellKnownRoutes(app: FastifyInstance, { ctx, gateway }: { 
       introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       scopes_supported: Object.keys(scopeDescriptions),
+      // RFC 8414 §2 and RFC 7591 §3: only where registration is served (docs/registration.md).
+      ...(ctx.config.registration.policy === 'off' ? {} : { registration_endpoint: `${issuer}/oauth/register` }),
+      // draft-ietf-oauth-client-id-metadata-document-01 §5: an https client_id's document is fetched.
+      ...(ctx.config.registration.metadataDocuments ? { client_id_metadata_document_supported: true } : {}),
     })
   })
   app.get('/.well-known/jwks.json', async (_request, reply) => {
