@@ -14,6 +14,10 @@ import {
   type AppFields,
   conflict,
   createApp,
+  createInitialAccessToken,
+  listInitialAccessTokens,
+  revokeInitialAccessToken,
+  type InitialAccessToken,
   createGrant,
   invalid,
   listReviewQueue,
@@ -51,6 +55,7 @@ import {
   createLogger,
   eventJson,
   grantJson,
+  initialAccessTokenJson,
   keyJson,
   mailJson,
   openRuntime,
@@ -512,6 +517,57 @@ grants
     command(async (rt, _c, a) => {
       const list = await rt.storage.listGrants(a.tenant ? { tenantId: a.tenant } : {})
       return { json: list.map(grantJson), text: list.map((g) => `${g.id}  ${g.status.padEnd(7)}  tenant ${g.tenantId}  ${g.scopes.join(' ')}`).join('\n') || 'no grants' }
+    }),
+  )
+
+const tokenLine = (t: InitialAccessToken): string =>
+  [
+    t.id,
+    t.note || '(no note)',
+    `made ${new Date(t.createdAt).toISOString()} by ${t.createdBy}`,
+    t.expiresAt === null ? 'never expires' : `expires ${new Date(t.expiresAt).toISOString()}`,
+    t.revokedAt === null ? '' : '[revoked]',
+  ]
+    .filter(Boolean)
+    .join('  ')
+
+const registrationTokens = program.command('registration-tokens').description('initial access tokens for client registration under FIELDGATE_REGISTRATION=token (RFC 7591 §3)')
+registrationTokens
+  .command('create')
+  .description('make one; it is printed once, and registers clients until it expires or is revoked')
+  .option('--note <text>', 'who or what it is for, shown in the list')
+  .option('--expires-days <n>', 'days until it stops working, 1 to 3650 (default: never)')
+  .action(
+    command(async (rt, _c, a) => {
+      const days = a.expiresDays === undefined ? undefined : Number(a.expiresDays)
+      if (days !== undefined && !/^\d+$/.test(a.expiresDays!)) throw invalid('--expires-days must be a whole number of days')
+      const { token, secret } = await createInitialAccessToken(rt.ctx, cliActor, {
+        ...(a.note !== undefined ? { note: a.note } : {}),
+        ...(days !== undefined ? { expiresInDays: days } : {}),
+      })
+      return {
+        json: { ...initialAccessTokenJson(token), token: secret },
+        text: `${secret}\n${tokenLine(token)}\nshown once: a client sends it as Authorization: Bearer <token> to /oauth/register`,
+      }
+    }),
+  )
+registrationTokens
+  .command('list')
+  .description('every initial access token, newest first (never the tokens themselves)')
+  .action(
+    command(async (rt) => {
+      const list = await listInitialAccessTokens(rt.ctx, cliActor)
+      return { json: list.map(initialAccessTokenJson), text: list.map(tokenLine).join('\n') || 'no initial access tokens' }
+    }),
+  )
+registrationTokens
+  .command('revoke')
+  .description('stop a token registering clients; those it registered stay')
+  .argument('<id>', 'the token, by the id the list shows')
+  .action(
+    command(async (rt, _c, _a, [id]) => {
+      await revokeInitialAccessToken(rt.ctx, cliActor, { id: id! })
+      return { json: { revoked: true, id }, text: `initial access token ${id} revoked` }
     }),
   )
 

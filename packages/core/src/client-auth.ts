@@ -1,3 +1,4 @@
+import { ClientMetadataError, findClient } from './client-metadata.js'
 import type { CoreContext, Params } from './context.js'
 import { InvalidClient, InvalidRequest } from './errors.js'
 import type { App, AppSecret } from './model.js'
@@ -62,7 +63,11 @@ export async function authenticateClient(ctx: CoreContext, credentials: ClientCr
 
 /** A public client has no secret to check: it is who it says, and PKCE, redirect URIs and DPoP do the rest. */
 async function publicClient(ctx: CoreContext, clientId: string): Promise<App> {
-  const app = isLookupKey(clientId) ? (await ctx.cache.client(clientId, ctx.now()))?.app : undefined
+  // A client metadata document's client (an https client_id) is fetched only if never seen (client-metadata.ts).
+  const app = await findClient(ctx, clientId, 'token').catch((err: unknown) => {
+    if (err instanceof ClientMetadataError) throw new InvalidClient(false)
+    throw err
+  })
   // A confidential client without its secret is refused exactly as a wrong secret is.
   if (!app?.publicClient) throw new InvalidClient(false)
   if (app.suspendedAt !== null) throw new InvalidClient(false, 'The client is suspended')

@@ -11,6 +11,8 @@ import { isIP } from 'node:net'
 
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256'
 export type SignupPolicy = 'open' | 'verified' | 'invite' | 'closed'
+/** Who may register a client at /oauth/register (RFC 7591 §3): anyone, the bearer of an initial access token, nobody. */
+export type RegistrationPolicy = 'open' | 'token' | 'off'
 
 /** What the customer's organisation is called on every page and in every message: "farm", "company". */
 export interface TenantWord {
@@ -197,12 +199,15 @@ export interface Config {
    * - `tokenPerAddress`: token requests per client address (IPv6 per /64), authenticated or not: it bounds
    *   secret guessing. The address is `request.ip`: behind a load balancer, set `trustProxy` or every
    *   request has the balancer's address.
+   * - `registerPerAddress`: requests to /oauth/register (RFC 7591) and its RFC 7592 paths per client
+   *   address: open registration writes a row per request, so it is held far below the token endpoint.
    * Defaults, as averages over a minute: 10 API calls a second per token and 20 per client, far above what
    * an integration syncing records needs; 5 token requests a second per client (a token lasts 1 h to
    * 28000 s, so more means a client that does not reuse its tokens) and 10 per address (several clients
-   * behind one NAT, while guessing a 256-bit secret at that rate is hopeless). FIELDGATE_RATE_LIMIT_WINDOW,
+   * behind one NAT, while guessing a 256-bit secret at that rate is hopeless); half a registration a second
+   * per address (an agent registers once per install). FIELDGATE_RATE_LIMIT_WINDOW,
    * FIELDGATE_RATE_LIMIT_PER_TOKEN, FIELDGATE_RATE_LIMIT_PER_CLIENT, FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT,
-   * FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS.
+   * FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS, FIELDGATE_RATE_LIMIT_REGISTER_PER_ADDRESS.
    */
   readonly rateLimits: {
     readonly windowSeconds: number
@@ -210,6 +215,8 @@ export interface Config {
     readonly perClient: number
     readonly tokenPerClient: number
     readonly tokenPerAddress: number
+    /** Requests to /oauth/register and its RFC 7592 paths per client address: each registration writes a row. */
+    readonly registerPerAddress: number
   }
   /**
    * Where Prometheus reads `/metrics`, which shows routes, volumes and internals an outsider should
@@ -288,6 +295,22 @@ export interface Config {
     readonly idleSeconds: number
     readonly maxSeconds: number
   }
+  /**
+   * Clients that register themselves (docs/registration.md). `policy` is RFC 7591 dynamic registration at
+   * /oauth/register: `open` to anyone (the default: an MCP client or a desktop app connects with no setup,
+   * and reaches a farm only through its farmer's consent, which says the app is unreviewed), `token` only
+   * with an initial access token an operator made (`fieldgate registration-tokens create`), `off` not at
+   * all (404). `environment` is where every registered client lives: `live` (the default) or `sandbox`,
+   * which limits them to sandbox tenants. `metadataDocuments` accepts an https `client_id` whose JSON
+   * document is fetched (draft-ietf-oauth-client-id-metadata-document), under the SSRF rules of Data API
+   * deliveries (`webhooks.allowPrivateTargets`). FIELDGATE_REGISTRATION, FIELDGATE_REGISTRATION_ENVIRONMENT,
+   * FIELDGATE_CLIENT_METADATA_DOCUMENTS.
+   */
+  readonly registration: {
+    readonly policy: RegistrationPolicy
+    readonly environment: 'live' | 'sandbox'
+    readonly metadataDocuments: boolean
+  }
 }
 
 export class ConfigError extends Error {}
@@ -315,7 +338,7 @@ export type Setting<T, Basis = undefined> = Source<T> &
   }
 
 /** Settings read as a group, with checks across their rows (a delay no longer than its maximum...). */
-type GroupKey = 'tokenTtl' | 'refresh' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'dpop' | 'webhooks' | 'brand' | 'upstream'
+type GroupKey = 'tokenTtl' | 'refresh' | 'registration' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'dpop' | 'webhooks' | 'brand' | 'upstream'
 type LeafKey = Exclude<keyof Config, GroupKey>
 
 /** Settings whose default is computed from others, and from which. */
@@ -365,6 +388,18 @@ function signupPolicy(value: string, name: string): SignupPolicy {
   if (!policy) throw new ConfigError(`${name} must be one of ${signupPolicies.join(', ')}`)
   return policy
 }
+
+/** One of `allowed`, named by the variable when it is not (overrides are checked too). */
+const oneOfText =
+  <T extends string>(allowed: readonly T[]) =>
+  (value: string, name: string): T => {
+    const found = allowed.find((a) => a === value)
+    if (found === undefined) throw new ConfigError(`${name} must be one of ${allowed.join(', ')}`)
+    return found
+  }
+
+const registrationPolicy = oneOfText<RegistrationPolicy>(['open', 'token', 'off'])
+const registrationEnvironment = oneOfText<'live' | 'sandbox'>(['live', 'sandbox'])
 
 function smtpUrl(value: string | undefined, name: string): string | undefined {
   if (value === undefined) return undefined
@@ -905,6 +940,31 @@ const groupSettings: GroupSettings = {
     },
   },
 
+  registration: {
+    rows: {
+      policy: {
+        env: 'FIELDGATE_REGISTRATION',
+        parse: registrationPolicy,
+        check: registrationPolicy,
+        default: 'open',
+        doc: 'RFC 7591 client registration at `/oauth/register`: `open`, `token` (an initial access token from `fieldgate registration-tokens create`) or `off` (docs/registration.md)',
+      },
+      environment: {
+        env: 'FIELDGATE_REGISTRATION_ENVIRONMENT',
+        parse: registrationEnvironment,
+        check: registrationEnvironment,
+        default: 'live',
+        doc: 'Where registered clients live: `live`, or `sandbox` (they reach only sandbox tenants)',
+      },
+      metadataDocuments: {
+        env: 'FIELDGATE_CLIENT_METADATA_DOCUMENTS',
+        parse: onOff,
+        default: true,
+        doc: 'Accept an https `client_id` whose client metadata document is fetched (with the SSRF rules of Data API deliveries)',
+      },
+    },
+  },
+
   signInLimits: {
     rows: {
       windowSeconds: count('FIELDGATE_SIGN_IN_WINDOW', 15 * 60, 'Window in which failed sign-ins are counted, seconds'),
@@ -952,6 +1012,7 @@ const groupSettings: GroupSettings = {
       perClient: count('FIELDGATE_RATE_LIMIT_PER_CLIENT', 1200, 'Protected-API calls per client and window; 0 turns it off'),
       tokenPerClient: count('FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT', 300, 'Token requests per authenticated client and window; 0 turns it off'),
       tokenPerAddress: count('FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS', 600, 'Token requests per client address (IPv6 per /64) and window; 0 turns it off'),
+      registerPerAddress: count('FIELDGATE_RATE_LIMIT_REGISTER_PER_ADDRESS', 30, 'Client registration requests (`/oauth/register`) per client address and window; 0 turns it off'),
     },
     check: (limits) => {
       requireCounts('rate limit', limits)
@@ -1058,6 +1119,7 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     signingAlg: leaf('signingAlg', undefined),
     tokenTtl: group('tokenTtl'),
     refresh: group('refresh'),
+    registration: group('registration'),
     codeTtl: leaf('codeTtl', undefined),
     sessionTtl: leaf('sessionTtl', undefined),
     signInLimits: group('signInLimits'),

@@ -1,4 +1,5 @@
 import { StoreCache } from './cache.js'
+import type { ClientMetadataFetcher } from './client-metadata.js'
 import type { Config } from './config.js'
 import type { Gateway } from './gateway.js'
 import type { GrantTypes } from './grants/registry.js'
@@ -34,6 +35,12 @@ export interface CoreContext extends OperationContext {
   readonly security: SecurityLog
   /** The APIs the operator declared for gateways (FIELDGATE_GATEWAY_FILE): resources tokens may be for (RFC 8707). */
   readonly gateway?: Gateway
+  /**
+   * Fetches client metadata documents (draft-ietf-oauth-client-id-metadata-document) for an https
+   * `client_id`; the server supplies it under the SSRF rules of Data API deliveries. Absent when
+   * FIELDGATE_CLIENT_METADATA_DOCUMENTS is off: such a client_id is then unknown (client-metadata.ts).
+   */
+  readonly clientMetadata?: ClientMetadataFetcher
 }
 
 /** An operation context over a bare store, for scripts and tests that hold a store and no server. */

@@ -189,6 +189,20 @@ export class UseDpopNonce extends OAuthError {
   }
 }
 
+/** RFC 7591 §3.2.2: a registration's redirect_uris are not acceptable. */
+export class InvalidRedirectUri extends OAuthError {
+  constructor(description: string) {
+    super('invalid_redirect_uri', description, 400)
+  }
+}
+
+/** RFC 7591 §3.2.2: a field of a registration's client metadata is not acceptable (a forbidden grant, an unknown scope…). */
+export class InvalidClientMetadata extends OAuthError {
+  constructor(description: string) {
+    super('invalid_client_metadata', description, 400)
+  }
+}
+
 /** The store could not be reached: the client did nothing wrong and should try again (RFC 6749 §4.1.2.1). */
 export class TemporarilyUnavailable extends OAuthError {
   constructor(retryAfterSeconds = 1) {

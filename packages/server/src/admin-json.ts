@@ -1,4 +1,18 @@
-import type { App, AuditEntry, DeliveryAttempt, Grant, MailMessage, NewAppInput, OutboxEvent, ReviewedFields, SecurityEvent, SigningKeyRecord, Tenant, User } from '@fieldgate/core'
+import type {
+  App,
+  AuditEntry,
+  DeliveryAttempt,
+  Grant,
+  InitialAccessToken,
+  MailMessage,
+  NewAppInput,
+  OutboxEvent,
+  ReviewedFields,
+  SecurityEvent,
+  SigningKeyRecord,
+  Tenant,
+  User,
+} from '@fieldgate/core'
 
 /** How the CLI's --json and the admin API show the store's objects: snake_case, ISO times, no secrets. */
 type Json = Record<string, unknown>
@@ -91,6 +105,16 @@ export const mailJson = (m: MailMessage) => ({
 })
 
 export const grantJson = (g: Grant) => ({ id: g.id, app_id: g.appId, tenant_id: g.tenantId, scopes: g.scopes.join(' '), status: g.status })
+
+/** An initial access token as listed: never the token, which is shown once when made. */
+export const initialAccessTokenJson = (t: InitialAccessToken) => ({
+  id: t.id,
+  note: t.note,
+  created_by: t.createdBy,
+  created_at: iso(t.createdAt),
+  expires_at: iso(t.expiresAt),
+  revoked_at: iso(t.revokedAt),
+})
 
 export const keyJson = (k: SigningKeyRecord) => ({ kid: k.kid, alg: k.alg, state: k.state, created_at: iso(k.createdAt), retire_at: iso(k.retireAt) })
 

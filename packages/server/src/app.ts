@@ -16,6 +16,7 @@ import { fieldmarginRoutes } from './routes/fieldmargin.js'
 import { forwardAuthRoutes } from './routes/forward-auth.js'
 import { oauthRoutes } from './routes/oauth.js'
 import { pageRoutes } from './routes/pages.js'
+import { registrationRoutes } from './routes/registration.js'
 import { resourceApiRoutes } from './routes/resources.js'
 import { tokenRoutes } from './routes/token.js'
 import { wellKnownRoutes } from './routes/well-known.js'
@@ -85,6 +86,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   await app.register(wellKnownRoutes, { ctx, gateway })
   await app.register(tokenRoutes, { ctx })
   await app.register(oauthRoutes, { ctx })
+  await app.register(registrationRoutes, { ctx })
   await app.register(fieldmarginRoutes, { ctx })
   await app.register(pageRoutes, { ctx, csrfKey: runtime.csrfKey, masterKey: runtime.masterKey })
   await app.register(apiRoutes, { ctx })

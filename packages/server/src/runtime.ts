@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { ChangeFeed, KeyRing, securityLog, standardGrantTypes, StoreCache, ensureSigningKeys, parseMasterKey, type Config, type CoreContext, type Storage } from '@fieldgate/core'
 import { openStorage } from '@fieldgate/storage'
 import type { Logger } from 'pino'
+import { metadataFetcher } from './client-metadata.js'
 import { defaultMailerTiming, Mailer } from './mail/mailer.js'
 import { Dispatcher } from './webhooks/dispatcher.js'
 
@@ -46,7 +47,9 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
       log: ({ details, email: _email, ...event }) => logger.warn({ security: { ...event, ...details } }, `security event ${event.kind}`),
       onError: (err, event) => logger.error({ err, security: { kind: event.kind } }, 'storing a security event failed'),
     })
-    const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache, grants: standardGrantTypes, security, now: Date.now }
+    // Client metadata documents are fetched under the Data API's SSRF rules (client-metadata.ts).
+    const clientMetadata = config.registration.metadataDocuments ? { clientMetadata: metadataFetcher({ allowPrivateTargets: config.webhooks.allowPrivateTargets }) } : {}
+    const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache, grants: standardGrantTypes, security, now: Date.now, ...clientMetadata }
     // A key reload that fails keeps the current ring and retries, without holding up the invalidations behind it.
     const reloadKeys = async (): Promise<void> => {
       try {

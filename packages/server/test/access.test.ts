@@ -7,6 +7,10 @@ import {
   cliActor,
   createApp,
   createGrant,
+  createInitialAccessToken,
+  listInitialAccessTokens,
+  registerClient,
+  revokeInitialAccessToken,
   createTenant,
   createUser,
   deleteApp,
@@ -174,6 +178,31 @@ function accessRules(engine: Engine): void {
     assert.equal((await server.storage.getUser(partner.user.id))?.operator, false)
     assert.equal((await server.storage.getUser(stranger.user.id))?.suspendedAt, null)
     assert.equal(await codeOf(approveApp(ctx, cliActor, { clientId: app.clientId })), 'allowed')
+  })
+
+  it("lets only an operator make, list and revoke initial access tokens; a registered client is nobody's to manage in the portal", async () => {
+    for (const who of [partner, owner, visitorActor('127.0.0.1')]) {
+      assert.equal(await codeOf(createInitialAccessToken(ctx, who, {})), 'forbidden')
+      assert.equal(await codeOf(listInitialAccessTokens(ctx, who)), 'forbidden')
+      assert.equal(await codeOf(revokeInitialAccessToken(ctx, who, { id: 'x' })), 'forbidden')
+    }
+    assert.deepEqual(await server.storage.listInitialAccessTokens(), [])
+    const made = await createInitialAccessToken(ctx, cliActor, { note: 'ops' })
+    assert.deepEqual(
+      (await listInitialAccessTokens(ctx, cliActor)).map((t) => t.id),
+      [made.token.id],
+    )
+    const registered = await registerClient(server.runtime.ctx, visitorActor('127.0.0.1'), {
+      metadata: { redirect_uris: ['https://agent.example/cb'], token_endpoint_auth_method: 'none' },
+    })
+    const clientId = registered.app.clientId
+    for (const who of [partner, owner]) {
+      assert.equal(await findOwnApp(ctx, who, clientId), undefined)
+      assert.equal(await codeOf(updateApp(ctx, who, { clientId, fields: { name: 'Mine now' } })), 'not_found')
+      assert.equal(await codeOf(deleteApp(ctx, who, { clientId })), 'not_found')
+    }
+    assert.equal((await server.storage.getAppByClientId(clientId))?.name, 'Unnamed app')
+    assert.equal(await codeOf(deleteApp(ctx, cliActor, { clientId })), 'allowed')
   })
 
   it('lets a visitor sign up and nothing more', async () => {

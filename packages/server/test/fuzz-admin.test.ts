@@ -27,6 +27,7 @@ const specs: Spec[] = [
   getRoute('/admin/v1/apps', 'api', { auth: adminAuth }),
   getRoute('/admin/v1/grants', 'api', { auth: adminAuth, names: ['tenant_id'], real: (f) => f.tenantIds }),
   getRoute('/admin/v1/keys', 'api', { auth: adminAuth }),
+  getRoute('/admin/v1/registration-tokens', 'api', { auth: adminAuth }),
   getRoute('/admin/v1/users', 'api', { auth: adminAuth, names: ['q', 'limit', 'offset'], real: () => ['1', '500', '501', '0', '-1', '1.5', '%', 'farm'] }),
   getRoute('/admin/v1/mail', 'api', { auth: adminAuth, names: ['q', 'limit', 'offset', 'state'], real: () => ['local', 'sent', 'LOCAL', '1', '501', '-1', '%'] }),
   getRoute('/admin/v1/security-events', 'api', {
@@ -73,6 +74,7 @@ const specs: Spec[] = [
         { kind: ['private', 'public'], environment: ['sandbox'] },
       ],
       ['/admin/v1/grants', { text: ['client_id', 'tenant_id', 'scopes'], required: ['client_id', 'tenant_id'] }, {}],
+      ['/admin/v1/registration-tokens', { text: ['note'], other: ['expires_days'], required: [] }, {}],
       ['/admin/v1/users/suspend', { text: ['email', 'reason'], required: ['email', 'reason'] }, { email: ['fuzz@farm.example'] }],
       ['/admin/v1/users/operator', { text: ['email'], other: ['operator'], required: ['email', 'operator'] }, { email: ['fuzz@farm.example'] }],
       ['/admin/v1/users/unsuspend', { text: ['email'], other: ['reason'], required: ['email'] }, { email: ['fuzz@farm.example'] }],
@@ -123,6 +125,19 @@ const specs: Spec[] = [
           ),
         }),
       ),
+  },
+  {
+    method: 'POST',
+    route: '/admin/v1/registration-tokens/:id/revoke',
+    kind: 'api',
+    note: 'no initial access token exists',
+    build: (f) =>
+      req({
+        method: 'POST',
+        path: edgeSegment.map((s) => `/admin/v1/registration-tokens/${s}/revoke`),
+        auth: adminAuth(f),
+        body: bodies(paramsOf({}), f.limit, { hints: [], allowEmpty: true }),
+      }),
   },
   ...['approve', 'reject', 'suspend', 'unsuspend'].map(
     (verb): Spec => ({

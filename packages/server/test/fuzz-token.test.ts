@@ -1,12 +1,28 @@
 /**
  * Fuzzing the OAuth token, introspection and revocation endpoints, Field Nation's token endpoint,
- * fieldmargin's token exchange and revocation, and the permissions read. Issue 7, the security sweep:
+ * fieldmargin's token exchange and revocation, the permissions read, and client registration (RFC 7591, 7592). Issue 7, the security sweep:
  * no 5xx, errors keep their shape, no request changes the store. The generators, the server with its
  * fixtures and the checks are in support/fuzz.ts.
  */
 import { randomBytes } from 'node:crypto'
 import fc from 'fast-check'
-import { ALL_SCOPES, bearerAuth, bodies, CALLBACK, clientAuth, fieldsOf, fuzzFile, getRoute, noAuth, paramsOf, queryOf, req, type Fixture, type Spec } from './support/fuzz.js'
+import {
+  ALL_SCOPES,
+  bearerAuth,
+  bodies,
+  CALLBACK,
+  clientAuth,
+  edgeSegment,
+  fieldsOf,
+  fuzzFile,
+  getRoute,
+  noAuth,
+  paramsOf,
+  queryOf,
+  req,
+  type Fixture,
+  type Spec,
+} from './support/fuzz.js'
 
 const OAUTH_FIELDS = [
   'grant_type',
@@ -38,6 +54,36 @@ const GRANT_TYPES = [
   'CLIENT_CREDENTIALS',
   'client_credentials ',
 ]
+
+const REGISTRATION_FIELDS = [
+  'redirect_uris',
+  'token_endpoint_auth_method',
+  'grant_types',
+  'response_types',
+  'client_name',
+  'client_uri',
+  'logo_uri',
+  'scope',
+  'contacts',
+  'policy_uri',
+  'client_id',
+  'client_secret',
+  'software_id',
+]
+
+/** RFC 7591 metadata with real values mixed in, but only redirect URIs a registration refuses (so nothing is stored). */
+const registrationParams = (f: Fixture) =>
+  paramsOf(
+    fieldsOf(REGISTRATION_FIELDS, {
+      redirect_uris: ['http://evil.example/cb', 'javascript:alert(1)', `${CALLBACK}#fragment`, 'callback', 'https://'],
+      token_endpoint_auth_method: ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      response_types: ['code', 'token'],
+      scope: ALL_SCOPES.split(' ').concat(['fieldgate:introspect', '']),
+      client_id: [f.pub.clientId],
+      client_secret: [f.pub.clientSecret],
+    }),
+  )
 
 /** Token endpoint parameters, real client credentials mixed in (a client-credentials token may be issued: that stores nothing). */
 const tokenParams = (f: Fixture, extraReal: Record<string, readonly string[]> = {}) =>
@@ -117,6 +163,39 @@ const specs: Spec[] = [
         }),
       }),
   },
+  // ---- RFC 7591 registration and RFC 7592 management (open policy): never a redirect URI that registers ----
+  {
+    method: 'POST',
+    route: '/oauth/register',
+    kind: 'api',
+    note: 'no redirect URI it sends is acceptable',
+    build: (f) =>
+      req({
+        method: 'POST',
+        path: '/oauth/register',
+        auth: fc.oneof(noAuth, bearerAuth(f)),
+        body: bodies(registrationParams(f), f.limit, { hints: REGISTRATION_FIELDS, padKeys: REGISTRATION_FIELDS }),
+      }),
+  },
+  ...(['GET', 'PUT', 'DELETE'] as const).map(
+    (method): Spec => ({
+      method,
+      route: '/oauth/register/:client_id',
+      kind: 'api',
+      note: 'no registration access token exists',
+      build: (f) =>
+        req({
+          method,
+          path: fc.oneof(
+            fc.constant(`/oauth/register/${f.pub.clientId}`),
+            edgeSegment.map((s) => `/oauth/register/${s}`),
+          ),
+          auth: fc.oneof(noAuth, bearerAuth(f), fc.constantFrom({ authorization: `Bearer fgr_${'A'.repeat(43)}` }, { authorization: 'Bearer ' })),
+          otherMethods: false,
+          ...(method === 'PUT' ? { body: bodies(registrationParams(f), f.limit, { hints: REGISTRATION_FIELDS, allowEmpty: true }) } : {}),
+        }),
+    }),
+  ),
   getRoute('/v1/permissions', 'api', { auth: (f) => bearerAuth(f), names: ['access_token'], real: (f) => [f.opaque, f.privToken] }),
 ]
 

@@ -26,7 +26,7 @@ import { Person } from './person.js'
 
 const WORKORDERS = '/api/rest/v2/workorders'
 const TOKEN_PATHS = ['/oauth/token', '/authentication/api/oauth/token'] as const
-const roomy: Config['rateLimits'] = { windowSeconds: 60, perToken: 1000, perClient: 1000, tokenPerClient: 1000, tokenPerAddress: 1000 }
+const roomy: Config['rateLimits'] = { windowSeconds: 60, perToken: 1000, perClient: 1000, tokenPerClient: 1000, tokenPerAddress: 1000, registerPerAddress: 1000 }
 
 const limited = (limits: Partial<Config['rateLimits']>, extra: Partial<Config> = {}) => startServer({ overrides: { rateLimits: { ...roomy, ...limits }, ...extra } })
 
@@ -202,7 +202,7 @@ describe('rate limits', () => {
 
   it('settings: defaults, environment, validation', () => {
     const d = loadConfig({}, { issuer: 'https://auth.example' })
-    assert.deepEqual(d.rateLimits, { windowSeconds: 60, perToken: 600, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 600 })
+    assert.deepEqual(d.rateLimits, { windowSeconds: 60, perToken: 600, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 600, registerPerAddress: 30 })
     assert.equal(d.redisUrl, undefined)
     assert.equal(d.rateLimitPrefix, 'fieldgate:https://auth.example:')
     const e = loadConfig({
@@ -212,7 +212,7 @@ describe('rate limits', () => {
       FIELDGATE_RATE_LIMIT_PER_TOKEN: '5',
       FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
     })
-    assert.deepEqual(e.rateLimits, { windowSeconds: 10, perToken: 5, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 0 })
+    assert.deepEqual(e.rateLimits, { windowSeconds: 10, perToken: 5, perClient: 1200, tokenPerClient: 300, tokenPerAddress: 0, registerPerAddress: 30 })
     assert.equal(e.redisUrl, 'redis://127.0.0.1:6379/2')
     assert.equal(e.rateLimitPrefix, 'acme:')
     assert.ok(Object.isFrozen(e.rateLimits))

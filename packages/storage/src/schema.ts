@@ -125,6 +125,7 @@ export interface Database {
     expiresAt: number
     usedAt: number | null
   }
+  initialAccessTokens: { id: string; tokenHash: string; note: string; createdBy: string; createdAt: number; expiresAt: number | null; revokedAt: number | null }
   installs: { grantId: string; installedBy: string | null; state: string; error: string | null; createdAt: number; updatedAt: number }
   auditEntries: {
     id: string

@@ -16,6 +16,7 @@ import {
   type AuditEntry,
   type AuthorizationCode,
   type EmailToken,
+  type InitialAccessToken,
   type Install,
   type Grant,
   type MailMessage,
@@ -1123,6 +1124,41 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
       })
     })
 
+    describe('initial access tokens', () => {
+      const db = freshStore(open)
+
+      it('keeps initial access tokens by hash, newest first, and revokes each once with what goes alongside', async () => {
+        const s = db()
+        const made = (over: Partial<InitialAccessToken> = {}): InitialAccessToken => ({
+          id: randomUUID(),
+          tokenHash: hex(),
+          note: 'for é"agents',
+          createdBy: 'cli',
+          createdAt: T,
+          expiresAt: null,
+          revokedAt: null,
+          ...over,
+        })
+        const [older, newer] = [made(), made({ createdAt: T + 1, expiresAt: T + 86_400_000 })]
+        const entry = auditEntry({ objectId: older.id, action: 'registration_token.created' })
+        await s.saveInitialAccessToken(older, { audit: [entry] })
+        await s.saveInitialAccessToken(newer)
+        assert.deepEqual(await s.findInitialAccessToken(older.tokenHash), older)
+        assert.deepEqual(await s.findInitialAccessToken(newer.tokenHash), newer)
+        assert.equal(await s.findInitialAccessToken(hex()), undefined)
+        assert.deepEqual(await s.listInitialAccessTokens(), [newer, older])
+        assert.ok((await s.listAudit({ limit: 10 })).some((e) => e.id === entry.id))
+        await assert.rejects(s.saveInitialAccessToken(made({ tokenHash: older.tokenHash })), 'a hash is one token')
+
+        const revoked = auditEntry({ objectId: older.id, action: 'registration_token.revoked' })
+        assert.equal(await s.revokeInitialAccessToken(older.id, T + 5, { audit: [revoked] }), true)
+        assert.equal(await s.revokeInitialAccessToken(older.id, T + 6), false, 'once')
+        assert.equal(await s.revokeInitialAccessToken(randomUUID(), T + 6), false)
+        assert.deepEqual(await s.findInitialAccessToken(older.tokenHash), { ...older, revokedAt: T + 5 })
+        assert.equal((await s.listAudit({ limit: 10 })).filter((e) => e.id === revoked.id).length, 1)
+      })
+    })
+
     describe('sessions', () => {
       const db = freshStore(open)
 
@@ -1865,6 +1901,10 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   rotateRefreshToken: 'refuses to rotate an expired refresh token; exactly one of 20 concurrent rotations wins',
   revokeRefreshFamily: 'revokeRefreshFamily, revokeTokensFromCode and revokeGrant end refresh tokens',
   savePushedRequest: 'keeps a pushed request until it is used or expires; exactly one use wins',
+  saveInitialAccessToken: 'keeps initial access tokens by hash, newest first, and revokes each once with what goes alongside',
+  findInitialAccessToken: 'keeps initial access tokens by hash, newest first, and revokes each once with what goes alongside',
+  listInitialAccessTokens: 'keeps initial access tokens by hash, newest first, and revokes each once with what goes alongside',
+  revokeInitialAccessToken: 'keeps initial access tokens by hash, newest first, and revokes each once with what goes alongside',
   getPushedRequest: 'keeps a pushed request until it is used or expires; exactly one use wins',
   usePushedRequest: 'keeps a pushed request until it is used or expires; exactly one use wins',
 

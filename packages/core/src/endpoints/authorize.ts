@@ -2,6 +2,7 @@ import { adminTenants } from '../operations/access.js'
 import { connectApp } from '../operations/grants.js'
 import { actingUser, auditEntry, type Actor } from '../audit.js'
 import { isLookupKey } from '../client-auth.js'
+import { ClientMetadataError, findClient } from '../client-metadata.js'
 import type { CoreContext, Params } from '../context.js'
 import { checkedResource } from '../audiences.js'
 import { InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType } from '../errors.js'
@@ -129,7 +130,11 @@ async function pushedParameters(ctx: CoreContext, app: App, query: Params): Prom
 
 async function requireClient(ctx: CoreContext, clientId: string | undefined): Promise<App> {
   if (!clientId) throw new AuthorizationPageError('The link that brought you here has no client_id: the app that sent you is misconfigured.')
-  const app = isLookupKey(clientId) ? (await ctx.cache.client(clientId, ctx.now()))?.app : undefined
+  // An https client_id may be a client metadata document's URL: fetched here when new or stale (client-metadata.ts).
+  const app = await findClient(ctx, clientId, 'authorize').catch((err: unknown) => {
+    if (err instanceof ClientMetadataError) throw new AuthorizationPageError(`The app that sent you here (${hostOf(clientId)}) could not be verified: ${err.message}.`)
+    throw err
+  })
   if (!app) throw new AuthorizationPageError('The app that sent you here is not known to this server.')
   if (app.suspendedAt !== null) throw new AuthorizationPageError(`${app.name} is suspended: it cannot be connected.`, 403)
   // A client that registered itself is never reviewed: the consent page says so, and the person decides.
@@ -153,6 +158,8 @@ function requireRedirectUri(app: App, requested: string | undefined): string {
     app.redirectUris.length === 0 ? 'The app that sent you here has no redirect URI registered.' : 'The app that sent you here must say which of its redirect URIs to use.',
   )
 }
+
+const hostOf = (url: string): string => (URL.canParse(url) ? new URL(url).host : 'unknown')
 
 function sameLoopbackUri(registered: string, requested: string): boolean {
   if (!registered.startsWith('http://') || !requested.startsWith('http://')) return false

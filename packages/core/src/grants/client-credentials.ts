@@ -2,7 +2,7 @@ import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { checkedResource } from '../audiences.js'
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from '../errors.js'
-import type { App, Grant, Tenant } from '../model.js'
+import { isRegisteredClient, type App, type Grant, type Tenant } from '../model.js'
 import { formatScope, missingFrom, parseScope } from '../scopes.js'
 import { issueJwtAccessToken } from '../tokens/issue.js'
 import type { GrantRequest, GrantType, TokenResult } from './registry.js'
@@ -11,6 +11,8 @@ import type { GrantRequest, GrantType, TokenResult } from './registry.js'
 async function clientCredentials(ctx: CoreContext, app: App, params: Params, request: GrantRequest): Promise<TokenResult> {
   // OAuth 2.1 §4.2: only a confidential client can stand for itself.
   if (app.publicClient) throw new UnauthorizedClient('a public client cannot use client_credentials')
+  // A client that registered itself reaches a farm only through its farmer's consent, never on its own.
+  if (isRegisteredClient(app)) throw new UnauthorizedClient('a registered client cannot use client_credentials')
   const tenant = await resolveTenant(ctx, app, params.target_id)
   const grant = await activeGrant(ctx, app, tenant)
   const scopes = grantedScopes(params.scope, allowedNow(grant, app))

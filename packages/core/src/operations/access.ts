@@ -1,8 +1,11 @@
 import type { Actor } from '../audit.js'
 import { isLookupKey } from '../client-auth.js'
-import type { OperationContext } from '../context.js'
+import type { CoreContext, OperationContext } from '../context.js'
+import { InvalidToken, MissingToken, OAuthError } from '../errors.js'
 import type { App, Tenant, User } from '../model.js'
 import { forbidden, notFound } from '../operation-error.js'
+import { hashSecret, sameHash } from '../secrets.js'
+import type { InitialAccessToken } from '../storage.js'
 import { isAvailable } from './review.js'
 
 /*
@@ -75,3 +78,39 @@ const signedInLookup = async (ctx: OperationContext, actor: Actor, clientId: str
   actor.kind === 'visitor' || !isLookupKey(clientId) ? undefined : ctx.storage.getAppByClientId(clientId)
 
 const ownsOrOperates = (actor: Actor, app: App): boolean => actor.kind === 'operator' || (actor.kind === 'person' && app.ownerUserId === actor.user.id)
+
+/**
+ * RFC 7591 §3: who may register a client. Under `open` anyone; under `token` only the bearer of a live
+ * initial access token (RFC 6750 §3.1 errors: 401 without one or with a bad one), which is returned for
+ * the audit entry; under `off` nobody (the endpoint is not even served). An operator always may.
+ */
+export async function requireRegistrant(ctx: CoreContext, actor: Actor, initialAccessToken: string | undefined): Promise<InitialAccessToken | undefined> {
+  const { policy } = ctx.config.registration
+  if (actor.kind === 'operator') return undefined
+  if (policy === 'off') throw new OAuthError('access_denied', 'client registration is off on this server', 403)
+  if (policy === 'open') return undefined
+  if (initialAccessToken === undefined) throw new MissingToken()
+  const token = isLookupKey(initialAccessToken) ? await ctx.storage.findInitialAccessToken(hashSecret(initialAccessToken)) : undefined
+  if (!token || !isLiveInitialAccessToken(token, ctx.now())) throw new InvalidToken('The initial access token is not valid, has expired or was revoked')
+  return token
+}
+
+/** Whether an initial access token registers now: neither revoked nor expired. */
+export const isLiveInitialAccessToken = (token: InitialAccessToken, now: number): boolean => token.revokedAt === null && (token.expiresAt === null || token.expiresAt > now)
+
+// Compared against when the client is unknown, so an unknown client_id costs what a wrong token does.
+const decoyRegistrationHash = hashSecret('fieldgate-decoy-registration-token')
+
+/**
+ * RFC 7592 §2: only the holder of a client's registration access token may read, change or delete its
+ * registration. Any failure (no token, a wrong one, an unknown client, one that did not register
+ * itself) is the same 401 invalid_token, compared in constant time, so nothing about the client leaks.
+ */
+export async function registeredClientFor(ctx: OperationContext, clientId: string, registrationAccessToken: string | undefined): Promise<App> {
+  if (registrationAccessToken === undefined) throw new MissingToken()
+  const app = isLookupKey(clientId) ? await ctx.storage.getAppByClientId(clientId) : undefined
+  const expected = app?.registration === 'dynamic' ? app.registrationTokenHash : null
+  const matched = sameHash(expected ?? decoyRegistrationHash, hashSecret(registrationAccessToken))
+  if (!app || expected === null || !matched) throw new InvalidToken('The registration access token is not valid for this client')
+  return app
+}

@@ -220,10 +220,14 @@ const appFieldNames = [
 
 /** Deletes an app; its grants, and so every token it holds, end at once. Returns the grants it ended. */
 export async function deleteApp(ctx: OperationContext, actor: Actor, input: { clientId: string }): Promise<{ app: App; grantIds: string[] }> {
-  const app = await appFor(ctx, actor, input.clientId)
+  return endApp(ctx, actor, await appFor(ctx, actor, input.clientId))
+}
+
+/** Deletes an app the caller has already found the actor may delete (appFor, or RFC 7592's registration access token). */
+export async function endApp(ctx: OperationContext, actor: Actor, app: App, action = 'app.deleted'): Promise<{ app: App; grantIds: string[] }> {
   const grantIds = (await ctx.storage.listGrants({ appId: app.id })).map((g) => g.id)
   const audit = [
-    auditEntry(actor, ctx.now(), 'app.deleted', { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId }),
+    auditEntry(actor, ctx.now(), action, { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId }, { name: app.name, client_id: app.clientId }),
   ]
   await ctx.storage.deleteApp(app.id, ctx.now(), { audit })
   ctx.cache.apply({ kind: 'app', ref: app.id })

@@ -7,6 +7,7 @@ import type { SigningKeyStore } from './keys.js'
 import type { OutboxStore } from './outbox.js'
 import type { ProofStore } from './proofs.js'
 import type { RecordStore } from './records.js'
+import type { RegistrationStore } from './registration.js'
 import type { TenantStore } from './tenants.js'
 import type { TokenStore } from './tokens.js'
 import type { UpstreamStore } from './upstream.js'
@@ -21,6 +22,7 @@ export type { SigningKeyStore } from './keys.js'
 export type { OutboxStore } from './outbox.js'
 export type { ProofStore } from './proofs.js'
 export type { RecordStore } from './records.js'
+export type { InitialAccessToken, RegistrationStore } from './registration.js'
 export type { Page, TenantStore } from './tenants.js'
 export type { IssuedTokens, TokenStore } from './tokens.js'
 export type { UpstreamStore } from './upstream.js'
@@ -43,7 +45,8 @@ export interface Storage
     OutboxStore,
     ChangeStore,
     UpstreamStore,
-    ProofStore {
+    ProofStore,
+    RegistrationStore {
   readonly engine: 'sqlite' | 'postgres'
   migrate(): Promise<void>
   close(): Promise<void>

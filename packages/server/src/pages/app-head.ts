@@ -1,4 +1,4 @@
-import { initials, publisherOf, type App } from '@fieldgate/core'
+import { initials, isRegisteredClient, publisherOf, type App } from '@fieldgate/core'
 import { html, type SafeHtml } from './html.js'
 
 /** An app's logo, or a badge of its initials when it has none; decorative, since its name is beside it. */
@@ -18,10 +18,20 @@ export function appHead(app: App, opts: { returnTo?: string | undefined; lead?: 
   ${appLogo(app)}
   <div>
     ${opts.lead ? html`<p class="muted">${opts.lead}</p>` : ''}
-    <p><strong class="app">${app.name}</strong> <span class="muted">by ${publisherOf(app)}</span></p>
+    <p><strong class="app">${app.name}</strong> <span class="muted">${origin(app)}</span></p>
     ${host ? html`<p class="muted">Sends you back to <strong>${host}</strong></p>` : ''}
   </div>
 </div>`
+}
+
+/**
+ * Who stands behind the app. A client that registered itself names its own publisher, so none is shown:
+ * a metadata document's app is known by the host its client_id URL is on (draft-ietf-oauth-client-id-
+ * metadata-document §7.5: show that host), a dynamically registered one only as having registered itself.
+ */
+const origin = (app: App): string => {
+  if (!isRegisteredClient(app)) return `by ${publisherOf(app)}`
+  return app.registration === 'metadata_document' ? `from ${hostOf(app.clientId) ?? app.clientId}` : 'registered itself'
 }
 
 const hostOf = (uri: string): string | undefined => {

@@ -1,4 +1,4 @@
-import { describeScope, type App, type Tenant } from '@fieldgate/core'
+import { describeScope, isRegisteredClient, type App, type Tenant } from '@fieldgate/core'
 import { appHead } from './app-head.js'
 import { html, type SafeHtml } from './html.js'
 import type { Page } from './layout.js'
@@ -23,9 +23,20 @@ export interface ConsentPage {
   resource?: string | null
 }
 
+/**
+ * A client that registered itself (RFC 7591 or a client metadata document) was never reviewed: said
+ * plainly, above the decision, with what a person can check (the host it sends them back to).
+ */
+const unreviewed = (app: App, platform: string): SafeHtml | string =>
+  isRegisteredClient(app)
+    ? html`<p class="warning" role="note"><strong>${platform} has not reviewed ${app.name}.</strong> ${
+        app.registration === 'metadata_document' ? 'It describes itself on its own website' : 'It registered itself'
+      }: its name and logo are its own claims. Allow it only if you trust the app you came from, and check the address it sends you back to.</p>`
+    : ''
+
 export const consentPage =
   (p: ConsentPage): Page =>
-  ({ words }) => ({
+  ({ words, name }) => ({
     title: `Connect ${p.app.name}`,
     user: p.user,
     csrf: p.csrf,
@@ -33,6 +44,7 @@ export const consentPage =
     body: html`${appHead(p.app, { returnTo: p.redirectUri })}
 <h1>Connect <span class="app">${p.app.name}</span> to your ${p.tenants.length > 1 ? words.tenants : words.tenant}?</h1>
 ${p.note ? html`<p class="warning" role="alert">${p.note}</p>` : ''}
+${unreviewed(p.app, name)}
 ${p.app.contactEmail ? html`<p class="muted">Contact: <a href="mailto:${p.app.contactEmail}">${p.app.contactEmail}</a></p>` : ''}
 <form method="post" action="/consent">
   <input type="hidden" name="csrf" value="${p.csrf}">

@@ -1,5 +1,6 @@
 import {
   asProposed,
+  isRegisteredClient,
   isReviewed,
   type App,
   type AuditEntry,
@@ -96,7 +97,9 @@ const none = (what: string): SafeHtml => html`<p class="muted">${what}</p>`
 export function appState(app: App): SafeHtml {
   const tags: SafeHtml[] = []
   if (app.suspendedAt !== null) tags.push(html`<span class="tag bad">suspended</span>`)
-  if (isReviewed(app)) {
+  // A client that registered itself is never reviewed: it reaches a farm only through consent.
+  if (isRegisteredClient(app)) tags.push(html`<span class="tag">unreviewed</span>`)
+  else if (isReviewed(app)) {
     if (app.review === 'pending') tags.push(html`<span class="tag">${app.approvedAt === null ? 'waiting for review' : 'change waiting for review'}</span>`)
     else if (app.review === 'rejected') tags.push(html`<span class="tag bad">rejected</span>`)
     else tags.push(html`<span class="tag">approved</span>`)
@@ -166,7 +169,7 @@ function comparison(app: App): SafeHtml {
 }
 
 function decisionForms(csrf: string, app: App, back: 'review' | 'app', error?: FieldError): SafeHtml {
-  const action = (verb: string) => `/operator/apps/${app.clientId}/${verb}`
+  const action = (verb: string) => `/operator/apps/${encodeURIComponent(app.clientId)}/${verb}`
   // One form per app on the queue's page: ids carry the client_id, so each label and error is its own.
   const rid = `reject-reason-${app.clientId}`
   const rejectError = error?.field === 'reason' ? { ...error, field: rid } : undefined
@@ -205,7 +208,7 @@ ${
     ? none('Nothing waits for review.')
     : p.queue.map(
         ({ app, owner }) => html`<section class="app-card" aria-label="${app.name}">
-  <h2><a href="/operator/apps/${app.clientId}">${app.name}</a> ${appState(app)}</h2>
+  <h2><a href="/operator/apps/${encodeURIComponent(app.clientId)}">${app.name}</a> ${appState(app)}</h2>
   <p class="muted">${app.approvedAt === null ? 'New app' : 'Change to an approved app'} by ${ownerLink(owner)}, client_id <code>${app.clientId}</code>${app.contactEmail ? html`, contact ${app.contactEmail}` : ''}.</p>
   ${app.description ? html`<p>${app.description}</p>` : ''}
   ${comparison(app)}
@@ -217,6 +220,10 @@ ${pager(p.paging)}`,
   )
 
 // ---- apps ----
+
+/** How a client that registered itself came to be (docs/registration.md); nothing for the portal's apps. */
+const registrationOf = (app: App): string =>
+  app.registration === 'dynamic' ? ', registered itself (RFC 7591)' : app.registration === 'metadata_document' ? ', client metadata document' : ''
 
 export const appsPage = (p: ConsoleFrame & { apps: Owned[]; paging: Paging }): Page =>
   frame(
@@ -230,7 +237,7 @@ ${
   <thead><tr><th scope="col">App</th><th scope="col">client_id</th><th scope="col">Kind</th><th scope="col">Owner</th><th scope="col">State</th></tr></thead>
   <tbody>${p.apps.map(
     ({ app, owner }) =>
-      html`<tr><td><a href="/operator/apps/${app.clientId}">${app.name}</a></td><td><code>${app.clientId}</code></td><td>${app.kind}, ${app.environment}${app.listed ? ', listed' : ''}</td><td>${ownerLink(owner)}</td><td>${appState(app)}</td></tr>`,
+      html`<tr><td><a href="/operator/apps/${encodeURIComponent(app.clientId)}">${app.name}</a></td><td><code>${app.clientId}</code></td><td>${app.kind}, ${app.environment}${app.listed ? ', listed' : ''}${registrationOf(app)}</td><td>${ownerLink(owner)}</td><td>${appState(app)}</td></tr>`,
   )}</tbody>
 </table>`
 }
@@ -248,8 +255,8 @@ export interface AppDetail extends Owned {
 function suspension(csrf: string, app: App, error: FieldError | undefined): SafeHtml {
   if (app.suspendedAt !== null)
     return html`<p class="warning" role="alert"><strong>Suspended</strong>${app.suspendedWithAccount ? " with its owner's account" : ''} on ${when(app.suspendedAt)}: ${app.suspendedReason ?? ''}</p>
-<form method="post" action="/operator/apps/${app.clientId}/unsuspend"><input type="hidden" name="csrf" value="${csrf}"><button type="submit">Lift the suspension</button></form>`
-  return html`<form method="post" action="/operator/apps/${app.clientId}/suspend">
+<form method="post" action="/operator/apps/${encodeURIComponent(app.clientId)}/unsuspend"><input type="hidden" name="csrf" value="${csrf}"><button type="submit">Lift the suspension</button></form>`
+  return html`<form method="post" action="/operator/apps/${encodeURIComponent(app.clientId)}/suspend">
   <input type="hidden" name="csrf" value="${csrf}">
   <label for="suspend-reason">Suspend: why (the partner is told)</label>
   <input type="text" id="suspend-reason" name="reason" maxlength="2000"${error?.field === 'reason' ? html` aria-invalid="true" aria-describedby="reason-error"` : ''}>
@@ -288,7 +295,7 @@ ${
           html`<tr><td>${tenant ? html`<a href="/operator/tenants/${tenant.id}">${tenant.name}</a>` : grant.tenantId}</td><td>${grant.scopes.join(' ')}</td><td>${grant.status}</td><td>${when(grant.createdAt)}</td></tr>`,
       )}</tbody></table>`
 }
-${deliveries(p.csrf, p.app, p.deliveries, `/operator/apps/${p.app.clientId}/events`, { retry: true })}
+${deliveries(p.csrf, p.app, p.deliveries, `/operator/apps/${encodeURIComponent(p.app.clientId)}/events`, { retry: true })}
 <h2>Audit log</h2>
 ${p.audit.length ? auditTable(p.audit, staffWords) : none('Nothing recorded yet.')}`,
   )
@@ -328,7 +335,7 @@ ${
     : html`<table class="audit"><thead><tr><th scope="col">App</th><th scope="col">Scopes</th><th scope="col">Status</th></tr></thead>
 <tbody>${p.grants.map(
         ({ grant, app }) =>
-          html`<tr><td>${app ? html`<a href="/operator/apps/${app.clientId}">${app.name}</a>` : grant.appId}</td><td>${grant.scopes.join(' ')}</td><td>${grant.status}</td></tr>`,
+          html`<tr><td>${app ? html`<a href="/operator/apps/${encodeURIComponent(app.clientId)}">${app.name}</a>` : grant.appId}</td><td>${grant.scopes.join(' ')}</td><td>${grant.status}</td></tr>`,
       )}</tbody></table>`
 }`,
   )
@@ -393,7 +400,7 @@ ${
     : html`<ul>${p.memberships.map(({ membership, tenant }) => html`<li>${tenant ? html`<a href="/operator/tenants/${tenant.id}">${tenant.name}</a>` : membership.tenantId} (${membership.role})</li>`)}</ul>`
 }
 <h2>Apps</h2>
-${p.apps.length === 0 ? none('No apps.') : html`<ul>${p.apps.map((a) => html`<li><a href="/operator/apps/${a.clientId}">${a.name}</a> ${appState(a)}</li>`)}</ul>`}
+${p.apps.length === 0 ? none('No apps.') : html`<ul>${p.apps.map((a) => html`<li><a href="/operator/apps/${encodeURIComponent(a.clientId)}">${a.name}</a> ${appState(a)}</li>`)}</ul>`}
 <h2>Security events</h2>
 ${p.events.length ? securityTable(p.events) : none('None.')}`,
   )
@@ -411,7 +418,7 @@ function securityTable(events: SecurityEvent[]): SafeHtml {
   return html`<table class="audit"><thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Account</th><th scope="col">Address</th><th scope="col">App</th><th scope="col">Details</th></tr></thead>
 <tbody>${events.map(
     (e) =>
-      html`<tr><td>${when(e.at)}</td><td>${actionLabel(e.kind)}</td><td>${e.userId ? html`<a href="/operator/users/${e.userId}">${e.email ?? e.userId}</a>` : (e.email ?? '')}</td><td>${e.address ?? ''}</td><td>${e.clientId ? html`<a href="/operator/apps/${e.clientId}">${e.clientId}</a>` : ''}</td><td>${Object.keys(e.details).length ? JSON.stringify(e.details) : ''}</td></tr>`,
+      html`<tr><td>${when(e.at)}</td><td>${actionLabel(e.kind)}</td><td>${e.userId ? html`<a href="/operator/users/${e.userId}">${e.email ?? e.userId}</a>` : (e.email ?? '')}</td><td>${e.address ?? ''}</td><td>${e.clientId ? html`<a href="/operator/apps/${encodeURIComponent(e.clientId)}">${e.clientId}</a>` : ''}</td><td>${Object.keys(e.details).length ? JSON.stringify(e.details) : ''}</td></tr>`,
   )}</tbody></table>`
 }
 

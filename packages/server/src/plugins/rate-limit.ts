@@ -11,6 +11,7 @@ import { bearerToken } from './bearer.js'
  *
  * - Token endpoints: per client address (every request) and per client (only requests whose client
  *   authenticated: counting a claimed client_id would let anyone spend another client's budget).
+ * - Registration endpoints: per client address, with a budget of their own.
  * - Protected API: per access token (keyed by its SHA-256, never the token) and per client, after
  *   `requireBearer`, so only accepted tokens count.
  *
@@ -44,6 +45,7 @@ interface Limits {
   readonly perClient: Limit | undefined
   readonly tokenPerClient: Limit | undefined
   readonly tokenPerAddress: Limit | undefined
+  readonly registerPerAddress: Limit | undefined
   /** Throttled warning when a count could not be made (the store failed). */
   readonly storeFailed: () => void
 }
@@ -103,6 +105,7 @@ export async function registerRateLimits(app: FastifyInstance, config: Config): 
     tokenPerClient: await limit('tokenPerClient', 'per client at the token endpoint', (request) => authenticatedClient.get(request) ?? ''),
     // The plugin's own key: the client address, IPv6 grouped per /64.
     tokenPerAddress: await limit('tokenPerAddress', 'per client address at the token endpoint'),
+    registerPerAddress: await limit('registerPerAddress', 'per client address at the registration endpoint'),
     storeFailed,
   } satisfies Limits)
 }
@@ -148,6 +151,15 @@ export function tokenLimits(app: FastifyInstance, ctx: CoreContext, read: (reque
       await apply(limits, [limits.tokenPerClient], request, reply)
     },
   }
+}
+
+/**
+ * The onRequest hook of the registration endpoints (RFC 7591, RFC 7592): per client address, before
+ * the body is read, as the token endpoint's; a registration writes a row, so its budget is far smaller.
+ */
+export function registrationLimits(app: FastifyInstance): Hook {
+  const limits = limitsOf(app)
+  return (request, reply) => apply(limits, [limits.registerPerAddress], request, reply)
 }
 
 /**

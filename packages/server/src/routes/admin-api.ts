@@ -16,6 +16,9 @@ import {
   unsuspendAccount,
   unsuspendApp,
   createApp,
+  createInitialAccessToken,
+  listInitialAccessTokens,
+  revokeInitialAccessToken,
   createGrant,
   createTenant,
   createUser,
@@ -32,7 +35,7 @@ import {
   type Actor,
   type CoreContext,
 } from '@fieldgate/core'
-import { appInput, appJson, auditJson, grantJson, keyJson, mailJson, securityEventJson, tenantJson, userJson } from '../admin-json.js'
+import { appInput, appJson, auditJson, grantJson, initialAccessTokenJson, keyJson, mailJson, securityEventJson, tenantJson, userJson } from '../admin-json.js'
 import { list, nullable, oneOf, strict, text as str } from '../schemas/common.js'
 
 /**
@@ -317,6 +320,39 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
     async (request) => grantJson(await revokeGrant(ctx, by(request), { grantId: request.params.id })),
   )
 
+  // RFC 7591 §3 initial access tokens, for FIELDGATE_REGISTRATION=token (docs/registration.md).
+  app.post(
+    '/admin/v1/registration-tokens',
+    {
+      schema: {
+        ...doc('Make an initial access token for client registration; the token is in this answer only'),
+        body: Type.Optional(strict({ note: Type.Optional(str()), expires_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })) })),
+        response: { 201: strict({ ...initialAccessToken.properties, token: str() }) },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body ?? {}
+      const made = await createInitialAccessToken(ctx, by(request), {
+        ...(b.note !== undefined ? { note: b.note } : {}),
+        ...(b.expires_days !== undefined ? { expiresInDays: b.expires_days } : {}),
+      })
+      return reply.code(201).send({ ...initialAccessTokenJson(made.token), token: made.secret })
+    },
+  )
+  app.get(
+    '/admin/v1/registration-tokens',
+    { schema: { ...doc('List initial access tokens, newest first (never the tokens themselves)'), response: { 200: list(initialAccessToken) } } },
+    async (request) => (await listInitialAccessTokens(ctx, by(request))).map(initialAccessTokenJson),
+  )
+  app.post(
+    '/admin/v1/registration-tokens/:id/revoke',
+    { schema: { ...doc('Revoke an initial access token: it registers no more clients'), params: strict({ id: str() }), response: { 200: strict({ revoked: Type.Boolean() }) } } },
+    async (request) => {
+      await revokeInitialAccessToken(ctx, by(request), { id: request.params.id })
+      return { revoked: true }
+    },
+  )
+
   app.get('/admin/v1/keys', { schema: { ...doc('List signing keys'), response: { 200: list(key) } } }, async () => (await s.listSigningKeys()).map(keyJson))
 
   app.post(
@@ -428,6 +464,7 @@ const page = strict({
 })
 const pageOf = (q: { q?: string | undefined; limit: number; offset: number }) => ({ limit: q.limit, offset: q.offset, ...(q.q ? { query: q.q } : {}) })
 const grant = strict({ id: str(), app_id: str(), tenant_id: str(), scopes: str(), status: str() })
+const initialAccessToken = strict({ id: str(), note: str(), created_by: str(), created_at: str(), expires_at: nullableStr, revoked_at: nullableStr })
 const key = strict({ kid: str(), alg: str(), state: str(), created_at: str(), retire_at: nullableStr })
 const audit = strict({
   id: str(),

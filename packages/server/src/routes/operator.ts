@@ -187,7 +187,7 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
         return showApp(request, reply, op.user, found, undefined, 400, { ...error, form: verb === 'approve' || verb === 'reject' ? 'review' : 'suspension' })
       }
       const notice = appNotices[verb]
-      return reply.redirect(back === 'review' ? `/operator/review?notice=${notice}` : `/operator/apps/${found.clientId}?notice=${notice}`, 303)
+      return reply.redirect(back === 'review' ? `/operator/review?notice=${notice}` : `/operator/apps/${encodeURIComponent(found.clientId)}?notice=${notice}`, 303)
     })
   const appDecisions = {
     approve: (actor: Actor, clientId: string, reason?: string) => approveApp(ctx, actor, { clientId, ...(reason?.trim() ? { reason } : {}) }),
@@ -206,7 +206,7 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
       if (!op) return reply
       const found = await findApp(request.params.clientId)
       const acted = await act(ctx, op.actor, { eventId: request.params.eventId, appId: found.id })
-      return reply.redirect(`/operator/apps/${found.clientId}?notice=${acted.queued ? done : not}`, 303)
+      return reply.redirect(`/operator/apps/${encodeURIComponent(found.clientId)}?notice=${acted.queued ? done : not}`, 303)
     })
   onEvent('redeliver', redeliverEvent, 'redelivered', 'waiting')
   onEvent('retry', retryEventNow, 'retrying', 'busy')

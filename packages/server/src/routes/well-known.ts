@@ -31,6 +31,10 @@ export async function wellKnownRoutes(app: FastifyInstance, { ctx, gateway }: { 
       // RFC 9449 §5.1: any client may bind its tokens; an app may be made to (requireDpop).
       dpop_signing_alg_values_supported: [...dpopAlgorithms],
       scopes_supported: Object.keys(scopeDescriptions),
+      // RFC 8414 §2 and RFC 7591 §3: only where registration is served (docs/registration.md).
+      ...(ctx.config.registration.policy === 'off' ? {} : { registration_endpoint: `${issuer}/oauth/register` }),
+      // draft-ietf-oauth-client-id-metadata-document-01 §5: an https client_id's document is fetched.
+      ...(ctx.config.registration.metadataDocuments ? { client_id_metadata_document_supported: true } : {}),
     })
   })
   app.get('/.well-known/jwks.json', async (_request, reply) => {

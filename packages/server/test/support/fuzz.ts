@@ -1006,7 +1006,7 @@ export function areaOf(route: string): Area {
   const path = route.slice(route.indexOf(' ') + 1)
   if (path.startsWith('/admin/')) return 'admin'
   if (resourcePaths.has(path) || path.startsWith('/api/rest/v2/')) return 'api'
-  if (/^\/(oauth\/(token|introspect|revoke|par)|authentication\/|v1\/token\.|v1\/permissions$)/.test(path)) return 'token'
+  if (/^\/(oauth\/(token|introspect|revoke|par|register)|authentication\/|v1\/token\.|v1\/permissions$)/.test(path)) return 'token'
   if (path === '/authorize' || path === '/oauth/authorize' || path === '/consent') return 'authorize'
   if (path === '/developer' || path.startsWith('/developer/')) return 'developer'
   if (path === '/marketplace' || path.startsWith('/marketplace/')) return 'marketplace'
@@ -1045,7 +1045,7 @@ function fuzzSuite(engine: Engine, area: Area, specs: readonly Spec[], extra?: (
       engine,
       overrides: {
         adminToken,
-        rateLimits: { windowSeconds: 60, perToken: 0, perClient: 0, tokenPerClient: 0, tokenPerAddress: 0 },
+        rateLimits: { windowSeconds: 60, perToken: 0, perClient: 0, tokenPerClient: 0, tokenPerAddress: 0, registerPerAddress: 0 },
         // The sign-in limiter is in memory and would answer 429 to most sign-in fuzz: out of the way too.
         signInLimits: { windowSeconds: 60, perAccountAddress: 1_000_000, perAccount: 1_000_000, perAddress: 1_000_000 },
       },

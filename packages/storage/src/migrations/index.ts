@@ -5,6 +5,7 @@ import {
   changeNotify,
   codesTokensSessions,
   dpopProofs,
+  initialAccessTokens,
   initialSchema,
   marketplace,
   mailLease,
@@ -47,6 +48,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0012_upstream_sign_in': statements(upstreamSignIn(d)),
       '0013_oauth21_clients': statements(oauth21Clients(d)),
       '0014_dpop_proofs': statements(dpopProofs(d)),
+      '0015_initial_access_tokens': statements(initialAccessTokens(d)),
     }),
   }
 }

@@ -417,3 +417,18 @@ export const dpopProofs = ({ ms }: Dialect): string[] => [
     expires_at ${ms} NOT NULL)`,
   `CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at)`,
 ]
+
+/**
+ * RFC 7591 §3 initial access tokens for the `token` registration policy (docs/registration.md): made by
+ * an operator, stored hashed, good until they expire (if ever) or are revoked.
+ */
+export const initialAccessTokens = ({ ms }: Dialect): string[] => [
+  `CREATE TABLE initial_access_tokens (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL UNIQUE,
+    note TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at ${ms} NOT NULL,
+    expires_at ${ms},
+    revoked_at ${ms})`,
+]

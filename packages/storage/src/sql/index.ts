@@ -11,6 +11,7 @@ import { sqlSigningKeyStore } from './keys.js'
 import { sqlOutboxStore } from './outbox.js'
 import { sqlProofStore } from './proofs.js'
 import { sqlRecordStore } from './records.js'
+import { sqlRegistrationStore } from './registration.js'
 import type { Engine } from './rows.js'
 import { sqlTenantStore } from './tenants.js'
 import { sqlTokenStore } from './tokens.js'
@@ -65,5 +66,6 @@ export function sqlStorage({ engine, db, schemaName, prepare, watcher }: SqlStor
     ...sqlChangeStore(db, watcher),
     ...sqlUpstreamStore(db),
     ...sqlProofStore(db),
+    ...sqlRegistrationStore(db),
   }
 }
