@@ -241,6 +241,113 @@ describe('admin API: apps', () => {
       [['app.created', sandbox.json.client_id, sandbox.json.sandbox_target_id, '127.0.0.1']],
     )
   })
+
+  const patch = (clientId: string, body: unknown) =>
+    request(server.url(`/admin/v1/apps/${clientId}`), {
+      method: 'PATCH',
+      body: JSON.stringify(body),
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    })
+  const settings = (json: Record<string, unknown>) =>
+    Object.fromEntries(
+      ['public_client', 'token_endpoint_auth_method', 'refresh_tokens', 'access_token_format', 'require_dpop', 'require_par', 'registration'].map((k) => [k, json[k]]),
+    )
+
+  it('creates a public client with no secret, shows its OAuth 2.1 settings, and changes them with PATCH', async () => {
+    const pub = await post('/admin/v1/apps', {
+      name: 'Agent',
+      kind: 'public',
+      environment: 'live',
+      public_client: true,
+      redirect_uris: ['http://127.0.0.1/cb'],
+      require_dpop: true,
+    })
+    assert.equal(pub.status, 201, pub.text)
+    assert.equal('client_secret' in pub.json, false, 'no secret in the answer')
+    assert.deepEqual(settings(pub.json), {
+      public_client: true,
+      token_endpoint_auth_method: 'none',
+      refresh_tokens: true,
+      access_token_format: 'jwt',
+      require_dpop: true,
+      require_par: false,
+      registration: 'portal',
+    })
+    const app = (await server.storage.getAppByClientId(pub.json.client_id))!
+    assert.equal((await server.storage.listLiveSecrets(app.id, Date.now())).length, 0)
+    const rotation = await post(`/admin/v1/apps/${pub.json.client_id}/rotate-secret`, { grace: 0 })
+    assert.equal(rotation.status, 400)
+    assert.equal(rotation.json.error_description, 'a public client has no secret to rotate')
+
+    const off = await patch(pub.json.client_id, { refresh_tokens: false })
+    assert.equal(off.status, 400)
+    assert.deepEqual([off.json.error, off.json.error_description], ['invalid_request', 'a public client always gets refresh tokens'])
+    const retype = await patch(pub.json.client_id, { public_client: false })
+    assert.equal(retype.status, 400, 'the client type is chosen once')
+    const changed = await patch(pub.json.client_id, { access_token_format: 'opaque', require_dpop: false, require_par: true })
+    assert.equal(changed.status, 200, changed.text)
+    assert.deepEqual(settings(changed.json), { ...settings(pub.json), access_token_format: 'opaque', require_dpop: false, require_par: true })
+    const listed = await request(server.url('/admin/v1/apps'), { headers: { authorization: `Bearer ${adminToken}` } })
+    assert.deepEqual(settings(listed.json.find((a: { client_id: string }) => a.client_id === pub.json.client_id)), settings(changed.json))
+    const [entry] = await server.storage.listAudit({ appIds: [app.id], limit: 1 })
+    assert.deepEqual([entry?.action, entry?.actor, entry?.details.changed], ['app.updated', 'admin-api', ['accessTokenFormat', 'requireDpop', 'requirePar']])
+  })
+
+  it('creates a confidential client with refresh tokens, patches any field, and refuses bad patches', async () => {
+    const conf = await post('/admin/v1/apps', { name: 'Server', kind: 'public', environment: 'sandbox', refresh_tokens: true, access_token_format: 'opaque', require_par: true })
+    assert.equal(conf.status, 201, conf.text)
+    assert.match(conf.json.client_secret, /^fgs_sandbox_/)
+    assert.deepEqual(settings(conf.json), {
+      public_client: false,
+      token_endpoint_auth_method: 'client_secret_basic',
+      refresh_tokens: true,
+      access_token_format: 'opaque',
+      require_dpop: false,
+      require_par: true,
+      registration: 'portal',
+    })
+    const id = conf.json.client_id
+    const renamed = await patch(id, { name: 'Server 2', refresh_tokens: false, contact_email: 'ops@server.example', token_ttl: 900 })
+    assert.equal(renamed.status, 200, renamed.text)
+    assert.deepEqual([renamed.json.name, renamed.json.refresh_tokens, renamed.json.contact_email, renamed.json.token_ttl], ['Server 2', false, 'ops@server.example', 900])
+    const cleared = await patch(id, { contact_email: null, token_ttl: null })
+    assert.equal(cleared.status, 200, cleared.text)
+    assert.deepEqual([cleared.json.contact_email, cleared.json.token_ttl, cleared.json.name], [null, null, 'Server 2'])
+    const refusals: [unknown, number, RegExp][] = [
+      [{}, 400, /nothing to change/],
+      [{ token_ttl: 0 }, 400, /token lifetime must be a whole number/],
+      [{ access_token_format: 'paseto' }, 400, /access_token_format/],
+      [{ kind: 'private' }, 400, /kind|additional/],
+      [{ redirect_uris: ['http://server.example/cb'] }, 400, /redirect URI http:\/\/server\.example\/cb must use https/],
+    ]
+    for (const [body, status, message] of refusals) {
+      const r = await patch(id, body)
+      assert.equal(r.status, status, JSON.stringify(body))
+      assert.equal(r.json.error, 'invalid_request')
+      assert.match(r.json.error_description, message)
+    }
+    assert.equal((await patch('fg_unknownclient', { name: 'X' })).status, 404)
+    assert.equal((await server.storage.getAppByClientId(id))?.name, 'Server 2', 'refusals change nothing')
+  })
+
+  it('documents the settings and the update in OpenAPI', async () => {
+    const doc = (await request(server.url('/openapi.json'))).json
+    const body = (op: { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }) =>
+      Object.keys(op.requestBody.content['application/json']!.schema.properties)
+    const settingsIn = ['refresh_tokens', 'access_token_format', 'require_dpop', 'require_par']
+    assert.deepEqual(
+      settingsIn.filter((k) => !body(doc.paths['/admin/v1/apps/{client_id}'].patch).includes(k)),
+      [],
+    )
+    assert.deepEqual(
+      [...settingsIn, 'public_client'].filter((k) => !body(doc.paths['/admin/v1/apps'].post).includes(k)),
+      [],
+    )
+    assert.equal(body(doc.paths['/admin/v1/apps/{client_id}'].patch).includes('public_client'), false, 'the client type is chosen once')
+    const shown = doc.paths['/admin/v1/apps'].get.responses['200'].content['application/json'].schema.items.properties
+    assert.deepEqual(shown.token_endpoint_auth_method.enum, ['none', 'client_secret_basic'])
+    assert.deepEqual(doc.paths['/admin/v1/apps/{client_id}'].patch.requestBody.content['application/json'].schema.properties.token_ttl.type, ['integer', 'null'])
+  })
 })
 
 /** A Data API receiver on loopback that answers `status` and keeps what arrived. */
