@@ -148,7 +148,7 @@ const appFields = (v: AppFormValues, error?: FieldError, editing = false): SafeH
   ${fieldError('redirect_uris', error)}
   ${field('contact_email', 'Contact email', v.contactEmail, error, 'email')}
   ${field('data_api_url', 'Data API URL', v.dataApiUrl, error, 'url', 'Where events about your installs are delivered. Live apps: https.')}
-  ${field('token_ttl', 'Access-token lifetime (seconds)', v.tokenTtl, error, 'number', 'Blank for the default (28000 for public apps, 3600 for private). From 60 to 2592000.', html` min="60" max="2592000" step="1"`)}
+  ${field('token_ttl', 'Access-token lifetime (seconds)', v.tokenTtl, error, 'number', 'Blank for the default (28000 for public apps, 3600 for private; with refresh tokens, the platform’s short lifetime). From 60 to 2592000.', html` min="60" max="2592000" step="1"`)}
   <fieldset${describedBy('scopes', undefined, error)}><legend>Scopes it may ask for</legend>
   ${Object.keys(scopeDescriptions).map(
     (s) => html`<label class="check"><input type="checkbox" name="scope:${s}"${(v.scopes ?? ['api']).includes(s) ? html` checked` : ''}>
