@@ -52,6 +52,7 @@ import {
   appInput,
   appJson,
   auditJson,
+  clientSettingsInput,
   createLogger,
   eventJson,
   grantJson,
@@ -312,6 +313,14 @@ apps
   .option('--publisher <name>', 'who publishes it, as the marketplace shows it (default: the contact email)')
   .option('--support-url <url>', 'where customers get help, https')
   .option('--privacy-policy-url <url>', "what the app does with a customer's data, https")
+  .option('--public-client', 'a public client (RFC 6749 §2.1): a desktop, mobile or agent app with no secret, PKCE and refresh tokens; only at creation')
+  .option('--refresh-tokens', 'the code grant also issues refresh tokens, with access tokens that expire (always for a public client)')
+  .option('--no-refresh-tokens', 'no refresh tokens: a code gives one token that lasts until the connection ends (the default for a confidential client)')
+  .addOption(accessTokenFormatOption())
+  .option('--require-dpop', 'every token request must carry a DPoP proof (RFC 9449)')
+  .option('--no-require-dpop', 'DPoP only when the client sends a proof (the default)')
+  .option('--require-par', 'authorization requests must be pushed to /oauth/par first (RFC 9126)')
+  .option('--no-require-par', 'pushed authorization requests accepted, not required (the default)')
   .action(
     command(async (rt, _c, a) => {
       // Commander collects a variadic option into an array; every other option is one string.
@@ -329,6 +338,8 @@ apps
           data_api_url: a.dataApiUrl,
           listed: a.listed !== undefined,
           redirect_uris: Array.isArray(redirectUris) ? redirectUris.filter((u): u is string => typeof u === 'string') : undefined,
+          public_client: flag(a, 'publicClient'),
+          ...clientSettingsWire(a),
         }),
         ...listingFields(a),
       })
@@ -339,17 +350,35 @@ apps
           `app ${created.app.name} (${created.app.kind}, ${created.app.environment})`,
           `client_id     ${created.app.clientId}`,
           ...(created.clientSecret === null ? ['a public client: no secret'] : [`client_secret ${created.clientSecret}`]),
+          clientLine(created.app),
           ...(created.sandboxTenant ? [`sandbox target_id ${created.sandboxTenant.id}`] : []),
           ...(created.clientSecret === null ? [] : ['The client secret is shown only this once: store it now.']),
         ].join('\n'),
       }
     }),
   )
-/** One line per app, with its review and suspension where they matter. */
+/** One line per app, with its review and suspension where they matter, and whether it is a public client. */
 const appLine = (a: App): string =>
-  [a.clientId, a.kind.padEnd(7), a.environment.padEnd(7), a.name, a.review !== 'approved' ? `[${a.review}]` : '', a.suspendedAt !== null ? '[suspended]' : '']
+  [
+    a.clientId,
+    a.kind.padEnd(7),
+    a.environment.padEnd(7),
+    a.name,
+    a.publicClient ? '[public client]' : '',
+    a.review !== 'approved' ? `[${a.review}]` : '',
+    a.suspendedAt !== null ? '[suspended]' : '',
+  ]
     .filter(Boolean)
     .join('  ')
+
+/** How the app authenticates and what its tokens are (docs/app-settings.md), in one line. */
+const clientLine = (a: App): string =>
+  [
+    a.publicClient ? 'public client (token_endpoint_auth_method none)' : 'confidential client (client_secret_basic)',
+    a.refreshTokens ? `refresh tokens with ${a.accessTokenFormat} access tokens` : 'no refresh tokens',
+    ...(a.requireDpop ? ['DPoP required'] : []),
+    ...(a.requirePar ? ['PAR required'] : []),
+  ].join(', ')
 
 apps
   .command('list')
@@ -400,12 +429,19 @@ apps
   .option('--publisher <name>', 'who publishes it, as the marketplace shows it; "" shows the contact email')
   .option('--support-url <url>', 'where customers get help, https; "" removes it')
   .option('--privacy-policy-url <url>', 'what the app does with a customer\'s data, https; "" removes it')
+  .option('--refresh-tokens', 'the code grant also issues refresh tokens, with access tokens that expire')
+  .option('--no-refresh-tokens', 'no more refresh tokens (refused for a public client, which always has them)')
+  .addOption(accessTokenFormatOption())
+  .option('--require-dpop', 'every token request must carry a DPoP proof (RFC 9449)')
+  .option('--no-require-dpop', 'DPoP only when the client sends a proof')
+  .option('--require-par', 'authorization requests must be pushed to /oauth/par first (RFC 9126)')
+  .option('--no-require-par', 'pushed authorization requests accepted, not required')
   .action(
     command(async (rt, _c, a, [clientId]) => {
       const fields = appUpdate(a)
       if (Object.keys(fields).length === 0) throw invalid('nothing to change: give at least one option (fieldgate apps update --help lists them)')
       const app = await updateApp(rt.ctx, cliActor, { clientId: clientId!, fields })
-      return { json: appJson(app), text: `${app.name} (${app.clientId}) updated\n${appLine(app)}` }
+      return { json: appJson(app), text: `${app.name} (${app.clientId}) updated\n${appLine(app)}\n${clientLine(app)}` }
     }),
   )
 apps
@@ -638,8 +674,28 @@ function appUpdate(a: Record<string, unknown>): AppFields {
     ...(Array.isArray(redirectUris) ? { redirectUris: redirectUris.filter((u): u is string => typeof u === 'string' && u.trim() !== '') } : {}),
     ...(listed !== undefined ? { listed } : {}),
     ...listingFields(a),
+    ...clientSettings(a),
   }
 }
+
+/** --access-token-format, as apps create and apps update take it. */
+function accessTokenFormatOption(): Option {
+  return new Option('--access-token-format <format>', 'the access tokens issued with refresh tokens: jwt (RFC 9068, the default) or opaque (looked up by introspection)').choices([
+    'jwt',
+    'opaque',
+  ])
+}
+
+/** The token settings' options (docs/app-settings.md) as the admin API spells them; undefined where not given. */
+const clientSettingsWire = (a: Record<string, unknown>) => ({
+  refresh_tokens: flag(a, 'refreshTokens'),
+  access_token_format: typeof a.accessTokenFormat === 'string' ? a.accessTokenFormat : undefined,
+  require_dpop: flag(a, 'requireDpop'),
+  require_par: flag(a, 'requirePar'),
+})
+
+/** Those options as the operation's fields, for apps update: only what was given. */
+const clientSettings = (a: Record<string, unknown>): AppFields => clientSettingsInput(clientSettingsWire(a))
 
 /** The marketplace listing's options, as apps create and apps update take them; "" removes one. */
 function listingFields(a: Record<string, unknown>): AppFields {

@@ -1,5 +1,6 @@
 import type {
   App,
+  AppFields,
   AuditEntry,
   DeliveryAttempt,
   Grant,
@@ -47,6 +48,21 @@ export const appJson = (a: App) => ({
   proposed: a.proposed && reviewedJson(a.proposed),
   suspended_at: iso(a.suspendedAt),
   suspended_reason: a.suspendedReason,
+  ...clientJson(a),
+})
+
+/**
+ * How the app authenticates and what its tokens are (docs/app-settings.md), in the names of RFC 7591
+ * §2 where it has one: a public client's token_endpoint_auth_method is `none`.
+ */
+const clientJson = (a: App) => ({
+  public_client: a.publicClient,
+  token_endpoint_auth_method: a.publicClient ? ('none' as const) : ('client_secret_basic' as const),
+  refresh_tokens: a.refreshTokens,
+  access_token_format: a.accessTokenFormat,
+  require_dpop: a.requireDpop,
+  require_par: a.requirePar,
+  registration: a.registration,
 })
 
 const reviewedJson = (r: ReviewedFields) => ({
@@ -167,6 +183,11 @@ export interface AppWire {
   publisher?: string | undefined
   support_url?: string | undefined
   privacy_policy_url?: string | undefined
+  public_client?: boolean | undefined
+  refresh_tokens?: boolean | undefined
+  access_token_format?: string | undefined
+  require_dpop?: boolean | undefined
+  require_par?: boolean | undefined
 }
 
 /** The one mapping from wire fields to the operation's input: what is absent or empty stays unset. */
@@ -190,5 +211,62 @@ export function appInput(w: AppWire): NewAppInput {
     ...(w.publisher ? { publisher: w.publisher } : {}),
     ...(w.support_url ? { supportUrl: w.support_url } : {}),
     ...(w.privacy_policy_url ? { privacyPolicyUrl: w.privacy_policy_url } : {}),
+    ...(w.public_client !== undefined ? { publicClient: w.public_client } : {}),
+    ...clientSettingsInput(w),
+  }
+}
+
+/** The token settings a create or an update may give (docs/app-settings.md); what is absent stays as it is. */
+export function clientSettingsInput(w: Pick<AppWire, 'refresh_tokens' | 'access_token_format' | 'require_dpop' | 'require_par'>): AppFields {
+  return {
+    ...(w.refresh_tokens !== undefined ? { refreshTokens: w.refresh_tokens } : {}),
+    ...(w.access_token_format !== undefined ? { accessTokenFormat: w.access_token_format } : {}),
+    ...(w.require_dpop !== undefined ? { requireDpop: w.require_dpop } : {}),
+    ...(w.require_par !== undefined ? { requirePar: w.require_par } : {}),
+  }
+}
+
+/**
+ * An update as the admin API's PATCH body spells it: only what is given changes; null removes an
+ * optional URL, address, lifetime or listing field (as "" does from the CLI).
+ */
+export interface AppUpdateWire extends Pick<AppWire, 'refresh_tokens' | 'access_token_format' | 'require_dpop' | 'require_par'> {
+  name?: string | undefined
+  description?: string | undefined
+  scopes?: string | undefined
+  token_ttl?: number | null | undefined
+  install_url?: string | null | undefined
+  redirect_uris?: string[] | undefined
+  contact_email?: string | null | undefined
+  data_api_url?: string | null | undefined
+  listed?: boolean | undefined
+  logo_url?: string | null | undefined
+  short_description?: string | undefined
+  categories?: string[] | undefined
+  publisher?: string | null | undefined
+  support_url?: string | null | undefined
+  privacy_policy_url?: string | null | undefined
+}
+
+/** The one mapping from an update's wire fields to the operation's: absent stays unset, null clears. */
+export function appUpdateInput(w: AppUpdateWire): AppFields {
+  const given = <T>(value: T | undefined): value is T => value !== undefined
+  return {
+    ...(given(w.name) ? { name: w.name } : {}),
+    ...(given(w.description) ? { description: w.description } : {}),
+    ...(given(w.scopes) ? { scopes: w.scopes } : {}),
+    ...(given(w.token_ttl) ? { tokenTtl: w.token_ttl } : {}),
+    ...(given(w.install_url) ? { installUrl: w.install_url } : {}),
+    ...(given(w.redirect_uris) ? { redirectUris: w.redirect_uris } : {}),
+    ...(given(w.contact_email) ? { contactEmail: w.contact_email } : {}),
+    ...(given(w.data_api_url) ? { dataApiUrl: w.data_api_url } : {}),
+    ...(given(w.listed) ? { listed: w.listed } : {}),
+    ...(given(w.logo_url) ? { logoUrl: w.logo_url } : {}),
+    ...(given(w.short_description) ? { shortDescription: w.short_description } : {}),
+    ...(given(w.categories) ? { categories: w.categories } : {}),
+    ...(given(w.publisher) ? { publisher: w.publisher } : {}),
+    ...(given(w.support_url) ? { supportUrl: w.support_url } : {}),
+    ...(given(w.privacy_policy_url) ? { privacyPolicyUrl: w.privacy_policy_url } : {}),
+    ...clientSettingsInput(w),
   }
 }

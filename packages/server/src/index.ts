@@ -7,6 +7,7 @@ export {
   appInput,
   appJson,
   auditJson,
+  clientSettingsInput,
   eventJson,
   grantJson,
   initialAccessTokenJson,

@@ -444,6 +444,56 @@ describe('fieldgate CLI', () => {
     assert.equal(JSON.parse(badLogo.stderr).error, 'invalid')
   })
 
+  it('creates a public client with no secret and changes token settings, refusing what the core refuses', async () => {
+    const agent = await ok('apps', 'create', '--name', 'Field agent', '--kind', 'public', '--public-client', '--redirect-uri', 'http://127.0.0.1/cb', '--require-par', '--json')
+    assert.equal('client_secret' in agent, false, 'no secret to print')
+    const settings = (a: Record<string, unknown>) => [
+      a.public_client,
+      a.token_endpoint_auth_method,
+      a.refresh_tokens,
+      a.access_token_format,
+      a.require_dpop,
+      a.require_par,
+      a.registration,
+    ]
+    assert.deepEqual(settings(agent), [true, 'none', true, 'jwt', false, true, 'portal'])
+    const text = await cli('apps', 'create', '--name', 'Desk app', '--kind', 'public', '--public-client', '--redirect-uri', 'com.example.desk:/cb')
+    assert.equal(text.code, 0, text.stderr)
+    assert.match(text.stdout, /^a public client: no secret$/m)
+    assert.match(text.stdout, /^public client \(token_endpoint_auth_method none\), refresh tokens with jwt access tokens$/m)
+    assert.doesNotMatch(text.stdout, /client_secret |shown only this once/)
+
+    const server = await ok('apps', 'create', '--name', 'Token server', '--kind', 'public', '--refresh-tokens', '--access-token-format', 'opaque', '--require-dpop', '--json')
+    assert.match(server.client_secret, /^fgs_sandbox_/)
+    assert.deepEqual(settings(server), [false, 'client_secret_basic', true, 'opaque', true, false, 'portal'])
+    const off = await ok('apps', 'update', server.client_id, '--no-refresh-tokens', '--no-require-dpop', '--require-par', '--access-token-format', 'jwt', '--json')
+    assert.deepEqual(settings(off), [false, 'client_secret_basic', false, 'jwt', false, true, 'portal'])
+    const updated = await cli('apps', 'update', server.client_id, '--refresh-tokens', '--no-require-par')
+    assert.equal(updated.code, 0, updated.stderr)
+    assert.match(updated.stdout, /^confidential client \(client_secret_basic\), refresh tokens with jwt access tokens$/m)
+
+    // apps list marks the public clients.
+    const list = await cli('apps', 'list', '--query', 'Field agent')
+    assert.match(list.stdout, new RegExp(`^${agent.client_id}  public   sandbox  Field agent  \\[public client\\]$`, 'm'))
+    assert.doesNotMatch((await cli('apps', 'list', '--query', server.client_id)).stdout, /public client/)
+
+    const refusals = await Promise.all([
+      cli('apps', 'update', agent.client_id, '--no-refresh-tokens', '--json'),
+      cli('apps', 'create', '--name', 'No refresh', '--kind', 'public', '--public-client', '--no-refresh-tokens', '--json'),
+      cli('apps', 'rotate-secret', agent.client_id, '--json'),
+      cli('apps', 'update', agent.client_id, '--public-client', '--json'),
+    ])
+    fails(refusals[0]!, /a public client always gets refresh tokens/)
+    assert.equal(JSON.parse(refusals[0]!.stderr).error, 'invalid')
+    fails(refusals[1]!, /a public client always gets refresh tokens/)
+    fails(refusals[2]!, /a public client has no secret to rotate/)
+    fails(refusals[3]!, /unknown option '--public-client'/)
+    const bad = await cli('apps', 'update', agent.client_id, '--access-token-format', 'paseto')
+    assert.equal(bad.code, 1)
+    assert.match(bad.stderr, /argument 'paseto' is invalid\. Allowed choices are jwt, opaque/)
+    assert.deepEqual(settings((await ok('apps', 'list', '--query', agent.client_id, '--json'))[0]), settings(agent), 'refusals change nothing')
+  })
+
   it('lists apps by tenant, kind, environment, review, state, owner and text', async () => {
     const t = await ok('tenants', 'create', '--name', 'Filter Farm', '--json')
     const mine = await ok('apps', 'create', '--name', 'Filter private', '--kind', 'private', '--tenant', t.id, '--json')

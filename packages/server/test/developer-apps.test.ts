@@ -241,6 +241,113 @@ describe('admin API: apps', () => {
       [['app.created', sandbox.json.client_id, sandbox.json.sandbox_target_id, '127.0.0.1']],
     )
   })
+
+  const patch = (clientId: string, body: unknown) =>
+    request(server.url(`/admin/v1/apps/${clientId}`), {
+      method: 'PATCH',
+      body: JSON.stringify(body),
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    })
+  const settings = (json: Record<string, unknown>) =>
+    Object.fromEntries(
+      ['public_client', 'token_endpoint_auth_method', 'refresh_tokens', 'access_token_format', 'require_dpop', 'require_par', 'registration'].map((k) => [k, json[k]]),
+    )
+
+  it('creates a public client with no secret, shows its OAuth 2.1 settings, and changes them with PATCH', async () => {
+    const pub = await post('/admin/v1/apps', {
+      name: 'Agent',
+      kind: 'public',
+      environment: 'live',
+      public_client: true,
+      redirect_uris: ['http://127.0.0.1/cb'],
+      require_dpop: true,
+    })
+    assert.equal(pub.status, 201, pub.text)
+    assert.equal('client_secret' in pub.json, false, 'no secret in the answer')
+    assert.deepEqual(settings(pub.json), {
+      public_client: true,
+      token_endpoint_auth_method: 'none',
+      refresh_tokens: true,
+      access_token_format: 'jwt',
+      require_dpop: true,
+      require_par: false,
+      registration: 'portal',
+    })
+    const app = (await server.storage.getAppByClientId(pub.json.client_id))!
+    assert.equal((await server.storage.listLiveSecrets(app.id, Date.now())).length, 0)
+    const rotation = await post(`/admin/v1/apps/${pub.json.client_id}/rotate-secret`, { grace: 0 })
+    assert.equal(rotation.status, 400)
+    assert.equal(rotation.json.error_description, 'a public client has no secret to rotate')
+
+    const off = await patch(pub.json.client_id, { refresh_tokens: false })
+    assert.equal(off.status, 400)
+    assert.deepEqual([off.json.error, off.json.error_description], ['invalid_request', 'a public client always gets refresh tokens'])
+    const retype = await patch(pub.json.client_id, { public_client: false })
+    assert.equal(retype.status, 400, 'the client type is chosen once')
+    const changed = await patch(pub.json.client_id, { access_token_format: 'opaque', require_dpop: false, require_par: true })
+    assert.equal(changed.status, 200, changed.text)
+    assert.deepEqual(settings(changed.json), { ...settings(pub.json), access_token_format: 'opaque', require_dpop: false, require_par: true })
+    const listed = await request(server.url('/admin/v1/apps'), { headers: { authorization: `Bearer ${adminToken}` } })
+    assert.deepEqual(settings(listed.json.find((a: { client_id: string }) => a.client_id === pub.json.client_id)), settings(changed.json))
+    const [entry] = await server.storage.listAudit({ appIds: [app.id], limit: 1 })
+    assert.deepEqual([entry?.action, entry?.actor, entry?.details.changed], ['app.updated', 'admin-api', ['accessTokenFormat', 'requireDpop', 'requirePar']])
+  })
+
+  it('creates a confidential client with refresh tokens, patches any field, and refuses bad patches', async () => {
+    const conf = await post('/admin/v1/apps', { name: 'Server', kind: 'public', environment: 'sandbox', refresh_tokens: true, access_token_format: 'opaque', require_par: true })
+    assert.equal(conf.status, 201, conf.text)
+    assert.match(conf.json.client_secret, /^fgs_sandbox_/)
+    assert.deepEqual(settings(conf.json), {
+      public_client: false,
+      token_endpoint_auth_method: 'client_secret_basic',
+      refresh_tokens: true,
+      access_token_format: 'opaque',
+      require_dpop: false,
+      require_par: true,
+      registration: 'portal',
+    })
+    const id = conf.json.client_id
+    const renamed = await patch(id, { name: 'Server 2', refresh_tokens: false, contact_email: 'ops@server.example', token_ttl: 900 })
+    assert.equal(renamed.status, 200, renamed.text)
+    assert.deepEqual([renamed.json.name, renamed.json.refresh_tokens, renamed.json.contact_email, renamed.json.token_ttl], ['Server 2', false, 'ops@server.example', 900])
+    const cleared = await patch(id, { contact_email: null, token_ttl: null })
+    assert.equal(cleared.status, 200, cleared.text)
+    assert.deepEqual([cleared.json.contact_email, cleared.json.token_ttl, cleared.json.name], [null, null, 'Server 2'])
+    const refusals: [unknown, number, RegExp][] = [
+      [{}, 400, /nothing to change/],
+      [{ token_ttl: 0 }, 400, /token lifetime must be a whole number/],
+      [{ access_token_format: 'paseto' }, 400, /access_token_format/],
+      [{ kind: 'private' }, 400, /kind|additional/],
+      [{ redirect_uris: ['http://server.example/cb'] }, 400, /redirect URI http:\/\/server\.example\/cb must use https/],
+    ]
+    for (const [body, status, message] of refusals) {
+      const r = await patch(id, body)
+      assert.equal(r.status, status, JSON.stringify(body))
+      assert.equal(r.json.error, 'invalid_request')
+      assert.match(r.json.error_description, message)
+    }
+    assert.equal((await patch('fg_unknownclient', { name: 'X' })).status, 404)
+    assert.equal((await server.storage.getAppByClientId(id))?.name, 'Server 2', 'refusals change nothing')
+  })
+
+  it('documents the settings and the update in OpenAPI', async () => {
+    const doc = (await request(server.url('/openapi.json'))).json
+    const body = (op: { requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> } }) =>
+      Object.keys(op.requestBody.content['application/json']!.schema.properties)
+    const settingsIn = ['refresh_tokens', 'access_token_format', 'require_dpop', 'require_par']
+    assert.deepEqual(
+      settingsIn.filter((k) => !body(doc.paths['/admin/v1/apps/{client_id}'].patch).includes(k)),
+      [],
+    )
+    assert.deepEqual(
+      [...settingsIn, 'public_client'].filter((k) => !body(doc.paths['/admin/v1/apps'].post).includes(k)),
+      [],
+    )
+    assert.equal(body(doc.paths['/admin/v1/apps/{client_id}'].patch).includes('public_client'), false, 'the client type is chosen once')
+    const shown = doc.paths['/admin/v1/apps'].get.responses['200'].content['application/json'].schema.items.properties
+    assert.deepEqual(shown.token_endpoint_auth_method.enum, ['none', 'client_secret_basic'])
+    assert.deepEqual(doc.paths['/admin/v1/apps/{client_id}'].patch.requestBody.content['application/json'].schema.properties.token_ttl.type, ['integer', 'null'])
+  })
 })
 
 /** A Data API receiver on loopback that answers `status` and keeps what arrived. */
@@ -527,5 +634,149 @@ describe('developer portal: the marketplace listing and the Data API section', (
     const refused = await p.post(`/developer/apps/${clientId}/test-event`, { csrf: csrfOf(page) })
     assert.equal(refused.status, 400)
     assert.match(refused.text, /<p class="error field-error" id="data_api_url-error">set a Data API URL first: test events are sent there<\/p>/)
+  })
+})
+
+/**
+ * Issue 16, the portal part: the Client type chosen at Create, the Tokens settings in the app form,
+ * and the app page saying what the client is; a public client has no secret anywhere.
+ */
+describe('developer portal: OAuth 2.1 client settings', () => {
+  let server: TestServer
+  before(async () => {
+    server = await startServer({ overrides: open })
+  })
+  after(() => server.close())
+
+  const checkbox = (page: Res, id: string) => new RegExp(`<input type="checkbox" id="${id}"[^>]*>`).exec(page.text)?.[0] ?? assert.fail(`no ${id} checkbox`)
+
+  it('creates a public client with no secret page, shows it on its page without secrets, and refuses a rotation', async () => {
+    const p = await partner(server)
+    const newPage = await p.get('/developer/apps/new')
+    assert.match(newPage.text, /<fieldset id="client_type"><legend>Client type<\/legend>/)
+    assert.match(newPage.text, /<input type="radio" name="client_type" value="confidential" checked aria-describedby="client_type-confidential-hint"> Confidential/)
+    assert.match(newPage.text, /<p class="muted hint" id="client_type-public-hint">A desktop, mobile or agent app: no secret/)
+
+    const res = await postCreate(p, { client_type: 'public', redirect_uris: 'http://127.0.0.1:8123/cb\ncom.example.planner:/callback' })
+    assert.equal(res.status, 303, res.text)
+    const location = res.headers.get('location')!
+    assert.match(location, /^\/developer\/apps\/[0-9a-f]{32}\?notice=created_public$/, 'to the app, not to a secret page')
+    const clientId = /apps\/([0-9a-f]{32})/.exec(location)![1]!
+    const app = (await server.storage.getAppByClientId(clientId))!
+    assert.deepEqual([app.publicClient, app.refreshTokens, app.redirectUris], [true, true, ['http://127.0.0.1:8123/cb', 'com.example.planner:/callback']])
+    assert.equal((await server.storage.listLiveSecrets(app.id, Date.now())).length, 0, 'no secret stored')
+
+    const page = await p.get(location)
+    assert.match(page.text, /<p role="status">The app is created\. It is a public client: it has no secret/)
+    assert.match(page.text, /<dt>Client type<\/dt><dd>Public client \(<code>token_endpoint_auth_method<\/code> <code>none<\/code>\)/)
+    assert.match(page.text, /<dt>Tokens<\/dt><dd>Refresh tokens, with JWT access tokens that expire<\/dd>/)
+    assert.match(page.text, /<dt>Client secret<\/dt><dd>None: a public client sends its client ID alone/)
+    assert.doesNotMatch(page.text, /Rotate secret|name="grace"|Client secrets/, 'no secret section, no rotation')
+    assert.doesNotMatch(page.text, /<dt>Registered<\/dt>/, 'made in the portal')
+    const refresh = checkbox(page, 'refresh_tokens')
+    assert.match(refresh, / checked disabled aria-describedby="refresh_tokens-hint"/)
+    assert.doesNotMatch(refresh, /name=/, 'the disabled box sends nothing itself')
+    assert.match(page.text, /<input type="hidden" name="refresh_tokens" value="on">/)
+    assert.match(page.text, /<p class="muted hint" id="refresh_tokens-hint">Always on for a public client/)
+    const home = await p.get('/developer')
+    assert.match(home.text, /<span class="muted">public, sandbox, public client<\/span>/)
+
+    const rotation = await p.post(`/developer/apps/${clientId}/rotate-secret`, { csrf: csrfOf(page), grace: '0' })
+    assert.equal(rotation.status, 400)
+    assert.match(rotation.text, /<p class="error" role="alert">a public client has no secret to rotate<\/p>/)
+    assert.equal((await server.storage.listLiveSecrets(app.id, Date.now())).length, 0, 'still none')
+
+    // Saving the form as the page sends it keeps the refresh tokens; leaving them out is refused beside the field.
+    const base = { csrf: csrfOf(page), name: 'Route planner', 'scope:api': 'on', redirect_uris: 'http://127.0.0.1:8123/cb' }
+    const saved = await p.post(`/developer/apps/${clientId}`, { ...base, refresh_tokens: 'on', require_dpop: 'on' })
+    assert.equal(saved.status, 303, saved.text)
+    assert.deepEqual([(await server.storage.getAppByClientId(clientId))?.refreshTokens, (await server.storage.getAppByClientId(clientId))?.requireDpop], [true, true])
+    const before = await server.storage.getAppByClientId(clientId)
+    const refused = await p.post(`/developer/apps/${clientId}`, base)
+    assert.equal(refused.status, 400)
+    assert.match(refused.text, /<p class="error field-error" id="refresh_tokens-error">a public client always gets refresh tokens<\/p>/)
+    assert.match(checkbox(refused, 'refresh_tokens'), /aria-describedby="refresh_tokens-hint refresh_tokens-error" aria-invalid="true"/)
+    assert.match(refused.text, /<a href="#refresh_tokens">a public client always gets refresh tokens<\/a>/)
+    assert.deepEqual(await server.storage.getAppByClientId(clientId), before, 'nothing changed')
+  })
+
+  it('a public client keeps its refresh tokens whatever the box said at Create; a confidential one gets its secret page', async () => {
+    const p = await partner(server)
+    const pub = await postCreate(p, { client_type: 'public', redirect_uris: 'http://localhost:3000/cb', require_par: 'on' })
+    assert.equal(pub.status, 303, pub.text)
+    const made = (await server.storage.getAppByClientId(/apps\/([0-9a-f]{32})/.exec(pub.headers.get('location')!)![1]!))!
+    assert.deepEqual([made.publicClient, made.refreshTokens, made.requirePar], [true, true, true])
+    const conf = await postCreate(p, { client_type: 'confidential', refresh_tokens: 'on', access_token_format: 'opaque' })
+    assert.equal(conf.status, 303, conf.text)
+    assert.match(conf.headers.get('location')!, /\/secret\?h=/)
+    const secretPage = await p.get(conf.headers.get('location')!)
+    const app = (await server.storage.getAppByClientId(clientIdOf(secretPage)!))!
+    assert.deepEqual([app.publicClient, app.refreshTokens, app.accessTokenFormat], [false, true, 'opaque'])
+    // A public client's redirect URIs are checked as the core checks them, beside the field, with the choice kept.
+    const refused = await postCreate(p, { client_type: 'public', redirect_uris: 'javascript:alert(1)' })
+    assert.equal(refused.status, 400)
+    assert.match(refused.text, /id="redirect_uris-error"/)
+    assert.match(refused.text, /value="public" checked/)
+  })
+
+  it('saves the token settings from the edit form, shows them, and refuses an unknown format', async () => {
+    const p = await partner(server)
+    const res = await postCreate(p, {})
+    const clientId = clientIdOf(await p.get(res.headers.get('location')!))!
+    const path = `/developer/apps/${clientId}`
+    const page = await p.get(path)
+    assert.match(page.text, /<dt>Client type<\/dt><dd>Confidential client \(<code>token_endpoint_auth_method<\/code> <code>client_secret_basic<\/code>\)/)
+    assert.match(page.text, /<dt>Tokens<\/dt><dd>No refresh tokens/)
+    assert.match(page.text, /Rotate secret/)
+    for (const id of ['refresh_tokens', 'require_dpop', 'require_par']) {
+      const box = checkbox(page, id)
+      assert.doesNotMatch(box, /checked|disabled/, `${id} off by default`)
+      assert.match(box, new RegExp(`name="${id}" aria-describedby="${id}-hint"`))
+      assert.match(page.text, new RegExp(`<label class="check"><input type="checkbox" id="${id}"`), `${id} is labelled`)
+    }
+    assert.match(page.text, /<label for="access_token_format">Access tokens with refresh<\/label>/)
+    assert.match(page.text, /<select id="access_token_format" name="access_token_format" aria-describedby="access_token_format-hint">/)
+    assert.match(page.text, /<p class="muted hint" id="require_par-hint">Authorization requests must be pushed to \/oauth\/par first/)
+
+    const base = { csrf: csrfOf(page), name: 'Route planner', 'scope:api': 'on' }
+    const on = await p.post(path, { ...base, refresh_tokens: 'on', access_token_format: 'opaque', require_dpop: 'on', require_par: 'on' })
+    assert.equal(on.status, 303, on.text)
+    assert.equal(on.headers.get('location'), `${path}?notice=saved`)
+    const app = (await server.storage.getAppByClientId(clientId))!
+    assert.deepEqual([app.refreshTokens, app.accessTokenFormat, app.requireDpop, app.requirePar], [true, 'opaque', true, true])
+    const shown = await p.get(path)
+    for (const id of ['refresh_tokens', 'require_dpop', 'require_par']) assert.match(checkbox(shown, id), / checked/, id)
+    assert.match(shown.text, /<option value="opaque" selected>/)
+    assert.match(shown.text, /<dt>Tokens<\/dt><dd>Refresh tokens, with opaque access tokens that expire<\/dd>/)
+    assert.match(shown.text, /<dt>DPoP<\/dt><dd>Required/)
+    assert.match(shown.text, /<dt>Pushed authorization requests<\/dt><dd>Required/)
+    const [entry] = await server.storage.listAudit({ appIds: [app.id], limit: 1 })
+    assert.deepEqual(entry?.details.changed, ['refreshTokens', 'accessTokenFormat', 'requireDpop', 'requirePar'], 'the audit names what changed')
+
+    const bad = await p.post(path, { ...base, access_token_format: 'paseto' })
+    assert.equal(bad.status, 400)
+    assert.match(bad.text, /<p class="error field-error" id="access_token_format-error">access token format must be one of: jwt, opaque/, 'beside the field')
+    assert.deepEqual(await server.storage.getAppByClientId(clientId), app, 'nothing changed')
+
+    // Boxes left unticked are off again; the format stays as it was when none is sent.
+    const off = await p.post(path, base)
+    assert.equal(off.status, 303)
+    const after = (await server.storage.getAppByClientId(clientId))!
+    assert.deepEqual([after.refreshTokens, after.accessTokenFormat, after.requireDpop, after.requirePar], [false, 'opaque', false, false])
+  })
+
+  it('says how a registered client came to be', async () => {
+    const p = await partner(server)
+    const res = await postCreate(p, { client_type: 'public', redirect_uris: 'http://127.0.0.1:9/cb' })
+    const clientId = /apps\/([0-9a-f]{32})/.exec(res.headers.get('location')!)![1]!
+    const app = (await server.storage.getAppByClientId(clientId))!
+    for (const [registration, words] of [
+      ['dynamic', /<dt>Registered<\/dt><dd>By the app itself, through dynamic client registration \(RFC 7591\)\. Not reviewed: a farm connects it only through consent/],
+      ['metadata_document', /<dt>Registered<\/dt><dd>By the app itself: its client ID is the URL of its client metadata document\./],
+    ] as const) {
+      await server.storage.updateApp({ ...app, registration })
+      server.runtime.ctx.cache.apply({ kind: 'app', ref: app.id })
+      assert.match((await p.get(`/developer/apps/${clientId}`)).text, words, registration)
+    }
   })
 })

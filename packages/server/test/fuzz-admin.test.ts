@@ -21,6 +21,13 @@ import {
   type WriteSchema,
 } from './support/fuzz.js'
 
+/** PATCH /admin/v1/apps/:client_id's body: nothing required, so only an unknown field makes it invalid. */
+const APP_UPDATE = {
+  text: ['name', 'description', 'scopes', 'install_url', 'contact_email', 'data_api_url', 'logo_url', 'short_description', 'publisher', 'support_url', 'privacy_policy_url'],
+  other: ['token_ttl', 'redirect_uris', 'listed', 'categories', 'refresh_tokens', 'access_token_format', 'require_dpop', 'require_par'],
+  required: [],
+} as const satisfies WriteSchema
+
 const specs: Spec[] = [
   // ---- the admin API ----
   getRoute('/admin/v1/tenants', 'api', { auth: adminAuth }),
@@ -68,7 +75,7 @@ const specs: Spec[] = [
             'support_url',
             'privacy_policy_url',
           ],
-          other: ['token_ttl', 'redirect_uris', 'listed', 'categories'],
+          other: ['token_ttl', 'redirect_uris', 'listed', 'categories', 'public_client', 'refresh_tokens', 'access_token_format', 'require_dpop', 'require_par'],
           required: ['name', 'kind'],
         },
         { kind: ['private', 'public'], environment: ['sandbox'] },
@@ -154,6 +161,29 @@ const specs: Spec[] = [
         }),
     }),
   ),
+  {
+    method: 'PATCH',
+    route: '/admin/v1/apps/:client_id',
+    kind: 'api',
+    note: 'a real client_id only with a body that names an unknown field',
+    build: (f) =>
+      fc.oneof(
+        req({
+          method: 'PATCH',
+          path: edgeSegment.map((s) => `/admin/v1/apps/${s}`),
+          auth: adminAuth(f),
+          otherMethods: false,
+          body: bodies(paramsOf(fieldsOf([...APP_UPDATE.text, ...APP_UPDATE.other])), f.limit, { hints: [...APP_UPDATE.text, ...APP_UPDATE.other], allowEmpty: true }),
+        }),
+        req({
+          method: 'PATCH',
+          path: `/admin/v1/apps/${f.priv.clientId}`,
+          auth: adminAuth(f),
+          otherMethods: false,
+          body: bodies(invalidFor(APP_UPDATE, { access_token_format: ['jwt', 'opaque'] }), f.limit, { hints: [...APP_UPDATE.text, ...APP_UPDATE.other] }),
+        }),
+      ),
+  },
   {
     method: 'DELETE',
     route: '/admin/v1/apps/:client_id',

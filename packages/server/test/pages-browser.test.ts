@@ -51,6 +51,7 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
   let partner: Partner
   let company: Tenant
   let planner: App
+  let agent: App
   const contexts = new Contexts(() => browser)
   const operator = `ops-${Date.now()}@northwind.example`
   const developer = `dev-${Date.now()}@partner.example`
@@ -95,6 +96,18 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
           publisher: 'Route Planner Ltd',
           supportUrl: 'https://routeplanner.example/help',
           privacyPolicyUrl: 'https://routeplanner.example/privacy',
+        })
+      ).app
+      // A public client (no secret section, refresh tokens fixed on) with the token settings it can change.
+      agent = (
+        await createApp(ctx, cliActor, {
+          name: 'Field Agent',
+          kind: 'public',
+          environment: 'sandbox',
+          ownerUserId: dev.id,
+          publicClient: true,
+          redirectUris: ['http://127.0.0.1/callback'],
+          requireDpop: true,
         })
       ).app
       if (!browserSkip) browser = await launchBrowser()
@@ -240,6 +253,10 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
       await visit(page, '/developer', 'developer', width)
       await visit(page, '/developer/apps/new', 'developer-new-app', width)
       await visit(page, `/developer/apps/${planner.clientId}`, 'developer-app', width)
+      await visit(page, `/developer/apps/${agent.clientId}`, 'developer-public-client', width)
+      assert.equal(await page.getByRole('checkbox', { name: 'Refresh tokens' }).isDisabled(), true, 'fixed on for a public client')
+      assert.equal(await page.getByRole('button', { name: 'Rotate secret' }).count(), 0, 'no secret to rotate')
+      await page.goto(server.url(`/developer/apps/${planner.clientId}`))
       await page.getByRole('button', { name: 'Rotate secret' }).click()
       await page.waitForURL((u) => u.pathname.endsWith('/secret'))
       await checkPage(page, 'developer-secret', width)

@@ -351,7 +351,7 @@ const tokenFormats = ['jwt', 'opaque'] as const
 /** OAuth 2.1 settings (docs/oauth21.md). A public client cannot do without refresh tokens: it has nothing else to renew with. */
 function withClientSettings(app: App, fields: AppFields): void {
   if (fields.refreshTokens !== undefined) app.refreshTokens = fields.refreshTokens
-  if (fields.accessTokenFormat !== undefined) app.accessTokenFormat = oneOf(fields.accessTokenFormat, tokenFormats, 'access token format')
+  if (fields.accessTokenFormat !== undefined) app.accessTokenFormat = oneOf(fields.accessTokenFormat, tokenFormats, 'access token format', 'access_token_format')
   if (fields.requireDpop !== undefined) app.requireDpop = fields.requireDpop
   if (fields.requirePar !== undefined) app.requirePar = fields.requirePar
   if (app.publicClient && !app.refreshTokens) throw invalid('a public client always gets refresh tokens', 'refresh_tokens')

@@ -5,9 +5,9 @@ import { parseScope, scopeDescriptions } from '../scopes.js'
 
 /* The input rules operations share; each throws OperationError `invalid`, naming the field when it can. */
 
-export function oneOf<T extends string>(value: string, allowed: readonly T[], name: string): T {
+export function oneOf<T extends string>(value: string, allowed: readonly T[], name: string, field?: AppField): T {
   const found = allowed.find((a) => a === value)
-  if (found === undefined) throw invalid(`${name} must be one of: ${allowed.join(', ')}`)
+  if (found === undefined) throw invalid(`${name} must be one of: ${allowed.join(', ')}`, field)
   return found
 }
 

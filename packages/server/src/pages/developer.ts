@@ -2,6 +2,7 @@ import {
   appCategories,
   asProposed,
   describeScope,
+  isRegisteredClient,
   isReviewed,
   scopeDescriptions,
   shortDescriptionMax,
@@ -42,7 +43,7 @@ ${
     ? html`<p class="muted">No apps yet.</p>`
     : html`<ul class="apps">${p.apps.map(
         (a) => html`<li>
-  <a href="/developer/apps/${a.clientId}">${a.name}</a> <span class="muted">${a.kind}, ${a.environment}</span> ${stateTag(a)}</li>`,
+  <a href="/developer/apps/${a.clientId}">${a.name}</a> <span class="muted">${a.kind}, ${a.environment}${a.publicClient ? ', public client' : ''}</span> ${stateTag(a)}</li>`,
       )}</ul>`
 }
 <p><a class="button" href="/developer/apps/new">Create an app</a></p>`,
@@ -120,13 +121,22 @@ export interface AppFormValues {
   publisher?: string
   supportUrl?: string
   privacyPolicyUrl?: string
+  /** Create: the Client type chosen. Edit: whether the app is a public client (RFC 6749 §2.1), which it stays. */
+  publicClient?: boolean
+  refreshTokens?: boolean
+  accessTokenFormat?: string
+  requireDpop?: boolean
+  requirePar?: boolean
 }
 
 const redirectHint =
-  'One per line, matched exactly, for the authorization-code flow (connecting through /authorize). Live apps: https only, http only for localhost/127.0.0.1/[::1].'
+  'One per line, matched exactly, for the authorization-code flow (connecting through /authorize). Live apps: https only, http only for localhost/127.0.0.1/[::1]. A public client may also use its own scheme (com.example.app:/callback).'
 
-/** The fields a partner edits, shared by Create and Edit. */
-const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
+/**
+ * The fields a partner edits, shared by Create and Edit. `editing` says the app exists already: a
+ * public client's refresh tokens are then fixed on (the core refuses them off).
+ */
+const appFields = (v: AppFormValues, error?: FieldError, editing = false): SafeHtml => html`
   ${field('name', 'App name', v.name, error)}
   <label for="description">What it does</label>
   <textarea id="description" name="description" rows="3"${describedBy('description', undefined, error)}>${v.description ?? ''}</textarea>
@@ -138,7 +148,7 @@ const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
   ${fieldError('redirect_uris', error)}
   ${field('contact_email', 'Contact email', v.contactEmail, error, 'email')}
   ${field('data_api_url', 'Data API URL', v.dataApiUrl, error, 'url', 'Where events about your installs are delivered. Live apps: https.')}
-  ${field('token_ttl', 'Access-token lifetime (seconds)', v.tokenTtl, error, 'number', 'Blank for the default (28000 for public apps, 3600 for private). From 60 to 2592000.', html` min="60" max="2592000" step="1"`)}
+  ${field('token_ttl', 'Access-token lifetime (seconds)', v.tokenTtl, error, 'number', 'Blank for the default (28000 for public apps, 3600 for private; with refresh tokens, the platform’s short lifetime). From 60 to 2592000.', html` min="60" max="2592000" step="1"`)}
   <fieldset${describedBy('scopes', undefined, error)}><legend>Scopes it may ask for</legend>
   ${Object.keys(scopeDescriptions).map(
     (s) => html`<label class="check"><input type="checkbox" name="scope:${s}"${(v.scopes ?? ['api']).includes(s) ? html` checked` : ''}>
@@ -146,9 +156,49 @@ const appFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`
   )}
   </fieldset>
   ${fieldError('scopes', error)}
+  ${tokenFields(v, error, editing)}
   <label class="check"><input type="checkbox" id="listed" name="listed"${v.listed ? html` checked` : ''}${describedBy('listed', undefined, error)}> List it in the marketplace</label>
   ${fieldError('listed', error)}
   ${listingFields(v, error)}`
+
+const hints = {
+  refreshTokens:
+    'The authorization code grant also gives a refresh token, replaced at each use, with access tokens that expire (OAuth 2.1). Without, a code gives one token that lasts until the connection ends.',
+  publicRefresh: 'Always on for a public client: with no secret, a refresh token is how it keeps access.',
+  accessTokenFormat: 'What the short-lived access tokens beside refresh tokens are. Without refresh tokens a code gives an opaque token.',
+  requireDpop: 'Every token request must carry a DPoP proof (RFC 9449): each token then works only with the key that asked for it.',
+  requirePar: 'Authorization requests must be pushed to /oauth/par first (RFC 9126), so their parameters never travel in the address bar.',
+} as const
+
+/** A checkbox with its one-line hint under it, named by aria-describedby, and its error beside it. */
+const checkbox = (id: string, label: string, checked: boolean | undefined, hint: string, error: FieldError | undefined): SafeHtml => html`
+  <label class="check"><input type="checkbox" id="${id}" name="${id}"${checked ? html` checked` : ''}${describedBy(id, hint, error)}> ${label}</label>
+  <p class="muted hint" id="${id}-hint">${hint}</p>
+  ${fieldError(id, error)}`
+
+/**
+ * OAuth 2.1 token settings (docs/app-settings.md). A public client's refresh tokens are shown on and
+ * disabled, with the reason; the hidden field sends what a disabled box cannot, so the core still decides.
+ */
+const tokenFields = (v: AppFormValues, error: FieldError | undefined, editing: boolean): SafeHtml => html`<fieldset class="tokens"><legend>Tokens</legend>
+  ${
+    editing && v.publicClient === true
+      ? html`<input type="hidden" name="refresh_tokens" value="on">
+  <label class="check"><input type="checkbox" id="refresh_tokens" checked disabled${describedBy('refresh_tokens', hints.publicRefresh, error)}> Refresh tokens</label>
+  <p class="muted hint" id="refresh_tokens-hint">${hints.publicRefresh}</p>
+  ${fieldError('refresh_tokens', error)}`
+      : checkbox('refresh_tokens', 'Refresh tokens', v.refreshTokens, editing ? hints.refreshTokens : `${hints.refreshTokens} Always on for a public client.`, error)
+  }
+  <label for="access_token_format">Access tokens with refresh</label>
+  <p class="muted hint" id="access_token_format-hint">${hints.accessTokenFormat}</p>
+  <select id="access_token_format" name="access_token_format"${describedBy('access_token_format', hints.accessTokenFormat, error)}>
+    <option value="jwt"${v.accessTokenFormat !== 'opaque' ? html` selected` : ''}>JWT (RFC 9068): your API checks its signature</option>
+    <option value="opaque"${v.accessTokenFormat === 'opaque' ? html` selected` : ''}>Opaque: your API asks the server about it (introspection)</option>
+  </select>
+  ${fieldError('access_token_format', error)}
+  ${checkbox('require_dpop', 'Require DPoP', v.requireDpop, hints.requireDpop, error)}
+  ${checkbox('require_par', 'Require pushed authorization requests (PAR)', v.requirePar, hints.requirePar, error)}
+</fieldset>`
 
 /** How the marketplace shows the app; a live app's changes to it wait for review, like its name. */
 const listingFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`<fieldset class="listing"><legend>Marketplace listing</legend>
@@ -162,6 +212,26 @@ const listingFields = (v: AppFormValues, error?: FieldError): SafeHtml => html`<
   ${fieldError('categories', error)}
   ${field('support_url', 'Support URL', v.supportUrl, error, 'url', 'Where customers get help (https).')}
   ${field('privacy_policy_url', 'Privacy policy URL', v.privacyPolicyUrl, error, 'url', 'What you do with your customers’ data (https).')}
+</fieldset>`
+
+/**
+ * RFC 6749 §2.1's two client types, chosen once: a public client never gets a secret later, nor loses
+ * what it has instead (PKCE, refresh tokens).
+ */
+const clientTypes = [
+  ['confidential', 'Confidential', 'A server that keeps a secret: it authenticates with its client ID and client secret.'],
+  ['public', 'Public', 'A desktop, mobile or agent app: no secret, so PKCE on every authorization and refresh tokens to keep access. Cannot be changed later.'],
+] as const
+
+const clientType = (publicClient: boolean): SafeHtml => html`<fieldset id="client_type"><legend>Client type</legend>
+  ${clientTypes.map(
+    ([
+      value,
+      label,
+      hint,
+    ]) => html`<label class="check"><input type="radio" name="client_type" value="${value}"${(value === 'public') === publicClient ? html` checked` : ''} aria-describedby="client_type-${value}-hint"> ${label}</label>
+  <p class="muted hint" id="client_type-${value}-hint">${hint}</p>`,
+  )}
 </fieldset>`
 
 export const newAppPage =
@@ -185,6 +255,7 @@ ${formError(p.error)}
   </select>
   <label for="tenant_id">Tenant (private apps)</label>
   <select id="tenant_id" name="tenant_id">${p.tenants.map((t) => html`<option value="${t.id}"${p.values.tenantId === t.id ? html` selected` : ''}>${t.name} (${t.environment})</option>`)}</select>
+  ${clientType(p.values.publicClient === true)}
   ${appFields(p.values, p.error)}
   <div class="actions"><button type="submit" class="primary">Create app</button></div>
 </form>`,
@@ -304,8 +375,14 @@ const editFields = (app: App, error: FieldError | undefined): SafeHtml =>
       publisher: app.publisher ?? '',
       supportUrl: app.supportUrl ?? '',
       privacyPolicyUrl: app.privacyPolicyUrl ?? '',
+      publicClient: app.publicClient,
+      refreshTokens: app.refreshTokens,
+      accessTokenFormat: app.accessTokenFormat,
+      requireDpop: app.requireDpop,
+      requirePar: app.requirePar,
     },
     error,
+    true,
   )
 
 /** Which deliveries the page shows: a state (or all), and where the page starts; `more` when another follows. */
@@ -355,6 +432,7 @@ ${sectionNav}
 <dl class="facts">
   <dt>Type</dt><dd>${p.app.kind}, ${p.app.environment}</dd>
   <dt>Access-token lifetime</dt><dd>${p.app.tokenTtl === null ? 'the default' : `${p.app.tokenTtl} seconds`}</dd>
+  ${clientFacts(p.app, words.tenant)}
 </dl>
 ${
   p.app.kind === 'public' && p.app.environment === 'sandbox'
@@ -381,7 +459,48 @@ ${
 </section>
 <section id="credentials" aria-labelledby="credentials-heading">
 <h2 id="credentials-heading">Credentials</h2>
-<dl class="facts">
+${p.app.publicClient ? publicCredentials(p.app) : secretCredentials(p)}
+</section>
+<section id="data-api" aria-labelledby="data-api-heading">
+<h2 id="data-api-heading">Data API</h2>
+${dataApi(p)}
+</section>
+<section id="activity" aria-labelledby="activity-heading">
+<h2 id="activity-heading">Activity</h2>
+${p.audit.length ? auditTable(p.audit, words) : html`<p class="muted">Nothing yet.</p>`}
+${pager(p.app, 'activity', p.activityView?.offset ?? 0, activityPerPage, p.activityView?.more ?? false, {}, '#activity')}
+</section>`,
+  })
+
+/** What kind of client the app is, what its tokens are, and, for a registered one, how it came. */
+function clientFacts(app: App, tenantWord: string): SafeHtml {
+  const type = app.publicClient
+    ? html`Public client (<code>token_endpoint_auth_method</code> <code>none</code>): no secret, PKCE on every authorization`
+    : html`Confidential client (<code>token_endpoint_auth_method</code> <code>client_secret_basic</code>): authenticates with its secret`
+  const tokens = app.refreshTokens
+    ? `Refresh tokens, with ${app.accessTokenFormat === 'opaque' ? 'opaque' : 'JWT'} access tokens that expire`
+    : 'No refresh tokens: a code gives one token that lasts until the connection ends'
+  return html`<dt>Client type</dt><dd>${type}</dd>
+  <dt>Tokens</dt><dd>${tokens}</dd>
+  <dt>DPoP</dt><dd>${app.requireDpop ? 'Required: every token request carries a proof, every token is bound to its key' : 'Used when the client sends a proof; not required'}</dd>
+  <dt>Pushed authorization requests</dt><dd>${app.requirePar ? 'Required: authorization requests are pushed to /oauth/par first' : 'Accepted; not required'}</dd>
+  ${isRegisteredClient(app) ? html`<dt>Registered</dt><dd>${registrations[app.registration]}. Not reviewed: a ${tenantWord} connects it only through consent, which says so.</dd>` : ''}`
+}
+
+/** How a registered client came to be, in words (App.registration). */
+const registrations: Record<App['registration'], string> = {
+  portal: 'In the portal',
+  dynamic: 'By the app itself, through dynamic client registration (RFC 7591)',
+  metadata_document: 'By the app itself: its client ID is the URL of its client metadata document',
+}
+
+/** A public client has no secret to list or rotate (rotateSecret refuses): it proves itself with PKCE. */
+const publicCredentials = (app: App): SafeHtml => html`<dl class="facts">
+  <dt>Client ID</dt><dd><code>${app.clientId}</code></dd>
+  <dt>Client secret</dt><dd>None: a public client sends its client ID alone to <code>/oauth/token</code>, and proves each code with PKCE (S256).</dd>
+</dl>`
+
+const secretCredentials = (p: { csrf: string; app: App; secretHints: { hint: string; expiresAt: number | null }[] }): SafeHtml => html`<dl class="facts">
   <dt>Client ID</dt><dd><code>${p.app.clientId}</code></dd>
   <dt>Client secrets</dt><dd>${p.secretHints.map((s) => html`<code>${s.hint}</code>${s.expiresAt ? html` (works until ${when(s.expiresAt)})` : ' (current)'}<br>`)}</dd>
 </dl>
@@ -396,18 +515,7 @@ ${
     <option value="604800">7 days</option>
   </select>
   <div class="actions"><button type="submit">Rotate secret</button></div>
-</form>
-</section>
-<section id="data-api" aria-labelledby="data-api-heading">
-<h2 id="data-api-heading">Data API</h2>
-${dataApi(p)}
-</section>
-<section id="activity" aria-labelledby="activity-heading">
-<h2 id="activity-heading">Activity</h2>
-${p.audit.length ? auditTable(p.audit, words) : html`<p class="muted">Nothing yet.</p>`}
-${pager(p.app, 'activity', p.activityView?.offset ?? 0, activityPerPage, p.activityView?.more ?? false, {}, '#activity')}
-</section>`,
-  })
+</form>`
 
 const deliveryStates = [
   ['', 'All'],

@@ -27,6 +27,7 @@ import {
   rotateSecret,
   rotateSigningKeys,
   removeMembership,
+  updateApp,
   securityEventKinds,
   setMembership,
   invalid,
@@ -35,7 +36,7 @@ import {
   type Actor,
   type CoreContext,
 } from '@fieldgate/core'
-import { appInput, appJson, auditJson, grantJson, initialAccessTokenJson, keyJson, mailJson, securityEventJson, tenantJson, userJson } from '../admin-json.js'
+import { appInput, appJson, appUpdateInput, auditJson, grantJson, initialAccessTokenJson, keyJson, mailJson, securityEventJson, tenantJson, userJson } from '../admin-json.js'
 import { list, nullable, oneOf, strict, text as str } from '../schemas/common.js'
 
 /**
@@ -249,6 +250,10 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
           publisher: Type.Optional(str()),
           support_url: Type.Optional(str()),
           privacy_policy_url: Type.Optional(str()),
+          public_client: Type.Optional(
+            Type.Boolean({ description: 'RFC 6749 §2.1: no secret (token_endpoint_auth_method none), PKCE required, refresh tokens always; only at creation' }),
+          ),
+          ...clientSettings,
         }),
         response: { 201: strict({ ...appShape.properties, client_secret: Type.Optional(str()), sandbox_target_id: Type.Optional(str()) }) },
       },
@@ -259,6 +264,40 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
       // A public client has no secret (RFC 6749 §2.1): the field is left out.
       const secret = created.clientSecret === null ? {} : { client_secret: created.clientSecret }
       return reply.code(201).send({ ...appJson(created.app), ...secret, ...sandbox })
+    },
+  )
+
+  app.patch(
+    '/admin/v1/apps/:client_id',
+    {
+      schema: {
+        ...doc("Change an app's settings as given, with no review; null removes an optional field. Never its kind, environment, tenant or client type"),
+        params: strict({ client_id: str() }),
+        body: strict({
+          name: Type.Optional(str()),
+          description: Type.Optional(str()),
+          scopes: Type.Optional(str()),
+          token_ttl: Type.Optional(clearableTtl),
+          install_url: Type.Optional(clearable),
+          redirect_uris: Type.Optional(list(str())),
+          contact_email: Type.Optional(clearable),
+          data_api_url: Type.Optional(clearable),
+          listed: Type.Optional(Type.Boolean()),
+          logo_url: Type.Optional(clearable),
+          short_description: Type.Optional(str()),
+          categories: Type.Optional(list(str(100))),
+          publisher: Type.Optional(clearable),
+          support_url: Type.Optional(clearable),
+          privacy_policy_url: Type.Optional(clearable),
+          ...clientSettings,
+        }),
+        response: { 200: appShape },
+      },
+    },
+    async (request) => {
+      const fields = appUpdateInput(request.body)
+      if (Object.keys(fields).length === 0) throw invalid('nothing to change: give at least one field')
+      return appJson(await updateApp(ctx, by(request), { clientId: request.params.client_id, fields }))
     },
   )
 
@@ -389,6 +428,19 @@ const sha256 = (value: string): Buffer => createHash('sha256').update(value).dig
 // ---- response shapes: what the OpenAPI document shows and fast-json-stringify writes ----
 
 const nullableStr = nullable(Type.String())
+/*
+ * What an update may set to null: one `type` list rather than nullable's anyOf, under whose first branch
+ * ajv's coercion would turn a null into "" or 0 before the null branch is tried.
+ */
+const clearable = Type.Unsafe<string | null>({ ...str(), type: ['string', 'null'] })
+const clearableTtl = Type.Unsafe<number | null>({ type: ['integer', 'null'] })
+/** The token settings create and update take (docs/app-settings.md); the core refuses a public client without refresh tokens. */
+const clientSettings = {
+  refresh_tokens: Type.Optional(Type.Boolean({ description: 'the code grant also issues refresh tokens, rotated at each use, and access tokens that expire' })),
+  access_token_format: Type.Optional(oneOf(['jwt', 'opaque'])),
+  require_dpop: Type.Optional(Type.Boolean({ description: 'every token request must carry a DPoP proof (RFC 9449)' })),
+  require_par: Type.Optional(Type.Boolean({ description: 'authorization requests must be pushed first (RFC 9126)' })),
+}
 const doc = (summary: string) => ({ tags: ['admin'], summary, security: [{ adminToken: [] }] })
 
 const tenant = strict({ id: str(), name: str(), environment: str(), marketplace_id: str(), created_at: str() })
@@ -423,6 +475,13 @@ const appShape = strict({
   proposed: nullable(reviewed),
   suspended_at: nullableStr,
   suspended_reason: nullableStr,
+  public_client: Type.Boolean(),
+  token_endpoint_auth_method: oneOf(['none', 'client_secret_basic']),
+  refresh_tokens: Type.Boolean(),
+  access_token_format: oneOf(['jwt', 'opaque']),
+  require_dpop: Type.Boolean(),
+  require_par: Type.Boolean(),
+  registration: oneOf(['portal', 'dynamic', 'metadata_document']),
 })
 const user = strict({
   id: str(),

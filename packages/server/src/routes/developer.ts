@@ -137,7 +137,7 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
       // A private app belongs to the tenant chosen; a public one tests on the partner's sandbox, where
       // createApp installs it at once, so the target_id the next page shows answers tokens straight away.
       const where = kind === 'private' ? { tenantId: values.tenantId ?? '' } : { environment: values.environment === 'live' ? 'live' : 'sandbox' }
-      const created = await createApp(ctx, kit.actor(request, user), { ...appFields(form), name: form.name ?? '', kind, ...where })
+      const created = await createApp(ctx, kit.actor(request, user), { ...newClientFields(form), name: form.name ?? '', kind, ...where })
       const note = created.sandboxTenant ? `Test it on your sandbox: target_id ${created.sandboxTenant.id}.` : ''
       if (created.clientSecret === null) return toApp(reply, created.app, 'created_public')
       return toSecret(request, reply, created.app, created.clientSecret, `${created.app.name} is created`, note)
@@ -252,7 +252,12 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
     '/developer/apps/:clientId/rotate-secret',
     onOwnApp(async ({ request, reply, user, app: found, form }) => {
       const grace = Number(form.grace || '86400')
-      const r = await rotateSecret(ctx, kit.actor(request, user), { clientId: found.clientId, graceSeconds: grace })
+      // A public client has no secret: the page offers no rotation, and the core refuses one.
+      const r = await rotateSecret(ctx, kit.actor(request, user), { clientId: found.clientId, graceSeconds: grace }).catch((err: unknown) => {
+        if (err instanceof OperationError) return err
+        throw err
+      })
+      if (r instanceof OperationError) return showApp(request, reply, user, found, operationStatus[r.code], { error: fieldError(r) })
       const until = grace === 0 ? 'The old secret stopped working now.' : `The old secret keeps working until ${new Date(r.oldSecretsExpireAt).toISOString()}.`
       return toSecret(request, reply, found, r.clientSecret, 'New client secret', until)
     }),
@@ -337,8 +342,33 @@ function appFields(form: Params): AppFields {
     publisher: blank(form.publisher),
     supportUrl: blank(form.support_url),
     privacyPolicyUrl: blank(form.privacy_policy_url),
+    ...tokenSettings(form),
   }
 }
+
+/**
+ * The Tokens fieldset (docs/app-settings.md): a box not ticked is off, as browsers send it. A public
+ * client's disabled Refresh tokens box comes as a hidden field, so turning it off is the core's to refuse.
+ */
+const tokenSettings = (form: Params): AppFields => ({
+  refreshTokens: form.refresh_tokens === 'on',
+  ...(form.access_token_format !== undefined ? { accessTokenFormat: form.access_token_format } : {}),
+  requireDpop: form.require_dpop === 'on',
+  requirePar: form.require_par === 'on',
+})
+
+/**
+ * Create's fields, with the Client type chosen (RFC 6749 §2.1). A public client always has refresh
+ * tokens, whatever the box said before the choice was made: the core's default for it stands.
+ */
+function newClientFields(form: Params): AppFields {
+  const fields = appFields(form)
+  if (!isPublicClient(form)) return fields
+  const { refreshTokens: _always, ...rest } = fields
+  return { ...rest, publicClient: true }
+}
+
+const isPublicClient = (form: Params): boolean => form.client_type === 'public'
 
 function formValues(form: Params): AppFormValues {
   const fields = appFields(form)
@@ -360,6 +390,11 @@ function formValues(form: Params): AppFormValues {
     publisher: form.publisher ?? '',
     supportUrl: form.support_url ?? '',
     privacyPolicyUrl: form.privacy_policy_url ?? '',
+    publicClient: isPublicClient(form),
+    refreshTokens: fields.refreshTokens ?? false,
+    accessTokenFormat: fields.accessTokenFormat ?? 'jwt',
+    requireDpop: fields.requireDpop ?? false,
+    requirePar: fields.requirePar ?? false,
     ...(form.tenant_id ? { tenantId: form.tenant_id } : {}),
   }
 }
