@@ -49,6 +49,11 @@ const openssl = '/usr/bin/openssl'
 // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON a tool or a server sent and asserts on it
 type Json = any
 
+interface Credentials {
+  clientId: string
+  clientSecret: string
+}
+
 /** One request the agent's SDK made, as it went out and came back. */
 interface Call {
   method: string
@@ -106,12 +111,18 @@ class FieldAgent implements OAuthClientProvider {
   private discovery: OAuthDiscoveryState | undefined
   private answered: URLSearchParams | undefined
 
+  /**
+   * `clientMetadataUrl`: the agent's client ID metadata document; `registered`: credentials from the
+   * developer portal (a confidential client), for the authorization server `issuer` only (the SDK
+   * presents them to no other). With neither, the SDK registers the agent by RFC 7591.
+   */
   constructor(
     private readonly name: string,
     readonly redirectUrl: string,
-    clientMetadataUrl?: string,
+    opts: { clientMetadataUrl?: string; registered?: Credentials & { issuer: string } } = {},
   ) {
-    if (clientMetadataUrl) this.clientMetadataUrl = clientMetadataUrl
+    if (opts.clientMetadataUrl) this.clientMetadataUrl = opts.clientMetadataUrl
+    if (opts.registered) this.registered = { client_id: opts.registered.clientId, client_secret: opts.registered.clientSecret, issuer: opts.registered.issuer }
   }
 
   get clientMetadata(): OAuthClientMetadata {
@@ -274,15 +285,30 @@ async function hostMetadataDocument(tls: { key: string; cert: string }, document
   return host
 }
 
-/** The farm, its owner, and the MCP server's own credentials (a resource server), in a fresh store. */
-async function seed(dataDir: string): Promise<{ farm: Tenant; introspection: { clientId: string; clientSecret: string } }> {
+/**
+ * In a fresh store: the farm and its owner, the MCP server's own credentials (a resource server), and an
+ * agent its developer registered in the portal (a confidential client, redirecting to `redirectUri`).
+ */
+async function seed(dataDir: string, redirectUri: string): Promise<{ farm: Tenant; introspection: Credentials; portalAgent: Credentials }> {
   const rt = await openStore(dataDir)
   try {
     const farm = await createTenant(rt.ctx, cliActor, { name: 'North Farm', environment: 'live' })
     await createUser(rt.ctx, cliActor, { email: FARMER, password: PASSWORD, tenantId: farm.id, role: 'owner' })
     const ops = await createTenant(rt.ctx, cliActor, { name: 'Field operations', environment: 'live' })
     const rs = await createApp(rt.ctx, cliActor, { name: 'Field operations MCP', kind: 'private', tenantId: ops.id, scopes: 'fieldgate:introspect' })
-    return { farm, introspection: { clientId: rs.app.clientId, clientSecret: rs.clientSecret } }
+    const portal = await createApp(rt.ctx, cliActor, {
+      name: 'Field agent (portal)',
+      kind: 'public',
+      environment: 'live',
+      scopes: ALL_SCOPES.join(' '),
+      redirectUris: [redirectUri],
+      contactEmail: 'dev@agent.example',
+    })
+    return {
+      farm,
+      introspection: { clientId: rs.app.clientId, clientSecret: rs.clientSecret },
+      portalAgent: { clientId: portal.app.clientId, clientSecret: portal.clientSecret },
+    }
   } finally {
     await rt.close()
   }
@@ -305,7 +331,8 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
   let as: Json
   let mcp: McpServerProcess
   let farm: Tenant
-  let introspection: { clientId: string; clientSecret: string }
+  let introspection: Credentials
+  let portalAgent: Credentials
   let redirect: Partner
   let tls: { key: string; cert: string; certPath: string } | undefined
   let browser: Browser | undefined
@@ -316,8 +343,8 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
   before(
     async () => {
       dir = tempDir('fg-mcp-')
-      ;({ farm, introspection } = await seed(dir))
       redirect = await startPartner('/callback', 'Field agent', 'Back in the agent')
+      ;({ farm, introspection, portalAgent } = await seed(dir, redirect.url))
       if (existsSync(openssl)) tls = loopbackCertificate(dir)
       const port = await freePort()
       issuer = `http://127.0.0.1:${port}`
@@ -467,6 +494,51 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
     assert.equal(rebound.status, 403)
   })
 
+  it('an agent registered in the portal (a confidential client) connects through consent and steps up', { skip: browserSkip, timeout: 90_000 }, async () => {
+    const rec = recorder()
+    const consentPages: string[] = []
+    const agent = new FieldAgent('Field agent (portal)', redirect.url, { registered: { ...portalAgent, issuer } })
+    agent.consent = farmerAllows(consentPages)
+
+    const { client, transport } = await connect(agent, rec.fetch)
+    assert.equal(rec.calls.filter((c) => c.url.endsWith('/oauth/register')).length, 0, 'a registered client does not register')
+    const first = agent.authorizations[0] ?? assert.fail('no authorization request')
+    assert.equal(first.searchParams.get('client_id'), portalAgent.clientId)
+    assert.equal(first.searchParams.get('code_challenge_method'), 'S256')
+    assert.deepEqual(
+      scopesOf(first).filter((s) => ALL_SCOPES.includes(s)),
+      ['api'],
+      'the scope of the 401 challenge',
+    )
+    const redeemed = rec.tokenCalls(as.token_endpoint, 'authorization_code')
+    assert.equal(redeemed.length, 1)
+    assert.equal(redeemed[0]!.status, 200, JSON.stringify(redeemed[0]!.json))
+    assert.equal(redeemed[0]!.form?.get('client_secret'), null, 'the secret goes in the Authorization header (client_secret_basic)')
+    const orders = structured(await client.callTool({ name: 'list_work_orders', arguments: {} }))
+    assert.equal(orders.tenant_id, farm.id)
+
+    // read_fields needs fields:read:all: the farmer is asked for it, on top of api.
+    await assert.rejects(client.callTool({ name: 'read_fields', arguments: {} }), (err: unknown) => {
+      assert.ok(err instanceof UnauthorizedError, String(err))
+      return true
+    })
+    const stepUp = agent.authorizations[1] ?? assert.fail('no step-up authorization')
+    assert.deepEqual(
+      scopesOf(stepUp)
+        .filter((s) => ALL_SCOPES.includes(s))
+        .sort(),
+      ['api', 'fields:read:all'],
+    )
+    assert.match(consentPages[1]!, /Already allowed/)
+    await transport.finishAuth(agent.takeCallback())
+    const fields = structured(await client.callTool({ name: 'read_fields', arguments: {} }))
+    assert.deepEqual(
+      fields.fields.map((f: Json) => f.name),
+      ['North pivot', 'East paddock'],
+    )
+    await client.close()
+  })
+
   it('registers by DCR, connects through consent with PKCE and resource, steps up, refreshes, and is cut off on Disconnect', { skip: browserSkip, timeout: 120_000 }, async (t) => {
     const why = missing('registration')
     if (why) return t.skip(why)
@@ -607,7 +679,7 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
     docs.push(doc)
     const rec = recorder()
     const consentPages: string[] = []
-    const agent = new FieldAgent('Field agent (metadata document)', redirect.url, doc.url)
+    const agent = new FieldAgent('Field agent (metadata document)', redirect.url, { clientMetadataUrl: doc.url })
     agent.consent = farmerAllows(consentPages)
 
     const { client } = await connect(agent, rec.fetch)
