@@ -43,7 +43,7 @@ const FARMER = 'farmer@north-farm.example'
 const exampleServer = join(repoRoot, 'examples/mcp-server/server.mjs')
 const ALL_SCOPES = ['api', 'fields:read:all', 'alerts:write']
 /** Fieldgate's access-token lifetime here, seconds: short, so the agent has to refresh. */
-const TOKEN_TTL = 6
+const TOKEN_TTL = 8
 const openssl = '/usr/bin/openssl'
 
 // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON a tool or a server sent and asserts on it
