@@ -147,6 +147,11 @@ const send = (res, status, body, headers = {}) => {
  * (§5.1) and, on a 401, the scope to start with (MCP authorization: "Scope Selection Strategy").
  */
 function refuse(res, err, metadataUrl) {
+  // Past the bearer check the SDK answers, errors included; a failure after it started can only end the response.
+  if (res.headersSent) {
+    console.error(err)
+    return res.end()
+  }
   if (err instanceof GuardError) {
     const challenge = err.status === 401 ? `${err.challenge(metadataUrl)}, scope="${BASE_SCOPE}"` : err.challenge(metadataUrl)
     return send(res, err.status, err.toJSON(), { 'www-authenticate': challenge })
