@@ -329,13 +329,13 @@ apps
       })
       const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
       return {
-        json: { ...appJson(created.app), client_secret: created.clientSecret, ...sandbox },
+        json: { ...appJson(created.app), ...(created.clientSecret === null ? {} : { client_secret: created.clientSecret }), ...sandbox },
         text: [
           `app ${created.app.name} (${created.app.kind}, ${created.app.environment})`,
           `client_id     ${created.app.clientId}`,
-          `client_secret ${created.clientSecret}`,
+          ...(created.clientSecret === null ? ['a public client: no secret'] : [`client_secret ${created.clientSecret}`]),
           ...(created.sandboxTenant ? [`sandbox target_id ${created.sandboxTenant.id}`] : []),
-          'The client secret is shown only this once: store it now.',
+          ...(created.clientSecret === null ? [] : ['The client secret is shown only this once: store it now.']),
         ].join('\n'),
       }
     }),

@@ -3,13 +3,15 @@ import { InvalidClient, InvalidRequest } from './errors.js'
 import type { App, AppSecret } from './model.js'
 import { hashSecret, sameHash } from './secrets.js'
 
-export interface ClientCredentials {
-  clientId: string
-  clientSecret: string
-  method: 'client_secret_basic' | 'client_secret_post'
-}
+export type ClientCredentials =
+  | { clientId: string; clientSecret: string; method: 'client_secret_basic' | 'client_secret_post' }
+  /** RFC 6749 §2.1 and OAuth 2.1 §2.4: a public client names itself with client_id and proves nothing. */
+  | { clientId: string; method: 'none' }
 
-/** RFC 6749 §2.3.1: HTTP Basic (form-urlencoded id and secret) or both fields in the body; never both. */
+/**
+ * RFC 6749 §2.3.1: HTTP Basic (form-urlencoded id and secret) or both fields in the body; never both.
+ * A client_id alone is a public client's (`none`); only an app registered as one is accepted so.
+ */
 export function readClientCredentials(authorization: string | undefined, params: Params): ClientCredentials {
   const basic = authorization !== undefined && /^basic /i.test(authorization)
   if (basic) {
@@ -22,8 +24,8 @@ export function readClientCredentials(authorization: string | undefined, params:
     return { ...credentials, method: 'client_secret_basic' }
   }
   const { client_id: clientId, client_secret: clientSecret } = params
-  if (!clientId || !clientSecret) throw new InvalidClient(false)
-  return { clientId, clientSecret, method: 'client_secret_post' }
+  if (!clientId || clientSecret === '') throw new InvalidClient(false)
+  return clientSecret === undefined ? { clientId, method: 'none' } : { clientId, clientSecret, method: 'client_secret_post' }
 }
 
 function parseBasic(encoded: string): { clientId: string; clientSecret: string } | undefined {
@@ -45,6 +47,7 @@ const decoyHash = hashSecret('fieldgate-decoy-secret')
 
 /** Checks the secret against every live secret of the app (current and in grace), in constant time. */
 export async function authenticateClient(ctx: CoreContext, credentials: ClientCredentials): Promise<App> {
+  if (credentials.method === 'none') return publicClient(ctx, credentials.clientId)
   const now = ctx.now()
   const presented = hashSecret(credentials.clientSecret)
   const lookup = (fresh: boolean) => (isLookupKey(credentials.clientId) ? ctx.cache.client(credentials.clientId, now, fresh) : undefined)
@@ -55,6 +58,15 @@ export async function authenticateClient(ctx: CoreContext, credentials: ClientCr
   // Said only to the holder of the secret: anyone else learns nothing of the app from its client_id.
   if (client.app.suspendedAt !== null) throw new InvalidClient(credentials.method === 'client_secret_basic', 'The client is suspended')
   return client.app
+}
+
+/** A public client has no secret to check: it is who it says, and PKCE, redirect URIs and DPoP do the rest. */
+async function publicClient(ctx: CoreContext, clientId: string): Promise<App> {
+  const app = isLookupKey(clientId) ? (await ctx.cache.client(clientId, ctx.now()))?.app : undefined
+  // A confidential client without its secret is refused exactly as a wrong secret is.
+  if (!app?.publicClient) throw new InvalidClient(false)
+  if (app.suspendedAt !== null) throw new InvalidClient(false, 'The client is suspended')
+  return app
 }
 
 function matches(secrets: readonly AppSecret[], presented: string, now: number): boolean {

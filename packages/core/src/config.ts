@@ -267,6 +267,16 @@ export interface Config {
     readonly maxAgeSeconds: number
     readonly batch: number
   }
+  /**
+   * OAuth 2.1 refresh tokens (docs/oauth21.md): the access tokens issued beside them are short-lived;
+   * each refresh token lives `idleSeconds` past its last use (sliding) and never past `maxSeconds` from
+   * the code exchange that began its family (absolute), after which the person is asked again.
+   */
+  readonly refresh: {
+    readonly accessTokenSeconds: number
+    readonly idleSeconds: number
+    readonly maxSeconds: number
+  }
 }
 
 export class ConfigError extends Error {}
@@ -294,7 +304,7 @@ export type Setting<T, Basis = undefined> = Source<T> &
   }
 
 /** Settings read as a group, with checks across their rows (a delay no longer than its maximum...). */
-type GroupKey = 'tokenTtl' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks' | 'brand' | 'upstream'
+type GroupKey = 'tokenTtl' | 'refresh' | 'signInLimits' | 'metrics' | 'rateLimits' | 'overload' | 'webhooks' | 'brand' | 'upstream'
 type LeafKey = Exclude<keyof Config, GroupKey>
 
 /** Settings whose default is computed from others, and from which. */
@@ -862,6 +872,28 @@ const groupSettings: GroupSettings = {
     check: (t) => requireCounts('token lifetime', t),
   },
 
+  refresh: {
+    rows: {
+      accessTokenSeconds: count(
+        'FIELDGATE_REFRESHABLE_TOKEN_TTL',
+        900,
+        'Lifetime of access tokens issued with a refresh token (apps with refresh tokens and no lifetime of their own), seconds',
+      ),
+      idleSeconds: count('FIELDGATE_REFRESH_TOKEN_IDLE_TTL', 14 * 86400, 'A refresh token ends this long after its family was last refreshed (sliding), seconds'),
+      maxSeconds: count(
+        'FIELDGATE_REFRESH_TOKEN_MAX_TTL',
+        90 * 86400,
+        'A refresh-token family ends this long after its code exchange, however often refreshed (absolute), seconds',
+      ),
+    },
+    check: (r) => {
+      requireCounts('refresh lifetime', r)
+      if (r.accessTokenSeconds < 10) throw new ConfigError('FIELDGATE_REFRESHABLE_TOKEN_TTL must be at least 10 seconds')
+      if (r.idleSeconds > r.maxSeconds) throw new ConfigError('FIELDGATE_REFRESH_TOKEN_IDLE_TTL cannot exceed FIELDGATE_REFRESH_TOKEN_MAX_TTL')
+      return r
+    },
+  },
+
   signInLimits: {
     rows: {
       windowSeconds: count('FIELDGATE_SIGN_IN_WINDOW', 15 * 60, 'Window in which failed sign-ins are counted, seconds'),
@@ -1002,6 +1034,7 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     masterKey: leaf('masterKey', undefined),
     signingAlg: leaf('signingAlg', undefined),
     tokenTtl: group('tokenTtl'),
+    refresh: group('refresh'),
     codeTtl: leaf('codeTtl', undefined),
     sessionTtl: leaf('sessionTtl', undefined),
     signInLimits: group('signInLimits'),

@@ -1,5 +1,6 @@
 import { StoreCache } from './cache.js'
 import type { Config } from './config.js'
+import type { Gateway } from './gateway.js'
 import type { GrantTypes } from './grants/registry.js'
 import type { KeyRing } from './keys.js'
 import type { SecurityLog } from './security.js'
@@ -31,6 +32,8 @@ export interface CoreContext extends OperationContext {
   /** The grant types the token endpoint answers (grants/index.ts). */
   readonly grants: GrantTypes
   readonly security: SecurityLog
+  /** The APIs the operator declared for gateways (FIELDGATE_GATEWAY_FILE): resources tokens may be for (RFC 8707). */
+  readonly gateway?: Gateway
 }
 
 /** An operation context over a bare store, for scripts and tests that hold a store and no server. */

@@ -46,9 +46,23 @@ export class InvalidGrant extends OAuthError {
   }
 }
 
+/** RFC 8707 §2: the resource is not one this client may have a token for, or not a valid URI. */
+export class InvalidTarget extends OAuthError {
+  constructor(description: string) {
+    super('invalid_target', description, 400)
+  }
+}
+
 export class InvalidScope extends OAuthError {
   constructor(description: string) {
     super('invalid_scope', description, 400)
+  }
+}
+
+/** RFC 6749 §5.2: this client may not use this grant or endpoint. */
+export class UnauthorizedClient extends OAuthError {
+  constructor(description: string) {
+    super('unauthorized_client', description, 400)
   }
 }
 

@@ -82,7 +82,39 @@ export interface App {
   suspendedReason: string | null
   /** Suspended because its partner's account was: unsuspending the account lifts it. */
   suspendedWithAccount: boolean
+  /**
+   * An RFC 6749 §2.1 public client (token_endpoint_auth_method `none`): a desktop, mobile or agent app
+   * that cannot keep a secret. It has none, must use PKCE S256, and always gets refresh tokens.
+   * Not `kind`: a `public` kind is a marketplace app, which may well be a confidential client.
+   */
+  publicClient: boolean
+  /** The code grant at /oauth/token issues refresh tokens and short-lived access tokens (OAuth 2.1 §4.3). */
+  refreshTokens: boolean
+  /** The format of those short-lived access tokens: an RFC 9068 JWT, or an opaque token the API looks up. */
+  accessTokenFormat: AccessTokenFormat
+  /** Every token request must carry a DPoP proof, so every token is sender-constrained (RFC 9449). */
+  requireDpop: boolean
+  /** Authorization requests must be pushed first (RFC 9126 §5, `require_pushed_authorization_requests`). */
+  requirePar: boolean
+  /** How the app came to be: by a person or operator, or registered by the client itself. */
+  registration: AppRegistration
+  /** SHA-256 of the RFC 7592 registration access token of a dynamically registered client. */
+  registrationTokenHash: string | null
+  /** A client metadata document's app: when its fetched copy goes stale and is fetched again. */
+  metadataExpiresAt: number | null
 }
+
+export type AccessTokenFormat = 'jwt' | 'opaque'
+
+/**
+ * `portal`: made by a partner or the operator (reviewed when public and live). `dynamic`: RFC 7591
+ * dynamic registration. `metadata_document`: its client_id is the https URL of its metadata. A
+ * registered client is never reviewed: it reaches a farm only through consent, which says so.
+ */
+export type AppRegistration = 'portal' | 'dynamic' | 'metadata_document'
+
+/** A registered client (RFC 7591 or a metadata document), connectable without review. */
+export const isRegisteredClient = (app: Pick<App, 'registration'>): boolean => app.registration !== 'portal'
 
 /**
  * What an operator reviews of a public live app: its name, what it may reach, where customers are sent,
@@ -153,6 +185,7 @@ export const securityEventKinds = [
   'consent.given',
   'consent.denied',
   'code.replayed',
+  'refresh_token.reused',
   'token.revoked_grant',
   'admin_token.failed',
   'review.approved',
@@ -268,6 +301,10 @@ export interface AuthorizationCode {
   redirectUri: string | null
   scopes: string[]
   codeChallenge: string | null
+  /** RFC 8707: the resource the request named; the token's audience. Null: Fieldgate's own API. */
+  resource: string | null
+  /** RFC 9449 §10: the key the authorization request bound the code to (`dpop_jkt`). */
+  dpopJkt: string | null
   expiresAt: number
   consumedAt: number | null
   createdAt: number
@@ -287,7 +324,57 @@ export interface OpaqueToken {
   codeHash: string | null
   createdAt: number
   revokedAt: number | null
+  /** Null for a connection token, which never expires; set for one issued with a refresh token. */
+  expiresAt: number | null
+  /** RFC 8707 audience; null is Fieldgate's own API. */
+  resource: string | null
+  /** RFC 9449: the JWK thumbprint of the key it is bound to, or null for a bearer token. */
+  jkt: string | null
+  /** The refresh-token family it came from: a reused refresh token revokes it with the family. */
+  familyId: string | null
+  /** What it was issued for, within its grant's scopes; null for a connection token, which has the grant's as they are now. */
+  scopes: string[] | null
 }
+
+/**
+ * A refresh token (OAuth 2.1 §4.3, RFC 9700 §4.14.2). Each use rotates it: the used one is kept, marked
+ * `usedAt`, so presenting it again is recognised as theft and ends the whole family. Only its hash is stored.
+ */
+export interface RefreshToken {
+  tokenHash: string
+  /** Every token rotated from one code exchange. */
+  familyId: string
+  grantId: string
+  appId: string
+  tenantId: string
+  userId: string | null
+  /** What the family may ask for: the grant's scopes when it began (a refresh may narrow, never widen, §6). */
+  scopes: string[]
+  resource: string | null
+  /** RFC 9449 §5: a public client's refresh token is bound to its DPoP key. */
+  jkt: string | null
+  /** When the family began: its absolute lifetime counts from here. */
+  familyCreatedAt: number
+  createdAt: number
+  /** The sooner of the idle (sliding) and the absolute lifetime. */
+  expiresAt: number
+  usedAt: number | null
+  revokedAt: number | null
+}
+
+/** RFC 9126: an authorization request pushed to /oauth/par, found later by its request_uri (stored hashed). */
+export interface PushedRequest {
+  uriHash: string
+  appId: string
+  /** The authorization request's parameters, checked when pushed and again when used. */
+  params: Record<string, string>
+  createdAt: number
+  expiresAt: number
+  usedAt: number | null
+}
+
+/** What a rotation found: the token was live and is now replaced, was already used (theft), or is no good. */
+export type Rotation = 'rotated' | 'reused' | 'invalid'
 
 /** What a bearer of an opaque token is: the token, its grant as it is now, and its app's client_id. */
 export interface OpaqueTokenRecord {

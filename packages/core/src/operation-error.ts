@@ -22,6 +22,8 @@ export type AppField =
   | 'publisher'
   | 'support_url'
   | 'privacy_policy_url'
+  | 'refresh_tokens'
+  | 'access_token_format'
   | 'reason'
   | 'email'
   | 'password'

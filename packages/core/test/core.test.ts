@@ -58,10 +58,16 @@ describe('client authentication parameters (RFC 6749 §2.3.1)', () => {
     }
   })
   it('answers missing credentials with invalid_client without a challenge', () => {
-    assert.throws(
-      () => readClientCredentials(undefined, { client_id: 'a' }),
-      (err: unknown) => err instanceof InvalidClient && !err.headers['www-authenticate'],
-    )
+    for (const params of [{}, { client_id: '' }, { client_id: 'a', client_secret: '' }] as Record<string, string>[]) {
+      assert.throws(
+        () => readClientCredentials(undefined, params),
+        (err: unknown) => err instanceof InvalidClient && !err.headers['www-authenticate'],
+      )
+    }
+  })
+  it('reads a client_id alone as a public client (`none`, OAuth 2.1 §2.4), never with Basic', () => {
+    assert.deepEqual(readClientCredentials(undefined, { client_id: 'a' }), { clientId: 'a', method: 'none' })
+    assert.equal(readClientCredentials(basic('a', 'b'), { client_id: 'a' }).method, 'client_secret_basic')
   })
 })
 

@@ -127,7 +127,19 @@ describe('access tokens on a key ring (RFC 9068)', async () => {
 
 describe('opaque tokens', () => {
   it('are 64 lower-case hex, stored only as their hash', () => {
-    const { value, token } = newOpaqueToken({ grantId: 'g', appId: 'a', tenantId: 't', userId: null, codeHash: null, createdAt: 1 })
+    const { value, token } = newOpaqueToken({
+      grantId: 'g',
+      appId: 'a',
+      tenantId: 't',
+      userId: null,
+      codeHash: null,
+      createdAt: 1,
+      expiresAt: null,
+      resource: null,
+      jkt: null,
+      familyId: null,
+      scopes: null,
+    })
     assert.ok(isOpaqueToken(value))
     assert.notEqual(token.tokenHash, value)
     assert.ok(!token.tokenHash.includes(value))

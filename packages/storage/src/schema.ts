@@ -52,6 +52,18 @@ export interface Database {
     publisher: string | null
     supportUrl: string | null
     privacyPolicyUrl: string | null
+    /** 0 or 1 */
+    publicClient: number
+    /** 0 or 1 */
+    refreshTokens: number
+    accessTokenFormat: string
+    /** 0 or 1 */
+    requireDpop: number
+    /** 0 or 1 */
+    requirePar: number
+    registration: string
+    registrationTokenHash: string | null
+    metadataExpiresAt: number | null
   }
   appSecrets: { id: string; appId: string; secretHash: string; hint: string; createdAt: number; expiresAt: number | null; secretEnc: string | null }
   grants: { id: string; appId: string; tenantId: string; scopes: string; status: string; createdAt: number; updatedAt: number }
@@ -65,6 +77,8 @@ export interface Database {
     redirectUri: string | null
     scopes: string
     codeChallenge: string | null
+    resource: string | null
+    dpopJkt: string | null
     expiresAt: number
     consumedAt: number | null
     createdAt: number
@@ -78,6 +92,38 @@ export interface Database {
     codeHash: string | null
     createdAt: number
     revokedAt: number | null
+    expiresAt: number | null
+    resource: string | null
+    jkt: string | null
+    familyId: string | null
+    /** space-separated; null: the grant's scopes as they are now */
+    scopes: string | null
+  }
+  refreshTokens: {
+    tokenHash: string
+    familyId: string
+    grantId: string
+    appId: string
+    tenantId: string
+    userId: string | null
+    /** space-separated */
+    scopes: string
+    resource: string | null
+    jkt: string | null
+    familyCreatedAt: number
+    createdAt: number
+    expiresAt: number
+    usedAt: number | null
+    revokedAt: number | null
+  }
+  pushedRequests: {
+    uriHash: string
+    appId: string
+    /** JSON object of the authorization request's parameters */
+    params: string
+    createdAt: number
+    expiresAt: number
+    usedAt: number | null
   }
   installs: { grantId: string; installedBy: string | null; state: string; error: string | null; createdAt: number; updatedAt: number }
   auditEntries: {

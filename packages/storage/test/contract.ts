@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test'
 import {
+  newClientSettings,
   cliActor,
   storeContext,
   createApp as adminCreateApp,
@@ -20,6 +21,7 @@ import {
   type MailMessage,
   type SecurityEvent,
   type OpaqueToken,
+  type RefreshToken,
   type OutboxEvent,
   type SecretHandle,
   type Session,
@@ -416,6 +418,8 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           redirectUri: null,
           scopes: ['api'],
           codeChallenge: null,
+          resource: null,
+          dpopJkt: null,
           expiresAt: T + 60_000,
           consumedAt: null,
           createdAt: T,
@@ -430,8 +434,13 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           codeHash: code.codeHash,
           createdAt: T + 2,
           revokedAt: null,
+          expiresAt: null,
+          resource: null,
+          jkt: null,
+          familyId: null,
+          scopes: null,
         }
-        assert.equal(await s.redeemCode(code.codeHash, T + 2, token), true)
+        assert.equal(await s.redeemCode(code.codeHash, T + 2, { accessToken: token }), true)
         const kept = app()
         await s.createApp(kept, secret(kept.id))
         const seq = await s.latestChangeSeq()
@@ -921,6 +930,8 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           redirectUri: 'https://app.example/cb',
           scopes: ['api', 'work_orders:read'],
           codeChallenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+          resource: null,
+          dpopJkt: null,
           expiresAt: T + 60_000,
           consumedAt: null,
           createdAt: T,
@@ -937,6 +948,11 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         codeHash: c.codeHash,
         createdAt: T + 5,
         revokedAt: null,
+        expiresAt: null,
+        resource: null,
+        jkt: null,
+        familyId: null,
+        scopes: null,
         ...over,
       })
 
@@ -956,16 +972,16 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const c = code()
         await s.saveCode(c)
         const token = opaque(c)
-        assert.equal(await s.redeemCode(c.codeHash, T + 5, token), true)
+        assert.equal(await s.redeemCode(c.codeHash, T + 5, { accessToken: token }), true)
         assert.deepEqual(await s.getCode(c.codeHash), { ...c, consumedAt: T + 5 })
         const found = await s.findOpaqueToken(token.tokenHash)
         assert.deepEqual(found?.token, token)
         assert.equal(found?.clientId, clientId)
         assert.deepEqual(found?.grant.scopes, ['api'])
         const second = opaque(c)
-        assert.equal(await s.redeemCode(c.codeHash, T + 6, second), false)
+        assert.equal(await s.redeemCode(c.codeHash, T + 6, { accessToken: second }), false)
         assert.equal(await s.findOpaqueToken(second.tokenHash), undefined, 'a losing redemption stores no token')
-        assert.equal(await s.redeemCode(hex(), T, opaque(c)), false)
+        assert.equal(await s.redeemCode(hex(), T, { accessToken: opaque(c) }), false)
       })
 
       it('refuses an expired code (expiresAt <= now)', async () => {
@@ -974,9 +990,9 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const late = code({ expiresAt: T + 1000 })
         const inTime = code({ expiresAt: T + 1000 })
         for (const c of [atExpiry, late, inTime]) await s.saveCode(c)
-        assert.equal(await s.redeemCode(atExpiry.codeHash, T + 1000, opaque(atExpiry)), false)
-        assert.equal(await s.redeemCode(late.codeHash, T + 5000, opaque(late)), false)
-        assert.equal(await s.redeemCode(inTime.codeHash, T + 999, opaque(inTime)), true)
+        assert.equal(await s.redeemCode(atExpiry.codeHash, T + 1000, { accessToken: opaque(atExpiry) }), false)
+        assert.equal(await s.redeemCode(late.codeHash, T + 5000, { accessToken: opaque(late) }), false)
+        assert.equal(await s.redeemCode(inTime.codeHash, T + 999, { accessToken: opaque(inTime) }), true)
         assert.equal((await s.getCode(atExpiry.codeHash))?.consumedAt, null)
       })
 
@@ -985,7 +1001,7 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const c = code()
         await s.saveCode(c)
         const tokens = Array.from({ length: 50 }, () => opaque(c))
-        const results = await Promise.all(tokens.map((t, i) => s.redeemCode(c.codeHash, T + 10 + i, t)))
+        const results = await Promise.all(tokens.map((t, i) => s.redeemCode(c.codeHash, T + 10 + i, { accessToken: t })))
         assert.equal(results.filter(Boolean).length, 1)
         const stored = (await Promise.all(tokens.map((t) => s.findOpaqueToken(t.tokenHash)))).filter((r) => r !== undefined)
         assert.equal(stored.length, 1)
@@ -999,7 +1015,7 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const c = code()
         await s.saveCode(c)
         const a = opaque(c)
-        await s.redeemCode(c.codeHash, T + 5, a)
+        await s.redeemCode(c.codeHash, T + 5, { accessToken: a })
         const revoked = await s.revokeOpaqueToken(a.tokenHash, T + 7)
         assert.deepEqual(revoked, { ...a, revokedAt: T + 7 })
         assert.equal(await s.revokeOpaqueToken(a.tokenHash, T + 8), undefined)
@@ -1008,11 +1024,102 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const c2 = code()
         await s.saveCode(c2)
         const b = opaque(c2)
-        await s.redeemCode(c2.codeHash, T + 5, b)
+        await s.redeemCode(c2.codeHash, T + 5, { accessToken: b })
         assert.equal(await s.revokeGrant(c2.grantId, T + 9), true)
         const found = await s.findOpaqueToken(b.tokenHash)
         assert.equal(found?.token.revokedAt, T + 9)
         assert.equal(found?.grant.status, 'revoked')
+      })
+
+      const refresh = (c: AuthorizationCode, over: Partial<RefreshToken> = {}): RefreshToken => ({
+        tokenHash: hex(),
+        familyId: c.codeHash,
+        grantId: c.grantId,
+        appId: c.appId,
+        tenantId: c.tenantId,
+        userId: c.userId,
+        scopes: ['api', 'work_orders:read'],
+        resource: 'https://api.example/mcp',
+        jkt: null,
+        familyCreatedAt: T,
+        createdAt: T + 5,
+        expiresAt: T + 60_000,
+        usedAt: null,
+        revokedAt: null,
+        ...over,
+      })
+
+      it('stores a refresh token with the code, and rotates it once: a second use ends the family and its access tokens', async () => {
+        const s = db()
+        const c = code()
+        await s.saveCode(c)
+        const first = refresh(c, { jkt: 'x'.repeat(43) })
+        assert.equal(await s.redeemCode(c.codeHash, T + 5, { refreshToken: first }), true)
+        assert.deepEqual(await s.findRefreshToken(first.tokenHash), first)
+        const second = refresh(c, { createdAt: T + 10 })
+        const access = opaque(c, { codeHash: null, familyId: c.codeHash, expiresAt: T + 900_000, scopes: ['api'], resource: 'https://api.example/mcp', jkt: 'y'.repeat(43) })
+        assert.equal(await s.rotateRefreshToken(first.tokenHash, T + 10, { refreshToken: second, accessToken: access }), 'rotated')
+        assert.equal((await s.findRefreshToken(first.tokenHash))?.usedAt, T + 10)
+        assert.deepEqual((await s.findOpaqueToken(access.tokenHash))?.token, access)
+        const third = refresh(c)
+        assert.equal(await s.rotateRefreshToken(first.tokenHash, T + 11, { refreshToken: third }), 'reused')
+        assert.equal(await s.findRefreshToken(third.tokenHash), undefined, 'a reuse stores nothing')
+        assert.equal((await s.findRefreshToken(second.tokenHash))?.revokedAt, T + 11)
+        assert.equal((await s.findOpaqueToken(access.tokenHash))?.token.revokedAt, T + 11)
+        assert.equal(await s.rotateRefreshToken(second.tokenHash, T + 12, { refreshToken: refresh(c) }), 'invalid', 'a revoked token does not rotate')
+        assert.equal(await s.rotateRefreshToken(hex(), T + 12, {}), 'invalid')
+      })
+
+      it('refuses to rotate an expired refresh token; exactly one of 20 concurrent rotations wins', async () => {
+        const s = db()
+        const c = code()
+        await s.saveCode(c)
+        const old = refresh(c, { expiresAt: T + 100 })
+        await s.redeemCode(c.codeHash, T + 5, { refreshToken: old })
+        assert.equal(await s.rotateRefreshToken(old.tokenHash, T + 100, { refreshToken: refresh(c) }), 'invalid')
+        assert.equal((await s.findRefreshToken(old.tokenHash))?.usedAt, null)
+
+        const c2 = code()
+        await s.saveCode(c2)
+        const live = refresh(c2)
+        await s.redeemCode(c2.codeHash, T + 5, { refreshToken: live })
+        const results = await Promise.all(Array.from({ length: 20 }, (_, i) => s.rotateRefreshToken(live.tokenHash, T + 10 + i, { refreshToken: refresh(c2) })))
+        assert.equal(results.filter((r) => r === 'rotated').length, 1)
+      })
+
+      it('revokeRefreshFamily, revokeTokensFromCode and revokeGrant end refresh tokens', async () => {
+        const s = db()
+        const own = await s.createGrant(grant(base.appId, (await s.createTenant(tenant())).id))
+        const [c1, c2, c3] = [code(), code(), code({ grantId: own.id, tenantId: own.tenantId })]
+        for (const c of [c1, c2, c3]) await s.saveCode(c)
+        const [r1, r2, r3] = [refresh(c1), refresh(c2), refresh(c3)]
+        await s.redeemCode(c1.codeHash, T + 5, { refreshToken: r1 })
+        await s.redeemCode(c2.codeHash, T + 5, { refreshToken: r2 })
+        await s.redeemCode(c3.codeHash, T + 5, { refreshToken: r3 })
+        assert.equal(await s.revokeRefreshFamily(c1.codeHash, T + 6), 1)
+        assert.equal(await s.revokeRefreshFamily(c1.codeHash, T + 7), 0)
+        assert.equal((await s.findRefreshToken(r1.tokenHash))?.revokedAt, T + 6)
+        assert.equal(await s.revokeTokensFromCode(c2.codeHash, T + 8), 1)
+        assert.equal((await s.findRefreshToken(r2.tokenHash))?.revokedAt, T + 8)
+        assert.equal(await s.revokeGrant(c3.grantId, T + 9), true)
+        assert.equal((await s.findRefreshToken(r3.tokenHash))?.revokedAt, T + 9)
+      })
+
+      it('keeps a pushed request until it is used or expires; exactly one use wins', async () => {
+        const s = db()
+        const pushed = { uriHash: hex(), appId: base.appId, params: { client_id: clientId, scope: 'api', state: 'é"' }, createdAt: T, expiresAt: T + 600_000, usedAt: null }
+        await s.savePushedRequest(pushed)
+        assert.deepEqual(await s.getPushedRequest(pushed.uriHash, T + 1), pushed)
+        assert.equal(await s.getPushedRequest(pushed.uriHash, T + 600_000), undefined)
+        assert.equal(await s.getPushedRequest(hex(), T + 1), undefined)
+        const uses = await Promise.all(Array.from({ length: 10 }, () => s.usePushedRequest(pushed.uriHash, T + 2)))
+        assert.equal(uses.filter(Boolean).length, 1)
+        assert.equal(await s.getPushedRequest(pushed.uriHash, T + 3), undefined)
+        // A later push clears what had expired by its time.
+        const later = { ...pushed, uriHash: hex(), createdAt: T + 700_000, expiresAt: T + 1_300_000 }
+        await s.savePushedRequest(later)
+        assert.equal(await s.usePushedRequest(pushed.uriHash, T + 700_001), false)
+        assert.equal(await s.usePushedRequest(later.uriHash, T + 700_001), true)
       })
     })
 
@@ -1724,6 +1831,12 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   revokeTokensFromCode: 'has exactly one winner among 50 concurrent redemptions, and the replays find its token to revoke',
   findOpaqueToken: 'redeems a code once, storing its token in the same step',
   revokeOpaqueToken: 'revokes an opaque token once; revoking its grant revokes the rest',
+  findRefreshToken: 'stores a refresh token with the code, and rotates it once: a second use ends the family and its access tokens',
+  rotateRefreshToken: 'refuses to rotate an expired refresh token; exactly one of 20 concurrent rotations wins',
+  revokeRefreshFamily: 'revokeRefreshFamily, revokeTokensFromCode and revokeGrant end refresh tokens',
+  savePushedRequest: 'keeps a pushed request until it is used or expires; exactly one use wins',
+  getPushedRequest: 'keeps a pushed request until it is used or expires; exactly one use wins',
+  usePushedRequest: 'keeps a pushed request until it is used or expires; exactly one use wins',
 
   recordAudit: 'recordAudit stores an entry; listAudit gives entries about the apps or tenants asked for, newest first, up to limit',
   listAudit: 'recordAudit stores an entry; listAudit gives entries about the apps or tenants asked for, newest first, up to limit',
@@ -1846,6 +1959,7 @@ export const app = (over: Partial<App> = {}): App => ({
   suspendedAt: null,
   suspendedReason: null,
   suspendedWithAccount: false,
+  ...newClientSettings(false),
   ...over,
 })
 

@@ -3,8 +3,10 @@ import { connectApp } from '../operations/grants.js'
 import { actingUser, auditEntry, type Actor } from '../audit.js'
 import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
-import { InvalidRequest, InvalidScope, type OAuthError, UnsupportedResponseType } from '../errors.js'
-import type { App, Grant, Tenant } from '../model.js'
+import { checkedResource } from '../audiences.js'
+import { InvalidRequest, InvalidScope, OAuthError, UnsupportedResponseType } from '../errors.js'
+import { isRegisteredClient, type App, type Grant, type Tenant } from '../model.js'
+import { isLoopbackHost } from '../operations/validate.js'
 import { missingFrom, parseScope, sameScopes } from '../scopes.js'
 import { hashSecret, randomValue } from '../secrets.js'
 
@@ -18,6 +20,12 @@ export interface AuthorizationRequest {
   scopes: string[]
   state: string | undefined
   codeChallenge: string | null
+  /** RFC 8707: the API the token will be for; null for Fieldgate's own. */
+  resource: string | null
+  /** RFC 9449 §10: the DPoP key the code is bound to. */
+  dpopJkt: string | null
+  /** RFC 9126: the hash of the pushed request's request_uri, used up when the person decides. */
+  pushedUriHash: string | null
 }
 
 /**
@@ -44,7 +52,22 @@ export class AuthorizationRedirectError extends Error {
 }
 
 /** The parameters a consent form carries back unchanged, so the decision re-checks the same request. */
-export const authorizationParameters = ['response_type', 'client_id', 'redirect_uri', 'scope', 'state', 'code_challenge', 'code_challenge_method'] as const
+export const authorizationParameters = [
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'resource',
+  'dpop_jkt',
+  'request_uri',
+] as const
+
+/** RFC 9126 §2.2: the request_uri Fieldgate hands out for a pushed request. */
+export const requestUriPrefix = 'urn:ietf:params:oauth:request_uri:'
+const jktSyntax = /^[A-Za-z0-9_-]{43}$/
 
 // RFC 7636 §4.2: the S256 challenge is BASE64URL(SHA256(verifier)), 43 characters.
 const s256Challenge = /^[A-Za-z0-9_-]{43}$/
@@ -57,8 +80,9 @@ const maxState = 2048
  * `signedIn`: RFC 9700 §4.11.2 — anyone can register an app, so an error redirected before anyone signed
  * in would make this server an open redirector to that app's redirect URI. Until then errors are a page.
  */
-export async function validateAuthorizationRequest(ctx: CoreContext, params: Params, signedIn: boolean): Promise<AuthorizationRequest> {
-  const app = await requireClient(ctx, params.client_id)
+export async function validateAuthorizationRequest(ctx: CoreContext, query: Params, signedIn: boolean): Promise<AuthorizationRequest> {
+  const app = await requireClient(ctx, query.client_id)
+  const { params, pushedUriHash } = await pushedParameters(ctx, app, query)
   const redirectUri = requireRedirectUri(app, params.redirect_uri)
   if (params.state !== undefined && params.state.length > maxState) throw new AuthorizationPageError(`state is longer than ${maxState} characters`)
   const partial = { app, redirectUri, state: params.state }
@@ -69,7 +93,38 @@ export async function validateAuthorizationRequest(ctx: CoreContext, params: Par
   // RFC 6749 §3.1.1: response_type is required; the platforms' documents leave it out, and `code` is the only one there is.
   if ((params.response_type ?? 'code') !== 'code') fail(new UnsupportedResponseType())
   const scopes = requestedScopes(app, params.scope, fail)
-  return { ...partial, requestedRedirectUri: params.redirect_uri ?? null, scopes, codeChallenge: pkceChallenge(params, fail) }
+  const codeChallenge = pkceChallenge(params, fail)
+  // OAuth 2.1 §4.1.1 and RFC 9700 §2.1.1: a public client has nothing but PKCE to tie the code to itself.
+  if (app.publicClient && codeChallenge === null) fail(new InvalidRequest('a public client must send code_challenge (PKCE with S256)'))
+  const resource = tryOAuth(() => checkedResource(ctx.config, ctx.gateway, params.resource), fail)
+  if (params.dpop_jkt !== undefined && !jktSyntax.test(params.dpop_jkt)) fail(new InvalidRequest('dpop_jkt must be a base64url SHA-256 JWK thumbprint'))
+  return { ...partial, requestedRedirectUri: params.redirect_uri ?? null, scopes, codeChallenge, resource, dpopJkt: params.dpop_jkt ?? null, pushedUriHash }
+}
+
+function tryOAuth<T>(step: () => T, fail: (e: OAuthError) => never): T {
+  try {
+    return step()
+  } catch (err) {
+    if (err instanceof OAuthError) return fail(err)
+    throw err
+  }
+}
+
+/**
+ * RFC 9126 §4: with a request_uri, the request is the one the client pushed, and only client_id may
+ * stand beside it. An app that requires pushed requests (§5) is refused any other way in.
+ */
+async function pushedParameters(ctx: CoreContext, app: App, query: Params): Promise<{ params: Params; pushedUriHash: string | null }> {
+  const uri = query.request_uri
+  if (uri === undefined) {
+    if (app.requirePar) throw new AuthorizationPageError(`${app.name} must push its authorization request first (RFC 9126): the link that brought you here is not one it made.`)
+    return { params: query, pushedUriHash: null }
+  }
+  const uriHash = uri.startsWith(requestUriPrefix) && isLookupKey(uri) ? hashSecret(uri) : undefined
+  const pushed = uriHash === undefined ? undefined : await ctx.storage.getPushedRequest(uriHash, ctx.now())
+  if (!pushed || pushed.appId !== app.id)
+    throw new AuthorizationPageError(`This sign-in link from ${app.name} has expired or was already used: go back to the app and start again.`)
+  return { params: { ...pushed.params, client_id: app.clientId }, pushedUriHash: uriHash! }
 }
 
 async function requireClient(ctx: CoreContext, clientId: string | undefined): Promise<App> {
@@ -77,20 +132,35 @@ async function requireClient(ctx: CoreContext, clientId: string | undefined): Pr
   const app = isLookupKey(clientId) ? (await ctx.cache.client(clientId, ctx.now()))?.app : undefined
   if (!app) throw new AuthorizationPageError('The app that sent you here is not known to this server.')
   if (app.suspendedAt !== null) throw new AuthorizationPageError(`${app.name} is suspended: it cannot be connected.`, 403)
-  if (app.approvedAt === null) throw new AuthorizationPageError(`${app.name} is waiting for review: it cannot be connected until the platform approves it.`, 403)
+  // A client that registered itself is never reviewed: the consent page says so, and the person decides.
+  if (app.approvedAt === null && !isRegisteredClient(app))
+    throw new AuthorizationPageError(`${app.name} is waiting for review: it cannot be connected until the platform approves it.`, 403)
   return app
 }
 
-/** RFC 9700 §4.1.3: exact string comparison against the registered URIs; no patterns, no normalisation. */
+/**
+ * RFC 9700 §4.1.3: exact string comparison against the registered URIs; no patterns, no normalisation.
+ * The one exception is RFC 8252 §7.3: a native app listens on a loopback port the system picks, so on
+ * a loopback http URI the port may differ (OAuth 2.1 §8.4.2), never anything else.
+ */
 function requireRedirectUri(app: App, requested: string | undefined): string {
   if (requested !== undefined) {
-    if (app.redirectUris.includes(requested)) return requested
+    if (app.redirectUris.includes(requested) || app.redirectUris.some((registered) => sameLoopbackUri(registered, requested))) return requested
     throw new AuthorizationPageError(`The app asked to send you to an address it has not registered: ${requested.slice(0, 200)}`)
   }
   if (app.redirectUris.length === 1) return app.redirectUris[0]!
   throw new AuthorizationPageError(
     app.redirectUris.length === 0 ? 'The app that sent you here has no redirect URI registered.' : 'The app that sent you here must say which of its redirect URIs to use.',
   )
+}
+
+function sameLoopbackUri(registered: string, requested: string): boolean {
+  if (!registered.startsWith('http://') || !requested.startsWith('http://')) return false
+  const a = URL.canParse(registered) ? new URL(registered) : undefined
+  const b = URL.canParse(requested) ? new URL(requested) : undefined
+  if (!a || !b || !isLoopbackHost(a.hostname)) return false
+  b.port = a.port
+  return a.href === b.href && !/[#\s]/.test(requested)
 }
 
 /** No scope asks for every scope the app is registered for (RFC 6749 §3.3 lets the server pick a default). */
@@ -173,6 +243,10 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
   const tenant = (await consentableTenants(ctx, consent.userId, req.app)).find((t) => t.id === consent.tenantId)
   if (!tenant) throw new AuthorizationPageError('You cannot connect apps to that farm.', 403)
   const now = ctx.now()
+  // RFC 9126 §4: a pushed request is answered once.
+  if (req.pushedUriHash !== null && !(await ctx.storage.usePushedRequest(req.pushedUriHash, now))) {
+    throw new AuthorizationPageError(`This sign-in link from ${req.app.name} has expired or was already used: go back to the app and start again.`)
+  }
   // The audit entry commits with the grant, as an install's does: a crash leaves both or neither.
   const audit = (grant: Grant) => ({ audit: [consentAudit(req, consent.actor, grant, now)] })
   const { grant } = await connectApp(ctx, req.app, tenant.id, req.scopes, audit)
@@ -187,6 +261,8 @@ export async function approveAuthorization(ctx: CoreContext, req: AuthorizationR
     redirectUri: req.requestedRedirectUri,
     scopes: req.scopes,
     codeChallenge: req.codeChallenge,
+    resource: req.resource,
+    dpopJkt: req.dpopJkt,
     expiresAt: now + ctx.config.codeTtl * 1000,
     consumedAt: null,
     createdAt: now,

@@ -21,7 +21,8 @@ export async function introspectionEndpoint(ctx: CoreContext, req: TokenRequest)
   const token = req.params.token
   if (!token) throw new InvalidRequest('token is required')
   try {
-    const principal = await authenticateAccessToken(ctx, token)
+    // Any audience: the answer names it (`aud`), and a resource server checks it is its own (RFC 7662 §2.2).
+    const principal = await authenticateAccessToken(ctx, token, undefined)
     if (principal.clientId !== app.clientId && !app.scopes.includes(introspectAllScope)) return { active: false }
     return { active: true, ...principal.introspection }
   } catch (err) {

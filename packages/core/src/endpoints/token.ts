@@ -1,7 +1,7 @@
 import { authenticateClient, readClientCredentials } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { InvalidRequest, UnsupportedGrantType } from '../errors.js'
-import type { TokenResult } from '../grants/registry.js'
+import type { GrantRequest, TokenResult } from '../grants/registry.js'
 import type { App } from '../model.js'
 
 /** A request to a client-authenticated endpoint (token, introspection, revocation). */
@@ -13,6 +13,16 @@ export interface TokenRequest {
    * the endpoint (the per-client rate limit) needed it too, so the secret is checked once.
    */
   client?: () => Promise<App>
+  /** Which token endpoint: fieldmargin's token.exchange is `connection` (registry.ts GrantRequest). */
+  dialect?: GrantRequest['dialect']
+  /** RFC 9449 §4: the request's DPoP header, with its method and URL as the proof must name them. */
+  dpop?: DpopPresentation
+}
+
+export interface DpopPresentation {
+  proof: string
+  method: string
+  url: string
 }
 
 /** RFC 6749 §2.3: the client the request authenticates as (Basic or body credentials, never both). */
@@ -24,7 +34,15 @@ export function requestClient(ctx: CoreContext, req: TokenRequest): Promise<App>
 export async function tokenEndpoint(ctx: CoreContext, req: TokenRequest): Promise<TokenResult> {
   const grantType = requireGrantType(ctx, req.params)
   const app = await requestClient(ctx, req)
-  return grantType.handler(ctx, app, pick(req.params, grantType.parameters))
+  const jkt = await proofKey(ctx, app, req)
+  return grantType.handler(ctx, app, pick(req.params, grantType.parameters), { dialect: req.dialect ?? 'oauth', jkt })
+}
+
+/** RFC 9449 §5: the key of a valid DPoP proof binds what is issued; an app may require one. */
+async function proofKey(_ctx: CoreContext, app: App, req: TokenRequest): Promise<string | undefined> {
+  if (req.dpop) throw new InvalidRequest('DPoP proofs are not accepted yet')
+  if (app.requireDpop) throw new InvalidRequest('this app must send a DPoP proof (RFC 9449)')
+  return undefined
 }
 
 function requireGrantType(ctx: CoreContext, params: Params) {

@@ -1,27 +1,68 @@
 import { createHash } from 'node:crypto'
 import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
-import { InvalidGrant, InvalidRequest } from '../errors.js'
-import type { App, AuthorizationCode } from '../model.js'
+import { checkedResource } from '../audiences.js'
+import { InvalidGrant, InvalidRequest, InvalidTarget, UnauthorizedClient } from '../errors.js'
+import type { App, AuthorizationCode, Grant } from '../model.js'
+import type { IssuedTokens } from '../storage/tokens.js'
+import { issueRefreshable } from '../tokens/issue.js'
 import { formatScope } from '../scopes.js'
 import { hashSecret, sameHash } from '../secrets.js'
 import { newOpaqueToken } from '../tokens/opaque.js'
-import type { GrantType, TokenResult } from './registry.js'
+import type { GrantRequest, GrantType, TokenResult } from './registry.js'
 
 // One description for every way a code can fail, so a client learns nothing about codes not its own.
 const badCode = 'the code is invalid, expired, already used, or was issued to another client'
 
-/** RFC 6749 §4.1.3, RFC 7636 §4.6: the code exchange, issuing an opaque connection token. */
-async function authorizationCode(ctx: CoreContext, app: App, params: Params): Promise<TokenResult> {
+/**
+ * RFC 6749 §4.1.3, RFC 7636 §4.6: the code exchange. An app with refresh tokens (every public client)
+ * gets a short-lived access token and a refresh token (OAuth 2.1 §4.1.3); any other, and every exchange
+ * at fieldmargin's token.exchange, the never-expiring connection token standing on the grant.
+ */
+async function authorizationCode(ctx: CoreContext, app: App, params: Params, request: GrantRequest): Promise<TokenResult> {
+  // fieldmargin's exchange issues a token that never ends: never to a client that cannot keep a secret.
+  if (request.dialect === 'connection' && app.publicClient) throw new UnauthorizedClient('a public client exchanges its code at /oauth/token')
   const code = await requireCode(ctx, app, params.code)
   checkRedirectUri(app, code, params.redirect_uri)
   checkPkce(code, params.code_verifier)
+  checkResource(ctx, code, params.resource)
+  // RFC 9449 §10: a code bound to a key (dpop_jkt) is redeemed only with a proof by that key.
+  if (code.dpopJkt !== null && code.dpopJkt !== request.jkt) throw new InvalidGrant('the DPoP proof is not by the key the authorization request named')
   const grant = await ctx.storage.getGrant(code.grantId)
   if (grant?.status !== 'active') throw new InvalidGrant(badCode)
-  const now = ctx.now()
-  const { value, token } = newOpaqueToken({ grantId: grant.id, appId: app.id, tenantId: code.tenantId, userId: code.userId, codeHash: code.codeHash, createdAt: now })
-  if (!(await ctx.storage.redeemCode(code.codeHash, now, token))) return replayed(ctx, app, code)
-  return { accessToken: value, tokenType: 'Bearer', scope: formatScope(grant.scopes), tenantId: code.tenantId }
+  const { result, issued } = await tokensFor(ctx, app, code, grant, request)
+  if (!(await ctx.storage.redeemCode(code.codeHash, ctx.now(), issued))) return replayed(ctx, app, code)
+  return result
+}
+
+async function tokensFor(ctx: CoreContext, app: App, code: AuthorizationCode, grant: Grant, request: GrantRequest): Promise<{ result: TokenResult; issued: IssuedTokens }> {
+  const jkt = request.jkt
+  if (app.refreshTokens && request.dialect === 'oauth') {
+    // The family is named by the code it began with: a replayed code ends it (revokeTokensFromCode).
+    const family = { familyId: code.codeHash, familyCreatedAt: ctx.now(), userId: code.userId, scopes: grant.scopes, resource: code.resource, jkt: jkt ?? null }
+    return issueRefreshable(ctx, app, grant, grant.scopes, family, jkt)
+  }
+  const { value, token } = newOpaqueToken({
+    grantId: grant.id,
+    appId: app.id,
+    tenantId: code.tenantId,
+    userId: code.userId,
+    codeHash: code.codeHash,
+    createdAt: ctx.now(),
+    expiresAt: null,
+    resource: code.resource,
+    jkt: jkt ?? null,
+    familyId: null,
+    scopes: null,
+  })
+  return { result: { accessToken: value, tokenType: jkt ? 'DPoP' : 'Bearer', scope: formatScope(grant.scopes), tenantId: code.tenantId }, issued: { accessToken: token } }
+}
+
+/** RFC 8707 §2.2: a token request may repeat the resource the code was issued for, and no other. */
+function checkResource(ctx: CoreContext, code: AuthorizationCode, resource: string | undefined): void {
+  if (resource !== undefined && checkedResource(ctx.config, ctx.gateway, resource) !== code.resource) {
+    throw new InvalidTarget('resource is not the one the authorization request named')
+  }
 }
 
 async function requireCode(ctx: CoreContext, app: App, value: string | undefined): Promise<AuthorizationCode> {
@@ -64,4 +105,8 @@ function checkPkce(code: AuthorizationCode, verifier: string | undefined): void 
 }
 
 /** RFC 6749 §4.1.3. */
-export const authorizationCodeGrant: GrantType = { grantType: 'authorization_code', parameters: ['code', 'redirect_uri', 'code_verifier'], handler: authorizationCode }
+export const authorizationCodeGrant: GrantType = {
+  grantType: 'authorization_code',
+  parameters: ['code', 'redirect_uri', 'code_verifier', 'resource'],
+  handler: authorizationCode,
+}

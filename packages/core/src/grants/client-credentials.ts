@@ -1,17 +1,20 @@
 import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
-import { InvalidGrant, InvalidRequest, InvalidScope } from '../errors.js'
+import { checkedResource } from '../audiences.js'
+import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from '../errors.js'
 import type { App, Grant, Tenant } from '../model.js'
 import { formatScope, missingFrom, parseScope } from '../scopes.js'
 import { issueJwtAccessToken } from '../tokens/issue.js'
-import type { GrantType, TokenResult } from './registry.js'
+import type { GrantRequest, GrantType, TokenResult } from './registry.js'
 
 /** RFC 6749 §4.4, with FieldEdge's `target_id` naming the tenant a marketplace app acts on. */
-async function clientCredentials(ctx: CoreContext, app: App, params: Params): Promise<TokenResult> {
+async function clientCredentials(ctx: CoreContext, app: App, params: Params, request: GrantRequest): Promise<TokenResult> {
+  // OAuth 2.1 §4.2: only a confidential client can stand for itself.
+  if (app.publicClient) throw new UnauthorizedClient('a public client cannot use client_credentials')
   const tenant = await resolveTenant(ctx, app, params.target_id)
   const grant = await activeGrant(ctx, app, tenant)
   const scopes = grantedScopes(params.scope, allowedNow(grant, app))
-  return issueJwtAccessToken(ctx, app, grant, scopes)
+  return issueJwtAccessToken(ctx, app, grant, scopes, { resource: checkedResource(ctx.config, ctx.gateway, params.resource), jkt: request.jkt })
 }
 
 async function resolveTenant(ctx: CoreContext, app: App, targetId: string | undefined): Promise<Tenant> {
@@ -56,4 +59,4 @@ function grantedScopes(requested: string | undefined, grant: Grant): string[] {
 }
 
 /** RFC 6749 §4.4. */
-export const clientCredentialsGrant: GrantType = { grantType: 'client_credentials', parameters: ['scope', 'target_id'], handler: clientCredentials }
+export const clientCredentialsGrant: GrantType = { grantType: 'client_credentials', parameters: ['scope', 'target_id', 'resource'], handler: clientCredentials }

@@ -11,7 +11,7 @@ import { adminTenants, appFor, requireSignedIn, tenantFor } from './access.js'
 import { newGrant } from './grants.js'
 import { isReviewed, reviewedFields } from './review.js'
 import { ensurePartnerSandbox, environments, newTenant } from './tenants.js'
-import { isSecureUrl, oneLine, oneOf, optionalEmail, optionalHttpsUrl, optionalUrl, requireRedirectUri, requireText, safeScopes, someOf } from './validate.js'
+import { isPrivateUseUri, isSecureUrl, oneLine, oneOf, optionalEmail, optionalHttpsUrl, optionalUrl, requireRedirectUri, requireText, safeScopes, someOf } from './validate.js'
 
 const kinds: readonly AppKind[] = ['private', 'public']
 
@@ -33,6 +33,12 @@ export interface AppFields {
   publisher?: string | null
   supportUrl?: string | null
   privacyPolicyUrl?: string | null
+  /** OAuth 2.1 (docs/oauth21.md): a public client has no secret; set only when the app is made. */
+  publicClient?: boolean
+  refreshTokens?: boolean
+  accessTokenFormat?: string
+  requireDpop?: boolean
+  requirePar?: boolean
 }
 
 export interface NewAppInput extends AppFields {
@@ -58,11 +64,16 @@ export interface CreatedApp {
   sandboxTenant?: Tenant
 }
 
+/** A public client has no secret to show (RFC 6749 §2.1). */
+export type CreatedPublicClient = Omit<CreatedApp, 'clientSecret'> & { clientSecret: null }
+
 /**
  * An operator makes any app. A person makes their own: a private one on a tenant they administer, a
  * public sandbox one tested on their partner sandbox, a public live one on no tenant.
  */
-export async function createApp(ctx: OperationContext, actor: Actor, input: NewAppInput): Promise<CreatedApp> {
+export async function createApp(ctx: OperationContext, actor: Actor, input: NewAppInput & { publicClient?: false }): Promise<CreatedApp>
+export async function createApp(ctx: OperationContext, actor: Actor, input: NewAppInput): Promise<CreatedApp | CreatedPublicClient>
+export async function createApp(ctx: OperationContext, actor: Actor, input: NewAppInput): Promise<CreatedApp | CreatedPublicClient> {
   requireSignedIn(actor, 'create apps')
   requireVerifiedPartner(ctx, actor)
   const now = ctx.now()
@@ -103,12 +114,13 @@ export async function createApp(ctx: OperationContext, actor: Actor, input: NewA
       suspendedAt: null,
       suspendedReason: null,
       suspendedWithAccount: false,
+      ...newClientSettings(input.publicClient === true),
     },
     input,
   )
   // A partner's public live app reaches real customers only once an operator approved it (review.ts).
   if (actor.kind === 'person' && isReviewed(app)) Object.assign(app, { review: 'pending', approvedAt: null })
-  const clientSecret = newClientSecret(environment)
+  const clientSecret = app.publicClient ? null : newClientSecret(environment)
   // A marketplace app gets a sandbox tenant to test against, stored with the app.
   const testsOnSandbox = kind === 'public' && environment === 'sandbox'
   const madeTenant = testsOnSandbox && !tenant ? newTenant({ name: `${app.name} sandbox`, environment: 'sandbox' }, now) : undefined
@@ -117,7 +129,7 @@ export async function createApp(ctx: OperationContext, actor: Actor, input: NewA
   const grantTenant = kind === 'private' ? tenant : input.installOnSandbox === false ? undefined : sandboxTenant
   const grant = grantTenant ? newGrant(app, grantTenant.id, app.scopes, now) : undefined
   // Everything commits at once: the app, its secret, tenant, grant, the grant's event and the audit entry.
-  await ctx.storage.createApp(app, newSecret(app.id, clientSecret, now, ctx.masterKey), grant, {
+  await ctx.storage.createApp(app, clientSecret === null ? undefined : newSecret(app.id, clientSecret, now, ctx.masterKey), grant, {
     ...(madeTenant ? { tenant: madeTenant } : {}),
     events: grant ? newEvent(app, grant.tenantId, 'grant.created', { grant_id: grant.id, scopes: grant.scopes }, now) : [],
     audit: [
@@ -126,7 +138,7 @@ export async function createApp(ctx: OperationContext, actor: Actor, input: NewA
         now,
         'app.created',
         { objectId: app.id, appId: app.id, clientId: app.clientId, tenantId: app.tenantId },
-        { name: app.name, kind, environment, review: app.review },
+        { name: app.name, kind, environment, review: app.review, public_client: app.publicClient },
       ),
     ],
   })
@@ -200,6 +212,10 @@ const appFieldNames = [
   'publisher',
   'supportUrl',
   'privacyPolicyUrl',
+  'refreshTokens',
+  'accessTokenFormat',
+  'requireDpop',
+  'requirePar',
 ] as const satisfies readonly (keyof AppFields)[]
 
 /** Deletes an app; its grants, and so every token it holds, end at once. Returns the grants it ended. */
@@ -223,6 +239,7 @@ export async function rotateSecret(
 ): Promise<{ app: App; clientSecret: string; oldSecretsExpireAt: number }> {
   const now = ctx.now()
   const app = await appFor(ctx, actor, input.clientId)
+  if (app.publicClient) throw invalid('a public client has no secret to rotate')
   const { graceSeconds } = input
   if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86400) throw invalid('grace period must be 0 to 2592000 seconds')
   const clientSecret = newClientSecret(app.environment)
@@ -285,11 +302,12 @@ function withFields(app: App, fields: AppFields): App {
   if (fields.scopes !== undefined) app.scopes = safeScopes(fields.scopes)
   if (fields.tokenTtl !== undefined) app.tokenTtl = tokenTtl(fields.tokenTtl)
   if (fields.installUrl !== undefined) app.installUrl = optionalUrl(fields.installUrl ?? undefined, 'install URL', 'install_url')
-  if (fields.redirectUris !== undefined) app.redirectUris = [...new Set(fields.redirectUris.map((u) => requireRedirectUri(u)))]
+  if (fields.redirectUris !== undefined) app.redirectUris = [...new Set(fields.redirectUris.map((u) => requireRedirectUri(u, app.publicClient)))]
   if (fields.contactEmail !== undefined) app.contactEmail = optionalEmail(fields.contactEmail ?? undefined)
   if (fields.dataApiUrl !== undefined) app.dataApiUrl = optionalUrl(fields.dataApiUrl ?? undefined, 'Data API URL', 'data_api_url')
   if (fields.listed !== undefined) app.listed = fields.listed
   withListing(app, fields)
+  withClientSettings(app, fields)
   if (app.environment === 'live') requireLiveUrls(app)
   // Install sends a customer to the install URL; connecting (authorization code) needs a redirect URI.
   // A live public app needs a way in: either, or both (fieldmargin integrations have only redirect URIs).
@@ -310,6 +328,31 @@ function withListing(app: App, fields: AppFields): void {
   if (fields.privacyPolicyUrl !== undefined) app.privacyPolicyUrl = optionalHttpsUrl(fields.privacyPolicyUrl, 'privacy policy URL', 'privacy_policy_url')
 }
 
+/** How a new app authenticates and what its tokens are: a public client always gets refresh tokens. */
+export const newClientSettings = (publicClient: boolean): Pick<App, ClientSetting | 'publicClient' | 'registration' | 'registrationTokenHash' | 'metadataExpiresAt'> => ({
+  publicClient,
+  refreshTokens: publicClient,
+  accessTokenFormat: 'jwt',
+  requireDpop: false,
+  requirePar: false,
+  registration: 'portal',
+  registrationTokenHash: null,
+  metadataExpiresAt: null,
+})
+
+type ClientSetting = 'refreshTokens' | 'accessTokenFormat' | 'requireDpop' | 'requirePar'
+
+const tokenFormats = ['jwt', 'opaque'] as const
+
+/** OAuth 2.1 settings (docs/oauth21.md). A public client cannot do without refresh tokens: it has nothing else to renew with. */
+function withClientSettings(app: App, fields: AppFields): void {
+  if (fields.refreshTokens !== undefined) app.refreshTokens = fields.refreshTokens
+  if (fields.accessTokenFormat !== undefined) app.accessTokenFormat = oneOf(fields.accessTokenFormat, tokenFormats, 'access token format')
+  if (fields.requireDpop !== undefined) app.requireDpop = fields.requireDpop
+  if (fields.requirePar !== undefined) app.requirePar = fields.requirePar
+  if (app.publicClient && !app.refreshTokens) throw invalid('a public client always gets refresh tokens', 'refresh_tokens')
+}
+
 /** The app's own access-token lifetime; null falls back to the server's default for its kind. */
 function tokenTtl(ttl: number | null): number | null {
   if (ttl !== null && (!Number.isInteger(ttl) || ttl < 60 || ttl > 86400 * 30)) throw invalid('token lifetime must be a whole number of seconds from 60 to 2592000', 'token_ttl')
@@ -326,7 +369,7 @@ function requireLiveUrls(app: App): void {
   }
   check(app.installUrl, 'install URL', 'install_url')
   check(app.dataApiUrl, 'Data API URL', 'data_api_url')
-  for (const uri of app.redirectUris) check(uri, 'redirect URI', 'redirect_uris')
+  for (const uri of app.redirectUris) if (!isPrivateUseUri(uri)) check(uri, 'redirect URI', 'redirect_uris')
 }
 
 function newSecret(appId: string, secret: string, now: number, masterKey: Buffer | undefined): AppSecret {

@@ -65,10 +65,20 @@ export function optionalUrl(value: string | undefined, name: string, field: AppF
  * RFC 9700 §4.1: redirect URIs are compared exactly, so they must be absolute and carry no fragment;
  * a code sent over plain http can be read on the way, so http only to loopback (RFC 8252 §7.3, RFC 9700 §2.1).
  */
-export function requireRedirectUri(value: string): string {
+export function requireRedirectUri(value: string, publicClient = false): string {
+  if (publicClient && isPrivateUseUri(value)) return value
   if (!isHttpUrl(value) || value.includes('#')) throw invalid(`redirect URI ${value} must be an absolute http(s) URL without a fragment`, 'redirect_uris')
   if (!isSecureUrl(value)) throw invalid(`redirect URI ${value} must use https (http only for 127.0.0.1, [::1] or localhost)`, 'redirect_uris')
   return value
+}
+
+/**
+ * RFC 8252 §7.1: a native app's private-use scheme is a reverse domain name it controls
+ * (`com.example.fieldapp:/callback`), so it names a dot; never a scheme browsers act on themselves.
+ */
+export function isPrivateUseUri(value: string): boolean {
+  const scheme = /^([a-z][a-z0-9+.-]*):[^#\s]+$/i.exec(value)?.[1]?.toLowerCase()
+  return scheme?.includes('.') === true && URL.canParse(value)
 }
 
 function isHttpUrl(value: string): boolean {
@@ -83,9 +93,12 @@ function isHttpUrl(value: string): boolean {
 /** https, or http to a loopback host: 127.0.0.0/8, [::1], localhost (RFC 8252 §7.3, RFC 6761 §6.3). */
 export function isSecureUrl(value: string): boolean {
   const url = new URL(value)
-  if (url.protocol === 'https:') return true
-  const host = url.hostname.toLowerCase()
-  return url.protocol === 'http:' && (host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host))
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase()
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
 
 /** An https URL of at most 2000 characters, or null when blank: links and images customers' browsers load. */

@@ -14,8 +14,8 @@ export interface AppFilter {
 
 /** Apps with their client secrets, and the secrets waiting to be shown once. */
 export interface AppStore {
-  /** Stores an app with its first secret and, for a private app, its grant on its own tenant; `also.tenant` first. */
-  createApp(app: App, secret: AppSecret, grant?: Grant, also?: Alongside): Promise<App>
+  /** Stores an app with its first secret (none for a public client) and, for a private app, its grant on its own tenant; `also.tenant` first. */
+  createApp(app: App, secret: AppSecret | undefined, grant?: Grant, also?: Alongside): Promise<App>
   getApp(id: string): Promise<App | undefined>
   getAppByClientId(clientId: string): Promise<App | undefined>
   /** Oldest first; `query` matches the name or client_id; `suspended` keeps the suspended apps (true) or the others (false). */

@@ -20,7 +20,7 @@ export type { SigningKeyStore } from './keys.js'
 export type { OutboxStore } from './outbox.js'
 export type { RecordStore } from './records.js'
 export type { Page, TenantStore } from './tenants.js'
-export type { TokenStore } from './tokens.js'
+export type { IssuedTokens, TokenStore } from './tokens.js'
 export type { UpstreamStore } from './upstream.js'
 
 /**

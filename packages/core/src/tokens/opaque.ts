@@ -24,5 +24,9 @@ export async function verifyOpaqueToken(ctx: CoreContext, value: string): Promis
   const record = await ctx.storage.findOpaqueToken(hashSecret(value))
   // A revoked grant is the caller's to tell apart (guard.ts records it); a revoked or unknown token is not news.
   if (!record || record.token.revokedAt !== null) throw new InvalidToken('The access token was revoked')
+  if (record.token.expiresAt !== null && record.token.expiresAt <= ctx.now()) throw new InvalidToken('The access token expired')
   return record
 }
+
+/** What an opaque token may do now: what it was issued for, within what its grant still holds. */
+export const opaqueScopes = ({ token, grant }: OpaqueTokenRecord): string[] => (token.scopes === null ? grant.scopes : token.scopes.filter((s) => grant.scopes.includes(s)))

@@ -65,14 +65,14 @@ const unique = () => randomBytes(4).toString('hex')
 export const tenant = (ctx: CoreContext, environment: 'sandbox' | 'live' = 'live'): Promise<Tenant> => createTenant(ctx, cliActor, { name: `Farm ${unique()}`, environment })
 
 /** A private app on its own tenant (createApp grants it that tenant). */
-export async function privateApp(ctx: CoreContext, input: Partial<NewAppInput> = {}): Promise<{ app: App; secret: string; tenant: Tenant }> {
+export async function privateApp(ctx: CoreContext, input: Partial<NewAppInput> & { publicClient?: false } = {}): Promise<{ app: App; secret: string; tenant: Tenant }> {
   const t = await tenant(ctx, 'live')
   const created = await createApp(ctx, cliActor, { name: 'Private', scopes: 'api sensors:write', ...input, kind: 'private', environment: 'live', tenantId: t.id })
   return { app: created.app, secret: created.clientSecret, tenant: t }
 }
 
 /** A live public app with a registered redirect URI, installed nowhere yet. */
-export async function publicApp(ctx: CoreContext, input: Partial<NewAppInput> = {}): Promise<{ app: App; secret: string }> {
+export async function publicApp(ctx: CoreContext, input: Partial<NewAppInput> & { publicClient?: false } = {}): Promise<{ app: App; secret: string }> {
   const created = await createApp(ctx, cliActor, {
     name: 'Public',
     scopes: 'fields:read:all maps:write',

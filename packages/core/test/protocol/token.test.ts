@@ -93,16 +93,18 @@ describe('client credentials (RFC 6749 §4.4)', () => {
     assert.match(err.description, /maps:write/)
   })
 
-  it('audience is always this server’s, whatever resource or audience the client names (no RFC 8707 here)', async () => {
+  it('audience is this server’s API unless an allowed RFC 8707 resource is named; a foreign one is invalid_target', async () => {
     const { app, secret } = await privateApp(ctx)
-    const res = await token({
-      grant_type: 'client_credentials',
-      client_id: app.clientId,
-      client_secret: secret,
-      resource: 'https://other-api.example',
-      audience: 'https://other-api.example',
-    })
-    assert.equal(claimsOf(res.accessToken).aud, `${ISSUER}/api`)
+    const base = { grant_type: 'client_credentials', client_id: app.clientId, client_secret: secret }
+    // `audience` is no parameter of this server's: it is dropped like any other unknown one.
+    assert.equal(claimsOf((await token({ ...base, audience: 'https://other-api.example' })).accessToken).aud, `${ISSUER}/api`)
+    const onHost = new URL(ISSUER)
+    onHost.port = '8443'
+    onHost.pathname = '/mcp'
+    assert.equal(claimsOf((await token({ ...base, resource: onHost.href })).accessToken).aud, onHost.href)
+    for (const resource of ['https://other-api.example', 'not a uri', `${ISSUER}/mcp#frag`]) {
+      await oauthError(token({ ...base, resource }), 'invalid_target')
+    }
   })
 
   it('a private app acts on its own tenant only; target_id may name it and nothing else', async () => {

@@ -247,13 +247,15 @@ export async function adminApiRoutes(fastify: FastifyInstance, { ctx }: { ctx: C
           support_url: Type.Optional(str()),
           privacy_policy_url: Type.Optional(str()),
         }),
-        response: { 201: strict({ ...appShape.properties, client_secret: str(), sandbox_target_id: Type.Optional(str()) }) },
+        response: { 201: strict({ ...appShape.properties, client_secret: Type.Optional(str()), sandbox_target_id: Type.Optional(str()) }) },
       },
     },
     async (request, reply) => {
       const created = await createApp(ctx, by(request), appInput(request.body))
       const sandbox = created.sandboxTenant ? { sandbox_target_id: created.sandboxTenant.id } : {}
-      return reply.code(201).send({ ...appJson(created.app), client_secret: created.clientSecret, ...sandbox })
+      // A public client has no secret (RFC 6749 §2.1): the field is left out.
+      const secret = created.clientSecret === null ? {} : { client_secret: created.clientSecret }
+      return reply.code(201).send({ ...appJson(created.app), ...secret, ...sandbox })
     },
   )
 

@@ -48,6 +48,7 @@ const notices = {
   verified: 'Your email address is confirmed: you can create apps.',
   resent: 'We sent a new link to your address. It works for 24 hours.',
   deleted: 'The app is deleted: it is uninstalled everywhere and its tokens are refused.',
+  created_public: 'The app is created. It is a public client: it has no secret, and uses PKCE and refresh tokens.',
 } as const
 type Notice = keyof typeof notices
 const isNotice = (value: unknown): value is Notice => typeof value === 'string' && Object.hasOwn(notices, value)
@@ -138,6 +139,7 @@ export function developerRoutes(fastify: FastifyInstance, kit: PageKit): void {
       const where = kind === 'private' ? { tenantId: values.tenantId ?? '' } : { environment: values.environment === 'live' ? 'live' : 'sandbox' }
       const created = await createApp(ctx, kit.actor(request, user), { ...appFields(form), name: form.name ?? '', kind, ...where })
       const note = created.sandboxTenant ? `Test it on your sandbox: target_id ${created.sandboxTenant.id}.` : ''
+      if (created.clientSecret === null) return toApp(reply, created.app, 'created_public')
       return toSecret(request, reply, created.app, created.clientSecret, `${created.app.name} is created`, note)
     } catch (err) {
       if (err instanceof OperationError) return showNew(request, reply, user, operationStatus[err.code], values, fieldError(err))

@@ -10,7 +10,7 @@ export interface PrivateFixture {
   grant: Grant
 }
 
-export async function privateApp(storage: Storage, input: Partial<NewAppInput> & { environment?: 'sandbox' | 'live' } = {}): Promise<PrivateFixture> {
+export async function privateApp(storage: Storage, input: Partial<NewAppInput> & { environment?: 'sandbox' | 'live'; publicClient?: false } = {}): Promise<PrivateFixture> {
   const tenant = input.tenantId
     ? (await storage.getTenant(input.tenantId))!
     : await createTenant(storeContext(storage), cliActor, { name: `Tenant ${randomBytes(3).toString('hex')}`, environment: input.environment ?? 'sandbox' })
@@ -29,7 +29,7 @@ export interface PublicFixture {
   grant: Grant
 }
 
-export async function publicSandboxApp(storage: Storage, input: Partial<NewAppInput> = {}): Promise<PublicFixture> {
+export async function publicSandboxApp(storage: Storage, input: Partial<NewAppInput> & { publicClient?: false } = {}): Promise<PublicFixture> {
   const created = await createApp(storeContext(storage), cliActor, { name: 'Marketplace app', ...input, kind: 'public', environment: 'sandbox' })
   if (!created.sandboxTenant) throw new Error('a public sandbox app got no sandbox tenant')
   const grant = await storage.findActiveGrant(created.app.id, created.sandboxTenant.id)

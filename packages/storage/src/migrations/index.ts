@@ -9,6 +9,7 @@ import {
   mailLease,
   operatorsAccounts,
   outbox,
+  oauth21Clients,
   records,
   upstreamSignIn,
   workOrdersAsRecords,
@@ -43,6 +44,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0010_mail_lease': statements(mailLease(d)),
       '0011_app_listing': statements(appListing()),
       '0012_upstream_sign_in': statements(upstreamSignIn(d)),
+      '0013_oauth21_clients': statements(oauth21Clients(d)),
     }),
   }
 }

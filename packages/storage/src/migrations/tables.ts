@@ -356,3 +356,53 @@ export const upstreamSignIn = ({ ms }: Dialect): string[] => [
   `CREATE INDEX upstream_sessions_subject ON upstream_sessions (issuer, subject)`,
   `CREATE INDEX upstream_sessions_sid ON upstream_sessions (issuer, sid)`,
 ]
+
+/**
+ * OAuth 2.1 clients: public clients, refresh tokens, RFC 8707 audiences, DPoP-bound tokens, pushed
+ * authorization requests, and clients that registered themselves. Existing apps are confidential
+ * portal apps with none of it, exactly as before.
+ */
+export const oauth21Clients = ({ ms }: Dialect): string[] => [
+  `ALTER TABLE apps ADD COLUMN public_client INTEGER NOT NULL DEFAULT 0`,
+  `ALTER TABLE apps ADD COLUMN refresh_tokens INTEGER NOT NULL DEFAULT 0`,
+  `ALTER TABLE apps ADD COLUMN access_token_format TEXT NOT NULL DEFAULT 'jwt'`,
+  `ALTER TABLE apps ADD COLUMN require_dpop INTEGER NOT NULL DEFAULT 0`,
+  `ALTER TABLE apps ADD COLUMN require_par INTEGER NOT NULL DEFAULT 0`,
+  `ALTER TABLE apps ADD COLUMN registration TEXT NOT NULL DEFAULT 'portal'`,
+  `ALTER TABLE apps ADD COLUMN registration_token_hash TEXT`,
+  `ALTER TABLE apps ADD COLUMN metadata_expires_at ${ms}`,
+  `ALTER TABLE authorization_codes ADD COLUMN resource TEXT`,
+  `ALTER TABLE authorization_codes ADD COLUMN dpop_jkt TEXT`,
+  `ALTER TABLE opaque_tokens ADD COLUMN expires_at ${ms}`,
+  `ALTER TABLE opaque_tokens ADD COLUMN resource TEXT`,
+  `ALTER TABLE opaque_tokens ADD COLUMN jkt TEXT`,
+  `ALTER TABLE opaque_tokens ADD COLUMN family_id TEXT`,
+  `ALTER TABLE opaque_tokens ADD COLUMN scopes TEXT`,
+  `CREATE INDEX opaque_tokens_family ON opaque_tokens (family_id)`,
+  `CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL,
+    grant_id TEXT NOT NULL REFERENCES grants (id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    user_id TEXT REFERENCES users (id) ON DELETE SET NULL,
+    scopes TEXT NOT NULL,
+    resource TEXT,
+    jkt TEXT,
+    family_created_at ${ms} NOT NULL,
+    created_at ${ms} NOT NULL,
+    expires_at ${ms} NOT NULL,
+    used_at ${ms},
+    revoked_at ${ms})`,
+  `CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)`,
+  `CREATE INDEX refresh_tokens_grant ON refresh_tokens (grant_id)`,
+  // RFC 9126: the pushed request's parameters, found by the hash of its request_uri until it expires.
+  `CREATE TABLE pushed_requests (
+    uri_hash TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL REFERENCES apps (id) ON DELETE CASCADE,
+    params TEXT NOT NULL,
+    created_at ${ms} NOT NULL,
+    expires_at ${ms} NOT NULL,
+    used_at ${ms})`,
+  `CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at)`,
+]

@@ -14,13 +14,13 @@ export function sqlAppStore(db: Kysely<Database>, engine: Engine): AppStore {
   }
 
   return {
-    async createApp(app: App, secret: AppSecret, grant?: Grant, also: Alongside = {}): Promise<App> {
+    async createApp(app: App, secret: AppSecret | undefined, grant?: Grant, also: Alongside = {}): Promise<App> {
       const { tenant, ...rest } = also
       await db.transaction().execute(async (tx) => {
         // The app's sandbox tenant goes first: the app row references it.
         if (tenant) await tx.insertInto('tenants').values(tenant).execute()
         await tx.insertInto('apps').values(fromApp(app)).execute()
-        await tx.insertInto('appSecrets').values(secret).execute()
+        if (secret) await tx.insertInto('appSecrets').values(secret).execute()
         if (grant) await tx.insertInto('grants').values(fromGrant(grant)).execute()
         await writeAlongside(tx, rest)
       })
@@ -87,7 +87,7 @@ export function sqlAppStore(db: Kysely<Database>, engine: Engine): AppStore {
         await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt }).where('appId', '=', appId).where('expiresAt', 'is', null).execute()
         // Secrets already in a grace period never get a longer one from a later rotation.
         await tx.updateTable('appSecrets').set({ expiresAt: graceEndsAt }).where('appId', '=', appId).where('expiresAt', '>', graceEndsAt).execute()
-        await tx.insertInto('appSecrets').values(secret).execute()
+        if (secret) await tx.insertInto('appSecrets').values(secret).execute()
         await appendChange(tx, 'app', appId, secret.createdAt)
         await writeAlongside(tx, also)
       })

@@ -60,6 +60,7 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
         const revoked = Number(result.numUpdatedRows) === 1
         if (revoked) {
           await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('grantId', '=', id).where('revokedAt', 'is', null).execute()
+          await tx.updateTable('refreshTokens').set({ revokedAt: now }).where('grantId', '=', id).where('revokedAt', 'is', null).execute()
           await appendChange(tx, 'grant', id, now)
           await writeAlongside(tx, also)
         }

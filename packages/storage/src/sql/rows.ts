@@ -108,6 +108,12 @@ export function toApp(row: Row<'apps'> | undefined): App | undefined {
     review: row.review as App['review'],
     proposed: null,
     suspendedWithAccount: row.suspendedWithAccount === 1,
+    publicClient: row.publicClient === 1,
+    refreshTokens: row.refreshTokens === 1,
+    accessTokenFormat: row.accessTokenFormat as App['accessTokenFormat'],
+    requireDpop: row.requireDpop === 1,
+    requirePar: row.requirePar === 1,
+    registration: row.registration as App['registration'],
   }
   // A proposal saved before the listing was reviewed lacks its fields: they stay as in force.
   if (row.proposed !== null) app.proposed = { ...reviewedFields(app), ...(JSON.parse(row.proposed) as Partial<ReviewedFields>) }
@@ -123,6 +129,10 @@ export function fromApp(app: App): Database['apps'] {
     categories: JSON.stringify(app.categories),
     proposed: app.proposed && JSON.stringify(app.proposed),
     suspendedWithAccount: app.suspendedWithAccount ? 1 : 0,
+    publicClient: app.publicClient ? 1 : 0,
+    refreshTokens: app.refreshTokens ? 1 : 0,
+    requireDpop: app.requireDpop ? 1 : 0,
+    requirePar: app.requirePar ? 1 : 0,
   }
 }
 
