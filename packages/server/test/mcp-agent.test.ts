@@ -11,9 +11,9 @@
  * insufficient_scope, refreshes when its access token expires, and is cut off at its next request when
  * the farmer disconnects it under Connected apps.
  *
- * Fieldgate runs as a child process so that it trusts the test's https server (NODE_EXTRA_CA_CERTS): a
- * client ID metadata document is an https URL, and the SDK's client refuses any other. Its access tokens
- * live a few seconds (a code-only setting, hence support/serve-child.ts), so the refresh is real.
+ * Fieldgate runs as a child process (`fieldgate serve`) so that it trusts the test's https server
+ * (NODE_EXTRA_CA_CERTS): a client ID metadata document is an https URL, and the SDK's client refuses any
+ * other. Its refreshable access tokens live 10 s, so the refresh is real.
  */
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -42,8 +42,8 @@ const PASSWORD = 'correct horse battery staple'
 const FARMER = 'farmer@north-farm.example'
 const exampleServer = join(repoRoot, 'examples/mcp-server/server.mjs')
 const ALL_SCOPES = ['api', 'fields:read:all', 'alerts:write']
-/** Fieldgate's access-token lifetime here, seconds: short, so the agent has to refresh. */
-const TOKEN_TTL = 8
+/** The lifetime of access tokens issued with a refresh token, seconds: the shortest Fieldgate allows, so the agent has to refresh. */
+const TOKEN_TTL = 10
 const openssl = '/usr/bin/openssl'
 
 // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON a tool or a server sent and asserts on it
@@ -119,10 +119,11 @@ class FieldAgent implements OAuthClientProvider {
   constructor(
     private readonly name: string,
     readonly redirectUrl: string,
-    opts: { clientMetadataUrl?: string; registered?: Credentials & { issuer: string } } = {},
+    opts: { clientMetadataUrl?: string; registered?: { clientId: string; clientSecret?: string; issuer: string } } = {},
   ) {
     if (opts.clientMetadataUrl) this.clientMetadataUrl = opts.clientMetadataUrl
-    if (opts.registered) this.registered = { client_id: opts.registered.clientId, client_secret: opts.registered.clientSecret, issuer: opts.registered.issuer }
+    const r = opts.registered
+    if (r) this.registered = { client_id: r.clientId, ...(r.clientSecret ? { client_secret: r.clientSecret } : {}), issuer: r.issuer }
   }
 
   get clientMetadata(): OAuthClientMetadata {
@@ -286,10 +287,11 @@ async function hostMetadataDocument(tls: { key: string; cert: string }, document
 }
 
 /**
- * In a fresh store: the farm and its owner, the MCP server's own credentials (a resource server), and an
- * agent its developer registered in the portal (a confidential client, redirecting to `redirectUri`).
+ * In a fresh store: the farm and its owner, the MCP server's own credentials (a resource server), and two
+ * agents their developers registered in the portal, redirecting to `redirectUri`: a confidential client,
+ * and a public one (no secret, refresh tokens).
  */
-async function seed(dataDir: string, redirectUri: string): Promise<{ farm: Tenant; introspection: Credentials; portalAgent: Credentials }> {
+async function seed(dataDir: string, redirectUri: string): Promise<{ farm: Tenant; introspection: Credentials; portalAgent: Credentials; portalPublicAgent: string }> {
   const rt = await openStore(dataDir)
   try {
     const farm = await createTenant(rt.ctx, cliActor, { name: 'North Farm', environment: 'live' })
@@ -304,10 +306,20 @@ async function seed(dataDir: string, redirectUri: string): Promise<{ farm: Tenan
       redirectUris: [redirectUri],
       contactEmail: 'dev@agent.example',
     })
+    const native = await createApp(rt.ctx, cliActor, {
+      name: 'Field agent (portal, public client)',
+      kind: 'public',
+      environment: 'live',
+      publicClient: true,
+      scopes: ALL_SCOPES.join(' '),
+      redirectUris: [redirectUri],
+      contactEmail: 'dev@agent.example',
+    })
     return {
       farm,
       introspection: { clientId: rs.app.clientId, clientSecret: rs.clientSecret },
       portalAgent: { clientId: portal.app.clientId, clientSecret: portal.clientSecret },
+      portalPublicAgent: native.app.clientId,
     }
   } finally {
     await rt.close()
@@ -333,6 +345,7 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
   let farm: Tenant
   let introspection: Credentials
   let portalAgent: Credentials
+  let portalPublicAgent: string
   let redirect: Partner
   let tls: { key: string; cert: string; certPath: string } | undefined
   let browser: Browser | undefined
@@ -344,22 +357,18 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
     async () => {
       dir = tempDir('fg-mcp-')
       redirect = await startPartner('/callback', 'Field agent', 'Back in the agent')
-      ;({ farm, introspection, portalAgent } = await seed(dir, redirect.url))
+      ;({ farm, introspection, portalAgent, portalPublicAgent } = await seed(dir, redirect.url))
       if (existsSync(openssl)) tls = loopbackCertificate(dir)
       const port = await freePort()
       issuer = `http://127.0.0.1:${port}`
-      fieldgate = await spawnServe(
-        port,
-        {
-          FIELDGATE_DATA_DIR: dir,
-          FIELDGATE_ISSUER: issuer,
-          // The agent's metadata document is on loopback, which the Data API's SSRF rules refuse otherwise.
-          FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1',
-          ...(tls ? { NODE_EXTRA_CA_CERTS: tls.certPath } : {}),
-        },
-        [],
-        { overrides: { host: '127.0.0.1', tokenTtl: { public: TOKEN_TTL, private: 3600 } } },
-      )
+      fieldgate = await spawnServe(port, {
+        FIELDGATE_DATA_DIR: dir,
+        FIELDGATE_ISSUER: issuer,
+        FIELDGATE_REFRESHABLE_TOKEN_TTL: String(TOKEN_TTL),
+        // The agent's metadata document is on loopback, which the Data API's SSRF rules refuse otherwise.
+        FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1',
+        ...(tls ? { NODE_EXTRA_CA_CERTS: tls.certPath } : {}),
+      })
       as = (await request(`${issuer}/.well-known/oauth-authorization-server`)).json
       mcp = await startMcpServer({ FIELDGATE_ISSUER: issuer, CLIENT_ID: introspection.clientId, CLIENT_SECRET: introspection.clientSecret })
       if (!browserSkip) {
@@ -385,8 +394,10 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
   })
 
   /** Why a journey cannot run against this server, or undefined when it can. */
-  const missing = (needs: 'registration' | 'metadata documents'): string | undefined => {
-    if (typeof as?.registration_endpoint !== 'string') return 'Fieldgate advertises no registration_endpoint (RFC 7591 dynamic registration is not in this build)'
+  const missing = (needs: 'public clients' | 'registration' | 'metadata documents'): string | undefined => {
+    if (!as?.token_endpoint_auth_methods_supported?.includes('none')) return 'Fieldgate advertises no public clients (token_endpoint_auth_method none) in this build'
+    if (needs === 'public clients') return undefined
+    if (typeof as.registration_endpoint !== 'string') return 'Fieldgate advertises no registration_endpoint (RFC 7591 dynamic registration is not in this build)'
     if (needs === 'metadata documents') {
       if (as.client_id_metadata_document_supported !== true) return 'Fieldgate does not advertise client_id_metadata_document_supported'
       if (!tls) return `${openssl} is not installed (apt-get install openssl; .ci/run does it): no loopback https for the metadata document`
@@ -539,27 +550,18 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
     await client.close()
   })
 
-  it('registers by DCR, connects through consent with PKCE and resource, steps up, refreshes, and is cut off on Disconnect', { skip: browserSkip, timeout: 120_000 }, async (t) => {
-    const why = missing('registration')
-    if (why) return t.skip(why)
-    const rec = recorder()
-    const consentPages: string[] = []
-    const agent = new FieldAgent('Field agent (DCR)', redirect.url)
-    agent.consent = farmerAllows(consentPages)
-
-    // ---- discover, register, consent, connect ----
+  /**
+   * The journey of a public client once it is known to Fieldgate, however it got there: PKCE with
+   * `resource` through consent, a tool, step-up through incremental consent, a refresh when the access
+   * token expires, and Disconnect under Connected apps cutting it off at its next request.
+   */
+  async function publicClientJourney(agent: FieldAgent, appName: string, rec: ReturnType<typeof recorder>, consentPages: string[]): Promise<void> {
+    // ---- discover, consent, connect ----
     const { client, transport } = await connect(agent, rec.fetch)
     const seen = rec.calls.map((c) => `${c.method} ${c.url} ${c.status}`)
     assert.ok(seen.includes(`POST ${mcp.url} 401`), seen.join('\n'))
     assert.ok(seen.includes(`GET ${metadataUrl()} 200`), `the SDK read the path-aware RFC 9728 metadata:\n${seen.join('\n')}`)
     assert.ok(seen.includes(`GET ${issuer}/.well-known/oauth-authorization-server 200`), seen.join('\n'))
-    const registration = rec.calls.find((c) => c.method === 'POST' && c.url === as.registration_endpoint) ?? assert.fail(`no registration:\n${seen.join('\n')}`)
-    assert.equal(registration.status, 201, JSON.stringify(registration.json))
-    assert.equal(registration.json.client_id, agent.clientId)
-    assert.equal(registration.json.token_endpoint_auth_method, 'none')
-    assert.equal(registration.json.client_secret, undefined, 'a public client gets no secret')
-    assert.deepEqual(registration.json.redirect_uris, [redirect.url])
-
     assert.equal(agent.authorizations.length, 1)
     const first = agent.authorizations[0]!
     assert.equal(`${first.origin}${first.pathname}`, as.authorization_endpoint)
@@ -572,15 +574,15 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
     assert.ok(scopesOf(first).includes('api'), `the 401's scope: ${first}`)
     assert.ok(!scopesOf(first).includes('alerts:write'), 'least privilege: nothing the first call does not need')
     assert.equal(consentPages.length, 1)
-    assert.match(consentPages[0]!, /Field agent \(DCR\)/)
+    assert.ok(consentPages[0]!.includes(appName), consentPages[0])
     assert.match(consentPages[0]!, /North Farm/)
-    assert.match(consentPages[0]!, /review/i, 'the consent page says the app is unreviewed')
 
     const redeemed = rec.tokenCalls(as.token_endpoint, 'authorization_code')
     assert.equal(redeemed.length, 1)
     assert.equal(redeemed[0]!.status, 200, JSON.stringify(redeemed[0]!.json))
     assert.equal(redeemed[0]!.form?.get('resource'), mcp.url)
-    assert.equal(redeemed[0]!.form?.get('client_id'), agent.clientId)
+    assert.equal(redeemed[0]!.form?.get('client_id'), agent.clientId, 'a public client names itself, with no secret')
+    assert.equal(redeemed[0]!.form?.get('client_secret'), null)
     assert.match(redeemed[0]!.form?.get('code_verifier') ?? '', /^[A-Za-z0-9._~-]{43,128}$/)
     assert.equal(typeof redeemed[0]!.json.refresh_token, 'string', 'a public client gets a refresh token')
     const claims = decodeJwt(agent.accessToken).payload
@@ -647,9 +649,9 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
     // ---- the farmer disconnects it under Connected apps: the next request is refused ----
     const page = farmer ?? assert.fail('no browser')
     await page.goto(`${issuer}/connected-apps`)
-    await Promise.all([page.waitForURL((u) => u.searchParams.get('notice') === 'disconnected'), page.getByRole('button', { name: 'Disconnect Field agent (DCR)' }).click()])
+    await Promise.all([page.waitForURL((u) => u.searchParams.get('notice') === 'disconnected'), page.getByRole('button', { name: `Disconnect ${appName}` }).click()])
     const cut = await rawMcp(fresh.access_token)
-    assert.equal(cut.status, 401, `an unexpired token is refused at once: ${cut.text}`)
+    assert.equal(cut.status, 401, `an unexpired token is refused at once (introspectAll): ${cut.text}`)
     assert.equal(cut.json.error, 'invalid_token')
     agent.consent = undefined
     const beforeCut = rec.calls.length
@@ -663,6 +665,42 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
     assert.equal(dead[0]!.json.error, 'invalid_grant', 'the refresh token went with the grant')
     assert.equal(agent.authorizations.length, 3, 'the SDK starts a new authorization: only the farmer can let it back in')
     await client.close()
+  }
+
+  it('a public client registered in the portal: PKCE with resource through consent, step-up, refresh, cut off on Disconnect', {
+    skip: browserSkip,
+    timeout: 120_000,
+  }, async (t) => {
+    const why = missing('public clients')
+    if (why) return t.skip(why)
+    const rec = recorder()
+    const consentPages: string[] = []
+    const agent = new FieldAgent('Field agent (portal, public client)', redirect.url, { registered: { clientId: portalPublicAgent, issuer } })
+    agent.consent = farmerAllows(consentPages)
+    await publicClientJourney(agent, 'Field agent (portal, public client)', rec, consentPages)
+    assert.equal(rec.calls.filter((c) => c.url.endsWith('/oauth/register')).length, 0, 'a registered client does not register')
+  })
+
+  it('registers by DCR, then the same journey: consent, step-up, refresh, cut off on Disconnect', { skip: browserSkip, timeout: 120_000 }, async (t) => {
+    const why = missing('registration')
+    if (why) return t.skip(why)
+    const rec = recorder()
+    const consentPages: string[] = []
+    const agent = new FieldAgent('Field agent (DCR)', redirect.url)
+    agent.consent = farmerAllows(consentPages)
+    await publicClientJourney(agent, 'Field agent (DCR)', rec, consentPages)
+
+    // RFC 7591: one registration, before the first authorization request, for a public client.
+    const registrations = rec.calls.filter((c) => c.method === 'POST' && c.url === as.registration_endpoint)
+    assert.equal(registrations.length, 1)
+    const registration = registrations[0]!
+    assert.ok(rec.calls.indexOf(registration) < rec.calls.findIndex((c) => c.url === as.token_endpoint))
+    assert.equal(registration.status, 201, JSON.stringify(registration.json))
+    assert.equal(registration.json.client_id, agent.clientId)
+    assert.equal(registration.json.token_endpoint_auth_method, 'none')
+    assert.equal(registration.json.client_secret, undefined, 'a public client gets no secret')
+    assert.deepEqual(registration.json.redirect_uris, [redirect.url])
+    assert.match(consentPages[0]!, /review/i, 'the consent page says the app is unreviewed')
   })
 
   it('registers by a client ID metadata document on loopback https, and connects through consent', { skip: browserSkip, timeout: 90_000 }, async (t) => {

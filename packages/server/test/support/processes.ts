@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig, type ConfigOverrides } from '@fieldgate/core'
+import { loadConfig } from '@fieldgate/core'
 import { openRuntime, type Runtime } from '@fieldgate/server'
 import { silentLogger } from './servers.js'
 import { waitUntil } from './wait.js'
@@ -10,8 +10,6 @@ import { waitUntil } from './wait.js'
 /** The monorepo root (this file compiles to packages/server/dist/test/support/processes.js). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../..')
 export const cliBin = join(repoRoot, 'packages/cli/bin/fieldgate.js')
-/** `fieldgate serve` with code-only settings too (support/serve-child.ts, compiled beside this file). */
-const serveChild = join(dirname(fileURLToPath(import.meta.url)), 'serve-child.js')
 
 /** The environment for child processes: nothing of the shell's Fieldgate or database settings. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -69,8 +67,8 @@ export interface ServerProcess {
 }
 
 /**
- * Spawns `fieldgate serve --port <port> [...args]` (or, given `overrides`, the same server with them) in
- * its own process group and waits until it answers the metadata document.
+ * Spawns `fieldgate serve --port <port> [...args]` in its own process group and waits until it answers
+ * the metadata document.
  */
 const liveGroups = new Set<number>()
 // Safety net: a test that fails before its cleanup must not leave servers running.
@@ -84,14 +82,10 @@ process.once('exit', () => {
   }
 })
 
-export async function spawnServe(port: number, env: Record<string, string>, args: string[] = [], opts: { overrides?: ConfigOverrides } = {}): Promise<ServerProcess> {
-  // With overrides, the CLI's serve() on them (serve-child.ts); `args` are the CLI's and go unused.
-  const [argv, extra] = opts.overrides
-    ? [[serveChild], { ...env, FIELDGATE_TEST_OVERRIDES: JSON.stringify({ ...opts.overrides, port }) }]
-    : [[cliBin, 'serve', '--port', String(port), ...args], env]
-  const child = spawn(process.execPath, argv, {
+export async function spawnServe(port: number, env: Record<string, string>, args: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [cliBin, 'serve', '--port', String(port), ...args], {
     cwd: repoRoot,
-    env: childEnv(extra),
+    env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
