@@ -22,6 +22,12 @@ const OAUTH_FIELDS = [
   'refresh_token',
   'resource',
   'audience',
+  'response_type',
+  'state',
+  'code_challenge',
+  'code_challenge_method',
+  'request_uri',
+  'dpop_jkt',
 ]
 const GRANT_TYPES = [
   'client_credentials',
@@ -70,6 +76,15 @@ const specs: Spec[] = [
   tokenEndpoint('/oauth/introspect', (f) => ({ token: [f.privToken, f.pubToken, f.opaque, f.opaque.toUpperCase()] })),
   // Revocation would end the opaque token: it is never sent (JWTs are, they cannot be revoked alone).
   tokenEndpoint('/oauth/revoke', (f) => ({ token: [f.privToken, f.pubToken, f.opaque.slice(1), f.opaque + '0'] })),
+  // A pushed request is kept ten minutes and grants nothing until a person allows it.
+  tokenEndpoint('/oauth/par', () => ({
+    response_type: ['code', 'token', ''],
+    state: ['s', 'é"<>'],
+    code_challenge: ['E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', 'short'],
+    code_challenge_method: ['S256', 'plain'],
+    request_uri: ['urn:ietf:params:oauth:request_uri:x'],
+    resource: ['https://api.elsewhere.example/', 'not a uri', `${CALLBACK}#f`],
+  })),
   {
     method: 'POST',
     route: '/v1/token.exchange',

@@ -80,9 +80,9 @@ const maxState = 2048
  * `signedIn`: RFC 9700 §4.11.2 — anyone can register an app, so an error redirected before anyone signed
  * in would make this server an open redirector to that app's redirect URI. Until then errors are a page.
  */
-export async function validateAuthorizationRequest(ctx: CoreContext, query: Params, signedIn: boolean): Promise<AuthorizationRequest> {
+export async function validateAuthorizationRequest(ctx: CoreContext, query: Params, signedIn: boolean, opts: { pushing?: boolean } = {}): Promise<AuthorizationRequest> {
   const app = await requireClient(ctx, query.client_id)
-  const { params, pushedUriHash } = await pushedParameters(ctx, app, query)
+  const { params, pushedUriHash } = opts.pushing ? { params: query, pushedUriHash: null } : await pushedParameters(ctx, app, query)
   const redirectUri = requireRedirectUri(app, params.redirect_uri)
   if (params.state !== undefined && params.state.length > maxState) throw new AuthorizationPageError(`state is longer than ${maxState} characters`)
   const partial = { app, redirectUri, state: params.state }

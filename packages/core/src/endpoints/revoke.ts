@@ -3,17 +3,24 @@ import type { CoreContext } from '../context.js'
 import { InvalidRequest, UnsupportedTokenType } from '../errors.js'
 import { newEvent } from '../events.js'
 import { hashSecret } from '../secrets.js'
+import { isRefreshToken } from '../tokens/issue.js'
 import { isOpaqueToken } from '../tokens/opaque.js'
 
 /**
- * RFC 7009: a client revokes one of its own opaque tokens. Unknown, foreign or already revoked tokens
- * get the same 200 (§2.2), so the endpoint tells nothing. A JWT cannot be revoked by itself: it stands
- * on its grant, which the tenant revokes.
+ * RFC 7009: a client revokes one of its own opaque or refresh tokens; a refresh token ends with its
+ * whole family and the access tokens refreshed from it (§2.1). Unknown, foreign or already revoked
+ * tokens get the same 200 (§2.2), so the endpoint tells nothing. A JWT cannot be revoked by itself: it
+ * stands on its grant, which the tenant revokes, and lives minutes when it comes with a refresh token.
  */
 export async function revocationEndpoint(ctx: CoreContext, req: TokenRequest): Promise<void> {
   const app = await requestClient(ctx, req)
   const token = req.params.token
   if (!token) throw new InvalidRequest('token is required')
+  if (isRefreshToken(token)) {
+    const refresh = await ctx.storage.findRefreshToken(hashSecret(token))
+    if (refresh && refresh.appId === app.id) await ctx.storage.revokeRefreshFamily(refresh.familyId, ctx.now())
+    return
+  }
   if (!isOpaqueToken(token)) {
     if (token.split('.').length === 3) throw new UnsupportedTokenType('JWT access tokens end with their grant or their expiry')
     return

@@ -19,6 +19,8 @@ export interface ConsentPage {
   request: Record<string, string>
   /** Where the decision sends the person: its host is shown, so a look-alike app gives itself away. */
   redirectUri: string
+  /** RFC 8707: the API the access is for, when not the platform's own; shown, since it is what Allow grants. */
+  resource?: string | null
 }
 
 export const consentPage =
@@ -44,6 +46,7 @@ ${p.app.contactEmail ? html`<p class="muted">Contact: <a href="mailto:${p.app.co
       : html`<p>${words.Tenant}: <strong>${p.tenants[0]!.name}</strong></p><input type="hidden" name="tenant_id" value="${p.tenants[0]!.id}">`
   }
   ${scopeLists(p)}
+  ${p.resource ? html`<p>This access works only at <code>${p.resource}</code>.</p>` : ''}
   <p class="muted">It can read what it creates. You can disconnect it at any time under Connected apps. Allow sends you back to ${p.app.name}.</p>
   <div class="actions">
     <button type="submit" name="decision" value="allow" class="primary">Allow</button>

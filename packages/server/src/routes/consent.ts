@@ -60,6 +60,7 @@ export function consentRoutes(app: FastifyInstance, kit: PageKit): void {
       granted,
       request: carried(params),
       redirectUri: req.redirectUri,
+      resource: req.resource,
       note,
     })
     return kit.render(reply, note ? 409 : 200, body, formTargets)

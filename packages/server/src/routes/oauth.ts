@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify'
-import { introspectionEndpoint, revocationEndpoint, type CoreContext } from '@fieldgate/core'
+import { introspectionEndpoint, pushedAuthorizationEndpoint, revocationEndpoint, type CoreContext } from '@fieldgate/core'
 import { clientRequest, tokenLimits } from '../plugins/rate-limit.js'
 import { bodyParams } from './token.js'
 
@@ -7,12 +7,20 @@ import { bodyParams } from './token.js'
 export const noStore = { 'cache-control': 'no-store', pragma: 'no-cache' }
 
 /**
- * RFC 7662 introspection and RFC 7009 revocation. Client-authenticated like the token endpoint
+ * RFC 7662 introspection, RFC 7009 revocation and RFC 9126 pushed authorization requests. Client-authenticated like the token endpoint
  * (routes/token.ts), so limited like it: per address, and per client once known.
  */
 export async function oauthRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   app.post('/oauth/introspect', { ...tokenLimits(app, ctx, bodyParams) }, async (request, reply) => {
     return reply.headers(noStore).send(await introspectionEndpoint(ctx, clientRequest(ctx, request, bodyParams)))
+  })
+
+  // RFC 9126 §2.2: 201 with the request_uri, never cached.
+  app.post('/oauth/par', { ...tokenLimits(app, ctx, bodyParams) }, async (request, reply) => {
+    return reply
+      .code(201)
+      .headers(noStore)
+      .send(await pushedAuthorizationEndpoint(ctx, clientRequest(ctx, request, bodyParams)))
   })
 
   // RFC 7009 §2.2: 200 whether or not there was anything to revoke.

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import { InvalidRequest, UnsupportedGrantType, echo, tokenEndpoint, type CoreContext, type Params, type TokenResult } from '@fieldgate/core'
+import { InvalidRequest, UnsupportedGrantType, echo, tokenEndpoint, type CoreContext, type GrantRequest, type Params, type TokenResult } from '@fieldgate/core'
 import { parseForm, readParams } from '../plugins/body.js'
 import { clientRequest, tokenLimits } from '../plugins/rate-limit.js'
 import { logAbout } from '../plugins/request-log.js'
@@ -12,6 +12,8 @@ import { noStore } from './oauth.js'
  */
 export interface TokenDialect {
   path: string
+  /** What its code grant issues (registry.ts GrantRequest): fieldmargin's never-expiring connection token, or OAuth 2.1's tokens. */
+  grants: GrantRequest['dialect']
   /** The request's token parameters; throws the dialect's refusal of a request it does not take. */
   read(request: FastifyRequest): Params
   /** The dialect's answer, and its name for the tokens-issued metric. */
@@ -21,22 +23,31 @@ export interface TokenDialect {
 export const tokenDialects: readonly TokenDialect[] = [
   // RFC 6749 §5.1, and FieldEdge's POST /oauth/token: a FieldEdge-shaped request (JSON with target_id,
   // no scope) gets the exact three-field body its document shows; every other the RFC body with scope.
+  // OAuth 2.1 §3.2.3: with the refresh token when the grant issued one.
   {
     path: '/oauth/token',
+    grants: 'oauth',
     read: bodyParams,
     respond: (r, params, request) =>
-      isFieldEdgeShape(request, params) ? { dialect: 'fieldedge', body: threeFields(r) } : { dialect: 'oauth', body: { ...threeFields(r), scope: r.scope } },
+      isFieldEdgeShape(request, params)
+        ? { dialect: 'fieldedge', body: threeFields(r) }
+        : { dialect: 'oauth', body: { ...threeFields(r), scope: r.scope, refresh_token: r.refreshToken } },
   },
   // Field Nation REST API v2: exactly {access_token, token_type, expires_in}.
-  { path: '/authentication/api/oauth/token', read: bodyParams, respond: (r) => ({ dialect: 'fieldnation', body: threeFields(r) }) },
+  { path: '/authentication/api/oauth/token', grants: 'oauth', read: bodyParams, respond: (r) => ({ dialect: 'fieldnation', body: threeFields(r) }) },
   // fieldmargin token.exchange: the code grant only, answered with the farm the token acts on.
-  { path: '/v1/token.exchange', read: exchangeParams, respond: (r) => ({ dialect: 'fieldmargin', body: { access_token: r.accessToken, farm_id: r.tenantId } }) },
+  {
+    path: '/v1/token.exchange',
+    grants: 'connection',
+    read: exchangeParams,
+    respond: (r) => ({ dialect: 'fieldmargin', body: { access_token: r.accessToken, farm_id: r.tenantId } }),
+  },
 ]
 
 export async function tokenRoutes(app: FastifyInstance, { ctx }: { ctx: CoreContext }): Promise<void> {
   for (const dialect of tokenDialects) {
     app.post(dialect.path, { ...tokenLimits(app, ctx, dialect.read) }, async (request, reply) => {
-      const req = clientRequest(ctx, request, dialect.read)
+      const req = { ...clientRequest(ctx, request, dialect.read), dialect: dialect.grants }
       const result = await tokenEndpoint(ctx, req)
       const client = await req.client?.()
       if (client) logAbout(request, { clientId: client.clientId, tenantId: result.tenantId ?? null })

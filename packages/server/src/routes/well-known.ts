@@ -3,6 +3,8 @@ import { apiForHost, scopeDescriptions, type CoreContext, type Gateway } from '@
 import { metadataUrlOf } from '../plugins/errors.js'
 import { resourceMetadata } from './forward-auth.js'
 
+const clientAuthMethods = ['client_secret_basic', 'client_secret_post', 'none']
+
 /** RFC 8414 metadata, the JWKS that resource servers verify access tokens with, and RFC 9728 resource metadata. */
 export async function wellKnownRoutes(app: FastifyInstance, { ctx, gateway }: { ctx: CoreContext; gateway: Gateway }): Promise<void> {
   const { issuer } = ctx.config
@@ -19,9 +21,13 @@ export async function wellKnownRoutes(app: FastifyInstance, { ctx, gateway }: { 
       response_modes_supported: ['query'],
       code_challenge_methods_supported: ['S256'],
       authorization_response_iss_parameter_supported: true,
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
-      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      // `none`: public clients (OAuth 2.1 §2.4), with PKCE.
+      token_endpoint_auth_methods_supported: clientAuthMethods,
+      introspection_endpoint_auth_methods_supported: clientAuthMethods,
+      revocation_endpoint_auth_methods_supported: clientAuthMethods,
+      pushed_authorization_request_endpoint: `${issuer}/oauth/par`,
+      // RFC 9126 §5: per app, not for the whole server.
+      require_pushed_authorization_requests: false,
       scopes_supported: Object.keys(scopeDescriptions),
     })
   })

@@ -1006,7 +1006,7 @@ export function areaOf(route: string): Area {
   const path = route.slice(route.indexOf(' ') + 1)
   if (path.startsWith('/admin/')) return 'admin'
   if (resourcePaths.has(path) || path.startsWith('/api/rest/v2/')) return 'api'
-  if (/^\/(oauth\/(token|introspect|revoke)|authentication\/|v1\/token\.|v1\/permissions$)/.test(path)) return 'token'
+  if (/^\/(oauth\/(token|introspect|revoke|par)|authentication\/|v1\/token\.|v1\/permissions$)/.test(path)) return 'token'
   if (path === '/authorize' || path === '/oauth/authorize' || path === '/consent') return 'authorize'
   if (path === '/developer' || path.startsWith('/developer/')) return 'developer'
   if (path === '/marketplace' || path.startsWith('/marketplace/')) return 'marketplace'
