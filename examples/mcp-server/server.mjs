@@ -186,7 +186,8 @@ function mcpService(resource) {
     // MCP authorization: the token goes in the Authorization header, never in the query string.
     bearer_methods_supported: ['header'],
   }
-  const guard = createGuard({ issuer, audience: resource, introspection: { clientId, clientSecret }, introspectAll: true })
+  // Every call asks Fieldgate (introspectAll, nothing cached): a farmer's Disconnect ends the agent's next call.
+  const guard = createGuard({ issuer, audience: resource, introspection: { clientId, clientSecret }, introspectAll: true, opaqueCacheMs: 0 })
   const handler = createMcpHandler(fieldOperations, { maxRequestBodySize: MAX_BODY })
   const mcp = toNodeHandler(handler, { maxRequestBodySize: MAX_BODY })
   // MCP transports: validate Origin against DNS rebinding; a request without one (not a browser) passes.

@@ -486,7 +486,7 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
     const none = await rawMcp(undefined)
     assert.equal(none.status, 401)
     assert.deepEqual(none.json, { error: 'invalid_token', error_description: 'An access token is required' })
-    assert.equal(none.headers.get('www-authenticate'), `Bearer realm="fieldgate", resource_metadata="${metadataUrl()}", scope="api"`)
+    assert.equal(none.headers.get('www-authenticate'), `Bearer realm="fieldgate", resource_metadata="${metadataUrl()}", DPoP algs="ES256 RS256 PS256 EdDSA", scope="api"`)
 
     // A good Fieldgate token, but for Fieldgate's own API: not for this resource (RFC 8707, RFC 9068 §4).
     const cc = await request(`${issuer}/oauth/token`, {

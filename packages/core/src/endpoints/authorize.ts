@@ -1,5 +1,6 @@
 import { adminTenants } from '../operations/access.js'
 import { connectApp } from '../operations/grants.js'
+import { registrableScopes } from '../operations/registration.js'
 import { actingUser, auditEntry, type Actor } from '../audit.js'
 import { isLookupKey } from '../client-auth.js'
 import { ClientMetadataError, findClient } from '../client-metadata.js'
@@ -170,7 +171,12 @@ function sameLoopbackUri(registered: string, requested: string): boolean {
   return a.href === b.href && !/[#\s]/.test(requested)
 }
 
-/** No scope asks for every scope the app is registered for (RFC 6749 §3.3 lets the server pick a default). */
+/**
+ * No scope asks for every scope the app is registered for (RFC 6749 §3.3 lets the server pick a default).
+ * A client that registered itself may ask for any scope a person can consent to: the scope it declared
+ * is its default, not a ceiling, since an MCP client declares what its first challenge named and steps up
+ * from there (incremental consent), and consent, not a declaration nobody reviewed, is what grants.
+ */
 function requestedScopes(app: App, scope: string | undefined, fail: (e: OAuthError) => never): string[] {
   let scopes: string[]
   try {
@@ -179,7 +185,7 @@ function requestedScopes(app: App, scope: string | undefined, fail: (e: OAuthErr
     return fail(err as OAuthError)
   }
   if (scopes.length === 0) return app.scopes
-  const unknown = missingFrom(scopes, app.scopes)
+  const unknown = missingFrom(scopes, isRegisteredClient(app) ? registrableScopes() : app.scopes)
   if (unknown.length) fail(new InvalidScope(`the app is not registered for: ${unknown.join(' ')}`))
   return scopes
 }
