@@ -5,12 +5,11 @@
  * app may require DPoP; nonces (§8). The flows run through oauth4webapi's DPoP; the refusals are raw.
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
-import { cliActor, createApp, createTenant, createUser, type App, type AppFields, type Tenant } from '@fieldgate/core'
+import type { App, AppFields, Tenant } from '@fieldgate/core'
 import { bearer, decodeJwt, dpopKey, dpopProof, getToken, postForm, privateApp, request, startServer, type TestServer } from './helpers.js'
-import { Person, hiddenFields } from './person.js'
+import { agentFarm, hiddenFields, type Person } from './person.js'
 
 const REDIRECT = 'http://127.0.0.1/callback'
 const insecure = { [oauth.allowInsecureRequests]: true } as const
@@ -25,16 +24,7 @@ describe('DPoP at the token endpoint', () => {
   })
   after(() => server.close())
 
-  async function farm(fields: AppFields = {}): Promise<{ tenant: Tenant; person: Person; app: App }> {
-    const ctx = server.runtime.ctx
-    const tenant = await createTenant(ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'live' })
-    const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-    await createUser(ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-    const { app } = await createApp(ctx, cliActor, { name: 'Agent', kind: 'public', environment: 'live', scopes: 'api', redirectUris: [REDIRECT], publicClient: true, ...fields })
-    const person = new Person(server, email)
-    assert.equal((await person.signIn()).status, 303)
-    return { tenant, person, app }
-  }
+  const farm = (fields: AppFields = {}) => agentFarm(server, { redirectUris: [REDIRECT], ...fields })
 
   /** A code through consent; `extra` joins the authorization request. */
   async function codeFor(f: { person: Person; app: App; tenant: Tenant }, verifier: string, extra: Record<string, string> = {}): Promise<URL> {

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
-import { cliActor, createApp, createTenant, createUser, hashSecret, revokeGrant, type App, type AppFields, type Tenant } from '@fieldgate/core'
+import { cliActor, createApp, hashSecret, revokeGrant, type App, type AppFields, type Tenant } from '@fieldgate/core'
 import { bearer, decodeJwt, postForm, request, startServer, type TestServer } from './helpers.js'
-import { Person, hiddenFields } from './person.js'
+import { agentFarm, hiddenFields, type Person } from './person.js'
 
 /**
  * OAuth 2.1 clients over real HTTP: public clients with PKCE, refresh-token rotation and reuse
@@ -33,25 +32,9 @@ describe('OAuth 2.1 clients', () => {
   })
   after(() => server.close())
 
-  /** A farm with its signed-in owner, and an app made by the operator with `fields`. */
-  async function farm(fields: AppFields & { publicClient?: boolean } = {}): Promise<Farm> {
-    const ctx = server.runtime.ctx
-    const tenant = await createTenant(ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'live' })
-    const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-    await createUser(ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-    const { app } = await createApp(ctx, cliActor, {
-      name: 'Field Agent',
-      kind: 'public',
-      environment: 'live',
-      scopes: 'api fields:read:all alerts:write',
-      redirectUris: [LOOPBACK],
-      publicClient: true,
-      ...fields,
-    })
-    const person = new Person(server, email)
-    assert.equal((await person.signIn()).status, 303)
-    return { tenant, person, app }
-  }
+  /** A farm with its signed-in owner, and an agent (a public client unless `fields` says otherwise). */
+  const farm = (fields: AppFields & { publicClient?: boolean } = {}): Promise<Farm> =>
+    agentFarm(server, { scopes: 'api fields:read:all alerts:write', redirectUris: [LOOPBACK], ...fields })
 
   /** The person allows the request; returns the redirect it ends in. */
   async function consent(f: Farm, query: Record<string, string>): Promise<URL> {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { cliActor, createApp, createTenant, createUser, type App, type AppFields, type Tenant } from '@fieldgate/core'
 import { request, type Res, type TestServer } from './helpers.js'
 
 /**
@@ -78,4 +80,19 @@ export function hiddenFields(page: string): Record<string, string> {
   const fields: Record<string, string> = {}
   for (const m of page.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) fields[m[1]!] = decodeEntities(m[2]!)
   return fields
+}
+
+/** A live farm, its owner signed in, and an OAuth 2.1 public client (unless `fields` says otherwise) the operator made. */
+export async function agentFarm(
+  server: TestServer,
+  fields: AppFields & { publicClient?: boolean; redirectUris?: string[] },
+): Promise<{ tenant: Tenant; person: Person; app: App }> {
+  const ctx = server.runtime.ctx
+  const tenant = await createTenant(ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'live' })
+  const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
+  await createUser(ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+  const { app } = await createApp(ctx, cliActor, { name: 'Field Agent', kind: 'public', environment: 'live', scopes: 'api', publicClient: true, ...fields })
+  const person = new Person(server, email)
+  assert.equal((await person.signIn()).status, 303)
+  return { tenant, person, app }
 }
