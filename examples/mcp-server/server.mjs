@@ -202,10 +202,10 @@ function mcpService(resource) {
     }
     if (path !== mcpPath) return send(res, 404, { error: 'not_found', error_description: `no route for ${req.method} ${path}` })
     if (!checkOrigin(req, res)) return
-    const token = req.headers.authorization
     try {
-      const principal = await guard.authenticate(token)
-      req.auth = authInfoOf(token, principal, resource, metadataUrl)
+      // The whole request, so a DPoP-bound token is checked against its proof for this method and URL.
+      const principal = await guard.authenticateRequest({ headers: req.headers, method: req.method ?? 'GET', url: new URL(req.url ?? '/', resource) })
+      req.auth = authInfoOf(req.headers.authorization, principal, resource, metadataUrl)
     } catch (err) {
       return refuse(res, err, metadataUrl)
     }

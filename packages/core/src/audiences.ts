@@ -27,3 +27,13 @@ export function checkedResource(config: Pick<Config, 'issuer' | 'audience'>, gat
 
 /** The token's audience: the resource it was asked for, or Fieldgate's own API. */
 export const audienceOf = (config: Pick<Config, 'audience'>, resource: string | null): string => resource ?? config.audience
+
+/** What a resource server takes: its own audience, several (a gateway API also takes the platform's), or null for any (introspection). */
+export type ExpectedAudience = string | readonly string[] | null
+
+/** Whether a token's audiences include one the resource server takes. */
+export function audienceAccepted(expected: ExpectedAudience, audiences: readonly unknown[]): boolean {
+  if (expected === null) return true
+  const accepted: readonly string[] = typeof expected === 'string' ? [expected] : expected
+  return audiences.some((a) => typeof a === 'string' && accepted.includes(a))
+}

@@ -5,7 +5,7 @@ import { formatScope, parseScope } from './scopes.js'
 import { sameHash } from './secrets.js'
 import { verifyAccessToken } from './tokens/jwt.js'
 import { isOpaqueToken, opaqueScopes, verifyOpaqueToken } from './tokens/opaque.js'
-import { audienceOf } from './audiences.js'
+import { audienceAccepted, audienceOf, type ExpectedAudience } from './audiences.js'
 
 /** Who is calling the protected API, as far as the token says. */
 export interface Principal {
@@ -39,7 +39,7 @@ export async function authenticateAccessToken(
   ctx: CoreContext,
   token: string,
   presentation: Presentation = bearerPresentation,
-  audience: string | null = ctx.config.audience,
+  audience: ExpectedAudience = ctx.config.audience,
 ): Promise<Principal> {
   let principal: Principal
   try {
@@ -59,7 +59,7 @@ export async function authenticateAccessToken(
  * `audience`: the API asking (RFC 8707: a token is good only there); null for introspection, which
  * answers for any.
  */
-export async function inspectAccessToken(ctx: CoreContext, token: string, audience: string | null = ctx.config.audience): Promise<Principal> {
+export async function inspectAccessToken(ctx: CoreContext, token: string, audience: ExpectedAudience = ctx.config.audience): Promise<Principal> {
   if (token.length > 8192) throw new InvalidToken()
   return isOpaqueToken(token) ? opaquePrincipal(ctx, token, audience) : jwtPrincipal(ctx, token, audience)
 }
@@ -77,7 +77,7 @@ async function checkPresentation(ctx: CoreContext, token: string, principal: Pri
   if (!sameHash(jkt, principal.jkt)) throw new InvalidToken('The DPoP proof is not signed with the key the access token is bound to', 'DPoP')
 }
 
-async function jwtPrincipal(ctx: CoreContext, token: string, audience: string | null): Promise<Principal> {
+async function jwtPrincipal(ctx: CoreContext, token: string, audience: ExpectedAudience): Promise<Principal> {
   const claims = verifyAccessToken(ctx.keys, token, { issuer: ctx.config.issuer, audience, now: ctx.now() })
   if (!(await ctx.cache.isGrantActive(claims.grant_id))) throw revokedGrant(ctx, claims.client_id, claims.tenant_id, claims.grant_id)
   await requireActiveApp(ctx, claims.client_id)
@@ -93,11 +93,11 @@ async function jwtPrincipal(ctx: CoreContext, token: string, audience: string | 
   }
 }
 
-async function opaquePrincipal(ctx: CoreContext, token: string, audience: string | null): Promise<Principal> {
+async function opaquePrincipal(ctx: CoreContext, token: string, audience: ExpectedAudience): Promise<Principal> {
   const record = await verifyOpaqueToken(ctx, token)
   const { token: t, grant, clientId } = record
   const aud = audienceOf(ctx.config, t.resource)
-  if (audience !== null && aud !== audience) throw new InvalidToken()
+  if (!audienceAccepted(audience, [aud])) throw new InvalidToken()
   if (grant.status !== 'active') throw revokedGrant(ctx, clientId, t.tenantId, grant.id)
   await requireActiveApp(ctx, clientId)
   const scopes = opaqueScopes(record)

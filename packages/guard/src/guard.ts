@@ -269,6 +269,8 @@ export function createGuard(options: GuardOptions): Guard {
     if (res.status !== 200 || !body) throw new GuardUpstreamError(`introspection at ${url} answered ${res.status} ${String(body?.error ?? '')}`.trimEnd())
     if (body.active !== true) throw revokedToken()
     if (typeof body.iss === 'string' && body.iss !== issuer) throw new GuardUpstreamError(`introspection at ${url} speaks for issuer ${body.iss}, not ${issuer}`)
+    // RFC 8707 §2, RFC 7662 §2.2: introspection answers for any audience and names it; this API takes only its own.
+    if (![body.aud].flat().includes(audience)) throw invalidToken()
     return { url, body }
   }
 

@@ -161,7 +161,7 @@ describe('DPoP-bound tokens (RFC 9449 §7)', () => {
     const opaque = 'ab'.repeat(32)
     issuer.introspect = () => ({
       status: 200,
-      body: { active: true, token_type: 'DPoP', client_id: 'c', tenant_id: 't', grant_id: 'g', scope: 'api', cnf: { jkt: pk.jkt } },
+      body: { active: true, aud: issuer.audience, token_type: 'DPoP', client_id: 'c', tenant_id: 't', grant_id: 'g', scope: 'api', cnf: { jkt: pk.jkt } },
     })
     const guard = guardFor({ introspection })
     await refused(guard.authenticate(opaque), 'invalid_token', /DPoP-bound/)
@@ -179,7 +179,7 @@ describe('introspectAll', () => {
   it('introspects a JWT whose signature holds, refuses it once Fieldgate says inactive, and caches the answer no longer than opaqueCacheMs', async () => {
     const token = await issuer.token(key)
     let active = true
-    issuer.introspect = () => ({ status: 200, body: active ? { active: true, client_id: 'client-1' } : { active: false } })
+    issuer.introspect = () => ({ status: 200, body: active ? { active: true, aud: issuer.audience, client_id: 'client-1' } : { active: false } })
     const guard = guardFor({ introspection, introspectAll: true, opaqueCacheMs: 200 })
     const p = await guard.authenticate(token)
     assert.equal(p.kind, 'jwt', 'the principal is the verified JWT')

@@ -189,7 +189,17 @@ describe('opaque tokens by introspection (RFC 7662)', () => {
   const opaque = (n: number) => createHash('sha256').update(String(n)).digest('hex')
   const active = (over: Record<string, unknown> = {}) => ({
     status: 200,
-    body: { active: true, iss: issuer.origin, client_id: 'partner', tenant_id: 'farm-1', grant_id: 'g-1', scope: 'fields:read:all', sub: 'person-1', ...over },
+    body: {
+      active: true,
+      iss: issuer.origin,
+      aud: issuer.audience,
+      client_id: 'partner',
+      tenant_id: 'farm-1',
+      grant_id: 'g-1',
+      scope: 'fields:read:all',
+      sub: 'person-1',
+      ...over,
+    },
   })
   const withIntrospection = (over: Partial<GuardOptions> = {}) => guardFor({ introspection: { clientId: 'svc:id', clientSecret: 'p@ss word' }, ...over })
 

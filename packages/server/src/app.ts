@@ -82,7 +82,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   registerRequestLog(app)
   await app.register(fastifyCookie)
   await registerRateLimits(app, ctx.config)
-  const gateway = loadGateway(ctx.config)
+  const gateway = ctx.gateway ?? loadGateway(ctx.config)
   await app.register(wellKnownRoutes, { ctx, gateway })
   await app.register(tokenRoutes, { ctx })
   await app.register(oauthRoutes, { ctx })

@@ -1,7 +1,19 @@
 import { hkdfSync, randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ChangeFeed, KeyRing, securityLog, standardGrantTypes, StoreCache, ensureSigningKeys, parseMasterKey, type Config, type CoreContext, type Storage } from '@fieldgate/core'
+import {
+  ChangeFeed,
+  KeyRing,
+  loadGateway,
+  securityLog,
+  standardGrantTypes,
+  StoreCache,
+  ensureSigningKeys,
+  parseMasterKey,
+  type Config,
+  type CoreContext,
+  type Storage,
+} from '@fieldgate/core'
 import { openStorage } from '@fieldgate/storage'
 import type { Logger } from 'pino'
 import { metadataFetcher } from './client-metadata.js'
@@ -49,7 +61,20 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     })
     // Client metadata documents are fetched under the Data API's SSRF rules (client-metadata.ts).
     const clientMetadata = config.registration.metadataDocuments ? { clientMetadata: metadataFetcher({ allowPrivateTargets: config.webhooks.allowPrivateTargets }) } : {}
-    const ctx: CoreContext = { config, storage, masterKey, keys: KeyRing.load(records, masterKey), cache, grants: standardGrantTypes, security, now: Date.now, ...clientMetadata }
+    // The gateway file's APIs are resources tokens may be for (RFC 8707), as well as the forward-auth rules.
+    const gateway = loadGateway(config)
+    const ctx: CoreContext = {
+      config,
+      storage,
+      masterKey,
+      keys: KeyRing.load(records, masterKey),
+      cache,
+      grants: standardGrantTypes,
+      security,
+      now: Date.now,
+      gateway,
+      ...clientMetadata,
+    }
     // A key reload that fails keeps the current ring and retries, without holding up the invalidations behind it.
     const reloadKeys = async (): Promise<void> => {
       try {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
-import type { App, AppFields, Tenant } from '@fieldgate/core'
+import { hashSecret, type App, type AppFields, type Tenant } from '@fieldgate/core'
 import { bearer, decodeJwt, dpopKey, dpopProof, getToken, postForm, privateApp, request, startServer, type TestServer } from './helpers.js'
 import { agentFarm, hiddenFields, type Person } from './person.js'
 
@@ -121,6 +121,23 @@ describe('DPoP at the token endpoint', () => {
     // An app that does not require it still gets plain bearer tokens.
     const plain = await privateApp(server.storage, { scopes: 'api' })
     assert.equal(decodeJwt(await getToken(server, plain)).payload.cnf, undefined)
+  })
+
+  it('a DPoP proof with a pushed request binds the code as dpop_jkt would (RFC 9449 §10.1)', async () => {
+    const f = await farm()
+    const [key, other] = [dpopKey(), dpopKey()]
+    const push = (proofKey: typeof key, extra: Record<string, string> = {}) =>
+      postForm(
+        server.url('/oauth/par'),
+        { client_id: f.app.clientId, redirect_uri: REDIRECT, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', ...extra },
+        { dpop: dpopProof(proofKey, { htm: 'POST', htu: `${server.issuer}/oauth/par` }) },
+      )
+    const mismatched = await push(key, { dpop_jkt: other.jkt })
+    assert.equal(mismatched.json.error, 'invalid_request')
+    const pushed = await push(key)
+    assert.equal(pushed.status, 201, pushed.text)
+    const stored = await server.storage.getPushedRequest(hashSecret(pushed.json.request_uri as string), Date.now())
+    assert.equal(stored?.params.dpop_jkt, key.jkt)
   })
 
   it('dpop_jkt binds the code to a key: another key, or none, cannot redeem it (RFC 9449 §10)', async () => {

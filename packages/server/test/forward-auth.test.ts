@@ -51,6 +51,19 @@ describe('GET /forward-auth', () => {
   const check = (headers: Record<string, string>, url = '/forward-auth') =>
     server.app.inject({ url, headers: { 'x-forwarded-host': API, 'x-forwarded-method': 'GET', ...headers } })
 
+  it('RFC 8707: takes a token for this API or the platform’s own audience, never one for another resource', async () => {
+    const forApi = await getToken(server, app, { resource: `http://${API}` })
+    assert.equal(JSON.parse(Buffer.from(forApi.split('.')[1]!, 'base64url').toString()).aud, `http://${API}`, 'a declared API is a resource tokens may be for')
+    assert.equal((await check({ 'x-forwarded-uri': '/orders', authorization: `Bearer ${forApi}` })).statusCode, 200)
+    const elsewhere = new URL(server.issuer)
+    elsewhere.port = '9911'
+    elsewhere.pathname = '/mcp'
+    const forOther = await getToken(server, app, { resource: elsewhere.href })
+    const refused = await check({ 'x-forwarded-uri': '/orders', authorization: `Bearer ${forOther}` })
+    assert.equal(refused.statusCode, 401)
+    assert.equal(refused.json().error, 'invalid_token')
+  })
+
   it('lets a token with the scope through, saying who calls', async () => {
     const res = await check({ 'x-forwarded-uri': '/orders?status=open', authorization: `Bearer ${token}` })
     assert.equal(res.statusCode, 200, res.body)

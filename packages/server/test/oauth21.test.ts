@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import * as oauth from 'oauth4webapi'
 import { cliActor, createApp, hashSecret, revokeGrant, type App, type AppFields, type Tenant } from '@fieldgate/core'
-import { bearer, decodeJwt, postForm, request, startServer, type TestServer } from './helpers.js'
+import { createGuard } from '@fieldgate/guard'
+import { bearer, decodeJwt, postForm, postJson, request, startServer, type TestServer } from './helpers.js'
 import { agentFarm, hiddenFields, type Person } from './person.js'
 
 /**
@@ -225,6 +226,48 @@ describe('OAuth 2.1 clients', () => {
       resource: 'https://api.elsewhere.example/',
     })
     assert.equal(foreign.searchParams.get('error'), 'invalid_target')
+  })
+
+  it('a token carries what its own consent showed, not every scope the grant holds for other resources', async () => {
+    const f = await farm()
+    const [a, b] = [new URL(server.issuer), new URL(server.issuer)]
+    a.port = '7001'
+    b.port = '7002'
+    await connect(f, { resource: a.href, scope: 'api fields:read:all' })
+    const { token } = await connect(f, { resource: b.href, scope: 'api' })
+    assert.equal(token.scope, 'api')
+    assert.equal(decodeJwt(token.access_token).payload.scope, 'api')
+  })
+
+  it('the guard takes an introspected token only for its own audience (RFC 8707 §2)', async () => {
+    const f = await farm({ accessTokenFormat: 'opaque' })
+    const mcp = new URL(server.issuer)
+    mcp.port = '7003'
+    mcp.pathname = '/mcp'
+    const { token } = await connect(f, { resource: mcp.href })
+    const rs = await createApp(server.runtime.ctx, cliActor, {
+      name: 'Resource server',
+      kind: 'private',
+      environment: 'live',
+      tenantId: f.tenant.id,
+      scopes: 'fieldgate:introspect',
+    })
+    const introspection = { clientId: rs.app.clientId, clientSecret: rs.clientSecret }
+    const mine = createGuard({ issuer: server.issuer, audience: mcp.href, introspection, introspectAll: true })
+    assert.equal((await mine.authenticate(`Bearer ${token.access_token}`)).tenantId, f.tenant.id)
+    for (const audience of [`${server.issuer}/api`, 'http://127.0.0.1:7004/mcp']) {
+      const other = createGuard({ issuer: server.issuer, audience, introspection, introspectAll: true })
+      await assert.rejects(other.authenticate(`Bearer ${token.access_token}`), /invalid/)
+    }
+  })
+
+  it('never redirects an error to a client that registered itself, even for a signed-in person (RFC 9700 §4.11.2)', async () => {
+    const registered = await postJson(server.url('/oauth/register'), { redirect_uris: ['https://phish.example/cb'], token_endpoint_auth_method: 'none', client_name: 'Free stuff' })
+    assert.equal(registered.status, 201, registered.text)
+    const f = await farm()
+    const page = await f.person.get(`/oauth/authorize?${new URLSearchParams({ client_id: registered.json.client_id as string, response_type: 'token' })}`)
+    assert.equal(page.status, 400)
+    assert.equal(page.headers.get('location'), null)
   })
 
   it('a public client cannot use client_credentials nor fieldmargin’s never-expiring exchange', async () => {

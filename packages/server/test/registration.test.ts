@@ -492,10 +492,13 @@ describe('a registered public client, from registration to deleting itself, over
     assert.match(consent.text, /registered itself/)
     assert.match(consent.text, /Sends you back to <strong>127\.0\.0\.1:53682<\/strong>/)
     assert.doesNotMatch(consent.text, /by Unnamed publisher/)
-    // Without PKCE a public client is refused (at its redirect URI, the person being signed in).
+    // Without PKCE a public client is refused, on a page: a self-registered client's redirect URI never
+    // gets an error from a link, or anyone could use Fieldgate as an open redirector (RFC 9700 §4.11.2).
     const { code_challenge: _c, code_challenge_method: _m, ...plain } = query
     const noPkce = await person.get(`/oauth/authorize?${new URLSearchParams(plain)}`)
-    assert.equal(new URL(noPkce.headers.get('location') ?? 'x:/').searchParams.get('error'), 'invalid_request')
+    assert.equal(noPkce.status, 400)
+    assert.equal(noPkce.headers.get('location'), null)
+    assert.match(noPkce.text, /code_challenge/)
 
     const codeFrom = async (challenge: string): Promise<string> => {
       const location = await person.decide({ ...query, code_challenge: challenge }, 'allow')

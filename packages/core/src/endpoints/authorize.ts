@@ -80,7 +80,8 @@ const maxState = 2048
  * then everything else (errors sent to the client once the person has signed in, see `signedIn`).
  *
  * `signedIn`: RFC 9700 §4.11.2 — anyone can register an app, so an error redirected before anyone signed
- * in would make this server an open redirector to that app's redirect URI. Until then errors are a page.
+ * in would make this server an open redirector to that app's redirect URI. Until then errors are a page,
+ * and always for a client that registered itself.
  */
 export async function validateAuthorizationRequest(ctx: CoreContext, query: Params, signedIn: boolean, opts: { pushing?: boolean } = {}): Promise<AuthorizationRequest> {
   const app = await requireClient(ctx, query.client_id)
@@ -88,8 +89,11 @@ export async function validateAuthorizationRequest(ctx: CoreContext, query: Para
   const redirectUri = requireRedirectUri(app, params.redirect_uri)
   if (params.state !== undefined && params.state.length > maxState) throw new AuthorizationPageError(`state is longer than ${maxState} characters`)
   const partial = { app, redirectUri, state: params.state }
+  // A client that registered itself is anyone's: its redirect URI gets an error only from the person's
+  // own decision, never from a link (RFC 9700 §4.11.2). A pushed request's errors go back as JSON.
+  const redirects = opts.pushing === true || (signedIn && !isRegisteredClient(app))
   const fail = (error: OAuthError): never => {
-    if (!signedIn) throw new AuthorizationPageError(`${app.name} sent you here with a request this server cannot answer: ${error.description}`)
+    if (!redirects) throw new AuthorizationPageError(`${app.name} sent you here with a request this server cannot answer: ${error.description}`)
     throw new AuthorizationRedirectError(authorizationResponse(ctx, partial, error.toJSON()), error)
   }
   // RFC 6749 §3.1.1: response_type is required; the platforms' documents leave it out, and `code` is the only one there is.

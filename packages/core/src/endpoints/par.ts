@@ -1,6 +1,7 @@
 import { authorizationParameters, requestUriPrefix, validateAuthorizationRequest } from './authorize.js'
 import { requestClient, type TokenRequest } from './token.js'
 import type { CoreContext, Params } from '../context.js'
+import { verifyDpopProof } from '../dpop.js'
 import { InvalidRequest } from '../errors.js'
 import { hashSecret, randomValue } from '../secrets.js'
 import { AuthorizationPageError, AuthorizationRedirectError } from './authorize.js'
@@ -17,7 +18,7 @@ export async function pushedAuthorizationEndpoint(ctx: CoreContext, req: TokenRe
   const app = await requestClient(ctx, req)
   // §2.1: request_uri cannot itself be pushed.
   if (req.params.request_uri !== undefined) throw new InvalidRequest('request_uri cannot be pushed')
-  const params: Params = { ...pick(req.params), client_id: app.clientId }
+  const params: Params = { ...pick(req.params), client_id: app.clientId, ...(await proofBinding(ctx, req)) }
   try {
     await validateAuthorizationRequest(ctx, params, true, { pushing: true })
   } catch (err) {
@@ -29,6 +30,17 @@ export async function pushedAuthorizationEndpoint(ctx: CoreContext, req: TokenRe
   const requestUri = requestUriPrefix + randomValue(32)
   await ctx.storage.savePushedRequest({ uriHash: hashSecret(requestUri), appId: app.id, params, createdAt: now, expiresAt: now + pushedRequestTtl * 1000, usedAt: null })
   return { request_uri: requestUri, expires_in: pushedRequestTtl }
+}
+
+/**
+ * RFC 9449 §10.1: a DPoP proof sent with the pushed request binds the code as `dpop_jkt` would; a
+ * `dpop_jkt` beside it must name the same key.
+ */
+async function proofBinding(ctx: CoreContext, req: TokenRequest): Promise<{ dpop_jkt?: string }> {
+  if (!req.dpop) return {}
+  const jkt = await verifyDpopProof(ctx, req.dpop)
+  if (req.params.dpop_jkt !== undefined && req.params.dpop_jkt !== jkt) throw new InvalidRequest('dpop_jkt does not match the DPoP proof')
+  return { dpop_jkt: jkt }
 }
 
 /** Only the authorization request's own parameters are kept; client credentials never are. */

@@ -38,9 +38,13 @@ async function authorizationCode(ctx: CoreContext, app: App, params: Params, req
 async function tokensFor(ctx: CoreContext, app: App, code: AuthorizationCode, grant: Grant, request: GrantRequest): Promise<{ result: TokenResult; issued: IssuedTokens }> {
   const jkt = request.jkt
   if (app.refreshTokens && request.dialect === 'oauth') {
+    // What this consent showed, within what the grant still holds: the grant is per app and farm, and may
+    // hold scopes allowed for another request (another resource), which this token must not carry.
+    const scopes = code.scopes.filter((s) => grant.scopes.includes(s))
     // The family is named by the code it began with: a replayed code ends it (revokeTokensFromCode).
-    const family = { familyId: code.codeHash, familyCreatedAt: ctx.now(), userId: code.userId, scopes: grant.scopes, resource: code.resource, jkt: jkt ?? null }
-    return issueRefreshable(ctx, app, grant, grant.scopes, family, jkt)
+    // RFC 9449 §5: a public client's refresh tokens are bound to its key; a confidential client's need not be.
+    const family = { familyId: code.codeHash, familyCreatedAt: ctx.now(), userId: code.userId, scopes, resource: code.resource, jkt: app.publicClient ? (jkt ?? null) : null }
+    return issueRefreshable(ctx, app, grant, scopes, family, jkt)
   }
   const { value, token } = newOpaqueToken({
     grantId: grant.id,

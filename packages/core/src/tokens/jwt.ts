@@ -1,3 +1,4 @@
+import { audienceAccepted, type ExpectedAudience } from '../audiences.js'
 import { InvalidToken } from '../errors.js'
 import type { KeyRing } from '../keys.js'
 import { signCompact, verifyCompact } from './jws.js'
@@ -34,9 +35,9 @@ const expired = 'The access token expired'
  * rotation starts afresh); audience and expiry are checked on every call. `audience` null accepts
  * any (introspection, which reports `aud` to the resource server that asks).
  */
-export function verifyAccessToken(keys: KeyRing, token: string, expect: { issuer: string; audience: string | null; now: number }): AccessTokenClaims {
+export function verifyAccessToken(keys: KeyRing, token: string, expect: { issuer: string; audience: ExpectedAudience; now: number }): AccessTokenClaims {
   const c = keys.verified.get(token) ?? keys.rememberVerified(token, verifySigned(keys, token, expect.issuer))
-  if (expect.audience !== null && !audiencesOf(c).includes(expect.audience)) throw new InvalidToken()
+  if (!audienceAccepted(expect.audience, audiencesOf(c))) throw new InvalidToken()
   if (typeof c.nbf === 'number' && c.nbf * 1000 > expect.now) throw new InvalidToken()
   if (c.exp * 1000 <= expect.now) throw new InvalidToken(expired)
   return c

@@ -143,7 +143,11 @@ export function tokenLimits(app: FastifyInstance, ctx: CoreContext, read: (reque
       let clientId: string
       try {
         // The endpoint gets this same authentication (clientRequest): the secret is checked once.
-        clientId = (await requestClient(ctx, clientRequest(ctx, request, read))).clientId
+        const client = await requestClient(ctx, clientRequest(ctx, request, read))
+        // A public client proves nothing by naming itself: anyone could spend its budget and lock out its
+        // users, so it is counted per address only.
+        if (client.publicClient) return
+        clientId = client.clientId
       } catch {
         return // the endpoint answers the failure itself; only the per-address limit counted it
       }

@@ -41,7 +41,9 @@ export async function forwardAuthRoutes(app: FastifyInstance, { ctx, gateway }: 
       const { token, scheme } = presentedToken(request.headers.authorization, original.query.getAll('access_token'))
       const presentation: Presentation =
         scheme === 'Bearer' ? bearerPresentation : { scheme, proof: dpopHeader(request), method: original.method, url: originalUrl(request, original, decision.api) }
-      const principal = await authenticateAccessToken(ctx, token, presentation)
+      // RFC 8707: a token for this API, or for the platform's own API audience, which every dialect's
+      // tokens carry (a FieldEdge or fieldmargin client cannot name a resource); never one for another.
+      const principal = await authenticateAccessToken(ctx, token, presentation, [decision.api.resource, ctx.config.audience])
       requireScope(principal, decision.scope)
       return reply
         .code(200)

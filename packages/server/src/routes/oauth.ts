@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { introspectionEndpoint, pushedAuthorizationEndpoint, revocationEndpoint, type CoreContext } from '@fieldgate/core'
 import { clientRequest, tokenLimits } from '../plugins/rate-limit.js'
+import { dpopOf } from '../plugins/dpop.js'
 import { bodyParams } from './token.js'
 
 /** RFC 6749 §5.1: token responses are never cached. */
@@ -17,10 +18,12 @@ export async function oauthRoutes(app: FastifyInstance, { ctx }: { ctx: CoreCont
 
   // RFC 9126 §2.2: 201 with the request_uri, never cached.
   app.post('/oauth/par', { ...tokenLimits(app, ctx, bodyParams) }, async (request, reply) => {
+    const dpop = dpopOf(ctx, request)
+    const req = { ...clientRequest(ctx, request, bodyParams), ...(dpop ? { dpop } : {}) }
     return reply
       .code(201)
       .headers(noStore)
-      .send(await pushedAuthorizationEndpoint(ctx, clientRequest(ctx, request, bodyParams)))
+      .send(await pushedAuthorizationEndpoint(ctx, req))
   })
 
   // RFC 7009 §2.2: 200 whether or not there was anything to revoke.

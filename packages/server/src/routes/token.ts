@@ -30,9 +30,7 @@ export const tokenDialects: readonly TokenDialect[] = [
     grants: 'oauth',
     read: bodyParams,
     respond: (r, params, request) =>
-      isFieldEdgeShape(request, params)
-        ? { dialect: 'fieldedge', body: threeFields(r) }
-        : { dialect: 'oauth', body: { ...threeFields(r), scope: r.scope, refresh_token: r.refreshToken } },
+      isFieldEdgeShape(request, params) ? { dialect: 'fieldedge', body: threeFields(r) } : { dialect: 'oauth', body: { ...threeFields(r), scope: r.scope } },
   },
   // Field Nation REST API v2: exactly {access_token, token_type, expires_in}.
   { path: '/authentication/api/oauth/token', grants: 'oauth', read: bodyParams, respond: (r) => ({ dialect: 'fieldnation', body: threeFields(r) }) },
@@ -83,7 +81,8 @@ export function queryAndBody(request: FastifyRequest): Params {
   return { ...query, ...body }
 }
 
-const threeFields = (r: TokenResult) => ({ access_token: r.accessToken, token_type: r.tokenType, expires_in: r.expiresIn })
+// A refresh token only ever comes from the code grant of an app that has them, never from the documented flows.
+const threeFields = (r: TokenResult) => ({ access_token: r.accessToken, token_type: r.tokenType, expires_in: r.expiresIn, refresh_token: r.refreshToken })
 
 function isFieldEdgeShape(request: FastifyRequest, params: Params): boolean {
   return request.headers['content-type']?.startsWith('application/json') === true && params.target_id !== undefined && params.scope === undefined
