@@ -1,9 +1,10 @@
 // A farm owner's consent through the pages, for the benchmarks that need an opaque connection token
-// (run.mjs, forward-auth.mjs): a cookie jar over fetch, the hidden fields of a form, the flow itself.
+// (run.mjs, forward-auth.mjs) or refresh-token chains (oauth21.mjs): a cookie jar over fetch, the hidden
+// fields of a form, the flow itself.
 import { fieldgateCli } from './children.mjs'
 
 /** A cookie jar over fetch, for the sign-in and consent pages. */
-function browserSession(url) {
+export function browserSession(url) {
   const jar = new Map()
   const send = async (p, init = {}) => {
     const res = await fetch(url + p, {
@@ -23,7 +24,7 @@ function browserSession(url) {
   return { send, form }
 }
 
-const hidden = (html) =>
+export const hidden = (html) =>
   Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1], m[2].replace(/&amp;/g, '&').replace(/&quot;/g, '"')]))
 
 /** A farm owner connects a public app through the consent page; returns the opaque connection token. */
