@@ -181,6 +181,25 @@ async function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / clockTicks
 }
 
+/** Per CPU, the jiffies of /proc/stat: busy (user to softirq, and steal), iowait, idle. */
+async function cpuTimes() {
+  const lines = (await readFile('/proc/stat', 'utf8')).split('\n').filter((l) => /^cpu\d+ /.test(l))
+  return lines.map((l) => {
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = l.split(/\s+/).slice(1).map(Number)
+    return { busy: user + nice + system + irq + softirq, iowait, idle, steal }
+  })
+}
+
+/** What each core did between two cpuTimes(): shares of busy (anyone's), iowait and steal. */
+function coreShares(before, after) {
+  return after.map((a, i) => {
+    const b = before[i]
+    const d = (k) => a[k] - b[k]
+    const total = d('busy') + d('iowait') + d('idle') + d('steal')
+    return { busy: d('busy') / total, iowait: d('iowait') / total, steal: d('steal') / total }
+  })
+}
+
 const cannon = (opts, duration) => new Promise((ok, fail) => autocannon({ connections: CONNECTIONS, ...opts, duration }, (e, r) => (e ? fail(e) : ok(r))))
 
 /**
@@ -193,10 +212,11 @@ async function measure(fg, label, setup) {
   const warmed = await cannon(warm.opts, WARMUP)
   if (failuresOf(warmed, warm) > 0) throw new Error(`${label}, warm-up: ${failuresOf(warmed, warm)} answers were not 2xx${warm.sample ? `: ${warm.sample()}` : ''}`)
   const run = await setup('measured')
-  const start = { server: await cpuSeconds(fg.info.child.pid), generator: process.cpuUsage(), at: performance.now() }
+  const start = { server: await cpuSeconds(fg.info.child.pid), generator: process.cpuUsage(), cores: await cpuTimes(), at: performance.now() }
   const r = await cannon(run.opts, DURATION)
   const wall = (performance.now() - start.at) / 1000
   const serverCpu = (await cpuSeconds(fg.info.child.pid)) - start.server
+  const cores = coreShares(start.cores, await cpuTimes())
   const gen = process.cpuUsage(start.generator)
   const failures = failuresOf(r, run)
   const out = {
@@ -210,12 +230,14 @@ async function measure(fg, label, setup) {
     server_core_us_per_request: 1e6 / r.requests.average,
     server_cpu_us_per_request: (serverCpu * 1e6) / r.requests.total,
     generator_cpu_share: (gen.user + gen.system) / 1e6 / wall,
+    // Everyone's use of each core: the server's core busier than the server means another process ran there.
+    cores,
     ...(run.extra?.() ?? {}),
   }
   out.limited_by = limit(out)
   const extra = run.extra ? ` ${JSON.stringify(run.extra())}` : ''
   log(
-    `${label}: ${Math.round(out.per_s)}/s, p50 ${out.p50_ms} ms, p99 ${out.p99_ms} ms, server CPU ${pct(out.server_cpu_share)} (${Math.round(out.server_cpu_us_per_request)} µs/req), generator CPU ${pct(out.generator_cpu_share)}, failures ${failures}${extra}`,
+    `${label}: ${Math.round(out.per_s)}/s, p50 ${out.p50_ms} ms, p99 ${out.p99_ms} ms, server CPU ${pct(out.server_cpu_share)} (${Math.round(out.server_cpu_us_per_request)} µs/req), generator CPU ${pct(out.generator_cpu_share)}, cores ${cores.map((c) => `${pct(c.busy)} busy ${pct(c.iowait)} iowait ${pct(c.steal)} steal`).join(' / ')}, failures ${failures}${extra}`,
   )
   if (failures > 0) throw new Error(`${label}: ${failures} of ${r.requests.total} answers were not 2xx${run.sample ? `: ${run.sample()}` : ''}`)
   return out
@@ -226,11 +248,13 @@ const failuresOf = (r, run) => r.non2xx + r.errors + r.timeouts + (run.failures?
 
 const pct = (share) => `${Math.round(share * 100)} %`
 
-/** Whose core was full: the server's, the load generator's, or neither (the server waits: the disk). */
-function limit({ server_cpu_share: server, generator_cpu_share: generator }) {
+/** Whose core was full: the server's, the load generator's, CPU 0 with others' work too, or none (the server waits). */
+function limit({ server_cpu_share: server, generator_cpu_share: generator, cores }) {
   if (server >= 0.9) return 'server CPU'
   if (generator >= 0.9) return 'load generator CPU'
-  return 'neither core full: the server waits (fsync of its SQLite commits)'
+  const cpu0 = cores[0]
+  if (cpu0 && cpu0.busy + cpu0.steal >= 0.9) return `CPU 0 full, ${pct(cpu0.busy + cpu0.steal - server)} of it not the server's (other processes, steal)`
+  return `neither core full: the server waits (fsync of its SQLite commits; CPU 0 iowait ${pct(cpu0?.iowait ?? 0)})`
 }
 
 /** Static requests: the same one on every connection. */
