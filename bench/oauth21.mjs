@@ -23,7 +23,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import autocannon from 'autocannon'
-import { HOST, childEnv, cli, fieldgateCli, freePort, onInterrupt, root, runFacts, startChild, stopChildren, waitReady } from './lib/children.mjs'
+import { HOST, cli, fieldgateCli, freePort, onInterrupt, root, runFacts, startChild, stopChildren, waitReady } from './lib/children.mjs'
 import { browserSession, connectThroughConsent, hidden } from './lib/consent.mjs'
 
 const execFileP = promisify(execFile)
@@ -104,15 +104,24 @@ async function startFieldgate() {
   }
   const tenant = await fieldgateCli(env, 'tenants', 'create', '--name', 'Bench', '--environment', 'sandbox')
   const service = await fieldgateCli(env, 'apps', 'create', '--name', 'bench service', '--kind', 'private', '--tenant', tenant.id, '--scopes', 'api')
-  const { stdout } = await execFileP(
-    process.execPath,
-    [
-      path.join(root, 'bench/lib/public-client.mjs'),
-      JSON.stringify({ name: 'bench agent', kind: 'public', environment: 'sandbox', tenantId: tenant.id, scopes: 'api', redirectUris: [REDIRECT] }),
-    ],
-    { cwd: root, env: childEnv(env), timeout: 60_000 },
+  const agent = await fieldgateCli(
+    env,
+    'apps',
+    'create',
+    '--name',
+    'bench agent',
+    '--kind',
+    'public',
+    '--environment',
+    'sandbox',
+    '--tenant',
+    tenant.id,
+    '--scopes',
+    'api',
+    '--redirect-uri',
+    REDIRECT,
+    '--public-client',
   )
-  const agent = JSON.parse(stdout)
   const info = startChild('fieldgate serve', [cli, 'serve', '--workers', '1', '--port', String(port), '--host', HOST], env)
   const ccBody = form({ grant_type: 'client_credentials', client_id: service.client_id, client_secret: service.client_secret, scope: 'api' })
   const first = await waitReady(info, async () => {
