@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
-import { HOST, cli, fieldgateCli, freePort, startChild, stopChild, stopChildren, waitReady } from './lib/children.mjs'
+import { HOST, NO_RATE_LIMITS, cli, fieldgateCli, freePort, startChild, stopChild, stopChildren, waitReady } from './lib/children.mjs'
 import { connectThroughConsent } from './lib/consent.mjs'
 import { nginxSite, nginxSkip, startNginx } from '../packages/server/dist/test/support/nginx.js'
 
@@ -65,11 +65,7 @@ async function startFieldgate(apiHost, port) {
     FIELDGATE_DATA_DIR: dataDir,
     FIELDGATE_GATEWAY_FILE: 'gateway.json',
     FIELDGATE_LOG_LEVEL: 'warn',
-    FIELDGATE_RATE_LIMIT_PER_TOKEN: '0',
-    FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
-    FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0',
-    FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
-    FIELDGATE_OVERLOAD_MAX_DELAY_MS: '0',
+    ...NO_RATE_LIMITS,
     DATABASE_URL: undefined,
     REDIS_URL: undefined,
   }

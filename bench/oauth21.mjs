@@ -23,7 +23,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import autocannon from 'autocannon'
-import { HOST, cli, fieldgateCli, freePort, onInterrupt, root, runFacts, startChild, stopChildren, waitReady } from './lib/children.mjs'
+import { HOST, NO_RATE_LIMITS, cli, fieldgateCli, freePort, onInterrupt, root, runFacts, startChild, stopChildren, waitReady } from './lib/children.mjs'
 import { browserSession, connectThroughConsent, hidden } from './lib/consent.mjs'
 
 const execFileP = promisify(execFile)
@@ -94,11 +94,7 @@ async function startFieldgate() {
     FIELDGATE_DATA_DIR: dataDir,
     FIELDGATE_ISSUER: url,
     FIELDGATE_LOG_LEVEL: 'warn',
-    FIELDGATE_RATE_LIMIT_PER_TOKEN: '0',
-    FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
-    FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0',
-    FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
-    FIELDGATE_OVERLOAD_MAX_DELAY_MS: '0',
+    ...NO_RATE_LIMITS,
     DATABASE_URL: undefined,
     REDIS_URL: undefined,
   }

@@ -19,7 +19,23 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
-import { HOST, cli, fieldgateCli, freePort, onInterrupt, packageVersion, root, runFacts, sleep, startChild, stopChild, stopChildren, tail, waitReady } from './lib/children.mjs'
+import {
+  HOST,
+  NO_RATE_LIMITS,
+  cli,
+  fieldgateCli,
+  freePort,
+  onInterrupt,
+  packageVersion,
+  root,
+  runFacts,
+  sleep,
+  startChild,
+  stopChild,
+  stopChildren,
+  tail,
+  waitReady,
+} from './lib/children.mjs'
 import { connectThroughConsent } from './lib/consent.mjs'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -39,15 +55,6 @@ const CONNECTIONS = 100
 const PIPELINING = 1
 const MAX_FAILURE_RATE = 0.001 // non-2xx + errors + timeouts, of all responses and errors
 const TARGETS = { ceilingRatio: 0.75, peerRatio: 1.5, p99Ms: 40, validationRps: 12_000 }
-// These runs measure the protocol path at full load; rate limits (issue 5) would refuse a load
-// generator, and overload shedding (issue 7, bench/soak.mjs measures it) would cap what is measured.
-const NO_RATE_LIMITS = {
-  FIELDGATE_OVERLOAD_MAX_DELAY_MS: '0',
-  FIELDGATE_RATE_LIMIT_PER_TOKEN: '0',
-  FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
-  FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0',
-  FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
-}
 const WEBHOOK_EVENTS = 3000
 
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`)

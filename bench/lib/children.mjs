@@ -20,6 +20,18 @@ export const tail = (text, lines = 30) => text.trimEnd().split('\n').slice(-line
 
 const children = new Set()
 
+/**
+ * The settings a load generator needs to measure the protocol path at full load: rate limits (issue 5)
+ * would refuse it, and overload shedding (issue 7, bench/soak.mjs measures it) would cap what is measured.
+ */
+export const NO_RATE_LIMITS = Object.freeze({
+  FIELDGATE_OVERLOAD_MAX_DELAY_MS: '0',
+  FIELDGATE_RATE_LIMIT_PER_TOKEN: '0',
+  FIELDGATE_RATE_LIMIT_PER_CLIENT: '0',
+  FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: '0',
+  FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: '0',
+})
+
 /** process.env with `extra` applied; an undefined value removes the variable. */
 export function childEnv(extra = {}) {
   const env = { ...process.env }
