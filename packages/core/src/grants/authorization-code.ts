@@ -5,10 +5,8 @@ import { checkedResource } from '../audiences.js'
 import { InvalidGrant, InvalidRequest, InvalidTarget, UnauthorizedClient } from '../errors.js'
 import type { App, AuthorizationCode, Grant } from '../model.js'
 import type { IssuedTokens } from '../storage/tokens.js'
-import { issueRefreshable } from '../tokens/issue.js'
-import { formatScope } from '../scopes.js'
+import { issueConnectionToken, issueRefreshable } from '../tokens/issue.js'
 import { hashSecret, sameHash } from '../secrets.js'
-import { newOpaqueToken } from '../tokens/opaque.js'
 import type { GrantRequest, GrantType, TokenResult } from './registry.js'
 
 // One description for every way a code can fail, so a client learns nothing about codes not its own.
@@ -46,20 +44,7 @@ async function tokensFor(ctx: CoreContext, app: App, code: AuthorizationCode, gr
     const family = { familyId: code.codeHash, familyCreatedAt: ctx.now(), userId: code.userId, scopes, resource: code.resource, jkt: app.publicClient ? (jkt ?? null) : null }
     return issueRefreshable(ctx, app, grant, scopes, family, jkt)
   }
-  const { value, token } = newOpaqueToken({
-    grantId: grant.id,
-    appId: app.id,
-    tenantId: code.tenantId,
-    userId: code.userId,
-    codeHash: code.codeHash,
-    createdAt: ctx.now(),
-    expiresAt: null,
-    resource: code.resource,
-    jkt: jkt ?? null,
-    familyId: null,
-    scopes: null,
-  })
-  return { result: { accessToken: value, tokenType: jkt ? 'DPoP' : 'Bearer', scope: formatScope(grant.scopes), tenantId: code.tenantId }, issued: { accessToken: token } }
+  return issueConnectionToken(ctx, app, grant, { userId: code.userId, codeHash: code.codeHash, resource: code.resource }, jkt)
 }
 
 /** RFC 8707 §2.2: a token request may repeat the resource the code was issued for, and no other. */

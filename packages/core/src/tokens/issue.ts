@@ -46,6 +46,33 @@ export async function issueJwtAccessToken(ctx: CoreContext, app: App, grant: Gra
   return { accessToken, tokenType: tokenType(target.jkt), expiresIn: ttl, scope, tenantId: grant.tenantId }
 }
 
+/**
+ * fieldmargin's connection token (docs/dialects.md): opaque, never expiring, standing on the grant's
+ * scopes as they are now; issued from a code, so a replayed code revokes it.
+ */
+export function issueConnectionToken(
+  ctx: CoreContext,
+  app: App,
+  grant: Grant,
+  from: { userId: string; codeHash: string; resource: string | null },
+  jkt: string | undefined,
+): { result: TokenResult; issued: IssuedTokens } {
+  const { value, token } = newOpaqueToken({
+    grantId: grant.id,
+    appId: app.id,
+    tenantId: grant.tenantId,
+    userId: from.userId,
+    codeHash: from.codeHash,
+    createdAt: ctx.now(),
+    expiresAt: null,
+    resource: from.resource,
+    jkt: jkt ?? null,
+    familyId: null,
+    scopes: null,
+  })
+  return { result: { accessToken: value, tokenType: tokenType(jkt), scope: formatScope(grant.scopes), tenantId: grant.tenantId }, issued: { accessToken: token } }
+}
+
 /** A refresh-token family: every token rotated from one code exchange, named by that code's hash. */
 export interface RefreshFamily {
   familyId: string
