@@ -20,7 +20,8 @@ export function checkedResource(config: Pick<Config, 'issuer' | 'audience'>, gat
   // §2: an absolute URI without a fragment; a query is allowed but discouraged.
   if (resource.includes('#') || resource.length > 2000) throw new InvalidTarget('resource must be an absolute URI without a fragment')
   const declared = gateway?.apis.some((api) => api.resource === resource) ?? false
-  const onIssuerHost = url.hostname === new URL(config.issuer).hostname && ['https:', new URL(config.issuer).protocol].includes(url.protocol)
+  const issuer = new URL(config.issuer)
+  const onIssuerHost = url.hostname === issuer.hostname && ['https:', issuer.protocol].includes(url.protocol)
   if (!declared && !onIssuerHost) throw new InvalidTarget(`resource ${echo(resource)} is not an API this server issues tokens for`)
   return resource
 }
