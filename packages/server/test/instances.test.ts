@@ -117,6 +117,43 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
     }
   })
 
+  it('an opaque token revoked through one instance is refused by the other within 1 s, though the other caches it', { timeout: 30_000 }, async (t) => {
+    const tenant = await createTenant(a.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+    const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
+    await createUser(a.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+    const app = await createApp(a.runtime.ctx, cliActor, {
+      name: 'Field Mapper',
+      kind: 'public',
+      environment: 'sandbox',
+      scopes: 'fields:read:all',
+      redirectUris: ['https://partner.example/callback'],
+    })
+    const person = new Person(a, email)
+    assert.equal((await person.signIn()).status, 303)
+    const credentials = { client_id: app.app.clientId, client_secret: app.clientSecret }
+    const connect = async (): Promise<string> => {
+      const location = await person.decide({ client_id: app.app.clientId, scope: 'fields:read:all', state: 's' }, 'allow')
+      const exchanged = await postForm(a.url('/v1/token.exchange'), { ...credentials, code: location.searchParams.get('code')! })
+      assert.equal(exchanged.status, 200)
+      return String(exchanged.json.access_token)
+    }
+    const seen: number[] = []
+    // RFC 7009 revocation of one token, then fieldmargin's token.revoke, which ends the grant.
+    for (const revoke of [
+      (token: string) => postForm(a.url('/oauth/revoke'), { ...credentials, token }),
+      (token: string) => postJson(a.url('/v1/token.revoke'), { access_token: token }),
+    ]) {
+      const token = await connect()
+      for (let i = 0; i < 3; i++) assert.equal((await request(b.url('/v1/permissions'), { headers: bearer(token) })).status, 200, 'the peer accepts it, and caches it')
+      assert.equal((await revoke(token)).status, 200)
+      assert.equal((await request(a.url('/v1/permissions'), { headers: bearer(token) })).status, 401, 'the instance that revoked refuses it at once')
+      const ms = await waitUntil(async () => (await request(b.url('/v1/permissions'), { headers: bearer(token) })).status === 401, 1000, 5)
+      assert.ok(ms < 1000, `refused after ${ms} ms`)
+      seen.push(Math.round(ms))
+    }
+    t.diagnostic(`opaque-token revocation seen by the other instance after ${seen.join(', ')} ms`)
+  })
+
   it('both dispatchers share the Data API outbox: every event arrives, none sent by both', { timeout: 60_000 }, async () => {
     const receiver = await listenReceiver()
     try {

@@ -649,6 +649,18 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.deepEqual(await s.listGrants({ appId: randomUUID() }), [])
       })
 
+      it('findTenantGrant reads a tenant with the active grant of one app on it, in one call', async () => {
+        const s = db()
+        const g = (await s.findActiveGrant(a1.id, tA.id))!
+        assert.deepEqual(await s.findTenantGrant(a1.id, tA.id), { tenant: tA, grant: g })
+        // A tenant without that app's grant, and one that does not exist.
+        const tC = await s.createTenant(tenant())
+        assert.deepEqual(await s.findTenantGrant(a1.id, tC.id), { tenant: tC, grant: undefined })
+        assert.equal(await s.findTenantGrant(a1.id, randomUUID()), undefined)
+        // Another app's grant on the same tenant is never the answer.
+        assert.deepEqual((await s.findTenantGrant(a2.id, tA.id))?.grant, await s.findActiveGrant(a2.id, tA.id))
+      })
+
       it('allows one active grant per app and tenant, and a new one after revoking', async () => {
         const s = db()
         const first = (await s.findActiveGrant(a1.id, tA.id))!
@@ -1009,6 +1021,35 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(await s.revokeTokensFromCode(c.codeHash, T + 100), 1)
         assert.equal((await s.findOpaqueToken(stored[0]!.token.tokenHash))?.token.revokedAt, T + 100)
         assert.equal(await s.revokeTokensFromCode(c.codeHash, T + 101), 0)
+      })
+
+      it('every revocation of opaque tokens appends one grant change for their grant, and only then', async () => {
+        const s = db()
+        const c = code()
+        await s.saveCode(c)
+        const a = opaque(c)
+        await s.redeemCode(c.codeHash, T + 5, { accessToken: a })
+        let seq = await s.latestChangeSeq()
+        await s.revokeOpaqueToken(a.tokenHash, T + 7)
+        await s.revokeOpaqueToken(a.tokenHash, T + 8)
+        assert.deepEqual(await changesAfter(s, seq), [{ kind: 'grant', ref: c.grantId }])
+
+        const replayed = code()
+        await s.saveCode(replayed)
+        await s.redeemCode(replayed.codeHash, T + 5, { accessToken: opaque(replayed) })
+        seq = await s.latestChangeSeq()
+        await s.revokeTokensFromCode(replayed.codeHash, T + 9)
+        await s.revokeTokensFromCode(replayed.codeHash, T + 10)
+        assert.deepEqual(await changesAfter(s, seq), [{ kind: 'grant', ref: replayed.grantId }])
+
+        // A refresh family's opaque access tokens (family id: the code's hash).
+        const family = code()
+        await s.saveCode(family)
+        await s.redeemCode(family.codeHash, T + 5, { accessToken: opaque(family, { codeHash: null, familyId: family.codeHash }) })
+        seq = await s.latestChangeSeq()
+        await s.revokeRefreshFamily(family.codeHash, T + 11)
+        await s.revokeRefreshFamily(family.codeHash, T + 12)
+        assert.deepEqual(await changesAfter(s, seq), [{ kind: 'grant', ref: family.grantId }])
       })
 
       it('revokes an opaque token once; revoking its grant revokes the rest', async () => {
@@ -1885,6 +1926,7 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   createGrant: 'creates, gets, finds the active grant and lists with filters',
   getGrant: 'creates, gets, finds the active grant and lists with filters',
   findActiveGrant: 'creates, gets, finds the active grant and lists with filters',
+  findTenantGrant: 'findTenantGrant reads a tenant with the active grant of one app on it, in one call',
   listGrants: 'creates, gets, finds the active grant and lists with filters',
   widenGrantScopes: 'widenGrantScopes adds to an active grant, appends a change, and ignores revoked grants',
   revokeGrant: 'allows one active grant per app and tenant, and a new one after revoking',

@@ -18,7 +18,10 @@ export async function revocationEndpoint(ctx: CoreContext, req: TokenRequest): P
   if (!token) throw new InvalidRequest('token is required')
   if (isRefreshToken(token)) {
     const refresh = await ctx.storage.findRefreshToken(hashSecret(token))
-    if (refresh && refresh.appId === app.id) await ctx.storage.revokeRefreshFamily(refresh.familyId, ctx.now())
+    if (refresh && refresh.appId === app.id) {
+      await ctx.storage.revokeRefreshFamily(refresh.familyId, ctx.now())
+      ctx.cache.apply({ kind: 'grant', ref: refresh.grantId })
+    }
     return
   }
   if (!isOpaqueToken(token)) {
@@ -26,7 +29,9 @@ export async function revocationEndpoint(ctx: CoreContext, req: TokenRequest): P
     return
   }
   const record = await ctx.storage.findOpaqueToken(hashSecret(token))
-  if (record && record.token.appId === app.id) await ctx.storage.revokeOpaqueToken(record.token.tokenHash, ctx.now())
+  if (record && record.token.appId === app.id && (await ctx.storage.revokeOpaqueToken(record.token.tokenHash, ctx.now()))) {
+    ctx.cache.apply({ kind: 'grant', ref: record.grant.id })
+  }
 }
 
 /**

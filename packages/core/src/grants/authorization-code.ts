@@ -66,6 +66,7 @@ async function requireCode(ctx: CoreContext, app: App, value: string | undefined
 /** RFC 6749 §4.1.2: a code used twice may be stolen; what it issued is revoked. */
 async function replayed(ctx: CoreContext, app: App, code: AuthorizationCode): Promise<never> {
   await ctx.storage.revokeTokensFromCode(code.codeHash, ctx.now())
+  ctx.cache.apply({ kind: 'grant', ref: code.grantId })
   ctx.security.record({ kind: 'code.replayed', clientId: app.clientId, tenantId: code.tenantId, userId: code.userId, details: { grant_id: code.grantId } })
   throw new InvalidGrant(badCode)
 }

@@ -2,7 +2,7 @@ import { isLookupKey } from '../client-auth.js'
 import type { CoreContext, Params } from '../context.js'
 import { checkedResource } from '../audiences.js'
 import { InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient } from '../errors.js'
-import { isRegisteredClient, type App, type Grant, type Tenant } from '../model.js'
+import { isRegisteredClient, type App, type Grant } from '../model.js'
 import { formatScope, missingFrom, parseScope } from '../scopes.js'
 import { issueJwtAccessToken } from '../tokens/issue.js'
 import type { GrantRequest, GrantType, TokenResult } from './registry.js'
@@ -13,32 +13,29 @@ async function clientCredentials(ctx: CoreContext, app: App, params: Params, req
   if (app.publicClient) throw new UnauthorizedClient('a public client cannot use client_credentials')
   // A client that registered itself reaches a farm only through its farmer's consent, never on its own.
   if (isRegisteredClient(app)) throw new UnauthorizedClient('a registered client cannot use client_credentials')
-  const tenant = await resolveTenant(ctx, app, params.target_id)
-  const grant = await activeGrant(ctx, app, tenant)
+  const grant = await grantOnTenant(ctx, app, params.target_id)
   const scopes = grantedScopes(params.scope, allowedNow(grant, app))
   return issueJwtAccessToken(ctx, app, grant, scopes, { resource: checkedResource(ctx.config, ctx.gateway, params.resource), jkt: request.jkt })
 }
 
-async function resolveTenant(ctx: CoreContext, app: App, targetId: string | undefined): Promise<Tenant> {
+/** The tenant the token is for and the app's active grant on it, or why there is none. */
+async function grantOnTenant(ctx: CoreContext, app: App, targetId: string | undefined): Promise<Grant> {
   if (app.kind === 'private') {
     // A private app only ever acts on its own tenant; target_id, if sent, must name it.
     if (targetId !== undefined && targetId !== app.tenantId) throw new InvalidGrant('target_id is not the tenant this app belongs to')
-    const own = app.tenantId ? await ctx.cache.tenant(app.tenantId) : undefined
+    const own = app.tenantId ? await ctx.cache.tenantGrant(app.id, app.tenantId) : undefined
     if (!own) throw new InvalidGrant('the tenant of this app no longer exists')
-    return own
+    if (!own.grant) throw new InvalidGrant("the app's access to its tenant was revoked")
+    return own.grant
   }
   if (!targetId) throw new InvalidRequest('target_id is required: it names the tenant that installed the app')
-  const tenant = isLookupKey(targetId) ? await ctx.cache.tenant(targetId) : undefined
-  if (!tenant) throw new InvalidGrant('the app is not installed for this target_id')
+  const found = isLookupKey(targetId) ? await ctx.cache.tenantGrant(app.id, targetId) : undefined
+  if (!found) throw new InvalidGrant('the app is not installed for this target_id')
+  const { tenant, grant } = found
   if (tenant.environment !== app.environment) {
     throw new InvalidGrant(`a ${app.environment} app cannot act on a ${tenant.environment} tenant`)
   }
-  return tenant
-}
-
-async function activeGrant(ctx: CoreContext, app: App, tenant: Tenant): Promise<Grant> {
-  const grant = await ctx.cache.activeGrant(app.id, tenant.id)
-  if (!grant) throw new InvalidGrant(app.kind === 'private' ? "the app's access to its tenant was revoked" : 'the app is not installed for this target_id')
+  if (!grant) throw new InvalidGrant('the app is not installed for this target_id')
   return grant
 }
 

@@ -52,6 +52,8 @@ function narrowed(scope: string | undefined, family: readonly string[]): string[
 }
 
 function reused(ctx: CoreContext, app: App, token: RefreshToken): void {
+  // The family's opaque access tokens were revoked with it: this process forgets them at once.
+  ctx.cache.apply({ kind: 'grant', ref: token.grantId })
   ctx.security.record({ kind: 'refresh_token.reused', clientId: app.clientId, tenantId: token.tenantId, userId: token.userId, details: { grant_id: token.grantId } })
 }
 

@@ -1,4 +1,4 @@
-import type { Grant, Install } from '../model.js'
+import type { Grant, Install, Tenant } from '../model.js'
 import type { Alongside } from './alongside.js'
 
 /** Grants (an app's consent on a tenant) and the installs made for them. */
@@ -6,6 +6,8 @@ export interface GrantStore {
   createGrant(grant: Grant, also?: Alongside): Promise<Grant>
   getGrant(id: string): Promise<Grant | undefined>
   findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined>
+  /** A tenant and the app's active grant on it, in one read: what a client-credentials token needs. */
+  findTenantGrant(appId: string, tenantId: string): Promise<TenantGrant | undefined>
   listGrants(filter?: { appId?: string; tenantId?: string }): Promise<Grant[]>
   /**
    * Incremental consent: adds `scopes` to an active grant's, atomically (concurrent consents never lose
@@ -18,4 +20,10 @@ export interface GrantStore {
 
   saveInstall(install: Install, also?: Alongside): Promise<void>
   getInstall(grantId: string): Promise<Install | undefined>
+}
+
+/** A tenant, and an app's active grant on it if it has one. */
+export interface TenantGrant {
+  tenant: Tenant
+  grant: Grant | undefined
 }

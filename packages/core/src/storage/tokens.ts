@@ -6,7 +6,11 @@ export interface IssuedTokens {
   refreshToken?: RefreshToken
 }
 
-/** Authorization codes, pushed requests, and the opaque and refresh tokens issued from codes. */
+/**
+ * Authorization codes, pushed requests, and the opaque and refresh tokens issued from codes. Every call
+ * that revokes opaque tokens appends a `grant` change for their grant in the same transaction: processes
+ * cache opaque tokens and drop them on that change.
+ */
 export interface TokenStore {
   saveCode(code: AuthorizationCode): Promise<void>
   getCode(codeHash: string): Promise<AuthorizationCode | undefined>

@@ -17,11 +17,11 @@ export function newOpaqueToken(fields: Omit<OpaqueToken, 'tokenHash' | 'revokedA
 export const isOpaqueToken = (token: string): boolean => /^[0-9a-f]{64}$/.test(token)
 
 /**
- * An opaque token is checked against the store on every use, never cached: revoking it, or its grant,
- * takes effect at once in every process.
+ * An opaque token as the store has it, through the process's cache: revoking it or its grant appends a
+ * change that drops it from every process's cache within one poll of the feed (cache.ts).
  */
 export async function verifyOpaqueToken(ctx: CoreContext, value: string): Promise<OpaqueTokenRecord> {
-  const record = await ctx.storage.findOpaqueToken(hashSecret(value))
+  const record = await ctx.cache.opaqueToken(hashSecret(value))
   // A revoked grant is the caller's to tell apart (guard.ts records it); a revoked or unknown token is not news.
   if (!record || record.token.revokedAt !== null) throw new InvalidToken('The access token was revoked')
   if (record.token.expiresAt !== null && record.token.expiresAt <= ctx.now()) throw new InvalidToken('The access token expired')

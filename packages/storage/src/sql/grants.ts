@@ -1,10 +1,20 @@
-import type { Alongside, Grant, GrantStore, Install } from '@fieldgate/core'
+import type { Alongside, Grant, GrantStore, Install, TenantGrant } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { appendChange, fromGrant, toGrant, upsertInstall, writeAlongside, type Engine } from './rows.js'
+import { precompiler } from './precompiled.js'
+import { appendChange, fromGrant, toGrant, toTenant, upsertInstall, writeAlongside, type Engine } from './rows.js'
 
 /** Grants and their installs. */
 export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore {
+  const precompiled = precompiler(db)
+  // Every client-credentials token of a tenant not in the cache reads this: one indexed join, compiled once.
+  const tenantGrant = (appId: string, tenantId: string) =>
+    db
+      .selectFrom('tenants as t')
+      .leftJoin('grants as g', (join) => join.onRef('g.tenantId', '=', 't.id').on('g.appId', '=', appId).on('g.status', '=', 'active'))
+      .select(['t.id', 't.name', 't.environment', 't.marketplaceId', 't.createdAt'])
+      .select(['g.id as grantId', 'g.scopes as grantScopes', 'g.createdAt as grantCreatedAt', 'g.updatedAt as grantUpdatedAt'])
+      .where('t.id', '=', tenantId)
   return {
     async createGrant(grant: Grant, also: Alongside = {}): Promise<Grant> {
       await db.transaction().execute(async (tx) => {
@@ -20,6 +30,17 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
 
     async findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined> {
       return toGrant(await db.selectFrom('grants').selectAll().where('appId', '=', appId).where('tenantId', '=', tenantId).where('status', '=', 'active').executeTakeFirst())
+    },
+
+    async findTenantGrant(appId: string, tenantId: string): Promise<TenantGrant | undefined> {
+      const [row] = await precompiled('tenant grant', () => tenantGrant(appId, tenantId), [appId, 'active', tenantId])
+      if (!row) return undefined
+      const { grantId, grantScopes, grantCreatedAt, grantUpdatedAt, ...tenant } = row
+      const grant =
+        grantId === null || grantScopes === null || grantCreatedAt === null || grantUpdatedAt === null
+          ? undefined
+          : toGrant({ id: grantId, appId, tenantId, scopes: grantScopes, status: 'active', createdAt: grantCreatedAt, updatedAt: grantUpdatedAt })
+      return { tenant: toTenant(tenant)!, grant }
     },
 
     async listGrants(filter: { appId?: string; tenantId?: string } = {}): Promise<Grant[]> {

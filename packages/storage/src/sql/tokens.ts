@@ -1,7 +1,7 @@
 import type { AuthorizationCode, IssuedTokens, OpaqueToken, OpaqueTokenRecord, PushedRequest, RefreshToken, Rotation, TokenStore } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { splitScopes, toGrant, type Db, type Row } from './rows.js'
+import { appendChange, splitScopes, toGrant, type Db, type Row } from './rows.js'
 
 const toRefreshToken = (row: Row<'refreshTokens'>): RefreshToken => ({ ...row, scopes: splitScopes(row.scopes) })
 const toOpaqueToken = (row: Row<'opaqueTokens'>): OpaqueToken => ({ ...row, scopes: row.scopes === null ? null : splitScopes(row.scopes) })
@@ -16,10 +16,20 @@ async function storeIssued(db: Db, issued: IssuedTokens): Promise<void> {
       .execute()
 }
 
+/**
+ * Processes cache opaque tokens (core cache.ts): a `grant` change for each grant whose opaque tokens
+ * were revoked, in the revoking transaction, drops them from every process's cache.
+ */
+async function announceRevoked(db: Db, revoked: readonly { grantId: string }[], now: number): Promise<number> {
+  for (const grantId of new Set(revoked.map((r) => r.grantId))) await appendChange(db, 'grant', grantId, now)
+  return revoked.length
+}
+
 /** Ends a refresh-token family and the opaque access tokens refreshed from it. */
 async function revokeFamily(db: Db, familyId: string, now: number): Promise<number> {
   const result = await db.updateTable('refreshTokens').set({ revokedAt: now }).where('familyId', '=', familyId).where('revokedAt', 'is', null).executeTakeFirst()
-  await db.updateTable('opaqueTokens').set({ revokedAt: now }).where('familyId', '=', familyId).where('revokedAt', 'is', null).execute()
+  const opaque = await db.updateTable('opaqueTokens').set({ revokedAt: now }).where('familyId', '=', familyId).where('revokedAt', 'is', null).returning('grantId').execute()
+  await announceRevoked(db, opaque, now)
   return Number(result.numUpdatedRows)
 }
 
@@ -57,8 +67,8 @@ export function sqlTokenStore(db: Kysely<Database>): TokenStore {
 
     async revokeTokensFromCode(codeHash: string, now: number): Promise<number> {
       return db.transaction().execute(async (tx) => {
-        const opaque = await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('codeHash', '=', codeHash).where('revokedAt', 'is', null).executeTakeFirst()
-        return Number(opaque.numUpdatedRows) + (await revokeFamily(tx, codeHash, now))
+        const opaque = await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('codeHash', '=', codeHash).where('revokedAt', 'is', null).returning('grantId').execute()
+        return (await announceRevoked(tx, opaque, now)) + (await revokeFamily(tx, codeHash, now))
       })
     },
 
@@ -91,8 +101,11 @@ export function sqlTokenStore(db: Kysely<Database>): TokenStore {
     },
 
     async revokeOpaqueToken(tokenHash: string, now: number): Promise<OpaqueToken | undefined> {
-      const row = await db.updateTable('opaqueTokens').set({ revokedAt: now }).where('tokenHash', '=', tokenHash).where('revokedAt', 'is', null).returningAll().executeTakeFirst()
-      return row && toOpaqueToken(row)
+      return db.transaction().execute(async (tx) => {
+        const row = await tx.updateTable('opaqueTokens').set({ revokedAt: now }).where('tokenHash', '=', tokenHash).where('revokedAt', 'is', null).returningAll().executeTakeFirst()
+        if (row) await announceRevoked(tx, [row], now)
+        return row && toOpaqueToken(row)
+      })
     },
 
     // refresh tokens
