@@ -1,8 +1,12 @@
 import type { Alongside, Grant, GrantStore, Install, TenantGrant } from '@fieldgate/core'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Database } from '../schema.js'
 import { precompiler } from './precompiled.js'
 import { appendChange, fromGrant, toGrant, toTenant, upsertInstall, writeAlongside, type Engine } from './rows.js'
+
+// SQLite uses the partial index grants_one_active (… WHERE status = 'active') only for a literal
+// 'active' in the query: a bound parameter cannot prove the index's condition.
+const activeLiteral = sql<string>`'active'`
 
 /** Grants and their installs. */
 export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore {
@@ -11,7 +15,7 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
   const tenantGrant = (appId: string, tenantId: string) =>
     db
       .selectFrom('tenants as t')
-      .leftJoin('grants as g', (join) => join.onRef('g.tenantId', '=', 't.id').on('g.appId', '=', appId).on('g.status', '=', 'active'))
+      .leftJoin('grants as g', (join) => join.onRef('g.tenantId', '=', 't.id').on('g.appId', '=', appId).on('g.status', '=', activeLiteral))
       .select(['t.id', 't.name', 't.environment', 't.marketplaceId', 't.createdAt'])
       .select(['g.id as grantId', 'g.scopes as grantScopes', 'g.createdAt as grantCreatedAt', 'g.updatedAt as grantUpdatedAt'])
       .where('t.id', '=', tenantId)
@@ -29,11 +33,11 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
     },
 
     async findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined> {
-      return toGrant(await db.selectFrom('grants').selectAll().where('appId', '=', appId).where('tenantId', '=', tenantId).where('status', '=', 'active').executeTakeFirst())
+      return toGrant(await db.selectFrom('grants').selectAll().where('appId', '=', appId).where('tenantId', '=', tenantId).where('status', '=', activeLiteral).executeTakeFirst())
     },
 
     async findTenantGrant(appId: string, tenantId: string): Promise<TenantGrant | undefined> {
-      const [row] = await precompiled('tenant grant', () => tenantGrant(appId, tenantId), [appId, 'active', tenantId])
+      const [row] = await precompiled('tenant grant', () => tenantGrant(appId, tenantId), [appId, tenantId])
       if (!row) return undefined
       const { grantId, grantScopes, grantCreatedAt, grantUpdatedAt, ...tenant } = row
       const grant =
