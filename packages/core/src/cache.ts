@@ -10,7 +10,7 @@ export interface ClientRecord {
   refreshedAt?: number
 }
 
-/** Entries per kind of record; about 1 KB each at most, so the default bounds the cache near 100 MB. */
+/** Entries per kind of record (FIELDGATE_CACHE_ENTRIES' default); about 1 KB each at most. */
 export const defaultCacheEntries = 50_000
 
 /**

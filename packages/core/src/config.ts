@@ -113,6 +113,11 @@ export interface Config {
    * LISTEN/NOTIFY). 10 ms to 1 minute: faster only loads the store. FIELDGATE_POLL_INTERVAL_MS.
    */
   readonly changePollMs: number
+  /**
+   * Entries each process keeps per kind of record it caches (clients, tenants with grants, grant states,
+   * opaque tokens); the least recently used go first. About 1 KB each at most. FIELDGATE_CACHE_ENTRIES.
+   */
+  readonly cacheEntries: number
   /** pino level. FIELDGATE_LOG_LEVEL. */
   readonly logLevel: string
   /**
@@ -765,6 +770,13 @@ const leafSettings: LeafSettings = {
     default: 250,
     doc: 'How often each process reads the change feed (revocations, key rotation), ms (10 to 60000)',
   },
+  cacheEntries: {
+    env: 'FIELDGATE_CACHE_ENTRIES',
+    parse: whole,
+    check: within(100, 10_000_000, ''),
+    default: 50_000,
+    doc: 'Entries each process caches per kind of record (clients, tenants with grants, grant states, opaque tokens), least recently used out first (100 to 10000000)',
+  },
   logLevel: {
     env: 'FIELDGATE_LOG_LEVEL',
     parse: text,
@@ -1126,6 +1138,7 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     trustProxy: leaf('trustProxy', undefined),
     bodyLimit: leaf('bodyLimit', undefined),
     changePollMs: leaf('changePollMs', undefined),
+    cacheEntries: leaf('cacheEntries', undefined),
     logLevel: leaf('logLevel', undefined),
     shutdownTimeoutMs: leaf('shutdownTimeoutMs', undefined),
     adminToken: leaf('adminToken', undefined),

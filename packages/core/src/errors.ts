@@ -15,7 +15,12 @@ export class OAuthError extends Error {
     readonly description: string,
     readonly status = 400,
   ) {
+    // A refusal is an answer, not a fault: no stack to capture (a flood of bad tokens spent a tenth of
+    // its time there), and none is logged.
+    const limit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(description)
+    Error.stackTraceLimit = limit
     this.name = new.target.name
   }
 

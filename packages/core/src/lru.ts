@@ -1,11 +1,12 @@
 /**
- * A bounded map that forgets its least recently used entry first, with tags: each entry names the
- * records it was read from (an app, a grant, a tenant), and `dropTag` forgets every entry of one in
- * time proportional to that tag's entries, not the cache's size. A Map keeps insertion order, so moving
- * an entry to its end on each hit keeps the oldest first.
+ * A bounded map that forgets entries not used lately first, with tags: each entry names the records it
+ * was read from (an app, a grant, a tenant), and `dropTag` forgets every entry of one in time
+ * proportional to that tag's entries, not the cache's size. Eviction is CLOCK, LRU's usual
+ * approximation: a hit only marks its entry, and the oldest entry (a Map keeps insertion order) goes
+ * unless marked, in which case it is unmarked and moved to the end. Hits, the hot path, stay a lookup.
  */
 export class TaggedLru<V> {
-  private readonly entries = new Map<string, { value: V; tags: readonly string[] }>()
+  private readonly entries = new Map<string, { value: V; tags: readonly string[]; used: boolean }>()
   private readonly tagged = new Map<string, Set<string>>()
 
   constructor(readonly capacity: number) {
@@ -19,22 +20,19 @@ export class TaggedLru<V> {
   get(key: string): V | undefined {
     const entry = this.entries.get(key)
     if (entry === undefined) return undefined
-    this.entries.delete(key)
-    this.entries.set(key, entry)
+    entry.used = true
     return entry.value
   }
 
   set(key: string, value: V, tags: readonly string[]): void {
     this.delete(key)
-    this.entries.set(key, { value, tags })
+    this.entries.set(key, { value, tags, used: false })
     for (const tag of tags) {
       const keys = this.tagged.get(tag)
       if (keys === undefined) this.tagged.set(tag, new Set([key]))
       else keys.add(key)
     }
-    if (this.entries.size <= this.capacity) return
-    const oldest = this.entries.keys().next()
-    if (!oldest.done) this.delete(oldest.value)
+    while (this.entries.size > this.capacity) this.evictOne()
   }
 
   delete(key: string): void {
@@ -45,6 +43,19 @@ export class TaggedLru<V> {
       const keys = this.tagged.get(tag)
       keys?.delete(key)
       if (keys?.size === 0) this.tagged.delete(tag)
+    }
+  }
+
+  /** One step of the clock: the oldest entry goes, or, used since it was last passed, gets another round. */
+  private evictOne(): void {
+    for (const [key, entry] of this.entries) {
+      if (!entry.used) {
+        this.delete(key)
+        return
+      }
+      entry.used = false
+      this.entries.delete(key)
+      this.entries.set(key, entry)
     }
   }
 

@@ -51,7 +51,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     // The feed's starting point comes first, so keys another process adds while this one loads are not missed.
     const cursor = await storage.latestChangeSeq()
     const records = opts.prepare ? await ensureSigningKeys(storage, config.signingAlg, masterKey) : await storage.listSigningKeys()
-    const cache = new StoreCache(storage)
+    const cache = new StoreCache(storage, config.cacheEntries)
     // One line per event at warn, so a log pipeline can alert on them without parsing request lines;
     // the line names the account by id, never by address (the stored event has it, for the console).
     const security = securityLog(storage, {
