@@ -52,8 +52,9 @@ export interface Config {
   /**
    * Algorithm of new signing keys: RS256 (the default: what the FieldEdge dialect documents and every
    * JWT library verifies), PS256, ES256, or EdDSA with Ed25519 (RFC 8037: small keys and signatures,
-   * the fastest to sign). A change applies from the next rotations: the key published as next still
-   * signs first. FIELDGATE_SIGNING_ALG.
+   * the fastest to sign). Only new keys take it: after a change, the first rotation starts signing with
+   * the key already published as next and publishes one of the new algorithm, which the second rotation
+   * starts signing with, so resource servers always hold a key before it signs. FIELDGATE_SIGNING_ALG.
    */
   readonly signingAlg: SigningAlg
   /** Token lifetimes when an app sets none: FieldEdge marketplace apps get 28000 s, private API clients 1 h. */
@@ -746,7 +747,13 @@ const leafSettings: LeafSettings = {
     shown: 'generated into the data dir',
     doc: '32 bytes (hex or base64) that encrypt private signing keys and sealed client secrets at rest; the same on every instance',
   },
-  signingAlg: { env: 'FIELDGATE_SIGNING_ALG', parse: signingAlg, check: signingAlg, default: 'RS256', doc: 'Algorithm of new signing keys: `RS256`, `PS256`, `ES256` or `EdDSA` (Ed25519, RFC 8037); a change takes effect from the next rotations' },
+  signingAlg: {
+    env: 'FIELDGATE_SIGNING_ALG',
+    parse: signingAlg,
+    check: signingAlg,
+    default: 'RS256',
+    doc: 'Algorithm of new signing keys: `RS256`, `PS256`, `ES256` or `EdDSA` (Ed25519, RFC 8037); on a store that has keys, a change signs from the second `fieldgate keys rotate` on (the first publishes the new key)',
+  },
   codeTtl: { env: 'FIELDGATE_CODE_TTL', parse: whole, check: within(1, 600, ' seconds'), default: 60, doc: 'Lifetime of an authorization code, seconds (1 to 600)' },
   sessionTtl: {
     env: 'FIELDGATE_SESSION_TTL',
