@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 
-export type SigningAlg = 'RS256' | 'PS256' | 'ES256'
+/** `EdDSA` is Ed25519 (RFC 8037). */
+export type SigningAlg = 'RS256' | 'PS256' | 'ES256' | 'EdDSA'
 export type SignupPolicy = 'open' | 'verified' | 'invite' | 'closed'
 /** Who may register a client at /oauth/register (RFC 7591 §3): anyone, the bearer of an initial access token, nobody. */
 export type RegistrationPolicy = 'open' | 'token' | 'off'
@@ -48,7 +49,14 @@ export interface Config {
   readonly databaseUrl: string | undefined
   /** 32 bytes, base64 or hex, that encrypt private signing keys at rest. FIELDGATE_MASTER_KEY. */
   readonly masterKey: string | undefined
-  /** Algorithm of new signing keys. RS256 is what the FieldEdge dialect documents. FIELDGATE_SIGNING_ALG. */
+  /**
+   * Algorithm of new signing keys: RS256 (the default: what the FieldEdge dialect documents and every
+   * JWT library verifies), PS256, ES256, or EdDSA with Ed25519 (RFC 8037: 64-byte signatures; signs
+   * about as fast as ES256, 8 times RS256, and verifies a third as fast as RS256: docs/deployment.md).
+   * Only new keys take it: after a change, the first rotation starts signing with
+   * the key already published as next and publishes one of the new algorithm, which the second rotation
+   * starts signing with, so resource servers always hold a key before it signs. FIELDGATE_SIGNING_ALG.
+   */
   readonly signingAlg: SigningAlg
   /** Token lifetimes when an app sets none: FieldEdge marketplace apps get 28000 s, private API clients 1 h. */
   readonly tokenTtl: { readonly public: number; readonly private: number }
@@ -616,7 +624,7 @@ const within =
     return value
   }
 
-const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256']
+const algs: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256', 'EdDSA']
 const isSigningAlg = (value: string): value is SigningAlg => algs.some((a) => a === value)
 
 function signingAlg(value: string): SigningAlg {
@@ -740,7 +748,13 @@ const leafSettings: LeafSettings = {
     shown: 'generated into the data dir',
     doc: '32 bytes (hex or base64) that encrypt private signing keys and sealed client secrets at rest; the same on every instance',
   },
-  signingAlg: { env: 'FIELDGATE_SIGNING_ALG', parse: signingAlg, check: signingAlg, default: 'RS256', doc: 'Algorithm of new signing keys: `RS256`, `PS256` or `ES256`' },
+  signingAlg: {
+    env: 'FIELDGATE_SIGNING_ALG',
+    parse: signingAlg,
+    check: signingAlg,
+    default: 'RS256',
+    doc: 'Algorithm of new signing keys: `RS256`, `PS256`, `ES256` or `EdDSA` (Ed25519, RFC 8037); on a store that has keys, a change signs from the second `fieldgate keys rotate` on (the first publishes the new key)',
+  },
   codeTtl: { env: 'FIELDGATE_CODE_TTL', parse: whole, check: within(1, 600, ' seconds'), default: 60, doc: 'Lifetime of an authorization code, seconds (1 to 600)' },
   sessionTtl: {
     env: 'FIELDGATE_SESSION_TTL',

@@ -3,6 +3,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jo
 import type { SigningAlg } from './config.js'
 import type { KeyState, SigningKeyRecord } from './model.js'
 import { seal, unseal } from './secrets.js'
+import { algorithmFor } from './tokens/jws.js'
 import type { AccessTokenClaims } from './tokens/jwt.js'
 
 type Key = KeyObject
@@ -18,8 +19,9 @@ export function decryptPrivateJwk(sealed: string, kid: string, masterKey: Buffer
   }
 }
 
+/** RSA keys of 2048 bits (RFC 7518 §3.3, §3.5), P-256 for ES256, Ed25519 for EdDSA (RFC 8037 §2). */
 export async function generateSigningKey(alg: SigningAlg, state: KeyState, masterKey: Buffer, now: number): Promise<SigningKeyRecord> {
-  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 })
+  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : { modulusLength: 2048 }) })
   const publicJwk = await exportJWK(publicKey)
   const kid = await calculateJwkThumbprint(publicJwk)
   return {
@@ -57,9 +59,9 @@ export class KeyRing {
     const verifying = new Map<string, { alg: string; key: Key; jwk: JWK }>()
     for (const r of published) {
       const jwk = JSON.parse(r.publicJwk) as JWK
-      verifying.set(r.kid, { alg: r.alg, key: createPublicKey({ key: jwk as never, format: 'jwk' }), jwk })
+      verifying.set(r.kid, { alg: r.alg, key: fitting(r, createPublicKey({ key: jwk as never, format: 'jwk' })), jwk })
     }
-    const privateKey = createPrivateKey({ key: decryptPrivateJwk(active.privateJwkEnc, active.kid, masterKey) as never, format: 'jwk' })
+    const privateKey = fitting(active, createPrivateKey({ key: decryptPrivateJwk(active.privateJwkEnc, active.kid, masterKey) as never, format: 'jwk' }))
     return new KeyRing({ kid: active.kid, alg: active.alg, key: privateKey }, verifying)
   }
 
@@ -74,6 +76,12 @@ export class KeyRing {
   jwks(): { keys: JWK[] } {
     return { keys: [...this.verifying.values()].map((k) => k.jwk) }
   }
+}
+
+/** A stored key whose type is not its algorithm's is refused at load, not token by token (see algorithmFor). */
+function fitting(record: SigningKeyRecord, key: Key): Key {
+  if (!algorithmFor(record.alg, key)) throw new Error(`signing key ${record.kid} is a ${key.asymmetricKeyType ?? key.type} key, which cannot sign ${record.alg}`)
+  return key
 }
 
 export interface KeyPlan {

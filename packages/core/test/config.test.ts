@@ -107,6 +107,25 @@ describe('code and session lifetimes, body limit and poll interval from the envi
   })
 })
 
+describe('FIELDGATE_SIGNING_ALG', () => {
+  it('is RS256 unless set; takes PS256, ES256 and EdDSA', () => {
+    assert.equal(loadConfig({}).signingAlg, 'RS256')
+    for (const alg of ['RS256', 'PS256', 'ES256', 'EdDSA'] as const) assert.equal(loadConfig({ FIELDGATE_SIGNING_ALG: alg }).signingAlg, alg)
+    assert.equal(loadConfig({}, { signingAlg: 'EdDSA' }).signingAlg, 'EdDSA')
+  })
+
+  it('refuses any other algorithm, spelled otherwise too, naming the ones it takes', () => {
+    // HS256 is symmetric (RFC 9068 §4 wants asymmetric); Ed25519 is RFC 9864's name, not the JWS alg RFC 8037 registers.
+    for (const value of ['HS256', 'none', 'eddsa', 'Ed25519', 'ES384', 'RS256 ']) {
+      assert.throws(
+        () => loadConfig({ FIELDGATE_SIGNING_ALG: value }),
+        (err: unknown) => err instanceof ConfigError && err.message === 'FIELDGATE_SIGNING_ALG must be one of RS256, PS256, ES256, EdDSA',
+        value,
+      )
+    }
+  })
+})
+
 describe('settings kept from before the table', () => {
   it('derived defaults follow what they are derived from', () => {
     const c = loadConfig({ FIELDGATE_HOST: '::1', FIELDGATE_PORT: '8080' })

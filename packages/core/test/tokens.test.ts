@@ -4,13 +4,15 @@
  * scope helpers, and the resource API's read and write rules.
  */
 import assert from 'node:assert/strict'
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto'
 import { describe, it } from 'node:test'
 import {
   InsufficientScope,
   InvalidToken,
   KeyRing,
+  decryptPrivateJwk,
   echo,
+  generateSigningKey,
   formatScope,
   isOpaqueToken,
   listFilter,
@@ -51,6 +53,46 @@ describe('compact JWS', () => {
     const otherPayload = Buffer.from(JSON.stringify({ a: 2 })).toString('base64url')
     assert.equal(verifyCompact(`${h}.${otherPayload}.${s}`, keyFor), undefined)
     assert.equal(verifyCompact(`${h}.${p}.${s.slice(0, -4)}AAAA`, keyFor), undefined)
+  })
+
+  const ed = generateKeyPairSync('ed25519')
+  const mixed = (kid: unknown) => (kid === 'ed' ? { alg: 'EdDSA', key: ed.publicKey } : keyFor(kid))
+  /** A compact JWS over this header and payload, signed by `signWith`: forgeries signCompact would refuse to make. */
+  const forge = (header: object, payload: object, signWith: (input: Buffer) => Buffer): string => {
+    const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`
+    return `${input}.${signWith(Buffer.from(input)).toString('base64url')}`
+  }
+
+  it('round-trips EdDSA with Ed25519 (RFC 8037 §3.1): 64-byte signatures over the message itself', () => {
+    const token = signCompact({ alg: 'EdDSA', kid: 'ed' }, { e: 5 }, ed.privateKey)
+    assert.deepEqual(verifyCompact(token, mixed)?.payload, { e: 5 })
+    assert.equal(Buffer.from(token.split('.')[2]!, 'base64url').length, 64)
+    // RFC 8032 signs the input as it is; a node:crypto Ed25519 signature made by hand is the same token.
+    const [h, p] = token.split('.') as [string, string]
+    assert.equal(sign(null, Buffer.from(`${h}.${p}`), ed.privateKey).toString('base64url'), token.split('.')[2])
+    const [, , s] = token.split('.') as [string, string, string]
+    const other = Buffer.from(JSON.stringify({ e: 6 })).toString('base64url')
+    assert.equal(verifyCompact(`${h}.${other}.${s}`, mixed), undefined, 'another payload')
+    assert.equal(verifyCompact(signCompact({ alg: 'EdDSA', kid: 'ed' }, { e: 5 }, generateKeyPairSync('ed25519').privateKey), mixed), undefined, 'another Ed25519 key')
+  })
+
+  it('refuses alg confusion between Ed25519 and RSA: by the kid, and by the key itself', () => {
+    // The header names the other algorithm than the one pinned for its kid (RFC 8725 §2.1).
+    const edUnderRsaKid = signCompact({ alg: 'EdDSA', kid: 'rs' }, { a: 1 }, ed.privateKey)
+    const rsUnderEdKid = signCompact({ alg: 'RS256', kid: 'ed' }, { a: 1 }, rsa.privateKey)
+    assert.equal(verifyCompact(edUnderRsaKid, mixed), undefined, 'EdDSA under an RSA kid')
+    assert.equal(verifyCompact(rsUnderEdKid, mixed), undefined, 'RS256 under an Ed25519 kid')
+    // A key pinned to an algorithm of another key type (a ring gone wrong): node:crypto would verify an RSA
+    // signature over a null digest, so only the key-type check stops these.
+    const rsaAsEdDSA = (kid: unknown) => (kid === 'x' ? { alg: 'EdDSA', key: rsa.publicKey } : undefined)
+    const byRsaKey = forge({ alg: 'EdDSA', kid: 'x' }, { a: 1 }, (input) => sign(null, input, rsa.privateKey))
+    assert.equal(verifyCompact(byRsaKey, rsaAsEdDSA), undefined, 'EdDSA with an RSA key')
+    const edAsRS256 = (kid: unknown) => (kid === 'x' ? { alg: 'RS256', key: ed.publicKey } : undefined)
+    const byEdKey = forge({ alg: 'RS256', kid: 'x' }, { a: 1 }, (input) => sign(null, input, ed.privateKey))
+    assert.equal(verifyCompact(byEdKey, edAsRS256), undefined, 'RS256 with an Ed25519 key')
+    assert.throws(() => signCompact({ alg: 'EdDSA' }, {}, rsa.privateKey), /unsupported JWS algorithm EdDSA for a rsa key/)
+    assert.throws(() => signCompact({ alg: 'RS256' }, {}, ed.privateKey), /unsupported JWS algorithm RS256 for a ed25519 key/)
+    assert.throws(() => signCompact({ alg: 'ES256' }, {}, ed.privateKey), /unsupported/)
   })
 
   it('accepts only the canonical spelling of each part, and only JSON objects', () => {
@@ -122,6 +164,51 @@ describe('access tokens on a key ring (RFC 9068)', async () => {
       () => verifyAccessToken(ring, signCompact({ alg: ring.signing.alg, kid: ring.signing.kid, typ: 'at+jwt' }, noTenant, ring.signing.key as never), expect),
       InvalidToken,
     )
+  })
+})
+
+describe('Ed25519 signing keys on a key ring', async () => {
+  const masterKey = randomBytes(32)
+  const now = Date.now()
+
+  it('makes Ed25519 keys for EdDSA, sealed at rest, published as OKP JWKs, and signs and verifies with them', async () => {
+    const record = await generateSigningKey('EdDSA', 'active', masterKey, now)
+    assert.equal(record.alg, 'EdDSA')
+    const published = JSON.parse(record.publicJwk) as Record<string, unknown>
+    assert.deepEqual(Object.keys(published).sort(), ['alg', 'crv', 'kid', 'kty', 'use', 'x'])
+    assert.deepEqual([published.kty, published.crv, published.alg, published.use, published.kid], ['OKP', 'Ed25519', 'EdDSA', 'sig', record.kid])
+    // Sealed under the master key like every other signing key: readable with it, bound to the kid, and not without it.
+    const sealed = decryptPrivateJwk(record.privateJwkEnc, record.kid, masterKey)
+    assert.deepEqual([sealed.kty, sealed.crv, sealed.x, typeof sealed.d], ['OKP', 'Ed25519', published.x, 'string'])
+    assert.ok(!record.privateJwkEnc.includes(sealed.d!))
+    assert.throws(() => decryptPrivateJwk(record.privateJwkEnc, record.kid, randomBytes(32)), /cannot be decrypted/)
+    const ring = KeyRing.load([record], masterKey)
+    assert.deepEqual(ring.algorithms, ['EdDSA'])
+    const [jwk] = ring.jwks().keys
+    assert.equal(jwk?.d, undefined)
+    const claims: AccessTokenClaims = {
+      iss: 'https://i.example',
+      aud: 'https://i.example/api',
+      sub: 'c',
+      client_id: 'c',
+      scope: 'api',
+      tenant_id: 't',
+      grant_id: 'g',
+      jti: 'j',
+      iat: Math.floor(now / 1000),
+      exp: Math.floor(now / 1000) + 60,
+    }
+    const token = await signAccessToken(ring, claims)
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).alg, 'EdDSA')
+    assert.equal(verifyAccessToken(ring, token, { issuer: 'https://i.example', audience: 'https://i.example/api', now }).sub, 'c')
+  })
+
+  it('verifies with RSA and Ed25519 keys side by side, and refuses a stored key whose type is not its algorithm', async () => {
+    const rs = await generateSigningKey('RS256', 'retiring', masterKey, now)
+    const edActive = await generateSigningKey('EdDSA', 'active', masterKey, now)
+    assert.deepEqual(KeyRing.load([rs, edActive], masterKey).algorithms.sort(), ['EdDSA', 'RS256'])
+    assert.throws(() => KeyRing.load([{ ...rs, alg: 'EdDSA' }, edActive], masterKey), /signing key .* is a rsa key, which cannot sign EdDSA/)
+    assert.throws(() => KeyRing.load([{ ...edActive, alg: 'RS256' }], masterKey), /is a ed25519 key, which cannot sign RS256/)
   })
 })
 

@@ -88,8 +88,8 @@ export interface Guard {
   forget(token: string): void
 }
 
-/** RFC 9068 §4 allows only asymmetric algorithms; these are the ones Fieldgate signs with. */
-const algorithms = ['RS256', 'PS256', 'ES256']
+/** RFC 9068 §4 allows only asymmetric algorithms; these are the ones Fieldgate signs with (EdDSA: Ed25519, RFC 8037). */
+const algorithms = ['RS256', 'PS256', 'ES256', 'EdDSA']
 
 /** The claims Fieldgate's own guard requires; a token without them is refused the same way here. */
 const stringClaims = ['sub', 'client_id', 'scope', 'tenant_id', 'grant_id', 'jti'] as const

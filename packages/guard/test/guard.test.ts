@@ -70,6 +70,24 @@ describe('JWT access tokens', () => {
     for (const k of [rs, ps]) assert.equal((await guard.authenticate(await issuer.token(k))).kind, 'jwt', k.alg)
   })
 
+  it('accept EdDSA (Ed25519, RFC 8037) beside RSA keys, as during a rotation, and refuse a tampered one', async () => {
+    const ed = await signingKey('ed', 'EdDSA')
+    const rs = await signingKey('rs', 'RS256')
+    assert.deepEqual([ed.jwk.kty, ed.jwk.crv], ['OKP', 'Ed25519'])
+    issuer.published = [rs, ed]
+    const guard = guardFor()
+    const token = await issuer.token(ed)
+    assert.equal((await guard.authenticate(token)).clientId, 'client-1')
+    assert.equal((await guard.authenticate(await issuer.token(rs))).clientId, 'client-1')
+    const [h, p, s] = token.split('.') as [string, string, string]
+    const sig = Buffer.from(s, 'base64url')
+    sig[0]! ^= 1
+    isInvalid(await refused(guard.authenticate(`${h}.${p}.${sig.toString('base64url')}`)))
+    const widened = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), scope: 'api admin' })).toString('base64url')
+    isInvalid(await refused(guard.authenticate(`${h}.${widened}.${s}`)))
+    assert.equal(issuer.hitsOf('/jwks.json'), 1, 'refusals of a known kid fetch nothing more')
+  })
+
   it('refuse a wrong issuer, audience or typ, a missing claim, a non-string claim', async () => {
     const guard = guardFor()
     const cases: [Record<string, unknown>, Record<string, unknown>][] = [
@@ -116,6 +134,17 @@ describe('JWT access tokens', () => {
   it('pin the algorithm to the key: an ES256 key cannot verify a token that says RS256', async () => {
     const rs = await signingKey('k1', 'RS256')
     isInvalid(await refused(guardFor().authenticate(await issuer.token(rs))))
+  })
+
+  it('pin EdDSA to Ed25519 keys: EdDSA under an RSA kid and RS256 under an Ed25519 kid are refused', async () => {
+    const ed = await signingKey('ed', 'EdDSA')
+    const rs = await signingKey('rs', 'RS256')
+    issuer.published = [rs, ed]
+    const guard = guardFor()
+    // Each signed by a real key of the algorithm its header names, under the other key's kid.
+    const edUnderRsa = await issuer.token(await signingKey('rs', 'EdDSA'))
+    const rsUnderEd = await issuer.token(await signingKey('ed', 'RS256'))
+    for (const token of [edUnderRsa, rsUnderEd]) isInvalid(await refused(guard.authenticate(token)))
   })
 
   it('follow a rotation with one refetch, and let forged kids cause no more within the cooldown', async () => {

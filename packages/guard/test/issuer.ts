@@ -10,7 +10,7 @@ import { SignJWT, exportJWK, generateKeyPair, type GenerateKeyPairResult, type J
 
 export interface SigningKey {
   kid: string
-  alg: 'ES256' | 'RS256' | 'PS256'
+  alg: 'ES256' | 'RS256' | 'PS256' | 'EdDSA'
   privateKey: GenerateKeyPairResult['privateKey']
   jwk: JWK
 }

@@ -7,19 +7,39 @@ import { constants, sign, verify, type KeyObject } from 'node:crypto'
  */
 type SignOptions = { padding?: number; saltLength?: number; dsaEncoding?: 'ieee-p1363' }
 
-const algorithms: Record<string, SignOptions> = {
-  RS256: {},
-  PS256: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
-  ES256: { dsaEncoding: 'ieee-p1363' },
+/** How node:crypto signs each JWS algorithm Fieldgate signs with, and the one key type each takes. */
+interface JwsAlgorithm {
+  /** The hash signed, or null where the algorithm hashes inside (EdDSA: RFC 8032 §5.1.6). */
+  digest: 'sha256' | null
+  /** node:crypto's `asymmetricKeyType` of the key. */
+  keyType: 'rsa' | 'ec' | 'ed25519'
+  options: SignOptions
+}
+
+const algorithms = new Map<string, JwsAlgorithm>([
+  ['RS256', { digest: 'sha256', keyType: 'rsa', options: {} }],
+  ['PS256', { digest: 'sha256', keyType: 'rsa', options: { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 } }],
+  ['ES256', { digest: 'sha256', keyType: 'ec', options: { dsaEncoding: 'ieee-p1363' } }],
+  // RFC 8037 §3.1: EdDSA; the keys Fieldgate makes for it are Ed25519 (§2, crv "Ed25519").
+  ['EdDSA', { digest: null, keyType: 'ed25519', options: {} }],
+])
+
+/**
+ * The algorithm, if `key` is of the type it takes. RFC 8725 §3.1: an algorithm is used only with its own
+ * kind of key, so neither an RS256 header on an Ed25519 key nor the reverse ever reaches node:crypto.
+ */
+export function algorithmFor(alg: string, key: KeyObject): JwsAlgorithm | undefined {
+  const a = algorithms.get(alg)
+  return a && key.asymmetricKeyType === a.keyType ? a : undefined
 }
 
 const encode = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url')
 
 export function signCompact(header: { alg: string } & Record<string, unknown>, payload: object, key: KeyObject): string {
-  const options = algorithms[header.alg]
-  if (!options) throw new Error(`unsupported JWS algorithm ${header.alg}`)
+  const a = algorithmFor(header.alg, key)
+  if (!a) throw new Error(`unsupported JWS algorithm ${header.alg} for a ${key.asymmetricKeyType ?? key.type} key`)
   const input = `${encode(header)}.${encode(payload)}`
-  return `${input}.${sign('sha256', Buffer.from(input), { key, ...options }).toString('base64url')}`
+  return `${input}.${sign(a.digest, Buffer.from(input), { key, ...a.options }).toString('base64url')}`
 }
 
 export interface VerifiedJws {
@@ -46,9 +66,9 @@ export function verifyCompact(token: string, keyFor: (kid: unknown) => { alg: st
   if (!header || header.crit !== undefined) return undefined
   const pinned = keyFor(header.kid)
   if (!pinned || header.alg !== pinned.alg) return undefined
-  const options = algorithms[pinned.alg]
-  if (!options) return undefined
-  if (!verify('sha256', Buffer.from(`${h}.${p}`), { key: pinned.key, ...options }, Buffer.from(s, 'base64url'))) return undefined
+  const a = algorithmFor(pinned.alg, pinned.key)
+  if (!a) return undefined
+  if (!verify(a.digest, Buffer.from(`${h}.${p}`), { key: pinned.key, ...a.options }, Buffer.from(s, 'base64url'))) return undefined
   const payload = parseObject(p)
   return payload && { header, payload }
 }
