@@ -73,8 +73,9 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
     },
   })
 
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id)
+    done(null, payload)
   })
   // A request that arrives on a connection still open while the process drains (a pipelined one) is
   // told to go elsewhere in the shape of every other 503, in place of Fastify's return503OnClosing body.
@@ -82,14 +83,30 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
   app.addHook('preClose', async () => {
     closing = true
   })
-  app.addHook('onRequest', async (_request, reply) => {
-    if (closing) return sendOAuthError(reply.header('connection', 'close'), new TemporarilyUnavailable())
+  // Callback hooks here and below: no promise per request. Answering early means not calling done.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (closing) sendOAuthError(reply.header('connection', 'close'), new TemporarilyUnavailable())
+    else done()
   })
-  app.addHook('onResponse', async (request, reply) => {
+  // Each label set's children, looked up once: prom-client would hash the labels on every request.
+  const series = new Map<string, { count: () => void; time: (seconds: number) => void }>()
+  const seriesOf = (method: string, route: string, status: number) => {
+    const key = `${method} ${status} ${route}`
+    let found = series.get(key)
+    if (!found) {
+      const count = requests.labels(method, route, String(status))
+      const time = latency.labels(method, route)
+      found = { count: () => count.inc(), time: (seconds) => time.observe(seconds) }
+      series.set(key, found)
+    }
+    return found
+  }
+  app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the raw URL: bounded label values, and no token from a query string.
-    const route = request.routeOptions.url ?? 'unmatched'
-    requests.inc({ method: request.method, route, status: String(reply.statusCode) })
-    latency.observe({ method: request.method, route }, reply.elapsedTime / 1000)
+    const { count, time } = seriesOf(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode)
+    count()
+    time(reply.elapsedTime / 1000)
+    done()
   })
 
   app.get('/healthz', { config: neverShed }, async () => ({ status: 'ok' }))

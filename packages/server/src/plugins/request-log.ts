@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 
 /** Which client and tenant a request was about, once a route knows (the token endpoint, a bearer check). */
 const about = new WeakMap<FastifyRequest, { clientId: string; tenantId: string | null }>()
@@ -22,21 +22,26 @@ const quiet = new Set(['/healthz', '/readyz', '/metrics'])
  * is read, so no secret can reach the log from here.
  */
 export function registerRequestLog(app: FastifyInstance): void {
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? '(unrouted)'
-    const level = quiet.has(route) ? 'debug' : 'info'
-    if ((levels[request.log.level] ?? 0) > lineLevel[level]) return
-    const who = about.get(request) ?? (request.principal ? { clientId: request.principal.clientId, tenantId: request.principal.tenantId } : undefined)
-    request.log[level](
-      {
-        method: request.method,
-        route,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-        address: request.ip,
-        ...(who ? { client_id: who.clientId, tenant: who.tenantId } : {}),
-      },
-      'request',
-    )
+  app.addHook('onResponse', (request, reply, done) => {
+    logLine(request, reply)
+    done()
   })
+}
+
+function logLine(request: FastifyRequest, reply: FastifyReply): void {
+  const route = request.routeOptions.url ?? '(unrouted)'
+  const level = quiet.has(route) ? 'debug' : 'info'
+  if ((levels[request.log.level] ?? 0) > lineLevel[level]) return
+  const who = about.get(request) ?? (request.principal ? { clientId: request.principal.clientId, tenantId: request.principal.tenantId } : undefined)
+  request.log[level](
+    {
+      method: request.method,
+      route,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+      address: request.ip,
+      ...(who ? { client_id: who.clientId, tenant: who.tenantId } : {}),
+    },
+    'request',
+  )
 }
