@@ -137,7 +137,19 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
 
   registerMetricsEndpoints(app, ctx.config, registry)
 
-  const metrics: Metrics = { registry, tokenIssued: (grantType, dialect) => tokens.inc({ grant_type: grantType, dialect }) }
+  // Called only for issued tokens, so the grant types are the registered ones: a bounded set of children.
+  const issued = new Map<string, () => void>()
+  const tokenIssued = (grantType: string, dialect: string): void => {
+    const key = `${grantType} ${dialect}`
+    let count = issued.get(key)
+    if (!count) {
+      const child = tokens.labels(grantType, dialect)
+      count = () => child.inc()
+      issued.set(key, count)
+    }
+    count()
+  }
+  const metrics: Metrics = { registry, tokenIssued }
   app.decorate('metrics', metrics)
   return metrics
 }
