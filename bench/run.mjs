@@ -500,6 +500,7 @@ async function benchScale(engine, installs) {
     const JSON_TYPE = 'application/json'
     server = await serve(store, 1, { FIELDGATE_SIGNING_ALG: 'RS256' }, (url) => postToken(`${url}/oauth/token`, body(tenantId(1)), JSON_TYPE))
     await checkInstalls(server.url, body, installs, app.sandbox_target_id)
+    const atStart = await memoryMiB(server.info.child.pid)
     const one = tenantId(Math.ceil(installs / 2))
     const request = (pick) => ({
       url: `${server.url}/oauth/token`,
@@ -521,9 +522,9 @@ async function benchScale(engine, installs) {
     await sleep(1000)
     const memory = await rss.stop()
     log(
-      `scale, ${engine}: RSS ${afterOne.rss.toFixed(0)} MiB after the one-tenant run, peak ${memory.peakMiB.toFixed(0)} MiB during and after the random run (VmHWM ${memory.hwmMiB.toFixed(0)} MiB)`,
+      `scale, ${engine}: RSS ${atStart.rss.toFixed(0)} MiB once serving, ${afterOne.rss.toFixed(0)} MiB after the one-tenant run, peak ${memory.peakMiB.toFixed(0)} MiB during and after the random run (VmHWM ${memory.hwmMiB.toFixed(0)} MiB)`,
     )
-    return { engine, installs, seed, startSeconds: server.startSeconds, one: oneRun, random: randomRun, rssAfterOneMiB: afterOne.rss, ...memory }
+    return { engine, installs, seed, startSeconds: server.startSeconds, one: oneRun, random: randomRun, rssAtStartMiB: atStart.rss, rssAfterOneMiB: afterOne.rss, ...memory }
   } finally {
     if (server) await stopChild(server.info)
     await store.drop()

@@ -66,6 +66,7 @@ const scaleFigure = (s) => ({
   random_over_one: s.random.rps / s.one.rps,
   rss_mb: s.peakMiB,
   rss_hwm_mb: s.hwmMiB,
+  rss_at_start_mb: s.rssAtStartMiB,
   rss_after_one_mb: s.rssAfterOneMiB,
 })
 
@@ -148,6 +149,31 @@ function pinnedTargets(j) {
   return t
 }
 
+/** How much of CPU 0 others may use during a measurement before the report says the core was shared. */
+const CROWDED = 0.15
+
+/** The measurements during which CPU 0 was busier than the server made it: [name, others' share]. */
+function contended(j) {
+  const named = [
+    ...Object.entries(j.pinned?.engines ?? {}).map(([e, m]) => [`Fieldgate RS256 ${engineName(e)}`, m]),
+    ['oidc-provider', j.pinned?.oidc_provider],
+    ['bare signer RS256', j.pinned?.bare_signer],
+    ['Fieldgate EdDSA', j.eddsa?.fieldgate],
+    ['bare signer EdDSA', j.eddsa?.bare_signer],
+    ['Fieldgate ES256', j.es256?.fieldgate],
+    ['validation', j.validation],
+    ['HTTP baseline', j.validation?.baseline],
+    ['GET /v1/alerts JWT', j.alerts_get_jwt],
+    ['GET /v1/alerts opaque', j.opaque],
+    ['POST /v1/alerts', j.alerts_post],
+    ...(j.scale?.runs ?? []).flatMap((x) => [
+      [`scale ${engineName(x.engine)} ${fmtInt(x.installs)} one tenant`, x.one],
+      [`scale ${engineName(x.engine)} ${fmtInt(x.installs)} random`, x.random],
+    ]),
+  ]
+  return named.filter(([, m]) => m?.cores_busy && m.cores_busy[0] - m.server_cpu_share > CROWDED).map(([name, m]) => [name, m.cores_busy[0] - m.server_cpu_share])
+}
+
 const engineName = (engine) => (engine === 'postgres' ? 'PostgreSQL + Redis' : 'SQLite')
 
 /** The pinned run's Markdown, from its JSON. */
@@ -206,16 +232,16 @@ export function pinnedReport(j) {
   }
   if (j.scale) {
     L.push('## Scale: client-credentials tokens among many installs', '')
-    L.push('| Store | installs | seeded in | store | start | one tenant, tokens/s (p99) | random tenants, tokens/s (p99) | random / one | peak RSS | VmHWM |')
-    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    L.push('| Store | installs | seeded in | store | start | one tenant, tokens/s (p99) | random tenants, tokens/s (p99) | random / one | RSS serving | peak RSS | VmHWM |')
+    L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const x of j.scale.runs) {
       L.push(
-        `| ${engineName(x.engine)} | ${fmtInt(x.installs)} | ${x.seed_s.toFixed(1)} s | ${fmtInt(x.store_mb)} MiB | ${x.start_s.toFixed(1)} s | ${fmtInt(x.one.tokens_per_s)} (${fmtMs(x.one.p99_ms)} ms) | ${fmtInt(x.random.tokens_per_s)} (${fmtMs(x.random.p99_ms)} ms) | ${fmtRatio(x.random_over_one)} | ${fmtInt(x.rss_mb)} MiB | ${fmtInt(x.rss_hwm_mb)} MiB |`,
+        `| ${engineName(x.engine)} | ${fmtInt(x.installs)} | ${x.seed_s.toFixed(1)} s | ${fmtInt(x.store_mb)} MiB | ${x.start_s.toFixed(1)} s | ${fmtInt(x.one.tokens_per_s)} (${fmtMs(x.one.p99_ms)} ms) | ${fmtInt(x.random.tokens_per_s)} (${fmtMs(x.random.p99_ms)} ms) | ${fmtRatio(x.random_over_one)} | ${fmtInt(x.rss_at_start_mb)} MiB | ${fmtInt(x.rss_mb)} MiB | ${fmtInt(x.rss_hwm_mb)} MiB |`,
       )
     }
     L.push(
       '',
-      'One public sandbox app made with `fieldgate apps create --kind public`, then N sandbox tenants and N active grants of it (one per tenant) inserted in one transaction (`bench/lib/seed-installs.mjs`; nothing written to the change feed: every run checks the `changes` count is unchanged). "start" is from `fieldgate serve` to its first token. Requests are FieldEdge JSON (`client_id`, `client_secret`, `target_id`, `grant_type`), one tenant throughout, then a random seeded tenant per request. RSS: `/proc/<pid>/status` VmRSS every 250 ms during the random run and 1 s after; VmHWM is the kernel\'s peak since start.',
+      'One public sandbox app made with `fieldgate apps create --kind public`, then N sandbox tenants and N active grants of it (one per tenant) inserted in one transaction (`bench/lib/seed-installs.mjs`; nothing written to the change feed: every run checks the `changes` count is unchanged). "start" is from `fieldgate serve` to its first token. Requests are FieldEdge JSON (`client_id`, `client_secret`, `target_id`, `grant_type`), one tenant throughout, then a random seeded tenant per request. RSS: `/proc/<pid>/status` VmRSS once the server answered, before any load ("RSS serving"), then every 250 ms during the random run and 1 s after ("peak RSS", what the target reads); VmHWM is the kernel\'s peak since start, start-up included.',
       '',
     )
   }
@@ -248,6 +274,11 @@ export function pinnedReport(j) {
     )
   if (j.pinned?.oidc_provider?.warnings?.length) L.push(`- oidc-provider printed: ${j.pinned.oidc_provider.warnings.map((w) => `"${w}"`).join('; ')}`)
   for (const s of j.skipped ?? []) L.push(`- **Skipped** (${s.section}, ${s.alg}): ${s.reason}`)
+  const crowded = contended(j)
+  if (crowded.length)
+    L.push(
+      `- **CPU 0 was shared** during ${crowded.length} measurement${crowded.length > 1 ? 's' : ''} (its busy share more than ${fmtPct(CROWDED)} above the server's own): ${crowded.map(([name, others]) => `${name} (${fmtPct(others)} others)`).join('; ')}. Those figures understate the server.`,
+    )
   if (Number(env.loadAtStart.split(' ')[0]) > env.cores * 0.25)
     L.push(`- **The machine was not quiet** (load average ${env.loadAtStart} at start): treat these figures as provisional.`)
   return `${L.join('\n')}\n`
