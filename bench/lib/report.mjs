@@ -236,7 +236,7 @@ export function pinnedReport(j) {
     L.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const x of j.scale.runs) {
       L.push(
-        `| ${engineName(x.engine)} | ${fmtInt(x.installs)} | ${x.seed_s.toFixed(1)} s | ${fmtInt(x.store_mb)} MiB | ${x.start_s.toFixed(1)} s | ${fmtInt(x.one.tokens_per_s)} (${fmtMs(x.one.p99_ms)} ms) | ${fmtInt(x.random.tokens_per_s)} (${fmtMs(x.random.p99_ms)} ms) | ${fmtRatio(x.random_over_one)} | ${fmtInt(x.rss_at_start_mb)} MiB | ${fmtInt(x.rss_mb)} MiB | ${fmtInt(x.rss_hwm_mb)} MiB |`,
+        `| ${engineName(x.engine)} | ${fmtInt(x.installs)} | ${x.seed_s < 10 ? x.seed_s.toFixed(2) : x.seed_s.toFixed(1)} s | ${fmtInt(x.store_mb)} MiB | ${x.start_s.toFixed(1)} s | ${fmtInt(x.one.tokens_per_s)} (${fmtMs(x.one.p99_ms)} ms) | ${fmtInt(x.random.tokens_per_s)} (${fmtMs(x.random.p99_ms)} ms) | ${fmtRatio(x.random_over_one)} | ${fmtInt(x.rss_at_start_mb)} MiB | ${fmtInt(x.rss_mb)} MiB | ${fmtInt(x.rss_hwm_mb)} MiB |`,
       )
     }
     L.push(
