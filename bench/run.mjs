@@ -54,7 +54,7 @@ import {
 import { connectThroughConsent } from './lib/consent.mjs'
 import { assertJwt, loader, postToken } from './lib/measure.mjs'
 import { REDIS_URL, dropRedisKeys, dropSchema, dropSchemas, freshSchema } from './lib/postgres.mjs'
-import { allowedCpus, memoryMiB, pinSelf, sampleRss } from './lib/proc.mjs'
+import { allowedCpus, coreShares, coreTimes, memoryMiB, pinSelf, sampleRss } from './lib/proc.mjs'
 import { pinnedJson, pinnedReport, twoCoreJson, twoCoreReport } from './lib/report.mjs'
 import { seedPostgres, seedSqlite, tenantId } from './lib/seed-installs.mjs'
 
@@ -591,13 +591,15 @@ async function signingRate(mode, threads, inflight) {
 async function pinnedSigningRate(alg) {
   const label = `signing ceiling, node:crypto ${alg}, 1 thread on CPU ${SERVER_CPUS}`
   log(`${label}: warm-up ${WARMUP} s, measuring ${DURATION} s`)
+  const before = await coreTimes()
   const info = startChild(label, [path.join(benchDir, 'lib/ceiling.mjs'), alg, String(WARMUP * 1000), String(DURATION * 1000)], {}, { cpus: SERVER_CPUS })
   try {
     const done = await Promise.race([info.exit.then(() => true), sleep((WARMUP + DURATION + 60) * 1000).then(() => false)])
     if (!done || info.code !== 0) throw new Error(`${label} ${done ? `exited with ${info.code}` : 'did not finish'}:\n${tail(info.output)}`)
+    const cores = coreShares(before, await coreTimes())
     const result = JSON.parse(info.output.trim().split('\n').pop())
-    log(`${label}: ${Math.round(result.per_s)} signatures/s`)
-    return { alg, rate: result.per_s, count: result.count, seconds: result.seconds }
+    log(`${label}: ${Math.round(result.per_s)} signatures/s; its CPU ${Math.round(result.cpu_share * 100)} %, CPU 0 busy ${Math.round((cores[0].busy + cores[0].steal) * 100)} %`)
+    return { alg, rate: result.per_s, count: result.count, seconds: result.seconds, cpuShare: result.cpu_share, cores }
   } finally {
     await stopChild(info)
   }

@@ -76,7 +76,13 @@ export function pinnedJson(env, settings, r) {
   const pinned = {}
   if (r.ceiling) {
     pinned.ceiling_per_s = r.ceiling.RS256.rate
-    pinned.ceiling = { rs256_per_s: r.ceiling.RS256.rate, es256_per_s: r.ceiling.ES256.rate, eddsa_per_s: r.ceiling.EdDSA.rate }
+    pinned.ceiling = {
+      rs256_per_s: r.ceiling.RS256.rate,
+      es256_per_s: r.ceiling.ES256.rate,
+      eddsa_per_s: r.ceiling.EdDSA.rate,
+      // The signing process's CPU share (of one core) and each core's busy share, per algorithm.
+      cpu: Object.fromEntries(Object.entries(r.ceiling).map(([alg, c]) => [alg, { server_cpu_share: c.cpuShare, cores_busy: c.cores.map((k) => k.busy + k.steal) }])),
+    }
   }
   if (r.fieldgate) {
     // The SQLite figure when it ran (the targets' store), else PostgreSQL's; each engine in `engines`.
@@ -155,6 +161,7 @@ const CROWDED = 0.15
 /** The measurements during which CPU 0 was busier than the server made it: [name, others' share]. */
 function contended(j) {
   const named = [
+    ...Object.entries(j.pinned?.ceiling?.cpu ?? {}).map(([alg, m]) => [`signing ceiling ${alg}`, m]),
     ...Object.entries(j.pinned?.engines ?? {}).map(([e, m]) => [`Fieldgate RS256 ${engineName(e)}`, m]),
     ['oidc-provider', j.pinned?.oidc_provider],
     ['bare signer RS256', j.pinned?.bare_signer],
