@@ -1,23 +1,38 @@
 #!/usr/bin/env node
-// Fieldgate load benchmark (issue #2). Prints a Markdown report on stdout and writes it to
-// bench/results/latest.md (plus the raw figures in latest.json). Progress goes to stderr.
+// Fieldgate load benchmark (issues 2, 5 and 17). Writes a Markdown report to bench/results/latest.md and
+// every figure as one JSON object to bench/results/latest.json; prints the report on stdout, or with
+// --json the JSON object instead. Progress goes to stderr.
 //
-//   npx tsc -b && node bench/run.mjs          # or: npm run bench
+//   npx tsc -b && node bench/run.mjs          # or: npm run bench. Two cores shared by server and load.
+//   node bench/run.mjs --pinned --json        # issue 17: each server on CPU 0, the load on CPU 1
 //   BENCH_DURATION=3 node bench/run.mjs       # short smoke run
+//
+// Flags: --pinned (one core per server, below), --json, --only <sections> (comma-separated, e.g.
+// `--only tokens,scale`), --engine sqlite|postgres|both (the store of the token and scale sections;
+// default sqlite; postgres runs with Redis rate limits), --scale-curve (the scale section at 1,000 /
+// 100,000 / 1,000,000 installs, or BENCH_SCALE_CURVE), --skip-missing (skip, with a note, an algorithm
+// the server refuses at start instead of failing). bench/README.md lists the sections and the JSON.
 //
 // Environment: BENCH_DURATION measured seconds per measurement (default 15), BENCH_WARMUP discarded
 // warm-up seconds (default 3), BENCH_SIGN_INFLIGHT jose signatures outstanding per thread for the
-// two-core ceiling (default 2).
+// two-core ceiling (default 2), BENCH_SCALE_INSTALLS installs of the scale run (default 1,000,000),
+// BENCH_SCALE_CURVE its points with --scale-curve; DATABASE_URL and REDIS_URL for --engine postgres.
+//
+// --pinned: each server under test is one process started under `taskset -c 0`; this process, the load
+// generator (autocannon runs in process), moves itself to CPU 1 (`taskset -a -p -c 1`); the signing
+// ceiling is one worker thread in a process of its own on CPU 0; 50 connections.
 //
 // Everything listens on 127.0.0.1; one thing runs at a time (the signing ceiling, then each server on
 // its own), every load loop is bounded by autocannon's `duration`, and every child process is started
-// in its own process group and killed at the end, on error and on SIGINT/SIGTERM (lib/children.mjs).
-import autocannon from 'autocannon'
+// in its own process group and killed at the end, on error and on SIGINT/SIGTERM (lib/children.mjs);
+// temporary stores and PostgreSQL schemas are removed then too.
+import { randomBytes } from 'node:crypto'
 import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import {
   HOST,
@@ -37,35 +52,122 @@ import {
   waitReady,
 } from './lib/children.mjs'
 import { connectThroughConsent } from './lib/consent.mjs'
+import { assertJwt, loader, postToken } from './lib/measure.mjs'
+import { REDIS_URL, dropRedisKeys, dropSchema, dropSchemas, freshSchema } from './lib/postgres.mjs'
+import { allowedCpus, coreShares, coreTimes, memoryMiB, pinSelf, sampleRss } from './lib/proc.mjs'
+import { pinnedJson, pinnedReport, twoCoreJson, twoCoreReport } from './lib/report.mjs'
+import { seedPostgres, seedSqlite, tenantId } from './lib/seed-installs.mjs'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
-
-const seconds = (name, fallback) => {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new Error(`${name} must be a number of seconds between 0 and 3600`)
-  return n
-}
-const DURATION = seconds('BENCH_DURATION', 15)
-const WARMUP = seconds('BENCH_WARMUP', 3)
-const SIGN_INFLIGHT = Math.max(1, Math.round(seconds('BENCH_SIGN_INFLIGHT', 2)))
-const WORKERS = 2 // server processes and signing threads: the two cores of the reference machine
-const CONNECTIONS = 100
-const PIPELINING = 1
-const MAX_FAILURE_RATE = 0.001 // non-2xx + errors + timeouts, of all responses and errors
-const TARGETS = { ceilingRatio: 0.75, peerRatio: 1.5, p99Ms: 40, validationRps: 12_000 }
-const WEBHOOK_EVENTS = 3000
-
 const log = (msg) => process.stderr.write(`[bench] ${msg}\n`)
 
 // ---------------------------------------------------------------------------------------------------
-// Child processes (bench/lib/children.mjs) and the temporary stores, removed at the end.
+// Flags and settings
+
+const SECTIONS = {
+  twoCore: ['ceiling', 'tokens', 'validation', 'resource', 'dispatch'],
+  pinned: ['ceiling', 'tokens', 'algs', 'validation', 'resource', 'alerts_post', 'dispatch', 'scale'],
+}
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      pinned: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      engine: { type: 'string', default: 'sqlite' },
+      'scale-curve': { type: 'boolean', default: false },
+      'skip-missing': { type: 'boolean', default: false },
+    },
+    strict: true,
+  })
+  const known = values.pinned ? SECTIONS.pinned : SECTIONS.twoCore
+  const only =
+    values.only === undefined
+      ? known
+      : values.only
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+  for (const s of only) if (!known.includes(s)) throw new Error(`--only: no section "${s}"${values.pinned ? '' : ' without --pinned'}; sections: ${known.join(', ')}`)
+  const engines = { sqlite: ['sqlite'], postgres: ['postgres'], both: ['sqlite', 'postgres'] }[values.engine]
+  if (!engines) throw new Error('--engine is sqlite, postgres or both')
+  if (values['scale-curve'] && !(values.pinned && only.includes('scale')))
+    throw new Error('--scale-curve is the scale section of --pinned: e.g. `--pinned --only scale --scale-curve`')
+  return {
+    pinned: values.pinned,
+    json: values.json,
+    sections: known.filter((s) => only.includes(s)),
+    engines,
+    scaleCurve: values['scale-curve'],
+    skipMissing: values['skip-missing'],
+  }
+}
+
+let OPTS
+try {
+  OPTS = options()
+} catch (err) {
+  process.stderr.write(`bench: ${err.message}\n`)
+  process.exit(2)
+}
+
+const positive = (name, fallback, max) => {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`${name} must be a number above 0, at most ${max}`)
+  return n
+}
+const DURATION = positive('BENCH_DURATION', 15, 3600)
+const WARMUP = positive('BENCH_WARMUP', 3, 3600)
+const SIGN_INFLIGHT = Math.max(1, Math.round(positive('BENCH_SIGN_INFLIGHT', 2, 64)))
+const SCALE_INSTALLS = Math.round(positive('BENCH_SCALE_INSTALLS', 1_000_000, 20_000_000))
+const SCALE_CURVE = (process.env.BENCH_SCALE_CURVE || '1000,100000,1000000').split(',').map((s) => {
+  const n = Number(s)
+  if (!Number.isInteger(n) || n < 1 || n > 20_000_000) throw new Error('BENCH_SCALE_CURVE is a comma-separated list of install counts')
+  return n
+})
+const WORKERS = 2 // two-core run: server processes and signing threads, the two cores of the reference machine
+const CONNECTIONS = OPTS.pinned ? 50 : 100
+const PIPELINING = 1
+const MAX_FAILURE_RATE = 0.001 // non-2xx + errors + timeouts, of all responses and errors
+const WEBHOOK_EVENTS = 3000
+/** Where a server under test runs: CPU 0 when pinned, anywhere otherwise. */
+const SERVER_CPUS = OPTS.pinned ? '0' : undefined
+const GENERATOR_CPUS = '1'
+/**
+ * --engine postgres: the deployment's limits, counted in Redis, except the two the bench's one client
+ * from one address would hit at once (300 and 600 token requests a minute): raised, not switched off,
+ * so every token request still makes its two Redis counts. Overload shedding is off as in every run.
+ */
+const BIG_LIMIT = '1000000000'
+const REDIS_RATE_LIMITS = Object.freeze({
+  FIELDGATE_OVERLOAD_MAX_DELAY_MS: '0',
+  FIELDGATE_RATE_LIMIT_WINDOW: undefined,
+  FIELDGATE_RATE_LIMIT_PER_TOKEN: undefined,
+  FIELDGATE_RATE_LIMIT_PER_CLIENT: undefined,
+  FIELDGATE_RATE_LIMIT_TOKEN_PER_CLIENT: BIG_LIMIT,
+  FIELDGATE_RATE_LIMIT_TOKEN_PER_ADDRESS: BIG_LIMIT,
+  FIELDGATE_RATE_LIMIT_REGISTER_PER_ADDRESS: undefined,
+})
+
+const { cannon, load } = loader({ warmup: WARMUP, duration: DURATION, connections: CONNECTIONS, pipelining: PIPELINING, maxFailureRate: MAX_FAILURE_RATE, log })
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+
+// ---------------------------------------------------------------------------------------------------
+// Child processes (lib/children.mjs), temporary stores and schemas, removed at the end.
 
 const tempDirs = new Set()
+const tempDir = async (name) => {
+  const d = await mkdtemp(path.join(os.tmpdir(), `fieldgate-bench-${name}-`))
+  tempDirs.add(d)
+  return d
+}
 
 async function cleanup() {
   await stopChildren()
+  await dropSchemas(log)
   await Promise.all([...tempDirs].map((d) => rm(d, { recursive: true, force: true }).catch(() => {})))
   tempDirs.clear()
 }
@@ -76,123 +178,191 @@ onInterrupt(log, async () => {
 })
 
 // ---------------------------------------------------------------------------------------------------
-// HTTP helpers and token checks
+// Fieldgate: a fresh store per server, `fieldgate serve` on it
 
-async function postToken(url, body) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body,
-    signal: AbortSignal.timeout(5000),
-  })
-  const text = await res.text()
-  if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}: ${text.slice(0, 300)}`)
-  return JSON.parse(text)
-}
-
-/** Decodes a JWT access token without verifying it and asserts it is an RS256 at+jwt. */
-function assertRs256Jwt(token, who) {
-  const parts = typeof token === 'string' ? token.split('.') : []
-  if (parts.length !== 3) throw new Error(`${who} returned an access token that is not a compact JWS: ${String(token).slice(0, 60)}`)
-  let header, payload
-  try {
-    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString())
-    payload = JSON.parse(Buffer.from(parts[1], 'base64url').toString())
-  } catch {
-    throw new Error(`${who} returned an access token whose header or payload is not JSON`)
+/**
+ * A fresh, empty store for `engine`: a temporary FIELDGATE_DATA_DIR (SQLite, rate limits off), or a new
+ * PostgreSQL schema with REDIS_URL and the deployment's rate limits (REDIS_RATE_LIMITS). `drop()`
+ * removes it; cleanup() would anyway.
+ */
+async function freshStore(engine) {
+  const dataDir = await tempDir('data')
+  const common = {
+    FIELDGATE_DATA_DIR: dataDir,
+    FIELDGATE_LOG_LEVEL: 'warn',
+    FIELDGATE_ISSUER: undefined,
+    FIELDGATE_AUDIENCE: undefined,
+    FIELDGATE_HOST: undefined,
+    FIELDGATE_PORT: undefined,
   }
-  if (header.alg !== 'RS256') throw new Error(`${who} signs access tokens with ${header.alg}, not RS256`)
-  if (String(header.typ).toLowerCase() !== 'at+jwt') throw new Error(`${who} access token typ is ${header.typ}, not at+jwt`)
-  if (Buffer.from(parts[2], 'base64url').length !== 256) throw new Error(`${who} signature is not 2048-bit RSA`)
-  return { header, payload, claims: Object.keys(payload).length, bytes: token.length }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Load: autocannon, 100 connections, warm-up discarded, then the measured run.
-
-function cannon(opts) {
-  return new Promise((resolve, reject) => {
-    autocannon({ connections: CONNECTIONS, pipelining: PIPELINING, timeout: 10, ...opts }, (err, result) => (err ? reject(err) : resolve(result)))
-  })
-}
-
-async function load(label, opts, info) {
-  log(`${label}: warm-up ${WARMUP} s`)
-  const warm = await cannon({ ...opts, duration: WARMUP })
-  if (info?.exited) throw new Error(`${info.label} died during the warm-up:\n${tail(info.output)}`)
-  if (warm['2xx'] === 0) throw new Error(`${label}: no 2xx response during the warm-up (non-2xx ${warm.non2xx}, errors ${warm.errors})`)
-  log(`${label}: measuring ${DURATION} s`)
-  const r = await cannon({ ...opts, duration: DURATION })
-  if (info?.exited) throw new Error(`${info.label} died during the measurement:\n${tail(info.output)}`)
-  const failed = r.non2xx + r.errors + r.timeouts
-  const attempts = r['2xx'] + failed
-  const failureRate = attempts ? failed / attempts : 1
-  if (r['2xx'] === 0 || failureRate > MAX_FAILURE_RATE) {
-    throw new Error(
-      `${label}: ${failed} of ${attempts} requests failed (${(failureRate * 100).toFixed(3)} % > ${MAX_FAILURE_RATE * 100} %): ` +
-        `non-2xx ${r.non2xx} (4xx ${r['4xx']}, 5xx ${r['5xx']}), errors ${r.errors}, timeouts ${r.timeouts}` +
-        (info ? `\n${info.label} output:\n${tail(info.output)}` : ''),
-    )
+  const dropDir = () => rm(dataDir, { recursive: true, force: true }).then(() => tempDirs.delete(dataDir))
+  if (engine === 'sqlite') {
+    const env = { ...common, ...NO_RATE_LIMITS, DATABASE_URL: undefined, REDIS_URL: undefined, FIELDGATE_MASTER_KEY: undefined }
+    return { engine, dataDir, env, drop: dropDir }
   }
-  const m = {
-    label,
-    rps: r['2xx'] / r.duration, // only 2xx count
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    max: r.latency.max,
-    ok: r['2xx'],
-    failed,
-    seconds: r.duration,
+  const { schema, url } = await freshSchema()
+  const rateLimitPrefix = `fieldgate-bench-${schema}:`
+  const env = {
+    ...common,
+    ...REDIS_RATE_LIMITS,
+    DATABASE_URL: url,
+    REDIS_URL,
+    FIELDGATE_MASTER_KEY: randomBytes(32).toString('hex'),
+    FIELDGATE_RATE_LIMIT_PREFIX: rateLimitPrefix,
   }
-  log(`${label}: ${Math.round(m.rps)} req/s, p50 ${m.p50} ms, p99 ${m.p99} ms (${m.ok} 2xx, ${failed} failed)`)
-  return m
+  const drop = async () => {
+    await dropSchema(schema)
+    await dropRedisKeys(rateLimitPrefix).catch((err) => log(`could not delete the Redis keys ${rateLimitPrefix}*: ${err.message}`))
+    await dropDir()
+  }
+  return { engine, dataDir, schema, url, rateLimitPrefix, env, drop }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// 1 and 4: Fieldgate
-
-/** A fresh store with one sandbox tenant and one private app, and `fieldgate serve` on it. */
-async function startFieldgate(workers, extraEnv = {}, appArgs = [], scope = 'api') {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'fieldgate-bench-'))
-  tempDirs.add(dataDir)
-  const env = { FIELDGATE_DATA_DIR: dataDir, FIELDGATE_LOG_LEVEL: 'warn', FIELDGATE_SIGNING_ALG: 'RS256', ...NO_RATE_LIMITS, ...extraEnv }
-  for (const k of ['DATABASE_URL', 'REDIS_URL', 'FIELDGATE_ISSUER', 'FIELDGATE_AUDIENCE', 'FIELDGATE_HOST', 'FIELDGATE_PORT', 'FIELDGATE_MASTER_KEY']) env[k] = undefined
-  const tenant = await fieldgateCli(env, 'tenants', 'create', '--name', 'Bench Field Services', '--environment', 'sandbox')
-  const app = await fieldgateCli(env, 'apps', 'create', '--name', 'bench client', '--kind', 'private', '--tenant', tenant.id, ...appArgs)
-  if (!app.client_id || !app.client_secret) throw new Error(`fieldgate apps create gave no credentials: ${JSON.stringify(app)}`)
+/** `fieldgate serve --workers <n>` on `store` (on SERVER_CPUS when pinned), ready once `probe` answers. */
+async function serve(store, workers, extraEnv, probe) {
   const port = await freePort()
-  const info = startChild(`fieldgate serve --workers ${workers}`, [cli, 'serve', '--workers', String(workers), '--port', String(port), '--host', HOST], env)
+  const env = { ...store.env, ...extraEnv }
+  const where = SERVER_CPUS ? `, CPU ${SERVER_CPUS}` : ''
+  const info = startChild(
+    `fieldgate serve --workers ${workers} (${store.engine}${where})`,
+    [cli, 'serve', '--workers', String(workers), '--port', String(port), '--host', HOST],
+    env,
+    {
+      cpus: SERVER_CPUS,
+    },
+  )
   const url = `http://${HOST}:${port}`
-  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret, scope }).toString()
-  const token = await waitReady(info, () => postToken(`${url}/oauth/token`, body))
-  return { info, url, body, token, env, tenant, app }
+  const started = performance.now()
+  const ready = await waitReady(info, () => probe(url))
+  return { info, url, ready, startSeconds: (performance.now() - started) / 1000 }
 }
 
-async function benchFieldgateTokens() {
-  const fg = await startFieldgate(WORKERS)
+class AlgorithmRefused extends Error {}
+
+/**
+ * A fresh store with one sandbox tenant and one private app, and `fieldgate serve` on it. `alg` is
+ * FIELDGATE_SIGNING_ALG for the CLI (which makes the first signing key) and the server; a build that
+ * does not know it refuses at start, which throws AlgorithmRefused.
+ */
+async function startFieldgate({ workers = 1, engine = 'sqlite', alg = 'RS256', extraEnv = {}, appArgs = [], scope = 'api' } = {}) {
+  const store = await freshStore(engine)
+  store.env.FIELDGATE_SIGNING_ALG = alg
+  let tenant
   try {
-    const jwt = assertRs256Jwt(fg.token.access_token, 'Fieldgate')
+    tenant = await fieldgateCli(store.env, 'tenants', 'create', '--name', 'Bench Field Services', '--environment', 'sandbox')
+  } catch (err) {
+    if (/FIELDGATE_SIGNING_ALG/.test(err.message)) throw new AlgorithmRefused(`Fieldgate refuses FIELDGATE_SIGNING_ALG=${alg}: ${err.message.trim().split('\n').slice(-1)[0]}`)
+    throw err
+  }
+  const app = await fieldgateCli(store.env, 'apps', 'create', '--name', 'bench client', '--kind', 'private', '--tenant', tenant.id, ...appArgs)
+  if (!app.client_id || !app.client_secret) throw new Error(`fieldgate apps create gave no credentials: ${JSON.stringify(app)}`)
+  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: app.client_id, client_secret: app.client_secret, scope }).toString()
+  const server = await serve(store, workers, extraEnv, (url) => postToken(`${url}/oauth/token`, body))
+  return { ...server, token: server.ready, body, env: store.env, store, tenant, app, alg }
+}
+
+async function stopFieldgate(fg) {
+  await stopChild(fg.info)
+  await fg.store.drop()
+}
+
+/** What a measurement of a server says about its setting, beside the figures. */
+const about = (fg) => ({ engine: fg.store.engine, alg: fg.alg, ...(fg.store.engine === 'postgres' ? { redis: true } : {}) })
+
+// ---------------------------------------------------------------------------------------------------
+// Token endpoint
+
+async function benchFieldgateTokens({ workers, engine = 'sqlite', alg = 'RS256' }) {
+  const fg = await startFieldgate({ workers, engine, alg })
+  try {
+    const jwt = assertJwt(fg.token.access_token, 'Fieldgate', alg)
+    const rateLimit = engine === 'postgres' ? rateLimitSeen(fg) : undefined
     const m = await load(
-      `Fieldgate token endpoint (${WORKERS} workers)`,
-      {
-        url: `${fg.url}/oauth/token`,
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: fg.body,
-      },
+      `Fieldgate token endpoint, ${alg}, ${engine} (${workers} worker${workers > 1 ? 's' : ''})`,
+      { url: `${fg.url}/oauth/token`, method: 'POST', headers: FORM, body: fg.body },
       fg.info,
     )
-    return { ...m, jwt }
+    if (rateLimit) rateLimit.redisKeys = await redisKeysOf(fg)
+    return { ...m, jwt, ...about(fg), ...(rateLimit ? { rateLimit } : {}) }
   } finally {
-    await stopChild(fg.info)
+    await stopFieldgate(fg)
   }
 }
 
+/** The per-client token limit's draft RateLimit headers on the first answer: the limit is on, at BIG_LIMIT. */
+function rateLimitSeen(fg) {
+  const limit = fg.token.headers.get('ratelimit-limit')
+  if (limit !== BIG_LIMIT) throw new Error(`expected the token rate limits on (ratelimit-limit ${BIG_LIMIT}), got ratelimit-limit ${limit}`)
+  return { tokenPerClient: Number(BIG_LIMIT), tokenPerAddress: Number(BIG_LIMIT), window: 'default', header: limit }
+}
+
+/** Counts the run's rate-limit keys in Redis (then deletes them): none would mean Redis was not in the path. */
+async function redisKeysOf(fg) {
+  const keys = await dropRedisKeys(fg.store.rateLimitPrefix)
+  if (keys === 0) throw new Error(`no rate-limit keys under ${fg.store.rateLimitPrefix} in Redis: the limits did not count there`)
+  return keys
+}
+
+/** A token endpoint that is not Fieldgate, from `peers/`: its READY line, one checked token, the load. */
+async function benchPeer(label, file, workers, env, alg, readyBody) {
+  const port = await freePort()
+  const info = startChild(label, [path.join(benchDir, 'peers', file)], { PORT: String(port), BENCH_WORKERS: String(workers), ...env }, { cpus: SERVER_CPUS })
+  try {
+    const ready = await waitReady(info, async () =>
+      info.output
+        .split('\n')
+        .find((l) => l.startsWith('READY '))
+        ?.split(' '),
+    )
+    const { url, body } = readyBody(port, ready)
+    const token = await postToken(url, body)
+    const jwt = assertJwt(token.access_token, label, alg)
+    const m = await load(label, { url, method: 'POST', headers: FORM, body }, info)
+    return { ...m, jwt, info }
+  } finally {
+    await stopChild(info)
+  }
+}
+
+async function benchOidcProvider(workers) {
+  const m = await benchPeer(`oidc-provider token endpoint (${workers} worker${workers > 1 ? 's' : ''})`, 'oidc-provider.mjs', workers, {}, 'RS256', (port, ready) => {
+    const [, , clientId, clientSecret] = ready
+    return {
+      url: `http://${HOST}:${port}/token`,
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, scope: 'api' }).toString(),
+    }
+  })
+  const lines = m.info.output.split('\n').map((l) => l.trim())
+  const warnings = [...new Set(lines.filter((l) => /^oidc-provider (WARNING|NOTICE)|Warning|DeprecationWarning/.test(l)))]
+  const serverErrors = lines.filter((l) => /server_error/.test(l)).length
+  const { info: _info, ...rest } = m
+  return { ...rest, warnings, serverErrors }
+}
+
+/** The practical ceiling: node:http plus one signature per request, nothing else (peers/bare-signer.mjs). */
+async function benchBareSigner(workers, alg = 'RS256') {
+  const { info: _info, ...m } = await benchPeer(
+    `bare node:http signer, ${alg} (${workers} worker${workers > 1 ? 's' : ''})`,
+    'bare-signer.mjs',
+    workers,
+    { BENCH_ALG: alg },
+    alg,
+    (port) => ({
+      url: `http://${HOST}:${port}/oauth/token`,
+      body: 'grant_type=client_credentials&client_id=x&client_secret=y&scope=api',
+    }),
+  )
+  return { ...m, alg }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Validation, the resource API, the Data API
+
 async function benchFieldgateValidation() {
-  const fg = await startFieldgate(1)
+  const fg = await startFieldgate()
   try {
     const token = fg.token.access_token
-    assertRs256Jwt(token, 'Fieldgate')
+    assertJwt(token, 'Fieldgate')
     const url = `${fg.url}/api/rest/v2/workorders`
     const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) })
     const text = await res.text()
@@ -205,12 +375,9 @@ async function benchFieldgateValidation() {
     const baseline = await load('Fieldgate HTTP baseline (1 worker)', { url: `${fg.url}/.well-known/oauth-authorization-server`, method: 'GET' }, fg.info)
     return { ...m, responseBytes: text.length, baseline }
   } finally {
-    await stopChild(fg.info)
+    await stopFieldgate(fg)
   }
 }
-
-// ---------------------------------------------------------------------------------------------------
-// Issue 5: the resource API with JWT and opaque tokens, and Data API dispatch
 
 async function seedAlerts(url, token, n) {
   for (let i = 0; i < n; i++) {
@@ -223,8 +390,9 @@ async function seedAlerts(url, token, n) {
   }
 }
 
+/** GET /v1/alerts (5 records) with a client-credentials JWT and with an opaque connection token. */
 async function benchResourceApi() {
-  const fg = await startFieldgate(1, {}, ['--scopes', 'api alerts:write'], 'alerts:write')
+  const fg = await startFieldgate({ appArgs: ['--scopes', 'api alerts:write'], scope: 'alerts:write' })
   try {
     const jwt = fg.token.access_token
     const opaque = await connectThroughConsent(fg)
@@ -240,7 +408,26 @@ async function benchResourceApi() {
     )
     return { withJwt, withOpaque }
   } finally {
-    await stopChild(fg.info)
+    await stopFieldgate(fg)
+  }
+}
+
+/** POST /v1/alerts at full load: a record per request, one SQLite commit each (the app has no Data API URL, so no event). */
+async function benchAlertsPost() {
+  const fg = await startFieldgate({ appArgs: ['--scopes', 'alerts:write'], scope: 'alerts:write' })
+  try {
+    const opts = {
+      url: `${fg.url}/v1/alerts`,
+      method: 'POST',
+      headers: { authorization: `Bearer ${fg.token.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'Bench alert' }),
+    }
+    const first = await fetch(opts.url, { ...opts, signal: AbortSignal.timeout(5000) })
+    if (first.status !== 201) throw new Error(`POST /v1/alerts answered ${first.status}: ${(await first.text()).slice(0, 200)}`)
+    await first.arrayBuffer().catch(() => {})
+    return await load('POST /v1/alerts (1 worker)', opts, fg.info)
+  } finally {
+    await stopFieldgate(fg)
   }
 }
 
@@ -264,7 +451,7 @@ async function benchWebhooks() {
   const port = await freePort()
   const hook = `http://${HOST}:${port}/data-api`
   const retryFast = { FIELDGATE_WEBHOOK_POLL_MS: '50', FIELDGATE_WEBHOOK_BASE_DELAY_MS: '100', FIELDGATE_WEBHOOK_MAX_DELAY_MS: '200', FIELDGATE_WEBHOOK_ALLOW_PRIVATE_TARGETS: '1' }
-  const fg = await startFieldgate(1, retryFast, ['--scopes', 'alerts:write', '--data-api-url', hook], 'alerts:write')
+  const fg = await startFieldgate({ extraEnv: retryFast, appArgs: ['--scopes', 'alerts:write', '--data-api-url', hook], scope: 'alerts:write' })
   try {
     const r = await cannon({
       url: `${fg.url}/v1/alerts`,
@@ -284,79 +471,83 @@ async function benchWebhooks() {
     log(`Data API: ${WEBHOOK_EVENTS} events delivered in ${seconds.toFixed(2)} s after the receiver came up`)
     return { events: WEBHOOK_EVENTS, perSecond: WEBHOOK_EVENTS / seconds, seconds, writesPerSecond: r['2xx'] / r.duration }
   } finally {
-    await stopChild(fg.info)
+    await stopFieldgate(fg)
     receiver.closeAllConnections()
     receiver.close()
   }
 }
 
 // ---------------------------------------------------------------------------------------------------
-// 3: oidc-provider peer
+// Scale: client-credentials tokens for one tenant and for random tenants among N installs
 
-async function benchOidcProvider() {
-  const port = await freePort()
-  const info = startChild(`oidc-provider peer (${WORKERS} workers)`, [path.join(benchDir, 'peers/oidc-provider.mjs')], { PORT: String(port), BENCH_WORKERS: String(WORKERS) })
+/**
+ * One public sandbox app made by the CLI (with its own sandbox install), then `installs` tenants with
+ * an active grant of it seeded in bulk (lib/seed-installs.mjs), then the pinned server: FieldEdge JSON
+ * token requests (docs/dialects.md) naming one tenant, then a random seeded tenant per request, with
+ * the server's RSS sampled during the random run and after it.
+ */
+async function benchScale(engine, installs) {
+  const store = await freshStore(engine)
+  let server
   try {
-    const ready = await waitReady(info, async () => {
-      const line = info.output.split('\n').find((l) => l.startsWith('READY '))
-      return line ? line.split(' ') : undefined
+    const app = await fieldgateCli(store.env, 'apps', 'create', '--name', 'Bench marketplace app', '--kind', 'public', '--environment', 'sandbox', '--scopes', 'api')
+    if (!app.client_secret || !app.sandbox_target_id) throw new Error(`fieldgate apps create made no public sandbox app: ${JSON.stringify(app)}`)
+    log(`scale, ${engine}: seeding ${installs.toLocaleString('en-US')} installs`)
+    const seed = engine === 'sqlite' ? await seedSqlite(store.dataDir, app.client_id, installs) : await seedPostgres(store.url, store.schema, app.client_id, installs)
+    if (seed.changesAfter !== seed.changesBefore) throw new Error(`seeding wrote to the change feed (${seed.changesBefore} changes before, ${seed.changesAfter} after)`)
+    log(`scale, ${engine}: ${installs.toLocaleString('en-US')} installs seeded in ${seed.seconds.toFixed(1)} s; store ${(seed.bytes / 2 ** 20).toFixed(0)} MiB`)
+    const body = (target) => JSON.stringify({ client_id: app.client_id, client_secret: app.client_secret, target_id: target, grant_type: 'client_credentials' })
+    const JSON_TYPE = 'application/json'
+    server = await serve(store, 1, { FIELDGATE_SIGNING_ALG: 'RS256' }, (url) => postToken(`${url}/oauth/token`, body(tenantId(1)), JSON_TYPE))
+    await checkInstalls(server.url, body, installs, app.sandbox_target_id)
+    const atStart = await memoryMiB(server.info.child.pid)
+    const one = tenantId(Math.ceil(installs / 2))
+    const request = (pick) => ({
+      url: `${server.url}/oauth/token`,
+      requests: [{ method: 'POST', path: '/oauth/token', headers: { 'content-type': JSON_TYPE }, setupRequest: (req) => ({ ...req, body: body(pick()) }) }],
     })
-    const [, , clientId, clientSecret] = ready
-    const url = `http://${HOST}:${port}/token`
-    const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret, scope: 'api' }).toString()
-    const token = await postToken(url, body)
-    const jwt = assertRs256Jwt(token.access_token, 'oidc-provider')
-    const m = await load(
-      `oidc-provider token endpoint (${WORKERS} workers)`,
-      {
-        url,
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body,
-      },
-      info,
+    const n = installs.toLocaleString('en-US')
+    const oneRun = await load(
+      `scale, ${engine}, ${n} installs: one tenant`,
+      request(() => one),
+      server.info,
     )
-    const warnings = [
-      ...new Set(
-        info.output
-          .split('\n')
-          .map((l) => l.trim())
-          .filter((l) => /^oidc-provider (WARNING|NOTICE)|Warning|DeprecationWarning/.test(l)),
-      ),
-    ]
-    const errors = info.output.split('\n').filter((l) => /server_error/.test(l)).length
-    return { ...m, jwt, warnings, serverErrors: errors }
+    const afterOne = await memoryMiB(server.info.child.pid)
+    const rss = sampleRss(server.info.child.pid)
+    const randomRun = await load(
+      `scale, ${engine}, ${n} installs: random tenants`,
+      request(() => tenantId(1 + Math.floor(Math.random() * installs))),
+      server.info,
+    )
+    await sleep(1000)
+    const memory = await rss.stop()
+    log(
+      `scale, ${engine}: RSS ${atStart.rss.toFixed(0)} MiB once serving, ${afterOne.rss.toFixed(0)} MiB after the one-tenant run, peak ${memory.peakMiB.toFixed(0)} MiB during and after the random run (VmHWM ${memory.hwmMiB.toFixed(0)} MiB)`,
+    )
+    return { engine, installs, seed, startSeconds: server.startSeconds, one: oneRun, random: randomRun, rssAtStartMiB: atStart.rss, rssAfterOneMiB: afterOne.rss, ...memory }
   } finally {
-    await stopChild(info)
+    if (server) await stopChild(server.info)
+    await store.drop()
   }
 }
 
-/** The practical ceiling: node:http plus one RS256 signature per request, nothing else (peers/bare-signer.mjs). */
-async function benchBareSigner() {
-  const port = await freePort()
-  const info = startChild(`bare node:http signer (${WORKERS} workers)`, [path.join(benchDir, 'peers/bare-signer.mjs')], { PORT: String(port), BENCH_WORKERS: String(WORKERS) })
-  try {
-    await waitReady(info, async () => (info.output.includes('READY ') ? true : undefined))
-    const url = `http://${HOST}:${port}/oauth/token`
-    const body = 'grant_type=client_credentials&client_id=x&client_secret=y&scope=api'
-    assertRs256Jwt((await postToken(url, body)).access_token, 'bare signer')
-    return await load(
-      `bare node:http signer (${WORKERS} workers)`,
-      {
-        url,
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body,
-      },
-      info,
-    )
-  } finally {
-    await stopChild(info)
+/** The first, last and a random seeded tenant, and the CLI's own sandbox install, get a token naming them; one past the last does not. */
+async function checkInstalls(url, body, installs, sandboxTarget) {
+  const token = `${url}/oauth/token`
+  for (const target of [tenantId(1), tenantId(installs), tenantId(1 + Math.floor(Math.random() * installs)), sandboxTarget]) {
+    const answer = await postToken(token, body(target), 'application/json')
+    // docs/dialects.md: the FieldEdge answer is exactly these three fields.
+    if (Object.keys(answer).sort().join() !== 'access_token,expires_in,token_type') throw new Error(`the FieldEdge answer has other fields: ${Object.keys(answer).join(', ')}`)
+    const { payload } = assertJwt(answer.access_token, 'Fieldgate')
+    if (payload.tenant_id !== target) throw new Error(`a token for target_id ${target} names tenant ${payload.tenant_id}`)
   }
+  const res = await fetch(token, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(tenantId(installs + 1)) })
+  const refused = await res.json()
+  if (res.status !== 400 || refused.error !== 'invalid_grant') throw new Error(`a tenant that was not seeded got ${res.status} ${JSON.stringify(refused)}, not 400 invalid_grant`)
 }
 
 // ---------------------------------------------------------------------------------------------------
-// 2: in-process signing ceiling, worker_threads, nothing else running
+// Signing ceilings: in process on both cores (two-core run), or one thread on CPU 0 (pinned)
 
 const signers = new Set()
 function stopSigners() {
@@ -396,19 +587,96 @@ async function signingRate(mode, threads, inflight) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// Report
+/** node:crypto `alg` signatures a second in one worker thread of a process on CPU 0 (lib/ceiling.mjs). */
+async function pinnedSigningRate(alg) {
+  const label = `signing ceiling, node:crypto ${alg}, 1 thread on CPU ${SERVER_CPUS}`
+  log(`${label}: warm-up ${WARMUP} s, measuring ${DURATION} s`)
+  const before = await coreTimes()
+  const info = startChild(label, [path.join(benchDir, 'lib/ceiling.mjs'), alg, String(WARMUP * 1000), String(DURATION * 1000)], {}, { cpus: SERVER_CPUS })
+  try {
+    const done = await Promise.race([info.exit.then(() => true), sleep((WARMUP + DURATION + 60) * 1000).then(() => false)])
+    if (!done || info.code !== 0) throw new Error(`${label} ${done ? `exited with ${info.code}` : 'did not finish'}:\n${tail(info.output)}`)
+    const cores = coreShares(before, await coreTimes())
+    const result = JSON.parse(info.output.trim().split('\n').pop())
+    log(`${label}: ${Math.round(result.per_s)} signatures/s; its CPU ${Math.round(result.cpu_share * 100)} %, CPU 0 busy ${Math.round((cores[0].busy + cores[0].steal) * 100)} %`)
+    return { alg, rate: result.per_s, count: result.count, seconds: result.seconds, cpuShare: result.cpu_share, cores }
+  } finally {
+    await stopChild(info)
+  }
+}
 
-const fmtInt = (n) => Math.round(n).toLocaleString('en-US')
-const fmtMs = (n) => (Number.isInteger(n) ? `${n}` : n.toFixed(1))
-const fmtRatio = (n) => n.toFixed(2)
-const verdict = (ok) => (ok ? 'met' : '**not met**')
+// ---------------------------------------------------------------------------------------------------
+// The runs
+
+/** Today's run (issues 2 and 5): everything shares the two cores; 2 server processes, 100 connections. */
+async function twoCoreRun(sections) {
+  const r = {}
+  // The ceiling first, while nothing else runs.
+  if (sections.includes('ceiling')) {
+    r.ceil = await signingRate('jose', WORKERS, SIGN_INFLIGHT)
+    r.ceil1 = await signingRate('jose', 1, 1)
+    r.raw = await signingRate('node', WORKERS, 1)
+    r.raw1 = await signingRate('node', 1, 1)
+  }
+  // Then each server on its own.
+  if (sections.includes('tokens')) {
+    r.fg = await benchFieldgateTokens({ workers: WORKERS, engine: OPTS.engines[0] })
+    if (OPTS.engines.includes('postgres') && OPTS.engines[0] !== 'postgres') r.fgPostgres = await benchFieldgateTokens({ workers: WORKERS, engine: 'postgres' })
+    r.op = await benchOidcProvider(WORKERS)
+    r.bare = await benchBareSigner(WORKERS)
+  }
+  if (sections.includes('validation')) r.val = await benchFieldgateValidation()
+  if (sections.includes('resource')) r.res = await benchResourceApi()
+  if (sections.includes('dispatch')) r.hooks = await benchWebhooks()
+  return r
+}
+
+/** Issue 17: each server alone on CPU 0, this process (the load) on CPU 1, 50 connections. */
+async function pinnedRun(sections) {
+  const r = { skipped: [] }
+  const has = (s) => sections.includes(s)
+  if (has('ceiling')) {
+    r.ceiling = {}
+    for (const alg of ['RS256', 'ES256', 'EdDSA']) r.ceiling[alg] = await pinnedSigningRate(alg)
+  }
+  if (has('tokens')) {
+    r.fieldgate = {}
+    for (const engine of OPTS.engines) r.fieldgate[engine] = await benchFieldgateTokens({ workers: 1, engine })
+    r.oidcProvider = await benchOidcProvider(1)
+    r.bare = await benchBareSigner(1, 'RS256')
+  }
+  if (has('algs')) {
+    r.algs = {}
+    for (const alg of ['EdDSA', 'ES256']) {
+      try {
+        r.algs[alg] = await benchFieldgateTokens({ workers: 1, alg })
+      } catch (err) {
+        if (!(err instanceof AlgorithmRefused)) throw err
+        if (!OPTS.skipMissing) throw new Error(`${err.message}\nThis build cannot sign with ${alg}; --skip-missing skips it with a note instead.`)
+        log(`skipped: ${err.message}`)
+        r.skipped.push({ section: 'algs', alg, reason: err.message })
+      }
+    }
+    r.bareEdDSA = await benchBareSigner(1, 'EdDSA')
+  }
+  if (has('validation')) r.validation = await benchFieldgateValidation()
+  if (has('resource')) r.resource = await benchResourceApi()
+  if (has('alerts_post')) r.alertsPost = await benchAlertsPost()
+  if (has('dispatch')) r.dispatch = await benchWebhooks()
+  if (has('scale')) {
+    r.scale = []
+    for (const engine of OPTS.engines) for (const installs of OPTS.scaleCurve ? SCALE_CURVE : [SCALE_INSTALLS]) r.scale.push(await benchScale(engine, installs))
+  }
+  return r
+}
+
+// ---------------------------------------------------------------------------------------------------
 
 async function environment() {
   const base =
     process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : ['node', path.relative(process.cwd(), process.argv[1]) || process.argv[1], ...process.argv.slice(2)].join(' ')
   return {
-    ...(await runFacts(base, ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_SIGN_INFLIGHT'])),
+    ...(await runFacts(base, ['BENCH_DURATION', 'BENCH_WARMUP', 'BENCH_SIGN_INFLIGHT', 'BENCH_SCALE_INSTALLS', 'BENCH_SCALE_CURVE'])),
     versions: {
       fieldgate: await packageVersion('package.json'),
       oidcProvider: await packageVersion('node_modules/oidc-provider/package.json'),
@@ -418,102 +686,6 @@ async function environment() {
   }
 }
 
-function report(env, r) {
-  const { fg, op, bare, val, ceil, ceil1, raw, raw1, res, hooks } = r
-  // The ceiling is the fastest way this machine signs RS256 in process: node:crypto on both cores.
-  const ceiling = Math.max(raw.rate, ceil.rate)
-  const toCeiling = fg.rps / ceiling
-  const toPeer = fg.rps / op.rps
-  const L = []
-  L.push('# Fieldgate benchmark', '')
-  L.push(`- Date: ${env.date}`)
-  L.push(`- Command: \`${env.command}\``)
-  L.push(`- Node ${env.node}; CPU ${env.cpu}; ${env.os}; ${env.memory}; load average at start ${env.loadAtStart}`)
-  L.push(`- Fieldgate ${env.versions.fieldgate} at ${env.commit}; oidc-provider ${env.versions.oidcProvider}; autocannon ${env.versions.autocannon}; jose ${env.versions.jose}`)
-  L.push(
-    `- Load: autocannon ${CONNECTIONS} connections, pipelining ${PIPELINING}, ${WARMUP} s warm-up discarded, then ${DURATION} s measured; 127.0.0.1; one server at a time; only 2xx responses counted`,
-  )
-  L.push('')
-  L.push('## Client-credentials token endpoint (RS256 JWT access tokens)', '')
-  L.push('| Server | tokens/s | p50 | p99 |')
-  L.push('|---|---:|---:|---:|')
-  L.push(`| Fieldgate, \`fieldgate serve --workers ${WORKERS}\` | ${fmtInt(fg.rps)} | ${fmtMs(fg.p50)} ms | ${fmtMs(fg.p99)} ms |`)
-  L.push(`| oidc-provider ${env.versions.oidcProvider}, node:cluster ${WORKERS} workers | ${fmtInt(op.rps)} | ${fmtMs(op.p50)} ms | ${fmtMs(op.p99)} ms |`)
-  L.push(
-    `| Reference: bare node:http that only signs, node:cluster ${WORKERS} workers (\`bench/peers/bare-signer.mjs\`) | ${fmtInt(bare.rps)} | ${fmtMs(bare.p50)} ms | ${fmtMs(bare.p99)} ms |`,
-  )
-  L.push('')
-  L.push('## RS256 signing ceiling (in process, nothing else running)', '')
-  L.push('| Signer | signatures/s |')
-  L.push('|---|---:|')
-  L.push(`| jose \`SignJWT\`, CryptoKey RS256 2048, both cores (${ceil.threads} worker_threads × ${ceil.inflight} in flight), reference | ${fmtInt(ceil.rate)} |`)
-  L.push(`| jose \`SignJWT\`, single core (1 worker_thread, 1 in flight) | ${fmtInt(ceil1.rate)} |`)
-  L.push(`| node:crypto \`sign()\` on a KeyObject, both cores (${raw.threads} worker_threads): **the ceiling** | ${fmtInt(raw.rate)} |`)
-  L.push(`| node:crypto \`sign()\` on a KeyObject, single core, reference | ${fmtInt(raw1.rate)} |`)
-  L.push('')
-  L.push('## Protected API: RS256 token validation per process', '')
-  L.push('| Server | req/s | p50 | p99 |')
-  L.push('|---|---:|---:|---:|')
-  L.push(`| Fieldgate, \`fieldgate serve --workers 1\`, \`GET /api/rest/v2/workorders\` with a Bearer token | ${fmtInt(val.rps)} | ${fmtMs(val.p50)} ms | ${fmtMs(val.p99)} ms |`)
-  L.push(
-    `| Same process, \`GET /.well-known/oauth-authorization-server\` without a token (reference: HTTP stack alone) | ${fmtInt(val.baseline.rps)} | ${fmtMs(val.baseline.p50)} ms | ${fmtMs(val.baseline.p99)} ms |`,
-  )
-  L.push('')
-  L.push('## Resource API and Data API (issue 5), one process', '')
-  L.push('| Measurement | rate | p50 | p99 |')
-  L.push('|---|---:|---:|---:|')
-  L.push(`| \`GET /v1/alerts\` (5 records) with a client-credentials JWT | ${fmtInt(res.withJwt.rps)} req/s | ${fmtMs(res.withJwt.p50)} ms | ${fmtMs(res.withJwt.p99)} ms |`)
-  L.push(
-    `| \`GET /v1/alerts\` (5 records) with an opaque connection token | ${fmtInt(res.withOpaque.rps)} req/s | ${fmtMs(res.withOpaque.p50)} ms | ${fmtMs(res.withOpaque.p99)} ms |`,
-  )
-  L.push(`| Data API dispatch: a backlog of ${fmtInt(hooks.events)} signed events to a local receiver | ${fmtInt(hooks.perSecond)} events/s | | |`)
-  L.push(`| \`POST /v1/alerts\` that wrote that backlog (record and event in one transaction, 10 connections) | ${fmtInt(hooks.writesPerSecond)} req/s | | |`)
-  L.push('')
-  L.push(`The backlog was written while the receiver was down; once it listened, the outbox drained in ${hooks.seconds.toFixed(2)} s. Rate limits are off in every run here.`)
-  L.push('')
-  L.push('## Targets', '')
-  L.push('| Check | Value | Target | |')
-  L.push('|---|---:|---:|---|')
-  L.push(
-    `| Fieldgate / signing ceiling (fastest in-process RS256 signer, both cores: ${fmtInt(ceiling)}/s) | ${fmtRatio(toCeiling)} | ≥ ${TARGETS.ceilingRatio} | ${verdict(toCeiling >= TARGETS.ceilingRatio)} |`,
-  )
-  L.push(`| Fieldgate / oidc-provider | ${fmtRatio(toPeer)} | ≥ ${TARGETS.peerRatio} | ${verdict(toPeer >= TARGETS.peerRatio)} |`)
-  L.push(`| Fieldgate token endpoint p99 | ${fmtMs(fg.p99)} ms | < ${TARGETS.p99Ms} ms | ${verdict(fg.p99 < TARGETS.p99Ms)} |`)
-  L.push(`| Validation, one process | ${fmtInt(val.rps)} req/s | ≥ ${fmtInt(TARGETS.validationRps)} req/s | ${verdict(val.rps >= TARGETS.validationRps)} |`)
-  L.push(`| Fieldgate / jose-on-WebCrypto signing rate (reference, no target) | ${fmtRatio(fg.rps / ceil.rate)} | | |`)
-  L.push(`| Bare node:http signer / signing ceiling (what any Node.js server can reach here, no target) | ${fmtRatio(bare.rps / ceiling)} | | |`)
-  L.push(`| Fieldgate / bare node:http signer (no target) | ${fmtRatio(fg.rps / bare.rps)} | | |`)
-  L.push('')
-  L.push('## Notes', '')
-  L.push(
-    `- The load generator (autocannon) runs on the same ${env.cores} cores as the server under test, so the servers get less than the ${WORKERS} cores the signing ceiling uses; the ceiling ratio is therefore pessimistic for Fieldgate and the same handicap applies to oidc-provider.`,
-  )
-  L.push(
-    "- The ceiling is the faster in-process signer, node:crypto `sign()` (Fieldgate's token path signs with it, `packages/core/src/tokens/jws.ts`); jose on WebCrypto spends more CPU per signature and is shown for reference only.",
-  )
-  L.push(
-    `- Token requests: form-encoded \`grant_type=client_credentials&client_id=…&client_secret=…&scope=api\` to both servers (oidc-provider's client uses \`client_secret_post\`). Access tokens: Fieldgate ${fg.jwt.claims} claims, ${fg.jwt.bytes} bytes; oidc-provider ${op.jwt.claims} claims, ${op.jwt.bytes} bytes; both checked to be RS256 \`at+jwt\` before the runs.`,
-  )
-  L.push(
-    '- Fieldgate stores: fresh SQLite store in a temporary FIELDGATE_DATA_DIR per server, one sandbox tenant, one private app. oidc-provider: in-memory development adapter (JWT access tokens are not stored), static client, RS256 key generated at start.',
-  )
-  L.push(
-    `- Validation run: the tenant has no work orders, so each response is an empty page (${val.responseBytes} bytes); a token with a broken signature was checked to get 401 first.`,
-  )
-  L.push(
-    `- Failures counted (non-2xx, errors, timeouts): Fieldgate tokens ${fg.failed}, oidc-provider ${op.failed}, validation ${val.failed} (the run aborts above ${MAX_FAILURE_RATE * 100} %).`,
-  )
-  if (op.warnings.length) L.push(`- oidc-provider printed: ${op.warnings.map((w) => `"${w}"`).join('; ')}`)
-  if (env.cores !== WORKERS)
-    L.push(`- This machine has ${env.cores} cores; the harness always uses ${WORKERS} server processes and ${WORKERS} signing threads (the reference machine's cores).`)
-  if (op.serverErrors) L.push(`- oidc-provider logged ${op.serverErrors} server_error events.`)
-  if (Number(env.loadAtStart.split(' ')[0]) > env.cores * 0.25)
-    L.push(`- **The machine was not quiet** (load average ${env.loadAtStart} at start): treat these figures as provisional.`)
-  return L.join('\n') + '\n'
-}
-
-// ---------------------------------------------------------------------------------------------------
-
 async function preflight() {
   const main = path.join(root, 'packages/cli/dist/src/main.js')
   try {
@@ -521,11 +693,19 @@ async function preflight() {
   } catch {
     throw new Error(`${path.relative(root, main)} is missing: build first with \`npx tsc -b\``)
   }
-  for (const dep of ['autocannon', 'oidc-provider', 'jose']) {
+  for (const dep of ['autocannon', 'oidc-provider', 'jose', 'better-sqlite3', 'pg', 'ioredis']) {
     try {
       await stat(path.join(root, 'node_modules', dep, 'package.json'))
     } catch {
-      throw new Error(`${dep} is not installed: run \`npm install\``)
+      throw new Error(`${dep} is not installed: run \`npm ci\``)
+    }
+  }
+  if (OPTS.pinned) {
+    const cpus = await allowedCpus()
+    if (os.cpus().length < 2) throw new Error('--pinned needs two CPUs: the server on CPU 0, the load on CPU 1')
+    if (cpus !== GENERATOR_CPUS) {
+      await pinSelf(GENERATOR_CPUS)
+      log(`this process (the load generator) moved from CPUs ${cpus} to CPU ${GENERATOR_CPUS}`)
     }
   }
 }
@@ -533,28 +713,27 @@ async function preflight() {
 async function main() {
   await preflight()
   const env = await environment()
-  log(`${env.command}: node ${env.node}, ${env.cpu}, ${WARMUP} s warm-up + ${DURATION} s per measurement`)
+  const mode = OPTS.pinned ? 'pinned' : 'two-core'
+  log(`${env.command}: node ${env.node}, ${env.cpu}, ${mode}, sections ${OPTS.sections.join(', ')}; ${WARMUP} s warm-up + ${DURATION} s per measurement`)
   if (Number(env.loadAtStart.split(' ')[0]) > env.cores * 0.25) log(`warning: load average ${env.loadAtStart}; figures will be noisy`)
-  const r = {}
-  // 2 first, while nothing else runs.
-  r.ceil = await signingRate('jose', WORKERS, SIGN_INFLIGHT)
-  r.ceil1 = await signingRate('jose', 1, 1)
-  r.raw = await signingRate('node', WORKERS, 1)
-  r.raw1 = await signingRate('node', 1, 1)
-  // Then each server on its own.
-  r.fg = await benchFieldgateTokens()
-  r.op = await benchOidcProvider()
-  r.bare = await benchBareSigner()
-  r.val = await benchFieldgateValidation()
-  r.res = await benchResourceApi()
-  r.hooks = await benchWebhooks()
-  const md = report(env, r)
+  const settings = { mode, sections: OPTS.sections, engines: OPTS.engines, connections: CONNECTIONS, pipelining: PIPELINING, warmup_s: WARMUP, duration_s: DURATION }
+  let json, md
+  if (OPTS.pinned) {
+    const r = await pinnedRun(OPTS.sections)
+    json = pinnedJson(env, { ...settings, scale_installs: OPTS.scaleCurve ? SCALE_CURVE : [SCALE_INSTALLS], server_cpus: SERVER_CPUS, generator_cpus: GENERATOR_CPUS }, r)
+    md = pinnedReport(json)
+  } else {
+    const r = await twoCoreRun(OPTS.sections)
+    const s = { ...settings, workers: WORKERS, sign_inflight: SIGN_INFLIGHT, max_failure_rate: MAX_FAILURE_RATE }
+    json = twoCoreJson(env, s, r)
+    md = twoCoreReport(env, s, r)
+  }
   const out = path.join(benchDir, 'results')
   await mkdir(out, { recursive: true })
   await writeFile(path.join(out, 'latest.md'), md)
-  await writeFile(path.join(out, 'latest.json'), JSON.stringify({ env, settings: { CONNECTIONS, PIPELINING, WARMUP, DURATION, SIGN_INFLIGHT }, results: r }, null, 2) + '\n')
-  process.stdout.write(md)
-  log(`written ${path.relative(process.cwd(), path.join(out, 'latest.md'))}`)
+  await writeFile(path.join(out, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`)
+  process.stdout.write(OPTS.json ? `${JSON.stringify(json, null, 2)}\n` : md)
+  log(`written ${path.relative(process.cwd(), path.join(out, 'latest.md'))} and latest.json`)
 }
 
 main()

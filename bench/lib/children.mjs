@@ -42,9 +42,14 @@ export function childEnv(extra = {}) {
   return env
 }
 
-/** `node <args>` in its own process group; its output (the last 128-256 KiB) is kept for error messages. */
-export function startChild(label, args, env) {
-  const child = spawn(process.execPath, args, { cwd: root, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+/**
+ * `node <args>` in its own process group; its output (the last 128-256 KiB) is kept for error messages.
+ * With `cpus` (a taskset list, e.g. '0') it runs as `taskset -c <cpus> node <args>`: taskset execs node, so
+ * the pid is node's, and every thread and child it makes stays on those CPUs.
+ */
+export function startChild(label, args, env, { cpus } = {}) {
+  const [command, argv] = cpus === undefined ? [process.execPath, args] : ['taskset', ['-c', cpus, process.execPath, ...args]]
+  const child = spawn(command, argv, { cwd: root, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const info = { label, child, output: '', exited: false, code: null, signal: null }
   const keep = (chunk) => {
     info.output += chunk

@@ -1,15 +1,16 @@
-// One signing loop per worker thread, for the in-process RS256 signing ceiling (bench/run.mjs).
+// One signing loop per worker thread, for the in-process signing ceiling (bench/run.mjs, lib/ceiling.mjs).
 // mode 'jose': jose SignJWT on a WebCrypto CryptoKey (RSASSA-PKCS1-v1_5, 2048-bit), `inflight` signatures
 //              outstanding at a time (WebCrypto signs on libuv's threadpool, so 1 keeps a thread to one core).
-// mode 'node': node:crypto sign() on a KeyObject, synchronous, the primitive Fieldgate's hot path uses.
+// mode 'node': node:crypto sign() on a KeyObject, synchronous, the primitive Fieldgate's hot path uses;
+//              `alg` RS256 (the default), ES256 or EdDSA (lib/signers.mjs).
 // Protocol: posts {type:'ready'}, waits for {type:'start'}, signs warmupMs (discarded) then durationMs,
 // posts {type:'done', count, seconds}.
 import { parentPort, workerData } from 'node:worker_threads'
-import { randomUUID, sign as nodeSign, generateKeyPairSync } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import { SignJWT, generateKeyPair } from 'jose'
+import { nodeSigner } from './signers.mjs'
 
-const { mode, inflight = 1, warmupMs, durationMs } = workerData
-const alg = 'RS256'
+const { mode, alg = 'RS256', inflight = 1, warmupMs, durationMs } = workerData
 const kid = 'bench-key-1'
 
 // ~10 claims, shaped like an RFC 9068 client-credentials access token.
@@ -31,21 +32,22 @@ const claims = () => {
 
 let signOne
 if (mode === 'jose') {
+  if (alg !== 'RS256') throw new Error('the jose signer is the RS256 reference only')
   const { privateKey } = await generateKeyPair(alg, { modulusLength: 2048 })
   if (!(privateKey instanceof CryptoKey)) throw new Error('expected a WebCrypto CryptoKey')
   signOne = () => new SignJWT(claims()).setProtectedHeader({ alg, kid, typ: 'at+jwt' }).sign(privateKey)
 } else if (mode === 'node') {
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const signInput = nodeSigner(alg)
   const enc = (v) => Buffer.from(JSON.stringify(v)).toString('base64url')
   signOne = () => {
     const input = `${enc({ alg, kid, typ: 'at+jwt' })}.${enc(claims())}`
-    return `${input}.${nodeSign('sha256', Buffer.from(input), privateKey).toString('base64url')}`
+    return `${input}.${signInput(Buffer.from(input)).toString('base64url')}`
   }
 } else {
   throw new Error(`unknown mode ${mode}`)
 }
 
-// Sanity: one token, three parts, header says RS256.
+// Sanity: one token, three parts, header says the algorithm asked for.
 const sample = await signOne()
 const header = JSON.parse(Buffer.from(sample.split('.')[0], 'base64url').toString())
 if (sample.split('.').length !== 3 || header.alg !== alg) throw new Error('signer produced an unexpected token')

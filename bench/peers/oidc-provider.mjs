@@ -1,5 +1,6 @@
 // Peer for bench/run.mjs: oidc-provider (npm `oidc-provider` v9) issuing RS256 JWT access tokens for the
 // client_credentials grant, on node:cluster with BENCH_WORKERS processes (default 2) on 127.0.0.1:PORT.
+// With BENCH_WORKERS=1 it is one process, no cluster, like `fieldgate serve --workers 1`.
 //
 //   PORT=4500 node bench/peers/oidc-provider.mjs
 //
@@ -17,15 +18,20 @@ const workers = Number(process.env.BENCH_WORKERS ?? 2)
 const client = { client_id: 'bench-client', client_secret: 'bench-secret-0123456789abcdefghijklmnopqrstuvwxyz' }
 const resource = 'https://api.example'
 
-if (!Number.isInteger(port) || port <= 0) {
-  console.error('oidc-provider peer: set PORT')
+if (!Number.isInteger(port) || port <= 0 || !Number.isInteger(workers) || workers < 1) {
+  console.error('oidc-provider peer: set PORT (and BENCH_WORKERS to 1 or more)')
   process.exit(2)
 }
 
-if (cluster.isPrimary) {
+/** One RS256 signing key as a private JWK. */
+async function signingJwk() {
   const { generateKeyPair, exportJWK } = await import('jose')
   const { privateKey } = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true })
-  const jwk = { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: 'bench-rs256' }
+  return { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: 'bench-rs256' }
+}
+
+if (workers > 1 && cluster.isPrimary) {
+  const jwk = await signingJwk()
   let listening = 0
   let stopping = false
   cluster.on('message', (_worker, msg) => {
@@ -46,6 +52,7 @@ if (cluster.isPrimary) {
   process.once('SIGINT', () => stop(0))
   for (let i = 0; i < workers; i++) cluster.fork({ BENCH_JWK: JSON.stringify(jwk) })
 } else {
+  const jwk = process.env.BENCH_JWK ? JSON.parse(process.env.BENCH_JWK) : await signingJwk()
   const { default: Provider } = await import('oidc-provider')
   const provider = new Provider(`http://${host}:${port}`, {
     clients: [
@@ -59,7 +66,7 @@ if (cluster.isPrimary) {
       },
     ],
     ttl: { ClientCredentials: 3600 }, // Fieldgate's private-app default
-    jwks: { keys: [JSON.parse(process.env.BENCH_JWK)] },
+    jwks: { keys: [jwk] },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -79,6 +86,8 @@ if (cluster.isPrimary) {
   provider.on('server_error', (_ctx, err) => console.error('oidc-provider server_error', err))
   const server = http.createServer(provider.callback())
   server.keepAliveTimeout = 72_000 // like Fieldgate's (Fastify's default), so autocannon keeps its connections
-  server.listen(port, host, () => process.send?.('listening'))
-  process.once('SIGTERM', () => server.close(() => process.exit(0)))
+  const ready = () => (cluster.isWorker ? process.send?.('listening') : process.stdout.write(`READY ${port} ${client.client_id} ${client.client_secret}\n`))
+  server.listen(port, host, ready)
+  if (cluster.isWorker) process.once('SIGTERM', () => server.close(() => process.exit(0)))
+  else for (const sig of ['SIGTERM', 'SIGINT']) process.once(sig, () => process.exit(0)) // keep-alive sockets would hold close() for 72 s
 }
