@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { defaultCacheEntries } from './cache.js'
 
 /** `EdDSA` is Ed25519 (RFC 8037). */
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256' | 'EdDSA'
@@ -788,7 +789,7 @@ const leafSettings: LeafSettings = {
     env: 'FIELDGATE_CACHE_ENTRIES',
     parse: whole,
     check: within(100, 10_000_000, ''),
-    default: 50_000,
+    default: defaultCacheEntries,
     doc: 'Entries each process caches per kind of record (clients, tenants with grants, grant states, opaque tokens), least recently used out first (100 to 10000000)',
   },
   logLevel: {

@@ -26,6 +26,23 @@ async function twoInstances(): Promise<[TestServer, TestServer]> {
   return [a, b]
 }
 
+/** A farm's owner, signed in at `server`, and a public app that connects through consent. */
+async function signedInFarmer(server: TestServer) {
+  const tenant = await createTenant(server.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+  const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
+  await createUser(server.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
+  const app = await createApp(server.runtime.ctx, cliActor, {
+    name: 'Field Mapper',
+    kind: 'public',
+    environment: 'sandbox',
+    scopes: 'fields:read:all',
+    redirectUris: ['https://partner.example/callback'],
+  })
+  const person = new Person(server, email)
+  assert.equal((await person.signIn()).status, 303)
+  return { app, person }
+}
+
 const status = async (server: TestServer, token: string) => (await request(server.url(WORKORDERS), { headers: bearer(token) })).status
 
 describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATABASE_URL is not set: several instances need PostgreSQL' }, () => {
@@ -94,18 +111,7 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
   })
 
   it('a code redeemed at both instances at once gives exactly one token', { timeout: 30_000 }, async () => {
-    const tenant = await createTenant(a.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
-    const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-    await createUser(a.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-    const app = await createApp(a.runtime.ctx, cliActor, {
-      name: 'Field Mapper',
-      kind: 'public',
-      environment: 'sandbox',
-      scopes: 'fields:read:all',
-      redirectUris: ['https://partner.example/callback'],
-    })
-    const person = new Person(a, email)
-    assert.equal((await person.signIn()).status, 303)
+    const { app, person } = await signedInFarmer(a)
     for (let round = 0; round < 3; round++) {
       const location = await person.decide({ client_id: app.app.clientId, scope: 'fields:read:all', state: 's' }, 'allow')
       const code = location.searchParams.get('code')!
@@ -118,18 +124,7 @@ describe('two instances on one PostgreSQL', { skip: databaseUrl ? false : 'DATAB
   })
 
   it('an opaque token revoked through one instance is refused by the other within 1 s, though the other caches it', { timeout: 30_000 }, async (t) => {
-    const tenant = await createTenant(a.runtime.ctx, cliActor, { name: `Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
-    const email = `owner-${randomBytes(4).toString('hex')}@farm.example`
-    await createUser(a.runtime.ctx, cliActor, { email, password: Person.password, tenantId: tenant.id, role: 'owner' })
-    const app = await createApp(a.runtime.ctx, cliActor, {
-      name: 'Field Mapper',
-      kind: 'public',
-      environment: 'sandbox',
-      scopes: 'fields:read:all',
-      redirectUris: ['https://partner.example/callback'],
-    })
-    const person = new Person(a, email)
-    assert.equal((await person.signIn()).status, 303)
+    const { app, person } = await signedInFarmer(a)
     const credentials = { client_id: app.app.clientId, client_secret: app.clientSecret }
     const connect = async (): Promise<string> => {
       const location = await person.decide({ client_id: app.app.clientId, scope: 'fields:read:all', state: 's' }, 'allow')

@@ -6,23 +6,8 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import {
-  TaggedLru,
-  StoreCache,
-  approveAuthorization,
-  authenticateAccessToken,
-  cliActor,
-  createApp,
-  hashSecret,
-  personActor,
-  revocationEndpoint,
-  tokenEndpoint,
-  validateAuthorizationRequest,
-  type App,
-  type CoreContext,
-  type User,
-} from '@fieldgate/core'
-import { openContext, person, pkcePair, privateApp, type TestContext } from './context.js'
+import { TaggedLru, StoreCache, authenticateAccessToken, cliActor, createApp, hashSecret, revocationEndpoint, type App, type CoreContext, type User } from '@fieldgate/core'
+import { connectPublicClient, openContext, person, privateApp, type TestContext } from './context.js'
 
 describe('TaggedLru', () => {
   it('forgets the least recently used entry first, never holding more than its capacity', () => {
@@ -97,14 +82,7 @@ describe('StoreCache on a SQLite store', () => {
   after(() => t.close())
 
   async function opaqueToken(): Promise<string> {
-    const { verifier, challenge } = pkcePair()
-    const req = await validateAuthorizationRequest(ctx, { client_id: agent.clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' }, true)
-    const location = await approveAuthorization(ctx, req, { userId: owner.id, tenantId, shownScopes: req.scopes, actor: personActor(owner, '127.0.0.1') })
-    const code = new URL(location).searchParams.get('code')!
-    const result = await tokenEndpoint(ctx, {
-      params: { client_id: agent.clientId, grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier },
-      authorization: undefined,
-    })
+    const { result } = await connectPublicClient(ctx, agent, owner, tenantId, REDIRECT)
     assert.match(result.accessToken, /^[0-9a-f]{64}$/)
     return result.accessToken
   }

@@ -18,8 +18,13 @@ import {
   loadConfig,
   securityLog,
   standardGrantTypes,
+  approveAuthorization,
+  personActor,
+  tokenEndpoint,
+  validateAuthorizationRequest,
   type App,
   type CoreContext,
+  type TokenResult,
   type NewAppInput,
   type Tenant,
   type User,
@@ -89,6 +94,25 @@ export async function person(ctx: CoreContext, role: 'owner' | 'admin' | 'member
   const t = await tenant(ctx, 'live')
   const user = await createUser(ctx, cliActor, { email: `p-${unique()}@farm.example`, password: PASSWORD, tenantId: t.id, role })
   return { user, tenant: t }
+}
+
+/**
+ * A public client's code flow as the pages run it: an authorization request with PKCE S256 to
+ * `redirectUri`, approved by `owner` for `tenantId` with the scopes shown, and the code exchanged.
+ */
+export async function connectPublicClient(
+  ctx: CoreContext,
+  app: App,
+  owner: User,
+  tenantId: string,
+  redirectUri: string,
+): Promise<{ result: TokenResult; code: string; verifier: string }> {
+  const { verifier, challenge } = pkcePair()
+  const req = await validateAuthorizationRequest(ctx, { client_id: app.clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256' }, true)
+  const location = await approveAuthorization(ctx, req, { userId: owner.id, tenantId, shownScopes: req.scopes, actor: personActor(owner, '127.0.0.1') })
+  const code = new URL(location).searchParams.get('code')!
+  const params = { client_id: app.clientId, grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier }
+  return { result: await tokenEndpoint(ctx, { params, authorization: undefined }), code, verifier }
 }
 
 /** An RFC 7636 pair from node:crypto, independent of the code under test. */

@@ -5,36 +5,20 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import {
-  OAuthError,
-  approveAuthorization,
-  authenticateAccessToken,
-  cliActor,
-  createApp,
-  personActor,
-  tokenEndpoint,
-  validateAuthorizationRequest,
-  type App,
-  type CoreContext,
-  type Params,
-  type TokenResult,
-  type User,
-} from '@fieldgate/core'
-import { openContext, person, pkcePair, type TestContext } from './context.js'
+import { OAuthError, authenticateAccessToken, cliActor, createApp, tokenEndpoint, type App, type CoreContext, type Params, type User } from '@fieldgate/core'
+import { connectPublicClient, openContext, person, type TestContext } from './context.js'
 
 const REDIRECT = 'http://127.0.0.1/cb'
 let t: TestContext
 let ctx: CoreContext
 let app: App
 let owner: User
-let userId: string
 let tenantId: string
 before(async () => {
   t = await openContext()
   ctx = t.ctx
   const p = await person(ctx)
   owner = p.user
-  userId = p.user.id
   tenantId = p.tenant.id
   app = (await createApp(ctx, cliActor, { name: 'Agent', kind: 'public', environment: 'live', scopes: 'api', redirectUris: [REDIRECT], publicClient: true })).app
 })
@@ -42,13 +26,7 @@ after(() => t.close())
 
 const token = (params: Params) => tokenEndpoint(ctx, { params: { client_id: app.clientId, ...params }, authorization: undefined })
 
-async function connect(): Promise<{ result: TokenResult; code: string; verifier: string }> {
-  const { verifier, challenge } = pkcePair()
-  const req = await validateAuthorizationRequest(ctx, { client_id: app.clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' }, true)
-  const location = await approveAuthorization(ctx, req, { userId, tenantId, shownScopes: req.scopes, actor: personActor(owner, '127.0.0.1') })
-  const code = new URL(location).searchParams.get('code')!
-  return { result: await token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier }), code, verifier }
-}
+const connect = () => connectPublicClient(ctx, app, owner, tenantId, REDIRECT)
 
 async function refused(promise: Promise<unknown>, error: string): Promise<void> {
   const err = await promise.then(
