@@ -32,52 +32,239 @@ class TransactionalSqliteAdapter extends SqliteAdapter {
   }
 }
 
+/** Transactions of one group: they commit with one COMMIT, so with one fsync between them. */
+interface Group {
+  /** Members whose work is done and waits for the group's COMMIT. */
+  readonly waiting: { durable: () => void; lost: (err: unknown) => void }[]
+  /** Tables the group wrote: a read outside a transaction of any other table may run inside it. */
+  readonly wrote: Set<string>
+  /** The group wrote a statement whose table could not be named: every outside read commits it first. */
+  wroteUnknown: boolean
+  commitQueued: boolean
+}
+
+/** At most this many transactions share one COMMIT, so a member never waits on an endless group. */
+const groupLimit = 256
+
+/**
+ * Group commit: with synchronous=FULL each COMMIT waits for the disk (an fsync), so concurrent writers
+ * share one. A transaction that begins while another's COMMIT is pending joins its transaction as a
+ * savepoint instead of beginning its own; the group commits once the current turn of the event loop
+ * has let every writer in flight join it. A member's commit resolves only after that COMMIT returned,
+ * so nothing is acknowledged before it is durable; a member that fails rolls back its savepoint alone.
+ */
 class SqliteDriver implements Driver {
-  private readonly connection: SqliteConnection
-  private readonly waiting: (() => void)[] = []
+  private readonly shared: SqliteConnection
+  private readonly free: Holder[] = []
+  private readonly turns: (() => void)[] = []
   private busy = false
+  private group: Group | undefined
 
   constructor(private readonly db: BetterSqlite.Database) {
-    this.connection = new SqliteConnection(db)
+    this.shared = new SqliteConnection(db)
   }
 
   async init(): Promise<void> {}
 
-  // One connection, one user at a time: a transaction holds it across awaits.
+  // One connection, one user at a time, in FIFO order: a transaction holds it across awaits. Each user
+  // gets a holder of its own (recycled, so Kysely's set of connections stays as small as the concurrency).
   async acquireConnection(): Promise<DatabaseConnection> {
-    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve))
-    this.busy = true
-    return this.connection
+    await this.take()
+    return this.free.pop() ?? new Holder(this)
   }
 
-  async releaseConnection(): Promise<void> {
-    const next = this.waiting.shift()
-    if (next) next()
-    else this.busy = false
+  async releaseConnection(c: DatabaseConnection): Promise<void> {
+    if (!(c instanceof Holder)) throw new Error('not a connection of this driver')
+    if (!c.handedOn) this.give()
+    c.handedOn = false
+    c.inTransaction = false
+    this.free.push(c)
   }
 
   // IMMEDIATE takes the write lock up front, waiting (busy_timeout) for other processes instead of
   // failing with SQLITE_BUSY when a deferred read lock cannot be upgraded.
   async beginTransaction(c: DatabaseConnection): Promise<void> {
-    await c.executeQuery(CompiledQuery.raw('begin immediate'))
+    const holder = this.holder(c)
+    if (!this.openGroup()) {
+      this.run('begin immediate')
+      this.group = { waiting: [], wrote: new Set(), wroteUnknown: false, commitQueued: false }
+    }
+    this.run('savepoint member')
+    holder.inTransaction = true
   }
+
   async commitTransaction(c: DatabaseConnection): Promise<void> {
-    await c.executeQuery(CompiledQuery.raw('commit'))
+    const holder = this.holder(c)
+    const group = this.openGroup()
+    holder.inTransaction = false
+    if (!group) throw new Error('the transaction was rolled back by SQLite')
+    this.run('release member')
+    const durable = new Promise<void>((durable, lost) => group.waiting.push({ durable, lost }))
+    if (group.waiting.length >= groupLimit) this.commitGroup(group)
+    else if (!group.commitQueued) {
+      group.commitQueued = true
+      // After this turn's I/O callbacks (other requests' writes) had their chance to join.
+      setImmediate(() => void this.commitWhenFree(group))
+    }
+    // The next user may join the group while this member waits for its COMMIT.
+    holder.handedOn = true
+    this.give()
+    await durable
   }
-  // A BEGIN that failed (SQLITE_BUSY) left no transaction: rolling back would hide the real error.
+
   async rollbackTransaction(c: DatabaseConnection): Promise<void> {
-    if (this.db.inTransaction) await c.executeQuery(CompiledQuery.raw('rollback'))
+    const holder = this.holder(c)
+    if (!holder.inTransaction) return
+    holder.inTransaction = false
+    const group = this.openGroup()
+    if (!group) return
+    if (group.waiting.length === 0) {
+      this.group = undefined
+      this.run('rollback')
+      return
+    }
+    try {
+      this.run('rollback to member')
+      this.run('release member')
+    } catch {
+      // SQLite may have rolled the whole transaction back (SQLITE_FULL, an I/O error): openGroup tells the others.
+      this.openGroup()
+    }
   }
+
   async destroy(): Promise<void> {
+    const group = this.openGroup()
+    if (group) this.commitGroup(group)
     this.db.close()
+  }
+
+  /** A statement of a user outside a transaction: it may not run inside an open group it could see into. */
+  beforeOwnStatement(sql: string): void {
+    const group = this.openGroup()
+    if (group && !(this.shared.isRead(sql) && !readsAny(sql, group))) this.commitGroup(group)
+  }
+
+  /** A statement inside a member: the tables it writes are remembered. */
+  afterMemberStatement(sql: string): void {
+    const group = this.group
+    if (!group || this.shared.isRead(sql)) return
+    const table = writtenTable(sql)
+    if (table) group.wrote.add(table)
+    else group.wroteUnknown = true
+  }
+
+  execute<R>(query: CompiledQuery): QueryResult<R> {
+    return this.shared.execute<R>(query)
+  }
+
+  stream<R>(query: CompiledQuery): IterableIterator<QueryResult<R>> {
+    return this.shared.stream<R>(query)
+  }
+
+  private async commitWhenFree(group: Group): Promise<void> {
+    await this.take()
+    try {
+      if (this.group === group) this.commitGroup(group)
+    } finally {
+      this.give()
+    }
+  }
+
+  /** COMMIT, then tell every member; the caller holds the connection. */
+  private commitGroup(group: Group): void {
+    this.group = undefined
+    try {
+      this.run('commit')
+    } catch (err) {
+      if (this.db.inTransaction) this.run('rollback')
+      for (const member of group.waiting) member.lost(err)
+      return
+    }
+    for (const member of group.waiting) member.durable()
+  }
+
+  /** The open group, unless SQLite rolled its transaction back on an error, when its members hear of it. */
+  private openGroup(): Group | undefined {
+    const group = this.group
+    if (!group || this.db.inTransaction) return group
+    this.group = undefined
+    const err = new Error('the transaction was rolled back by SQLite')
+    for (const member of group.waiting) member.lost(err)
+    return undefined
+  }
+
+  private holder(c: DatabaseConnection): Holder {
+    if (!(c instanceof Holder)) throw new Error('not a connection of this driver')
+    return c
+  }
+
+  private run(sql: string): void {
+    this.shared.execute(CompiledQuery.raw(sql))
+  }
+
+  private take(): Promise<void> | undefined {
+    if (!this.busy) {
+      this.busy = true
+      return undefined
+    }
+    return new Promise<void>((resolve) => this.turns.push(resolve))
+  }
+
+  private give(): void {
+    const next = this.turns.shift()
+    if (next) next()
+    else this.busy = false
   }
 }
 
-class SqliteConnection implements DatabaseConnection {
+/** What one user of the connection sees: its statements, and whether it is inside a transaction. */
+class Holder implements DatabaseConnection {
+  inTransaction = false
+  /** Its transaction committed into a group and passed the connection on before the group's COMMIT. */
+  handedOn = false
+  constructor(private readonly driver: SqliteDriver) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    this.before(query.sql)
+    const result = this.driver.execute<R>(query)
+    if (this.inTransaction) this.driver.afterMemberStatement(query.sql)
+    return result
+  }
+
+  async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    this.before(query.sql)
+    yield* this.driver.stream<R>(query)
+  }
+
+  private before(sql: string): void {
+    if (!this.inTransaction) this.driver.beforeOwnStatement(sql)
+  }
+}
+
+/** The table an INSERT, UPDATE or DELETE writes, as Kysely compiles them (quoted names). */
+function writtenTable(sql: string): string | undefined {
+  return /^\s*(?:insert(?:\s+or\s+\w+)?\s+into|update(?:\s+or\s+\w+)?|delete\s+from|replace\s+into)\s+"([^"]+)"/i.exec(sql)?.[1]
+}
+
+const tableNames = new Map<string, RegExp>()
+
+/** Whether a read names a table the group wrote: a whole-word match, so a doubt commits the group first. */
+function readsAny(sql: string, group: Group): boolean {
+  if (group.wroteUnknown) return true
+  for (const table of group.wrote) {
+    const word = tableNames.get(table) ?? new RegExp(`\\b${table}\\b`)
+    tableNames.set(table, word)
+    if (word.test(sql)) return true
+  }
+  return false
+}
+
+/** The one better-sqlite3 connection, with its prepared statements reused by SQL text. */
+class SqliteConnection {
   private readonly statements = new Map<string, BetterSqlite.Statement>()
   constructor(private readonly db: BetterSqlite.Database) {}
 
-  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+  execute<R>(query: CompiledQuery): QueryResult<R> {
     const stmt = this.prepare(query.sql)
     const parameters = query.parameters as unknown[]
     if (stmt.reader) return { rows: stmt.all(parameters) as R[] }
@@ -85,9 +272,14 @@ class SqliteConnection implements DatabaseConnection {
     return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] }
   }
 
-  async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+  *stream<R>(query: CompiledQuery): IterableIterator<QueryResult<R>> {
     const stmt = this.prepare(query.sql)
     for (const row of stmt.iterate(query.parameters as unknown[])) yield { rows: [row as R] }
+  }
+
+  /** Whether a statement changes nothing (SQLite's own answer; an INSERT … RETURNING returns rows but writes). */
+  isRead(sql: string): boolean {
+    return this.prepare(sql).readonly
   }
 
   private prepare(sql: string): BetterSqlite.Statement {
