@@ -33,6 +33,10 @@ interface Delivery {
 class Receiver {
   readonly deliveries: Delivery[] = []
   status = 200
+  /** How long each answer waits, ms; with `open` and `mostOpen`, it shows how many attempts overlap. */
+  delayMs = 0
+  open = 0
+  mostOpen = 0
   private server: Server | undefined
 
   async listen(port = 0): Promise<string> {
@@ -41,9 +45,13 @@ class Receiver {
       req.setEncoding('utf8').on('data', (c: string) => {
         body += c
       })
+      this.mostOpen = Math.max(this.mostOpen, ++this.open)
       req.on('end', () => {
         this.deliveries.push({ id: String(req.headers[eventIdHeader]), signature: String(req.headers[signatureHeader]), body, json: JSON.parse(body) as Delivery['json'] })
-        res.writeHead(this.status).end()
+        setTimeout(() => {
+          this.open--
+          res.writeHead(this.status).end()
+        }, this.delayMs)
       })
     })
     await new Promise<void>((ok) => this.server!.listen(port, '127.0.0.1', ok))
@@ -121,6 +129,29 @@ describe('Data API delivery', () => {
       [500, 500, 500],
     )
     assert.equal(attempts.at(-1)!.status, 204)
+  })
+
+  it('drains a backlog of several claims with claims overlapping, each event delivered and recorded once', async () => {
+    const a = await app('Backlog app')
+    const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
+    receiver.status = 204
+    receiver.delayMs = 100
+    receiver.mostOpen = 0
+    try {
+      const created = await Promise.all(Array.from({ length: 150 }, (_, i) => postJson(server.url('/v1/alerts'), { title: `Backlog ${i}` }, bearer(token))))
+      assert.deepEqual(new Set(created.map((c) => c.status)), new Set([201]))
+      const ids = new Set(created.map((c) => String(c.json.id)))
+      const mine = () => receiver.deliveries.filter((d) => ids.has(String((d.json.data.record as { id?: string } | undefined)?.id)))
+      await waitUntil(async () => mine().length >= 150, 20_000)
+      const events = [...new Set(mine().map((d) => d.id))]
+      assert.equal(events.length, 150, 'one event per record')
+      await waitUntil(async () => (await Promise.all(events.map((e) => server.storage.getEvent(e)))).every((e) => e?.state === 'delivered'), 10_000)
+      for (const e of events) assert.equal((await server.storage.listAttempts(e)).length, 1, `${e} was attempted once`)
+      assert.equal(mine().length, 150, 'nothing was sent twice')
+      assert.ok(receiver.mostOpen > fast.batch, `${receiver.mostOpen} attempts were open at once: more than one claim of ${fast.batch}`)
+    } finally {
+      receiver.delayMs = 0
+    }
   })
 
   it('announces a record to connected apps that may read it, not to others', async () => {

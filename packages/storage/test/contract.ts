@@ -1521,20 +1521,49 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         const first = events[0]!
         const attempt = { id: randomUUID(), eventId: first.id, at: T + 60_002, status: 500, error: 'the receiver answered 500', durationMs: 12 }
         const retry = { id: first.id, state: 'pending' as const, attempts: 1, nextAttemptAt: T + 70_000, deliveredAt: null, lastError: attempt.error }
-        assert.equal(await s.finishAttempt(retry, T + 60_000, attempt), false, 'not under a lease this caller holds')
-        assert.equal(await s.finishAttempt(retry, T + 120_000, attempt), true)
+        assert.deepEqual(await s.finishAttempts([{ event: retry, leasedUntil: T + 60_000, attempt }]), [false], 'not under a lease this caller holds')
+        assert.deepEqual(await s.finishAttempts([{ event: retry, leasedUntil: T + 120_000, attempt }]), [true])
         assert.deepEqual(await s.listAttempts(first.id), [attempt])
         assert.deepEqual(await s.getEvent(first.id), { ...first, ...retry, lockedUntil: null })
         const done = { id: first.id, state: 'delivered' as const, attempts: 2, nextAttemptAt: T + 70_000, deliveredAt: T + 70_001, lastError: null }
         const [again] = await s.claimEvents(T + 70_000, T + 80_000, 1)
         assert.equal(again?.id, first.id)
-        assert.equal(await s.finishAttempt(done, T + 80_000, { ...attempt, id: randomUUID(), status: 204, error: null }), true)
+        assert.deepEqual(await s.finishAttempts([{ event: done, leasedUntil: T + 80_000, attempt: { ...attempt, id: randomUUID(), status: 204, error: null } }]), [true])
         assert.equal((await s.listEvents({ appId: a.id, state: 'delivered', limit: 10 })).length, 1)
         assert.equal(await s.redeliver(first.id, T + 90_000), true)
         assert.equal(await s.redeliver(first.id, T + 90_000), false, 'already pending')
         const redelivered = await s.getEvent(first.id)
         assert.equal(redelivered?.state, 'pending')
         assert.equal(redelivered?.body, first.body, 'same body, same id')
+      })
+
+      it('records a batch of attempts at once, each only under its own lease', async () => {
+        const s = db()
+        const a = app()
+        await s.createApp(a, secret(a.id))
+        // Due before anything the other tests left, so these are the ones claimed.
+        const events = [event(a.id, { nextAttemptAt: T - 10 }), event(a.id, { nextAttemptAt: T - 10 }), event(a.id, { nextAttemptAt: T - 10 })]
+        await s.queueEvents(events)
+        assert.equal((await s.claimEvents(T + 1, T + 60_000, 2)).length, 2)
+        const [later] = await s.claimEvents(T + 1, T + 70_000, 1)
+        assert.ok(later && events.some((e) => e.id === later.id))
+        const stale = events.find((e) => e.id !== later.id)
+        const finished = events.map((e) => ({
+          event: { id: e.id, state: 'delivered' as const, attempts: 1, nextAttemptAt: e.nextAttemptAt, deliveredAt: T + 5, lastError: null },
+          leasedUntil: e.id === later.id ? T + 70_000 : e === stale ? T + 1 : T + 60_000,
+          attempt: { id: randomUUID(), eventId: e.id, at: T + 2, status: 204, error: null, durationMs: 3 },
+        }))
+        assert.deepEqual(
+          await s.finishAttempts(finished),
+          events.map((e) => e !== stale),
+          'the one under a lease it does not hold is not recorded',
+        )
+        assert.deepEqual(await s.finishAttempts([]), [])
+        for (const f of finished) {
+          const recorded = f.event.id !== stale?.id
+          assert.deepEqual(await s.listAttempts(f.event.id), recorded ? [f.attempt] : [])
+          assert.equal((await s.getEvent(f.event.id))?.state, recorded ? 'delivered' : 'pending')
+        }
       })
 
       it('queues an event with its audit entry, pages events by state, and retries a waiting one now', async () => {
@@ -1580,7 +1609,9 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(await s.retryNow(waiting.id, T + 20), false, 'leased to a dispatcher: it is being attempted')
         assert.equal(await s.retryNow(`evt_${hex()}`, T + 20), false, 'unknown')
         const attempt = { id: randomUUID(), eventId: newer.id, at: T + 30, status: 204, error: null, durationMs: 3 }
-        await s.finishAttempt({ id: newer.id, state: 'delivered', attempts: 1, nextAttemptAt: T, deliveredAt: T + 30, lastError: null }, T + 60_000, attempt)
+        await s.finishAttempts([
+          { event: { id: newer.id, state: 'delivered', attempts: 1, nextAttemptAt: T, deliveredAt: T + 30, lastError: null }, leasedUntil: T + 60_000, attempt },
+        ])
         assert.equal(await s.retryNow(newer.id, T + 70_000), false, 'delivered: redeliver it instead')
         assert.deepEqual(
           (await s.listEvents({ appId: a.id, state: 'delivered', limit: 5 })).map((e) => e.id),
@@ -1672,9 +1703,11 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(first?.id, events[0]!.id)
         assert.equal(await s.countPendingEvents(), 3, 'a leased event is still waiting')
         const attempt = { id: randomUUID(), eventId: first.id, at: T + 2, status: 204, error: null, durationMs: 3 }
-        assert.equal(
-          await s.finishAttempt({ id: first.id, state: 'delivered', attempts: 1, nextAttemptAt: first.nextAttemptAt, deliveredAt: T + 2, lastError: null }, T + 60_000, attempt),
-          true,
+        assert.deepEqual(
+          await s.finishAttempts([
+            { event: { id: first.id, state: 'delivered', attempts: 1, nextAttemptAt: first.nextAttemptAt, deliveredAt: T + 2, lastError: null }, leasedUntil: T + 60_000, attempt },
+          ]),
+          [true],
         )
         assert.equal(await s.countPendingEvents(), 2)
         await s.redeliver(first.id, T + 3)
@@ -1961,7 +1994,7 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   listRecords: 'round-trips records, lists a kind newest first, by creator, and pages by cursor',
 
   claimEvents: 'writes events with the change, leases each to one claimer, and records attempts under the lease only',
-  finishAttempt: 'writes events with the change, leases each to one claimer, and records attempts under the lease only',
+  finishAttempts: 'writes events with the change, leases each to one claimer, and records attempts under the lease only',
   getEvent: 'writes events with the change, leases each to one claimer, and records attempts under the lease only',
   countPendingEvents: 'countPendingEvents counts events waiting to be delivered, leased or not, and no others',
   listEvents: 'writes events with the change, leases each to one claimer, and records attempts under the lease only',

@@ -1,6 +1,13 @@
 import type { DeliveryAttempt, OutboxEvent } from '../model.js'
 import type { Alongside } from './alongside.js'
 
+/** One attempt to record, with the event's state after it and the lease it was made under. */
+export interface FinishedAttempt {
+  event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>
+  leasedUntil: number
+  attempt: DeliveryAttempt
+}
+
 /** The Data API outbox: events written with the change they announce (see Alongside), and their delivery. */
 export interface OutboxStore {
   /**
@@ -9,12 +16,12 @@ export interface OutboxStore {
    * attempt is made twice.
    */
   claimEvents(now: number, leaseUntil: number, limit: number): Promise<OutboxEvent[]>
-  /** Records an attempt and the event's new state, only while `leasedUntil` is still this caller's lease. */
-  finishAttempt(
-    event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>,
-    leasedUntil: number,
-    attempt: DeliveryAttempt,
-  ): Promise<boolean>
+  /**
+   * Records attempts and their events' new states in one transaction (a dispatcher's completions,
+   * batched): each only while its `leasedUntil` is still this caller's lease. Answers, in order,
+   * whether each was recorded.
+   */
+  finishAttempts(finished: FinishedAttempt[]): Promise<boolean[]>
   getEvent(id: string): Promise<OutboxEvent | undefined>
   /** Events waiting to be delivered, for the backlog metric. */
   countPendingEvents(): Promise<number>

@@ -1,7 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
-import { eventIdHeader, liveSigningSecrets, nextAttemptAt, signEvent, signatureHeader, type App, type CoreContext, type OutboxEvent, type RetryPolicy } from '@fieldgate/core'
+import {
+  eventIdHeader,
+  liveSigningSecrets,
+  nextAttemptAt,
+  signEvent,
+  signatureHeader,
+  type CoreContext,
+  type FinishedAttempt,
+  type OutboxEvent,
+  type RetryPolicy,
+} from '@fieldgate/core'
 import type { Logger } from 'pino'
 import { assertPublicTarget, guardedLookup, systemResolve, type Resolve } from './targets.js'
 
@@ -27,18 +37,42 @@ interface Delivery {
   signal: AbortSignal
 }
 
+/** What one claim leased: its events, the lease they are under, and each app's delivery settings. */
+interface Claim {
+  events: OutboxEvent[]
+  leaseUntil: number
+  targets: Map<string, Promise<Target>>
+}
+
+/** Where an app's events go and what they are signed with, read once per claim. */
+interface Target {
+  url: URL
+  secrets: string[]
+}
+
+/** Claims leased at once by one process while the backlog is full, so attempts overlap the next claim. */
+const claimsInFlight = 4
+/** Completions recorded in one transaction: at most this many, or what came in within `completionWaitMs`. */
+const completionBatch = 100
+const completionWaitMs = 5
+
 /**
  * Delivers the outbox to each app's Data API URL: leases due events (so no other process attempts
  * them), POSTs each body signed with the app's live secrets, and records the attempt. A 2xx answer
  * delivers it; anything else retries with backoff until the event is a day old, then parks it as
  * failed. A process that dies mid-attempt leaves its lease to run out, and the event is tried again.
+ *
+ * From a backlog, up to four claims are attempted at once, and completions are recorded in batches
+ * (one transaction for up to 100), so a write per event no longer bounds the rate.
  */
 export class Dispatcher {
   private timer: NodeJS.Timeout | undefined
-  private running: Promise<void> | undefined
+  private readonly pumps = new Set<Promise<void>>()
   private stopped = false
   private readonly resolve: Resolve
   private readonly agents: { http: HttpAgent; https: HttpsAgent }
+  private completions: { finished: FinishedAttempt; recorded: (saved: boolean) => void; lost: (err: unknown) => void }[] = []
+  private completionTimer: NodeJS.Timeout | undefined
 
   constructor(
     private readonly ctx: CoreContext,
@@ -60,37 +94,80 @@ export class Dispatcher {
   async stop(): Promise<void> {
     this.stopped = true
     clearTimeout(this.timer)
-    await this.running
+    await Promise.all(this.pumps)
     this.agents.http.destroy()
     this.agents.https.destroy()
   }
 
-  /** Attempts what is due now; returns how many events it attempted. */
+  /** Attempts what is due now, in one claim; returns how many events it attempted, once all are recorded. */
   async tick(): Promise<number> {
-    const now = this.ctx.now()
-    const leaseUntil = now + this.opts.leaseMs
-    const events = await this.ctx.storage.claimEvents(now, leaseUntil, this.opts.batch)
-    const apps = new Map<string, Promise<App | undefined>>()
-    await Promise.all(
-      events.map(async (event) => {
-        if (!apps.has(event.appId)) apps.set(event.appId, this.ctx.storage.getApp(event.appId))
-        await this.attempt(event, leaseUntil, await apps.get(event.appId))
-      }),
-    )
-    return events.length
+    const claim = await this.claim()
+    await this.attemptAll(claim)
+    return claim.events.length
   }
 
-  private async attempt(event: OutboxEvent, leaseUntil: number, app: App | undefined): Promise<void> {
+  private async claim(): Promise<Claim> {
+    const now = this.ctx.now()
+    const leaseUntil = now + this.opts.leaseMs
+    return { events: await this.ctx.storage.claimEvents(now, leaseUntil, this.opts.batch), leaseUntil, targets: new Map() }
+  }
+
+  private async attemptAll(claim: Claim): Promise<void> {
+    await Promise.all(claim.events.map((event) => this.attempt(event, claim)))
+  }
+
+  /** One claim and its attempts; a full claim starts the next before its own attempts are made. */
+  private startPump(): void {
+    if (this.stopped || this.pumps.size >= claimsInFlight) return
+    let full = false
+    const pump = this.claim()
+      .then((claim) => {
+        full = claim.events.length === this.opts.batch
+        if (full) this.startPump()
+        return this.attemptAll(claim)
+      })
+      .catch((err: unknown) => {
+        full = false
+        this.logger.warn({ err }, 'reading or recording the outbox failed; retrying')
+      })
+      .finally(() => {
+        this.pumps.delete(pump)
+        if (full) this.startPump()
+        else if (this.pumps.size === 0) this.schedule(this.opts.pollMs)
+      })
+    this.pumps.add(pump)
+  }
+
+  /** The app's URL and secrets, read and unsealed once for all its events in a claim. */
+  private target(claim: Claim, appId: string): Promise<Target> {
+    let target = claim.targets.get(appId)
+    if (!target) {
+      target = this.readTarget(appId)
+      // Every event of the app reports the failure as its own attempt's error.
+      target.catch(() => {})
+      claim.targets.set(appId, target)
+    }
+    return target
+  }
+
+  private async readTarget(appId: string): Promise<Target> {
+    const app = await this.ctx.storage.getApp(appId)
+    if (!app?.dataApiUrl) throw new Error('the app has no Data API URL')
+    const url = new URL(app.dataApiUrl)
+    if (!this.opts.allowPrivateTargets) await assertPublicTarget(url, this.resolve)
+    // Newest first: receivers verify against any, so one holding the previous secret keeps working.
+    const secrets = await liveSigningSecrets(this.ctx.storage, app, this.masterKey, this.ctx.now())
+    if (secrets.length === 0) throw new Error('the app has no secret to sign with: rotate its secret')
+    return { url, secrets }
+  }
+
+  private async attempt(event: OutboxEvent, claim: Claim): Promise<void> {
+    const { leaseUntil } = claim
     const started = this.ctx.now()
     let status: number | null = null
     let error: string | null = null
     try {
-      if (!app?.dataApiUrl) throw new Error('the app has no Data API URL')
-      const url = new URL(app.dataApiUrl)
-      if (!this.opts.allowPrivateTargets) await assertPublicTarget(url, this.resolve)
-      // Newest first: receivers verify against any, so one holding the previous secret keeps working.
-      const secrets = await liveSigningSecrets(this.ctx.storage, app, this.masterKey, started)
-      if (secrets.length === 0) throw new Error('the app has no secret to sign with: rotate its secret')
+      const { url, secrets } = await this.target(claim, event.appId)
       // The attempt must end inside the lease, or another process could make it too.
       const left = leaseUntil - this.ctx.now() - 1000
       if (left <= 0) return
@@ -113,13 +190,36 @@ export class Dispatcher {
     const attempts = event.attempts + 1
     const retryAt = error === null ? undefined : nextAttemptAt(this.opts, event, attempts, finished)
     const state = error === null ? 'delivered' : retryAt === undefined ? 'failed' : 'pending'
-    const saved = await this.ctx.storage.finishAttempt(
-      { id: event.id, state, attempts, nextAttemptAt: retryAt ?? event.nextAttemptAt, deliveredAt: error === null ? finished : null, lastError: error },
-      leaseUntil,
-      { id: randomUUID(), eventId: event.id, at: started, status, error, durationMs: finished - started },
-    )
+    const saved = await this.record({
+      event: { id: event.id, state, attempts, nextAttemptAt: retryAt ?? event.nextAttemptAt, deliveredAt: error === null ? finished : null, lastError: error },
+      leasedUntil: leaseUntil,
+      attempt: { id: randomUUID(), eventId: event.id, at: started, status, error, durationMs: finished - started },
+    })
     if (!saved) this.logger.warn({ event: event.id }, 'a Data API attempt outlived its lease; another process owns the event now')
     else if (state === 'failed') this.logger.warn({ event: event.id, app: event.appId, attempts }, 'Data API event parked as failed after retrying for its whole lifetime')
+  }
+
+  /** Records an attempt with the others that finish within a few ms; answers once its transaction committed. */
+  private record(finished: FinishedAttempt): Promise<boolean> {
+    const recorded = new Promise<boolean>((recorded, lost) => this.completions.push({ finished, recorded, lost }))
+    if (this.completions.length >= completionBatch) this.recordCompletions()
+    else this.completionTimer ??= setTimeout(() => this.recordCompletions(), completionWaitMs)
+    return recorded
+  }
+
+  private recordCompletions(): void {
+    clearTimeout(this.completionTimer)
+    this.completionTimer = undefined
+    const batch = this.completions
+    this.completions = []
+    this.ctx.storage.finishAttempts(batch.map((c) => c.finished)).then(
+      (saved) => {
+        for (const [i, c] of batch.entries()) c.recorded(saved[i] === true)
+      },
+      (err: unknown) => {
+        for (const c of batch) c.lost(err)
+      },
+    )
   }
 
   /** POSTs one delivery and answers the status; redirects are not followed (a 3xx is a failed attempt). */
@@ -141,14 +241,8 @@ export class Dispatcher {
 
   private schedule(delay: number): void {
     if (this.stopped) return
-    this.timer = setTimeout(() => {
-      this.running = this.tick()
-        .then((n) => this.schedule(n === this.opts.batch ? 0 : this.opts.pollMs))
-        .catch((err: unknown) => {
-          this.logger.warn({ err }, 'reading the outbox failed; retrying')
-          this.schedule(this.opts.pollMs)
-        })
-    }, delay)
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => this.startPump(), delay)
     this.timer.unref()
   }
 }

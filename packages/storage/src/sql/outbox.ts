@@ -1,4 +1,4 @@
-import type { Alongside, DeliveryAttempt, OutboxEvent, OutboxStore } from '@fieldgate/core'
+import type { Alongside, DeliveryAttempt, FinishedAttempt, OutboxEvent, OutboxStore } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
 import { toEvent, writeAlongside, type Engine } from './rows.js'
@@ -35,22 +35,23 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
       })
     },
 
-    async finishAttempt(
-      event: Pick<OutboxEvent, 'id' | 'state' | 'attempts' | 'nextAttemptAt' | 'deliveredAt' | 'lastError'>,
-      leasedUntil: number,
-      attempt: DeliveryAttempt,
-    ): Promise<boolean> {
+    async finishAttempts(finished: FinishedAttempt[]): Promise<boolean[]> {
+      if (finished.length === 0) return []
       return db.transaction().execute(async (tx) => {
-        const { id, ...fields } = event
-        const result = await tx
-          .updateTable('events')
-          .set({ ...fields, lockedUntil: null })
-          .where('id', '=', id)
-          .where('lockedUntil', '=', leasedUntil)
-          .executeTakeFirst()
-        if (Number(result.numUpdatedRows) !== 1) return false
-        await tx.insertInto('eventAttempts').values(attempt).execute()
-        return true
+        const saved: boolean[] = []
+        for (const { event, leasedUntil } of finished) {
+          const { id, ...fields } = event
+          const result = await tx
+            .updateTable('events')
+            .set({ ...fields, lockedUntil: null })
+            .where('id', '=', id)
+            .where('lockedUntil', '=', leasedUntil)
+            .executeTakeFirst()
+          saved.push(Number(result.numUpdatedRows) === 1)
+        }
+        const attempts = finished.filter((_, i) => saved[i]).map((f) => f.attempt)
+        if (attempts.length > 0) await tx.insertInto('eventAttempts').values(attempts).execute()
+        return saved
       })
     },
 
