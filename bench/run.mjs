@@ -54,7 +54,7 @@ import {
 import { connectThroughConsent } from './lib/consent.mjs'
 import { assertJwt, loader, postToken } from './lib/measure.mjs'
 import { REDIS_URL, dropRedisKeys, dropSchema, dropSchemas, freshSchema } from './lib/postgres.mjs'
-import { allowedCpus, coreShares, coreTimes, memoryMiB, pinSelf, sampleRss } from './lib/proc.mjs'
+import { allowedCpus, coreShares, coreTimes, groupCpuSeconds, memoryMiB, pinSelf, sampleRss } from './lib/proc.mjs'
 import { pinnedJson, pinnedReport, twoCoreJson, twoCoreReport } from './lib/report.mjs'
 import { seedPostgres, seedSqlite, tenantId } from './lib/seed-installs.mjs'
 
@@ -462,14 +462,26 @@ async function benchWebhooks() {
       connections: 10,
     })
     if (r['2xx'] !== WEBHOOK_EVENTS) throw new Error(`only ${r['2xx']} of ${WEBHOOK_EVENTS} records were created`)
+    const cpuBefore = await groupCpuSeconds(fg.info.child.pid)
     await new Promise((ok) => receiver.listen(port, HOST, ok))
     const opened = performance.now()
     const deadline = Date.now() + 120_000
     while (received < WEBHOOK_EVENTS && Date.now() < deadline) await sleep(20)
     if (received < WEBHOOK_EVENTS) throw new Error(`only ${received} of ${WEBHOOK_EVENTS} events arrived in 2 minutes`)
     const seconds = (last - opened) / 1000
-    log(`Data API: ${WEBHOOK_EVENTS} events delivered in ${seconds.toFixed(2)} s after the receiver came up`)
-    return { events: WEBHOOK_EVENTS, perSecond: WEBHOOK_EVENTS / seconds, seconds, writesPerSecond: r['2xx'] / r.duration }
+    // The server's CPU from the receiver's start to the last delivery (and the <20 ms poll after it).
+    const serverCpu = (await groupCpuSeconds(fg.info.child.pid)) - cpuBefore
+    log(
+      `Data API: ${WEBHOOK_EVENTS} events delivered in ${seconds.toFixed(2)} s after the receiver came up; server CPU ${((serverCpu / seconds) * 100).toFixed(0)} %, ${((serverCpu / WEBHOOK_EVENTS) * 1e6).toFixed(0)} µs per event`,
+    )
+    return {
+      events: WEBHOOK_EVENTS,
+      perSecond: WEBHOOK_EVENTS / seconds,
+      seconds,
+      writesPerSecond: r['2xx'] / r.duration,
+      serverCpuShare: serverCpu / seconds,
+      serverCpuUsPerEvent: (serverCpu / WEBHOOK_EVENTS) * 1e6,
+    }
   } finally {
     await stopFieldgate(fg)
     receiver.closeAllConnections()

@@ -107,7 +107,15 @@ export function pinnedJson(env, settings, r) {
     j.alerts_get_jwt = figure(r.resource.withJwt)
   }
   if (r.alertsPost) j.alerts_post = figure(r.alertsPost)
-  if (r.dispatch) j.dispatch = { events_per_s: r.dispatch.perSecond, events: r.dispatch.events, seconds: r.dispatch.seconds, writes_per_s: r.dispatch.writesPerSecond }
+  if (r.dispatch)
+    j.dispatch = {
+      events_per_s: r.dispatch.perSecond,
+      events: r.dispatch.events,
+      seconds: r.dispatch.seconds,
+      writes_per_s: r.dispatch.writesPerSecond,
+      server_cpu_share: r.dispatch.serverCpuShare,
+      server_cpu_us_per_event: r.dispatch.serverCpuUsPerEvent,
+    }
   if (r.scale?.length) {
     const runs = r.scale.map(scaleFigure)
     // Per engine, its largest run; the top level repeats SQLite's (else PostgreSQL's).
@@ -233,7 +241,7 @@ export function pinnedReport(j) {
   if (j.dispatch) {
     L.push('## Pinned: Data API dispatch', '')
     L.push(
-      `A backlog of ${fmtInt(j.dispatch.events)} signed events, written through \`POST /v1/alerts\` (10 connections, ${fmtInt(j.dispatch.writes_per_s)} req/s, record and event in one transaction) while the receiver was down, delivered at **${fmtInt(j.dispatch.events_per_s)} events/s** (${j.dispatch.seconds.toFixed(2)} s, first to last delivery).`,
+      `A backlog of ${fmtInt(j.dispatch.events)} signed events, written through \`POST /v1/alerts\` (10 connections, ${fmtInt(j.dispatch.writes_per_s)} req/s, record and event in one transaction) while the receiver was down, delivered at **${fmtInt(j.dispatch.events_per_s)} events/s** (${j.dispatch.seconds.toFixed(2)} s, first to last delivery)${j.dispatch.server_cpu_share === undefined ? '' : `, the server's core ${fmtPct(j.dispatch.server_cpu_share)} busy, ${fmtInt(j.dispatch.server_cpu_us_per_event)} µs of its CPU per event`}.`,
       '',
     )
   }
@@ -314,7 +322,15 @@ export function twoCoreJson(env, settings, r) {
     j.opaque = figure(r.res.withOpaque)
     j.alerts_get_jwt = figure(r.res.withJwt)
   }
-  if (r.hooks) j.dispatch = { events_per_s: r.hooks.perSecond, events: r.hooks.events, seconds: r.hooks.seconds, writes_per_s: r.hooks.writesPerSecond }
+  if (r.hooks)
+    j.dispatch = {
+      events_per_s: r.hooks.perSecond,
+      events: r.hooks.events,
+      seconds: r.hooks.seconds,
+      writes_per_s: r.hooks.writesPerSecond,
+      server_cpu_share: r.hooks.serverCpuShare,
+      server_cpu_us_per_event: r.hooks.serverCpuUsPerEvent,
+    }
   const fg = two.fieldgate?.tokens_per_s
   const ratios = {
     fieldgate_over_ceiling: ratio(fg, two.ceiling_per_s),

@@ -1087,7 +1087,7 @@ const groupSettings: GroupSettings = {
       maxDelayMs: count('FIELDGATE_WEBHOOK_MAX_DELAY_MS', 3_600_000, 'The longest wait between retries, ms'),
       maxAgeSeconds: count('FIELDGATE_WEBHOOK_MAX_AGE_SECONDS', 86_400, 'How long an event is retried before it is parked as failed, seconds'),
       // How many due events one poll claims: a throughput knob for the code, not a deployment's choice.
-      batch: { env: null, default: 20, doc: 'Events a process claims per poll' },
+      batch: { env: null, default: 100, doc: 'Events a process claims per poll' },
     },
     check: (w) => {
       if (w.leaseMs <= w.timeoutMs) throw new ConfigError('FIELDGATE_WEBHOOK_LEASE_MS must be longer than FIELDGATE_WEBHOOK_TIMEOUT_MS')
