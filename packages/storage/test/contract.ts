@@ -29,6 +29,7 @@ import {
   type SigningKeyRecord,
   type Storage,
   type Tenant,
+  type TenantGrant,
   type User,
 } from '@fieldgate/core'
 
@@ -659,6 +660,24 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(await s.findTenantGrant(a1.id, randomUUID()), undefined)
         // Another app's grant on the same tenant is never the answer.
         assert.deepEqual((await s.findTenantGrant(a2.id, tA.id))?.grant, await s.findActiveGrant(a2.id, tA.id))
+        // Many at once, as requests in flight ask (PostgreSQL answers them with one query per app):
+        // each gets its own tenant and its own app's grant, or nothing.
+        const asked: [string, string][] = [
+          [a1.id, tA.id],
+          [a2.id, tA.id],
+          [a1.id, tC.id],
+          [a1.id, randomUUID()],
+          [a2.id, tB.id],
+          [a1.id, tA.id],
+        ]
+        const together = await Promise.all(asked.map(([app, t]) => s.findTenantGrant(app, t)))
+        const alone: (TenantGrant | undefined)[] = []
+        for (const [app, t] of asked) alone.push(await s.findTenantGrant(app, t))
+        assert.deepEqual(together, alone)
+        assert.deepEqual(
+          together.map((f) => f?.grant?.appId ?? null),
+          [a1.id, a2.id, null, null, null, a1.id],
+        )
       })
 
       it('allows one active grant per app and tenant, and a new one after revoking', async () => {

@@ -1,6 +1,7 @@
 import type { Alongside, Grant, GrantStore, Install, TenantGrant } from '@fieldgate/core'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../schema.js'
+import { batched } from './batch.js'
 import { precompiler } from './precompiled.js'
 import { appendChange, fromGrant, toGrant, toTenant, upsertInstall, writeAlongside, type Engine } from './rows.js'
 
@@ -12,13 +13,30 @@ const activeLiteral = sql<string>`'active'`
 export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore {
   const precompiled = precompiler(db)
   // Every client-credentials token of a tenant not in the cache reads this: one indexed join, compiled once.
-  const tenantGrant = (appId: string, tenantId: string) =>
+  const tenantGrantQuery = (appId: string) =>
     db
       .selectFrom('tenants as t')
       .leftJoin('grants as g', (join) => join.onRef('g.tenantId', '=', 't.id').on('g.appId', '=', appId).on('g.status', '=', activeLiteral))
       .select(['t.id', 't.name', 't.environment', 't.marketplaceId', 't.createdAt'])
       .select(['g.id as grantId', 'g.scopes as grantScopes', 'g.createdAt as grantCreatedAt', 'g.updatedAt as grantUpdatedAt'])
-      .where('t.id', '=', tenantId)
+  const tenantGrant = (appId: string, tenantId: string) => tenantGrantQuery(appId).where('t.id', '=', tenantId)
+  type TenantGrantRow = Awaited<ReturnType<typeof tenantGrantRows>>[number]
+  const tenantGrantRows = (appId: string, tenantIds: string[]) =>
+    tenantGrantQuery(appId)
+      .where(sql<boolean>`${sql.ref('t.id')} = any(${tenantIds})`)
+      .execute()
+  // PostgreSQL only: SQLite answers one lookup in microseconds, without a round trip to share.
+  const tenantGrantBatch = batched(async (keys: { appId: string; tenantId: string }[]) => {
+    const found = new Map<string, TenantGrantRow>()
+    for (const appId of new Set(keys.map((k) => k.appId))) {
+      const rows = await tenantGrantRows(
+        appId,
+        keys.filter((k) => k.appId === appId).map((k) => k.tenantId),
+      )
+      for (const row of rows) found.set(`${appId} ${row.id}`, row)
+    }
+    return keys.map((k) => found.get(`${k.appId} ${k.tenantId}`))
+  })
   return {
     async createGrant(grant: Grant, also: Alongside = {}): Promise<Grant> {
       await db.transaction().execute(async (tx) => {
@@ -37,7 +55,8 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
     },
 
     async findTenantGrant(appId: string, tenantId: string): Promise<TenantGrant | undefined> {
-      const [row] = await precompiled('tenant grant', () => tenantGrant(appId, tenantId), [appId, tenantId])
+      const row =
+        engine === 'postgres' ? await tenantGrantBatch({ appId, tenantId }) : (await precompiled('tenant grant', () => tenantGrant(appId, tenantId), [appId, tenantId]))[0]
       if (!row) return undefined
       const { grantId, grantScopes, grantCreatedAt, grantUpdatedAt, ...tenant } = row
       const grant =
