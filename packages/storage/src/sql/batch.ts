@@ -4,7 +4,7 @@
  * planned, and fifty requests in flight each paying that cost more than one query for fifty keys.
  */
 export function batched<K, V>(load: (keys: K[]) => Promise<V[]>, most = 500): (key: K) => Promise<V> {
-  let waiting: { key: K; answer: (value: V) => void; fail: (err: unknown) => void }[] = []
+  const waiting: { key: K; answer: (value: V) => void; fail: (err: unknown) => void }[] = []
   const flush = () => {
     const batch = waiting.splice(0, most)
     if (waiting.length > 0) setImmediate(flush)
