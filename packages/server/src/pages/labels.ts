@@ -44,6 +44,8 @@ const actions: Readonly<Record<string, string>> = {
   'admin_token.failed': 'Wrong admin token',
   'tenant.renamed': 'Renamed',
   'event.test_sent': 'Test event sent',
+  'event.redelivered': 'Event sent again',
+  'event.retried': 'Event attempted again now',
 }
 
 /** An action or event as a phrase; one not in the list still reads as words ("webhook.parked" → "Webhook parked"). */
