@@ -40,6 +40,7 @@ const actions: Readonly<Record<string, string>> = {
   'sign_in.throttled': 'Sign-in slowed down',
   'sign_in.new_address': 'Sign-in from a new address',
   'code.replayed': 'Authorization code used twice',
+  'token.revoked_grant': 'Token refused: its grant was revoked',
   'refresh_token.reused': 'Refresh token used twice (its family was ended)',
   'admin_token.failed': 'Wrong admin token',
   'tenant.renamed': 'Renamed',
