@@ -12,7 +12,8 @@ import { linkIn, SmtpReceiver } from './support/smtp.js'
  * The operator's side as people live it, in Debian's chromium against a real server that mails
  * through a real SMTP server on loopback: a partner signs up, confirms the address from the message
  * the SMTP server received, creates a live app that no customer sees until an operator approves it in
- * the console, and sees the operator's suspension and its reason in the portal.
+ * the console, and sees the operator's suspension and its reason in the portal. A person who forgot
+ * their password resets it from the mailed link, which ends their other sessions.
  * FIELDGATE_SCREENSHOTS=1 writes the console's screenshots to docs/.
  */
 
@@ -148,5 +149,58 @@ describe('a partner signs up with real email and an operator reviews their app, 
       await operator.goto(server.url(path))
       await operator.screenshot({ path: file, fullPage: true })
     }
+  })
+
+  it('Forgot password: the mailed link, a too-short password refused beside its field, the new one signs in, the old fails, another session ends', {
+    skip: browserSkip,
+    timeout: 60_000,
+  }, async () => {
+    const email = 'grower@resetfarm.example'
+    await createUser(server.runtime.ctx, cliActor, { email, password: PASSWORD })
+    // Signed in elsewhere before the reset: another browser context, its own cookies.
+    const elsewhere = await newPage()
+    await signIn(elsewhere, email)
+    await elsewhere.goto(server.url('/connected-apps'))
+    assert.equal(new URL(elsewhere.url()).pathname, '/connected-apps')
+
+    const page = await newPage()
+    await page.goto(server.url('/login'))
+    await page.getByRole('link', { name: 'Forgot your password?' }).click()
+    await page.getByLabel('Email').fill(email)
+    await page.getByRole('button', { name: 'Send the link' }).click()
+    await page.getByText('If an account has that address').waitFor()
+
+    const mail = await smtp.next(email, /Reset your password/)
+    await page.goto(linkIn(mail, '/reset-password').href)
+    await page.getByRole('heading', { name: 'Choose a new password' }).waitFor()
+    // The form is novalidate: the server's message, beside the field, is what the person reads.
+    await page.getByLabel('New password').fill('short')
+    await page.getByRole('button', { name: 'Set the password' }).click()
+    const error = page.locator('#password-error')
+    await error.waitFor()
+    assert.match(await error.innerText(), /at least 10 characters/)
+    assert.match((await page.getByLabel('New password').getAttribute('aria-describedby')) ?? '', /password-error/, 'the message belongs to the field')
+
+    const fresh = 'a brand new passphrase'
+    await page.getByLabel('New password').fill(fresh)
+    await page.getByRole('button', { name: 'Set the password' }).click()
+    await page.waitForURL((u) => u.pathname === '/connected-apps')
+
+    // The other session ended: its next page is the sign-in form.
+    await elsewhere.goto(server.url('/connected-apps'))
+    assert.equal(new URL(elsewhere.url()).pathname, '/login', 'the session from before the reset is over')
+
+    // The old password fails; the new one signs in.
+    const later = await newPage()
+    await later.goto(server.url('/login'))
+    await later.getByLabel('Email').fill(email)
+    await later.getByLabel('Password').fill(PASSWORD)
+    await later.getByRole('button', { name: 'Sign in' }).click()
+    await later.getByText('That email and password do not match an account.').waitFor()
+    assert.equal(new URL(later.url()).pathname, '/login', 'the old password no longer signs in')
+    await later.getByLabel('Email').fill(email)
+    await later.getByLabel('Password').fill(fresh)
+    await later.getByRole('button', { name: 'Sign in' }).click()
+    await later.waitForURL((u) => u.pathname !== '/login')
   })
 })

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
-import { cliActor, createUser, newEmailLink, suspendAccount, type MailMessage } from '@fieldgate/core'
+import { cliActor, createUser, newEmailLink, suspendAccount, unsuspendAccount, type MailMessage } from '@fieldgate/core'
 import { openStorage } from '@fieldgate/storage'
 import { Mailer } from '../src/mail/mailer.js'
 import { bearer, request, runCli, silentLogger, startServer, tempDir, waitUntil, type TestServer } from './helpers.js'
@@ -203,12 +203,17 @@ describe('accounts with real email (verified sign-up, the default)', () => {
     assert.equal(verify.status, 400, 'a reset link is no verify link')
   })
 
-  it('a suspended account cannot sign in, and its open session stops working', async () => {
+  it('a suspended account cannot sign in, and its open session stops working; both decisions are security events', async () => {
     const email = address()
     await createUser(server.runtime.ctx, cliActor, { email, password: Person.password })
     const open = new Person(server, email)
     await open.signIn()
     await suspendAccount(server.runtime.ctx, cliActor, { email, reason: 'Listing counterfeit apps' })
+    const user = (await server.storage.getUserByEmail(email))!
+    const [suspended] = await server.storage.listSecurityEvents({ kinds: ['account.suspended'], userId: user.id })
+    assert.equal(suspended?.email, email)
+    assert.equal(suspended?.details.reason, 'Listing counterfeit apps')
+    assert.equal(suspended?.details.by, 'cli', 'who decided')
     assert.equal((await open.get('/connected-apps')).status, 303, 'signed out')
     const wrong = await new Person(server, email).signIn('a wrong password!')
     assert.equal(wrong.status, 401, 'a wrong password is answered as always: the suspension is not told to a guesser')
@@ -219,6 +224,12 @@ describe('accounts with real email (verified sign-up, the default)', () => {
     await forgot.post('/forgot-password', { csrf: csrfOf(await forgot.get('/forgot-password')), email })
     await new Promise((r) => setTimeout(r, 1500))
     assert.equal(smtp.to(email).filter((m) => /Reset your password/.test(m.subject)).length, 0, 'no reset link for a suspended account')
+
+    await unsuspendAccount(server.runtime.ctx, cliActor, { email })
+    const [lifted] = await server.storage.listSecurityEvents({ kinds: ['account.unsuspended'], userId: user.id })
+    assert.equal(lifted?.email, email)
+    assert.equal(lifted?.details.by, 'cli')
+    assert.equal((await new Person(server, email).signIn()).status, 303, 'signs in again')
   })
 
   it('failed sign-ins, a throttle and a sign-in from a new address are security events; a new address is mailed', async () => {
@@ -242,6 +253,21 @@ describe('accounts with real email (verified sign-up, the default)', () => {
     assert.equal(newest?.address, '203.0.113.9')
     const mail = await smtp.next(email, /A new sign-in to your account/)
     assert.match(mail.text, /from 203\.0\.113\.9/)
+
+    // Throttled (another account, from another address): refused with 429, one event a minute however many refusals.
+    const hammered = address()
+    await createUser(server.runtime.ctx, cliActor, { email: hammered, password: Person.password })
+    const guesser = new Person(server, hammered)
+    guesser.headers['x-forwarded-for'] = '198.51.100.7'
+    const statuses: number[] = []
+    while (statuses.at(-1) !== 429 && statuses.length < 30) statuses.push((await guesser.signIn('not the password')).status)
+    assert.equal(statuses.at(-1), 429, `throttled at last: ${statuses.join(' ')}`)
+    assert.equal((await guesser.signIn('not the password')).status, 429)
+    await waitUntil(async () => (await server.storage.listSecurityEvents({ kinds: ['sign_in.throttled'], query: hammered })).length > 0, 3_000)
+    const throttled = await server.storage.listSecurityEvents({ kinds: ['sign_in.throttled'], query: hammered })
+    assert.equal(throttled.length, 1, 'one event, not one per refusal')
+    assert.equal(throttled[0]?.address, '198.51.100.7')
+    assert.equal(throttled[0]?.details.form, 'sign-in')
 
     // The log names the event, never the person's address or password.
     const lines = log.filter((l) => l.includes('sign_in.failed'))

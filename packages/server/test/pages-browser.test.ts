@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
@@ -268,6 +269,36 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
     it(`the operator console at ${width} px`, { skip: browserSkip, timeout: 120_000 }, async () => {
       const page = await visitor(width, operator)
       const dev = await server.storage.getUserByEmail(developer)
+      // Something in the grants and deliveries listings: the planner installed on the company, and an event it was sent.
+      if (!(await server.storage.findActiveGrant(planner.id, company.id)))
+        await server.storage.createGrant({
+          id: randomUUID(),
+          appId: planner.id,
+          tenantId: company.id,
+          scopes: ['api'],
+          status: 'active',
+          createdAt: Date.now(),
+          updatedAt: Date.now(),
+        })
+      const [sent] = await server.storage.listEvents({ appId: planner.id, limit: 1 })
+      const eventId = sent?.id ?? `evt_${randomBytes(16).toString('hex')}`
+      if (!sent)
+        await server.storage.queueEvents([
+          {
+            id: eventId,
+            appId: planner.id,
+            tenantId: company.id,
+            type: 'app.installed',
+            body: JSON.stringify({ id: eventId, type: 'app.installed', client_id: planner.clientId, tenant_id: company.id, data: {} }),
+            state: 'failed',
+            attempts: 8,
+            nextAttemptAt: Date.now(),
+            lockedUntil: null,
+            createdAt: Date.now(),
+            deliveredAt: null,
+            lastError: 'the receiver answered 503',
+          },
+        ])
       for (const [path, name] of [
         ['/operator', 'operator-overview'],
         ['/operator/review', 'operator-review'],
@@ -277,6 +308,9 @@ describe('every page under a brand of its own, at 390 and 1,440 px, in a browser
         [`/operator/tenants/${company.id}`, 'operator-tenant'],
         ['/operator/users', 'operator-users'],
         [`/operator/users/${dev?.id}`, 'operator-user'],
+        ['/operator/grants', 'operator-grants'],
+        ['/operator/deliveries', 'operator-deliveries'],
+        [`/operator/deliveries/${eventId}`, 'operator-delivery'],
         ['/operator/audit', 'operator-audit'],
         ['/operator/security', 'operator-security'],
         ['/operator/mail', 'operator-mail'],

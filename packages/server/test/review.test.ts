@@ -136,6 +136,9 @@ describe('review of what partners publish', () => {
 
     const rejected = await decide(w, app, 'reject', { reason: 'The name claims features it lacks' })
     assert.equal(rejected.status, 200, rejected.text)
+    const [event] = await w.server.storage.listSecurityEvents({ kinds: ['review.rejected'], query: app.clientId })
+    assert.equal(event?.clientId, app.clientId)
+    assert.equal(event?.details.reason, 'The name claims features it lacks')
     assert.equal((await w.server.storage.getApp(app.id))!.name, 'Barn Planner')
     const told = await partner.get(`/developer/apps/${app.clientId}`)
     assert.match(told.text, /Not approved\.<\/strong> The reviewer wrote: <q>The name claims features it lacks<\/q>/)

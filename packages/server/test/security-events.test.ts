@@ -1,14 +1,14 @@
 /**
  * Security events over real HTTP, each recorded by doing what it records: a person allows and denies
- * an app, a client replays a code, a script guesses the admin token. They are stored with who, where
+ * an app, a client replays a code, a client keeps using a token of a revoked grant, a script guesses the admin token. They are stored with who, where
  * and which app, and read with `fieldgate events security` and GET /admin/v1/security-events.
  * Sign-in events are in accounts.test.ts; review and suspension in review.test.ts.
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { cliActor, createApp, createTenant, createUser, type SecurityEventKind } from '@fieldgate/core'
-import { bearer, postForm, request, runCli, startServer, waitUntil, type TestServer } from './helpers.js'
+import { cliActor, createApp, createGrant, createTenant, createUser, revokeGrant, type SecurityEventKind } from '@fieldgate/core'
+import { bearer, getToken, postForm, request, runCli, startServer, waitUntil, type TestServer } from './helpers.js'
 import { Person } from './person.js'
 
 const CALLBACK = 'https://partner.example/callback'
@@ -67,6 +67,24 @@ describe('security events', () => {
     assert.equal(replayed?.clientId, clientId)
     assert.equal(replayed?.tenantId, tenantId)
     assert.equal(typeof replayed?.details.grant_id, 'string')
+  })
+
+  it('a token of a revoked grant: refused, and the event names the app, the tenant and the grant', async () => {
+    const ctx = server.runtime.ctx
+    const tenant = await createTenant(ctx, cliActor, { name: `Revoked Farm ${randomBytes(3).toString('hex')}`, environment: 'sandbox' })
+    const grant = await createGrant(ctx, cliActor, { clientId, tenantId: tenant.id })
+    const token = await getToken(server, { clientId, clientSecret }, { target_id: tenant.id })
+    assert.notEqual((await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })).status, 401, 'the token works while the grant is active')
+    await revokeGrant(ctx, cliActor, { grantId: grant.id })
+    for (let i = 0; i < 3; i++) {
+      const refused = await request(server.url('/api/rest/v2/workorders'), { headers: bearer(token) })
+      assert.equal(refused.status, 401)
+    }
+    const events = await stored('token.revoked_grant')
+    assert.equal(events.length, 1, 'one a minute per grant, however often the client retries')
+    assert.equal(events[0]?.clientId, clientId)
+    assert.equal(events[0]?.tenantId, tenant.id)
+    assert.deepEqual(events[0]?.details, { grant_id: grant.id })
   })
 
   it('admin-token guesses: refused, and one event a minute per address, not one per guess', async () => {

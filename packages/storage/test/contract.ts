@@ -271,6 +271,18 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.deepEqual((await s.listAudit({ tenantIds: [t.id], limit: 10 })).map((e) => e.id).sort(), [audit.id, added.id].sort())
       })
 
+      it('listMembers gives one page of members by email when asked', async () => {
+        const s = db()
+        const t = await s.createTenant(tenant())
+        const tag = hex()
+        const people = []
+        for (const name of ['c', 'a', 'b']) people.push(await s.createUser(user({ email: `${name}.${tag}@example.com` }), [{ tenantId: t.id, role: 'member' }]))
+        const emails = (list: { user: User }[]) => list.map((m) => m.user.email.slice(0, 1))
+        assert.deepEqual(emails(await s.listMembers(t.id, { limit: 2 })), ['a', 'b'])
+        assert.deepEqual(emails(await s.listMembers(t.id, { limit: 2, offset: 2 })), ['c'])
+        assert.deepEqual(emails(await s.listMembers(t.id)), ['a', 'b', 'c'], 'no page: all of them')
+      })
+
       it('createUser is atomic: a bad membership leaves no user behind', async () => {
         const s = db()
         const u = user()
@@ -648,6 +660,37 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.deepEqual(sortById(await s.listGrants({ tenantId: tA.id })), sortById([g1, g3]))
         assert.deepEqual(await s.listGrants({ appId: a2.id, tenantId: tA.id }), [g3])
         assert.deepEqual(await s.listGrants({ appId: randomUUID() }), [])
+      })
+
+      it('listGrants pages oldest first, keeps a status, and finds part of an app or tenant name, client_id or tenant id in any case', async () => {
+        const s = db()
+        const tag = hex()
+        const farm = await s.createTenant(tenant({ name: `Upper ${tag} Farm` }))
+        const other = await s.createTenant(tenant({ name: 'Elsewhere' }))
+        const sync = app({ name: `Sync ${tag}` })
+        const plain = app({ name: 'Plain' })
+        for (const a of [sync, plain]) await s.createApp(a, secret(a.id))
+        const gs = [
+          grant(sync.id, other.id, { createdAt: T + 10 }),
+          grant(plain.id, farm.id, { createdAt: T + 11, status: 'revoked' }),
+          grant(plain.id, other.id, { createdAt: T + 12 }),
+          grant(sync.id, farm.id, { createdAt: T + 13 }),
+        ]
+        for (const g of gs) await s.createGrant(g)
+        const ids = (list: Grant[]) => list.map((g) => g.id)
+        assert.deepEqual(ids(await s.listGrants({ appId: plain.id, limit: 1 })), [gs[1]!.id], 'oldest first')
+        assert.deepEqual(ids(await s.listGrants({ appId: plain.id, limit: 1, offset: 1 })), [gs[2]!.id], 'the next page')
+        assert.deepEqual(ids(await s.listGrants({ appId: plain.id, limit: 1, offset: 2 })), [])
+        assert.deepEqual(ids(await s.listGrants({ appId: plain.id, status: 'active' })), [gs[2]!.id])
+        assert.deepEqual(ids(await s.listGrants({ tenantId: farm.id, status: 'revoked', limit: 5 })), [gs[1]!.id])
+        // By the app's name, whatever the tenant; by the tenant's, whatever the app; in any case.
+        assert.deepEqual(ids(await s.listGrants({ query: `SYNC ${tag.toUpperCase()}` })), [gs[0]!.id, gs[3]!.id])
+        assert.deepEqual(ids(await s.listGrants({ query: `upper ${tag}` })), [gs[1]!.id, gs[3]!.id])
+        assert.deepEqual(ids(await s.listGrants({ query: `${tag} farm`, status: 'active', limit: 5 })), [gs[3]!.id])
+        assert.deepEqual(ids(await s.listGrants({ query: plain.clientId })), [gs[1]!.id, gs[2]!.id])
+        assert.deepEqual(ids(await s.listGrants({ query: farm.id.toUpperCase(), appId: sync.id })), [gs[3]!.id])
+        assert.deepEqual(await s.listGrants({ query: `${tag}%_!` }), [], 'wildcards are plain characters')
+        assert.deepEqual(ids(await s.listGrants({ query: `Sync ${tag}`, limit: 1, offset: 1 })), [gs[3]!.id])
       })
 
       it('findTenantGrant reads a tenant with the active grant of one app on it, in one call', async () => {
@@ -1549,8 +1592,15 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
         assert.equal(again?.id, first.id)
         assert.deepEqual(await s.finishAttempts([{ event: done, leasedUntil: T + 80_000, attempt: { ...attempt, id: randomUUID(), status: 204, error: null } }]), [true])
         assert.equal((await s.listEvents({ appId: a.id, state: 'delivered', limit: 10 })).length, 1)
-        assert.equal(await s.redeliver(first.id, T + 90_000), true)
-        assert.equal(await s.redeliver(first.id, T + 90_000), false, 'already pending')
+        const sentAgain = auditEntry({ appId: a.id, objectId: first.id, action: 'event.redelivered' })
+        assert.equal(await s.redeliver(first.id, T + 90_000, { audit: [sentAgain] }), true)
+        const notAgain = auditEntry({ appId: a.id, objectId: first.id, action: 'event.redelivered' })
+        assert.equal(await s.redeliver(first.id, T + 90_000, { audit: [notAgain] }), false, 'already pending')
+        assert.deepEqual(
+          (await s.listAudit({ appIds: [a.id], limit: 5 })).map((e) => e.id),
+          [sentAgain.id],
+          'what goes along commits only with a redelivery',
+        )
         const redelivered = await s.getEvent(first.id)
         assert.equal(redelivered?.state, 'pending')
         assert.equal(redelivered?.body, first.body, 'same body, same id')
@@ -1622,10 +1672,13 @@ export function storageContract(name: string, openStore: () => Promise<Storage>)
           'the next page',
         )
         assert.deepEqual(await s.listEvents({ appId: a.id, state: 'failed', limit: 5 }), [])
-        assert.equal(await s.retryNow(waiting.id, T + 10), true)
+        const retried = auditEntry({ appId: a.id, objectId: waiting.id, action: 'event.retried' })
+        assert.equal(await s.retryNow(waiting.id, T + 10, { audit: [retried] }), true)
         assert.equal((await s.getEvent(waiting.id))?.nextAttemptAt, T + 10, 'due now')
         assert.deepEqual((await s.claimEvents(T + 10, T + 60_000, 5)).map((e) => e.id).sort(), [waiting.id, newer.id].sort())
-        assert.equal(await s.retryNow(waiting.id, T + 20), false, 'leased to a dispatcher: it is being attempted')
+        const busy = auditEntry({ appId: a.id, objectId: waiting.id, action: 'event.retried' })
+        assert.equal(await s.retryNow(waiting.id, T + 20, { audit: [busy] }), false, 'leased to a dispatcher: it is being attempted')
+        assert.deepEqual((await s.listAudit({ appIds: [a.id], limit: 5 })).map((e) => e.id).sort(), [entry.id, retried.id].sort(), 'what goes along commits only with a retry')
         assert.equal(await s.retryNow(`evt_${hex()}`, T + 20), false, 'unknown')
         const attempt = { id: randomUUID(), eventId: newer.id, at: T + 30, status: 204, error: null, durationMs: 3 }
         await s.finishAttempts([
@@ -1947,7 +2000,7 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   addMembership: 'addMembership adds, then upserts the role',
   updateUser: 'updateUser saves verification, operator role, suspension and password with what goes alongside, never id, createdAt or sandbox',
   listUsers: 'listUsers lists oldest first, finds part of an email in any case, and pages',
-  listMembers: "listMembers gives a tenant's members with their roles; removeMembership removes one with what goes alongside",
+  listMembers: 'listMembers gives one page of members by email when asked',
   removeMembership: "listMembers gives a tenant's members with their roles; removeMembership removes one with what goes alongside",
   deleteUserSessions: "deleteUserSessions ends every session of a user but the one kept, and no one else's",
   saveEmailToken: 'gives an email token until it expires; useEmailToken spends it once, exactly one of 20 concurrent uses winning',
@@ -1979,7 +2032,7 @@ const covered: Record<Exclude<keyof Storage, 'engine'>, string> = {
   getGrant: 'creates, gets, finds the active grant and lists with filters',
   findActiveGrant: 'creates, gets, finds the active grant and lists with filters',
   findTenantGrant: 'findTenantGrant reads a tenant with the active grant of one app on it, in one call',
-  listGrants: 'creates, gets, finds the active grant and lists with filters',
+  listGrants: 'listGrants pages oldest first, keeps a status, and finds part of an app or tenant name, client_id or tenant id in any case',
   widenGrantScopes: 'widenGrantScopes adds to an active grant, appends a change, and ignores revoked grants',
   revokeGrant: 'allows one active grant per app and tenant, and a new one after revoking',
   saveInstall: 'saveInstall stores an install, then updates all but its createdAt, with what goes alongside, atomically',

@@ -260,7 +260,8 @@ export async function rotateSecret(
  */
 export async function redeliverEvent(ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string }): Promise<{ event: OutboxEvent; queued: boolean }> {
   const event = await eventFor(ctx, actor, input)
-  return { event, queued: await ctx.storage.redeliver(event.id, ctx.now()) }
+  const now = ctx.now()
+  return { event, queued: await ctx.storage.redeliver(event.id, now, { audit: [eventAudit(actor, now, 'event.redelivered', event)] }) }
 }
 
 /**
@@ -269,8 +270,13 @@ export async function redeliverEvent(ctx: OperationContext, actor: Actor, input:
  */
 export async function retryEventNow(ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string }): Promise<{ event: OutboxEvent; queued: boolean }> {
   const event = await eventFor(ctx, actor, input)
-  return { event, queued: await ctx.storage.retryNow(event.id, ctx.now()) }
+  const now = ctx.now()
+  return { event, queued: await ctx.storage.retryNow(event.id, now, { audit: [eventAudit(actor, now, 'event.retried', event)] }) }
 }
+
+/** Who sent an event again, recorded only when it was (an operator acting on a partner's app answers for it). */
+const eventAudit = (actor: Actor, now: number, action: string, event: OutboxEvent) =>
+  auditEntry(actor, now, action, { objectId: event.id, appId: event.appId, tenantId: event.tenantId }, { event_id: event.id, type: event.type })
 
 /** The event, if the actor may act on it: an operator any, a person their own app's; with `appId`, only that app's. */
 async function eventFor(ctx: OperationContext, actor: Actor, input: { eventId: string; appId?: string }): Promise<OutboxEvent> {

@@ -1,5 +1,13 @@
 import type { Grant, Install, Tenant } from '../model.js'
 import type { Alongside } from './alongside.js'
+import type { Page } from './tenants.js'
+
+/** What a listing of grants keeps: each given field must match. */
+export interface GrantFilter {
+  appId?: string
+  tenantId?: string
+  status?: Grant['status']
+}
 
 /** Grants (an app's consent on a tenant) and the installs made for them. */
 export interface GrantStore {
@@ -8,7 +16,12 @@ export interface GrantStore {
   findActiveGrant(appId: string, tenantId: string): Promise<Grant | undefined>
   /** A tenant and the app's active grant on it, in one read: what a client-credentials token needs. */
   findTenantGrant(appId: string, tenantId: string): Promise<TenantGrant | undefined>
-  listGrants(filter?: { appId?: string; tenantId?: string }): Promise<Grant[]>
+  /**
+   * Oldest first. Every grant that matches when no page is asked for; with a `limit`, `offset` or `query`,
+   * one page (50 rows when no limit is said, at most 500), `query` matching part of the app's name or
+   * client_id or of the tenant's name or id, in any case.
+   */
+  listGrants(filter?: GrantFilter & Page): Promise<Grant[]>
   /**
    * Incremental consent: adds `scopes` to an active grant's, atomically (concurrent consents never lose
    * each other's scopes). Appends a `grant` change when the scopes grew; undefined if not active.

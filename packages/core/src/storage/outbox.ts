@@ -30,8 +30,8 @@ export interface OutboxStore {
   /** Queues events that announce no stored change (a test event), with what they carry along. */
   queueEvents(events: OutboxEvent[], also?: Alongside): Promise<void>
   listAttempts(eventId: string): Promise<DeliveryAttempt[]>
-  /** Sends a delivered or failed event again, same id and body; false if it is unknown or pending. */
-  redeliver(id: string, now: number): Promise<boolean>
-  /** Makes a pending event due at `now`; false if it is unknown, not pending, or leased to a dispatcher right now. */
-  retryNow(id: string, now: number): Promise<boolean>
+  /** Sends a delivered or failed event again, same id and body; false if it is unknown or pending. `also` commits only when it did. */
+  redeliver(id: string, now: number, also?: Alongside): Promise<boolean>
+  /** Makes a pending event due at `now`; false if it is unknown, not pending, or leased to a dispatcher right now. `also` commits only when it did. */
+  retryNow(id: string, now: number, also?: Alongside): Promise<boolean>
 }

@@ -26,8 +26,8 @@ export interface TenantStore {
   /** Oldest first; `query` matches the email; `operator` keeps operators (true) or the others (false); `tenantId` its members. */
   listUsers(filter?: { operator?: boolean; tenantId?: string } & Page): Promise<User[]>
   listMemberships(userId: string): Promise<Membership[]>
-  /** A tenant's members with their roles, by email. */
-  listMembers(tenantId: string): Promise<{ user: User; role: Role }[]>
+  /** A tenant's members with their roles, by email: all of them, or with `page` one page of them. */
+  listMembers(tenantId: string, page?: Omit<Page, 'query'>): Promise<{ user: User; role: Role }[]>
   /** Adds a membership or changes its role. */
   addMembership(membership: Membership, also?: Alongside): Promise<void>
   removeMembership(userId: string, tenantId: string, also?: Alongside): Promise<boolean>

@@ -40,10 +40,13 @@ const actions: Readonly<Record<string, string>> = {
   'sign_in.throttled': 'Sign-in slowed down',
   'sign_in.new_address': 'Sign-in from a new address',
   'code.replayed': 'Authorization code used twice',
+  'token.revoked_grant': 'Token refused: its grant was revoked',
   'refresh_token.reused': 'Refresh token used twice (its family was ended)',
   'admin_token.failed': 'Wrong admin token',
   'tenant.renamed': 'Renamed',
   'event.test_sent': 'Test event sent',
+  'event.redelivered': 'Event sent again',
+  'event.retried': 'Event attempted again now',
 }
 
 /** An action or event as a phrase; one not in the list still reads as words ("webhook.parked" → "Webhook parked"). */

@@ -7,6 +7,7 @@ import {
   type Grant,
   type MailMessage,
   type Membership,
+  type OutboxEvent,
   type ReviewedFields,
   type Role,
   type SecurityEvent,
@@ -49,6 +50,8 @@ const sections = [
   ['/operator/apps', 'Apps'],
   ['/operator/tenants', 'Tenants'],
   ['/operator/users', 'Users'],
+  ['/operator/grants', 'Grants'],
+  ['/operator/deliveries', 'Deliveries'],
   ['/operator/audit', 'Audit log'],
   ['/operator/security', 'Security events'],
   ['/operator/mail', 'Mail'],
@@ -244,9 +247,36 @@ ${
 ${pager(p.paging)}`,
   )
 
+/** A grant with its app and tenant, as the listings show it. */
+export interface GrantRow {
+  grant: Grant
+  app: App | undefined
+  tenant: Tenant | undefined
+}
+
+const appLink = (app: App | undefined, fallback: string): SafeHtml | string => (app ? html`<a href="/operator/apps/${encodeURIComponent(app.clientId)}">${app.name}</a>` : fallback)
+const tenantLink = (tenant: Tenant | undefined, fallback: string): SafeHtml | string => (tenant ? html`<a href="/operator/tenants/${tenant.id}">${tenant.name}</a>` : fallback)
+const grantStatus = (g: Grant): SafeHtml => (g.status === 'active' ? html`<span class="tag">active</span>` : html`<span class="tag bad">revoked</span>`)
+
+/** Grants as a table; `show` leaves out the column the page is already about. */
+function grantsTable(rows: GrantRow[], show: { app: boolean; tenant: boolean }): SafeHtml {
+  return html`<table class="audit"><thead><tr>${show.app ? html`<th scope="col">App</th>` : ''}${show.tenant ? html`<th scope="col">Tenant</th>` : ''}<th scope="col">Scopes</th><th scope="col">Status</th><th scope="col">Since</th></tr></thead>
+<tbody>${rows.map(
+    ({ grant, app, tenant }) =>
+      html`<tr>${show.app ? html`<td>${appLink(app, grant.appId)}</td>` : ''}${show.tenant ? html`<td>${tenantLink(tenant, grant.tenantId)}</td>` : ''}<td>${grant.scopes.join(' ')}</td><td>${grantStatus(grant)}</td><td>${when(grant.createdAt)}</td></tr>`,
+  )}</tbody></table>`
+}
+
+/** Below a first page: the way to all of them, in the paged listing. */
+const allOf = (more: boolean, href: string, label: string): SafeHtml => html`<p>${more ? html`<strong>More than shown here.</strong> ` : ''}<a href="${href}">${label}</a></p>`
+
 export interface AppDetail extends Owned {
-  grants: { grant: Grant; tenant: Tenant | undefined }[]
+  /** The first grants, oldest first; `moreGrants` when there are others. */
+  grants: GrantRow[]
+  moreGrants: boolean
+  /** The newest deliveries; `moreDeliveries` when there are others. */
   deliveries: Delivery[]
+  moreDeliveries: boolean
   audit: AuditEntry[]
   /** A refused decision, shown beside the field of the form that made it. */
   error?: FieldError & { form: 'review' | 'suspension' }
@@ -286,16 +316,9 @@ ${isReviewed(p.app) && p.app.review === 'pending' ? decisionForms(p.csrf, p.app,
 <h2>Suspension</h2>
 ${suspension(p.csrf, p.app, p.error?.form === 'suspension' ? p.error : undefined)}
 <h2>Grants</h2>
-${
-  p.grants.length === 0
-    ? none('No tenant has installed or connected it.')
-    : html`<table class="audit"><thead><tr><th scope="col">Tenant</th><th scope="col">Scopes</th><th scope="col">Status</th><th scope="col">Since</th></tr></thead>
-<tbody>${p.grants.map(
-        ({ grant, tenant }) =>
-          html`<tr><td>${tenant ? html`<a href="/operator/tenants/${tenant.id}">${tenant.name}</a>` : grant.tenantId}</td><td>${grant.scopes.join(' ')}</td><td>${grant.status}</td><td>${when(grant.createdAt)}</td></tr>`,
-      )}</tbody></table>`
-}
+${p.grants.length === 0 ? none('No tenant has installed or connected it.') : html`${grantsTable(p.grants, { app: false, tenant: true })}${allOf(p.moreGrants, `/operator/grants?app=${encodeURIComponent(p.app.clientId)}`, 'All grants of this app')}`}
 ${deliveries(p.csrf, p.app, p.deliveries, `/operator/apps/${encodeURIComponent(p.app.clientId)}/events`, { retry: true })}
+${p.deliveries.length ? allOf(p.moreDeliveries, `/operator/deliveries?app=${encodeURIComponent(p.app.clientId)}`, 'All deliveries of this app') : ''}
 <h2>Audit log</h2>
 ${p.audit.length ? auditTable(p.audit, staffWords) : none('Nothing recorded yet.')}`,
   )
@@ -316,7 +339,16 @@ ${
 ${pager(p.paging)}`,
   )
 
-export const tenantDetailPage = (p: ConsoleFrame & { tenant: Tenant; members: { user: User; role: Role }[]; grants: { grant: Grant; app: App | undefined }[] }): Page =>
+export interface TenantDetail {
+  tenant: Tenant
+  /** The first members by email, and the first grants oldest first; `more…` when there are others. */
+  members: { user: User; role: Role }[]
+  moreMembers: boolean
+  grants: GrantRow[]
+  moreGrants: boolean
+}
+
+export const tenantDetailPage = (p: ConsoleFrame & TenantDetail): Page =>
   frame(
     p,
     p.tenant.name,
@@ -326,18 +358,11 @@ ${
   p.members.length === 0
     ? none('No members.')
     : html`<table class="audit"><thead><tr><th scope="col">Person</th><th scope="col">Role</th></tr></thead>
-<tbody>${p.members.map((m) => html`<tr><td><a href="/operator/users/${m.user.id}">${m.user.email}</a></td><td>${m.role}</td></tr>`)}</tbody></table>`
+<tbody>${p.members.map((m) => html`<tr><td><a href="/operator/users/${m.user.id}">${m.user.email}</a></td><td>${m.role}</td></tr>`)}</tbody></table>
+${allOf(p.moreMembers, `/operator/users?tenant=${p.tenant.id}`, 'All members')}`
 }
 <h2>Apps installed or connected</h2>
-${
-  p.grants.length === 0
-    ? none('None.')
-    : html`<table class="audit"><thead><tr><th scope="col">App</th><th scope="col">Scopes</th><th scope="col">Status</th></tr></thead>
-<tbody>${p.grants.map(
-        ({ grant, app }) =>
-          html`<tr><td>${app ? html`<a href="/operator/apps/${encodeURIComponent(app.clientId)}">${app.name}</a>` : grant.appId}</td><td>${grant.scopes.join(' ')}</td><td>${grant.status}</td></tr>`,
-      )}</tbody></table>`
-}`,
+${p.grants.length === 0 ? none('None.') : html`${grantsTable(p.grants, { app: true, tenant: false })}${allOf(p.moreGrants, `/operator/grants?tenant=${p.tenant.id}`, 'All grants on this tenant')}`}`,
   )
 
 // ---- users ----
@@ -346,11 +371,18 @@ function userFlags(u: User): SafeHtml {
   return html`${u.operator ? html`<span class="tag">operator</span> ` : ''}${u.emailVerifiedAt === null ? html`<span class="tag">unconfirmed</span> ` : ''}${u.suspendedAt !== null ? html`<span class="tag bad">suspended</span>` : ''}`
 }
 
-export const usersPage = (p: ConsoleFrame & { users: User[]; paging: Paging }): Page =>
+/** Where a listing is narrowed to one app or tenant: what it shows, and the way back to all. */
+const narrowed = (what: SafeHtml | string, all: string): SafeHtml => html`<p class="muted">Only ${what}. <a href="${all}">Show all</a></p>`
+
+/** The filters a search form keeps while the search changes. */
+const kept = (keep: Record<string, string>): SafeHtml => html`${Object.entries(keep).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}`
+
+export const usersPage = (p: ConsoleFrame & { users: User[]; forTenant?: Tenant | undefined; paging: Paging }): Page =>
   frame(
     p,
     'Users',
-    html`${search(p.paging, 'Part of an email')}
+    html`${p.forTenant ? narrowed(html`the members of ${tenantLink(p.forTenant, p.forTenant.id)}`, '/operator/users') : ''}
+${search(p.paging, 'Part of an email', p.forTenant ? kept({ tenant: p.forTenant.id }) : '')}
 ${
   p.users.length === 0
     ? none('No users match.')
@@ -403,6 +435,76 @@ ${
 ${p.apps.length === 0 ? none('No apps.') : html`<ul>${p.apps.map((a) => html`<li><a href="/operator/apps/${encodeURIComponent(a.clientId)}">${a.name}</a> ${appState(a)}</li>`)}</ul>`}
 <h2>Security events</h2>
 ${p.events.length ? securityTable(p.events) : none('None.')}`,
+  )
+
+// ---- grants ----
+
+export interface GrantsListing {
+  grants: GrantRow[]
+  forApp?: App | undefined
+  forTenant?: Tenant | undefined
+  status: string
+  paging: Paging
+}
+
+export const grantsPage = (p: ConsoleFrame & GrantsListing): Page =>
+  frame(
+    p,
+    'Grants',
+    html`<p class="muted">Each tenant's consent to an app: what it installed or connected, with which scopes.</p>
+${p.forApp ? narrowed(html`the grants of ${appLink(p.forApp, p.forApp.clientId)}`, '/operator/grants') : ''}
+${p.forTenant ? narrowed(html`the grants on ${tenantLink(p.forTenant, p.forTenant.id)}`, '/operator/grants') : ''}
+${search(
+  p.paging,
+  'App name or client_id, tenant name or id',
+  html`${kept({ ...(p.forApp ? { app: p.forApp.clientId } : {}), ...(p.forTenant ? { tenant: p.forTenant.id } : {}) })}<label for="status">Status</label> <select id="status" name="status"><option value="">Any</option>${['active', 'revoked'].map((s) => html`<option${s === p.status ? html` selected` : ''}>${s}</option>`)}</select>`,
+)}
+${p.grants.length === 0 ? none('No grants match.') : grantsTable(p.grants, { app: !p.forApp, tenant: !p.forTenant })}
+${pager(p.paging)}`,
+  )
+
+// ---- Data API deliveries ----
+
+const deliveryStates = [
+  ['', 'Any'],
+  ['pending', 'Waiting or retrying'],
+  ['delivered', 'Delivered'],
+  ['failed', 'Failed'],
+] as const
+
+const eventState = (e: OutboxEvent): SafeHtml =>
+  html`<span class="tag${e.state === 'failed' ? ' bad' : ''}">${e.state === 'pending' ? (e.attempts > 0 ? 'retrying' : 'waiting') : e.state}</span>`
+
+export const deliveriesPage = (p: ConsoleFrame & { events: { event: OutboxEvent; app: App | undefined }[]; forApp?: App | undefined; state: string; paging: Paging }): Page =>
+  frame(
+    p,
+    'Data API deliveries',
+    html`<p class="muted">The events every app's Data API URL is sent, newest first. Open one for what was sent, every attempt's answer, and Redeliver or Retry now.</p>
+${p.forApp ? narrowed(html`the deliveries of ${appLink(p.forApp, p.forApp.clientId)}`, '/operator/deliveries') : ''}
+<form method="get" action="/operator/deliveries" class="search" role="search" aria-label="Filter deliveries">
+  <label for="app">App's client_id</label> <input id="app" name="app" type="search" value="${p.forApp?.clientId ?? ''}" maxlength="100">
+  <label for="state">Show</label> <select id="state" name="state">${deliveryStates.map(([value, label]) => html`<option value="${value}"${value === p.state ? html` selected` : ''}>${label}</option>`)}</select>
+  <button type="submit">Filter</button>
+</form>
+${
+  p.events.length === 0
+    ? none('No deliveries match.')
+    : html`<table class="audit"><thead><tr><th scope="col">Queued</th><th scope="col">Event</th>${p.forApp ? '' : html`<th scope="col">App</th>`}<th scope="col">State</th><th scope="col">Attempts</th></tr></thead>
+<tbody>${p.events.map(
+        ({ event, app }) =>
+          html`<tr><td>${when(event.createdAt)}</td><td><a href="/operator/deliveries/${encodeURIComponent(event.id)}"><code>${event.type}</code></a><br><span class="muted">${event.id}</span></td>${p.forApp ? '' : html`<td>${appLink(app, event.appId)}</td>`}<td>${eventState(event)}</td><td><a href="/operator/deliveries/${encodeURIComponent(event.id)}#attempts">${event.attempts} ${event.attempts === 1 ? 'attempt' : 'attempts'}</a></td></tr>`,
+      )}</tbody></table>`
+}
+${pager(p.paging)}`,
+  )
+
+/** One event of any app: what was sent, each attempt, and the operator's Redeliver or Retry now (audited). */
+export const deliveryPage = (p: ConsoleFrame & { app: App; delivery: Delivery }): Page =>
+  frame(
+    p,
+    `Delivery to ${p.app.name}`,
+    html`<p><a href="/operator/deliveries?app=${encodeURIComponent(p.app.clientId)}">All deliveries of ${p.app.name}</a> · <a href="/operator/apps/${encodeURIComponent(p.app.clientId)}">The app</a></p>
+<div id="attempts">${deliveries(p.csrf, p.app, [p.delivery], '/operator/deliveries', { retry: true, heading: false })}</div>`,
   )
 
 // ---- logs ----

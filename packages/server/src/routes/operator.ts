@@ -18,6 +18,8 @@ import {
   unsuspendApp,
   type Actor,
   type App,
+  type OutboxEvent,
+  type Tenant,
   type User,
 } from '@fieldgate/core'
 import type { PageKit } from '../plugins/pages.js'
@@ -25,6 +27,9 @@ import {
   appDetailPage,
   appsPage,
   auditPage,
+  deliveriesPage,
+  deliveryPage,
+  grantsPage,
   mailPage,
   overviewPage,
   reviewPage,
@@ -35,6 +40,7 @@ import {
   usersPage,
   type AppDetail,
   type ConsoleFrame,
+  type GrantRow,
   type Owned,
   type Paging,
 } from '../pages/operator.js'
@@ -50,7 +56,17 @@ const listQuery = Type.Object({
 })
 const securityQuery = Type.Object({ ...listQuery.properties, kind: Type.Optional(Type.Union([Type.Literal(''), ...securityEventKinds.map((k) => Type.Literal(k))])) })
 const mailQuery = Type.Object({ ...listQuery.properties, state: Type.Optional(Type.Union(['', 'local', 'pending', 'sent', 'failed'].map((s) => Type.Literal(s)))) })
+/** Narrowing to one app (its client_id) or one tenant (its id): what the app and tenant pages link to. */
+const scoped = { app: Type.Optional(Type.String({ maxLength: 100 })), tenant: Type.Optional(Type.String({ maxLength: 100 })) }
+const grantsQuery = Type.Object({ ...listQuery.properties, ...scoped, status: Type.Optional(Type.Union(['', 'active', 'revoked'].map((s) => Type.Literal(s)))) })
+const deliveriesQuery = Type.Object({
+  ...listQuery.properties,
+  app: scoped.app,
+  state: Type.Optional(Type.Union(['', 'pending', 'delivered', 'failed'].map((s) => Type.Literal(s)))),
+})
+const usersQuery = Type.Object({ ...listQuery.properties, tenant: scoped.tenant })
 const clientIdParams = Type.Object({ clientId: Type.String({ maxLength: 100 }) })
+const eventIdParams = Type.Object({ eventId: Type.String({ maxLength: 100 }) })
 const idParams = Type.Object({ id: Type.String({ maxLength: 100 }) })
 const eventParams = Type.Object({ clientId: Type.String({ maxLength: 100 }), eventId: Type.String({ maxLength: 100 }) })
 
@@ -102,6 +118,29 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
     if (!found) throw new AuthorizationPageError('There is no app with that client_id.', 404)
     return found
   }
+  const findTenant = async (id: string): Promise<Tenant> => {
+    const tenant = /^[0-9a-f-]{36}$/.test(id) ? await s.getTenant(id) : undefined
+    if (!tenant) throw new AuthorizationPageError('There is no such tenant.', 404)
+    return tenant
+  }
+  /** Each distinct app or tenant of a page read once: a page names at most `perPage` of them. */
+  const lookup = async <T>(ids: string[], get: (id: string) => Promise<T | undefined>): Promise<Map<string, T | undefined>> =>
+    new Map(await Promise.all([...new Set(ids)].map(async (id) => [id, await get(id)] as const)))
+  const withParties = async (grants: Awaited<ReturnType<typeof s.listGrants>>): Promise<GrantRow[]> => {
+    const [apps, tenants] = await Promise.all([
+      lookup(
+        grants.map((g) => g.appId),
+        (id) => s.getApp(id),
+      ),
+      lookup(
+        grants.map((g) => g.tenantId),
+        (id) => s.getTenant(id),
+      ),
+    ])
+    return grants.map((grant) => ({ grant, app: apps.get(grant.appId), tenant: tenants.get(grant.tenantId) }))
+  }
+  /** The app and tenant pages show this many grants, members and deliveries, and link to the full listing. */
+  const firstPage = 10
 
   app.get('/operator', async (request, reply) => {
     const op = await operator(request, reply)
@@ -150,18 +189,28 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
   })
 
   const showApp = async (request: FastifyRequest, reply: FastifyReply, user: User, found: App, notice?: unknown, status = 200, error?: AppDetail['error']) => {
+    // A first page of each, one row more to know whether to say there are more: 100,000 installs read as fast as ten.
     const [owner, grants, events, audit] = await Promise.all([
       found.ownerUserId ? s.getUser(found.ownerUserId) : undefined,
-      s.listGrants({ appId: found.id }),
-      s.listEvents({ appId: found.id, limit: 20 }),
+      s.listGrants({ appId: found.id, limit: firstPage + 1 }),
+      s.listEvents({ appId: found.id, limit: firstPage + 1 }),
       s.listAudit({ appIds: [found.id], limit: 50 }),
     ])
-    const withTenants = await Promise.all(grants.map(async (grant) => ({ grant, tenant: await s.getTenant(grant.tenantId) })))
-    const deliveries = await Promise.all(events.map(async (event) => ({ event, attempts: await s.listAttempts(event.id) })))
+    const deliveries = await Promise.all(events.slice(0, firstPage).map(async (event) => ({ event, attempts: await s.listAttempts(event.id) })))
     return kit.render(
       reply,
       status,
-      appDetailPage({ ...frame(request, reply, user, notice), app: found, owner, grants: withTenants, deliveries, audit, ...(error ? { error } : {}) }),
+      appDetailPage({
+        ...frame(request, reply, user, notice),
+        app: found,
+        owner,
+        grants: await withParties(grants.slice(0, firstPage)),
+        moreGrants: grants.length > firstPage,
+        deliveries,
+        moreDeliveries: events.length > firstPage,
+        audit,
+        ...(error ? { error } : {}),
+      }),
     )
   }
 
@@ -211,6 +260,70 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
   onEvent('redeliver', redeliverEvent, 'redelivered', 'waiting')
   onEvent('retry', retryEventNow, 'retrying', 'busy')
 
+  // ---- grants ----
+
+  app.get('/operator/grants', { schema: { querystring: grantsQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const q = request.query
+    const [forApp, forTenant] = await Promise.all([q.app ? findApp(q.app) : undefined, q.tenant ? findTenant(q.tenant) : undefined])
+    const status = grantStatuses.find((g) => g === q.status)
+    const grants = await s.listGrants({ ...window(q), ...(forApp ? { appId: forApp.id } : {}), ...(forTenant ? { tenantId: forTenant.id } : {}), ...(status ? { status } : {}) })
+    const keep = given({ app: forApp?.clientId, tenant: forTenant?.id, status })
+    const { rows, paging: p } = paging('/operator/grants', q, grants, keep)
+    return kit.render(reply, 200, grantsPage({ ...frame(request, reply, op.user), grants: await withParties(rows), forApp, forTenant, status: status ?? '', paging: p }))
+  })
+
+  // ---- Data API deliveries ----
+
+  app.get('/operator/deliveries', { schema: { querystring: deliveriesQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const q = request.query
+    const forApp = q.app ? await findApp(q.app) : undefined
+    const state = eventStates.find((e) => e === q.state)
+    const events = await s.listEvents({ ...window({ page: q.page }), ...(forApp ? { appId: forApp.id } : {}), ...(state ? { state } : {}) })
+    const keep = given({ app: forApp?.clientId, state })
+    const { rows, paging: p } = paging('/operator/deliveries', { page: q.page }, events, keep)
+    const apps = await lookup(
+      rows.map((e) => e.appId),
+      (id) => s.getApp(id),
+    )
+    return kit.render(
+      reply,
+      200,
+      deliveriesPage({ ...frame(request, reply, op.user), events: rows.map((event) => ({ event, app: apps.get(event.appId) })), forApp, state: state ?? '', paging: p }),
+    )
+  })
+
+  const findEvent = async (eventId: string): Promise<{ event: OutboxEvent; app: App }> => {
+    const event = isLookupKey(eventId) ? await s.getEvent(eventId) : undefined
+    const owner = event ? await s.getApp(event.appId) : undefined
+    if (!event || !owner) throw new AuthorizationPageError('There is no such event.', 404)
+    return { event, app: owner }
+  }
+
+  app.get('/operator/deliveries/:eventId', { schema: { params: eventIdParams, querystring: listQuery } }, async (request, reply) => {
+    const op = await operator(request, reply)
+    if (!op) return reply
+    const { event, app: owner } = await findEvent(request.params.eventId)
+    const delivery = { event, attempts: await s.listAttempts(event.id) }
+    return kit.render(reply, 200, deliveryPage({ ...frame(request, reply, op.user, request.query.notice), app: owner, delivery }))
+  })
+
+  /** The same actions from the deliveries listing, back to the event's page. */
+  const onListedEvent = (verb: 'redeliver' | 'retry', act: typeof redeliverEvent, done: keyof typeof notices, not: keyof typeof notices) =>
+    app.post(`/operator/deliveries/:eventId/${verb}`, { schema: { params: eventIdParams } }, async (request, reply) => {
+      kit.form(request)
+      const op = await operator(request, reply)
+      if (!op) return reply
+      const { event } = await findEvent(request.params.eventId)
+      const acted = await act(ctx, op.actor, { eventId: event.id, appId: event.appId })
+      return reply.redirect(`/operator/deliveries/${encodeURIComponent(event.id)}?notice=${acted.queued ? done : not}`, 303)
+    })
+  onListedEvent('redeliver', redeliverEvent, 'redelivered', 'waiting')
+  onListedEvent('retry', retryEventNow, 'retrying', 'busy')
+
   // ---- tenants ----
 
   app.get('/operator/tenants', { schema: { querystring: listQuery } }, async (request, reply) => {
@@ -223,20 +336,31 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
   app.get('/operator/tenants/:id', { schema: { params: idParams } }, async (request, reply) => {
     const op = await operator(request, reply)
     if (!op) return reply
-    const tenant = /^[0-9a-f-]{36}$/.test(request.params.id) ? await s.getTenant(request.params.id) : undefined
-    if (!tenant) throw new AuthorizationPageError('There is no such tenant.', 404)
-    const [members, grants] = await Promise.all([s.listMembers(tenant.id), s.listGrants({ tenantId: tenant.id })])
-    const withApps = await Promise.all(grants.map(async (grant) => ({ grant, app: await s.getApp(grant.appId) })))
-    return kit.render(reply, 200, tenantDetailPage({ ...frame(request, reply, op.user), tenant, members, grants: withApps }))
+    const tenant = await findTenant(request.params.id)
+    const [members, grants] = await Promise.all([s.listMembers(tenant.id, { limit: firstPage + 1 }), s.listGrants({ tenantId: tenant.id, limit: firstPage + 1 })])
+    return kit.render(
+      reply,
+      200,
+      tenantDetailPage({
+        ...frame(request, reply, op.user),
+        tenant,
+        members: members.slice(0, firstPage),
+        moreMembers: members.length > firstPage,
+        grants: await withParties(grants.slice(0, firstPage)),
+        moreGrants: grants.length > firstPage,
+      }),
+    )
   })
 
   // ---- users ----
 
-  app.get('/operator/users', { schema: { querystring: listQuery } }, async (request, reply) => {
+  app.get('/operator/users', { schema: { querystring: usersQuery } }, async (request, reply) => {
     const op = await operator(request, reply)
     if (!op) return reply
-    const { rows, paging: p } = paging('/operator/users', request.query, await s.listUsers(window(request.query)))
-    return kit.render(reply, 200, usersPage({ ...frame(request, reply, op.user), users: rows, paging: p }))
+    const forTenant = request.query.tenant ? await findTenant(request.query.tenant) : undefined
+    const users = await s.listUsers({ ...window(request.query), ...(forTenant ? { tenantId: forTenant.id } : {}) })
+    const { rows, paging: p } = paging('/operator/users', request.query, users, forTenant ? { tenant: forTenant.id } : undefined)
+    return kit.render(reply, 200, usersPage({ ...frame(request, reply, op.user), users: rows, forTenant, paging: p }))
   })
 
   const findUser = async (id: string): Promise<User> => {
@@ -304,3 +428,9 @@ export function operatorRoutes(fastify: FastifyInstance, kit: PageKit): void {
 }
 
 const mailStates = ['local', 'pending', 'sent', 'failed'] as const
+
+/** The filters a listing's links keep: those that were given. */
+const given = (filters: Record<string, string | undefined>): Record<string, string> =>
+  Object.fromEntries(Object.entries(filters).filter((f): f is [string, string] => f[1] !== undefined))
+const grantStatuses = ['active', 'revoked'] as const
+const eventStates = ['pending', 'delivered', 'failed'] as const

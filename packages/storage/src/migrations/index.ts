@@ -5,6 +5,7 @@ import {
   changeNotify,
   codesTokensSessions,
   dpopProofs,
+  grantsByApp,
   initialAccessTokens,
   initialSchema,
   marketplace,
@@ -49,6 +50,7 @@ export function migrationsFor(engine: 'sqlite' | 'postgres'): MigrationProvider 
       '0013_oauth21_clients': statements(oauth21Clients(d)),
       '0014_dpop_proofs': statements(dpopProofs(d)),
       '0015_initial_access_tokens': statements(initialAccessTokens(d)),
+      '0016_grants_by_app': statements(grantsByApp()),
     }),
   }
 }

@@ -1,9 +1,9 @@
-import type { Alongside, Grant, GrantStore, Install, TenantGrant } from '@fieldgate/core'
+import type { Alongside, Grant, GrantFilter, GrantStore, Install, Page, TenantGrant } from '@fieldgate/core'
 import { sql, type Kysely } from 'kysely'
 import type { Database } from '../schema.js'
 import { batched } from './batch.js'
 import { precompiler } from './precompiled.js'
-import { appendChange, fromGrant, toGrant, toTenant, upsertInstall, writeAlongside, type Engine } from './rows.js'
+import { appendChange, fromGrant, paged, toGrant, toTenant, upsertInstall, writeAlongside, type Engine } from './rows.js'
 
 // SQLite uses the partial index grants_one_active (… WHERE status = 'active') only for a literal
 // 'active' in the query: a bound parameter cannot prove the index's condition.
@@ -66,11 +66,18 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
       return { tenant: toTenant(tenant)!, grant }
     },
 
-    async listGrants(filter: { appId?: string; tenantId?: string } = {}): Promise<Grant[]> {
-      let q = db.selectFrom('grants').selectAll()
-      if (filter.appId) q = q.where('appId', '=', filter.appId)
-      if (filter.tenantId) q = q.where('tenantId', '=', filter.tenantId)
-      const rows = await q.orderBy('createdAt').orderBy('id').execute()
+    async listGrants(filter: GrantFilter & Page = {}): Promise<Grant[]> {
+      const { appId, tenantId, status, ...page } = filter
+      let q = db.selectFrom('grants as g').selectAll('g')
+      if (appId) q = q.where('g.appId', '=', appId)
+      if (tenantId) q = q.where('g.tenantId', '=', tenantId)
+      if (status) q = q.where('g.status', '=', status)
+      q = q.orderBy('g.createdAt').orderBy('g.id')
+      if (page.query?.trim()) {
+        // The search names the app or the tenant, so only a search joins them.
+        q = q.innerJoin('apps as a', 'a.id', 'g.appId').innerJoin('tenants as t', 't.id', 'g.tenantId')
+      }
+      const rows = await (page.limit !== undefined || page.query || page.offset ? paged(q, ['a.name', 'a.clientId', 't.name', 't.id'], page) : q).execute()
       return rows.map((r) => toGrant(r)!)
     },
 

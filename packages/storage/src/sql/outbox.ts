@@ -1,7 +1,14 @@
 import type { Alongside, DeliveryAttempt, FinishedAttempt, OutboxEvent, OutboxStore } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { toEvent, writeAlongside, type Engine } from './rows.js'
+import { toEvent, writeAlongside, type Db, type Engine } from './rows.js'
+
+/** What goes along with a redelivery is written only when the event did change: an audit entry says it happened. */
+async function onlyIfUpdated(tx: Db, updated: bigint, also: Alongside): Promise<boolean> {
+  if (Number(updated) !== 1) return false
+  await writeAlongside(tx, also)
+  return true
+}
 
 /** The Data API outbox. */
 export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStore {
@@ -85,25 +92,29 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
       return db.selectFrom('eventAttempts').selectAll().where('eventId', '=', eventId).orderBy('at').orderBy('id').execute()
     },
 
-    async redeliver(id: string, now: number): Promise<boolean> {
-      const result = await db
-        .updateTable('events')
-        .set({ state: 'pending', nextAttemptAt: now, lockedUntil: null })
-        .where('id', '=', id)
-        .where('state', '!=', 'pending')
-        .executeTakeFirst()
-      return Number(result.numUpdatedRows) === 1
+    async redeliver(id: string, now: number, also: Alongside = {}): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const result = await tx
+          .updateTable('events')
+          .set({ state: 'pending', nextAttemptAt: now, lockedUntil: null })
+          .where('id', '=', id)
+          .where('state', '!=', 'pending')
+          .executeTakeFirst()
+        return onlyIfUpdated(tx, result.numUpdatedRows, also)
+      })
     },
 
-    async retryNow(id: string, now: number): Promise<boolean> {
-      const result = await db
-        .updateTable('events')
-        .set({ nextAttemptAt: now })
-        .where('id', '=', id)
-        .where('state', '=', 'pending')
-        .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
-        .executeTakeFirst()
-      return Number(result.numUpdatedRows) === 1
+    async retryNow(id: string, now: number, also: Alongside = {}): Promise<boolean> {
+      return db.transaction().execute(async (tx) => {
+        const result = await tx
+          .updateTable('events')
+          .set({ nextAttemptAt: now })
+          .where('id', '=', id)
+          .where('state', '=', 'pending')
+          .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
+          .executeTakeFirst()
+        return onlyIfUpdated(tx, result.numUpdatedRows, also)
+      })
     },
   }
 }

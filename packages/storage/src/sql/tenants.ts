@@ -80,15 +80,15 @@ export function sqlTenantStore(db: Kysely<Database>): TenantStore {
       return rows.map((r) => ({ ...r, role: r.role as Membership['role'] }))
     },
 
-    async listMembers(tenantId: string): Promise<{ user: User; role: Role }[]> {
-      const rows = await db
+    async listMembers(tenantId: string, page?: Omit<Page, 'query'>): Promise<{ user: User; role: Role }[]> {
+      const q = db
         .selectFrom('memberships')
         .innerJoin('users', 'users.id', 'memberships.userId')
         .selectAll('users')
         .select('memberships.role')
         .where('memberships.tenantId', '=', tenantId)
         .orderBy('users.email')
-        .execute()
+      const rows = await (page ? paged(q, [], page) : q).execute()
       return rows.map(({ role, ...user }) => ({ user: toUser(user)!, role: role as Role }))
     },
 
