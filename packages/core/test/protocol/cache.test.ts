@@ -49,6 +49,36 @@ describe('TaggedLru', () => {
     assert.equal(small.get('a'), 3)
   })
 
+  it('fills the slots dropped entries left before evicting anything, and keeps tags shared by several entries', () => {
+    const lru = new TaggedLru<number>(3)
+    lru.set('a', 1, ['tenant t', 'grant a'])
+    lru.set('b', 2, ['tenant t', 'grant b'])
+    lru.set('c', 3, ['grant c'])
+    lru.dropTag('grant a')
+    lru.set('d', 4, ['tenant t'])
+    assert.deepEqual(
+      ['b', 'c', 'd'].map((k) => lru.get(k)),
+      [2, 3, 4],
+      'd took the slot a left',
+    )
+    lru.delete('b')
+    lru.dropTag('tenant t')
+    assert.deepEqual(
+      ['b', 'c', 'd'].map((k) => lru.get(k)),
+      [undefined, 3, undefined],
+    )
+    // Used entries get a second round: c and e were read, so f evicts the one that was not.
+    lru.set('e', 5, [])
+    lru.set('g', 6, [])
+    lru.get('c')
+    lru.get('e')
+    lru.set('f', 7, [])
+    assert.deepEqual(
+      ['c', 'e', 'g', 'f'].map((k) => lru.get(k)),
+      [3, 5, undefined, 7],
+    )
+  })
+
   it('refuses a capacity below one', () => {
     assert.throws(() => new TaggedLru(0), RangeError)
   })
