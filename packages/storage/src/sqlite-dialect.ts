@@ -60,8 +60,12 @@ class SqliteDriver implements Driver {
   private busy = false
   private group: Group | undefined
 
+  /** How long a write waits for another connection's lock: the connection's own busy_timeout. */
+  private readonly busyTimeoutMs: number
+
   constructor(private readonly db: BetterSqlite.Database) {
     this.shared = new SqliteConnection(db)
+    this.busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }))
   }
 
   async init(): Promise<void> {}
@@ -81,12 +85,10 @@ class SqliteDriver implements Driver {
     this.free.push(c)
   }
 
-  // IMMEDIATE takes the write lock up front, waiting (busy_timeout) for other processes instead of
-  // failing with SQLITE_BUSY when a deferred read lock cannot be upgraded.
   async beginTransaction(c: DatabaseConnection): Promise<void> {
     const holder = this.holder(c)
     if (!this.openGroup()) {
-      this.run('begin immediate')
+      await this.beginImmediate()
       this.group = { waiting: [], wrote: new Set(), wroteUnknown: false, commitQueued: false }
     }
     this.run('savepoint member')
@@ -157,8 +159,53 @@ class SqliteDriver implements Driver {
     return this.shared.execute<R>(query)
   }
 
+  isRead(sql: string): boolean {
+    return this.shared.isRead(sql)
+  }
+
+  /** A write outside any transaction is a transaction of one statement, so it shares a COMMIT too. */
+  async writeAlone<R>(holder: Holder, query: CompiledQuery): Promise<QueryResult<R>> {
+    await this.beginTransaction(holder)
+    let result: QueryResult<R>
+    try {
+      result = this.execute<R>(query)
+      this.afterMemberStatement(query.sql)
+    } catch (err) {
+      await this.rollbackTransaction(holder)
+      throw err
+    }
+    await this.commitTransaction(holder)
+    return result
+  }
+
+  takeBack(): Promise<void> | undefined {
+    return this.take()
+  }
+
   stream<R>(query: CompiledQuery): IterableIterator<QueryResult<R>> {
     return this.shared.stream<R>(query)
+  }
+
+  /**
+   * IMMEDIATE takes the write lock up front instead of failing with SQLITE_BUSY when a deferred read
+   * lock cannot be upgraded. While another connection holds it, this waits between tries without
+   * holding the event loop (busy_timeout would block it): the holder may be a connection of this same
+   * process whose group commits on a later turn of the loop, as when two instances share a file.
+   */
+  private async beginImmediate(): Promise<void> {
+    const deadline = Date.now() + this.busyTimeoutMs
+    for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+      this.db.pragma('busy_timeout = 0')
+      try {
+        this.run('begin immediate')
+        return
+      } catch (err) {
+        if (!(err instanceof Error && 'code' in err && err.code === 'SQLITE_BUSY') || Date.now() >= deadline) throw err
+      } finally {
+        this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`)
+      }
+      await new Promise((resume) => setTimeout(resume, pause))
+    }
   }
 
   private async commitWhenFree(group: Group): Promise<void> {
@@ -225,6 +272,12 @@ class Holder implements DatabaseConnection {
   constructor(private readonly driver: SqliteDriver) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    // A user that ran one write alone passed the connection on; a second statement takes it back.
+    if (this.handedOn) {
+      await this.driver.takeBack()
+      this.handedOn = false
+    }
+    if (!this.inTransaction && !this.driver.isRead(query.sql)) return this.driver.writeAlone<R>(this, query)
     this.before(query.sql)
     const result = this.driver.execute<R>(query)
     if (this.inTransaction) this.driver.afterMemberStatement(query.sql)

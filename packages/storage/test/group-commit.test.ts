@@ -72,6 +72,20 @@ describe('SQLite group commit', () => {
     assert.ok(together * 5 < oneByOne, `50 concurrent writes took ${together} WAL frames, 50 in a row ${oneByOne}`)
   })
 
+  it('groups writes made outside a transaction too, each still answered as alone (a replayed proof is refused)', async () => {
+    const jtis = Array.from({ length: 50 }, () => randomUUID())
+    await emptyWal()
+    for (const jti of jtis.slice(0, 25)) assert.equal(await store.rememberProof(jti, 10), true)
+    const oneByOne = walFrames()
+    await emptyWal()
+    const answers = await Promise.all([...jtis.slice(25), jtis[25]!, jtis[0]!].map((jti) => store.rememberProof(jti, 10)))
+    const together = walFrames()
+    assert.deepEqual(answers, [...Array(25).fill(true), false, false], 'the second of a jti in one group, and one already stored, are replays')
+    assert.ok(together * 5 < oneByOne, `25 concurrent writes took ${together} WAL frames, 25 in a row ${oneByOne}`)
+    const stored = other.prepare('select count(*) as n from dpop_proofs').get() as { n: number }
+    assert.equal(stored.n, 50)
+  })
+
   it('rolls back only the member that failed; the rest of its group lands', async () => {
     const taken = record()
     await store.createRecord(taken)
