@@ -154,6 +154,14 @@ export interface Config {
    */
   readonly smtpUrl: string | undefined
   /**
+   * A PEM file of CA certificates to trust for the SMTP server, in addition to the ones Node trusts by
+   * default: for a relay whose certificate a private CA signed. Relative to the data dir or absolute;
+   * read and checked at start (mail/smtp-ca.ts). Certificates are always verified: a STARTTLS upgrade to
+   * a server none of these vouches for fails, and the message waits for the next attempt.
+   * FIELDGATE_SMTP_CA_FILE.
+   */
+  readonly smtpCaFile: string | undefined
+  /**
    * The platform's brand on every page and message, so its customers see its name, not ours: `name`,
    * `logo` (an https URL, or a file name in the data dir, served at /assets/brand-logo), `color` (the
    * primary colour, #rrggbb), `supportUrl`, `termsUrl`, `privacyUrl` (linked in every page's footer),
@@ -827,6 +835,13 @@ const leafSettings: LeafSettings = {
     shown: '— (local mailbox)',
     doc: 'SMTP server for mail, `smtp://user:pass@host:587` (STARTTLS where offered) or `smtps://`',
   },
+  smtpCaFile: {
+    env: 'FIELDGATE_SMTP_CA_FILE',
+    parse: optionalText,
+    default: undefined,
+    shown: "— (Node's CAs)",
+    doc: "PEM file of CAs to trust for the SMTP server's certificate besides Node's own, relative to the data dir or absolute; read at start",
+  },
   gatewayFile: {
     env: 'FIELDGATE_GATEWAY_FILE',
     parse: optionalText,
@@ -1159,6 +1174,7 @@ export function loadConfig(env: SettingsEnv = process.env, overrides: ConfigOver
     adminToken: leaf('adminToken', undefined),
     signup: leaf('signup', undefined),
     smtpUrl: leaf('smtpUrl', undefined),
+    smtpCaFile: leaf('smtpCaFile', undefined),
     brand,
     gatewayFile: leaf('gatewayFile', undefined),
     mailFrom: leaf('mailFrom', { issuer, brand }),

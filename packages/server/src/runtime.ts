@@ -18,6 +18,7 @@ import { openStorage } from '@fieldgate/storage'
 import type { Logger } from 'pino'
 import { metadataFetcher } from './client-metadata.js'
 import { defaultMailerTiming, Mailer } from './mail/mailer.js'
+import { loadSmtpCa } from './mail/smtp-ca.js'
 import { Dispatcher } from './webhooks/dispatcher.js'
 
 /** One process's view of a deployment: its store, keys, caches and the change feed that keeps them fresh. */
@@ -63,6 +64,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     const clientMetadata = config.registration.metadataDocuments ? { clientMetadata: metadataFetcher({ allowPrivateTargets: config.webhooks.allowPrivateTargets }) } : {}
     // The gateway file's APIs are resources tokens may be for (RFC 8707), as well as the forward-auth rules.
     const gateway = loadGateway(config)
+    const smtpCa = loadSmtpCa(config)
     const ctx: CoreContext = {
       config,
       storage,
@@ -106,7 +108,7 @@ export async function openRuntime(config: Config, logger: Logger, opts: RuntimeO
     const { maxAgeSeconds, ...timing } = config.webhooks
     const dispatcher = new Dispatcher(ctx, masterKey, logger, { ...timing, maxAgeMs: maxAgeSeconds * 1000 })
     if (opts.follow) dispatcher.start()
-    const mailer = new Mailer(storage, logger, { smtpUrl: config.smtpUrl, from: config.mailFrom, now: Date.now, ...defaultMailerTiming })
+    const mailer = new Mailer(storage, logger, { smtpUrl: config.smtpUrl, ca: smtpCa, from: config.mailFrom, now: Date.now, ...defaultMailerTiming })
     if (opts.follow) mailer.start()
     return {
       ctx,

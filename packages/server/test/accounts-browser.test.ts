@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
-import { cliActor, createTenant, createUser } from '@fieldgate/core'
+import { cliActor, createGrant, createTenant, createUser, type EventType, type OutboxEvent } from '@fieldgate/core'
 import { repoRoot, startServer, type TestServer } from './helpers.js'
 import { Contexts, browserSkip, launchBrowser, signIn as signInAs } from './browser.js'
 import { linkIn, SmtpReceiver } from './support/smtp.js'
@@ -25,6 +26,55 @@ function screenshotPath(name: string): string | undefined {
   const shot = join(repoRoot, 'docs', name)
   mkdirSync(dirname(shot), { recursive: true })
   return shot
+}
+
+async function seedGrantAndDeliveries(server: TestServer, clientId: string, tenantId: string): Promise<void> {
+  const grant = await createGrant(server.runtime.ctx, cliActor, { clientId, tenantId })
+  const now = Date.now()
+  // Due only in an hour, so the server's own dispatcher leaves them to this function's lease.
+  const event = (type: EventType, minutesAgo: number): OutboxEvent => {
+    const id = `evt_${randomBytes(16).toString('hex')}`
+    const body = { id, type, created_at: new Date(now - minutesAgo * 60_000).toISOString(), client_id: clientId, tenant_id: tenantId, data: {} }
+    return {
+      id,
+      appId: grant.appId,
+      tenantId,
+      type,
+      body: JSON.stringify(body),
+      state: 'pending',
+      attempts: 0,
+      nextAttemptAt: now + 3_600_000,
+      lockedUntil: null,
+      createdAt: now - minutesAgo * 60_000,
+      deliveredAt: null,
+      lastError: null,
+    }
+  }
+  const [delivered, retrying] = [event('grant.created', 9), event('record.created', 4)]
+  await server.storage.queueEvents([delivered, retrying])
+  const leasedUntil = now + 3 * 3_600_000
+  const claimed = await server.storage.claimEvents(now + 2 * 3_600_000, leasedUntil, 10)
+  assert.equal(claimed.length, 2)
+  const attempt = (eventId: string, status: number, minutesAgo: number) => ({
+    id: randomUUID(),
+    eventId,
+    at: now - minutesAgo * 60_000,
+    status,
+    error: status === 200 ? null : `the receiver answered ${status}`,
+    durationMs: 84,
+  })
+  await server.storage.finishAttempts([
+    {
+      event: { id: delivered.id, state: 'delivered', attempts: 1, nextAttemptAt: now, deliveredAt: now - 9 * 60_000, lastError: null },
+      leasedUntil,
+      attempt: attempt(delivered.id, 200, 9),
+    },
+    {
+      event: { id: retrying.id, state: 'pending', attempts: 1, nextAttemptAt: now + 3_600_000, deliveredAt: null, lastError: 'the receiver answered 503' },
+      leasedUntil,
+      attempt: attempt(retrying.id, 503, 4),
+    },
+  ])
 }
 
 describe('a partner signs up with real email and an operator reviews their app, in a browser', () => {
@@ -124,6 +174,11 @@ describe('a partner signs up with real email and an operator reviews their app, 
     await customer.goto(server.url(`/marketplace?tenant=${tenant.id}`))
     await customer.getByRole('region', { name: APP }).waitFor()
 
+    // Something for the Grants and Deliveries pages: the customer's farm connected (as `fieldgate grants
+    // create` does it; the consent journey is authorize-browser.test.ts's), and two Data API events the
+    // app was sent, one delivered and one retrying after a 503 (the app has no Data API URL to really send them to).
+    if (process.env.FIELDGATE_SCREENSHOTS === '1') await seedGrantAndDeliveries(server, clientId, tenant.id)
+
     // The operator suspends it with a reason; the partner sees the reason in the portal and by mail.
     await operator.goto(server.url('/operator/apps'))
     await operator.getByLabel('Name or client_id').fill(APP)
@@ -142,6 +197,8 @@ describe('a partner signs up with real email and an operator reviews their app, 
 
     for (const [name, path] of [
       ['operator-overview.png', '/operator'],
+      ['operator-grants.png', '/operator/grants'],
+      ['operator-deliveries.png', '/operator/deliveries'],
       ['operator-security.png', '/operator/security'],
     ] as const) {
       const file = screenshotPath(name)

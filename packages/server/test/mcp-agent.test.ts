@@ -16,8 +16,8 @@
  * other. Its refreshable access tokens live 10 s, so the refresh is real.
  */
 import assert from 'node:assert/strict'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, rmSync } from 'node:fs'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -37,6 +37,7 @@ import {
 import { cliActor, createApp, createTenant, createUser, type Tenant } from '@fieldgate/core'
 import { childEnv, decodeJwt, freePort, openStore, repoRoot, request, sleep, spawnServe, tempDir, waitUntil, type Res, type ServerProcess } from './helpers.js'
 import { Contexts, browserSkip, launchBrowser, startPartner, type Partner } from './browser.js'
+import { loopbackCertificate, openssl, type LoopbackCertificate } from './support/tls.js'
 
 const PASSWORD = 'correct horse battery staple'
 const FARMER = 'farmer@north-farm.example'
@@ -44,7 +45,6 @@ const exampleServer = join(repoRoot, 'examples/mcp-server/server.mjs')
 const ALL_SCOPES = ['api', 'fields:read:all', 'alerts:write']
 /** The lifetime of access tokens issued with a refresh token, seconds: the shortest Fieldgate allows, so the agent has to refresh. */
 const TOKEN_TTL = 10
-const openssl = '/usr/bin/openssl'
 
 // biome-ignore lint/suspicious/noExplicitAny: a test reads whatever JSON a tool or a server sent and asserts on it
 type Json = any
@@ -232,32 +232,6 @@ async function startMcpServer(env: Record<string, string>): Promise<McpServerPro
   }
 }
 
-/** A self-signed certificate for 127.0.0.1 (and localhost), from Debian's openssl, for a loopback https server. */
-function loopbackCertificate(dir: string): { key: string; cert: string; certPath: string } {
-  const keyPath = join(dir, 'loopback.key')
-  const certPath = join(dir, 'loopback.crt')
-  execFileSync(openssl, [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout',
-    keyPath,
-    '-out',
-    certPath,
-  ])
-  return { key: readFileSync(keyPath, 'utf8'), cert: readFileSync(certPath, 'utf8'), certPath }
-}
-
 /** The agent's client ID metadata document, on loopback https: records every fetch of it. */
 interface MetadataDocumentHost {
   url: string
@@ -347,7 +321,7 @@ describe('an MCP agent through Fieldgate: examples/mcp-server, the MCP SDK clien
   let portalAgent: Credentials
   let portalPublicAgent: string
   let redirect: Partner
-  let tls: { key: string; cert: string; certPath: string } | undefined
+  let tls: LoopbackCertificate | undefined
   let browser: Browser | undefined
   let farmer: Page | undefined
   const contexts = new Contexts(() => browser)

@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls'
 import type { MailMessage, Storage } from '@fieldgate/core'
 import { createTransport, type Transporter } from 'nodemailer'
 import type { Logger } from 'pino'
@@ -5,6 +6,8 @@ import type { Logger } from 'pino'
 export interface MailerOptions {
   /** SMTP server URL; without one, mail goes to the local mailbox. */
   smtpUrl: string | undefined
+  /** CA certificates (PEM) trusted for the SMTP server besides Node's own (FIELDGATE_SMTP_CA_FILE, mail/smtp-ca.ts). */
+  ca?: readonly string[]
   from: string
   /** How often the outbox is read when it was empty last time. */
   pollMs: number
@@ -16,6 +19,18 @@ export interface MailerOptions {
 }
 
 export const defaultMailerTiming = { pollMs: 1000, leaseMs: 60_000, maxAttempts: 10 } as const
+
+/**
+ * nodemailer upgrades to STARTTLS whenever the server offers it (smtps:// is TLS from the start) and
+ * verifies the certificate: an upgrade that fails is a failed attempt, never a message sent in clear.
+ * One pooled connection is plenty for account mail.
+ */
+function smtpTransport(opts: MailerOptions): Transporter | undefined {
+  if (!opts.smtpUrl) return undefined
+  // A `ca` replaces Node's list for the connection; the operator's CAs are meant as well as it, not instead.
+  const tls = opts.ca ? { tls: { ca: [...rootCertificates, ...opts.ca] } } : {}
+  return createTransport({ url: opts.smtpUrl, pool: true, maxConnections: 1, ...tls }, { from: opts.from })
+}
 
 /**
  * Sends the mail outbox. Operations write a message in the transaction of the change it tells of
@@ -36,9 +51,7 @@ export class Mailer {
     private readonly logger: Logger,
     private readonly opts: MailerOptions,
   ) {
-    // nodemailer upgrades to STARTTLS whenever the server offers it (smtps:// is TLS from the start);
-    // one pooled connection is plenty for account mail.
-    this.transport = opts.smtpUrl ? createTransport({ url: opts.smtpUrl, pool: true, maxConnections: 1 }, { from: opts.from }) : undefined
+    this.transport = smtpTransport(opts)
   }
 
   start(): void {

@@ -516,11 +516,17 @@ export const auditPage = (p: ConsoleFrame & { entries: AuditEntry[]; paging: Pag
     html`${search(p.paging, 'Who, what, client_id or tenant')}${p.entries.length ? auditTable(p.entries, staffWords) : none('No entries match.')}${pager(p.paging)}`,
   )
 
+/** A security event's details as a person reads them (`reason: …; by: …`), never as JSON. */
+const detailWords = (details: Record<string, unknown>): string =>
+  Object.entries(details)
+    .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : typeof value === 'boolean' ? (value ? 'yes' : 'no') : JSON.stringify(value)}`)
+    .join('; ')
+
 function securityTable(events: SecurityEvent[]): SafeHtml {
   return html`<table class="audit"><thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Account</th><th scope="col">Address</th><th scope="col">App</th><th scope="col">Details</th></tr></thead>
 <tbody>${events.map(
     (e) =>
-      html`<tr><td>${when(e.at)}</td><td>${actionLabel(e.kind)}</td><td>${e.userId ? html`<a href="/operator/users/${e.userId}">${e.email ?? e.userId}</a>` : (e.email ?? '')}</td><td>${e.address ?? ''}</td><td>${e.clientId ? html`<a href="/operator/apps/${encodeURIComponent(e.clientId)}">${e.clientId}</a>` : ''}</td><td>${Object.keys(e.details).length ? JSON.stringify(e.details) : ''}</td></tr>`,
+      html`<tr><td>${when(e.at)}</td><td>${actionLabel(e.kind)}</td><td>${e.userId ? html`<a href="/operator/users/${e.userId}">${e.email ?? e.userId}</a>` : (e.email ?? '')}</td><td>${e.address ?? ''}</td><td>${e.clientId ? html`<a href="/operator/apps/${encodeURIComponent(e.clientId)}">${e.clientId}</a>` : ''}</td><td>${detailWords(e.details)}</td></tr>`,
   )}</tbody></table>`
 }
 

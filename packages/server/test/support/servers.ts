@@ -8,7 +8,7 @@ import { it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import type { DestinationStream } from 'pino'
-import { loadConfig, type Config, type ConfigOverrides, type Storage } from '@fieldgate/core'
+import { loadConfig, type Config, type ConfigOverrides, type SettingsEnv, type Storage } from '@fieldgate/core'
 import { buildApp, createLogger, openRuntime, type Runtime } from '@fieldgate/server'
 import { freePort, tempDir } from './wait.js'
 
@@ -45,6 +45,8 @@ export interface StartOptions {
   schema?: string
   /** Overrides for loadConfig; `issuer` defaults to the real listening origin. */
   overrides?: ConfigOverrides
+  /** FIELDGATE_* variables, for tests of how a setting is read and checked (the shell's never reach it). */
+  env?: SettingsEnv
   /** Where the server logs, at `info` (silent by default), for tests that read what is logged. */
   log?: DestinationStream
   /** false: build the app without opening a port, for tests that only `app.inject` (shapes and errors). */
@@ -67,7 +69,7 @@ export interface TestServer {
 }
 
 /**
- * Starts a real server: loadConfig with an explicit environment (never process.env, so DATABASE_URL
+ * Starts a real server: loadConfig with an explicit environment (`opts.env`, never process.env, so DATABASE_URL
  * and FIELDGATE_* of the shell cannot leak in), openRuntime (migrations, keys, change feed), buildApp,
  * listen on 127.0.0.1 at a port picked first so the issuer can be the real origin.
  */
@@ -80,19 +82,16 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const schema = engine === 'postgres' ? (opts.schema ?? `fg_http_${randomBytes(6).toString('hex')}`) : undefined
   const port = opts.overrides?.port ?? (await freePort())
   const origin = `http://127.0.0.1:${port}`
-  const config = loadConfig(
-    {},
-    {
-      host: '127.0.0.1',
-      port,
-      issuer: origin,
-      dataDir,
-      logLevel: 'silent',
-      overload: { ...noShedding },
-      ...(engine === 'postgres' ? { databaseUrl } : {}),
-      ...opts.overrides,
-    },
-  )
+  const config = loadConfig(opts.env ?? {}, {
+    host: '127.0.0.1',
+    port,
+    issuer: origin,
+    dataDir,
+    logLevel: 'silent',
+    overload: { ...noShedding },
+    ...(engine === 'postgres' ? { databaseUrl } : {}),
+    ...opts.overrides,
+  })
   const logger = opts.log ? createLogger('info', opts.log) : silentLogger()
   let runtime: Runtime | undefined
   let app: FastifyInstance | undefined

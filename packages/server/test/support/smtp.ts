@@ -8,15 +8,34 @@ export interface ReceivedMail {
   to: string[]
   subject: string
   text: string
+  /** Whether it came over TLS (here: after STARTTLS). */
+  secure: boolean
+}
+
+/** A command that carries something of the sender's (credentials, an envelope), as the receiver got it. */
+export interface ReceivedCommand {
+  command: 'AUTH' | 'MAIL FROM'
+  secure: boolean
+}
+
+export interface ReceiverOptions {
+  /** Offer STARTTLS with this key and certificate; without one it is not offered (the default). */
+  tls?: { key: string; cert: string }
 }
 
 /**
  * A real SMTP server on loopback (the `smtp-server` package), the mailbox tests read: what Fieldgate
  * sends reaches it over SMTP exactly as it would reach a provider. `smtpUrl` is what FIELDGATE_SMTP_URL
- * would be. No STARTTLS here (no certificate on loopback); any user and password are accepted.
+ * would be. STARTTLS is offered only when started with a certificate (support/tls.ts makes one); any
+ * user and password are accepted. What it saw of each session is kept, so a test can tell what came in clear.
  */
 export class SmtpReceiver {
   readonly received: ReceivedMail[] = []
+  readonly commands: ReceivedCommand[] = []
+  /** TLS upgrades that completed. */
+  secured = 0
+  /** What went wrong in a session (a client that gave up on the certificate, for one). */
+  readonly errors: Error[] = []
   private readonly waiters: { test: (m: ReceivedMail) => boolean; resolve: (m: ReceivedMail) => void }[] = []
 
   private constructor(
@@ -24,13 +43,24 @@ export class SmtpReceiver {
     readonly smtpUrl: string,
   ) {}
 
-  static async start(): Promise<SmtpReceiver> {
+  static async start(opts: ReceiverOptions = {}): Promise<SmtpReceiver> {
     let receiver: SmtpReceiver | undefined
     const server = new SMTPServer({
-      disabledCommands: ['STARTTLS'],
+      ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : { disabledCommands: ['STARTTLS'] }),
       authOptional: true,
       logger: false,
-      onAuth: (_auth, _session, done) => done(null, { user: 'test' }),
+      onSecure: (_socket, _session, done) => {
+        if (receiver) receiver.secured++
+        done()
+      },
+      onAuth: (_auth, session, done) => {
+        receiver?.commands.push({ command: 'AUTH', secure: session.secure })
+        done(null, { user: 'test' })
+      },
+      onMailFrom: (_address, session, done) => {
+        receiver?.commands.push({ command: 'MAIL FROM', secure: session.secure })
+        done()
+      },
       onData: (stream, session, done) => {
         simpleParser(stream).then(
           (parsed) => {
@@ -39,6 +69,7 @@ export class SmtpReceiver {
               to: session.envelope.rcptTo.map((r) => r.address),
               subject: parsed.subject ?? '',
               text: parsed.text ?? '',
+              secure: session.secure,
             })
             done()
           },
@@ -46,6 +77,7 @@ export class SmtpReceiver {
         )
       },
     })
+    server.on('error', (err) => receiver?.errors.push(err))
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.server.address() as AddressInfo
     receiver = new SmtpReceiver(server, `smtp://fieldgate:secret@127.0.0.1:${port}`)
