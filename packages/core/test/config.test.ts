@@ -139,7 +139,7 @@ describe('settings kept from before the table', () => {
     const c = loadConfig({ FIELDGATE_WEBHOOK_TIMEOUT_MS: '2000' }, { webhooks: { pollMs: 50 } })
     assert.equal(c.webhooks.pollMs, 50)
     assert.equal(c.webhooks.timeoutMs, 2000)
-    assert.equal(c.webhooks.batch, 20)
+    assert.equal(c.webhooks.batch, 100)
     for (const group of [c.tokenTtl, c.signInLimits, c.metrics, c.rateLimits, c.overload, c.webhooks]) assert.ok(Object.isFrozen(group))
     assert.throws(
       () => loadConfig({ FIELDGATE_WEBHOOK_LEASE_MS: '5000', FIELDGATE_WEBHOOK_TIMEOUT_MS: '5000' }),
