@@ -48,9 +48,11 @@ class Receiver {
       this.mostOpen = Math.max(this.mostOpen, ++this.open)
       req.on('end', () => {
         this.deliveries.push({ id: String(req.headers[eventIdHeader]), signature: String(req.headers[signatureHeader]), body, json: JSON.parse(body) as Delivery['json'] })
+        // The answer is decided as the delivery is recorded: a test that sees it and changes `status` changes the next one.
+        const status = this.status
         setTimeout(() => {
           this.open--
-          res.writeHead(this.status).end()
+          res.writeHead(status).end()
         }, this.delayMs)
       })
     })

@@ -87,6 +87,7 @@ class SqliteDriver implements Driver {
 
   async beginTransaction(c: DatabaseConnection): Promise<void> {
     const holder = this.holder(c)
+    await holder.reclaim()
     if (!this.openGroup()) {
       await this.beginImmediate()
       this.group = { waiting: [], wrote: new Set(), wroteUnknown: false, commitQueued: false }
@@ -98,9 +99,13 @@ class SqliteDriver implements Driver {
   async commitTransaction(c: DatabaseConnection): Promise<void> {
     const holder = this.holder(c)
     const group = this.openGroup()
-    holder.inTransaction = false
-    if (!group) throw new Error('the transaction was rolled back by SQLite')
+    if (!group) {
+      holder.inTransaction = false
+      throw new Error('the transaction was rolled back by SQLite')
+    }
+    // Still a member until its savepoint is released: if that fails, Kysely's rollback undoes it.
     this.run('release member')
+    holder.inTransaction = false
     const durable = new Promise<void>((durable, lost) => group.waiting.push({ durable, lost }))
     if (group.waiting.length >= groupLimit) this.commitGroup(group)
     else if (!group.commitQueued) {
@@ -128,13 +133,17 @@ class SqliteDriver implements Driver {
     try {
       this.run('rollback to member')
       this.run('release member')
-    } catch {
-      // SQLite may have rolled the whole transaction back (SQLITE_FULL, an I/O error): openGroup tells the others.
-      this.openGroup()
+    } catch (err) {
+      // SQLite may have rolled the whole transaction back (SQLITE_FULL, an I/O error): openGroup tells
+      // the others. If it is still open, this member's writes could not be undone alone, and must not
+      // be committed with the rest: the whole group goes.
+      if (this.openGroup()) this.abandonGroup(group, err)
     }
   }
 
+  // After the transaction in flight, if any: a COMMIT now would also commit its half-done work.
   async destroy(): Promise<void> {
+    await this.take()
     const group = this.openGroup()
     if (group) this.commitGroup(group)
     this.db.close()
@@ -146,12 +155,15 @@ class SqliteDriver implements Driver {
     if (group && !(this.shared.isRead(sql) && !readsAny(sql, group))) this.commitGroup(group)
   }
 
-  /** A statement inside a member: the tables it writes are remembered. */
+  /**
+   * A statement inside a member: the tables it writes are remembered. A DELETE may cascade to tables it
+   * does not name (ON DELETE CASCADE / SET NULL), so after one every outside read commits the group first.
+   */
   afterMemberStatement(sql: string): void {
     const group = this.group
     if (!group || this.shared.isRead(sql)) return
     const table = writtenTable(sql)
-    if (table) group.wrote.add(table)
+    if (table && !/^\s*delete\b/i.test(sql)) group.wrote.add(table)
     else group.wroteUnknown = true
   }
 
@@ -200,7 +212,8 @@ class SqliteDriver implements Driver {
         this.run('begin immediate')
         return
       } catch (err) {
-        if (!(err instanceof Error && 'code' in err && err.code === 'SQLITE_BUSY') || Date.now() >= deadline) throw err
+        // SQLITE_BUSY and its extended codes (SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT).
+        if (!(err instanceof Error && 'code' in err && String(err.code).startsWith('SQLITE_BUSY')) || Date.now() >= deadline) throw err
       } finally {
         this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`)
       }
@@ -215,6 +228,13 @@ class SqliteDriver implements Driver {
     } finally {
       this.give()
     }
+  }
+
+  /** ROLLBACK of everything the group did: every member waiting for its COMMIT hears `err`. */
+  private abandonGroup(group: Group, err: unknown): void {
+    this.group = undefined
+    if (this.db.inTransaction) this.run('rollback')
+    for (const member of group.waiting) member.lost(err)
   }
 
   /** COMMIT, then tell every member; the caller holds the connection. */
@@ -272,11 +292,7 @@ class Holder implements DatabaseConnection {
   constructor(private readonly driver: SqliteDriver) {}
 
   async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    // A user that ran one write alone passed the connection on; a second statement takes it back.
-    if (this.handedOn) {
-      await this.driver.takeBack()
-      this.handedOn = false
-    }
+    await this.reclaim()
     if (!this.inTransaction && !this.driver.isRead(query.sql)) return this.driver.writeAlone<R>(this, query)
     this.before(query.sql)
     const result = this.driver.execute<R>(query)
@@ -285,8 +301,16 @@ class Holder implements DatabaseConnection {
   }
 
   async *streamQuery<R>(query: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    await this.reclaim()
     this.before(query.sql)
     yield* this.driver.stream<R>(query)
+  }
+
+  /** A user that committed or wrote alone passed the connection on; anything more it runs takes it back first. */
+  async reclaim(): Promise<void> {
+    if (!this.handedOn) return
+    await this.driver.takeBack()
+    this.handedOn = false
   }
 
   private before(sql: string): void {

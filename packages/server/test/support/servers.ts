@@ -127,6 +127,10 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
       if (closed) return
       closed = true
       await cleanup()
+      // One turn of the event loop, so this process's HTTP clients see the sockets the server just
+      // closed: a test that starts the next server on the same port would otherwise send its first
+      // request on a pooled socket to the old one ("other side closed"; fetch does not retry a POST).
+      await new Promise((resume) => setTimeout(resume, 0))
     },
   }
 }

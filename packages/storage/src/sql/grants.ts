@@ -28,13 +28,17 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
   // PostgreSQL only: SQLite answers one lookup in microseconds, without a round trip to share.
   const tenantGrantBatch = batched(async (keys: { appId: string; tenantId: string }[]) => {
     const found = new Map<string, TenantGrantRow>()
-    for (const appId of new Set(keys.map((k) => k.appId))) {
-      const rows = await tenantGrantRows(
-        appId,
-        keys.filter((k) => k.appId === appId).map((k) => k.tenantId),
-      )
-      for (const row of rows) found.set(`${appId} ${row.id}`, row)
-    }
+    const apps = [...new Set(keys.map((k) => k.appId))]
+    // One query per app, at once: an app's keys do not wait for another app's round trip.
+    const answers = await Promise.all(
+      apps.map((appId) =>
+        tenantGrantRows(
+          appId,
+          keys.filter((k) => k.appId === appId).map((k) => k.tenantId),
+        ),
+      ),
+    )
+    for (const [i, rows] of answers.entries()) for (const row of rows) found.set(`${apps[i]} ${row.id}`, row)
     return keys.map((k) => found.get(`${k.appId} ${k.tenantId}`))
   })
   return {
