@@ -156,6 +156,32 @@ describe('Data API delivery', () => {
     }
   })
 
+  it('records an attempt the receiver never answers as a timeout, and keeps the event for a retry', async () => {
+    const silent = createServer(() => {})
+    await new Promise<void>((ok) => silent.listen(0, '127.0.0.1', ok))
+    try {
+      const a = await createApp(server.runtime.ctx, cliActor, {
+        name: 'Silent receiver app',
+        kind: 'private',
+        tenantId: tenant.id,
+        scopes: 'alerts:write',
+        dataApiUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}/data-api`,
+      })
+      const token = await getToken(server, { clientId: a.app.clientId, clientSecret: a.clientSecret }, { scope: 'alerts:write' })
+      assert.equal((await postJson(server.url('/v1/alerts'), { title: 'Nobody listens' }, bearer(token))).status, 201)
+      const [event] = await server.storage.listEvents({ appId: a.app.id, limit: 1 })
+      assert.ok(event)
+      await waitUntil(async () => (await server.storage.listAttempts(event.id)).length > 0, 10_000)
+      const [attempt] = await server.storage.listAttempts(event.id)
+      assert.equal(attempt?.error, `no answer within ${fast.timeoutMs} ms`)
+      assert.ok(attempt.durationMs >= fast.timeoutMs && attempt.durationMs < fast.leaseMs, `${attempt.durationMs} ms`)
+      assert.equal((await server.storage.getEvent(event.id))?.state, 'pending', 'tried again later')
+    } finally {
+      silent.closeAllConnections()
+      silent.close()
+    }
+  })
+
   it('announces a record to connected apps that may read it, not to others', async () => {
     const writer = await app('Field writer')
     const reader = await app('All-fields reader')

@@ -34,7 +34,10 @@ interface Delivery {
   url: URL
   headers: Record<string, string>
   body: string
+  /** Aborts at the end of the lease. */
   signal: AbortSignal
+  /** How long the receiver has to answer once the attempt has a connection. */
+  answerWithinMs: number
 }
 
 /** What one claim leased: its events, the lease they are under, and each app's delivery settings. */
@@ -88,9 +91,9 @@ export class Dispatcher {
     // addresses that passed the check. Kept alive between attempts (a backlog no longer pays a TCP
     // handshake per event): a socket stays connected to the address that was checked when it opened,
     // so reusing it reaches nothing new. Idle sockets close after 1 s, before common servers close
-    // theirs (gunicorn 2 s, Node 5 s) under a request. No cap on sockets in use: an attempt waiting
-    // in the agent's queue would spend its timeout unsent.
-    const pool = { keepAlive: true, timeout: 1000, maxFreeSockets: 64 }
+    // theirs (gunicorn 2 s, Node 5 s) under a request. At most 64 per receiver: more claims in flight
+    // wait in the agent's queue (their answer's timeout starts once they have a socket, see post).
+    const pool = { keepAlive: true, timeout: 1000, maxSockets: 64, maxFreeSockets: 64 }
     const options = opts.allowPrivateTargets ? pool : { ...pool, lookup: guardedLookup(this.resolve) }
     this.agents = { http: new HttpAgent(options), https: new HttpsAgent(options) }
   }
@@ -184,7 +187,10 @@ export class Dispatcher {
       if (left <= 0) return
       status = await this.post({
         url,
-        signal: AbortSignal.timeout(Math.min(this.opts.timeoutMs, left)),
+        // The lease bounds the whole attempt, queued in the agent or not; the receiver's time starts
+        // once the attempt has a connection.
+        signal: AbortSignal.timeout(left),
+        answerWithinMs: this.opts.timeoutMs,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Fieldgate-DataAPI/1',
@@ -240,8 +246,14 @@ export class Dispatcher {
     const agent = d.url.protocol === 'https:' ? this.agents.https : this.agents.http
     return new Promise((ok, fail) => {
       const req = send(d.url, { method: 'POST', agent, signal: d.signal, headers: { ...d.headers, 'content-length': String(Buffer.byteLength(d.body)) } })
+      let unanswered: NodeJS.Timeout | undefined
+      req.on('socket', () => {
+        unanswered = setTimeout(() => req.destroy(Object.assign(new Error('no answer'), { name: 'TimeoutError' })), d.answerWithinMs)
+      })
+      req.on('close', () => clearTimeout(unanswered))
       req.on('error', fail)
       req.on('response', (res: IncomingMessage) => {
+        clearTimeout(unanswered)
         ok(res.statusCode ?? 0)
         // Only the status matters. A short body is read and dropped, so the socket is kept for the next
         // attempt; a receiver streaming more than that loses the connection, never this process's memory.
