@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { isAbsolute, join } from 'node:path'
 import { defaultCacheEntries } from './cache.js'
 
 /** `EdDSA` is Ed25519 (RFC 8037). */
@@ -337,6 +338,31 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
+/** A file a setting names: relative to the data directory unless absolute. */
+const settingFilePath = (file: string, dataDir: string): string => (isAbsolute(file) ? file : join(dataDir, file))
+
+const reason = (err: unknown): string => (err instanceof Error ? err.message : String(err))
+
+/** The text of the file `variable` names, read at start: a file that cannot be read stops the start, naming the setting. */
+export function readSettingFile(variable: string, file: string, dataDir: string): { path: string; text: string } {
+  const path = settingFilePath(file, dataDir)
+  try {
+    return { path, text: readFileSync(path, 'utf8') }
+  } catch (err) {
+    throw new ConfigError(`${variable} ${path} cannot be read: ${reason(err)}`)
+  }
+}
+
+/** The JSON of the file `variable` names, read at start: unreadable or not JSON stops the start, naming the setting. */
+function readSettingJson(variable: string, file: string, dataDir: string): { path: string; json: unknown } {
+  const path = settingFilePath(file, dataDir)
+  try {
+    return { path, json: JSON.parse(readFileSync(path, 'utf8')) }
+  } catch (err) {
+    throw new ConfigError(`${variable} ${path} cannot be read as JSON: ${reason(err)}`)
+  }
+}
+
 /** Where settings are read from: the process environment, or an explicit one (tests, `fieldgate serve --port`). */
 export type SettingsEnv = Readonly<Record<string, string | undefined>>
 
@@ -493,13 +519,7 @@ const checkTenantWord = (value: TenantWord, name: string): TenantWord => tenantW
 function brandEnv(env: SettingsEnv, dataDir: string): SettingsEnv {
   const file = env.FIELDGATE_BRAND_FILE
   if (!file) return env
-  const path = file.startsWith('/') ? file : `${dataDir.replace(/\/+$/, '')}/${file}`
-  let json: unknown
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (err) {
-    throw new ConfigError(`FIELDGATE_BRAND_FILE ${path} cannot be read as JSON: ${err instanceof Error ? err.message : String(err)}`)
-  }
+  const { path, json } = readSettingJson('FIELDGATE_BRAND_FILE', file, dataDir)
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new ConfigError(`FIELDGATE_BRAND_FILE ${path} must hold a JSON object`)
   const variables = new Map<string, string>()
   for (const [key, row] of Object.entries(groupSettings.brand.rows)) if (key !== 'file' && row.env !== null) variables.set(key, row.env)
@@ -566,13 +586,7 @@ function upstreamProvider(
 }
 
 function providersFile(file: string, dataDir: string): UpstreamProvider[] {
-  const path = file.startsWith('/') ? file : `${dataDir.replace(/\/+$/, '')}/${file}`
-  let json: unknown
-  try {
-    json = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (err) {
-    throw new ConfigError(`FIELDGATE_OIDC_FILE ${path} cannot be read as JSON: ${err instanceof Error ? err.message : String(err)}`)
-  }
+  const { path, json } = readSettingJson('FIELDGATE_OIDC_FILE', file, dataDir)
   if (!Array.isArray(json)) throw new ConfigError(`FIELDGATE_OIDC_FILE ${path} must hold a JSON list of providers`)
   const known = ['id', 'name', 'issuer', 'client_id', 'client_secret', 'scopes', 'tenants_claim']
   return json.map((entry: unknown, i) => {

@@ -8,9 +8,7 @@
  * lets the request through without a token. A route no rule matches is refused (deny by default), so
  * an endpoint added upstream is closed until the operator opens it.
  */
-import { readFileSync } from 'node:fs'
-import { isAbsolute, join } from 'node:path'
-import { ConfigError, type Config } from './config.js'
+import { ConfigError, readSettingFile, type Config } from './config.js'
 
 /** One rule: methods (any if empty) and a path pattern; `/orders/:id` and `/orders/*` match one segment, a trailing `/**` any rest. */
 export interface GatewayRule {
@@ -46,13 +44,7 @@ const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 /** The gateway file the config names (relative to the data dir), read and checked once at start. */
 export function loadGateway(config: Pick<Config, 'gatewayFile' | 'dataDir'>): Gateway {
   if (config.gatewayFile === undefined) return noGateway
-  const path = isAbsolute(config.gatewayFile) ? config.gatewayFile : join(config.dataDir, config.gatewayFile)
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new ConfigError(`FIELDGATE_GATEWAY_FILE ${path} cannot be read: ${err instanceof Error ? err.message : String(err)}`)
-  }
+  const { path, text } = readSettingFile('FIELDGATE_GATEWAY_FILE', config.gatewayFile, config.dataDir)
   return parseGateway(text, path)
 }
 

@@ -1,7 +1,5 @@
 import { X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { isAbsolute, join } from 'node:path'
-import { ConfigError, type Config } from '@fieldgate/core'
+import { ConfigError, readSettingFile, type Config } from '@fieldgate/core'
 
 const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
 
@@ -12,13 +10,7 @@ const pemCertificate = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-
  */
 export function loadSmtpCa(config: Pick<Config, 'smtpCaFile' | 'dataDir'>): string[] | undefined {
   if (config.smtpCaFile === undefined) return undefined
-  const path = isAbsolute(config.smtpCaFile) ? config.smtpCaFile : join(config.dataDir, config.smtpCaFile)
-  let text: string
-  try {
-    text = readFileSync(path, 'utf8')
-  } catch (err) {
-    throw new ConfigError(`FIELDGATE_SMTP_CA_FILE ${path} cannot be read: ${err instanceof Error ? err.message : String(err)}`)
-  }
+  const { path, text } = readSettingFile('FIELDGATE_SMTP_CA_FILE', config.smtpCaFile, config.dataDir)
   const certificates = text.match(pemCertificate) ?? []
   if (certificates.length === 0) throw new ConfigError(`FIELDGATE_SMTP_CA_FILE ${path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
   for (const [i, pem] of certificates.entries()) checkCertificate(pem, `FIELDGATE_SMTP_CA_FILE ${path} certificate ${i + 1}`)
