@@ -78,11 +78,11 @@ class SqliteDriver implements Driver {
   }
 
   async releaseConnection(c: DatabaseConnection): Promise<void> {
-    if (!(c instanceof Holder)) throw new Error('not a connection of this driver')
-    if (!c.handedOn) this.give()
-    c.handedOn = false
-    c.inTransaction = false
-    this.free.push(c)
+    const holder = this.holder(c)
+    if (!holder.handedOn) this.give()
+    holder.handedOn = false
+    holder.inTransaction = false
+    this.free.push(holder)
   }
 
   async beginTransaction(c: DatabaseConnection): Promise<void> {
@@ -190,10 +190,6 @@ class SqliteDriver implements Driver {
     return result
   }
 
-  takeBack(): Promise<void> | undefined {
-    return this.take()
-  }
-
   stream<R>(query: CompiledQuery): IterableIterator<QueryResult<R>> {
     return this.shared.stream<R>(query)
   }
@@ -243,8 +239,7 @@ class SqliteDriver implements Driver {
     try {
       this.run('commit')
     } catch (err) {
-      if (this.db.inTransaction) this.run('rollback')
-      for (const member of group.waiting) member.lost(err)
+      this.abandonGroup(group, err)
       return
     }
     for (const member of group.waiting) member.durable()
@@ -254,9 +249,7 @@ class SqliteDriver implements Driver {
   private openGroup(): Group | undefined {
     const group = this.group
     if (!group || this.db.inTransaction) return group
-    this.group = undefined
-    const err = new Error('the transaction was rolled back by SQLite')
-    for (const member of group.waiting) member.lost(err)
+    this.abandonGroup(group, new Error('the transaction was rolled back by SQLite'))
     return undefined
   }
 
@@ -269,7 +262,8 @@ class SqliteDriver implements Driver {
     this.shared.execute(CompiledQuery.raw(sql))
   }
 
-  private take(): Promise<void> | undefined {
+  /** The connection, once every user before has given it back (FIFO). */
+  take(): Promise<void> | undefined {
     if (!this.busy) {
       this.busy = true
       return undefined
@@ -309,7 +303,7 @@ class Holder implements DatabaseConnection {
   /** A user that committed or wrote alone passed the connection on; anything more it runs takes it back first. */
   async reclaim(): Promise<void> {
     if (!this.handedOn) return
-    await this.driver.takeBack()
+    await this.driver.take()
     this.handedOn = false
   }
 
