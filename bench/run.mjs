@@ -16,7 +16,8 @@
 // Environment: BENCH_DURATION measured seconds per measurement (default 15), BENCH_WARMUP discarded
 // warm-up seconds (default 3), BENCH_SIGN_INFLIGHT jose signatures outstanding per thread for the
 // two-core ceiling (default 2), BENCH_SCALE_INSTALLS installs of the scale run (default 1,000,000),
-// BENCH_SCALE_CURVE its points with --scale-curve; DATABASE_URL and REDIS_URL for --engine postgres.
+// BENCH_SCALE_CURVE its points with --scale-curve, BENCH_CPU_PROF a directory for a V8 CPU profile of
+// every `fieldgate serve` (written when it stops); DATABASE_URL and REDIS_URL for --engine postgres.
 //
 // --pinned: each server under test is one process started under `taskset -c 0`; this process, the load
 // generator (autocannon runs in process), moves itself to CPU 1 (`taskset -a -p -c 1`); the signing
@@ -225,7 +226,7 @@ async function serve(store, workers, extraEnv, probe) {
   const where = SERVER_CPUS ? `, CPU ${SERVER_CPUS}` : ''
   const info = startChild(
     `fieldgate serve --workers ${workers} (${store.engine}${where})`,
-    [cli, 'serve', '--workers', String(workers), '--port', String(port), '--host', HOST],
+    [...CPU_PROF, cli, 'serve', '--workers', String(workers), '--port', String(port), '--host', HOST],
     env,
     {
       cpus: SERVER_CPUS,
@@ -236,6 +237,9 @@ async function serve(store, workers, extraEnv, probe) {
   const ready = await waitReady(info, () => probe(url))
   return { info, url, ready, startSeconds: (performance.now() - started) / 1000 }
 }
+
+/** node's own flags for `fieldgate serve`: NODE_OPTIONS may not carry --cpu-prof. */
+const CPU_PROF = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(process.env.BENCH_CPU_PROF)}`] : []
 
 class AlgorithmRefused extends Error {}
 

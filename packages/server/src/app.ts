@@ -1,4 +1,3 @@
-import fastifyCookie from '@fastify/cookie'
 import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
@@ -9,7 +8,6 @@ import { clientErrorHandler } from './plugins/client-errors.js'
 import { metadataUrlOf, registerErrorHandling } from './plugins/errors.js'
 import { registerOperations, requestId } from './plugins/operations.js'
 import { registerRateLimits } from './plugins/rate-limit.js'
-import { registerRequestLog } from './plugins/request-log.js'
 import { adminApiRoutes } from './routes/admin-api.js'
 import { apiRoutes } from './routes/api.js'
 import { fieldmarginRoutes } from './routes/fieldmargin.js'
@@ -79,8 +77,6 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
   registerBodyParsers(app)
   registerErrorHandling(app, metadataUrlOf(ctx.config.audience))
   registerOperations(app, ctx)
-  registerRequestLog(app)
-  await app.register(fastifyCookie)
   await registerRateLimits(app, ctx.config)
   const gateway = ctx.gateway ?? loadGateway(ctx.config)
   await app.register(wellKnownRoutes, { ctx, gateway })

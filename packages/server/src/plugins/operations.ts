@@ -5,10 +5,12 @@ import { TemporarilyUnavailable, type CoreContext } from '@fieldgate/core'
 import { sendOAuthError } from './errors.js'
 import { neverShed, registerLoadShedding } from './load-shedding.js'
 import { registerMetricsEndpoints } from './metrics.js'
+import { logRequest } from './request-log.js'
 
 /**
  * What an operations team needs from each process: liveness and readiness probes, Prometheus metrics,
- * the request id on every response (it is on every log line already, as `reqId`), and load shedding.
+ * the request id on every response (it is on every log line already, as `reqId`), one log line per
+ * request (request-log.ts), and load shedding.
  */
 export interface Metrics {
   readonly registry: Registry
@@ -73,20 +75,11 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
     },
   })
 
-  app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('x-request-id', request.id)
-    done(null, payload)
-  })
   // A request that arrives on a connection still open while the process drains (a pipelined one) is
   // told to go elsewhere in the shape of every other 503, in place of Fastify's return503OnClosing body.
   let closing = false
   app.addHook('preClose', async () => {
     closing = true
-  })
-  // Callback hooks here and below: no promise per request. Answering early means not calling done.
-  app.addHook('onRequest', (_request, reply, done) => {
-    if (closing) sendOAuthError(reply.header('connection', 'close'), new TemporarilyUnavailable())
-    else done()
   })
   // Each label set's children, looked up once: prom-client would hash the labels on every request.
   const series = new Map<string, { count: () => void; time: (seconds: number) => void }>()
@@ -101,11 +94,21 @@ export function registerOperations(app: FastifyInstance, ctx: CoreContext): Metr
     }
     return found
   }
+  // One hook at each end of every request, callback-style (no promise per request): each hook Fastify
+  // runs costs on every request, and these are on all of them. Answering early means not calling done.
+  app.addHook('onRequest', (request, reply, done) => {
+    // Set first, so every answer has it: Fastify keeps headers set before an error is sent.
+    reply.header('x-request-id', request.id)
+    if (closing) sendOAuthError(reply.header('connection', 'close'), new TemporarilyUnavailable())
+    else done()
+  })
   app.addHook('onResponse', (request, reply, done) => {
     // The route pattern, never the raw URL: bounded label values, and no token from a query string.
-    const { count, time } = seriesOf(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode)
+    const route = request.routeOptions.url
+    const { count, time } = seriesOf(request.method, route ?? 'unmatched', reply.statusCode)
     count()
     time(reply.elapsedTime / 1000)
+    logRequest(request, reply, route)
     done()
   })
 

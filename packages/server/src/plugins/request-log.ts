@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 
 /** Which client and tenant a request was about, once a route knows (the token endpoint, a bearer check). */
 const about = new WeakMap<FastifyRequest, { clientId: string; tenantId: string | null }>()
@@ -15,21 +15,15 @@ const lineLevel = { debug: 20, info: 30 } as const
 const quiet = new Set(['/healthz', '/readyz', '/metrics'])
 
 /**
- * One structured line per request, when its response is sent: method, route pattern, status, duration,
- * request id (pino's `reqId`), the client and tenant when known, and the address. The route pattern,
+ * One structured line per request, when its response is sent (from the onResponse hook of
+ * operations.ts): method, route pattern, status, duration, request id (pino's `reqId`), the client and
+ * tenant when known, and the address. The route pattern,
  * never the URL: query strings carry codes and tokens (Field Nation's access_token, fieldmargin's code),
  * paths carry client ids and event ids better kept as a pattern for grouping. No header, cookie or body
  * is read, so no secret can reach the log from here.
  */
-export function registerRequestLog(app: FastifyInstance): void {
-  app.addHook('onResponse', (request, reply, done) => {
-    logLine(request, reply)
-    done()
-  })
-}
-
-function logLine(request: FastifyRequest, reply: FastifyReply): void {
-  const route = request.routeOptions.url ?? '(unrouted)'
+export function logRequest(request: FastifyRequest, reply: FastifyReply, url: string | undefined): void {
+  const route = url ?? '(unrouted)'
   const level = quiet.has(route) ? 'debug' : 'info'
   if ((levels[request.log.level] ?? 0) > lineLevel[level]) return
   const who = about.get(request) ?? (request.principal ? { clientId: request.principal.clientId, tenantId: request.principal.tenantId } : undefined)

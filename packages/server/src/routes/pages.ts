@@ -1,3 +1,4 @@
+import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance } from 'fastify'
 import type { CoreContext } from '@fieldgate/core'
 import { PageKit, registerPageErrors } from '../plugins/pages.js'
@@ -17,6 +18,8 @@ import { signInRoutes } from './sign-in.js'
  * error is a page.
  */
 export async function pageRoutes(app: FastifyInstance, opts: { ctx: CoreContext; csrfKey: Buffer; masterKey: Buffer }): Promise<void> {
+  // Only pages read or set cookies: registered here, its two hooks run for no API or token request.
+  await app.register(fastifyCookie)
   const brand = loadBrand(opts.ctx.config)
   const kit = new PageKit(opts.ctx, opts.csrfKey, opts.masterKey, brand)
   registerPageErrors(app, kit)
