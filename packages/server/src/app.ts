@@ -2,6 +2,7 @@ import fastifySwagger from '@fastify/swagger'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import { loadGateway, type Config } from '@fieldgate/core'
+import { RequestLogger } from './logger.js'
 import { documentRoute } from './openapi.js'
 import { registerBodyParsers } from './plugins/body.js'
 import { clientErrorHandler } from './plugins/client-errors.js'
@@ -36,6 +37,7 @@ export async function buildApp(runtime: Runtime, logger: Logger): Promise<Fastif
     loggerInstance: logger as FastifyBaseLogger,
     // Fastify's two lines per request are off: plugins/request-log.ts writes one, without the URL.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: (logger, bindings, options) => new RequestLogger(logger, bindings, options),
     bodyLimit: ctx.config.bodyLimit,
     // Off, or the proxies config.ts was told to trust: request.ip is then the client's address for
     // audit entries, sign-in limits and rate limits alike; X-Forwarded-For from anyone else is ignored.

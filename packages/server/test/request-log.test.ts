@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
+import { createLogger, RequestLogger } from '../src/logger.js'
 import { bearer, getToken, postForm, privateApp, request, startServer, waitUntil, type PrivateFixture, type TestServer } from './helpers.js'
 
 interface Line {
@@ -87,5 +88,65 @@ describe('the request log', () => {
     await request(server.url('/login'))
     await new Promise((r) => setTimeout(r, 100))
     assert.equal(requestLines().filter((l) => l.reqId === id).length, 0)
+  })
+})
+
+describe("a request's logger", () => {
+  const capture = () => {
+    const lines: Line[] = []
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(
+          ...String(chunk)
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Line),
+        )
+        done()
+      },
+    })
+    return { lines, logger: createLogger('info', destination) }
+  }
+  const settle = () => new Promise((r) => setImmediate(r))
+
+  it("writes its request's bindings and the arguments as given, and nothing below its level", async () => {
+    const { lines, logger } = capture()
+    const log = new RequestLogger(logger, { reqId: 'r-1' }, {})
+    log.debug('not at info')
+    log.info('plain')
+    log.warn({ status: 502 }, 'upstream %s', 'refused')
+    log.error({ body: { client_secret: 'hunter2' } }, 'with a secret')
+    await settle()
+    assert.deepEqual(
+      lines.map((l) => [l.reqId, l.level, l.msg]),
+      [
+        ['r-1', 30, 'plain'],
+        ['r-1', 40, 'upstream refused'],
+        ['r-1', 50, 'with a secret'],
+      ],
+    )
+    assert.equal(lines[1]?.status, 502)
+    assert.deepEqual(lines[2]?.body, { client_secret: '[redacted]' })
+  })
+
+  it('takes a level of its own from the route or when set, and its children keep the bindings', async () => {
+    const { lines, logger } = capture()
+    const quiet = new RequestLogger(logger, { reqId: 'r-2' }, { level: 'error' })
+    assert.equal(quiet.level, 'error')
+    quiet.warn('dropped')
+    const loud = new RequestLogger(logger, { reqId: 'r-3' }, {})
+    assert.equal(loud.level, 'info')
+    loud.level = 'debug'
+    loud.debug('kept')
+    loud.child({ part: 'mail' }).info('from a child')
+    await settle()
+    assert.deepEqual(
+      lines.map((l) => [l.reqId, l.msg, l.part]),
+      [
+        ['r-3', 'kept', undefined],
+        ['r-3', 'from a child', 'mail'],
+      ],
+    )
+    assert.equal(logger.level, 'info', "the process's logger keeps its level")
   })
 })

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { writes } from '../logger.js'
 
 /** Which client and tenant a request was about, once a route knows (the token endpoint, a bearer check). */
 const about = new WeakMap<FastifyRequest, { clientId: string; tenantId: string | null }>()
@@ -6,10 +7,6 @@ const about = new WeakMap<FastifyRequest, { clientId: string; tenantId: string |
 export function logAbout(request: FastifyRequest, who: { clientId: string; tenantId: string | null }): void {
   about.set(request, who)
 }
-
-/** pino's level numbers: a line below the logger's level is not even built. */
-const levels: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Number.POSITIVE_INFINITY }
-const lineLevel = { debug: 20, info: 30 } as const
 
 /** Probes and scrapes: every few seconds from the platform, at debug so they do not drown the rest. */
 const quiet = new Set(['/healthz', '/readyz', '/metrics'])
@@ -25,7 +22,7 @@ const quiet = new Set(['/healthz', '/readyz', '/metrics'])
 export function logRequest(request: FastifyRequest, reply: FastifyReply, url: string | undefined): void {
   const route = url ?? '(unrouted)'
   const level = quiet.has(route) ? 'debug' : 'info'
-  if ((levels[request.log.level] ?? 0) > lineLevel[level]) return
+  if (!writes(request.log.level, level)) return
   const who = about.get(request) ?? (request.principal ? { clientId: request.principal.clientId, tenantId: request.principal.tenantId } : undefined)
   request.log[level](
     {
