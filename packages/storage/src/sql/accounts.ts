@@ -1,7 +1,7 @@
 import type { AccountStore, Alongside, EmailToken, MailMessage, Page, SecurityEvent, SecurityEventKind } from '@fieldgate/core'
 import { sql, type Kysely, type SqlBool } from 'kysely'
 import type { Database } from '../schema.js'
-import { fromSecurityEvent, paged, rowLimit, toMail, toSecurityEvent, writeAlongside, type Row } from './rows.js'
+import { fromSecurityEvent, paged, toMail, toSecurityEvent, writeAlongside, type Row } from './rows.js'
 
 const toEmailToken = (row: Row<'emailTokens'>): EmailToken => ({ ...row, purpose: row.purpose as EmailToken['purpose'], role: row.role as EmailToken['role'] })
 
@@ -62,7 +62,7 @@ export function sqlAccountStore(db: Kysely<Database>): AccountStore {
       const rows = await db
         .updateTable('mail')
         .set((eb) => ({ leaseUntil: now + leaseMs, attempts: eb('attempts', '+', 1) }))
-        .where('id', 'in', db.selectFrom('mail').select('id').where(claimable).orderBy('createdAt').limit(rowLimit(limit)))
+        .where('id', 'in', db.selectFrom('mail').select('id').where(claimable).orderBy('createdAt').limit(limit))
         .where(claimable)
         .returningAll()
         .execute()

@@ -1,7 +1,7 @@
 import type { Change, ChangeStore } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { rowLimit, toChange } from './rows.js'
+import { toChange } from './rows.js'
 
 /** How an engine signals committed changes (see Storage.watchChanges). */
 export type ChangeWatcher = (wake: () => void, onError: (err: unknown) => void) => () => Promise<void>
@@ -10,7 +10,7 @@ export type ChangeWatcher = (wake: () => void, onError: (err: unknown) => void) 
 export function sqlChangeStore(db: Kysely<Database>, watcher?: ChangeWatcher): ChangeStore {
   return {
     async changesSince(seq: number, limit = 500): Promise<Change[]> {
-      const rows = await db.selectFrom('changes').selectAll().where('seq', '>', seq).orderBy('seq').limit(rowLimit(limit)).execute()
+      const rows = await db.selectFrom('changes').selectAll().where('seq', '>', seq).orderBy('seq').limit(limit).execute()
       return rows.map(toChange)
     },
 

@@ -1,7 +1,7 @@
 import type { Alongside, DeliveryAttempt, FinishedAttempt, OutboxEvent, OutboxStore } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
-import { rowLimit, toEvent, writeAlongside, type Db, type Engine } from './rows.js'
+import { toEvent, writeAlongside, type Db, type Engine } from './rows.js'
 
 /** What goes along with a redelivery is written only when the event did change: an audit entry says it happened. */
 async function onlyIfUpdated(tx: Db, updated: bigint, also: Alongside): Promise<boolean> {
@@ -32,7 +32,7 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
           .where('nextAttemptAt', '<=', now)
           .where((eb) => eb.or([eb('lockedUntil', 'is', null), eb('lockedUntil', '<', now)]))
           .orderBy('nextAttemptAt')
-          .limit(rowLimit(limit))
+          .limit(limit)
         // SQLite's BEGIN IMMEDIATE lets one process at a time in; PostgreSQL skips rows others hold.
         if (engine === 'postgres') due = due.forUpdate().skipLocked()
         const ids = (await due.execute()).map((r) => r.id)
@@ -80,7 +80,7 @@ export function sqlOutboxStore(db: Kysely<Database>, engine: Engine): OutboxStor
       let q = db.selectFrom('events').selectAll()
       if (filter.appId) q = q.where('appId', '=', filter.appId)
       if (filter.state) q = q.where('state', '=', filter.state)
-      q = q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(rowLimit(filter.limit))
+      q = q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(filter.limit)
       return (await (filter.offset ? q.offset(filter.offset) : q).execute()).map(toEvent)
     },
 

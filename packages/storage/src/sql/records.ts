@@ -2,7 +2,7 @@ import type { Alongside, ApiRecord, RecordStore } from '@fieldgate/core'
 import type { Kysely } from 'kysely'
 import type { Database } from '../schema.js'
 import { precompiler } from './precompiled.js'
-import { rowLimit, toRecord, writeAlongside } from './rows.js'
+import { toRecord, writeAlongside } from './rows.js'
 
 /** The protected API's records, work orders among them. */
 export function sqlRecordStore(db: Kysely<Database>): RecordStore {
@@ -30,7 +30,7 @@ export function sqlRecordStore(db: Kysely<Database>): RecordStore {
         let q = db.selectFrom('records').selectAll().where('tenantId', '=', tenantId).where('kind', '=', kind)
         if (creator !== undefined) q = q.where('createdByClientId', '=', creator)
         if (b) q = q.where((eb) => eb.or([eb('createdAt', '<', b.createdAt), eb.and([eb('createdAt', '=', b.createdAt), eb('id', '<', b.id)])]))
-        return q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(rowLimit(limit))
+        return q.orderBy('createdAt', 'desc').orderBy('id', 'desc').limit(limit)
       }
       // The API's hottest read (GET /api/rest/v2/workorders among others): compiled once per shape,
       // parameters in the order they appear in the SQL.

@@ -60,17 +60,10 @@ export function matching(columns: string[], query: string | undefined): Expressi
   )})`
 }
 
-/**
- * A LIMIT of `n` rows, bound as a parameter inside a cast. SQLite 3.53 reads a bare `LIMIT ?`'s value
- * when it plans the query, so it prepares the statement again on every run with a new binding: 12.4 µs
- * for an empty page instead of 5.9 µs, measured with better-sqlite3 12 (PostgreSQL does not mind).
- */
-export const rowLimit = (n: number) => sql<number>`cast(${n} as integer)`
-
 /** A page of a listing: at most 500 rows, 50 when not said. */
 export function paged<DB, TB extends keyof DB, O>(q: SelectQueryBuilder<DB, TB, O>, columns: string[], page: Page): SelectQueryBuilder<DB, TB, O> {
   const match = matching(columns, page.query)
-  const limited = q.limit(rowLimit(Math.min(Math.max(page.limit ?? 50, 1), 500))).offset(Math.max(page.offset ?? 0, 0))
+  const limited = q.limit(Math.min(Math.max(page.limit ?? 50, 1), 500)).offset(Math.max(page.offset ?? 0, 0))
   return match ? limited.where(match) : limited
 }
 
