@@ -1,6 +1,7 @@
 import type { Storage } from '@fieldgate/core'
 import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely'
 import pg from 'pg'
+import { PreparedStatements, preparingPool } from './prepared.js'
 import type { Database } from './schema.js'
 import { sqlStorage, type ChangeWatcher } from './sql/index.js'
 
@@ -27,7 +28,8 @@ export function openPostgres(connectionString: string, opts: { schema?: string; 
   // checked-out one's the client itself (its query fails on its own). The next query reconnects.
   pool.on('error', () => {})
   pool.on('connect', (client) => client.on('error', () => {}))
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] })
+  const prepared = new PreparedStatements()
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: preparingPool(pool, prepared) }), plugins: [new CamelCasePlugin()] })
   const createSchema = schema
     ? async () => {
         await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`)
@@ -36,7 +38,7 @@ export function openPostgres(connectionString: string, opts: { schema?: string; 
   // The schema named, or the one search_path (perhaps set in the URL's options) makes the connections write to.
   let found: string | undefined = schema
   const schemaName = async (): Promise<string> => (found ??= (await pool.query<{ schema: string }>('SELECT current_schema() AS schema')).rows[0]!.schema)
-  return sqlStorage({ engine: 'postgres', db, schemaName, prepare: createSchema, watcher: listenForChanges(connectionString, schemaName) })
+  return sqlStorage({ engine: 'postgres', db, schemaName, prepare: createSchema, watcher: listenForChanges(connectionString, schemaName), keepPrepared: prepared.keep })
 }
 
 /** How long the listener waits before reconnecting after its connection dropped. */

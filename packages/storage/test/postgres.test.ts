@@ -4,6 +4,7 @@ import { after, it } from 'node:test'
 import pg from 'pg'
 import { ChangeFeed, type Change } from '@fieldgate/core'
 import { openPostgres } from '../src/index.js'
+import { PreparedStatements, preparingPool } from '../src/prepared.js'
 import { app as fixtureApp, secret, storageContract, until } from './contract.js'
 
 const url = process.env.DATABASE_URL
@@ -189,6 +190,31 @@ if (!url) {
       await admin.end().catch(() => {})
       await Promise.all([watched.close(), writer.close(), elsewhere.close()])
       await dropSchemas(mine, other)
+    }
+  })
+
+  it('runs the statements it keeps prepared by their names, and only those', async () => {
+    const pool = new pg.Pool({ connectionString: url, max: 1 })
+    const prepared = new PreparedStatements()
+    const kept = 'SELECT $1::int + 1 AS n'
+    prepared.keep(kept)
+    prepared.keep(kept)
+    assert.throws(() => prepared.keep('SELECT * FROM pg_class'), /must name its columns/)
+    const client = await preparingPool(pool, prepared).connect()
+    try {
+      assert.deepEqual((await client.query(kept, [1])).rows, [{ n: 2 }])
+      assert.deepEqual((await client.query(kept, [41])).rows, [{ n: 42 }])
+      assert.deepEqual((await client.query('SELECT $1::int AS n', [7])).rows, [{ n: 7 }])
+      const statements = await client.query<{ name: string; statement: string }>('SELECT name, statement FROM pg_prepared_statements', [])
+      assert.deepEqual(statements.rows, [{ name: 'fieldgate_1', statement: kept }])
+      // Kysely counts a write's rows from its command and rowCount.
+      await client.query('CREATE TEMP TABLE prepared_probe (n int)', [])
+      const written = await client.query('INSERT INTO prepared_probe VALUES (1), (2)', [])
+      assert.equal(written.command, 'INSERT')
+      assert.equal(written.rowCount, 2)
+    } finally {
+      client.release()
+      await pool.end()
     }
   })
 }

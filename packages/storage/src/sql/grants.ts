@@ -10,8 +10,8 @@ import { appendChange, fromGrant, paged, toGrant, toTenant, upsertInstall, write
 const activeLiteral = sql<string>`'active'`
 
 /** Grants and their installs. */
-export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore {
-  const precompiled = precompiler(db)
+export function sqlGrantStore(db: Kysely<Database>, engine: Engine, keepPrepared?: (sql: string) => void): GrantStore {
+  const precompiled = precompiler(db, keepPrepared)
   // Every client-credentials token of a tenant not in the cache reads this: one indexed join, compiled once.
   const tenantGrantQuery = (appId: string) =>
     db
@@ -21,10 +21,9 @@ export function sqlGrantStore(db: Kysely<Database>, engine: Engine): GrantStore 
       .select(['g.id as grantId', 'g.scopes as grantScopes', 'g.createdAt as grantCreatedAt', 'g.updatedAt as grantUpdatedAt'])
   const tenantGrant = (appId: string, tenantId: string) => tenantGrantQuery(appId).where('t.id', '=', tenantId)
   type TenantGrantRow = Awaited<ReturnType<typeof tenantGrantRows>>[number]
+  // PostgreSQL: compiled once and kept prepared, so a miss is neither built, parsed nor planned again.
   const tenantGrantRows = (appId: string, tenantIds: string[]) =>
-    tenantGrantQuery(appId)
-      .where(sql<boolean>`${sql.ref('t.id')} = any(${tenantIds})`)
-      .execute()
+    precompiled('tenant grants', () => tenantGrantQuery(appId).where(sql<boolean>`${sql.ref('t.id')} = any(${tenantIds})`), [appId, tenantIds], { prepared: true })
   // PostgreSQL only: SQLite answers one lookup in microseconds, without a round trip to share.
   const tenantGrantBatch = batched(async (keys: { appId: string; tenantId: string }[]) => {
     const found = new Map<string, TenantGrantRow>()

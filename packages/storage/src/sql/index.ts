@@ -27,6 +27,8 @@ export interface SqlStorageOptions {
   /** Runs before migrations, e.g. to create the PostgreSQL schema they go into. */
   prepare?: () => Promise<void>
   watcher?: ChangeWatcher
+  /** PostgreSQL: keeps a statement prepared on every connection (prepared.ts). */
+  keepPrepared?: (sql: string) => void
 }
 
 /**
@@ -34,7 +36,7 @@ export interface SqlStorageOptions {
  * SQLite and PostgreSQL share every query; they differ only in how they connect (sqlite.ts,
  * postgres.ts), in column types (migrations/) and in the locks a few writes take (`engine`).
  */
-export function sqlStorage({ engine, db, schemaName, prepare, watcher }: SqlStorageOptions): Storage {
+export function sqlStorage({ engine, db, schemaName, prepare, watcher, keepPrepared }: SqlStorageOptions): Storage {
   return {
     engine,
 
@@ -57,7 +59,7 @@ export function sqlStorage({ engine, db, schemaName, prepare, watcher }: SqlStor
     ...sqlTenantStore(db),
     ...sqlAccountStore(db),
     ...sqlAppStore(db, engine),
-    ...sqlGrantStore(db, engine),
+    ...sqlGrantStore(db, engine, keepPrepared),
     ...sqlTokenStore(db),
     ...sqlAuditStore(db),
     ...sqlSigningKeyStore(db, engine),
